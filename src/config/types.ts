@@ -1,0 +1,197 @@
+/**
+ * The resolved, frozen configuration every module reads. src/config/schema.ts parses YAML
+ * into these shapes with explicit defaults (src/config/defaults.ts); nothing else parses
+ * config. Durations are in milliseconds, rates in per-second units, prefixes as text in
+ * canonical form plus their parsed Prefix.
+ */
+import type { Prefix } from '../wire/addr.js';
+
+export type Direction = 'incoming' | 'outgoing';
+export const DIRECTIONS: readonly Direction[] = ['incoming', 'outgoing'];
+export type TrafficClass = 'total' | 'tcp' | 'tcp_syn' | 'udp' | 'icmp' | 'fragmented';
+export const CLASSES: readonly TrafficClass[] = ['total', 'tcp', 'tcp_syn', 'udp', 'icmp', 'fragmented'];
+export type Unit = 'pps' | 'mbps' | 'flows';
+export const UNITS: readonly Unit[] = ['pps', 'mbps', 'flows'];
+
+/** thresholds[direction][class][unit] = limit; absent means no threshold. */
+export type ThresholdSet = {
+  readonly [D in Direction]?: { readonly [C in TrafficClass]?: { readonly [U in Unit]?: number } };
+};
+
+export interface NextHops {
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+}
+
+export interface BlackholeAction {
+  readonly enabled: boolean;
+  readonly communities: readonly string[]; // "65535:666" or well-known names resolved to n:n
+  readonly large_communities: readonly string[]; // "a:b:c"
+  readonly extended_communities: readonly string[];
+  readonly next_hop: NextHops;
+}
+
+export interface FlowspecAction {
+  readonly enabled: boolean;
+  /** discard | rate-limit | redirect | mark | accept */
+  readonly action: string;
+  /** Extra action parameters in FastNetMon's JSON shape (rate, redirect_target_*, dscp). */
+  readonly action_params: Readonly<Record<string, unknown>>;
+  /** Fraction of attack samples the generated rules must cover (default 0.95). */
+  readonly coverage: number;
+}
+
+export interface NotifyAction {
+  readonly script?: string;
+  readonly format: 'json' | 'text';
+  readonly webhook?: string;
+  readonly timeout_ms: number;
+}
+
+export interface EscalationAction {
+  readonly enabled: boolean;
+  /** Emergency thresholds; defaults to the hostgroup's `emergency` tier. */
+  readonly thresholds: ThresholdSet;
+  readonly prefix_length: { readonly ipv4: number; readonly ipv6: number };
+  readonly communities: readonly string[];
+  readonly large_communities: readonly string[];
+  readonly next_hop: NextHops;
+  readonly hold_ms: number;
+  readonly clear_after: number;
+  readonly max_prefixes: number;
+}
+
+export interface PolicyActions {
+  readonly ban_time_ms: number;
+  readonly unban_only_if_attack_finished: boolean;
+  readonly ban_status_delay_ms: number;
+  readonly blackhole: BlackholeAction;
+  readonly flowspec: FlowspecAction;
+  readonly notify: NotifyAction;
+  readonly escalation: EscalationAction;
+}
+
+export interface Hostgroup {
+  readonly name: string;
+  readonly file: string; // where it was defined ("<built-in>" for default)
+  readonly parent: string | null;
+  readonly prefixes: readonly Prefix[];
+  readonly thresholds: { readonly ban: ThresholdSet; readonly emergency: ThresholdSet };
+  /** Consecutive ticks a threshold must hold before it counts (1 = immediately). */
+  readonly ticks_required: number;
+  readonly actions: PolicyActions;
+}
+
+export interface CaptureListener {
+  readonly name: string;
+  /** sflow | netflow | ipfix | auto: the format is detected by version on any port anyway. */
+  readonly type: 'sflow' | 'netflow' | 'ipfix' | 'auto';
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface CaptureConfig {
+  readonly listeners: readonly CaptureListener[];
+  readonly receive_buffer_bytes: number;
+  /** Sampling rate used for an exporter until one is learned. */
+  readonly default_sampling_rate: number;
+  /** Operator overrides per exporter address (text): always win over learned rates. */
+  readonly sampling_overrides: Readonly<Record<string, number>>;
+  /** Optional live port-mirror interface (read through tcpdump). */
+  readonly mirror_interface?: string;
+}
+
+export interface DetectionConfig {
+  readonly tick_ms: number;
+  readonly window_ms: number;
+  /** 0 disables; otherwise the EWMA time constant in ms (FastNetMon-like smoothing). */
+  readonly smoothing_ms: number;
+  readonly ipv6_max_hosts: number;
+  readonly ipv6_idle_ms: number;
+  readonly exclude_whitelisted_sources: boolean;
+  readonly samples_per_host: number;
+  readonly dry_run: boolean;
+}
+
+export interface ApiUser {
+  readonly password_hash: string;
+}
+
+export interface ApiConfig {
+  readonly enabled: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly users: Readonly<Record<string, ApiUser>>;
+}
+
+export type BgpFamily = 'ipv4-unicast' | 'ipv6-unicast' | 'ipv4-flowspec' | 'ipv6-flowspec';
+export const BGP_FAMILIES: readonly BgpFamily[] = ['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec', 'ipv6-flowspec'];
+
+export interface BgpPeerConfig {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly remote_as: number;
+  readonly local_as: number;
+  readonly local_address?: string;
+  readonly hold_time: number; // seconds
+  readonly families: readonly BgpFamily[];
+  readonly passive: boolean;
+  readonly next_hop_self: NextHops;
+  /** 0 = graceful restart off; otherwise the restart time in seconds. */
+  readonly graceful_restart: number;
+  readonly max_flowspec_rules: number;
+  readonly max_updates_per_second: number;
+}
+
+export interface StaticRoute {
+  readonly prefix: Prefix;
+  readonly prefix_text: string;
+  readonly next_hop: string;
+  readonly communities: readonly string[];
+  readonly large_communities: readonly string[];
+  readonly extended_communities: readonly string[];
+}
+
+export interface BgpConfig {
+  readonly local_as: number;
+  readonly router_id: string;
+  readonly listen?: { readonly address: string; readonly port: number };
+  readonly peers: readonly BgpPeerConfig[];
+  readonly static_routes: readonly StaticRoute[];
+  /** Rules in FastNetMon's JSON shape, validated by src/flowspec. */
+  readonly static_flowspec: readonly Readonly<Record<string, unknown>>[];
+}
+
+export interface MitigationConfig {
+  readonly max_blackholes: number;
+  readonly max_flowspec_rules: number;
+  readonly notify_concurrency: number;
+  readonly webhook_retries: number;
+}
+
+export interface EscalationConfig {
+  readonly schedule: string;
+}
+
+export interface LoggingConfig {
+  readonly level: 'error' | 'warn' | 'info' | 'debug';
+  readonly format: 'text' | 'json';
+}
+
+export interface Config {
+  readonly file: string; // "<defaults>" when built in
+  readonly networks: readonly Prefix[];
+  readonly whitelist: readonly Prefix[];
+  readonly capture: CaptureConfig;
+  readonly detection: DetectionConfig;
+  readonly api: ApiConfig;
+  readonly bgp: BgpConfig;
+  readonly mitigation: MitigationConfig;
+  readonly escalation: EscalationConfig;
+  readonly logging: LoggingConfig;
+  readonly state_dir: string;
+  readonly policies_dir: string | null;
+  /** Resolved hostgroups (inheritance applied), `default` first. */
+  readonly hostgroups: readonly Hostgroup[];
+}

@@ -1,0 +1,3 @@
+export { Reader, WireError } from './reader.js';
+export { Writer } from './writer.js';
+export * from './addr.js';
