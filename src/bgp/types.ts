@@ -1,0 +1,65 @@
+/**
+ * What the rest of the daemon gives the BGP speaker: a desired set of routes. The RIB-out
+ * manager diffs it against what each peer holds and sends only the difference.
+ */
+import type { BgpFamily } from '../config/types.js';
+import type { Prefix } from '../wire/addr.js';
+
+export interface DesiredRoute {
+  /**
+   * Identity within its family: for unicast the prefix text ("203.0.113.5/32"), for
+   * FlowSpec the hex of the canonical NLRI bytes. Two routes with the same key are the
+   * same route; a changed attribute with the same key is a replacement.
+   */
+  readonly key: string;
+  readonly family: BgpFamily;
+  /** Unicast families. */
+  readonly prefix?: Prefix;
+  /** FlowSpec families: the NLRI value bytes (without the length prefix), RFC 8955 §4. */
+  readonly flowspecNlri?: Uint8Array;
+  /** Text address; for FlowSpec usually absent (no next hop, RFC 8955 §4 uses 0 length). */
+  readonly nextHop?: string;
+  /** "a:b" standard communities (well-known names already resolved). */
+  readonly communities: readonly string[];
+  /** "a:b:c" large communities. */
+  readonly largeCommunities: readonly string[];
+  /** Extended communities as 8 raw bytes each (FlowSpec actions, route targets). */
+  readonly extendedCommunities: readonly Uint8Array[];
+  /** Who asked for it (mitigation uuid, "static"): for logs and the API only. */
+  readonly owner: string;
+}
+
+/** Source of desired routes; the speaker pulls it whenever notified of a change. */
+export interface RouteSource {
+  desiredRoutes(): Iterable<DesiredRoute>;
+}
+
+export type PeerStateName = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
+
+export interface PeerStatus {
+  readonly name: string;
+  readonly address: string;
+  readonly remote_as: number;
+  readonly state: PeerStateName;
+  readonly uptime_s: number;
+  readonly last_error: string | null;
+  readonly messages_in: number;
+  readonly messages_out: number;
+  readonly updates_in: number;
+  readonly updates_out: number;
+  readonly prefixes_in: number;
+  readonly prefixes_out: number;
+  readonly families: readonly BgpFamily[];
+}
+
+/** The speaker's public surface used by mitigation, API and the daemon. */
+export interface Speaker {
+  start(): Promise<void>;
+  /** Recompute the desired set and send differences to every established peer. */
+  sync(routes: Iterable<DesiredRoute>): void;
+  /** Per-peer count of routes actually advertised (after caps). */
+  status(): PeerStatus[];
+  /** Clean stop: withdraw everything (unless graceful restart), NOTIFICATION cease, close. */
+  stop(): Promise<void>;
+  on(event: 'established' | 'down', listener: (peer: string, reason: string) => void): void;
+}

@@ -1,0 +1,86 @@
+/**
+ * The one normalised flow-sample shape every capture source produces (NetFlow v5/v9,
+ * IPFIX, sFlow, port mirror), and the sink detection implements.
+ *
+ * Hot-path contract: a decoder owns ONE FlowRecord and refills it for every record, then
+ * calls sink.onFlow(rec). The sink must copy what it keeps (numbers are copied by value;
+ * `src6`/`dst6`/`header` are views that are only valid during the call).
+ * Sampling is already applied: packets/bytes/flows are scaled by the sampling rate.
+ */
+export interface FlowRecord {
+  /** Exporter (agent) address, as text, interned per exporter: not rebuilt per record. */
+  exporter: string;
+  /** Receive time, ms since epoch. */
+  timeMs: number;
+  /** Flow duration in ms (end - start) when the source gives it, else 0. */
+  durationMs: number;
+  ipVersion: 4 | 6;
+  /** IPv4 source/destination as uint32 (valid when ipVersion === 4). */
+  src4: number;
+  dst4: number;
+  /** IPv6 source/destination (valid when ipVersion === 6), 16-byte views. */
+  src6: Uint8Array;
+  dst6: Uint8Array;
+  protocol: number;
+  srcPort: number;
+  dstPort: number;
+  /** ICMP type/code when protocol is ICMP/ICMPv6 (-1 when unknown). */
+  icmpType: number;
+  icmpCode: number;
+  tcpFlags: number;
+  /** True for any IP fragment (first, middle or last). */
+  fragment: boolean;
+  /** Packet length in bytes for packet sources (mirror/sFlow), 0 for flow records. */
+  packetLength: number;
+  /** Scaled by sampling. */
+  packets: number;
+  bytes: number;
+  flows: number;
+  /** The rate applied (1 = unsampled). */
+  samplingRate: number;
+  ifIn: number;
+  ifOut: number;
+  /** Exporter reported this traffic as dropped (forwarding status). */
+  dropped: boolean;
+  /** Raw packet header starting at the link layer (mirror/sFlow), else null; a view. */
+  header: Uint8Array | null;
+  /** Link type of `header`: 1 = Ethernet, 0 = none. */
+  headerLinkType: number;
+  /** Wire length of the sampled frame when a header is given. */
+  frameLength: number;
+}
+
+export interface FlowSink {
+  onFlow(rec: FlowRecord): void;
+}
+
+export function newFlowRecord(): FlowRecord {
+  return {
+    exporter: '',
+    timeMs: 0,
+    durationMs: 0,
+    ipVersion: 4,
+    src4: 0,
+    dst4: 0,
+    src6: new Uint8Array(16),
+    dst6: new Uint8Array(16),
+    protocol: 0,
+    srcPort: 0,
+    dstPort: 0,
+    icmpType: -1,
+    icmpCode: -1,
+    tcpFlags: 0,
+    fragment: false,
+    packetLength: 0,
+    packets: 0,
+    bytes: 0,
+    flows: 0,
+    samplingRate: 1,
+    ifIn: 0,
+    ifOut: 0,
+    dropped: false,
+    header: null,
+    headerLinkType: 0,
+    frameLength: 0,
+  };
+}
