@@ -84,3 +84,30 @@ export function newFlowRecord(): FlowRecord {
     frameLength: 0,
   };
 }
+
+/**
+ * A kept copy of one flow record or packet sample (detection's per-host ring materialises
+ * these when an attack is reported; FlowSpec rule generation consumes them).
+ * Addresses are canonical text; `header` is a copy of the raw packet header when the
+ * source had one (mirror, sFlow).
+ */
+export interface FlowSample {
+  readonly timeMs: number;
+  readonly ipVersion: 4 | 6;
+  readonly src: string;
+  readonly dst: string;
+  readonly protocol: number;
+  readonly srcPort: number;
+  readonly dstPort: number;
+  readonly icmpType: number;
+  readonly icmpCode: number;
+  readonly tcpFlags: number;
+  readonly fragment: boolean;
+  /** Packet length (IP total length) for packet sources; for flow records bytes/packets. */
+  readonly packetLength: number;
+  readonly packets: number;
+  readonly bytes: number;
+  readonly samplingRate: number;
+  readonly exporter: string;
+  readonly header?: Uint8Array;
+}
