@@ -1,0 +1,231 @@
+/**
+ * loadConfig: breakwater.yaml + the policies folder -> one deep-frozen Config, or a
+ * ConfigError whose `.errors` are one-line `file:line:col: message` strings. Schema
+ * checks are in schema.ts; the checks that span several keys are here.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { prefixToString } from '../wire/addr.js';
+import { DEFAULT_API, DEFAULT_POLICIES_DIR } from './defaults.js';
+import { readPolicyDir, resolveHostgroups } from './policy.js';
+import { mainSchema, validate, type MainRaw } from './schema.js';
+import { displayPath, YamlSource, type PathSeg } from './source.js';
+import type { BgpPeerConfig, Config, Hostgroup } from './types.js';
+import { parseIp } from './values.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly errors: readonly string[]) {
+    super(errors.join('\n'));
+  }
+}
+
+/** Freeze an object graph (typed arrays excepted: they cannot be frozen, and are never shared mutably). */
+export function deepFreeze<T>(o: T): T {
+  if (o === null || typeof o !== 'object' || Object.isFrozen(o) || ArrayBuffer.isView(o)) return o;
+  for (const v of Object.values(o as object)) deepFreeze(v);
+  return Object.freeze(o);
+}
+
+/** The built-in configuration `breakwater run` uses without --config. */
+export function defaultConfig(): Config {
+  const src = YamlSource.synthetic('<defaults>', {});
+  const r = build(src, path.resolve(process.cwd()));
+  if (!r.ok) throw new ConfigError(r.errors); // unreachable: the defaults are valid
+  return r.config;
+}
+
+/** Load and validate a config file and its policies; without a file, the defaults. */
+export function loadConfig(file?: string): Config {
+  if (file === undefined) return defaultConfig();
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = fs.readFileSync(abs, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError([`${displayPath(abs)}:1:1: cannot read config: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`]);
+  }
+  return parseConfig(abs, text);
+}
+
+/** Validate config text as if read from `file` (policies are still read from disk). */
+export function parseConfig(file: string, text: string): Config {
+  const y = YamlSource.parse(file, text);
+  if (!y.ok) throw new ConfigError(y.errors);
+  if (y.src.data !== null && (typeof y.src.data !== 'object' || Array.isArray(y.src.data))) {
+    throw new ConfigError([y.src.at([], 'the config must be a map of keys (networks, capture, bgp, ...)')]);
+  }
+  const r = build(y.src, path.dirname(file));
+  if (!r.ok) throw new ConfigError(r.errors);
+  return r.config;
+}
+
+function build(src: YamlSource, baseDir: string): { ok: true; config: Config } | { ok: false; errors: string[] } {
+  const v = validate(mainSchema, src);
+  if (!v.ok) return v;
+  const raw = v.value;
+  const errors: string[] = [];
+  const err = (p: PathSeg[], msg: string, which: 'key' | 'value' = 'value') => errors.push(src.at(p, msg, which));
+
+  checkCapture(raw, err);
+  const peers = checkBgp(raw, err);
+
+  // api: listen "host:port", or host/port.
+  let apiHost = DEFAULT_API.host;
+  let apiPort = DEFAULT_API.port;
+  if (raw.api.listen) {
+    if (raw.api.host !== undefined || raw.api.port !== undefined) err(['api', 'listen'], 'give either listen or host/port, not both');
+    ({ host: apiHost, port: apiPort } = raw.api.listen);
+  } else {
+    apiHost = raw.api.host ?? apiHost;
+    apiPort = raw.api.port ?? apiPort;
+  }
+
+  if (raw.dry_run !== undefined && raw.detection.dry_run !== undefined && raw.dry_run !== raw.detection.dry_run) {
+    err(['dry_run'], 'dry_run is set differently here and under detection');
+  }
+  if (raw.detection.tick > raw.detection.window) err(['detection', 'tick'], 'tick must not be longer than window');
+  if (raw.detection.tick === 0) err(['detection', 'tick'], 'tick must be greater than 0');
+
+  // Policies.
+  let policiesDir: string | null = DEFAULT_POLICIES_DIR;
+  let hostgroups: Hostgroup[] = [];
+  if (raw.policies !== undefined) {
+    policiesDir = path.resolve(baseDir, raw.policies);
+    let isDir = false;
+    try {
+      isDir = fs.statSync(policiesDir).isDirectory();
+    } catch {
+      /* reported below */
+    }
+    if (!isDir) err(['policies'], `policies folder ${displayPath(policiesDir)} does not exist`);
+    else {
+      const pf = readPolicyDir(policiesDir);
+      errors.push(...pf.errors);
+      if (!pf.errors.length) {
+        const r = resolveHostgroups(pf.files);
+        if (r.ok) hostgroups = r.hostgroups;
+        else errors.push(...r.errors);
+      }
+    }
+  }
+  if (raw.policies === undefined) {
+    const r = resolveHostgroups([]);
+    if (r.ok) hostgroups = r.hostgroups;
+  }
+  if (errors.length) return { ok: false, errors };
+
+  const overrides: Record<string, number> = {};
+  for (const [k, rate] of Object.entries(raw.capture.sampling_overrides)) overrides[parseIp(k).text] = rate;
+
+  const config: Config = {
+    file: src.file,
+    networks: raw.networks,
+    whitelist: raw.whitelist,
+    capture: {
+      listeners: raw.capture.listeners,
+      receive_buffer_bytes: raw.capture.receive_buffer_bytes,
+      default_sampling_rate: raw.capture.default_sampling_rate,
+      sampling_overrides: overrides,
+      ...(raw.capture.mirror_interface !== undefined ? { mirror_interface: raw.capture.mirror_interface } : {}),
+    },
+    detection: {
+      tick_ms: raw.detection.tick,
+      window_ms: raw.detection.window,
+      smoothing_ms: raw.detection.smoothing,
+      ipv6_max_hosts: raw.detection.ipv6_max_hosts,
+      ipv6_idle_ms: raw.detection.ipv6_idle,
+      exclude_whitelisted_sources: raw.detection.exclude_whitelisted_sources,
+      samples_per_host: raw.detection.samples_per_host,
+      dry_run: raw.dry_run ?? raw.detection.dry_run ?? false,
+    },
+    api: { enabled: raw.api.enabled, host: apiHost, port: apiPort, users: raw.api.users },
+    bgp: {
+      local_as: raw.bgp.local_as,
+      router_id: raw.bgp.router_id,
+      ...(raw.bgp.listen ? { listen: raw.bgp.listen } : {}),
+      peers,
+      static_routes: raw.bgp.static_routes.map((r) => ({
+        prefix: r.prefix,
+        prefix_text: prefixToString(r.prefix),
+        next_hop: r.next_hop,
+        communities: r.communities,
+        large_communities: r.large_communities,
+        extended_communities: r.extended_communities,
+      })),
+      static_flowspec: raw.bgp.static_flowspec,
+    },
+    mitigation: raw.mitigation,
+    escalation: raw.escalation,
+    logging: raw.logging,
+    state_dir: path.resolve(baseDir, raw.state_dir),
+    policies_dir: policiesDir,
+    hostgroups,
+  };
+  return { ok: true, config: deepFreeze(config) };
+}
+
+type Err = (p: PathSeg[], msg: string, which?: 'key' | 'value') => void;
+
+function checkCapture(raw: MainRaw, err: Err): void {
+  const names = new Map<string, number>();
+  const binds = new Map<string, number>();
+  raw.capture.listeners.forEach((l, i) => {
+    const dn = names.get(l.name);
+    if (dn !== undefined) err(['capture', 'listeners', i, 'name'], `listener name "${l.name}" is already used by listeners[${dn}]`);
+    else names.set(l.name, i);
+    const key = `${l.address}|${l.port}`;
+    const db = binds.get(key);
+    if (db !== undefined && l.port !== 0) err(['capture', 'listeners', i, 'port'], `${l.address} port ${l.port} is already used by listeners[${db}]`);
+    else binds.set(key, i);
+  });
+  for (const k of Object.keys(raw.capture.sampling_overrides)) {
+    try {
+      parseIp(k);
+    } catch {
+      err(['capture', 'sampling_overrides', k], `exporter ${JSON.stringify(k)} is not an IP address`, 'key');
+    }
+  }
+}
+
+function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
+  const fam = (s: string) => parseIp(s).family;
+  const names = new Map<string, number>();
+  const addrs = new Map<string, number>();
+  const peers = raw.bgp.peers.map((p, i): BgpPeerConfig => {
+    const at = (k: string): PathSeg[] => ['bgp', 'peers', i, k];
+    const dn = names.get(p.name);
+    if (dn !== undefined) err(at('name'), `peer name "${p.name}" is already used by bgp.peers[${dn}]`);
+    else names.set(p.name, i);
+    const key = `${p.address}|${p.port}`;
+    const da = addrs.get(key);
+    if (da !== undefined) err(at('address'), `peer ${p.address} port ${p.port} is already configured as bgp.peers[${da}]`);
+    else addrs.set(key, i);
+    if (p.local_address !== undefined && fam(p.local_address) !== fam(p.address)) {
+      err(at('local_address'), `local_address ${p.local_address} is IPv${fam(p.local_address)} but the peer address ${p.address} is IPv${fam(p.address)}`);
+    }
+    return {
+      name: p.name,
+      address: p.address,
+      port: p.port,
+      remote_as: p.remote_as,
+      local_as: p.local_as ?? raw.bgp.local_as,
+      ...(p.local_address !== undefined ? { local_address: p.local_address } : {}),
+      hold_time: p.hold_time,
+      families: p.families,
+      passive: p.passive,
+      next_hop_self: p.next_hop_self,
+      graceful_restart: p.graceful_restart,
+      max_flowspec_rules: p.max_flowspec_rules,
+      max_updates_per_second: p.max_updates_per_second,
+    };
+  });
+  raw.bgp.static_routes.forEach((r, i) => {
+    const nf = fam(r.next_hop);
+    if (nf !== r.prefix.family) {
+      err(['bgp', 'static_routes', i, 'next_hop'], `next hop ${r.next_hop} is IPv${nf} but prefix ${prefixToString(r.prefix)} is IPv${r.prefix.family}`);
+    }
+  });
+  return peers;
+}

@@ -1,0 +1,352 @@
+/**
+ * zod schemas for breakwater.yaml and hostgroup policy files, and the translation of zod
+ * issues into one-line `file:line:col: path: message` errors. Value types (prefixes,
+ * communities, durations...) are parsed here with the pure parsers of values.ts, so the
+ * schema output already holds canonical values; cross-field checks live in load.ts and
+ * policy.ts. Main-config defaults come from defaults.ts; policy fields have no defaults
+ * here because they are inherited (policy.ts).
+ */
+import { z } from 'zod';
+import cron from 'node-cron';
+import {
+  DEFAULT_API,
+  DEFAULT_BGP,
+  DEFAULT_CAPTURE,
+  DEFAULT_DETECTION,
+  DEFAULT_ESCALATION,
+  DEFAULT_LOGGING,
+  DEFAULT_MITIGATION,
+  DEFAULT_PEER,
+  DEFAULT_STATE_DIR,
+} from './defaults.js';
+import { BGP_FAMILIES, CLASSES, DIRECTIONS, UNITS, type BgpFamily } from './types.js';
+import {
+  formatCommunity,
+  formatExtendedCommunity,
+  parseAsn,
+  parseCommunity,
+  parseDuration,
+  parseExtendedCommunity,
+  parseHostPort,
+  parseIp,
+  parseLargeCommunity,
+  parsePrefix,
+  parseRouterId,
+  ValueError,
+} from './values.js';
+import type { PathSeg, YamlSource } from './source.js';
+
+// ---------------------------------------------------------------- value types
+
+/** A schema that runs one of the values.ts parsers and reports its ValueError message. */
+function value<T>(parse: (v: never) => T, accepts: 'string' | 'string|number' = 'string') {
+  return z.unknown().transform((v, ctx): T => {
+    if (v === undefined) {
+      ctx.issues.push({ code: 'invalid_type', expected: 'nonoptional', input: v });
+      return z.NEVER;
+    }
+    if (accepts === 'string' ? typeof v !== 'string' : typeof v !== 'string' && typeof v !== 'number') {
+      ctx.issues.push({ code: 'invalid_type', expected: accepts === 'string' ? 'string' : 'string or number', input: v });
+      return z.NEVER;
+    }
+    try {
+      return parse(v as never);
+    } catch (e) {
+      ctx.issues.push({ code: 'custom', message: e instanceof ValueError ? e.message : String(e), input: v });
+      return z.NEVER;
+    }
+  });
+}
+
+export const durationMs = value((v: string | number) => parseDuration(v), 'string|number');
+export const prefix = value((v: string) => parsePrefix(v));
+export const ipText = value((v: string) => parseIp(v).text);
+export const ipv4Text = value((v: string) => parseIp(v, 4).text);
+export const ipv6Text = value((v: string) => parseIp(v, 6).text);
+export const asn = value((v: string | number) => parseAsn(v), 'string|number');
+export const routerId = value((v: string) => parseRouterId(v));
+export const community = value((v: string | number) => formatCommunity(parseCommunity(v)), 'string|number');
+export const largeCommunity = value((v: string) => parseLargeCommunity(v).join(':'));
+export const extCommunity = value((v: string) => formatExtendedCommunity(parseExtendedCommunity(v)));
+const hostPort = value((v: string) => parseHostPort(v));
+const cronExpr = value((v: string) => {
+  if (!cron.validate(v)) throw new ValueError(`invalid cron expression ${JSON.stringify(v)} (e.g. "*/10 * * * * *" = every 10 seconds)`);
+  return v;
+});
+const webhookUrl = value((v: string) => {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ValueError(`invalid webhook URL ${JSON.stringify(v)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ValueError(`webhook URL must be http:// or https://, got ${JSON.stringify(v)}`);
+  return v;
+});
+
+const port = z.int().min(0).max(65535);
+const count = z.int().min(0);
+const positive = z.int().min(1);
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'names use letters, digits, "_", "." and "-"');
+const nextHops = z.strictObject({ ipv4: ipv4Text.optional(), ipv6: ipv6Text.optional() });
+
+// ---------------------------------------------------------------- breakwater.yaml
+
+const listenerSchema = z.strictObject({
+  name,
+  type: z.enum(['sflow', 'netflow', 'ipfix', 'auto']).default('auto'),
+  address: ipText.default('127.0.0.1'),
+  port,
+});
+
+const peerSchema = z.strictObject({
+  name,
+  address: ipText,
+  port: port.default(DEFAULT_PEER.port),
+  remote_as: asn,
+  local_as: asn.optional(),
+  local_address: ipText.optional(),
+  // RFC 4271 §4.2: zero, or at least three seconds.
+  hold_time: z.int().min(0).max(65535).refine((v) => v === 0 || v >= 3, 'hold_time must be 0 or at least 3 seconds').default(DEFAULT_PEER.hold_time),
+  families: z.array(z.enum(BGP_FAMILIES as unknown as readonly [BgpFamily, ...BgpFamily[]])).min(1).default([...DEFAULT_PEER.families]),
+  passive: z.boolean().default(DEFAULT_PEER.passive),
+  next_hop_self: nextHops.default({}),
+  graceful_restart: z.int().min(0).max(4095).default(DEFAULT_PEER.graceful_restart),
+  max_flowspec_rules: count.default(DEFAULT_PEER.max_flowspec_rules),
+  max_updates_per_second: positive.default(DEFAULT_PEER.max_updates_per_second),
+});
+
+const staticRouteSchema = z.strictObject({
+  prefix,
+  next_hop: ipText,
+  communities: z.array(community).default([]),
+  large_communities: z.array(largeCommunity).default([]),
+  extended_communities: z.array(extCommunity).default([]),
+});
+
+export const mainSchema = z.strictObject({
+  networks: z.array(prefix).default([]),
+  whitelist: z.array(prefix).default([]),
+  capture: z
+    .strictObject({
+      listeners: z.array(listenerSchema).default([...DEFAULT_CAPTURE.listeners]),
+      receive_buffer_bytes: count.default(DEFAULT_CAPTURE.receive_buffer_bytes),
+      default_sampling_rate: positive.default(DEFAULT_CAPTURE.default_sampling_rate),
+      sampling_overrides: z.record(z.string(), positive).default({}),
+      mirror_interface: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  detection: z
+    .strictObject({
+      tick: durationMs.default(DEFAULT_DETECTION.tick_ms),
+      window: durationMs.default(DEFAULT_DETECTION.window_ms),
+      smoothing: durationMs.default(DEFAULT_DETECTION.smoothing_ms),
+      ipv6_max_hosts: positive.default(DEFAULT_DETECTION.ipv6_max_hosts),
+      ipv6_idle: durationMs.default(DEFAULT_DETECTION.ipv6_idle_ms),
+      exclude_whitelisted_sources: z.boolean().default(DEFAULT_DETECTION.exclude_whitelisted_sources),
+      samples_per_host: count.default(DEFAULT_DETECTION.samples_per_host),
+      dry_run: z.boolean().optional(),
+    })
+    .prefault({}),
+  dry_run: z.boolean().optional(),
+  api: z
+    .strictObject({
+      enabled: z.boolean().default(DEFAULT_API.enabled),
+      listen: hostPort.optional(),
+      host: ipText.optional(),
+      port: port.optional(),
+      users: z.record(z.string(), z.strictObject({ password_hash: z.string().min(1) })).default({}),
+    })
+    .prefault({}),
+  bgp: z
+    .strictObject({
+      local_as: asn.default(DEFAULT_BGP.local_as),
+      router_id: routerId.default(DEFAULT_BGP.router_id),
+      listen: z.strictObject({ address: ipText.default('127.0.0.1'), port: port.default(179) }).optional(),
+      peers: z.array(peerSchema).default([]),
+      static_routes: z.array(staticRouteSchema).default([]),
+      static_flowspec: z.array(z.record(z.string(), z.unknown())).default([]),
+    })
+    .prefault({}),
+  mitigation: z
+    .strictObject({
+      max_blackholes: count.default(DEFAULT_MITIGATION.max_blackholes),
+      max_flowspec_rules: count.default(DEFAULT_MITIGATION.max_flowspec_rules),
+      notify_concurrency: positive.default(DEFAULT_MITIGATION.notify_concurrency),
+      webhook_retries: count.default(DEFAULT_MITIGATION.webhook_retries),
+    })
+    .prefault({}),
+  escalation: z.strictObject({ schedule: cronExpr.default(DEFAULT_ESCALATION.schedule) }).prefault({}),
+  logging: z
+    .strictObject({
+      level: z.enum(['error', 'warn', 'info', 'debug']).default(DEFAULT_LOGGING.level),
+      format: z.enum(['text', 'json']).default(DEFAULT_LOGGING.format),
+    })
+    .prefault({}),
+  state_dir: z.string().min(1).default(DEFAULT_STATE_DIR),
+  policies: z.string().min(1).optional(),
+});
+export type MainRaw = z.output<typeof mainSchema>;
+
+// ---------------------------------------------------------------- policy files
+
+/** A threshold may be null in a child policy to drop the one it would inherit. */
+const limit = z.number().min(0).nullable().optional();
+const unitMap = z.strictObject(Object.fromEntries(UNITS.map((u) => [u, limit])) as Record<(typeof UNITS)[number], typeof limit>);
+const classMap = z.strictObject(
+  Object.fromEntries(CLASSES.map((c) => [c, unitMap.optional()])) as Record<(typeof CLASSES)[number], z.ZodOptional<typeof unitMap>>,
+);
+export const thresholdSetSchema = z.strictObject(
+  Object.fromEntries(DIRECTIONS.map((d) => [d, classMap.optional()])) as Record<(typeof DIRECTIONS)[number], z.ZodOptional<typeof classMap>>,
+);
+export type ThresholdSetRaw = z.output<typeof thresholdSetSchema>;
+
+export const policySchema = z.strictObject({
+  name: name.optional(),
+  description: z.string().optional(),
+  prefixes: z.array(prefix).optional(),
+  parent: name.nullable().optional(),
+  thresholds: z.strictObject({ ban: thresholdSetSchema.optional(), emergency: thresholdSetSchema.optional() }).optional(),
+  ticks_required: positive.optional(),
+  actions: z
+    .strictObject({
+      ban_time: durationMs.optional(),
+      unban_only_if_attack_finished: z.boolean().optional(),
+      ban_status_delay: durationMs.optional(),
+      blackhole: z
+        .strictObject({
+          enabled: z.boolean().optional(),
+          communities: z.array(community).optional(),
+          large_communities: z.array(largeCommunity).optional(),
+          extended_communities: z.array(extCommunity).optional(),
+          next_hop: nextHops.optional(),
+        })
+        .optional(),
+      flowspec: z
+        .strictObject({
+          enabled: z.boolean().optional(),
+          action: z.enum(['discard', 'rate-limit', 'redirect', 'mark', 'accept']).optional(),
+          action_params: z.record(z.string(), z.unknown()).optional(),
+          coverage: z.number().gt(0).max(1).optional(),
+        })
+        .optional(),
+      notify: z
+        .strictObject({
+          script: z.string().min(1).optional(),
+          format: z.enum(['json', 'text']).optional(),
+          webhook: webhookUrl.optional(),
+          timeout: durationMs.optional(),
+        })
+        .optional(),
+      escalation: z
+        .strictObject({
+          enabled: z.boolean().optional(),
+          thresholds: thresholdSetSchema.optional(),
+          prefix_length: z.strictObject({ ipv4: z.int().min(0).max(32).optional(), ipv6: z.int().min(0).max(128).optional() }).optional(),
+          communities: z.array(community).optional(),
+          large_communities: z.array(largeCommunity).optional(),
+          next_hop: nextHops.optional(),
+          hold: durationMs.optional(),
+          clear_after: positive.optional(),
+          max_prefixes: count.optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+});
+export type PolicyRaw = z.output<typeof policySchema>;
+
+// ---------------------------------------------------------------- issues -> lines
+
+function describe(v: unknown): string {
+  if (v === null) return 'nothing (null)';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  if (typeof v === 'string') return JSON.stringify(v);
+  return String(v);
+}
+
+const EXPECTED: Record<string, string> = {
+  number: 'a number',
+  int: 'an integer',
+  string: 'a string',
+  'string or number': 'a string or number',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a map',
+  record: 'a map',
+};
+
+/** Keys the schema accepts at a path (for "unknown key" hints). */
+function keysAt(schema: z.ZodType, p: readonly PathSeg[]): string[] {
+  let s: unknown = schema;
+  const unwrap = (x: unknown): unknown => {
+    for (;;) {
+      const def = (x as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
+      if (!def) return x;
+      if (def.type === 'optional' || def.type === 'default' || def.type === 'prefault' || def.type === 'nullable') x = def.innerType;
+      else if (def.type === 'pipe') x = def.in;
+      else return x;
+    }
+  };
+  for (const seg of p) {
+    s = unwrap(s);
+    const def = (s as { _zod: { def: Record<string, unknown> } })._zod.def;
+    if (def.type === 'object') s = (def.shape as Record<string, unknown>)[String(seg)];
+    else if (def.type === 'array') s = def.element;
+    else if (def.type === 'record') s = def.valueType;
+    else return [];
+    if (!s) return [];
+  }
+  const def = (unwrap(s) as { _zod: { def: Record<string, unknown> } })._zod.def;
+  return def.type === 'object' ? Object.keys(def.shape as object) : [];
+}
+
+/** Validate `src.data` against `schema`; errors are located lines in document order. */
+export function validate<S extends z.ZodType>(
+  schema: S,
+  src: YamlSource,
+): { ok: true; value: z.output<S> } | { ok: false; errors: string[] } {
+  const data = src.data === null ? {} : src.data;
+  const r = schema.safeParse(data, { reportInput: true });
+  if (r.success) return { ok: true, value: r.data };
+  const out: { line: number; col: number; text: string }[] = [];
+  const push = (p: readonly PathSeg[], msg: string, which: 'key' | 'value' = 'value') => {
+    const { line, col } = src.pos(p, which);
+    out.push({ line, col, text: src.at(p, msg, which) });
+  };
+  for (const iss of r.error.issues) {
+    const p = iss.path.filter((s): s is PathSeg => typeof s === 'string' || typeof s === 'number');
+    switch (iss.code) {
+      case 'unrecognized_keys': {
+        const known = keysAt(schema, p);
+        for (const k of iss.keys) {
+          push([...p, k], `unknown key${known.length ? ` (expected one of: ${known.join(', ')})` : ''}`, 'key');
+        }
+        break;
+      }
+      case 'invalid_type':
+        if (iss.input === undefined) push(p, 'missing required key');
+        else push(p, `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${describe(iss.input)}`);
+        break;
+      case 'too_small':
+        if (iss.origin === 'array') push(p, `must have at least ${iss.minimum} item${iss.minimum === 1 ? '' : 's'}`);
+        else if (iss.origin === 'string') push(p, 'must not be empty');
+        else push(p, `must be ${iss.inclusive ? '>=' : '>'} ${iss.minimum}, got ${describe(iss.input)}`);
+        break;
+      case 'too_big':
+        push(p, `must be ${iss.inclusive ? '<=' : '<'} ${iss.maximum}, got ${describe(iss.input)}`);
+        break;
+      case 'invalid_value':
+        push(p, `expected one of ${iss.values.map((v) => String(v)).join(', ')}, got ${describe(iss.input)}`);
+        break;
+      case 'invalid_format':
+        push(p, `${iss.message}, got ${describe(iss.input)}`);
+        break;
+      default:
+        push(p, iss.message);
+    }
+  }
+  out.sort((a, b) => a.line - b.line || a.col - b.col);
+  return { ok: false, errors: [...new Set(out.map((o) => o.text))] };
+}
