@@ -1,0 +1,596 @@
+/**
+ * The escalation loop's shell: schedule (node-cron), gather inputs from the mitigation
+ * manager and detection, call the pure core (decide.ts), apply its decisions through the
+ * manager (which persists and announces), log, notify, count.
+ *
+ * Ownership: the loop only removes mitigations it holds in `own` — ones it created, or
+ * kind 'escalation' mitigations adopted from the manager's journal at start (a restart
+ * keeps escalations). If an operator removes one, the loop forgets it and does not
+ * re-escalate that prefix until no blackholed host is left inside it.
+ */
+import cron from 'node-cron';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Config } from '../config/types.js';
+import type { Detector, HostRates, AttackRecord } from '../detection/types.js';
+import type { MitigationManagerApi } from '../mitigation/types.js';
+import { logger as rootLogger, type Logger } from '../log.js';
+import { addrToString, parseAddr, prefixContains, prefixToString, maskBytes, type Prefix } from '../wire/addr.js';
+import { decide, type BannedHost, type Decision, type OwnEscalation, type EscalationAttrs } from './decide.js';
+import { EvidenceStore, rateFnOf, maxRates, type Crossing } from './rates.js';
+
+/** What the notify script/webhook receives for escalation events. */
+export interface EscalationNotice {
+  readonly action: 'escalate' | 'deescalate' | 'escalation_refused';
+  /** The host: the one that triggered (escalate/refused), the first recorded (deescalate). */
+  readonly ip: string;
+  readonly prefix: string;
+  readonly hostgroup: string;
+  /** The escalation mitigation's uuid (null for refusals and dry-run). */
+  readonly uuid: string | null;
+  /** Every host the escalation covers that crossed the thresholds. */
+  readonly hosts: readonly string[];
+  /** The threshold crossing that triggered (escalate/refused), else null. */
+  readonly counters: Crossing | null;
+  /** The host's current per-second counters from detection, or null. */
+  readonly host_counters: HostRates | null;
+  /** The peak counters seen around the ban (element-wise max), or null. */
+  readonly ban_counters: HostRates | null;
+  /** deescalate / escalation_refused: the reason code and a sentence. */
+  readonly reason?: string;
+  readonly detail?: string;
+  readonly next_hop?: string;
+  readonly communities?: readonly string[];
+  readonly large_communities?: readonly string[];
+  readonly dry_run: boolean;
+}
+
+export type Notify = (n: EscalationNotice) => void | Promise<void>;
+
+/** A running schedule. */
+export interface ScheduledJob {
+  stop(): void | Promise<void>;
+}
+
+/** Starts `fn` on `expr`; calls `onOverlap` when a tick is skipped because a run is busy. */
+export type Scheduler = (expr: string, fn: () => Promise<void>, onOverlap: () => void, log: Logger) => ScheduledJob;
+
+/** node-cron v4 with its own overlap prevention (noOverlap) on top of the loop's guard. */
+export const cronScheduler: Scheduler = (expr, fn, onOverlap, log) => {
+  const v = cron.validateDetailed(expr);
+  if (!v.valid) {
+    const why = v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+    throw new Error(`invalid escalation.schedule ${JSON.stringify(expr)}: ${why}`);
+  }
+  const task = cron.schedule(expr, fn, {
+    name: 'escalation',
+    noOverlap: true,
+    logger: {
+      info: (m) => log.debug(m),
+      warn: (m) => log.warn(m),
+      error: (m) => log.error(String(m)),
+      debug: (m) => log.debug(String(m)),
+    },
+  });
+  task.on('execution:overlap', () => onOverlap());
+  return { stop: () => task.destroy() };
+};
+
+export interface EscalationLoopDeps {
+  readonly config: Config;
+  readonly manager: MitigationManagerApi;
+  /** Rates and attack events; null runs on current-less input (no escalation triggers). */
+  readonly detector: Pick<Detector, 'rateFn' | 'hostRates' | 'on'> | null;
+  readonly notify?: Notify;
+  readonly now?: () => number;
+  readonly log?: Logger;
+  /** Metrics are registered here when given. */
+  readonly registry?: Registry;
+  readonly scheduler?: Scheduler;
+  /** How far before the ban the ban-time peak looks (default 10 s). */
+  readonly lookbackMs?: number;
+}
+
+/** One escalation in `GET /escalation` / `ctl`. */
+export interface EscalationView {
+  readonly uuid: string;
+  readonly prefix: string;
+  readonly hostgroup: string;
+  readonly hosts: readonly string[];
+  /** ISO 8601 times. */
+  readonly since: string;
+  readonly last_above: string | null;
+  readonly runs_below: number;
+  /**
+   * above: a host inside was above the thresholds in the last run; holding: below, but
+   * `hold` has not passed; clearing: below and hold passed, counting runs to clear_after;
+   * adopted: restored after a restart, not evaluated yet.
+   */
+  readonly state: 'above' | 'holding' | 'clearing' | 'adopted';
+  readonly dry_run: boolean;
+  readonly next_hop: string | null;
+  readonly communities: readonly string[];
+  readonly large_communities: readonly string[];
+  /** The crossing that last kept or created it. */
+  readonly trigger: (Crossing & { readonly host: string }) | null;
+}
+
+export interface RunReport {
+  readonly skipped: boolean;
+  readonly at: number;
+  readonly duration_ms: number;
+  readonly decisions: readonly Decision[];
+}
+
+export interface EscalationStats {
+  readonly active: number;
+  readonly runs: number;
+  readonly overlaps_skipped: number;
+  readonly escalations: number;
+  readonly deescalations: number;
+  readonly refusals: number;
+  readonly last_run_ms: number | null;
+}
+
+interface Owned {
+  state: OwnEscalation;
+  readonly dry: boolean;
+  readonly adopted: boolean;
+  evaluated: boolean;
+  readonly attrs: EscalationAttrs;
+  trigger: (Crossing & { host: string }) | null;
+}
+
+const EVIDENCE_RETAIN_MS = 120_000;
+
+function parsePrefixText(text: string): Prefix | null {
+  const slash = text.indexOf('/');
+  const a = parseAddr(slash >= 0 ? text.slice(0, slash) : text);
+  if (!a) return null;
+  const max = a.family === 4 ? 32 : 128;
+  const lenText = slash >= 0 ? text.slice(slash + 1) : String(max);
+  if (!/^\d{1,3}$/.test(lenText)) return null;
+  const len = Number(lenText);
+  if (len > max) return null;
+  return { family: a.family, bytes: maskBytes(a.bytes, len), len };
+}
+
+function canonicalIp(ip: string): string | null {
+  const a = parseAddr(ip);
+  return a ? addrToString(a) : null;
+}
+
+export class EscalationLoop {
+  private cfg: Config;
+  private readonly manager: MitigationManagerApi;
+  private readonly detector: EscalationLoopDeps['detector'];
+  private readonly notifyFn: Notify | undefined;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly scheduler: Scheduler;
+  private readonly lookbackMs: number;
+  private readonly evidence = new EvidenceStore();
+  /** Ban-time peak latched per blackhole uuid (survives evidence bucket eviction). */
+  private readonly latched = new Map<string, HostRates>();
+  private readonly own = new Map<string, Owned>();
+  private readonly suppressed = new Set<string>();
+  /** Refusal keys seen last run: notify and log loudly only when a refusal is new. */
+  private refusalsSeen = new Set<string>();
+  private job: ScheduledJob | null = null;
+  private running: Promise<RunReport> | null = null;
+  private stats = { runs: 0, overlaps_skipped: 0, escalations: 0, deescalations: 0, refusals: 0, last_run_ms: null as number | null };
+  private readonly m: {
+    active: Gauge;
+    runs: Counter;
+    overlaps: Counter;
+    actions: Counter<'action'>;
+    refusals: Counter<'reason'>;
+    duration: Histogram;
+  };
+
+  constructor(deps: EscalationLoopDeps) {
+    this.cfg = deps.config;
+    this.manager = deps.manager;
+    this.detector = deps.detector;
+    this.notifyFn = deps.notify;
+    this.now = deps.now ?? Date.now;
+    this.log = deps.log ?? rootLogger.child({ module: 'escalation' });
+    this.scheduler = deps.scheduler ?? cronScheduler;
+    this.lookbackMs = deps.lookbackMs ?? 10_000;
+    const registers = deps.registry ? [deps.registry] : [];
+    this.m = {
+      active: new Gauge({ name: 'breakwater_escalations_active', help: 'Prefixes currently escalated by the loop', registers }),
+      runs: new Counter({ name: 'breakwater_escalation_runs_total', help: 'Escalation loop runs', registers }),
+      overlaps: new Counter({ name: 'breakwater_escalation_overlaps_total', help: 'Scheduled runs skipped because a run was still busy', registers }),
+      actions: new Counter({ name: 'breakwater_escalation_actions_total', help: 'Escalations created and withdrawn', labelNames: ['action'], registers }),
+      refusals: new Counter({ name: 'breakwater_escalation_refusals_total', help: 'Escalations refused (counted once while the refusal persists)', labelNames: ['reason'], registers }),
+      duration: new Histogram({
+        name: 'breakwater_escalation_run_duration_seconds',
+        help: 'Duration of escalation loop runs',
+        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+        registers,
+      }),
+    };
+    const onAttack = (rec: AttackRecord) => {
+      const ip = canonicalIp(rec.ip);
+      if (ip) this.evidence.record(ip, rec.rates, this.now());
+    };
+    this.detector?.on('attack_started', onAttack);
+    this.detector?.on('attack_updated', onAttack);
+  }
+
+  private get dryRun(): boolean {
+    return this.cfg.detection.dry_run;
+  }
+
+  /** Take kind 'escalation' mitigations from the manager as the loop's own (restart). */
+  adopt(): number {
+    let n = 0;
+    for (const m of this.manager.list('escalation')) {
+      if (this.own.has(m.uuid)) continue;
+      const net = parsePrefixText(m.prefix);
+      if (!net) {
+        this.log.error(`cannot adopt escalation ${m.uuid}: unparsable prefix ${JSON.stringify(m.prefix)}; left alone`);
+        continue;
+      }
+      const prefix = prefixToString(net);
+      this.own.set(m.uuid, {
+        state: { uuid: m.uuid, prefix, net, hostgroup: m.hostgroup, created_at: m.started_at, last_above: null, runs_below: 0, hosts: [m.ip] },
+        dry: m.dry_run,
+        adopted: true,
+        evaluated: false,
+        attrs: { next_hop: m.next_hop, communities: m.communities, large_communities: m.large_communities },
+        trigger: null,
+      });
+      this.log.info(`adopted escalation ${prefix}`, { uuid: m.uuid, hostgroup: m.hostgroup, since: new Date(m.started_at).toISOString() });
+      n++;
+    }
+    this.m.active.set(this.own.size);
+    return n;
+  }
+
+  /** Adopt existing escalations and start the schedule. */
+  start(): void {
+    if (this.job) return;
+    this.adopt();
+    this.job = this.scheduler(this.cfg.escalation.schedule, () => this.tick(), () => this.overlap(), this.log);
+    this.log.info(`escalation loop scheduled ${JSON.stringify(this.cfg.escalation.schedule)}`, { dry_run: this.dryRun, adopted: this.own.size });
+  }
+
+  /** Stop the schedule and wait for a run in progress. */
+  async stop(): Promise<void> {
+    const job = this.job;
+    this.job = null;
+    if (job) await job.stop();
+    if (this.running) await this.running.catch(() => undefined);
+  }
+
+  /** Apply a reloaded config; a changed schedule restarts the job. */
+  reconfigure(cfg: Config): void {
+    const old = this.cfg.escalation.schedule;
+    this.cfg = cfg;
+    if (this.job && old !== cfg.escalation.schedule) {
+      void this.job.stop();
+      this.job = this.scheduler(cfg.escalation.schedule, () => this.tick(), () => this.overlap(), this.log);
+      this.log.info(`escalation loop rescheduled ${JSON.stringify(cfg.escalation.schedule)}`);
+    }
+  }
+
+  private overlap(): void {
+    this.stats.overlaps_skipped++;
+    this.m.overlaps.inc();
+    this.log.warn('escalation run skipped: the previous run is still busy');
+  }
+
+  /** The scheduled entry point: one run, errors logged, never thrown into node-cron. */
+  async tick(): Promise<void> {
+    try {
+      await this.runOnce();
+    } catch (err) {
+      this.log.error(`escalation run failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** One run at `now`. A call while another run is busy is skipped (skipped: true). */
+  runOnce(now: number = this.now()): Promise<RunReport> {
+    if (this.running) {
+      this.overlap();
+      return Promise.resolve({ skipped: true, at: now, duration_ms: 0, decisions: [] });
+    }
+    const p = this.run(now).finally(() => {
+      this.running = null;
+    });
+    this.running = p;
+    return p;
+  }
+
+  private async run(now: number): Promise<RunReport> {
+    const t0 = performance.now();
+    const cfg = this.cfg;
+
+    // Forget owned escalations someone else removed; suppress their prefixes.
+    for (const [uuid, o] of this.own) {
+      if (o.dry) continue;
+      const m = this.manager.get(uuid);
+      if (!m || m.kind !== 'escalation') {
+        this.own.delete(uuid);
+        this.suppressed.add(o.state.prefix);
+        this.log.warn(`escalation ${o.state.prefix} was removed outside the loop; not re-escalated until its hosts are unbanned`, { uuid });
+      }
+    }
+
+    const blackholes = this.manager.list('blackhole');
+    const banned: BannedHost[] = [];
+    const liveBans = new Set<string>();
+    const peaks = new Map<string, HostRates>();
+    for (const b of blackholes) {
+      const ip = canonicalIp(b.ip);
+      const addr = ip ? parseAddr(ip) : null;
+      if (!ip || !addr) {
+        this.log.debug(`blackhole ${b.uuid} has no usable host address ${JSON.stringify(b.ip)}; ignored`);
+        continue;
+      }
+      liveBans.add(b.uuid);
+      const seen = this.evidence.peak(ip, b.started_at - this.lookbackMs);
+      const prev = this.latched.get(b.uuid);
+      const peak = prev && seen ? maxRates(prev, seen) : (prev ?? seen);
+      if (peak) {
+        this.latched.set(b.uuid, peak);
+        const p = peaks.get(ip);
+        peaks.set(ip, p ? maxRates(p, peak) : peak);
+      }
+      banned.push({
+        uuid: b.uuid,
+        ip,
+        addr,
+        hostgroup: b.hostgroup,
+        banned_at: b.started_at,
+        current: this.detector?.rateFn(ip) ?? null,
+        banPeak: peak ? rateFnOf(peak) : null,
+      });
+    }
+    for (const uuid of this.latched.keys()) if (!liveBans.has(uuid)) this.latched.delete(uuid);
+    this.evidence.prune(now - this.lookbackMs - EVIDENCE_RETAIN_MS);
+
+    // A suppression ends once no blackholed host is left inside the prefix.
+    for (const text of this.suppressed) {
+      const net = parsePrefixText(text);
+      if (!net || !banned.some((h) => h.addr.family === net.family && prefixContains(net, h.addr.bytes))) this.suppressed.delete(text);
+    }
+
+    const ownIds = new Set(this.own.keys());
+    const occupied = new Set<string>();
+    for (const m of this.manager.list()) {
+      if (m.kind === 'flowspec' || ownIds.has(m.uuid)) continue;
+      const net = parsePrefixText(m.prefix);
+      if (net) occupied.add(prefixToString(net));
+    }
+
+    const decisions = decide({
+      now,
+      banned,
+      own: [...this.own.values()].map((o) => o.state),
+      hostgroups: cfg.hostgroups,
+      networks: cfg.networks,
+      whitelist: cfg.whitelist,
+      occupied,
+      suppressed: this.suppressed,
+    });
+
+    const refusalsNow = new Set<string>();
+    for (const d of decisions) {
+      try {
+        await this.apply(d, now, peaks, refusalsNow);
+      } catch (err) {
+        this.log.error(`escalation ${d.action} of ${d.prefix} failed: ${(err as Error).message}`);
+      }
+    }
+    this.refusalsSeen = refusalsNow;
+
+    const duration_ms = performance.now() - t0;
+    this.stats.runs++;
+    this.stats.last_run_ms = duration_ms;
+    this.m.runs.inc();
+    this.m.duration.observe(duration_ms / 1000);
+    this.m.active.set(this.own.size);
+    const counts = { escalate: 0, keep: 0, deescalate: 0, refuse: 0 };
+    for (const d of decisions) counts[d.action]++;
+    const quiet = banned.length === 0 && this.own.size === 0 && decisions.length === 0;
+    this.log[quiet ? 'debug' : 'info']('escalation run', {
+      duration_ms: Math.round(duration_ms * 1000) / 1000,
+      blackholes: banned.length,
+      active: this.own.size,
+      ...counts,
+      dry_run: this.dryRun,
+    });
+    return { skipped: false, at: now, duration_ms, decisions };
+  }
+
+  private async apply(d: Decision, now: number, peaks: ReadonlyMap<string, HostRates>, refusalsNow: Set<string>): Promise<void> {
+    const dry = this.dryRun;
+    switch (d.action) {
+      case 'keep': {
+        const o = this.own.get(d.uuid);
+        if (!o) return;
+        o.state = d.state;
+        o.evaluated = true;
+        if (d.trigger) o.trigger = { ...d.trigger.crossing, host: d.trigger.host };
+        this.log.debug(`keep ${d.prefix}`, { uuid: d.uuid, runs_below: d.state.runs_below, above: d.trigger?.host ?? null });
+        return;
+      }
+      case 'deescalate': {
+        const o = this.own.get(d.uuid);
+        if (!o) return;
+        if (dry || o.dry) {
+          this.own.delete(d.uuid);
+          this.log.info(`dry-run: would deescalate ${d.prefix}: ${d.detail}`, { reason: d.reason, hosts: d.hosts });
+        } else {
+          // Only ever remove what the loop owns, and only while it is still an escalation.
+          const m = this.manager.get(d.uuid);
+          if (m && m.kind === 'escalation') {
+            const ok = await this.manager.remove(d.uuid, `deescalate: ${d.detail}`);
+            if (!ok) this.log.warn(`manager did not remove escalation ${d.prefix}`, { uuid: d.uuid });
+          }
+          this.own.delete(d.uuid);
+          this.log.info(`deescalate ${d.prefix}: ${d.detail}`, { uuid: d.uuid, reason: d.reason, hosts: d.hosts });
+        }
+        this.stats.deescalations++;
+        this.m.actions.inc({ action: 'deescalate' });
+        const host = d.hosts[0] ?? o.state.hosts[0] ?? '';
+        this.notify({
+          action: 'deescalate',
+          ip: host,
+          prefix: d.prefix,
+          hostgroup: d.hostgroup,
+          uuid: dry || o.dry ? null : d.uuid,
+          hosts: d.hosts,
+          counters: null,
+          host_counters: host ? (this.detector?.hostRates(host) ?? null) : null,
+          ban_counters: peaks.get(host) ?? null,
+          reason: d.reason,
+          detail: d.detail,
+          dry_run: dry || o.dry,
+        });
+        return;
+      }
+      case 'escalate': {
+        const attrs = d.attrs;
+        let uuid: string;
+        if (dry) {
+          uuid = `dry-run:${d.prefix}`;
+          this.log.info(`dry-run: would escalate ${d.prefix} for ${d.host}`, { ...crossingFields(d.trigger), hosts: d.hosts, next_hop: attrs.next_hop ?? null, communities: attrs.communities });
+        } else {
+          const res = await this.manager.add({
+            kind: 'escalation',
+            prefix: d.prefix,
+            ip: d.host,
+            cause: `escalation of ${d.host}`,
+            hostgroup: d.hostgroup,
+            expires_at: null,
+            next_hop: attrs.next_hop,
+            communities: attrs.communities,
+            large_communities: attrs.large_communities,
+          });
+          if (!res.ok || !res.mitigation) {
+            this.refuse(
+              { action: 'refuse', host: d.host, prefix: d.prefix, hostgroup: d.hostgroup, reason: 'manager', detail: `mitigation manager refused: ${res.error ?? 'no reason given'}`, trigger: d.trigger },
+              peaks,
+              refusalsNow,
+            );
+            return;
+          }
+          uuid = res.mitigation.uuid;
+          this.log.info(`escalate ${d.prefix} for ${d.host}`, { uuid, ...crossingFields(d.trigger), hosts: d.hosts, next_hop: attrs.next_hop ?? null, communities: attrs.communities });
+        }
+        this.own.set(uuid, {
+          state: { uuid, prefix: d.prefix, net: d.net, hostgroup: d.hostgroup, created_at: now, last_above: now, runs_below: 0, hosts: d.hosts },
+          dry,
+          adopted: false,
+          evaluated: true,
+          attrs,
+          trigger: { ...d.trigger, host: d.host },
+        });
+        this.stats.escalations++;
+        this.m.actions.inc({ action: 'escalate' });
+        this.notify({
+          action: 'escalate',
+          ip: d.host,
+          prefix: d.prefix,
+          hostgroup: d.hostgroup,
+          uuid: dry ? null : uuid,
+          hosts: d.hosts,
+          counters: d.trigger,
+          host_counters: this.detector?.hostRates(d.host) ?? null,
+          ban_counters: peaks.get(d.host) ?? null,
+          next_hop: attrs.next_hop,
+          communities: attrs.communities,
+          large_communities: attrs.large_communities,
+          dry_run: dry,
+        });
+        return;
+      }
+      case 'refuse':
+        this.refuse(d, peaks, refusalsNow);
+        return;
+    }
+  }
+
+  private refuse(d: Extract<Decision, { action: 'refuse' }>, peaks: ReadonlyMap<string, HostRates>, refusalsNow: Set<string>): void {
+    const key = `${d.host}|${d.prefix}|${d.reason}`;
+    refusalsNow.add(key);
+    if (this.refusalsSeen.has(key)) {
+      this.log.debug(`still refusing ${d.prefix} for ${d.host}: ${d.detail}`);
+      return;
+    }
+    this.stats.refusals++;
+    this.m.refusals.inc({ reason: d.reason });
+    this.log.warn(`refused to escalate ${d.prefix} for ${d.host}: ${d.detail}`, { reason: d.reason, ...crossingFields(d.trigger) });
+    // A suppressed prefix is the operator's own doing: log it, do not page anyone.
+    if (d.reason === 'suppressed') return;
+    this.notify({
+      action: 'escalation_refused',
+      ip: d.host,
+      prefix: d.prefix,
+      hostgroup: d.hostgroup,
+      uuid: null,
+      hosts: [d.host],
+      counters: d.trigger,
+      host_counters: this.detector?.hostRates(d.host) ?? null,
+      ban_counters: peaks.get(d.host) ?? null,
+      reason: d.reason,
+      detail: d.detail,
+      dry_run: this.dryRun,
+    });
+  }
+
+  private notify(n: EscalationNotice): void {
+    if (!this.notifyFn) return;
+    try {
+      const r = this.notifyFn(n);
+      if (r && typeof (r as Promise<void>).catch === 'function') {
+        (r as Promise<void>).catch((err: unknown) => this.log.error(`escalation notify (${n.action} ${n.prefix}) failed: ${(err as Error).message}`));
+      }
+    } catch (err) {
+      this.log.error(`escalation notify (${n.action} ${n.prefix}) failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Escalations for `GET /escalation` and `ctl`, in prefix order. */
+  list(now: number = this.now()): EscalationView[] {
+    const out: EscalationView[] = [];
+    for (const o of this.own.values()) {
+      const s = o.state;
+      const hold = this.cfg.hostgroups.find((g) => g.name === s.hostgroup)?.actions.escalation.hold_ms ?? 0;
+      const state: EscalationView['state'] = !o.evaluated ? 'adopted' : s.runs_below === 0 ? 'above' : now < s.created_at + hold ? 'holding' : 'clearing';
+      out.push({
+        uuid: s.uuid,
+        prefix: s.prefix,
+        hostgroup: s.hostgroup,
+        hosts: s.hosts,
+        since: new Date(s.created_at).toISOString(),
+        last_above: s.last_above === null ? null : new Date(s.last_above).toISOString(),
+        runs_below: s.runs_below,
+        state,
+        dry_run: o.dry,
+        next_hop: o.attrs.next_hop ?? null,
+        communities: o.attrs.communities,
+        large_communities: o.attrs.large_communities,
+        trigger: o.trigger,
+      });
+    }
+    return out.sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
+  }
+
+  /** Plain counters (for ctl and tests; Prometheus has the same under breakwater_escalation*). */
+  statsSnapshot(): EscalationStats {
+    return { active: this.own.size, ...this.stats };
+  }
+
+  /** Is a run in progress? */
+  get busy(): boolean {
+    return this.running !== null;
+  }
+}
+
+function crossingFields(c: Crossing): Record<string, unknown> {
+  return { direction: c.direction, class: c.class, unit: c.unit, value: c.value, threshold: c.threshold, source: c.source };
+}
