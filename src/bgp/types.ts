@@ -25,6 +25,11 @@ export interface DesiredRoute {
   readonly largeCommunities: readonly string[];
   /** Extended communities as 8 raw bytes each (FlowSpec actions, route targets). */
   readonly extendedCommunities: readonly Uint8Array[];
+  /**
+   * IPv6-address-specific extended communities (attribute 25, RFC 5701), 20 raw bytes each:
+   * FlowSpec redirect-to-IPv6 (RFC 8956 §6, draft-ietf-idr-flowspec-redirect-ip). Rarely set.
+   */
+  readonly ipv6ExtendedCommunities?: readonly Uint8Array[];
   /** Who asked for it (mitigation uuid, "static"): for logs and the API only. */
   readonly owner: string;
 }
