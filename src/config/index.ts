@@ -22,3 +22,6 @@ export {
   WELL_KNOWN_COMMUNITIES,
 } from './values.js';
 export { BUILTIN_DEFAULT_HOSTGROUP } from './defaults.js';
+export { PrefixTable } from './prefix-table.js';
+export { HostClassifier, HOST_MONITORED, HOST_OTHER, HOST_WHITELISTED, type HostKind } from './classifier.js';
+export { ConfigStore, type ConfigListener, type ReloadResult } from './reload.js';

@@ -1,0 +1,182 @@
+/**
+ * Longest-prefix match on numbers, for the capture hot path (one lookup per flow record).
+ *
+ * IPv4: a DIR-16-8-8 multibit trie (Gupta/McKeown style controlled prefix expansion): a
+ * 65536-slot first level indexed by the top 16 bits, then 256-slot chunks for bits 16-23
+ * and 24-31, so a lookup is at most three array reads.
+ * IPv6: the prefixes are flattened at build time into disjoint address ranges, each owned
+ * by its most specific prefix; a lookup is a binary search over the range starts kept as
+ * four uint32 words each (no strings, no BigInt on the lookup path).
+ */
+import type { Prefix } from '../wire/addr.js';
+
+export class PrefixTable<V> {
+  private readonly values: V[] = [];
+  // IPv4 trie. Slot encoding: 0 = no match, k > 0 = values[k - 1], -c = chunk c.
+  private readonly l1 = new Int32Array(65536);
+  private pool = new Int32Array(256 * 16);
+  private chunks = 1; // chunk 0 unused so that -0 never names a chunk
+  // IPv6 ranges: starts6[4i..4i+3] (big-endian words), vals6[i] = value index or -1.
+  private readonly starts6: Uint32Array;
+  private readonly vals6: Int32Array;
+  readonly size: number;
+
+  /** Build from (prefix, value) pairs; for the same prefix given twice the later one wins. */
+  constructor(entries: Iterable<readonly [Prefix, V]>) {
+    const v4: { addr: number; len: number; idx: number }[] = [];
+    const v6: { start: bigint; end: bigint; len: number; idx: number }[] = [];
+    const seen4 = new Map<string, number>();
+    const seen6 = new Map<string, number>();
+    for (const [p, v] of entries) {
+      const idx = this.values.push(v) - 1;
+      if (p.family === 4) {
+        const addr = ((p.bytes[0]! << 24) | (p.bytes[1]! << 16) | (p.bytes[2]! << 8) | p.bytes[3]!) >>> 0;
+        const key = `${addr}/${p.len}`;
+        const at = seen4.get(key);
+        if (at !== undefined) v4[at]!.idx = idx;
+        else seen4.set(key, v4.push({ addr: p.len === 0 ? 0 : addr, len: p.len, idx }) - 1);
+      } else {
+        let start = 0n;
+        for (let i = 0; i < 16; i++) start = (start << 8n) | BigInt(p.bytes[i]!);
+        const end = start | ((1n << BigInt(128 - p.len)) - 1n);
+        const key = `${start}/${p.len}`;
+        const at = seen6.get(key);
+        if (at !== undefined) v6[at]!.idx = idx;
+        else seen6.set(key, v6.push({ start, end, len: p.len, idx }) - 1);
+      }
+    }
+    this.size = v4.length + v6.length;
+    // Shorter prefixes first: longer ones then overwrite the slots they cover.
+    v4.sort((a, b) => a.len - b.len);
+    for (const e of v4) this.insert4(e.addr, e.len, e.idx + 1);
+
+    v6.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.len - b.len));
+    const starts: bigint[] = [];
+    const vals: number[] = [];
+    const emit = (start: bigint, val: number) => {
+      const n = starts.length;
+      if (n && starts[n - 1] === start) {
+        vals[n - 1] = val; // a zero-width range: replace it
+        if (n > 1 && vals[n - 2] === val) {
+          starts.pop();
+          vals.pop();
+        }
+        return;
+      }
+      if (n && vals[n - 1] === val) return;
+      starts.push(start);
+      vals.push(val);
+    };
+    const MAX = (1n << 128n) - 1n;
+    emit(0n, -1);
+    const stack: (typeof v6)[number][] = [];
+    const closeUntil = (limit: bigint | null) => {
+      while (stack.length && (limit === null || stack[stack.length - 1]!.end < limit)) {
+        const t = stack.pop()!;
+        if (t.end < MAX) emit(t.end + 1n, stack.length ? stack[stack.length - 1]!.idx : -1);
+      }
+    };
+    for (const p of v6) {
+      closeUntil(p.start);
+      emit(p.start, p.idx);
+      stack.push(p);
+    }
+    closeUntil(null);
+    this.starts6 = new Uint32Array(starts.length * 4);
+    this.vals6 = Int32Array.from(vals);
+    starts.forEach((s, i) => {
+      for (let w = 0; w < 4; w++) this.starts6[i * 4 + w] = Number((s >> BigInt(96 - 32 * w)) & 0xffffffffn);
+    });
+  }
+
+  private newChunk(fill: number): number {
+    const c = this.chunks++;
+    if ((c + 1) * 256 > this.pool.length) {
+      const next = new Int32Array(this.pool.length * 2);
+      next.set(this.pool);
+      this.pool = next;
+    }
+    this.pool.fill(fill, c * 256, c * 256 + 256);
+    return c;
+  }
+
+  private insert4(addr: number, len: number, enc: number): void {
+    if (len <= 16) {
+      const s = addr >>> 16;
+      this.l1.fill(enc, s, s + (1 << (16 - len)));
+      return;
+    }
+    const s1 = addr >>> 16;
+    let e1 = this.l1[s1]!;
+    if (e1 >= 0) {
+      e1 = -this.newChunk(e1);
+      this.l1[s1] = e1;
+    }
+    const base2 = -e1 * 256;
+    const s2 = (addr >>> 8) & 255;
+    if (len <= 24) {
+      this.pool.fill(enc, base2 + s2, base2 + s2 + (1 << (24 - len)));
+      return;
+    }
+    let e2 = this.pool[base2 + s2]!;
+    if (e2 >= 0) {
+      e2 = -this.newChunk(e2);
+      this.pool[base2 + s2] = e2;
+    }
+    const base3 = -e2 * 256;
+    const s3 = addr & 255;
+    this.pool.fill(enc, base3 + s3, base3 + s3 + (1 << (32 - len)));
+  }
+
+  /** Index (in insertion order) of the most specific IPv4 match, or -1. */
+  index4(addr: number): number {
+    let e = this.l1[addr >>> 16]!;
+    if (e < 0) {
+      e = this.pool[(-e << 8) | ((addr >>> 8) & 255)]!;
+      if (e < 0) e = this.pool[(-e << 8) | (addr & 255)]!;
+    }
+    return e - 1;
+  }
+
+  /** Most specific IPv4 match for a uint32 address. */
+  lookup4(addr: number): V | undefined {
+    const i = this.index4(addr);
+    return i < 0 ? undefined : this.values[i];
+  }
+
+  /** Index of the most specific IPv6 match for the 16 bytes at off, or -1. */
+  index6(b: Uint8Array, off = 0): number {
+    const w0 = ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
+    const w1 = ((b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]!) >>> 0;
+    const w2 = ((b[off + 8]! << 24) | (b[off + 9]! << 16) | (b[off + 10]! << 8) | b[off + 11]!) >>> 0;
+    const w3 = ((b[off + 12]! << 24) | (b[off + 13]! << 16) | (b[off + 14]! << 8) | b[off + 15]!) >>> 0;
+    const st = this.starts6;
+    // Last range whose start <= address (range 0 starts at ::).
+    let lo = 0;
+    let hi = this.vals6.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      const k = mid << 2;
+      let le: boolean;
+      if (st[k] !== w0) le = st[k]! < w0;
+      else if (st[k + 1] !== w1) le = st[k + 1]! < w1;
+      else if (st[k + 2] !== w2) le = st[k + 2]! < w2;
+      else le = st[k + 3]! <= w3;
+      if (le) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.vals6[lo]!;
+  }
+
+  /** Most specific IPv6 match for the 16 bytes at off. */
+  lookup6(b: Uint8Array, off = 0): V | undefined {
+    const i = this.index6(b, off);
+    return i < 0 ? undefined : this.values[i];
+  }
+
+  /** Either family by byte length (4 or 16): convenience for non-hot paths. */
+  lookup(bytes: Uint8Array): V | undefined {
+    if (bytes.length === 4) return this.lookup4(((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0);
+    return this.lookup6(bytes, 0);
+  }
+}
