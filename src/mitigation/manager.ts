@@ -17,6 +17,7 @@ import type { DesiredRoute } from '../bgp/types.js';
 import type { FlowSample } from '../capture/flow.js';
 import type { Config, Hostgroup, PolicyActions } from '../config/types.js';
 import type { AttackDetails, AttackRecord, HostRates } from '../detection/types.js';
+import { parseExtendedCommunity } from '../config/values.js';
 import { logger } from '../log.js';
 import { parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
 import type { JournalEntry } from './journal.js';
@@ -217,6 +218,7 @@ export class MitigationManager implements MitigationManagerApi {
       next_hop: bh ? (p.family === 4 ? bh.next_hop.ipv4 : bh.next_hop.ipv6) : undefined,
       communities: bh?.communities ?? [],
       large_communities: bh?.large_communities ?? [],
+      extended_communities: bh?.extended_communities ?? [],
     });
   }
 
@@ -370,6 +372,7 @@ export class MitigationManager implements MitigationManagerApi {
       ...(input.kind !== 'flowspec' && input.next_hop !== undefined ? { next_hop: input.next_hop } : {}),
       communities: input.kind === 'flowspec' ? [] : [...input.communities],
       large_communities: input.kind === 'flowspec' ? [] : [...input.large_communities],
+      ...(input.kind !== 'flowspec' && input.extended_communities?.length ? { extended_communities: [...input.extended_communities] } : {}),
       ...(rule ? { rule } : {}),
       dry_run: this.cfg.detection.dry_run,
     };
@@ -475,6 +478,7 @@ export class MitigationManager implements MitigationManagerApi {
           next_hop: p.family === 4 ? bh.next_hop.ipv4 : bh.next_hop.ipv6,
           communities: bh.communities,
           large_communities: bh.large_communities,
+          extended_communities: bh.extended_communities,
         }),
       );
     }
@@ -629,7 +633,13 @@ export function unicastRoute(m: Mitigation): DesiredRoute | undefined {
     ...(m.next_hop !== undefined ? { nextHop: m.next_hop } : {}),
     communities: m.communities,
     largeCommunities: m.large_communities,
-    extendedCommunities: [],
+    extendedCommunities: (m.extended_communities ?? []).flatMap((c) => {
+      try {
+        return [parseExtendedCommunity(c)];
+      } catch {
+        return []; // validated when configured; a bad one is never guessed at
+      }
+    }),
     owner: m.uuid,
   };
 }

@@ -25,6 +25,8 @@ export interface Mitigation {
   readonly next_hop?: string;
   readonly communities: readonly string[];
   readonly large_communities: readonly string[];
+  /** Extended communities in config text form (e.g. "rt:65000:1"); optional, added later. */
+  readonly extended_communities?: readonly string[];
   /** FlowSpec: the rule in FastNetMon's JSON shape. */
   readonly rule?: Readonly<Record<string, unknown>>;
   /** True when dry-run stopped it from being announced. */
