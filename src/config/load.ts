@@ -13,10 +13,25 @@ import { displayPath, YamlSource, type PathSeg } from './source.js';
 import type { BgpPeerConfig, Config, Hostgroup } from './types.js';
 import { parseIp } from './values.js';
 
+/** Order error lines by file, then line and column, so operators read them top-down. */
+export function sortErrors(lines: readonly string[]): string[] {
+  const key = (l: string) => /^(.*?):(\d+):(\d+): /.exec(l);
+  return [...lines].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    if (!ka || !kb) return ka ? -1 : kb ? 1 : 0;
+    if (ka[1] !== kb[1]) return ka[1]! < kb[1]! ? -1 : 1;
+    return Number(ka[2]) - Number(kb[2]) || Number(ka[3]) - Number(kb[3]);
+  });
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
-  constructor(readonly errors: readonly string[]) {
-    super(errors.join('\n'));
+  readonly errors: readonly string[];
+  constructor(errors: readonly string[]) {
+    const sorted = sortErrors(errors);
+    super(sorted.join('\n'));
+    this.errors = sorted;
   }
 }
 

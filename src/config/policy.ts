@@ -179,6 +179,19 @@ export function resolveHostgroups(files: readonly PolicyFile[]): { ok: true; hos
       errors.push(byName.get(cur)!.src.at(['parent'], `parent loop ${[...loop, cur].join(' -> ')}`));
     }
   }
+  // One prefix, one hostgroup: most-specific match needs every prefix to name a single group.
+  const seen = new Map<string, { group: string; where: string }>();
+  for (const f of files) {
+    (f.raw.prefixes ?? []).forEach((p, i) => {
+      const key = prefixToString(p);
+      const where = f.src.loc(['prefixes', i]);
+      const prev = seen.get(key);
+      if (prev) {
+        const msg = prev.group === f.name ? `prefix ${key} is listed twice (first at ${prev.where})` : `prefix ${key} is already in hostgroup "${prev.group}" (${prev.where})`;
+        errors.push(f.src.at(['prefixes', i], msg));
+      } else seen.set(key, { group: f.name, where });
+    });
+  }
   if (errors.length) return { ok: false, errors };
 
   const resolved = new Map<string, Hostgroup>();
@@ -213,19 +226,8 @@ export function resolveHostgroups(files: readonly PolicyFile[]): { ok: true; hos
     }
   }
 
-  // One prefix, one hostgroup: most-specific match needs every prefix to name a single group.
-  const seen = new Map<string, { group: string; where: string }>();
   for (const g of out) {
     const f = byName.get(g.name);
-    g.prefixes.forEach((p, i) => {
-      const key = prefixToString(p);
-      const where = f ? f.src.loc(['prefixes', i]) : '<built-in>';
-      const prev = seen.get(key);
-      if (prev) {
-        const msg = prev.group === g.name ? `prefix ${key} is listed twice (first at ${prev.where})` : `prefix ${key} is already in hostgroup "${prev.group}" (${prev.where})`;
-        errors.push(f ? f.src.at(['prefixes', i], msg) : msg);
-      } else seen.set(key, { group: g.name, where });
-    });
     if (g.actions.flowspec.action === 'rate-limit' && typeof g.actions.flowspec.action_params.rate !== 'number' && g.actions.flowspec.enabled) {
       const msg = `action rate-limit needs action_params.rate (bytes per second)`;
       errors.push(f ? f.src.at(['actions', 'flowspec'], msg) : msg);

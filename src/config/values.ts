@@ -121,7 +121,8 @@ export function parseAsn(v: unknown): number {
     else if (/^\d+$/.test(v)) n = Number(v);
   }
   if (!Number.isInteger(n) || n < 1 || n > 4294967295) {
-    throw new ValueError(`invalid AS number ${show(v)}: must be an integer 1..4294967295`);
+    const hint = typeof v === 'number' && !Number.isInteger(v) ? ' (quote asdot numbers: "1.10")' : '';
+    throw new ValueError(`invalid AS number ${show(v)}: must be an integer 1..4294967295${hint}`);
   }
   if (n === 23456) throw new ValueError('invalid AS number 23456: it is AS_TRANS (RFC 6793), not a real AS');
   return n;
