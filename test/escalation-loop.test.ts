@@ -293,3 +293,25 @@ test('real node-cron schedule: bad expressions are refused, a per-second schedul
   await new Promise((r) => setTimeout(r, 1_100));
   assert.equal(loop.statsSnapshot().runs, runs, 'no runs after stop');
 });
+
+test('dry-run keeps a real (adopted) escalation it would withdraw; leaving dry-run withdraws it; schedule reload restarts the job', async () => {
+  const s = setup({ cfg: { dry_run: true }, esc: { hold_ms: 0, clear_after: 1 } });
+  const real = s.manager.put({ kind: 'escalation', prefix: '203.0.113.0/24', ip: '203.0.113.5', hostgroup: 'web', started_at: T0 - 60_000 });
+  s.loop.start();
+  for (const t of [0, 10_000, 20_000]) {
+    s.at(T0 + t);
+    await s.loop.runOnce(); // no blackholed host inside: would withdraw
+  }
+  assert.ok(s.manager.get(real.uuid), 'dry-run changed no route');
+  assert.equal(s.lines.filter((l) => /^dry-run: would deescalate 203\.0\.113\.0\/24/.test(String(l.message))).length, 1);
+  assert.deepEqual(s.notices.map((n) => [n.action, n.dry_run]), [['deescalate', true]]);
+  const live = testConfig({ networks: ['203.0.113.0/24'], hostgroups: [hostgroup('web', [], { hold_ms: 0, clear_after: 1 })], schedule: '*/5 * * * * *' });
+  s.loop.reconfigure(live);
+  assert.equal(s.ms.jobs.length, 2);
+  assert.equal(s.ms.jobs[0]!.stopped, true);
+  assert.equal(s.ms.jobs[1]!.expr, '*/5 * * * * *');
+  await s.loop.runOnce();
+  assert.equal(s.manager.get(real.uuid), undefined);
+  assert.deepEqual(s.manager.calls.map((c) => [c.op, c.uuid]), [['remove', real.uuid]]);
+  await s.loop.stop();
+});

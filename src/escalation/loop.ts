@@ -133,7 +133,12 @@ export interface EscalationStats {
 
 interface Owned {
   state: OwnEscalation;
-  readonly dry: boolean;
+  /** Dry-run only: the loop's simulation, never given to the manager. */
+  readonly phantom: boolean;
+  /** Shown in the API: phantom, or the manager holds it as dry-run. */
+  readonly dry_run: boolean;
+  /** A real escalation dry-run kept from being withdrawn (logged once). */
+  withdrawHeld: boolean;
   readonly adopted: boolean;
   evaluated: boolean;
   readonly attrs: EscalationAttrs;
@@ -235,7 +240,9 @@ export class EscalationLoop {
       const prefix = prefixToString(net);
       this.own.set(m.uuid, {
         state: { uuid: m.uuid, prefix, net, hostgroup: m.hostgroup, created_at: m.started_at, last_above: null, runs_below: 0, hosts: [m.ip] },
-        dry: m.dry_run,
+        phantom: false,
+        dry_run: m.dry_run,
+        withdrawHeld: false,
         adopted: true,
         evaluated: false,
         attrs: { next_hop: m.next_hop, communities: m.communities, large_communities: m.large_communities },
@@ -268,6 +275,12 @@ export class EscalationLoop {
   reconfigure(cfg: Config): void {
     const old = this.cfg.escalation.schedule;
     this.cfg = cfg;
+    if (!cfg.detection.dry_run) {
+      // Leaving dry-run: forget the simulation; the next run escalates for real.
+      for (const [uuid, o] of this.own) if (o.phantom) this.own.delete(uuid);
+      for (const o of this.own.values()) o.withdrawHeld = false;
+      this.m.active.set(this.own.size);
+    }
     if (this.job && old !== cfg.escalation.schedule) {
       void this.job.stop();
       this.job = this.scheduler(cfg.escalation.schedule, () => this.tick(), () => this.overlap(), this.log);
@@ -309,7 +322,7 @@ export class EscalationLoop {
 
     // Forget owned escalations someone else removed; suppress their prefixes.
     for (const [uuid, o] of this.own) {
-      if (o.dry) continue;
+      if (o.phantom) continue;
       const m = this.manager.get(uuid);
       if (!m || m.kind !== 'escalation') {
         this.own.delete(uuid);
@@ -420,9 +433,16 @@ export class EscalationLoop {
       case 'deescalate': {
         const o = this.own.get(d.uuid);
         if (!o) return;
-        if (dry || o.dry) {
+        const simulated = o.phantom || dry;
+        if (o.phantom) {
           this.own.delete(d.uuid);
           this.log.info(`dry-run: would deescalate ${d.prefix}: ${d.detail}`, { reason: d.reason, hosts: d.hosts });
+        } else if (dry) {
+          // A real escalation (adopted, or made before dry-run was switched on): dry-run
+          // changes no routes, so it stays owned and is withdrawn once dry-run is off.
+          if (o.withdrawHeld) return;
+          o.withdrawHeld = true;
+          this.log.info(`dry-run: would deescalate ${d.prefix}: ${d.detail}`, { uuid: d.uuid, reason: d.reason, hosts: d.hosts });
         } else {
           // Only ever remove what the loop owns, and only while it is still an escalation.
           const m = this.manager.get(d.uuid);
@@ -441,14 +461,14 @@ export class EscalationLoop {
           ip: host,
           prefix: d.prefix,
           hostgroup: d.hostgroup,
-          uuid: dry || o.dry ? null : d.uuid,
+          uuid: o.phantom ? null : d.uuid,
           hosts: d.hosts,
           counters: null,
           host_counters: host ? (this.detector?.hostRates(host) ?? null) : null,
           ban_counters: peaks.get(host) ?? null,
           reason: d.reason,
           detail: d.detail,
-          dry_run: dry || o.dry,
+          dry_run: simulated,
         });
         return;
       }
@@ -483,7 +503,9 @@ export class EscalationLoop {
         }
         this.own.set(uuid, {
           state: { uuid, prefix: d.prefix, net: d.net, hostgroup: d.hostgroup, created_at: now, last_above: now, runs_below: 0, hosts: d.hosts },
-          dry,
+          phantom: dry,
+          dry_run: dry,
+          withdrawHeld: false,
           adopted: false,
           evaluated: true,
           attrs,
@@ -570,7 +592,7 @@ export class EscalationLoop {
         last_above: s.last_above === null ? null : new Date(s.last_above).toISOString(),
         runs_below: s.runs_below,
         state,
-        dry_run: o.dry,
+        dry_run: o.dry_run,
         next_hop: o.attrs.next_hop ?? null,
         communities: o.attrs.communities,
         large_communities: o.attrs.large_communities,
