@@ -44,10 +44,15 @@ export interface FlowRecord {
   dropped: boolean;
   /** Raw packet header starting at the link layer (mirror/sFlow), else null; a view. */
   header: Uint8Array | null;
-  /** Link type of `header`: 1 = Ethernet, 0 = none. */
+  /** Link type of `header` (pcap LINKTYPE numbers): 1 = Ethernet, 101 = raw IP, 0 = none. */
   headerLinkType: number;
   /** Wire length of the sampled frame when a header is given. */
   frameLength: number;
+  /**
+   * True for the responder half of a bidirectional record (IE 231/232, RFC 5103 reverse
+   * counters): the same flow seen the other way, so it is not a new flow record.
+   */
+  reverse: boolean;
 }
 
 export interface FlowSink {
@@ -82,6 +87,7 @@ export function newFlowRecord(): FlowRecord {
     header: null,
     headerLinkType: 0,
     frameLength: 0,
+    reverse: false,
   };
 }
 

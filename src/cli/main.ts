@@ -8,6 +8,8 @@ import type { Command } from './command.js';
 const loaders: Record<string, () => Promise<{ command: Command }>> = {
   run: () => import('./commands/run.js'),
   check: () => import('./commands/check.js'),
+  decode: () => import('./commands/decode.js'),
+  replay: () => import('./commands/replay.js'),
   // decode, replay (capture); ctl, demo, hash-password (mitigation/API) are added here.
 };
 
