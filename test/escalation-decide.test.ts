@@ -77,12 +77,13 @@ test('threshold crossing per direction, class and unit: strictly above only, not
   assert.equal(checked, 2 * (6 * 2 + 1));
 });
 
-test('mbps is bytes*8/1e6 and a zero limit is no threshold', () => {
+test('mbps is bytes*8/1e6; a zero limit means any traffic, as in detection', () => {
   const r = rateFnOf(rates('203.0.113.5', 'web', { in_udp_bytes: 12_500_000 }));
   assert.equal(r('incoming', 'udp', 'mbps'), 100);
   assert.equal(crossing({ incoming: { udp: { mbps: 100 } } }, r, 'current'), null);
   assert.ok(crossing({ incoming: { udp: { mbps: 99.9 } } }, r, 'current'));
-  assert.equal(crossing({ incoming: { udp: { pps: 0, mbps: 0 } } }, r, 'current'), null);
+  assert.equal(crossing({ incoming: { udp: { pps: 0 } } }, r, 'current'), null, 'no udp packets: 0 > 0 is false');
+  assert.equal(crossing({ incoming: { udp: { pps: 0, mbps: 0 } } }, r, 'current')?.unit, 'mbps');
 });
 
 test('an IPv4 host above its emergency thresholds escalates its /24 with community and next-hop', () => {

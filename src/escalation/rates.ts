@@ -26,8 +26,8 @@ export interface Crossing {
 
 /**
  * First threshold of `set` that `rate` is strictly above, in DIRECTIONS x CLASSES x UNITS
- * order, or null. A limit that is absent, not finite or <= 0 is no threshold (0 means
- * "disabled", as in FastNetMon).
+ * order, or null. Same rule as detection (src/detection/layout.ts): `rate > limit`, an
+ * absent/null/non-finite limit is no threshold, and 0 is a real limit (any traffic).
  */
 export function crossing(set: ThresholdSet, rate: RateFn, source: Crossing['source']): Crossing | null {
   for (const direction of DIRECTIONS) {
@@ -38,7 +38,7 @@ export function crossing(set: ThresholdSet, rate: RateFn, source: Crossing['sour
       if (!byUnit) continue;
       for (const unit of UNITS) {
         const limit = byUnit[unit];
-        if (limit === undefined || !Number.isFinite(limit) || limit <= 0) continue;
+        if (limit === undefined || limit === null || !Number.isFinite(limit)) continue;
         const value = rate(direction, cls, unit);
         if (value > limit) return { direction, class: cls, unit, value, threshold: limit, source };
       }
