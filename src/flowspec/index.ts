@@ -1,0 +1,87 @@
+/**
+ * FlowSpec public surface: rule model (FastNetMon JSON shape), RFC 8955/8956 codec, rule
+ * generation from attack samples, and static rules from config.
+ */
+import type { DesiredRoute } from '../bgp/types.js';
+import type { BgpConfig } from '../config/types.js';
+import { parseRule } from './rule.js';
+import { ruleToDesiredRoute } from './codec.js';
+
+export {
+  parseRule,
+  validate,
+  ruleToJson,
+  FIELDS,
+  TCP_FLAGS,
+  FRAG_FLAGS,
+  PROTOCOLS,
+  type FlowspecRule,
+  type RuleAction,
+  type RuleMatch,
+  type FlowPrefix,
+  type ParseResult,
+  type ParseOptions,
+  type ActionType,
+} from './rule.js';
+export {
+  encodeRule,
+  decodeRule,
+  encodeNlri,
+  decodeNlri,
+  encodeActions,
+  decodeActions,
+  ruleToDesiredRoute,
+  describe,
+  describeMatch,
+  describeAction,
+  nlriLengthPrefix,
+  readLengthPrefixedNlri,
+  MAX_NLRI_LENGTH,
+  type EncodedRule,
+  type DecodedMatch,
+} from './codec.js';
+export { matchesPacket, packetFromSample, type PacketView } from './match.js';
+export { generateRules, explain, type GenerateOptions, type GeneratedRules, type GeneratedRule } from './generate.js';
+
+export interface StaticFlowspecResult {
+  readonly routes: DesiredRoute[];
+  /** One line per refused rule: `bgp.static_flowspec[i]: reason`. */
+  readonly errors: string[];
+  readonly warnings: string[];
+}
+
+/**
+ * Static FlowSpec rules from config (`bgp.static_flowspec[]`), announced like static routes.
+ * Each valid rule becomes a DesiredRoute owned by "static"; duplicates (same NLRI) are
+ * refused so one rule cannot silently shadow another's action.
+ */
+export function staticFlowspecToDesired(cfg: { readonly bgp: Pick<BgpConfig, 'static_flowspec'> }): StaticFlowspecResult {
+  const routes: DesiredRoute[] = [];
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const seen = new Map<string, number>();
+  cfg.bgp.static_flowspec.forEach((json, i) => {
+    const where = `bgp.static_flowspec[${i}]`;
+    const r = parseRule(json);
+    if (!r.ok) {
+      errors.push(`${where}: ${r.error}`);
+      return;
+    }
+    for (const w of r.warnings) warnings.push(`${where}: ${w}`);
+    let route: DesiredRoute;
+    try {
+      route = ruleToDesiredRoute(r.rule, 'static');
+    } catch (e) {
+      errors.push(`${where}: ${(e as Error).message}`);
+      return;
+    }
+    const prev = seen.get(`${route.family} ${route.key}`);
+    if (prev !== undefined) {
+      errors.push(`${where}: same match as bgp.static_flowspec[${prev}]`);
+      return;
+    }
+    seen.set(`${route.family} ${route.key}`, i);
+    routes.push(route);
+  });
+  return { routes, errors, warnings };
+}
