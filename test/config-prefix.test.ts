@@ -1,0 +1,178 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import {
+  HOST_MONITORED,
+  HOST_OTHER,
+  HOST_WHITELISTED,
+  HostClassifier,
+  loadConfig,
+  parsePrefix,
+  PrefixTable,
+  type Hostgroup,
+} from '../src/config/index.js';
+import { parseV4, parseV6, prefixContains, type Prefix } from '../src/wire/addr.js';
+
+const v6 = (s: string) => parseV6(s)!;
+
+function mulberry32(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('IPv4: the most specific prefix wins, /0 and /32 included', () => {
+  const t = new PrefixTable<string>(
+    ['0.0.0.0/0', '10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '10.1.2.128/25', '10.1.2.130/32', '10.1.3.0/31', '10.128.0.0/9'].map(
+      (p) => [parsePrefix(p), p] as const,
+    ),
+  );
+  const at = (a: string) => t.lookup4(parseV4(a));
+  assert.equal(at('192.0.2.1'), '0.0.0.0/0');
+  assert.equal(at('10.200.0.1'), '10.128.0.0/9');
+  assert.equal(at('10.2.0.1'), '10.0.0.0/8');
+  assert.equal(at('10.1.9.9'), '10.1.0.0/16');
+  assert.equal(at('10.1.2.1'), '10.1.2.0/24');
+  assert.equal(at('10.1.2.129'), '10.1.2.128/25');
+  assert.equal(at('10.1.2.130'), '10.1.2.130/32');
+  assert.equal(at('10.1.2.131'), '10.1.2.128/25');
+  assert.equal(at('10.1.3.1'), '10.1.3.0/31');
+  assert.equal(at('10.1.3.2'), '10.1.0.0/16');
+  assert.equal(at('10.255.255.255'), '10.128.0.0/9');
+  const none = new PrefixTable<number>([[parsePrefix('198.51.100.0/24'), 1]]);
+  assert.equal(none.lookup4(parseV4('198.51.101.0')), undefined);
+  assert.equal(none.lookup4(parseV4('198.51.99.255')), undefined);
+  assert.equal(none.index4(parseV4('198.51.100.255')), 0);
+});
+
+test('IPv6: the most specific prefix wins, at a byte offset, /0 and /128 included', () => {
+  const t = new PrefixTable<string>(
+    ['2001:db8::/32', '2001:db8:1::/48', '2001:db8:1::/64', '2001:db8:1:0:8000::/65', '2001:db8:1::1/128', '2001:db9::/32', 'ffff::/16'].map(
+      (p) => [parsePrefix(p), p] as const,
+    ),
+  );
+  const at = (a: string) => t.lookup6(v6(a));
+  assert.equal(at('2001:db8::1'), '2001:db8::/32');
+  assert.equal(at('2001:db8:1:1::1'), '2001:db8:1::/48');
+  assert.equal(at('2001:db8:1::2'), '2001:db8:1::/64');
+  assert.equal(at('2001:db8:1::1'), '2001:db8:1::1/128');
+  assert.equal(at('2001:db8:1:0:8000::5'), '2001:db8:1:0:8000::/65');
+  assert.equal(at('2001:db8:1:0:ffff:ffff:ffff:ffff'), '2001:db8:1:0:8000::/65');
+  assert.equal(at('2001:db8:1:1::'), '2001:db8:1::/48');
+  assert.equal(at('2001:db8:ffff:ffff:ffff:ffff:ffff:ffff'), '2001:db8::/32');
+  assert.equal(at('2001:db9::'), '2001:db9::/32');
+  assert.equal(at('2001:dba::'), undefined);
+  assert.equal(at('2001:db7:ffff::'), undefined);
+  assert.equal(at('::'), undefined);
+  assert.equal(at('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'), 'ffff::/16');
+  // Offset into a larger buffer, as capture decoders pass it.
+  const buf = new Uint8Array(40);
+  buf.set(v6('2001:db8:1::1'), 20);
+  assert.equal(t.lookup6(buf, 20), '2001:db8:1::1/128');
+  const all = new PrefixTable<string>([[parsePrefix('::/0'), 'all'], [parsePrefix('::1/128'), 'lo']]);
+  assert.equal(all.lookup6(v6('::1')), 'lo');
+  assert.equal(all.lookup6(v6('::2')), 'all');
+  assert.equal(all.lookup6(v6('::')), 'all');
+});
+
+test('the same prefix given twice: the later value wins', () => {
+  const t = new PrefixTable<string>([
+    [parsePrefix('10.0.0.0/8'), 'first'],
+    [parsePrefix('2001:db8::/32'), 'first6'],
+    [parsePrefix('10.0.0.0/8'), 'second'],
+    [parsePrefix('2001:db8::/32'), 'second6'],
+  ]);
+  assert.equal(t.lookup4(parseV4('10.9.9.9')), 'second');
+  assert.equal(t.lookup6(v6('2001:db8::9')), 'second6');
+  assert.equal(t.size, 2);
+});
+
+/** Reference LPM: scan every prefix. */
+function naive(ps: Prefix[], addr: Uint8Array): number {
+  let best = -1;
+  ps.forEach((p, i) => {
+    if (p.family === (addr.length === 4 ? 4 : 6) && prefixContains(p, addr) && (best < 0 || p.len >= ps[best]!.len)) best = i;
+  });
+  return best;
+}
+
+test('random tables agree with a linear scan (IPv4 and IPv6, nested and clustered prefixes)', () => {
+  const rnd = mulberry32(42);
+  const byte = () => Math.floor(rnd() * 256);
+  for (let round = 0; round < 4; round++) {
+    const ps: Prefix[] = [];
+    const seen = new Set<string>();
+    while (ps.length < 600) {
+      const fam: 4 | 6 = rnd() < 0.5 ? 4 : 6;
+      // Clustered: few distinct leading bytes so prefixes nest and neighbour each other.
+      const bytes = new Uint8Array(fam === 4 ? 4 : 16).map((_, i) => (i < 2 ? [10, 32, 1, 13][Math.floor(rnd() * 4)]! : byte()));
+      const len = Math.floor(rnd() * (fam === 4 ? 33 : 129));
+      const p = parsePrefixFromBytes(fam, bytes, len);
+      const key = `${p.family}|${p.len}|${p.bytes.join('.')}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      ps.push(p);
+    }
+    const t = new PrefixTable(ps.map((p, i) => [p, i] as const));
+    for (let k = 0; k < 3000; k++) {
+      // Probe inside a random prefix (so matches are frequent) or at random.
+      const base = ps[Math.floor(rnd() * ps.length)]!;
+      const a = new Uint8Array(base.bytes);
+      for (let i = Math.floor(base.len / 8); i < a.length; i++) if (rnd() < 0.7) a[i] = byte();
+      const want = naive(ps, a);
+      const got = a.length === 4 ? t.index4(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0) : t.index6(a);
+      assert.equal(got, want, `round ${round} address ${[...a].join('.')}`);
+    }
+  }
+});
+
+function parsePrefixFromBytes(family: 4 | 6, bytes: Uint8Array, len: number): Prefix {
+  const out = new Uint8Array(bytes.length);
+  for (let bit = 0; bit < len; bit++) if (bytes[bit >> 3]! & (0x80 >> (bit & 7))) out[bit >> 3]! |= 0x80 >> (bit & 7);
+  return { family, bytes: out, len };
+}
+
+test('HostClassifier: hostgroup by most specific prefix, default for the rest of networks, whitelist', () => {
+  const c = loadConfig(fileURLToPath(new URL('../../test/fixtures/config/valid/breakwater.yaml', import.meta.url)));
+  const hc = new HostClassifier(c);
+  const idx = (n: string) => c.hostgroups.findIndex((g: Hostgroup) => g.name === n);
+  const g4 = (a: string) => hc.group4(parseV4(a));
+  const g6 = (a: string) => hc.group6(v6(a));
+  assert.equal(g4('203.0.113.5'), idx('web-api'), '/28 inside web-api');
+  assert.equal(g4('203.0.113.16'), idx('web-api'), '/32 of web-api');
+  assert.equal(g4('203.0.113.17'), idx('web'), '/26 of web');
+  assert.equal(g4('203.0.113.100'), idx('default'), 'in networks, no hostgroup');
+  assert.equal(g4('198.51.100.1'), 0);
+  assert.equal(g4('192.0.2.1'), -1, 'not monitored');
+  assert.equal(g6('2001:db8:1::5'), idx('web'));
+  assert.equal(g6('2001:db8:1:0:8000::5'), idx('web-api'));
+  assert.equal(g6('2001:db8:2::1'), idx('default'));
+  assert.equal(g6('2001:db9::1'), -1);
+  assert.equal(hc.kind4(parseV4('203.0.113.53')), HOST_WHITELISTED);
+  assert.equal(hc.whitelisted4(parseV4('203.0.113.53')), true);
+  assert.equal(hc.whitelisted4(parseV4('203.0.113.54')), false);
+  assert.equal(hc.kind4(parseV4('203.0.113.54')), HOST_MONITORED);
+  assert.equal(hc.kind4(parseV4('8.8.8.8')), HOST_OTHER);
+  assert.equal(hc.kind6(v6('2001:db8::1')), HOST_MONITORED);
+  assert.equal(hc.kind6(v6('2001:db9::1')), HOST_OTHER);
+});
+
+test('HostClassifier: a network more specific than a hostgroup prefix keeps that hostgroup; hostgroups outside networks are monitored', () => {
+  const g = (name: string, prefixes: string[]): Hostgroup => ({ ...stub, name, prefixes: prefixes.map(parsePrefix) });
+  const stub = loadConfig().hostgroups[0]!;
+  const hc = new HostClassifier({
+    networks: ['10.0.0.0/8', '10.1.2.0/24', '10.9.0.0/16', '2001:db8:1:2::/64'].map(parsePrefix),
+    whitelist: [parsePrefix('2001:db8:1:2::1/128')],
+    hostgroups: [stub, g('big', ['10.1.0.0/16', '2001:db8:1::/48']), g('outside', ['192.0.2.0/24']), g('exact', ['10.9.0.0/16'])],
+  });
+  assert.equal(hc.group4(parseV4('10.1.2.3')), 1, 'network 10.1.2.0/24 lies inside hostgroup big');
+  assert.equal(hc.group4(parseV4('10.1.3.3')), 1);
+  assert.equal(hc.group4(parseV4('10.2.0.1')), 0);
+  assert.equal(hc.group4(parseV4('10.9.1.1')), 3, 'same prefix as a network: the hostgroup wins');
+  assert.equal(hc.group4(parseV4('192.0.2.77')), 2);
+  assert.equal(hc.group6(v6('2001:db8:1:2::5')), 1);
+  assert.equal(hc.kind6(v6('2001:db8:1:2::1')), HOST_WHITELISTED);
+});
