@@ -424,10 +424,20 @@ export class EscalationLoop {
       case 'keep': {
         const o = this.own.get(d.uuid);
         if (!o) return;
+        const before = o.state.runs_below;
         o.state = d.state;
         o.evaluated = true;
         if (d.trigger) o.trigger = { ...d.trigger.crossing, host: d.trigger.host };
-        this.log.debug(`keep ${d.prefix}`, { uuid: d.uuid, runs_below: d.state.runs_below, above: d.trigger?.host ?? null });
+        // Quiet while the emergency holds; loud while it counts down to a withdrawal.
+        const level = d.state.runs_below > 0 || before > 0 ? 'info' : 'debug';
+        const rule = this.cfg.hostgroups.find((g) => g.name === d.state.hostgroup)?.actions.escalation;
+        this.log[level](d.state.runs_below > 0 ? `keep ${d.prefix}: below the emergency thresholds` : `keep ${d.prefix}: above the emergency thresholds`, {
+          uuid: d.uuid,
+          runs_below: d.state.runs_below,
+          clear_after: rule?.clear_after ?? null,
+          hold_until: rule ? new Date(d.state.created_at + rule.hold_ms).toISOString() : null,
+          above: d.trigger?.host ?? null,
+        });
         return;
       }
       case 'deescalate': {
