@@ -100,6 +100,7 @@ export interface Negotiated {
   readonly as4: boolean;
   readonly remoteAs: number;
   readonly routeRefresh: boolean;
+  readonly enhancedRouteRefresh: boolean;
   readonly maxMessage: number;
   readonly holdTime: number;
   readonly peerGracefulRestart: boolean;
@@ -117,6 +118,7 @@ export function negotiate(local: LocalCapabilities, localHoldTime: number, open:
     as4: p.as4 !== null,
     remoteAs: p.as4 ?? open.myAs,
     routeRefresh: p.routeRefresh,
+    enhancedRouteRefresh: p.enhancedRouteRefresh,
     maxMessage: local.extendedMessage && p.extendedMessage ? C.MAX_EXTENDED_MESSAGE : C.MAX_MESSAGE,
     holdTime,
     peerGracefulRestart: p.gracefulRestart !== null,

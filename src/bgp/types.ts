@@ -55,6 +55,12 @@ export interface PeerStatus {
   readonly prefixes_in: number;
   readonly prefixes_out: number;
   readonly families: readonly BgpFamily[];
+  /** Received UPDATEs with RFC 7606 errors (treat-as-withdraw / attribute-discard). */
+  readonly malformed_updates_in?: number;
+  /** FlowSpec rules left out by max_flowspec_rules. */
+  readonly flowspec_capped?: number;
+  /** UPDATEs waiting to be sent (back-pressure or max_updates_per_second). */
+  readonly queued_updates?: number;
 }
 
 /** The speaker's public surface used by mitigation, API and the daemon. */

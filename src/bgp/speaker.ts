@@ -1,0 +1,203 @@
+/**
+ * The embedded BGP speaker: peers from cfg.bgp, an optional listener that accepts only
+ * configured peers, and the desired route set pushed to every established peer.
+ */
+import net from 'node:net';
+import { EventEmitter } from 'node:events';
+import type { BgpPeerConfig, Config } from '../config/types.js';
+import { logger as rootLogger, type Logger } from '../log.js';
+import type { DesiredRoute, PeerStatus, Speaker } from './types.js';
+import { Peer } from './peer.js';
+import { parseAddr, addrToString } from '../wire/addr.js';
+import { CEASE_ADMIN_SHUTDOWN, CEASE_OTHER_CONFIG_CHANGE, CEASE_PEER_DECONFIGURED } from './notify.js';
+
+export interface SpeakerOptions {
+  /** First reconnect delay after a failure; doubles up to backoffMaxMs. */
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+  /** How long an outgoing TCP connect may take. */
+  readonly connectRetryMs?: number;
+  /** Offer RFC 8654 extended messages (used only when the peer offers them too). */
+  readonly extendedMessage?: boolean;
+  readonly logger?: Logger;
+}
+
+export interface EmbeddedSpeaker extends Speaker {
+  /** Apply a reloaded config: peers added, removed or changed; listener moved. */
+  reconfigure(cfg: Config): Promise<void>;
+  /** The addresses the listener is bound to (for tests and logs). */
+  listening(): { address: string; port: number }[];
+}
+
+function canon(a: string): string {
+  const p = parseAddr(a.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1'));
+  return p ? addrToString(p) : a;
+}
+
+/** Where to listen: bgp.listen, else (only if a peer is passive) each passive peer's local address on 179. */
+export function listenAddresses(cfg: Config): { address: string; port: number }[] {
+  if (cfg.bgp.listen) return [{ address: cfg.bgp.listen.address, port: cfg.bgp.listen.port }];
+  const out = new Map<string, { address: string; port: number }>();
+  for (const p of cfg.bgp.peers) {
+    if (!p.passive) continue;
+    const address = p.local_address ?? (parseAddr(p.address)?.family === 6 ? '::' : '0.0.0.0');
+    out.set(address, { address, port: 179 });
+  }
+  return [...out.values()];
+}
+
+function samePeer(a: BgpPeerConfig, b: BgpPeerConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): EmbeddedSpeaker {
+  let cfg = initial;
+  const log = (opts.logger ?? rootLogger).child({ module: 'bgp' });
+  const events = new EventEmitter();
+  const peers = new Map<string, Peer>();
+  let desired: DesiredRoute[] = [];
+  let servers: { server: net.Server; address: string; port: number }[] = [];
+  let started = false;
+  let syncScheduled = false;
+
+  const makePeer = (p: BgpPeerConfig): Peer =>
+    new Peer(p, {
+      routerId: cfg.bgp.router_id,
+      connectRetryMs: opts.connectRetryMs ?? 10_000,
+      backoffBaseMs: opts.backoffBaseMs ?? 1_000,
+      backoffMaxMs: opts.backoffMaxMs ?? 60_000,
+      extendedMessage: opts.extendedMessage ?? true,
+      log,
+      desired: () => desired,
+      emit: (ev, peer, reason) => events.emit(ev, peer, reason),
+    });
+
+  const findPeer = (remote: string, local: string): Peer | undefined => {
+    const r = canon(remote);
+    const l = canon(local);
+    for (const p of peers.values()) {
+      if (canon(p.peer.address) !== r) continue;
+      if (p.peer.local_address && canon(p.peer.local_address) !== l) continue;
+      return p;
+    }
+    return undefined;
+  };
+
+  const onConnection = (s: net.Socket): void => {
+    s.on('error', () => undefined);
+    const peer = findPeer(s.remoteAddress ?? '', s.localAddress ?? '');
+    if (!peer) {
+      log.warn(`rejected BGP connection from ${s.remoteAddress}:${s.remotePort} to ${s.localAddress}:${s.localPort}: not a configured peer`);
+      s.destroy();
+      return;
+    }
+    peer.accept(s);
+  };
+
+  const listen = async (): Promise<void> => {
+    for (const l of listenAddresses(cfg)) {
+      const server = net.createServer(onConnection);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: l.address, port: l.port, exclusive: true }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }).catch((e: Error) => {
+        throw new Error(`bgp: cannot listen on ${l.address} port ${l.port}: ${e.message}`);
+      });
+      server.on('error', (e) => log.error(`listener ${l.address}:${l.port}: ${e.message}`));
+      const a = server.address() as net.AddressInfo;
+      servers.push({ server, address: a.address, port: a.port });
+      log.info(`listening for BGP on ${a.address} port ${a.port}`);
+    }
+  };
+
+  const unlisten = async (): Promise<void> => {
+    const s = servers;
+    servers = [];
+    await Promise.all(s.map((x) => new Promise<void>((r) => x.server.close(() => r()))));
+  };
+
+  const speaker: EmbeddedSpeaker = {
+    async start() {
+      if (started) return;
+      started = true;
+      await listen();
+      for (const p of cfg.bgp.peers) {
+        const peer = makePeer(p);
+        peers.set(p.name, peer);
+        peer.start();
+      }
+    },
+
+    sync(routes: Iterable<DesiredRoute>) {
+      desired = Array.from(routes);
+      // Coalesce bursts of changes into one diff per peer.
+      if (syncScheduled) return;
+      syncScheduled = true;
+      setImmediate(() => {
+        syncScheduled = false;
+        for (const p of peers.values()) p.syncRib();
+      });
+    },
+
+    status(): PeerStatus[] {
+      return [...peers.values()].map((p) => p.status());
+    },
+
+    async stop() {
+      started = false;
+      await unlisten();
+      await Promise.all([...peers.values()].map((p) => p.stop(CEASE_ADMIN_SHUTDOWN, 'Breakwater shutting down')));
+      peers.clear();
+    },
+
+    on(event, listener) {
+      events.on(event, listener);
+    },
+
+    async reconfigure(next: Config) {
+      const prev = cfg;
+      cfg = next;
+      if (!started) return;
+      if (JSON.stringify(listenAddresses(prev)) !== JSON.stringify(listenAddresses(next))) {
+        await unlisten();
+        await listen();
+      }
+      const wanted = new Map(next.bgp.peers.map((p) => [p.name, p]));
+      const jobs: Promise<void>[] = [];
+      for (const [name, peer] of peers) {
+        const w = wanted.get(name);
+        if (!w) {
+          log.info(`peer ${name} removed from config`);
+          peers.delete(name);
+          jobs.push(peer.stop(CEASE_PEER_DECONFIGURED, 'peer de-configured'));
+        } else if (!samePeer(w, peer.peer) || prev.bgp.router_id !== next.bgp.router_id) {
+          log.info(`peer ${name} changed in config: restarting its session`);
+          jobs.push(
+            peer.stop(CEASE_OTHER_CONFIG_CHANGE, 'peer reconfigured').then(() => {
+              const np = makePeer(w);
+              peers.set(name, np);
+              np.start();
+            }),
+          );
+        }
+      }
+      await Promise.all(jobs);
+      for (const [name, p] of wanted) {
+        if (!peers.has(name)) {
+          log.info(`peer ${name} added`);
+          const np = makePeer(p);
+          peers.set(name, np);
+          np.start();
+        }
+      }
+    },
+
+    listening() {
+      return servers.map((s) => ({ address: s.address, port: s.port }));
+    },
+  };
+  return speaker;
+}
