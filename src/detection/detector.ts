@@ -1,0 +1,1009 @@
+/**
+ * The detection engine: per-record accounting (the FlowSink), the tick that turns counters
+ * into window rates and checks thresholds, the attack lifecycle and the queries.
+ *
+ * Hot path (onFlow): resolve the destination (incoming) and source (outgoing) slots, add
+ * the record to the slot's tick accumulator, offer it to the slot's sample ring. No rates,
+ * no objects, no strings.
+ * Tick (every tick_ms): roll every active slot's accumulator into its window, then check
+ * the ban thresholds of the slots whose window changed plus the "hot" ones (near or above a
+ * threshold, or under attack). A host gets hot when its window rate or its last tick's rate
+ * reaches `warmFraction` of a ban threshold; from then on it also fills a larger sample
+ * buffer (with packet headers), so when a threshold is crossed the attack record has its
+ * samples at once; the baseline ring as it was before the host got hot is kept with it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FlowRecord, FlowSample, FlowSink } from '../capture/flow.js';
+import type { Config, Direction, ThresholdSet, TrafficClass, Unit } from '../config/types.js';
+import { logger } from '../log.js';
+import { parseV4, parseV6, v4ToString, v6ToString } from '../wire/addr.js';
+import { HG_NONE, NOT_MONITORED, Policy, V4Index, V6Index } from './addrmap.js';
+import { classifyAttack, type Classification } from './classify.js';
+import {
+  compileThresholds,
+  counterIndex,
+  K_FLOWS,
+  K_FRAG_P,
+  K_ICMP_P,
+  K_SYN_P,
+  K_TCP_P,
+  K_TOTAL_B,
+  K_TOTAL_P,
+  K_UDP_P,
+  NC,
+  PER_DIR,
+  unitFactor,
+  type CompiledThreshold,
+} from './layout.js';
+import { buildDetails, buildHostRates, packetDump } from './report.js';
+import { buildPcap, SampleArrays, type PcapEntry } from './samples.js';
+import { CounterStore, F_ACTIVE, F_HOT, F_WHITELISTED, KIND_HOSTGROUP, KIND_V4, KIND_V6 } from './store.js';
+import type { AttackEvent, AttackRecord, Detector, HostRates, RateFn, TopUnit } from './types.js';
+
+const log = logger.child({ module: 'detection' });
+
+export interface DetectorOptions {
+  /** Clock (ms since epoch); tests inject a synthetic one. */
+  now?: () => number;
+  /** Always-on samples per host kept as the pre-attack baseline (default 8). */
+  baselineSamples?: number;
+  /** A host becomes hot at this fraction of a ban threshold (default 0.5). */
+  warmFraction?: number;
+  /** Most hosts with a hot sample buffer at once (default 1024). */
+  maxHotHosts?: number;
+  /** attack_updated at most this often per attack (default 1000 ms). */
+  updateIntervalMs?: number;
+  /** Ticks below every ban threshold before attack_finished (default: one window). */
+  finishTicks?: number;
+  /** Initial slot capacity (grows by doubling). */
+  initialSlots?: number;
+}
+
+/** A hostgroup whose total traffic crossed a hostgroup-total threshold. */
+export interface HostgroupAttack {
+  readonly hostgroup: string;
+  readonly direction: Direction;
+  readonly cls: TrafficClass;
+  readonly unit: Unit;
+  readonly threshold: number;
+  value: number;
+  peak: number;
+  readonly startedAt: number;
+}
+
+export interface DetectionStats {
+  records: number;
+  /** Records where neither address is monitored. */
+  unmonitored: number;
+  ticks: number;
+  hosts_v4: number;
+  hosts_v6: number;
+  ipv6_evictions: number;
+  /** New IPv6 hosts not tracked because the table was full of active hosts. */
+  ipv6_overflow: number;
+  hot_hosts: number;
+  attacks_active: number;
+  bytes_per_host: number;
+  /** Thresholds in the config that have no counter (e.g. flows for class tcp). */
+  unsupported_thresholds: string[];
+}
+
+interface Compiled {
+  name: string;
+  ban: CompiledThreshold[];
+  emergency: CompiledThreshold[];
+  total: CompiledThreshold[];
+  ticksRequired: number;
+}
+
+interface AttackState {
+  rec: MutableAttackRecord;
+  fired: CompiledThreshold;
+  cls: Classification;
+  network: string;
+  initialPower: number;
+  peakPower: number;
+  lastUpdate: number;
+}
+
+interface HotState {
+  slot: number;
+  runs: Int32Array;
+  hotTick: number;
+  lastEval: number;
+  buf: number;
+  baseline: FlowSample[];
+  cool: number;
+  below: number;
+  attack: AttackState | null;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type MutableAttackRecord = Mutable<AttackRecord>;
+
+function totalThresholds(t: { readonly ban: ThresholdSet }): ThresholdSet | undefined {
+  // Hostgroup-total thresholds: additive `thresholds.hostgroup` in the policy, when config has it.
+  return (t as { readonly hostgroup?: ThresholdSet }).hostgroup;
+}
+
+export class DetectorImpl implements Detector {
+  readonly sink: FlowSink;
+  private cfg: Config;
+  private policy: Policy;
+  private readonly store: CounterStore;
+  private readonly v4: V4Index;
+  private readonly v6: V6Index;
+  private readonly base: SampleArrays;
+  private readonly hot: SampleArrays;
+  private hotFree: number[] = [];
+  private hotOwners = 0;
+  private readonly maxHot: number;
+  private readonly tickMs: number;
+  private readonly B: number;
+  private readonly W: number;
+  private readonly perSecond: number;
+  private readonly perTickSecond: number;
+  private alpha = 0;
+  private readonly now: () => number;
+  private readonly warm: number;
+  private readonly updateMs: number;
+  private readonly finishTicks: number;
+  private samplesPerHost: number;
+  /** Number of the interval being accumulated (a tick closes it). */
+  private curTick = 1;
+  private lastTickAt: number;
+  private timer: NodeJS.Timeout | null = null;
+  private compiled: Compiled[] = [];
+  private hgSlot = new Int32Array(0);
+  private hotMap = new Map<number, HotState>();
+  private hgAttacks = new Map<string, HostgroupAttack>();
+  private hgRuns = new Map<string, number>();
+  private excludeWl: boolean;
+  private exporters: string[] = [''];
+  private exporterIds = new Map<string, number>();
+  private lastExp = '';
+  private lastExpId = 0;
+  private listeners: Record<AttackEvent, ((r: AttackRecord) => void)[]> = {
+    attack_started: [],
+    attack_updated: [],
+    attack_finished: [],
+  };
+  private hgListeners: Record<AttackEvent, ((a: HostgroupAttack) => void)[]> = {
+    attack_started: [],
+    attack_updated: [],
+    attack_finished: [],
+  };
+  private scratchOver = new Uint8Array(64);
+  private idleTicks: number;
+  private v6Max: number;
+  private unsupported: string[] = [];
+  readonly stats = { records: 0, unmonitored: 0, ticks: 0, ipv6_evictions: 0, ipv6_overflow: 0 };
+
+  constructor(cfg: Config, opts: DetectorOptions = {}) {
+    this.cfg = cfg;
+    this.now = opts.now ?? Date.now;
+    const d = cfg.detection;
+    this.tickMs = Math.max(1, d.tick_ms);
+    this.B = Math.max(1, Math.round(d.window_ms / this.tickMs));
+    this.W = this.B * this.tickMs;
+    this.perSecond = 1000 / this.W;
+    this.perTickSecond = 1000 / this.tickMs;
+    this.warm = opts.warmFraction ?? 0.5;
+    this.updateMs = opts.updateIntervalMs ?? 1000;
+    this.finishTicks = Math.max(1, opts.finishTicks ?? this.B);
+    this.maxHot = Math.max(1, opts.maxHotHosts ?? 1024);
+    this.samplesPerHost = Math.max(1, d.samples_per_host);
+    this.excludeWl = d.exclude_whitelisted_sources;
+    this.idleTicks = Math.ceil(d.ipv6_idle_ms / this.tickMs);
+    this.v6Max = d.ipv6_max_hosts;
+    this.alpha = d.smoothing_ms > 0 ? 1 - Math.exp(-this.tickMs / d.smoothing_ms) : 0;
+    const initial = opts.initialSlots ?? 1024;
+    const R = Math.max(1, opts.baselineSamples ?? 8);
+    this.base = new SampleArrays(R, Math.ceil(R / this.B), false, initial);
+    this.hot = new SampleArrays(this.samplesPerHost, this.samplesPerHost, true, 0);
+    this.store = new CounterStore(this.B, this.alpha > 0, initial, (cap) => this.base.resize(cap));
+    this.policy = new Policy(cfg);
+    this.v4 = new V4Index(this.policy);
+    this.v6 = new V6Index(Math.min(1024, Math.max(16, this.v6Max)));
+    this.lastTickAt = this.now();
+    this.applyHostgroups(cfg);
+    const self = this;
+    this.sink = { onFlow: (rec: FlowRecord) => self.onFlow(rec) };
+  }
+
+  // ---------------------------------------------------------------- hot path
+
+  onFlow(rec: FlowRecord): void {
+    this.stats.records++;
+    let pk = rec.packets;
+    let by = rec.bytes;
+    const dur = rec.durationMs;
+    // A flow longer than the window contributes its average rate, not its whole volume.
+    if (dur > this.W) {
+      const f = this.W / dur;
+      pk *= f;
+      by *= f;
+    }
+    let bits = 1 | 2 | (1 << 14);
+    const proto = rec.protocol;
+    if (proto === 6) {
+      bits |= 4 | 8;
+      if ((rec.tcpFlags & 0x12) === 0x02) bits |= 16 | 32;
+    } else if (proto === 17) bits |= 64 | 128;
+    else if (proto === 1 || proto === 58) bits |= 256 | 512;
+    if (rec.fragment) bits |= 1024 | 2048;
+    if (rec.dropped) bits |= 4096 | 8192;
+    let sIn: number;
+    let sOut: number;
+    if (rec.ipVersion === 4) {
+      sIn = this.slot4(rec.dst4);
+      sOut = this.slot4(rec.src4);
+      if (this.excludeWl) {
+        if (sIn >= 0 && this.policy.whitelisted4(rec.src4)) sIn = -1;
+        if (sOut >= 0 && this.policy.whitelisted4(rec.dst4)) sOut = -1;
+      }
+    } else {
+      const d = rec.dst6;
+      const s = rec.src6;
+      sIn = this.slot6(rd(d, 0), rd(d, 4), rd(d, 8), rd(d, 12));
+      sOut = this.slot6(rd(s, 0), rd(s, 4), rd(s, 8), rd(s, 12));
+      if (this.excludeWl) {
+        if (sIn >= 0 && this.policy.whitelisted6(rd(s, 0), rd(s, 4), rd(s, 8), rd(s, 12))) sIn = -1;
+        if (sOut >= 0 && this.policy.whitelisted6(rd(d, 0), rd(d, 4), rd(d, 8), rd(d, 12))) sOut = -1;
+      }
+    }
+    if (sIn < 0 && sOut < 0) {
+      this.stats.unmonitored++;
+      return;
+    }
+    const expId = rec.exporter === this.lastExp ? this.lastExpId : this.exporterId(rec.exporter);
+    if (sIn >= 0) this.add(sIn, 0, bits, pk, by, rec, false, expId);
+    if (sOut >= 0) this.add(sOut, PER_DIR, bits, pk, by, rec, true, expId);
+  }
+
+  private add(s: number, base: number, bits: number, pk: number, by: number, rec: FlowRecord, out: boolean, expId: number): void {
+    const st = this.store;
+    const acc = st.acc;
+    const i = s * NC + base;
+    acc[i] += pk;
+    acc[i + 1] += by;
+    acc[i + 14] += rec.flows;
+    if (bits & 4) {
+      acc[i + 2] += pk;
+      acc[i + 3] += by;
+      if (bits & 16) {
+        acc[i + 4] += pk;
+        acc[i + 5] += by;
+      }
+    } else if (bits & 64) {
+      acc[i + 6] += pk;
+      acc[i + 7] += by;
+    } else if (bits & 256) {
+      acc[i + 8] += pk;
+      acc[i + 9] += by;
+    }
+    if (bits & 1024) {
+      acc[i + 10] += pk;
+      acc[i + 11] += by;
+    }
+    if (bits & 4096) {
+      acc[i + 12] += pk;
+      acc[i + 13] += by;
+    }
+    const fl = st.flags[s]!;
+    if ((fl & F_ACTIVE) === 0) st.markActive(s);
+    st.accMask[s] = st.accMask[s]! | (bits << base);
+    const t = this.curTick;
+    st.lastSeen[s] = t;
+    this.base.offer(s, t, rec, out, expId);
+    if (fl & F_HOT) {
+      const hb = st.hotBuf[s]!;
+      if (hb >= 0) this.hot.offer(hb, t, rec, out, expId);
+    }
+  }
+
+  private exporterId(e: string): number {
+    let id = this.exporterIds.get(e);
+    if (id === undefined) {
+      if (this.exporters.length >= 65535) id = 0;
+      else {
+        id = this.exporters.length;
+        this.exporters.push(e);
+        this.exporterIds.set(e, id);
+      }
+    }
+    this.lastExp = e;
+    this.lastExpId = id;
+    return id;
+  }
+
+  private slot4(a: number): number {
+    const v4 = this.v4;
+    const t = v4.top[a >>> 16]!;
+    if (t < 0) return -1;
+    let blk = t > 0 ? v4.mid[(t - 1) * 256 + ((a >>> 8) & 255)]! : 0;
+    if (blk === 0) blk = v4.block(a >>> 8);
+    if (blk < 0) return -1;
+    const e = (blk - 1) * 256 + (a & 255);
+    const s = v4.slot[e]!;
+    if (s >= 0) return s;
+    if (s === NOT_MONITORED) return -1;
+    return this.newSlot4(a, e);
+  }
+
+  private newSlot4(a: number, e: number): number {
+    const st = this.store;
+    const s = st.alloc(KIND_V4, this.v4.hg[e]!, this.v4.wl[e] ? F_WHITELISTED : 0, this.curTick);
+    st.addr[s * 4] = 0;
+    st.addr[s * 4 + 1] = 0;
+    st.addr[s * 4 + 2] = 0;
+    st.addr[s * 4 + 3] = a;
+    st.backref[s] = e;
+    this.v4.slot[e] = s;
+    this.base.clear(s);
+    return s;
+  }
+
+  private slot6(w0: number, w1: number, w2: number, w3: number): number {
+    const s = this.v6.find(this.store.addr, w0, w1, w2, w3);
+    if (s >= 0) return s;
+    const pol = this.policy;
+    if (!pol.monitored6(w0, w1, w2, w3)) return -1;
+    if (this.v6.size >= this.v6Max) {
+      this.evictV6(Math.max(1, this.v6Max >> 3), 0);
+      if (this.v6.size >= this.v6Max) {
+        this.stats.ipv6_overflow++;
+        return -1;
+      }
+    }
+    const st = this.store;
+    const n = st.alloc(KIND_V6, pol.hostgroup6(w0, w1, w2, w3), pol.whitelisted6(w0, w1, w2, w3) ? F_WHITELISTED : 0, this.curTick);
+    const o = n * 4;
+    const addr = st.addr;
+    addr[o] = w0;
+    addr[o + 1] = w1;
+    addr[o + 2] = w2;
+    addr[o + 3] = w3;
+    this.v6.insert(addr, n);
+    this.base.clear(n);
+    return n;
+  }
+
+  /**
+   * Evict up to `n` IPv6 hosts that are neither active nor hot, oldest first; with
+   * idleTicks > 0 only those idle longer than that.
+   */
+  private evictV6(n: number, idleTicks: number): number {
+    const st = this.store;
+    const cands: number[] = [];
+    const limit = this.curTick - idleTicks;
+    for (let s = 0; s < st.used; s++) {
+      if (st.kind[s] !== KIND_V6 || (st.flags[s]! & (F_ACTIVE | F_HOT)) !== 0) continue;
+      if (idleTicks > 0 && st.lastSeen[s]! >= limit) continue;
+      cands.push(s);
+    }
+    if (cands.length > n) {
+      cands.sort((a, b) => st.lastSeen[a]! - st.lastSeen[b]!);
+      cands.length = n;
+    }
+    for (const s of cands) {
+      this.v6.remove(st.addr, s);
+      st.release(s);
+      this.base.clear(s);
+      this.stats.ipv6_evictions++;
+    }
+    return cands.length;
+  }
+
+  // ---------------------------------------------------------------- tick
+
+  /** Run every tick due by `now` (catching up at most one window plus one tick). */
+  advance(now: number = this.now()): void {
+    let n = Math.floor((now - this.lastTickAt) / this.tickMs);
+    if (n <= 0) return;
+    if (n > this.B + 1) {
+      this.lastTickAt = now - (this.B + 1) * this.tickMs;
+      n = this.B + 1;
+    }
+    for (let i = 0; i < n; i++) this.tick(this.lastTickAt + this.tickMs);
+  }
+
+  /** Close the current interval at time `now`: roll windows, check thresholds, emit events. */
+  tick(now: number = this.now()): void {
+    this.lastTickAt = now;
+    const T = this.curTick;
+    const b = T % this.B;
+    const st = this.store;
+    st.rollActive(b, this.hgSlot, this.alpha, this.perSecond);
+    for (let h = 0; h < this.hgSlot.length; h++) {
+      const s = this.hgSlot[h]!;
+      st.rollSlot(s, b, -1);
+      if (st.smooth && this.alpha > 0) st.smoothSlot(s, this.alpha, this.perSecond);
+    }
+    this.curTick = T + 1;
+    this.stats.ticks++;
+    // Threshold checks: changed slots first, then hot ones not yet seen this tick.
+    const ch = st.changed;
+    for (let i = 0; i < st.changedLen; i++) {
+      const s = ch[i]!;
+      const hs = this.hotMap.get(s);
+      this.evaluate(s, hs, T, b, now);
+    }
+    for (const hs of this.hotMap.values()) if (hs.lastEval !== T) this.evaluate(hs.slot, hs, T, b, now);
+    this.evaluateHostgroups(now);
+    if (T % Math.max(1, Math.round(1000 / this.tickMs)) === 0 && this.v6.size > 0) this.evictV6(Infinity, this.idleTicks);
+  }
+
+  private rate(s: number, c: number): number {
+    const sm = this.store.smooth;
+    return sm && this.alpha > 0 ? sm[s * NC + c]! : this.store.sum[s * NC + c]! * this.perSecond;
+  }
+
+  private evaluate(s: number, hs: HotState | undefined, T: number, b: number, now: number): void {
+    const st = this.store;
+    const k = st.kind[s]!;
+    if (k !== KIND_V4 && k !== KIND_V6) return;
+    if (st.flags[s]! & F_WHITELISTED) return; // never banned
+    const c = this.compiled[st.hg[s]!];
+    if (!c) return;
+    const thr = c.ban;
+    const n = thr.length;
+    if (n === 0 && !hs) return;
+    if (this.scratchOver.length < n) this.scratchOver = new Uint8Array(n * 2);
+    const over = this.scratchOver;
+    let anyOver = false;
+    let warm = false;
+    const rb = (s * this.B + b) * NC;
+    for (let j = 0; j < n; j++) {
+      const t = thr[j]!;
+      const v = this.rate(s, t.counter) * t.factor;
+      const o = v > t.limit;
+      over[j] = o ? 1 : 0;
+      if (o) anyOver = true;
+      if (v >= this.warm * t.limit || st.ring[rb + t.counter]! * this.perTickSecond * t.factor >= this.warm * t.limit) warm = true;
+    }
+    if (!hs) {
+      if (!warm && !anyOver) return;
+      hs = this.makeHot(s, T, n);
+    }
+    hs.lastEval = T;
+    if (hs.runs.length !== n) hs.runs = new Int32Array(n);
+    for (let j = 0; j < n; j++) hs.runs[j] = over[j] ? hs.runs[j]! + 1 : 0;
+    if (!hs.attack) {
+      let best = -1;
+      let bestRatio = 0;
+      for (let j = 0; j < n; j++) {
+        if (hs.runs[j]! < c.ticksRequired) continue;
+        const t = thr[j]!;
+        const ratio = (this.rate(s, t.counter) * t.factor) / t.limit;
+        if (ratio > bestRatio) {
+          bestRatio = ratio;
+          best = j;
+        }
+      }
+      if (best >= 0) {
+        this.startAttack(s, hs, thr[best]!, now, c.name);
+        return;
+      }
+      if (!warm && !anyOver) {
+        if (++hs.cool >= this.B) this.releaseHot(hs);
+      } else hs.cool = 0;
+      return;
+    }
+    const a = hs.attack;
+    const power = this.rate(s, a.fired.direction === 'incoming' ? K_TOTAL_P : PER_DIR + K_TOTAL_P);
+    if (power > a.peakPower) a.peakPower = power;
+    if (anyOver) hs.below = 0;
+    else hs.below++;
+    if (hs.below >= this.finishTicks) {
+      this.refreshAttack(s, hs, now);
+      this.emit('attack_finished', a.rec);
+      hs.attack = null;
+      hs.below = 0;
+      hs.cool = 0;
+      return;
+    }
+    if (now - a.lastUpdate >= this.updateMs) {
+      a.lastUpdate = now;
+      this.refreshAttack(s, hs, now);
+      this.emit('attack_updated', a.rec);
+    }
+  }
+
+  private makeHot(s: number, T: number, n: number): HotState {
+    const st = this.store;
+    let buf = -1;
+    if (this.hotFree.length > 0) buf = this.hotFree.pop()!;
+    else if (this.hotOwners < this.maxHot) {
+      buf = this.hotOwners++;
+      if (buf >= this.hot.owners) this.hot.resize(Math.min(this.maxHot, Math.max(16, this.hot.owners * 2)));
+    }
+    if (buf >= 0) this.hot.clear(buf);
+    st.hotBuf[s] = buf;
+    st.flags[s] = st.flags[s]! | F_HOT;
+    // The baseline: the always-on ring as it was before the interval that made the host hot.
+    const text = this.slotText(s);
+    const baseline: FlowSample[] = [];
+    for (const e of this.base.entries(s)) if (this.base.tick[e]! < T) baseline.push(this.base.materialise(e, text, this.exporters));
+    const hs: HotState = { slot: s, runs: new Int32Array(n), hotTick: T, lastEval: T, buf, baseline, cool: 0, below: 0, attack: null };
+    this.hotMap.set(s, hs);
+    return hs;
+  }
+
+  private releaseHot(hs: HotState): void {
+    const st = this.store;
+    const s = hs.slot;
+    st.flags[s] = st.flags[s]! & ~F_HOT;
+    st.hotBuf[s] = -1;
+    if (hs.buf >= 0) this.hotFree.push(hs.buf);
+    this.hotMap.delete(s);
+  }
+
+  /** The attack samples: the hot buffer, else the baseline ring's entries since the host got hot. */
+  private attackSamples(s: number, hs: HotState): { samples: FlowSample[]; pcap: Uint8Array | null } {
+    const text = this.slotText(s);
+    const samples: FlowSample[] = [];
+    const pcapEntries: PcapEntry[] = [];
+    if (hs.buf >= 0 && this.hot.count[hs.buf]! > 0) {
+      const h = this.hot;
+      for (const e of h.entries(hs.buf)) {
+        const smp = h.materialise(e, text, this.exporters);
+        samples.push(smp);
+        if (smp.header && h.hlink![e]! !== 0) {
+          pcapEntries.push({ timeMs: smp.timeMs, linkType: h.hlink![e]!, header: smp.header, frameLength: h.flen![e]! });
+        }
+      }
+    } else {
+      for (const e of this.base.entries(s)) if (this.base.tick[e]! >= hs.hotTick) samples.push(this.base.materialise(e, text, this.exporters));
+    }
+    return { samples, pcap: buildPcap(pcapEntries) };
+  }
+
+  private startAttack(s: number, hs: HotState, fired: CompiledThreshold, now: number, hgName: string): void {
+    const ip = this.slotText(s);
+    const v6 = this.store.kind[s] === KIND_V6;
+    const rates = this.hostRatesOf(s);
+    const { samples, pcap } = this.attackSamples(s, hs);
+    const out = fired.direction === 'outgoing';
+    const dirSamples = samples.filter((x) => (out ? x.src === ip : x.dst === ip));
+    const base = out ? PER_DIR : 0;
+    const cls = classifyAttack(
+      {
+        pps: this.rate(s, base + K_TOTAL_P),
+        tcp_pps: this.rate(s, base + K_TCP_P),
+        syn_pps: this.rate(s, base + K_SYN_P),
+        udp_pps: this.rate(s, base + K_UDP_P),
+        icmp_pps: this.rate(s, base + K_ICMP_P),
+        frag_pps: this.rate(s, base + K_FRAG_P),
+      },
+      fired.cls,
+      dirSamples,
+    );
+    const power = this.rate(s, base + K_TOTAL_P);
+    const uuid = randomUUID();
+    const network = this.networkText(s);
+    const details = buildDetails({
+      uuid,
+      hostgroup: hgName,
+      network,
+      cls,
+      fired,
+      firedValue: this.rate(s, fired.counter) * fired.factor,
+      initialPower: power,
+      peakPower: power,
+      startedAt: now,
+      rates,
+    });
+    const rec: MutableAttackRecord = {
+      uuid,
+      ip,
+      ipVersion: v6 ? 6 : 4,
+      hostgroup: hgName,
+      details,
+      samples,
+      baseline: hs.baseline,
+      packet_dump_detailed: packetDump(samples),
+      pcap,
+      startedAt: now,
+      rates,
+    };
+    hs.attack = { rec, fired, cls, network, initialPower: power, peakPower: power, lastUpdate: now };
+    hs.below = 0;
+    log.info('attack detected', { ip, type: cls.type, direction: fired.direction, threshold: details.attack_detection_threshold, pps: Math.round(power) });
+    this.emit('attack_started', rec);
+  }
+
+  private refreshAttack(s: number, hs: HotState, _now: number): void {
+    const a = hs.attack!;
+    const rates = this.hostRatesOf(s);
+    const { samples, pcap } = this.attackSamples(s, hs);
+    a.rec.rates = rates;
+    if (samples.length > 0) {
+      a.rec.samples = samples;
+      a.rec.packet_dump_detailed = packetDump(samples);
+      if (pcap) a.rec.pcap = pcap;
+    }
+    a.rec.details = buildDetails({
+      uuid: a.rec.uuid,
+      hostgroup: a.rec.hostgroup,
+      network: a.network,
+      cls: a.cls,
+      fired: a.fired,
+      firedValue: this.rate(s, a.fired.counter) * a.fired.factor,
+      initialPower: a.initialPower,
+      peakPower: a.peakPower,
+      startedAt: a.rec.startedAt,
+      rates,
+    });
+  }
+
+  private evaluateHostgroups(now: number): void {
+    for (let h = 0; h < this.compiled.length; h++) {
+      const c = this.compiled[h]!;
+      if (c.total.length === 0) continue;
+      const s = this.hgSlot[h]!;
+      for (const t of c.total) {
+        const key = `${c.name}|${t.direction}|${t.cls}|${t.unit}`;
+        const v = this.rate(s, t.counter) * t.factor;
+        const cur = this.hgAttacks.get(key);
+        if (v > t.limit) {
+          const runs = (this.hgRuns.get(key) ?? 0) + 1;
+          this.hgRuns.set(key, runs);
+          if (cur) {
+            cur.value = v;
+            if (v > cur.peak) cur.peak = v;
+          } else if (runs >= c.ticksRequired) {
+            const a: HostgroupAttack = { hostgroup: c.name, direction: t.direction, cls: t.cls, unit: t.unit, threshold: t.limit, value: v, peak: v, startedAt: now };
+            this.hgAttacks.set(key, a);
+            this.emitHg('attack_started', a);
+          }
+        } else {
+          this.hgRuns.set(key, 0);
+          if (cur) {
+            cur.value = v;
+            this.hgAttacks.delete(key);
+            this.emitHg('attack_finished', cur);
+          }
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle, events
+
+  start(): void {
+    if (this.timer) return;
+    this.lastTickAt = this.now();
+    this.timer = setInterval(() => this.advance(this.now()), this.tickMs);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  on(event: AttackEvent, listener: (rec: AttackRecord) => void): void {
+    this.listeners[event].push(listener);
+  }
+
+  /** Hostgroup-total threshold events. */
+  onHostgroup(event: AttackEvent, listener: (a: HostgroupAttack) => void): void {
+    this.hgListeners[event].push(listener);
+  }
+
+  private emit(event: AttackEvent, rec: AttackRecord): void {
+    for (const l of this.listeners[event]) {
+      try {
+        l(rec);
+      } catch (err) {
+        log.error(`${event} listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private emitHg(event: AttackEvent, a: HostgroupAttack): void {
+    for (const l of this.hgListeners[event]) {
+      try {
+        l(a);
+      } catch (err) {
+        log.error(`hostgroup ${event} listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- config
+
+  private applyHostgroups(cfg: Config): void {
+    const st = this.store;
+    const oldNames = this.compiled.map((c) => c.name);
+    const oldSlots = this.hgSlot;
+    const unsupported: string[] = [];
+    this.compiled = cfg.hostgroups.map((h) => ({
+      name: h.name,
+      ban: compileThresholds(h.thresholds.ban, unsupported),
+      emergency: compileThresholds(h.thresholds.emergency, unsupported),
+      total: compileThresholds(totalThresholds(h.thresholds), unsupported),
+      ticksRequired: Math.max(1, h.ticks_required),
+    }));
+    if (unsupported.length > 0 && unsupported.join() !== this.unsupported.join()) {
+      log.warn(`thresholds without a counter are ignored (flows exist for class total only): ${unsupported.join(', ')}`);
+    }
+    this.unsupported = unsupported;
+    const slots = new Int32Array(cfg.hostgroups.length);
+    const kept = new Set<number>();
+    cfg.hostgroups.forEach((h, i) => {
+      const j = oldNames.indexOf(h.name);
+      if (j >= 0) {
+        slots[i] = oldSlots[j]!;
+        kept.add(j);
+        st.hg[slots[i]!] = i;
+      } else slots[i] = st.alloc(KIND_HOSTGROUP, i, 0, this.curTick);
+    });
+    for (let j = 0; j < oldSlots.length; j++) if (!kept.has(j)) st.release(oldSlots[j]!);
+    this.hgSlot = slots;
+  }
+
+  reconfigure(cfg: Config): void {
+    const d = cfg.detection;
+    if (d.tick_ms !== this.cfg.detection.tick_ms || d.window_ms !== this.cfg.detection.window_ms) {
+      log.warn('detection.tick_ms / window_ms changes take effect after a restart; keeping the running values');
+    }
+    this.cfg = cfg;
+    this.excludeWl = d.exclude_whitelisted_sources;
+    this.idleTicks = Math.ceil(d.ipv6_idle_ms / this.tickMs);
+    this.v6Max = d.ipv6_max_hosts;
+    this.alpha = d.smoothing_ms > 0 ? 1 - Math.exp(-this.tickMs / d.smoothing_ms) : 0;
+    this.store.setSmoothing(this.alpha > 0);
+    const policy = new Policy(cfg);
+    this.policy = policy;
+    const st = this.store;
+    // Hosts whose monitoring ends lose their slot (and any attack in progress finishes).
+    for (const e of this.v4.rebuild(policy)) {
+      const s = this.v4.slot[e]!;
+      this.dropSlot(s);
+      this.v4.slot[e] = NOT_MONITORED;
+    }
+    for (let s = 0; s < st.used; s++) {
+      const k = st.kind[s];
+      if (k === KIND_V4) {
+        const e = st.backref[s]!;
+        st.hg[s] = this.v4.hg[e]!;
+        st.flags[s] = (st.flags[s]! & ~F_WHITELISTED) | (this.v4.wl[e] ? F_WHITELISTED : 0);
+      } else if (k === KIND_V6) {
+        const o = s * 4;
+        const a = st.addr;
+        if (!policy.monitored6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!)) {
+          this.v6.remove(a, s);
+          this.dropSlot(s);
+          continue;
+        }
+        st.hg[s] = policy.hostgroup6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!);
+        st.flags[s] = (st.flags[s]! & ~F_WHITELISTED) | (policy.whitelisted6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!) ? F_WHITELISTED : 0);
+      }
+    }
+    this.applyHostgroups(cfg);
+    // Threshold lists may have changed shape: restart the consecutive-tick counts.
+    for (const hs of this.hotMap.values()) {
+      const c = this.compiled[st.hg[hs.slot]!];
+      hs.runs = new Int32Array(c ? c.ban.length : 0);
+      if (hs.attack && (st.flags[hs.slot]! & F_WHITELISTED)) {
+        this.emit('attack_finished', hs.attack.rec);
+        hs.attack = null;
+      }
+    }
+  }
+
+  private dropSlot(s: number): void {
+    const hs = this.hotMap.get(s);
+    if (hs) {
+      if (hs.attack) this.emit('attack_finished', hs.attack.rec);
+      this.releaseHot(hs);
+    }
+    this.store.release(s);
+    this.base.clear(s);
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  private slotText(s: number): string {
+    const st = this.store;
+    const o = s * 4;
+    if (st.kind[s] === KIND_V4) return v4ToString(st.addr[o + 3]!);
+    const b = new Uint8Array(16);
+    for (let w = 0; w < 4; w++) {
+      const x = st.addr[o + w]!;
+      b[w * 4] = x >>> 24;
+      b[w * 4 + 1] = (x >>> 16) & 255;
+      b[w * 4 + 2] = (x >>> 8) & 255;
+      b[w * 4 + 3] = x & 255;
+    }
+    return v6ToString(b);
+  }
+
+  private networkText(s: number): string {
+    const st = this.store;
+    const o = s * 4;
+    const a = st.addr;
+    if (st.kind[s] === KIND_V4) {
+      const n = this.policy.network4(a[o + 3]!);
+      return n ? `${v4ToString(n.net)}/${n.len}` : '';
+    }
+    const n = this.policy.network6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!);
+    if (!n) return '';
+    const b = new Uint8Array(16);
+    for (let w = 0; w < 4; w++) {
+      const x = n.w[w]!;
+      b[w * 4] = x >>> 24;
+      b[w * 4 + 1] = (x >>> 16) & 255;
+      b[w * 4 + 2] = (x >>> 8) & 255;
+      b[w * 4 + 3] = x & 255;
+    }
+    return `${v6ToString(b)}/${n.len}`;
+  }
+
+  /** Slot of a host given as text, without allocating; -1 when unknown. */
+  private findSlot(ip: string): number {
+    const a = parseV4(ip);
+    if (a >= 0) {
+      const t = this.v4.top[a >>> 16]!;
+      if (t <= 0) return -1;
+      const blk = this.v4.mid[(t - 1) * 256 + ((a >>> 8) & 255)]!;
+      if (blk <= 0) return -1;
+      return this.v4.slot[(blk - 1) * 256 + (a & 255)]!;
+    }
+    const b = parseV6(ip);
+    if (!b) return -1;
+    return this.v6.find(this.store.addr, rd(b, 0), rd(b, 4), rd(b, 8), rd(b, 12));
+  }
+
+  private hgName(s: number): string {
+    const h = this.store.hg[s]!;
+    return h === HG_NONE ? '' : (this.compiled[h]?.name ?? '');
+  }
+
+  private hostRatesOf(s: number): HostRates {
+    return buildHostRates(this.slotText(s), this.hgName(s), (c) => this.rate(s, c));
+  }
+
+  hostRates(ip: string): HostRates | null {
+    const s = this.findSlot(ip);
+    return s >= 0 ? this.hostRatesOf(s) : null;
+  }
+
+  /** Hostgroup name of a monitored address (also for hosts never seen), or null. */
+  hostgroupOf(ip: string): string | null {
+    const a = parseV4(ip);
+    let h: number;
+    if (a >= 0) {
+      if (!this.policy.monitored4(a)) return null;
+      h = this.policy.hostgroup4(a);
+    } else {
+      const b = parseV6(ip);
+      if (!b || !this.policy.monitored6(rd(b, 0), rd(b, 4), rd(b, 8), rd(b, 12))) return null;
+      h = this.policy.hostgroup6(rd(b, 0), rd(b, 4), rd(b, 8), rd(b, 12));
+    }
+    return this.cfg.hostgroups[h]?.name ?? null;
+  }
+
+  rateFn(ip: string): RateFn | null {
+    if (this.findSlot(ip) < 0) return null;
+    // Re-resolved on every call: the slot may be evicted and reused meanwhile.
+    return (d: Direction, cls: TrafficClass, unit: Unit) => {
+      const s = this.findSlot(ip);
+      const c = counterIndex(d, cls, unit);
+      if (s < 0 || c < 0) return 0;
+      return this.rate(s, c) * unitFactor(unit);
+    };
+  }
+
+  private overAny(s: number, list: readonly CompiledThreshold[]): boolean {
+    for (const t of list) if (this.rate(s, t.counter) * t.factor > t.limit) return true;
+    return false;
+  }
+
+  stillAttacking(ip: string): boolean {
+    const s = this.findSlot(ip);
+    if (s < 0) return false;
+    const c = this.compiled[this.store.hg[s]!];
+    return c ? this.overAny(s, c.ban) : false;
+  }
+
+  /** Is the host above its hostgroup's emergency tier right now? */
+  overEmergency(ip: string): boolean {
+    const s = this.findSlot(ip);
+    if (s < 0) return false;
+    const c = this.compiled[this.store.hg[s]!];
+    return c ? this.overAny(s, c.emergency) : false;
+  }
+
+  /** Attacks in progress. */
+  activeAttacks(): AttackRecord[] {
+    const out: AttackRecord[] = [];
+    for (const hs of this.hotMap.values()) if (hs.attack) out.push(hs.attack.rec);
+    return out;
+  }
+
+  top(n: number, unit: TopUnit, direction: Direction): HostRates[] {
+    if (n <= 0) return [];
+    const k = (direction === 'incoming' ? 0 : PER_DIR) + (unit === 'packets' ? K_TOTAL_P : unit === 'bytes' ? K_TOTAL_B : K_FLOWS);
+    const st = this.store;
+    const best: { s: number; v: number }[] = [];
+    for (let i = 0; i < st.activeLen; i++) {
+      const s = st.active[i]!;
+      const v = this.rate(s, k);
+      if (v <= 0) continue;
+      if (best.length === n && v <= best[n - 1]!.v) continue;
+      let j = best.length < n ? best.length : n - 1;
+      if (best.length < n) best.push({ s, v });
+      while (j > 0 && best[j - 1]!.v < v) {
+        best[j] = best[j - 1]!;
+        j--;
+      }
+      best[j] = { s, v };
+    }
+    return best.map((x) => this.hostRatesOf(x.s));
+  }
+
+  totals(): { in_packets: number; out_packets: number; in_bytes: number; out_bytes: number; in_flows: number; out_flows: number } {
+    const t = { in_packets: 0, out_packets: 0, in_bytes: 0, out_bytes: 0, in_flows: 0, out_flows: 0 };
+    for (let h = 0; h < this.hgSlot.length; h++) {
+      const s = this.hgSlot[h]!;
+      t.in_packets += this.rate(s, K_TOTAL_P);
+      t.out_packets += this.rate(s, PER_DIR + K_TOTAL_P);
+      t.in_bytes += this.rate(s, K_TOTAL_B);
+      t.out_bytes += this.rate(s, PER_DIR + K_TOTAL_B);
+      t.in_flows += this.rate(s, K_FLOWS);
+      t.out_flows += this.rate(s, PER_DIR + K_FLOWS);
+    }
+    return t;
+  }
+
+  /** Per-second rates of a hostgroup's total traffic, or null for an unknown name. */
+  hostgroupRates(name: string): HostRates | null {
+    const h = this.compiled.findIndex((c) => c.name === name);
+    if (h < 0) return null;
+    const s = this.hgSlot[h]!;
+    return buildHostRates('', name, (c) => this.rate(s, c));
+  }
+
+  detectionStats(): DetectionStats {
+    const st = this.store;
+    let v4 = 0;
+    let v6 = 0;
+    let attacks = 0;
+    for (let s = 0; s < st.used; s++) {
+      if (st.kind[s] === KIND_V4) v4++;
+      else if (st.kind[s] === KIND_V6) v6++;
+    }
+    for (const hs of this.hotMap.values()) if (hs.attack) attacks++;
+    return {
+      ...this.stats,
+      hosts_v4: v4,
+      hosts_v6: v6,
+      hot_hosts: this.hotMap.size,
+      attacks_active: attacks,
+      bytes_per_host: this.bytesPerHost(),
+      unsupported_thresholds: [...this.unsupported],
+    };
+  }
+
+  /** Storage per active host: counters and window plus the baseline sample ring. */
+  bytesPerHost(): number {
+    return this.store.bytesPerSlot() + this.base.bytesPerOwner();
+  }
+
+  /** The hot-buffer cost per hot host (samples with headers). */
+  bytesPerHotHost(): number {
+    return this.hot.bytesPerOwner();
+  }
+
+  /** Length of the window actually used (a whole number of ticks). */
+  get windowMs(): number {
+    return this.W;
+  }
+}
+
+function rd(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}

@@ -1,0 +1,17 @@
+/**
+ * Public surface of the detection room: createDetector() returns the engine (a Detector plus
+ * manual tick/advance for tests and the daemon's extras), and the pure helpers.
+ */
+import type { Config } from '../config/types.js';
+import { DetectorImpl, type DetectorOptions } from './detector.js';
+
+export * from './types.js';
+export { DetectorImpl, type DetectorOptions, type DetectionStats, type HostgroupAttack } from './detector.js';
+export { unbanDecision, type BanFacts, type UnbanDecision } from './unban.js';
+export { classifyAttack, amplificationOf, severity, AMPLIFICATION_PORTS, type ClassRates, type Classification } from './classify.js';
+export { buildPcap } from './samples.js';
+export { thresholdName, compileThresholds, counterIndex } from './layout.js';
+
+export function createDetector(cfg: Config, opts?: DetectorOptions & { now?: () => number }): DetectorImpl {
+  return new DetectorImpl(cfg, opts);
+}

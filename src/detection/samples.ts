@@ -1,0 +1,285 @@
+/**
+ * Flow-sample storage in typed arrays (no per-record objects on the hot path).
+ *
+ * A SampleArrays holds `perOwner` entries for each owner; an owner is a host slot (the
+ * always-on baseline ring) or a hot-buffer id (the larger buffer a host gets while its rate
+ * is near a threshold). Each entry stores the remote address and whether the host was the
+ * destination, so src/dst are rebuilt from the host's own address when materialised.
+ *
+ * Per tick an owner takes at most `perTick` entries in arrival order; after that each new
+ * record replaces one of this tick's entries with probability perTick/n (reservoir
+ * sampling), so a tick's samples are uniform over its records rather than its first ones.
+ */
+import type { FlowRecord, FlowSample } from '../capture/flow.js';
+import { v4ToString, v6ToString } from '../wire/addr.js';
+
+export const HEADER_MAX = 128;
+
+export class SampleArrays {
+  readonly perOwner: number;
+  perTick: number;
+  readonly withHeaders: boolean;
+  owners = 0;
+  time!: Float64Array;
+  packets!: Float64Array;
+  bytes!: Float64Array;
+  remote!: Uint32Array;
+  /** srcPort << 16 | dstPort */
+  ports!: Uint32Array;
+  /** protocol | tcpFlags << 8 | fragment << 16 | hostIsSource << 17 | v6 << 18 | dropped << 19 */
+  misc!: Uint32Array;
+  /** (icmpType + 1) << 16 | (icmpCode + 1) */
+  icmp!: Uint32Array;
+  plen!: Uint32Array;
+  rate!: Uint32Array;
+  exporter!: Uint16Array;
+  tick!: Uint32Array;
+  /** Per-entry header length and frame length (only with headers). */
+  hlen: Uint16Array | null = null;
+  flen: Uint32Array | null = null;
+  hlink: Uint8Array | null = null;
+  headers: Uint8Array | null = null;
+  /** Per owner: next write position, entries held, tick of the current count, records seen this tick. */
+  head!: Uint16Array;
+  count!: Uint16Array;
+  curTick!: Uint32Array;
+  seen!: Uint32Array;
+  /** Monotonic write counter per owner (to find entries newer than a mark). */
+  private rng = 0x9e3779b9;
+
+  constructor(perOwner: number, perTick: number, withHeaders: boolean, owners: number) {
+    this.perOwner = Math.max(1, perOwner);
+    this.perTick = Math.max(1, Math.min(perTick, this.perOwner));
+    this.withHeaders = withHeaders;
+    this.resize(owners);
+  }
+
+  bytesPerOwner(): number {
+    const per = 8 * 3 + 16 + 4 * 5 + 2 + 4 + (this.withHeaders ? 2 + 4 + 1 + HEADER_MAX : 0);
+    return per * this.perOwner + 2 + 2 + 4 + 4;
+  }
+
+  resize(owners: number): void {
+    if (owners <= this.owners) return;
+    const E = owners * this.perOwner;
+    const g = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(old: T | undefined | null, n: T): T => {
+      if (old) n.set(old);
+      return n;
+    };
+    this.time = g(this.time, new Float64Array(E));
+    this.packets = g(this.packets, new Float64Array(E));
+    this.bytes = g(this.bytes, new Float64Array(E));
+    this.remote = g(this.remote, new Uint32Array(E * 4));
+    this.ports = g(this.ports, new Uint32Array(E));
+    this.misc = g(this.misc, new Uint32Array(E));
+    this.icmp = g(this.icmp, new Uint32Array(E));
+    this.plen = g(this.plen, new Uint32Array(E));
+    this.rate = g(this.rate, new Uint32Array(E));
+    this.exporter = g(this.exporter, new Uint16Array(E));
+    this.tick = g(this.tick, new Uint32Array(E));
+    if (this.withHeaders) {
+      this.hlen = g(this.hlen, new Uint16Array(E));
+      this.flen = g(this.flen, new Uint32Array(E));
+      this.hlink = g(this.hlink, new Uint8Array(E));
+      this.headers = g(this.headers, new Uint8Array(E * HEADER_MAX));
+    }
+    this.head = g(this.head, new Uint16Array(owners));
+    this.count = g(this.count, new Uint16Array(owners));
+    this.curTick = g(this.curTick, new Uint32Array(owners));
+    this.seen = g(this.seen, new Uint32Array(owners));
+    this.owners = owners;
+  }
+
+  clear(owner: number): void {
+    this.head[owner] = 0;
+    this.count[owner] = 0;
+    this.seen[owner] = 0;
+    this.curTick[owner] = 0;
+  }
+
+  /**
+   * Offer one record to an owner's ring. Returns the entry index written, or -1 when the
+   * reservoir kept the existing entries.
+   */
+  offer(owner: number, tick: number, rec: FlowRecord, hostIsSource: boolean, exporterId: number): number {
+    const P = this.perOwner;
+    let n: number;
+    if (this.curTick[owner] !== tick) {
+      this.curTick[owner] = tick;
+      n = 1;
+    } else n = this.seen[owner]! + 1;
+    this.seen[owner] = n;
+    let pos: number;
+    const k = this.perTick;
+    const h = this.head[owner]!;
+    if (n <= k) {
+      pos = h;
+      this.head[owner] = h + 1 === P ? 0 : h + 1;
+      if (this.count[owner]! < P) this.count[owner] = this.count[owner]! + 1;
+    } else {
+      // xorshift32
+      let x = this.rng;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      this.rng = x >>> 0;
+      const r = this.rng % n;
+      if (r >= k) return -1;
+      // this tick's entries are the k positions before head
+      pos = h - 1 - r;
+      if (pos < 0) pos += P;
+    }
+    const e = owner * P + pos;
+    this.write(e, tick, rec, hostIsSource, exporterId);
+    return e;
+  }
+
+  private write(e: number, tick: number, rec: FlowRecord, hostIsSource: boolean, exporterId: number): void {
+    this.time[e] = rec.timeMs;
+    this.packets[e] = rec.packets;
+    this.bytes[e] = rec.bytes;
+    const r4 = e * 4;
+    const v6 = rec.ipVersion === 6;
+    if (v6) {
+      const b = hostIsSource ? rec.dst6 : rec.src6;
+      for (let w = 0; w < 4; w++) {
+        const o = w * 4;
+        this.remote[r4 + w] = ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+      }
+    } else {
+      this.remote[r4] = 0;
+      this.remote[r4 + 1] = 0;
+      this.remote[r4 + 2] = 0;
+      this.remote[r4 + 3] = hostIsSource ? rec.dst4 : rec.src4;
+    }
+    this.ports[e] = ((rec.srcPort & 0xffff) << 16) | (rec.dstPort & 0xffff);
+    this.misc[e] =
+      (rec.protocol & 255) |
+      ((rec.tcpFlags & 255) << 8) |
+      (rec.fragment ? 1 << 16 : 0) |
+      (hostIsSource ? 1 << 17 : 0) |
+      (v6 ? 1 << 18 : 0) |
+      (rec.dropped ? 1 << 19 : 0);
+    this.icmp[e] = (((rec.icmpType + 1) & 0x1ff) << 16) | ((rec.icmpCode + 1) & 0x1ff);
+    this.plen[e] = rec.packetLength > 0 ? rec.packetLength : rec.packets > 0 ? Math.round(rec.bytes / rec.packets) : 0;
+    this.rate[e] = rec.samplingRate;
+    this.exporter[e] = exporterId;
+    this.tick[e] = tick;
+    if (this.headers) {
+      const h = rec.header;
+      if (h && h.length > 0) {
+        const n = h.length > HEADER_MAX ? HEADER_MAX : h.length;
+        this.headers.set(n === h.length ? h : h.subarray(0, n), e * HEADER_MAX);
+        this.hlen![e] = n;
+        this.flen![e] = rec.frameLength;
+        this.hlink![e] = rec.headerLinkType;
+      } else this.hlen![e] = 0;
+    }
+  }
+
+  /** Entry indices of an owner, oldest first. */
+  entries(owner: number): number[] {
+    const P = this.perOwner;
+    const n = this.count[owner]!;
+    const h = this.head[owner]!;
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      let pos = h - n + i;
+      if (pos < 0) pos += P;
+      out.push(owner * P + pos);
+    }
+    return out;
+  }
+
+  /** Copy one entry into a FlowSample; hostText/hostBytes are the owning host's address. */
+  materialise(e: number, hostText: string, exporters: readonly string[]): FlowSample {
+    const misc = this.misc[e]!;
+    const v6 = (misc & (1 << 18)) !== 0;
+    const hostIsSource = (misc & (1 << 17)) !== 0;
+    const r4 = e * 4;
+    let remote: string;
+    if (v6) {
+      const b = new Uint8Array(16);
+      for (let w = 0; w < 4; w++) {
+        const x = this.remote[r4 + w]!;
+        b[w * 4] = x >>> 24;
+        b[w * 4 + 1] = (x >>> 16) & 255;
+        b[w * 4 + 2] = (x >>> 8) & 255;
+        b[w * 4 + 3] = x & 255;
+      }
+      remote = v6ToString(b);
+    } else remote = v4ToString(this.remote[r4 + 3]!);
+    const ports = this.ports[e]!;
+    const icmp = this.icmp[e]!;
+    const sample: {
+      -readonly [K in keyof FlowSample]: FlowSample[K];
+    } = {
+      timeMs: this.time[e]!,
+      ipVersion: v6 ? 6 : 4,
+      src: hostIsSource ? hostText : remote,
+      dst: hostIsSource ? remote : hostText,
+      protocol: misc & 255,
+      srcPort: ports >>> 16,
+      dstPort: ports & 0xffff,
+      icmpType: ((icmp >>> 16) & 0x1ff) - 1,
+      icmpCode: (icmp & 0x1ff) - 1,
+      tcpFlags: (misc >>> 8) & 255,
+      fragment: (misc & (1 << 16)) !== 0,
+      packetLength: this.plen[e]!,
+      packets: this.packets[e]!,
+      bytes: this.bytes[e]!,
+      samplingRate: this.rate[e]!,
+      exporter: exporters[this.exporter[e]!] ?? '',
+    };
+    if (this.headers && this.hlen![e]! > 0) {
+      sample.header = this.headers.slice(e * HEADER_MAX, e * HEADER_MAX + this.hlen![e]!);
+    }
+    return sample;
+  }
+
+  /** Is the host the source in this entry (an outgoing sample)? */
+  hostIsSource(e: number): boolean {
+    return (this.misc[e]! & (1 << 17)) !== 0;
+  }
+}
+
+/** Extra per-sample data needed for a pcap: link type and wire length of each header. */
+export interface PcapEntry {
+  timeMs: number;
+  linkType: number;
+  header: Uint8Array;
+  frameLength: number;
+}
+
+/**
+ * Classic pcap (draft-ietf-opsawg-pcap §4-5): µs timestamps, little-endian, snaplen 65535.
+ * All entries must share one link type; others are skipped. Null when there is none.
+ */
+export function buildPcap(entries: readonly PcapEntry[]): Uint8Array | null {
+  if (entries.length === 0) return null;
+  const link = entries[0]!.linkType;
+  const use = entries.filter((e) => e.linkType === link);
+  let size = 24;
+  for (const e of use) size += 16 + e.header.length;
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, 0xa1b2c3d4, true);
+  dv.setUint16(4, 2, true);
+  dv.setUint16(6, 4, true);
+  dv.setInt32(8, 0, true);
+  dv.setUint32(12, 0, true);
+  dv.setUint32(16, 65535, true);
+  dv.setUint32(20, link, true);
+  let off = 24;
+  for (const e of use) {
+    const sec = Math.floor(e.timeMs / 1000);
+    const usec = Math.floor((e.timeMs - sec * 1000) * 1000);
+    dv.setUint32(off, sec >>> 0, true);
+    dv.setUint32(off + 4, Math.min(999999, Math.max(0, usec)), true);
+    dv.setUint32(off + 8, e.header.length, true);
+    dv.setUint32(off + 12, Math.max(e.frameLength, e.header.length), true);
+    out.set(e.header, off + 16);
+    off += 16 + e.header.length;
+  }
+  return out;
+}
