@@ -25,6 +25,9 @@ export interface DomainState {
   rate: number;
   /** Next expected sequence number, -1 = unknown. */
   nextSeq: number;
+  /** IPFIX: last sequence seen (-1 = unknown), and whether the exporter counts the current message's records. */
+  lastSeq: number;
+  postSeq: boolean;
 }
 
 export class ExporterState {
@@ -50,7 +53,7 @@ export class ExporterState {
     let d = m.get(id);
     if (!d && create) {
       if (m.size >= LIMITS.MAX_DOMAINS_PER_EXPORTER) return undefined;
-      d = { domain: id, templates: new Map(), samplers: new Map(), rate: 0, nextSeq: -1 };
+      d = { domain: id, templates: new Map(), samplers: new Map(), rate: 0, nextSeq: -1, lastSeq: -1, postSeq: false };
       m.set(id, d);
     }
     return d;

@@ -50,10 +50,23 @@ export function decodeIpfix(d: FlowDecoder, ex: ExporterState, b: Uint8Array, ti
   const domainId = u32(b, 12);
   const dom = ex.domain(true, domainId, true);
   if (!dom) throw new WireError('too many observation domains');
-  checkSeq(ex.stats, dom.nextSeq, seq);
-  dom.nextSeq = -1; // unknown until every data set of this message is counted
   const n = walkSets(d, ex, dom, true, b, 16, len, timeMs);
-  if (n >= 0) dom.nextSeq = (seq + n) >>> 0;
+  if (n < 0) {
+    // Some data waited for its template: this message's record count is unknown.
+    dom.lastSeq = -1;
+    dom.nextSeq = -1;
+    return;
+  }
+  if (dom.lastSeq >= 0) {
+    // RFC 7011 §3.1: sequence = data records sent before this message. Some exporters
+    // (softflowd) count this message's records too; accept that convention once seen.
+    const rfc = dom.nextSeq;
+    const post = (dom.lastSeq + n) >>> 0;
+    if (seq === post && seq !== rfc) dom.postSeq = true;
+    else if (seq !== rfc) checkSeq(ex.stats, dom.postSeq ? post : rfc, seq);
+  }
+  dom.lastSeq = seq;
+  dom.nextSeq = (seq + n) >>> 0;
 }
 
 /** Returns data records decoded, or -1 when some could not be counted (held data). */

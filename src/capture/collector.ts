@@ -1,0 +1,165 @@
+/**
+ * UDP collectors: one socket per configured listener (IPv4 or IPv6), all feeding one
+ * FlowDecoder, so templates, learned rates and statistics are per exporter whatever port
+ * it sends to. The format is detected by version on every port (a listener's `type` is
+ * informational). Bad input never throws out of the socket handler: the decoder counts it.
+ *
+ * A large receive buffer is requested per socket; Linux caps it at net.core.rmem_max (and
+ * reports double the usable size), so a smaller grant is logged as a warning with the fix.
+ */
+import dgram from 'node:dgram';
+import type { CaptureListener } from '../config/types.js';
+import { logger, type Logger } from '../log.js';
+import { FlowDecoder } from './decoder.js';
+import type { FlowSink } from './flow.js';
+import type { ExporterStats } from './stats.js';
+import { StateFile } from './state.js';
+
+export interface CollectorOptions {
+  /** Directory for persisted templates and learned rates (none = not persisted). */
+  stateDir?: string;
+  /** Requested SO_RCVBUF per socket (default 32 MiB). */
+  receiveBufferBytes?: number;
+  defaultSamplingRate?: number;
+  samplingOverrides?: Readonly<Record<string, number>>;
+  /** Debounce of state writes (default 1000 ms). */
+  persistDebounceMs?: number;
+  log?: Logger;
+}
+
+export interface ListenerStats {
+  name: string;
+  address: string;
+  port: number;
+  datagrams: number;
+  bytes: number;
+  /** Receive buffer the OS granted (bytes as reported by getsockopt). */
+  receiveBuffer: number;
+}
+
+export interface CollectorStats {
+  listeners: ListenerStats[];
+  exporters: ExporterStats[];
+  /** Data sets held waiting for their template. */
+  pendingSets: number;
+  /** Templates restored from the state dir at start. */
+  templatesRestored: number;
+  stateWrites: number;
+  stateError: string | null;
+}
+
+interface Bound {
+  cfg: CaptureListener;
+  sock: dgram.Socket;
+  st: ListenerStats;
+}
+
+export class Collector {
+  readonly decoder: FlowDecoder;
+  private readonly state: StateFile | null;
+  private readonly log: Logger;
+  private bound: Bound[] = [];
+  private templatesRestored = 0;
+
+  constructor(
+    private readonly listeners: readonly CaptureListener[],
+    sink: FlowSink,
+    private readonly opts: CollectorOptions = {},
+  ) {
+    this.log = opts.log ?? logger.child({ module: 'capture' });
+    this.state = opts.stateDir ? new StateFile(opts.stateDir, opts.persistDebounceMs ?? 1000) : null;
+    const state = this.state;
+    this.decoder = new FlowDecoder(sink, {
+      defaultSamplingRate: opts.defaultSamplingRate ?? 1,
+      samplingOverrides: opts.samplingOverrides ?? {},
+      ...(state ? { onStateChange: () => state.schedule(() => this.decoder.exportState()) } : {}),
+    });
+  }
+
+  /** Load saved templates, then bind every listener. Rejects (one line) when a bind fails. */
+  async start(): Promise<void> {
+    if (this.state) {
+      const saved = this.state.load();
+      if (this.state.lastError) this.log.warn(this.state.lastError);
+      if (saved) {
+        this.templatesRestored = this.decoder.importState(saved);
+        this.log.info(`restored ${this.templatesRestored} templates from ${this.state.path}`);
+      }
+    }
+    try {
+      for (const l of this.listeners) this.bound.push(await this.bind(l));
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  private bind(cfg: CaptureListener): Promise<Bound> {
+    const want = this.opts.receiveBufferBytes ?? 32 * 1024 * 1024;
+    const v6 = cfg.address.includes(':');
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', recvBufferSize: want, reuseAddr: false });
+    const st: ListenerStats = { name: cfg.name, address: cfg.address, port: cfg.port, datagrams: 0, bytes: 0, receiveBuffer: 0 };
+    const dec = this.decoder;
+    sock.on('message', (msg, rinfo) => {
+      st.datagrams++;
+      st.bytes += msg.length;
+      // Dual-stack sockets report IPv4 exporters as ::ffff:a.b.c.d; key them by the IPv4 text.
+      const a = rinfo.address;
+      dec.decode(msg, a.length > 7 && a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a, Date.now());
+    });
+    return new Promise((resolve, reject) => {
+      const onErr = (e: NodeJS.ErrnoException) => {
+        sock.close();
+        reject(new Error(`capture listener '${cfg.name}': cannot bind ${v6 ? `[${cfg.address}]` : cfg.address}:${cfg.port}: ${e.code ?? e.message}`));
+      };
+      sock.once('error', onErr);
+      sock.bind({ address: cfg.address, port: cfg.port, exclusive: true }, () => {
+        sock.off('error', onErr);
+        sock.on('error', (e) => this.log.warn(`listener '${cfg.name}': ${e.message}`));
+        try {
+          st.receiveBuffer = sock.getRecvBufferSize();
+        } catch {
+          st.receiveBuffer = 0;
+        }
+        if (st.receiveBuffer < want) {
+          this.log.warn(
+            `listener '${cfg.name}' ${cfg.address}:${cfg.port}: asked for a ${want}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${want})`,
+          );
+        }
+        const addr = sock.address();
+        st.port = addr.port;
+        this.log.info(`listening for flows on ${v6 ? `[${addr.address}]` : addr.address}:${addr.port} (${cfg.name}, ${cfg.type})`);
+        resolve({ cfg, sock, st });
+      });
+    });
+  }
+
+  /** Close every socket and write the state now. */
+  async stop(): Promise<void> {
+    const b = this.bound;
+    this.bound = [];
+    await Promise.all(b.map((x) => new Promise<void>((r) => x.sock.close(() => r()))));
+    this.state?.flush();
+  }
+
+  /** Apply new sampling settings (config reload). */
+  setSampling(defaultRate: number, overrides: Readonly<Record<string, number>>): void {
+    this.decoder.setSampling(defaultRate, overrides);
+  }
+
+  stats(): CollectorStats {
+    return {
+      listeners: this.bound.map((b) => ({ ...b.st })),
+      exporters: this.decoder.stats(),
+      pendingSets: this.decoder.pendingSets,
+      templatesRestored: this.templatesRestored,
+      stateWrites: this.state?.writes ?? 0,
+      stateError: this.state?.lastError ?? null,
+    };
+  }
+
+  /** Bound ports in listener order (useful when a listener asked for port 0). */
+  ports(): number[] {
+    return this.bound.map((b) => b.st.port);
+  }
+}
