@@ -461,6 +461,17 @@ export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
   const hasMatch = prefixes.destination_prefix || prefixes.source_prefix || Object.keys(match).length > 0;
   if (!hasMatch) return { ok: false, error: 'the rule matches all traffic: give at least one match field' };
 
+  // RFC 8955 §4.1: the whole NLRI must fit in 4095 bytes; count what the encoder will write.
+  let size = 0;
+  for (const p of [prefixes.destination_prefix, prefixes.source_prefix]) {
+    if (p) size += 2 + (family === 6 ? 1 : 0) + ((p.prefix.len - p.offset + 7) >> 3);
+  }
+  for (const m of Object.values(match)) {
+    size += 1;
+    for (const t of m) for (const a of t) size += 1 + (a.value < 0x100 ? 1 : a.value < 0x10000 ? 2 : 4);
+  }
+  if (size > 4095) return { ok: false, error: `the rule needs ${size} bytes of NLRI, more than the 4095 FlowSpec allows` };
+
   const action = parseAction(json, family);
   if (!action.ok) return action;
 
