@@ -19,6 +19,8 @@ export class PrefixTable<V> {
   // IPv6 ranges: starts6[4i..4i+3] (big-endian words), vals6[i] = value index or -1.
   private readonly starts6: Uint32Array;
   private readonly vals6: Int32Array;
+  // first6[h] = index of the first range whose start has top 16 bits >= h: narrows the search.
+  private readonly first6 = new Uint32Array(65537);
   readonly size: number;
 
   /** Build from (prefix, value) pairs; for the same prefix given twice the later one wins. */
@@ -87,6 +89,10 @@ export class PrefixTable<V> {
     starts.forEach((s, i) => {
       for (let w = 0; w < 4; w++) this.starts6[i * 4 + w] = Number((s >> BigInt(96 - 32 * w)) & 0xffffffffn);
     });
+    for (let h = 0, j = 0; h <= 65536; h++) {
+      while (j < starts.length && this.starts6[j * 4]! >>> 16 < h) j++;
+      this.first6[h] = j;
+    }
   }
 
   private newChunk(fill: number): number {
@@ -151,9 +157,12 @@ export class PrefixTable<V> {
     const w2 = ((b[off + 8]! << 24) | (b[off + 9]! << 16) | (b[off + 10]! << 8) | b[off + 11]!) >>> 0;
     const w3 = ((b[off + 12]! << 24) | (b[off + 13]! << 16) | (b[off + 14]! << 8) | b[off + 15]!) >>> 0;
     const st = this.starts6;
-    // Last range whose start <= address (range 0 starts at ::).
-    let lo = 0;
-    let hi = this.vals6.length - 1;
+    // Last range whose start <= address (range 0 starts at ::). It is the last range
+    // before the address's 16-bit bucket or one inside it.
+    const h = w0 >>> 16;
+    let lo = this.first6[h]!;
+    if (lo > 0) lo--;
+    let hi = this.first6[h + 1]! - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       const k = mid << 2;
