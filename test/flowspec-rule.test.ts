@@ -11,6 +11,7 @@ import {
   nlriLengthPrefix,
   ruleToJson,
   staticFlowspecToDesired,
+  flowspecAdapter,
   matchesPacket,
   type FlowspecRule,
   type PacketView,
@@ -224,4 +225,19 @@ test('matchesPacket follows router semantics (ports invisible in later fragments
   assert.ok(!matchesPacket(ports, pkt({ dstPort: 4444 })));
   const v6 = must({ destination_prefix: '2001:db8::/32' });
   assert.ok(!matchesPacket(v6, pkt({})));
+});
+
+test('mitigation adapter: parse normalises, toRoute is deterministic, destination is reported', () => {
+  const p = flowspecAdapter.parse({ destination_prefix: '203.0.113.5/32', protocols: ['udp', 'tcp'], destination_ports: [443, 80] });
+  assert.ok(p.ok);
+  assert.deepEqual(p.rule['destination_ports'], [80, 443]);
+  assert.equal(p.rule['action_type'], 'discard');
+  assert.equal(p.destination?.len, 32);
+  const a = flowspecAdapter.toRoute(p.rule, 'm1');
+  const b = flowspecAdapter.toRoute({ destination_prefix: '203.0.113.5/32', protocols: [6, 17], destination_ports: [80, 443] }, 'm2');
+  assert.equal(a.key, b.key);
+  assert.equal(a.owner, 'm1');
+  const bad = flowspecAdapter.parse({ destination_prefix: '203.0.113.5/32', destination_ports: [80] });
+  assert.ok(!bad.ok && /no protocols given/.test(bad.error));
+  assert.throws(() => flowspecAdapter.toRoute({ destination_prefix: 'x' }, 'm3'), /FlowSpec rule refused/);
 });

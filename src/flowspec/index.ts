@@ -4,8 +4,10 @@
  */
 import type { DesiredRoute } from '../bgp/types.js';
 import type { BgpConfig } from '../config/types.js';
-import { parseRule } from './rule.js';
+import type { FlowspecAdapter } from '../mitigation/manager.js';
+import { parseRule, ruleToJson } from './rule.js';
 import { ruleToDesiredRoute } from './codec.js';
+import { generateRules } from './generate.js';
 
 export {
   parseRule,
@@ -85,3 +87,23 @@ export function staticFlowspecToDesired(cfg: { readonly bgp: Pick<BgpConfig, 'st
   });
   return { routes, errors, warnings };
 }
+
+/**
+ * What the mitigation manager uses (src/mitigation/manager.ts FlowspecAdapter): rules travel
+ * there as FastNetMon-shaped JSON, normalised by a parse/print round trip.
+ */
+export const flowspecAdapter: FlowspecAdapter = {
+  parse(rule: unknown) {
+    const r = parseRule(rule);
+    if (!r.ok) return r;
+    return { ok: true, rule: ruleToJson(r.rule), destination: r.rule.destination_prefix?.prefix ?? null };
+  },
+  toRoute(rule, owner) {
+    const r = parseRule(rule);
+    if (!r.ok) throw new Error(`FlowSpec rule refused: ${r.error}`);
+    return ruleToDesiredRoute(r.rule, owner);
+  },
+  generate(samples, baseline, coverage) {
+    return generateRules(samples, baseline, { coverage }).rules.map((g) => g.json);
+  },
+};
