@@ -1,0 +1,215 @@
+/**
+ * The daemon: wires capture -> detection -> mitigation -> BGP speaker, the escalation loop
+ * and the HTTP API, and owns the process lifecycle (signals, reload, clean stop).
+ *
+ * Order matters for safety: the journal is replayed and restored mitigations are in the
+ * manager's set before the speaker starts, so the first UPDATE a router sees already holds
+ * the full desired table (no withdraw-then-reannounce flap after a restart).
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Config } from './config/types.js';
+import { ConfigStore, defaultConfig, loadConfig } from './config/index.js';
+import { configureLogging, logger } from './log.js';
+import { Collector } from './capture/collector.js';
+import { createDetector } from './detection/index.js';
+import type { Detector } from './detection/types.js';
+import { createSpeaker, staticRoutesToDesired } from './bgp/index.js';
+import type { DesiredRoute, Speaker } from './bgp/types.js';
+import { staticFlowspecToDesired } from './flowspec/index.js';
+import { MitigationManager } from './mitigation/manager.js';
+import { Journal } from './mitigation/journal.js';
+import { Notifier } from './mitigation/notify.js';
+import { flowspecAdapter } from './mitigation/flowspec-adapter.js';
+import { EscalationLoop, type EscalationNotice } from './escalation/loop.js';
+import { ApiServer } from './api/server.js';
+import { createMetrics, type ExporterStats as ExporterMetrics } from './api/metrics.js';
+
+const log = logger.child({ module: 'daemon' });
+
+export interface DaemonOptions {
+  /** Config file; undefined = built-in defaults. */
+  configFile?: string;
+  /** Override the loaded config (tests, demo). */
+  config?: Config;
+}
+
+export class Daemon {
+  readonly store: ConfigStore;
+  detector!: Detector;
+  collector!: Collector;
+  speaker!: Speaker;
+  manager!: MitigationManager;
+  journal!: Journal;
+  notifier!: Notifier;
+  escalation!: EscalationLoop;
+  api: ApiServer | null = null;
+  private staticRoutes: DesiredRoute[] = [];
+  private stopping: Promise<void> | null = null;
+
+  constructor(opts: DaemonOptions = {}) {
+    const load = (file?: string) => (file ? loadConfig(file) : defaultConfig());
+    this.store = new ConfigStore(opts.configFile, load, opts.config);
+  }
+
+  get config(): Config {
+    return this.store.current;
+  }
+
+  /** Every route the speaker should hold: static config plus active mitigations. */
+  desiredRoutes(): DesiredRoute[] {
+    return [...this.staticRoutes, ...this.manager.desiredRoutes()];
+  }
+
+  private computeStatic(cfg: Config): void {
+    const fs = staticFlowspecToDesired(cfg);
+    for (const e of fs.errors) log.error(e);
+    for (const w of fs.warnings) log.warn(w);
+    this.staticRoutes = [...staticRoutesToDesired(cfg), ...fs.routes];
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    configureLogging(cfg.logging);
+    await mkdir(cfg.state_dir, { recursive: true });
+    log.info(`starting: config ${cfg.file}, state in ${cfg.state_dir}, ${cfg.hostgroups.length} hostgroup(s), ${cfg.networks.length} network(s)${cfg.detection.dry_run ? ', DRY RUN (nothing is announced)' : ''}`);
+
+    this.detector = createDetector(cfg);
+    this.notifier = new Notifier({ concurrency: cfg.mitigation.notify_concurrency, webhookRetries: cfg.mitigation.webhook_retries });
+    const { journal, replay } = await Journal.open(cfg.state_dir);
+    this.journal = journal;
+    for (const p of replay.problems) log.error(`journal: ${p}`);
+    this.speaker = createSpeaker(cfg);
+    this.manager = new MitigationManager({
+      cfg,
+      journal,
+      notifier: this.notifier,
+      flowspec: flowspecAdapter,
+      stillAttacking: (ip) => this.detector.stillAttacking(ip),
+      hostRates: (ip) => this.detector.hostRates(ip),
+      onChange: () => this.speaker.sync(this.desiredRoutes()),
+    });
+    const restored = await this.manager.restore(replay.mitigations);
+    if (replay.mitigations.length) log.info(`restored ${restored.restored} mitigation(s) from the journal (${restored.expired} expired while stopped)`);
+    this.computeStatic(cfg);
+
+    this.detector.on('attack_started', (rec) => void this.manager.onAttack(rec));
+    this.detector.on('attack_updated', (rec) => this.manager.onAttackUpdate(rec));
+    this.detector.on('attack_finished', (rec) => this.manager.onAttackFinished(rec));
+
+    const metrics = createMetrics({
+      captureStats: () => this.captureStats(),
+      detector: this.detector,
+      mitigations: () => this.manager.list(),
+      refused: () => this.manager.refused,
+      bgpStatus: () => this.speaker.status(),
+      notifyOutcomes: () => this.notifier.outcomes,
+      journalStats: () => this.journal.stats,
+    });
+    this.escalation = new EscalationLoop({
+      config: cfg,
+      manager: this.manager,
+      detector: this.detector,
+      registry: metrics,
+      notify: (n) => this.notifyEscalation(n),
+    });
+
+    // Routes first, then sessions: a peer that comes up gets the whole table at once.
+    this.speaker.sync(this.desiredRoutes());
+    await this.speaker.start();
+
+    this.collector = new Collector(cfg.capture.listeners, this.detector.sink, {
+      stateDir: cfg.state_dir,
+      receiveBufferBytes: cfg.capture.receive_buffer_bytes,
+      defaultSamplingRate: cfg.capture.default_sampling_rate,
+      samplingOverrides: cfg.capture.sampling_overrides,
+    });
+    await this.collector.start();
+    this.detector.start();
+    this.manager.start();
+    this.escalation.adopt();
+    this.escalation.start();
+
+    if (cfg.api.enabled) {
+      this.api = new ApiServer({
+        config: () => this.config,
+        manager: this.manager,
+        detector: this.detector,
+        bgpStatus: () => this.speaker.status(),
+        reload: async () => {
+          const r = this.reload();
+          if (!r.ok) throw new Error(r.errors.join('; '));
+        },
+        escalations: () => this.escalation.list(),
+        metrics,
+      });
+      await this.api.listen();
+    }
+    this.store.subscribe((next) => this.applyConfig(next));
+    log.info('ready');
+  }
+
+  /** SIGHUP / PUT /reload: re-read config and policies; a bad file keeps the running one. */
+  reload(): { ok: true } | { ok: false; errors: string[] } {
+    const r = this.store.reload();
+    return r.ok ? { ok: true } : { ok: false, errors: [...r.errors] };
+  }
+
+  private applyConfig(cfg: Config): void {
+    configureLogging(cfg.logging);
+    this.detector.reconfigure(cfg);
+    this.manager.reconfigure(cfg);
+    this.escalation.reconfigure(cfg);
+    this.collector.setSampling(cfg.capture.default_sampling_rate, cfg.capture.sampling_overrides);
+    this.computeStatic(cfg);
+    this.speaker.sync(this.desiredRoutes());
+  }
+
+  /** Capture statistics in the metrics' shape (one row per exporter). */
+  private captureStats(): ExporterMetrics[] {
+    return this.collector.stats().exporters.map((e) => ({
+      exporter: e.exporter,
+      protocol: e.formats.join('+') || 'unknown',
+      datagrams: e.datagrams,
+      records: e.records,
+      malformed: e.malformed,
+      dropped: e.pendingDropped,
+      sampling_rate: Object.values(e.sampling)[0] ?? 1,
+      last_seen_ms: e.lastSeenMs,
+    }));
+  }
+
+  /** Escalation decisions reach the hostgroup's notify script like bans do. */
+  private notifyEscalation(n: EscalationNotice): void {
+    if (n.action === 'escalation_refused') return;
+    const hg = this.config.hostgroups.find((h) => h.name === n.hostgroup);
+    if (!hg) return;
+    this.notifier.notify(
+      {
+        action: n.action,
+        alert_scope: 'host',
+        ip: n.ip,
+        prefix: n.prefix,
+        attack_details: { ...(n.host_counters ?? {}), trigger: n.counters, hosts: n.hosts, uuid: n.uuid },
+        packet_dump_detailed: [],
+        flow_spec_rules: [],
+      },
+      hg.actions.notify,
+    );
+  }
+
+  /** Clean stop: stop intake, withdraw routes (unless graceful restart), close the journal. */
+  stop(reason = 'stop requested'): Promise<void> {
+    this.stopping ??= (async () => {
+      log.info(`stopping: ${reason}`);
+      await this.api?.close();
+      await this.escalation?.stop();
+      await this.collector?.stop();
+      this.detector?.stop();
+      this.manager?.stop();
+      await this.speaker?.stop();
+      await this.journal?.close();
+      log.info('stopped');
+    })();
+    return this.stopping;
+  }
+}
