@@ -3,7 +3,7 @@
  * providers, so the hot paths keep plain counters and pay nothing for metrics. Counters
  * mirrored from other modules are exported as prom-client Counters refilled in collect().
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { PeerStatus } from '../bgp/types.js';
 import type { Detector } from '../detection/types.js';
 import type { JournalStats } from '../mitigation/journal.js';
@@ -34,7 +34,7 @@ export interface MetricsSources {
   journalStats?: () => JournalStats;
   /** How many top hosts per unit and direction (default 10). */
   topN?: number;
-  /** process_* and nodejs_* metrics (default true). */
+  /** process_* metrics (default true). */
   defaultMetrics?: boolean;
 }
 
@@ -53,7 +53,7 @@ function safe<T>(f: (() => T) | undefined | null, fallback: T): T {
 /** Build a registry with Breakwater's metrics over the given providers. */
 export function createMetrics(src: MetricsSources, registry: Registry = new Registry()): Registry {
   const reg = [registry];
-  if (src.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (src.defaultMetrics !== false) processMetrics(reg);
 
   const exporterCounter = (name: string, help: string, pick: (e: ExporterStats) => number | undefined) =>
     new Counter({
@@ -247,4 +247,46 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
     });
   }
   return registry;
+}
+
+/**
+ * A few process metrics. prom-client's collectDefaultMetrics is not used: its
+ * nodejs_active_*_total gauges fail `promtool check metrics` (a _total suffix on a gauge).
+ */
+function processMetrics(reg: Registry[]): void {
+  const startSeconds = Math.round(Date.now() / 1000 - process.uptime());
+  new Counter({
+    name: 'process_cpu_seconds_total',
+    help: 'Total user and system CPU time spent in seconds.',
+    registers: reg,
+    collect() {
+      const u = process.cpuUsage();
+      this.reset();
+      this.inc((u.user + u.system) / 1e6);
+    },
+  });
+  new Gauge({
+    name: 'process_resident_memory_bytes',
+    help: 'Resident memory size in bytes.',
+    registers: reg,
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Gauge({
+    name: 'process_start_time_seconds',
+    help: 'Start time of the process since unix epoch in seconds.',
+    registers: reg,
+    collect() {
+      this.set(startSeconds);
+    },
+  });
+  new Gauge({
+    name: 'nodejs_heap_used_bytes',
+    help: 'V8 heap in use, bytes.',
+    registers: reg,
+    collect() {
+      this.set(process.memoryUsage().heapUsed);
+    },
+  });
 }

@@ -1,0 +1,336 @@
+/**
+ * The HTTP API (node:http), compatible with FastNetMon Advanced's so existing scripts work:
+ * answers are `{"success":true,"values":[…]}` / `{"success":true,"object":{…}}`, errors
+ * `{"success":false,"error_text":"…"}` with a fitting HTTP status.
+ *
+ * Auth: HTTP Basic against api.users. Without users the API is open, so it serves loopback
+ * only: listen() refuses any other address, and requests from elsewhere are refused too.
+ *
+ * Everything it shows or changes comes through injected providers (manager, detector, BGP
+ * status, reload, escalations, metrics), so it is tested without the daemon.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { PeerStatus } from '../bgp/types.js';
+import type { Config } from '../config/types.js';
+import type { Detector, HostRates, TopUnit } from '../detection/types.js';
+import { logger } from '../log.js';
+import type { AttackSummary } from '../mitigation/manager.js';
+import { coveringNetwork, hostgroupFor, parsePrefix } from '../mitigation/prefixes.js';
+import type { AddResult, Mitigation, MitigationManagerApi } from '../mitigation/types.js';
+import { parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
+import { BasicAuth } from './auth.js';
+
+const log = logger.child({ module: 'api' });
+
+/** The manager surface the API uses: the contract plus the operator helpers. */
+export interface ApiManager extends MitigationManagerApi {
+  addManualBlackhole(ip: string): Promise<AddResult>;
+  addManualFlowspec(rule: unknown): Promise<AddResult>;
+  attacks(): AttackSummary[];
+}
+
+export interface ApiDeps {
+  /** The current config (it changes on reload). */
+  config: () => Config;
+  manager: ApiManager;
+  detector?: Pick<Detector, 'hostRates' | 'top' | 'totals'> | null;
+  bgpStatus?: () => readonly PeerStatus[];
+  /** Reload config and policies; throws an Error whose message is shown to the caller. */
+  reload?: () => Promise<void>;
+  /** Filled by the escalation loop; an empty list until then. */
+  escalations?: () => readonly unknown[];
+  metrics?: Registry | null;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_BODY = 1024 * 1024;
+const DEFAULT_TOP = 10;
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  const h = host.startsWith('::ffff:') ? host.slice(7) : host;
+  const a = parseAddr(h);
+  if (!a) return false;
+  if (a.family === 4) return a.bytes[0] === 127;
+  return a.bytes.every((b, i) => (i === 15 ? b === 1 : b === 0));
+}
+
+export class ApiServer {
+  private readonly deps: ApiDeps;
+  private readonly auth: BasicAuth;
+  private server: http.Server | null = null;
+
+  constructor(deps: ApiDeps) {
+    this.deps = deps;
+    this.auth = new BasicAuth(deps.config().api.users);
+  }
+
+  /** Listen on api.host:api.port (port 0: any free port); resolves to the bound address. */
+  async listen(): Promise<{ host: string; port: number }> {
+    const { host, port, users } = this.deps.config().api;
+    if (Object.keys(users).length === 0 && !isLoopback(host)) {
+      throw new Error(`api.host ${host}: without api.users the API is open, so it only listens on loopback (127.0.0.1 or ::1); add users (breakwater hash-password) to serve ${host}`);
+    }
+    const server = http.createServer((req, res) => void this.handle(req, res));
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`API cannot listen on ${host}:${port}: ${e.code ?? e.message}`)));
+      server.listen(port, host, () => resolve());
+    });
+    server.on('error', (e) => log.error(`API server error: ${e.message}`));
+    this.server = server;
+    const a = server.address() as AddressInfo;
+    log.info(`API listening on http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}${this.auth.enabled ? '' : ' (no users: loopback only, no auth)'}`);
+    return { host: a.address, port: a.port };
+  }
+
+  /** Users may change on reload; the listen address needs a restart. */
+  reconfigure(cfg: Config): void {
+    this.auth.setUsers(cfg.api.users);
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    await new Promise<void>((r) => {
+      s.close(() => r());
+      s.closeAllConnections();
+    });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = Date.now();
+    try {
+      if (this.auth.enabled) {
+        const user = await this.auth.check(req.headers.authorization);
+        if (!user) {
+          res.setHeader('www-authenticate', 'Basic realm="breakwater", charset="UTF-8"');
+          throw new HttpError(401, req.headers.authorization ? 'wrong user name or password' : 'authentication required (HTTP Basic, api.users)');
+        }
+      } else if (!isLoopback(req.socket.remoteAddress ?? '')) {
+        throw new HttpError(403, 'the API without users answers loopback clients only');
+      }
+      const url = new URL(req.url ?? '/', 'http://x');
+      const parts = url.pathname.split('/').filter((p) => p !== '').map((p) => decodeURIComponent(p));
+      const body = await this.route(req.method ?? 'GET', parts, url.searchParams, req, res);
+      if (body !== undefined) send(res, 200, body);
+    } catch (e) {
+      const status = e instanceof HttpError ? e.status : 500;
+      const msg = e instanceof HttpError ? e.message : `internal error: ${(e as Error).message}`;
+      if (status === 500) log.error(`API ${req.method} ${req.url}: ${(e as Error).stack ?? msg}`);
+      send(res, status, { success: false, error_text: msg });
+    } finally {
+      log.debug(`API ${req.method} ${req.url} ${res.statusCode} ${Date.now() - started} ms`);
+    }
+  }
+
+  private async route(method: string, parts: string[], q: URLSearchParams, req: http.IncomingMessage, res: http.ServerResponse): Promise<unknown> {
+    const [head, ...rest] = parts;
+    const m = method === 'POST' ? 'PUT' : method; // FastNetMon clients use both for "add"
+    const allow = (...methods: string[]) => {
+      if (!methods.includes(m)) {
+        res.setHeader('allow', methods.join(', '));
+        throw new HttpError(405, `${method} is not allowed on /${parts.join('/')} (allowed: ${methods.join(', ')})`);
+      }
+    };
+    const mgr = this.deps.manager;
+    switch (head) {
+      case 'blackhole': {
+        if (m === 'GET' && rest.length === 0) {
+          const values = mgr
+            .list()
+            .filter((x) => x.kind !== 'flowspec')
+            .map((x) => ({ uuid: x.uuid, ip: x.prefix, kind: x.kind, ...details(x) }));
+          return { success: true, values };
+        }
+        if (m === 'PUT' && rest.length >= 1) return this.added(await mgr.addManualBlackhole(rest.join('/')), (x) => ({ uuid: x.uuid, ip: x.prefix }));
+        if (m === 'DELETE' && rest.length === 1) return this.removed(rest[0]!, ['blackhole', 'escalation']);
+        allow(...(rest.length ? ['PUT', 'DELETE'] : ['GET']));
+        break;
+      }
+      case 'flowspec': {
+        if (m === 'GET' && rest.length === 0) {
+          return { success: true, values: mgr.list('flowspec').map((x) => ({ uuid: x.uuid, announce: x.rule ?? {}, ...details(x) })) };
+        }
+        if (m === 'PUT' && rest.length === 0) {
+          const rule = await readJson(req);
+          return this.added(await mgr.addManualFlowspec(rule), (x) => ({ uuid: x.uuid, announce: x.rule }));
+        }
+        if (m === 'DELETE' && rest.length === 1) return this.removed(rest[0]!, ['flowspec']);
+        allow(...(rest.length ? ['DELETE'] : ['GET', 'PUT']));
+        break;
+      }
+      case 'single_host_counters': {
+        allow('GET');
+        if (rest.length !== 1) throw new HttpError(400, 'usage: GET /single_host_counters/<ip>');
+        const p = this.monitoredHost(rest[0]!);
+        const r = this.deps.detector?.hostRates(rest[0]!) ?? null;
+        return { success: true, object: r ?? zeroRates(prefixToString(p).replace(/\/\d+$/, ''), hostgroupFor(this.deps.config().hostgroups, p)?.name ?? 'default') };
+      }
+      case 'host_counters': {
+        allow('GET');
+        const [unit, direction] = rest;
+        if (rest.length !== 2 || !['packets', 'bytes', 'flows'].includes(unit!) || !['incoming', 'outgoing'].includes(direction!)) {
+          throw new HttpError(400, 'usage: GET /host_counters/<packets|bytes|flows>/<incoming|outgoing>[?limit=N]');
+        }
+        const limitText = q.get('limit');
+        const limit = limitText === null ? DEFAULT_TOP : Number(limitText);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, `limit must be an integer 1..10000, not '${limitText}'`);
+        const key = `${direction === 'incoming' ? 'in' : 'out'}_${unit}` as keyof HostRates;
+        const top = this.deps.detector?.top(limit, unit as TopUnit, direction as 'incoming' | 'outgoing') ?? [];
+        return { success: true, values: top.map((h) => ({ host: h.ip, value: h[key], ...h })) };
+      }
+      case 'total_traffic_counters': {
+        allow('GET');
+        const t = this.deps.detector?.totals() ?? { in_packets: 0, out_packets: 0, in_bytes: 0, out_bytes: 0, in_flows: 0, out_flows: 0 };
+        const values = [];
+        for (const [dir, p] of [
+          ['incoming', 'in'],
+          ['outgoing', 'out'],
+        ] as const) {
+          values.push({ counter_name: `${dir} traffic`, value: t[`${p}_packets`], unit: 'pps' });
+          values.push({ counter_name: `${dir} traffic`, value: round3((t[`${p}_bytes`] * 8) / 1e6), unit: 'mbps' });
+          values.push({ counter_name: `${dir} traffic`, value: t[`${p}_flows`], unit: 'flows' });
+        }
+        return { success: true, values };
+      }
+      case 'hostgroup': {
+        allow('GET');
+        const values = this.deps.config().hostgroups.map((h) => ({
+          name: h.name,
+          parent: h.parent,
+          file: h.file,
+          networks: h.prefixes.map(prefixToString),
+          ban_time: h.actions.ban_time_ms / 1000,
+          unban_only_if_attack_finished: h.actions.unban_only_if_attack_finished,
+          thresholds: h.thresholds,
+          blackhole: h.actions.blackhole.enabled,
+          flowspec: h.actions.flowspec.enabled,
+          escalation: h.actions.escalation.enabled,
+        }));
+        return { success: true, values };
+      }
+      case 'bgp':
+        allow('GET');
+        return { success: true, values: this.deps.bgpStatus?.() ?? [] };
+      case 'attacks':
+        allow('GET');
+        return { success: true, values: mgr.attacks() };
+      case 'escalation':
+        allow('GET');
+        return { success: true, values: this.deps.escalations?.() ?? [] };
+      case 'reload': {
+        allow('PUT');
+        if (!this.deps.reload) throw new HttpError(501, 'reload is not available');
+        try {
+          await this.deps.reload();
+        } catch (e) {
+          throw new HttpError(400, `reload failed, the running config is unchanged: ${(e as Error).message}`);
+        }
+        this.reconfigure(this.deps.config());
+        return { success: true };
+      }
+      case 'metrics': {
+        allow('GET');
+        const reg = this.deps.metrics;
+        if (!reg) throw new HttpError(404, 'metrics are not enabled');
+        const text = await reg.metrics();
+        res.statusCode = 200;
+        res.setHeader('content-type', reg.contentType);
+        res.end(text);
+        return undefined;
+      }
+      default:
+        throw new HttpError(404, `no such endpoint: /${parts.join('/')}`);
+    }
+    throw new HttpError(400, `bad request: ${method} /${parts.join('/')}`);
+  }
+
+  private monitoredHost(ip: string): Prefix {
+    if (!parseAddr(ip)) throw new HttpError(400, `'${ip}' is not an IPv4 or IPv6 address`);
+    const p = parsePrefix(ip) as Prefix;
+    if (!coveringNetwork(this.deps.config().networks, p)) throw new HttpError(404, `${ip} is not in the monitored networks`);
+    return p;
+  }
+
+  private added(r: AddResult, shape: (m: Mitigation) => Record<string, unknown>): unknown {
+    if (!r.ok || !r.mitigation) {
+      const err = r.error ?? 'refused';
+      const status = /reached/.test(err) ? 409 : /could not persist/.test(err) ? 503 : 400;
+      throw new HttpError(status, err);
+    }
+    return { success: true, ...shape(r.mitigation), ...(r.mitigation.dry_run ? { dry_run: true } : {}) };
+  }
+
+  private async removed(uuid: string, kinds: Mitigation['kind'][]): Promise<unknown> {
+    const m = this.deps.manager.get(uuid);
+    if (!m || !kinds.includes(m.kind)) throw new HttpError(404, `no ${kinds.join(' or ')} with uuid ${uuid}`);
+    const ok = await this.deps.manager.remove(uuid, 'removed through the API');
+    if (!ok) throw new HttpError(404, `no ${kinds.join(' or ')} with uuid ${uuid}`);
+    return { success: true };
+  }
+}
+
+function details(m: Mitigation): Record<string, unknown> {
+  return {
+    cause: m.cause,
+    hostgroup: m.hostgroup,
+    started_at: new Date(m.started_at).toISOString(),
+    expires_at: m.expires_at === null ? null : new Date(m.expires_at).toISOString(),
+    ...(m.next_hop !== undefined ? { next_hop: m.next_hop } : {}),
+    ...(m.kind !== 'flowspec' ? { communities: m.communities, large_communities: m.large_communities } : {}),
+    dry_run: m.dry_run,
+  };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+function zeroRates(ip: string, hostgroup: string): Record<string, unknown> {
+  const o: Record<string, unknown> = { ip, hostgroup };
+  for (const d of ['in', 'out']) {
+    for (const k of ['packets', 'bytes', 'flows', 'tcp_packets', 'tcp_bytes', 'tcp_syn_packets', 'tcp_syn_bytes', 'udp_packets', 'udp_bytes', 'icmp_packets', 'icmp_bytes', 'fragmented_packets', 'fragmented_bytes', 'dropped_packets', 'dropped_bytes']) {
+      o[`${d}_${k}`] = 0;
+    }
+  }
+  return o;
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_BODY) throw new HttpError(413, `request body over ${MAX_BODY} bytes`);
+    chunks.push(c as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw new HttpError(400, 'the request body must be a JSON FlowSpec rule');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, `the request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
