@@ -10,6 +10,8 @@ const loaders: Record<string, () => Promise<{ command: Command }>> = {
   check: () => import('./commands/check.js'),
   decode: () => import('./commands/decode.js'),
   replay: () => import('./commands/replay.js'),
+  ctl: () => import('./commands/ctl.js'),
+  'hash-password': () => import('./commands/hash-password.js'),
   // decode, replay (capture); ctl, demo, hash-password (mitigation/API) are added here.
 };
 
