@@ -315,3 +315,29 @@ test('dry-run keeps a real (adopted) escalation it would withdraw; leaving dry-r
   assert.deepEqual(s.manager.calls.map((c) => [c.op, c.uuid]), [['remove', real.uuid]]);
   await s.loop.stop();
 });
+
+test('notify adapter: FastNetMon-shaped document with the crossing, counters and escalation fields', async () => {
+  const { escalationDocument, notifyVia } = await import('../src/escalation/notify.js');
+  const s = setup();
+  s.manager.ban('203.0.113.5', 'web', T0);
+  s.detector.set(rates('203.0.113.5', 'web', { in_udp_packets: 300_000, in_packets: 300_000, in_bytes: 50_000_000 }));
+  await s.loop.runOnce();
+  const doc = escalationDocument(s.notices[0]!);
+  assert.equal(doc.action, 'escalate');
+  assert.equal(doc.ip, '203.0.113.5');
+  assert.equal(doc.prefix, '203.0.113.0/24');
+  const d = doc.attack_details as Record<string, unknown>;
+  assert.equal(d.attack_detection_threshold, 'packets_per_second');
+  assert.equal(d.attack_detection_threshold_value, 100_000);
+  assert.equal(d.total_incoming_pps, 300_000);
+  assert.equal(d.incoming_udp_pps, 300_000);
+  assert.equal(d.total_incoming_traffic, 50_000_000);
+  const e = d.escalation as Record<string, unknown>;
+  assert.equal(e.uuid, s.manager.list('escalation')[0]!.uuid);
+  assert.equal(e.counter_value, 300_000);
+  assert.equal(e.next_hop, '192.0.2.1');
+  const sent: unknown[] = [];
+  const cfg = testConfig({ networks: [], hostgroups: [hostgroup('default', []), hostgroup('web', [])] });
+  notifyVia({ notify: (doc, action) => void sent.push([doc.action, action.format]) }, () => cfg)(s.notices[0]!);
+  assert.deepEqual(sent, [['escalate', 'json']]);
+});

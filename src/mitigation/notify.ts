@@ -27,7 +27,8 @@ export type NotifyActionName =
   | 'partial_block'
   | 'partial_unblock'
   | 'escalate'
-  | 'deescalate';
+  | 'deescalate'
+  | 'escalation_refused';
 
 export interface NotifyDocument {
   readonly action: NotifyActionName;
@@ -89,7 +90,7 @@ export function legacyArgs(doc: NotifyDocument): string[] {
   const d = doc.attack_details as Readonly<Record<string, unknown>>;
   const direction = String(d.attack_direction ?? 'incoming');
   const pps = Number(direction === 'outgoing' ? d.total_outgoing_pps ?? 0 : d.total_incoming_pps ?? 0);
-  const action = doc.action === 'ban' || doc.action === 'escalate' || doc.action === 'partial_block' ? 'ban' : doc.action === 'attack_status' ? 'attack_details' : 'unban';
+  const action = doc.action === 'ban' || doc.action === 'escalate' || doc.action === 'partial_block' ? 'ban' : doc.action === 'attack_status' || doc.action === 'escalation_refused' ? 'attack_details' : 'unban';
   return [doc.ip ?? doc.prefix ?? '', direction, String(Math.round(pps)), action];
 }
 
