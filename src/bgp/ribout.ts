@@ -33,6 +33,7 @@ export function ribKey(r: DesiredRoute): string {
 export function routeSignature(r: DesiredRoute): string {
   let ext = '';
   for (const e of r.extendedCommunities) ext += Buffer.from(e).toString('hex') + ',';
+  for (const e of r.ipv6ExtendedCommunities ?? []) ext += '6:' + Buffer.from(e).toString('hex') + ',';
   return `${r.nextHop ?? ''}|${r.communities.join(',')}|${r.largeCommunities.join(',')}|${ext}`;
 }
 
@@ -50,6 +51,7 @@ export function routeProblem(r: DesiredRoute): string | null {
   for (const c of r.communities) if (Number.isNaN(parseCommunity(c))) return `bad community ${c}`;
   for (const c of r.largeCommunities) if (!parseLargeCommunity(c)) return `bad large community ${c}`;
   for (const e of r.extendedCommunities) if (e.length !== 8) return 'extended community is not 8 bytes';
+  for (const e of r.ipv6ExtendedCommunities ?? []) if (e.length !== 20) return 'IPv6 extended community is not 20 bytes';
   return null;
 }
 
@@ -191,6 +193,12 @@ function buildAttrs(r: DesiredRoute, nh: string | undefined, ctx: PackContext): 
       for (const e of r.extendedCommunities) x.bytes(e);
     });
   }
+  // RFC 5701 IPv6 Address Specific Extended Community (attribute 25): FlowSpec redirect to IPv6.
+  if (r.ipv6ExtendedCommunities?.length) {
+    attr(w, C.FLAG_OPTIONAL | C.FLAG_TRANSITIVE, 25, (x) => {
+      for (const e of r.ipv6ExtendedCommunities!) x.bytes(e);
+    });
+  }
   if (r.largeCommunities.length) {
     attr(w, C.FLAG_OPTIONAL | C.FLAG_TRANSITIVE, C.ATTR_LARGE_COMMUNITIES, (x) => {
       for (const l of r.largeCommunities) {
@@ -236,7 +244,7 @@ export function packAnnouncements(routes: readonly DesiredRoute[], ctx: PackCont
       skipped.push({ route: r, problem: `IPv4 route with next hop ${nh}` });
       continue;
     }
-    const k = `${r.family}|${nh ?? ''}|${r.communities.join(',')}|${r.largeCommunities.join(',')}|${r.extendedCommunities.map((e) => Buffer.from(e).toString('hex')).join(',')}`;
+    const k = `${r.family}|${nh ?? ''}|${r.communities.join(',')}|${r.largeCommunities.join(',')}|${r.extendedCommunities.map((e) => Buffer.from(e).toString('hex')).join(',')}|${(r.ipv6ExtendedCommunities ?? []).map((e) => Buffer.from(e).toString('hex')).join(',')}`;
     let g = groups.get(k);
     if (!g) groups.set(k, (g = { first: r, nh, routes: [] }));
     g.routes.push(r);
