@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { hashPassword, verifyPassword } from '../src/api/auth.js';
+import { runCtl, table } from '../src/api/client.js';
+import { ApiServer } from '../src/api/server.js';
+import { MitigationManager } from '../src/mitigation/manager.js';
+import { FakeJournal, fakeFlowspec, testConfig, zeroRates } from './fixtures/mitigation/helpers.js';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+describe('breakwater ctl', () => {
+  let server: ApiServer;
+  let mgr: MitigationManager;
+  let api = '';
+  const env = { BREAKWATER_API_USER: 'ops', BREAKWATER_API_PASSWORD: 'pa55' };
+  before(async () => {
+    const cfg = testConfig({ api: { port: 0, users: { ops: { password_hash: hashPassword('pa55', { N: 1024, r: 8, p: 1 }) } } } });
+    mgr = new MitigationManager({ cfg, journal: new FakeJournal(), flowspec: fakeFlowspec });
+    const rates = [zeroRates('203.0.113.10', 'default', { in_packets: 1234, in_bytes: 1_000_000, in_flows: 3 })];
+    server = new ApiServer({
+      config: () => cfg,
+      manager: mgr,
+      detector: { hostRates: (ip) => rates.find((r) => r.ip === ip) ?? null, top: () => rates, totals: () => ({ in_packets: 1, out_packets: 2, in_bytes: 3, out_bytes: 4, in_flows: 5, out_flows: 6 }) },
+      bgpStatus: () => [],
+      reload: async () => undefined,
+    });
+    const a = await server.listen();
+    api = `http://127.0.0.1:${a.port}`;
+  });
+  after(() => server.close());
+
+  async function ctl(args: string[], e: Record<string, string> = env, stdin = ''): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await runCtl(['--api', api, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: e, readStdin: async () => stdin });
+    return { code, out, err };
+  }
+
+  it('blackhole add, list (table and --json), del', async () => {
+    const add = await ctl(['blackhole', 'add', '203.0.113.7']);
+    assert.equal(add.code, 0, add.err);
+    const uuid = /uuid ([0-9a-f-]{36})/.exec(add.out)![1]!;
+    assert.match(add.out, /^blackhole 203\.0\.113\.7\/32 announced/);
+    const list = await ctl(['blackhole', 'list']);
+    const lines = list.out.trim().split('\n');
+    assert.match(lines[0]!, /^UUID\s+IP\s+KIND\s+HOSTGROUP\s+CAUSE/);
+    assert.ok(lines[1]!.startsWith(`${uuid}  203.0.113.7/32  blackhole  default    manual`), lines[1]);
+    const j = await ctl(['--json', 'blackhole', 'list']);
+    const parsed = JSON.parse(j.out) as { success: boolean; values: { uuid: string; ip: string }[] };
+    assert.deepEqual(parsed.values.map((v) => [v.uuid, v.ip]), [[uuid, '203.0.113.7/32']]);
+    assert.equal((await ctl(['blackhole', 'del', uuid])).code, 0);
+    assert.equal((await ctl(['blackhole', 'list'])).out, '(none)\n');
+  });
+
+  it('flowspec add from an argument and from stdin, list, del', async () => {
+    const a = await ctl(['flowspec', 'add', '{"destination_prefix":"203.0.113.9/32","protocols":["udp"]}']);
+    assert.equal(a.code, 0, a.err);
+    const b = await ctl(['flowspec', 'add', '-'], env, '{"destination_prefix":"203.0.113.8/32","protocols":["tcp"]}');
+    assert.equal(b.code, 0, b.err);
+    const list = await ctl(['flowspec', 'list']);
+    assert.match(list.out, /\{"destination_prefix":"203\.0\.113\.9\/32","protocols":\["udp"\]\}/);
+    const bad = await ctl(['flowspec', 'add', '{nope']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /not valid JSON/);
+    for (const m of mgr.list()) assert.equal((await ctl(['flowspec', 'del', m.uuid])).code, 0);
+  });
+
+  it('host, top, total, bgp, attacks, escalation, reload', async () => {
+    const host = await ctl(['host', '203.0.113.10']);
+    assert.match(host.out, /^203\.0\.113\.10 \(hostgroup default\)$/m);
+    assert.match(host.out, /^total\s+1234\s+8\.000\s+0\s+0\.000$/m);
+    const top = await ctl(['top', 'packets', 'incoming', '--limit', '5']);
+    assert.match(top.out, /^203\.0\.113\.10\s+default\s+1234\s+8\.000\s+3$/m);
+    assert.match((await ctl(['total'])).out, /incoming traffic\s+1\s+pps/);
+    assert.equal((await ctl(['bgp'])).out, '(none)\n');
+    assert.equal((await ctl(['attacks'])).out, '(none)\n');
+    assert.equal((await ctl(['escalation'])).out, '(none)\n');
+    assert.equal((await ctl(['reload'])).out, 'config reloaded\n');
+  });
+
+  it('API errors and auth failures are one line with the reason', async () => {
+    const out = await ctl(['blackhole', 'add', '198.51.100.1']);
+    assert.equal(out.code, 1);
+    assert.equal(out.err, 'breakwater ctl: 198.51.100.1/32 is outside the configured networks\n');
+    const noauth = await ctl(['bgp'], {});
+    assert.equal(noauth.code, 1);
+    assert.match(noauth.err, /authentication required.*use --user\/--password/);
+    const wrong = await ctl(['--user', 'ops', '--password', 'x', 'bgp'], {});
+    assert.match(wrong.err, /wrong user name or password/);
+    const usage = await ctl(['blackhole', 'add']);
+    assert.equal(usage.code, 2);
+    const down = await runCtl(['--api', 'http://127.0.0.1:9', 'bgp'], { out: () => undefined, err: (s) => assert.match(s, /cannot reach the API at http:\/\/127\.0\.0\.1:9/), env: {} });
+    assert.equal(down, 1);
+  });
+
+  it('table() aligns columns', () => {
+    assert.equal(table([{ a: 'x', b: 1 }, { a: 'longer', b: null }], ['a', 'b']), 'A       B\nx       1\nlonger  -\n');
+  });
+});
+
+describe('breakwater hash-password', () => {
+  it('reads stdin, prints a hash the API accepts', async () => {
+    const r = spawnSync(process.execPath, [MAIN, 'hash-password'], { input: 'correct horse\n', encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const hash = r.stdout.trim();
+    assert.match(hash, /^scrypt\$16384\$8\$1\$/);
+    assert.equal(await verifyPassword('correct horse', hash), true);
+    assert.equal(await verifyPassword('correct horse\n', hash), false);
+    const empty = spawnSync(process.execPath, [MAIN, 'hash-password'], { input: '', encoding: 'utf8' });
+    assert.equal(empty.status, 1);
+    assert.match(empty.stderr, /empty password/);
+  });
+});
