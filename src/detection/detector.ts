@@ -174,6 +174,7 @@ export class DetectorImpl implements Detector {
     attack_finished: [],
   };
   private scratchOver = new Uint8Array(64);
+  private reevalAll = false;
   private idleTicks: number;
   private v6Max: number;
   private unsupported: string[] = [];
@@ -428,6 +429,15 @@ export class DetectorImpl implements Detector {
       const s = ch[i]!;
       const hs = this.hotMap.get(s);
       this.evaluate(s, hs, T, b, now);
+    }
+    if (this.reevalAll) {
+      // Thresholds changed: every host with traffic in its window is checked once.
+      this.reevalAll = false;
+      for (let i = 0; i < st.activeLen; i++) {
+        const s = st.active[i]!;
+        const hs = this.hotMap.get(s);
+        if (!hs || hs.lastEval !== T) this.evaluate(s, hs, T, b, now);
+      }
     }
     for (const hs of this.hotMap.values()) if (hs.lastEval !== T) this.evaluate(hs.slot, hs, T, b, now);
     this.evaluateHostgroups(now);
@@ -783,6 +793,7 @@ export class DetectorImpl implements Detector {
       }
     }
     this.applyHostgroups(cfg);
+    this.reevalAll = true;
     // Threshold lists may have changed shape: restart the consecutive-tick counts.
     for (const hs of this.hotMap.values()) {
       const c = this.compiled[st.hg[hs.slot]!];
