@@ -120,6 +120,10 @@ export type Decision =
       readonly trigger: Crossing;
     };
 
+function bytesKey(b: Uint8Array): string {
+  return b.join('.');
+}
+
 function overlaps(a: Prefix, b: Prefix): boolean {
   if (a.family !== b.family) return false;
   return a.len <= b.len ? prefixContains(a, b.bytes) : prefixContains(b, a.bytes);
@@ -196,10 +200,35 @@ export function decide(input: DecideInput): Decision[] {
   const held = new Set<string>();
   const withdrawn = new Set<string>();
 
+  // Blackholed hosts inside each owned escalation: one masked lookup per host and distinct
+  // (family, length) of the owned prefixes, not a scan of every host per escalation.
+  const insideOf = new Map<OwnEscalation, { h: BannedHost; c: Crossing | null }[]>();
+  const byShape = new Map<string, Map<string, OwnEscalation[]>>();
+  for (const e of input.own) {
+    insideOf.set(e, []);
+    const shape = `${e.net.family}/${e.net.len}`;
+    let m = byShape.get(shape);
+    if (!m) byShape.set(shape, (m = new Map()));
+    const k = bytesKey(e.net.bytes);
+    const list = m.get(k);
+    if (list) list.push(e);
+    else m.set(k, [e]);
+  }
+  if (byShape.size > 0) {
+    for (const x of hostList) {
+      for (const [shape, m] of byShape) {
+        const [fam, len] = shape.split('/');
+        if (Number(fam) !== x.h.addr.family) continue;
+        const es = m.get(bytesKey(maskBytes(x.h.addr.bytes, Number(len))));
+        if (es) for (const e of es) insideOf.get(e)!.push(x);
+      }
+    }
+  }
+
   // 1. Owned escalations: keep or withdraw.
   for (const e of input.own) {
     const rule = groups.get(e.hostgroup)?.actions.escalation;
-    const insideHosts = hostList.filter((x) => x.h.addr.family === e.net.family && prefixContains(e.net, x.h.addr.bytes));
+    const insideHosts = insideOf.get(e)!;
     const base = { uuid: e.uuid, prefix: e.prefix, hostgroup: e.hostgroup, hosts: e.hosts };
     if (!rule || !rule.enabled) {
       out.push({ action: 'deescalate', ...base, reason: 'disabled', detail: `escalation is not enabled for hostgroup ${e.hostgroup}` });

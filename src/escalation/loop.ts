@@ -336,8 +336,8 @@ export class EscalationLoop {
     const liveBans = new Set<string>();
     const peaks = new Map<string, HostRates>();
     for (const b of blackholes) {
-      const ip = canonicalIp(b.ip);
-      const addr = ip ? parseAddr(ip) : null;
+      const addr = parseAddr(b.ip);
+      const ip = addr ? addrToString(addr) : null;
       if (!ip || !addr) {
         this.log.debug(`blackhole ${b.uuid} has no usable host address ${JSON.stringify(b.ip)}; ignored`);
         continue;
@@ -374,6 +374,8 @@ export class EscalationLoop {
     const occupied = new Set<string>();
     for (const m of this.manager.list()) {
       if (m.kind === 'flowspec' || ownIds.has(m.uuid)) continue;
+      // Host routes can never equal a covering prefix (always shorter): skip the parse.
+      if (m.prefix.endsWith('/32') || m.prefix.endsWith('/128')) continue;
       const net = parsePrefixText(m.prefix);
       if (net) occupied.add(prefixToString(net));
     }
