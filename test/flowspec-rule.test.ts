@@ -80,6 +80,10 @@ test('the issue example and FastNetMon documentation example are accepted', () =
     action_type: 'rate-limit', action: { rate: 1024 },
   });
   assert.equal(fnm.action.rate, 1024);
+  const icmp6 = must({ destination_prefix: '2001:db8::1/128', protocols: ['ipv6-icmp'], icmp_types: [128] });
+  const icmp6b = must({ destination_prefix: '2001:db8::1/128', protocols: ['icmp'], icmp_types: [128] });
+  assert.equal(encodeRule(icmp6).key, encodeRule(icmp6b).key, 'icmp means ICMPv6 in an IPv6 rule');
+  assert.match(describe(icmp6), /next-header icmpv6, icmp-type 128/);
   // FastNetMon's "syn|ack": a packet with both flags (match bit).
   const both = must({ destination_prefix: '198.51.100.1/32', protocols: ['tcp'], tcp_flags: ['syn|ack'] });
   assert.deepEqual(both.match.tcp_flags, [[{ not: false, match: true, value: 0x12 }]]);

@@ -95,6 +95,11 @@ export function parseNumTerm(
   };
   for (const partRaw of text.split('&')) {
     const part = partRaw.trim();
+    const named = names?.(part.toLowerCase());
+    if (named !== undefined) {
+      atoms.push({ op: OP_EQ, value: named }); // a bare name, even one with a dash ("ipv6-icmp")
+      continue;
+    }
     const range = /^([A-Za-z0-9_]+)\s*-\s*([A-Za-z0-9_]+)$/.exec(part);
     if (range && !/^[<>=!]/.test(part)) {
       const a = toNum(range[1]!);
