@@ -11,7 +11,8 @@
 import { newFlowRecord, type FlowRecord, type FlowSink } from './flow.js';
 import { LIMITS } from './limits.js';
 import { newExporterStats, type ExporterStats, type FlowFormat } from './stats.js';
-import { compileTemplate, type Template, type TemplateSpec } from './template.js';
+import { compileTemplate, TemplateError, type Template, type TemplateSpec } from './template.js';
+import { WireError } from '../wire/reader.js';
 import { decodeNetflow5 } from './netflow5.js';
 import { decodeNetflow9, decodeIpfix, decodeDataSet } from './netflow9.js';
 import { decodeSflow } from './sflow.js';
@@ -115,6 +116,8 @@ export class FlowDecoder {
   private readonly pending: Pending[] = [];
   private pendingBytes = 0;
   private readonly onStateChange: (() => void) | undefined;
+  /** Message of the last internal error (see ExporterStats.internalErrors). */
+  lastInternalError = '';
   /** Datagrams refused because the exporter table is full. */
   refusedExporters = 0;
 
@@ -169,7 +172,7 @@ export class FlowDecoder {
     st.lastSeenMs = timeMs;
     let fmt: FlowFormat | null = null;
     try {
-      if (data.length < 4) throw new Error('short datagram');
+      if (data.length < 4) throw new WireError('short datagram');
       const v16 = (data[0]! << 8) | data[1]!;
       if (v16 === 5) {
         fmt = 'nf5';
@@ -183,12 +186,16 @@ export class FlowDecoder {
       } else if (v16 === 0 && data[2] === 0 && data[3] === 5) {
         fmt = 'sflow';
         decodeSflow(this, ex, data, timeMs);
-      } else throw new Error('unknown version');
+      } else throw new WireError(`unknown version ${v16}`);
       ex.markFormat(fmt);
-    } catch {
-      // Wire input never escapes as an exception: WireError (bounds), TemplateError, or a
-      // bug — all are counted and the decoder carries on with the next datagram.
-      st.malformed++;
+    } catch (e) {
+      // Wire input never escapes as an exception: bad input (WireError, TemplateError) is
+      // counted as malformed; anything else is a bug or a throwing sink, counted apart.
+      if (e instanceof WireError || e instanceof TemplateError || !(e instanceof Error)) st.malformed++;
+      else {
+        st.internalErrors++;
+        this.lastInternalError = e.message;
+      }
     }
     return fmt;
   }
@@ -300,8 +307,9 @@ export class FlowDecoder {
       try {
         decodeDataSet(this, ex, dom, tpl, p.data, 0, p.data.length, p.timeMs);
         ex.stats.pendingDecoded++;
-      } catch {
-        ex.stats.malformed++;
+      } catch (e) {
+        if (e instanceof WireError) ex.stats.malformed++;
+        else throw e;
       }
     }
     this.hdrUptime = saveUp;

@@ -19,6 +19,11 @@ export interface ExporterStats {
   counterSamples: number;
   /** Datagrams or parts of datagrams that could not be decoded (bad lengths, truncation, unknown version). */
   malformed: number;
+  /**
+   * Exceptions that were not wire errors (a decoder bug or a throwing sink): caught so the
+   * collector goes on, counted apart so they are not mistaken for bad input.
+   */
+  internalErrors: number;
   /** Data sets that arrived before their template (held, then decoded or dropped). */
   unknownTemplate: number;
   /** Held data sets decoded once their template arrived. */
@@ -51,6 +56,7 @@ export function newExporterStats(exporter: string): ExporterStats {
     optionsRecords: 0,
     counterSamples: 0,
     malformed: 0,
+    internalErrors: 0,
     unknownTemplate: 0,
     pendingDecoded: 0,
     pendingDropped: 0,
