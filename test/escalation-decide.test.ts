@@ -327,3 +327,23 @@ test('evidence store: per-second max buckets, peak since a time, prune', () => {
   ev.prune(100_000);
   assert.equal(ev.size, 0);
 });
+
+test('hosts are matched to every owned escalation that contains them, whatever its length', () => {
+  const groups = [hostgroup('web', [], { hold_ms: 0, clear_after: 1 }), hostgroup('wide', [], { hold_ms: 0, clear_after: 1, prefix_length: { ipv4: 22, ipv6: 40 } })];
+  const own = [
+    ownEsc('203.0.113.0/24', { hosts: ['203.0.113.5'] }),
+    ownEsc('203.0.112.0/22', { hostgroup: 'wide', hosts: ['203.0.114.1'] }),
+    ownEsc('2001:db8:1::/48', { hosts: ['2001:db8:1::5'] }),
+    ownEsc('198.51.100.0/24', { hosts: ['198.51.100.1'] }),
+  ];
+  const banned = [host('203.0.113.5', { in_packets: 2e5 }), host('2001:db8:1:ffff::1', { in_packets: 1 })];
+  const ds = decide(input({ groups, own, networks: [pfx('203.0.112.0/22'), pfx('198.51.100.0/24'), pfx('2001:db8::/32')], banned }));
+  const by = new Map(ds.map((d) => [d.prefix, d]));
+  assert.equal(by.get('203.0.113.0/24')?.action, 'keep');
+  assert.equal(by.get('203.0.112.0/22')?.action, 'keep', 'the /24 host is inside the /22 too');
+  const v6 = by.get('2001:db8:1::/48');
+  assert.equal(v6?.action, 'deescalate', 'inside but below, hold 0, clear_after 1');
+  assert.equal(v6?.action === 'deescalate' && v6.reason, 'below_thresholds');
+  const gone = by.get('198.51.100.0/24');
+  assert.equal(gone?.action === 'deescalate' && gone.reason, 'unbanned');
+});
