@@ -20,7 +20,8 @@ import { MitigationManager } from './mitigation/manager.js';
 import { Journal } from './mitigation/journal.js';
 import { Notifier } from './mitigation/notify.js';
 import { flowspecAdapter } from './mitigation/flowspec-adapter.js';
-import { EscalationLoop, type EscalationNotice } from './escalation/loop.js';
+import { EscalationLoop } from './escalation/loop.js';
+import { notifyVia } from './escalation/notify.js';
 import { ApiServer } from './api/server.js';
 import { createMetrics, type ExporterStats as ExporterMetrics } from './api/metrics.js';
 
@@ -110,7 +111,7 @@ export class Daemon {
       manager: this.manager,
       detector: this.detector,
       registry: metrics,
-      notify: (n) => this.notifyEscalation(n),
+      notify: notifyVia(this.notifier, () => this.config),
     });
 
     // Routes first, then sessions: a peer that comes up gets the whole table at once.
@@ -176,25 +177,6 @@ export class Daemon {
       sampling_rate: Object.values(e.sampling)[0] ?? 1,
       last_seen_ms: e.lastSeenMs,
     }));
-  }
-
-  /** Escalation decisions reach the hostgroup's notify script like bans do. */
-  private notifyEscalation(n: EscalationNotice): void {
-    if (n.action === 'escalation_refused') return;
-    const hg = this.config.hostgroups.find((h) => h.name === n.hostgroup);
-    if (!hg) return;
-    this.notifier.notify(
-      {
-        action: n.action,
-        alert_scope: 'host',
-        ip: n.ip,
-        prefix: n.prefix,
-        attack_details: { ...(n.host_counters ?? {}), trigger: n.counters, hosts: n.hosts, uuid: n.uuid },
-        packet_dump_detailed: [],
-        flow_spec_rules: [],
-      },
-      hg.actions.notify,
-    );
   }
 
   /** Clean stop: stop intake, withdraw routes (unless graceful restart), close the journal. */
