@@ -175,6 +175,10 @@ export class DetectorImpl implements Detector {
   };
   private scratchOver = new Uint8Array(64);
   private reevalAll = false;
+  private promoted: number[] = [];
+  /** Per hostgroup and direction: packets / bytes in one tick that make a host hot at once. */
+  private pktBudget = new Float64Array(0);
+  private byteBudget = new Float64Array(0);
   private idleTicks: number;
   private v6Max: number;
   private unsupported: string[] = [];
@@ -291,8 +295,15 @@ export class DetectorImpl implements Detector {
       acc[i + 12] += pk;
       acc[i + 13] += by;
     }
-    const fl = st.flags[s]!;
+    let fl = st.flags[s]!;
     if ((fl & F_ACTIVE) === 0) st.markActive(s);
+    if ((fl & (F_HOT | F_WHITELISTED)) === 0) {
+      // Mid-tick promotion: this tick's count alone already reaches the warm fraction of a
+      // total threshold, so start filling the hot buffer now rather than at the tick (a
+      // count compared with a per-tick budget; rates are still computed on the tick only).
+      const bi = st.hg[s]! * 2 + (base === 0 ? 0 : 1);
+      if (acc[i]! > this.pktBudget[bi]! || acc[i + 1]! > this.byteBudget[bi]!) fl = this.promote(s);
+    }
     st.accMask[s] = st.accMask[s]! | (bits << base);
     const t = this.curTick;
     st.lastSeen[s] = t;
@@ -439,6 +450,13 @@ export class DetectorImpl implements Detector {
         if (!hs || hs.lastEval !== T) this.evaluate(s, hs, T, b, now);
       }
     }
+    // Promoted mid-tick: checked like hot slots (their window changed, so most are done).
+    for (const s of this.promoted) {
+      if (this.hotMap.has(s) || !(st.flags[s]! & F_HOT)) continue;
+      const hs = this.makeHot(s, T, this.compiled[st.hg[s]!]?.ban.length ?? 0);
+      hs.lastEval = -1;
+    }
+    this.promoted.length = 0;
     for (const hs of this.hotMap.values()) if (hs.lastEval !== T) this.evaluate(hs.slot, hs, T, b, now);
     this.evaluateHostgroups(now);
     if (T % Math.max(1, Math.round(1000 / this.tickMs)) === 0 && this.v6.size > 0) this.evictV6(Infinity, this.idleTicks);
@@ -520,8 +538,7 @@ export class DetectorImpl implements Detector {
     }
   }
 
-  private makeHot(s: number, T: number, n: number): HotState {
-    const st = this.store;
+  private takeHotBuffer(): number {
     let buf = -1;
     if (this.hotFree.length > 0) buf = this.hotFree.pop()!;
     else if (this.hotOwners < this.maxHot) {
@@ -529,6 +546,22 @@ export class DetectorImpl implements Detector {
       if (buf >= this.hot.owners) this.hot.resize(Math.min(this.maxHot, Math.max(16, this.hot.owners * 2)));
     }
     if (buf >= 0) this.hot.clear(buf);
+    return buf;
+  }
+
+  /** Hot path: give a slot its hot buffer now; the tick creates its HotState. */
+  private promote(s: number): number {
+    const st = this.store;
+    st.hotBuf[s] = this.takeHotBuffer();
+    st.flags[s] = st.flags[s]! | F_HOT;
+    this.promoted.push(s);
+    return st.flags[s]!;
+  }
+
+  private makeHot(s: number, T: number, n: number): HotState {
+    const st = this.store;
+    // Promoted during this interval: the buffer is already filling.
+    const buf = st.flags[s]! & F_HOT ? st.hotBuf[s]! : this.takeHotBuffer();
     st.hotBuf[s] = buf;
     st.flags[s] = st.flags[s]! | F_HOT;
     // The baseline: the always-on ring as it was before the interval that made the host hot.
@@ -549,22 +582,29 @@ export class DetectorImpl implements Detector {
     this.hotMap.delete(s);
   }
 
-  /** The attack samples: the hot buffer, else the baseline ring's entries since the host got hot. */
-  private attackSamples(s: number, hs: HotState): { samples: FlowSample[]; pcap: Uint8Array | null } {
+  /**
+   * The attack samples in the attack direction (the host is the destination for incoming,
+   * the source for outgoing): the hot buffer, else the baseline ring's entries since the
+   * host got hot.
+   */
+  private attackSamples(s: number, hs: HotState, out: boolean): { samples: FlowSample[]; pcap: Uint8Array | null } {
     const text = this.slotText(s);
     const samples: FlowSample[] = [];
     const pcapEntries: PcapEntry[] = [];
     if (hs.buf >= 0 && this.hot.count[hs.buf]! > 0) {
       const h = this.hot;
       for (const e of h.entries(hs.buf)) {
+        if (h.hostIsSource(e) !== out) continue;
         const smp = h.materialise(e, text, this.exporters);
         samples.push(smp);
         if (smp.header && h.hlink![e]! !== 0) {
           pcapEntries.push({ timeMs: smp.timeMs, linkType: h.hlink![e]!, header: smp.header, frameLength: h.flen![e]! });
         }
       }
-    } else {
-      for (const e of this.base.entries(s)) if (this.base.tick[e]! >= hs.hotTick) samples.push(this.base.materialise(e, text, this.exporters));
+    }
+    if (samples.length === 0) {
+      const b = this.base;
+      for (const e of b.entries(s)) if (b.tick[e]! >= hs.hotTick && b.hostIsSource(e) === out) samples.push(b.materialise(e, text, this.exporters));
     }
     return { samples, pcap: buildPcap(pcapEntries) };
   }
@@ -573,9 +613,9 @@ export class DetectorImpl implements Detector {
     const ip = this.slotText(s);
     const v6 = this.store.kind[s] === KIND_V6;
     const rates = this.hostRatesOf(s);
-    const { samples, pcap } = this.attackSamples(s, hs);
     const out = fired.direction === 'outgoing';
-    const dirSamples = samples.filter((x) => (out ? x.src === ip : x.dst === ip));
+    const { samples, pcap } = this.attackSamples(s, hs, out);
+    const dirSamples = samples;
     const base = out ? PER_DIR : 0;
     const cls = classifyAttack(
       {
@@ -611,7 +651,7 @@ export class DetectorImpl implements Detector {
       hostgroup: hgName,
       details,
       samples,
-      baseline: hs.baseline,
+      baseline: hs.baseline.filter((x) => (out ? x.src === ip : x.dst === ip)),
       packet_dump_detailed: packetDump(samples),
       pcap,
       startedAt: now,
@@ -626,7 +666,7 @@ export class DetectorImpl implements Detector {
   private refreshAttack(s: number, hs: HotState, _now: number): void {
     const a = hs.attack!;
     const rates = this.hostRatesOf(s);
-    const { samples, pcap } = this.attackSamples(s, hs);
+    const { samples, pcap } = this.attackSamples(s, hs, a.fired.direction === 'outgoing');
     a.rec.rates = rates;
     if (samples.length > 0) {
       a.rec.samples = samples;
@@ -740,6 +780,18 @@ export class DetectorImpl implements Detector {
       log.warn(`thresholds without a counter are ignored (flows exist for class total only): ${unsupported.join(', ')}`);
     }
     this.unsupported = unsupported;
+    const n = this.compiled.length;
+    this.pktBudget = new Float64Array(n * 2).fill(Infinity);
+    this.byteBudget = new Float64Array(n * 2).fill(Infinity);
+    const perTick = (this.warm * this.tickMs) / 1000;
+    this.compiled.forEach((c, h) => {
+      for (const t of c.ban) {
+        if (t.cls !== 'total' || t.unit === 'flows') continue;
+        const bi = h * 2 + (t.direction === 'incoming' ? 0 : 1);
+        if (t.unit === 'pps') this.pktBudget[bi] = Math.min(this.pktBudget[bi]!, t.limit * perTick);
+        else this.byteBudget[bi] = Math.min(this.byteBudget[bi]!, (t.limit / t.factor) * perTick);
+      }
+    });
     const slots = new Int32Array(cfg.hostgroups.length);
     const kept = new Set<number>();
     cfg.hostgroups.forEach((h, i) => {
@@ -810,7 +862,7 @@ export class DetectorImpl implements Detector {
     if (hs) {
       if (hs.attack) this.emit('attack_finished', hs.attack.rec);
       this.releaseHot(hs);
-    }
+    } else if (this.store.flags[s]! & F_HOT && this.store.hotBuf[s]! >= 0) this.hotFree.push(this.store.hotBuf[s]!);
     this.store.release(s);
     this.base.clear(s);
   }
