@@ -90,6 +90,18 @@ describe('notify scripts', () => {
     assert.equal(n.outcomes.timeout, 2);
   });
 
+  it('a timeout kills the whole process group, including children holding the pipes', { timeout: 5000 }, async () => {
+    const n = new Notifier({ concurrency: 1, webhookRetries: 0 });
+    n.notify(doc('ban'), act({ script: script('spawns-child.sh'), timeout_ms: 300 }));
+    await n.idle(); // returns only because the background child died with the group
+    assert.equal(n.outcomes.timeout, 1);
+    const pid = Number(await fsp.readFile(join(outDir, 'child.pid'), 'utf8'));
+    await fsp.rm(join(outDir, 'child.pid'));
+    // Gone, or a zombie waiting for its new parent (init) to reap it: either way, not running.
+    const state = await fsp.readFile(`/proc/${pid}/stat`, 'utf8').then((t) => t.slice(t.lastIndexOf(')') + 2, t.lastIndexOf(')') + 3), () => 'gone');
+    assert.ok(state === 'gone' || state === 'Z', `background child ${pid} still running (state ${state})`);
+  });
+
   it('a missing script and a crashing one are logged and counted', async () => {
     const n = new Notifier({ concurrency: 2, webhookRetries: 0 });
     n.notify(doc('ban'), act({ script: '/nonexistent/breakwater-notify' }));

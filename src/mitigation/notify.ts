@@ -178,22 +178,37 @@ export class Notifier implements NotifierApi {
     const args = format === 'json' ? [] : legacyArgs(doc);
     const input = format === 'json' ? JSON.stringify(doc) : textReport(doc);
     const what = `notify script ${script} (${doc.action} ${doc.ip ?? doc.prefix ?? doc.hostgroup_name ?? ''})`;
-    // reject:false turns every failure (ENOENT, exit code, signal, timeout, EPIPE on a
-    // script that exits without reading stdin) into a result instead of a throw.
-    const r = await execa(script, args, {
+    // reject:false turns every failure (ENOENT, exit code, signal, EPIPE on a script that
+    // exits without reading stdin) into a result instead of a throw. The script runs in its
+    // own process group so a timeout kills what it started too: a background child that
+    // keeps the output pipes open would otherwise hold the run (and its slot) forever.
+    const sub = execa(script, args, {
       input,
-      timeout: timeoutMs,
       reject: false,
-      stdout: 'pipe',
+      stdout: 'ignore',
       stderr: 'pipe',
-      maxBuffer: 1024 * 1024,
-      forceKillAfterDelay: 1000,
-      cleanup: true,
+      maxBuffer: 64 * 1024,
+      detached: true,
     });
+    let timedOut = false;
+    const killGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (sub.pid !== undefined) process.kill(-sub.pid, sig);
+      } catch {
+        /* already gone */
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup('SIGTERM');
+      setTimeout(() => killGroup('SIGKILL'), 1000).unref();
+    }, timeoutMs);
+    const r = await sub;
+    clearTimeout(timer);
     const stderr = typeof r.stderr === 'string' ? r.stderr.trim().slice(0, 500) : '';
-    if (r.timedOut) {
+    if (timedOut) {
       this.outcomes.timeout++;
-      log.warn(`${what} timed out after ${timeoutMs} ms and was killed (${r.signal ?? 'signal'})`);
+      log.warn(`${what} timed out after ${timeoutMs} ms and was killed with its process group (${r.signal ?? `exit status ${r.exitCode}`})`);
     } else if (r.exitCode === 0 && !r.failed) {
       this.outcomes.ok++;
       log.debug(`${what} done`);
