@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { NotifyAction } from '../src/config/types.js';
-import { legacyArgs, Notifier, textReport, type NotifyDocument } from '../src/mitigation/notify.js';
+import { hostgroupDocument, legacyArgs, Notifier, textReport, type NotifyDocument } from '../src/mitigation/notify.js';
 import { attack } from './fixtures/mitigation/helpers.js';
 
 const script = (name: string) => fileURLToPath(new URL(`../../test/fixtures/mitigation/${name}`, import.meta.url));
@@ -70,6 +70,23 @@ describe('notify scripts', () => {
     assert.match(rs[0]!.stdin, /attack type: syn_flood/);
     assert.equal(rs[0]!.stdin, textReport(doc('ban')));
     assert.deepEqual(legacyArgs(doc('attack_status')).at(-1), 'attack_details');
+  });
+
+  it('hostgroup scope: alert_scope hostgroup with hostgroup_name, in both modes', async () => {
+    const n = new Notifier({ concurrency: 2, webhookRetries: 0 });
+    const d = hostgroupDocument('ban', 'customers', { total_incoming_pps: 2_000_000, attack_direction: 'incoming' });
+    n.notify(d, act({ script: script('record.sh') }));
+    await n.idle();
+    n.notify(d, act({ script: script('record.sh'), format: 'text' }));
+    await n.idle();
+    const [j, t] = await recorded();
+    const parsed = JSON.parse(j!.stdin) as Record<string, unknown>;
+    assert.equal(parsed.alert_scope, 'hostgroup');
+    assert.equal(parsed.hostgroup_name, 'customers');
+    assert.equal(parsed.ip, undefined);
+    assert.equal((parsed.attack_details as Record<string, unknown>).host_group, 'customers');
+    assert.equal(t!.args, 'customers incoming 2000000 ban');
+    assert.match(t!.stdin, /^Hostgroup: customers$/m);
   });
 
   it('a script that never reads stdin (EPIPE) does not crash anything', async () => {

@@ -67,10 +67,23 @@ export function freshDetails(details: AttackDetails | Record<string, unknown>, r
   return d;
 }
 
+/**
+ * A hostgroup-scope document (FastNetMon Advanced's notify for hostgroup-level
+ * thresholds): alert_scope "hostgroup", hostgroup_name instead of ip.
+ */
+export function hostgroupDocument(
+  action: NotifyActionName,
+  hostgroup: string,
+  details: Readonly<Record<string, unknown>>,
+  flowSpecRules: readonly Readonly<Record<string, unknown>>[] = [],
+): NotifyDocument {
+  return { action, alert_scope: 'hostgroup', hostgroup_name: hostgroup, attack_details: { host_group: hostgroup, ...details }, packet_dump_detailed: [], flow_spec_rules: flowSpecRules };
+}
+
 /** The text report legacy scripts get on stdin (FastNetMon community's layout, roughly). */
 export function textReport(doc: NotifyDocument): string {
   const d = doc.attack_details as Readonly<Record<string, unknown>>;
-  const lines = [`IP: ${doc.ip ?? ''}`, `Action: ${doc.action}`];
+  const lines = doc.alert_scope === 'hostgroup' ? [`Hostgroup: ${doc.hostgroup_name ?? ''}`, `Action: ${doc.action}`] : [`IP: ${doc.ip ?? ''}`, `Action: ${doc.action}`];
   for (const [k, v] of Object.entries(d)) lines.push(`${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   if (doc.flow_spec_rules.length) {
     lines.push('', 'FlowSpec rules:');
@@ -91,7 +104,7 @@ export function legacyArgs(doc: NotifyDocument): string[] {
   const direction = String(d.attack_direction ?? 'incoming');
   const pps = Number(direction === 'outgoing' ? d.total_outgoing_pps ?? 0 : d.total_incoming_pps ?? 0);
   const action = doc.action === 'ban' || doc.action === 'escalate' || doc.action === 'partial_block' ? 'ban' : doc.action === 'attack_status' || doc.action === 'escalation_refused' ? 'attack_details' : 'unban';
-  return [doc.ip ?? doc.prefix ?? '', direction, String(Math.round(pps)), action];
+  return [doc.ip ?? doc.prefix ?? doc.hostgroup_name ?? '', direction, String(Math.round(pps)), action];
 }
 
 export type NotifyOutcome = 'ok' | 'failed' | 'timeout' | 'missing' | 'dropped' | 'webhook_ok' | 'webhook_failed';
