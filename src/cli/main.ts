@@ -12,7 +12,8 @@ const loaders: Record<string, () => Promise<{ command: Command }>> = {
   replay: () => import('./commands/replay.js'),
   ctl: () => import('./commands/ctl.js'),
   'hash-password': () => import('./commands/hash-password.js'),
-  // decode, replay (capture); ctl, demo, hash-password (mitigation/API) are added here.
+  demo: () => import('./commands/demo.js'),
+  // ctl, hash-password (mitigation/API) are added here.
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -88,19 +88,22 @@ export class DemoReceiver extends EventEmitter {
     let nextHop = '';
     const communities: string[] = [];
     const large: string[] = [];
+    const ext: Uint8Array[] = [];
     for (const a of m.attributes) {
+      if (a.kind === 'ext_communities') ext.push(...a.communities);
       if (a.kind === 'next_hop') nextHop = a.nextHop;
       else if (a.kind === 'communities') communities.push(...a.communities.map(communityText));
       else if (a.kind === 'large_communities') large.push(...a.communities.map(largeCommunityText));
     }
+    const key = (family: string, prefix: string) => `${family} ${prefix.replace(/ -> .*$/, '')}`;
     const add = (family: string, prefix: string, nh: string) => {
       const r = { family, prefix, nextHop: nh, communities, largeCommunities: large };
-      this.routes.set(`${family} ${prefix}`, r);
+      this.routes.set(key(family, prefix), r);
       this.emit('route', r);
     };
     const del = (family: string, prefix: string) => {
-      const r = this.routes.get(`${family} ${prefix}`);
-      if (r && this.routes.delete(`${family} ${prefix}`)) this.emit('withdraw', r);
+      const r = this.routes.get(key(family, prefix));
+      if (r && this.routes.delete(key(family, prefix))) this.emit('withdraw', r);
     };
     for (const p of m.withdrawn) del('ipv4-unicast', prefixToString(p));
     for (const p of m.nlri) add('ipv4-unicast', prefixToString(p), nextHop);
@@ -109,19 +112,19 @@ export class DemoReceiver extends EventEmitter {
         const fam = `${a.afi === 2 ? 'ipv6' : 'ipv4'}-${a.safi === 133 ? 'flowspec' : 'unicast'}`;
         const nh = a.nextHop.length === 4 ? v4ToString(v4FromBytes(a.nextHop)) : a.nextHop.length >= 16 ? v6ToString(a.nextHop) : '';
         for (const p of a.nlri) add(fam, prefixToString(p), nh);
-        for (const f of a.flowspec) add(fam, flowText(f, a.afi === 2 ? 6 : 4), nh);
+        for (const f of a.flowspec) add(fam, flowText(f, a.afi === 2 ? 6 : 4, ext), nh);
       } else if (a.kind === 'mp_unreach') {
         const fam = `${a.afi === 2 ? 'ipv6' : 'ipv4'}-${a.safi === 133 ? 'flowspec' : 'unicast'}`;
         for (const p of a.withdrawn) del(fam, prefixToString(p));
-        for (const f of a.flowspec) del(fam, flowText(f, a.afi === 2 ? 6 : 4));
+        for (const f of a.flowspec) del(fam, flowText(f, a.afi === 2 ? 6 : 4, []).replace(/ -> .*$/, ''));
       }
     }
   }
 }
 
-function flowText(nlri: Uint8Array, family: 4 | 6): string {
+function flowText(nlri: Uint8Array, family: 4 | 6, ext: readonly Uint8Array[]): string {
   try {
-    return describe(decodeRule(nlri, family, []));
+    return describe(decodeRule(nlri, family, ext));
   } catch {
     return Buffer.from(nlri).toString('hex');
   }
