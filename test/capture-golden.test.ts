@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writer } from '../src/wire/writer.js';
 import { parseV4, parseV6, v4ToString, v6ToString } from '../src/wire/addr.js';
-import { FlowDecoder, type FlowRecord, type FlowSink } from '../src/capture/index.js';
+import { readFileSync } from 'node:fs';
+import { FlowDecoder, capturePayloads, type FlowRecord, type FlowSink } from '../src/capture/index.js';
+import { codegen } from '../src/capture/codegen.js';
 
 interface Snap {
   exporter: string;
@@ -521,4 +523,26 @@ test('sFlow v5: flow sample with raw Ethernet/802.1Q/IPv4/TCP header, expanded s
     3,
   );
   assert.deepEqual([out[2]!.exporter, out[2]!.dst, out[2]!.rate, out[2]!.pkts, out[2]!.flags], ['192.0.2.77', '2001:db8:1::10', 1000, 1000, 0x12]);
+});
+
+test('compiled template decoders give exactly the generic path\'s records', () => {
+  const root = new URL('../../test/fixtures/flows/', import.meta.url);
+  for (const f of ['syn_flood.nf9', 'udp6_flood.nf9', 'background.ipfix', 'udp6_flood.ipfix']) {
+    const dgrams = capturePayloads(readFileSync(new URL(`${f}.pcap`, root)));
+    const run = (compiled: boolean) => {
+      codegen.enabled = compiled;
+      try {
+        const { sink, out } = collector();
+        const d = new FlowDecoder(sink);
+        for (const g of dgrams) d.decode(g, '127.0.0.1', 5);
+        return out;
+      } finally {
+        codegen.enabled = true;
+      }
+    };
+    const generic = run(false);
+    const fast = run(true);
+    assert.ok(generic.length > 100);
+    assert.deepEqual(fast, generic, f);
+  }
 });

@@ -8,7 +8,7 @@
  * malformed for its exporter, records already delivered stay delivered, and the next
  * datagram decodes normally.
  */
-import { newFlowRecord, type FlowRecord, type FlowSink } from './flow.js';
+import { newFlowRecord, type FlowRecord, type FlowSink, type ReusableFlowRecord } from './flow.js';
 import { LIMITS } from './limits.js';
 import { newExporterStats, type ExporterStats, type FlowFormat } from './stats.js';
 import { compileTemplate, TemplateError, type Template, type TemplateSpec } from './template.js';
@@ -105,7 +105,7 @@ interface PersistedDomain {
 
 export class FlowDecoder {
   /** @internal the one record refilled for every flow (hot path: no allocation). */
-  readonly rec: FlowRecord = newFlowRecord();
+  readonly rec: ReusableFlowRecord = newFlowRecord();
   /** @internal */
   readonly exporters = new Map<string, ExporterState>();
   /** @internal header context of the datagram being decoded (v9 uptime / unix secs, IPFIX export time). */

@@ -59,36 +59,72 @@ export interface FlowSink {
   onFlow(rec: FlowRecord): void;
 }
 
-export function newFlowRecord(): FlowRecord {
-  return {
-    exporter: '',
-    timeMs: 0,
-    durationMs: 0,
-    ipVersion: 4,
-    src4: 0,
-    dst4: 0,
-    src6: new Uint8Array(16),
-    dst6: new Uint8Array(16),
-    protocol: 0,
-    srcPort: 0,
-    dstPort: 0,
-    icmpType: -1,
-    icmpCode: -1,
-    tcpFlags: 0,
-    fragment: false,
-    packetLength: 0,
-    packets: 0,
-    bytes: 0,
-    flows: 0,
-    samplingRate: 1,
-    ifIn: 0,
-    ifOut: 0,
-    dropped: false,
-    header: null,
-    headerLinkType: 0,
-    frameLength: 0,
-    reverse: false,
-  };
+/**
+ * The record decoders reuse. `header` is an accessor: decoders point it at the datagram
+ * with setHeader(buf, offset, length) without allocating, and the view is only created when
+ * a sink actually reads `header` (e.g. detection keeping a sample). Assigning `header`
+ * works as for a plain field.
+ */
+export class ReusableFlowRecord implements FlowRecord {
+  exporter = '';
+  timeMs = 0;
+  durationMs = 0;
+  ipVersion: 4 | 6 = 4;
+  src4 = 0;
+  dst4 = 0;
+  src6: Uint8Array = new Uint8Array(16);
+  dst6: Uint8Array = new Uint8Array(16);
+  protocol = 0;
+  srcPort = 0;
+  dstPort = 0;
+  icmpType = -1;
+  icmpCode = -1;
+  tcpFlags = 0;
+  fragment = false;
+  packetLength = 0;
+  packets = 0;
+  bytes = 0;
+  flows = 0;
+  samplingRate = 1;
+  ifIn = 0;
+  ifOut = 0;
+  dropped = false;
+  headerLinkType = 0;
+  frameLength = 0;
+  reverse = false;
+  /** Where the raw header lives (no copy): buffer, offset, length. */
+  headerBuf: Uint8Array | null = null;
+  headerOffset = 0;
+  headerLength = 0;
+  private view: Uint8Array | null = null;
+
+  get header(): Uint8Array | null {
+    const b = this.headerBuf;
+    if (b === null) return null;
+    let v = this.view;
+    if (v === null || v.buffer !== b.buffer || v.byteOffset !== b.byteOffset + this.headerOffset || v.length !== this.headerLength) {
+      v = this.view = b.subarray(this.headerOffset, this.headerOffset + this.headerLength);
+    }
+    return v;
+  }
+
+  set header(v: Uint8Array | null) {
+    this.headerBuf = v;
+    this.headerOffset = 0;
+    this.headerLength = v ? v.length : 0;
+    this.view = v;
+  }
+
+  /** Point `header` at buf[offset, offset+length) without allocating. */
+  setHeader(buf: Uint8Array | null, offset: number, length: number): void {
+    this.headerBuf = buf;
+    this.headerOffset = offset;
+    this.headerLength = length;
+  }
+}
+
+export function newFlowRecord(): ReusableFlowRecord {
+  return new ReusableFlowRecord();
 }
 
 /**

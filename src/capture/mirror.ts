@@ -4,7 +4,7 @@
  * included, as a SPAN port delivers it). Addresses, ports, flags and the fragment flag come
  * from the innermost IP header (see packet.ts). Never throws; frames without IP are counted.
  */
-import { newFlowRecord, type FlowRecord, type FlowSink } from './flow.js';
+import { newFlowRecord, type FlowRecord, type FlowSink, type ReusableFlowRecord } from './flow.js';
 import { parseFrame } from './packet.js';
 
 export interface MirrorStats {
@@ -20,7 +20,7 @@ export interface MirrorStats {
 }
 
 export class MirrorDecoder {
-  readonly rec: FlowRecord = newFlowRecord();
+  readonly rec: ReusableFlowRecord = newFlowRecord();
   private readonly st: MirrorStats;
 
   /** source: a name for the FlowRecord's exporter field, e.g. "mirror:eth1" (interned once). */

@@ -19,6 +19,7 @@ import { checkSeq } from './decoder.js';
 import { LIMITS } from './limits.js';
 import { Role, readUint, VARLEN, type Template, type TemplateSpec } from './template.js';
 import type { FlowRecord } from './flow.js';
+import { compileFast } from './codegen.js';
 
 function u16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;
@@ -428,6 +429,12 @@ export function decodeDataSet(
   rec.packetLength = 0;
   const setRate = tpl.perRecordRate ? 0 : d.rateFor(ex, dom, -1, 0);
   let n = 0;
+  if (tpl.fast === undefined) tpl.fast = compileFast(tpl);
+  if (tpl.fast) {
+    n = tpl.fast(b, p, end, rec, d.sink, setRate, d, ex, dom, LIMITS.MAX_RECORDS_PER_SET);
+    st.records += n;
+    return n;
+  }
   if (tpl.fixedLen > 0) {
     const rl = tpl.fixedLen;
     const plan = tpl.plan;

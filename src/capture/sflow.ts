@@ -116,7 +116,7 @@ function flowSample(d: FlowDecoder, ex: ExporterState, b: Uint8Array, p: number,
   if (nRec > LIMITS.SFLOW_MAX_RECORDS) throw new WireError(`sFlow ${nRec} flow records > ${LIMITS.SFLOW_MAX_RECORDS}`);
   rate = ex.agentOverride || sane(rate) || d.defaultRate;
   clearL3(rec);
-  rec.header = null;
+  rec.setHeader(null, 0, 0);
   rec.headerLinkType = 0;
   rec.frameLength = 0;
   let haveIp = false;
@@ -148,7 +148,7 @@ function flowSample(d: FlowDecoder, ex: ExporterState, b: Uint8Array, p: number,
           ok = parseIpv6(b, h, h + hlen, rec, 0);
           rec.headerLinkType = 101;
         }
-        rec.header = rec.headerLinkType ? b.subarray(h, h + hlen) : null;
+        rec.setHeader(rec.headerLinkType ? b : null, h, hlen);
         if (ok) {
           haveIp = true;
           fromHeader = true;

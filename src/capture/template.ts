@@ -5,6 +5,7 @@
  * enterprise fields cost nothing per record: they are skipped by the record length.
  */
 import { LIMITS } from './limits.js';
+import type { FastDecode } from './codegen.js';
 
 /** Roles: what a field means to normalisation (0 = skipped). */
 export const enum Role {
@@ -200,6 +201,8 @@ export interface Template extends TemplateSpec {
   biflow: boolean;
   /** IPFIX vs v9 (v9 scope types 1-5 are not IEs). */
   ipfix: boolean;
+  /** Compiled straight-line decoder (codegen.ts), built on first use; null = generic path. */
+  fast?: FastDecode | null;
 }
 
 export class TemplateError extends Error {}
