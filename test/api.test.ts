@@ -245,6 +245,9 @@ describe('API without users (loopback only)', () => {
     const nf = await call(ctx, 'GET', '/nope');
     assert.equal(nf.status, 404);
     assert.deepEqual(nf.json, { success: false, error_text: 'no such endpoint: /nope' });
+    const enc = await call(ctx, 'GET', '/single_host_counters/%E0%A4%A');
+    assert.equal(enc.status, 400);
+    assert.match(enc.json.error_text as string, /bad percent-encoding/);
     const wm = await call(ctx, 'DELETE', '/bgp');
     assert.equal(wm.status, 405);
     assert.equal(wm.headers.get('allow'), 'GET');

@@ -123,7 +123,16 @@ export class ApiServer {
         throw new HttpError(403, 'the API without users answers loopback clients only');
       }
       const url = new URL(req.url ?? '/', 'http://x');
-      const parts = url.pathname.split('/').filter((p) => p !== '').map((p) => decodeURIComponent(p));
+      const parts = url.pathname
+        .split('/')
+        .filter((p) => p !== '')
+        .map((p) => {
+          try {
+            return decodeURIComponent(p);
+          } catch {
+            throw new HttpError(400, `bad percent-encoding in the path: '${p}'`);
+          }
+        });
       const body = await this.route(req.method ?? 'GET', parts, url.searchParams, req, res);
       if (body !== undefined) send(res, 200, body);
     } catch (e) {
