@@ -121,13 +121,13 @@ export class Collector {
         } catch {
           st.receiveBuffer = 0;
         }
-        if (st.receiveBuffer < want) {
-          this.log.warn(
-            `listener '${cfg.name}' ${cfg.address}:${cfg.port}: asked for a ${want}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${want})`,
-          );
-        }
         const addr = sock.address();
         st.port = addr.port;
+        if (st.receiveBuffer < want) {
+          this.log.warn(
+            `listener '${cfg.name}' ${cfg.address}:${addr.port}: asked for a ${want}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${want})`,
+          );
+        }
         this.log.info(`listening for flows on ${v6 ? `[${addr.address}]` : addr.address}:${addr.port} (${cfg.name}, ${cfg.type})`);
         resolve({ cfg, sock, st });
       });

@@ -521,7 +521,8 @@ function emit(d: FlowDecoder, ex: ExporterState, dom: DomainState, tpl: Template
     if (rec.icmpType < 0) rec.icmpType = tc >> 8;
     if (rec.icmpCode < 0) rec.icmpCode = tc & 255;
   }
-  rec.ipVersion = acc.addr === 6 ? 6 : 4;
+  // Templates with both families (some exporters zero-fill the unused one): IPv4 when set.
+  rec.ipVersion = tpl.mixedAf ? ((rec.src4 | rec.dst4) !== 0 ? 4 : 6) : acc.addr === 6 ? 6 : 4;
   const flows = (acc.flows > 0 ? acc.flows : 1) * rate;
   rec.flows = flows;
   rec.reverse = false;

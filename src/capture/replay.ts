@@ -62,6 +62,9 @@ export async function replay(payloads: readonly Uint8Array[], o: ReplayOptions):
       res();
     });
   });
+  // A connected socket reports ICMP port-unreachable as asynchronous errors: count them.
+  let refused = 0;
+  sock.on('error', () => refused++);
   await new Promise<void>((res, rej) => sock.connect(o.port, o.host === 'localhost' ? '127.0.0.1' : o.host, (e?: Error) => (e ? rej(e) : res())));
   const maxPasses = o.loop ?? (o.durationS ? Infinity : 1);
   const deadline = o.durationS ? o.durationS * 1000 : Infinity;
@@ -102,5 +105,5 @@ export async function replay(payloads: readonly Uint8Array[], o: ReplayOptions):
   while (inflight > 0) await new Promise((r) => setImmediate(r));
   const seconds = (performance.now() - t0) / 1000;
   sock.close();
-  return { sent, bytes, errors, seconds, passes };
+  return { sent, bytes, errors: errors + refused, seconds, passes };
 }

@@ -201,6 +201,8 @@ export interface Template extends TemplateSpec {
   biflow: boolean;
   /** IPFIX vs v9 (v9 scope types 1-5 are not IEs). */
   ipfix: boolean;
+  /** Carries both IPv4 and IPv6 address fields: the family is chosen per record. */
+  mixedAf: boolean;
   /** Compiled straight-line decoder (codegen.ts), built on first use; null = generic path. */
   fast?: FastDecode | null;
 }
@@ -219,6 +221,8 @@ export function compileTemplate(spec: TemplateSpec, ipfix: boolean): Template {
   let minLen = 0;
   let perRecordRate = false;
   let biflow = false;
+  let v4 = false;
+  let v6 = false;
   for (let i = 0; i < n; i++) {
     const ie = spec.fields[3 * i]!;
     const len = spec.fields[3 * i + 1]!;
@@ -244,6 +248,8 @@ export function compileTemplate(spec: TemplateSpec, ipfix: boolean): Template {
     }
     roles[i] = role;
     lens[i] = len;
+    if (role === Role.Src4 || role === Role.Dst4) v4 = true;
+    if (role === Role.Src6 || role === Role.Dst6) v6 = true;
     if (role === Role.SamplerId || role === Role.SamplingInterval || role === Role.SamplerRandomInterval) perRecordRate = true;
     if (role === Role.InitBytes || role === Role.RespBytes || role === Role.InitPackets || role === Role.RespPackets) biflow = true;
     if (fixed && role !== Role.Skip) plan.push(role, off, len);
@@ -260,6 +266,7 @@ export function compileTemplate(spec: TemplateSpec, ipfix: boolean): Template {
     perRecordRate: !spec.options && perRecordRate,
     biflow,
     ipfix,
+    mixedAf: v4 && v6,
   };
 }
 
