@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { decodeFlowCapture, decodeMirrorCapture } from '../src/capture/index.js';
+import { decodeFlowCapture, decodeMirrorCapture, forEachPacket, MirrorDecoder, readPcap, type FlowRecord } from '../src/capture/index.js';
+import { v4ToString, v6ToString } from '../src/wire/addr.js';
 
 const root = new URL('../../test/fixtures/', import.meta.url);
 
@@ -15,6 +16,7 @@ interface TruthFlow {
 }
 interface TruthMirror {
   per_dst: Record<string, { packets: number; bytes: number; ip_bytes: number }>;
+  per_dst_proto: Record<string, { packets: number; bytes: number }>;
   totals: Record<string, number>;
 }
 
@@ -55,3 +57,37 @@ for (const f of captures('mirror/')) {
     assert.equal(got.totals.frames, truth.totals.frames);
   });
 }
+
+test('mirror/encap.pcap: per destination and IP protocol (IPv6 fragments keep the inner next header)', () => {
+  const truth = JSON.parse(readFileSync(new URL('mirror/encap.truth.json', root), 'utf8')) as TruthMirror;
+  const got: Record<string, { packets: number; bytes: number }> = {};
+  const dec = new MirrorDecoder(
+    {
+      onFlow(r: FlowRecord) {
+        const k = `${r.ipVersion === 4 ? v4ToString(r.dst4) : v6ToString(r.dst6)}/${r.protocol}`;
+        const t = (got[k] ??= { packets: 0, bytes: 0 });
+        t.packets += r.packets;
+        t.bytes += r.bytes;
+      },
+    },
+    'mirror:test',
+  );
+  forEachPacket(readFileSync(new URL('mirror/encap.pcap', root)), (p) => dec.onFrame(p.data, p.origLen, p.linkType, p.tsMs));
+  assert.deepEqual(got, truth.per_dst_proto);
+  assert.equal(dec.stats().nonIpFrames, 1); // the ARP frame
+});
+
+test('pcapng (converted by editcap from encap.pcap) reads the same frames, lengths and times', () => {
+  const a = readPcap(readFileSync(new URL('mirror/encap.pcap', root)));
+  const b = readPcap(readFileSync(new URL('mirror/encap.pcapng', root)));
+  assert.equal(b.format, 'pcapng');
+  assert.equal(b.errors, 0);
+  assert.equal(b.packets.length, a.packets.length);
+  for (let i = 0; i < a.packets.length; i++) {
+    assert.deepEqual([...b.packets[i]!.data], [...a.packets[i]!.data]);
+    assert.equal(b.packets[i]!.origLen, a.packets[i]!.origLen);
+    assert.equal(b.packets[i]!.linkType, a.packets[i]!.linkType);
+    assert.ok(Math.abs(b.packets[i]!.tsMs - a.packets[i]!.tsMs) < 0.01);
+  }
+  assert.deepEqual(decodeMirrorCapture(readFileSync(new URL('mirror/encap.pcapng', root))).per_dst, decodeMirrorCapture(readFileSync(new URL('mirror/encap.pcap', root))).per_dst);
+});
