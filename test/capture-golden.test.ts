@@ -546,3 +546,47 @@ test('compiled template decoders give exactly the generic path\'s records', () =
     assert.deepEqual(fast, generic, f);
   }
 });
+
+/** A classic pcap of Ethernet/IPv4/UDP frames from `src` carrying the given payloads. */
+function pcapOf(src: string, payloads: Uint8Array[]): Uint8Array {
+  const w = new Writer();
+  // pcap header, written big-endian (magic a1b2c3d4 in file order)
+  w.u32(0xa1b2c3d4).u16(2).u16(4).u32(0).u32(0).u32(65535).u32(1);
+  payloads.forEach((p, i) => {
+    const len = 14 + 20 + 8 + p.length;
+    w.u32(1700000000 + i).u32(0).u32(len).u32(len); // ts, incl_len, orig_len
+    w.zeros(12).u16(0x0800); // Ethernet
+    w.u8(0x45).u8(0).u16(20 + 8 + p.length).u32(0).u8(64).u8(17).u16(0); // IPv4 header
+    w.u32(ip4(src)).u32(ip4('127.0.0.77'));
+    w.u16(40000).u16(2055).u16(8 + p.length).u16(0); // UDP
+    w.bytes(p);
+  });
+  return w.finish();
+}
+
+test('decode of a file: a rate announced after the first records applies to the whole capture; live decoding is sequential', async () => {
+  const { decodeFlowCapture } = await import('../src/capture/index.js');
+  const d1 = new Writer();
+  v9Header(d1, 1, 0);
+  let s = d1.pos;
+  d1.u16(0).u16(0).u16(256).u16(2).u16(12).u16(4).u16(2).u16(4); // template 256: IPV4_DST_ADDR, IN_PKTS
+  d1.setUint(s + 2, d1.pos - s, 2);
+  s = d1.pos;
+  d1.u16(256).u16(0).u32(ip4('203.0.113.7')).u32(2); // one record, 2 packets
+  d1.setUint(s + 2, d1.pos - s, 2);
+  const d2 = new Writer();
+  v9Header(d2, 2, 0);
+  s = d2.pos;
+  d2.u16(1).u16(0).u16(257).u16(4).u16(4).u16(1).u16(4).u16(34).u16(4).u16(0); // options: scope System, SAMPLING_INTERVAL
+  d2.setUint(s + 2, d2.pos - s, 2);
+  s = d2.pos;
+  d2.u16(257).u16(0).u32(0).u32(10); // system 0: 1:10
+  d2.setUint(s + 2, d2.pos - s, 2);
+  const file = decodeFlowCapture(pcapOf('192.0.2.10', [d1.finish(), d2.finish()]));
+  assert.deepEqual(file.per_dst, { '203.0.113.7': { flows: 1, packets: 20, bytes: 0 } });
+  const { sink, out } = collector();
+  const live = new FlowDecoder(sink);
+  live.decode(d1.finish(), '192.0.2.10', 1);
+  live.decode(d2.finish(), '192.0.2.10', 2);
+  assert.equal(out[0]!.pkts, 2);
+});

@@ -83,9 +83,30 @@ export class PerDstSink implements FlowSink {
   }
 }
 
+/**
+ * Sampling rates announced anywhere in the file (options data), learned in a first pass.
+ * Offline, the whole capture is known: records exported before the exporter's next options
+ * refresh are scaled by the rate it announces, as an analyst reading the file would (and as a
+ * restarted collector does with its persisted rates). Templates are not carried over: data
+ * before its template stays undecoded, exactly as it would be live.
+ */
+function learnRates(buf: Uint8Array, opts: DecoderOptions): unknown {
+  const pre = new FlowDecoder({ onFlow() {} }, { ...opts, onStateChange: undefined });
+  forEachPacket(buf, (p) => {
+    const u = udpPayload(p.data, p.linkType);
+    if (u) pre.decode(u.payload, u.src, 0);
+  });
+  const state = pre.exportState();
+  for (const e of Object.values(state.exporters)) {
+    for (const doms of [e.nf9, e.ipfix]) for (const d of Object.values(doms ?? {})) d.templates = [];
+  }
+  return state;
+}
+
 export function decodeFlowCapture(buf: Uint8Array, opts: DecoderOptions = {}): FlowFileResult {
   const sink = new PerDstSink(false);
   const dec = new FlowDecoder(sink, opts);
+  dec.importState(learnRates(buf, opts));
   let frames = 0;
   let ignored = 0;
   let datagrams = 0;
