@@ -347,3 +347,24 @@ test('hosts are matched to every owned escalation that contains them, whatever i
   const gone = by.get('198.51.100.0/24');
   assert.equal(gone?.action === 'deescalate' && gone.reason, 'unbanned');
 });
+
+test('rates not settled (detection younger than one window): a below run does not count, an above run still does', () => {
+  const groups = [hostgroup('web', ['203.0.113.0/24'], { hold_ms: 1_000, clear_after: 1 })];
+  const e = ownEsc('203.0.113.0/24', { created_at: T0 - 60_000, runs_below: 0, hosts: ['203.0.113.5'] });
+  const cold = [host('203.0.113.5', { in_packets: 0 })];
+  // Settled, clear_after 1 and hold long past: the one below run withdraws it.
+  assert.equal(only(decide(input({ groups, own: [e], banned: cold })), 'deescalate').length, 1);
+  // Not settled: kept, and the count does not move.
+  const ds = decide(input({ groups, own: [e], banned: cold, ratesSettled: false }));
+  assert.deepEqual(ds.map((d) => d.action), ['keep']);
+  const k = only(ds, 'keep')[0]!;
+  assert.equal(k.state.runs_below, 0);
+  assert.equal(k.trigger, null);
+  assert.equal(only(decide(input({ groups, own: [{ ...e, runs_below: 4 }], banned: cold, ratesSettled: false })), 'keep')[0]!.state.runs_below, 4);
+  // Above while not settled: kept with a reset count, and a new host above still escalates.
+  const hot = decide(input({ groups, own: [{ ...e, runs_below: 4 }], banned: [host('203.0.113.5', { in_packets: 2e5 })], ratesSettled: false }));
+  assert.equal(only(hot, 'keep')[0]!.state.runs_below, 0);
+  assert.equal(only(decide(input({ groups, banned: [host('203.0.113.9', { in_packets: 2e5 })], ratesSettled: false })), 'escalate').length, 1);
+  // Every host unbanned: withdrawn at once even while not settled.
+  assert.equal(only(decide(input({ groups, own: [e], banned: [], ratesSettled: false })), 'deescalate')[0]!.reason, 'unbanned');
+});

@@ -341,3 +341,37 @@ test('notify adapter: FastNetMon-shaped document with the crossing, counters and
   notifyVia({ notify: (doc, action) => void sent.push([doc.action, action.format]) }, () => cfg)(s.notices[0]!);
   assert.deepEqual(sent, [['escalate', 'json']]);
 });
+
+test('after a restart, runs before detection has filled one window do not count below; since is the mitigation start time', async () => {
+  const s = setup({ esc: { hold_ms: 1_000, clear_after: 1 } });
+  s.manager.ban('203.0.113.5', 'web', T0 - 60_000);
+  const restored = s.manager.put({ kind: 'escalation', prefix: '203.0.113.0/24', ip: '203.0.113.5', hostgroup: 'web', cause: 'escalation of 203.0.113.5', started_at: T0 - 50_000, next_hop: '192.0.2.1', communities: ['65535:666'] });
+  // Detection just restarted: nothing in its window yet.
+  s.detector.set(rates('203.0.113.5', 'web', {}));
+  s.at(T0);
+  s.loop.start();
+  s.at(T0 + 400);
+  await s.loop.runOnce();
+  assert.equal(s.manager.calls.length, 0, 'hold long passed and clear_after 1, but the rates are not a window old');
+  assert.deepEqual(s.loop.list().map((v) => [v.uuid, v.runs_below, v.state]), [[restored.uuid, 0, 'adopted']], 'a run that did not count is no verdict');
+  assert.ok(s.lines.some((l) => /keep 203\.0\.113\.0\/24: below, not counted/.test(String(l.message))), JSON.stringify(s.lines.map((l) => l.message)));
+  // One window (detection.window_ms = 1 s) after start: a below run counts.
+  s.at(T0 + 1_000);
+  await s.loop.runOnce();
+  assert.deepEqual(s.manager.calls.map((c) => [c.op, c.uuid]), [['remove', restored.uuid]]);
+
+  // A new escalation's since is the manager's started_at, which adoption reads back.
+  const add = s.manager.add.bind(s.manager);
+  s.manager.add = async (m) => {
+    s.at(T0 + 2_007);
+    return add(m);
+  };
+  s.detector.set(rates('203.0.113.5', 'web', { in_packets: 1e6 }));
+  s.at(T0 + 2_000);
+  await s.loop.runOnce();
+  const [v] = s.loop.list();
+  const m = s.manager.get(v!.uuid)!;
+  assert.equal(v!.since, new Date(m.started_at).toISOString());
+  assert.equal(v!.since, new Date(T0 + 2_007).toISOString());
+  await s.loop.stop();
+});

@@ -16,6 +16,7 @@
  *  - An owned escalation is withdrawn when no blackholed host is inside it (immediately),
  *    or when no host inside was above for `clear_after` consecutive runs and `hold` has
  *    passed since it was created; also (immediately) when config no longer allows it.
+ *    Runs before detection has filled one window (ratesSettled false) do not count below.
  */
 import type { Hostgroup, EscalationAction } from '../config/types.js';
 import type { RateFn } from '../detection/types.js';
@@ -66,6 +67,13 @@ export interface DecideInput {
   readonly occupied: ReadonlySet<string>;
   /** Prefix texts an operator removed while escalated: not re-escalated until cleared. */
   readonly suppressed: ReadonlySet<string>;
+  /**
+   * false while detection's rates cannot be trusted to be low (it has run for less than
+   * one window, e.g. just after a restart): a run with every host below then does not
+   * count towards clear_after. Above verdicts stand (a partial window only under-counts).
+   * Default true.
+   */
+  readonly ratesSettled?: boolean;
 }
 
 export interface EscalationAttrs {
@@ -259,6 +267,9 @@ export function decide(input: DecideInput): Decision[] {
         state: { ...e, last_above: now, runs_below: 0, hosts: hostsNow },
         trigger: { host: first.h.ip, crossing: first.c! },
       });
+    } else if (input.ratesSettled === false) {
+      // Rates still filling their first window: "below" means nothing yet.
+      out.push({ action: 'keep', uuid: e.uuid, prefix: e.prefix, state: { ...e, hosts: hostsNow }, trigger: null });
     } else {
       const runs = e.runs_below + 1;
       const holdLeft = e.created_at + rule.hold_ms - now;

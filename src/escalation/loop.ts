@@ -88,6 +88,11 @@ export interface EscalationLoopDeps {
   readonly scheduler?: Scheduler;
   /** How far before the ban the ban-time peak looks (default 10 s). */
   readonly lookbackMs?: number;
+  /**
+   * After start(), runs within this time do not count a prefix as below (detection has not
+   * filled a window yet, e.g. just after a restart). Default: detection.window_ms.
+   */
+  readonly settleMs?: number;
 }
 
 /** One escalation in `GET /escalation` / `ctl`. */
@@ -173,6 +178,9 @@ export class EscalationLoop {
   private readonly log: Logger;
   private readonly scheduler: Scheduler;
   private readonly lookbackMs: number;
+  private readonly settleMs: number | undefined;
+  /** Until then (set by start()), a run with every host below does not count towards clear_after. */
+  private settledAt = 0;
   private readonly evidence = new EvidenceStore();
   /** Ban-time peak latched per blackhole uuid (survives evidence bucket eviction). */
   private readonly latched = new Map<string, HostRates>();
@@ -201,6 +209,7 @@ export class EscalationLoop {
     this.log = deps.log ?? rootLogger.child({ module: 'escalation' });
     this.scheduler = deps.scheduler ?? cronScheduler;
     this.lookbackMs = deps.lookbackMs ?? 10_000;
+    this.settleMs = deps.settleMs;
     const registers = deps.registry ? [deps.registry] : [];
     this.m = {
       active: new Gauge({ name: 'breakwater_escalations_active', help: 'Prefixes currently escalated by the loop', registers }),
@@ -258,6 +267,8 @@ export class EscalationLoop {
   /** Adopt existing escalations and start the schedule. */
   start(): void {
     if (this.job) return;
+    // Detection starts with the loop: its rates cover a full window only after window_ms.
+    this.settledAt = this.now() + (this.settleMs ?? this.cfg.detection.window_ms);
     this.adopt();
     this.job = this.scheduler(this.cfg.escalation.schedule, () => this.tick(), () => this.overlap(), this.log);
     this.log.info(`escalation loop scheduled ${JSON.stringify(this.cfg.escalation.schedule)}`, { dry_run: this.dryRun, adopted: this.own.size });
@@ -389,6 +400,7 @@ export class EscalationLoop {
       whitelist: cfg.whitelist,
       occupied,
       suppressed: this.suppressed,
+      ratesSettled: now >= this.settledAt,
     });
 
     const refusalsNow = new Set<string>();
@@ -427,13 +439,22 @@ export class EscalationLoop {
         const o = this.own.get(d.uuid);
         if (!o) return;
         const before = o.state.runs_below;
+        const first = !o.evaluated;
         o.state = d.state;
-        o.evaluated = true;
+        // A below run that did not count (rates not settled) is no verdict: stays 'adopted'.
+        if (d.trigger !== null || d.state.runs_below > before) o.evaluated = true;
         if (d.trigger) o.trigger = { ...d.trigger.crossing, host: d.trigger.host };
-        // Quiet while the emergency holds; loud while it counts down to a withdrawal.
-        const level = d.state.runs_below > 0 || before > 0 ? 'info' : 'debug';
+        // Quiet while the emergency holds; loud while it counts down to a withdrawal, and on
+        // the first run after a restart adopted it.
+        const above = d.trigger !== null;
+        const level = !above || before > 0 || first ? 'info' : 'debug';
         const rule = this.cfg.hostgroups.find((g) => g.name === d.state.hostgroup)?.actions.escalation;
-        this.log[level](d.state.runs_below > 0 ? `keep ${d.prefix}: below the emergency thresholds` : `keep ${d.prefix}: above the emergency thresholds`, {
+        const why = above
+          ? 'above the emergency thresholds'
+          : d.state.runs_below > before
+            ? 'below the emergency thresholds'
+            : 'below, not counted: detection has run for less than one window';
+        this.log[level](`keep ${d.prefix}: ${why}`, {
           uuid: d.uuid,
           runs_below: d.state.runs_below,
           clear_after: rule?.clear_after ?? null,
@@ -487,6 +508,7 @@ export class EscalationLoop {
       case 'escalate': {
         const attrs = d.attrs;
         let uuid: string;
+        let createdAt = now;
         if (dry) {
           uuid = `dry-run:${d.prefix}`;
           this.log.info(`dry-run: would escalate ${d.prefix} for ${d.host}`, { ...crossingFields(d.trigger), hosts: d.hosts, next_hop: attrs.next_hop ?? null, communities: attrs.communities });
@@ -511,10 +533,12 @@ export class EscalationLoop {
             return;
           }
           uuid = res.mitigation.uuid;
+          // The manager's start time: what adoption reads back after a restart.
+          createdAt = res.mitigation.started_at;
           this.log.info(`escalate ${d.prefix} for ${d.host}`, { uuid, ...crossingFields(d.trigger), hosts: d.hosts, next_hop: attrs.next_hop ?? null, communities: attrs.communities });
         }
         this.own.set(uuid, {
-          state: { uuid, prefix: d.prefix, net: d.net, hostgroup: d.hostgroup, created_at: now, last_above: now, runs_below: 0, hosts: d.hosts },
+          state: { uuid, prefix: d.prefix, net: d.net, hostgroup: d.hostgroup, created_at: createdAt, last_above: now, runs_below: 0, hosts: d.hosts },
           phantom: dry,
           dry_run: dry,
           withdrawHeld: false,

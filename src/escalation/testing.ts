@@ -1,7 +1,8 @@
 /**
  * Test doubles for the escalation loop: an in-memory mitigation manager, a scripted
  * detector and small config builders. Used by test/escalation*.test.ts; the daemon never
- * imports this file. The e2e helpers for real routers are in ./e2e.ts.
+ * imports this file. The e2e helpers for real routers are in test/helpers/ (routers.ts,
+ * rib-watcher.ts).
  */
 import type { DesiredRoute } from '../bgp/types.js';
 import type { Config, EscalationAction, Hostgroup, ThresholdSet } from '../config/types.js';
