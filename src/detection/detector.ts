@@ -22,8 +22,15 @@ import { classifyAttack, type Classification } from './classify.js';
 import {
   compileThresholds,
   counterIndex,
+  K_DROP_B,
+  K_DROP_P,
   K_FLOWS,
+  K_FRAG_B,
   K_FRAG_P,
+  K_ICMP_B,
+  K_SYN_B,
+  K_TCP_B,
+  K_UDP_B,
   K_ICMP_P,
   K_SYN_P,
   K_TCP_P,
@@ -31,13 +38,13 @@ import {
   K_TOTAL_P,
   K_UDP_P,
   NC,
-  PER_DIR,
+  ctr,
   unitFactor,
   type CompiledThreshold,
 } from './layout.js';
 import { buildDetails, buildHostRates, packetDump } from './report.js';
 import { buildPcap, SampleArrays, type PcapEntry } from './samples.js';
-import { CounterStore, F_ACTIVE, F_HOT, F_WHITELISTED, KIND_HOSTGROUP, KIND_V4, KIND_V6 } from './store.js';
+import { CounterStore, F_HOT, F_WHITELISTED, KIND_HOSTGROUP, KIND_V4, KIND_V6 } from './store.js';
 import type { AttackEvent, AttackRecord, Detector, HostRates, RateFn, TopUnit } from './types.js';
 
 const log = logger.child({ module: 'detection' });
@@ -175,6 +182,11 @@ export class DetectorImpl implements Detector {
   };
   private scratchOver = new Uint8Array(64);
   private reevalAll = false;
+  /** Slots that may be near a threshold after the open interval (see add()). */
+  private cand = new Int32Array(1024);
+  private candLen = 0;
+  /** Per hostgroup and direction: [packets window, packets interval, bytes window, bytes interval, flows window, flows interval]. */
+  private candBudget = new Float64Array(0);
   private promoted: number[] = [];
   /** Per hostgroup and direction: packets / bytes in one tick that make a host hot at once. */
   private pktBudget = new Float64Array(0);
@@ -229,15 +241,17 @@ export class DetectorImpl implements Detector {
       pk *= f;
       by *= f;
     }
-    let bits = 1 | 2 | (1 << 14);
+    // Counter mask for the incoming direction (outgoing = << 1); see layout.ts.
+    let bits = M_TOTAL;
     const proto = rec.protocol;
     if (proto === 6) {
-      bits |= 4 | 8;
-      if ((rec.tcpFlags & 0x12) === 0x02) bits |= 16 | 32;
-    } else if (proto === 17) bits |= 64 | 128;
-    else if (proto === 1 || proto === 58) bits |= 256 | 512;
-    if (rec.fragment) bits |= 1024 | 2048;
-    if (rec.dropped) bits |= 4096 | 8192;
+      bits |= M_TCP;
+      // A pure SYN (SYN without ACK): connection attempts, not sessions that began with one.
+      if ((rec.tcpFlags & 0x12) === 0x02) bits |= M_SYN;
+    } else if (proto === 17) bits |= M_UDP;
+    else if (proto === 1 || proto === 58) bits |= M_ICMP;
+    if (rec.fragment) bits |= M_FRAG;
+    if (rec.dropped) bits |= M_DROP;
     let sIn: number;
     let sOut: number;
     if (rec.ipVersion === 4) {
@@ -263,55 +277,69 @@ export class DetectorImpl implements Detector {
     }
     const expId = rec.exporter === this.lastExp ? this.lastExpId : this.exporterId(rec.exporter);
     if (sIn >= 0) this.add(sIn, 0, bits, pk, by, rec, false, expId);
-    if (sOut >= 0) this.add(sOut, PER_DIR, bits, pk, by, rec, true, expId);
+    if (sOut >= 0) this.add(sOut, 1, bits, pk, by, rec, true, expId);
   }
 
-  private add(s: number, base: number, bits: number, pk: number, by: number, rec: FlowRecord, out: boolean, expId: number): void {
+  private add(s: number, dir: number, bits: number, pk: number, by: number, rec: FlowRecord, out: boolean, expId: number): void {
     const st = this.store;
-    const acc = st.acc;
-    const i = s * NC + base;
-    acc[i] += pk;
-    acc[i + 1] += by;
-    acc[i + 14] += rec.flows;
-    if (bits & 4) {
-      acc[i + 2] += pk;
-      acc[i + 3] += by;
-      if (bits & 16) {
-        acc[i + 4] += pk;
-        acc[i + 5] += by;
-      }
-    } else if (bits & 64) {
-      acc[i + 6] += pk;
-      acc[i + 7] += by;
-    } else if (bits & 256) {
-      acc[i + 8] += pk;
-      acc[i + 9] += by;
-    }
-    if (bits & 1024) {
-      acc[i + 10] += pk;
-      acc[i + 11] += by;
-    }
-    if (bits & 4096) {
-      acc[i + 12] += pk;
-      acc[i + 13] += by;
-    }
+    const T = this.curTick;
+    // Lazy rotation on the slot's first record of this interval (its lines are in cache now).
+    const meta = st.meta;
+    const mi = 4 * s;
+    if (meta[mi] !== T) st.rotate(s, T);
+    // Records of this slot in this interval (for the sample reservoir), on the same line.
+    const nth = meta[mi + 1] === T ? meta[mi + 3]! + 1 : 1;
+    meta[mi + 3] = nth;
+    meta[mi + 1] = T;
+    const cs = st.cs;
+    const i = s * NC2 + 2 * dir;
+    accumulate(cs, i, bits, pk, by, rec.flows);
+    const m = bits << dir;
+    st.accMask[s] = st.accMask[s]! | m;
+    // Hostgroup totals (a few slots, always in cache); they are rotated on the tick.
+    const h = this.hgSlot[st.hg[s]!]!;
+    accumulate(cs, h * NC2 + 2 * dir, bits, pk, by, rec.flows);
+    st.accMask[h] = st.accMask[h]! | m;
     let fl = st.flags[s]!;
-    if ((fl & F_ACTIVE) === 0) st.markActive(s);
     if ((fl & (F_HOT | F_WHITELISTED)) === 0) {
-      // Mid-tick promotion: this tick's count alone already reaches the warm fraction of a
-      // total threshold, so start filling the hot buffer now rather than at the tick (a
-      // count compared with a per-tick budget; rates are still computed on the tick only).
-      const bi = st.hg[s]! * 2 + (base === 0 ? 0 : 1);
-      if (acc[i]! > this.pktBudget[bi]! || acc[i + 1]! > this.byteBudget[bi]!) fl = this.promote(s);
+      const bi = st.hg[s]! * 2 + dir;
+      // Mid-interval promotion: this interval's count alone reaches the warm fraction of a
+      // total threshold, so the hot buffer starts filling now rather than at the tick.
+      if (cs[i]! > this.pktBudget[bi]! || cs[i + 4]! > this.byteBudget[bi]!) fl = this.promote(s);
     }
-    st.accMask[s] = st.accMask[s]! | (bits << base);
-    const t = this.curTick;
-    st.lastSeen[s] = t;
-    this.base.offer(s, t, rec, out, expId);
+    if ((fl & F_WHITELISTED) === 0 && meta[mi + 2] !== T) {
+      // Tick candidates: only a host whose window could reach the warm fraction of one of
+      // its thresholds needs checking on the tick. window <= sumB + acc (both on the line
+      // just written), and a class's count never exceeds the total's, so comparing totals
+      // with the smallest limit of any class is a safe filter (counts against budgets, not
+      // rates: rates are computed on the tick only).
+      const bi = st.hg[s]! * 2 + dir;
+      const cb = this.candBudget;
+      const j = bi * 6;
+      if (
+        cs[i]! + cs[i + 1]! > cb[j]! ||
+        cs[i]! > cb[j + 1]! ||
+        cs[i + 4]! + cs[i + 5]! > cb[j + 2]! ||
+        cs[i + 4]! > cb[j + 3]! ||
+        cs[i + 8]! + cs[i + 9]! > cb[j + 4]! ||
+        cs[i + 8]! > cb[j + 5]!
+      ) {
+        meta[mi + 2] = T;
+        if (this.candLen === this.cand.length) this.growCand();
+        this.cand[this.candLen++] = s;
+      }
+    }
+    this.base.offerNth(s, nth, T, rec, out, expId);
     if (fl & F_HOT) {
       const hb = st.hotBuf[s]!;
-      if (hb >= 0) this.hot.offer(hb, t, rec, out, expId);
+      if (hb >= 0) this.hot.offer(hb, T, rec, out, expId);
     }
+  }
+
+  private growCand(): void {
+    const d = new Int32Array(this.cand.length * 2);
+    d.set(this.cand);
+    this.cand = d;
   }
 
   private exporterId(e: string): number {
@@ -390,12 +418,13 @@ export class DetectorImpl implements Detector {
     const cands: number[] = [];
     const limit = this.curTick - idleTicks;
     for (let s = 0; s < st.used; s++) {
-      if (st.kind[s] !== KIND_V6 || (st.flags[s]! & (F_ACTIVE | F_HOT)) !== 0) continue;
-      if (idleTicks > 0 && st.lastSeen[s]! >= limit) continue;
+      if (st.kind[s] !== KIND_V6 || (st.flags[s]! & F_HOT) !== 0) continue;
+      // Never a host with traffic in its window; with idleTicks only those idle that long.
+      if (st.lastSeen(s) >= limit || st.lastSeen(s) + this.B >= this.curTick) continue;
       cands.push(s);
     }
     if (cands.length > n) {
-      cands.sort((a, b) => st.lastSeen[a]! - st.lastSeen[b]!);
+      cands.sort((a, b) => st.lastSeen(a) - st.lastSeen(b));
       cands.length = n;
     }
     for (const s of cands) {
@@ -420,54 +449,83 @@ export class DetectorImpl implements Detector {
     for (let i = 0; i < n; i++) this.tick(this.lastTickAt + this.tickMs);
   }
 
-  /** Close the current interval at time `now`: roll windows, check thresholds, emit events. */
+  /** Close the current interval at time `now`: check thresholds, emit events. */
   tick(now: number = this.now()): void {
     this.lastTickAt = now;
     const T = this.curTick;
-    const b = T % this.B;
     const st = this.store;
-    st.rollActive(b, this.hgSlot, this.alpha, this.perSecond);
-    for (let h = 0; h < this.hgSlot.length; h++) {
-      const s = this.hgSlot[h]!;
-      st.rollSlot(s, b, -1);
-      if (st.smooth && this.alpha > 0) st.smoothSlot(s, this.alpha, this.perSecond);
-    }
+    // From here on rate() reads the window that ended with interval T.
     this.curTick = T + 1;
     this.stats.ticks++;
-    // Threshold checks: changed slots first, then hot ones not yet seen this tick.
-    const ch = st.changed;
-    for (let i = 0; i < st.changedLen; i++) {
-      const s = ch[i]!;
-      const hs = this.hotMap.get(s);
-      this.evaluate(s, hs, T, b, now);
+    if (this.alpha > 0) this.smoothAll(T);
+    // Threshold checks: candidates (hosts whose traffic in T may have brought them near a
+    // threshold; only windows with new traffic can rise), then hot ones not seen yet.
+    const d = this.cand;
+    const n = this.candLen;
+    this.candLen = 0;
+    for (let i = 0; i < n; i++) {
+      const s = d[i]!;
+      this.evaluate(s, this.hotMap.get(s), T, now);
     }
-    if (this.reevalAll) {
-      // Thresholds changed: every host with traffic in its window is checked once.
+    if (this.reevalAll || this.alpha > 0) {
+      // Thresholds changed, or smoothed rates move without traffic: check every host with
+      // recent traffic once.
       this.reevalAll = false;
-      for (let i = 0; i < st.activeLen; i++) {
-        const s = st.active[i]!;
+      for (let s = 0; s < st.used; s++) {
+        const k = st.kind[s];
+        if (k !== KIND_V4 && k !== KIND_V6) continue;
+        if (st.lastSeen(s) + this.B < T && !(this.alpha > 0 && st.smooth![s * NC] !== 0)) continue;
         const hs = this.hotMap.get(s);
-        if (!hs || hs.lastEval !== T) this.evaluate(s, hs, T, b, now);
+        if (!hs || hs.lastEval !== T) this.evaluate(s, hs, T, now);
       }
     }
-    // Promoted mid-tick: checked like hot slots (their window changed, so most are done).
+    // Promoted mid-interval: checked like hot slots (their window changed, so most are done).
     for (const s of this.promoted) {
       if (this.hotMap.has(s) || !(st.flags[s]! & F_HOT)) continue;
       const hs = this.makeHot(s, T, this.compiled[st.hg[s]!]?.ban.length ?? 0);
       hs.lastEval = -1;
     }
     this.promoted.length = 0;
-    for (const hs of this.hotMap.values()) if (hs.lastEval !== T) this.evaluate(hs.slot, hs, T, b, now);
+    for (const hs of this.hotMap.values()) if (hs.lastEval !== T) this.evaluate(hs.slot, hs, T, now);
     this.evaluateHostgroups(now);
+    // Hostgroup totals move to the next interval now: the hot path adds to them unrotated.
+    for (let h = 0; h < this.hgSlot.length; h++) st.rotate(this.hgSlot[h]!, T + 1);
     if (T % Math.max(1, Math.round(1000 / this.tickMs)) === 0 && this.v6.size > 0) this.evictV6(Infinity, this.idleTicks);
   }
 
-  private rate(s: number, c: number): number {
-    const sm = this.store.smooth;
-    return sm && this.alpha > 0 ? sm[s * NC + c]! : this.store.sum[s * NC + c]! * this.perSecond;
+  /** Smoothing mode: EWMA step for every slot with recent traffic or a non-zero average. */
+  private smoothAll(T: number): void {
+    const st = this.store;
+    const sm = st.smooth!;
+    for (let s = 0; s < st.used; s++) {
+      if (st.kind[s] === 0) continue;
+      if (st.lastSeen(s) + this.B < T && st.kind[s] !== KIND_HOSTGROUP) {
+        let any = false;
+        for (let c = 0; c < NC; c++) if (sm[s * NC + c] !== 0) any = true;
+        if (!any) continue;
+      }
+      st.rotate(s, T);
+      st.smoothSlot(s, T, this.alpha, this.perSecond);
+    }
   }
 
-  private evaluate(s: number, hs: HotState | undefined, T: number, b: number, now: number): void {
+  /** Per-second rate of counter c: the window that ended with the last tick (or its EWMA). */
+  private rate(s: number, c: number): number {
+    const st = this.store;
+    if (st.smooth && this.alpha > 0) return st.smooth[s * NC + c]!;
+    const T = this.curTick - 1;
+    if (st.t0(s) > T) return st.cs[s * NC2 + 2 * c + 1]! * this.perSecond;
+    st.rotate(s, T);
+    return st.windowAt(s, c, T) * this.perSecond;
+  }
+
+  /** Per-second rate of counter c over the last interval alone. */
+  private intervalRate(s: number, c: number): number {
+    const st = this.store;
+    return st.t0(s) === this.curTick - 1 ? st.accOf(s, c) * this.perTickSecond : 0;
+  }
+
+  private evaluate(s: number, hs: HotState | undefined, T: number, now: number): void {
     const st = this.store;
     const k = st.kind[s]!;
     if (k !== KIND_V4 && k !== KIND_V6) return;
@@ -481,14 +539,13 @@ export class DetectorImpl implements Detector {
     const over = this.scratchOver;
     let anyOver = false;
     let warm = false;
-    const rb = (s * this.B + b) * NC;
     for (let j = 0; j < n; j++) {
       const t = thr[j]!;
       const v = this.rate(s, t.counter) * t.factor;
       const o = v > t.limit;
       over[j] = o ? 1 : 0;
       if (o) anyOver = true;
-      if (v >= this.warm * t.limit || st.ring[rb + t.counter]! * this.perTickSecond * t.factor >= this.warm * t.limit) warm = true;
+      if (v >= this.warm * t.limit || this.intervalRate(s, t.counter) * t.factor >= this.warm * t.limit) warm = true;
     }
     if (!hs) {
       if (!warm && !anyOver) return;
@@ -519,7 +576,7 @@ export class DetectorImpl implements Detector {
       return;
     }
     const a = hs.attack;
-    const power = this.rate(s, a.fired.direction === 'incoming' ? K_TOTAL_P : PER_DIR + K_TOTAL_P);
+    const power = this.rate(s, ctr(a.fired.direction === 'incoming' ? 0 : 1, K_TOTAL_P));
     if (power > a.peakPower) a.peakPower = power;
     if (anyOver) hs.below = 0;
     else hs.below++;
@@ -616,20 +673,20 @@ export class DetectorImpl implements Detector {
     const out = fired.direction === 'outgoing';
     const { samples, pcap } = this.attackSamples(s, hs, out);
     const dirSamples = samples;
-    const base = out ? PER_DIR : 0;
+    const dir = out ? 1 : 0;
     const cls = classifyAttack(
       {
-        pps: this.rate(s, base + K_TOTAL_P),
-        tcp_pps: this.rate(s, base + K_TCP_P),
-        syn_pps: this.rate(s, base + K_SYN_P),
-        udp_pps: this.rate(s, base + K_UDP_P),
-        icmp_pps: this.rate(s, base + K_ICMP_P),
-        frag_pps: this.rate(s, base + K_FRAG_P),
+        pps: this.rate(s, ctr(dir, K_TOTAL_P)),
+        tcp_pps: this.rate(s, ctr(dir, K_TCP_P)),
+        syn_pps: this.rate(s, ctr(dir, K_SYN_P)),
+        udp_pps: this.rate(s, ctr(dir, K_UDP_P)),
+        icmp_pps: this.rate(s, ctr(dir, K_ICMP_P)),
+        frag_pps: this.rate(s, ctr(dir, K_FRAG_P)),
       },
       fired.cls,
       dirSamples,
     );
-    const power = this.rate(s, base + K_TOTAL_P);
+    const power = this.rate(s, ctr(dir, K_TOTAL_P));
     const uuid = randomUUID();
     const network = this.networkText(s);
     const details = buildDetails({
@@ -784,6 +841,16 @@ export class DetectorImpl implements Detector {
     this.pktBudget = new Float64Array(n * 2).fill(Infinity);
     this.byteBudget = new Float64Array(n * 2).fill(Infinity);
     const perTick = (this.warm * this.tickMs) / 1000;
+    const perWindow = (this.warm * this.W) / 1000;
+    this.candBudget = new Float64Array(n * 2 * 6).fill(Infinity);
+    this.compiled.forEach((c, h) => {
+      for (const t of c.ban) {
+        const j = (h * 2 + (t.direction === 'incoming' ? 0 : 1)) * 6 + (t.unit === 'pps' ? 0 : t.unit === 'mbps' ? 2 : 4);
+        const perSec = t.limit / t.factor; // packets, bytes or flows per second
+        this.candBudget[j] = Math.min(this.candBudget[j]!, perSec * perWindow);
+        this.candBudget[j + 1] = Math.min(this.candBudget[j + 1]!, perSec * perTick);
+      }
+    });
     this.compiled.forEach((c, h) => {
       for (const t of c.ban) {
         if (t.cls !== 'total' || t.unit === 'flows') continue;
@@ -989,11 +1056,13 @@ export class DetectorImpl implements Detector {
 
   top(n: number, unit: TopUnit, direction: Direction): HostRates[] {
     if (n <= 0) return [];
-    const k = (direction === 'incoming' ? 0 : PER_DIR) + (unit === 'packets' ? K_TOTAL_P : unit === 'bytes' ? K_TOTAL_B : K_FLOWS);
+    const k = ctr(direction === 'incoming' ? 0 : 1, unit === 'packets' ? K_TOTAL_P : unit === 'bytes' ? K_TOTAL_B : K_FLOWS);
     const st = this.store;
     const best: { s: number; v: number }[] = [];
-    for (let i = 0; i < st.activeLen; i++) {
-      const s = st.active[i]!;
+    const recent = this.curTick - 1 - this.B;
+    for (let s = 0; s < st.used; s++) {
+      const kind = st.kind[s];
+      if ((kind !== KIND_V4 && kind !== KIND_V6) || st.lastSeen(s) < recent) continue;
       const v = this.rate(s, k);
       if (v <= 0) continue;
       if (best.length === n && v <= best[n - 1]!.v) continue;
@@ -1012,12 +1081,12 @@ export class DetectorImpl implements Detector {
     const t = { in_packets: 0, out_packets: 0, in_bytes: 0, out_bytes: 0, in_flows: 0, out_flows: 0 };
     for (let h = 0; h < this.hgSlot.length; h++) {
       const s = this.hgSlot[h]!;
-      t.in_packets += this.rate(s, K_TOTAL_P);
-      t.out_packets += this.rate(s, PER_DIR + K_TOTAL_P);
-      t.in_bytes += this.rate(s, K_TOTAL_B);
-      t.out_bytes += this.rate(s, PER_DIR + K_TOTAL_B);
-      t.in_flows += this.rate(s, K_FLOWS);
-      t.out_flows += this.rate(s, PER_DIR + K_FLOWS);
+      t.in_packets += this.rate(s, ctr(0, K_TOTAL_P));
+      t.out_packets += this.rate(s, ctr(1, K_TOTAL_P));
+      t.in_bytes += this.rate(s, ctr(0, K_TOTAL_B));
+      t.out_bytes += this.rate(s, ctr(1, K_TOTAL_B));
+      t.in_flows += this.rate(s, ctr(0, K_FLOWS));
+      t.out_flows += this.rate(s, ctr(1, K_FLOWS));
     }
     return t;
   }
@@ -1069,4 +1138,45 @@ export class DetectorImpl implements Detector {
 
 function rd(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+const NC2 = 2 * NC;
+// Counter masks for the incoming direction (counter = 2 * kind + direction).
+const kb = (k: number) => 1 << (2 * k);
+const M_TOTAL = kb(K_TOTAL_P) | kb(K_TOTAL_B) | kb(K_FLOWS);
+const M_TCP = kb(K_TCP_P) | kb(K_TCP_B);
+const M_SYN = kb(K_SYN_P) | kb(K_SYN_B);
+const M_UDP = kb(K_UDP_P) | kb(K_UDP_B);
+const M_ICMP = kb(K_ICMP_P) | kb(K_ICMP_B);
+const M_FRAG = kb(K_FRAG_P) | kb(K_FRAG_B);
+const M_DROP = kb(K_DROP_P) | kb(K_DROP_B);
+
+/** Add one record to an open interval: i = the slot's acc of kind 0 in the direction. */
+function accumulate(cs: Float64Array, i: number, bits: number, pk: number, by: number, flows: number): void {
+  // acc of kind k in this direction is at i + 4k.
+  cs[i] += pk;
+  cs[i + 4] += by;
+  cs[i + 8] += flows;
+  if (bits & M_TCP) {
+    cs[i + 12] += pk;
+    cs[i + 16] += by;
+    if (bits & M_SYN) {
+      cs[i + 20] += pk;
+      cs[i + 24] += by;
+    }
+  } else if (bits & M_UDP) {
+    cs[i + 28] += pk;
+    cs[i + 32] += by;
+  } else if (bits & M_ICMP) {
+    cs[i + 36] += pk;
+    cs[i + 40] += by;
+  }
+  if (bits & M_FRAG) {
+    cs[i + 44] += pk;
+    cs[i + 48] += by;
+  }
+  if (bits & M_DROP) {
+    cs[i + 52] += pk;
+    cs[i + 56] += by;
+  }
 }

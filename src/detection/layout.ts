@@ -1,40 +1,47 @@
 /**
  * Counter layout shared by the store, the hot path and the threshold compiler.
  *
- * Every slot (a host or a hostgroup total) has NC = 30 counters, 15 per direction:
- *   packets/bytes for total, tcp, tcp_syn, udp, icmp, fragmented, dropped, then flows.
- * A counter index is `dir * 15 + k`, so a 32-bit mask can say which counters changed.
+ * Every slot (a host or a hostgroup total) has NC = 30 counters: 15 kinds (packets/bytes
+ * for total, tcp, tcp_syn, udp, icmp, fragmented, dropped, plus flows) in each direction.
+ * Counter index = 2 * kind + direction, so a 32-bit mask says which counters changed, and
+ * the kinds thresholds use most (total packets, bytes, flows, both directions) share the
+ * first cache line of a slot.
  */
 import type { Direction, ThresholdSet, TrafficClass, Unit } from '../config/types.js';
 import { CLASSES, DIRECTIONS } from '../config/types.js';
 
-export const PER_DIR = 15;
-export const NC = 2 * PER_DIR;
+export const NKIND = 15;
+export const NC = 2 * NKIND;
 
 export const K_TOTAL_P = 0;
 export const K_TOTAL_B = 1;
-export const K_TCP_P = 2;
-export const K_TCP_B = 3;
-export const K_SYN_P = 4;
-export const K_SYN_B = 5;
-export const K_UDP_P = 6;
-export const K_UDP_B = 7;
-export const K_ICMP_P = 8;
-export const K_ICMP_B = 9;
-export const K_FRAG_P = 10;
-export const K_FRAG_B = 11;
-export const K_DROP_P = 12;
-export const K_DROP_B = 13;
-export const K_FLOWS = 14;
+export const K_FLOWS = 2;
+export const K_TCP_P = 3;
+export const K_TCP_B = 4;
+export const K_SYN_P = 5;
+export const K_SYN_B = 6;
+export const K_UDP_P = 7;
+export const K_UDP_B = 8;
+export const K_ICMP_P = 9;
+export const K_ICMP_B = 10;
+export const K_FRAG_P = 11;
+export const K_FRAG_B = 12;
+export const K_DROP_P = 13;
+export const K_DROP_B = 14;
 
 export const DIR_IN = 0;
 export const DIR_OUT = 1;
+
+/** Counter index of a kind in a direction (0 = incoming, 1 = outgoing). */
+export function ctr(dir: number, kind: number): number {
+  return 2 * kind + dir;
+}
 
 export function dirIndex(d: Direction): number {
   return d === 'incoming' ? DIR_IN : DIR_OUT;
 }
 
-const CLASS_BASE: Record<TrafficClass, number> = {
+const CLASS_KIND: Record<TrafficClass, number> = {
   total: K_TOTAL_P,
   tcp: K_TCP_P,
   tcp_syn: K_SYN_P,
@@ -48,9 +55,9 @@ const CLASS_BASE: Record<TrafficClass, number> = {
  * per direction only, so `flows` is only defined for class `total`).
  */
 export function counterIndex(d: Direction, cls: TrafficClass, unit: Unit): number {
-  const base = dirIndex(d) * PER_DIR;
-  if (unit === 'flows') return cls === 'total' ? base + K_FLOWS : -1;
-  return base + CLASS_BASE[cls] + (unit === 'mbps' ? 1 : 0);
+  const dir = dirIndex(d);
+  if (unit === 'flows') return cls === 'total' ? ctr(dir, K_FLOWS) : -1;
+  return ctr(dir, CLASS_KIND[cls] + (unit === 'mbps' ? 1 : 0));
 }
 
 /** Multiplier from a counter's per-second value to the threshold unit (bytes/s -> Mbit/s). */

@@ -102,13 +102,18 @@ export class SampleArrays {
    * reservoir kept the existing entries.
    */
   offer(owner: number, tick: number, rec: FlowRecord, hostIsSource: boolean, exporterId: number): number {
-    const P = this.perOwner;
     let n: number;
     if (this.curTick[owner] !== tick) {
       this.curTick[owner] = tick;
       n = 1;
     } else n = this.seen[owner]! + 1;
     this.seen[owner] = n;
+    return this.offerNth(owner, n, tick, rec, hostIsSource, exporterId);
+  }
+
+  /** offer() when the caller counts the owner's records in the interval (n = 1 for the first). */
+  offerNth(owner: number, n: number, tick: number, rec: FlowRecord, hostIsSource: boolean, exporterId: number): number {
+    const P = this.perOwner;
     let pos: number;
     const k = this.perTick;
     const h = this.head[owner]!;

@@ -2,15 +2,22 @@
  * Slot-indexed counter storage: every host (IPv4 or IPv6) and every hostgroup total owns a
  * slot; all counters live in a few preallocated typed arrays that grow by doubling.
  *
- * Per slot and counter (layout.ts, NC = 30):
- *  - acc:  what arrived since the last tick (float: long flows are spread fractionally);
- *  - ring: one integer bucket per tick of the window (B buckets). The integer part of acc is
- *          moved in on the tick and the fraction carried, so window sums stay exact integers;
- *          a bucket saturates at 2^32-1 and the excess is carried to later ticks;
- *  - sum:  the running window sum (sum of the ring), updated by difference on the tick;
- *  - smooth (only when smoothing is on): EWMA of the per-second window rate.
- * Bit masks say which counters are non-zero in acc and in each bucket, so a tick touches
- * only counters that change; the active list holds slots with anything in their window.
+ * Time is cut into intervals of one tick, numbered. Per slot and counter (layout.ts):
+ *  - acc:  the slot's open interval t0[s] (float: long flows are spread fractionally);
+ *  - ring: B integer buckets holding the B completed intervals t0-B .. t0-1, at position
+ *          interval % B. When acc is closed its integer part goes in and the fraction is
+ *          carried into the next interval, so window sums stay exact integers; a bucket
+ *          saturates at 2^32-1 and the excess is carried forward;
+ *  - sumB: the sum of those B completed buckets;
+ *  - smooth (only with smoothing): EWMA of the per-second window rate.
+ * acc and sumB of a counter sit side by side (cs[2c], cs[2c+1]) so what a threshold check
+ * reads is one or two cache lines per slot.
+ *
+ * Rotation is lazy: a slot is moved to interval T (its acc closed, buckets older than T-B
+ * dropped) by the first record it gets in T, while the hot path has its memory in cache
+ * anyway, or by the tick/query that needs it. A tick then costs only the threshold checks
+ * of the slots that got traffic (plus the hot ones), not a pass over every counter.
+ * The window that ended with interval T, for a slot at t0 = T, is sumB - ring[T % B] + acc.
  */
 import { NC } from './layout.js';
 
@@ -20,10 +27,10 @@ export const KIND_V6 = 6;
 export const KIND_HOSTGROUP = 7;
 
 export const F_WHITELISTED = 1;
-export const F_ACTIVE = 2;
 export const F_HOT = 4;
 
 const MAXU32 = 4294967295;
+const NC2 = 2 * NC;
 
 export class CounterStore {
   /** Buckets per window. */
@@ -32,47 +39,43 @@ export class CounterStore {
   /** Slots handed out so far (high-water mark); free slots are reused first. */
   used = 0;
   live = 0;
-  acc!: Float64Array;
+  /** acc and sumB interleaved: cs[s*2NC + 2c] = acc, cs[s*2NC + 2c + 1] = sumB. */
+  cs!: Float64Array;
   ring!: Uint32Array;
-  sum!: Float64Array;
   smooth: Float64Array | null = null;
+  /** Counters with anything in acc. */
   accMask!: Uint32Array;
+  /** Per slot and bucket: counters non-zero in that bucket. */
   bmask!: Uint32Array;
-  /** Number of non-zero buckets per slot. */
-  nz!: Uint16Array;
+  /**
+   * Per slot, 4 words on one cache line: [open interval t0, interval of the last record,
+   * interval in which it was last put on the tick's candidate list, records in the interval
+   * of the last record].
+   */
+  meta!: Uint32Array;
   kind!: Uint8Array;
   flags!: Uint8Array;
   hg!: Uint16Array;
   /** Address words (v4: word 3 holds the address). */
   addr!: Uint32Array;
-  /** Tick number of the last record (for idle eviction). */
-  lastSeen!: Uint32Array;
   /** Hot-buffer id per slot, -1 when none. */
   hotBuf!: Int32Array;
-  /** IPv4 only: index into the block table (for releasing), -1 otherwise. */
+  /** IPv4 only: index into the block table, -1 otherwise. */
   backref!: Int32Array;
-
-  active: Int32Array;
-  activeLen = 0;
   private free: number[] = [];
-  /** Slots whose window changed on the last roll. */
-  changed: Int32Array;
-  changedLen = 0;
 
   private readonly onGrow: (cap: number) => void;
 
   constructor(B: number, smoothing: boolean, initialCap: number, onGrow: (cap: number) => void) {
     this.B = B;
     this.onGrow = onGrow;
-    this.active = new Int32Array(initialCap);
-    this.changed = new Int32Array(initialCap);
-    this.resize(initialCap);
+    this.resize(Math.max(16, initialCap));
     if (smoothing) this.smooth = new Float64Array(this.cap * NC);
   }
 
   /** Bytes of storage per slot (for the memory figure). */
   bytesPerSlot(): number {
-    return NC * 8 * (this.smooth ? 3 : 2) + NC * 4 * this.B + 4 + 4 * this.B + 2 + 1 + 1 + 2 + 16 + 4 + 4 + 4 + 8;
+    return NC2 * 8 + (this.smooth ? NC * 8 : 0) + NC * 4 * this.B + 4 + 4 * this.B + 16 + 1 + 1 + 2 + 16 + 4 + 4;
   }
 
   setSmoothing(on: boolean): void {
@@ -91,32 +94,25 @@ export class CounterStore {
       if (old) n.set(old);
       return n;
     };
-    this.acc = grow(this.acc, (n) => new Float64Array(n), NC);
+    this.cs = grow(this.cs, (n) => new Float64Array(n), NC2);
     this.ring = grow(this.ring, (n) => new Uint32Array(n), NC * B);
-    this.sum = grow(this.sum, (n) => new Float64Array(n), NC);
     if (this.smooth) this.smooth = grow(this.smooth, (n) => new Float64Array(n), NC);
     this.accMask = grow(this.accMask, (n) => new Uint32Array(n), 1);
     this.bmask = grow(this.bmask, (n) => new Uint32Array(n), B);
-    this.nz = grow(this.nz, (n) => new Uint16Array(n), 1);
+    this.meta = grow(this.meta, (n) => new Uint32Array(n), 4);
     this.kind = grow(this.kind, (n) => new Uint8Array(n), 1);
     this.flags = grow(this.flags, (n) => new Uint8Array(n), 1);
     this.hg = grow(this.hg, (n) => new Uint16Array(n), 1);
     this.addr = grow(this.addr, (n) => new Uint32Array(n), 4);
-    this.lastSeen = grow(this.lastSeen, (n) => new Uint32Array(n), 1);
     const oldCap = this.cap;
     this.hotBuf = grow(this.hotBuf, (n) => new Int32Array(n), 1);
     this.hotBuf.fill(-1, oldCap);
     this.backref = grow(this.backref, (n) => new Int32Array(n), 1);
     this.backref.fill(-1, oldCap);
-    if (this.active.length < cap) {
-      const a = new Int32Array(cap);
-      a.set(this.active);
-      this.active = a;
-      this.changed = new Int32Array(cap);
-    }
     this.cap = cap;
   }
 
+  /** A new slot whose open interval is `tick` (empty windows). */
   alloc(kind: number, hg: number, flags: number, tick: number): number {
     let s: number;
     if (this.free.length > 0) s = this.free.pop()!;
@@ -130,22 +126,22 @@ export class CounterStore {
     this.kind[s] = kind;
     this.hg[s] = hg;
     this.flags[s] = flags;
-    this.lastSeen[s] = tick;
+    this.meta[4 * s] = tick;
+    this.meta[4 * s + 1] = tick;
+    this.meta[4 * s + 2] = 0;
+    this.meta[4 * s + 3] = 0;
     this.live++;
     return s;
   }
 
   /** Zero a slot and return it to the free list. The caller has removed it from its index. */
   release(s: number): void {
-    if (this.flags[s]! & F_ACTIVE) this.removeActive(s);
     const B = this.B;
-    this.acc.fill(0, s * NC, s * NC + NC);
+    this.cs.fill(0, s * NC2, s * NC2 + NC2);
     this.ring.fill(0, s * NC * B, (s + 1) * NC * B);
-    this.sum.fill(0, s * NC, s * NC + NC);
     if (this.smooth) this.smooth.fill(0, s * NC, s * NC + NC);
     this.bmask.fill(0, s * B, s * B + B);
     this.accMask[s] = 0;
-    this.nz[s] = 0;
     this.kind[s] = KIND_FREE;
     this.flags[s] = 0;
     this.addr.fill(0, s * 4, s * 4 + 4);
@@ -155,129 +151,126 @@ export class CounterStore {
     this.free.push(s);
   }
 
-  private removeActive(s: number): void {
-    const a = this.active;
-    for (let i = 0; i < this.activeLen; i++) {
-      if (a[i] === s) {
-        a[i] = a[--this.activeLen]!;
-        break;
-      }
-    }
-    this.flags[s] = this.flags[s]! & ~F_ACTIVE;
-  }
-
-  /** Put a slot on the active list (the hot path calls this on a slot's first record). */
-  markActive(s: number): void {
-    this.flags[s] = this.flags[s]! | F_ACTIVE;
-    this.active[this.activeLen++] = s;
-  }
-
-  /** Zero every window (used when tick or window length changes). */
+  /** Zero every window (used when windows are reset). */
   resetWindows(): void {
-    this.acc.fill(0);
+    this.cs.fill(0);
     this.ring.fill(0);
-    this.sum.fill(0);
     this.smooth?.fill(0);
     this.accMask.fill(0);
     this.bmask.fill(0);
-    this.nz.fill(0);
-    for (let i = 0; i < this.activeLen; i++) this.flags[this.active[i]!] = this.flags[this.active[i]!]! & ~F_ACTIVE;
-    this.activeLen = 0;
+  }
+
+  /** Does the slot hold any traffic (open interval or completed buckets)? */
+  hasData(s: number): boolean {
+    if (this.accMask[s] !== 0) return true;
+    const B = this.B;
+    for (let b = s * B, e = b + B; b < e; b++) if (this.bmask[b] !== 0) return true;
+    return false;
   }
 
   /**
-   * Move one slot's acc into bucket b (overwriting the bucket that leaves the window).
-   * When hgSlot >= 0 the integer amounts are also added to that slot's acc (hostgroup
-   * totals). Returns true when the slot's window changed.
+   * Move slot s to interval T (> t0): close acc into its bucket, drop the buckets older
+   * than T-B. When hgSlot >= 0 nothing else happens (hostgroup totals are added on the hot
+   * path). No-op when the slot is already at T.
    */
-  rollSlot(s: number, b: number, hgSlot: number): boolean {
+  rotate(s: number, T: number): void {
+    const t0 = this.meta[4 * s]!;
+    if (T <= t0) return;
     const B = this.B;
-    const bi = s * B + b;
-    const leaving = this.bmask[bi]!;
-    let m = this.accMask[s]! | leaving;
-    if (m === 0) return false;
-    const acc = this.acc;
+    const cs = this.cs;
     const ring = this.ring;
-    const sum = this.sum;
-    const base = s * NC;
-    const rbase = bi * NC;
-    const hbase = hgSlot * NC;
-    let carry = 0;
-    let nm = 0;
-    let hmask = 0;
-    while (m !== 0) {
-      const low = m & -m;
-      const c = 31 - Math.clz32(low);
-      m ^= low;
-      const i = base + c;
-      const v = acc[i]!;
-      const iv = v >= MAXU32 ? MAXU32 : v > 0 ? Math.floor(v) : 0;
-      const rem = v - iv;
-      acc[i] = rem;
-      if (rem > 0) carry |= low;
-      const old = ring[rbase + c]!;
-      ring[rbase + c] = iv;
-      sum[i] = sum[i]! + iv - old;
-      if (iv !== 0) {
-        nm |= low;
-        if (hgSlot >= 0) {
-          acc[hbase + c] = acc[hbase + c]! + iv;
-          hmask |= low;
+    const bmask = this.bmask;
+    const sbase = s * NC2;
+    // 1. Drop intervals t0-B .. T-B-1 (at most B of them); the closing interval's position
+    //    (t0 % B) is among them, so it is free for acc afterwards.
+    const drops = T - t0 < B ? T - t0 : B;
+    for (let i = 0; i < drops; i++) {
+      const pos = (t0 + i) % B; // == (t0 - B + i) % B
+      const bi = s * B + pos;
+      let m = bmask[bi]!;
+      if (m === 0) continue;
+      const rb = bi * NC;
+      while (m !== 0) {
+        const low = m & -m;
+        const c = 31 - Math.clz32(low);
+        m ^= low;
+        cs[sbase + 2 * c + 1] -= ring[rb + c]!;
+        ring[rb + c] = 0;
+      }
+      bmask[bi] = 0;
+    }
+    // 2. Close acc (interval t0) into its bucket when still inside the window.
+    let m = this.accMask[s]!;
+    if (m !== 0) {
+      let carry = 0;
+      if (T - t0 <= B) {
+        const bi = s * B + (t0 % B);
+        const rb = bi * NC;
+        let nm = 0;
+        while (m !== 0) {
+          const low = m & -m;
+          const c = 31 - Math.clz32(low);
+          m ^= low;
+          const ai = sbase + 2 * c;
+          const v = cs[ai]!;
+          const iv = v >= MAXU32 ? MAXU32 : v > 0 ? Math.floor(v) : 0;
+          const rem = v - iv;
+          cs[ai] = rem;
+          if (rem > 0) carry |= low;
+          if (iv !== 0) {
+            ring[rb + c] = iv;
+            cs[ai + 1] += iv;
+            nm |= low;
+          }
+        }
+        bmask[bi] = nm;
+      } else {
+        // Idle for more than a window: the open interval has left it too.
+        while (m !== 0) {
+          const low = m & -m;
+          const c = 31 - Math.clz32(low);
+          m ^= low;
+          cs[sbase + 2 * c] = 0;
         }
       }
+      this.accMask[s] = carry;
     }
-    this.accMask[s] = carry;
-    this.bmask[bi] = nm;
-    if (leaving !== 0 && nm === 0) this.nz[s] = this.nz[s]! - 1;
-    else if (leaving === 0 && nm !== 0) this.nz[s] = this.nz[s]! + 1;
-    if (hmask !== 0) this.accMask[hgSlot] = this.accMask[hgSlot]! | hmask;
-    return true;
+    this.meta[4 * s] = T;
   }
 
-  /** EWMA step for one slot: smooth += alpha * (rate - smooth). Returns the largest value. */
-  smoothSlot(s: number, alpha: number, perSecond: number): number {
+  /** Open interval of a slot. */
+  t0(s: number): number {
+    return this.meta[4 * s]!;
+  }
+
+  /** Interval of the slot's last record. */
+  lastSeen(s: number): number {
+    return this.meta[4 * s + 1]!;
+  }
+
+  /** Counter c's window for a slot at t0 = T (the window that ends with interval T). */
+  windowAt(s: number, c: number, T: number): number {
+    const i = s * NC2 + 2 * c;
+    return this.cs[i]! + this.cs[i + 1]! - this.ring[(s * this.B + (T % this.B)) * NC + c]!;
+  }
+
+  /** Counter c's open interval alone (for the tick rate). */
+  accOf(s: number, c: number): number {
+    return this.cs[s * NC2 + 2 * c]!;
+  }
+
+  /** EWMA step for one slot at t0 = T: smooth += alpha * (rate - smooth). Returns the largest value. */
+  smoothSlot(s: number, T: number, alpha: number, perSecond: number): number {
     const sm = this.smooth!;
-    const sum = this.sum;
     let max = 0;
     const base = s * NC;
     for (let c = 0; c < NC; c++) {
       const i = base + c;
-      const v = sm[i]! + alpha * (sum[i]! * perSecond - sm[i]!);
-      // Flush tiny residues so idle slots can leave the active list.
+      const v = sm[i]! + alpha * (this.windowAt(s, c, T) * perSecond - sm[i]!);
+      // Flush tiny residues so idle slots stop costing work.
       sm[i] = v < 1e-6 ? 0 : v;
       if (v > max) max = v;
     }
     return max;
-  }
-
-  /**
-   * Roll every active slot into bucket b; fill `changed` with the slots whose window
-   * changed, and drop idle slots from the active list. hgSlotOf maps a host's hostgroup
-   * index to its total slot.
-   */
-  rollActive(b: number, hgSlotOf: Int32Array, alpha: number, perSecond: number): void {
-    const a = this.active;
-    const flags = this.flags;
-    const kind = this.kind;
-    const hg = this.hg;
-    let cl = 0;
-    const smoothing = this.smooth !== null && alpha > 0;
-    for (let i = this.activeLen - 1; i >= 0; i--) {
-      const s = a[i]!;
-      const k = kind[s]!;
-      const hgSlot = k === KIND_HOSTGROUP ? -1 : hgSlotOf[hg[s]!]!;
-      let changed = this.rollSlot(s, b, hgSlot);
-      let smax = 0;
-      if (smoothing) {
-        smax = this.smoothSlot(s, alpha, perSecond);
-        if (smax > 0) changed = true;
-      }
-      if (changed) this.changed[cl++] = s;
-      if (this.nz[s] === 0 && this.accMask[s] === 0 && smax === 0) {
-        flags[s] = flags[s]! & ~F_ACTIVE;
-        a[i] = a[--this.activeLen]!;
-      }
-    }
-    this.changedLen = cl;
   }
 }
