@@ -113,10 +113,11 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
     }
   };
 
-  const unlisten = async (): Promise<void> => {
+  /** Stop accepting; the promise resolves once the accepted sockets are gone too. */
+  const unlisten = (): Promise<void> => {
     const s = servers;
     servers = [];
-    await Promise.all(s.map((x) => new Promise<void>((r) => x.server.close(() => r()))));
+    return Promise.all(s.map((x) => new Promise<void>((r) => x.server.close(() => r())))).then(() => undefined);
   };
 
   const speaker: EmbeddedSpeaker = {
@@ -148,9 +149,10 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
 
     async stop() {
       started = false;
-      await unlisten();
+      const closing = unlisten(); // server.close() waits for the peers' sockets, closed below
       await Promise.all([...peers.values()].map((p) => p.stop(CEASE_ADMIN_SHUTDOWN, 'Breakwater shutting down')));
       peers.clear();
+      await closing;
     },
 
     on(event, listener) {
@@ -162,7 +164,7 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
       cfg = next;
       if (!started) return;
       if (JSON.stringify(listenAddresses(prev)) !== JSON.stringify(listenAddresses(next))) {
-        await unlisten();
+        void unlisten(); // stops accepting now; established sessions keep their sockets
         await listen();
       }
       const wanted = new Map(next.bgp.peers.map((p) => [p.name, p]));
