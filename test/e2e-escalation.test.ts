@@ -20,7 +20,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { haveBinary, startBird, startGobgp, type RibRoute, type Router } from './helpers/routers.js';
 import { RibWatcher, routeText } from './helpers/rib-watcher.js';
@@ -64,7 +64,7 @@ function policy(script: string): string {
 name: default
 thresholds:
   ban:
-    incoming: { total: { pps: 20000 } }
+    incoming: { total: { pps: 20000, flows: null } }
   emergency:
     incoming: { total: { pps: 50000 } }
 actions:
@@ -214,7 +214,7 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     assert.ok(tUnban - tWithdrawn > 500, 'the /32 outlived the /24');
     assert.ok(tUnban - t0 >= (BAN_TIME_S - 1) * 1000, `the /32 went ${tUnban - t0} ms after the attack began`);
 
-    if (process.env.BW_E2E_TIMELINE) writeFileSync(process.env.BW_E2E_TIMELINE, timeline(t0, d.output(), marks, watchers));
+    if (process.env.BW_E2E_TIMELINE) writeFileSync(process.env.BW_E2E_TIMELINE, timeline(t0, d.output(), marks, watchers, join(dir, 'calls')));
     t.diagnostic(`escalated +${tEscalated - t0} ms, back after restart +${tBack - t0} ms, attack stopped +${tEnd - t0} ms, /24 withdrawn +${tWithdrawn - t0} ms, /32 withdrawn +${tUnban - t0} ms`);
   } catch (e) {
     const t0 = marks[0]?.[0] ?? Date.now();
@@ -239,8 +239,13 @@ async function waitForCall(rec: ReturnType<typeof recordingScript>, action: stri
 }
 
 /** The daemon's log lines and the routers' RIB changes, on one clock relative to t0. */
-function timeline(t0: number, log: string, marks: [number, string][], watchers: RibWatcher[]): string {
+function timeline(t0: number, log: string, marks: [number, string][], watchers: RibWatcher[], callsDir: string): string {
   const rows: [number, string][] = [...marks.map(([at, m]): [number, string] => [at, `== ${m}`])];
+  // recordingScript names each call <ns since epoch>-<pid>.
+  for (const f of readdirSync(callsDir).filter((x) => x.endsWith('.stdin'))) {
+    const doc = JSON.parse(readFileSync(join(callsDir, f), 'utf8')) as { action?: string; ip?: string; prefix?: string };
+    rows.push([Number(BigInt(f.split('-')[0]!) / 1_000_000n), `notify ${doc.action} ${doc.ip ?? ''} ${doc.prefix ?? ''}`.trimEnd()]);
+  }
   for (const line of log.split('\n')) {
     const ts = /^(\d{4}-\d\d-\d\dT[\d:.]+Z)\s/.exec(line);
     if (ts) rows.push([Date.parse(ts[1]!), `log    ${line}`]);
