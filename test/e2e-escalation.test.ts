@@ -19,7 +19,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { haveBinary, startBird, startGobgp, type RibRoute, type Router } from './helpers/routers.js';
@@ -107,6 +107,14 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
   const rec = recordingScript(dir);
   const marks: [number, string][] = [];
   const mark = (what: string) => marks.push([Date.now(), what]);
+  // With BW_E2E_TIMELINE: the routers' own CLI output at each step, for the docs.
+  const snaps: string[] = [];
+  const snap = async (step: string) => {
+    if (!process.env.BW_E2E_TIMELINE) return;
+    const rel = ((Date.now() - (marks[0]?.[0] ?? Date.now())) / 1000).toFixed(2);
+    snaps.push(`==== +${rel}s ${step}\n$ gobgp global rib -a ipv4\n${await cli('gobgp', ['--target', `unix://${join(gobgp.dir, 'gobgp.sock')}`, 'global', 'rib', '-a', 'ipv4'])}`);
+    if (bird) snaps.push(`$ birdc show route all\n${await cli('birdc', ['-s', join(bird.dir, 'bird.ctl'), 'show', 'route', 'all', 'protocol', 'peer0'])}`);
+  };
   const gobgp = await startGobgp({ address: GOBGP, port: GOBGP_PORT, asn: 65001, peers: [{ address: BW, asn: 65010, passive: true }] });
   let bird: Router | undefined;
   let d: DaemonHandle | undefined;
@@ -125,6 +133,7 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     const t0 = Date.now();
     await replay(PCAP, COLLECTOR, ['--rate', '10', '--duration', '1.5']);
     await both(has(HOST), 5000, 'the /32');
+    await snap('1. the /32');
     for (const w of watchers) {
       const r = w.route(HOST)!;
       assert.equal(r.nextHop, '192.0.2.1');
@@ -140,6 +149,7 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     high = startAttack(25);
     await both(has(NET), 10000, 'the /24');
     const tEscalated = Date.now();
+    await snap('2. the /24 escalated');
     for (const w of watchers) {
       const r = w.route(NET)!;
       assert.equal(r.nextHop, '192.0.2.66', `${w.router.kind}: ${routeText(r)}`);
@@ -151,6 +161,10 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
       assert.ok(a32 < t0 + 2000 && a24 >= tRise, `${w.router.kind}: /32 at +${a32 - t0} ms, /24 at +${a24 - t0} ms\n${w.describe(t0)}`);
       assert.ok(w.states.every((s) => !has(NET)([...s.routes]) || has(HOST)([...s.routes])), w.describe(t0));
     }
+    // BIRD's own receive times (ms) say the same, independent of polling.
+    const at32 = birdTime(watchers[1]!.route(HOST)!);
+    const at24 = birdTime(watchers[1]!.route(NET)!);
+    assert.ok((at24 - at32 + 86_400_000) % 86_400_000 > 0 && (at24 - at32 + 86_400_000) % 86_400_000 < 60_000, `BIRD received the /32 at ${at32}, the /24 at ${at24}`);
     const esc = (await d.api('GET', '/escalation')).json.values;
     assert.equal(esc.length, 1, JSON.stringify(esc));
     assert.equal(esc[0].prefix, NET);
@@ -175,6 +189,7 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     await d.restart();
     await both((r) => has(NET)(r) && has(HOST)(r), 20000, 'the /32 and /24 back after the restart');
     const tBack = Date.now();
+    await snap('3. back after the restart');
     const after = (await d.api('GET', '/escalation')).json.values;
     assert.equal(after.length, 1, JSON.stringify(after));
     assert.equal(after[0].uuid, uuid, 'the same escalation (uuid kept)');
@@ -193,6 +208,7 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     mark('attack stops');
     await both(lacks(NET), 15000, 'the /24 withdrawn');
     const tWithdrawn = Date.now();
+    await snap('4. the /24 withdrawn');
     for (const w of watchers) {
       assert.ok(w.route(HOST), `${w.router.kind}: the /32 stays after the /24 is withdrawn\n${w.describe(t0)}`);
       const gone = w.first('withdraw', NET) && w.events.filter((e) => e.op === 'withdraw' && e.route.prefix === NET).pop()!.at;
@@ -211,10 +227,11 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     await both(lacks(HOST), (BAN_TIME_S + 5) * 1000, 'the /32 withdrawn at its unban');
     const tUnban = Date.now();
     mark('ban expired');
+    await snap('5. after the unban');
     assert.ok(tUnban - tWithdrawn > 500, 'the /32 outlived the /24');
     assert.ok(tUnban - t0 >= (BAN_TIME_S - 1) * 1000, `the /32 went ${tUnban - t0} ms after the attack began`);
 
-    if (process.env.BW_E2E_TIMELINE) writeFileSync(process.env.BW_E2E_TIMELINE, timeline(t0, d.output(), marks, watchers, join(dir, 'calls')));
+    if (process.env.BW_E2E_TIMELINE) writeFileSync(process.env.BW_E2E_TIMELINE, timeline(t0, d.output(), marks, watchers, join(dir, 'calls')) + '\n' + snaps.join('\n'));
     t.diagnostic(`escalated +${tEscalated - t0} ms, back after restart +${tBack - t0} ms, attack stopped +${tEnd - t0} ms, /24 withdrawn +${tWithdrawn - t0} ms, /32 withdrawn +${tUnban - t0} ms`);
   } catch (e) {
     const t0 = marks[0]?.[0] ?? Date.now();
@@ -227,6 +244,17 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     await gobgp.stop();
   }
 });
+
+/** ms into the day at which BIRD received a route: `[peer0 03:21:21.555 from …]`. */
+function birdTime(r: RibRoute): number {
+  const m = /\[\S+ (\d\d):(\d\d):(\d\d)\.(\d{3})/.exec(String(r.raw));
+  if (!m) throw new Error(`no route time in ${String(r.raw)}`);
+  return ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 + Number(m[4]);
+}
+
+function cli(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => execFile(cmd, args, (err, stdout, stderr) => resolve(err ? `(${cmd} failed: ${stderr || err.message})\n` : stdout)));
+}
 
 async function waitForCall(rec: ReturnType<typeof recordingScript>, action: string) {
   const until = Date.now() + 10000;
