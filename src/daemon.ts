@@ -89,8 +89,7 @@ export class Daemon {
       hostRates: (ip) => this.detector.hostRates(ip),
       onChange: () => this.speaker.sync(this.desiredRoutes()),
     });
-    const restored = await this.manager.restore(replay.mitigations);
-    if (replay.mitigations.length) log.info(`restored ${restored.restored} mitigation(s) from the journal (${restored.expired} expired while stopped)`);
+    await this.manager.restore(replay.mitigations);
     this.computeStatic(cfg);
 
     this.detector.on('attack_started', (rec) => void this.manager.onAttack(rec));
@@ -127,8 +126,7 @@ export class Daemon {
     await this.collector.start();
     this.detector.start();
     this.manager.start();
-    this.escalation.adopt();
-    this.escalation.start();
+    this.escalation.start(); // adopts the restored escalations first
 
     if (cfg.api.enabled) {
       this.api = new ApiServer({
