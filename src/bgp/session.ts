@@ -246,7 +246,7 @@ export class Connection {
           this.windowCount++;
         }
         const m = this.queue.shift()!;
-        if (!this.write(m, true)) {
+        if (!this.write(m, m[18] === 2)) {
           this.waitingDrain = true;
           return;
         }

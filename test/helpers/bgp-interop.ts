@@ -88,6 +88,17 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
       assert.equal(sp.status()[0]!.updates_out, before + 1);
       assert.equal(await r.withdrawnPrefixes(a.usActive), 1);
 
+      // ROUTE-REFRESH from the router: the Adj-RIB-Out is sent again, nothing changes.
+      if (r.routeRefresh) {
+        const beforeRefresh = sp.status()[0]!;
+        await r.routeRefresh(a.usActive);
+        await waitFor('answer to ROUTE-REFRESH', async () => sp.status()[0]!.updates_out > beforeRefresh.updates_out);
+        assert.ok(sp.status()[0]!.messages_in > beforeRefresh.messages_in); // one ROUTE-REFRESH per family
+        assert.equal(sp.status()[0]!.state, 'Established');
+        assert.equal(await r.countRoutes('ipv4-unicast'), 1);
+        assert.equal(await r.withdrawnPrefixes(a.usActive), 1);
+      }
+
       // Clean stop: withdraw everything before the Cease.
       await sp.stop();
       await waitFor('withdrawals of the 2 remaining routes', async () => (await r.withdrawnPrefixes(a.usActive)) === 3, 5000);
@@ -149,6 +160,35 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
       await waitFor('full table again', async () => (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1);
     } finally {
       r.resume();
+      await sp.stop();
+      await r.stop();
+    }
+  });
+
+  test(`${kind}: graceful restart configured — a stop leaves the routes with the router`, async (t) => {
+    if (!(await haveBinary(binary))) return t.skip(`${binary} not installed`);
+    const a = { router: await freeAddress(pools.router, [RPORT]), usActive: await freeAddress(pools.usActive, [RPORT, LPORT]) };
+    const r = await routerFor(kind, { address: a.router, port: RPORT, asn: ROUTER_AS, peers: [{ address: a.usActive, asn: OUR_AS, passive: true, gracefulRestart: true }] });
+    const cfg = bgpTestConfig({
+      peers: [peerConfig({ name: kind, address: a.router, port: RPORT, remote_as: ROUTER_AS, local_address: a.usActive, graceful_restart: 120 })],
+    });
+    const sp = createSpeaker(cfg, { backoffBaseMs: 200 });
+    try {
+      sp.sync(ROUTES);
+      await sp.start();
+      await waitFor('3 routes', async () => (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1);
+      await sp.stop();
+      await waitFor('router notices the session is gone', async () => (await r.peerState(a.usActive)) !== 'Established', 5000);
+      await new Promise((res) => setTimeout(res, 500));
+      assert.equal(await r.countRoutes('ipv4-unicast'), 2, 'routes kept (stale) for the restart time');
+      assert.equal(await r.withdrawnPrefixes(a.usActive), 0);
+      // The restarted speaker takes the session back and re-announces the same table.
+      const sp2 = createSpeaker(cfg, { backoffBaseMs: 200 });
+      sp2.sync(ROUTES.slice(0, 1));
+      await sp2.start();
+      await waitFor('table replaced after restart', async () => (await r.countRoutes('ipv4-unicast')) === 1 && (await r.countRoutes('ipv6-unicast')) === 0, 15000);
+      await sp2.stop();
+    } finally {
       await sp.stop();
       await r.stop();
     }

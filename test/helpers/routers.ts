@@ -69,6 +69,8 @@ export interface Router {
   waitEstablished(peer: string, timeoutMs?: number): Promise<void>;
   /** Prefixes the router has received withdrawals for from `peer` (kept across session resets). */
   withdrawnPrefixes(peer: string): Promise<number>;
+  /** Make the router send ROUTE-REFRESH (ipv4 unicast) to `peer`; null when it cannot (GoBGP). */
+  readonly routeRefresh: ((peer: string) => Promise<void>) | null;
   /** SIGSTOP / SIGCONT the router (hold-timer tests). */
   pause(): void;
   resume(): void;
@@ -152,6 +154,7 @@ abstract class Base implements Router {
   abstract countRoutes(family: BgpFamily): Promise<number>;
   abstract peerState(peer: string): Promise<string>;
   abstract withdrawnPrefixes(peer: string): Promise<number>;
+  abstract readonly routeRefresh: ((peer: string) => Promise<void>) | null;
 
   async start(): Promise<void> {
     const [cmd, args] = this.command();
@@ -249,6 +252,8 @@ class Gobgp extends Base {
     const j = JSON.parse(await this.cli(['neighbor', peer, '-j'])) as { state: { messages?: { received?: { withdraw_prefix?: number } } } };
     return j.state.messages?.received?.withdraw_prefix ?? 0;
   }
+  // `gobgp neighbor X softresetin` only re-applies import policy locally; no ROUTE-REFRESH is sent.
+  readonly routeRefresh = null;
   private fam(f: BgpFamily): string {
     return { 'ipv4-unicast': 'ipv4', 'ipv6-unicast': 'ipv6', 'ipv4-flowspec': 'ipv4-flowspec', 'ipv6-flowspec': 'ipv6-flowspec' }[f];
   }
@@ -370,6 +375,9 @@ class Bird extends Base {
     const proto = this.protoOf(peer);
     return this.output.split('\n').filter((l) => l.includes(`${proto}.`) && / > removed /.test(l)).length;
   }
+  readonly routeRefresh = async (peer: string): Promise<void> => {
+    await this.birdc(`reload in ${this.protoOf(peer)}`);
+  };
   private table(f: BgpFamily): string {
     return { 'ipv4-unicast': 'master4', 'ipv6-unicast': 'master6', 'ipv4-flowspec': 'flowtab4', 'ipv6-flowspec': 'flowtab6' }[f];
   }
