@@ -297,4 +297,23 @@ describe('mitigation manager: unban', () => {
     assert.deepEqual(journal.entries.map((e) => e.op), ['remove']);
     assert.deepEqual(changes, [2]);
   });
+
+  it('an attack seen again after a restart adopts the restored ban: no second announcement or ban notification', async () => {
+    const hg = hostgroup('default', [], { ...withScript, ban_time_ms: 600_000 });
+    const { mgr, journal, notifier, advance, now } = setup({ hostgroups: [hg] });
+    const restored: Mitigation = {
+      uuid: 'r1', kind: 'blackhole', prefix: '203.0.113.10/32', ip: '203.0.113.10', cause: 'attack old-uuid', hostgroup: 'default',
+      started_at: 1, expires_at: now() + 60_000, next_hop: '192.0.2.1', communities: ['65535:666'], large_communities: [], dry_run: false,
+    };
+    await mgr.restore([restored]);
+    await mgr.onAttack(attack('203.0.113.10', 'new-uuid'));
+    assert.deepEqual(mgr.list().map((m) => m.uuid), ['r1'], 'no second blackhole');
+    assert.equal(journal.entries.length, 0, 'nothing journalled');
+    assert.equal(notifier.docs.length, 0, 'no second ban notification');
+    // The restored expiry still rules: it ends then, with one unban for the adopted attack.
+    advance(60_001);
+    await mgr.sweep();
+    assert.equal(mgr.list().length, 0);
+    assert.deepEqual(notifier.docs.map((d) => d.doc.action), ['unban']);
+  });
 });

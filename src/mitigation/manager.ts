@@ -440,6 +440,7 @@ export class MitigationManager implements MitigationManagerApi {
       log.error(`attack ${rec.uuid} on ${ipText}: no hostgroup policy`);
       return;
     }
+    if (this.adoptRestored(rec, hg, ipText)) return;
     const policy = hg.actions;
     const now = this.now();
     const expiresAt = now + policy.ban_time_ms;
@@ -505,6 +506,33 @@ export class MitigationManager implements MitigationManagerApi {
     const action: NotifyActionName = entry.partial ? 'partial_block' : 'ban';
     if (!policy.blackhole.enabled && !policy.flowspec.enabled) log.info(`attack ${rec.uuid} on ${ipText}: notify only (hostgroup ${hg.name})`);
     this.notify(action, entry, rec.details);
+  }
+
+  /**
+   * After a restart the detector sees a running attack anew, while the ban it caused was
+   * restored from the journal without its attack record. That is the same attack: adopt the
+   * restored mitigations (keeping their expiry) instead of announcing or notifying twice.
+   */
+  private adoptRestored(rec: AttackRecord, hg: Hostgroup, ipText: string): boolean {
+    const mine = [...this.set.values()].filter(
+      (m) => m.ip === ipText && (m.kind === 'blackhole' || m.kind === 'flowspec') && m.cause.startsWith('attack ') && !this.ownerOf.has(m.uuid),
+    );
+    if (mine.length === 0) return false;
+    const expiries = mine.map((m) => m.expires_at ?? this.now() + hg.actions.ban_time_ms);
+    const entry: AttackEntry = {
+      rec,
+      hostgroup: hg,
+      uuids: new Set(mine.map((m) => m.uuid)),
+      expiresAt: Math.max(...expiries),
+      lastStatusAt: this.now(),
+      finishedAt: null,
+      rules: mine.flatMap((m) => (m.rule ? [m.rule] : [])),
+      partial: !mine.some((m) => m.kind === 'blackhole'),
+    };
+    this.attacksById.set(rec.uuid, entry);
+    for (const m of mine) this.ownerOf.set(m.uuid, rec.uuid);
+    log.info(`attack ${rec.uuid} on ${ipText} continues the ban restored from the state dir (${mine.map((m) => `${m.kind} ${m.uuid}`).join(', ')}); no new announcement`);
+    return true;
   }
 
   private notify(action: NotifyActionName, e: AttackEntry, details: AttackDetails | Readonly<Record<string, unknown>>): void {
