@@ -17,6 +17,7 @@ export {
   parseIp,
   parseLargeCommunity,
   parsePrefix,
+  tryParsePrefix,
   parseRouterId,
   ValueError,
   WELL_KNOWN_COMMUNITIES,

@@ -77,6 +77,16 @@ function u32Bytes(v: number): Uint8Array {
  * "addr/len" (or a bare address = host route) into a Prefix. Host bits must be zero:
  * "203.0.113.1/24" is refused with the network it probably meant.
  */
+/** parsePrefix for runtime input (API, journal): the prefix, or the reason it is refused. */
+export function tryParsePrefix(text: string): Prefix | string {
+  try {
+    return parsePrefix(text.trim());
+  } catch (e) {
+    if (e instanceof ValueError) return e.message;
+    throw e;
+  }
+}
+
 export function parsePrefix(text: string): Prefix {
   if (typeof text !== 'string') throw new ValueError(`expected a prefix like 192.0.2.0/24, got ${show(text)}`);
   const slash = text.indexOf('/');

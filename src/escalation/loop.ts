@@ -10,6 +10,7 @@
  */
 import cron from 'node-cron';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { tryParsePrefix } from '../config/values.js';
 import type { Config } from '../config/types.js';
 import type { Detector, HostRates, AttackRecord } from '../detection/types.js';
 import type { MitigationManagerApi } from '../mitigation/types.js';
@@ -153,15 +154,8 @@ interface Owned {
 const EVIDENCE_RETAIN_MS = 120_000;
 
 function parsePrefixText(text: string): Prefix | null {
-  const slash = text.indexOf('/');
-  const a = parseAddr(slash >= 0 ? text.slice(0, slash) : text);
-  if (!a) return null;
-  const max = a.family === 4 ? 32 : 128;
-  const lenText = slash >= 0 ? text.slice(slash + 1) : String(max);
-  if (!/^\d{1,3}$/.test(lenText)) return null;
-  const len = Number(lenText);
-  if (len > max) return null;
-  return { family: a.family, bytes: maskBytes(a.bytes, len), len };
+  const p = tryParsePrefix(text);
+  return typeof p === 'string' ? null : p;
 }
 
 function canonicalIp(ip: string): string | null {

@@ -4,30 +4,14 @@
  * an address belongs to (longest match). Pure functions, no I/O.
  */
 import type { Config, Hostgroup } from '../config/types.js';
-import { maskBytes, parseAddr, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
+import { prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
+import { tryParsePrefix } from '../config/values.js';
 
 /**
- * Parse "203.0.113.5", "203.0.113.5/32" or "2001:db8::/48". Host bits must be zero when a
- * length is given (an announcement of 203.0.113.5/24 is ambiguous, so it is refused).
+ * Parse "203.0.113.5", "203.0.113.5/32" or "2001:db8::/48" with the config's strict rules:
+ * host bits must be zero when a length is given (203.0.113.5/24 is ambiguous, so refused).
  */
-export function parsePrefix(text: string): Prefix | string {
-  const slash = text.indexOf('/');
-  const addrText = slash >= 0 ? text.slice(0, slash) : text;
-  const a = parseAddr(addrText.trim());
-  if (!a) return `'${addrText}' is not an IPv4 or IPv6 address`;
-  const max = a.family === 4 ? 32 : 128;
-  let len = max;
-  if (slash >= 0) {
-    const l = text.slice(slash + 1);
-    if (!/^[0-9]{1,3}$/.test(l) || Number(l) > max) return `'${text}': prefix length must be 0..${max}`;
-    len = Number(l);
-  }
-  const masked = maskBytes(a.bytes, len);
-  for (let i = 0; i < masked.length; i++) {
-    if (masked[i] !== a.bytes[i]) return `'${text}' has host bits set (did you mean ${prefixToString({ family: a.family, bytes: masked, len })}?)`;
-  }
-  return { family: a.family, bytes: a.bytes, len };
-}
+export const parsePrefix = tryParsePrefix;
 
 /** True when the whole of `inner` lies inside `outer`. */
 export function prefixCovers(outer: Prefix, inner: Prefix): boolean {
