@@ -151,8 +151,10 @@ test('cross-field errors: duplicates, next-hop and address families, conflicting
     `${f}:12:31: bgp.peers[1].address: peer 127.0.0.2 port 179 is already configured as bgp.peers[0]`,
     `${f}:12:75: bgp.peers[1].local_address: local_address ::1 is IPv6 but the peer address 127.0.0.2 is IPv4`,
     `${f}:14:44: bgp.static_routes[0].next_hop: next hop 192.0.2.1 is IPv4 but prefix 2001:db8::/48 is IPv6`,
+    `${f}:15:17: bgp.static_routes[1].prefix: 198.51.100.0/24 covers whitelisted 198.51.100.53/32: Breakwater never announces it`,
     `${f}:15:44: bgp.static_routes[1].next_hop: next hop 100::1 is IPv6 but prefix 198.51.100.0/24 is IPv4`,
-    `${f}:16:11: policies: policies folder ${shown('invalid/no-such-folder')} does not exist`,
+    `${f}:17:29: bgp.static_flowspec[0].destination_prefix: 192.0.2.7/32 is outside networks: Breakwater never announces it`,
+    `${f}:18:11: policies: policies folder ${shown('invalid/no-such-folder')} does not exist`,
   ]);
 });
 

@@ -5,13 +5,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { prefixToString } from '../wire/addr.js';
+import { prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
 import { DEFAULT_API, DEFAULT_POLICIES_DIR } from './defaults.js';
 import { readPolicyDir, resolveHostgroups } from './policy.js';
 import { mainSchema, validate, type MainRaw } from './schema.js';
 import { displayPath, YamlSource, type PathSeg } from './source.js';
 import type { BgpPeerConfig, Config, Hostgroup } from './types.js';
-import { parseIp } from './values.js';
+import { parseIp, parsePrefix } from './values.js';
 
 /** Order error lines by file, then line and column, so operators read them top-down. */
 export function sortErrors(lines: readonly string[]): string[] {
@@ -204,6 +204,18 @@ function checkCapture(raw: MainRaw, err: Err): void {
   }
 }
 
+/**
+ * The daemon never announces outside `networks` or over a whitelisted address; pinned
+ * static routes and rules are held to the same rule as mitigations.
+ */
+function announceSafety(raw: MainRaw, p: Prefix): string | null {
+  const inside = (outer: Prefix, inner: Prefix) => outer.family === inner.family && outer.len <= inner.len && prefixContains(outer, inner.bytes);
+  if (!raw.networks.some((n) => inside(n, p))) return `${prefixToString(p)} is outside networks: Breakwater never announces it`;
+  const w = raw.whitelist.find((x) => x.family === p.family && (inside(x, p) || inside(p, x)));
+  if (w) return `${prefixToString(p)} covers whitelisted ${prefixToString(w)}: Breakwater never announces it`;
+  return null;
+}
+
 function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
   const fam = (s: string) => parseIp(s).family;
   const names = new Map<string, number>();
@@ -241,6 +253,21 @@ function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
     if (nf !== r.prefix.family) {
       err(['bgp', 'static_routes', i, 'next_hop'], `next hop ${r.next_hop} is IPv${nf} but prefix ${prefixToString(r.prefix)} is IPv${r.prefix.family}`);
     }
+    const unsafe = announceSafety(raw, r.prefix);
+    if (unsafe) err(['bgp', 'static_routes', i, 'prefix'], unsafe);
+  });
+  raw.bgp.static_flowspec.forEach((rule, i) => {
+    const dst = (rule as Record<string, unknown>)['destination_prefix'];
+    if (typeof dst !== 'string') return; // the FlowSpec module refuses rules without one
+    let p: Prefix;
+    try {
+      p = parsePrefix(dst);
+    } catch (e) {
+      err(['bgp', 'static_flowspec', i, 'destination_prefix'], (e as Error).message);
+      return;
+    }
+    const unsafe = announceSafety(raw, p);
+    if (unsafe) err(['bgp', 'static_flowspec', i, 'destination_prefix'], unsafe);
   });
   return peers;
 }
