@@ -58,6 +58,17 @@ stays).
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // A bug in one handler must not take the BGP sessions (and every route) down with it:
+    // log it loudly and keep serving. Wire input is handled in the decoders and never lands here.
+    let bugs = 0;
+    process.on('uncaughtException', (e) => {
+      bugs++;
+      log.error(`internal error #${bugs} (please report): ${e.stack ?? e.message}`);
+    });
+    process.on('unhandledRejection', (e) => {
+      bugs++;
+      log.error(`internal error #${bugs} (please report): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    });
     process.on('SIGHUP', () => {
       log.info('SIGHUP: reloading configuration');
       daemon.reload();
