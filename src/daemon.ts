@@ -11,6 +11,7 @@ import type { Config } from './config/types.js';
 import { ConfigStore, defaultConfig, loadConfig } from './config/index.js';
 import { configureLogging, logger } from './log.js';
 import { Collector } from './capture/collector.js';
+import { MirrorCapture } from './capture/mirror-live.js';
 import { createDetector } from './detection/index.js';
 import type { Detector } from './detection/types.js';
 import { createSpeaker, staticRoutesToDesired } from './bgp/index.js';
@@ -44,6 +45,7 @@ export class Daemon {
   notifier!: Notifier;
   escalation!: EscalationLoop;
   api: ApiServer | null = null;
+  mirror: MirrorCapture | null = null;
   private staticRoutes: DesiredRoute[] = [];
   private stopping: Promise<void> | null = null;
 
@@ -124,6 +126,11 @@ export class Daemon {
       samplingOverrides: cfg.capture.sampling_overrides,
     });
     await this.collector.start();
+    if (cfg.capture.mirror_interface) {
+      this.mirror = new MirrorCapture(cfg.capture.mirror_interface, this.detector.sink);
+      await this.mirror.start();
+      log.info(`reading mirrored frames from ${cfg.capture.mirror_interface} through tcpdump`);
+    }
     this.detector.start();
     this.manager.start();
     this.escalation.start(); // adopts the restored escalations first
@@ -165,7 +172,12 @@ export class Daemon {
 
   /** Capture statistics in the metrics' shape (one row per exporter). */
   private captureStats(): ExporterMetrics[] {
-    return this.collector.stats().exporters.map((e) => ({
+    const rows: ExporterMetrics[] = [];
+    if (this.mirror) {
+      const m = this.mirror.stats();
+      rows.push({ exporter: m.source, protocol: 'mirror', datagrams: m.frames, records: m.ipFrames, malformed: m.malformed, dropped: Math.max(0, m.kernelDropped), sampling_rate: 1, last_seen_ms: m.lastSeenMs });
+    }
+    return rows.concat(this.collector.stats().exporters.map((e) => ({
       exporter: e.exporter,
       protocol: e.formats.join('+') || 'unknown',
       datagrams: e.datagrams,
@@ -174,7 +186,7 @@ export class Daemon {
       dropped: e.pendingDropped,
       sampling_rate: Object.values(e.sampling)[0] ?? 1,
       last_seen_ms: e.lastSeenMs,
-    }));
+    })));
   }
 
   /** Clean stop: stop intake, withdraw routes (unless graceful restart), close the journal. */
@@ -184,6 +196,7 @@ export class Daemon {
       await this.api?.close();
       await this.escalation?.stop();
       await this.collector?.stop();
+      await this.mirror?.stop();
       this.detector?.stop();
       this.manager?.stop();
       await this.speaker?.stop();
