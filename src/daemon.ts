@@ -14,8 +14,8 @@ import { Collector } from './capture/collector.js';
 import { MirrorCapture } from './capture/mirror-live.js';
 import { createDetector } from './detection/index.js';
 import type { Detector } from './detection/types.js';
-import { createSpeaker, staticRoutesToDesired } from './bgp/index.js';
-import type { DesiredRoute, Speaker } from './bgp/types.js';
+import { createSpeaker, staticRoutesToDesired, type EmbeddedSpeaker } from './bgp/index.js';
+import type { DesiredRoute } from './bgp/types.js';
 import { staticFlowspecToDesired } from './flowspec/index.js';
 import { MitigationManager } from './mitigation/manager.js';
 import { Journal } from './mitigation/journal.js';
@@ -39,7 +39,7 @@ export class Daemon {
   readonly store: ConfigStore;
   detector!: Detector;
   collector!: Collector;
-  speaker!: Speaker;
+  speaker!: EmbeddedSpeaker;
   manager!: MitigationManager;
   journal!: Journal;
   notifier!: Notifier;
@@ -150,7 +150,7 @@ export class Daemon {
       });
       await this.api.listen();
     }
-    this.store.subscribe((next) => this.applyConfig(next));
+    this.store.subscribe((next, prev) => this.applyConfig(next, prev));
     log.info('ready');
   }
 
@@ -160,8 +160,16 @@ export class Daemon {
     return r.ok ? { ok: true } : { ok: false, errors: [...r.errors] };
   }
 
-  private applyConfig(cfg: Config): void {
+  private applyConfig(cfg: Config, prev: Config): void {
     configureLogging(cfg.logging);
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    if (!same(cfg.capture.listeners, prev.capture.listeners) || cfg.capture.mirror_interface !== prev.capture.mirror_interface) {
+      log.warn('capture listeners changed: they take effect at the next restart');
+    }
+    if (cfg.api.host !== prev.api.host || cfg.api.port !== prev.api.port) log.warn('api listen address changed: it takes effect at the next restart');
+    if (cfg.state_dir !== prev.state_dir) log.warn('state_dir changed: it takes effect at the next restart');
+    this.speaker.reconfigure(cfg).catch((e: Error) => log.error(`BGP reconfigure failed: ${e.message}`));
+    this.api?.reconfigure(cfg);
     this.detector.reconfigure(cfg);
     this.manager.reconfigure(cfg);
     this.escalation.reconfigure(cfg);

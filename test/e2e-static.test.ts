@@ -14,7 +14,7 @@ const GOBGP = '127.0.0.92';
 const BIRD = '127.0.0.93';
 const PORT = 11891;
 
-function config(dir: string, statics: string): string {
+function config(dir: string, statics: string, withBird = true): string {
   return `
 networks: [203.0.113.0/24, "2001:db8::/32"]
 capture: { listeners: [] }
@@ -24,8 +24,7 @@ bgp:
   router_id: 192.0.2.254
   peers:
     - { name: gobgp, address: ${GOBGP}, port: ${PORT}, local_address: ${BW}, remote_as: 65001, families: [ipv4-unicast, ipv6-unicast, ipv4-flowspec, ipv6-flowspec] }
-    - { name: bird, address: ${BIRD}, port: ${PORT + 1}, local_address: ${BW}, remote_as: 65002, families: [ipv4-unicast, ipv6-unicast, ipv4-flowspec, ipv6-flowspec] }
-${statics}
+${withBird ? `    - { name: bird, address: ${BIRD}, port: ${PORT + 1}, local_address: ${BW}, remote_as: 65002, families: [ipv4-unicast, ipv6-unicast, ipv4-flowspec, ipv6-flowspec] }\n` : ''}${statics}
 state_dir: ${join(dir, 'state')}
 policies: ./policies
 `;
@@ -65,15 +64,19 @@ test('static routes and static FlowSpec from config reach GoBGP and BIRD; SIGHUP
       assert.match(text, /53/, r.kind);
       assert.match(fs.extendedCommunities.join(' '), /discard|"subtype":6,"as":0,"rate":0\b|0x80060000,0x0\b/i, `${r.kind}: ${fs.extendedCommunities}`);
     }
-    // Reload with another static list: the old routes go, the new one comes, nothing else.
+    // Reload with another static list and without the BIRD peer: GoBGP loses the old routes
+    // and gets the new one; BIRD's session is closed (Cease), so it holds nothing.
+    writeFileSync(join(dir, 'breakwater.yaml'), config(dir, STATICS_2, false));
+    d.proc.kill('SIGHUP');
+    await waitFor('gobgp: reload applied', async () => {
+      const v4 = await prefixes(gobgp, 'ipv4-unicast');
+      return v4.length === 1 && v4[0] === '203.0.113.7/32' && (await prefixes(gobgp, 'ipv6-unicast')).length === 0 && (await prefixes(gobgp, 'ipv4-flowspec')).length === 0;
+    }, 15000);
+    await waitFor('bird: peer removed', async () => (await bird.peerState(BW)) !== 'Established' && (await prefixes(bird, 'ipv4-unicast')).length === 0, 15000);
+    // Adding the peer back by reload brings it the current table.
     writeFileSync(join(dir, 'breakwater.yaml'), config(dir, STATICS_2));
     d.proc.kill('SIGHUP');
-    for (const r of [gobgp, bird]) {
-      await waitFor(`${r.kind}: reload applied`, async () => {
-        const v4 = await prefixes(r, 'ipv4-unicast');
-        return v4.length === 1 && v4[0] === '203.0.113.7/32' && (await prefixes(r, 'ipv6-unicast')).length === 0 && (await prefixes(r, 'ipv4-flowspec')).length === 0;
-      }, 15000);
-    }
+    await waitFor('bird: peer added back', async () => (await prefixes(bird, 'ipv4-unicast')).join() === '203.0.113.7/32', 20000);
     // A bad reload is refused and changes nothing at the routers.
     writeFileSync(join(dir, 'breakwater.yaml'), config(dir, STATICS_2).replace('203.0.113.7/32', '203.0.113.7/24'));
     d.proc.kill('SIGHUP');
