@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createDetector, type AttackRecord, type DetectorImpl, type HostgroupAttack } from '../src/detection/index.js';
+import { generateRules } from '../src/flowspec/generate.js';
 import { makeConfig, rec, type ConfigSpec, type RecSpec } from './fixtures/detection/helpers.js';
 
 const T0 = 1_700_000_000_000;
@@ -413,6 +414,64 @@ describe('attack lifecycle', () => {
     assert.equal(dv.getUint32(0, true), 0xa1b2c3d4);
     assert.equal(dv.getUint32(20, true), 1);
     assert.equal(a.pcap.length, 24 + a.samples.length * (16 + 60));
+  });
+
+  it('an attack that ramps up over several ticks leaves the baseline clean', () => {
+    // The demo's case: a DNS amplification against a udp mbps threshold grows for a few ticks
+    // before the host turns hot; the host's normal traffic is sparse and includes DNS replies.
+    const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 20_000 }, udp: { mbps: 100 } } } }] });
+    const host = '203.0.113.20';
+    const web = (i: number) => ({ src: `198.18.0.${1 + (i % 50)}`, dst: host, protocol: 6, tcpFlags: 0x10, srcPort: 40000 + i, dstPort: 443, packets: 10, bytes: 10 * 700, samplingRate: 10 });
+    const dns = (i: number) => ({ src: `198.18.1.${1 + (i % 50)}`, dst: host, protocol: 17, srcPort: 53, dstPort: 30000 + i, packets: 10, bytes: 10 * 150, samplingRate: 10 });
+    // Background for 4 s: a sampled packet every other tick, every fifth one a DNS reply.
+    for (let i = 0; i < 40; i++) {
+      if (i % 2 === 0) feed(i % 10 === 4 ? dns(i) : web(i));
+      tick();
+    }
+    // The flood: 40, 80, 120 ... samples of 1:10 per tick (4k, 8k, 12k ... pps) of 1300 bytes.
+    const amp = (t: number, i: number) => ({ src: `192.0.2.${1 + ((t * 7 + i) % 250)}`, dst: host, protocol: 17, srcPort: 53, dstPort: 1024 + i, packets: 10, bytes: 10 * 1300, samplingRate: 10 });
+    let hotAt = -1;
+    for (let t = 1; t <= 12 && !events.length; t++) {
+      for (let i = 0; i < Math.min(200, 40 * t); i++) feed(amp(t, i));
+      tick();
+      hotAt = t;
+    }
+    assert.ok(hotAt >= 3, `the ramp took ${hotAt} tick(s): not a ramp`);
+    const a = events.find((e) => e.ev === 'attack_started')!.rec;
+    assert.equal(a.details.attack_type, 'dns_amplification');
+    const kinds = a.baseline.map((s) => `${s.protocol}/${s.srcPort}/${s.bytes / s.packets}`);
+    assert.ok(a.baseline.every((s) => s.bytes / s.packets !== 1300), `no attack sample in the baseline: ${kinds.join(' ')}`);
+    assert.ok(a.baseline.some((s) => s.protocol === 17 && s.srcPort === 53), `the normal DNS replies are in it: ${kinds.join(' ')}`);
+    assert.ok(a.baseline.some((s) => s.protocol === 6), `and the web traffic: ${kinds.join(' ')}`);
+    // So the FlowSpec generator builds a rule that spares the normal DNS replies.
+    const g = generateRules(a.samples, a.baseline);
+    assert.ok(g.ok && g.rules.length === 1, g.explanation);
+    assert.ok(g.rules[0]!.rule.match['packet_lengths'], JSON.stringify(g.rules[0]!.rule));
+  });
+
+  it('the baseline ring keeps one entry per kind of traffic, at most baselineSamples', () => {
+    const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 20_000 } } } }] }, { baselineSamples: 8 });
+    const host = '203.0.113.10';
+    // 5 s of a busy host: web, DNS and ICMP, many records per tick.
+    for (let t = 0; t < 50; t++) {
+      for (let i = 0; i < 20; i++) {
+        const k = (t + i) % 3;
+        if (k === 0) feed({ src: '198.18.0.5', dst: host, protocol: 6, srcPort: 50000 + i, dstPort: 443, packets: 10, bytes: 8000 });
+        else if (k === 1) feed({ src: '198.18.0.6', dst: host, protocol: 17, srcPort: 53, dstPort: 50000 + i, packets: 2, bytes: 300 });
+        else feed({ src: '198.18.0.7', dst: host, protocol: 1, srcPort: 0, dstPort: 0, packets: 1, bytes: 84 });
+      }
+      tick();
+    }
+    // Then a UDP flood to random ports, from random ports: a new kind on every record.
+    for (let t = 0; t < 20 && !events.length; t++) {
+      for (let i = 0; i < 40; i++) feed({ src: `192.0.2.${i}`, dst: host, protocol: 17, srcPort: 1024 + t * 100 + i, dstPort: 2024 + t * 100 + i, packets: 8 * t, bytes: 8 * t * 500 });
+      tick();
+    }
+    const a = events.find((e) => e.ev === 'attack_started')!.rec;
+    const kinds = new Set(a.baseline.map((s) => `${s.protocol}/${Math.min(s.srcPort, s.dstPort)}`));
+    assert.deepEqual([...kinds].sort(), ['1/0', '17/53', '6/443'], [...kinds].join(' '));
+    assert.ok(a.baseline.length <= 8);
+    assert.ok(a.baseline.every((s) => s.src.startsWith('198.18.')), 'no flood record');
   });
 
   it('NetFlow-style records without headers: samples, no pcap', () => {

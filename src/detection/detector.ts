@@ -10,7 +10,15 @@
  * threshold, or under attack). A host gets hot when its window rate or its last tick's rate
  * reaches `warmFraction` of a ban threshold; from then on it also fills a larger sample
  * buffer (with packet headers), so when a threshold is crossed the attack record has its
- * samples at once; the baseline ring as it was before the host got hot is kept with it.
+ * samples at once.
+ *
+ * The baseline (the host's normal traffic, which FlowSpec rules must spare) comes from a
+ * slow always-on ring (samples.ts offerBaseline): it considers the first record of a host
+ * and direction per tick, keeps one entry per kind of traffic (protocol, service port),
+ * refreshes an entry only once a minute, lets a new kind push out an old one at most once
+ * per `baselineSpacingMs`, and takes nothing while the host has a hot buffer. When the host
+ * turns hot, the entries of the last window are left out: an attack that ramps up for a few
+ * ticks below the warm level may have put its own records in the ring by then.
  */
 import { randomUUID } from 'node:crypto';
 import type { FlowRecord, FlowSample, FlowSink } from '../capture/flow.js';
@@ -44,7 +52,7 @@ import {
 } from './layout.js';
 import { buildDetails, buildHostRates, packetDump } from './report.js';
 import { buildPcap, SampleArrays, type PcapEntry } from './samples.js';
-import { CounterStore, F_HOT, F_WHITELISTED, KIND_HOSTGROUP, KIND_V4, KIND_V6 } from './store.js';
+import { CounterStore, F_HOT, F_WHITELISTED, KIND_HOSTGROUP, KIND_V4, KIND_V6, META } from './store.js';
 import type { AttackEvent, AttackRecord, Detector, HostRates, RateFn, TopUnit } from './types.js';
 
 const log = logger.child({ module: 'detection' });
@@ -52,8 +60,12 @@ const log = logger.child({ module: 'detection' });
 export interface DetectorOptions {
   /** Clock (ms since epoch); tests inject a synthetic one. */
   now?: () => number;
-  /** Always-on samples per host kept as the pre-attack baseline (default 8). */
+  /** Always-on samples per host and direction kept as the pre-attack baseline (default 8). */
   baselineSamples?: number;
+  /** A new kind of traffic evicts an old baseline entry at most once per this many ms (default 1000). */
+  baselineSpacingMs?: number;
+  /** A baseline entry is replaced by a newer record of its kind after this many ms (default 60000). */
+  baselineRefreshMs?: number;
   /** A host becomes hot at this fraction of a ban threshold (default 0.5). */
   warmFraction?: number;
   /** Most hosts with a hot sample buffer at once (default 1024). */
@@ -156,6 +168,9 @@ export class DetectorImpl implements Detector {
   private readonly updateMs: number;
   private readonly finishTicks: number;
   private samplesPerHost: number;
+  /** Ticks between two evictions from a host's baseline ring, and an entry's refresh age. */
+  private readonly baseSpacing: number;
+  private readonly baseRefresh: number;
   /** Number of the interval being accumulated (a tick closes it). */
   private curTick = 1;
   private lastTickAt: number;
@@ -216,7 +231,9 @@ export class DetectorImpl implements Detector {
     this.alpha = d.smoothing_ms > 0 ? 1 - Math.exp(-this.tickMs / d.smoothing_ms) : 0;
     const initial = opts.initialSlots ?? 1024;
     const R = Math.max(1, opts.baselineSamples ?? 8);
-    this.base = new SampleArrays(R, Math.ceil(R / this.B), false, initial);
+    this.base = new SampleArrays(R, R, false, initial, true);
+    this.baseSpacing = Math.max(1, Math.ceil((opts.baselineSpacingMs ?? 1000) / this.tickMs));
+    this.baseRefresh = Math.max(this.B + 1, Math.ceil((opts.baselineRefreshMs ?? 60_000) / this.tickMs));
     this.hot = new SampleArrays(this.samplesPerHost, this.samplesPerHost, true, 0);
     this.store = new CounterStore(this.B, this.alpha > 0, initial, (cap) => this.base.resize(cap));
     this.policy = new Policy(cfg);
@@ -285,11 +302,8 @@ export class DetectorImpl implements Detector {
     const T = this.curTick;
     // Lazy rotation on the slot's first record of this interval (its lines are in cache now).
     const meta = st.meta;
-    const mi = 4 * s;
+    const mi = META * s;
     if (meta[mi] !== T) st.rotate(s, T);
-    // Records of this slot in this interval (for the sample reservoir), on the same line.
-    const nth = meta[mi + 1] === T ? meta[mi + 3]! + 1 : 1;
-    meta[mi + 3] = nth;
     meta[mi + 1] = T;
     const cs = st.cs;
     const i = s * NC2 + 2 * dir;
@@ -329,7 +343,19 @@ export class DetectorImpl implements Detector {
         this.cand[this.candLen++] = s;
       }
     }
-    this.base.offerNth(s, nth, T, rec, out, expId);
+    // The baseline ring considers the first record per direction and tick (the clocks are
+    // on the same line). A host with a hot buffer keeps its ring as it was; one without (the
+    // hot-buffer cap is reached) goes on filling it with marked entries no baseline uses.
+    const bl = mi + 4 + dir;
+    if (meta[bl] !== T) {
+      meta[bl] = T;
+      const hot = (fl & F_HOT) !== 0;
+      if (!hot || st.hotBuf[s]! < 0) {
+        const ev = meta[mi + 6]!;
+        const mayEvict = ev === 0 || T - ev >= this.baseSpacing;
+        if (this.base.offerBaseline(s, T, rec, out, expId, hot, this.baseRefresh, mayEvict)) meta[mi + 6] = T;
+      }
+    }
     if (fl & F_HOT) {
       const hb = st.hotBuf[s]!;
       if (hb >= 0) this.hot.offer(hb, T, rec, out, expId);
@@ -621,10 +647,12 @@ export class DetectorImpl implements Detector {
     const buf = st.flags[s]! & F_HOT ? st.hotBuf[s]! : this.takeHotBuffer();
     st.hotBuf[s] = buf;
     st.flags[s] = st.flags[s]! | F_HOT;
-    // The baseline: the always-on ring as it was before the interval that made the host hot.
+    // The baseline: the slow ring without the last window (an attack ramping up below the
+    // warm level may be in it) and without records taken while the host was hot.
     const text = this.slotText(s);
     const baseline: FlowSample[] = [];
-    for (const e of this.base.entries(s)) if (this.base.tick[e]! < T) baseline.push(this.base.materialise(e, text, this.exporters));
+    const b = this.base;
+    for (const e of b.baselineEntries(s)) if (b.tick[e]! + this.B <= T && !b.marked(e)) baseline.push(b.materialise(e, text, this.exporters));
     const hs: HotState = { slot: s, runs: new Int32Array(n), hotTick: T, lastEval: T, buf, baseline, cool: 0, below: 0, attack: null };
     this.hotMap.set(s, hs);
     return hs;
@@ -661,7 +689,7 @@ export class DetectorImpl implements Detector {
     }
     if (samples.length === 0) {
       const b = this.base;
-      for (const e of b.entries(s)) if (b.tick[e]! >= hs.hotTick && b.hostIsSource(e) === out) samples.push(b.materialise(e, text, this.exporters));
+      for (const e of b.baselineEntries(s)) if (b.tick[e]! >= hs.hotTick && b.hostIsSource(e) === out) samples.push(b.materialise(e, text, this.exporters));
     }
     return { samples, pcap: buildPcap(pcapEntries) };
   }

@@ -14,6 +14,20 @@ import type { FlowRecord, FlowSample } from '../capture/flow.js';
 import { v4ToString, v6ToString } from '../wire/addr.js';
 
 export const HEADER_MAX = 128;
+const MARKED = 1 << 20;
+const KEY_MARKED = 0xffffffff;
+
+/**
+ * A record's kind for the baseline ring: direction, protocol and service port (the lower of
+ * the two ports, which is the well-known side for nearly all traffic; ICMP type for ICMP).
+ */
+export function sampleKey(rec: FlowRecord, hostIsSource: boolean): number {
+  const p = rec.protocol & 255;
+  let svc = 0;
+  if (p === 6 || p === 17 || p === 132) svc = rec.srcPort < rec.dstPort ? rec.srcPort : rec.dstPort;
+  else if (p === 1 || p === 58) svc = rec.icmpType & 255;
+  return ((hostIsSource ? 1 << 24 : 0) | (p << 16) | (svc & 0xffff)) >>> 0;
+}
 
 export class SampleArrays {
   readonly perOwner: number;
@@ -26,7 +40,7 @@ export class SampleArrays {
   remote!: Uint32Array;
   /** srcPort << 16 | dstPort */
   ports!: Uint32Array;
-  /** protocol | tcpFlags << 8 | fragment << 16 | hostIsSource << 17 | v6 << 18 | dropped << 19 */
+  /** protocol | tcpFlags << 8 | fragment << 16 | hostIsSource << 17 | v6 << 18 | dropped << 19 | marked << 20 */
   misc!: Uint32Array;
   /** (icmpType + 1) << 16 | (icmpCode + 1) */
   icmp!: Uint32Array;
@@ -34,6 +48,8 @@ export class SampleArrays {
   rate!: Uint32Array;
   exporter!: Uint16Array;
   tick!: Uint32Array;
+  /** Per-entry kind (baseline rings only, see offerBaseline). */
+  key: Uint32Array | null = null;
   /** Per-entry header length and frame length (only with headers). */
   hlen: Uint16Array | null = null;
   flen: Uint32Array | null = null;
@@ -47,15 +63,18 @@ export class SampleArrays {
   /** Monotonic write counter per owner (to find entries newer than a mark). */
   private rng = 0x9e3779b9;
 
-  constructor(perOwner: number, perTick: number, withHeaders: boolean, owners: number) {
+  private readonly keyed: boolean;
+
+  constructor(perOwner: number, perTick: number, withHeaders: boolean, owners: number, keyed = false) {
     this.perOwner = Math.max(1, perOwner);
     this.perTick = Math.max(1, Math.min(perTick, this.perOwner));
     this.withHeaders = withHeaders;
+    this.keyed = keyed;
     this.resize(owners);
   }
 
   bytesPerOwner(): number {
-    const per = 8 * 3 + 16 + 4 * 5 + 2 + 4 + (this.withHeaders ? 2 + 4 + 1 + HEADER_MAX : 0);
+    const per = 8 * 3 + 16 + 4 * 5 + 2 + 4 + (this.keyed ? 4 : 0) + (this.withHeaders ? 2 + 4 + 1 + HEADER_MAX : 0);
     return per * this.perOwner + 2 + 2 + 4 + 4;
   }
 
@@ -77,6 +96,7 @@ export class SampleArrays {
     this.rate = g(this.rate, new Uint32Array(E));
     this.exporter = g(this.exporter, new Uint16Array(E));
     this.tick = g(this.tick, new Uint32Array(E));
+    if (this.keyed) this.key = g(this.key, new Uint32Array(E));
     if (this.withHeaders) {
       this.hlen = g(this.hlen, new Uint16Array(E));
       this.flen = g(this.flen, new Uint32Array(E));
@@ -194,6 +214,70 @@ export class SampleArrays {
       out.push(owner * P + pos);
     }
     return out;
+  }
+
+  /**
+   * The baseline ring's policy (the always-on ring of a host's normal traffic): entries are
+   * kept per traffic kind (direction, protocol, service port), at most one per kind.
+   *  - A record of a kind already held replaces that entry only when it is older than
+   *    `refreshTicks`; otherwise it is dropped. So a flood that shares a kind with normal
+   *    traffic (DNS replies, say) cannot push the normal sample out within a ramp.
+   *  - A record of a new kind fills a free entry, else an entry marked as taken while hot,
+   *    else (when `mayEvict`) the oldest entry.
+   *  - `marked` records (taken while the host is hot without a hot buffer) replace a marked
+   *    entry, else a free one, else the oldest; they never count as baseline.
+   * Returns 1 when an unmarked entry of another kind was evicted (the caller spaces those).
+   */
+  offerBaseline(owner: number, tick: number, rec: FlowRecord, hostIsSource: boolean, exporterId: number, marked: boolean, refreshTicks: number, mayEvict: boolean): number {
+    const P = this.perOwner;
+    const base = owner * P;
+    const n = this.count[owner]!;
+    const keys = this.key!;
+    const key = marked ? KEY_MARKED : sampleKey(rec, hostIsSource);
+    let same = -1;
+    let markedE = -1;
+    let oldest = -1;
+    let oldestT = Infinity;
+    for (let e = base, end = base + n; e < end; e++) {
+      const k = keys[e]!;
+      if (k === key) same = e;
+      if (k === KEY_MARKED) {
+        if (markedE < 0 || this.tick[e]! < this.tick[markedE]!) markedE = e;
+      } else if (this.tick[e]! < oldestT) {
+        oldestT = this.tick[e]!;
+        oldest = e;
+      }
+    }
+    let victim: number;
+    let evicted = 0;
+    if (marked) victim = markedE >= 0 ? markedE : n < P ? base + n : oldest;
+    else if (same >= 0) {
+      if (tick - this.tick[same]! < refreshTicks) return 0;
+      victim = same;
+    } else if (markedE >= 0) victim = markedE;
+    else if (n < P) victim = base + n;
+    else if (mayEvict) {
+      victim = oldest;
+      evicted = 1;
+    } else return 0;
+    if (victim === base + n) this.count[owner] = n + 1;
+    this.write(victim, tick, rec, hostIsSource, exporterId);
+    keys[victim] = key;
+    if (marked) this.misc[victim] = this.misc[victim]! | MARKED;
+    return evicted;
+  }
+
+  /** Entry indices of a baseline owner (offerBaseline's entries; unordered). */
+  baselineEntries(owner: number): number[] {
+    const out: number[] = [];
+    const base = owner * this.perOwner;
+    for (let i = 0, n = this.count[owner]!; i < n; i++) out.push(base + i);
+    return out;
+  }
+
+  /** Was the entry taken while the host was hot (not baseline)? */
+  marked(e: number): boolean {
+    return (this.misc[e]! & MARKED) !== 0;
   }
 
   /** Copy one entry into a FlowSample; hostText/hostBytes are the owning host's address. */

@@ -30,6 +30,8 @@ export const F_WHITELISTED = 1;
 export const F_HOT = 4;
 
 const MAXU32 = 4294967295;
+/** Words of per-slot metadata (see meta). */
+export const META = 8;
 const NC2 = 2 * NC;
 
 export class CounterStore {
@@ -48,9 +50,10 @@ export class CounterStore {
   /** Per slot and bucket: counters non-zero in that bucket. */
   bmask!: Uint32Array;
   /**
-   * Per slot, 4 words on one cache line: [open interval t0, interval of the last record,
-   * interval in which it was last put on the tick's candidate list, records in the interval
-   * of the last record].
+   * Per slot, META words on one cache line: [open interval t0, interval of the last record,
+   * interval in which it was last put on the tick's candidate list, unused, interval of the
+   * last incoming / outgoing record offered to the baseline ring, interval of the ring's last
+   * eviction (0: none yet), unused].
    */
   meta!: Uint32Array;
   kind!: Uint8Array;
@@ -75,7 +78,7 @@ export class CounterStore {
 
   /** Bytes of storage per slot (for the memory figure). */
   bytesPerSlot(): number {
-    return NC2 * 8 + (this.smooth ? NC * 8 : 0) + NC * 4 * this.B + 4 + 4 * this.B + 16 + 1 + 1 + 2 + 16 + 4 + 4;
+    return NC2 * 8 + (this.smooth ? NC * 8 : 0) + NC * 4 * this.B + 4 + 4 * this.B + 4 * META + 1 + 1 + 2 + 16 + 4 + 4;
   }
 
   setSmoothing(on: boolean): void {
@@ -99,7 +102,7 @@ export class CounterStore {
     if (this.smooth) this.smooth = grow(this.smooth, (n) => new Float64Array(n), NC);
     this.accMask = grow(this.accMask, (n) => new Uint32Array(n), 1);
     this.bmask = grow(this.bmask, (n) => new Uint32Array(n), B);
-    this.meta = grow(this.meta, (n) => new Uint32Array(n), 4);
+    this.meta = grow(this.meta, (n) => new Uint32Array(n), META);
     this.kind = grow(this.kind, (n) => new Uint8Array(n), 1);
     this.flags = grow(this.flags, (n) => new Uint8Array(n), 1);
     this.hg = grow(this.hg, (n) => new Uint16Array(n), 1);
@@ -126,10 +129,9 @@ export class CounterStore {
     this.kind[s] = kind;
     this.hg[s] = hg;
     this.flags[s] = flags;
-    this.meta[4 * s] = tick;
-    this.meta[4 * s + 1] = tick;
-    this.meta[4 * s + 2] = 0;
-    this.meta[4 * s + 3] = 0;
+    this.meta.fill(0, META * s, META * s + META);
+    this.meta[META * s] = tick;
+    this.meta[META * s + 1] = tick;
     this.live++;
     return s;
   }
@@ -174,7 +176,7 @@ export class CounterStore {
    * path). No-op when the slot is already at T.
    */
   rotate(s: number, T: number): void {
-    const t0 = this.meta[4 * s]!;
+    const t0 = this.meta[META * s]!;
     if (T <= t0) return;
     const B = this.B;
     const cs = this.cs;
@@ -235,17 +237,17 @@ export class CounterStore {
       }
       this.accMask[s] = carry;
     }
-    this.meta[4 * s] = T;
+    this.meta[META * s] = T;
   }
 
   /** Open interval of a slot. */
   t0(s: number): number {
-    return this.meta[4 * s]!;
+    return this.meta[META * s]!;
   }
 
   /** Interval of the slot's last record. */
   lastSeen(s: number): number {
-    return this.meta[4 * s + 1]!;
+    return this.meta[META * s + 1]!;
   }
 
   /** Counter c's window for a slot at t0 = T (the window that ends with interval T). */
