@@ -10,13 +10,10 @@ import { WireError } from '../wire/reader.js';
 import type { ExporterState, FlowDecoder } from './decoder.js';
 import { checkSeq, sane } from './decoder.js';
 import { LIMITS } from './limits.js';
+import { u32 } from './bytes.js';
 
 const HDR = 24;
 const REC = 48;
-
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
 
 export function decodeNetflow5(d: FlowDecoder, ex: ExporterState, b: Uint8Array, timeMs: number): void {
   if (b.length < HDR) throw new WireError('NetFlow v5 header truncated');

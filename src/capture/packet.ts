@@ -19,6 +19,7 @@
  */
 import type { FlowRecord } from './flow.js';
 import { LIMITS } from './limits.js';
+import { u32 } from './bytes.js';
 
 /** pcap link types understood by parseFrame. */
 export const LINKTYPE = {
@@ -43,13 +44,18 @@ export function clearL3(rec: FlowRecord): void {
   rec.src4 = 0;
   rec.dst4 = 0;
   rec.protocol = 0;
-  rec.srcPort = 0;
-  rec.dstPort = 0;
-  rec.icmpType = -1;
-  rec.icmpCode = -1;
-  rec.tcpFlags = 0;
+  clearL4(rec);
   rec.fragment = false;
   rec.packetLength = 0;
+}
+
+/** Reset the transport fields (ports, TCP flags, ICMP type/code) before a new IP header. */
+export function clearL4(rec: FlowRecord): void {
+  rec.srcPort = 0;
+  rec.dstPort = 0;
+  rec.tcpFlags = 0;
+  rec.icmpType = -1;
+  rec.icmpCode = -1;
 }
 
 /**
@@ -170,13 +176,9 @@ export function parseIpv4(b: Uint8Array, p: number, end: number, rec: FlowRecord
   rec.fragment = (fragField & 0x2000) !== 0 || offset !== 0;
   const proto = b[p + 9]!;
   rec.protocol = proto;
-  rec.src4 = ((b[p + 12]! << 24) | (b[p + 13]! << 16) | (b[p + 14]! << 8) | b[p + 15]!) >>> 0;
-  rec.dst4 = ((b[p + 16]! << 24) | (b[p + 17]! << 16) | (b[p + 18]! << 8) | b[p + 19]!) >>> 0;
-  rec.srcPort = 0;
-  rec.dstPort = 0;
-  rec.tcpFlags = 0;
-  rec.icmpType = -1;
-  rec.icmpCode = -1;
+  rec.src4 = u32(b, p + 12);
+  rec.dst4 = u32(b, p + 16);
+  clearL4(rec);
   if (offset !== 0) return true; // later fragments carry no transport header
   const l4 = p + ihl;
   // Bound by the IP total length when it is sane (Ethernet padding is not payload).
@@ -198,44 +200,25 @@ export function parseIpv6(b: Uint8Array, p: number, end: number, rec: FlowRecord
     d6[i] = b[p + 24 + i]!;
   }
   rec.fragment = false;
-  rec.srcPort = 0;
-  rec.dstPort = 0;
-  rec.tcpFlags = 0;
-  rec.icmpType = -1;
-  rec.icmpCode = -1;
+  clearL4(rec);
   let q = p + 40;
   const ipEnd = payloadLen > 0 && q + payloadLen < end ? q + payloadLen : end;
   let firstFragment = true;
-  for (let n = 0; ; n++) {
-    if (next === 0 || next === 43 || next === 60) {
-      if (n >= LIMITS.MAX_IPV6_EXT_HEADERS || q + 8 > ipEnd) {
-        rec.protocol = next;
-        return true;
-      }
-      const nn = b[q]!;
-      q += (b[q + 1]! + 1) * 8;
-      next = nn;
-    } else if (next === 44) {
-      if (n >= LIMITS.MAX_IPV6_EXT_HEADERS || q + 8 > ipEnd) {
-        rec.protocol = next;
-        rec.fragment = true;
-        return true;
-      }
-      const nn = b[q]!;
-      const fo = ((b[q + 2]! << 8) | b[q + 3]!) >> 3;
-      rec.fragment = true;
-      if (fo !== 0) firstFragment = false;
+  // Extension headers: hop-by-hop (0), routing (43), destination options (60), length in
+  // 8-byte units; Fragment (44), 8 bytes; AH (51), length in 4-byte units (RFC 4302 §2.2).
+  for (let n = 0; next === 0 || next === 43 || next === 60 || next === 44 || next === 51; n++) {
+    if (next === 44) rec.fragment = true;
+    if (n >= LIMITS.MAX_IPV6_EXT_HEADERS || q + 8 > ipEnd) {
+      rec.protocol = next;
+      return true;
+    }
+    const nn = b[q]!;
+    if (next === 44) {
+      if (((b[q + 2]! << 8) | b[q + 3]!) >> 3 !== 0) firstFragment = false;
       q += 8;
-      next = nn;
-    } else if (next === 51) {
-      if (n >= LIMITS.MAX_IPV6_EXT_HEADERS || q + 8 > ipEnd) {
-        rec.protocol = next;
-        return true;
-      }
-      const nn = b[q]!;
-      q += (b[q + 1]! + 2) * 4;
-      next = nn;
-    } else break;
+    } else if (next === 51) q += (b[q + 1]! + 2) * 4;
+    else q += (b[q + 1]! + 1) * 8;
+    next = nn;
   }
   rec.protocol = next;
   if (!firstFragment || q > ipEnd) return true;

@@ -19,12 +19,9 @@ import { v4ToString, v6ToString } from '../wire/addr.js';
 import type { ExporterState, FlowDecoder } from './decoder.js';
 import { checkSeq, sane } from './decoder.js';
 import { LIMITS } from './limits.js';
+import { u32 } from './bytes.js';
 import { clearL3, parseEthernet, parseIpv4, parseIpv6 } from './packet.js';
 import type { FlowRecord } from './flow.js';
-
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
 
 export function decodeSflow(d: FlowDecoder, ex: ExporterState, b: Uint8Array, timeMs: number): void {
   const end = b.length;

@@ -5,6 +5,7 @@
  * enterprise fields cost nothing per record: they are skipped by the record length.
  */
 import { LIMITS } from './limits.js';
+import { u16, u32 } from './bytes.js';
 import type { FastDecode } from './codegen.js';
 
 /** Roles: what a field means to normalisation (0 = skipped). */
@@ -276,14 +277,11 @@ export function readUint(b: Uint8Array, off: number, len: number): number {
     case 1:
       return b[off]!;
     case 2:
-      return (b[off]! << 8) | b[off + 1]!;
+      return u16(b, off);
     case 4:
-      return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
+      return u32(b, off);
     case 8:
-      return (
-        (((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0) * 4294967296 +
-        (((b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]!) >>> 0)
-      );
+      return u32(b, off) * 4294967296 + u32(b, off + 4);
     default: {
       let v = 0;
       for (let i = 0; i < len; i++) v = v * 256 + b[off + i]!;
