@@ -50,49 +50,52 @@ function safe<T>(f: (() => T) | undefined | null, fallback: T): T {
   }
 }
 
+type Labels = Record<string, string>;
+type Rows = Iterable<readonly [Labels, number]>;
+
+/**
+ * A gauge (set) or counter (inc) whose series are all rebuilt from `rows` at each scrape;
+ * rows read their providers through safe(), so a failing provider yields no series.
+ */
+function scraped(reg: Registry[], type: 'gauge' | 'counter', name: string, help: string, labelNames: readonly string[], rows: () => Rows): void {
+  const base = { name, help, labelNames, registers: reg };
+  if (type === 'gauge') {
+    new Gauge({
+      ...base,
+      collect() {
+        this.reset();
+        for (const [labels, v] of rows()) this.set(labels, v);
+      },
+    });
+  } else {
+    new Counter({
+      ...base,
+      collect() {
+        this.reset();
+        for (const [labels, v] of rows()) this.inc(labels, v);
+      },
+    });
+  }
+}
+
 /** Build a registry with Breakwater's metrics over the given providers. */
 export function createMetrics(src: MetricsSources, registry: Registry = new Registry()): Registry {
   const reg = [registry];
   if (src.defaultMetrics !== false) processMetrics(reg);
 
-  const exporterCounter = (name: string, help: string, pick: (e: ExporterStats) => number | undefined) =>
-    new Counter({
-      name,
-      help,
-      labelNames: ['exporter', 'protocol'],
-      registers: reg,
-      collect() {
-        this.reset();
-        for (const e of safe(src.captureStats, [])) {
-          const v = pick(e);
-          if (v !== undefined) this.inc({ exporter: e.exporter, protocol: e.protocol }, v);
-        }
-      },
+  const perExporter = (type: 'gauge' | 'counter', name: string, help: string, pick: (e: ExporterStats) => number | undefined) =>
+    scraped(reg, type, name, help, ['exporter', 'protocol'], function* () {
+      for (const e of safe(src.captureStats, [])) {
+        const v = pick(e);
+        if (v !== undefined) yield [{ exporter: e.exporter, protocol: e.protocol }, v] as const;
+      }
     });
-  exporterCounter('breakwater_capture_datagrams_total', 'Flow datagrams (or mirrored packets) received per exporter.', (e) => e.datagrams);
-  exporterCounter('breakwater_capture_records_total', 'Flow records or packet samples decoded per exporter.', (e) => e.records);
-  exporterCounter('breakwater_capture_malformed_total', 'Malformed datagrams or records per exporter (counted and skipped).', (e) => e.malformed);
-  exporterCounter('breakwater_capture_dropped_total', 'Records dropped per exporter for other reasons (unknown template, overload).', (e) => e.dropped ?? 0);
-  new Gauge({
-    name: 'breakwater_capture_sampling_rate',
-    help: 'Sampling rate applied to each exporter.',
-    labelNames: ['exporter', 'protocol'],
-    registers: reg,
-    collect() {
-      this.reset();
-      for (const e of safe(src.captureStats, [])) this.set({ exporter: e.exporter, protocol: e.protocol }, e.sampling_rate);
-    },
-  });
-  new Gauge({
-    name: 'breakwater_capture_last_seen_timestamp_seconds',
-    help: 'Unix time of the last datagram from each exporter.',
-    labelNames: ['exporter', 'protocol'],
-    registers: reg,
-    collect() {
-      this.reset();
-      for (const e of safe(src.captureStats, [])) this.set({ exporter: e.exporter, protocol: e.protocol }, e.last_seen_ms / 1000);
-    },
-  });
+  perExporter('counter', 'breakwater_capture_datagrams_total', 'Flow datagrams (or mirrored packets) received per exporter.', (e) => e.datagrams);
+  perExporter('counter', 'breakwater_capture_records_total', 'Flow records or packet samples decoded per exporter.', (e) => e.records);
+  perExporter('counter', 'breakwater_capture_malformed_total', 'Malformed datagrams or records per exporter (counted and skipped).', (e) => e.malformed);
+  perExporter('counter', 'breakwater_capture_dropped_total', 'Records dropped per exporter for other reasons (unknown template, overload).', (e) => e.dropped ?? 0);
+  perExporter('gauge', 'breakwater_capture_sampling_rate', 'Sampling rate applied to each exporter.', (e) => e.sampling_rate);
+  perExporter('gauge', 'breakwater_capture_last_seen_timestamp_seconds', 'Unix time of the last datagram from each exporter.', (e) => e.last_seen_ms / 1000);
 
   const totals = (name: string, help: string, inKey: 'in_packets' | 'in_bytes' | 'in_flows', outKey: 'out_packets' | 'out_bytes' | 'out_flows') =>
     new Gauge({
@@ -144,107 +147,41 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
       }
     },
   });
-  new Counter({
-    name: 'breakwater_mitigations_refused_total',
-    help: 'Mitigations refused by the safety rules, by reason.',
-    labelNames: ['reason'],
-    registers: reg,
-    collect() {
-      this.reset();
-      for (const [reason, v] of Object.entries(safe(src.refused, {}))) this.inc({ reason }, v);
-    },
-  });
+  const byKey = (name: string, help: string, label: string, provider: (() => Readonly<Record<string, number>>) | undefined) =>
+    scraped(reg, 'counter', name, help, [label], () => Object.entries(safe(provider, {})).map(([k, v]) => [{ [label]: k }, v] as const));
+  byKey('breakwater_mitigations_refused_total', 'Mitigations refused by the safety rules, by reason.', 'reason', src.refused);
 
-  new Gauge({
-    name: 'breakwater_bgp_peer_state',
-    help: 'BGP session state of each peer: 1 for the current state, 0 for the others.',
-    labelNames: ['peer', 'address', 'state'],
-    registers: reg,
-    collect() {
-      this.reset();
-      for (const p of safe(src.bgpStatus, [])) for (const s of PEER_STATES) this.set({ peer: p.name, address: p.address, state: s }, p.state === s ? 1 : 0);
-    },
+  scraped(reg, 'gauge', 'breakwater_bgp_peer_state', 'BGP session state of each peer: 1 for the current state, 0 for the others.', ['peer', 'address', 'state'], function* () {
+    for (const p of safe(src.bgpStatus, [])) for (const s of PEER_STATES) yield [{ peer: p.name, address: p.address, state: s }, p.state === s ? 1 : 0] as const;
   });
-  new Gauge({
-    name: 'breakwater_bgp_peer_up',
-    help: 'Whether the BGP session is Established.',
-    labelNames: ['peer', 'address'],
-    registers: reg,
-    collect() {
-      this.reset();
-      for (const p of safe(src.bgpStatus, [])) this.set({ peer: p.name, address: p.address }, p.state === 'Established' ? 1 : 0);
-    },
-  });
-  const peerGauge = (name: string, help: string, pick: (p: PeerStatus) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['peer', 'address'],
-      registers: reg,
-      collect() {
-        this.reset();
-        for (const p of safe(src.bgpStatus, [])) this.set({ peer: p.name, address: p.address }, pick(p));
-      },
-    });
-  peerGauge('breakwater_bgp_peer_uptime_seconds', 'Seconds since the session became Established (0 when down).', (p) => p.uptime_s);
-  peerGauge('breakwater_bgp_prefixes_advertised', 'Routes currently advertised to the peer.', (p) => p.prefixes_out);
-  peerGauge('breakwater_bgp_prefixes_received', 'Routes received from the peer.', (p) => p.prefixes_in);
-  const peerCounter = (name: string, help: string, pick: (p: PeerStatus) => number) =>
-    new Counter({
-      name,
-      help,
-      labelNames: ['peer', 'address'],
-      registers: reg,
-      collect() {
-        this.reset();
-        for (const p of safe(src.bgpStatus, [])) this.inc({ peer: p.name, address: p.address }, pick(p));
-      },
-    });
-  peerCounter('breakwater_bgp_messages_received_total', 'BGP messages received from the peer.', (p) => p.messages_in);
-  peerCounter('breakwater_bgp_messages_sent_total', 'BGP messages sent to the peer.', (p) => p.messages_out);
-  peerCounter('breakwater_bgp_updates_received_total', 'BGP UPDATE messages received from the peer.', (p) => p.updates_in);
-  peerCounter('breakwater_bgp_updates_sent_total', 'BGP UPDATE messages sent to the peer.', (p) => p.updates_out);
+  const perPeer = (type: 'gauge' | 'counter', name: string, help: string, pick: (p: PeerStatus) => number) =>
+    scraped(reg, type, name, help, ['peer', 'address'], () => safe(src.bgpStatus, []).map((p) => [{ peer: p.name, address: p.address }, pick(p)] as const));
+  perPeer('gauge', 'breakwater_bgp_peer_up', 'Whether the BGP session is Established.', (p) => (p.state === 'Established' ? 1 : 0));
+  perPeer('gauge', 'breakwater_bgp_peer_uptime_seconds', 'Seconds since the session became Established (0 when down).', (p) => p.uptime_s);
+  perPeer('gauge', 'breakwater_bgp_prefixes_advertised', 'Routes currently advertised to the peer.', (p) => p.prefixes_out);
+  perPeer('gauge', 'breakwater_bgp_prefixes_received', 'Routes received from the peer.', (p) => p.prefixes_in);
+  perPeer('counter', 'breakwater_bgp_messages_received_total', 'BGP messages received from the peer.', (p) => p.messages_in);
+  perPeer('counter', 'breakwater_bgp_messages_sent_total', 'BGP messages sent to the peer.', (p) => p.messages_out);
+  perPeer('counter', 'breakwater_bgp_updates_received_total', 'BGP UPDATE messages received from the peer.', (p) => p.updates_in);
+  perPeer('counter', 'breakwater_bgp_updates_sent_total', 'BGP UPDATE messages sent to the peer.', (p) => p.updates_out);
 
-  new Counter({
-    name: 'breakwater_notify_runs_total',
-    help: 'Notify script runs and webhook posts by outcome (ok, failed, timeout, missing, dropped, webhook_ok, webhook_failed).',
-    labelNames: ['outcome'],
-    registers: reg,
-    collect() {
-      this.reset();
-      for (const [outcome, v] of Object.entries(safe(src.notifyOutcomes, {}))) this.inc({ outcome }, v);
-    },
-  });
+  byKey(
+    'breakwater_notify_runs_total',
+    'Notify script runs and webhook posts by outcome (ok, failed, timeout, missing, dropped, webhook_ok, webhook_failed).',
+    'outcome',
+    src.notifyOutcomes,
+  );
 
   if (src.journalStats) {
     const js = src.journalStats;
-    new Counter({
-      name: 'breakwater_journal_corrupt_lines_total',
-      help: 'State journal lines found corrupt (and skipped) at the last start.',
-      registers: reg,
-      collect() {
-        this.reset();
-        this.inc(safe(js, null)?.corrupt_lines ?? 0);
-      },
-    });
-    new Counter({
-      name: 'breakwater_journal_appends_total',
-      help: 'Changes written (and fsynced) to the state journal.',
-      registers: reg,
-      collect() {
-        this.reset();
-        this.inc(safe(js, null)?.appends ?? 0);
-      },
-    });
-    new Counter({
-      name: 'breakwater_journal_compactions_total',
-      help: 'State journal compactions.',
-      registers: reg,
-      collect() {
-        this.reset();
-        this.inc(safe(js, null)?.compactions ?? 0);
-      },
-    });
+    const journal = (name: string, help: string, pick: (s: JournalStats) => number) =>
+      scraped(reg, 'counter', name, help, [], () => {
+        const s = safe(js, null);
+        return [[{}, s ? pick(s) : 0]] as const;
+      });
+    journal('breakwater_journal_corrupt_lines_total', 'State journal lines found corrupt (and skipped) at the last start.', (s) => s.corrupt_lines);
+    journal('breakwater_journal_appends_total', 'Changes written (and fsynced) to the state journal.', (s) => s.appends);
+    journal('breakwater_journal_compactions_total', 'State journal compactions.', (s) => s.compactions);
   }
   return registry;
 }
