@@ -52,7 +52,26 @@ import {
 } from './layout.js';
 import { buildDetails, buildHostRates, packetDump } from './report.js';
 import { buildPcap, SampleArrays, type PcapEntry } from './samples.js';
-import { CounterStore, F_HOT, F_WHITELISTED, KIND_HOSTGROUP, KIND_V4, KIND_V6, META } from './store.js';
+import {
+  CAND_BIT,
+  CounterStore,
+  F_HOT,
+  F_WHITELISTED,
+  H_BASE,
+  H_BASE_EVICT,
+  H_ADDR,
+  H_HG,
+  H_LAST,
+  H_MASK,
+  H_T0,
+  IN0,
+  KIND_HOSTGROUP,
+  KIND_V4,
+  KIND_V6,
+  OUT0,
+  H_LIM,
+  STRIDE,
+} from './store.js';
 import type { AttackEvent, AttackRecord, Detector, HostRates, RateFn, TopUnit } from './types.js';
 
 const log = logger.child({ module: 'detection' });
@@ -201,7 +220,6 @@ export class DetectorImpl implements Detector {
   private cand = new Int32Array(1024);
   private candLen = 0;
   /** Per hostgroup and direction: [packets window, packets interval, bytes window, bytes interval, flows window, flows interval]. */
-  private candBudget = new Float64Array(0);
   private promoted: number[] = [];
   /** Per hostgroup and direction: packets / bytes in one tick that make a host hot at once. */
   private pktBudget = new Float64Array(0);
@@ -238,7 +256,7 @@ export class DetectorImpl implements Detector {
     this.store = new CounterStore(this.B, this.alpha > 0, initial, (cap) => this.base.resize(cap));
     this.policy = new Policy(cfg);
     this.v4 = new V4Index(this.policy);
-    this.v6 = new V6Index(Math.min(1024, Math.max(16, this.v6Max)));
+    this.v6 = new V6Index(Math.min(1024, Math.max(16, this.v6Max)), 2 * STRIDE, H_ADDR);
     this.lastTickAt = this.now();
     this.applyHostgroups(cfg);
     const self = this;
@@ -300,66 +318,83 @@ export class DetectorImpl implements Detector {
   private add(s: number, dir: number, bits: number, pk: number, by: number, rec: FlowRecord, out: boolean, expId: number): void {
     const st = this.store;
     const T = this.curTick;
+    const hb = st.hb;
+    const hw = st.hw;
+    const bo = s * STRIDE;
+    const w = 2 * bo;
     // Lazy rotation on the slot's first record of this interval (its lines are in cache now).
-    const meta = st.meta;
-    const mi = META * s;
-    if (meta[mi] !== T) st.rotate(s, T);
-    meta[mi + 1] = T;
-    const cs = st.cs;
-    const i = s * NC2 + 2 * dir;
-    accumulate(cs, i, bits, pk, by, rec.flows);
+    if (hw[w + H_T0] !== T) st.rotate(s, T);
+    hw[w + H_LAST] = T;
+    const i = bo + (dir === 0 ? IN0 : OUT0);
+    accumulate(hb, i, bits, pk, by, rec.flows);
     const m = bits << dir;
-    st.accMask[s] = st.accMask[s]! | m;
+    hw[w + H_MASK] = hw[w + H_MASK]! | m;
     // Hostgroup totals (a few slots, always in cache); they are rotated on the tick.
-    const h = this.hgSlot[st.hg[s]!]!;
-    accumulate(cs, h * NC2 + 2 * dir, bits, pk, by, rec.flows);
-    st.accMask[h] = st.accMask[h]! | m;
-    let fl = st.flags[s]!;
-    if ((fl & (F_HOT | F_WHITELISTED)) === 0) {
-      const bi = st.hg[s]! * 2 + dir;
-      // Mid-interval promotion: this interval's count alone reaches the warm fraction of a
-      // total threshold, so the hot buffer starts filling now rather than at the tick.
-      if (cs[i]! > this.pktBudget[bi]! || cs[i + 4]! > this.byteBudget[bi]!) fl = this.promote(s);
-    }
-    if ((fl & F_WHITELISTED) === 0 && meta[mi + 2] !== T) {
-      // Tick candidates: only a host whose window could reach the warm fraction of one of
-      // its thresholds needs checking on the tick. window <= sumB + acc (both on the line
-      // just written), and a class's count never exceeds the total's, so comparing totals
-      // with the smallest limit of any class is a safe filter (counts against budgets, not
-      // rates: rates are computed on the tick only).
-      const bi = st.hg[s]! * 2 + dir;
-      const cb = this.candBudget;
-      const j = bi * 6;
-      if (
-        cs[i]! + cs[i + 1]! > cb[j]! ||
-        cs[i]! > cb[j + 1]! ||
-        cs[i + 4]! + cs[i + 5]! > cb[j + 2]! ||
-        cs[i + 4]! > cb[j + 3]! ||
-        cs[i + 8]! + cs[i + 9]! > cb[j + 4]! ||
-        cs[i + 8]! > cb[j + 5]!
-      ) {
-        meta[mi + 2] = T;
-        if (this.candLen === this.cand.length) this.growCand();
-        this.cand[this.candLen++] = s;
-      }
-    }
+    const h = this.hgSlot[hw[w + H_HG]!]!;
+    accumulate(hb, h * STRIDE + (dir === 0 ? IN0 : OUT0), bits, pk, by, rec.flows);
+    hw[2 * h * STRIDE + H_MASK] = hw[2 * h * STRIDE + H_MASK]! | m;
+    // Candidate limits (store.ts): crossing one means this host may be near a threshold
+    // (or it is hot and its records go to its hot buffer). Counts, not rates: rates are
+    // computed on the tick only.
+    const hf = st.hf;
+    const lw = w + H_LIM + 3 * dir;
+    if (hb[i]! > hf[lw]! || hb[i + 1]! > hf[lw + 1]! || hb[i + 2]! > hf[lw + 2]!) this.slow(s, dir, i, rec, out, expId);
     // The baseline ring considers the first record per direction and tick (the clocks are
-    // on the same line). A host with a hot buffer keeps its ring as it was; one without (the
-    // hot-buffer cap is reached) goes on filling it with marked entries no baseline uses.
-    const bl = mi + 4 + dir;
-    if (meta[bl] !== T) {
-      meta[bl] = T;
-      const hot = (fl & F_HOT) !== 0;
+    // on the first line). A host with a hot buffer keeps its ring as it was; one without
+    // (the hot-buffer cap is reached) goes on filling it with marked entries no baseline uses.
+    const hh = st.hh;
+    const bw = 2 * (w + H_BASE) + dir;
+    if (hh[bw] !== (T & 0xffff)) {
+      hh[bw] = T;
+      const hot = (st.flags[s]! & F_HOT) !== 0;
       if (!hot || st.hotBuf[s]! < 0) {
-        const ev = meta[mi + 6]!;
+        const ev = hw[w + H_BASE_EVICT]!;
         const mayEvict = ev === 0 || T - ev >= this.baseSpacing;
-        if (this.base.offerBaseline(s, T, rec, out, expId, hot, this.baseRefresh, mayEvict)) meta[mi + 6] = T;
+        if (this.base.offerBaseline(s, T, rec, out, expId, hot, this.baseRefresh, mayEvict)) hw[w + H_BASE_EVICT] = T;
       }
     }
+  }
+
+  /** A record took the slot past one of its candidate limits (see add). */
+  private slow(s: number, dir: number, i: number, rec: FlowRecord, out: boolean, expId: number): void {
+    const st = this.store;
+    const hb = st.hb;
+    const fl = st.flags[s]!;
     if (fl & F_HOT) {
-      const hb = st.hotBuf[s]!;
-      if (hb >= 0) this.hot.offer(hb, T, rec, out, expId);
+      const buf = st.hotBuf[s]!;
+      if (buf >= 0) this.hot.offer(buf, this.curTick, rec, out, expId);
+      else st.setLimits(s);
+      return;
     }
+    const w = 2 * s * STRIDE;
+    const hw = st.hw;
+    if (fl & F_WHITELISTED) {
+      st.setLimits(s);
+      return;
+    }
+    const T = this.curTick;
+    if ((hw[w + H_MASK]! & CAND_BIT) === 0) {
+      // Limits may be stale (flags changed since the rotation): recompute, then recheck.
+      st.setLimits(s);
+      const hf = st.hf;
+      const lw = w + H_LIM + 3 * dir;
+      if (!(hb[i]! > hf[lw]! || hb[i + 1]! > hf[lw + 1]! || hb[i + 2]! > hf[lw + 2]!)) return;
+      hw[w + H_MASK] = hw[w + H_MASK]! | CAND_BIT;
+      if (this.candLen === this.cand.length) this.growCand();
+      this.cand[this.candLen++] = s;
+    }
+    // A candidate: promote mid-interval when this interval's count alone reaches the warm
+    // fraction of a total threshold, so the hot buffer starts filling now rather than at
+    // the tick (this record included). Until then, the limits are those budgets.
+    const hg = hw[w + H_HG]!;
+    const bi = hg * 2 + dir;
+    if (hb[i]! > this.pktBudget[bi]! || hb[i + 1]! > this.byteBudget[bi]!) {
+      this.promote(s);
+      const buf = st.hotBuf[s]!;
+      if (buf >= 0) this.hot.offer(buf, T, rec, out, expId);
+      return;
+    }
+    for (let d = 0; d < 2; d++) st.setLim(s, d, this.pktBudget[hg * 2 + d]!, this.byteBudget[hg * 2 + d]!, Infinity);
   }
 
   private growCand(): void {
@@ -400,10 +435,7 @@ export class DetectorImpl implements Detector {
   private newSlot4(a: number, e: number): number {
     const st = this.store;
     const s = st.alloc(KIND_V4, this.v4.hg[e]!, this.v4.wl[e] ? F_WHITELISTED : 0, this.curTick);
-    st.addr[s * 4] = 0;
-    st.addr[s * 4 + 1] = 0;
-    st.addr[s * 4 + 2] = 0;
-    st.addr[s * 4 + 3] = a;
+    st.setAddr(s, 0, 0, 0, a);
     st.backref[s] = e;
     this.v4.slot[e] = s;
     this.base.clear(s);
@@ -411,9 +443,11 @@ export class DetectorImpl implements Detector {
   }
 
   private slot6(w0: number, w1: number, w2: number, w3: number): number {
-    const s = this.v6.find(this.store.addr, w0, w1, w2, w3);
-    if (s >= 0) return s;
     const pol = this.policy;
+    // Remote addresses (most sources of incoming traffic) stop at the /16 filter.
+    if (pol.touch6[w0 >>> 16] === 0) return -1;
+    const s = this.v6.find(this.store.hw, w0, w1, w2, w3);
+    if (s >= 0) return s;
     if (!pol.monitored6(w0, w1, w2, w3)) return -1;
     if (this.v6.size >= this.v6Max) {
       this.evictV6(Math.max(1, this.v6Max >> 3), 0);
@@ -424,13 +458,8 @@ export class DetectorImpl implements Detector {
     }
     const st = this.store;
     const n = st.alloc(KIND_V6, pol.hostgroup6(w0, w1, w2, w3), pol.whitelisted6(w0, w1, w2, w3) ? F_WHITELISTED : 0, this.curTick);
-    const o = n * 4;
-    const addr = st.addr;
-    addr[o] = w0;
-    addr[o + 1] = w1;
-    addr[o + 2] = w2;
-    addr[o + 3] = w3;
-    this.v6.insert(addr, n);
+    st.setAddr(n, w0, w1, w2, w3);
+    this.v6.insert(st.addr, n);
     this.base.clear(n);
     return n;
   }
@@ -508,7 +537,7 @@ export class DetectorImpl implements Detector {
     // Promoted mid-interval: checked like hot slots (their window changed, so most are done).
     for (const s of this.promoted) {
       if (this.hotMap.has(s) || !(st.flags[s]! & F_HOT)) continue;
-      const hs = this.makeHot(s, T, this.compiled[st.hg[s]!]?.ban.length ?? 0);
+      const hs = this.makeHot(s, T, this.compiled[st.hg(s)]?.ban.length ?? 0);
       hs.lastEval = -1;
     }
     this.promoted.length = 0;
@@ -540,7 +569,7 @@ export class DetectorImpl implements Detector {
     const st = this.store;
     if (st.smooth && this.alpha > 0) return st.smooth[s * NC + c]!;
     const T = this.curTick - 1;
-    if (st.t0(s) > T) return st.cs[s * NC2 + 2 * c + 1]! * this.perSecond;
+    if (st.t0(s) > T) return st.sumOf(s, c) * this.perSecond;
     st.rotate(s, T);
     return st.windowAt(s, c, T) * this.perSecond;
   }
@@ -556,7 +585,7 @@ export class DetectorImpl implements Detector {
     const k = st.kind[s]!;
     if (k !== KIND_V4 && k !== KIND_V6) return;
     if (st.flags[s]! & F_WHITELISTED) return; // never banned
-    const c = this.compiled[st.hg[s]!];
+    const c = this.compiled[st.hg(s)];
     if (!c) return;
     const thr = c.ban;
     const n = thr.length;
@@ -637,6 +666,7 @@ export class DetectorImpl implements Detector {
     const st = this.store;
     st.hotBuf[s] = this.takeHotBuffer();
     st.flags[s] = st.flags[s]! | F_HOT;
+    st.setLimits(s);
     this.promoted.push(s);
     return st.flags[s]!;
   }
@@ -647,6 +677,7 @@ export class DetectorImpl implements Detector {
     const buf = st.flags[s]! & F_HOT ? st.hotBuf[s]! : this.takeHotBuffer();
     st.hotBuf[s] = buf;
     st.flags[s] = st.flags[s]! | F_HOT;
+    st.setLimits(s);
     // The baseline: the slow ring without the last window (an attack ramping up below the
     // warm level may be in it) and without records taken while the host was hot.
     const text = this.slotText(s);
@@ -663,6 +694,7 @@ export class DetectorImpl implements Detector {
     const s = hs.slot;
     st.flags[s] = st.flags[s]! & ~F_HOT;
     st.hotBuf[s] = -1;
+    st.setLimits(s);
     if (hs.buf >= 0) this.hotFree.push(hs.buf);
     this.hotMap.delete(s);
   }
@@ -870,15 +902,20 @@ export class DetectorImpl implements Detector {
     this.byteBudget = new Float64Array(n * 2).fill(Infinity);
     const perTick = (this.warm * this.tickMs) / 1000;
     const perWindow = (this.warm * this.W) / 1000;
-    this.candBudget = new Float64Array(n * 2 * 6).fill(Infinity);
+    // Candidate budgets (store.ts): a class's count never exceeds the total's, so comparing
+    // totals with the smallest limit of any class in that unit is a safe filter.
+    const win = new Float64Array(n * 2 * 3).fill(Infinity);
+    const tick = new Float64Array(n * 2 * 3).fill(Infinity);
     this.compiled.forEach((c, h) => {
       for (const t of c.ban) {
-        const j = (h * 2 + (t.direction === 'incoming' ? 0 : 1)) * 6 + (t.unit === 'pps' ? 0 : t.unit === 'mbps' ? 2 : 4);
+        const j = (h * 2 + (t.direction === 'incoming' ? 0 : 1)) * 3 + (t.unit === 'pps' ? 0 : t.unit === 'mbps' ? 1 : 2);
         const perSec = t.limit / t.factor; // packets, bytes or flows per second
-        this.candBudget[j] = Math.min(this.candBudget[j]!, perSec * perWindow);
-        this.candBudget[j + 1] = Math.min(this.candBudget[j + 1]!, perSec * perTick);
+        win[j] = Math.min(win[j]!, perSec * perWindow);
+        tick[j] = Math.min(tick[j]!, perSec * perTick);
       }
     });
+    st.budgetWin = win;
+    st.budgetTick = tick;
     this.compiled.forEach((c, h) => {
       for (const t of c.ban) {
         if (t.cls !== 'total' || t.unit === 'flows') continue;
@@ -894,7 +931,7 @@ export class DetectorImpl implements Detector {
       if (j >= 0) {
         slots[i] = oldSlots[j]!;
         kept.add(j);
-        st.hg[slots[i]!] = i;
+        st.setHg(slots[i]!, i);
       } else slots[i] = st.alloc(KIND_HOSTGROUP, i, 0, this.curTick);
     });
     for (let j = 0; j < oldSlots.length; j++) if (!kept.has(j)) st.release(oldSlots[j]!);
@@ -925,7 +962,7 @@ export class DetectorImpl implements Detector {
       const k = st.kind[s];
       if (k === KIND_V4) {
         const e = st.backref[s]!;
-        st.hg[s] = this.v4.hg[e]!;
+        st.setHg(s, this.v4.hg[e]!);
         st.flags[s] = (st.flags[s]! & ~F_WHITELISTED) | (this.v4.wl[e] ? F_WHITELISTED : 0);
       } else if (k === KIND_V6) {
         const o = s * 4;
@@ -935,15 +972,17 @@ export class DetectorImpl implements Detector {
           this.dropSlot(s);
           continue;
         }
-        st.hg[s] = policy.hostgroup6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!);
+        st.setHg(s, policy.hostgroup6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!));
         st.flags[s] = (st.flags[s]! & ~F_WHITELISTED) | (policy.whitelisted6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!) ? F_WHITELISTED : 0);
       }
     }
     this.applyHostgroups(cfg);
+    // New budgets, flags and hostgroups: new candidate limits.
+    for (let s = 0; s < st.used; s++) if (st.kind[s] === KIND_V4 || st.kind[s] === KIND_V6) st.setLimits(s);
     this.reevalAll = true;
     // Threshold lists may have changed shape: restart the consecutive-tick counts.
     for (const hs of this.hotMap.values()) {
-      const c = this.compiled[st.hg[hs.slot]!];
+      const c = this.compiled[st.hg(hs.slot)];
       hs.runs = new Int32Array(c ? c.ban.length : 0);
       if (hs.attack && (st.flags[hs.slot]! & F_WHITELISTED)) {
         this.emit('attack_finished', hs.attack.rec);
@@ -1012,11 +1051,11 @@ export class DetectorImpl implements Detector {
     }
     const b = parseV6(ip);
     if (!b) return -1;
-    return this.v6.find(this.store.addr, rd(b, 0), rd(b, 4), rd(b, 8), rd(b, 12));
+    return this.v6.find(this.store.hw, rd(b, 0), rd(b, 4), rd(b, 8), rd(b, 12));
   }
 
   private hgName(s: number): string {
-    const h = this.store.hg[s]!;
+    const h = this.store.hg(s);
     return h === HG_NONE ? '' : (this.compiled[h]?.name ?? '');
   }
 
@@ -1063,7 +1102,7 @@ export class DetectorImpl implements Detector {
   stillAttacking(ip: string): boolean {
     const s = this.findSlot(ip);
     if (s < 0) return false;
-    const c = this.compiled[this.store.hg[s]!];
+    const c = this.compiled[this.store.hg(s)];
     return c ? this.overAny(s, c.ban) : false;
   }
 
@@ -1071,7 +1110,7 @@ export class DetectorImpl implements Detector {
   overEmergency(ip: string): boolean {
     const s = this.findSlot(ip);
     if (s < 0) return false;
-    const c = this.compiled[this.store.hg[s]!];
+    const c = this.compiled[this.store.hg(s)];
     return c ? this.overAny(s, c.emergency) : false;
   }
 
@@ -1168,7 +1207,6 @@ function rd(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
-const NC2 = 2 * NC;
 // Counter masks for the incoming direction (counter = 2 * kind + direction).
 const kb = (k: number) => 1 << (2 * k);
 const M_TOTAL = kb(K_TOTAL_P) | kb(K_TOTAL_B) | kb(K_FLOWS);
@@ -1179,32 +1217,31 @@ const M_ICMP = kb(K_ICMP_P) | kb(K_ICMP_B);
 const M_FRAG = kb(K_FRAG_P) | kb(K_FRAG_B);
 const M_DROP = kb(K_DROP_P) | kb(K_DROP_B);
 
-/** Add one record to an open interval: i = the slot's acc of kind 0 in the direction. */
-function accumulate(cs: Float64Array, i: number, bits: number, pk: number, by: number, flows: number): void {
-  // acc of kind k in this direction is at i + 4k.
-  cs[i] += pk;
-  cs[i + 4] += by;
-  cs[i + 8] += flows;
+/** Add one record to an open interval: i = the block offset of the direction's part (store.ts R_*). */
+function accumulate(hb: Float64Array, i: number, bits: number, pk: number, by: number, flows: number): void {
+  hb[i] += pk;
+  hb[i + 1] += by;
+  hb[i + 2] += flows;
   if (bits & M_TCP) {
-    cs[i + 12] += pk;
-    cs[i + 16] += by;
+    hb[i + 3] += pk;
+    hb[i + 4] += by;
     if (bits & M_SYN) {
-      cs[i + 20] += pk;
-      cs[i + 24] += by;
+      hb[i + 7] += pk;
+      hb[i + 8] += by;
     }
   } else if (bits & M_UDP) {
-    cs[i + 28] += pk;
-    cs[i + 32] += by;
+    hb[i + 5] += pk;
+    hb[i + 6] += by;
   } else if (bits & M_ICMP) {
-    cs[i + 36] += pk;
-    cs[i + 40] += by;
+    hb[i + 9] += pk;
+    hb[i + 10] += by;
   }
   if (bits & M_FRAG) {
-    cs[i + 44] += pk;
-    cs[i + 48] += by;
+    hb[i + 11] += pk;
+    hb[i + 12] += by;
   }
   if (bits & M_DROP) {
-    cs[i + 52] += pk;
-    cs[i + 56] += by;
+    hb[i + 13] += pk;
+    hb[i + 14] += by;
   }
 }
