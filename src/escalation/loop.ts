@@ -8,8 +8,7 @@
  * keeps escalations). If an operator removes one, the loop forgets it and does not
  * re-escalate that prefix until no blackholed host is left inside it.
  */
-import cron from 'node-cron';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { tryParsePrefix } from '../config/values.js';
 import type { Config } from '../config/types.js';
 import type { Detector, HostRates, AttackRecord } from '../detection/types.js';
@@ -17,64 +16,23 @@ import type { MitigationManagerApi } from '../mitigation/types.js';
 import { logger as rootLogger, type Logger } from '../log.js';
 import { addrToString, parseAddr, prefixContains, prefixToString, maskBytes, type Prefix } from '../wire/addr.js';
 import { decide, type BannedHost, type Decision, type OwnEscalation, type EscalationAttrs } from './decide.js';
-import { EvidenceStore, rateFnOf, maxRates, type Crossing } from './rates.js';
+import { EvidenceStore, rateFnOf, maxRates } from './rates.js';
+import { cronScheduler, type ScheduledJob, type Scheduler } from './schedule.js';
+import {
+  crossingFields,
+  listView,
+  loopMetrics,
+  type EscalationNotice,
+  type EscalationStats,
+  type EscalationView,
+  type LoopMetrics,
+  type Notify,
+  type Owned,
+  type RunReport,
+} from './view.js';
 
-/** What the notify script/webhook receives for escalation events. */
-export interface EscalationNotice {
-  readonly action: 'escalate' | 'deescalate' | 'escalation_refused';
-  /** The host: the one that triggered (escalate/refused), the first recorded (deescalate). */
-  readonly ip: string;
-  readonly prefix: string;
-  readonly hostgroup: string;
-  /** The escalation mitigation's uuid (null for refusals and dry-run). */
-  readonly uuid: string | null;
-  /** Every host the escalation covers that crossed the thresholds. */
-  readonly hosts: readonly string[];
-  /** The threshold crossing that triggered (escalate/refused), else null. */
-  readonly counters: Crossing | null;
-  /** The host's current per-second counters from detection, or null. */
-  readonly host_counters: HostRates | null;
-  /** The peak counters seen around the ban (element-wise max), or null. */
-  readonly ban_counters: HostRates | null;
-  /** deescalate / escalation_refused: the reason code and a sentence. */
-  readonly reason?: string;
-  readonly detail?: string;
-  readonly next_hop?: string;
-  readonly communities?: readonly string[];
-  readonly large_communities?: readonly string[];
-  readonly dry_run: boolean;
-}
-
-export type Notify = (n: EscalationNotice) => void | Promise<void>;
-
-/** A running schedule. */
-export interface ScheduledJob {
-  stop(): void | Promise<void>;
-}
-
-/** Starts `fn` on `expr`; calls `onOverlap` when a tick is skipped because a run is busy. */
-export type Scheduler = (expr: string, fn: () => Promise<void>, onOverlap: () => void, log: Logger) => ScheduledJob;
-
-/** node-cron v4 with its own overlap prevention (noOverlap) on top of the loop's guard. */
-export const cronScheduler: Scheduler = (expr, fn, onOverlap, log) => {
-  const v = cron.validateDetailed(expr);
-  if (!v.valid) {
-    const why = v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
-    throw new Error(`invalid escalation.schedule ${JSON.stringify(expr)}: ${why}`);
-  }
-  const task = cron.schedule(expr, fn, {
-    name: 'escalation',
-    noOverlap: true,
-    logger: {
-      info: (m) => log.debug(m),
-      warn: (m) => log.warn(m),
-      error: (m) => log.error(String(m)),
-      debug: (m) => log.debug(String(m)),
-    },
-  });
-  task.on('execution:overlap', () => onOverlap());
-  return { stop: () => task.destroy() };
-};
+export { cronScheduler, type ScheduledJob, type Scheduler } from './schedule.js';
+export type { EscalationNotice, EscalationStats, EscalationView, Notify, RunReport } from './view.js';
 
 export interface EscalationLoopDeps {
   readonly config: Config;
@@ -94,61 +52,6 @@ export interface EscalationLoopDeps {
    * filled a window yet, e.g. just after a restart). Default: detection.window_ms.
    */
   readonly settleMs?: number;
-}
-
-/** One escalation in `GET /escalation` / `ctl`. */
-export interface EscalationView {
-  readonly uuid: string;
-  readonly prefix: string;
-  readonly hostgroup: string;
-  readonly hosts: readonly string[];
-  /** ISO 8601 times. */
-  readonly since: string;
-  readonly last_above: string | null;
-  readonly runs_below: number;
-  /**
-   * above: a host inside was above the thresholds in the last run; holding: below, but
-   * `hold` has not passed; clearing: below and hold passed, counting runs to clear_after;
-   * adopted: restored after a restart, not evaluated yet.
-   */
-  readonly state: 'above' | 'holding' | 'clearing' | 'adopted';
-  readonly dry_run: boolean;
-  readonly next_hop: string | null;
-  readonly communities: readonly string[];
-  readonly large_communities: readonly string[];
-  /** The crossing that last kept or created it. */
-  readonly trigger: (Crossing & { readonly host: string }) | null;
-}
-
-export interface RunReport {
-  readonly skipped: boolean;
-  readonly at: number;
-  readonly duration_ms: number;
-  readonly decisions: readonly Decision[];
-}
-
-export interface EscalationStats {
-  readonly active: number;
-  readonly runs: number;
-  readonly overlaps_skipped: number;
-  readonly escalations: number;
-  readonly deescalations: number;
-  readonly refusals: number;
-  readonly last_run_ms: number | null;
-}
-
-interface Owned {
-  state: OwnEscalation;
-  /** Dry-run only: the loop's simulation, never given to the manager. */
-  readonly phantom: boolean;
-  /** Shown in the API: phantom, or the manager holds it as dry-run. */
-  readonly dry_run: boolean;
-  /** A real escalation dry-run kept from being withdrawn (logged once). */
-  withdrawHeld: boolean;
-  readonly adopted: boolean;
-  evaluated: boolean;
-  readonly attrs: EscalationAttrs;
-  trigger: (Crossing & { host: string }) | null;
 }
 
 const EVIDENCE_RETAIN_MS = 120_000;
@@ -185,14 +88,7 @@ export class EscalationLoop {
   private job: ScheduledJob | null = null;
   private running: Promise<RunReport> | null = null;
   private stats = { runs: 0, overlaps_skipped: 0, escalations: 0, deescalations: 0, refusals: 0, last_run_ms: null as number | null };
-  private readonly m: {
-    active: Gauge;
-    runs: Counter;
-    overlaps: Counter;
-    actions: Counter<'action'>;
-    refusals: Counter<'reason'>;
-    duration: Histogram;
-  };
+  private readonly m: LoopMetrics;
 
   constructor(deps: EscalationLoopDeps) {
     this.cfg = deps.config;
@@ -204,20 +100,7 @@ export class EscalationLoop {
     this.scheduler = deps.scheduler ?? cronScheduler;
     this.lookbackMs = deps.lookbackMs ?? 10_000;
     this.settleMs = deps.settleMs;
-    const registers = deps.registry ? [deps.registry] : [];
-    this.m = {
-      active: new Gauge({ name: 'breakwater_escalations_active', help: 'Prefixes currently escalated by the loop', registers }),
-      runs: new Counter({ name: 'breakwater_escalation_runs_total', help: 'Escalation loop runs', registers }),
-      overlaps: new Counter({ name: 'breakwater_escalation_overlaps_total', help: 'Scheduled runs skipped because a run was still busy', registers }),
-      actions: new Counter({ name: 'breakwater_escalation_actions_total', help: 'Escalations created and withdrawn', labelNames: ['action'], registers }),
-      refusals: new Counter({ name: 'breakwater_escalation_refusals_total', help: 'Escalations refused (counted once while the refusal persists)', labelNames: ['reason'], registers }),
-      duration: new Histogram({
-        name: 'breakwater_escalation_run_duration_seconds',
-        help: 'Duration of escalation loop runs',
-        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-        registers,
-      }),
-    };
+    this.m = loopMetrics(deps.registry);
     const onAttack = (rec: AttackRecord) => {
       const ip = canonicalIp(rec.ip);
       if (ip) this.evidence.record(ip, rec.rates, this.now());
@@ -483,20 +366,7 @@ export class EscalationLoop {
         this.stats.deescalations++;
         this.m.actions.inc({ action: 'deescalate' });
         const host = d.hosts[0] ?? o.state.hosts[0] ?? '';
-        this.notify({
-          action: 'deescalate',
-          ip: host,
-          prefix: d.prefix,
-          hostgroup: d.hostgroup,
-          uuid: o.phantom ? null : d.uuid,
-          hosts: d.hosts,
-          counters: null,
-          host_counters: host ? (this.detector?.hostRates(host) ?? null) : null,
-          ban_counters: peaks.get(host) ?? null,
-          reason: d.reason,
-          detail: d.detail,
-          dry_run: simulated,
-        });
+        this.notifyAbout('deescalate', d, host, peaks, { uuid: o.phantom ? null : d.uuid, hosts: d.hosts, counters: null, reason: d.reason, detail: d.detail, dry_run: simulated });
         return;
       }
       case 'escalate': {
@@ -543,16 +413,10 @@ export class EscalationLoop {
         });
         this.stats.escalations++;
         this.m.actions.inc({ action: 'escalate' });
-        this.notify({
-          action: 'escalate',
-          ip: d.host,
-          prefix: d.prefix,
-          hostgroup: d.hostgroup,
+        this.notifyAbout('escalate', d, d.host, peaks, {
           uuid: dry ? null : uuid,
           hosts: d.hosts,
           counters: d.trigger,
-          host_counters: this.detector?.hostRates(d.host) ?? null,
-          ban_counters: peaks.get(d.host) ?? null,
           next_hop: attrs.next_hop,
           communities: attrs.communities,
           large_communities: attrs.large_communities,
@@ -578,19 +442,25 @@ export class EscalationLoop {
     this.log.warn(`refused to escalate ${d.prefix} for ${d.host}: ${d.detail}`, { reason: d.reason, ...crossingFields(d.trigger) });
     // A suppressed prefix is the operator's own doing: log it, do not page anyone.
     if (d.reason === 'suppressed') return;
+    this.notifyAbout('escalation_refused', d, d.host, peaks, { uuid: null, hosts: [d.host], counters: d.trigger, reason: d.reason, detail: d.detail, dry_run: this.dryRun });
+  }
+
+  /** A notice about `host` in d's prefix, with the host's current and ban-time counters. */
+  private notifyAbout(
+    action: EscalationNotice['action'],
+    d: { readonly prefix: string; readonly hostgroup: string },
+    host: string,
+    peaks: ReadonlyMap<string, HostRates>,
+    rest: Omit<EscalationNotice, 'action' | 'ip' | 'prefix' | 'hostgroup' | 'host_counters' | 'ban_counters'>,
+  ): void {
     this.notify({
-      action: 'escalation_refused',
-      ip: d.host,
+      action,
+      ip: host,
       prefix: d.prefix,
       hostgroup: d.hostgroup,
-      uuid: null,
-      hosts: [d.host],
-      counters: d.trigger,
-      host_counters: this.detector?.hostRates(d.host) ?? null,
-      ban_counters: peaks.get(d.host) ?? null,
-      reason: d.reason,
-      detail: d.detail,
-      dry_run: this.dryRun,
+      ...rest,
+      host_counters: host ? (this.detector?.hostRates(host) ?? null) : null,
+      ban_counters: peaks.get(host) ?? null,
     });
   }
 
@@ -608,28 +478,7 @@ export class EscalationLoop {
 
   /** Escalations for `GET /escalation` and `ctl`, in prefix order. */
   list(now: number = this.now()): EscalationView[] {
-    const out: EscalationView[] = [];
-    for (const o of this.own.values()) {
-      const s = o.state;
-      const hold = this.cfg.hostgroups.find((g) => g.name === s.hostgroup)?.actions.escalation.hold_ms ?? 0;
-      const state: EscalationView['state'] = !o.evaluated ? 'adopted' : s.runs_below === 0 ? 'above' : now < s.created_at + hold ? 'holding' : 'clearing';
-      out.push({
-        uuid: s.uuid,
-        prefix: s.prefix,
-        hostgroup: s.hostgroup,
-        hosts: s.hosts,
-        since: new Date(s.created_at).toISOString(),
-        last_above: s.last_above === null ? null : new Date(s.last_above).toISOString(),
-        runs_below: s.runs_below,
-        state,
-        dry_run: o.dry_run,
-        next_hop: o.attrs.next_hop ?? null,
-        communities: o.attrs.communities,
-        large_communities: o.attrs.large_communities,
-        trigger: o.trigger,
-      });
-    }
-    return out.sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
+    return listView(this.own.values(), this.cfg, now);
   }
 
   /** Plain counters (for ctl and tests; Prometheus has the same under breakwater_escalation*). */
@@ -641,8 +490,4 @@ export class EscalationLoop {
   get busy(): boolean {
     return this.running !== null;
   }
-}
-
-function crossingFields(c: Crossing): Record<string, unknown> {
-  return { direction: c.direction, class: c.class, unit: c.unit, value: c.value, threshold: c.threshold, source: c.source };
 }

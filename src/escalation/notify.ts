@@ -6,7 +6,7 @@
 import type { Config } from '../config/types.js';
 import { thresholdName } from '../detection/layout.js';
 import { freshDetails, type NotifierApi, type NotifyDocument } from '../mitigation/notify.js';
-import type { EscalationNotice, Notify } from './loop.js';
+import type { EscalationNotice, Notify } from './view.js';
 
 /**
  * The document for one notice. attack_details carries the host's current counters under
