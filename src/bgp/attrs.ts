@@ -6,6 +6,7 @@
 import { Reader } from '../wire/reader.js';
 import type { Writer } from '../wire/writer.js';
 import { v4FromBytes, v4ToString, parseV4, type Prefix } from '../wire/addr.js';
+import { parseCommunity as parseCommunityValue, parseLargeCommunity as parseLargeCommunityValue } from '../config/values.js';
 import * as C from './constants.js';
 import { BgpError, ERR_UPDATE, UPD_OPTIONAL_ATTR } from './notify.js';
 import { decodePrefixes, decodeFlowspecList, writePrefix, writeFlowspec } from './nlri.js';
@@ -316,23 +317,27 @@ export function communityText(c: number): string {
   return `${c >>> 16}:${c & 0xffff}`;
 }
 
-/** Parse "a:b" (each 0..65535) into a uint32; NaN when invalid. */
+/**
+ * Parse "a:b" (each 0..65535) into a uint32; NaN when invalid. Only the canonical text
+ * routes carry (config resolves well-known names to "a:b"); the number itself is config's
+ * parseCommunity.
+ */
 export function parseCommunity(s: string): number {
-  const m = /^(\d{1,5}):(\d{1,5})$/.exec(s);
-  if (!m) return NaN;
-  const a = Number(m[1]);
-  const b = Number(m[2]);
-  if (a > 0xffff || b > 0xffff) return NaN;
-  return a * 65536 + b;
+  if (!/^\d{1,5}:\d{1,5}$/.test(s)) return NaN;
+  try {
+    return parseCommunityValue(s);
+  } catch {
+    return NaN;
+  }
 }
 
-/** Parse "a:b:c" (each 0..2^32-1); null when invalid. */
+/** Parse "a:b:c" (each 0..2^32-1); null when invalid (config's parseLargeCommunity). */
 export function parseLargeCommunity(s: string): [number, number, number] | null {
-  const m = /^(\d{1,10}):(\d{1,10}):(\d{1,10})$/.exec(s);
-  if (!m) return null;
-  const v = [Number(m[1]), Number(m[2]), Number(m[3])] as const;
-  if (v.some((x) => x > 0xffffffff)) return null;
-  return [v[0], v[1], v[2]];
+  try {
+    return parseLargeCommunityValue(s);
+  } catch {
+    return null;
+  }
 }
 
 export function largeCommunityText(c: readonly [number, number, number]): string {

@@ -8,16 +8,13 @@ import type { DesiredRoute } from '../bgp/types.js';
 import type { Config, EscalationAction, Hostgroup, ThresholdSet } from '../config/types.js';
 import type { AttackEvent, AttackRecord, Detector, HostRates } from '../detection/types.js';
 import type { AddResult, Mitigation, MitigationKind, MitigationManagerApi } from '../mitigation/types.js';
-import { parseAddr, maskBytes, type Prefix } from '../wire/addr.js';
+import { parsePrefix } from '../config/values.js';
+import type { Prefix } from '../wire/addr.js';
 import { rateFnOf } from './rates.js';
 
-/** Parse "a.b.c.d/len" or "x::/len" (host bits cleared); throws on bad input. */
+/** Parse "a.b.c.d/len" or "x::/len" (config's parsePrefix); throws on bad input. */
 export function pfx(text: string): Prefix {
-  const [a, l] = text.split('/');
-  const addr = parseAddr(a ?? '');
-  if (!addr) throw new Error(`bad prefix ${text}`);
-  const len = l === undefined ? addr.bytes.length * 8 : Number(l);
-  return { family: addr.family, bytes: maskBytes(addr.bytes, len), len };
+  return parsePrefix(text);
 }
 
 export const ZERO_RATES: Omit<HostRates, 'ip' | 'hostgroup'> = {

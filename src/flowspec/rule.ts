@@ -4,6 +4,7 @@
  * structured match expressions and validated with reasons.
  */
 import { parseAddr, maskBytes, prefixToString, type Prefix } from '../wire/addr.js';
+import { parseCommunity } from '../bgp/attrs.js';
 import {
   bitSatisfiable,
   canonBit,
@@ -476,7 +477,7 @@ export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
   if (!action.ok) return action;
 
   const comms = json['communities'] ?? [];
-  if (!Array.isArray(comms) || comms.some((c) => typeof c !== 'string' || !/^\d{1,5}:\d{1,5}$/.test(c) || c.split(':').some((x) => Number(x) > 65535))) {
+  if (!Array.isArray(comms) || comms.some((c) => typeof c !== 'string' || Number.isNaN(parseCommunity(c)))) {
     return { ok: false, error: 'communities: expected a list of "a:b" strings (16-bit each)' };
   }
 

@@ -3,6 +3,8 @@
  * cooked or null link types) and split each direction into BGP messages.
  */
 import { readFileSync } from 'node:fs';
+import { forEachPacket } from '../../src/capture/pcap.js';
+import { ETH_IPV4, ETH_IPV6, LINKTYPE } from '../../src/capture/packet.js';
 
 export interface TcpDirection {
   /** "src:sport>dst:dport" */
@@ -20,32 +22,26 @@ interface Seg {
 }
 
 export function readTcpStreams(path: string | URL): TcpDirection[] {
-  const buf = readFileSync(path);
-  const magic = buf.readUInt32LE(0);
-  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-  if (!le && buf.readUInt32BE(0) !== 0xa1b2c3d4 && buf.readUInt32BE(0) !== 0xa1b23c4d) throw new Error('not a pcap file');
-  const u32 = (o: number) => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
-  const link = u32(20);
   const flows = new Map<string, { meta: Omit<TcpDirection, 'data'>; isn: number | null; segs: Seg[] }>();
-  let off = 24;
-  while (off + 16 <= buf.length) {
-    const incl = u32(off + 8);
-    const pkt = buf.subarray(off + 16, off + 16 + incl);
-    off += 16 + incl;
+  const buf = readFileSync(path);
+  // The records come from the product's reader; link and IP/TCP headers are walked here
+  // because reassembly needs the TCP sequence number and payload offset.
+  forEachPacket(buf, ({ data, linkType: link }) => {
+    const pkt = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     let p = 0;
     let etype = 0;
-    if (link === 1) {
+    if (link === LINKTYPE.ETHERNET) {
       etype = pkt.readUInt16BE(12);
       p = 14;
-    } else if (link === 113) {
+    } else if (link === LINKTYPE.LINUX_SLL) {
       etype = pkt.readUInt16BE(14);
       p = 16;
-    } else if (link === 276) {
+    } else if (link === LINKTYPE.LINUX_SLL2) {
       etype = pkt.readUInt16BE(0);
       p = 20;
-    } else if (link === 0) {
+    } else if (link === LINKTYPE.NULL) {
       const fam = pkt.readUInt32LE(0);
-      etype = fam === 2 ? 0x0800 : 0x86dd;
+      etype = fam === 2 ? ETH_IPV4 : ETH_IPV6;
       p = 4;
     } else throw new Error(`link type ${link}`);
     let src: string;
@@ -53,22 +49,22 @@ export function readTcpStreams(path: string | URL): TcpDirection[] {
     let proto: number;
     let l4: number;
     let end: number;
-    if (etype === 0x0800) {
+    if (etype === ETH_IPV4) {
       const ihl = (pkt[p]! & 15) * 4;
       proto = pkt[p + 9]!;
       src = [...pkt.subarray(p + 12, p + 16)].join('.');
       dst = [...pkt.subarray(p + 16, p + 20)].join('.');
       end = p + pkt.readUInt16BE(p + 2);
       l4 = p + ihl;
-    } else if (etype === 0x86dd) {
+    } else if (etype === ETH_IPV6) {
       proto = pkt[p + 6]!;
       const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
       src = hex(pkt.subarray(p + 8, p + 24));
       dst = hex(pkt.subarray(p + 24, p + 40));
       end = p + 40 + pkt.readUInt16BE(p + 4);
       l4 = p + 40;
-    } else continue;
-    if (proto !== 6) continue;
+    } else return;
+    if (proto !== 6) return;
     const sport = pkt.readUInt16BE(l4);
     const dport = pkt.readUInt16BE(l4 + 2);
     const seq = pkt.readUInt32BE(l4 + 4);
@@ -83,7 +79,7 @@ export function readTcpStreams(path: string | URL): TcpDirection[] {
     if (flags & 0x02) f.isn = (seq + 1) >>> 0;
     const payload = pkt.subarray(l4 + doff, Math.min(end, pkt.length));
     if (payload.length) f.segs.push({ seq, payload });
-  }
+  });
   const out: TcpDirection[] = [];
   for (const f of flows.values()) {
     if (!f.segs.length) continue;
