@@ -474,6 +474,35 @@ describe('attack lifecycle', () => {
     assert.ok(a.baseline.every((s) => s.src.startsWith('198.18.')), 'no flood record');
   });
 
+  it('hosts beyond the hot-buffer cap are detected on their first tick over, and cool down', () => {
+    const { det, tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }] }, { maxHotHosts: 1 });
+    // 20 hosts at 70% of the threshold for a second: all hot, one with a buffer.
+    for (let t = 0; t < 10; t++) {
+      for (let h = 1; h <= 20; h++) feed({ ...SYN, dst: `203.0.113.${h}`, packets: 700 });
+      tick();
+    }
+    assert.equal(det.detectionStats().hot_hosts, 20);
+    assert.equal(events.length, 0);
+    // Host 17 goes over: detected on that very tick.
+    for (let h = 1; h <= 20; h++) feed({ ...SYN, dst: `203.0.113.${h}`, packets: h === 17 ? 5000 : 700 });
+    tick();
+    assert.deepEqual(events.map((e) => `${e.ev} ${e.rec.ip}`), ['attack_started 203.0.113.17']);
+    // Everything stops: the attack finishes after a window below, every host cools down.
+    for (let t = 0; t < 40; t++) tick();
+    assert.deepEqual(events.filter((e) => e.ev !== 'attack_updated').map((e) => e.ev), ['attack_started', 'attack_finished']);
+    assert.equal(det.detectionStats().hot_hosts, 0);
+  });
+
+  it('ticks_required counts quiet ticks too while the window stays over', () => {
+    const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } }, ticks_required: 3 }] });
+    feed({ ...SYN, packets: 30_000 });
+    tick();
+    tick();
+    assert.equal(events.length, 0);
+    tick();
+    assert.equal(events.length, 1, 'over for three ticks in a row, without new records');
+  });
+
   it('NetFlow-style records without headers: samples, no pcap', () => {
     const { tick, feed, events } = setup();
     feed({ ...SYN, packets: 30_000 });

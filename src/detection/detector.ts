@@ -53,6 +53,7 @@ import {
 import { buildDetails, buildHostRates, packetDump } from './report.js';
 import { buildPcap, SampleArrays, type PcapEntry } from './samples.js';
 import {
+  ACC_POS,
   CAND_BIT,
   CounterStore,
   F_HOT,
@@ -136,6 +137,8 @@ interface Compiled {
 
 interface AttackState {
   rec: MutableAttackRecord;
+  /** Ticks in a row below every ban threshold. */
+  below: number;
   fired: CompiledThreshold;
   cls: Classification;
   network: string;
@@ -144,17 +147,11 @@ interface AttackState {
   lastUpdate: number;
 }
 
-interface HotState {
-  slot: number;
-  runs: Int32Array;
-  hotTick: number;
-  lastEval: number;
-  buf: number;
-  baseline: FlowSample[];
-  cool: number;
-  below: number;
-  attack: AttackState | null;
-}
+/** Consecutive-tick counts kept per hot host: ban thresholds beyond this many are ignored. */
+const RMAX = 32;
+/** Slot flags kept by the detector (store.ts has F_WHITELISTED, F_HOT): over a ban threshold at the last check; under attack. */
+const F_OVER = 8;
+const F_ATTACK = 16;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type MutableAttackRecord = Mutable<AttackRecord>;
@@ -196,7 +193,20 @@ export class DetectorImpl implements Detector {
   private timer: NodeJS.Timeout | null = null;
   private compiled: Compiled[] = [];
   private hgSlot = new Int32Array(0);
-  private hotMap = new Map<number, HotState>();
+  /**
+   * Hot hosts (near or above a threshold, or under attack), in typed arrays: the list of hot
+   * slots, each slot's position in it (-1: not hot), and per position the consecutive-tick
+   * counts of its thresholds (RMAX each). Per slot: the interval it got hot, the last one it
+   * was warm or over, the last one it was evaluated.
+   */
+  private hotList = new Int32Array(1024);
+  private hotLen = 0;
+  private hotPos = new Int32Array(0);
+  private runs = new Uint16Array(1024 * RMAX);
+  private hotTick = new Uint32Array(0);
+  private warmAt = new Uint32Array(0);
+  private lastEval = new Uint32Array(0);
+  private attacks = new Map<number, AttackState>();
   private hgAttacks = new Map<string, HostgroupAttack>();
   private hgRuns = new Map<string, number>();
   private excludeWl: boolean;
@@ -253,7 +263,8 @@ export class DetectorImpl implements Detector {
     this.baseSpacing = Math.max(1, Math.ceil((opts.baselineSpacingMs ?? 1000) / this.tickMs));
     this.baseRefresh = Math.max(this.B + 1, Math.ceil((opts.baselineRefreshMs ?? 60_000) / this.tickMs));
     this.hot = new SampleArrays(this.samplesPerHost, this.samplesPerHost, true, 0);
-    this.store = new CounterStore(this.B, this.alpha > 0, initial, (cap) => this.base.resize(cap));
+    this.store = new CounterStore(this.B, this.alpha > 0, initial, (cap) => this.growSlots(cap));
+    this.growSlots(this.store.cap);
     this.policy = new Policy(cfg);
     this.v4 = new V4Index(this.policy);
     this.v6 = new V6Index(Math.min(1024, Math.max(16, this.v6Max)), 2 * STRIDE, H_ADDR);
@@ -360,28 +371,35 @@ export class DetectorImpl implements Detector {
     const st = this.store;
     const hb = st.hb;
     const fl = st.flags[s]!;
-    if (fl & F_HOT) {
-      const buf = st.hotBuf[s]!;
-      if (buf >= 0) this.hot.offer(buf, this.curTick, rec, out, expId);
-      else st.setLimits(s);
-      return;
-    }
-    const w = 2 * s * STRIDE;
-    const hw = st.hw;
     if (fl & F_WHITELISTED) {
       st.setLimits(s);
       return;
     }
+    const w = 2 * s * STRIDE;
+    const hw = st.hw;
     const T = this.curTick;
     if ((hw[w + H_MASK]! & CAND_BIT) === 0) {
-      // Limits may be stale (flags changed since the rotation): recompute, then recheck.
-      st.setLimits(s);
-      const hf = st.hf;
-      const lw = w + H_LIM + 3 * dir;
-      if (!(hb[i]! > hf[lw]! || hb[i + 1]! > hf[lw + 1]! || hb[i + 2]! > hf[lw + 2]!)) return;
+      if ((fl & F_HOT) === 0) {
+        // Limits may be stale (flags changed since the rotation): recompute, then recheck.
+        st.setLimits(s);
+        const hf = st.hf;
+        const lw = w + H_LIM + 3 * dir;
+        if (!(hb[i]! > hf[lw]! || hb[i + 1]! > hf[lw + 1]! || hb[i + 2]! > hf[lw + 2]!)) return;
+      }
+      // On the tick's list (a hot host on its first record of the interval).
       hw[w + H_MASK] = hw[w + H_MASK]! | CAND_BIT;
       if (this.candLen === this.cand.length) this.growCand();
       this.cand[this.candLen++] = s;
+    }
+    if (fl & F_HOT) {
+      const buf = st.hotBuf[s]!;
+      if (buf >= 0) this.hot.offer(buf, T, rec, out, expId);
+      else {
+        // Hot without a buffer (the cap is reached): nothing more to do this interval.
+        st.setLim(s, 0, Infinity, Infinity, Infinity);
+        st.setLim(s, 1, Infinity, Infinity, Infinity);
+      }
+      return;
     }
     // A candidate: promote mid-interval when this interval's count alone reaches the warm
     // fraction of a total threshold, so the hot buffer starts filling now rather than at
@@ -514,14 +532,11 @@ export class DetectorImpl implements Detector {
     this.stats.ticks++;
     if (this.alpha > 0) this.smoothAll(T);
     // Threshold checks: candidates (hosts whose traffic in T may have brought them near a
-    // threshold; only windows with new traffic can rise), then hot ones not seen yet.
+    // threshold, hot ones with traffic included: only windows with new traffic can rise).
     const d = this.cand;
     const n = this.candLen;
     this.candLen = 0;
-    for (let i = 0; i < n; i++) {
-      const s = d[i]!;
-      this.evaluate(s, this.hotMap.get(s), T, now);
-    }
+    for (let i = 0; i < n; i++) this.evaluate(d[i]!, T, now);
     if (this.reevalAll || this.alpha > 0) {
       // Thresholds changed, or smoothed rates move without traffic: check every host with
       // recent traffic once.
@@ -530,18 +545,27 @@ export class DetectorImpl implements Detector {
         const k = st.kind[s];
         if (k !== KIND_V4 && k !== KIND_V6) continue;
         if (st.lastSeen(s) + this.B < T && !(this.alpha > 0 && st.smooth![s * NC] !== 0)) continue;
-        const hs = this.hotMap.get(s);
-        if (!hs || hs.lastEval !== T) this.evaluate(s, hs, T, now);
+        if (this.lastEval[s] !== T) this.evaluate(s, T, now);
       }
     }
-    // Promoted mid-interval: checked like hot slots (their window changed, so most are done).
-    for (const s of this.promoted) {
-      if (this.hotMap.has(s) || !(st.flags[s]! & F_HOT)) continue;
-      const hs = this.makeHot(s, T, this.compiled[st.hg(s)]?.ban.length ?? 0);
-      hs.lastEval = -1;
-    }
+    // Promoted mid-interval and not evaluated (no thresholds left, say): hot all the same,
+    // so their buffer is accounted for and released after cooling.
+    for (const s of this.promoted) if (this.hotPos[s]! < 0 && st.flags[s]! & F_HOT) this.makeHot(s, T);
     this.promoted.length = 0;
-    for (const hs of this.hotMap.values()) if (hs.lastEval !== T) this.evaluate(hs.slot, hs, T, now);
+    // Hot hosts without traffic in T: their windows can only fall. Those over a threshold
+    // or under attack are checked on every tick (consecutive-tick counts, attack end); the
+    // others only need to cool down, so each is checked once in `stagger` ticks.
+    const stagger = this.B;
+    const phase = T % stagger;
+    const L = this.hotList;
+    for (let i = 0; i < this.hotLen; i++) {
+      const s = L[i]!;
+      if (this.lastEval[s] === T) continue;
+      if ((st.flags[s]! & (F_OVER | F_ATTACK)) === 0 && s % stagger !== phase) continue;
+      const before = this.hotLen;
+      this.evaluate(s, T, now);
+      if (this.hotLen < before) i--; // released: the last hot slot moved into position i
+    }
     this.evaluateHostgroups(now);
     // Hostgroup totals move to the next interval now: the hot path adds to them unrotated.
     for (let h = 0; h < this.hgSlot.length; h++) st.rotate(this.hgSlot[h]!, T + 1);
@@ -580,40 +604,54 @@ export class DetectorImpl implements Detector {
     return st.t0(s) === this.curTick - 1 ? st.accOf(s, c) * this.perTickSecond : 0;
   }
 
-  private evaluate(s: number, hs: HotState | undefined, T: number, now: number): void {
+  private evaluate(s: number, T: number, now: number): void {
     const st = this.store;
     const k = st.kind[s]!;
     if (k !== KIND_V4 && k !== KIND_V6) return;
-    if (st.flags[s]! & F_WHITELISTED) return; // never banned
+    const fl = st.flags[s]!;
+    if (fl & F_WHITELISTED) return; // never banned
     const c = this.compiled[st.hg(s)];
     if (!c) return;
+    let pos = this.hotPos[s]!;
     const thr = c.ban;
-    const n = thr.length;
-    if (n === 0 && !hs) return;
+    const n = thr.length < RMAX ? thr.length : RMAX;
+    if (n === 0 && pos < 0 && (fl & F_HOT) === 0) return;
+    this.lastEval[s] = T;
     if (this.scratchOver.length < n) this.scratchOver = new Uint8Array(n * 2);
     const over = this.scratchOver;
     let anyOver = false;
     let warm = false;
+    // Rates of the window that ended with T: the slot is at T (it got records in T) or is
+    // moved there now.
+    if (this.alpha === 0) st.rotate(s, T);
+    const hb = st.hb;
+    const bo = s * STRIDE;
+    const atT = st.t0(s) === T;
     for (let j = 0; j < n; j++) {
       const t = thr[j]!;
-      const v = this.rate(s, t.counter) * t.factor;
+      const acc = atT ? hb[bo + ACC_POS[t.counter]!]! : 0;
+      const v = (this.alpha > 0 ? this.rate(s, t.counter) : st.windowAt(s, t.counter, T) * this.perSecond) * t.factor;
       const o = v > t.limit;
       over[j] = o ? 1 : 0;
       if (o) anyOver = true;
-      if (v >= this.warm * t.limit || this.intervalRate(s, t.counter) * t.factor >= this.warm * t.limit) warm = true;
+      const w = this.warm * t.limit;
+      if (v >= w || acc * this.perTickSecond * t.factor >= w) warm = true;
     }
-    if (!hs) {
-      if (!warm && !anyOver) return;
-      hs = this.makeHot(s, T, n);
+    if (pos < 0) {
+      if (!warm && !anyOver && (fl & F_HOT) === 0) return;
+      pos = this.makeHot(s, T);
     }
-    hs.lastEval = T;
-    if (hs.runs.length !== n) hs.runs = new Int32Array(n);
-    for (let j = 0; j < n; j++) hs.runs[j] = over[j] ? hs.runs[j]! + 1 : 0;
-    if (!hs.attack) {
+    if (warm || anyOver) this.warmAt[s] = T;
+    st.flags[s] = anyOver ? st.flags[s]! | F_OVER : st.flags[s]! & ~F_OVER;
+    const runs = this.runs;
+    const r0 = pos * RMAX;
+    for (let j = 0; j < n; j++) runs[r0 + j] = over[j] ? (runs[r0 + j]! < 65535 ? runs[r0 + j]! + 1 : 65535) : 0;
+    const a = st.flags[s]! & F_ATTACK ? this.attacks.get(s) : undefined;
+    if (!a) {
       let best = -1;
       let bestRatio = 0;
       for (let j = 0; j < n; j++) {
-        if (hs.runs[j]! < c.ticksRequired) continue;
+        if (runs[r0 + j]! < c.ticksRequired) continue;
         const t = thr[j]!;
         const ratio = (this.rate(s, t.counter) * t.factor) / t.limit;
         if (ratio > bestRatio) {
@@ -622,32 +660,48 @@ export class DetectorImpl implements Detector {
         }
       }
       if (best >= 0) {
-        this.startAttack(s, hs, thr[best]!, now, c.name);
+        this.startAttack(s, thr[best]!, now, c.name);
         return;
       }
-      if (!warm && !anyOver) {
-        if (++hs.cool >= this.B) this.releaseHot(hs);
-      } else hs.cool = 0;
+      // Cooled down: a window below the warm level since the slot was last warm or over.
+      if (!warm && !anyOver && T - this.warmAt[s]! >= this.B) this.releaseHot(s);
       return;
     }
-    const a = hs.attack;
     const power = this.rate(s, ctr(a.fired.direction === 'incoming' ? 0 : 1, K_TOTAL_P));
     if (power > a.peakPower) a.peakPower = power;
-    if (anyOver) hs.below = 0;
-    else hs.below++;
-    if (hs.below >= this.finishTicks) {
-      this.refreshAttack(s, hs, now);
-      this.emit('attack_finished', a.rec);
-      hs.attack = null;
-      hs.below = 0;
-      hs.cool = 0;
+    if (anyOver) a.below = 0;
+    else a.below++;
+    if (a.below >= this.finishTicks) {
+      this.refreshAttack(s, a);
+      this.endAttack(s, a);
       return;
     }
     if (now - a.lastUpdate >= this.updateMs) {
       a.lastUpdate = now;
-      this.refreshAttack(s, hs, now);
+      this.refreshAttack(s, a);
       this.emit('attack_updated', a.rec);
     }
+  }
+
+  private endAttack(s: number, a: AttackState): void {
+    this.attacks.delete(s);
+    this.store.flags[s] = this.store.flags[s]! & ~F_ATTACK;
+    this.emit('attack_finished', a.rec);
+  }
+
+  private growSlots(cap: number): void {
+    this.base.resize(cap);
+    const g32 = (a: Uint32Array) => {
+      const b = new Uint32Array(cap);
+      b.set(a);
+      return b;
+    };
+    const p = new Int32Array(cap).fill(-1);
+    p.set(this.hotPos);
+    this.hotPos = p;
+    this.hotTick = g32(this.hotTick);
+    this.warmAt = g32(this.warmAt);
+    this.lastEval = g32(this.lastEval);
   }
 
   private takeHotBuffer(): number {
@@ -671,32 +725,65 @@ export class DetectorImpl implements Detector {
     return st.flags[s]!;
   }
 
-  private makeHot(s: number, T: number, n: number): HotState {
+  /** Put a slot on the hot list (with a hot buffer when one is free); returns its position. */
+  private makeHot(s: number, T: number): number {
     const st = this.store;
     // Promoted during this interval: the buffer is already filling.
-    const buf = st.flags[s]! & F_HOT ? st.hotBuf[s]! : this.takeHotBuffer();
-    st.hotBuf[s] = buf;
-    st.flags[s] = st.flags[s]! | F_HOT;
+    if ((st.flags[s]! & F_HOT) === 0) {
+      st.hotBuf[s] = this.takeHotBuffer();
+      st.flags[s] = st.flags[s]! | F_HOT;
+    }
     st.setLimits(s);
-    // The baseline: the slow ring without the last window (an attack ramping up below the
-    // warm level may be in it) and without records taken while the host was hot.
-    const text = this.slotText(s);
-    const baseline: FlowSample[] = [];
-    const b = this.base;
-    for (const e of b.baselineEntries(s)) if (b.tick[e]! + this.B <= T && !b.marked(e)) baseline.push(b.materialise(e, text, this.exporters));
-    const hs: HotState = { slot: s, runs: new Int32Array(n), hotTick: T, lastEval: T, buf, baseline, cool: 0, below: 0, attack: null };
-    this.hotMap.set(s, hs);
-    return hs;
+    if (this.hotLen === this.hotList.length) {
+      const l = new Int32Array(this.hotList.length * 2);
+      l.set(this.hotList);
+      this.hotList = l;
+      const r = new Uint16Array(l.length * RMAX);
+      r.set(this.runs);
+      this.runs = r;
+    }
+    const pos = this.hotLen++;
+    this.hotList[pos] = s;
+    this.hotPos[s] = pos;
+    this.runs.fill(0, pos * RMAX, pos * RMAX + RMAX);
+    this.hotTick[s] = T;
+    this.warmAt[s] = T;
+    return pos;
   }
 
-  private releaseHot(hs: HotState): void {
+  private releaseHot(s: number): void {
     const st = this.store;
-    const s = hs.slot;
-    st.flags[s] = st.flags[s]! & ~F_HOT;
+    const buf = st.hotBuf[s]!;
+    if (buf >= 0) this.hotFree.push(buf);
+    st.flags[s] = st.flags[s]! & ~(F_HOT | F_OVER);
     st.hotBuf[s] = -1;
     st.setLimits(s);
-    if (hs.buf >= 0) this.hotFree.push(hs.buf);
-    this.hotMap.delete(s);
+    const pos = this.hotPos[s]!;
+    if (pos < 0) return;
+    const last = --this.hotLen;
+    if (pos !== last) {
+      const m = this.hotList[last]!;
+      this.hotList[pos] = m;
+      this.hotPos[m] = pos;
+      this.runs.copyWithin(pos * RMAX, last * RMAX, last * RMAX + RMAX);
+    }
+    this.hotPos[s] = -1;
+  }
+
+  /**
+   * The host's baseline: its slow ring's entries from before the last window before it got
+   * hot (an attack ramping up below the warm level may be in that window), in one direction.
+   * The ring keeps those entries while the host is hot (samples.ts).
+   */
+  private baselineOf(s: number, out: boolean): FlowSample[] {
+    const text = this.slotText(s);
+    const T = this.hotTick[s]!;
+    const b = this.base;
+    const res: FlowSample[] = [];
+    for (const e of b.baselineEntries(s)) {
+      if (b.tick[e]! + this.B <= T && !b.marked(e) && b.hostIsSource(e) === out) res.push(b.materialise(e, text, this.exporters));
+    }
+    return res;
   }
 
   /**
@@ -704,13 +791,14 @@ export class DetectorImpl implements Detector {
    * the source for outgoing): the hot buffer, else the baseline ring's entries since the
    * host got hot.
    */
-  private attackSamples(s: number, hs: HotState, out: boolean): { samples: FlowSample[]; pcap: Uint8Array | null } {
+  private attackSamples(s: number, out: boolean): { samples: FlowSample[]; pcap: Uint8Array | null } {
     const text = this.slotText(s);
     const samples: FlowSample[] = [];
     const pcapEntries: PcapEntry[] = [];
-    if (hs.buf >= 0 && this.hot.count[hs.buf]! > 0) {
+    const buf = this.store.hotBuf[s]!;
+    if (buf >= 0 && this.hot.count[buf]! > 0) {
       const h = this.hot;
-      for (const e of h.entries(hs.buf)) {
+      for (const e of h.entries(buf)) {
         if (h.hostIsSource(e) !== out) continue;
         const smp = h.materialise(e, text, this.exporters);
         samples.push(smp);
@@ -721,17 +809,17 @@ export class DetectorImpl implements Detector {
     }
     if (samples.length === 0) {
       const b = this.base;
-      for (const e of b.baselineEntries(s)) if (b.tick[e]! >= hs.hotTick && b.hostIsSource(e) === out) samples.push(b.materialise(e, text, this.exporters));
+      for (const e of b.baselineEntries(s)) if (b.marked(e) && b.hostIsSource(e) === out) samples.push(b.materialise(e, text, this.exporters));
     }
     return { samples, pcap: buildPcap(pcapEntries) };
   }
 
-  private startAttack(s: number, hs: HotState, fired: CompiledThreshold, now: number, hgName: string): void {
+  private startAttack(s: number, fired: CompiledThreshold, now: number, hgName: string): void {
     const ip = this.slotText(s);
     const v6 = this.store.kind[s] === KIND_V6;
     const rates = this.hostRatesOf(s);
     const out = fired.direction === 'outgoing';
-    const { samples, pcap } = this.attackSamples(s, hs, out);
+    const { samples, pcap } = this.attackSamples(s, out);
     const dirSamples = samples;
     const dir = out ? 1 : 0;
     const cls = classifyAttack(
@@ -768,22 +856,21 @@ export class DetectorImpl implements Detector {
       hostgroup: hgName,
       details,
       samples,
-      baseline: hs.baseline.filter((x) => (out ? x.src === ip : x.dst === ip)),
+      baseline: this.baselineOf(s, out),
       packet_dump_detailed: packetDump(samples),
       pcap,
       startedAt: now,
       rates,
     };
-    hs.attack = { rec, fired, cls, network, initialPower: power, peakPower: power, lastUpdate: now };
-    hs.below = 0;
+    this.attacks.set(s, { rec, below: 0, fired, cls, network, initialPower: power, peakPower: power, lastUpdate: now });
+    this.store.flags[s] = this.store.flags[s]! | F_ATTACK;
     log.info('attack detected', { ip, type: cls.type, direction: fired.direction, threshold: details.attack_detection_threshold, pps: Math.round(power) });
     this.emit('attack_started', rec);
   }
 
-  private refreshAttack(s: number, hs: HotState, _now: number): void {
-    const a = hs.attack!;
+  private refreshAttack(s: number, a: AttackState): void {
     const rates = this.hostRatesOf(s);
-    const { samples, pcap } = this.attackSamples(s, hs, a.fired.direction === 'outgoing');
+    const { samples, pcap } = this.attackSamples(s, a.fired.direction === 'outgoing');
     a.rec.rates = rates;
     if (samples.length > 0) {
       a.rec.samples = samples;
@@ -906,16 +993,19 @@ export class DetectorImpl implements Detector {
     // totals with the smallest limit of any class in that unit is a safe filter.
     const win = new Float64Array(n * 2 * 3).fill(Infinity);
     const tick = new Float64Array(n * 2 * 3).fill(Infinity);
+    const over = new Float64Array(n * 2 * 3).fill(Infinity);
     this.compiled.forEach((c, h) => {
       for (const t of c.ban) {
         const j = (h * 2 + (t.direction === 'incoming' ? 0 : 1)) * 3 + (t.unit === 'pps' ? 0 : t.unit === 'mbps' ? 1 : 2);
         const perSec = t.limit / t.factor; // packets, bytes or flows per second
         win[j] = Math.min(win[j]!, perSec * perWindow);
         tick[j] = Math.min(tick[j]!, perSec * perTick);
+        over[j] = Math.min(over[j]!, (perSec * this.W) / 1000);
       }
     });
     st.budgetWin = win;
     st.budgetTick = tick;
+    st.budgetOver = over;
     this.compiled.forEach((c, h) => {
       for (const t of c.ban) {
         if (t.cls !== 'total' || t.unit === 'flows') continue;
@@ -981,22 +1071,14 @@ export class DetectorImpl implements Detector {
     for (let s = 0; s < st.used; s++) if (st.kind[s] === KIND_V4 || st.kind[s] === KIND_V6) st.setLimits(s);
     this.reevalAll = true;
     // Threshold lists may have changed shape: restart the consecutive-tick counts.
-    for (const hs of this.hotMap.values()) {
-      const c = this.compiled[st.hg(hs.slot)];
-      hs.runs = new Int32Array(c ? c.ban.length : 0);
-      if (hs.attack && (st.flags[hs.slot]! & F_WHITELISTED)) {
-        this.emit('attack_finished', hs.attack.rec);
-        hs.attack = null;
-      }
-    }
+    this.runs.fill(0);
+    for (const [s, a] of [...this.attacks]) if (st.flags[s]! & F_WHITELISTED) this.endAttack(s, a);
   }
 
   private dropSlot(s: number): void {
-    const hs = this.hotMap.get(s);
-    if (hs) {
-      if (hs.attack) this.emit('attack_finished', hs.attack.rec);
-      this.releaseHot(hs);
-    } else if (this.store.flags[s]! & F_HOT && this.store.hotBuf[s]! >= 0) this.hotFree.push(this.store.hotBuf[s]!);
+    const a = this.attacks.get(s);
+    if (a) this.endAttack(s, a);
+    if (this.store.flags[s]! & F_HOT || this.hotPos[s]! >= 0) this.releaseHot(s);
     this.store.release(s);
     this.base.clear(s);
   }
@@ -1117,7 +1199,7 @@ export class DetectorImpl implements Detector {
   /** Attacks in progress. */
   activeAttacks(): AttackRecord[] {
     const out: AttackRecord[] = [];
-    for (const hs of this.hotMap.values()) if (hs.attack) out.push(hs.attack.rec);
+    for (const a of this.attacks.values()) out.push(a.rec);
     return out;
   }
 
@@ -1175,12 +1257,12 @@ export class DetectorImpl implements Detector {
       if (st.kind[s] === KIND_V4) v4++;
       else if (st.kind[s] === KIND_V6) v6++;
     }
-    for (const hs of this.hotMap.values()) if (hs.attack) attacks++;
+    attacks = this.attacks.size;
     return {
       ...this.stats,
       hosts_v4: v4,
       hosts_v6: v6,
-      hot_hosts: this.hotMap.size,
+      hot_hosts: this.hotLen,
       attacks_active: attacks,
       bytes_per_host: this.bytesPerHost(),
       unsupported_thresholds: [...this.unsupported],

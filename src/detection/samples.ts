@@ -225,7 +225,8 @@ export class SampleArrays {
    *  - A record of a new kind fills a free entry, else an entry marked as taken while hot,
    *    else (when `mayEvict`) the oldest entry.
    *  - `marked` records (taken while the host is hot without a hot buffer) replace a marked
-   *    entry, else a free one, else the oldest; they never count as baseline.
+   *    entry, else fill a free one, else are dropped; they never count as baseline. So the
+   *    unmarked entries stay as they were while the host is hot.
    * Returns 1 when an unmarked entry of another kind was evicted (the caller spaces those).
    */
   offerBaseline(owner: number, tick: number, rec: FlowRecord, hostIsSource: boolean, exporterId: number, marked: boolean, refreshTicks: number, mayEvict: boolean): number {
@@ -250,7 +251,12 @@ export class SampleArrays {
     }
     let victim: number;
     let evicted = 0;
-    if (marked) victim = markedE >= 0 ? markedE : n < P ? base + n : oldest;
+    if (marked) {
+      // Never at the expense of an unmarked entry: the ring is the host's baseline.
+      if (markedE >= 0) victim = markedE;
+      else if (n < P) victim = base + n;
+      else return 0;
+    }
     else if (same >= 0) {
       if (tick - this.tick[same]! < refreshTicks) return 0;
       victim = same;

@@ -112,6 +112,8 @@ export class CounterStore {
    */
   budgetWin = new Float64Array(0);
   budgetTick = new Float64Array(0);
+  /** The same at 100% of the thresholds, over a window (for hot hosts without a buffer). */
+  budgetOver = new Float64Array(0);
   private free: number[] = [];
 
   private readonly onGrow: (cap: number) => void;
@@ -243,7 +245,9 @@ export class CounterStore {
   /**
    * The slot's candidate limits for its open interval, from its flags, hostgroup budgets and
    * window: whitelisted -> never; hot with a buffer -> every record (the slow path feeds the
-   * hot buffer); otherwise how much more of each unit the interval can take.
+   * hot buffer and puts the slot on the tick's list); otherwise how much more of each unit
+   * the interval can take before the window could reach the warm fraction of a threshold
+   * (hot without a buffer: the threshold itself).
    */
   setLimits(s: number): void {
     const fl = this.flags[s]!;
@@ -251,7 +255,10 @@ export class CounterStore {
     let fixed = NaN;
     if (k !== KIND_V4 && k !== KIND_V6) fixed = Infinity;
     else if (fl & F_WHITELISTED) fixed = Infinity;
-    else if (fl & F_HOT) fixed = this.hotBuf[s]! >= 0 ? -Infinity : Infinity;
+    // Hot with a buffer: every record (the slow path feeds the buffer). Hot without one: it
+    // is near a threshold already, so only traffic that could take it over one matters.
+    else if (fl & F_HOT && this.hotBuf[s]! >= 0) fixed = -Infinity;
+    const over = (fl & F_HOT) !== 0;
     if (fixed === fixed) {
       this.setLim(s, 0, fixed, fixed, fixed);
       this.setLim(s, 1, fixed, fixed, fixed);
@@ -273,8 +280,8 @@ export class CounterStore {
         // Counters 0..5: total packets, bytes, flows in each direction (layout.ts).
         const c = 2 * u + dir;
         const rem = sum[so + c]! - (bm & (1 << c) ? this.ring[rb + c]! : 0);
-        const a = this.budgetWin[j + u]! - rem;
-        const b = this.budgetTick[j + u]!;
+        const a = (over ? this.budgetOver[j + u]! : this.budgetWin[j + u]!) - rem;
+        const b = over ? Infinity : this.budgetTick[j + u]!;
         const v = a < b ? a : b;
         hf[o + u] = v >= -Infinity ? down32(v) : Infinity; // no budgets for this hostgroup: never a candidate
       }
