@@ -1,6 +1,6 @@
 /**
- * The mitigation manager: the set of active mitigations (blackholes, FlowSpec rules,
- * escalations) and the one source of the BGP speaker's desired routes.
+ * The mitigation manager: attack-driven ban lifecycles over the mitigation set (set.ts,
+ * which holds the active mitigations, their safety checks and the desired routes).
  *
  * Order of every change: safety checks -> journal (fsync) -> set -> `onChange()` (the
  * daemon then syncs the speaker). A mitigation keeps the attributes it was announced with,
@@ -9,39 +9,21 @@
  * Attack-driven bans follow the hostgroup policy (blackhole, flowspec, both, or notify
  * only), expire after ban_time, and with unban_only_if_attack_finished are kept while the
  * detector still sees the attack. Dry-run keeps them in the set (visible in the API) but
- * out of desiredRoutes().
+ * out of desiredRoutes(). Every call is serialised by one promise chain.
  */
-import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import type { DesiredRoute } from '../bgp/types.js';
-import type { FlowSample } from '../capture/flow.js';
 import type { Config, Hostgroup, PolicyActions } from '../config/types.js';
 import type { AttackDetails, AttackRecord, HostRates } from '../detection/types.js';
-import { parseExtendedCommunity } from '../config/values.js';
 import { logger } from '../log.js';
-import { parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
-import type { JournalEntry } from './journal.js';
+import { prefixToString, type Prefix } from '../wire/addr.js';
 import { freshDetails, type NotifierApi, type NotifyActionName, type NotifyDocument } from './notify.js';
-import { hostgroupFor, hostLength, parsePrefix, safetyError } from './prefixes.js';
+import { hostgroupFor, hostLength, parsePrefix } from './prefixes.js';
+import { hostText, MitigationSet, type FlowspecAdapter, type FlowspecRule, type JournalSink, type MitigationInput, type RefusalReason } from './set.js';
 import type { AddResult, Mitigation, MitigationKind, MitigationManagerApi } from './types.js';
 
 const log = logger.child({ module: 'mitigation' });
 
-export type FlowspecRule = Readonly<Record<string, unknown>>;
-
-/** What the manager needs from src/flowspec; the daemon passes an adapter over it. */
-export interface FlowspecAdapter {
-  /** Validate a rule in FastNetMon's JSON shape; `destination` is its destination_prefix. */
-  parse(rule: unknown): { ok: true; rule: FlowspecRule; destination: Prefix | null } | { ok: false; error: string };
-  /** The route to announce for a parsed rule (deterministic: same rule, same key). */
-  toRoute(rule: FlowspecRule, owner: string): DesiredRoute;
-  /** Rules covering `coverage` of the attack samples and none of the baseline. */
-  generate(samples: readonly FlowSample[], baseline: readonly FlowSample[], coverage: number): FlowspecRule[];
-}
-
-export interface JournalSink {
-  append(entry: JournalEntry): Promise<void>;
-}
+export { unicastRoute, type FlowspecAdapter, type FlowspecRule, type JournalSink } from './set.js';
 
 export interface ManagerOptions {
   cfg: Config;
@@ -90,59 +72,31 @@ const RECENT_ATTACKS = 100;
 export class MitigationManager implements MitigationManagerApi {
   private cfg: Config;
   private readonly opts: ManagerOptions;
-  private readonly set = new Map<string, Mitigation>();
-  private readonly fsRoutes = new Map<string, DesiredRoute>();
+  private readonly set: MitigationSet;
   private readonly attacksById = new Map<string, AttackEntry>();
   private readonly ownerOf = new Map<string, string>();
   private readonly recent: AttackSummary[] = [];
-  private readonly events = new EventEmitter();
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
-  /** Refused adds by reason, for metrics. */
-  readonly refused: Record<'outside_networks' | 'whitelisted' | 'cap' | 'invalid' | 'journal', number> = {
-    outside_networks: 0,
-    whitelisted: 0,
-    cap: 0,
-    invalid: 0,
-    journal: 0,
-  };
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     this.cfg = opts.cfg;
     this.now = opts.now ?? Date.now;
+    this.set = new MitigationSet({ cfg: () => this.cfg, journal: opts.journal, flowspec: opts.flowspec, onChange: opts.onChange, now: this.now });
+  }
+
+  /** Refused adds by reason, for metrics. */
+  get refused(): Readonly<Record<RefusalReason, number>> {
+    return this.set.refused;
   }
 
   // ---- lifecycle -------------------------------------------------------------------
 
   /** Put back mitigations replayed from the journal; expired ones are dropped. */
   async restore(list: readonly Mitigation[]): Promise<{ restored: number; expired: number }> {
-    return this.locked(async () => {
-      let restored = 0;
-      let expired = 0;
-      const now = this.now();
-      for (const m of list) {
-        if (m.expires_at !== null && m.expires_at <= now) {
-          expired++;
-          await this.journalAppend({ op: 'remove', uuid: m.uuid, reason: 'expired while stopped', at: now }).catch((e: Error) => log.error(e.message));
-          continue;
-        }
-        if (m.kind === 'flowspec') {
-          const route = this.flowspecRoute(m);
-          if (typeof route === 'string') {
-            log.error(`restored FlowSpec rule ${m.uuid} cannot be announced: ${route}`);
-            continue;
-          }
-          this.fsRoutes.set(m.uuid, route);
-        }
-        this.set.set(m.uuid, m);
-        restored++;
-      }
-      if (restored || expired) log.info(`restored ${restored} mitigation(s) from the state dir; dropped ${expired} expired`);
-      if (restored) this.changed();
-      return { restored, expired };
-    });
+    return this.locked(() => this.set.restore(list));
   }
 
   start(): void {
@@ -164,8 +118,7 @@ export class MitigationManager implements MitigationManagerApi {
   // ---- MitigationManagerApi --------------------------------------------------------
 
   list(kind?: MitigationKind): Mitigation[] {
-    const all = [...this.set.values()];
-    return kind ? all.filter((m) => m.kind === kind) : all;
+    return this.set.list(kind);
   }
 
   get(uuid: string): Mitigation | undefined {
@@ -173,11 +126,11 @@ export class MitigationManager implements MitigationManagerApi {
   }
 
   on(event: 'added' | 'removed', listener: (m: Mitigation, reason: string) => void): void {
-    this.events.on(event, listener);
+    this.set.on(event, listener);
   }
 
-  add(input: Omit<Mitigation, 'uuid' | 'started_at' | 'dry_run'> & { uuid?: string }): Promise<AddResult> {
-    return this.locked(() => this.addUnlocked(input));
+  add(input: MitigationInput): Promise<AddResult> {
+    return this.locked(() => this.set.add(input));
   }
 
   remove(uuid: string, reason: string): Promise<boolean> {
@@ -185,18 +138,7 @@ export class MitigationManager implements MitigationManagerApi {
   }
 
   desiredRoutes(): DesiredRoute[] {
-    const out: DesiredRoute[] = [];
-    const seen = new Set<string>();
-    for (const m of this.set.values()) {
-      if (m.dry_run) continue;
-      const r = m.kind === 'flowspec' ? this.fsRoutes.get(m.uuid) : unicastRoute(m);
-      if (!r) continue;
-      const id = `${r.family} ${r.key}`;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      out.push(r);
-    }
-    return out;
+    return this.set.desiredRoutes();
   }
 
   // ---- operator helpers (API / ctl) ------------------------------------------------
@@ -204,8 +146,8 @@ export class MitigationManager implements MitigationManagerApi {
   /** PUT /blackhole/<ip>: a manual blackhole with the host's hostgroup attributes, no expiry. */
   addManualBlackhole(ipText: string): Promise<AddResult> {
     const p = parsePrefix(ipText);
-    if (typeof p === 'string') return Promise.resolve(this.refuse('invalid', p));
-    if (p.len !== hostLength(p.family)) return Promise.resolve(this.refuse('invalid', `a blackhole is one host (/${hostLength(p.family)}), not ${prefixToString(p)}`));
+    if (typeof p === 'string') return Promise.resolve(this.set.refuse('invalid', p));
+    if (p.len !== hostLength(p.family)) return Promise.resolve(this.set.refuse('invalid', `a blackhole is one host (/${hostLength(p.family)}), not ${prefixToString(p)}`));
     const hg = hostgroupFor(this.cfg.hostgroups, p);
     const bh = hg?.actions.blackhole;
     return this.add({
@@ -224,11 +166,8 @@ export class MitigationManager implements MitigationManagerApi {
 
   /** PUT /flowspec: a manual rule in FastNetMon's JSON shape, no expiry. */
   addManualFlowspec(rule: unknown): Promise<AddResult> {
-    const fs = this.opts.flowspec;
-    if (!fs) return Promise.resolve(this.refuse('invalid', 'FlowSpec support is not available'));
-    const parsed = fs.parse(rule);
-    if (!parsed.ok) return Promise.resolve(this.refuse('invalid', `bad FlowSpec rule: ${parsed.error}`));
-    if (!parsed.destination) return Promise.resolve(this.refuse('invalid', 'a FlowSpec rule needs a destination_prefix inside the configured networks'));
+    const parsed = this.set.parseFlowspec(rule);
+    if (!('destination' in parsed)) return Promise.resolve(parsed);
     const hg = hostgroupFor(this.cfg.hostgroups, parsed.destination);
     return this.add({
       kind: 'flowspec',
@@ -283,127 +222,8 @@ export class MitigationManager implements MitigationManagerApi {
     return p;
   }
 
-  private refuse(kind: keyof MitigationManager['refused'], error: string): AddResult {
-    this.refused[kind]++;
-    return { ok: false, error };
-  }
-
-  private async journalAppend(e: JournalEntry): Promise<void> {
-    if (this.opts.journal) await this.opts.journal.append(e);
-  }
-
-  private changed(): void {
-    try {
-      this.opts.onChange?.();
-    } catch (e) {
-      log.error(`onChange failed: ${(e as Error).message}`);
-    }
-  }
-
-  private flowspecRoute(m: Mitigation): DesiredRoute | string {
-    const fs = this.opts.flowspec;
-    if (!fs) return 'FlowSpec support is not available';
-    if (!m.rule) return 'no rule';
-    try {
-      return fs.toRoute(m.rule, m.uuid);
-    } catch (e) {
-      return (e as Error).message;
-    }
-  }
-
-  private async addUnlocked(input: Omit<Mitigation, 'uuid' | 'started_at' | 'dry_run'> & { uuid?: string }): Promise<AddResult> {
-    let prefix: Prefix;
-    let rule: FlowspecRule | undefined;
-    if (input.kind === 'flowspec') {
-      const fs = this.opts.flowspec;
-      if (!fs) return this.refuse('invalid', 'FlowSpec support is not available');
-      const parsed = fs.parse(input.rule);
-      if (!parsed.ok) return this.refuse('invalid', `bad FlowSpec rule: ${parsed.error}`);
-      if (!parsed.destination) return this.refuse('invalid', 'a FlowSpec rule needs a destination_prefix inside the configured networks');
-      prefix = parsed.destination;
-      rule = parsed.rule;
-    } else {
-      const p = parsePrefix(input.prefix);
-      if (typeof p === 'string') return this.refuse('invalid', p);
-      if (input.kind === 'blackhole' && p.len !== hostLength(p.family)) {
-        return this.refuse('invalid', `a blackhole is one host (/${hostLength(p.family)}), not ${input.prefix}`);
-      }
-      prefix = p;
-      if (input.next_hop !== undefined) {
-        const nh = parseAddr(input.next_hop);
-        if (!nh || nh.family !== p.family) return this.refuse('invalid', `next hop '${input.next_hop}' is not an IPv${p.family} address`);
-      }
-    }
-    const unsafe = safetyError(this.cfg, prefix);
-    if (unsafe) return this.refuse(unsafe.includes('whitelist') ? 'whitelisted' : 'outside_networks', unsafe);
-
-    const prefixText = prefixToString(prefix);
-    let route: DesiredRoute | undefined;
-    if (input.kind === 'flowspec') {
-      const r = this.flowspecRoute({ ...(input as Mitigation), rule, uuid: input.uuid ?? 'pending' });
-      if (typeof r === 'string') return this.refuse('invalid', `bad FlowSpec rule: ${r}`);
-      route = r;
-      for (const m of this.set.values()) {
-        const other = m.kind === 'flowspec' ? this.fsRoutes.get(m.uuid) : undefined;
-        if (other && other.family === r.family && other.key === r.key) return { ok: true, mitigation: m };
-      }
-    } else {
-      for (const m of this.set.values()) if (m.kind === input.kind && m.prefix === prefixText) return { ok: true, mitigation: m };
-    }
-    if (input.uuid !== undefined && this.set.has(input.uuid)) return this.refuse('invalid', `uuid ${input.uuid} is already in use`);
-
-    const count = this.list(input.kind).length;
-    if (input.kind === 'blackhole' && count >= this.cfg.mitigation.max_blackholes) {
-      return this.refuse('cap', `max_blackholes (${this.cfg.mitigation.max_blackholes}) reached; ${prefixText} not announced`);
-    }
-    if (input.kind === 'flowspec' && count >= this.cfg.mitigation.max_flowspec_rules) {
-      return this.refuse('cap', `max_flowspec_rules (${this.cfg.mitigation.max_flowspec_rules}) reached; rule for ${prefixText} not announced`);
-    }
-
-    const m: Mitigation = {
-      uuid: input.uuid ?? randomUUID(),
-      kind: input.kind,
-      prefix: prefixText,
-      ip: input.ip,
-      cause: input.cause,
-      hostgroup: input.hostgroup,
-      started_at: this.now(),
-      expires_at: input.expires_at,
-      ...(input.kind !== 'flowspec' && input.next_hop !== undefined ? { next_hop: input.next_hop } : {}),
-      communities: input.kind === 'flowspec' ? [] : [...input.communities],
-      large_communities: input.kind === 'flowspec' ? [] : [...input.large_communities],
-      ...(input.kind !== 'flowspec' && input.extended_communities?.length ? { extended_communities: [...input.extended_communities] } : {}),
-      ...(rule ? { rule } : {}),
-      dry_run: this.cfg.detection.dry_run,
-    };
-    try {
-      await this.journalAppend({ op: 'add', m });
-    } catch (e) {
-      log.error(`${describe(m)} refused: ${(e as Error).message}`);
-      return this.refuse('journal', `could not persist the mitigation: ${(e as Error).message}`);
-    }
-    this.set.set(m.uuid, m);
-    if (route) this.fsRoutes.set(m.uuid, this.flowspecRoute(m) as DesiredRoute);
-    if (m.dry_run) log.info(`dry-run: would announce ${describe(m)} (${m.cause})`);
-    else log.info(`announce ${describe(m)} (${m.cause})`);
-    this.events.emit('added', m, m.cause);
-    if (!m.dry_run) this.changed();
-    return { ok: true, mitigation: m };
-  }
-
   private async removeUnlocked(uuid: string, reason: string): Promise<boolean> {
-    const m = this.set.get(uuid);
-    if (!m) return false;
-    // The journal write comes first so a restart cannot bring back a withdrawn route; if
-    // it fails the route is still withdrawn (the operator asked), and the error is logged.
-    await this.journalAppend({ op: 'remove', uuid, reason, at: this.now() }).catch((e: Error) =>
-      log.error(`withdrawal of ${describe(m)} not persisted: ${e.message}`),
-    );
-    this.set.delete(uuid);
-    this.fsRoutes.delete(uuid);
-    log.info(`${m.dry_run ? 'dry-run: would withdraw' : 'withdraw'} ${describe(m)} (${reason})`);
-    this.events.emit('removed', m, reason);
-    if (!m.dry_run) this.changed();
+    if (!(await this.set.remove(uuid, reason))) return false;
     const owner = this.ownerOf.get(uuid);
     this.ownerOf.delete(uuid);
     if (owner) {
@@ -469,7 +289,7 @@ export class MitigationManager implements MitigationManagerApi {
     if (policy.blackhole.enabled) {
       const bh = policy.blackhole;
       own(
-        await this.addUnlocked({
+        await this.set.add({
           kind: 'blackhole',
           prefix: prefixToString(hostPrefix),
           ip: ipText,
@@ -497,7 +317,7 @@ export class MitigationManager implements MitigationManagerApi {
         for (const r0 of rules) {
           const rule = withAction(r0, policy);
           const r = own(
-            await this.addUnlocked({ kind: 'flowspec', prefix: prefixToString(hostPrefix), ip: ipText, cause, hostgroup: hg.name, expires_at: expiresAt, communities: [], large_communities: [], rule }),
+            await this.set.add({ kind: 'flowspec', prefix: prefixToString(hostPrefix), ip: ipText, cause, hostgroup: hg.name, expires_at: expiresAt, communities: [], large_communities: [], rule }),
           );
           if (r.ok && r.mitigation?.rule) entry.rules.push(r.mitigation.rule);
         }
@@ -567,15 +387,6 @@ export class MitigationManager implements MitigationManagerApi {
     }
   }
 
-  private async extend(uuids: Iterable<string>, expiresAt: number): Promise<void> {
-    for (const u of uuids) {
-      const m = this.set.get(u);
-      if (!m) continue;
-      await this.journalAppend({ op: 'update', uuid: u, expires_at: expiresAt, at: this.now() }).catch((e: Error) => log.error(e.message));
-      this.set.set(u, { ...m, expires_at: expiresAt });
-    }
-  }
-
   private async sweepUnlocked(): Promise<void> {
     const now = this.now();
     for (const e of [...this.attacksById.values()]) {
@@ -583,7 +394,7 @@ export class MitigationManager implements MitigationManagerApi {
       if (e.expiresAt <= now) {
         if (policy.unban_only_if_attack_finished && this.stillAttacking(e.rec.ip)) {
           e.expiresAt = now + policy.ban_time_ms;
-          await this.extend(e.uuids, e.expiresAt);
+          await this.set.extend(e.uuids, e.expiresAt);
           log.info(`ban of ${e.rec.ip} kept: attack still in progress (until ${new Date(e.expiresAt).toISOString()})`);
         } else {
           for (const u of [...e.uuids]) await this.removeUnlocked(u, 'expired');
@@ -597,11 +408,11 @@ export class MitigationManager implements MitigationManagerApi {
       }
     }
     // Mitigations without a live attack entry: manual ones with an expiry, restored ones.
-    for (const m of [...this.set.values()]) {
+    for (const m of this.set.list()) {
       if (m.expires_at === null || m.expires_at > now || this.ownerOf.has(m.uuid)) continue;
       const hg = this.cfg.hostgroups.find((h) => h.name === m.hostgroup);
       if (m.kind !== 'escalation' && hg?.actions.unban_only_if_attack_finished && this.stillAttacking(m.ip)) {
-        await this.extend([m.uuid], now + hg.actions.ban_time_ms);
+        await this.set.extend([m.uuid], now + hg.actions.ban_time_ms);
         continue;
       }
       await this.removeUnlocked(m.uuid, 'expired');
@@ -638,36 +449,4 @@ export class MitigationManager implements MitigationManagerApi {
 /** The policy's FlowSpec action put on a generated rule (FastNetMon's action_type/action). */
 function withAction(rule: FlowspecRule, policy: PolicyActions): FlowspecRule {
   return { ...rule, action_type: policy.flowspec.action, action: { ...policy.flowspec.action_params } };
-}
-
-function hostText(p: Prefix): string {
-  return prefixToString(p).replace(/\/\d+$/, '');
-}
-
-function describe(m: Mitigation): string {
-  if (m.kind === 'flowspec') return `FlowSpec rule ${m.uuid} for ${m.prefix} ${JSON.stringify(m.rule)}`;
-  const attrs = [m.next_hop ? `next-hop ${m.next_hop}` : 'next-hop self', ...m.communities.map((c) => `community ${c}`), ...m.large_communities.map((c) => `large-community ${c}`)];
-  return `${m.kind} ${m.prefix} ${attrs.join(' ')}`;
-}
-
-/** Unicast route of a blackhole/escalation, with the attributes stored at announcement. */
-export function unicastRoute(m: Mitigation): DesiredRoute | undefined {
-  const p = parsePrefix(m.prefix);
-  if (typeof p === 'string') return undefined;
-  return {
-    key: m.prefix,
-    family: p.family === 4 ? 'ipv4-unicast' : 'ipv6-unicast',
-    prefix: p,
-    ...(m.next_hop !== undefined ? { nextHop: m.next_hop } : {}),
-    communities: m.communities,
-    largeCommunities: m.large_communities,
-    extendedCommunities: (m.extended_communities ?? []).flatMap((c) => {
-      try {
-        return [parseExtendedCommunity(c)];
-      } catch {
-        return []; // validated when configured; a bad one is never guessed at
-      }
-    }),
-    owner: m.uuid,
-  };
 }

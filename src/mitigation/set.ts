@@ -1,0 +1,306 @@
+/**
+ * The set of active mitigations and its safety: every add is checked (strict prefix,
+ * inside `networks`, not whitelisted, caps, valid FlowSpec), journalled (fsync) before it
+ * enters the set, and the set is the one source of the BGP speaker's desired routes.
+ * Attack-driven ban lifecycles are the manager's (manager.ts); this class does not lock:
+ * the manager serialises every call.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { DesiredRoute } from '../bgp/types.js';
+import type { FlowSample } from '../capture/flow.js';
+import type { Config } from '../config/types.js';
+import { parseExtendedCommunity } from '../config/values.js';
+import { logger } from '../log.js';
+import { parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
+import type { JournalEntry } from './journal.js';
+import { hostLength, parsePrefix, safetyError } from './prefixes.js';
+import type { AddResult, Mitigation, MitigationKind } from './types.js';
+
+const log = logger.child({ module: 'mitigation' });
+
+export type FlowspecRule = Readonly<Record<string, unknown>>;
+
+/** What the manager needs from src/flowspec; the daemon passes an adapter over it. */
+export interface FlowspecAdapter {
+  /** Validate a rule in FastNetMon's JSON shape; `destination` is its destination_prefix. */
+  parse(rule: unknown): { ok: true; rule: FlowspecRule; destination: Prefix | null } | { ok: false; error: string };
+  /** The route to announce for a parsed rule (deterministic: same rule, same key). */
+  toRoute(rule: FlowspecRule, owner: string): DesiredRoute;
+  /** Rules covering `coverage` of the attack samples and none of the baseline. */
+  generate(samples: readonly FlowSample[], baseline: readonly FlowSample[], coverage: number): FlowspecRule[];
+}
+
+export interface JournalSink {
+  append(entry: JournalEntry): Promise<void>;
+}
+
+/** What add() takes: a mitigation without the fields the set assigns. */
+export type MitigationInput = Omit<Mitigation, 'uuid' | 'started_at' | 'dry_run'> & { uuid?: string };
+
+export type RefusalReason = 'outside_networks' | 'whitelisted' | 'cap' | 'invalid' | 'journal';
+
+export interface MitigationSetOptions {
+  readonly cfg: () => Config;
+  readonly journal?: JournalSink | null;
+  readonly flowspec?: FlowspecAdapter | null;
+  /** Called after every change of the desired set. */
+  readonly onChange?: () => void;
+  readonly now: () => number;
+}
+
+export class MitigationSet {
+  private readonly set = new Map<string, Mitigation>();
+  private readonly fsRoutes = new Map<string, DesiredRoute>();
+  private readonly events = new EventEmitter();
+  private readonly cfg: () => Config;
+  private readonly now: () => number;
+  /** Refused adds by reason, for metrics. */
+  readonly refused: Record<RefusalReason, number> = {
+    outside_networks: 0,
+    whitelisted: 0,
+    cap: 0,
+    invalid: 0,
+    journal: 0,
+  };
+
+  constructor(private readonly opts: MitigationSetOptions) {
+    this.cfg = opts.cfg;
+    this.now = opts.now;
+  }
+
+  /** Put back mitigations replayed from the journal; expired ones are dropped. */
+  async restore(list: readonly Mitigation[]): Promise<{ restored: number; expired: number }> {
+    let restored = 0;
+    let expired = 0;
+    const now = this.now();
+    for (const m of list) {
+      if (m.expires_at !== null && m.expires_at <= now) {
+        expired++;
+        await this.journalAppend({ op: 'remove', uuid: m.uuid, reason: 'expired while stopped', at: now }).catch((e: Error) => log.error(e.message));
+        continue;
+      }
+      if (m.kind === 'flowspec') {
+        const route = this.flowspecRoute(m);
+        if (typeof route === 'string') {
+          log.error(`restored FlowSpec rule ${m.uuid} cannot be announced: ${route}`);
+          continue;
+        }
+        this.fsRoutes.set(m.uuid, route);
+      }
+      this.set.set(m.uuid, m);
+      restored++;
+    }
+    if (restored || expired) log.info(`restored ${restored} mitigation(s) from the state dir; dropped ${expired} expired`);
+    if (restored) this.changed();
+    return { restored, expired };
+  }
+
+  list(kind?: MitigationKind): Mitigation[] {
+    const all = [...this.set.values()];
+    return kind ? all.filter((m) => m.kind === kind) : all;
+  }
+
+  get(uuid: string): Mitigation | undefined {
+    return this.set.get(uuid);
+  }
+
+  values(): IterableIterator<Mitigation> {
+    return this.set.values();
+  }
+
+  on(event: 'added' | 'removed', listener: (m: Mitigation, reason: string) => void): void {
+    this.events.on(event, listener);
+  }
+
+  desiredRoutes(): DesiredRoute[] {
+    const out: DesiredRoute[] = [];
+    const seen = new Set<string>();
+    for (const m of this.set.values()) {
+      if (m.dry_run) continue;
+      const r = m.kind === 'flowspec' ? this.fsRoutes.get(m.uuid) : unicastRoute(m);
+      if (!r) continue;
+      const id = `${r.family} ${r.key}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      out.push(r);
+    }
+    return out;
+  }
+
+  refuse(kind: RefusalReason, error: string): AddResult {
+    this.refused[kind]++;
+    return { ok: false, error };
+  }
+
+  /** A FlowSpec rule validated by the adapter, with its destination prefix, or a refusal. */
+  parseFlowspec(rule: unknown): { rule: FlowspecRule; destination: Prefix } | AddResult {
+    const fs = this.opts.flowspec;
+    if (!fs) return this.refuse('invalid', 'FlowSpec support is not available');
+    const parsed = fs.parse(rule);
+    if (!parsed.ok) return this.refuse('invalid', `bad FlowSpec rule: ${parsed.error}`);
+    if (!parsed.destination) return this.refuse('invalid', 'a FlowSpec rule needs a destination_prefix inside the configured networks');
+    return { rule: parsed.rule, destination: parsed.destination };
+  }
+
+  flowspecRoute(m: Mitigation): DesiredRoute | string {
+    const fs = this.opts.flowspec;
+    if (!fs) return 'FlowSpec support is not available';
+    if (!m.rule) return 'no rule';
+    try {
+      return fs.toRoute(m.rule, m.uuid);
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
+  /** Safety checks, de-duplication, caps, journal, then the set (the caller holds the lock). */
+  async add(input: MitigationInput): Promise<AddResult> {
+    let prefix: Prefix;
+    let rule: FlowspecRule | undefined;
+    if (input.kind === 'flowspec') {
+      const parsed = this.parseFlowspec(input.rule);
+      if (!('destination' in parsed)) return parsed;
+      prefix = parsed.destination;
+      rule = parsed.rule;
+    } else {
+      const p = parsePrefix(input.prefix);
+      if (typeof p === 'string') return this.refuse('invalid', p);
+      if (input.kind === 'blackhole' && p.len !== hostLength(p.family)) {
+        return this.refuse('invalid', `a blackhole is one host (/${hostLength(p.family)}), not ${input.prefix}`);
+      }
+      prefix = p;
+      if (input.next_hop !== undefined) {
+        const nh = parseAddr(input.next_hop);
+        if (!nh || nh.family !== p.family) return this.refuse('invalid', `next hop '${input.next_hop}' is not an IPv${p.family} address`);
+      }
+    }
+    const unsafe = safetyError(this.cfg(), prefix);
+    if (unsafe) return this.refuse(unsafe.includes('whitelist') ? 'whitelisted' : 'outside_networks', unsafe);
+
+    const prefixText = prefixToString(prefix);
+    let route: DesiredRoute | undefined;
+    if (input.kind === 'flowspec') {
+      const r = this.flowspecRoute({ ...(input as Mitigation), rule, uuid: input.uuid ?? 'pending' });
+      if (typeof r === 'string') return this.refuse('invalid', `bad FlowSpec rule: ${r}`);
+      route = r;
+      for (const m of this.set.values()) {
+        const other = m.kind === 'flowspec' ? this.fsRoutes.get(m.uuid) : undefined;
+        if (other && other.family === r.family && other.key === r.key) return { ok: true, mitigation: m };
+      }
+    } else {
+      for (const m of this.set.values()) if (m.kind === input.kind && m.prefix === prefixText) return { ok: true, mitigation: m };
+    }
+    if (input.uuid !== undefined && this.set.has(input.uuid)) return this.refuse('invalid', `uuid ${input.uuid} is already in use`);
+
+    const count = this.list(input.kind).length;
+    if (input.kind === 'blackhole' && count >= this.cfg().mitigation.max_blackholes) {
+      return this.refuse('cap', `max_blackholes (${this.cfg().mitigation.max_blackholes}) reached; ${prefixText} not announced`);
+    }
+    if (input.kind === 'flowspec' && count >= this.cfg().mitigation.max_flowspec_rules) {
+      return this.refuse('cap', `max_flowspec_rules (${this.cfg().mitigation.max_flowspec_rules}) reached; rule for ${prefixText} not announced`);
+    }
+
+    const m: Mitigation = {
+      uuid: input.uuid ?? randomUUID(),
+      kind: input.kind,
+      prefix: prefixText,
+      ip: input.ip,
+      cause: input.cause,
+      hostgroup: input.hostgroup,
+      started_at: this.now(),
+      expires_at: input.expires_at,
+      ...(input.kind !== 'flowspec' && input.next_hop !== undefined ? { next_hop: input.next_hop } : {}),
+      communities: input.kind === 'flowspec' ? [] : [...input.communities],
+      large_communities: input.kind === 'flowspec' ? [] : [...input.large_communities],
+      ...(input.kind !== 'flowspec' && input.extended_communities?.length ? { extended_communities: [...input.extended_communities] } : {}),
+      ...(rule ? { rule } : {}),
+      dry_run: this.cfg().detection.dry_run,
+    };
+    try {
+      await this.journalAppend({ op: 'add', m });
+    } catch (e) {
+      log.error(`${describe(m)} refused: ${(e as Error).message}`);
+      return this.refuse('journal', `could not persist the mitigation: ${(e as Error).message}`);
+    }
+    this.set.set(m.uuid, m);
+    if (route) this.fsRoutes.set(m.uuid, this.flowspecRoute(m) as DesiredRoute);
+    if (m.dry_run) log.info(`dry-run: would announce ${describe(m)} (${m.cause})`);
+    else log.info(`announce ${describe(m)} (${m.cause})`);
+    this.events.emit('added', m, m.cause);
+    if (!m.dry_run) this.changed();
+    return { ok: true, mitigation: m };
+  }
+
+  /** Journal, then out of the set; the removed mitigation, or null when there was none. */
+  async remove(uuid: string, reason: string): Promise<Mitigation | null> {
+    const m = this.set.get(uuid);
+    if (!m) return null;
+    // The journal write comes first so a restart cannot bring back a withdrawn route; if
+    // it fails the route is still withdrawn (the operator asked), and the error is logged.
+    await this.journalAppend({ op: 'remove', uuid, reason, at: this.now() }).catch((e: Error) =>
+      log.error(`withdrawal of ${describe(m)} not persisted: ${e.message}`),
+    );
+    this.set.delete(uuid);
+    this.fsRoutes.delete(uuid);
+    log.info(`${m.dry_run ? 'dry-run: would withdraw' : 'withdraw'} ${describe(m)} (${reason})`);
+    this.events.emit('removed', m, reason);
+    if (!m.dry_run) this.changed();
+    return m;
+  }
+
+  /** A new expiry for these mitigations (journal first). */
+  async extend(uuids: Iterable<string>, expiresAt: number): Promise<void> {
+    for (const u of uuids) {
+      const m = this.set.get(u);
+      if (!m) continue;
+      await this.journalAppend({ op: 'update', uuid: u, expires_at: expiresAt, at: this.now() }).catch((e: Error) => log.error(e.message));
+      this.set.set(u, { ...m, expires_at: expiresAt });
+    }
+  }
+
+  private async journalAppend(e: JournalEntry): Promise<void> {
+    if (this.opts.journal) await this.opts.journal.append(e);
+  }
+
+  private changed(): void {
+    try {
+      this.opts.onChange?.();
+    } catch (e) {
+      log.error(`onChange failed: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** "203.0.113.5" for 203.0.113.5/32. */
+export function hostText(p: Prefix): string {
+  return prefixToString(p).replace(/\/\d+$/, '');
+}
+
+function describe(m: Mitigation): string {
+  if (m.kind === 'flowspec') return `FlowSpec rule ${m.uuid} for ${m.prefix} ${JSON.stringify(m.rule)}`;
+  const attrs = [m.next_hop ? `next-hop ${m.next_hop}` : 'next-hop self', ...m.communities.map((c) => `community ${c}`), ...m.large_communities.map((c) => `large-community ${c}`)];
+  return `${m.kind} ${m.prefix} ${attrs.join(' ')}`;
+}
+
+/** Unicast route of a blackhole/escalation, with the attributes stored at announcement. */
+export function unicastRoute(m: Mitigation): DesiredRoute | undefined {
+  const p = parsePrefix(m.prefix);
+  if (typeof p === 'string') return undefined;
+  return {
+    key: m.prefix,
+    family: p.family === 4 ? 'ipv4-unicast' : 'ipv6-unicast',
+    prefix: p,
+    ...(m.next_hop !== undefined ? { nextHop: m.next_hop } : {}),
+    communities: m.communities,
+    largeCommunities: m.large_communities,
+    extendedCommunities: (m.extended_communities ?? []).flatMap((c) => {
+      try {
+        return [parseExtendedCommunity(c)];
+      } catch {
+        return []; // validated when configured; a bad one is never guessed at
+      }
+    }),
+    owner: m.uuid,
+  };
+}
