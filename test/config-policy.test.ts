@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_DEFAULT_HOSTGROUP, ConfigError, loadConfig, type Hostgroup } from '../src/config/index.js';
@@ -116,7 +118,7 @@ test('policy schema errors: host bits, unknown keys, wrong-family next hops, bad
     `${b}:5:17: thresholds.ban.incoming.tcpsyn: unknown key (expected one of: total, tcp, tcp_syn, udp, icmp, fragmented)`,
     `${b}:5:53: thresholds.ban.incoming.total.pps: must be >= 0, got -1`,
     `${b}:5:63: thresholds.ban.incoming.total.mbps: expected a number, got "lots"`,
-    `${b}:6:3: thresholds.emergncy: unknown key (expected one of: ban, emergency)`,
+    `${b}:6:3: thresholds.emergncy: unknown key (expected one of: ban, emergency, hostgroup)`,
     `${b}:7:17: ticks_required: must be >= 1, got 0`,
     `${b}:9:13: actions.ban_time: invalid duration "forever" (use e.g. 500ms, 10s, 30m, 1h, or a number of seconds)`,
     `${b}:10:62: actions.blackhole.next_hop.ipv4: expected an IPv4 address, got IPv6 address 100::1`,
@@ -130,4 +132,28 @@ test('policy schema errors: host bits, unknown keys, wrong-family next hops, bad
     `${d('zname.yaml')}:1:7: name: names use letters, digits, "_", "." and "-", got "bad name!"`,
     `${d('zz-list.yaml')}:1:13: thresholds: expected a map, got a list`,
   ]);
+});
+
+test('thresholds.hostgroup: limits on a hostgroup\'s total traffic, inherited, absent by default', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-config-hg-'));
+  try {
+    fs.cpSync(fx('valid'), dir, { recursive: true });
+    const web = path.join(dir, 'policies/web.yaml');
+    const text = fs.readFileSync(web, 'utf8');
+    assert.ok(text.includes('  emergency:\n'));
+    fs.writeFileSync(web, text.replace('  emergency:\n', '  hostgroup:\n    incoming: { total: { mbps: 10000 } }\n  emergency:\n'));
+    const api = path.join(dir, 'policies/web-api.yaml');
+    fs.writeFileSync(api, fs.readFileSync(api, 'utf8').replace('  ban:\n', '  hostgroup:\n    incoming: { total: { pps: 1000000 } }\n  ban:\n'));
+    const g = Object.fromEntries(loadConfig(path.join(dir, 'breakwater.yaml')).hostgroups.map((h) => [h.name, h]));
+    assert.equal(g['default']!.thresholds.hostgroup, undefined, 'none unless a policy sets one');
+    assert.deepEqual(g['web']!.thresholds.hostgroup, { incoming: { total: { mbps: 10000 } } });
+    assert.deepEqual(g['web-api']!.thresholds.hostgroup, { incoming: { total: { pps: 1000000, mbps: 10000 } } }, 'merged with the parent');
+    // Same validation as the other tiers: a bad unit is one error line with its position.
+    fs.writeFileSync(web, text.replace('  emergency:\n', '  hostgroup:\n    incoming: { total: { kpps: 5 } }\n  emergency:\n'));
+    const errs = errorsOf(path.join(dir, 'breakwater.yaml'));
+    assert.equal(errs.length, 1, errs.join('\n'));
+    assert.match(errs[0]!, /web\.yaml:\d+:\d+: .*kpps/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -344,6 +344,29 @@ describe('hostgroups', () => {
     assert.equal(hg[1]?.ev, 'finished');
   });
 
+  it('a hostgroup-total threshold raises a hostgroup event, never a per-host ban', () => {
+    const { det, tick, feed, events } = setup({
+      hostgroups: [
+        { name: 'default', ban: {} },
+        { name: 'web', prefixes: ['203.0.113.0/26'], ban: {}, hostgroupTotal: { incoming: { total: { pps: 1000, mbps: 1 } } } },
+      ],
+    });
+    const hg: HostgroupAttack[] = [];
+    det.onHostgroup('attack_started', (a) => hg.push(a));
+    // One host carries far more than the hostgroup's total limit, for a few seconds.
+    for (let t = 0; t < 30; t++) {
+      feed({ src: '192.0.2.1', dst: '203.0.113.7', packets: 5000, bytes: 5000 * 1000 });
+      tick();
+    }
+    assert.deepEqual(
+      hg.map((a) => `${a.hostgroup} ${a.direction} ${a.cls} ${a.unit}`).sort(),
+      ['web incoming total mbps', 'web incoming total pps'],
+    );
+    assert.equal(events.length, 0, 'no host attack');
+    assert.equal(det.activeAttacks().length, 0);
+    assert.equal(det.stillAttacking('203.0.113.7'), false);
+  });
+
   it('reconfigure keeps counters and applies new thresholds', () => {
     const { det, tick, feed, events } = setup(spec);
     feed({ src: '192.0.2.1', dst: '198.51.100.1', packets: 900 });

@@ -119,6 +119,8 @@ function mergeActions(base: PolicyActions, o: PolicyRaw['actions'], dir: string)
 
 /** Apply one policy file over its resolved parent. */
 function applyPolicy(parent: Hostgroup, p: PolicyFile, parentName: string | null): Hostgroup {
+  // Hostgroup-total limits inherit like the others; the key is left out while none is set.
+  const hostgroup = mergeThresholds(parent.thresholds.hostgroup ?? {}, p.raw.thresholds?.hostgroup);
   return {
     name: p.name,
     file: p.src.file,
@@ -127,6 +129,7 @@ function applyPolicy(parent: Hostgroup, p: PolicyFile, parentName: string | null
     thresholds: {
       ban: mergeThresholds(parent.thresholds.ban, p.raw.thresholds?.ban),
       emergency: mergeThresholds(parent.thresholds.emergency, p.raw.thresholds?.emergency),
+      ...(Object.keys(hostgroup).length > 0 ? { hostgroup } : {}),
     },
     ticks_required: def(p.raw.ticks_required, parent.ticks_required),
     actions: mergeActions(parent.actions, p.raw.actions, path.dirname(p.src.file)),

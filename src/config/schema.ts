@@ -206,7 +206,7 @@ export const policySchema = z.strictObject({
   description: z.string().optional(),
   prefixes: z.array(prefix).optional(),
   parent: name.nullable().optional(),
-  thresholds: z.strictObject({ ban: thresholdSetSchema.optional(), emergency: thresholdSetSchema.optional() }).optional(),
+  thresholds: z.strictObject({ ban: thresholdSetSchema.optional(), emergency: thresholdSetSchema.optional(), hostgroup: thresholdSetSchema.optional() }).optional(),
   ticks_required: positive.optional(),
   actions: z
     .strictObject({

@@ -76,7 +76,15 @@ export interface Hostgroup {
   readonly file: string; // where it was defined ("<built-in>" for default)
   readonly parent: string | null;
   readonly prefixes: readonly Prefix[];
-  readonly thresholds: { readonly ban: ThresholdSet; readonly emergency: ThresholdSet };
+  readonly thresholds: {
+    readonly ban: ThresholdSet;
+    readonly emergency: ThresholdSet;
+    /**
+     * Limits on the hostgroup's total traffic (all its hosts together). Crossing one is a
+     * hostgroup-level alert, never a per-host ban. Absent when no policy sets any.
+     */
+    readonly hostgroup?: ThresholdSet;
+  };
   /** Consecutive ticks a threshold must hold before it counts (1 = immediately). */
   readonly ticks_required: number;
   readonly actions: PolicyActions;

@@ -156,10 +156,6 @@ const F_ATTACK = 16;
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type MutableAttackRecord = Mutable<AttackRecord>;
 
-function totalThresholds(t: { readonly ban: ThresholdSet }): ThresholdSet | undefined {
-  // Hostgroup-total thresholds: additive `thresholds.hostgroup` in the policy, when config has it.
-  return (t as { readonly hostgroup?: ThresholdSet }).hostgroup;
-}
 
 export class DetectorImpl implements Detector {
   readonly sink: FlowSink;
@@ -977,7 +973,9 @@ export class DetectorImpl implements Detector {
       name: h.name,
       ban: compileThresholds(h.thresholds.ban, unsupported),
       emergency: compileThresholds(h.thresholds.emergency, unsupported),
-      total: compileThresholds(totalThresholds(h.thresholds), unsupported),
+      // Hostgroup-total limits: checked on the hostgroup's total slot only (hostgroup events),
+      // never against a host.
+      total: compileThresholds(h.thresholds.hostgroup, unsupported),
       ticksRequired: Math.max(1, h.ticks_required),
     }));
     if (unsupported.length > 0 && unsupported.join() !== this.unsupported.join()) {
