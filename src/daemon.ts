@@ -13,13 +13,13 @@ import { configureLogging, logger } from './log.js';
 import { Collector } from './capture/collector.js';
 import { MirrorCapture } from './capture/mirror-live.js';
 import { createDetector } from './detection/index.js';
-import type { Detector } from './detection/types.js';
+import type { DetectorImpl, HostgroupAttack } from './detection/index.js';
 import { createSpeaker, staticRoutesToDesired, type EmbeddedSpeaker } from './bgp/index.js';
 import type { DesiredRoute } from './bgp/types.js';
 import { staticFlowspecToDesired } from './flowspec/index.js';
 import { MitigationManager } from './mitigation/manager.js';
 import { Journal } from './mitigation/journal.js';
-import { Notifier } from './mitigation/notify.js';
+import { Notifier, hostgroupDocument } from './mitigation/notify.js';
 import { flowspecAdapter } from './mitigation/flowspec-adapter.js';
 import { EscalationLoop } from './escalation/loop.js';
 import { notifyVia } from './escalation/notify.js';
@@ -37,7 +37,7 @@ export interface DaemonOptions {
 
 export class Daemon {
   readonly store: ConfigStore;
-  detector!: Detector;
+  detector!: DetectorImpl;
   collector!: Collector;
   speaker!: EmbeddedSpeaker;
   manager!: MitigationManager;
@@ -97,6 +97,9 @@ export class Daemon {
     this.detector.on('attack_started', (rec) => void this.manager.onAttack(rec));
     this.detector.on('attack_updated', (rec) => this.manager.onAttackUpdate(rec));
     this.detector.on('attack_finished', (rec) => this.manager.onAttackFinished(rec));
+    // Hostgroup-total thresholds alert with alert_scope "hostgroup"; they never ban a host.
+    this.detector.onHostgroup('attack_started', (a) => this.hostgroupAlert('ban', a));
+    this.detector.onHostgroup('attack_finished', (a) => this.hostgroupAlert('unban', a));
 
     const metrics = createMetrics({
       captureStats: () => this.captureStats(),
@@ -195,6 +198,24 @@ export class Daemon {
       sampling_rate: Object.values(e.sampling)[0] ?? 1,
       last_seen_ms: e.lastSeenMs,
     })));
+  }
+
+  private hostgroupAlert(action: 'ban' | 'unban', a: HostgroupAttack): void {
+    const what = `${a.direction} ${a.cls} ${a.unit} ${Math.round(a.value)} (threshold ${a.threshold}, peak ${Math.round(a.peak)})`;
+    if (action === 'ban') log.warn(`hostgroup ${a.hostgroup}: total traffic over its hostgroup threshold: ${what}`);
+    else log.info(`hostgroup ${a.hostgroup}: total traffic back under its hostgroup threshold`);
+    const hg = this.config.hostgroups.find((h) => h.name === a.hostgroup);
+    if (!hg) return;
+    const details = {
+      attack_direction: a.direction,
+      attack_detection_threshold_class: a.cls,
+      attack_detection_threshold_unit: a.unit,
+      attack_detection_threshold_value: a.threshold,
+      current_value: a.value,
+      peak_value: a.peak,
+      start_time: new Date(a.startedAt).toISOString(),
+    };
+    this.notifier.notify(hostgroupDocument(action, a.hostgroup, details), hg.actions.notify);
   }
 
   /** Clean stop: stop intake, withdraw routes (unless graceful restart), close the journal. */
