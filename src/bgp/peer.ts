@@ -17,6 +17,9 @@ import * as C from './constants.js';
 import { ERR_CEASE, CEASE_COLLISION, CEASE_CONNECTION_REJECTED, notificationText } from './notify.js';
 import { prefixToString } from '../wire/addr.js';
 
+/** Most received route keys kept per session (they only feed prefixes_in). */
+const MAX_RIB_IN_KEYS = 100_000;
+
 export interface PeerOptions {
   readonly routerId: string;
   readonly connectRetryMs: number;
@@ -36,7 +39,12 @@ export class Peer implements ConnectionHost {
   private main: Connection;
   private other: Connection | null = null;
   private readonly rib = new AdjRibOut();
+  /**
+   * Keys of the routes the peer sent us, only to report prefixes_in: Breakwater uses no
+   * received route. Capped, so a router that sends its full table costs bounded memory.
+   */
   private readonly ribIn = new Set<string>();
+  private ribInCapped = false;
   private lastError: string | null = null;
   private counters = { messagesIn: 0, messagesOut: 0, updatesIn: 0, updatesOut: 0, malformedIn: 0 };
   private flowspecCapped = 0;
@@ -137,6 +145,7 @@ export class Peer implements ConnectionHost {
     this.log.info(`session established: families ${n.families.join(',') || 'none'}, hold ${conn.state.holdTime} s, max message ${n.maxMessage}`);
     this.rib.clear();
     this.ribIn.clear();
+    this.ribInCapped = false;
     this.eorSent = false;
     this.syncRib();
     this.opts.emit('established', this.peer.name, 'established');
@@ -145,6 +154,7 @@ export class Peer implements ConnectionHost {
   down(_conn: Connection, reason: string): void {
     this.rib.clear();
     this.ribIn.clear();
+    this.ribInCapped = false;
     this.opts.emit('down', this.peer.name, reason);
   }
 
@@ -164,7 +174,7 @@ export class Peer implements ConnectionHost {
       for (const p of m.withdrawn) this.ribIn.delete(`4 ${prefixToString(p)}`);
       for (const p of m.nlri) {
         if (treatAsWithdraw) this.ribIn.delete(`4 ${prefixToString(p)}`);
-        else this.ribIn.add(`4 ${prefixToString(p)}`);
+        else this.ribInAdd(`4 ${prefixToString(p)}`);
       }
       for (const a of m.attributes) {
         if (a.kind === 'mp_reach' || a.kind === 'mp_unreach') {
@@ -172,13 +182,24 @@ export class Peer implements ConnectionHost {
           const keys = [...list.map((p) => prefixToString(p)), ...a.flowspec.map((f) => Buffer.from(f).toString('hex'))];
           for (const k of keys) {
             const key = `${a.afi}/${a.safi} ${k}`;
-            if (a.kind === 'mp_reach' && !treatAsWithdraw) this.ribIn.add(key);
+            if (a.kind === 'mp_reach' && !treatAsWithdraw) this.ribInAdd(key);
             else this.ribIn.delete(key);
           }
         }
       }
     } else if (m.type === 'route-refresh' && conn.name === 'Established') {
       this.routeRefresh(conn, m.afi, m.safi, m.subtype);
+    }
+  }
+
+  private ribInAdd(key: string): void {
+    if (this.ribIn.size < MAX_RIB_IN_KEYS) {
+      this.ribIn.add(key);
+      return;
+    }
+    if (!this.ribInCapped) {
+      this.ribInCapped = true;
+      this.log.warn(`peer sent more than ${MAX_RIB_IN_KEYS} routes; Breakwater uses none of them and stops counting prefixes_in (consider an export filter towards Breakwater)`);
     }
   }
 
