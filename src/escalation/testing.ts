@@ -9,6 +9,7 @@ import type { Config, EscalationAction, Hostgroup, ThresholdSet } from '../confi
 import type { AttackEvent, AttackRecord, Detector, HostRates } from '../detection/types.js';
 import type { AddResult, Mitigation, MitigationKind, MitigationManagerApi } from '../mitigation/types.js';
 import { parsePrefix } from '../config/values.js';
+import { BUILTIN_DEFAULT_HOSTGROUP } from '../config/defaults.js';
 import type { Prefix } from '../wire/addr.js';
 import { rateFnOf } from './rates.js';
 
@@ -31,16 +32,11 @@ export function rates(ip: string, hostgroup: string, r: Partial<Omit<HostRates, 
   return { ...ZERO_RATES, ...r, ip, hostgroup };
 }
 
+/** The built-in escalation defaults, enabled, with an emergency tier of 100k pps in. */
 export const ESCALATION_DEFAULTS: EscalationAction = {
+  ...BUILTIN_DEFAULT_HOSTGROUP.actions.escalation,
   enabled: true,
   thresholds: { incoming: { total: { pps: 100_000 } } },
-  prefix_length: { ipv4: 24, ipv6: 48 },
-  communities: ['65535:666'],
-  large_communities: [],
-  next_hop: { ipv4: '192.0.2.1', ipv6: '100::1' },
-  hold_ms: 5 * 60_000,
-  clear_after: 3,
-  max_prefixes: 16,
 };
 
 export function hostgroup(name: string, prefixes: string[], esc: Partial<EscalationAction> = {}, emergency: ThresholdSet = {}): Hostgroup {
