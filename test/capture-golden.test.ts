@@ -280,13 +280,15 @@ test('IPFIX: IPv6, 64-bit counters, variable-length and enterprise fields, ms ti
   const st = d.stats()[0]!;
   assert.deepEqual(st.sampling, { 'ipfix/42/0': 100 });
   assert.equal(st.malformed, 0);
-  // Sequence: 2 data records were in message 0, so the next one says 2; saying 5 = 3 lost.
+  // Sequence: 2 flow and 1 options data records were in message 0 (options data records
+  // count, RFC 7011 §2/§3.1), so the next one says 3; then saying 7 = 3 lost.
   const next = (seq: number) => ipfixMsg(seq, 42, (w) => ipfixSet(w, 300, () => {
     w.bytes(ip6('2001:db8::3')).bytes(ip6('2001:db8:1::11')).u8(17).u8(0).u32(0).u64(1).u64(1).u64(0).u64(0);
   }));
-  d.decode(next(2), '2001:db8:ffff::1', 2);
-  d.decode(next(6), '2001:db8:ffff::1', 3);
+  d.decode(next(3), '2001:db8:ffff::1', 2);
+  d.decode(next(7), '2001:db8:ffff::1', 3);
   assert.equal(d.stats()[0]!.sequenceGaps, 3);
+  assert.equal(d.stats()[0]!.sequenceResets, 0);
 });
 
 test('IPFIX: data before its template is held, then decoded when the template arrives', () => {

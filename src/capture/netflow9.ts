@@ -22,6 +22,9 @@ import { u16, u32 } from './bytes.js';
 import { acc, applyPlan, emitRecord, optionsRate, resetAcc, walkRecord } from './nf9-record.js';
 import { compileFast } from './codegen.js';
 
+/** Options data records of the message walkSets last walked (for IPFIX sequence numbers). */
+const setCounts = { options: 0 };
+
 export function decodeNetflow9(d: FlowDecoder, ex: ExporterState, b: Uint8Array, timeMs: number): void {
   if (b.length < 20) throw new WireError('NetFlow v9 header truncated');
   d.hdrUptime = u32(b, 4);
@@ -53,21 +56,27 @@ export function decodeIpfix(d: FlowDecoder, ex: ExporterState, b: Uint8Array, ti
     return;
   }
   if (dom.lastSeq >= 0) {
-    // RFC 7011 §3.1: sequence = data records sent before this message. Some exporters
-    // (softflowd) count this message's records too; accept that convention once seen.
+    // RFC 7011 §3.1: sequence = Data Records sent before this message, and Data Records
+    // include those of Options Templates (§2, "Data Set"); pmacct counts them so. Some
+    // exporters (softflowd) count this message's flow records instead, options left out;
+    // accept that convention once seen.
     const rfc = dom.nextSeq;
     const post = (dom.lastSeq + n) >>> 0;
     if (seq === post && seq !== rfc) dom.postSeq = true;
     else if (seq !== rfc) checkSeq(ex.stats, dom.postSeq ? post : rfc, seq);
   }
   dom.lastSeq = seq;
-  dom.nextSeq = (seq + n) >>> 0;
+  dom.nextSeq = (seq + n + setCounts.options) >>> 0;
 }
 
-/** Returns data records decoded, or -1 when some could not be counted (held data). */
+/**
+ * Returns flow data records decoded (options data records go to setCounts.options), or -1
+ * when some could not be counted (held data).
+ */
 function walkSets(d: FlowDecoder, ex: ExporterState, dom: DomainState, ipfix: boolean, b: Uint8Array, p: number, end: number, timeMs: number): number {
   let records = 0;
   let counted = true;
+  setCounts.options = 0;
   const tplSet = ipfix ? 2 : 0;
   const optSet = ipfix ? 3 : 1;
   while (p + 4 <= end) {
@@ -82,8 +91,11 @@ function walkSets(d: FlowDecoder, ex: ExporterState, dom: DomainState, ipfix: bo
       else v9OptionsTemplateSet(d, ex, dom, b, body, setEnd);
     } else if (id >= 256) {
       const tpl = dom.templates.get(id);
-      if (tpl) records += decodeDataSet(d, ex, dom, tpl, b, body, setEnd, timeMs);
-      else {
+      if (tpl) {
+        const k = decodeDataSet(d, ex, dom, tpl, b, body, setEnd, timeMs);
+        if (tpl.options) setCounts.options += k;
+        else records += k;
+      } else {
         d.hold(ex, ipfix, dom.domain, id, b.subarray(body, setEnd), timeMs);
         counted = false;
       }
@@ -174,8 +186,9 @@ function ipfixOptionsTemplateSet(d: FlowDecoder, ex: ExporterState, dom: DomainS
 }
 
 /**
- * Decode the records of one data set with its template; returns how many were decoded.
- * Options data teaches sampling rates; flow data goes to the sink.
+ * Decode the records of one data set with its template; returns how many were decoded
+ * (flow or options records, as the template is). Options data teaches sampling rates; flow
+ * data goes to the sink.
  */
 export function decodeDataSet(
   d: FlowDecoder,
@@ -187,10 +200,7 @@ export function decodeDataSet(
   end: number,
   timeMs: number,
 ): number {
-  if (tpl.options) {
-    optionsData(d, ex, dom, tpl, b, p, end);
-    return 0;
-  }
+  if (tpl.options) return optionsData(d, ex, dom, tpl, b, p, end);
   const rec = d.rec;
   const st = ex.stats;
   rec.exporter = ex.address;
@@ -239,7 +249,7 @@ export function decodeDataSet(
 }
 
 /** Options data records: learn sampling (IE 34, 50, 305/306, 309/310) per sampler id (48/302). */
-function optionsData(d: FlowDecoder, ex: ExporterState, dom: DomainState, tpl: Template, b: Uint8Array, p: number, end: number): void {
+function optionsData(d: FlowDecoder, ex: ExporterState, dom: DomainState, tpl: Template, b: Uint8Array, p: number, end: number): number {
   const rec = d.rec;
   let n = 0;
   while (end - p >= tpl.minLen && n < LIMITS.MAX_RECORDS_PER_SET) {
@@ -259,6 +269,7 @@ function optionsData(d: FlowDecoder, ex: ExporterState, dom: DomainState, tpl: T
     const rate = optionsRate();
     if (rate > 0) d.learnRate(ex, dom, acc.sid, rate);
   }
+  return n;
 }
 
 export type { TemplateSpec };
