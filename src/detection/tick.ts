@@ -1,0 +1,220 @@
+/**
+ * The tick (every tick_ms): close the open interval, roll counters into windows, and check
+ * the ban thresholds of the slots whose window may have changed: the candidates the hot path
+ * listed (ingest.ts), every recent host after a reconfigure or in smoothing mode, and the hot
+ * ones (hot.ts), those over a threshold or under attack on every tick, the others once a
+ * window until they cool down. A host gets hot when its window rate or its last tick's rate
+ * reaches `warmFraction` of a ban threshold; a threshold held `ticks_required` ticks in a
+ * row starts an attack (attacks.ts), a window below all of them finishes it.
+ */
+import type { Attacks } from './attacks.js';
+import { RMAX, type HotHosts } from './hot.js';
+import type { Ingest } from './ingest.js';
+import { ctr, K_TOTAL_P, NC } from './layout.js';
+import { F_ATTACK, F_OVER, type DetectorState } from './state.js';
+import { ACC_POS, F_HOT, F_WHITELISTED, KIND_HOSTGROUP, KIND_V4, KIND_V6, STRIDE } from './store.js';
+
+export class Ticker {
+  private readonly st: DetectorState;
+  private readonly ingest: Ingest;
+  private readonly hot: HotHosts;
+  private readonly attacks: Attacks;
+  private readonly now: () => number;
+  private readonly updateMs: number;
+  private readonly finishTicks: number;
+  private lastTickAt: number;
+  private timer: NodeJS.Timeout | null = null;
+  private scratchOver = new Uint8Array(64);
+  /** Set by a reconfigure: the next tick checks every host with recent traffic. */
+  reevalAll = false;
+
+  constructor(st: DetectorState, ingest: Ingest, hot: HotHosts, attacks: Attacks, now: () => number, updateMs: number, finishTicks: number) {
+    this.st = st;
+    this.ingest = ingest;
+    this.hot = hot;
+    this.attacks = attacks;
+    this.now = now;
+    this.updateMs = updateMs;
+    this.finishTicks = finishTicks;
+    this.lastTickAt = now();
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.lastTickAt = this.now();
+    this.timer = setInterval(() => this.advance(this.now()), this.st.tickMs);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Run every tick due by `now` (catching up at most one window plus one tick). */
+  advance(now: number): void {
+    const { tickMs, B } = this.st;
+    let n = Math.floor((now - this.lastTickAt) / tickMs);
+    if (n <= 0) return;
+    if (n > B + 1) {
+      this.lastTickAt = now - (B + 1) * tickMs;
+      n = B + 1;
+    }
+    for (let i = 0; i < n; i++) this.tick(this.lastTickAt + tickMs);
+  }
+
+  /** Close the current interval at time `now`: check thresholds, emit events. */
+  tick(now: number): void {
+    this.lastTickAt = now;
+    const S = this.st;
+    const T = S.curTick;
+    const st = S.store;
+    // From here on rate() reads the window that ended with interval T.
+    S.curTick = T + 1;
+    S.stats.ticks++;
+    if (S.alpha > 0) this.smoothAll(T);
+    // Threshold checks: candidates (hosts whose traffic in T may have brought them near a
+    // threshold, hot ones with traffic included: only windows with new traffic can rise).
+    const ing = this.ingest;
+    const d = ing.cand;
+    const n = ing.candLen;
+    ing.candLen = 0;
+    for (let i = 0; i < n; i++) this.evaluate(d[i]!, T, now);
+    const hot = this.hot;
+    if (this.reevalAll || S.alpha > 0) {
+      // Thresholds changed, or smoothed rates move without traffic: check every host with
+      // recent traffic once.
+      this.reevalAll = false;
+      for (let s = 0; s < st.used; s++) {
+        const k = st.kind[s];
+        if (k !== KIND_V4 && k !== KIND_V6) continue;
+        if (st.lastSeen(s) + S.B < T && !(S.alpha > 0 && st.smooth![s * NC] !== 0)) continue;
+        if (hot.lastEval[s] !== T) this.evaluate(s, T, now);
+      }
+    }
+    // Promoted mid-interval and not evaluated (no thresholds left, say): hot all the same,
+    // so their buffer is accounted for and released after cooling.
+    for (const s of hot.promoted) if (hot.pos[s]! < 0 && st.flags[s]! & F_HOT) hot.makeHot(s, T);
+    hot.promoted.length = 0;
+    // Hot hosts without traffic in T: their windows can only fall. Those over a threshold
+    // or under attack are checked on every tick (consecutive-tick counts, attack end); the
+    // others only need to cool down, so each is checked once in `stagger` ticks.
+    const stagger = S.B;
+    const phase = T % stagger;
+    for (let i = 0; i < hot.len; i++) {
+      const s = hot.list[i]!;
+      if (hot.lastEval[s] === T) continue;
+      if ((st.flags[s]! & (F_OVER | F_ATTACK)) === 0 && s % stagger !== phase) continue;
+      const before = hot.len;
+      this.evaluate(s, T, now);
+      if (hot.len < before) i--; // released: the last hot slot moved into position i
+    }
+    this.attacks.evaluateHostgroups(now);
+    // Hostgroup totals move to the next interval now: the hot path adds to them unrotated.
+    for (let h = 0; h < S.hgSlot.length; h++) st.rotate(S.hgSlot[h]!, T + 1);
+    if (T % Math.max(1, Math.round(1000 / S.tickMs)) === 0 && S.v6.size > 0) ing.evictV6(Infinity, S.idleTicks);
+  }
+
+  /** Smoothing mode: EWMA step for every slot with recent traffic or a non-zero average. */
+  private smoothAll(T: number): void {
+    const S = this.st;
+    const st = S.store;
+    const sm = st.smooth!;
+    for (let s = 0; s < st.used; s++) {
+      if (st.kind[s] === 0) continue;
+      if (st.lastSeen(s) + S.B < T && st.kind[s] !== KIND_HOSTGROUP) {
+        let any = false;
+        for (let c = 0; c < NC; c++) if (sm[s * NC + c] !== 0) any = true;
+        if (!any) continue;
+      }
+      st.rotate(s, T);
+      st.smoothSlot(s, T, S.alpha, S.perSecond);
+    }
+  }
+
+  /** Check one slot's ban thresholds at the end of interval T. */
+  private evaluate(s: number, T: number, now: number): void {
+    const S = this.st;
+    const st = S.store;
+    const k = st.kind[s]!;
+    if (k !== KIND_V4 && k !== KIND_V6) return;
+    const fl = st.flags[s]!;
+    if (fl & F_WHITELISTED) return; // never banned
+    const c = S.compiled[st.hg(s)];
+    if (!c) return;
+    const hot = this.hot;
+    let pos = hot.pos[s]!;
+    const thr = c.ban;
+    const n = thr.length < RMAX ? thr.length : RMAX;
+    if (n === 0 && pos < 0 && (fl & F_HOT) === 0) return;
+    hot.lastEval[s] = T;
+    if (this.scratchOver.length < n) this.scratchOver = new Uint8Array(n * 2);
+    const over = this.scratchOver;
+    let anyOver = false;
+    let warm = false;
+    // Rates of the window that ended with T: the slot is at T (it got records in T) or is
+    // moved there now.
+    const alpha = S.alpha;
+    if (alpha === 0) st.rotate(s, T);
+    const hb = st.hb;
+    const bo = s * STRIDE;
+    const atT = st.t0(s) === T;
+    const perSecond = S.perSecond;
+    const perTickSecond = S.perTickSecond;
+    const warmF = S.warm;
+    for (let j = 0; j < n; j++) {
+      const t = thr[j]!;
+      const acc = atT ? hb[bo + ACC_POS[t.counter]!]! : 0;
+      const v = (alpha > 0 ? S.rate(s, t.counter) : st.windowAt(s, t.counter, T) * perSecond) * t.factor;
+      const o = v > t.limit;
+      over[j] = o ? 1 : 0;
+      if (o) anyOver = true;
+      const w = warmF * t.limit;
+      if (v >= w || acc * perTickSecond * t.factor >= w) warm = true;
+    }
+    if (pos < 0) {
+      if (!warm && !anyOver && (fl & F_HOT) === 0) return;
+      pos = hot.makeHot(s, T);
+    }
+    if (warm || anyOver) hot.warmAt[s] = T;
+    st.flags[s] = anyOver ? st.flags[s]! | F_OVER : st.flags[s]! & ~F_OVER;
+    const runs = hot.runs;
+    const r0 = pos * RMAX;
+    for (let j = 0; j < n; j++) runs[r0 + j] = over[j] ? (runs[r0 + j]! < 65535 ? runs[r0 + j]! + 1 : 65535) : 0;
+    const a = st.flags[s]! & F_ATTACK ? this.attacks.bySlot.get(s) : undefined;
+    if (!a) {
+      let best = -1;
+      let bestRatio = 0;
+      for (let j = 0; j < n; j++) {
+        if (runs[r0 + j]! < c.ticksRequired) continue;
+        const t = thr[j]!;
+        const ratio = (S.rate(s, t.counter) * t.factor) / t.limit;
+        if (ratio > bestRatio) {
+          bestRatio = ratio;
+          best = j;
+        }
+      }
+      if (best >= 0) {
+        this.attacks.start(s, thr[best]!, now, c.name);
+        return;
+      }
+      // Cooled down: a window below the warm level since the slot was last warm or over.
+      if (!warm && !anyOver && T - hot.warmAt[s]! >= S.B) hot.release(s);
+      return;
+    }
+    const power = S.rate(s, ctr(a.fired.direction === 'incoming' ? 0 : 1, K_TOTAL_P));
+    if (power > a.peakPower) a.peakPower = power;
+    if (anyOver) a.below = 0;
+    else a.below++;
+    if (a.below >= this.finishTicks) {
+      this.attacks.refresh(s, a);
+      this.attacks.end(s, a);
+      return;
+    }
+    if (now - a.lastUpdate >= this.updateMs) {
+      a.lastUpdate = now;
+      this.attacks.refresh(s, a);
+      this.attacks.emit('attack_updated', a.rec);
+    }
+  }
+}
