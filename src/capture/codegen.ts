@@ -53,7 +53,8 @@ function rd(f: Field): string {
 
 /** Returns a compiled decoder, or null when the template needs the generic path. */
 export function compileFast(t: Template): FastDecode | null {
-  if (!codegen.enabled || t.options || t.fixedLen <= 0 || t.biflow) return null;
+  // Packet-section templates (PSAMP) parse a raw frame per record: the generic path does it.
+  if (!codegen.enabled || t.options || t.fixedLen <= 0 || t.biflow || t.section) return null;
   const by = new Map<number, Field>();
   for (let k = 0; k < t.plan.length; k += 3) {
     // The last occurrence wins, as in the generic path.

@@ -8,7 +8,7 @@ import type { DomainState, ExporterState, FlowDecoder } from './decoder.js';
 import { Role, readUint, VARLEN, type Template } from './template.js';
 import type { FlowRecord } from './flow.js';
 import { u16, u32 } from './bytes.js';
-import { clearL4 } from './packet.js';
+import { clearL4, LINKTYPE, parseFrame } from './packet.js';
 
 /** Per-record values gathered by applyField before normalisation (one shared instance). */
 export const acc = {
@@ -40,6 +40,16 @@ export const acc = {
   fragOff: 0,
   icmp: -1,
   addr: 0, // 4 or 6 when an address was seen
+  // PSAMP packet section (RFC 5477 §8.2): where it lies in the datagram (a reference and two
+  // numbers, nothing copied), its link type, and the sizes that go with it.
+  secBuf: null as Uint8Array | null,
+  secOff: 0,
+  secLen: -1,
+  secLink: 0,
+  secOctets: -1,
+  secShift: 0,
+  frameSize: -1,
+  ipTotal: -1,
 };
 
 export function resetAcc(rec: FlowRecord): void {
@@ -67,6 +77,13 @@ export function resetAcc(rec: FlowRecord): void {
   acc.fragOff = 0;
   acc.icmp = -1;
   acc.addr = 0;
+  acc.secBuf = null;
+  acc.secLen = -1;
+  acc.secLink = 0;
+  acc.secOctets = -1;
+  acc.secShift = 0;
+  acc.frameSize = -1;
+  acc.ipTotal = -1;
   rec.src4 = 0;
   rec.dst4 = 0;
   rec.protocol = 0;
@@ -223,6 +240,32 @@ function applyField(rec: FlowRecord, role: number, b: Uint8Array, o: number, len
     case Role.FragmentOffset:
       acc.fragOff = readUint(b, o, len);
       return;
+    case Role.L2Section:
+      acc.secBuf = b;
+      acc.secOff = o;
+      acc.secLen = len;
+      acc.secLink = LINKTYPE.ETHERNET;
+      return;
+    case Role.IpSection:
+      // A frame section (315) is preferred when both are sent: detection keeps it as a sample.
+      if (acc.secLink === LINKTYPE.ETHERNET) return;
+      acc.secBuf = b;
+      acc.secOff = o;
+      acc.secLen = len;
+      acc.secLink = LINKTYPE.RAW;
+      return;
+    case Role.FrameSize:
+      acc.frameSize = readUint(b, o, len);
+      return;
+    case Role.IpTotalLength:
+      acc.ipTotal = readUint(b, o, len);
+      return;
+    case Role.SectionOctets:
+      acc.secOctets = readUint(b, o, len);
+      return;
+    case Role.SectionOffset:
+      acc.secShift = readUint(b, o, len);
+      return;
     default:
       return;
   }
@@ -297,6 +340,10 @@ export function emitRecord(d: FlowDecoder, ex: ExporterState, dom: DomainState, 
   let pkts = acc.pkts;
   if (bytes < 0) bytes = acc.outBytes >= 0 ? acc.outBytes : acc.initB >= 0 ? acc.initB : 0;
   if (pkts < 0) pkts = acc.outPkts >= 0 ? acc.outPkts : acc.initP >= 0 ? acc.initP : 0;
+  if (tpl.section && acc.secLen > 0 && noAddress(rec)) {
+    emitSection(d, bytes, pkts, rate);
+    return;
+  }
   if (acc.addr === 0) return; // no IP addresses (e.g. a layer-2 template): counted, not emitted
   rec.packets = pkts * rate;
   rec.bytes = bytes * rate;
@@ -312,6 +359,64 @@ export function emitRecord(d: FlowDecoder, ex: ExporterState, dom: DomainState, 
     swapDirection(rec);
     rec.reverse = false;
   }
+}
+
+/** No address field, or only zero ones (exporters zero-fill the fields of a packet report). */
+function noAddress(rec: FlowRecord): boolean {
+  if (acc.addr === 0) return true;
+  if ((rec.src4 | rec.dst4) !== 0) return false;
+  const s = rec.src6;
+  const t = rec.dst6;
+  if (acc.addr === 6) for (let i = 0; i < 16; i++) if ((s[i]! | t[i]!) !== 0) return false;
+  return true;
+}
+
+/**
+ * A PSAMP packet report (RFC 5476 §6.4, RFC 5477 §8.2; Juniper inline monitoring, softflowd
+ * `-v psamp`) or a NetFlow v9 record with layer2packetSectionData (104): the addresses,
+ * protocol, ports, TCP flags, fragment flag and ICMP type/code come from the innermost IP
+ * header of the section, parsed by the frame parser mirror and sFlow use (packet.ts), in place
+ * in the datagram. 315 and 104 start at the link layer (Ethernet), 313 at the IP header.
+ * The section's valid length is sectionExportedOctets (410) / v9 103 when given (softflowd pads
+ * a fixed-size field with zeros). A v9 section with a non-zero offset (102) does not start at
+ * the frame start and is not parsed.
+ * Counters: packets = the record's packet count, else 1 (one report per sampled packet);
+ * bytes = the record's octet count, else dataLinkFrameSize (312), else ipTotalLength (224),
+ * else the total length in the innermost IP header of the section (IPv6: payload length + 40).
+ * Both are scaled by the sampling rate as for any record. A section without an IP header
+ * (ARP, ...) is counted as a record without IP, like a layer-2 template.
+ */
+function emitSection(d: FlowDecoder, bytes: number, pkts: number, rate: number): void {
+  const rec = d.rec;
+  const b = acc.secBuf!;
+  let len = acc.secLen;
+  if (acc.secOctets >= 0 && acc.secOctets < len) len = acc.secOctets;
+  if (acc.secShift > 0) return;
+  // parseFrame clears the L3/L4 fields first (not ifIn/ifOut/dropped): what the template said
+  // about them is replaced by the packet itself.
+  if (!parseFrame(b, acc.secOff, acc.secOff + len, acc.secLink, rec)) return;
+  if (acc.bytes < 0 && acc.outBytes < 0 && acc.initB < 0) {
+    bytes = acc.frameSize > 0 ? acc.frameSize : acc.ipTotal > 0 ? acc.ipTotal : rec.packetLength;
+  }
+  if (acc.pkts < 0 && acc.outPkts < 0 && acc.initP < 0) pkts = 1;
+  rec.packets = pkts * rate;
+  rec.bytes = bytes * rate;
+  const l2 = acc.secLink === LINKTYPE.ETHERNET;
+  if (l2) {
+    // The frame goes to detection's samples/pcap as it came (a view, no copy). Its wire
+    // length: dataLinkFrameSize, else the section when it holds more than the IP packet,
+    // else the IP length plus an untagged Ethernet header.
+    rec.setHeader(b, acc.secOff, len);
+    rec.headerLinkType = LINKTYPE.ETHERNET;
+    rec.frameLength = acc.frameSize > 0 ? acc.frameSize : len > rec.packetLength ? len : rec.packetLength + 14;
+  }
+  d.sink.onFlow(rec);
+  if (l2) {
+    rec.setHeader(null, 0, 0);
+    rec.headerLinkType = 0;
+    rec.frameLength = 0;
+  }
+  rec.packetLength = 0;
 }
 
 function swapDirection(rec: FlowRecord): void {

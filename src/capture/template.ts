@@ -55,6 +55,18 @@ export const enum Role {
   ForwardingStatus,
   FragmentFlags,
   FragmentOffset,
+  /** PSAMP packet sections (RFC 5477 §8.2): raw frame from the link layer (315; v9 104). */
+  L2Section,
+  /** ipHeaderPacketSection (313): raw packet from the IP header. */
+  IpSection,
+  /** dataLinkFrameSize (312). */
+  FrameSize,
+  /** ipTotalLength (224). */
+  IpTotalLength,
+  /** sectionExportedOctets (410; v9 103 layer2packetSectionSize): valid bytes of the section. */
+  SectionOctets,
+  /** layer2packetSectionOffset (v9 102): the section does not start at the frame start when > 0. */
+  SectionOffset,
 }
 
 /** RFC 5103 reverse information elements use this enterprise number. */
@@ -169,6 +181,20 @@ export function roleOf(ie: number, pen: number, len: number): Role {
       return Role.FragmentFlags;
     case 88:
       return Role.FragmentOffset;
+    case 315:
+    case 104:
+      return Role.L2Section;
+    case 313:
+      return Role.IpSection;
+    case 312:
+      return Role.FrameSize;
+    case 224:
+      return Role.IpTotalLength;
+    case 410:
+    case 103:
+      return Role.SectionOctets;
+    case 102:
+      return Role.SectionOffset;
     default:
       return Role.Skip;
   }
@@ -204,6 +230,8 @@ export interface Template extends TemplateSpec {
   ipfix: boolean;
   /** Carries both IPv4 and IPv6 address fields: the family is chosen per record. */
   mixedAf: boolean;
+  /** Carries a PSAMP packet section (313/315/104): records may take addresses from it. */
+  section: boolean;
   /** Compiled straight-line decoder (codegen.ts), built on first use; null = generic path. */
   fast?: FastDecode | null;
 }
@@ -224,6 +252,7 @@ export function compileTemplate(spec: TemplateSpec, ipfix: boolean): Template {
   let biflow = false;
   let v4 = false;
   let v6 = false;
+  let section = false;
   for (let i = 0; i < n; i++) {
     const ie = spec.fields[3 * i]!;
     const len = spec.fields[3 * i + 1]!;
@@ -235,18 +264,21 @@ export function compileTemplate(spec: TemplateSpec, ipfix: boolean): Template {
       // (RFC 3954 §6.1); a sampler id scope (48) is seen from some exporters.
       role = ie === 48 ? Role.SamplerId : Role.Skip;
     } else role = roleOf(ie, pen, len);
+    const isSection = role === Role.L2Section || role === Role.IpSection;
     if (len === VARLEN) {
       if (!ipfix) throw new TemplateError(`template ${spec.id}: variable-length field in NetFlow v9`);
       fixed = false;
       minLen += 1;
-      // Variable-length values only matter for fields we do not use.
-      role = Role.Skip;
+      // Variable-length values only matter for packet sections (RFC 5477 §8.2.1 sends them
+      // as octetArray, usually variable-length); the rest we do not use.
+      if (!isSection) role = Role.Skip;
     } else {
       minLen += len;
       // Numbers wider than 8 bytes are not counters; addresses are checked by roleOf.
-      if (len > 8 && role !== Role.Src6 && role !== Role.Dst6) role = Role.Skip;
+      if (len > 8 && role !== Role.Src6 && role !== Role.Dst6 && !isSection) role = Role.Skip;
       if (len === 0) role = Role.Skip;
     }
+    if (role === Role.L2Section || role === Role.IpSection) section = true;
     roles[i] = role;
     lens[i] = len;
     if (role === Role.Src4 || role === Role.Dst4) v4 = true;
@@ -268,6 +300,7 @@ export function compileTemplate(spec: TemplateSpec, ipfix: boolean): Template {
     biflow,
     ipfix,
     mixedAf: v4 && v6,
+    section: !spec.options && section,
   };
 }
 
