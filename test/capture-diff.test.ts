@@ -3,13 +3,14 @@
  * fixtures do not cover (test/fixtures/capture-extra: pmacctd nfprobe IPFIX/v9/v5 with
  * sampling, engine/source ids, IPv6 transport, µs timestamps and 64-bit counters; pmacctd
  * sfprobe with an IPv6 agent; softflowd IPFIX sampled, biflow, NTP/sec/ms timestamps, short
- * timeouts and other tracking levels). Each truth was computed from tshark's decode by
+ * timeouts and other tracking levels; softflowd `-v psamp` PSAMP packet reports, whose records
+ * carry only a raw frame section, IE 315). Each truth was computed from tshark's decode by
  * test/fixtures/capture-extra/truth.py, with the definitions of the shared fixtures README.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { decodeFlowCapture, FlowDecoder, type FlowRecord } from '../src/capture/index.js';
+import { capturePayloads, decodeFlowCapture, FlowDecoder, type FlowRecord } from '../src/capture/index.js';
 import { parseV4, v4ToString } from '../src/wire/addr.js';
 import { Writer } from '../src/wire/writer.js';
 
@@ -118,4 +119,25 @@ test('IPFIX sequence numbers count options data records too (RFC 7011 §3.1, as 
   d.decode(ipfixMsg(5, (w) => flow(w, '203.0.113.3')), '127.0.0.1', 3);
   assert.equal(d.stats()[0]!.sequenceGaps, 1);
   assert.deepEqual(got, ['203.0.113.1 1', '203.0.113.2 1', '203.0.113.3 1']);
+});
+
+test('softflowd PSAMP reports hand their frame section to the sink as an Ethernet header', () => {
+  const seen: { dst: number; hdrDst: number; link: number; frame: number; pktLen: number }[] = [];
+  const d = new FlowDecoder({
+    onFlow: (r: FlowRecord) => {
+      const h = r.header!;
+      // Untagged IPv4 frames in this capture: the IP destination sits at 14 + 16.
+      const hdrDst = ((h[30]! << 24) | (h[31]! << 16) | (h[32]! << 8) | h[33]!) >>> 0;
+      seen.push({ dst: r.dst4, hdrDst, link: r.headerLinkType, frame: r.frameLength, pktLen: r.packetLength });
+    },
+  });
+  let t = 0;
+  for (const p of capturePayloads(readFileSync(new URL('softflowd-psamp-s12.pcap', dir)))) d.decode(p, '127.0.0.1', ++t);
+  assert.equal(seen.length, 180);
+  for (const s of seen) {
+    assert.equal(s.link, 1);
+    assert.equal(s.hdrDst, s.dst);
+    assert.ok(s.frame >= s.pktLen + 14);
+  }
+  assert.equal(d.stats()[0]!.malformed, 0);
 });

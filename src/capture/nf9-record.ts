@@ -404,11 +404,12 @@ function emitSection(d: FlowDecoder, bytes: number, pkts: number, rate: number):
   const l2 = acc.secLink === LINKTYPE.ETHERNET;
   if (l2) {
     // The frame goes to detection's samples/pcap as it came (a view, no copy). Its wire
-    // length: dataLinkFrameSize, else the section when it holds more than the IP packet,
-    // else the IP length plus an untagged Ethernet header.
+    // length: dataLinkFrameSize, else the IP length plus an untagged Ethernet header, or the
+    // section when it is longer (tags, Ethernet padding of short frames).
     rec.setHeader(b, acc.secOff, len);
     rec.headerLinkType = LINKTYPE.ETHERNET;
-    rec.frameLength = acc.frameSize > 0 ? acc.frameSize : len > rec.packetLength ? len : rec.packetLength + 14;
+    const est = rec.packetLength + 14;
+    rec.frameLength = acc.frameSize > 0 ? acc.frameSize : len > est ? len : est;
   }
   d.sink.onFlow(rec);
   if (l2) {
