@@ -101,8 +101,10 @@ export class Ticker {
     // others only need to cool down, so each is checked once in `stagger` ticks.
     const stagger = S.B;
     const phase = T % stagger;
+    // The list is not reallocated here: evaluating a slot already on it never adds one.
+    const L = hot.list;
     for (let i = 0; i < hot.len; i++) {
-      const s = hot.list[i]!;
+      const s = L[i]!;
       if (hot.lastEval[s] === T) continue;
       if ((st.flags[s]! & (F_OVER | F_ATTACK)) === 0 && s % stagger !== phase) continue;
       const before = hot.len;
