@@ -6,14 +6,15 @@
  * manager's set before the speaker starts, so the first UPDATE a router sees already holds
  * the full desired table (no withdraw-then-reannounce flap after a restart).
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Config } from './config/types.js';
 import { ConfigStore, defaultConfig, loadConfig } from './config/index.js';
 import { configureLogging, logger } from './log.js';
 import { Collector } from './capture/collector.js';
 import { MirrorCapture } from './capture/mirror-live.js';
 import { createDetector } from './detection/index.js';
-import type { DetectorImpl, HostgroupAttack } from './detection/index.js';
+import type { AttackRecord, DetectorImpl, HostgroupAttack } from './detection/index.js';
 import { createSpeaker, staticRoutesToDesired, type EmbeddedSpeaker } from './bgp/index.js';
 import type { DesiredRoute } from './bgp/types.js';
 import { staticFlowspecToDesired } from './flowspec/index.js';
@@ -94,7 +95,10 @@ export class Daemon {
     await this.manager.restore(replay.mitigations);
     this.computeStatic(cfg);
 
-    this.detector.on('attack_started', (rec) => void this.manager.onAttack(rec));
+    this.detector.on('attack_started', (rec) => {
+      void this.manager.onAttack(rec);
+      this.saveAttackPcap(rec);
+    });
     this.detector.on('attack_updated', (rec) => this.manager.onAttackUpdate(rec));
     this.detector.on('attack_finished', (rec) => this.manager.onAttackFinished(rec));
     // Hostgroup-total thresholds alert with alert_scope "hostgroup"; they never ban a host.
@@ -198,6 +202,18 @@ export class Daemon {
       sampling_rate: Object.values(e.sampling)[0] ?? 1,
       last_seen_ms: e.lastSeenMs,
     })));
+  }
+
+  /** The attack's own packet headers (mirror, sFlow) as its fingerprint: state_dir/attacks/<uuid>.pcap. */
+  private saveAttackPcap(rec: AttackRecord): void {
+    if (!rec.pcap) return;
+    const dir = join(this.config.state_dir, 'attacks');
+    mkdir(dir, { recursive: true })
+      .then(() => writeFile(join(dir, `${rec.uuid}.pcap`), rec.pcap!))
+      .then(
+        () => log.info(`attack ${rec.uuid} on ${rec.ip}: ${rec.samples.length} sample(s) written to ${join(dir, `${rec.uuid}.pcap`)}`),
+        (e: Error) => log.warn(`attack ${rec.uuid}: cannot write its pcap: ${e.message}`),
+      );
   }
 
   private hostgroupAlert(action: 'ban' | 'unban', a: HostgroupAttack): void {

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { haveBinary, waitFor } from './helpers/routers.js';
 import { recordingScript, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 
@@ -55,6 +56,12 @@ actions:
     assert.equal(ban.stdin.attack_details.attack_protocol, 'udp');
     assert.ok(ban.stdin.attack_details.incoming_udp_pps > 2000, JSON.stringify(ban.stdin.attack_details));
     assert.ok(sent > 0);
+    // The attack's samples are kept as a pcap in the state dir (its fingerprint).
+    const attacks = join(dir, 'state', 'attacks');
+    const file = await waitFor('attack pcap', async () => existsSync(attacks) && readdirSync(attacks).find((f) => f.endsWith('.pcap')), 5000);
+    const pcap = readFileSync(join(attacks, file));
+    assert.equal(pcap.readUInt32LE(0), 0xa1b2c3d4, 'classic pcap magic');
+    assert.ok(pcap.length > 24 + 16 + 28, 'holds at least one packet');
     const metrics = await d.api('GET', '/metrics');
     assert.match(String(metrics.json), /mirror:lo/);
   } finally {
