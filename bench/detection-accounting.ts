@@ -123,3 +123,4 @@ run({ name: 'IPv4, 65,536 hosts, incoming only', v6: false, hosts: 65536, intern
 run({ name: 'IPv4, 1,024 hosts, incoming only', v6: false, hosts: 1024, internal: 0 });
 run({ name: 'IPv4, 65,536 hosts, 20% internal (2 slots)', v6: false, hosts: 65536, internal: 0.2 });
 run({ name: 'IPv6, 65,536 hosts, incoming only', v6: true, hosts: 65536, internal: 0 });
+run({ name: 'IPv6, 1,024 hosts, incoming only', v6: true, hosts: 1024, internal: 0 });

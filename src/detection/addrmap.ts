@@ -337,7 +337,9 @@ export class V6Index {
       if (e === 0) return -1;
       if (tab[2 * i + 1] === h) {
         const o = (e - 1) * this.stride + this.off;
-        if (words[o] === w0 && words[o + 1] === w1 && words[o + 2] === w2 && words[o + 3] === w3) return e - 1;
+        // Signed comparison: callers may pass the words signed or unsigned (same bits).
+        if ((words[o]! | 0) === (w0 | 0) && (words[o + 1]! | 0) === (w1 | 0) && (words[o + 2]! | 0) === (w2 | 0) && (words[o + 3]! | 0) === (w3 | 0))
+          return e - 1;
       }
       i = (i + 1) & mask;
     }
