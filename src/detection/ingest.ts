@@ -70,6 +70,15 @@ export class Ingest implements FlowSink {
   /** Slots that may be near a threshold after the open interval (see add()); the tick drains it. */
   cand = new Int32Array(1024);
   candLen = 0;
+  /**
+   * DataViews over the record's src6/dst6 arrays (a decoder refills the same two), so a
+   * word is one big-endian load instead of four byte loads; two entries, keyed by identity.
+   */
+  private vk0: Uint8Array | null = null;
+  private vv0: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(16));
+  private vk1: Uint8Array | null = null;
+  private vv1: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(16));
+  private vNext = 0;
   private exporterIds = new Map<string, number>();
   private lastExp = '';
   private lastExpId = 0;
@@ -125,8 +134,16 @@ export class Ingest implements FlowSink {
       // The /16 filter on the first two bytes before anything else: most sources of
       // incoming traffic (and destinations of outgoing) are remote and stop here.
       const touch = st.policy.touch6;
-      sIn = touch[(d[0]! << 8) | d[1]!] === 0 ? -1 : this.slot6(rdi(d, 0), rdi(d, 4), rdi(d, 8), rdi(d, 12));
-      sOut = touch[(s[0]! << 8) | s[1]!] === 0 ? -1 : this.slot6(rdi(s, 0), rdi(s, 4), rdi(s, 8), rdi(s, 12));
+      if (touch[(d[0]! << 8) | d[1]!] === 0) sIn = -1;
+      else {
+        const v = d === this.vk0 ? this.vv0 : d === this.vk1 ? this.vv1 : this.view(d);
+        sIn = this.slot6(v.getInt32(0), v.getInt32(4), v.getInt32(8), v.getInt32(12));
+      }
+      if (touch[(s[0]! << 8) | s[1]!] === 0) sOut = -1;
+      else {
+        const v = s === this.vk0 ? this.vv0 : s === this.vk1 ? this.vv1 : this.view(s);
+        sOut = this.slot6(v.getInt32(0), v.getInt32(4), v.getInt32(8), v.getInt32(12));
+      }
       if (st.excludeWl) {
         if (sIn >= 0 && st.policy.whitelisted6(rd(s, 0), rd(s, 4), rd(s, 8), rd(s, 12))) sIn = -1;
         if (sOut >= 0 && st.policy.whitelisted6(rd(d, 0), rd(d, 4), rd(d, 8), rd(d, 12))) sOut = -1;
@@ -230,6 +247,19 @@ export class Ingest implements FlowSink {
       return;
     }
     for (let d = 0; d < 2; d++) st.setLim(s, d, pb[hg * 2 + d]!, bb[hg * 2 + d]!, Infinity);
+  }
+
+  private view(b: Uint8Array): DataView<ArrayBufferLike> {
+    const v = new DataView(b.buffer, b.byteOffset, 16);
+    if (this.vNext === 0) {
+      this.vk0 = b;
+      this.vv0 = v;
+    } else {
+      this.vk1 = b;
+      this.vv1 = v;
+    }
+    this.vNext ^= 1;
+    return v;
   }
 
   private growCand(): void {
