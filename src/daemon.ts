@@ -8,6 +8,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { prefixToString } from './wire/addr.js';
 import type { Config } from './config/types.js';
 import { ConfigStore, defaultConfig, loadConfig } from './config/index.js';
 import { configureLogging, logger } from './log.js';
@@ -68,7 +69,12 @@ export class Daemon {
     const fs = staticFlowspecToDesired(cfg);
     for (const e of fs.errors) log.error(e);
     for (const w of fs.warnings) log.warn(w);
-    this.staticRoutes = [...staticRoutesToDesired(cfg), ...fs.routes];
+    const routes = [...staticRoutesToDesired(cfg), ...fs.routes];
+    // Dry-run announces nothing at all, pinned routes included.
+    if (cfg.detection.dry_run) {
+      for (const r of routes) log.info(`dry run: would announce static ${r.family} ${r.prefix ? prefixToString(r.prefix) : r.key}`);
+      this.staticRoutes = [];
+    } else this.staticRoutes = routes;
   }
 
   async start(): Promise<void> {
