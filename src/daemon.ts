@@ -6,7 +6,7 @@
  * manager's set before the speaker starts, so the first UPDATE a router sees already holds
  * the full desired table (no withdraw-then-reannounce flap after a restart).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { prefixToString } from './wire/addr.js';
 import type { Config } from './config/types.js';
@@ -50,6 +50,7 @@ export class Daemon {
   mirror: MirrorCapture | null = null;
   private staticRoutes: DesiredRoute[] = [];
   private stopping: Promise<void> | null = null;
+  private pidFile: string | null = null;
 
   constructor(opts: DaemonOptions = {}) {
     const load = (file?: string) => (file ? loadConfig(file) : defaultConfig());
@@ -81,6 +82,7 @@ export class Daemon {
     const cfg = this.config;
     configureLogging(cfg.logging);
     await mkdir(cfg.state_dir, { recursive: true });
+    await this.lockStateDir(cfg.state_dir);
     log.info(`starting: config ${cfg.file}, state in ${cfg.state_dir}, ${cfg.hostgroups.length} hostgroup(s), ${cfg.networks.length} network(s)${cfg.detection.dry_run ? ', DRY RUN (nothing is announced)' : ''}`);
 
     this.detector = createDetector(cfg);
@@ -191,6 +193,30 @@ export class Daemon {
     this.speaker.sync(this.desiredRoutes());
   }
 
+  /**
+   * One daemon per state dir: two writing the same journal would lose mitigations. The pid
+   * file of a daemon that died (kill -9) is stale and taken over.
+   */
+  private async lockStateDir(dir: string): Promise<void> {
+    const file = join(dir, 'breakwater.pid');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await writeFile(file, `${process.pid}\n`, { flag: 'wx' });
+        this.pidFile = file;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new Error(`state dir ${dir} is in use by another breakwater (pid ${pid}); stop it or use another state_dir`);
+      }
+      log.warn(`taking over ${file} left by a daemon that is gone (pid ${pid || 'unknown'})`);
+      await unlink(file).catch(() => undefined);
+    }
+    throw new Error(`cannot lock state dir ${dir}`);
+  }
+
   /** Capture statistics in the metrics' shape (one row per exporter). */
   private captureStats(): ExporterMetrics[] {
     const rows: ExporterMetrics[] = [];
@@ -252,8 +278,18 @@ export class Daemon {
       this.manager?.stop();
       await this.speaker?.stop();
       await this.journal?.close();
+      if (this.pidFile) await unlink(this.pidFile).catch(() => undefined);
       log.info('stopped');
     })();
     return this.stopping;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -50,3 +50,26 @@ test('run with a bad config prints file:line:col and exits non-zero without a st
   assert.match(err, /breakwater\.yaml:2:1: bogus: unknown key/);
   assert.doesNotMatch(err, /\n\s+at /);
 });
+
+test('one daemon per state dir: a second one refuses; a stale pid file (kill -9) is taken over', { timeout: 30_000 }, async () => {
+  const { startDaemon } = await import('./helpers/daemon.js');
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const dir = tempDir('lock');
+  const cfg = (port: number) => `capture: { listeners: [] }\napi: { listen: "127.0.0.1:${port}" }\nstate_dir: ${join(dir, 'state')}\n`;
+  const first = await startDaemon(dir, cfg(11981), {}, 11981);
+  try {
+    writeFileSync(join(dir, 'second.yaml'), cfg(11982));
+    mkdirSync(join(dir, 'policies'), { recursive: true });
+    const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'second.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => p.on('exit', r));
+    assert.notEqual(code, 0);
+    assert.match(out, /state dir .* is in use by another breakwater \(pid \d+\)/);
+    await first.kill('SIGKILL');
+    await first.restart();
+    assert.match(first.output(), /taking over .*breakwater\.pid/);
+  } finally {
+    await first.kill();
+  }
+});
