@@ -21,7 +21,7 @@ cat > "$W/policies/default.yaml" <<YAML
 name: default
 thresholds:
   ban:
-    incoming: { total: { pps: 20000 } }
+    incoming: { total: { pps: 20000, mbps: null, flows: null } }   # the pps threshold alone, as FastNetMon is set up
 actions:
   ban_time: 10m
   blackhole: { enabled: false }
