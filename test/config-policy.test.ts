@@ -31,7 +31,7 @@ test('policies/default.yaml overrides the built-in default key by key', () => {
   const d = groups().default!;
   assert.equal(d.parent, null);
   assert.equal(d.file, fx('valid/policies/default.yaml'));
-  assert.deepEqual(d.thresholds.ban, { incoming: { total: { pps: 10000, mbps: 1000, flows: 3500 } } });
+  assert.deepEqual(d.thresholds.ban, { incoming: { total: { pps: 10000, mbps: 1000 } } });
   assert.equal(d.actions.ban_time_ms, 10 * 60_000);
   assert.deepEqual(d.actions.blackhole, BUILTIN_DEFAULT_HOSTGROUP.actions.blackhole);
   assert.deepEqual(d.actions.escalation, BUILTIN_DEFAULT_HOSTGROUP.actions.escalation);
@@ -42,7 +42,7 @@ test('a child inherits what it does not set; thresholds merge per direction/clas
   assert.equal(web.parent, 'default');
   assert.deepEqual(web.prefixes.map(prefixToString), ['203.0.113.0/26', '2001:db8:1::/64']);
   assert.deepEqual(web.thresholds.ban, {
-    incoming: { total: { pps: 10000, mbps: 1000, flows: 3500 }, tcp_syn: { pps: 5000 }, udp: { mbps: 500 } },
+    incoming: { total: { pps: 10000, mbps: 1000 }, tcp_syn: { pps: 5000 }, udp: { mbps: 500 } },
     outgoing: { total: { pps: 50000 } },
   });
   assert.deepEqual(web.thresholds.emergency, { incoming: { total: { pps: 200000, mbps: 10000 } } });

@@ -2,7 +2,7 @@
  * Real exporter captures (test/fixtures/detection, copied from the shared flows fixtures)
  * through the capture decoders into the detector, with a synthetic clock that follows the
  * pcap timestamps. Policy: policies/default.yaml's ban tier (incoming total 20k pps,
- * 1000 Mbit/s, 3500 flows/s).
+ * 1000 Mbit/s).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
