@@ -254,10 +254,6 @@ function optionsData(d: FlowDecoder, ex: ExporterState, dom: DomainState, tpl: T
   let n = 0;
   while (end - p >= tpl.minLen && n < LIMITS.MAX_RECORDS_PER_SET) {
     resetAcc(rec);
-    acc.pktInterval = 0;
-    acc.pktSpace = -1;
-    acc.sampSize = 0;
-    acc.sampPop = 0;
     const next = walkRecord(rec, tpl, b, p, end);
     if (next < 0) {
       if (end - p < 4) break;

@@ -10,80 +10,99 @@ import type { FlowRecord } from './flow.js';
 import { u16, u32 } from './bytes.js';
 import { clearL4, LINKTYPE, parseFrame } from './packet.js';
 
-/** Per-record values gathered by applyField before normalisation (one shared instance). */
-export const acc = {
-  bytes: -1,
-  pkts: -1,
-  outBytes: -1,
-  outPkts: -1,
-  initB: -1,
-  respB: -1,
-  initP: -1,
-  respP: -1,
-  flows: 0,
-  first: -1,
-  last: -1,
-  startMs: -1,
-  endMs: -1,
-  startDelta: -1,
-  endDelta: -1,
-  durMs: -1,
-  sid: -1,
-  interval: 0,
-  rndInterval: 0,
-  pktInterval: 0,
-  pktSpace: 0,
-  sampSize: 0,
-  sampPop: 0,
-  fwd: -1,
-  fragFlags: 0,
-  fragOff: 0,
-  icmp: -1,
-  addr: 0, // 4 or 6 when an address was seen
-  // PSAMP packet section (RFC 5477 §8.2): where it lies in the datagram (a reference and two
-  // numbers, nothing copied), its link type, and the sizes that go with it.
-  secBuf: null as Uint8Array | null,
-  secOff: 0,
-  secLen: -1,
-  secLink: 0,
-  secOctets: -1,
-  secShift: 0,
-  frameSize: -1,
-  ipTotal: -1,
-};
+/**
+ * Per-record values gathered by applyField before normalisation (one shared instance, reset
+ * before every record; -1 means "not in this record"). The reset values are listed once, in
+ * reset(), which the constructor also runs so the object's shape is fixed from the start.
+ */
+class RecordAcc {
+  bytes!: number;
+  pkts!: number;
+  outBytes!: number;
+  outPkts!: number;
+  initB!: number;
+  respB!: number;
+  initP!: number;
+  respP!: number;
+  flows!: number;
+  first!: number;
+  last!: number;
+  startMs!: number;
+  endMs!: number;
+  startDelta!: number;
+  endDelta!: number;
+  durMs!: number;
+  sid!: number;
+  interval!: number;
+  rndInterval!: number;
+  pktInterval!: number;
+  pktSpace!: number;
+  sampSize!: number;
+  sampPop!: number;
+  fwd!: number;
+  fragFlags!: number;
+  fragOff!: number;
+  icmp!: number;
+  addr!: number;
+  secOff!: number;
+  secLen!: number;
+  secLink!: number;
+  secOctets!: number;
+  secShift!: number;
+  frameSize!: number;
+  ipTotal!: number;
+  /** 4 or 6 when an address was seen (in `addr`). PSAMP packet section (RFC 5477 §8.2): where it
+   * lies in the datagram (a reference and two numbers, nothing copied), its link type and sizes. */
+  secBuf!: Uint8Array | null;
+
+  constructor() {
+    this.reset();
+  }
+
+  reset(): void {
+    this.bytes = -1;
+    this.pkts = -1;
+    this.outBytes = -1;
+    this.outPkts = -1;
+    this.initB = -1;
+    this.respB = -1;
+    this.initP = -1;
+    this.respP = -1;
+    this.flows = 0;
+    this.first = -1;
+    this.last = -1;
+    this.startMs = -1;
+    this.endMs = -1;
+    this.startDelta = -1;
+    this.endDelta = -1;
+    this.durMs = -1;
+    this.sid = -1;
+    this.interval = 0;
+    this.rndInterval = 0;
+    this.pktInterval = 0;
+    this.pktSpace = -1;
+    this.sampSize = 0;
+    this.sampPop = 0;
+    this.fwd = -1;
+    this.fragFlags = 0;
+    this.fragOff = 0;
+    this.icmp = -1;
+    this.addr = 0;
+    this.secOff = 0;
+    this.secLen = -1;
+    this.secLink = 0;
+    this.secOctets = -1;
+    this.secShift = 0;
+    this.frameSize = -1;
+    this.ipTotal = -1;
+    this.secBuf = null;
+  }
+}
+
+export const acc = new RecordAcc();
 
 export function resetAcc(rec: FlowRecord): void {
-  acc.bytes = -1;
-  acc.pkts = -1;
-  acc.outBytes = -1;
-  acc.outPkts = -1;
-  acc.initB = -1;
-  acc.respB = -1;
-  acc.initP = -1;
-  acc.respP = -1;
-  acc.flows = 0;
-  acc.first = -1;
-  acc.last = -1;
-  acc.startMs = -1;
-  acc.endMs = -1;
-  acc.startDelta = -1;
-  acc.endDelta = -1;
-  acc.durMs = -1;
-  acc.sid = -1;
-  acc.interval = 0;
-  acc.rndInterval = 0;
-  acc.fwd = -1;
-  acc.fragFlags = 0;
-  acc.fragOff = 0;
-  acc.icmp = -1;
-  acc.addr = 0;
-  acc.secBuf = null;
-  acc.secLen = -1;
-  acc.secLink = 0;
-  acc.secOctets = -1;
-  acc.secShift = 0;
-  acc.frameSize = -1;
-  acc.ipTotal = -1;
+  acc.reset();
   rec.src4 = 0;
   rec.dst4 = 0;
   rec.protocol = 0;
