@@ -11,7 +11,7 @@
  * sampling), so a tick's samples are uniform over its records rather than its first ones.
  */
 import type { FlowRecord, FlowSample } from '../capture/flow.js';
-import { v4ToString, v6ToString } from '../wire/addr.js';
+import { v4ToString, v6WordsToString } from '../wire/addr.js';
 
 export const HEADER_MAX = 128;
 const MARKED = 1 << 20;
@@ -293,17 +293,8 @@ export class SampleArrays {
     const hostIsSource = (misc & (1 << 17)) !== 0;
     const r4 = e * 4;
     let remote: string;
-    if (v6) {
-      const b = new Uint8Array(16);
-      for (let w = 0; w < 4; w++) {
-        const x = this.remote[r4 + w]!;
-        b[w * 4] = x >>> 24;
-        b[w * 4 + 1] = (x >>> 16) & 255;
-        b[w * 4 + 2] = (x >>> 8) & 255;
-        b[w * 4 + 3] = x & 255;
-      }
-      remote = v6ToString(b);
-    } else remote = v4ToString(this.remote[r4 + 3]!);
+    if (v6) remote = v6WordsToString(this.remote, r4);
+    else remote = v4ToString(this.remote[r4 + 3]!);
     const ports = this.ports[e]!;
     const icmp = this.icmp[e]!;
     const sample: {

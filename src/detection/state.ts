@@ -7,7 +7,7 @@
  */
 import type { Config } from '../config/types.js';
 import { logger } from '../log.js';
-import { parseV4, parseV6, v4ToString, v6ToString } from '../wire/addr.js';
+import { parseV4, parseV6, v4ToString, v6ToString, v6WordsToString } from '../wire/addr.js';
 import { HG_NONE, Policy, V4Index, V6Index } from './addrmap.js';
 import { compileThresholds, NC, type CompiledThreshold } from './layout.js';
 import { buildHostRates } from './report.js';
@@ -203,15 +203,7 @@ export class DetectorState {
     const st = this.store;
     const o = s * 4;
     if (st.kind[s] === KIND_V4) return v4ToString(st.addr[o + 3]!);
-    const b = new Uint8Array(16);
-    for (let w = 0; w < 4; w++) {
-      const x = st.addr[o + w]!;
-      b[w * 4] = x >>> 24;
-      b[w * 4 + 1] = (x >>> 16) & 255;
-      b[w * 4 + 2] = (x >>> 8) & 255;
-      b[w * 4 + 3] = x & 255;
-    }
-    return v6ToString(b);
+    return v6WordsToString(st.addr, o);
   }
 
   networkText(s: number): string {

@@ -56,6 +56,19 @@ export function v6ToString(b: Uint8Array, off = 0): string {
   return `${head}::${tail}`;
 }
 
+/** RFC 5952 text of an IPv6 address held as four big-endian 32-bit words at off. */
+export function v6WordsToString(words: ArrayLike<number>, off = 0): string {
+  const b = new Uint8Array(16);
+  for (let w = 0; w < 4; w++) {
+    const x = words[off + w]!;
+    b[w * 4] = x >>> 24;
+    b[w * 4 + 1] = (x >>> 16) & 255;
+    b[w * 4 + 2] = (x >>> 8) & 255;
+    b[w * 4 + 3] = x & 255;
+  }
+  return v6ToString(b);
+}
+
 /** Parse IPv6 text (with optional embedded IPv4 tail) into 16 bytes; null when invalid. */
 export function parseV6(s: string): Uint8Array | null {
   if (s.length === 0 || s.length > 45) return null;
