@@ -8,7 +8,7 @@
  * malformed for its exporter, records already delivered stay delivered, and the next
  * datagram decodes normally.
  */
-import { newFlowRecord, type FlowRecord, type FlowSink, type ReusableFlowRecord } from './flow.js';
+import { newFlowRecord, type FlowSink, type ReusableFlowRecord } from './flow.js';
 import { LIMITS } from './limits.js';
 import { newExporterStats, type ExporterStats, type FlowFormat } from './stats.js';
 import { compileTemplate, TemplateError, type Template, type TemplateSpec } from './template.js';

@@ -4,7 +4,7 @@
  * included, as a SPAN port delivers it). Addresses, ports, flags and the fragment flag come
  * from the innermost IP header (see packet.ts). Never throws; frames without IP are counted.
  */
-import { newFlowRecord, type FlowRecord, type FlowSink, type ReusableFlowRecord } from './flow.js';
+import { newFlowRecord, type FlowSink, type ReusableFlowRecord } from './flow.js';
 import { parseFrame } from './packet.js';
 
 export interface MirrorStats {

@@ -374,15 +374,6 @@ export class Ingest implements FlowSink {
   }
 }
 
-/**
- * rd() as a signed 32-bit word: the same bits, but always a small integer for V8 (an
- * unsigned word >= 2^31 would be a heap number when passed between functions). The
- * policy lookups and the IPv6 index only use the bits.
- */
-function rdi(b: Uint8Array, o: number): number {
-  return (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
-}
-
 /** Uint32 words per slot block (the V6Index's stride over store.hw). */
 const HW_STRIDE = 2 * STRIDE;
 

@@ -14,8 +14,8 @@ import type { Config } from '../config/types.js';
 import type { Detector, HostRates, AttackRecord } from '../detection/types.js';
 import type { MitigationManagerApi } from '../mitigation/types.js';
 import { logger as rootLogger, type Logger } from '../log.js';
-import { addrToString, parseAddr, prefixContains, prefixToString, maskBytes, type Prefix } from '../wire/addr.js';
-import { decide, type BannedHost, type Decision, type OwnEscalation, type EscalationAttrs } from './decide.js';
+import { addrToString, parseAddr, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
+import { decide, type BannedHost, type Decision } from './decide.js';
 import { EvidenceStore, rateFnOf, maxRates } from './rates.js';
 import { cronScheduler, type ScheduledJob, type Scheduler } from './schedule.js';
 import {
