@@ -232,14 +232,80 @@ describe('mitigation manager: unban', () => {
     assert.equal(summary!.banned, false);
   });
 
-  it('without unban_only_if_attack_finished it expires even while attacking', async () => {
-    const hg = hostgroup('default', [], { ban_time_ms: 1000, unban_only_if_attack_finished: false });
-    const { mgr, advance, attacking } = setup({ hostgroups: [hg] });
+  it('without unban_only_if_attack_finished it expires even while attacking, and the attack still in progress is banned again at once', async () => {
+    const hg = hostgroup('default', [], { ...withScript, ban_time_ms: 1000, unban_only_if_attack_finished: false });
+    const { mgr, advance, attacking, notifier, changes } = setup({ hostgroups: [hg] });
     attacking.add('203.0.113.10');
     await mgr.onAttack(attack('203.0.113.10'));
+    const first = mgr.list()[0]!.uuid;
+    advance(1000);
+    await mgr.sweep();
+    assert.deepEqual(notifier.docs.map((d) => d.doc.action), ['ban', 'unban', 'ban']);
+    const [m] = mgr.list();
+    assert.notEqual(m!.uuid, first, 'the expired ban is gone; a new one holds');
+    assert.equal(m!.expires_at, 1_000_000 + 2000);
+    assert.deepEqual(changes, [1, 1], 'the speaker never sees the route withdrawn');
+    // Once the attack is over the new ban ends for good.
+    attacking.delete('203.0.113.10');
+    mgr.onAttackFinished(attack('203.0.113.10'));
     advance(1000);
     await mgr.sweep();
     assert.equal(mgr.list().length, 0);
+    assert.deepEqual(notifier.docs.map((d) => d.doc.action), ['ban', 'unban', 'ban', 'unban']);
+    assert.deepEqual(mgr.audit(), { bans: 0, tracked: 0, owned: 0, problems: [] });
+    
+  });
+
+  it('a host attacked again while banned: one unban at expiry, then protected again by the next attack (regression)', async () => {
+    const hg = hostgroup('default', [], { ...withScript, ban_time_ms: 60_000 });
+    const { mgr, advance, attacking, notifier } = setup({ hostgroups: [hg] });
+    const ip = '203.0.113.10';
+    attacking.add(ip);
+    await mgr.onAttack(attack(ip, 'A'));
+    attacking.delete(ip);
+    mgr.onAttackFinished(attack(ip, 'A'));
+    advance(10_000);
+    attacking.add(ip);
+    await mgr.onAttack(attack(ip, 'B')); // re-detected while the ban of A holds
+    assert.equal(mgr.list().length, 1, 'still one ban');
+    attacking.delete(ip);
+    mgr.onAttackFinished(attack(ip, 'B'));
+    for (let i = 0; i < 60; i++) {
+      advance(1000);
+      await mgr.sweep();
+    }
+    const actions = () => notifier.docs.map((d) => d.doc.action).filter((a) => a !== 'attack_status');
+    assert.deepEqual(actions(), ['ban', 'unban'], 'one unban, not one every second');
+    assert.equal(mgr.list().length, 0);
+    const ids = mgr.attacks().map((a) => a.uuid);
+    assert.deepEqual([...ids].sort(), ['A', 'B'], 'each attack listed once');
+    assert.ok(mgr.attacks().every((a) => !a.banned && !a.active));
+    // The next attack is banned and announced again.
+    attacking.add(ip);
+    await mgr.onAttack(attack(ip, 'C'));
+    assert.deepEqual(mgr.desiredRoutes().map((r) => r.key), ['203.0.113.10/32']);
+    assert.deepEqual(actions(), ['ban', 'unban', 'ban']);
+    assert.equal(mgr.attacks().find((a) => a.uuid === 'C')!.banned, true);
+    assert.deepEqual(mgr.audit().problems, []);
+
+  });
+
+  it('after a reload every later action of an existing ban uses the new notify settings (regression)', async () => {
+    const oldScript = { notify: { script: '/old.sh', format: 'text' as const, timeout_ms: 1000 }, ban_time_ms: 60_000, ban_status_delay_ms: 5000 };
+    const newScript = { notify: { script: '/new.sh', format: 'json' as const, timeout_ms: 1000 }, ban_time_ms: 60_000, ban_status_delay_ms: 5000 };
+    const { mgr, advance, notifier } = setup({ hostgroups: [hostgroup('default', [], oldScript)] });
+    await mgr.onAttack(attack('203.0.113.10'));
+    mgr.reconfigure(testConfig({ hostgroups: [hostgroup('default', [], newScript)] }));
+    advance(5000);
+    await mgr.sweep();
+    mgr.onAttackFinished(attack('203.0.113.10'));
+    advance(60_000);
+    await mgr.sweep();
+    assert.deepEqual(
+      notifier.docs.map((d) => `${d.doc.action} ${d.action.script} ${d.action.format}`),
+      ['ban /old.sh text', 'attack_status /new.sh json', 'unban /new.sh json'],
+    );
+    assert.deepEqual(mgr.desiredRoutes(), []);
   });
 
   it('withdraws exactly what was announced even after a reload changed the policy', async () => {

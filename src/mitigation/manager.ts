@@ -16,6 +16,7 @@ import type { Config, Hostgroup, PolicyActions } from '../config/types.js';
 import type { AttackDetails, AttackRecord, HostRates } from '../detection/types.js';
 import { logger } from '../log.js';
 import { prefixToString, type Prefix } from '../wire/addr.js';
+import { attackSummary, banDetails, RecentAttacks, type AttackSummary, type Ban, type TrackedAttack } from './bans.js';
 import { freshDetails, type NotifierApi, type NotifyActionName, type NotifyDocument } from './notify.js';
 import { hostgroupFor, hostLength, parsePrefix } from './prefixes.js';
 import { hostText, MitigationSet, type FlowspecAdapter, type FlowspecRule, type JournalSink, type MitigationInput, type RefusalReason } from './set.js';
@@ -24,6 +25,7 @@ import type { AddResult, Mitigation, MitigationKind, MitigationManagerApi } from
 const log = logger.child({ module: 'mitigation' });
 
 export { unicastRoute, type FlowspecAdapter, type FlowspecRule, type JournalSink } from './set.js';
+export type { AttackSummary } from './bans.js';
 
 export interface ManagerOptions {
   cfg: Config;
@@ -41,41 +43,20 @@ export interface ManagerOptions {
   sweepIntervalMs?: number;
 }
 
-interface AttackEntry {
-  rec: AttackRecord;
-  hostgroup: Hostgroup;
-  uuids: Set<string>;
-  expiresAt: number;
-  lastStatusAt: number;
-  finishedAt: number | null;
-  rules: FlowspecRule[];
-  /** partial_* when only FlowSpec rules block it, ban/unban otherwise. */
-  partial: boolean;
-}
-
-export interface AttackSummary {
-  readonly uuid: string;
-  readonly ip: string;
-  readonly hostgroup: string;
-  readonly active: boolean;
-  readonly banned: boolean;
-  readonly started_at: number;
-  readonly finished_at: number | null;
-  readonly ban_expires_at: number | null;
-  readonly mitigations: readonly string[];
-  readonly attack_details: AttackDetails | Readonly<Record<string, unknown>>;
-  readonly flow_spec_rules: readonly FlowspecRule[];
-}
-
 const RECENT_ATTACKS = 100;
 
 export class MitigationManager implements MitigationManagerApi {
   private cfg: Config;
+  private hostgroupsByName = new Map<string, Hostgroup>();
   private readonly opts: ManagerOptions;
   private readonly set: MitigationSet;
-  private readonly attacksById = new Map<string, AttackEntry>();
-  private readonly ownerOf = new Map<string, string>();
-  private readonly recent: AttackSummary[] = [];
+  /** Attack-driven bans by host text: at most one per host. */
+  private readonly bans = new Map<string, Ban>();
+  /** Attacks the detector reported that are in progress or still hold a ban. */
+  private readonly tracked = new Map<string, TrackedAttack>();
+  /** Owned mitigation uuid -> its ban. */
+  private readonly ownerOf = new Map<string, Ban>();
+  private readonly recent = new RecentAttacks(RECENT_ATTACKS);
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
@@ -83,6 +64,7 @@ export class MitigationManager implements MitigationManagerApi {
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     this.cfg = opts.cfg;
+    this.indexHostgroups();
     this.now = opts.now ?? Date.now;
     this.set = new MitigationSet({ cfg: () => this.cfg, journal: opts.journal, flowspec: opts.flowspec, onChange: opts.onChange, now: this.now });
   }
@@ -94,9 +76,42 @@ export class MitigationManager implements MitigationManagerApi {
 
   // ---- lifecycle -------------------------------------------------------------------
 
-  /** Put back mitigations replayed from the journal; expired ones are dropped. */
+  /**
+   * Put back mitigations replayed from the journal (expired ones are dropped). Those an
+   * attack placed become that host's ban again, so its expiry, its unban notification and
+   * a re-detection of the attack after the restart all go through the one ban.
+   */
   async restore(list: readonly Mitigation[]): Promise<{ restored: number; expired: number }> {
-    return this.locked(() => this.set.restore(list));
+    return this.locked(async () => {
+      const r = await this.set.restore(list);
+      for (const m of this.set.values()) {
+        if ((m.kind !== 'blackhole' && m.kind !== 'flowspec') || !m.cause.startsWith('attack ') || this.ownerOf.has(m.uuid)) continue;
+        let b = this.bans.get(m.ip);
+        if (!b) {
+          const hg = this.policyFor(m.hostgroup, m.ip);
+          b = {
+            ip: m.ip,
+            hostgroup: m.hostgroup,
+            cause: m.cause,
+            rec: null,
+            attacks: new Set(),
+            uuids: new Set(),
+            expiresAt: 0,
+            lastStatusAt: this.now(),
+            startedAt: m.started_at,
+            rules: [],
+            partial: true,
+          };
+          if (!hg) log.warn(`restored ban of ${m.ip}: hostgroup ${m.hostgroup} no longer exists`);
+          this.bans.set(m.ip, b);
+        }
+        this.own(b, m);
+        const exp = m.expires_at ?? this.now() + (this.policyFor(b.hostgroup, b.ip)?.actions.ban_time_ms ?? 0);
+        if (exp > b.expiresAt) b.expiresAt = exp;
+        if (m.kind === 'blackhole') (b as { partial: boolean }).partial = false;
+      }
+      return r;
+    });
   }
 
   start(): void {
@@ -110,9 +125,14 @@ export class MitigationManager implements MitigationManagerApi {
     this.timer = null;
   }
 
-  /** Apply a reloaded config: policies for new bans; existing mitigations keep their attributes. */
+  /**
+   * Apply a reloaded config: new bans follow the new policies, and every later action of
+   * an existing ban (notify, status, expiry rules) reads its hostgroup's new policy. The
+   * mitigations already announced keep their attributes until they are withdrawn.
+   */
   reconfigure(cfg: Config): void {
     this.cfg = cfg;
+    this.indexHostgroups();
   }
 
   // ---- MitigationManagerApi --------------------------------------------------------
@@ -182,36 +202,64 @@ export class MitigationManager implements MitigationManagerApi {
     });
   }
 
-  /** Active attacks (newest first) and then recently finished ones. */
+  /** Attacks in progress or banned (newest first), then recently finished ones; each attack once. */
   attacks(): AttackSummary[] {
-    const active = [...this.attacksById.values()].map((e) => this.summary(e, true)).reverse();
-    return [...active, ...this.recent];
+    const live = [...this.tracked.values()].map(attackSummary).reverse();
+    return [...live, ...this.recent.list()];
+  }
+
+  /** Sizes of the internal maps and what is wrong between them (tests check after every step). */
+  audit(): { bans: number; tracked: number; owned: number; problems: string[] } {
+    const problems: string[] = [];
+    for (const [ip, b] of this.bans) {
+      if (b.ip !== ip) problems.push(`ban keyed ${ip} is for ${b.ip}`);
+      for (const u of b.uuids) {
+        if (this.ownerOf.get(u) !== b) problems.push(`mitigation ${u} of the ban of ${ip} is not owned by it`);
+        if (!this.set.get(u)) problems.push(`mitigation ${u} of the ban of ${ip} is not in the set`);
+      }
+      for (const a of b.attacks) if (this.tracked.get(a)?.ban !== b) problems.push(`attack ${a} linked to the ban of ${ip} does not point back`);
+    }
+    for (const [u, b] of this.ownerOf) if (this.bans.get(b.ip) !== b || !b.uuids.has(u)) problems.push(`mitigation ${u} owned by a ban that is gone`);
+    for (const [id, t] of this.tracked) {
+      if (t.ban === null && t.finishedAt !== null) problems.push(`finished attack ${id} without a ban is still tracked`);
+      if (t.ban && this.bans.get(t.ban.ip) !== t.ban) problems.push(`attack ${id} points at a ban that is gone`);
+    }
+    return { bans: this.bans.size, tracked: this.tracked.size, owned: this.ownerOf.size, problems };
   }
 
   // ---- detector events -------------------------------------------------------------
 
-  /** attack_started: apply the hostgroup policy. */
+  /**
+   * attack_started: track it now (so its updates and end are never lost while the ban
+   * waits for the journal), then ban the host by its hostgroup policy, or link the attack
+   * to the host's ban when one holds.
+   */
   onAttack(rec: AttackRecord): Promise<void> {
-    return this.locked(() => this.ban(rec));
+    if (!this.tracked.has(rec.uuid)) this.tracked.set(rec.uuid, { rec, ban: null, finishedAt: null, lastBan: null });
+    return this.locked(() => this.ban(rec.uuid));
   }
 
   /** attack_updated: keep the freshest record for status notifications. */
   onAttackUpdate(rec: AttackRecord): void {
-    const e = this.attacksById.get(rec.uuid);
-    if (e) e.rec = rec;
+    const t = this.tracked.get(rec.uuid);
+    if (!t) return;
+    t.rec = rec;
+    if (t.ban) t.ban.rec = rec;
   }
 
   /** attack_finished: the ban stays until its expiry (which may now proceed). */
   onAttackFinished(rec: AttackRecord): void {
-    const e = this.attacksById.get(rec.uuid);
-    if (!e) return;
-    e.rec = rec;
-    e.finishedAt = this.now();
+    const t = this.tracked.get(rec.uuid);
+    if (!t) return;
+    t.rec = rec;
+    t.finishedAt = this.now();
+    if (t.ban) t.ban.rec = rec;
+    else this.retire(t);
   }
 
   /** Check expiries and send status updates; runs every sweepIntervalMs (public for tests). */
   sweep(): Promise<void> {
-    return this.locked(() => this.sweepUnlocked());
+    return this.locked(() => this.set.batch(() => this.sweepUnlocked()));
   }
 
   // ---- internals -------------------------------------------------------------------
@@ -222,73 +270,112 @@ export class MitigationManager implements MitigationManagerApi {
     return p;
   }
 
+  private indexHostgroups(): void {
+    this.hostgroupsByName = new Map(this.cfg.hostgroups.map((h) => [h.name, h]));
+  }
+
+  /** The current policy for a ban's hostgroup (by name; the host's hostgroup if that name is gone). */
+  private policyFor(name: string, ip: string | Prefix): Hostgroup | undefined {
+    const hg = this.hostgroupsByName.get(name);
+    if (hg) return hg;
+    const p = typeof ip === 'string' ? parsePrefix(ip) : ip;
+    return typeof p === 'string' ? this.hostgroupsByName.get('default') : hostgroupFor(this.cfg.hostgroups, p);
+  }
+
+  private own(b: Ban, m: Mitigation): void {
+    b.uuids.add(m.uuid);
+    this.ownerOf.set(m.uuid, b);
+    if (m.rule) b.rules.push(m.rule);
+  }
+
+  /** A finished attack without a ban leaves the live list for the history. */
+  private retire(t: TrackedAttack): void {
+    this.tracked.delete(t.rec.uuid);
+    this.recent.add(attackSummary(t));
+  }
+
   private async removeUnlocked(uuid: string, reason: string): Promise<boolean> {
     if (!(await this.set.remove(uuid, reason))) return false;
-    const owner = this.ownerOf.get(uuid);
+    const b = this.ownerOf.get(uuid);
     this.ownerOf.delete(uuid);
-    if (owner) {
-      const e = this.attacksById.get(owner);
-      if (e) {
-        e.uuids.delete(uuid);
-        if (e.uuids.size === 0 && reason !== 'expired') this.finishBan(e, reason);
-      }
+    if (b) {
+      b.uuids.delete(uuid);
+      // The operator withdrew the last route of an attack's ban: that ban is over.
+      if (b.uuids.size === 0 && reason !== 'expired') this.finishBan(b, reason);
     }
     return true;
   }
 
-  private policyFor(name: string, ip: Prefix): Hostgroup | undefined {
-    return this.cfg.hostgroups.find((h) => h.name === name) ?? hostgroupFor(this.cfg.hostgroups, ip);
-  }
-
-  private async ban(rec: AttackRecord): Promise<void> {
+  private async ban(attackUuid: string): Promise<void> {
+    const t = this.tracked.get(attackUuid);
+    if (!t || t.ban) return; // finished and retired while queued, or already linked
+    const rec = t.rec;
     const p = parsePrefix(rec.ip);
     if (typeof p === 'string') {
       log.error(`attack ${rec.uuid}: ${p}`);
+      this.dropUnbanned(t);
       return;
     }
     const hostPrefix: Prefix = { family: p.family, bytes: p.bytes, len: hostLength(p.family) };
     const ipText = hostText(hostPrefix);
-    for (const e of this.attacksById.values()) {
-      if (e.rec.ip === ipText) {
-        log.debug(`attack ${rec.uuid} on ${ipText}: already banned by attack ${e.rec.uuid}`);
-        e.rec = rec;
-        return;
-      }
+    const held = this.bans.get(ipText);
+    if (held) {
+      if (held.rec === null) {
+        log.info(`attack ${rec.uuid} on ${ipText} continues the ban restored from the state dir (${[...held.uuids].join(', ') || 'no routes'}); no new announcement`);
+      } else log.info(`attack ${rec.uuid} on ${ipText}: the host is already banned (${held.cause}); linked to that ban`);
+      this.link(held, t);
+      return;
     }
     const hg = this.policyFor(rec.hostgroup, hostPrefix);
     if (!hg) {
       log.error(`attack ${rec.uuid} on ${ipText}: no hostgroup policy`);
+      this.dropUnbanned(t);
       return;
     }
-    if (this.adoptRestored(rec, hg, ipText)) return;
+    await this.placeBan(t, hg, hostPrefix, ipText);
+  }
+
+  /** An attack that cannot be banned: tracked until it finishes, like any unbanned attack. */
+  private dropUnbanned(t: TrackedAttack): void {
+    if (t.finishedAt !== null) this.retire(t);
+  }
+
+  private link(b: Ban, t: TrackedAttack): void {
+    t.ban = b;
+    b.attacks.add(t.rec.uuid);
+    b.rec = t.rec;
+  }
+
+  private async placeBan(t: TrackedAttack, hg: Hostgroup, hostPrefix: Prefix, ipText: string): Promise<void> {
+    const rec = t.rec;
     const policy = hg.actions;
     const now = this.now();
     const expiresAt = now + policy.ban_time_ms;
     const cause = `attack ${rec.uuid}`;
-    const entry: AttackEntry = {
+    const b: Ban = {
+      ip: ipText,
+      hostgroup: hg.name,
+      cause,
       rec,
-      hostgroup: hg,
+      attacks: new Set(),
       uuids: new Set(),
       expiresAt,
       lastStatusAt: now,
-      finishedAt: null,
+      startedAt: now,
       rules: [],
       partial: !policy.blackhole.enabled && policy.flowspec.enabled,
     };
-    this.attacksById.set(rec.uuid, entry);
-    const own = (r: AddResult) => {
+    this.bans.set(ipText, b);
+    this.link(b, t);
+    const take = (r: AddResult) => {
       if (r.ok && r.mitigation) {
         // An existing mitigation of another cause (a manual ban) is left to its owner.
-        if (r.mitigation.cause === cause) {
-          entry.uuids.add(r.mitigation.uuid);
-          this.ownerOf.set(r.mitigation.uuid, rec.uuid);
-        }
+        if (r.mitigation.cause === cause) this.own(b, r.mitigation);
       } else log.warn(`attack ${rec.uuid} on ${ipText}: ${r.error}`);
-      return r;
     };
     if (policy.blackhole.enabled) {
       const bh = policy.blackhole;
-      own(
+      take(
         await this.set.add({
           kind: 'blackhole',
           prefix: prefixToString(hostPrefix),
@@ -296,7 +383,7 @@ export class MitigationManager implements MitigationManagerApi {
           cause,
           hostgroup: hg.name,
           expires_at: expiresAt,
-          next_hop: p.family === 4 ? bh.next_hop.ipv4 : bh.next_hop.ipv6,
+          next_hop: hostPrefix.family === 4 ? bh.next_hop.ipv4 : bh.next_hop.ipv6,
           communities: bh.communities,
           large_communities: bh.large_communities,
           extended_communities: bh.extended_communities,
@@ -316,67 +403,42 @@ export class MitigationManager implements MitigationManagerApi {
         if (rules.length === 0) log.warn(`attack ${rec.uuid} on ${ipText}: no FlowSpec rule could be generated from ${rec.samples.length} sample(s)`);
         for (const r0 of rules) {
           const rule = withAction(r0, policy);
-          const r = own(
-            await this.set.add({ kind: 'flowspec', prefix: prefixToString(hostPrefix), ip: ipText, cause, hostgroup: hg.name, expires_at: expiresAt, communities: [], large_communities: [], rule }),
-          );
-          if (r.ok && r.mitigation?.rule) entry.rules.push(r.mitigation.rule);
+          take(await this.set.add({ kind: 'flowspec', prefix: prefixToString(hostPrefix), ip: ipText, cause, hostgroup: hg.name, expires_at: expiresAt, communities: [], large_communities: [], rule }));
         }
       }
     }
-    const action: NotifyActionName = entry.partial ? 'partial_block' : 'ban';
     if (!policy.blackhole.enabled && !policy.flowspec.enabled) log.info(`attack ${rec.uuid} on ${ipText}: notify only (hostgroup ${hg.name})`);
-    this.notify(action, entry, rec.details);
+    this.notify(b.partial ? 'partial_block' : 'ban', b, rec.details);
   }
 
-  /**
-   * After a restart the detector sees a running attack anew, while the ban it caused was
-   * restored from the journal without its attack record. That is the same attack: adopt the
-   * restored mitigations (keeping their expiry) instead of announcing or notifying twice.
-   */
-  private adoptRestored(rec: AttackRecord, hg: Hostgroup, ipText: string): boolean {
-    const mine = [...this.set.values()].filter(
-      (m) => m.ip === ipText && (m.kind === 'blackhole' || m.kind === 'flowspec') && m.cause.startsWith('attack ') && !this.ownerOf.has(m.uuid),
-    );
-    if (mine.length === 0) return false;
-    const expiries = mine.map((m) => m.expires_at ?? this.now() + hg.actions.ban_time_ms);
-    const entry: AttackEntry = {
-      rec,
-      hostgroup: hg,
-      uuids: new Set(mine.map((m) => m.uuid)),
-      expiresAt: Math.max(...expiries),
-      lastStatusAt: this.now(),
-      finishedAt: null,
-      rules: mine.flatMap((m) => (m.rule ? [m.rule] : [])),
-      partial: !mine.some((m) => m.kind === 'blackhole'),
-    };
-    this.attacksById.set(rec.uuid, entry);
-    for (const m of mine) this.ownerOf.set(m.uuid, rec.uuid);
-    log.info(`attack ${rec.uuid} on ${ipText} continues the ban restored from the state dir (${mine.map((m) => `${m.kind} ${m.uuid}`).join(', ')}); no new announcement`);
-    return true;
-  }
-
-  private notify(action: NotifyActionName, e: AttackEntry, details: AttackDetails | Readonly<Record<string, unknown>>): void {
+  private notify(action: NotifyActionName, b: Ban, details: AttackDetails | Readonly<Record<string, unknown>>): void {
     const n = this.opts.notifier;
-    const na = e.hostgroup.actions.notify;
-    if (!n || (!na.script && !na.webhook)) return;
+    const na = this.policyFor(b.hostgroup, b.ip)?.actions.notify;
+    if (!n || !na || (!na.script && !na.webhook)) return;
     const doc: NotifyDocument = {
       action,
       alert_scope: 'host',
-      ip: e.rec.ip,
+      ip: b.ip,
       attack_details: details,
-      packet_dump_detailed: action === 'ban' || action === 'partial_block' ? e.rec.packet_dump_detailed : [],
-      flow_spec_rules: e.rules,
+      packet_dump_detailed: (action === 'ban' || action === 'partial_block') && b.rec ? b.rec.packet_dump_detailed : [],
+      flow_spec_rules: [...b.rules],
     };
     n.notify(doc, na);
   }
 
-  private finishBan(e: AttackEntry, reason: string): void {
-    this.attacksById.delete(e.rec.uuid);
-    for (const u of e.uuids) this.ownerOf.delete(u);
-    this.recent.unshift(this.summary(e, false));
-    if (this.recent.length > RECENT_ATTACKS) this.recent.pop();
-    log.info(`unban ${e.rec.ip} (attack ${e.rec.uuid}, ${reason})`);
-    this.notify(e.partial ? 'partial_unblock' : 'unban', e, freshDetails(e.rec.details, this.opts.hostRates?.(e.rec.ip) ?? null));
+  private finishBan(b: Ban, reason: string): void {
+    this.bans.delete(b.ip);
+    for (const u of b.uuids) this.ownerOf.delete(u);
+    const last = { uuids: [...b.uuids], rules: [...b.rules] };
+    for (const a of b.attacks) {
+      const t = this.tracked.get(a);
+      if (!t || t.ban !== b) continue;
+      t.ban = null;
+      t.lastBan = last;
+      if (t.finishedAt !== null) this.retire(t);
+    }
+    log.info(`unban ${b.ip} (${b.cause}, ${reason})`);
+    this.notify(b.partial ? 'partial_unblock' : 'unban', b, freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null));
   }
 
   private stillAttacking(ip: string): boolean {
@@ -389,60 +451,55 @@ export class MitigationManager implements MitigationManagerApi {
 
   private async sweepUnlocked(): Promise<void> {
     const now = this.now();
-    for (const e of [...this.attacksById.values()]) {
-      const policy = e.hostgroup.actions;
-      if (e.expiresAt <= now) {
-        if (policy.unban_only_if_attack_finished && this.stillAttacking(e.rec.ip)) {
-          e.expiresAt = now + policy.ban_time_ms;
-          await this.set.extend(e.uuids, e.expiresAt);
-          log.info(`ban of ${e.rec.ip} kept: attack still in progress (until ${new Date(e.expiresAt).toISOString()})`);
+    for (const b of [...this.bans.values()]) {
+      const policy = this.policyFor(b.hostgroup, b.ip)?.actions;
+      if (b.expiresAt <= now) {
+        const attacking = this.stillAttacking(b.ip);
+        if (attacking && (policy?.unban_only_if_attack_finished ?? true)) {
+          b.expiresAt = now + (policy?.ban_time_ms ?? 0);
+          await this.set.extend(b.uuids, b.expiresAt);
+          log.info(`ban of ${b.ip} kept: attack still in progress (until ${new Date(b.expiresAt).toISOString()})`);
         } else {
-          for (const u of [...e.uuids]) await this.removeUnlocked(u, 'expired');
-          this.finishBan(e, 'expired');
+          for (const u of [...b.uuids]) await this.removeUnlocked(u, 'expired');
+          this.finishBan(b, 'expired');
+          // ban_time ran out while the attack goes on (unban_only_if_attack_finished off):
+          // the host is banned again at once from the attack's latest record, as a new
+          // ban (FastNetMon re-bans on its next check; here without a gap, the set's batch
+          // lets the speaker see only the end result).
+          if (attacking) await this.reban(b);
           continue;
         }
       }
-      if (policy.ban_status_delay_ms > 0 && now - e.lastStatusAt >= policy.ban_status_delay_ms) {
-        e.lastStatusAt = now;
-        this.notify('attack_status', e, freshDetails(e.rec.details, this.opts.hostRates?.(e.rec.ip) ?? null));
+      if (policy && policy.ban_status_delay_ms > 0 && now - b.lastStatusAt >= policy.ban_status_delay_ms) {
+        b.lastStatusAt = now;
+        this.notify('attack_status', b, freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null));
       }
     }
-    // Mitigations without a live attack entry: manual ones with an expiry, restored ones.
-    for (const m of this.set.list()) {
-      if (m.expires_at === null || m.expires_at > now || this.ownerOf.has(m.uuid)) continue;
-      const hg = this.cfg.hostgroups.find((h) => h.name === m.hostgroup);
-      if (m.kind !== 'escalation' && hg?.actions.unban_only_if_attack_finished && this.stillAttacking(m.ip)) {
-        await this.set.extend([m.uuid], now + hg.actions.ban_time_ms);
-        continue;
-      }
+    // Mitigations no ban owns (manual ones with an expiry) end at their own expiry.
+    for (const m of this.set.expiredBy(now)) {
+      if (this.ownerOf.has(m.uuid)) continue;
       await this.removeUnlocked(m.uuid, 'expired');
-      if (m.cause.startsWith('attack ') && hg && !this.list().some((o) => o.cause === m.cause)) {
-        const n = this.opts.notifier;
-        const na = hg.actions.notify;
-        if (n && (na.script || na.webhook)) {
-          n.notify(
-            { action: 'unban', alert_scope: 'host', ip: m.ip, attack_details: { attack_uuid: m.cause.slice(7), host_group: m.hostgroup }, packet_dump_detailed: [], flow_spec_rules: m.rule ? [m.rule] : [] },
-            na,
-          );
-        }
-      }
     }
   }
 
-  private summary(e: AttackEntry, active: boolean): AttackSummary {
-    return {
-      uuid: e.rec.uuid,
-      ip: e.rec.ip,
-      hostgroup: e.hostgroup.name,
-      active: active && e.finishedAt === null,
-      banned: active,
-      started_at: e.rec.startedAt,
-      finished_at: e.finishedAt,
-      ban_expires_at: active ? e.expiresAt : null,
-      mitigations: [...e.uuids],
-      attack_details: e.rec.details,
-      flow_spec_rules: e.rules,
-    };
+  /** The newest attack of an expired ban still in progress at the detector starts a new ban. */
+  private async reban(b: Ban): Promise<void> {
+    let newest: TrackedAttack | null = null;
+    for (const a of b.attacks) {
+      const t = this.tracked.get(a);
+      if (t && t.ban === null && t.finishedAt === null && (!newest || t.rec.startedAt >= newest.rec.startedAt)) newest = t;
+    }
+    if (!newest) return;
+    await this.ban(newest.rec.uuid);
+    const nb = this.bans.get(b.ip);
+    if (!nb) return;
+    for (const a of b.attacks) {
+      const t = this.tracked.get(a);
+      if (t && t !== newest && t.ban === null && t.finishedAt === null) {
+        t.ban = nb;
+        nb.attacks.add(a);
+      }
+    }
   }
 }
 

@@ -52,6 +52,12 @@ export interface MitigationSetOptions {
 export class MitigationSet {
   private readonly set = new Map<string, Mitigation>();
   private readonly fsRoutes = new Map<string, DesiredRoute>();
+  /** Identity -> uuid ("kind prefix" for unicast, the route key for FlowSpec): one map hit per add. */
+  private readonly byIdentity = new Map<string, string>();
+  private readonly counts: Record<MitigationKind, number> = { blackhole: 0, flowspec: 0, escalation: 0 };
+  /** Inside batch(): changes are reported once at the end. */
+  private batchDepth = 0;
+  private dirty = false;
   private readonly events = new EventEmitter();
   private readonly cfg: () => Config;
   private readonly now: () => number;
@@ -88,7 +94,7 @@ export class MitigationSet {
         }
         this.fsRoutes.set(m.uuid, route);
       }
-      this.set.set(m.uuid, m);
+      this.insert(m);
       restored++;
     }
     if (restored || expired) log.info(`restored ${restored} mitigation(s) from the state dir; dropped ${expired} expired`);
@@ -99,6 +105,34 @@ export class MitigationSet {
   list(kind?: MitigationKind): Mitigation[] {
     const all = [...this.set.values()];
     return kind ? all.filter((m) => m.kind === kind) : all;
+  }
+
+  count(kind: MitigationKind): number {
+    return this.counts[kind];
+  }
+
+  /** Mitigations whose expiry is at or before `now`. */
+  expiredBy(now: number): Mitigation[] {
+    const out: Mitigation[] = [];
+    for (const m of this.set.values()) if (m.expires_at !== null && m.expires_at <= now) out.push(m);
+    return out;
+  }
+
+  /**
+   * Run fn with change reports held back: the speaker then sees one change for a sweep
+   * that removes and re-adds a route (no withdraw-then-announce flap) or ends many bans.
+   */
+  async batch<T>(fn: () => Promise<T>): Promise<T> {
+    this.batchDepth++;
+    try {
+      return await fn();
+    } finally {
+      this.batchDepth--;
+      if (this.batchDepth === 0 && this.dirty) {
+        this.dirty = false;
+        this.changed();
+      }
+    }
   }
 
   get(uuid: string): Mitigation | undefined {
@@ -184,16 +218,12 @@ export class MitigationSet {
       const r = this.flowspecRoute({ ...(input as Mitigation), rule, uuid: input.uuid ?? 'pending' });
       if (typeof r === 'string') return this.refuse('invalid', `bad FlowSpec rule: ${r}`);
       route = r;
-      for (const m of this.set.values()) {
-        const other = m.kind === 'flowspec' ? this.fsRoutes.get(m.uuid) : undefined;
-        if (other && other.family === r.family && other.key === r.key) return { ok: true, mitigation: m };
-      }
-    } else {
-      for (const m of this.set.values()) if (m.kind === input.kind && m.prefix === prefixText) return { ok: true, mitigation: m };
     }
+    const same = this.byIdentity.get(route ? flowspecIdentity(route) : `${input.kind} ${prefixText}`);
+    if (same !== undefined) return { ok: true, mitigation: this.set.get(same)! };
     if (input.uuid !== undefined && this.set.has(input.uuid)) return this.refuse('invalid', `uuid ${input.uuid} is already in use`);
 
-    const count = this.list(input.kind).length;
+    const count = this.counts[input.kind];
     if (input.kind === 'blackhole' && count >= this.cfg().mitigation.max_blackholes) {
       return this.refuse('cap', `max_blackholes (${this.cfg().mitigation.max_blackholes}) reached; ${prefixText} not announced`);
     }
@@ -223,8 +253,8 @@ export class MitigationSet {
       log.error(`${describe(m)} refused: ${(e as Error).message}`);
       return this.refuse('journal', `could not persist the mitigation: ${(e as Error).message}`);
     }
-    this.set.set(m.uuid, m);
     if (route) this.fsRoutes.set(m.uuid, this.flowspecRoute(m) as DesiredRoute);
+    this.insert(m);
     if (m.dry_run) log.info(`dry-run: would announce ${describe(m)} (${m.cause})`);
     else log.info(`announce ${describe(m)} (${m.cause})`);
     this.events.emit('added', m, m.cause);
@@ -241,6 +271,9 @@ export class MitigationSet {
     await this.journalAppend({ op: 'remove', uuid, reason, at: this.now() }).catch((e: Error) =>
       log.error(`withdrawal of ${describe(m)} not persisted: ${e.message}`),
     );
+    const id = this.identity(m);
+    if (this.byIdentity.get(id) === uuid) this.byIdentity.delete(id);
+    this.counts[m.kind]--;
     this.set.delete(uuid);
     this.fsRoutes.delete(uuid);
     log.info(`${m.dry_run ? 'dry-run: would withdraw' : 'withdraw'} ${describe(m)} (${reason})`);
@@ -259,17 +292,37 @@ export class MitigationSet {
     }
   }
 
+  private identity(m: Mitigation): string {
+    const r = m.kind === 'flowspec' ? this.fsRoutes.get(m.uuid) : undefined;
+    return r ? flowspecIdentity(r) : `${m.kind} ${m.prefix}`;
+  }
+
+  /** Into the set and its indexes (the FlowSpec route, when any, is already in fsRoutes). */
+  private insert(m: Mitigation): void {
+    this.set.set(m.uuid, m);
+    this.byIdentity.set(this.identity(m), m.uuid);
+    this.counts[m.kind]++;
+  }
+
   private async journalAppend(e: JournalEntry): Promise<void> {
     if (this.opts.journal) await this.opts.journal.append(e);
   }
 
   private changed(): void {
+    if (this.batchDepth > 0) {
+      this.dirty = true;
+      return;
+    }
     try {
       this.opts.onChange?.();
     } catch (e) {
       log.error(`onChange failed: ${(e as Error).message}`);
     }
   }
+}
+
+function flowspecIdentity(r: DesiredRoute): string {
+  return `flowspec ${r.family} ${r.key}`;
 }
 
 /** "203.0.113.5" for 203.0.113.5/32. */
