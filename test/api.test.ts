@@ -99,7 +99,7 @@ describe('API without users (loopback only)', () => {
     assert.equal(isLoopback('::'), false);
   });
 
-  it('blackhole: PUT, GET (with escalations and kind), DELETE', async () => {
+  it('blackhole: PUT, GET (host bans only, escalations on /escalation), DELETE', async () => {
     assert.deepEqual((await call(ctx, 'GET', '/blackhole')).json, { success: true, values: [] });
     const put = await call(ctx, 'PUT', '/blackhole/203.0.113.5');
     assert.equal(put.status, 200);
@@ -114,7 +114,7 @@ describe('API without users (loopback only)', () => {
     const esc = await ctx.mgr.add({ kind: 'escalation', prefix: '203.0.113.0/25', ip: '203.0.113.5', cause: 'escalation of 203.0.113.5', hostgroup: 'web', expires_at: null, communities: ['65535:666'], large_communities: [] });
     assert.equal(esc.ok, true);
     const list = (await call(ctx, 'GET', '/blackhole')).json.values as Record<string, unknown>[];
-    assert.deepEqual(list.map((v) => [v.ip, v.kind]), [['203.0.113.5/32', 'blackhole'], ['203.0.113.0/25', 'escalation']]);
+    assert.deepEqual(list.map((v) => [v.ip, v.kind]), [['203.0.113.5/32', 'blackhole']]);
     assert.equal(list[0]!.uuid, uuid);
     // IPv6, and a /128 written out
     const v6 = await call(ctx, 'PUT', '/blackhole/2001:db8::7/128');
@@ -126,6 +126,39 @@ describe('API without users (loopback only)', () => {
     await call(ctx, 'DELETE', `/blackhole/${v6.json.uuid as string}`);
     await call(ctx, 'DELETE', `/blackhole/${esc.mitigation!.uuid}`);
     assert.equal(ctx.mgr.list().length, 0);
+  });
+
+  it("FastNetMon's escalation script: every /blackhole entry, /32 or /128 stripped, has single_host_counters", async () => {
+    const ban = await call(ctx, 'PUT', '/blackhole/203.0.113.10');
+    const ban6 = await call(ctx, 'PUT', '/blackhole/2001:db8::5');
+    const esc = await ctx.mgr.add({ kind: 'escalation', prefix: '203.0.113.0/25', ip: '203.0.113.10', cause: 'escalation of 203.0.113.10', hostgroup: 'default', expires_at: null, communities: ['65535:666'], large_communities: [] });
+    assert.equal(esc.ok, true);
+    const list = (await call(ctx, 'GET', '/blackhole')).json.values as Record<string, unknown>[];
+    assert.deepEqual(list.map((v) => v.ip).sort(), ['2001:db8::5/128', '203.0.113.10/32']);
+    for (const v of list) {
+      // the script: ip.replace('/32', '') (and '/128'), then GET /single_host_counters/<ip>
+      const host = (v.ip as string).replace(/\/(32|128)$/, '');
+      const r = await call(ctx, 'GET', `/single_host_counters/${host}`);
+      assert.equal(r.status, 200, `${host}: ${JSON.stringify(r.json)}`);
+      assert.equal((r.json.object as Record<string, unknown>).ip, host);
+    }
+    // the prefix written out, as /blackhole lists it, works too (raw and percent-encoded)
+    for (const path of ['203.0.113.10/32', '203.0.113.10%2F32', '2001:db8::5/128']) {
+      const r = await call(ctx, 'GET', `/single_host_counters/${path}`);
+      assert.equal(r.status, 200, path);
+      const o = r.json.object as Record<string, unknown>;
+      assert.equal(o.ip, path.startsWith('2001') ? '2001:db8::5' : '203.0.113.10');
+      assert.ok((o.in_packets as number) > 0, path);
+    }
+    const wide = await call(ctx, 'GET', '/single_host_counters/203.0.113.0/24');
+    assert.equal(wide.status, 400);
+    assert.equal(wide.json.error_text, "'203.0.113.0/24' is not one host: write 203.0.113.0 or 203.0.113.0/32");
+    assert.equal((await call(ctx, 'GET', '/single_host_counters/2001:db8::5/32')).status, 400);
+    // the escalation is where it belongs
+    ctx.escalations.push({ prefix: '203.0.113.0/25' });
+    assert.deepEqual(((await call(ctx, 'GET', '/escalation')).json.values as Record<string, unknown>[]).map((v) => v.prefix), ['203.0.113.0/25']);
+    ctx.escalations.length = 0;
+    for (const u of [ban.json.uuid, ban6.json.uuid, esc.mitigation!.uuid] as string[]) await ctx.mgr.remove(u, 'test');
   });
 
   it('blackhole: bad input gets a clear reason', async () => {

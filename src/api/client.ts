@@ -8,7 +8,7 @@ import { parseFlags } from '../cli/command.js';
 export const CTL_HELP = `Usage: breakwater ctl [options] <command>
 
 Commands:
-  blackhole list                 active blackholes and escalations
+  blackhole list                 active host blackholes (escalated prefixes: 'escalation')
   blackhole add IP               blackhole one host (/32 or /128) until deleted
   blackhole del UUID             withdraw a blackhole
   flowspec list                  active FlowSpec rules

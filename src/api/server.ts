@@ -19,7 +19,7 @@ import { logger } from '../log.js';
 import type { AttackSummary } from '../mitigation/manager.js';
 import { coveringNetwork, hostgroupFor, parsePrefix } from '../mitigation/prefixes.js';
 import type { AddResult, Mitigation, MitigationManagerApi } from '../mitigation/types.js';
-import { parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
+import { addrToString, parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
 import { BasicAuth } from './auth.js';
 
 const log = logger.child({ module: 'api' });
@@ -158,10 +158,9 @@ export class ApiServer {
     switch (head) {
       case 'blackhole': {
         if (m === 'GET' && rest.length === 0) {
-          const values = mgr
-            .list()
-            .filter((x) => x.kind !== 'flowspec')
-            .map((x) => ({ uuid: x.uuid, ip: x.prefix, kind: x.kind, ...details(x) }));
+          // Host bans only, as FastNetMon lists them: its scripts strip the /32 or /128 and
+          // ask /single_host_counters/<ip>. Escalated prefixes are on /escalation.
+          const values = mgr.list('blackhole').map((x) => ({ uuid: x.uuid, ip: x.prefix, kind: x.kind, ...details(x) }));
           return { success: true, values };
         }
         if (m === 'PUT' && rest.length >= 1) return this.added(await mgr.addManualBlackhole(rest.join('/')), (x) => ({ uuid: x.uuid, ip: x.prefix }));
@@ -183,10 +182,11 @@ export class ApiServer {
       }
       case 'single_host_counters': {
         allow('GET');
-        if (rest.length !== 1) throw new HttpError(400, 'usage: GET /single_host_counters/<ip>');
-        const p = this.monitoredHost(rest[0]!);
-        const r = this.deps.detector?.hostRates(rest[0]!) ?? null;
-        return { success: true, object: r ?? zeroRates(prefixToString(p).replace(/\/\d+$/, ''), hostgroupFor(this.deps.config().hostgroups, p)?.name ?? 'default') };
+        if (rest.length < 1 || rest.length > 2) throw new HttpError(400, 'usage: GET /single_host_counters/<ip> (or <ip>/32, <ip>/128)');
+        const p = this.monitoredHost(rest.join('/'));
+        const ip = addrToString({ family: p.family, bytes: p.bytes });
+        const r = this.deps.detector?.hostRates(ip) ?? null;
+        return { success: true, object: r ?? zeroRates(ip, hostgroupFor(this.deps.config().hostgroups, p)?.name ?? 'default') };
       }
       case 'host_counters': {
         allow('GET');
@@ -267,8 +267,15 @@ export class ApiServer {
     throw new HttpError(400, `bad request: ${method} /${parts.join('/')}`);
   }
 
-  private monitoredHost(ip: string): Prefix {
-    if (!parseAddr(ip)) throw new HttpError(400, `'${ip}' is not an IPv4 or IPv6 address`);
+  /** One host, written `IP`, `IP/32` or `IP/128` (as /blackhole lists it), inside `networks`. */
+  private monitoredHost(text: string): Prefix {
+    const slash = text.indexOf('/');
+    const ip = slash < 0 ? text : text.slice(0, slash);
+    const a = parseAddr(ip);
+    if (!a) throw new HttpError(400, `'${ip}' is not an IPv4 or IPv6 address`);
+    const len = slash < 0 ? null : text.slice(slash + 1);
+    const host = a.family === 4 ? '32' : '128';
+    if (len !== null && len !== host) throw new HttpError(400, `'${text}' is not one host: write ${ip} or ${ip}/${host}`);
     const p = parsePrefix(ip) as Prefix;
     if (!coveringNetwork(this.deps.config().networks, p)) throw new HttpError(404, `${ip} is not in the monitored networks`);
     return p;
