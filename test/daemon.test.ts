@@ -1,29 +1,56 @@
 /**
  * The README's first command: `breakwater run` on built-in defaults starts its collectors
  * and API on loopback, answers, and stops cleanly on SIGTERM; SIGHUP reloads.
+ *
+ * The defaults' ports (10007, 6343, 2055, 4739) may be held by a daemon the developer runs
+ * while testing, so the run itself binds ephemeral ports: the built-in values are checked as
+ * values, and the daemon runs on a config that changes nothing but the ports.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { defaultConfig } from '../src/config/index.js';
 import { BIN, tempDir } from './helpers/daemon.js';
+import { keepForFailure } from './helpers/quiet-logs.js';
 
-test('run on built-in defaults: listens on the documented ports, stops on SIGTERM', { timeout: 30_000 }, async () => {
+test('built-in defaults: collectors and API on the documented loopback ports, state in ./state', () => {
+  const cfg = defaultConfig();
+  assert.deepEqual(
+    cfg.capture.listeners.map((l) => `${l.type} ${l.address}:${l.port}`),
+    ['sflow 127.0.0.1:6343', 'netflow 127.0.0.1:2055', 'ipfix 127.0.0.1:4739'],
+  );
+  assert.deepEqual([cfg.api.enabled, cfg.api.host, cfg.api.port], [true, '127.0.0.1', 10007]);
+  assert.deepEqual(cfg.bgp.peers, []);
+  assert.equal(cfg.bgp.listen, undefined, 'no BGP listener without passive peers');
+});
+
+test('run on the defaults (ports ephemeral): listens where it says, answers, reloads on SIGHUP, stops on SIGTERM', { timeout: 30_000 }, async () => {
   const cwd = tempDir('defaults');
-  const p = spawn(process.execPath, [BIN, 'run'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The defaults with every port 0; no state_dir, so it is the default ./state of the cwd.
+  writeFileSync(
+    join(cwd, 'breakwater.yaml'),
+    `capture:\n  listeners:\n${defaultConfig()
+      .capture.listeners.map((l) => `    - { name: ${l.name}, type: ${l.type}, address: ${l.address}, port: 0 }\n`)
+      .join('')}api: { listen: "127.0.0.1:0" }\n`,
+  );
+  const p = spawn(process.execPath, [BIN, 'run', '--config', 'breakwater.yaml'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  keepForFailure('breakwater run (defaults)', () => out);
   const until = Date.now() + 15000;
   while (!/\bready\b/.test(out)) {
     assert.equal(p.exitCode, null, out);
     assert.ok(Date.now() < until, `not ready:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  for (const where of ['127.0.0.1:6343', '127.0.0.1:2055', '127.0.0.1:4739', '127.0.0.1:10007']) assert.match(out, new RegExp(where.replace(/\./g, '\\.')));
+  for (const name of ['sflow', 'netflow', 'ipfix']) assert.match(out, new RegExp(`listening for flows on 127\\.0\\.0\\.1:[1-9]\\d* \\(${name}, ${name}\\)`));
+  const api = /API listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+  assert.ok(api && Number(api[1]) > 0, out);
   assert.ok(existsSync(join(cwd, 'state')), 'state dir created in ./state');
-  const res = await fetch('http://127.0.0.1:10007/blackhole');
+  const res = await fetch(`http://127.0.0.1:${api[1]}/blackhole`);
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { success: true, values: [] });
   p.kill('SIGHUP');
@@ -39,7 +66,6 @@ test('run on built-in defaults: listens on the documented ports, stops on SIGTER
 
 test('run with a bad config prints file:line:col and exits non-zero without a stack', async () => {
   const dir = tempDir('badcfg');
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(join(dir, 'breakwater.yaml'), 'networks: [203.0.113.1/24]\nbogus: 1\n');
   const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'breakwater.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
@@ -53,12 +79,12 @@ test('run with a bad config prints file:line:col and exits non-zero without a st
 
 test('one daemon per state dir: a second one refuses; a stale pid file (kill -9) is taken over', { timeout: 30_000 }, async () => {
   const { startDaemon } = await import('./helpers/daemon.js');
-  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const { mkdirSync } = await import('node:fs');
   const dir = tempDir('lock');
-  const cfg = (port: number) => `capture: { listeners: [] }\napi: { listen: "127.0.0.1:${port}" }\nstate_dir: ${join(dir, 'state')}\n`;
-  const first = await startDaemon(dir, cfg(11981), {}, 11981);
+  const cfg = `capture: { listeners: [] }\napi: { listen: "127.0.0.1:0" }\nstate_dir: ${join(dir, 'state')}\n`;
+  const first = await startDaemon(dir, cfg, {});
   try {
-    writeFileSync(join(dir, 'second.yaml'), cfg(11982));
+    writeFileSync(join(dir, 'second.yaml'), cfg);
     mkdirSync(join(dir, 'policies'), { recursive: true });
     const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'second.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

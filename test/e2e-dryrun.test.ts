@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { haveBinary, startGobgp, waitFor } from './helpers/routers.js';
-import { FIXTURES, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { FIXTURES, freePort, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 
 const BW = '127.0.0.101';
 const ROUTER = '127.0.0.102';
@@ -19,13 +19,14 @@ test('dry-run: detects and notifies, announces nothing', { timeout: 60_000 }, as
   const rec = recordingScript(dir);
   const router = await startGobgp({ address: ROUTER, port: PORT, asn: 65001, peers: [{ address: BW, asn: 65010, passive: true }] });
   let d: DaemonHandle | undefined;
+  const nf = await freePort('udp');
   try {
     d = await startDaemon(
       dir,
       `networks: [203.0.113.0/24]
 dry_run: true
-capture: { listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: ${PORT + 1} }] }
-api: { listen: "127.0.0.1:${PORT + 2}" }
+capture: { listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: ${nf} }] }
+api: { listen: "127.0.0.1:0" }
 bgp:
   local_as: 65010
   router_id: 192.0.2.254
@@ -42,11 +43,10 @@ actions:
   notify: { script: ${rec.script}, format: json, timeout: 5s }
 `,
       },
-      PORT + 2,
     );
     await router.waitEstablished(BW, 20000);
     await d.waitLog(/would announce static ipv4-unicast 203\.0\.113\.5\/32/);
-    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${PORT + 1}`);
+    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`);
     const ban = await waitFor('ban notification', async () => rec.calls().find((c) => c.stdin?.action === 'ban'), 10000);
     assert.equal(ban.stdin.ip, '203.0.113.10');
     await d.waitLog(/would announce/);

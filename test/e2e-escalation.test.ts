@@ -24,15 +24,15 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { haveBinary, startBird, startGobgp, type RibRoute, type Router } from './helpers/routers.js';
 import { RibWatcher, routeText } from './helpers/rib-watcher.js';
-import { BIN, FIXTURES, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { BIN, FIXTURES, freePort, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 
 const BW = '127.0.0.71';
 const GOBGP = '127.0.0.72';
 const BIRD = '127.0.0.73';
 const GOBGP_PORT = 11871;
 const BIRD_PORT = 11872;
-const COLLECTOR = `${BW}:11873`;
-const API_PORT = 11874;
+/** The collector's address: a free port on BW, chosen when the test starts (kept across the restart). */
+let COLLECTOR = '';
 const PCAP = join(FIXTURES, 'flows/syn_flood.nf9.pcap');
 
 const HOST = '203.0.113.10/32';
@@ -45,7 +45,7 @@ function config(dir: string): string {
 networks: [203.0.113.0/24]
 capture:
   listeners: [{ name: nf, type: netflow, address: ${BW}, port: ${COLLECTOR.split(':')[1]} }]
-api: { listen: "127.0.0.1:${API_PORT}" }
+api: { listen: "127.0.0.1:0" }
 bgp:
   local_as: 65010
   router_id: 192.0.2.254
@@ -104,6 +104,7 @@ function startAttack(rate: number): { stop(): Promise<void> } {
 test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across kill -9; withdrawn after hold and clear_after while the /32 stays until its unban', { timeout: 90_000 }, async (t) => {
   for (const bin of ['gobgpd', 'bird']) if (!(await haveBinary(bin))) return t.skip(`${bin} not installed`);
   const dir = tempDir('e2e-esc');
+  COLLECTOR = `${BW}:${await freePort('udp', BW)}`;
   const rec = recordingScript(dir);
   const marks: [number, string][] = [];
   const mark = (what: string) => marks.push([Date.now(), what]);
@@ -123,7 +124,7 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
   const both = (pred: (r: RibRoute[]) => boolean, ms: number, what: string) => Promise.all(watchers.map((w) => w.waitFor(pred, ms, what)));
   try {
     bird = await startBird({ address: BIRD, port: BIRD_PORT, asn: 65002, peers: [{ address: BW, asn: 65010, passive: true }] });
-    d = await startDaemon(dir, config(dir), { 'default.yaml': policy(rec.script) }, API_PORT);
+    d = await startDaemon(dir, config(dir), { 'default.yaml': policy(rec.script) });
     await Promise.all([gobgp.waitEstablished(BW, 20000), bird.waitEstablished(BW, 20000)]);
     watchers.push(new RibWatcher(gobgp, ['ipv4-unicast'], 100).start(), new RibWatcher(bird, ['ipv4-unicast'], 100).start());
     await both((r) => r.length === 0, 5000, 'an empty RIB');

@@ -6,18 +6,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { waitFor } from './helpers/routers.js';
-import { FIXTURES, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { FIXTURES, freePort, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 
 test('hostgroup total over its threshold: hostgroup-scope notification, no host ban', { timeout: 60_000 }, async () => {
   const dir = tempDir('hg');
   const rec = recordingScript(dir);
   let d: DaemonHandle | undefined;
+  const nf = await freePort('udp');
   try {
     d = await startDaemon(
       dir,
       `networks: [203.0.113.0/24]
-capture: { listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: 11961 }] }
-api: { listen: "127.0.0.1:11962" }
+capture: { listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: ${nf} }] }
+api: { listen: "127.0.0.1:0" }
 state_dir: ${join(dir, 'state')}
 policies: ./policies
 `,
@@ -32,9 +33,8 @@ actions:
   notify: { script: ${rec.script}, format: json, timeout: 5s }
 `,
       },
-      11962,
     );
-    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), '127.0.0.1:11961');
+    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`);
     const call = await waitFor('hostgroup notification', async () => rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup'), 10000);
     assert.equal(call.stdin.action, 'ban');
     assert.equal(call.stdin.hostgroup_name, 'default');

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { join } from 'node:path';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { haveBinary, waitFor } from './helpers/routers.js';
 import { recordingScript, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 
@@ -24,7 +24,7 @@ test('live mirror on lo: a UDP flood to a monitored host is detected', { timeout
       dir,
       `networks: [${victim}/32]
 capture: { listeners: [], mirror_interface: lo }
-api: { listen: "127.0.0.1:11951" }
+api: { listen: "127.0.0.1:0" }
 state_dir: ${join(dir, 'state')}
 policies: ./policies
 `,
@@ -38,7 +38,6 @@ actions:
   notify: { script: ${rec.script}, format: json, timeout: 5s }
 `,
       },
-      11951,
     );
     await d.waitLog(/reading mirrored frames from lo/);
     await new Promise((r) => setTimeout(r, 500)); // tcpdump attaches
@@ -58,7 +57,7 @@ actions:
     assert.ok(sent > 0);
     // The attack's samples are kept as a pcap in the state dir (its fingerprint).
     const attacks = join(dir, 'state', 'attacks');
-    const file = await waitFor('attack pcap', async () => existsSync(attacks) && readdirSync(attacks).find((f) => f.endsWith('.pcap')), 5000);
+    const file = await waitFor('attack pcap', async () => existsSync(attacks) && readdirSync(attacks).find((f) => f.endsWith('.pcap') && statSync(join(attacks, f)).size > 24 + 16 + 28), 5000);
     const pcap = readFileSync(join(attacks, file));
     assert.equal(pcap.readUInt32LE(0), 0xa1b2c3d4, 'classic pcap magic');
     assert.ok(pcap.length > 24 + 16 + 28, 'holds at least one packet');

@@ -9,19 +9,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { haveBinary, startGobgp, waitFor, type Router } from './helpers/routers.js';
-import { FIXTURES, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { FIXTURES, freePort, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 
 const BW = '127.0.0.61';
 const ROUTER = '127.0.0.62';
 const BGP_PORT = 11861;
 
-function config(dir: string, collectorPort: number, apiPort: number): string {
+function config(dir: string, collectorPort: number): string {
   return `
 networks: [203.0.113.0/24, "2001:db8::/32"]
 whitelist: [203.0.113.53/32]
 capture:
   listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: ${collectorPort} }]
-api: { listen: "127.0.0.1:${apiPort}" }
+api: { listen: "127.0.0.1:0" }
 bgp:
   local_as: 65010
   router_id: 192.0.2.254
@@ -57,9 +57,10 @@ test('SYN flood from NetFlow v9 is blackholed on GoBGP, notified, listed, and wi
   const router = await startGobgp({ address: ROUTER, port: BGP_PORT, asn: 65001, peers: [{ address: BW, asn: 65010, passive: true }] });
   let d: DaemonHandle | undefined;
   try {
-    d = await startDaemon(dir, config(dir, 12861, 12862), { 'default.yaml': policy(rec.script, '4s') }, 12862);
+    const nf = await freePort('udp');
+    d = await startDaemon(dir, config(dir, nf), { 'default.yaml': policy(rec.script, '4s') });
     await router.waitEstablished(BW, 20000);
-    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), '127.0.0.1:12861');
+    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`);
 
     const route = await waitFor('203.0.113.10/32 on GoBGP', () => gobgpRoute(router, '203.0.113.10/32'), 15000);
     assert.equal(route.nextHop, '192.0.2.1');
@@ -100,10 +101,11 @@ test('kill -9 during an active ban: the ban is restored and re-announced after r
   const router = await startGobgp({ address: '127.0.0.63', port: BGP_PORT + 1, asn: 65001, peers: [{ address: '127.0.0.64', asn: 65010, passive: true }] });
   let d: DaemonHandle | undefined;
   try {
-    const cfg = config(dir, 12863, 12864).replace(`${ROUTER}, port: ${BGP_PORT}, local_address: ${BW}`, `127.0.0.63, port: ${BGP_PORT + 1}, local_address: 127.0.0.64`);
-    d = await startDaemon(dir, cfg, { 'default.yaml': policy(rec.script, '10m') }, 12864);
+    const nf = await freePort('udp');
+    const cfg = config(dir, nf).replace(`${ROUTER}, port: ${BGP_PORT}, local_address: ${BW}`, `127.0.0.63, port: ${BGP_PORT + 1}, local_address: 127.0.0.64`);
+    d = await startDaemon(dir, cfg, { 'default.yaml': policy(rec.script, '10m') });
     await router.waitEstablished('127.0.0.64', 20000);
-    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), '127.0.0.1:12863');
+    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`);
     await waitFor('route on GoBGP', () => gobgpRoute(router, '203.0.113.10/32'), 15000);
     const before = (await d.api('GET', '/blackhole')).json.values.filter((v: any) => v.ip === '203.0.113.10/32');
     assert.equal(before.length, 1);

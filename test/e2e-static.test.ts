@@ -18,7 +18,7 @@ function config(dir: string, statics: string, withBird = true): string {
   return `
 networks: [203.0.113.0/24, "2001:db8::/32"]
 capture: { listeners: [] }
-api: { listen: "127.0.0.1:11895" }
+api: { listen: "127.0.0.1:0" }
 bgp:
   local_as: 65010
   router_id: 192.0.2.254
@@ -49,7 +49,7 @@ test('static routes and static FlowSpec from config reach GoBGP and BIRD; SIGHUP
   const bird = await startBird({ address: BIRD, port: PORT + 1, asn: 65002, peers: [{ address: BW, asn: 65010, passive: true }] });
   let d: DaemonHandle | undefined;
   try {
-    d = await startDaemon(dir, config(dir, STATICS_1), { 'default.yaml': 'name: default\n' }, 11895);
+    d = await startDaemon(dir, config(dir, STATICS_1), { 'default.yaml': 'name: default\n' });
     for (const r of [gobgp, bird]) {
       await waitFor(`${r.kind}: static IPv4 route`, async () => (await prefixes(r, 'ipv4-unicast')).includes('203.0.113.5/32'), 20000);
       const v4 = (await r.getRoutes('ipv4-unicast')).find((x) => x.prefix === '203.0.113.5/32')!;

@@ -1,12 +1,20 @@
 /**
  * Test harness: `breakwater run` as a child process on a temporary config and state dir,
  * with helpers to call its API and replay captures into its collectors.
+ *
+ * Ports: tests never use fixed ones (a daemon running on the defaults, or another test file,
+ * may hold them). Configs take ports from freePort(), or port 0 for the API, whose bound
+ * port the handle reads from the daemon's log. The daemon's output is kept and printed only
+ * when the test file fails (helpers/quiet-logs.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import net from 'node:net';
 import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, readdirSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keepForFailure } from './quiet-logs.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(ROOT, 'dist/src/cli/main.js');
@@ -14,6 +22,7 @@ export const FIXTURES = join(ROOT, 'test/fixtures');
 
 export interface DaemonHandle {
   readonly dir: string;
+  /** The API's port (read from the log: it may be configured as 0). */
   readonly apiPort: number;
   proc: ChildProcess;
   output(): string;
@@ -22,6 +31,36 @@ export interface DaemonHandle {
   /** Start again on the same config and state (after a kill). */
   restart(): Promise<void>;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * A port the kernel hands out as free right now on `host` (bind to port 0, read, close):
+ * for configs that must name a port before the daemon starts and keep it across restarts.
+ */
+export function freePort(type: 'tcp' | 'udp', host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (type === 'udp') {
+      const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+      s.once('error', reject);
+      s.bind(0, host, () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
+      return;
+    }
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen({ port: 0, host, exclusive: true }, () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The API port a daemon's log says it listens on, from the last "API listening" line. */
+function apiPortIn(out: string): number | null {
+  const all = [...out.matchAll(/API listening on http:\/\/(?:\[[^\]]+\]|[^:/\s]+):(\d+)/g)];
+  return all.length ? Number(all[all.length - 1]![1]) : null;
 }
 
 export function tempDir(prefix: string): string {
@@ -56,7 +95,8 @@ export function recordingScript(dir: string): { script: string; calls(): { args:
   };
 }
 
-export async function startDaemon(dir: string, configYaml: string, policies: Record<string, string>, apiPort: number): Promise<DaemonHandle> {
+/** Start `breakwater run` on configYaml; resolves once it logged "ready". */
+export async function startDaemon(dir: string, configYaml: string, policies: Record<string, string>): Promise<DaemonHandle> {
   mkdirSync(join(dir, 'policies'), { recursive: true });
   writeFileSync(join(dir, 'breakwater.yaml'), configYaml);
   for (const [name, text] of Object.entries(policies)) writeFileSync(join(dir, 'policies', name), text);
@@ -67,12 +107,17 @@ export async function startDaemon(dir: string, configYaml: string, policies: Rec
     p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     return p;
   };
+  let apiPort = 0;
+  keepForFailure(`breakwater run --config ${join(dir, 'breakwater.yaml')}`, () => out);
   const h: DaemonHandle = {
     dir,
-    apiPort,
+    get apiPort() {
+      return apiPort;
+    },
     proc: launch(),
     output: () => out,
     async api(method, path, body) {
+      if (!apiPort) throw new Error(`the daemon has not logged its API port:\n${out.slice(-3000)}`);
       const res = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
         method,
         ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
@@ -106,6 +151,7 @@ export async function startDaemon(dir: string, configYaml: string, policies: Rec
         if (Date.now() > until) throw new Error(`daemon not ready after restart:\n${out.slice(mark)}`);
         await new Promise((r) => setTimeout(r, 50));
       }
+      apiPort = apiPortIn(out.slice(mark)) ?? 0;
     },
     kill(signal = 'SIGTERM') {
       const p = h.proc;
@@ -117,6 +163,7 @@ export async function startDaemon(dir: string, configYaml: string, policies: Rec
     },
   };
   await h.waitLog(/\bready\b/);
+  apiPort = apiPortIn(out) ?? 0;
   return h;
 }
 
