@@ -27,6 +27,11 @@ import { EscalationLoop } from './escalation/loop.js';
 import { notifyVia } from './escalation/notify.js';
 import { ApiServer } from './api/server.js';
 import { createMetrics, type ExporterStats as ExporterMetrics } from './api/metrics.js';
+import { DEFAULT_HISTORY } from './config/defaults.js';
+import { AttackHistory } from './history/store.js';
+import { AttackRecorder } from './history/recorder.js';
+import { registerHistoryMetrics } from './history/metrics.js';
+import { consoleHook } from './api/ui/index.js';
 
 const log = logger.child({ module: 'daemon' });
 
@@ -48,6 +53,8 @@ export class Daemon {
   escalation!: EscalationLoop;
   api: ApiServer | null = null;
   mirror: MirrorCapture | null = null;
+  history!: AttackHistory;
+  recorder!: AttackRecorder;
   private staticRoutes: DesiredRoute[] = [];
   private stopping: Promise<void> | null = null;
   private pidFile: string | null = null;
@@ -112,6 +119,13 @@ export class Daemon {
     // Hostgroup-total thresholds alert with alert_scope "hostgroup"; they never ban a host.
     this.detector.onHostgroup('attack_started', (a) => this.hostgroupAlert('ban', a));
     this.detector.onHostgroup('attack_finished', (a) => this.hostgroupAlert('unban', a));
+    const hist = cfg.history ?? DEFAULT_HISTORY;
+    this.history = await AttackHistory.open({ dir: join(cfg.state_dir, 'history'), maxBytes: hist.max_bytes, maxAgeMs: hist.max_age_ms });
+    this.recorder = new AttackRecorder(this.history, {
+      detector: this.detector,
+      manager: this.manager,
+      coverage: (hg) => this.config.hostgroups.find((h) => h.name === hg)?.actions.flowspec.coverage,
+    });
 
     const metrics = createMetrics({
       captureStats: () => this.captureStats(),
@@ -122,6 +136,7 @@ export class Daemon {
       notifyOutcomes: () => this.notifier.outcomes,
       journalStats: () => this.journal.stats,
     });
+    registerHistoryMetrics(metrics, () => this.history.stats);
     this.escalation = new EscalationLoop({
       config: cfg,
       manager: this.manager,
@@ -162,6 +177,10 @@ export class Daemon {
         },
         escalations: () => this.escalation.list(),
         metrics,
+        hook: consoleHook({
+          config: () => this.config,
+          history: { query: (q) => this.history.query(q), get: (uuid) => this.recorder.get(uuid) },
+        }).hook,
       });
       await this.api.listen();
     }
@@ -276,6 +295,7 @@ export class Daemon {
       await this.mirror?.stop();
       this.detector?.stop();
       this.manager?.stop();
+      await this.history?.close();
       await this.speaker?.stop();
       await this.journal?.close();
       if (this.pidFile) await unlink(this.pidFile).catch(() => undefined);

@@ -42,9 +42,17 @@ export interface ApiDeps {
   /** Filled by the escalation loop; an empty list until then. */
   escalations?: () => readonly unknown[];
   metrics?: Registry | null;
+  /**
+   * Routes outside the FastNetMon API (console, live events, attack history), called after
+   * authentication for every request; resolves true when it answered the request.
+   */
+  hook?: ApiHook | null;
 }
 
-class HttpError extends Error {
+/** `user` is null when the API has no users (loopback only, everyone is admin). */
+export type ApiHook = (req: http.IncomingMessage, res: http.ServerResponse, ctx: { url: URL; user: string | null }) => Promise<boolean>;
+
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -113,8 +121,9 @@ export class ApiServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = Date.now();
     try {
+      let user: string | null = null;
       if (this.auth.enabled) {
-        const user = await this.auth.check(req.headers.authorization);
+        user = await this.auth.check(req.headers.authorization);
         if (!user) {
           res.setHeader('www-authenticate', 'Basic realm="breakwater", charset="UTF-8"');
           throw new HttpError(401, req.headers.authorization ? 'wrong user name or password' : 'authentication required (HTTP Basic, api.users)');
@@ -123,6 +132,7 @@ export class ApiServer {
         throw new HttpError(403, 'the API without users answers loopback clients only');
       }
       const url = new URL(req.url ?? '/', 'http://x');
+      if (this.deps.hook && (await this.deps.hook(req, res, { url, user }))) return;
       const parts = url.pathname
         .split('/')
         .filter((p) => p !== '')
@@ -325,7 +335,7 @@ function zeroRates(ip: string, hostgroup: string): Record<string, unknown> {
   return o;
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
+export function send(res: http.ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
   res.statusCode = status;

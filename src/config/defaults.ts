@@ -11,6 +11,7 @@ import type {
   CaptureConfig,
   DetectionConfig,
   EscalationConfig,
+  HistoryConfig,
   Hostgroup,
   LoggingConfig,
   MitigationConfig,
@@ -69,6 +70,9 @@ export const DEFAULT_MITIGATION: MitigationConfig = {
 
 /** node-cron expression with seconds: the escalation loop re-evaluates every 10 s. */
 export const DEFAULT_ESCALATION: EscalationConfig = { schedule: '*/10 * * * * *' };
+
+/** 64 MiB and 30 days of attack history. */
+export const DEFAULT_HISTORY: HistoryConfig = { max_bytes: 64 * 1024 * 1024, max_age_ms: 30 * 24 * 3600 * 1000 };
 
 export const DEFAULT_LOGGING: LoggingConfig = { level: 'info', format: 'text' };
 

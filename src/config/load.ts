@@ -173,6 +173,7 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
     },
     mitigation: raw.mitigation,
     escalation: raw.escalation,
+    history: { max_bytes: raw.history.max_bytes, max_age_ms: raw.history.max_age },
     logging: raw.logging,
     state_dir: path.resolve(baseDir, raw.state_dir),
     policies_dir: policiesDir,

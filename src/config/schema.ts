@@ -14,6 +14,7 @@ import {
   DEFAULT_CAPTURE,
   DEFAULT_DETECTION,
   DEFAULT_ESCALATION,
+  DEFAULT_HISTORY,
   DEFAULT_LOGGING,
   DEFAULT_MITIGATION,
   DEFAULT_PEER,
@@ -155,7 +156,7 @@ export const mainSchema = z.strictObject({
       listen: hostPort.optional(),
       host: ipText.optional(),
       port: port.optional(),
-      users: z.record(z.string(), z.strictObject({ password_hash: z.string().min(1) })).default({}),
+      users: z.record(z.string(), z.strictObject({ password_hash: z.string().min(1), role: z.enum(['admin', 'read']).optional() })).default({}),
     })
     .prefault({}),
   bgp: z
@@ -177,6 +178,12 @@ export const mainSchema = z.strictObject({
     })
     .prefault({}),
   escalation: z.strictObject({ schedule: cronExpr.default(DEFAULT_ESCALATION.schedule) }).prefault({}),
+  history: z
+    .strictObject({
+      max_bytes: z.int().min(64 * 1024).default(DEFAULT_HISTORY.max_bytes),
+      max_age: durationMs.default(DEFAULT_HISTORY.max_age_ms),
+    })
+    .prefault({}),
   logging: z
     .strictObject({
       level: z.enum(['error', 'warn', 'info', 'debug']).default(DEFAULT_LOGGING.level),

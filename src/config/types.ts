@@ -123,6 +123,8 @@ export interface DetectionConfig {
 
 export interface ApiUser {
   readonly password_hash: string;
+  /** admin (default) may change mitigations and reload; read sees everything, changes nothing. */
+  readonly role?: 'admin' | 'read';
 }
 
 export interface ApiConfig {
@@ -178,6 +180,12 @@ export interface MitigationConfig {
   readonly webhook_retries: number;
 }
 
+/** The attack history in state_dir/history (bounded by size and age). */
+export interface HistoryConfig {
+  readonly max_bytes: number;
+  readonly max_age_ms: number;
+}
+
 export interface EscalationConfig {
   readonly schedule: string;
 }
@@ -197,6 +205,8 @@ export interface Config {
   readonly bgp: BgpConfig;
   readonly mitigation: MitigationConfig;
   readonly escalation: EscalationConfig;
+  /** Absent in hand-built configs (tests): DEFAULT_HISTORY applies. */
+  readonly history?: HistoryConfig;
   readonly logging: LoggingConfig;
   readonly state_dir: string;
   readonly policies_dir: string | null;

@@ -47,26 +47,33 @@ export interface ReplayResult {
   readonly problems: string[];
 }
 
-export function encodeLine(entry: JournalEntry | { op: 'snapshot'; at: number; count: number }): string {
-  const json = JSON.stringify(entry);
+/** One checksummed line, `<crc32 hex> <json>\n` (also the attack history's record format). */
+export function sealLine(value: unknown): string {
+  const json = JSON.stringify(value);
   const sum = crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0');
   return `${sum} ${json}\n`;
 }
 
+/** The parsed JSON of a sealed line (without its newline); undefined when corrupt. */
+export function openLine(line: string): unknown {
+  if (line.length < 10 || line[8] !== ' ') return undefined;
+  const json = line.slice(9);
+  if (crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0') !== line.slice(0, 8)) return undefined;
+  try {
+    return JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+}
+
+export function encodeLine(entry: JournalEntry | { op: 'snapshot'; at: number; count: number }): string {
+  return sealLine(entry);
+}
+
 /** Decode one line (without its newline); null when corrupt. */
 export function decodeLine(line: string): JournalEntry | { op: 'snapshot' } | null {
-  if (line.length < 10 || line[8] !== ' ') return null;
-  const sum = line.slice(0, 8);
-  const json = line.slice(9);
-  if (crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0') !== sum) return null;
-  try {
-    const v = JSON.parse(json) as { op?: unknown };
-    if (v && typeof v === 'object' && (v.op === 'add' || v.op === 'remove' || v.op === 'update' || v.op === 'snapshot')) {
-      return v as JournalEntry;
-    }
-  } catch {
-    /* corrupt */
-  }
+  const v = openLine(line) as { op?: unknown } | undefined;
+  if (v && typeof v === 'object' && (v.op === 'add' || v.op === 'remove' || v.op === 'update' || v.op === 'snapshot')) return v as JournalEntry;
   return null;
 }
 
