@@ -8,18 +8,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, replay, startDaemon, tempDir } from './helpers/daemon.js';
-import { freePort } from './helpers/ports.js';
+import { FIXTURES, freePort, replay, startDaemon, tempDir } from './helpers/daemon.js';
 import { waitFor } from './helpers/routers.js';
 
 const VICTIM = '203.0.113.10';
 
-function config(dir: string, collector: number, api: number): string {
+function config(dir: string, collector: number): string {
   return `
 networks: [203.0.113.0/24]
 capture:
   listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: ${collector} }]
-api: { listen: "127.0.0.1:${api}" }
+api: { listen: "127.0.0.1:0" }
 state_dir: ${join(dir, 'state')}
 policies: ./policies
 `;
@@ -38,9 +37,8 @@ actions:
 
 test('attacks are kept in the history across a restart, a damaged file and kill -9', { timeout: 120_000 }, async () => {
   const dir = tempDir('hist-e2e');
-  const collector = await freePort();
-  const apiPort = await freePort();
-  const d = await startDaemon(dir, config(dir, collector, apiPort), { 'default.yaml': POLICY }, apiPort);
+  const collector = await freePort('udp');
+  const d = await startDaemon(dir, config(dir, collector), { 'default.yaml': POLICY });
   try {
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${collector}`);
     const listed = await waitFor('the attack in GET /attacks?ip=', async () => {
