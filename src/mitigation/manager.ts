@@ -54,6 +54,8 @@ export class MitigationManager implements MitigationManagerApi {
   private readonly bans = new Map<string, Ban>();
   /** Attacks the detector reported that are in progress or still hold a ban. */
   private readonly tracked = new Map<string, TrackedAttack>();
+  /** Host text -> uuids of its tracked attacks. */
+  private readonly hostAttacks = new Map<string, Set<string>>();
   /** Owned mitigation uuid -> its ban. */
   private readonly ownerOf = new Map<string, Ban>();
   private readonly recent = new RecentAttacks(RECENT_ATTACKS);
@@ -224,6 +226,12 @@ export class MitigationManager implements MitigationManagerApi {
       if (t.ban === null && t.finishedAt !== null) problems.push(`finished attack ${id} without a ban is still tracked`);
       if (t.ban && this.bans.get(t.ban.ip) !== t.ban) problems.push(`attack ${id} points at a ban that is gone`);
     }
+    let byHost = 0;
+    for (const [ip, set] of this.hostAttacks) {
+      byHost += set.size;
+      for (const a of set) if (this.tracked.get(a)?.rec.ip !== ip) problems.push(`attack ${a} listed under ${ip} is not tracked there`);
+    }
+    if (byHost !== this.tracked.size) problems.push(`${byHost} attack(s) by host, ${this.tracked.size} tracked`);
     return { bans: this.bans.size, tracked: this.tracked.size, owned: this.ownerOf.size, problems };
   }
 
@@ -235,7 +243,12 @@ export class MitigationManager implements MitigationManagerApi {
    * to the host's ban when one holds.
    */
   onAttack(rec: AttackRecord): Promise<void> {
-    if (!this.tracked.has(rec.uuid)) this.tracked.set(rec.uuid, { rec, ban: null, finishedAt: null, lastBan: null });
+    if (!this.tracked.has(rec.uuid)) {
+      this.tracked.set(rec.uuid, { rec, ban: null, finishedAt: null, lastBan: null });
+      let set = this.hostAttacks.get(rec.ip);
+      if (!set) this.hostAttacks.set(rec.ip, (set = new Set()));
+      set.add(rec.uuid);
+    }
     return this.locked(() => this.ban(rec.uuid));
   }
 
@@ -291,6 +304,9 @@ export class MitigationManager implements MitigationManagerApi {
   /** A finished attack without a ban leaves the live list for the history. */
   private retire(t: TrackedAttack): void {
     this.tracked.delete(t.rec.uuid);
+    const set = this.hostAttacks.get(t.rec.ip);
+    set?.delete(t.rec.uuid);
+    if (set?.size === 0) this.hostAttacks.delete(t.rec.ip);
     this.recent.add(attackSummary(t));
   }
 
@@ -366,6 +382,15 @@ export class MitigationManager implements MitigationManagerApi {
       partial: !policy.blackhole.enabled && policy.flowspec.enabled,
     };
     this.bans.set(ipText, b);
+    // Every attack in progress on the host is under this ban (one left without a ban when
+    // an operator withdrew an earlier one, say), so its end and its list entry follow it.
+    for (const a of this.hostAttacks.get(rec.ip) ?? []) {
+      const other = this.tracked.get(a);
+      if (other && other !== t && other.ban === null && other.finishedAt === null) {
+        other.ban = b;
+        b.attacks.add(a);
+      }
+    }
     this.link(b, t);
     const take = (r: AddResult) => {
       if (r.ok && r.mitigation) {
@@ -489,17 +514,7 @@ export class MitigationManager implements MitigationManagerApi {
       const t = this.tracked.get(a);
       if (t && t.ban === null && t.finishedAt === null && (!newest || t.rec.startedAt >= newest.rec.startedAt)) newest = t;
     }
-    if (!newest) return;
-    await this.ban(newest.rec.uuid);
-    const nb = this.bans.get(b.ip);
-    if (!nb) return;
-    for (const a of b.attacks) {
-      const t = this.tracked.get(a);
-      if (t && t !== newest && t.ban === null && t.finishedAt === null) {
-        t.ban = nb;
-        nb.attacks.add(a);
-      }
-    }
+    if (newest) await this.ban(newest.rec.uuid);
   }
 }
 

@@ -1,0 +1,263 @@
+/**
+ * The system side of the lifecycle model test: the real MitigationManager, the real
+ * EscalationLoop and the real RIB-out path (selectForPeer -> AdjRibOut diff -> UPDATE
+ * packing), on a fake clock, with a journal kept in memory in the real line format (and
+ * replayed by the real replay code), and a "router" that decodes every UPDATE with the
+ * BGP codec and keeps what it was told. Restart builds new components from the journal;
+ * kill -9 also leaves a torn line at the journal's tail.
+ */
+import { decodeMessage } from '../../../src/bgp/codec.js';
+import { AdjRibOut, packAnnouncements, packWithdrawals, selectForPeer, type PackContext } from '../../../src/bgp/ribout.js';
+import type { BgpFamily, Config } from '../../../src/config/types.js';
+import type { HostRates, RateFn } from '../../../src/detection/types.js';
+import { EscalationLoop } from '../../../src/escalation/loop.js';
+import { escalationDocument } from '../../../src/escalation/notify.js';
+import { decodeNlri } from '../../../src/flowspec/codec.js';
+import { flowspecAdapter } from '../../../src/mitigation/flowspec-adapter.js';
+import { applyText, encodeLine, type JournalEntry } from '../../../src/mitigation/journal.js';
+import { MitigationManager } from '../../../src/mitigation/manager.js';
+import type { NotifierApi } from '../../../src/mitigation/notify.js';
+import type { Mitigation } from '../../../src/mitigation/types.js';
+import { addrToString, prefixToString } from '../../../src/wire/addr.js';
+import { attack, hostgroup, testConfig, zeroRates } from '../../fixtures/mitigation/helpers.js';
+import { COMMUNITIES, ESC, ESC_COMMUNITY, HOSTGROUPS, HOSTS, MAX_BLACKHOLES, MAX_FLOWSPEC, NETWORKS, NEXT_HOP, SCRIPTS, WHITELIST, type Pol, type Step } from './world.js';
+import type { AttackRecord } from '../../../src/detection/types.js';
+import { LifecycleModel } from './model.js';
+
+/** One attack record per host, copied with a new uuid for each attack (building one is not what is tested). */
+const BASE_RECORDS = new Map<string, AttackRecord>();
+const FAMILIES: ReadonlySet<BgpFamily> = new Set(['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec', 'ipv6-flowspec']);
+const PACK: PackContext = { as4: true, maxMessage: 4096, ebgp: true, localAs: 65100, nextHopSelf: {}, localAddress: '127.0.0.1' };
+
+export function configOf(pols: ReadonlyMap<string, Pol>): Config {
+  const hgs = HOSTGROUPS.map((h) => {
+    const p = pols.get(h.name)!;
+    const sc = SCRIPTS[p.script];
+    return hostgroup(h.name, h.prefixes, {
+      ban_time_ms: p.banTimeMs,
+      unban_only_if_attack_finished: p.unbanOnly,
+      ban_status_delay_ms: p.statusDelayMs,
+      blackhole: { enabled: p.mode === 'blackhole' || p.mode === 'both', communities: [COMMUNITIES[p.community]], next_hop: { ...NEXT_HOP } },
+      flowspec: { enabled: p.mode === 'flowspec' || p.mode === 'both' },
+      notify: sc ? { script: sc.script, format: sc.format, timeout_ms: 1000 } : { format: 'json', timeout_ms: 1000 },
+      escalation: {
+        enabled: p.esc,
+        thresholds: { incoming: { total: { pps: ESC.ppsThreshold } } },
+        prefix_length: { ipv4: ESC.prefixV4, ipv6: ESC.prefixV6 },
+        communities: [ESC_COMMUNITY],
+        next_hop: { ...NEXT_HOP },
+        hold_ms: 0,
+        clear_after: ESC.clearAfter,
+        max_prefixes: ESC.maxPrefixes,
+      },
+    });
+  });
+  return testConfig({ networks: NETWORKS, whitelist: WHITELIST, hostgroups: hgs, mitigation: { max_blackholes: MAX_BLACKHOLES, max_flowspec_rules: MAX_FLOWSPEC } });
+}
+
+function communityText(c: number): string {
+  return `${c >>> 16}:${c & 0xffff}`;
+}
+
+/** The router: routes by family and NLRI, each with the view line the model also writes. */
+class Router {
+  readonly rib = new Map<string, string>();
+
+  receive(msg: Uint8Array): void {
+    const m = decodeMessage(msg);
+    if (m.type !== 'update') throw new Error(`router got a ${m.type}`);
+    let nh = '';
+    const comms: string[] = [];
+    for (const a of m.attributes) {
+      if (a.kind === 'next_hop') nh = a.nextHop;
+      if (a.kind === 'communities') comms.push(...a.communities.map(communityText));
+    }
+    for (const p of m.withdrawn) this.rib.delete(`ipv4-unicast ${prefixToString(p)}`);
+    for (const a of m.attributes) {
+      if (a.kind === 'mp_unreach') {
+        const fam = a.afi === 1 ? 4 : 6;
+        for (const p of a.withdrawn) this.rib.delete(`ipv${fam}-unicast ${prefixToString(p)}`);
+        for (const f of a.flowspec) this.rib.delete(`ipv${fam}-flowspec ${Buffer.from(f).toString('hex')}`);
+      }
+    }
+    const c = comms.join(',');
+    for (const p of m.nlri) this.rib.set(`ipv4-unicast ${prefixToString(p)}`, `ipv4-unicast ${prefixToString(p)} nh=${nh} c=${c}`);
+    for (const a of m.attributes) {
+      if (a.kind !== 'mp_reach') continue;
+      const fam = a.afi === 1 ? 4 : 6;
+      const mpNh = a.nextHop.length >= 16 ? addrToString({ family: 6, bytes: a.nextHop.subarray(0, 16) }) : '';
+      for (const p of a.nlri) this.rib.set(`ipv${fam}-unicast ${prefixToString(p)}`, `ipv${fam}-unicast ${prefixToString(p)} nh=${mpNh} c=${c}`);
+      for (const f of a.flowspec) {
+        const d = decodeNlri(f, fam as 4 | 6);
+        const dst = d.destination_prefix ? prefixToString(d.destination_prefix.prefix) : 'none';
+        this.rib.set(`ipv${fam}-flowspec ${Buffer.from(f).toString('hex')}`, `ipv${fam}-flowspec dst=${dst}`);
+      }
+    }
+  }
+
+  view(): string[] {
+    return [...this.rib.values()].sort();
+  }
+}
+
+export class LifecycleSystem {
+  now: number;
+  cfg: Config;
+  /** Lines on "disk": the journal file. */
+  private disk = '';
+  private pols: Map<string, Pol>;
+  mgr!: MitigationManager;
+  loop!: EscalationLoop;
+  private rib = new AdjRibOut();
+  readonly router = new Router();
+  readonly log: string[] = [];
+  private readonly active = new Map<string, AttackRecord[]>();
+  private readonly emergency = new Set<string>();
+  private counter = 0;
+  private readonly rates = new Map<string, HostRates>();
+  restarts = 0;
+
+  constructor(now: number, pols: ReadonlyMap<string, Pol>) {
+    this.now = now;
+    this.pols = new Map(pols);
+    this.cfg = configOf(this.pols);
+  }
+
+  async start(): Promise<void> {
+    // Journal.open: replay snapshot + journal, then rewrite the state as the new file.
+    const state = new Map<string, Mitigation>();
+    applyText(this.disk, state, 'journal');
+    this.disk = [...state.values()].map((m) => encodeLine({ op: 'add', m })).join('');
+    const notifier: NotifierApi = {
+      notify: (doc, action) => {
+        if (!action.script) return;
+        const what = doc.action === 'escalate' || doc.action === 'deescalate' || doc.action === 'escalation_refused' ? doc.prefix : doc.ip;
+        if (doc.action === 'escalation_refused') return; // refusals are logs, not part of the lifecycle
+        this.log.push(`${doc.action} ${what} ${action.script}`);
+      },
+    };
+    this.mgr = new MitigationManager({
+      cfg: this.cfg,
+      journal: { append: async (e: JournalEntry) => void (this.disk += encodeLine(e)) },
+      notifier,
+      flowspec: flowspecAdapter,
+      stillAttacking: (ip) => (this.active.get(ip)?.length ?? 0) > 0,
+      hostRates: (ip) => this.hostRates(ip),
+      onChange: () => this.sync(),
+      now: () => this.now,
+    });
+    await this.mgr.restore([...state.values()]);
+    const rateFn = (ip: string): RateFn => (dir, cls, unit) => (this.emergency.has(ip) && dir === 'incoming' && cls === 'total' && unit === 'pps' ? ESC.ppsThreshold * 5 : 0);
+    this.loop = new EscalationLoop({
+      config: this.cfg,
+      manager: this.mgr,
+      detector: { rateFn, hostRates: (ip: string) => this.hostRates(ip), on: () => undefined },
+      notify: (n) => {
+        const g = this.cfg.hostgroups.find((h) => h.name === n.hostgroup);
+        if (g) notifier.notify(escalationDocument(n), g.actions.notify);
+      },
+      now: () => this.now,
+      scheduler: () => ({ stop: () => undefined }),
+      settleMs: 0,
+    });
+    this.loop.start();
+    this.sync();
+  }
+
+  private hostRates(ip: string): HostRates {
+    let r = this.rates.get(ip);
+    if (!r) this.rates.set(ip, (r = zeroRates(ip)));
+    return r;
+  }
+
+  /** The speaker's part: send the peer the difference between desired and what it holds. */
+  sync(): void {
+    const sel = selectForPeer(this.mgr.desiredRoutes(), FAMILIES, 0);
+    const diff = this.rib.diff(sel.routes);
+    for (const msg of packWithdrawals(diff.withdraw, PACK)) this.router.receive(msg);
+    const packed = packAnnouncements(diff.announce, PACK);
+    if (packed.skipped.length) throw new Error(`routes not sent: ${packed.skipped.map((s) => s.problem).join('; ')}`);
+    for (const msg of packed.messages) this.router.receive(msg);
+    this.rib.apply(diff);
+  }
+
+  async apply(s: Step): Promise<void> {
+    switch (s.t) {
+      case 'attack': {
+        const h = HOSTS[s.host]!;
+        const uuid = `atk-${++this.counter}`;
+        let base = BASE_RECORDS.get(h.ip);
+        if (!base) BASE_RECORDS.set(h.ip, (base = attack(h.ip, 'base', h.hostgroup)));
+        const rec: AttackRecord = { ...base, uuid, details: { ...base.details, attack_uuid: uuid }, startedAt: this.now };
+        const list = this.active.get(h.ip) ?? [];
+        list.push(rec);
+        this.active.set(h.ip, list);
+        await this.mgr.onAttack(rec);
+        return;
+      }
+      case 'update': {
+        const rec = this.active.get(HOSTS[s.host]!.ip)?.at(-1);
+        if (rec) this.mgr.onAttackUpdate({ ...rec });
+        return;
+      }
+      case 'finish': {
+        const list = this.active.get(HOSTS[s.host]!.ip);
+        const rec = list?.shift();
+        if (rec) this.mgr.onAttackFinished(rec);
+        return;
+      }
+      case 'tick':
+        this.now += s.ms;
+        await this.mgr.sweep();
+        return;
+      case 'esc':
+        await this.loop.runOnce(this.now);
+        return;
+      case 'emergency':
+        if (s.on) this.emergency.add(HOSTS[s.host]!.ip);
+        else this.emergency.delete(HOSTS[s.host]!.ip);
+        return;
+      case 'manual_add':
+        await this.mgr.addManualBlackhole(HOSTS[s.host]!.ip);
+        return;
+      case 'manual_del': {
+        const list = this.mgr.list();
+        if (list.length === 0) return;
+        const order = LifecycleModel.pickOrder(list);
+        await this.mgr.remove(list[order[s.pick % order.length]!]!.uuid, 'removed through the API');
+        return;
+      }
+      case 'reload':
+        this.pols.set(s.hostgroup, s.pol);
+        this.cfg = configOf(this.pols);
+        this.mgr.reconfigure(this.cfg);
+        this.loop.reconfigure(this.cfg);
+        this.sync();
+        return;
+      case 'restart':
+        await this.loop.stop();
+        this.mgr.stop();
+        if (s.kill) this.disk += '0badc0de {"op":"add","m":{"uuid":"torn'; // cut off mid-write
+        this.active.clear();
+        this.rib = new AdjRibOut();
+        this.router.rib.clear(); // the session drops: the router flushes what it learned
+        this.restarts++;
+        await this.start();
+        return;
+      case 'flap':
+        this.router.rib.clear();
+        this.rib.clear();
+        this.sync();
+        return;
+    }
+  }
+
+  /** Attacks the manager lists, as the model names them. */
+  attackList() {
+    return this.mgr.attacks();
+  }
+
+  escalations(): string[] {
+    return this.loop.list().map((e) => e.prefix).sort();
+  }
+}
