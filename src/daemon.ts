@@ -32,6 +32,7 @@ import { AttackHistory } from './history/store.js';
 import { AttackRecorder } from './history/recorder.js';
 import { registerHistoryMetrics } from './history/metrics.js';
 import { consoleHook } from './api/ui/index.js';
+import { Exports, registerExportMetrics } from './export/index.js';
 
 const log = logger.child({ module: 'daemon' });
 
@@ -55,6 +56,8 @@ export class Daemon {
   mirror: MirrorCapture | null = null;
   history!: AttackHistory;
   recorder!: AttackRecorder;
+  exports!: Exports;
+  private attacksStarted = 0;
   private staticRoutes: DesiredRoute[] = [];
   private stopping: Promise<void> | null = null;
   private pidFile: string | null = null;
@@ -111,6 +114,7 @@ export class Daemon {
     this.computeStatic(cfg);
 
     this.detector.on('attack_started', (rec) => {
+      this.attacksStarted++;
       void this.manager.onAttack(rec);
       this.saveAttackPcap(rec);
     });
@@ -137,6 +141,15 @@ export class Daemon {
       journalStats: () => this.journal.stats,
     });
     registerHistoryMetrics(metrics, () => this.history.stats);
+    this.exports = new Exports({
+      hostgroups: () => this.config.hostgroups.map((h) => h.name),
+      hostgroupRates: (n) => this.detector.hostgroupRates(n),
+      top: (n, unit, dir) => this.detector.top(n, unit, dir),
+      activeAttacks: () => this.detector.activeAttacks(),
+      hostRates: (ip) => this.detector.hostRates(ip),
+      attacksStarted: () => this.attacksStarted,
+    });
+    registerExportMetrics(metrics, () => this.exports.stats());
     this.escalation = new EscalationLoop({
       config: cfg,
       manager: this.manager,
@@ -164,6 +177,7 @@ export class Daemon {
     this.detector.start();
     this.manager.start();
     this.escalation.start(); // adopts the restored escalations first
+    this.exports.configure(cfg);
 
     if (cfg.api.enabled) {
       this.api = new ApiServer({
@@ -207,6 +221,7 @@ export class Daemon {
     this.detector.reconfigure(cfg);
     this.manager.reconfigure(cfg);
     this.escalation.reconfigure(cfg);
+    this.exports.configure(cfg);
     this.collector.setSampling(cfg.capture.default_sampling_rate, cfg.capture.sampling_overrides);
     this.computeStatic(cfg);
     this.speaker.sync(this.desiredRoutes());
@@ -294,6 +309,7 @@ export class Daemon {
       await this.collector?.stop();
       await this.mirror?.stop();
       this.detector?.stop();
+      this.exports?.stop();
       this.manager?.stop();
       await this.history?.close();
       await this.speaker?.stop();

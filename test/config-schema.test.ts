@@ -111,7 +111,7 @@ test('schema errors: one line each, file:line:col: path: message, in document or
     `${f}:1:28: networks[1]: prefix 10.0.0.1/8 has host bits set (did you mean 10.0.0.0/8?)`,
     `${f}:1:40: networks[2]: invalid prefix "2001:db8::/129": length must be 0..128`,
     `${f}:1:56: networks[3]: invalid prefix "not-a-prefix": "not-a-prefix" is not an IP address`,
-    `${f}:2:1: whitelst: unknown key (expected one of: networks, whitelist, capture, detection, dry_run, api, bgp, mitigation, escalation, history, logging, state_dir, policies)`,
+    `${f}:2:1: whitelst: unknown key (expected one of: networks, whitelist, capture, detection, dry_run, api, bgp, mitigation, escalation, history, logging, state_dir, policies, graphite, influxdb, redis, networks_from_bgp)`,
     `${f}:5:25: capture.listeners[0].type: expected one of sflow, netflow, ipfix, auto, got "sflowv5"`,
     `${f}:5:40: capture.listeners[0].port: must be <= 65535, got 70000`,
     `${f}:6:26: capture.default_sampling_rate: must be >= 1, got 0`,

@@ -123,3 +123,9 @@ export const BUILTIN_DEFAULT_HOSTGROUP: Hostgroup = {
     },
   },
 };
+
+/** Integrations (issue 19): the defaults of the optional graphite/influxdb/redis sections. */
+export const DEFAULT_GRAPHITE = { prefix: 'breakwater', interval_ms: 1000, top_hosts: 20 } as const;
+export const DEFAULT_INFLUXDB = { database: 'breakwater', interval_ms: 1000, top_hosts: 20 } as const;
+/** key_prefix "" gives FastNetMon's key names (<ip>_information, <ip>_packets_dump). */
+export const DEFAULT_REDIS = { url: 'redis://127.0.0.1:6379', key_prefix: '', ttl_ms: 7 * 86_400_000, channel: 'breakwater_events' } as const;

@@ -10,7 +10,8 @@ import { DEFAULT_API, DEFAULT_POLICIES_DIR } from './defaults.js';
 import { readPolicyDir, resolveHostgroups } from './policy.js';
 import { mainSchema, validate, type MainRaw } from './schema.js';
 import { displayPath, YamlSource, type PathSeg } from './source.js';
-import type { BgpPeerConfig, Config, Hostgroup } from './types.js';
+import type { BgpPeerConfig, Config, Hostgroup, IntegrationsConfig } from './types.js';
+import { resolveFilters } from './filters.js';
 import { parseIp, parsePrefix } from './values.js';
 
 /** Order error lines by file, then line and column, so operators read them top-down. */
@@ -129,6 +130,7 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
     const r = resolveHostgroups([]);
     if (r.ok) hostgroups = r.hostgroups;
   }
+  const integrations = buildIntegrations(raw, src, hostgroups, err);
   if (errors.length) return { ok: false, errors };
 
   const overrides: Record<string, number> = {};
@@ -178,11 +180,49 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
     state_dir: path.resolve(baseDir, raw.state_dir),
     policies_dir: policiesDir,
     hostgroups,
+    ...integrations,
   };
   return { ok: true, config: deepFreeze(config) };
 }
 
 type Err = (p: PathSeg[], msg: string, which?: 'key' | 'value') => void;
+
+/** graphite, influxdb, redis, networks_from_bgp and capture.filters (docs/integrations.md). */
+function buildIntegrations(raw: MainRaw, src: YamlSource, hostgroups: readonly Hostgroup[], err: Err): IntegrationsConfig {
+  const out: { -readonly [K in keyof IntegrationsConfig]: IntegrationsConfig[K] } = {};
+  const g = raw.graphite;
+  if (g) {
+    if (g.interval < 100) err(['graphite', 'interval'], 'interval must be at least 100ms');
+    out.graphite = { host: g.address.host, port: g.address.port, prefix: g.prefix, interval_ms: g.interval, top_hosts: g.top_hosts };
+  }
+  const i = raw.influxdb;
+  if (i) {
+    if (i.interval < 100) err(['influxdb', 'interval'], 'interval must be at least 100ms');
+    if ((i.username === undefined) !== (i.password === undefined)) err(['influxdb', i.username === undefined ? 'password' : 'username'], 'give both username and password, or neither');
+    out.influxdb = {
+      url: i.url,
+      database: i.database,
+      ...(i.retention_policy !== undefined ? { retention_policy: i.retention_policy } : {}),
+      ...(i.username !== undefined ? { username: i.username } : {}),
+      ...(i.password !== undefined ? { password: i.password } : {}),
+      interval_ms: i.interval,
+      top_hosts: i.top_hosts,
+    };
+  }
+  if (raw.redis) out.redis = { url: raw.redis.url, key_prefix: raw.redis.key_prefix, ttl_ms: raw.redis.ttl, channel: raw.redis.channel };
+  const n = raw.networks_from_bgp;
+  if (n) {
+    if (!raw.bgp.peers.some((p) => p.name === n.peer)) {
+      err(['networks_from_bgp', 'peer'], `no BGP peer named "${n.peer}" (known: ${raw.bgp.peers.map((p) => p.name).join(', ') || 'none'})`);
+    }
+    if (hostgroups.length && !hostgroups.some((h) => h.name === n.hostgroup)) {
+      err(['networks_from_bgp', 'hostgroup'], `no hostgroup named "${n.hostgroup}" (known: ${hostgroups.map((h) => h.name).join(', ')})`);
+    }
+    out.networks_from_bgp = { peer: n.peer, communities: n.communities, hostgroup: n.hostgroup, within: n.within };
+  }
+  if (raw.capture.filters?.length) out.filters = resolveFilters(raw.capture.filters, src, ['capture', 'filters']);
+  return out;
+}
 
 function checkCapture(raw: MainRaw, err: Err): void {
   const names = new Map<string, number>();

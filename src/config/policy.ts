@@ -11,6 +11,7 @@ import { prefixToString } from '../wire/addr.js';
 import { BUILTIN_DEFAULT_HOSTGROUP } from './defaults.js';
 import { policySchema, validate, type PolicyRaw, type ThresholdSetRaw } from './schema.js';
 import { YamlSource } from './source.js';
+import { resolveFilters } from './filters.js';
 import type { Hostgroup, PolicyActions, ThresholdSet } from './types.js';
 import { CLASSES, DIRECTIONS, UNITS } from './types.js';
 
@@ -133,6 +134,7 @@ function applyPolicy(parent: Hostgroup, p: PolicyFile, parentName: string | null
     },
     ticks_required: def(p.raw.ticks_required, parent.ticks_required),
     actions: mergeActions(parent.actions, p.raw.actions, path.dirname(p.src.file)),
+    ...(p.raw.filters !== undefined ? { filters: resolveFilters(p.raw.filters, p.src, ['filters']) } : parent.filters ? { filters: parent.filters } : {}),
   };
 }
 

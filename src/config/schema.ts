@@ -19,7 +19,11 @@ import {
   DEFAULT_MITIGATION,
   DEFAULT_PEER,
   DEFAULT_STATE_DIR,
+  DEFAULT_GRAPHITE,
+  DEFAULT_INFLUXDB,
+  DEFAULT_REDIS,
 } from './defaults.js';
+import { filtersSchema, graphiteAddress, httpUrl, metricPrefix, redisUrl } from './filters.js';
 import { BGP_FAMILIES, CLASSES, DIRECTIONS, UNITS, type BgpFamily } from './types.js';
 import {
   formatCommunity,
@@ -36,28 +40,9 @@ import {
   ValueError,
 } from './values.js';
 import type { PathSeg, YamlSource } from './source.js';
+import { value } from './zvalue.js';
 
 // ---------------------------------------------------------------- value types
-
-/** A schema that runs one of the values.ts parsers and reports its ValueError message. */
-function value<T>(parse: (v: never) => T, accepts: 'string' | 'string|number' = 'string') {
-  return z.unknown().transform((v, ctx): T => {
-    if (v === undefined) {
-      ctx.issues.push({ code: 'invalid_type', expected: 'nonoptional', input: v });
-      return z.NEVER;
-    }
-    if (accepts === 'string' ? typeof v !== 'string' : typeof v !== 'string' && typeof v !== 'number') {
-      ctx.issues.push({ code: 'invalid_type', expected: accepts === 'string' ? 'string' : 'string or number', input: v });
-      return z.NEVER;
-    }
-    try {
-      return parse(v as never);
-    } catch (e) {
-      ctx.issues.push({ code: 'custom', message: e instanceof ValueError ? e.message : String(e), input: v });
-      return z.NEVER;
-    }
-  });
-}
 
 export const durationMs = value((v: string | number) => parseDuration(v), 'string|number');
 export const prefix = value((v: string) => parsePrefix(v));
@@ -69,6 +54,11 @@ export const routerId = value((v: string) => parseRouterId(v));
 export const community = value((v: string | number) => formatCommunity(parseCommunity(v)), 'string|number');
 export const largeCommunity = value((v: string) => parseLargeCommunity(v).join(':'));
 export const extCommunity = value((v: string) => formatExtendedCommunity(parseExtendedCommunity(v)));
+/** A standard ("a:b", a name) or large ("a:b:c") community, canonical text. */
+const anyCommunity = value(
+  (v: string | number) => (typeof v === 'string' && v.split(':').length === 3 ? parseLargeCommunity(v).join(':') : formatCommunity(parseCommunity(v))),
+  'string|number',
+);
 const hostPort = value((v: string) => parseHostPort(v));
 const cronExpr = value((v: string) => {
   if (!cron.validate(v)) throw new ValueError(`invalid cron expression ${JSON.stringify(v)} (e.g. "*/10 * * * * *" = every 10 seconds)`);
@@ -135,6 +125,7 @@ export const mainSchema = z.strictObject({
       default_sampling_rate: positive.default(DEFAULT_CAPTURE.default_sampling_rate),
       sampling_overrides: z.record(z.string(), positive).default({}),
       mirror_interface: z.string().min(1).optional(),
+      filters: filtersSchema.optional(),
     })
     .prefault({}),
   detection: z
@@ -192,6 +183,42 @@ export const mainSchema = z.strictObject({
     .prefault({}),
   state_dir: z.string().min(1).default(DEFAULT_STATE_DIR),
   policies: z.string().min(1).optional(),
+  // Integrations (docs/integrations.md): absent = off.
+  graphite: z
+    .strictObject({
+      address: graphiteAddress,
+      prefix: metricPrefix.default(DEFAULT_GRAPHITE.prefix),
+      interval: durationMs.default(DEFAULT_GRAPHITE.interval_ms),
+      top_hosts: count.default(DEFAULT_GRAPHITE.top_hosts),
+    })
+    .optional(),
+  influxdb: z
+    .strictObject({
+      url: httpUrl,
+      database: z.string().min(1).default(DEFAULT_INFLUXDB.database),
+      retention_policy: z.string().min(1).optional(),
+      username: z.string().min(1).optional(),
+      password: z.string().optional(),
+      interval: durationMs.default(DEFAULT_INFLUXDB.interval_ms),
+      top_hosts: count.default(DEFAULT_INFLUXDB.top_hosts),
+    })
+    .optional(),
+  redis: z
+    .strictObject({
+      url: redisUrl.default(DEFAULT_REDIS.url),
+      key_prefix: z.string().default(DEFAULT_REDIS.key_prefix),
+      ttl: durationMs.default(DEFAULT_REDIS.ttl_ms),
+      channel: z.string().min(1).default(DEFAULT_REDIS.channel),
+    })
+    .optional(),
+  networks_from_bgp: z
+    .strictObject({
+      peer: name,
+      communities: z.array(anyCommunity).default([]),
+      hostgroup: name,
+      within: z.array(prefix).min(1),
+    })
+    .optional(),
 });
 export type MainRaw = z.output<typeof mainSchema>;
 
@@ -215,6 +242,7 @@ export const policySchema = z.strictObject({
   parent: name.nullable().optional(),
   thresholds: z.strictObject({ ban: thresholdSetSchema.optional(), emergency: thresholdSetSchema.optional(), hostgroup: thresholdSetSchema.optional() }).optional(),
   ticks_required: positive.optional(),
+  filters: filtersSchema.optional(),
   actions: z
     .strictObject({
       ban_time: durationMs.optional(),

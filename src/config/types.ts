@@ -88,6 +88,8 @@ export interface Hostgroup {
   /** Consecutive ticks a threshold must hold before it counts (1 = immediately). */
   readonly ticks_required: number;
   readonly actions: PolicyActions;
+  /** Flow filters for records counted towards this hostgroup (inherited; a list replaces). */
+  readonly filters?: readonly FlowFilterRule[];
 }
 
 export interface CaptureListener {
@@ -195,7 +197,7 @@ export interface LoggingConfig {
   readonly format: 'text' | 'json';
 }
 
-export interface Config {
+export interface Config extends IntegrationsConfig {
   readonly file: string; // "<defaults>" when built in
   readonly networks: readonly Prefix[];
   readonly whitelist: readonly Prefix[];
@@ -212,4 +214,75 @@ export interface Config {
   readonly policies_dir: string | null;
   /** Resolved hostgroups (inheritance applied), `default` first. */
   readonly hostgroups: readonly Hostgroup[];
+}
+
+// ---------------------------------------------------------------- integrations (issue 19)
+
+/** An inclusive numeric range; a single value is [v, v]. */
+export type NumRange = readonly [number, number];
+
+/**
+ * One flow filter rule (capture.filters, a policy's filters). Every given field must match
+ * (AND); a list matches when any of its items does (OR). Empty/absent = any.
+ */
+export interface FlowFilterRule {
+  readonly action: 'drop' | 'keep';
+  readonly source_prefixes: readonly Prefix[];
+  readonly destination_prefixes: readonly Prefix[];
+  readonly protocol: readonly number[];
+  readonly source_ports: readonly NumRange[];
+  readonly destination_ports: readonly NumRange[];
+  /** TCP flags that must be set / must be clear (bit masks); both 0 = any. */
+  readonly tcp_flags: { readonly set: number; readonly clear: number };
+  readonly exporters: readonly string[];
+  readonly input_interfaces: readonly NumRange[];
+  readonly output_interfaces: readonly NumRange[];
+  readonly packet_length: readonly NumRange[];
+  /** Where the rule is written ("file:line:col"), for logs and metrics. */
+  readonly where: string;
+}
+
+export interface GraphiteConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly prefix: string;
+  readonly interval_ms: number;
+  readonly top_hosts: number;
+}
+
+export interface InfluxdbConfig {
+  readonly url: string;
+  readonly database: string;
+  readonly retention_policy?: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly interval_ms: number;
+  readonly top_hosts: number;
+}
+
+export interface RedisConfig {
+  readonly url: string;
+  readonly key_prefix: string;
+  readonly ttl_ms: number;
+  readonly channel: string;
+}
+
+export interface NetworksFromBgpConfig {
+  /** Name of a bgp.peers entry. */
+  readonly peer: string;
+  /** Routes must carry at least one of these (standard "a:b" or large "a:b:c"); empty = any. */
+  readonly communities: readonly string[];
+  readonly hostgroup: string;
+  /** Learned prefixes must lie inside one of these; anything else is ignored (and logged). */
+  readonly within: readonly Prefix[];
+}
+
+/** Optional integrations; absent = off. */
+export interface IntegrationsConfig {
+  readonly graphite?: GraphiteConfig;
+  readonly influxdb?: InfluxdbConfig;
+  readonly redis?: RedisConfig;
+  readonly networks_from_bgp?: NetworksFromBgpConfig;
+  /** capture.filters, applied to every record before it is counted. */
+  readonly filters?: readonly FlowFilterRule[];
 }
