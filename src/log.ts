@@ -2,7 +2,16 @@
  * The daemon's logger (winston). Level and format come from config (`logging`); until the
  * config is loaded it logs text at info to stderr. Modules take a child logger:
  *   const log = logger.child({ module: 'bgp' });
+ *
+ * A log sink that fails must never take the daemon down: `breakwater run | head -2`, or
+ * `tee` killed by Ctrl-C, closes the pipe under us. Writes then fail with EPIPE (or EIO on
+ * a vanished terminal); an unhandled 'error' on process.stderr would become an
+ * uncaughtException, whose handler logs to the same stream, which fails again, forever,
+ * with every failed line buffered (GBs) and signals starved. So the sink below stops
+ * writing to a stream once it has failed, drops lines past a bounded backlog, and counts
+ * everything it drops (`logDropped()`, the metric breakwater_log_dropped_total).
  */
+import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { LoggingConfig } from './config/types.js';
 
@@ -24,10 +33,90 @@ function formatFor(format: LoggingConfig['format']) {
     : winston.format.combine(winston.format.timestamp(), textFormat);
 }
 
+/** Lines not written because the sink failed or its backlog was full. */
+let dropped = 0;
+/** Streams that have failed (closed pipe, vanished terminal): never written again. */
+const broken = new WeakSet<NodeJS.WritableStream>();
+/** A sink whose unwritten backlog exceeds this drops lines instead of buffering them. */
+const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
+
+/** Count one line lost outside the sink (an output error that reached uncaughtException). */
+export function countDropped(): void {
+  dropped++;
+}
+
+/** How many log lines were dropped since start (a failed or stalled log sink). */
+export function logDropped(): number {
+  return dropped;
+}
+
+/**
+ * True for the errors a closed or vanished output stream raises on write. The run
+ * command's uncaughtException handler uses it to count, not log, such an error: logging
+ * it would write to the stream that just failed.
+ */
+export function isStreamWriteError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return code === 'EPIPE' || code === 'EIO' || code === 'ECONNRESET' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END';
+}
+
+/**
+ * Guard a stream: a write error marks it broken (later writes are dropped) instead of
+ * reaching uncaughtException. Installed on stdout and stderr at import; idempotent.
+ */
+export function guardStream(stream: NodeJS.WritableStream): void {
+  const s = stream as NodeJS.WritableStream & { __bwGuarded?: boolean };
+  if (s.__bwGuarded) return;
+  s.__bwGuarded = true;
+  stream.on('error', () => {
+    broken.add(stream);
+  });
+}
+
+/** Write one line to a guarded stream, or count it as dropped. Never throws. */
+export function safeWrite(stream: NodeJS.WritableStream, line: string): boolean {
+  const w = stream as NodeJS.WritableStream & { writableLength?: number; destroyed?: boolean; writableEnded?: boolean };
+  if (broken.has(stream) || w.destroyed || w.writableEnded || (w.writableLength ?? 0) > MAX_BACKLOG_BYTES) {
+    dropped++;
+    return false;
+  }
+  try {
+    stream.write(line, (err) => {
+      if (err) {
+        broken.add(stream);
+        dropped++;
+      }
+    });
+    return true;
+  } catch {
+    // A synchronous throw (a destroyed stream on some paths): same outcome.
+    broken.add(stream);
+    dropped++;
+    return false;
+  }
+}
+
+guardStream(process.stdout);
+guardStream(process.stderr);
+
+/**
+ * winston's Stream transport over a Writable that hands each line to safeWrite and is done
+ * at once: winston never waits on (or buffers for) a stalled or failed sink.
+ */
+function safeSink(stream: NodeJS.WritableStream): Writable {
+  return new Writable({
+    decodeStrings: false,
+    write(chunk: string | Buffer, _enc, done) {
+      safeWrite(stream, typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+      done();
+    },
+  });
+}
+
 export const logger = winston.createLogger({
   level: process.env.BREAKWATER_LOG_LEVEL ?? 'info',
   format: formatFor('text'),
-  transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug', 'verbose', 'silly'] })],
+  transports: [new winston.transports.Stream({ stream: safeSink(process.stderr) })],
 });
 
 /** Apply the config's logging section (on start and on reload). */

@@ -8,6 +8,7 @@ import type { PeerStatus } from '../bgp/types.js';
 import type { Detector } from '../detection/types.js';
 import type { JournalStats } from '../mitigation/journal.js';
 import type { Mitigation } from '../mitigation/types.js';
+import { logDropped } from '../log.js';
 
 /** Per-exporter statistics the capture side provides (all counters since start). */
 export interface ExporterStats {
@@ -82,6 +83,8 @@ function scraped(reg: Registry[], type: 'gauge' | 'counter', name: string, help:
 export function createMetrics(src: MetricsSources, registry: Registry = new Registry()): Registry {
   const reg = [registry];
   if (src.defaultMetrics !== false) processMetrics(reg);
+  // src/log.ts drops (never buffers without bound) lines a failed or stalled log sink cannot take.
+  scraped(reg, 'counter', 'breakwater_log_dropped_total', 'Log lines dropped because the log output failed (closed pipe, EPIPE/EIO) or stalled.', [], () => [[{}, logDropped()]]);
 
   const perExporter = (type: 'gauge' | 'counter', name: string, help: string, pick: (e: ExporterStats) => number | undefined) =>
     scraped(reg, type, name, help, ['exporter', 'protocol'], function* () {

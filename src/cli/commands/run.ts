@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { parseFlags } from '../command.js';
 import { ConfigError } from '../../config/index.js';
-import { logger } from '../../log.js';
+import { countDropped, isStreamWriteError, logger } from '../../log.js';
 
 export const command: Command = {
   name: 'run',
@@ -60,15 +60,21 @@ stays).
     process.on('SIGINT', () => stop('SIGINT'));
     // A bug in one handler must not take the BGP sessions (and every route) down with it:
     // log it loudly and keep serving. Wire input is handled in the decoders and never lands here.
+    // An output stream that failed (a closed pipe: `run | head`, tee stopped by Ctrl-C) is
+    // not a bug: logging it would write to the stream that just failed. src/log.ts guards
+    // stdout/stderr and counts the lines it drops; such an error that still lands here is
+    // counted the same way and not logged.
     let bugs = 0;
-    process.on('uncaughtException', (e) => {
-      bugs++;
-      log.error(`internal error #${bugs} (please report): ${e.stack ?? e.message}`);
-    });
-    process.on('unhandledRejection', (e) => {
+    const internalError = (e: unknown) => {
+      if (isStreamWriteError(e)) {
+        countDropped();
+        return;
+      }
       bugs++;
       log.error(`internal error #${bugs} (please report): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    });
+    };
+    process.on('uncaughtException', internalError);
+    process.on('unhandledRejection', internalError);
     process.on('SIGHUP', () => {
       log.info('SIGHUP: reloading configuration');
       daemon.reload();
