@@ -115,10 +115,10 @@ test('policy schema errors: host bits, unknown keys, wrong-family next hops, bad
   const b = d('bad.yaml');
   assert.deepEqual(errorsOf(fx('pol-schema/breakwater.yaml')), [
     `${b}:2:12: prefixes[0]: prefix 203.0.113.1/24 has host bits set (did you mean 203.0.113.0/24?)`,
-    `${b}:5:17: thresholds.ban.incoming.tcpsyn: unknown key (expected one of: total, tcp, tcp_syn, udp, icmp, fragmented)`,
+    `${b}:5:17: thresholds.ban.incoming.tcpsyn: unknown key: did you mean tcp_syn?`,
     `${b}:5:53: thresholds.ban.incoming.total.pps: must be >= 0, got -1`,
     `${b}:5:63: thresholds.ban.incoming.total.mbps: expected a number, got "lots"`,
-    `${b}:6:3: thresholds.emergncy: unknown key (expected one of: ban, emergency, hostgroup)`,
+    `${b}:6:3: thresholds.emergncy: unknown key: did you mean emergency?`,
     `${b}:7:17: ticks_required: must be >= 1, got 0`,
     `${b}:9:13: actions.ban_time: invalid duration "forever" (use e.g. 500ms, 10s, 30m, 1h, or a number of seconds)`,
     `${b}:10:62: actions.blackhole.next_hop.ipv4: expected an IPv4 address, got IPv6 address 100::1`,

@@ -337,6 +337,40 @@ function keysAt(schema: z.ZodType, p: readonly PathSeg[]): string[] {
   return def.type === 'object' ? Object.keys(def.shape as object) : [];
 }
 
+/** Levenshtein distance (insert, delete, substitute; adjacent swaps count 1). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known key an unknown one was probably meant to be: `-` for `_` and case do not
+ * count, then the nearest within a third of its length (at least 1, at most 3 edits).
+ */
+export function closestKey(key: string, known: readonly string[]): string | null {
+  const norm = (s: string) => s.toLowerCase().replace(/-/g, '_');
+  const k = norm(key);
+  let best: string | null = null;
+  let bestD = Math.min(3, Math.max(1, Math.floor(k.length / 3))) + 1;
+  for (const c of known) {
+    const d = editDistance(k, norm(c));
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
 /** Validate `src.data` against `schema`; errors are located lines in document order. */
 export function validate<S extends z.ZodType>(
   schema: S,
@@ -350,17 +384,31 @@ export function validate<S extends z.ZodType>(
     const { line, col } = src.pos(p, which);
     out.push({ line, col, text: src.at(p, msg, which) });
   };
+  const segs = (iss: z.core.$ZodIssue) => iss.path.filter((s): s is PathSeg => typeof s === 'string' || typeof s === 'number');
+  // A misspelt key (`remote-as`) is one mistake: say "did you mean remote_as?" there, and
+  // leave out the "missing required key" the same typo causes for remote_as.
+  const meant = new Set<string>();
   for (const iss of r.error.issues) {
-    const p = iss.path.filter((s): s is PathSeg => typeof s === 'string' || typeof s === 'number');
+    if (iss.code !== 'unrecognized_keys') continue;
+    const p = segs(iss);
+    for (const k of iss.keys) {
+      const m = closestKey(k, keysAt(schema, p));
+      if (m) meant.add(JSON.stringify([...p, m]));
+    }
+  }
+  for (const iss of r.error.issues) {
+    const p = segs(iss);
     switch (iss.code) {
       case 'unrecognized_keys': {
         const known = keysAt(schema, p);
         for (const k of iss.keys) {
-          push([...p, k], `unknown key${known.length ? ` (expected one of: ${known.join(', ')})` : ''}`, 'key');
+          const m = closestKey(k, known);
+          push([...p, k], m ? `unknown key: did you mean ${m}?` : `unknown key${known.length ? ` (expected one of: ${known.join(', ')})` : ''}`, 'key');
         }
         break;
       }
       case 'invalid_type':
+        if (iss.input === undefined && meant.has(JSON.stringify(p))) break;
         if (iss.input === undefined) push(p, 'missing required key');
         else push(p, `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${describe(iss.input)}`);
         break;

@@ -3,7 +3,7 @@
  * config error can point at the key or value it is about as `file:line:col: message`.
  */
 import path from 'node:path';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLError } from 'yaml';
 
 export type PathSeg = string | number;
 
@@ -19,6 +19,88 @@ export function pathText(p: readonly PathSeg[]): string {
   let out = '';
   for (const s of p) out += typeof s === 'number' ? `[${s}]` : out ? `.${s}` : s;
   return out;
+}
+
+/** Column (1-based) where a line's content starts, and where its key starts (after "- "). */
+function indentOf(line: string): { content: number; key: number } {
+  const content = line.length - line.trimStart().length;
+  const m = /^(\s*(?:-\s+)*)/.exec(line)!;
+  return { content: content + 1, key: m[1]!.length + 1 };
+}
+
+const meaningful = (l: string | undefined) => l !== undefined && l.trim() !== '' && !l.trimStart().startsWith('#');
+const hasKey = (l: string) => /^\s*(?:-\s+)*[^\s#'"-][^#]*?:(\s|$)/.test(l);
+
+/**
+ * For a line that starts at no column its enclosing maps use: the key columns open above it
+ * (the nearest one on each side), e.g. "between the keys at column 3 (line 4) and column 7
+ * (line 6)". Null when the line is aligned with one of them.
+ */
+function misalignment(lines: readonly string[], n: number): string | null {
+  const here = lines[n - 1];
+  if (!here || !meaningful(here)) return null;
+  const col = indentOf(here).content;
+  const open: { col: number; line: number }[] = [];
+  let limit = Infinity;
+  for (let i = n - 2; i >= 0 && limit > 1; i--) {
+    const l = lines[i]!;
+    if (!meaningful(l)) continue;
+    const { content, key } = indentOf(l);
+    if (content >= limit) continue;
+    limit = content;
+    if (hasKey(l)) open.push({ col: key, line: i + 1 });
+  }
+  if (open.some((o) => o.col === col)) return null;
+  const below = open.filter((o) => o.col < col).sort((a, b) => b.col - a.col)[0];
+  const above = open.filter((o) => o.col > col).sort((a, b) => a.col - b.col)[0];
+  const at = (o: { col: number; line: number }) => `column ${o.col} (line ${o.line})`;
+  const where = below && above ? `between the keys at ${at(below)} and ${at(above)}` : below ? `right of the key at ${at(below)}` : above ? `left of the key at ${at(above)}` : null;
+  return `bad indentation: this line starts at column ${col}${where ? `, ${where}` : ''}; start it at the column of the keys of the map it belongs to (indent with spaces)`;
+}
+
+/**
+ * A YAML syntax error as the operator should read it: where the mistake is and what to do.
+ * The parser may report a misindented line as a problem with the line before it (its value
+ * "became" a multi-line key), so that case points at the line that is actually wrong.
+ */
+export function explainYamlError(text: string, e: YAMLError): { line: number; col: number; message: string } {
+  const lines = text.split(/\r?\n/);
+  const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+  const raw = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const col = (n: number) => indentOf(lines[n - 1] ?? '').content;
+  switch (e.code) {
+    case 'TAB_AS_INDENT':
+      return { ...pos, message: 'a tab in the indentation: YAML indents with spaces only' };
+    case 'DUPLICATE_KEY':
+      return { ...pos, message: 'this key is already set above in the same map: keep one' };
+    case 'BLOCK_AS_IMPLICIT_KEY':
+    case 'MULTILINE_IMPLICIT_KEY': {
+      const here = lines[pos.line - 1] ?? '';
+      // "a: b: c" on one line.
+      if (/:(\s|$)/.test(here.slice(pos.col - 1))) {
+        return { ...pos, message: 'a value cannot itself be "key: value" on the same line: quote it, or write the nested keys on their own lines' };
+      }
+      let next = pos.line;
+      while (next < lines.length && !meaningful(lines[next])) next++;
+      if (next >= lines.length) return { ...pos, message: raw };
+      const k = indentOf(here).key;
+      return {
+        line: next + 1,
+        col: col(next + 1),
+        message: `bad indentation: this line starts at column ${col(next + 1)}, deeper than the key at column ${k} (line ${pos.line}) which already has a value; start it at column ${k}, or nest it under a key that ends with ":"`,
+      };
+    }
+    default: {
+      const unclosed = /^Flow (sequence|mapping|map) .* end with an? ([\]}])/.exec(raw);
+      if (unclosed) {
+        const kind = unclosed[1] === 'sequence' ? '[ list' : '{ map';
+        return { ...pos, message: `a ${kind} opened above is not closed before this line: end it with ${unclosed[2]} (or indent its continuation lines)` };
+      }
+      const hint = misalignment(lines, pos.line);
+      if (hint) return { line: pos.line, col: col(pos.line), message: hint };
+      return { ...pos, message: e.code === 'BAD_INDENT' ? `bad indentation: ${raw.charAt(0).toLowerCase()}${raw.slice(1)}` : raw };
+    }
+  }
 }
 
 export class YamlSource {
@@ -37,15 +119,11 @@ export class YamlSource {
     const lc = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length) {
-      const shown = displayPath(file);
-      return {
-        ok: false,
-        errors: doc.errors.map((e) => {
-          const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-          const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-          return `${shown}:${pos.line}:${pos.col}: ${msg}`;
-        }),
-      };
+      // One mistake (a line indented one space off) makes the parser report several errors
+      // that all follow from it: report the first, in words that say what to fix.
+      const first = [...doc.errors].sort((a, b) => (a.linePos?.[0]?.line ?? 1) - (b.linePos?.[0]?.line ?? 1) || (a.linePos?.[0]?.col ?? 1) - (b.linePos?.[0]?.col ?? 1))[0]!;
+      const { line, col, message } = explainYamlError(text, first);
+      return { ok: false, errors: [`${displayPath(file)}:${line}:${col}: ${message}`] };
     }
     let data: unknown;
     try {
