@@ -45,3 +45,38 @@ test('breakwater check prints each error as file:line:col: message and exits 1, 
   assert.match(bad.err, /missing\.yaml:1:1: cannot read config: no such file\n1 error\n$/);
   assert.equal(check('--bogus').code, 2);
 });
+
+test('check and run warn that nothing is detected while networks is empty', { timeout: 30_000 }, async () => {
+  const none = /networks is empty: no address is monitored, so nothing will be detected, banned or announced until .* lists your prefixes under networks/;
+  const dflt = check();
+  assert.equal(dflt.code, 0, 'a warning, not an error');
+  assert.match(dflt.err, new RegExp(`^warning: ${none.source}\\n$`));
+  assert.equal(check('--config', EXAMPLE).err, '', 'no warning when networks is set');
+  assert.equal(check('--quiet').err, '');
+
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const dir = mkdtempSync(path.join(tmpdir(), 'bw-nonet-'));
+  writeFileSync(path.join(dir, 'bw.yaml'), `api: { listen: "127.0.0.1:0" }\ncapture: { listeners: [] }\nstate_dir: ${path.join(dir, 'state')}\n`);
+  const p = spawn(process.execPath, [MAIN, 'run', '--config', path.join(dir, 'bw.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    const until = Date.now() + 20_000;
+    while (!none.test(out)) {
+      assert.equal(p.exitCode, null, out);
+      assert.ok(Date.now() < until, `no warning:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(out, /warn +\[daemon\] networks is empty: .* until \S*bw\.yaml lists/, 'names the config to edit');
+  } finally {
+    await new Promise((r) => {
+      p.once('exit', r);
+      p.kill('SIGTERM');
+    });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -4,7 +4,7 @@
  * classifies addresses with HostClassifier / PrefixTable.
  */
 export * from './types.js';
-export { ConfigError, defaultConfig, deepFreeze, loadConfig, parseConfig } from './load.js';
+export { ConfigError, configWarnings, defaultConfig, deepFreeze, loadConfig, parseConfig } from './load.js';
 export {
   formatCommunity,
   formatDuration,

@@ -43,6 +43,20 @@ export function deepFreeze<T>(o: T): T {
   return Object.freeze(o);
 }
 
+/**
+ * What a valid config may still get wrong, for `check` and `run` to say at start: one line
+ * each, no position (they are about what is absent).
+ */
+export function configWarnings(c: Config): string[] {
+  const out: string[] = [];
+  if (c.networks.length === 0) {
+    out.push(
+      `networks is empty: no address is monitored, so nothing will be detected, banned or announced until ${c.file.startsWith('<') ? 'a config (--config FILE) lists' : `${displayPath(c.file)} lists`} your prefixes under networks`,
+    );
+  }
+  return out;
+}
+
 /** The built-in configuration `breakwater run` uses without --config. */
 export function defaultConfig(): Config {
   const src = YamlSource.synthetic('<defaults>', {});

@@ -3,15 +3,15 @@
  * Exit 0 with a summary, or 1 with each error as `file:line:col: message` (no stack).
  */
 import { parseFlags, type Command } from '../command.js';
-import { ConfigError, loadConfig, type Config } from '../../config/index.js';
+import { ConfigError, configWarnings, loadConfig, type Config } from '../../config/index.js';
 import { prefixToString } from '../../wire/addr.js';
 import { displayPath } from '../../config/source.js';
 
 const HELP = `Usage: breakwater check [--config FILE]
 
 Validate the config file and every hostgroup policy file in its policies folder.
-Prints a summary and exits 0 when everything is valid; otherwise prints each error as
-file:line:col: message and exits 1. Without --config, checks the built-in defaults.
+Prints a summary (and warnings, such as an empty networks list, on stderr) and exits 0
+when everything is valid; otherwise prints each error as file:line:col: message and exits 1. Without --config, checks the built-in defaults.
 
 Options:
   --config FILE   breakwater.yaml to check
@@ -61,7 +61,10 @@ export const command: Command = {
       }
       throw e;
     }
-    if (!flags.quiet) process.stdout.write(summarize(config));
+    if (!flags.quiet) {
+      process.stdout.write(summarize(config));
+      for (const w of configWarnings(config)) process.stderr.write(`warning: ${w}\n`);
+    }
     return 0;
   },
 };

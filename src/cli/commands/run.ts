@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { parseFlags } from '../command.js';
-import { ConfigError } from '../../config/index.js';
+import { ConfigError, configWarnings } from '../../config/index.js';
 import { countDropped, isStreamWriteError, logger } from '../../log.js';
 
 export const command: Command = {
@@ -86,6 +86,7 @@ stays).
       await daemon.stop('start failed').catch(() => undefined);
       return 1;
     }
+    for (const w of configWarnings(daemon.config)) log.warn(w);
     // Keep running until a signal handler exits the process.
     return new Promise<number>(() => undefined);
   },
