@@ -33,6 +33,9 @@ import { AttackRecorder } from './history/recorder.js';
 import { registerHistoryMetrics } from './history/metrics.js';
 import { consoleHook } from './api/ui/index.js';
 import { Exports, registerExportMetrics } from './export/index.js';
+import { Assets } from './api/ui/assets.js';
+import { LiveEvents } from './api/ui/live.js';
+import { TrafficHistory } from './history/traffic.js';
 
 const log = logger.child({ module: 'daemon' });
 
@@ -58,6 +61,8 @@ export class Daemon {
   recorder!: AttackRecorder;
   exports!: Exports;
   private attacksStarted = 0;
+  traffic!: TrafficHistory;
+  live: LiveEvents | null = null;
   private staticRoutes: DesiredRoute[] = [];
   private stopping: Promise<void> | null = null;
   private pidFile: string | null = null;
@@ -175,6 +180,8 @@ export class Daemon {
       log.info(`reading mirrored frames from ${cfg.capture.mirror_interface} through tcpdump`);
     }
     this.detector.start();
+    this.traffic = new TrafficHistory(() => this.detector.totals());
+    this.traffic.start();
     this.manager.start();
     this.escalation.start(); // adopts the restored escalations first
     this.exports.configure(cfg);
@@ -191,15 +198,31 @@ export class Daemon {
         },
         escalations: () => this.escalation.list(),
         metrics,
-        hook: consoleHook({
-          config: () => this.config,
-          history: { query: (q) => this.history.query(q), get: (uuid) => this.recorder.get(uuid) },
-        }).hook,
+        hook: this.consoleHook(),
       });
       await this.api.listen();
     }
     this.store.subscribe((next, prev) => this.applyConfig(next, prev));
     log.info('ready');
+  }
+
+  /** The console on the API listener: static files, live events, attack history. */
+  private consoleHook() {
+    const history = { query: (q: Parameters<AttackHistory['query']>[0]) => this.history.query(q), get: (uuid: string) => this.recorder.get(uuid) };
+    this.live = new LiveEvents({
+      mitigations: () => this.manager.list(),
+      onMitigation: (l) => {
+        this.manager.on('added', (m, r) => l('added', m, r));
+        this.manager.on('removed', (m, r) => l('removed', m, r));
+      },
+      onAttack: (l) => this.recorder.onChange(l),
+      history,
+      traffic: this.traffic,
+      bgpStatus: () => this.speaker.status(),
+      exporters: () => this.collector.stats().exporters,
+      hostRates: (ip) => this.detector.hostRates(ip),
+    });
+    return consoleHook({ config: () => this.config, history, routes: [new Assets(), this.live] }).hook;
   }
 
   /** SIGHUP / PUT /reload: re-read config and policies; a bad file keeps the running one. */
@@ -304,7 +327,9 @@ export class Daemon {
   stop(reason = 'stop requested'): Promise<void> {
     this.stopping ??= (async () => {
       log.info(`stopping: ${reason}`);
+      this.live?.close();
       await this.api?.close();
+      this.traffic?.stop();
       await this.escalation?.stop();
       await this.collector?.stop();
       await this.mirror?.stop();

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags, type Command } from '../command.js';
 
-const help = `Usage: breakwater demo [--keep] [--seconds N]
+const help = `Usage: breakwater demo [--keep] [--seconds N] [--stay]
 
 Runs Breakwater against a built-in attack scenario, with no router needed:
   - the daemon starts on a temporary state dir, collecting sFlow on loopback;
@@ -24,6 +24,8 @@ Runs Breakwater against a built-in attack scenario, with no router needed:
 
   --keep        keep the temporary state dir (journal, attack pcaps) for a look afterwards
   --seconds N   length of each phase (default 3)
+  --stay        after the tour, keep the daemon running (console at the printed URL, with the
+                attacks in its history) until Ctrl-C
 `;
 
 function freePort(type: 'tcp' | 'udp'): Promise<number> {
@@ -53,7 +55,7 @@ export const command: Command = {
   summary: 'show an attack being detected and mitigated, no router needed',
   help,
   async run(argv) {
-    const { flags, unknown, positionals } = parseFlags(argv, { boolean: ['keep'], string: ['seconds'] });
+    const { flags, unknown, positionals } = parseFlags(argv, { boolean: ['keep', 'stay'], string: ['seconds'] });
     if (unknown.length || positionals.length) {
       process.stderr.write(`breakwater demo: ${unknown[0] ?? `unexpected argument ${positionals[0]}`}\n`);
       return 2;
@@ -121,6 +123,7 @@ actions:
 
     say(`starting Breakwater (state in ${dir}, sFlow on 127.0.0.1:${sflowPort}, API on 127.0.0.1:${apiPort})`);
     await daemon.start();
+    say(`console: http://127.0.0.1:${apiPort}/ui/ (open it to watch the attacks live${flags['stay'] ? '' : '; --stay keeps it up after the tour'})`);
     daemon.detector.on('attack_started', (a) =>
       say(`detected: ${a.details.attack_type} on ${a.ip} (${a.details.attack_direction}, ${Math.round(a.details.total_incoming_pps)} pps, threshold ${a.details.attack_detection_threshold} ${a.details.attack_detection_threshold_value})`),
     );
@@ -168,6 +171,13 @@ actions:
       const fs = await fetch(`http://127.0.0.1:${apiPort}/flowspec`).then((x) => x.json());
       say(`API GET /flowspec: ${JSON.stringify(fs)}`);
       say(`router holds ${receiver.routes.size} route(s): ${[...receiver.routes.values()].map((x) => x.prefix).join(', ') || 'none'}`);
+      if (flags['stay']) {
+        say(`the daemon stays up: console at http://127.0.0.1:${apiPort}/ui/ — Ctrl-C to stop`);
+        await new Promise<void>((r) => {
+          process.once('SIGINT', r);
+          process.once('SIGTERM', r);
+        });
+      }
     } finally {
       sock.close();
       say('stopping Breakwater: a clean stop withdraws everything it announced');
