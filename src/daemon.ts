@@ -113,7 +113,9 @@ export class Daemon {
       flowspec: flowspecAdapter,
       stillAttacking: (ip) => this.detector.stillAttacking(ip),
       hostRates: (ip) => this.detector.hostRates(ip),
-      onChange: () => this.speaker.sync(this.desiredRoutes()),
+      // One key per change (the whole set only at start and reload): a change costs the
+      // same with 10 mitigations active or 100,000.
+      onRoutes: (put, remove) => this.speaker.update(put ? [put] : [], remove ? [remove] : []),
     });
     await this.manager.restore(replay.mitigations);
     this.computeStatic(cfg);

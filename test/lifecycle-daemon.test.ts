@@ -21,7 +21,7 @@ import { LifecycleModel } from './helpers/lifecycle/model.js';
 import { COMMUNITIES, describeStep, HOSTGROUPS, HOSTS, INITIAL_POLICY, MAX_BLACKHOLES, NETWORKS, NEXT_HOP, rng, WHITELIST, type Pol, type Step } from './helpers/lifecycle/world.js';
 import { haveBinary, startGobgp, waitFor, type Router } from './helpers/routers.js';
 
-const STEPS = Number(process.env.LIFECYCLE_DAEMON_STEPS ?? 200);
+const STEPS = Number(process.env.LIFECYCLE_DAEMON_STEPS ?? 150);
 const SEED = Number(process.env.LIFECYCLE_SEED ?? 1);
 const BW = '127.0.0.71';
 const ROUTER = '127.0.0.72';

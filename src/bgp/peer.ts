@@ -6,13 +6,14 @@
 import type net from 'node:net';
 import type { BgpFamily, BgpPeerConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { DesiredRoute, PeerStateName, PeerStatus } from './types.js';
+import type { PeerStateName, PeerStatus } from './types.js';
+import type { DesiredSet } from './desired.js';
 import type { BgpMessage } from './codec.js';
 import { encodeNotification, encodeRouteRefresh } from './codec.js';
 import { buildCapabilities, type LocalCapabilities } from './capabilities.js';
 import { collisionLoser, type FsmConfig, type Transition } from './fsm.js';
 import { Connection, type ConnectionHost } from './session.js';
-import { AdjRibOut, endOfRibMessage, packAnnouncements, packWithdrawals, selectForPeer, ribKey, type PackContext } from './ribout.js';
+import { AdjRibOut, endOfRibMessage, packAnnouncements, packWithdrawals, routeProblem, selectForPeer, ribKey, type PackContext } from './ribout.js';
 import * as C from './constants.js';
 import { ERR_CEASE, CEASE_COLLISION, CEASE_CONNECTION_REJECTED, notificationText } from './notify.js';
 import { prefixToString } from '../wire/addr.js';
@@ -27,7 +28,7 @@ export interface PeerOptions {
   readonly backoffMaxMs: number;
   readonly extendedMessage: boolean;
   readonly log: Logger;
-  readonly desired: () => readonly DesiredRoute[];
+  readonly desired: () => DesiredSet;
   readonly emit: (event: 'established' | 'down', peer: string, reason: string) => void;
 }
 
@@ -50,6 +51,8 @@ export class Peer implements ConnectionHost {
   private flowspecCapped = 0;
   private rejectedRoutes = 0;
   private eorSent = false;
+  /** Keys changed since the last sync; null: compare the whole table (session start, caps). */
+  private dirty: Set<string> | null = null;
 
   constructor(
     readonly peer: BgpPeerConfig,
@@ -147,6 +150,7 @@ export class Peer implements ConnectionHost {
     this.ribIn.clear();
     this.ribInCapped = false;
     this.eorSent = false;
+    this.dirty = null;
     this.syncRib();
     this.opts.emit('established', this.peer.name, 'established');
   }
@@ -242,22 +246,22 @@ export class Peer implements ConnectionHost {
     };
   }
 
+  /** These desired keys changed: the next syncRib() looks at them (null: at everything). */
+  markDirty(keys: Iterable<string> | null): void {
+    if (keys === null) this.dirty = null;
+    else if (this.dirty) for (const k of keys) this.dirty.add(k);
+  }
+
   /** Send whatever makes the peer's Adj-RIB-Out equal the desired set. */
   syncRib(): void {
     const conn = this.current;
+    const dirty = this.dirty;
+    this.dirty = new Set();
     if (!conn) return;
     const n = conn.negotiated!;
     const families = new Set<BgpFamily>(n.families);
-    const sel = selectForPeer(this.opts.desired(), families, this.peer.max_flowspec_rules);
-    if (sel.capped !== this.flowspecCapped) {
-      if (sel.capped > 0) this.log.warn(`max_flowspec_rules ${this.peer.max_flowspec_rules} reached: ${sel.capped} FlowSpec rules not announced`);
-      this.flowspecCapped = sel.capped;
-    }
-    if (sel.rejected.length !== this.rejectedRoutes) {
-      for (const r of sel.rejected.slice(0, 5)) this.log.warn(`route ${r.route.key} (${r.route.owner}) not announced: ${r.problem}`);
-      this.rejectedRoutes = sel.rejected.length;
-    }
-    const diff = this.rib.diff(sel.routes);
+    // A per-peer FlowSpec cap depends on every rule (which ones fit): compare everything.
+    const diff = dirty === null || this.peer.max_flowspec_rules > 0 ? this.fullDiff(families) : this.keysDiff(dirty, families);
     const ctx = this.packContext(conn);
     const msgs = packWithdrawals(diff.withdraw, ctx);
     const packed = packAnnouncements(diff.announce, ctx);
@@ -277,6 +281,34 @@ export class Peer implements ConnectionHost {
       this.log.debug(`sending ${diff.announce.length} announcements and ${diff.withdraw.length} withdrawals in ${msgs.length} UPDATEs`);
       conn.enqueue(msgs);
     }
+  }
+
+  private fullDiff(families: ReadonlySet<BgpFamily>) {
+    const sel = selectForPeer(this.opts.desired().values(), families, this.peer.max_flowspec_rules);
+    if (sel.capped !== this.flowspecCapped) {
+      if (sel.capped > 0) this.log.warn(`max_flowspec_rules ${this.peer.max_flowspec_rules} reached: ${sel.capped} FlowSpec rules not announced`);
+      this.flowspecCapped = sel.capped;
+    }
+    if (sel.rejected.length !== this.rejectedRoutes) {
+      for (const r of sel.rejected.slice(0, 5)) this.log.warn(`route ${r.route.key} (${r.route.owner}) not announced: ${r.problem}`);
+      this.rejectedRoutes = sel.rejected.length;
+    }
+    return this.rib.diff(sel.routes);
+  }
+
+  /** Only the changed keys, with the same selection rules as selectForPeer (families, validity). */
+  private keysDiff(keys: ReadonlySet<string>, families: ReadonlySet<BgpFamily>) {
+    const desired = this.opts.desired();
+    return this.rib.diffKeys(keys, (k) => {
+      const r = desired.get(k);
+      if (!r || !families.has(r.family)) return undefined;
+      const problem = routeProblem(r);
+      if (problem) {
+        this.log.warn(`route ${r.key} (${r.owner}) not announced: ${problem}`);
+        return undefined;
+      }
+      return r;
+    });
   }
 
   /** RFC 2918 §4: resend the family's Adj-RIB-Out; RFC 7313: between BoRR and EoRR when offered. */

@@ -109,6 +109,23 @@ export class AdjRibOut {
     return { announce, withdraw };
   }
 
+  /**
+   * The difference for the given keys only, against `desired` (undefined: not wanted):
+   * what one change costs, whatever the table's size.
+   */
+  diffKeys(keys: Iterable<string>, desired: (key: string) => DesiredRoute | undefined): RibDiff {
+    const announce: DesiredRoute[] = [];
+    const withdraw: DesiredRoute[] = [];
+    for (const k of keys) {
+      const r = desired(k);
+      const cur = this.sent.get(k);
+      if (r) {
+        if (!cur || cur.sig !== routeSignature(r)) announce.push(r);
+      } else if (cur) withdraw.push(cur.route);
+    }
+    return { announce, withdraw };
+  }
+
   apply(d: RibDiff): void {
     for (const r of d.withdraw) this.sent.delete(ribKey(r));
     for (const r of d.announce) this.sent.set(ribKey(r), { route: r, sig: routeSignature(r) });

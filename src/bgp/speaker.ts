@@ -8,6 +8,7 @@ import type { BgpPeerConfig, Config } from '../config/types.js';
 import { logger as rootLogger, type Logger } from '../log.js';
 import type { DesiredRoute, PeerStatus, Speaker } from './types.js';
 import { Peer } from './peer.js';
+import { DesiredSet } from './desired.js';
 import { parseAddr, addrToString } from '../wire/addr.js';
 import { CEASE_ADMIN_SHUTDOWN, CEASE_OTHER_CONFIG_CHANGE, CEASE_PEER_DECONFIGURED } from './notify.js';
 
@@ -55,7 +56,7 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
   const log = (opts.logger ?? rootLogger).child({ module: 'bgp' });
   const events = new EventEmitter();
   const peers = new Map<string, Peer>();
-  let desired: DesiredRoute[] = [];
+  const desired = new DesiredSet();
   let servers: { server: net.Server; address: string; port: number }[] = [];
   let started = false;
   let syncScheduled = false;
@@ -120,6 +121,18 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
     return Promise.all(s.map((x) => new Promise<void>((r) => x.server.close(() => r())))).then(() => undefined);
   };
 
+  /** Mark the keys on every peer and coalesce bursts of changes into one sync per peer. */
+  const changed = (keys: readonly string[]): void => {
+    if (keys.length === 0) return;
+    for (const p of peers.values()) p.markDirty(keys);
+    if (syncScheduled) return;
+    syncScheduled = true;
+    setImmediate(() => {
+      syncScheduled = false;
+      for (const p of peers.values()) p.syncRib();
+    });
+  };
+
   const speaker: EmbeddedSpeaker = {
     async start() {
       if (started) return;
@@ -133,14 +146,20 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
     },
 
     sync(routes: Iterable<DesiredRoute>) {
-      desired = Array.from(routes);
-      // Coalesce bursts of changes into one diff per peer.
-      if (syncScheduled) return;
-      syncScheduled = true;
-      setImmediate(() => {
-        syncScheduled = false;
-        for (const p of peers.values()) p.syncRib();
-      });
+      changed(desired.replace(routes));
+    },
+
+    update(put: Iterable<DesiredRoute>, remove: Iterable<DesiredRoute>) {
+      const keys: string[] = [];
+      for (const r of remove) {
+        const k = desired.remove(r);
+        if (k !== null) keys.push(k);
+      }
+      for (const r of put) {
+        const k = desired.put(r);
+        if (k !== null) keys.push(k);
+      }
+      changed(keys);
     },
 
     status(): PeerStatus[] {

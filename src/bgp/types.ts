@@ -66,8 +66,10 @@ export interface PeerStatus {
 /** The speaker's public surface used by mitigation, API and the daemon. */
 export interface Speaker {
   start(): Promise<void>;
-  /** Recompute the desired set and send differences to every established peer. */
+  /** Replace the whole desired set and send the differences to every established peer. */
   sync(routes: Iterable<DesiredRoute>): void;
+  /** One change at a time: routes wanted now and routes no longer wanted (by owner), O(changes). */
+  update(put: Iterable<DesiredRoute>, remove: Iterable<DesiredRoute>): void;
   /** Per-peer count of routes actually advertised (after caps). */
   status(): PeerStatus[];
   /** Clean stop: withdraw everything (unless graceful restart), NOTIFICATION cease, close. */

@@ -38,6 +38,8 @@ export interface ManagerOptions {
   hostRates?: (ip: string) => HostRates | null;
   /** Called after every change of the desired set. */
   onChange?: () => void;
+  /** The change as routes (see MitigationSetOptions.onRoutes): what the speaker takes per change. */
+  onRoutes?: (put: DesiredRoute | null, remove: DesiredRoute | null) => void;
   now?: () => number;
   /** How often expiries and status updates are checked (default 1000 ms). */
   sweepIntervalMs?: number;
@@ -68,7 +70,7 @@ export class MitigationManager implements MitigationManagerApi {
     this.cfg = opts.cfg;
     this.indexHostgroups();
     this.now = opts.now ?? Date.now;
-    this.set = new MitigationSet({ cfg: () => this.cfg, journal: opts.journal, flowspec: opts.flowspec, onChange: opts.onChange, now: this.now });
+    this.set = new MitigationSet({ cfg: () => this.cfg, journal: opts.journal, flowspec: opts.flowspec, onChange: opts.onChange, onRoutes: opts.onRoutes, now: this.now });
   }
 
   /** Refused adds by reason, for metrics. */

@@ -46,6 +46,11 @@ export interface MitigationSetOptions {
   readonly flowspec?: FlowspecAdapter | null;
   /** Called after every change of the desired set. */
   readonly onChange?: () => void;
+  /**
+   * The same change as routes: one wanted now and/or one no longer wanted, so the speaker
+   * updates one key instead of taking the whole set again. Dry-run mitigations have none.
+   */
+  readonly onRoutes?: (put: DesiredRoute | null, remove: DesiredRoute | null) => void;
   readonly now: () => number;
 }
 
@@ -58,6 +63,7 @@ export class MitigationSet {
   /** Inside batch(): changes are reported once at the end. */
   private batchDepth = 0;
   private dirty = false;
+  private heldRoutes: [DesiredRoute | null, DesiredRoute | null][] = [];
   private readonly events = new EventEmitter();
   private readonly cfg: () => Config;
   private readonly now: () => number;
@@ -128,9 +134,14 @@ export class MitigationSet {
       return await fn();
     } finally {
       this.batchDepth--;
-      if (this.batchDepth === 0 && this.dirty) {
-        this.dirty = false;
-        this.changed();
+      if (this.batchDepth === 0) {
+        const held = this.heldRoutes;
+        this.heldRoutes = [];
+        for (const [put, remove] of held) this.routeChanged(put, remove);
+        if (this.dirty) {
+          this.dirty = false;
+          this.changed();
+        }
       }
     }
   }
@@ -147,12 +158,17 @@ export class MitigationSet {
     this.events.on(event, listener);
   }
 
+  /** The route a mitigation is announced as (undefined: none can be built). */
+  routeOf(m: Mitigation): DesiredRoute | undefined {
+    return m.kind === 'flowspec' ? this.fsRoutes.get(m.uuid) : unicastRoute(m);
+  }
+
   desiredRoutes(): DesiredRoute[] {
     const out: DesiredRoute[] = [];
     const seen = new Set<string>();
     for (const m of this.set.values()) {
       if (m.dry_run) continue;
-      const r = m.kind === 'flowspec' ? this.fsRoutes.get(m.uuid) : unicastRoute(m);
+      const r = this.routeOf(m);
       if (!r) continue;
       const id = `${r.family} ${r.key}`;
       if (seen.has(id)) continue;
@@ -258,7 +274,10 @@ export class MitigationSet {
     if (m.dry_run) log.info(`dry-run: would announce ${describe(m)} (${m.cause})`);
     else log.info(`announce ${describe(m)} (${m.cause})`);
     this.events.emit('added', m, m.cause);
-    if (!m.dry_run) this.changed();
+    if (!m.dry_run) {
+      this.routeChanged(this.routeOf(m) ?? null, null);
+      this.changed();
+    }
     return { ok: true, mitigation: m };
   }
 
@@ -274,11 +293,15 @@ export class MitigationSet {
     const id = this.identity(m);
     if (this.byIdentity.get(id) === uuid) this.byIdentity.delete(id);
     this.counts[m.kind]--;
+    const route = m.dry_run ? undefined : this.routeOf(m);
     this.set.delete(uuid);
     this.fsRoutes.delete(uuid);
     log.info(`${m.dry_run ? 'dry-run: would withdraw' : 'withdraw'} ${describe(m)} (${reason})`);
     this.events.emit('removed', m, reason);
-    if (!m.dry_run) this.changed();
+    if (!m.dry_run) {
+      this.routeChanged(null, route ?? null);
+      this.changed();
+    }
     return m;
   }
 
@@ -306,6 +329,19 @@ export class MitigationSet {
 
   private async journalAppend(e: JournalEntry): Promise<void> {
     if (this.opts.journal) await this.opts.journal.append(e);
+  }
+
+  private routeChanged(put: DesiredRoute | null, remove: DesiredRoute | null): void {
+    if (!this.opts.onRoutes || (!put && !remove)) return;
+    if (this.batchDepth > 0) {
+      this.heldRoutes.push([put, remove]);
+      return;
+    }
+    try {
+      this.opts.onRoutes(put, remove);
+    } catch (e) {
+      log.error(`onRoutes failed: ${(e as Error).message}`);
+    }
   }
 
   private changed(): void {

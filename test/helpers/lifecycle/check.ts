@@ -75,6 +75,7 @@ export async function runSequence(steps: readonly Step[]): Promise<Failure | nul
       diffLines('notifications', sys.log, model.log) ??
       diffLines('escalations', sys.escalations(), model.escalations()) ??
       auditProblem(sys, model) ??
+      sys.desiredProblem() ??
       attacksProblem(sys, model);
     if (problem) return { step: i, problem };
   }

@@ -7,7 +7,8 @@
  * kill -9 also leaves a torn line at the journal's tail.
  */
 import { decodeMessage } from '../../../src/bgp/codec.js';
-import { AdjRibOut, packAnnouncements, packWithdrawals, selectForPeer, type PackContext } from '../../../src/bgp/ribout.js';
+import { DesiredSet } from '../../../src/bgp/desired.js';
+import { AdjRibOut, packAnnouncements, packWithdrawals, ribKey, selectForPeer, type PackContext } from '../../../src/bgp/ribout.js';
 import type { BgpFamily, Config } from '../../../src/config/types.js';
 import type { HostRates, RateFn } from '../../../src/detection/types.js';
 import { EscalationLoop } from '../../../src/escalation/loop.js';
@@ -22,6 +23,7 @@ import { addrToString, prefixToString } from '../../../src/wire/addr.js';
 import { attack, hostgroup, testConfig, zeroRates } from '../../fixtures/mitigation/helpers.js';
 import { COMMUNITIES, ESC, ESC_COMMUNITY, HOSTGROUPS, HOSTS, MAX_BLACKHOLES, MAX_FLOWSPEC, NETWORKS, NEXT_HOP, SCRIPTS, WHITELIST, type Pol, type Step } from './world.js';
 import type { AttackRecord } from '../../../src/detection/types.js';
+import type { DesiredRoute as DesiredRouteT } from '../../../src/bgp/types.js';
 import { LifecycleModel } from './model.js';
 
 /** One attack record per host, copied with a new uuid for each attack (building one is not what is tested). */
@@ -109,6 +111,10 @@ export class LifecycleSystem {
   mgr!: MitigationManager;
   loop!: EscalationLoop;
   private rib = new AdjRibOut();
+  /** The speaker's desired set, fed change by change as the daemon feeds it. */
+  private readonly desired = new DesiredSet();
+  /** Keys changed since the last sync; null: compare everything (start, restart, flap). */
+  private dirty: Set<string> | null = null;
   readonly router = new Router();
   readonly log: string[] = [];
   private readonly active = new Map<string, AttackRecord[]>();
@@ -143,6 +149,16 @@ export class LifecycleSystem {
       flowspec: flowspecAdapter,
       stillAttacking: (ip) => (this.active.get(ip)?.length ?? 0) > 0,
       hostRates: (ip) => this.hostRates(ip),
+      onRoutes: (put, remove) => {
+        for (const [r, fn] of [
+          [remove, (x: DesiredRouteT) => this.desired.remove(x)],
+          [put, (x: DesiredRouteT) => this.desired.put(x)],
+        ] as const) {
+          if (!r) continue;
+          const k = fn(r);
+          if (k !== null) this.dirty?.add(k);
+        }
+      },
       onChange: () => this.sync(),
       now: () => this.now,
     });
@@ -161,6 +177,8 @@ export class LifecycleSystem {
       settleMs: 0,
     });
     this.loop.start();
+    this.desired.replace(this.mgr.desiredRoutes());
+    this.dirty = null;
     this.sync();
   }
 
@@ -172,8 +190,9 @@ export class LifecycleSystem {
 
   /** The speaker's part: send the peer the difference between desired and what it holds. */
   sync(): void {
-    const sel = selectForPeer(this.mgr.desiredRoutes(), FAMILIES, 0);
-    const diff = this.rib.diff(sel.routes);
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    const diff = dirty === null ? this.rib.diff(selectForPeer(this.desired.values(), FAMILIES, 0).routes) : this.rib.diffKeys(dirty, (k) => this.desired.get(k));
     for (const msg of packWithdrawals(diff.withdraw, PACK)) this.router.receive(msg);
     const packed = packAnnouncements(diff.announce, PACK);
     if (packed.skipped.length) throw new Error(`routes not sent: ${packed.skipped.map((s) => s.problem).join('; ')}`);
@@ -232,6 +251,7 @@ export class LifecycleSystem {
         this.cfg = configOf(this.pols);
         this.mgr.reconfigure(this.cfg);
         this.loop.reconfigure(this.cfg);
+        for (const k of this.desired.replace(this.mgr.desiredRoutes())) this.dirty?.add(k);
         this.sync();
         return;
       case 'restart':
@@ -247,9 +267,19 @@ export class LifecycleSystem {
       case 'flap':
         this.router.rib.clear();
         this.rib.clear();
+        this.dirty = null;
         this.sync();
         return;
     }
+  }
+
+  /** What the incremental desired set holds against the manager's full list (they must agree). */
+  desiredProblem(): string | null {
+    const full = new Map(this.mgr.desiredRoutes().map((r) => [ribKey(r), r.owner]));
+    const inc = new Map([...this.desired.values()].map((r) => [ribKey(r), r.owner]));
+    const a = JSON.stringify([...full].sort());
+    const b = JSON.stringify([...inc].sort());
+    return a === b ? null : `incremental desired routes ${b} differ from the full set ${a}`;
   }
 
   /** Attacks the manager lists, as the model names them. */
