@@ -16,6 +16,7 @@ import { Collector } from './capture/collector.js';
 import { MirrorCapture } from './capture/mirror-live.js';
 import { createDetector } from './detection/index.js';
 import type { AttackRecord, DetectorImpl, HostgroupAttack } from './detection/index.js';
+import { rateText } from './detection/layout.js';
 import { createSpeaker, staticRoutesToDesired, type EmbeddedSpeaker } from './bgp/index.js';
 import type { DesiredRoute } from './bgp/types.js';
 import { staticFlowspecToDesired } from './flowspec/index.js';
@@ -308,7 +309,7 @@ export class Daemon {
   }
 
   private hostgroupAlert(action: 'ban' | 'unban', a: HostgroupAttack): void {
-    const what = `${a.direction} ${a.cls} ${a.unit} ${Math.round(a.value)} (threshold ${a.threshold}, peak ${Math.round(a.peak)})`;
+    const what = `${a.direction} ${a.cls} ${rateText(a.value, a.unit)} (threshold ${rateText(a.threshold, a.unit)}, peak ${rateText(a.peak, a.unit)})`;
     if (action === 'ban') log.warn(`hostgroup ${a.hostgroup}: total traffic over its hostgroup threshold: ${what}`);
     else log.info(`hostgroup ${a.hostgroup}: total traffic back under its hostgroup threshold`);
     const hg = this.config.hostgroups.find((h) => h.name === a.hostgroup);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { CLASSES, DIRECTIONS, UNITS, type Direction, type TrafficClass, type Unit, type ThresholdSet } from '../src/config/types.js';
 import type { HostRates } from '../src/detection/types.js';
 import { parseAddr } from '../src/wire/addr.js';
-import { decide, type BannedHost, type Decision, type DecideInput, type OwnEscalation } from '../src/escalation/decide.js';
+import { decide, hostgroupsInside, type BannedHost, type Decision, type DecideInput, type OwnEscalation } from '../src/escalation/decide.js';
 import { crossing, rateFnOf, EvidenceStore } from '../src/escalation/rates.js';
 import { hostgroup, pfx, rates } from '../src/escalation/testing.js';
 import type { EscalationAction, Hostgroup } from '../src/config/types.js';
@@ -367,4 +367,49 @@ test('rates not settled (detection younger than one window): a below run does no
   assert.equal(only(decide(input({ groups, banned: [host('203.0.113.9', { in_packets: 2e5 })], ratesSettled: false })), 'escalate').length, 1);
   // Every host unbanned: withdrawn at once even while not settled.
   assert.equal(only(decide(input({ groups, own: [e], banned: [], ratesSettled: false })), 'deescalate')[0]!.reason, 'unbanned');
+});
+
+test('hostgroupsInside: the groups with hosts inside a prefix (inner prefixes, and the outer one unless they fill it)', () => {
+  const groups = [hostgroup('default', []), hostgroup('web', ['203.0.113.0/28']), hostgroup('dns', ['203.0.113.64/26', '2001:db8:1::/48']), hostgroup('big', ['198.51.100.0/24'])];
+  assert.deepEqual(hostgroupsInside(pfx('203.0.113.0/24'), groups), ['default', 'dns', 'web']);
+  assert.deepEqual(hostgroupsInside(pfx('203.0.113.0/28'), groups), ['web'], 'the /28 is web alone');
+  assert.deepEqual(hostgroupsInside(pfx('203.0.113.0/27'), groups), ['default', 'web']);
+  assert.deepEqual(hostgroupsInside(pfx('198.51.100.0/25'), groups), ['big'], 'inside one group: only it');
+  assert.deepEqual(hostgroupsInside(pfx('2001:db8::/32'), groups), ['default', 'dns']);
+  // Inner prefixes that fill the prefix leave nothing for the outer group.
+  const tiled = [hostgroup('default', []), hostgroup('a', ['192.0.2.0/25']), hostgroup('b', ['192.0.2.128/26', '192.0.2.192/26'])];
+  assert.deepEqual(hostgroupsInside(pfx('192.0.2.0/24'), tiled), ['a', 'b']);
+});
+
+test('cross_hostgroups: allow escalates and lists the groups covered; forbid (either side) refuses; an owned one is withdrawn once forbidden', () => {
+  // web is a /28 inside the /24 the default group escalates to.
+  const groups = (defEsc: Partial<EscalationAction> = {}, webEsc: Partial<EscalationAction> = {}) => [hostgroup('default', [], defEsc), hostgroup('web', ['203.0.113.0/28'], webEsc)];
+  const attacked = [host('203.0.113.200', { in_packets: 2e5 }, { group: 'default' })];
+  const esc = only(decide(input({ groups: groups(), banned: attacked })), 'escalate');
+  assert.equal(esc.length, 1);
+  assert.equal(esc[0]!.prefix, '203.0.113.0/24');
+  assert.deepEqual(esc[0]!.hostgroups, ['default', 'web']);
+  // A /24 of one group only lists that group.
+  const alone = only(decide(input({ groups: [hostgroup('default', []), hostgroup('web', ['198.51.100.0/28'])], banned: attacked })), 'escalate');
+  assert.deepEqual(alone[0]!.hostgroups, ['default']);
+  for (const [who, g] of [
+    ['default', groups({ cross_hostgroups: 'forbid' })],
+    ['web', groups({}, { cross_hostgroups: 'forbid' })],
+  ] as const) {
+    const ds = decide(input({ groups: g, banned: attacked }));
+    assert.equal(only(ds, 'escalate').length, 0, `forbid in ${who}`);
+    const r = only(ds, 'refuse');
+    assert.equal(r.length, 1);
+    assert.equal(r[0]!.reason, 'crosses_hostgroups');
+    assert.equal(r[0]!.detail, `203.0.113.0/24 covers hosts of hostgroup web besides default, and cross_hostgroups is forbid for ${who}`);
+  }
+  // forbid does not stop an escalation that stays inside its own group.
+  const inside = [hostgroup('default', [], { prefix_length: { ipv4: 28, ipv6: 48 } }), hostgroup('web', ['203.0.113.0/28'], { cross_hostgroups: 'forbid', prefix_length: { ipv4: 28, ipv6: 48 } })];
+  assert.deepEqual(only(decide(input({ groups: inside, banned: [host('203.0.113.5', { in_packets: 2e5 })] })), 'escalate').map((d) => [d.prefix, d.hostgroups]), [['203.0.113.0/28', ['web']]]);
+  // Held, then a reload forbids it: withdrawn at once, not re-escalated in the same run.
+  const e = ownEsc('203.0.113.0/24', { hostgroup: 'default', hosts: ['203.0.113.200'] });
+  assert.deepEqual(decide(input({ groups: groups(), own: [e], banned: attacked })).map((d) => d.action), ['keep']);
+  const after = decide(input({ groups: groups({}, { cross_hostgroups: 'forbid' }), own: [e], banned: attacked }));
+  assert.deepEqual(after.map((d) => d.action), ['deescalate']);
+  assert.equal(only(after, 'deescalate')[0]!.reason, 'crosses_hostgroups');
 });

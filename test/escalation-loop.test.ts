@@ -375,3 +375,74 @@ test('after a restart, runs before detection has filled one window do not count 
   assert.equal(v!.since, new Date(T0 + 2_007).toISOString());
   await s.loop.stop();
 });
+
+test('log levels: the run line is info only when something changed or counts down; escalate says the crossing with units and community names', async () => {
+  const s = setup();
+  const runLevels = () => s.lines.filter((l) => l.message === 'escalation run').map((l) => l.level);
+  // Nothing banned: debug.
+  s.at(T0);
+  await s.loop.runOnce();
+  // A ban below the emergency thresholds: nothing to do, debug too.
+  s.manager.ban('203.0.113.5', 'web', T0);
+  s.detector.set(rates('203.0.113.5', 'web', { in_packets: 50_000 }));
+  s.at(T0 + 10_000);
+  await s.loop.runOnce();
+  assert.deepEqual(runLevels(), ['debug', 'debug']);
+  // Above: escalated (info), then held while above (debug, nothing changed).
+  s.detector.set(rates('203.0.113.5', 'web', { in_packets: 250_000 }));
+  for (const t of [20_000, 30_000, 40_000]) {
+    s.at(T0 + t);
+    await s.loop.runOnce();
+  }
+  assert.deepEqual(runLevels().slice(2), ['info', 'debug', 'debug']);
+  const esc = s.lines.find((l) => String(l.message).startsWith('escalate 203.0.113.0/24'))!;
+  assert.equal(esc.message, 'escalate 203.0.113.0/24 for 203.0.113.5: incoming total 250000 pps > 100000 pps (current)');
+  assert.deepEqual(esc.communities, ['blackhole'], '65535:666 is logged by its RFC 7999 name');
+  assert.equal(esc.level, 'info', 'inside its own hostgroup: info');
+  // Below: each run counts down to the withdrawal (info), then the withdrawal (info).
+  s.detector.set(rates('203.0.113.5', 'web', { in_packets: 10 }));
+  for (let t = 50_000; t <= 110_000; t += 10_000) {
+    s.at(T0 + t);
+    await s.loop.runOnce();
+    if (s.manager.list('escalation').length === 0) break;
+  }
+  assert.equal(s.manager.list('escalation').length, 0);
+  assert.ok(runLevels().slice(5).every((l) => l === 'info'), JSON.stringify(runLevels()));
+  // Quiet again afterwards.
+  s.at(T0 + 200_000);
+  await s.loop.runOnce();
+  assert.equal(runLevels().at(-1), 'debug');
+});
+
+test('an escalation covering another hostgroup is logged (warn) and notified with the hostgroups it covers; forbid refuses it', async () => {
+  for (const policy of ['allow', 'forbid'] as const) {
+    // web is the /28 at the start of default's /24.
+    const s = setup({
+      cfg: {
+        networks: ['203.0.113.0/24'],
+        hostgroups: [hostgroup('default', [], { cross_hostgroups: 'allow' }), hostgroup('web', ['203.0.113.0/28'], { cross_hostgroups: policy })],
+      },
+    });
+    s.manager.ban('203.0.113.200', 'default', T0);
+    s.detector.set(rates('203.0.113.200', 'default', { in_packets: 250_000 }));
+    s.at(T0);
+    await s.loop.runOnce();
+    if (policy === 'allow') {
+      assert.equal(s.manager.list('escalation').length, 1);
+      const line = s.lines.find((l) => String(l.message).startsWith('escalate '))!;
+      assert.equal(line.level, 'warn');
+      assert.match(String(line.message), /; it covers hosts of hostgroup web too$/);
+      assert.deepEqual(line.hostgroups, ['default', 'web']);
+      assert.deepEqual(s.notices[0]!.hostgroups, ['default', 'web']);
+      const { escalationDocument } = await import('../src/escalation/notify.js');
+      assert.deepEqual((escalationDocument(s.notices[0]!).attack_details as { escalation: { hostgroups: string[] } }).escalation.hostgroups, ['default', 'web']);
+      assert.deepEqual(s.loop.list()[0]!.covers, ['default', 'web']);
+    } else {
+      assert.equal(s.manager.list('escalation').length, 0);
+      assert.deepEqual(s.notices.map((n) => [n.action, n.reason]), [['escalation_refused', 'crosses_hostgroups']]);
+      const line = s.lines.find((l) => String(l.message).startsWith('refused to escalate'))!;
+      assert.equal(line.level, 'warn');
+      assert.match(String(line.message), /covers hosts of hostgroup web besides default, and cross_hostgroups is forbid for web/);
+    }
+  }
+});

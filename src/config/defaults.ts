@@ -120,6 +120,7 @@ export const BUILTIN_DEFAULT_HOSTGROUP: Hostgroup = {
       hold_ms: 5 * 60_000,
       clear_after: 3,
       max_prefixes: 16,
+      cross_hostgroups: 'allow',
     },
   },
 };

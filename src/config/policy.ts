@@ -114,6 +114,7 @@ function mergeActions(base: PolicyActions, o: PolicyRaw['actions'], dir: string)
       hold_ms: def(es.hold, base.escalation.hold_ms),
       clear_after: def(es.clear_after, base.escalation.clear_after),
       max_prefixes: def(es.max_prefixes, base.escalation.max_prefixes),
+      cross_hostgroups: def(es.cross_hostgroups, base.escalation.cross_hostgroups),
     },
   };
 }

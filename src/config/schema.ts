@@ -284,6 +284,7 @@ export const policySchema = z.strictObject({
           hold: durationMs.optional(),
           clear_after: positive.optional(),
           max_prefixes: count.optional(),
+          cross_hostgroups: z.enum(['allow', 'forbid']).optional(),
         })
         .optional(),
     })

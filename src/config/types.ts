@@ -59,6 +59,11 @@ export interface EscalationAction {
   readonly hold_ms: number;
   readonly clear_after: number;
   readonly max_prefixes: number;
+  /**
+   * allow: an escalated prefix may cover hosts of other hostgroups (it is logged and notified);
+   * forbid: never, neither this hostgroup's escalations over others nor others' over this one.
+   */
+  readonly cross_hostgroups: 'allow' | 'forbid';
 }
 
 export interface PolicyActions {

@@ -191,6 +191,28 @@ export function formatCommunity(n: number): string {
   return `${Math.floor(n / 65536)}:${n & 0xffff}`;
 }
 
+/** Value -> its well-known name; the first name listed wins (no-export-subconfed, not local-as). */
+const COMMUNITY_NAMES: ReadonlyMap<number, string> = (() => {
+  const m = new Map<number, string>();
+  for (const [name, v] of Object.entries(WELL_KNOWN_COMMUNITIES)) if (!m.has(v)) m.set(v, name);
+  return m;
+})();
+
+/**
+ * A standard community for people (logs, ctl): its well-known name where it has one
+ * (65535:65281 -> "no-export", 65535:666 -> "blackhole"), else "a:b". Text that is not a
+ * community is shown as given.
+ */
+export function communityText(v: string | number): string {
+  let n: number;
+  try {
+    n = parseCommunity(v);
+  } catch {
+    return String(v);
+  }
+  return COMMUNITY_NAMES.get(n) ?? formatCommunity(n);
+}
+
 /** Large community "a:b:c" (RFC 8092), each part 0..4294967295. */
 export function parseLargeCommunity(v: string): [number, number, number] {
   const m = typeof v === 'string' ? /^(\d{1,10}):(\d{1,10}):(\d{1,10})$/.exec(v) : null;

@@ -15,7 +15,7 @@ import type { Direction, TrafficClass, Unit } from '../config/types.js';
 import { logger } from '../log.js';
 import { classifyAttack, type Classification } from './classify.js';
 import type { HotHosts } from './hot.js';
-import { ctr, K_FRAG_P, K_ICMP_P, K_SYN_P, K_TCP_P, K_TOTAL_P, K_UDP_P, type CompiledThreshold } from './layout.js';
+import { ctr, K_FRAG_P, K_ICMP_P, K_SYN_P, K_TCP_P, K_TOTAL_P, K_UDP_P, thresholdText, type CompiledThreshold } from './layout.js';
 import { buildDetails, packetDump } from './report.js';
 import { buildPcap, type PcapEntry } from './samples.js';
 import { F_ATTACK, type DetectorState } from './state.js';
@@ -199,7 +199,7 @@ export class Attacks {
     };
     this.bySlot.set(s, { rec, below: 0, fired, cls, network, initialPower: power, peakPower: power, lastUpdate: now });
     st.store.flags[s] = st.store.flags[s]! | F_ATTACK;
-    log.info('attack detected', { ip, type: cls.type, direction: fired.direction, threshold: details.attack_detection_threshold, pps: Math.round(power) });
+    log.info('attack detected', { ip, type: cls.type, direction: fired.direction, threshold: thresholdText(fired.cls, fired.unit, fired.limit), pps: Math.round(power) });
     this.emit('attack_started', rec);
   }
 

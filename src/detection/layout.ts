@@ -100,6 +100,20 @@ export function compileThresholds(set: ThresholdSet | undefined, unsupported?: s
   return out;
 }
 
+/** A rate with its unit, for people: "100 Mbps", "20000 pps", "12.5 flows/s". */
+export function rateText(value: number, unit: Unit): string {
+  const v = Math.abs(value) >= 100 || Number.isInteger(value) ? Math.round(value) : Number(value.toPrecision(3));
+  return `${v} ${unit === 'pps' ? 'pps' : unit === 'mbps' ? 'Mbps' : 'flows/s'}`;
+}
+
+/**
+ * A threshold for people (logs, ctl, demo), in the policy's own words: udp + mbps 100 ->
+ * "udp 100 Mbps". JSON documents keep FastNetMon's names (thresholdName).
+ */
+export function thresholdText(cls: TrafficClass, unit: Unit, value: number): string {
+  return `${cls} ${rateText(value, unit)}`;
+}
+
 /** FastNetMon Advanced's threshold names, e.g. tcp_syn + pps -> "tcp_syn_packets_per_second". */
 export function thresholdName(cls: TrafficClass, unit: Unit): string {
   const prefix =

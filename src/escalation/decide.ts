@@ -16,12 +16,15 @@
  *  - An owned escalation is withdrawn when no blackholed host is inside it (immediately),
  *    or when no host inside was above for `clear_after` consecutive runs and `hold` has
  *    passed since it was created; also (immediately) when config no longer allows it.
+ *  - A prefix covering hosts of other hostgroups is escalated (the decision lists them) unless
+ *    the escalating hostgroup or one of those has `cross_hostgroups: forbid`.
  *    Runs before detection has filled one window (ratesSettled false) do not count below.
  */
 import type { Hostgroup, EscalationAction } from '../config/types.js';
 import type { RateFn } from '../detection/types.js';
 import type { Addr, Prefix } from '../wire/addr.js';
 import { maskBytes, prefixContains, prefixToString } from '../wire/addr.js';
+import { hostgroupFor } from '../mitigation/prefixes.js';
 import { crossing, type Crossing } from './rates.js';
 
 /** One active blackhole, as the loop sees it in a run. */
@@ -83,9 +86,9 @@ export interface EscalationAttrs {
 }
 
 /** 'manager' is set by the shell when the mitigation manager refuses the add. */
-export type RefuseReason = 'whitelist' | 'outside_networks' | 'max_prefixes' | 'invalid_prefix_length' | 'occupied' | 'suppressed' | 'manager';
+export type RefuseReason = 'whitelist' | 'outside_networks' | 'max_prefixes' | 'invalid_prefix_length' | 'occupied' | 'suppressed' | 'crosses_hostgroups' | 'manager';
 
-export type DeescalateReason = 'unbanned' | 'below_thresholds' | 'disabled' | 'whitelist' | 'outside_networks';
+export type DeescalateReason = 'unbanned' | 'below_thresholds' | 'disabled' | 'whitelist' | 'outside_networks' | 'crosses_hostgroups';
 
 export type Decision =
   | {
@@ -97,6 +100,8 @@ export type Decision =
       readonly host: string;
       /** Every above host inside the new prefix. */
       readonly hosts: readonly string[];
+      /** Every hostgroup with hosts inside the prefix (its own among them), sorted. */
+      readonly hostgroups: readonly string[];
       readonly trigger: Crossing;
       readonly attrs: EscalationAttrs;
     }
@@ -175,6 +180,42 @@ function safetyProblem(net: Prefix, input: DecideInput): { reason: 'whitelist' |
   return null;
 }
 
+/**
+ * The hostgroups with hosts inside `net`, sorted: each with a prefix inside it, and the one
+ * holding `net` itself (longest match, `default` otherwise) unless those inner prefixes fill
+ * `net` entirely. An inner prefix wholly overridden by a yet longer one still counts (so
+ * `forbid` errs on the side of not announcing).
+ */
+export function hostgroupsInside(net: Prefix, hostgroups: readonly Hostgroup[]): string[] {
+  const names = new Set<string>();
+  const inner: Prefix[] = [];
+  for (const g of hostgroups) {
+    for (const p of g.prefixes) {
+      if (p.len > net.len && inside(net, p)) {
+        names.add(g.name);
+        inner.push(p);
+      }
+    }
+  }
+  // Do the inner prefixes fill net? Sum the sizes of the outermost ones.
+  const bits = net.family === 4 ? 32 : 128;
+  let filled = 0n;
+  for (const p of inner) if (!inner.some((q) => q !== p && q.len < p.len && inside(q, p))) filled += 1n << BigInt(bits - p.len);
+  // Two groups listing the same prefix count it twice: only a sum below the size is sure.
+  const outer = hostgroupFor(hostgroups, net);
+  if (outer && filled < 1n << BigInt(bits - net.len)) names.add(outer.name);
+  return [...names].sort();
+}
+
+/** Why `net` may not cover hosts of other hostgroups (cross_hostgroups: forbid), or null. */
+function crossingProblem(net: Prefix, own: string, covered: readonly string[], groups: ReadonlyMap<string, Hostgroup>): string | null {
+  const others = covered.filter((n) => n !== own);
+  if (others.length === 0) return null;
+  const forbid = [own, ...others].filter((n) => groups.get(n)?.actions.escalation.cross_hostgroups === 'forbid');
+  if (forbid.length === 0) return null;
+  return `${prefixToString(net)} covers hosts of hostgroup ${others.join(', ')} besides ${own}, and cross_hostgroups is forbid for ${forbid.join(', ')}`;
+}
+
 /** Is `h` above its hostgroup's escalation thresholds this run? */
 function hostCrossing(h: BannedHost, groups: ReadonlyMap<string, Hostgroup>, now: number): Crossing | null {
   const g = groups.get(h.hostgroup);
@@ -246,6 +287,12 @@ export function decide(input: DecideInput): Decision[] {
     const unsafe = safetyProblem(e.net, input);
     if (unsafe) {
       out.push({ action: 'deescalate', ...base, reason: unsafe.reason, detail: unsafe.detail });
+      withdrawn.add(e.prefix);
+      continue;
+    }
+    const crosses = crossingProblem(e.net, e.hostgroup, hostgroupsInside(e.net, input.hostgroups), groups);
+    if (crosses) {
+      out.push({ action: 'deescalate', ...base, reason: 'crosses_hostgroups', detail: crosses });
       withdrawn.add(e.prefix);
       continue;
     }
@@ -335,6 +382,12 @@ export function decide(input: DecideInput): Decision[] {
       refuse('occupied', `${prefix} is already held by a mitigation the escalation loop does not own`);
       continue;
     }
+    const covered = hostgroupsInside(net, input.hostgroups);
+    const crosses = crossingProblem(net, h.hostgroup, covered, groups);
+    if (crosses) {
+      refuse('crosses_hostgroups', crosses);
+      continue;
+    }
     if (count(h.hostgroup) >= rule.max_prefixes) {
       refuse('max_prefixes', `hostgroup ${h.hostgroup} already has ${count(h.hostgroup)} escalated prefixes (max_prefixes ${rule.max_prefixes})`);
       continue;
@@ -347,6 +400,7 @@ export function decide(input: DecideInput): Decision[] {
       hostgroup: h.hostgroup,
       host: h.ip,
       hosts: [h.ip],
+      hostgroups: covered,
       trigger: c,
       attrs: attrsFor(h.addr.family, rule),
     });

@@ -9,17 +9,16 @@
  * re-escalate that prefix until no blackholed host is left inside it.
  */
 import type { Registry } from 'prom-client';
-import { tryParsePrefix } from '../config/values.js';
+import { communityText, tryParsePrefix } from '../config/values.js';
 import type { Config } from '../config/types.js';
 import type { Detector, HostRates, AttackRecord } from '../detection/types.js';
 import type { MitigationManagerApi } from '../mitigation/types.js';
 import { logger as rootLogger, type Logger } from '../log.js';
 import { addrToString, parseAddr, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
 import { decide, type BannedHost, type Decision } from './decide.js';
-import { EvidenceStore, rateFnOf, maxRates } from './rates.js';
+import { EvidenceStore, crossingText, rateFnOf, maxRates } from './rates.js';
 import { cronScheduler, type ScheduledJob, type Scheduler } from './schedule.js';
 import {
-  crossingFields,
   listView,
   loopMetrics,
   type EscalationNotice,
@@ -281,10 +280,12 @@ export class EscalationLoop {
     });
 
     const refusalsNow = new Set<string>();
+    let changed = false;
     for (const d of decisions) {
       try {
-        await this.apply(d, now, peaks, refusalsNow);
+        if (await this.apply(d, now, peaks, refusalsNow)) changed = true;
       } catch (err) {
+        changed = true;
         this.log.error(`escalation ${d.action} of ${d.prefix} failed: ${(err as Error).message}`);
       }
     }
@@ -298,8 +299,9 @@ export class EscalationLoop {
     this.m.active.set(this.own.size);
     const counts = { escalate: 0, keep: 0, deescalate: 0, refuse: 0 };
     for (const d of decisions) counts[d.action]++;
-    const quiet = banned.length === 0 && this.own.size === 0 && decisions.length === 0;
-    this.log[quiet ? 'debug' : 'info']('escalation run', {
+    // Info only when the run changed something or counts down to a withdrawal: a steady
+    // state (nothing banned, or escalations held above) is debug.
+    this.log[changed ? 'info' : 'debug']('escalation run', {
       duration_ms: Math.round(duration_ms * 1000) / 1000,
       blackholes: banned.length,
       active: this.own.size,
@@ -309,12 +311,13 @@ export class EscalationLoop {
     return { skipped: false, at: now, duration_ms, decisions };
   }
 
-  private async apply(d: Decision, now: number, peaks: ReadonlyMap<string, HostRates>, refusalsNow: Set<string>): Promise<void> {
+  /** Apply one decision; true when it was worth an info line (a change, a countdown, a new refusal). */
+  private async apply(d: Decision, now: number, peaks: ReadonlyMap<string, HostRates>, refusalsNow: Set<string>): Promise<boolean> {
     const dry = this.dryRun;
     switch (d.action) {
       case 'keep': {
         const o = this.own.get(d.uuid);
-        if (!o) return;
+        if (!o) return false;
         const before = o.state.runs_below;
         const first = !o.evaluated;
         o.state = d.state;
@@ -338,11 +341,11 @@ export class EscalationLoop {
           hold_until: rule ? new Date(d.state.created_at + rule.hold_ms).toISOString() : null,
           above: d.trigger?.host ?? null,
         });
-        return;
+        return level === 'info';
       }
       case 'deescalate': {
         const o = this.own.get(d.uuid);
-        if (!o) return;
+        if (!o) return false;
         const simulated = o.phantom || dry;
         if (o.phantom) {
           this.own.delete(d.uuid);
@@ -350,7 +353,7 @@ export class EscalationLoop {
         } else if (dry) {
           // A real escalation (adopted, or made before dry-run was switched on): dry-run
           // changes no routes, so it stays owned and is withdrawn once dry-run is off.
-          if (o.withdrawHeld) return;
+          if (o.withdrawHeld) return false;
           o.withdrawHeld = true;
           this.log.info(`dry-run: would deescalate ${d.prefix}: ${d.detail}`, { uuid: d.uuid, reason: d.reason, hosts: d.hosts });
         } else {
@@ -367,15 +370,19 @@ export class EscalationLoop {
         this.m.actions.inc({ action: 'deescalate' });
         const host = d.hosts[0] ?? o.state.hosts[0] ?? '';
         this.notifyAbout('deescalate', d, host, peaks, { uuid: o.phantom ? null : d.uuid, hosts: d.hosts, counters: null, reason: d.reason, detail: d.detail, dry_run: simulated });
-        return;
+        return true;
       }
       case 'escalate': {
         const attrs = d.attrs;
         let uuid: string;
         let createdAt = now;
+        // Covering hosts of other hostgroups is allowed (cross_hostgroups: allow) but never silent.
+        const others = d.hostgroups.filter((g) => g !== d.hostgroup);
+        const covers = others.length ? `; it covers hosts of hostgroup ${others.join(', ')} too` : '';
+        const fields = { hosts: d.hosts, hostgroups: d.hostgroups, next_hop: attrs.next_hop ?? null, communities: attrs.communities.map(communityText) };
         if (dry) {
           uuid = `dry-run:${d.prefix}`;
-          this.log.info(`dry-run: would escalate ${d.prefix} for ${d.host}`, { ...crossingFields(d.trigger), hosts: d.hosts, next_hop: attrs.next_hop ?? null, communities: attrs.communities });
+          this.log[others.length ? 'warn' : 'info'](`dry-run: would escalate ${d.prefix} for ${d.host}: ${crossingText(d.trigger)}${covers}`, fields);
         } else {
           const res = await this.manager.add({
             kind: 'escalation',
@@ -394,12 +401,12 @@ export class EscalationLoop {
               peaks,
               refusalsNow,
             );
-            return;
+            return true;
           }
           uuid = res.mitigation.uuid;
           // The manager's start time: what adoption reads back after a restart.
           createdAt = res.mitigation.started_at;
-          this.log.info(`escalate ${d.prefix} for ${d.host}`, { uuid, ...crossingFields(d.trigger), hosts: d.hosts, next_hop: attrs.next_hop ?? null, communities: attrs.communities });
+          this.log[others.length ? 'warn' : 'info'](`escalate ${d.prefix} for ${d.host}: ${crossingText(d.trigger)}${covers}`, { uuid, ...fields });
         }
         this.own.set(uuid, {
           state: { uuid, prefix: d.prefix, net: d.net, hostgroup: d.hostgroup, created_at: createdAt, last_above: now, runs_below: 0, hosts: d.hosts },
@@ -416,33 +423,35 @@ export class EscalationLoop {
         this.notifyAbout('escalate', d, d.host, peaks, {
           uuid: dry ? null : uuid,
           hosts: d.hosts,
+          hostgroups: d.hostgroups,
           counters: d.trigger,
           next_hop: attrs.next_hop,
           communities: attrs.communities,
           large_communities: attrs.large_communities,
           dry_run: dry,
         });
-        return;
+        return true;
       }
       case 'refuse':
-        this.refuse(d, peaks, refusalsNow);
-        return;
+        return this.refuse(d, peaks, refusalsNow);
     }
   }
 
-  private refuse(d: Extract<Decision, { action: 'refuse' }>, peaks: ReadonlyMap<string, HostRates>, refusalsNow: Set<string>): void {
+  /** Log, count and notify a refusal the first run it appears; true then. */
+  private refuse(d: Extract<Decision, { action: 'refuse' }>, peaks: ReadonlyMap<string, HostRates>, refusalsNow: Set<string>): boolean {
     const key = `${d.host}|${d.prefix}|${d.reason}`;
     refusalsNow.add(key);
     if (this.refusalsSeen.has(key)) {
       this.log.debug(`still refusing ${d.prefix} for ${d.host}: ${d.detail}`);
-      return;
+      return false;
     }
     this.stats.refusals++;
     this.m.refusals.inc({ reason: d.reason });
-    this.log.warn(`refused to escalate ${d.prefix} for ${d.host}: ${d.detail}`, { reason: d.reason, ...crossingFields(d.trigger) });
+    this.log.warn(`refused to escalate ${d.prefix} for ${d.host}: ${d.detail} (${crossingText(d.trigger)})`, { reason: d.reason });
     // A suppressed prefix is the operator's own doing: log it, do not page anyone.
-    if (d.reason === 'suppressed') return;
+    if (d.reason === 'suppressed') return true;
     this.notifyAbout('escalation_refused', d, d.host, peaks, { uuid: null, hosts: [d.host], counters: d.trigger, reason: d.reason, detail: d.detail, dry_run: this.dryRun });
+    return true;
   }
 
   /** A notice about `host` in d's prefix, with the host's current and ban-time counters. */

@@ -31,6 +31,7 @@ export function escalationDocument(n: EscalationNotice): NotifyDocument {
       uuid: n.uuid,
       prefix: n.prefix,
       hosts: n.hosts,
+      hostgroups: n.hostgroups ?? [n.hostgroup],
       reason: n.reason ?? null,
       detail: n.detail ?? null,
       counter_value: c?.value ?? null,

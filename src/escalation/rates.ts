@@ -9,6 +9,7 @@
  */
 import { CLASSES, DIRECTIONS, UNITS } from '../config/types.js';
 import type { Direction, ThresholdSet, TrafficClass, Unit } from '../config/types.js';
+import { rateText } from '../detection/layout.js';
 import type { HostRates, RateFn } from '../detection/types.js';
 
 /** Which threshold a rate crossed, with the numbers, for logs and notifications. */
@@ -22,6 +23,11 @@ export interface Crossing {
   readonly threshold: number;
   /** "current": detection's rate now; "ban": the peak seen around the ban (evidence). */
   readonly source: 'current' | 'ban';
+}
+
+/** A crossing for people: "incoming udp 812 Mbps > 100 Mbps (current)". */
+export function crossingText(c: Crossing): string {
+  return `${c.direction} ${c.class} ${rateText(c.value, c.unit)} > ${rateText(c.threshold, c.unit)} (${c.source === 'ban' ? 'ban-time peak' : 'current'})`;
 }
 
 /**

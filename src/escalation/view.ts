@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/types.js';
 import type { HostRates } from '../detection/types.js';
-import type { Decision, EscalationAttrs, OwnEscalation } from './decide.js';
+import { hostgroupsInside, type Decision, type EscalationAttrs, type OwnEscalation } from './decide.js';
 import type { Crossing } from './rates.js';
 
 /** What the notify script/webhook receives for escalation events. */
@@ -19,6 +19,8 @@ export interface EscalationNotice {
   readonly uuid: string | null;
   /** Every host the escalation covers that crossed the thresholds. */
   readonly hosts: readonly string[];
+  /** escalate: every hostgroup with hosts inside the prefix (its own among them). */
+  readonly hostgroups?: readonly string[];
   /** The threshold crossing that triggered (escalate/refused), else null. */
   readonly counters: Crossing | null;
   /** The host's current per-second counters from detection, or null. */
@@ -41,6 +43,8 @@ export interface EscalationView {
   readonly uuid: string;
   readonly prefix: string;
   readonly hostgroup: string;
+  /** Every hostgroup with hosts inside the prefix (its own among them), under the current config. */
+  readonly covers: readonly string[];
   readonly hosts: readonly string[];
   /** ISO 8601 times. */
   readonly since: string;
@@ -104,6 +108,7 @@ export function listView(own: Iterable<Owned>, cfg: Config, now: number): Escala
       uuid: s.uuid,
       prefix: s.prefix,
       hostgroup: s.hostgroup,
+      covers: hostgroupsInside(s.net, cfg.hostgroups),
       hosts: s.hosts,
       since: new Date(s.created_at).toISOString(),
       last_above: s.last_above === null ? null : new Date(s.last_above).toISOString(),
@@ -146,6 +151,3 @@ export function loopMetrics(registry: Registry | undefined): LoopMetrics {
   };
 }
 
-export function crossingFields(c: Crossing): Record<string, unknown> {
-  return { direction: c.direction, class: c.class, unit: c.unit, value: c.value, threshold: c.threshold, source: c.source };
-}

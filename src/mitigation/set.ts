@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import type { DesiredRoute } from '../bgp/types.js';
 import type { FlowSample } from '../capture/flow.js';
 import type { Config } from '../config/types.js';
-import { parseExtendedCommunity } from '../config/values.js';
+import { communityText, parseExtendedCommunity } from '../config/values.js';
 import { logger } from '../log.js';
 import { parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
 import type { JournalEntry } from './journal.js';
@@ -368,7 +368,7 @@ export function hostText(p: Prefix): string {
 
 function describe(m: Mitigation): string {
   if (m.kind === 'flowspec') return `FlowSpec rule ${m.uuid} for ${m.prefix} ${JSON.stringify(m.rule)}`;
-  const attrs = [m.next_hop ? `next-hop ${m.next_hop}` : 'next-hop self', ...m.communities.map((c) => `community ${c}`), ...m.large_communities.map((c) => `large-community ${c}`)];
+  const attrs = [m.next_hop ? `next-hop ${m.next_hop}` : 'next-hop self', ...m.communities.map((c) => `community ${communityText(c)}`), ...m.large_communities.map((c) => `large-community ${c}`)];
   return `${m.kind} ${m.prefix} ${attrs.join(' ')}`;
 }
 

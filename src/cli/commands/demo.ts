@@ -10,6 +10,7 @@ import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags, type Command } from '../command.js';
+import { thresholdText } from '../../detection/layout.js';
 
 const help = `Usage: breakwater demo [--keep] [--seconds N] [--stay]
 
@@ -125,7 +126,7 @@ actions:
     await daemon.start();
     say(`console: http://127.0.0.1:${apiPort}/ui/ (open it to watch the attacks live${flags['stay'] ? '' : '; --stay keeps it up after the tour'})`);
     daemon.detector.on('attack_started', (a) =>
-      say(`detected: ${a.details.attack_type} on ${a.ip} (${a.details.attack_direction}, ${Math.round(a.details.total_incoming_pps)} pps, threshold ${a.details.attack_detection_threshold} ${a.details.attack_detection_threshold_value})`),
+      say(`detected: ${a.details.attack_type} on ${a.ip} (${a.details.attack_direction}, ${Math.round(a.details.total_incoming_pps)} pps, threshold ${thresholdText(a.details.attack_detection_threshold_class, a.details.attack_detection_threshold_unit, a.details.attack_detection_threshold_value)})`),
     );
     daemon.manager.on('added', (m) =>
       say(`announce: ${m.kind} ${m.kind === 'flowspec' ? JSON.stringify(m.rule) : m.prefix} (cause: ${m.cause})`),
