@@ -4,6 +4,11 @@
  * environment as arguments so it is tested against a real ApiServer.
  */
 import { parseFlags } from '../cli/command.js';
+import { formatDuration } from '../config/values.js';
+import { crossingText, type Crossing } from '../escalation/rates.js';
+
+const TOP_UNITS = ['packets', 'bytes', 'flows'];
+const TOP_DIRECTIONS = ['incoming', 'outgoing'];
 
 export const CTL_HELP = `Usage: breakwater ctl [options] <command>
 
@@ -145,6 +150,11 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
       case 'top': {
         const unit = verb ?? 'packets';
         const direction = args[0] ?? 'incoming';
+        // Checked here, so a typo gets ctl's usage rather than the API's.
+        if (!TOP_UNITS.includes(unit) || !TOP_DIRECTIONS.includes(direction) || args.length > 1) {
+          const bad = !TOP_UNITS.includes(unit) ? `unknown unit '${unit}'` : !TOP_DIRECTIONS.includes(direction) ? `unknown direction '${direction}'` : `unexpected '${args[1]!}'`;
+          throw usage(`top [packets|bytes|flows] [incoming|outgoing] [--limit N] (${bad})`);
+        }
         const limit = flags.limit !== undefined ? `?limit=${seg(String(flags.limit))}` : '';
         const j = await request('GET', `/host_counters/${seg(unit)}/${seg(direction)}${limit}`);
         const p = direction === 'outgoing' ? 'out' : 'in';
@@ -161,11 +171,21 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
       }
       case 'hostgroup': {
         const j = await request('GET', '/hostgroup');
-        return print(io, json, j, () => table(values(j).map((v) => ({ ...v, networks: (v.networks as string[]).join(' ') || '-' })), ['name', 'parent', 'networks', 'ban_time', 'blackhole', 'flowspec', 'escalation']));
+        return print(io, json, j, () =>
+          table(
+            values(j).map((v) => ({ ...v, networks: (v.networks as string[]).join(' ') || '-', ban_time: typeof v.ban_time === 'number' ? formatDuration(v.ban_time * 1000) : v.ban_time })),
+            ['name', 'parent', 'networks', 'ban_time', 'blackhole', 'flowspec', 'escalation'],
+          ),
+        );
       }
       case 'bgp': {
         const j = await request('GET', '/bgp');
-        return print(io, json, j, () => table(values(j), ['name', 'address', 'remote_as', 'state', 'uptime_s', 'prefixes_out', 'updates_out', 'last_error']));
+        return print(io, json, j, () =>
+          table(
+            values(j).map((v) => ({ ...v, uptime: typeof v.uptime_s === 'number' && v.uptime_s > 0 ? elapsed(v.uptime_s) : '-' })),
+            ['name', 'address', 'remote_as', 'state', 'uptime', 'prefixes_out', 'updates_out', 'last_error'],
+          ),
+        );
       }
       case 'attacks': {
         const j = await request('GET', '/attacks');
@@ -173,18 +193,29 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
           table(
             values(j).map((v) => {
               const d = (v.attack_details ?? {}) as Json;
-              return { ...v, type: d.attack_type, pps: d.total_incoming_pps, started_at: iso(v.started_at), state: v.active ? 'active' : v.banned ? 'banned' : 'over' };
+              // The current rate while it lasts; the peak (detection's peak_attack_power, pps
+              // in the attack's direction) stays meaningful once it is over.
+              const now = d.attack_direction === 'outgoing' ? d.total_outgoing_pps : d.total_incoming_pps;
+              return {
+                ...v,
+                type: d.attack_type,
+                pps: v.active ? whole(now) : '-',
+                peak_pps: whole(d.peak_attack_power),
+                started_at: iso(v.started_at),
+                state: v.active ? 'active' : v.banned ? 'banned' : 'over',
+              };
             }),
-            ['uuid', 'ip', 'hostgroup', 'type', 'pps', 'state', 'started_at'],
+            ['uuid', 'ip', 'hostgroup', 'type', 'pps', 'peak_pps', 'state', 'started_at'],
           ),
         );
       }
       case 'escalation': {
         const j = await request('GET', '/escalation');
         return print(io, json, j, () => {
-          const vs = values(j);
-          const cols = vs.length ? Object.keys(vs[0]!).filter((k) => typeof vs[0]![k] !== 'object' || vs[0]![k] === null) : ['prefix'];
-          return table(vs, cols);
+          return table(
+            values(j).map((v) => ({ ...v, covers: v.covers ?? [v.hostgroup], trigger: triggerText(v.trigger) })),
+            ['prefix', 'state', 'hostgroup', 'covers', 'hosts', 'trigger', 'runs_below', 'since', 'dry_run', 'uuid'],
+          );
         });
       }
       case 'reload': {
@@ -217,6 +248,30 @@ function values(j: Json): Json[] {
 
 function iso(v: unknown): string {
   return typeof v === 'number' ? new Date(v).toISOString() : String(v ?? '');
+}
+
+function whole(v: unknown): unknown {
+  return typeof v === 'number' ? Math.round(v) : v;
+}
+
+/** Seconds as "3d4h", "1h2m5s", "42s" (a peer's uptime). */
+function elapsed(seconds: number): string {
+  let s = Math.floor(seconds);
+  let out = '';
+  for (const [u, n] of [['d', 86_400], ['h', 3600], ['m', 60]] as const) {
+    if (s >= n) {
+      out += `${Math.floor(s / n)}${u}`;
+      s %= n;
+    }
+  }
+  return s > 0 || out === '' ? `${out}${s}s` : out;
+}
+
+/** The escalation's crossing: "203.0.113.10: incoming total 52900 pps > 50000 pps (current)". */
+function triggerText(t: unknown): string {
+  if (!t || typeof t !== 'object') return '-';
+  const c = t as Crossing & { host: string };
+  return `${c.host}: ${crossingText(c)}`;
 }
 
 function mbps(bytes: unknown): string {

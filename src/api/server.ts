@@ -246,7 +246,11 @@ export class ApiServer {
         return { success: true, values: this.deps.bgpStatus?.() ?? [] };
       case 'attacks':
         allow('GET');
-        return { success: true, values: mgr.attacks() };
+        // Times in ISO 8601, as everywhere in the API (the manager keeps epoch ms).
+        return {
+          success: true,
+          values: mgr.attacks().map((a) => ({ ...a, started_at: isoTime(a.started_at), finished_at: isoTime(a.finished_at), ban_expires_at: isoTime(a.ban_expires_at) })),
+        };
       case 'escalation':
         allow('GET');
         return { success: true, values: this.deps.escalations?.() ?? [] };
@@ -313,12 +317,19 @@ function details(m: Mitigation): Record<string, unknown> {
   return {
     cause: m.cause,
     hostgroup: m.hostgroup,
-    started_at: new Date(m.started_at).toISOString(),
-    expires_at: m.expires_at === null ? null : new Date(m.expires_at).toISOString(),
+    started_at: isoTime(m.started_at),
+    expires_at: isoTime(m.expires_at),
     ...(m.next_hop !== undefined ? { next_hop: m.next_hop } : {}),
     ...(m.kind !== 'flowspec' ? { communities: m.communities, large_communities: m.large_communities } : {}),
     dry_run: m.dry_run,
   };
+}
+
+/** Epoch ms -> ISO 8601, the API's one time format. */
+function isoTime(ms: number): string;
+function isoTime(ms: number | null): string | null;
+function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
 }
 
 function round3(x: number): number {
