@@ -103,10 +103,12 @@ export class Peer implements ConnectionHost {
   // ---- ConnectionHost ----
   transition(conn: Connection, t: Transition): void {
     const which = conn === this.main ? '' : ' (second connection)';
-    const level = t.to === 'Idle' && t.from !== 'Connect' && t.from !== 'Active' ? 'warn' : 'info';
+    // Our own doing (a clean stop, a peer removed or changed by a reload) is no problem.
+    const deliberate = /^stop|shutting down|de-configured|reconfigured/.test(t.reason);
+    const level = t.to === 'Idle' && t.from !== 'Connect' && t.from !== 'Active' && !deliberate ? 'warn' : 'info';
     this.log.log(level, `${t.from} -> ${t.to}${which}: ${t.reason}`);
     if (t.to === 'Idle' && (t.from === 'OpenSent' || t.from === 'OpenConfirm' || t.from === 'Established' || /failed/.test(t.reason))) {
-      if (!/^stop|shutting down|de-configured|reconfigured/.test(t.reason)) this.lastError = t.reason;
+      if (!deliberate) this.lastError = t.reason;
     }
     if (conn === this.other && t.to === 'Idle') {
       conn.dispose();
