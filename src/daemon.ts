@@ -277,9 +277,15 @@ export class Daemon {
     throw new Error(`cannot lock state dir ${dir}`);
   }
 
-  /** Capture statistics in the metrics' shape (one row per exporter). */
+  /**
+   * Capture statistics in the metrics' shape (one row per exporter). The sampling rate is
+   * the operator's override for the exporter, else the rate learned from its data (sFlow
+   * samples, NetFlow/IPFIX options or headers; the first if there are several), else the
+   * configured default.
+   */
   private captureStats(): ExporterMetrics[] {
     const rows: ExporterMetrics[] = [];
+    const cap = this.config.capture;
     if (this.mirror) {
       const m = this.mirror.stats();
       rows.push({ exporter: m.source, protocol: 'mirror', datagrams: m.frames, records: m.ipFrames, malformed: m.malformed, dropped: Math.max(0, m.kernelDropped), sampling_rate: 1, last_seen_ms: m.lastSeenMs });
@@ -291,7 +297,7 @@ export class Daemon {
       records: e.records,
       malformed: e.malformed,
       dropped: e.pendingDropped,
-      sampling_rate: Object.values(e.sampling)[0] ?? 1,
+      sampling_rate: cap.sampling_overrides[e.exporter] ?? Object.values(e.sampling)[0] ?? cap.default_sampling_rate,
       last_seen_ms: e.lastSeenMs,
     })));
   }

@@ -59,6 +59,9 @@ test('collector: any format on any port, IPv4 and IPv6 listeners, garbage counte
     const v6 = st.exporters.find((e) => e.exporter === '::1')!;
     assert.deepEqual(v4.formats, ['sflow']);
     assert.deepEqual(v6.formats, ['nf9']);
+    // sFlow's rate (1:100 here) comes with each sample: the stats show it, per agent.
+    assert.deepEqual(Object.values(v4.sampling), [100]);
+    assert.match(Object.keys(v4.sampling)[0]!, /^sflow\/[0-9a-f.:]+\/\*$/);
     assert.equal(v4.records, 1923);
     assert.equal(v6.records, 1870);
     assert.equal(v4.malformed, 3);

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig } from '../src/config/index.js';
-import { BIN, tempDir } from './helpers/daemon.js';
+import { BIN, FIXTURES, replay, tempDir } from './helpers/daemon.js';
 import { keepForFailure } from './helpers/quiet-logs.js';
 
 test('built-in defaults: collectors and API on the documented loopback ports, state in ./state', () => {
@@ -53,6 +53,15 @@ test('run on the defaults (ports ephemeral): listens where it says, answers, rel
   const res = await fetch(`http://127.0.0.1:${api[1]}/blackhole`);
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { success: true, values: [] });
+  // An sFlow exporter at 1:100: the sampling-rate metric says 100 (learned from the samples).
+  const sflow = /listening for flows on (127\.0\.0\.1:\d+) \(sflow, sflow\)/.exec(out)![1]!;
+  await replay(join(FIXTURES, 'flows/syn_flood.sflow.pcap'), sflow, ['--rate', '2000']);
+  const metric = /^breakwater_capture_sampling_rate\{exporter="127\.0\.0\.1",protocol="sflow"\} (\d+)$/m;
+  let text = '';
+  for (const until = Date.now() + 5000; !metric.test(text) && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+    text = await (await fetch(`http://127.0.0.1:${api[1]}/metrics`)).text();
+  }
+  assert.equal(metric.exec(text)?.[1], '100', text.split('\n').filter((l) => l.includes('sampling')).join('\n'));
   p.kill('SIGHUP');
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(p.exitCode, null, 'SIGHUP reloads, it does not stop');

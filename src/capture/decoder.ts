@@ -45,6 +45,8 @@ export class ExporterState {
   agent6: Uint8Array | null = null;
   agentText = '';
   agentOverride = 0;
+  /** sFlow: the rate last put in stats.sampling for the current agent (written on change only). */
+  sflowRate = 0;
   constructor(readonly address: string) {
     this.stats = newExporterStats(address);
   }

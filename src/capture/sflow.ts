@@ -79,6 +79,7 @@ function setAgent6(d: FlowDecoder, ex: ExporterState, a: Uint8Array): void {
 
 function internAgent(d: FlowDecoder, ex: ExporterState, text: string): void {
   ex.agentText = text;
+  ex.sflowRate = 0;
   ex.seq.clear();
   ex.agentOverride = d.overrideFor(text) || ex.override;
   if (ex.stats.agents.length < 16 && !ex.stats.agents.includes(text)) ex.stats.agents.push(text);
@@ -112,6 +113,12 @@ function flowSample(d: FlowDecoder, ex: ExporterState, b: Uint8Array, p: number,
   }
   if (nRec > LIMITS.SFLOW_MAX_RECORDS) throw new WireError(`sFlow ${nRec} flow records > ${LIMITS.SFLOW_MAX_RECORDS}`);
   rate = ex.agentOverride || sane(rate) || d.defaultRate;
+  // sFlow carries its rate in every sample: the stats show the one in use (per agent),
+  // written only when it changes so the per-sample path stays a compare.
+  if (rate !== ex.sflowRate) {
+    ex.sflowRate = rate;
+    ex.stats.sampling[`sflow/${ex.agentText}/*`] = rate;
+  }
   clearL3(rec);
   rec.setHeader(null, 0, 0);
   rec.headerLinkType = 0;
