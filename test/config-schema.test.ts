@@ -94,7 +94,7 @@ test('a valid file resolves every key, with relative paths against the config fo
   assert.deepEqual(r1!.extended_communities, ['rt:65000:100']);
   assert.equal(r2!.prefix_text, '2001:db8:ff::/48');
   assert.equal(r2!.next_hop, '100::1');
-  assert.deepEqual(c.bgp.static_flowspec, [{ destination: '203.0.113.10/32', protocol: 'udp', source_port: 53, action: 'discard' }]);
+  assert.deepEqual(c.bgp.static_flowspec, [{ destination_prefix: '203.0.113.10/32', protocols: ['udp'], source_ports: [53], action_type: 'discard' }]);
   assert.equal(c.mitigation.max_blackholes, 10);
   assert.equal(c.mitigation.max_flowspec_rules, 1000);
   assert.equal(c.mitigation.notify_concurrency, 2);

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
 import { DEFAULT_API, DEFAULT_POLICIES_DIR } from './defaults.js';
 import { readPolicyDir, resolveHostgroups } from './policy.js';
-import { mainSchema, validate, type MainRaw } from './schema.js';
+import { ACTION_FIELDS, RULE_FIELDS, staticFlowspecToDesired } from '../flowspec/index.js';
+import { closestKey, mainSchema, validate, type MainRaw } from './schema.js';
 import { displayPath, YamlSource, type PathSeg } from './source.js';
 import type { BgpPeerConfig, Config, Hostgroup, IntegrationsConfig } from './types.js';
 import { resolveFilters } from './filters.js';
@@ -133,6 +134,15 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
     else {
       const pf = readPolicyDir(policiesDir);
       errors.push(...pf.errors);
+      // `networks` is the one list of what is monitored and may be announced: a hostgroup
+      // prefix outside it would be neither counted nor mitigated.
+      for (const f of pf.files) {
+        (f.raw.prefixes ?? []).forEach((p, i) => {
+          if (raw.networks.some((n) => inside(n, p))) return;
+          const fix = `add it (or a prefix covering it) to networks in ${src.shown}`;
+          errors.push(f.src.at(['prefixes', i], `${prefixToString(p)} is outside networks, so it is neither monitored nor mitigated: ${fix}`));
+        });
+      }
       if (!pf.errors.length) {
         const r = resolveHostgroups(pf.files);
         if (r.ok) hostgroups = r.hostgroups;
@@ -263,8 +273,9 @@ function checkCapture(raw: MainRaw, err: Err): void {
  * The daemon never announces outside `networks` or over a whitelisted address; pinned
  * static routes and rules are held to the same rule as mitigations.
  */
+const inside = (outer: Prefix, inner: Prefix) => outer.family === inner.family && outer.len <= inner.len && prefixContains(outer, inner.bytes);
+
 function announceSafety(raw: MainRaw, p: Prefix): string | null {
-  const inside = (outer: Prefix, inner: Prefix) => outer.family === inner.family && outer.len <= inner.len && prefixContains(outer, inner.bytes);
   if (!raw.networks.some((n) => inside(n, p))) return `${prefixToString(p)} is outside networks: Breakwater never announces it`;
   const w = raw.whitelist.find((x) => x.family === p.family && (inside(x, p) || inside(p, x)));
   if (w) return `${prefixToString(p)} covers whitelisted ${prefixToString(w)}: Breakwater never announces it`;
@@ -311,7 +322,18 @@ function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
     const unsafe = announceSafety(raw, r.prefix);
     if (unsafe) err(['bgp', 'static_routes', i, 'prefix'], unsafe);
   });
+  // The same validation `run` applies when it announces them (staticFlowspecToDesired),
+  // here so that `check` refuses what `run` would drop, with a position.
+  const fs = staticFlowspecToDesired({ bgp: { static_flowspec: raw.bgp.static_flowspec } });
+  const refused = new Set<number>();
+  for (const { index, reason } of fs.refused) {
+    refused.add(index);
+    const rule = raw.bgp.static_flowspec[index]!;
+    const { path: at, message, which } = locateRuleError(rule, reason);
+    err(['bgp', 'static_flowspec', index, ...at], message, which);
+  }
   raw.bgp.static_flowspec.forEach((rule, i) => {
+    if (refused.has(i)) return;
     const dst = (rule as Record<string, unknown>)['destination_prefix'];
     if (typeof dst !== 'string') return; // the FlowSpec module refuses rules without one
     let p: Prefix;
@@ -325,4 +347,21 @@ function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
     if (unsafe) err(['bgp', 'static_flowspec', i, 'destination_prefix'], unsafe);
   });
   return peers;
+}
+
+/**
+ * Where in a static FlowSpec rule a refusal reason (`field: message`, `action.rate: ...`)
+ * points, and the message to show there; an unknown field gets "did you mean".
+ */
+function locateRuleError(rule: Record<string, unknown>, reason: string): { path: PathSeg[]; message: string; which: 'key' | 'value' } {
+  const m = /^([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?: (.*)$/.exec(reason);
+  if (!m || !(m[1]! in rule)) return { path: [], message: reason, which: 'value' };
+  const [, field, sub, msg] = m as unknown as [string, string, string | undefined, string];
+  const path: PathSeg[] = sub !== undefined ? [field, sub] : [field];
+  if (msg !== 'unknown field') return { path, message: msg, which: 'value' };
+  const known = sub !== undefined ? ACTION_FIELDS : RULE_FIELDS;
+  const name = sub ?? field;
+  // `action_params` (a policy's key) in a rule: its parameters go under `action`.
+  const guess = closestKey(name, known) ?? known.find((k) => k.length >= 4 && name.startsWith(`${k}_`)) ?? null;
+  return { path, message: `unknown field${guess ? `: did you mean ${guess}?` : ` (known: ${known.join(', ')})`}`, which: 'key' };
 }

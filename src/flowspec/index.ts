@@ -12,6 +12,8 @@ import { generateRules } from './generate.js';
 export {
   parseRule,
   validate,
+  RULE_FIELDS,
+  ACTION_FIELDS,
   ruleToJson,
   FIELDS,
   TCP_FLAGS,
@@ -49,6 +51,8 @@ export interface StaticFlowspecResult {
   readonly routes: DesiredRoute[];
   /** One line per refused rule: `bgp.static_flowspec[i]: reason`. */
   readonly errors: string[];
+  /** The same, as the rule's index and the reason (`field: message` where a field is at fault). */
+  readonly refused: { readonly index: number; readonly reason: string }[];
   readonly warnings: string[];
 }
 
@@ -60,13 +64,18 @@ export interface StaticFlowspecResult {
 export function staticFlowspecToDesired(cfg: { readonly bgp: Pick<BgpConfig, 'static_flowspec'> }): StaticFlowspecResult {
   const routes: DesiredRoute[] = [];
   const errors: string[] = [];
+  const refused: { index: number; reason: string }[] = [];
   const warnings: string[] = [];
   const seen = new Map<string, number>();
   cfg.bgp.static_flowspec.forEach((json, i) => {
     const where = `bgp.static_flowspec[${i}]`;
+    const refuse = (reason: string) => {
+      errors.push(`${where}: ${reason}`);
+      refused.push({ index: i, reason });
+    };
     const r = parseRule(json);
     if (!r.ok) {
-      errors.push(`${where}: ${r.error}`);
+      refuse(r.error);
       return;
     }
     for (const w of r.warnings) warnings.push(`${where}: ${w}`);
@@ -74,18 +83,18 @@ export function staticFlowspecToDesired(cfg: { readonly bgp: Pick<BgpConfig, 'st
     try {
       route = ruleToDesiredRoute(r.rule, 'static');
     } catch (e) {
-      errors.push(`${where}: ${(e as Error).message}`);
+      refuse((e as Error).message);
       return;
     }
     const prev = seen.get(`${route.family} ${route.key}`);
     if (prev !== undefined) {
-      errors.push(`${where}: same match as bgp.static_flowspec[${prev}]`);
+      refuse(`same match as bgp.static_flowspec[${prev}]`);
       return;
     }
     seen.set(`${route.family} ${route.key}`, i);
     routes.push(route);
   });
-  return { routes, errors, warnings };
+  return { routes, errors, refused, warnings };
 }
 
 /**

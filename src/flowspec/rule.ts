@@ -71,6 +71,8 @@ const KNOWN_KEYS = new Set<string>([
   'comment',
   'announce',
 ]);
+/** The fields a rule may have, and those of its `action` (for "did you mean" hints). */
+export const RULE_FIELDS: readonly string[] = [...KNOWN_KEYS];
 const ACTION_KEYS = new Set([
   'rate',
   'rate_packets',
@@ -83,6 +85,7 @@ const ACTION_KEYS = new Set([
   'sample',
   'terminal',
 ]);
+export const ACTION_FIELDS: readonly string[] = [...ACTION_KEYS];
 
 function parsePrefix(text: unknown, field: string): { ok: true; value: FlowPrefix } | { ok: false; error: string } {
   if (typeof text !== 'string') return { ok: false, error: `${field}: expected a prefix string like "203.0.113.5/32"` };
