@@ -80,3 +80,20 @@ test('check and run warn that nothing is detected while networks is empty', { ti
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('examples/breakwater.service runs as its own user, and its StateDirectory is the example config state_dir', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { loadConfig } = await import('../src/config/index.js');
+  const unit = readFileSync(fileURLToPath(new URL('../../examples/breakwater.service', import.meta.url)), 'utf8');
+  const keys = new Map<string, string>();
+  for (const line of unit.split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line);
+    if (m) keys.set(m[1]!, m[2]!);
+  }
+  assert.ok(keys.get('DynamicUser') === 'yes' || (keys.has('User') && keys.get('User') !== 'root'), 'not root');
+  const stateDir = keys.get('StateDirectory');
+  assert.ok(stateDir, 'StateDirectory= is set');
+  assert.equal(loadConfig(EXAMPLE).state_dir, `/var/lib/${stateDir}`);
+  assert.match(keys.get('ExecStart') ?? '', / run --config \/etc\/breakwater\/breakwater\.yaml$/);
+  assert.equal(keys.get('ConfigurationDirectory'), 'breakwater');
+});
