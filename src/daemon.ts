@@ -148,7 +148,7 @@ export class Daemon {
       notifyOutcomes: () => this.notifier.outcomes,
       journalStats: () => this.journal.stats,
     });
-    registerHistoryMetrics(metrics, () => this.history.stats);
+    registerHistoryMetrics(metrics, () => this.history.stats, () => this.recorder.counts());
     this.exports = new Exports({
       hostgroups: () => this.config.hostgroups.map((h) => h.name),
       hostgroupRates: (n) => this.detector.hostgroupRates(n),

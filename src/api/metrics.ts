@@ -58,7 +58,7 @@ type Rows = Iterable<readonly [Labels, number]>;
  * A gauge (set) or counter (inc) whose series are all rebuilt from `rows` at each scrape;
  * rows read their providers through safe(), so a failing provider yields no series.
  */
-function scraped(reg: Registry[], type: 'gauge' | 'counter', name: string, help: string, labelNames: readonly string[], rows: () => Rows): void {
+export function scraped(reg: Registry[], type: 'gauge' | 'counter', name: string, help: string, labelNames: readonly string[], rows: () => Rows): void {
   const base = { name, help, labelNames, registers: reg };
   if (type === 'gauge') {
     new Gauge({

@@ -1,5 +1,6 @@
-/** The attack history's counters in /metrics (read at scrape time). */
-import { Gauge, type Registry } from 'prom-client';
+/** The attack history's and the attacks' counters in /metrics (read at scrape time). */
+import type { Registry } from 'prom-client';
+import { scraped } from '../api/metrics.js';
 import type { HistoryStats } from './store.js';
 
 const SERIES: readonly [keyof HistoryStats, string, string][] = [
@@ -11,15 +12,21 @@ const SERIES: readonly [keyof HistoryStats, string, string][] = [
   ['write_errors', 'breakwater_history_write_errors', 'History records that could not be written'],
 ];
 
-export function registerHistoryMetrics(reg: Registry, stats: () => HistoryStats): void {
-  for (const [key, name, help] of SERIES) {
-    new Gauge({
-      name,
-      help,
-      registers: [reg],
-      collect() {
-        this.set(stats()[key]);
-      },
+export interface AttackCounts {
+  /** Attacks in progress by "type/direction". */
+  readonly active: ReadonlyMap<string, number>;
+  /** Attacks detected since start by "type/direction". */
+  readonly detected: ReadonlyMap<string, number>;
+}
+
+export function registerHistoryMetrics(reg: Registry, stats: () => HistoryStats, attacks?: () => AttackCounts): void {
+  for (const [key, name, help] of SERIES) scraped([reg], 'gauge', name, help, [], () => [[{}, stats()[key]]]);
+  if (!attacks) return;
+  const rows = (m: ReadonlyMap<string, number>) =>
+    [...m].map(([k, v]) => {
+      const [type, direction] = k.split('/') as [string, string];
+      return [{ type, direction }, v] as const;
     });
-  }
+  scraped([reg], 'gauge', 'breakwater_attacks_active', 'Attacks in progress by type and direction', ['type', 'direction'], () => rows(attacks().active));
+  scraped([reg], 'counter', 'breakwater_attacks_detected_total', 'Attacks detected since start by type and direction', ['type', 'direction'], () => rows(attacks().detected));
 }

@@ -32,6 +32,7 @@ export class AttackRecorder {
   /** The detector's records of live attacks (their samples feed the FlowSpec explanation). */
   private readonly records = new Map<string, AttackRecord>();
   private readonly lastPersist = new Map<string, number>();
+  private readonly detectedBy = new Map<string, number>();
   private readonly listeners: ((rec: HistoryAttack) => void)[] = [];
   private readonly now: () => number;
   private readonly persistEveryMs: number;
@@ -65,6 +66,17 @@ export class AttackRecorder {
       rec.updated_at = at;
       this.store.put(rec);
     }
+  }
+
+  /** Attacks in progress and detected since start, by "type/direction" (metrics). */
+  counts(): { active: Map<string, number>; detected: Map<string, number> } {
+    const active = new Map<string, number>();
+    for (const r of this.live.values()) {
+      if (!r.active || !r.attack_details) continue;
+      const k = `${r.attack_details.attack_type}/${r.attack_details.attack_direction}`;
+      active.set(k, (active.get(k) ?? 0) + 1);
+    }
+    return { active, detected: new Map(this.detectedBy) };
   }
 
   /** Called with the record after every change. */
@@ -114,6 +126,8 @@ export class AttackRecorder {
     });
     this.live.set(r.uuid, rec);
     this.records.set(r.uuid, r);
+    const k = `${d.attack_type}/${d.attack_direction}`;
+    this.detectedBy.set(k, (this.detectedBy.get(k) ?? 0) + 1);
     this.explain(rec);
     this.commit(rec, true);
   }
