@@ -36,7 +36,7 @@ import { consoleHook } from './api/ui/index.js';
 import { Exports, registerExportMetrics } from './export/index.js';
 import { Assets } from './api/ui/assets.js';
 import { LiveEvents } from './api/ui/live.js';
-import { TrafficHistory } from './history/traffic.js';
+import { HostgroupTraffic, TrafficHistory } from './history/traffic.js';
 
 const log = logger.child({ module: 'daemon' });
 
@@ -63,6 +63,7 @@ export class Daemon {
   exports!: Exports;
   private attacksStarted = 0;
   traffic!: TrafficHistory;
+  hostgroupTraffic!: HostgroupTraffic;
   live: LiveEvents | null = null;
   private staticRoutes: DesiredRoute[] = [];
   private stopping: Promise<void> | null = null;
@@ -184,6 +185,11 @@ export class Daemon {
     }
     this.detector.start();
     this.traffic = new TrafficHistory(() => this.detector.totals());
+    this.hostgroupTraffic = new HostgroupTraffic(
+      () => this.config.hostgroups.map((h) => h.name),
+      (name) => this.detector.hostgroupRates(name),
+    );
+    this.traffic.onPoint((t) => this.hostgroupTraffic.sample(t));
     this.traffic.start();
     this.manager.start();
     this.escalation.start(); // adopts the restored escalations first
@@ -221,6 +227,7 @@ export class Daemon {
       onAttack: (l) => this.recorder.onChange(l),
       history,
       traffic: this.traffic,
+      hostgroupTraffic: (name, r) => this.hostgroupTraffic.series(name, r),
       bgpStatus: () => this.speaker.status(),
       exporters: () => this.collector.stats().exporters,
       hostRates: (ip) => this.detector.hostRates(ip),

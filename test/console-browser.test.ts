@@ -216,6 +216,12 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     await admin.screenshot({ path: join(SHOTS, 'host.png'), fullPage: true });
     await admin.goto(`${base()}/ui/#/hostgroups`, { waitUntil: 'domcontentloaded' });
     await admin.waitForSelector('table ::-p-text(default)', { timeout: 5_000 });
+    await admin.waitForSelector('#hostgroup-traffic figure', { timeout: 5_000 });
+    const hgTraffic = (await api('GET', '/traffic?hostgroup=default')).json.object;
+    assert.ok(hgTraffic.t.length > 0 && Math.max(...hgTraffic.in_pps) > 20_000, 'the attack is in the default hostgroup\'s traffic');
+    assert.equal((await api('GET', '/traffic?hostgroup=nosuch')).status, 404);
+    const total = (await api('GET', '/traffic?resolution=1s')).json.object;
+    assert.ok(Math.max(...total.in_pps) > 20_000, 'and in the totals');
     await admin.screenshot({ path: join(SHOTS, 'hostgroups.png'), fullPage: true });
 
     // 9. Restart the daemon: the console reconnects and the attack is in the history.

@@ -29,3 +29,23 @@ test('per-second points roll over after 900; per-minute points are the averages 
   // Since filter.
   assert.equal(t.series('1s', start + 25 * 3600 - 9).t.length, 10);
 });
+
+test('per hostgroup: one series per configured hostgroup, following reloads', async () => {
+  const { HostgroupTraffic } = await import('../src/history/traffic.js');
+  let names = ['default', 'web'];
+  const hg = new HostgroupTraffic(
+    () => names,
+    (n) => (n === 'web' ? { in_packets: 100, out_packets: 1, in_bytes: 1000, out_bytes: 10 } : null),
+  );
+  hg.sample(1000);
+  hg.sample(1001);
+  assert.deepEqual(hg.series('web', '1s')!.in_pps, [100, 100]);
+  assert.deepEqual(hg.series('web', '1s')!.in_bps, [8000, 8000]);
+  assert.deepEqual(hg.series('default', '1s')!.in_pps, [0, 0], 'no rates yet: zeros, not gaps');
+  assert.equal(hg.series('dns', '1s'), null);
+  names = ['default', 'dns'];
+  hg.sample(1002);
+  assert.equal(hg.series('web', '1s'), null, 'a removed hostgroup is dropped');
+  assert.deepEqual(hg.series('dns', '1s')!.t, [1002], 'an added one starts empty');
+  assert.equal(hg.series('default', '1s')!.t.length, 3);
+});

@@ -103,3 +103,37 @@ export class TrafficHistory {
     return (resolution === '1s' ? this.seconds : this.minutes).series(sinceS);
   }
 }
+
+const ZERO: TrafficTotals = { in_packets: 0, out_packets: 0, in_bytes: 0, out_bytes: 0 };
+
+/**
+ * The same per hostgroup: one TrafficHistory per configured hostgroup, sampled on the
+ * totals' clock. Hostgroups added by a reload start empty; removed ones are dropped.
+ */
+export class HostgroupTraffic {
+  private readonly byName = new Map<string, TrafficHistory>();
+
+  constructor(
+    private readonly names: () => readonly string[],
+    private readonly rates: (name: string) => TrafficTotals | null,
+  ) {}
+
+  /** Sample every hostgroup at t (seconds), e.g. from the totals' onPoint. */
+  sample(tS: number): void {
+    const names = new Set(this.names());
+    for (const n of this.byName.keys()) if (!names.has(n)) this.byName.delete(n);
+    for (const n of names) {
+      let h = this.byName.get(n);
+      if (!h) {
+        h = new TrafficHistory(() => this.rates(n) ?? ZERO);
+        this.byName.set(n, h);
+      }
+      h.sample(tS * 1000);
+    }
+  }
+
+  /** null for a hostgroup that is not configured. */
+  series(name: string, resolution: '1s' | '1m', sinceS = 0): TrafficSeries | null {
+    return this.byName.get(name)?.series(resolution, sinceS) ?? null;
+  }
+}

@@ -30,6 +30,9 @@ function route(): void {
     : name === 'history' ? historyPage()
     : overviewPage();
   current = page;
+  const n = document.getElementById('notice')!;
+  n.textContent = '';
+  n.className = '';
   const main = document.getElementById('main')!;
   main.replaceChildren(page.el);
   for (const a of document.querySelectorAll<HTMLAnchorElement>('nav a')) {

@@ -233,8 +233,20 @@ export function mitigationsPage(): Page {
 
 export function hostgroupsPage(): Page {
   const el = h('div', {}, h('h1', {}, 'Hostgroups'), h('p', { class: 'muted' }, 'loading…'));
+  const charts: RateChart[] = [];
+  const traffic = h('div', { class: 'grid2', id: 'hostgroup-traffic' });
+  const loadTraffic = async (names: string[]) => {
+    for (const name of names) {
+      const s = (await api('GET', `/traffic?hostgroup=${encodeURIComponent(name)}`)).object;
+      const c = new RateChart({ title: `${name}: packets per second, last 15 minutes`, unit: 'pps', series: IN_OUT, windowS: 900 });
+      c.set(s.t, [s.in_pps, s.out_pps]);
+      charts.push(c);
+      traffic.append(c.el);
+    }
+  };
   void Promise.all([api('GET', '/hostgroup'), api('GET', '/escalation')]).then(
-    ([hg, esc]) =>
+    ([hg, esc]) => {
+      void loadTraffic(hg.values.map((g: any) => g.name)).catch((e) => notice((e as Error).message, 'error'));
       el.replaceChildren(
         h('h1', {}, 'Hostgroups'),
         table(
@@ -243,10 +255,18 @@ export function hostgroupsPage(): Page {
         ),
         h('h2', {}, 'Escalations'),
         table(['entry'], esc.values.map((e: any) => [h('code', {}, JSON.stringify(e))]), 'no escalation'),
-      ),
+        h('h2', {}, 'Traffic per hostgroup'),
+        traffic,
+      );
+    },
     (e) => el.replaceChildren(h('h1', {}, 'Hostgroups'), h('p', { class: 'error' }, (e as Error).message)),
   );
-  return { el };
+  return {
+    el,
+    destroy() {
+      for (const c of charts) c.destroy();
+    },
+  };
 }
 
 // ---------------------------------------------------------------- history

@@ -1,6 +1,6 @@
 /**
  * Live data for the console: Server-Sent Events at GET /events and the traffic series at
- * GET /traffic?resolution=1s|1m.
+ * GET /traffic?resolution=1s|1m[&hostgroup=<name>].
  *
  * Events (each `event: <name>\ndata: <json>`):
  *   snapshot    on connect: traffic (1 s and 1 min series), attacks, mitigations, peers, exporters
@@ -16,7 +16,7 @@ import type { PeerStatus } from '../../bgp/types.js';
 import type { ExporterStats } from '../../capture/stats.js';
 import type { HostRates } from '../../detection/types.js';
 import type { HistoryAttack } from '../../history/types.js';
-import type { TrafficHistory } from '../../history/traffic.js';
+import type { TrafficHistory, TrafficSeries } from '../../history/traffic.js';
 import type { Mitigation } from '../../mitigation/types.js';
 import { parseIp } from '../../config/values.js';
 import { HttpError, send } from '../server.js';
@@ -29,6 +29,8 @@ export interface LiveSources {
   readonly onAttack: (listener: (rec: HistoryAttack) => void) => void;
   readonly history: HistorySource;
   readonly traffic: TrafficHistory;
+  /** Per-hostgroup series; null for an unknown hostgroup. */
+  readonly hostgroupTraffic?: (name: string, resolution: '1s' | '1m') => TrafficSeries | null;
   readonly bgpStatus: () => readonly PeerStatus[];
   readonly exporters: () => readonly ExporterStats[];
   readonly hostRates: (ip: string) => HostRates | null;
@@ -71,7 +73,14 @@ export class LiveEvents implements ConsoleRoute {
       if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed on /traffic (allowed: GET)`);
       const r = url.searchParams.get('resolution') ?? '1s';
       if (r !== '1s' && r !== '1m') throw new HttpError(400, `resolution must be 1s (15 minutes) or 1m (24 hours), not '${r}'`);
-      send(res, 200, { success: true, object: { resolution: r, ...this.src.traffic.series(r) } });
+      const hg = url.searchParams.get('hostgroup');
+      if (hg === null) {
+        send(res, 200, { success: true, object: { resolution: r, ...this.src.traffic.series(r) } });
+        return true;
+      }
+      const s = this.src.hostgroupTraffic?.(hg, r) ?? null;
+      if (!s) throw new HttpError(404, `no hostgroup '${hg}'`);
+      send(res, 200, { success: true, object: { resolution: r, hostgroup: hg, ...s } });
       return true;
     }
     if (url.pathname !== '/events') return false;

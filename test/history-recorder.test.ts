@@ -1,0 +1,82 @@
+/**
+ * The recorder turns detector and mitigation events into one attack record with its
+ * timeline (detected, banned, updated, escalated, unbanned, finished), written to the
+ * store, and closes attacks a previous run left open.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { AttackHistory } from '../src/history/store.js';
+import { AttackRecorder } from '../src/history/recorder.js';
+import type { Mitigation } from '../src/mitigation/types.js';
+import { attack } from './fixtures/mitigation/helpers.js';
+import { tempDir } from './helpers/daemon.js';
+
+function mitigation(kind: Mitigation['kind'], prefix: string, ip: string, cause: string, uuid: string): Mitigation {
+  return { uuid, kind, prefix, ip, cause, hostgroup: 'default', started_at: 1000, expires_at: null, communities: [], large_communities: [], dry_run: false };
+}
+
+test('a ban, an escalation and their ends land on the attack timeline, in the store and across a reopen', async () => {
+  const dir = join(tempDir('rec'), 'history');
+  let now = 10_000;
+  const store = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12, now: () => now });
+  const det = new EventEmitter();
+  const mgr = new EventEmitter();
+  const rec = new AttackRecorder(store, { detector: det as never, manager: mgr as never, now: () => now, persistEveryMs: 5_000 });
+  const changes: string[] = [];
+  rec.onChange((r) => changes.push(r.timeline.at(-1)!.event));
+
+  const a = { ...attack('203.0.113.10', '11111111-1111-4111-8111-111111111111'), startedAt: now };
+  det.emit('attack_started', a);
+  now += 10;
+  const bh = mitigation('blackhole', '203.0.113.10/32', '203.0.113.10', `attack ${a.uuid}`, 'm-bh');
+  mgr.emit('added', bh, '');
+  now += 1000;
+  det.emit('attack_updated', a);
+  now += 1000;
+  det.emit('attack_updated', a); // within persistEveryMs: replaces the last "updated" line
+  const esc = mitigation('escalation', '203.0.113.0/24', '203.0.113.10', 'escalation of 203.0.113.10', 'm-esc');
+  mgr.emit('added', esc, '');
+  now += 1000;
+  mgr.emit('removed', esc, 'emergency rates gone');
+  det.emit('attack_finished', a);
+  now += 1000;
+  mgr.emit('removed', bh, 'ban time over');
+  // Unrelated mitigations do not touch it.
+  mgr.emit('added', mitigation('blackhole', '203.0.113.99/32', '203.0.113.99', 'manual', 'm-man'), '');
+
+  const r = rec.get(a.uuid)!;
+  assert.deepEqual(r.timeline.map((e) => e.event), ['detected', 'banned', 'updated', 'escalated', 'unbanned', 'finished', 'unbanned']);
+  assert.deepEqual(changes, ['detected', 'banned', 'updated', 'updated', 'escalated', 'unbanned', 'finished', 'unbanned']);
+  assert.equal(r.active, false);
+  assert.equal(r.banned, false);
+  assert.deepEqual(r.mitigations.map((m) => [m.kind, m.end_reason]), [['blackhole', 'ban time over'], ['escalation', 'emergency rates gone']]);
+  assert.equal(r.samples.count, 1);
+  assert.equal(r.samples.protocols.tcp! > 0, true);
+  await store.close();
+
+  const again = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12, now: () => now });
+  assert.deepEqual(again.get(a.uuid)!.timeline, r.timeline, 'what was written is the final record');
+  await again.close();
+});
+
+test('an attack left active by a stopped daemon is closed at the next start', async () => {
+  const dir = join(tempDir('rec'), 'history');
+  const store = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12 });
+  const det = new EventEmitter();
+  const mgr = new EventEmitter();
+  new AttackRecorder(store, { detector: det as never, manager: mgr as never });
+  det.emit('attack_started', { ...attack('203.0.113.11', '22222222-2222-4222-8222-222222222222'), startedAt: Date.now() });
+  await store.close();
+
+  const store2 = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12 });
+  assert.equal(store2.get('22222222-2222-4222-8222-222222222222')!.active, true, 'as written by the stopped run');
+  const rec2 = new AttackRecorder(store2, { detector: new EventEmitter() as never, manager: new EventEmitter() as never });
+  const r = rec2.get('22222222-2222-4222-8222-222222222222')!;
+  assert.equal(r.active, false);
+  assert.ok(r.finished_at !== null && r.finished_at >= r.started_at, 'closed at its last update');
+  assert.match(r.timeline.at(-1)!.detail, /daemon stopped during the attack/);
+  assert.deepEqual(rec2.counts().active.size, 0);
+  await store2.close();
+});
