@@ -143,8 +143,8 @@ describe('ctl tables for people: durations, peaks, its own usage, ISO times', ()
 
   it('hostgroup BAN_TIME and bgp UPTIME are durations', async () => {
     const hg = (await ctl(['hostgroup'])).out.split('\n');
-    assert.match(hg[0]!, /BAN_TIME/);
-    assert.match(hg[1]!, /^default\s.*\s30m\s/);
+    assert.match(hg[0]!, /BAN_TIME\s+BAN_THRESHOLDS/);
+    assert.match(hg[1]!, /^default\s.*\s30m\s+incoming total 20000 pps, incoming total 1000 Mbps\s/);
     const bgp = (await ctl(['bgp'])).out;
     assert.match(bgp, /^NAME\s+ADDRESS\s+REMOTE_AS\s+STATE\s+UPTIME\s/m);
     assert.match(bgp, /^edge1\s+127\.0\.0\.2\s+65001\s+Established\s+1h2m5s\s/m);

@@ -5,6 +5,8 @@
  */
 import { parseFlags } from '../cli/command.js';
 import { formatDuration } from '../config/values.js';
+import type { TrafficClass, Unit } from '../config/types.js';
+import { thresholdText } from '../detection/layout.js';
 import { crossingText, type Crossing } from '../escalation/rates.js';
 
 const TOP_UNITS = ['packets', 'bytes', 'flows'];
@@ -173,8 +175,13 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
         const j = await request('GET', '/hostgroup');
         return print(io, json, j, () =>
           table(
-            values(j).map((v) => ({ ...v, networks: (v.networks as string[]).join(' ') || '-', ban_time: typeof v.ban_time === 'number' ? formatDuration(v.ban_time * 1000) : v.ban_time })),
-            ['name', 'parent', 'networks', 'ban_time', 'blackhole', 'flowspec', 'escalation'],
+            values(j).map((v) => ({
+              ...v,
+              networks: (v.networks as string[]).join(' ') || '-',
+              ban_time: typeof v.ban_time === 'number' ? formatDuration(v.ban_time * 1000) : v.ban_time,
+              ban_thresholds: thresholdsText((v.thresholds as Json | undefined)?.ban),
+            })),
+            ['name', 'parent', 'networks', 'ban_time', 'ban_thresholds', 'blackhole', 'flowspec', 'escalation'],
           ),
         );
       }
@@ -265,6 +272,19 @@ function elapsed(seconds: number): string {
     }
   }
   return s > 0 || out === '' ? `${out}${s}s` : out;
+}
+
+/** A threshold set in the policy's words: "incoming total 20000 pps, incoming udp 100 Mbps". */
+function thresholdsText(set: unknown): string {
+  const out: string[] = [];
+  for (const [direction, byClass] of Object.entries((set ?? {}) as Record<string, Record<string, Record<string, number | null>>>)) {
+    for (const [cls, byUnit] of Object.entries(byClass ?? {})) {
+      for (const [unit, limit] of Object.entries(byUnit ?? {})) {
+        if (typeof limit === 'number') out.push(`${direction} ${thresholdText(cls as TrafficClass, unit as Unit, limit)}`);
+      }
+    }
+  }
+  return out.join(', ') || '-';
 }
 
 /** The escalation's crossing: "203.0.113.10: incoming total 52900 pps > 50000 pps (current)". */
