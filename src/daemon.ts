@@ -118,6 +118,7 @@ export class Daemon {
       // One key per change (the whole set only at start and reload): a change costs the
       // same with 10 mitigations active or 100,000.
       onRoutes: (put, remove) => this.speaker.update(put ? [put] : [], remove ? [remove] : []),
+      onNotify: (doc) => this.exports?.onNotify(doc),
     });
     await this.manager.restore(replay.mitigations);
     this.computeStatic(cfg);

@@ -11,6 +11,8 @@ import { ExportQueue, type ExportStats } from './queue.js';
 import { graphiteLines, GraphiteTransport } from './graphite.js';
 import { influxLines, InfluxTransport } from './influx.js';
 import { takeSnapshot, type SeriesSource, type Snapshot } from './series.js';
+import { redisBatch, redisCommands, RedisTransport } from './redis.js';
+import type { NotifyDocument } from '../mitigation/notify.js';
 
 const log = logger.child({ module: 'export' });
 
@@ -19,7 +21,8 @@ export type { SeriesSource, Snapshot } from './series.js';
 interface Pusher {
   readonly key: string;
   readonly queue: ExportQueue;
-  readonly timer: NodeJS.Timeout;
+  /** Graphite/InfluxDB push on a timer; Redis writes on events (null). */
+  readonly timer: NodeJS.Timeout | null;
 }
 
 export class Exports {
@@ -33,7 +36,7 @@ export class Exports {
   /** Start, stop or restart the pushers the config asks for. */
   configure(cfg: Config): void {
     this.cfg = cfg;
-    const want = new Map<string, { key: string; interval: number; make: () => { queue: ExportQueue; tick: () => void } }>();
+    const want = new Map<string, { key: string; interval: number; make: () => { queue: ExportQueue; tick: (() => void) | null } }>();
     const g = cfg.graphite;
     if (g) {
       want.set('graphite', {
@@ -56,6 +59,14 @@ export class Exports {
         },
       });
     }
+    const r = cfg.redis;
+    if (r) {
+      want.set('redis', {
+        key: JSON.stringify(r),
+        interval: 0,
+        make: () => ({ queue: new ExportQueue(`redis ${redactUrl(r.url)}`, new RedisTransport(r.url), log, { maxBatches: 1000 }), tick: null }),
+      });
+    }
     for (const [name, p] of this.pushers) {
       if (want.get(name)?.key === p.key) continue;
       this.stopOne(name, p);
@@ -65,17 +76,29 @@ export class Exports {
       const { queue, tick } = w.make();
       const prev = this.totals.get(name);
       if (prev) Object.assign(queue.stats, { ...prev, up: 1, queued_batches: 0 });
-      const timer = setInterval(() => {
-        try {
-          tick();
-        } catch (e) {
-          log.error(`${name}: building the series failed: ${(e as Error).message}`);
-        }
-      }, w.interval);
-      timer.unref();
+      let timer: NodeJS.Timeout | null = null;
+      if (tick) {
+        timer = setInterval(() => {
+          try {
+            tick();
+          } catch (e) {
+            log.error(`${name}: building the series failed: ${(e as Error).message}`);
+          }
+        }, w.interval);
+        timer.unref();
+        log.info(`${name}: pushing every ${w.interval} ms`);
+      } else log.info(`${name}: writing ban records and events`);
       this.pushers.set(name, { key: w.key, queue, timer });
-      log.info(`${name}: pushing every ${w.interval} ms`);
     }
+  }
+
+  /** A host ban/unban document (mitigation's notify tap): Redis records and events. */
+  onNotify(doc: NotifyDocument): void {
+    const r = this.cfg?.redis;
+    const p = this.pushers.get('redis');
+    if (!r || !p) return;
+    const cmds = redisCommands(doc, r);
+    if (cmds.length) p.queue.push(redisBatch(cmds));
   }
 
   private snapshotCache: { at: number; top: number; s: Snapshot } | null = null;
@@ -91,7 +114,7 @@ export class Exports {
   }
 
   private stopOne(name: string, p: Pusher): void {
-    clearInterval(p.timer);
+    if (p.timer) clearInterval(p.timer);
     p.queue.close();
     this.totals.set(name, { ...p.queue.stats });
     this.pushers.delete(name);
@@ -112,6 +135,7 @@ export class Exports {
     for (const [name, p] of this.pushers) {
       if (name === 'graphite' && cfg?.graphite) p.queue.push(graphiteLines(this.snapshot(cfg.graphite.top_hosts), cfg.graphite.prefix));
       if (name === 'influxdb' && cfg?.influxdb) p.queue.push(influxLines(this.snapshot(cfg.influxdb.top_hosts)));
+      // Redis has nothing to push on demand: its queue is only flushed.
       await p.queue.flush();
     }
   }
@@ -119,6 +143,13 @@ export class Exports {
   stop(): void {
     for (const [name, p] of [...this.pushers]) this.stopOne(name, p);
   }
+}
+
+/** A URL for logs: the password is not shown. */
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
 }
 
 /** breakwater_export_* metrics over Exports.stats(), registered on the daemon's registry. */

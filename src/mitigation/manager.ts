@@ -40,6 +40,8 @@ export interface ManagerOptions {
   onChange?: () => void;
   /** The change as routes (see MitigationSetOptions.onRoutes): what the speaker takes per change. */
   onRoutes?: (put: DesiredRoute | null, remove: DesiredRoute | null) => void;
+  /** Every host ban/unban/status document, whether or not a script or webhook is set (Redis export). */
+  onNotify?: (doc: NotifyDocument) => void;
   now?: () => number;
   /** How often expiries and status updates are checked (default 1000 ms). */
   sweepIntervalMs?: number;
@@ -441,7 +443,8 @@ export class MitigationManager implements MitigationManagerApi {
   private notify(action: NotifyActionName, b: Ban, details: AttackDetails | Readonly<Record<string, unknown>>): void {
     const n = this.opts.notifier;
     const na = this.policyFor(b.hostgroup, b.ip)?.actions.notify;
-    if (!n || !na || (!na.script && !na.webhook)) return;
+    const toNotifier = !!n && !!na && (!!na.script || !!na.webhook);
+    if (!toNotifier && !this.opts.onNotify) return;
     const doc: NotifyDocument = {
       action,
       alert_scope: 'host',
@@ -450,7 +453,8 @@ export class MitigationManager implements MitigationManagerApi {
       packet_dump_detailed: (action === 'ban' || action === 'partial_block') && b.rec ? b.rec.packet_dump_detailed : [],
       flow_spec_rules: [...b.rules],
     };
-    n.notify(doc, na);
+    this.opts.onNotify?.(doc);
+    if (toNotifier) n!.notify(doc, na!);
   }
 
   private finishBan(b: Ban, reason: string): void {

@@ -20,8 +20,11 @@ export function sflowStream(port: number, agentIp: string, perTick: number, rate
     agent.uptimeMs += 100;
     sock.send(sflowDatagram(agent, pk, rate), port, '127.0.0.1');
   }, 100);
+  let open = true;
   return {
     stop() {
+      if (!open) return;
+      open = false;
       clearInterval(timer);
       sock.close();
     },
