@@ -33,6 +33,8 @@ export interface MetricsSources {
   bgpStatus?: () => readonly PeerStatus[];
   notifyOutcomes?: () => Readonly<Record<string, number>>;
   journalStats?: () => JournalStats;
+  /** Flow filter hits per rule (docs/integrations.md). */
+  filterHits?: () => readonly { scope: string; rule: number; action: string; hits: number }[];
   /** How many top hosts per unit and direction (default 10). */
   topN?: number;
   /** process_* metrics (default true). */
@@ -173,6 +175,10 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
     'Notify script runs and webhook posts by outcome (ok, failed, timeout, missing, dropped, webhook_ok, webhook_failed).',
     'outcome',
     src.notifyOutcomes,
+  );
+
+  scraped(reg, 'counter', 'breakwater_filter_hits_total', 'Records a flow filter rule matched (action drop: not counted), by scope (capture or hostgroup:<name>) and rule index.', ['scope', 'rule', 'action'], () =>
+    safe(src.filterHits, []).map((h) => [{ scope: h.scope, rule: String(h.rule), action: h.action }, h.hits] as const),
   );
 
   if (src.journalStats) {

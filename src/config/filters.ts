@@ -95,7 +95,8 @@ export function parseTcpFlags(v: string | readonly string[]): { set: number; cle
 
 // ---------------------------------------------------------------- zod pieces
 
-const one = <T>(s: z.ZodType<T>) => z.union([s, z.array(s)]).transform((v) => (Array.isArray(v) ? v : [v]) as T[]);
+/** One value or a list of them; a single value's errors point at it (path ends in [0]). */
+const one = <T>(s: z.ZodType<T>) => z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(s));
 const range = (max: number, what: string) => value((v: string | number) => parseRange(v, max, what), 'string|number');
 const prefixOne = value((v: string) => parsePrefix(v));
 

@@ -152,6 +152,11 @@ export class DetectorImpl implements Detector {
     return this.queries.detectionStats();
   }
 
+  /** Hits per flow filter rule (metrics). */
+  filterHits(): ReturnType<DetectorState['filterHits']> {
+    return this.st.filterHits();
+  }
+
   /** Storage per active host: counters and window plus the baseline sample ring. */
   bytesPerHost(): number {
     return this.queries.bytesPerHost();

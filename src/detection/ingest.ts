@@ -98,6 +98,13 @@ export class Ingest implements FlowSink {
 
   onFlow(rec: FlowRecord): void {
     this.stats.records++;
+    const st = this.st;
+    // capture.filters (src/capture/filter.ts): one compiled predicate, before anything else.
+    const flt = st.filter;
+    if (flt !== null && !flt.keep(rec)) {
+      this.stats.filtered++;
+      return;
+    }
     let pk = rec.packets;
     let by = rec.bytes;
     const dur = rec.durationMs;
@@ -120,7 +127,6 @@ export class Ingest implements FlowSink {
     if (rec.dropped) bits |= M_DROP;
     let sIn: number;
     let sOut: number;
-    const st = this.st;
     if (rec.ipVersion === 4) {
       sIn = this.slot4(rec.dst4);
       sOut = this.slot4(rec.src4);
@@ -152,6 +158,22 @@ export class Ingest implements FlowSink {
     if (sIn < 0 && sOut < 0) {
       this.stats.unmonitored++;
       return;
+    }
+    // A hostgroup's filters decide whether the record counts towards its hosts.
+    const hf = st.hgFilters;
+    if (hf !== null) {
+      if (sIn >= 0) {
+        const f = hf[this.store.hg(sIn)];
+        if (f && !f.keep(rec)) sIn = -1;
+      }
+      if (sOut >= 0) {
+        const f = hf[this.store.hg(sOut)];
+        if (f && !f.keep(rec)) sOut = -1;
+      }
+      if (sIn < 0 && sOut < 0) {
+        this.stats.filtered++;
+        return;
+      }
     }
     const expId = rec.exporter === this.lastExp ? this.lastExpId : this.exporterId(rec.exporter);
     if (sIn >= 0) this.add(sIn, 0, bits, pk, by, rec, false, expId);

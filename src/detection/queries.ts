@@ -18,6 +18,8 @@ export interface DetectionStats {
   records: number;
   /** Records where neither address is monitored. */
   unmonitored: number;
+  /** Records dropped by flow filters (capture.filters, a hostgroup's filters). */
+  filtered: number;
   ticks: number;
   hosts_v4: number;
   hosts_v6: number;

@@ -12,6 +12,7 @@ import { HG_NONE, Policy, V4Index, V6Index } from './addrmap.js';
 import { compileThresholds, NC, type CompiledThreshold } from './layout.js';
 import { buildHostRates } from './report.js';
 import { SampleArrays } from './samples.js';
+import { compileFilter, type CompiledFilter } from '../capture/filter.js';
 import { CounterStore, H_ADDR, KIND_HOSTGROUP, KIND_V4, STRIDE } from './store.js';
 import type { HostRates } from './types.js';
 
@@ -86,7 +87,10 @@ export class DetectorState {
   unsupported: string[] = [];
   /** Exporter names by the id kept in samples (0: unknown / too many). */
   readonly exporters: string[] = [''];
-  readonly stats = { records: 0, unmonitored: 0, ticks: 0, ipv6_evictions: 0, ipv6_overflow: 0 };
+  readonly stats = { records: 0, unmonitored: 0, filtered: 0, ticks: 0, ipv6_evictions: 0, ipv6_overflow: 0 };
+  /** capture.filters (every record), and each hostgroup's filters by hostgroup index (null: none anywhere). */
+  filter: CompiledFilter | null = null;
+  hgFilters: (CompiledFilter | null)[] | null = null;
   /** Called when the store grows its slot capacity (per-slot arrays elsewhere follow). */
   private readonly growHooks: ((cap: number) => void)[] = [];
 
@@ -187,6 +191,23 @@ export class DetectorState {
     });
     for (let j = 0; j < oldSlots.length; j++) if (!kept.has(j)) st.release(oldSlots[j]!);
     this.hgSlot = slots;
+    // Flow filters: compiled once per (re)load; their hit counters start again at 0.
+    this.filter = compileFilter(cfg.filters);
+    const hf = cfg.hostgroups.map((h) => compileFilter(h.filters));
+    this.hgFilters = hf.some((f) => f !== null) ? hf : null;
+  }
+
+  /** Hits per filter rule, for the metrics: scope "capture" or "hostgroup:<name>". */
+  filterHits(): { scope: string; rule: number; action: string; where: string; hits: number }[] {
+    const out: { scope: string; rule: number; action: string; where: string; hits: number }[] = [];
+    const add = (scope: string, f: CompiledFilter | null) => {
+      if (!f) return;
+      f.rules.forEach((r, i) => out.push({ scope, rule: i, action: r.action, where: r.where, hits: f.hits[i]! }));
+      if (f.allowList) out.push({ scope, rule: f.rules.length, action: 'drop', where: 'no rule matched', hits: f.hits[f.rules.length]! });
+    };
+    add('capture', this.filter);
+    this.hgFilters?.forEach((f, h) => add(`hostgroup:${this.cfg.hostgroups[h]?.name ?? h}`, f));
+    return out;
   }
 
   /** Per-second rate of counter c: the window that ended with the last tick (or its EWMA). */
