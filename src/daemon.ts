@@ -34,6 +34,7 @@ import { AttackRecorder } from './history/recorder.js';
 import { registerHistoryMetrics } from './history/metrics.js';
 import { consoleHook } from './api/ui/index.js';
 import { Exports, registerExportMetrics } from './export/index.js';
+import { LearnedNetworks, withLearned } from './bgp/learned.js';
 import { Assets } from './api/ui/assets.js';
 import { LiveEvents } from './api/ui/live.js';
 import { HostgroupTraffic, TrafficHistory } from './history/traffic.js';
@@ -62,6 +63,10 @@ export class Daemon {
   recorder!: AttackRecorder;
   exports!: Exports;
   private attacksStarted = 0;
+  /** networks_from_bgp: the configured Config plus what BGP taught (what every room reads). */
+  learned!: LearnedNetworks;
+  private effective: Config | null = null;
+  private learnedTimer: NodeJS.Timeout | null = null;
   traffic!: TrafficHistory;
   hostgroupTraffic!: HostgroupTraffic;
   live: LiveEvents | null = null;
@@ -75,7 +80,18 @@ export class Daemon {
   }
 
   get config(): Config {
-    return this.store.current;
+    return this.effective ?? this.store.current;
+  }
+
+  /** Learned networks changed: apply them (coalesced, they come in bursts of UPDATEs). */
+  private learnedChanged(): void {
+    this.learnedTimer ??= setTimeout(() => {
+      this.learnedTimer = null;
+      if (this.stopping) return;
+      const prev = this.config;
+      this.effective = withLearned(this.store.current, this.learned.list());
+      this.applyConfig(this.effective, prev);
+    }, 100);
   }
 
   /** Every route the speaker should hold: static config plus active mitigations. */
@@ -149,6 +165,7 @@ export class Daemon {
       bgpStatus: () => this.speaker.status(),
       notifyOutcomes: () => this.notifier.outcomes,
       journalStats: () => this.journal.stats,
+      filterHits: () => this.detector.filterHits(),
     });
     registerHistoryMetrics(metrics, () => this.history.stats, () => this.recorder.counts());
     this.exports = new Exports({
@@ -168,6 +185,9 @@ export class Daemon {
       notify: notifyVia(this.notifier, () => this.config),
     });
 
+    this.learned = new LearnedNetworks(cfg.networks_from_bgp, () => this.learnedChanged(), log);
+    this.speaker.onUpdate((peer, m) => this.learned.update(peer, m));
+    this.speaker.on('down', (peer) => this.learned.down(peer));
     // Routes first, then sessions: a peer that comes up gets the whole table at once.
     this.speaker.sync(this.desiredRoutes());
     await this.speaker.start();
@@ -212,7 +232,12 @@ export class Daemon {
       });
       await this.api.listen();
     }
-    this.store.subscribe((next, prev) => this.applyConfig(next, prev));
+    this.store.subscribe((next) => {
+      const prev = this.config;
+      this.learned.reconfigure(next.networks_from_bgp);
+      this.effective = withLearned(next, this.learned.list());
+      this.applyConfig(this.effective, prev);
+    });
     log.info('ready');
   }
 
@@ -352,6 +377,7 @@ export class Daemon {
       await this.mirror?.stop();
       this.detector?.stop();
       this.exports?.stop();
+      if (this.learnedTimer) clearTimeout(this.learnedTimer);
       this.manager?.stop();
       await this.history?.close();
       await this.speaker?.stop();

@@ -8,7 +8,7 @@ import type { BgpFamily, BgpPeerConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { PeerStateName, PeerStatus } from './types.js';
 import type { DesiredSet } from './desired.js';
-import type { BgpMessage } from './codec.js';
+import type { BgpMessage, UpdateMessage } from './codec.js';
 import { encodeNotification, encodeRouteRefresh } from './codec.js';
 import { buildCapabilities, type LocalCapabilities } from './capabilities.js';
 import { collisionLoser, type FsmConfig, type Transition } from './fsm.js';
@@ -30,6 +30,8 @@ export interface PeerOptions {
   readonly log: Logger;
   readonly desired: () => DesiredSet;
   readonly emit: (event: 'established' | 'down', peer: string, reason: string) => void;
+  /** Every UPDATE received on the established session (networks_from_bgp). */
+  readonly onUpdate?: (peer: string, m: UpdateMessage) => void;
 }
 
 const RANK: Record<PeerStateName, number> = { Idle: 0, Connect: 1, Active: 1, OpenSent: 2, OpenConfirm: 3, Established: 4 };
@@ -193,6 +195,7 @@ export class Peer implements ConnectionHost {
           }
         }
       }
+      this.opts.onUpdate?.(this.peer.name, m);
     } else if (m.type === 'route-refresh' && conn.name === 'Established') {
       this.routeRefresh(conn, m.afi, m.safi, m.subtype);
     }

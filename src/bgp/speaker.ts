@@ -8,6 +8,7 @@ import type { BgpPeerConfig, Config } from '../config/types.js';
 import { logger as rootLogger, type Logger } from '../log.js';
 import type { DesiredRoute, PeerStatus, Speaker } from './types.js';
 import { Peer } from './peer.js';
+import type { UpdateMessage } from './update.js';
 import { DesiredSet } from './desired.js';
 import { parseAddr, addrToString } from '../wire/addr.js';
 import { CEASE_ADMIN_SHUTDOWN, CEASE_OTHER_CONFIG_CHANGE, CEASE_PEER_DECONFIGURED } from './notify.js';
@@ -28,6 +29,8 @@ export interface EmbeddedSpeaker extends Speaker {
   reconfigure(cfg: Config): Promise<void>;
   /** The addresses the listener is bound to (for tests and logs). */
   listening(): { address: string; port: number }[];
+  /** UPDATEs received from peers (networks_from_bgp). */
+  onUpdate(listener: (peer: string, m: UpdateMessage) => void): void;
 }
 
 function canon(a: string): string {
@@ -71,6 +74,7 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
       log,
       desired: () => desired,
       emit: (ev, peer, reason) => events.emit(ev, peer, reason),
+      onUpdate: (peer, m) => events.emit('update', peer, m),
     });
 
   const findPeer = (remote: string, local: string): Peer | undefined => {
@@ -214,6 +218,10 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
           np.start();
         }
       }
+    },
+
+    onUpdate(listener) {
+      events.on('update', listener);
     },
 
     listening() {

@@ -35,6 +35,7 @@ export function summarize(c: Config): string {
   lines.push(`bgp: AS ${c.bgp.local_as}, router-id ${c.bgp.router_id}, ${c.bgp.peers.length} peer(s), ${c.bgp.static_routes.length} static route(s), ${c.bgp.static_flowspec.length} static flowspec rule(s)`);
   for (const p of c.bgp.peers) lines.push(`  ${p.name}: ${p.address}:${p.port} AS ${p.remote_as} [${p.families.join(', ')}]${p.passive ? ' passive' : ''}`);
   lines.push(`state_dir: ${displayPath(c.state_dir)}`);
+  lines.push(...integrationLines(c));
   if (c.detection.dry_run) lines.push('dry_run: on (no routes will be announced)');
   return lines.join('\n') + '\n';
 }
@@ -68,3 +69,20 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** graphite / influxdb / redis / networks_from_bgp / flow filters (docs/integrations.md). */
+function integrationLines(c: Config): string[] {
+  const out: string[] = [];
+  if (c.graphite) out.push(`graphite: ${c.graphite.host}:${c.graphite.port}, prefix "${c.graphite.prefix}", every ${c.graphite.interval_ms} ms, top ${c.graphite.top_hosts} hosts`);
+  if (c.influxdb) out.push(`influxdb: ${c.influxdb.url}, database ${c.influxdb.database}${c.influxdb.retention_policy ? `, retention policy ${c.influxdb.retention_policy}` : ''}, every ${c.influxdb.interval_ms} ms`);
+  if (c.redis) out.push(`redis: ${c.redis.url.replace(/:[^:@/]*@/, ':***@')}, key prefix "${c.redis.key_prefix}", ttl ${c.redis.ttl_ms / 1000} s, channel ${c.redis.channel}`);
+  const n = c.networks_from_bgp;
+  if (n) {
+    out.push(
+      `networks_from_bgp: routes from peer ${n.peer}${n.communities.length ? ` with community ${n.communities.join(' or ')}` : ''} -> hostgroup ${n.hostgroup}, only within ${n.within.map(prefixToString).join(', ')}`,
+    );
+  }
+  if (c.filters?.length) out.push(`capture filters: ${c.filters.length} rule(s)`);
+  for (const g of c.hostgroups) if (g.filters?.length) out.push(`  ${g.name} filters: ${g.filters.length} rule(s)`);
+  return out;
+}
