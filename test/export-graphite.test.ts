@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { freePort, startDaemon, tempDir } from './helpers/daemon.js';
-import { startCarbon, whisperPoints } from './helpers/servers.js';
+import { assertDetectsWhileDown, exportMetric, startCarbon, whisperPoints } from './helpers/servers.js';
 import { sflowStream, udpTo } from './helpers/traffic.js';
 import { waitFor } from './helpers/routers.js';
 
@@ -61,10 +61,8 @@ test('graphite: totals, hostgroup and host series reach carbon with the rates se
     // sFlow packet samples carry no flow count: the series exists and reads 0.
     assert.equal(await last('bw.test.total.incoming.flows'), 0);
     assert.equal(await last('bw.test.attacks.active'), 0);
-    const m = (await d.api('GET', '/metrics')).json as string;
-    assert.match(m, /breakwater_export_up\{target="graphite"\} 1/);
-    const sent = Number(/breakwater_export_points_total\{target="graphite"\} (\d+)/.exec(m)?.[1]);
-    assert.ok(sent > 100, m);
+    assert.equal(await exportMetric(d, 'up', 'graphite'), 1);
+    assert.ok((await exportMetric(d, 'points_total', 'graphite')) > 100);
   } finally {
     s1.stop();
     s2.stop();
@@ -84,14 +82,7 @@ test('graphite down: detection goes on, failures are counted and logged once, po
     await d.waitLog(/graphite 127\.0\.0\.1:\d+: cannot write/, 20000);
     // Detection is not held up by the dead target.
     await d.waitLog(/10\.20\.0\.9/, 20000);
-    const attacks = await waitFor('the attack in the API', async () => {
-      const r = await d.api('GET', '/attacks');
-      return r.json.values?.length ? r.json.values : null;
-    });
-    assert.equal(attacks[0].ip, '10.20.0.9');
-    const m = (await d.api('GET', '/metrics')).json as string;
-    assert.match(m, /breakwater_export_up\{target="graphite"\} 0/);
-    assert.ok(Number(/breakwater_export_errors_total\{target="graphite"\} (\d+)/.exec(m)?.[1]) >= 1, m);
+    await assertDetectsWhileDown(d, 'graphite', '10.20.0.9');
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal((d.output().match(/graphite 127\.0\.0\.1:\d+: cannot write/g) ?? []).length, 1, 'logged once per state change');
     carbon = await startCarbon({ linePort: line });
@@ -103,8 +94,7 @@ test('graphite down: detection goes on, failures are counted and logged once, po
       const pts = await whisperPoints(carbon!.whisperDir, 'bw.test.attacks.active', now - 120, now + 5);
       return pts.some(([, v]) => v === 1);
     });
-    const m2 = (await d.api('GET', '/metrics')).json as string;
-    assert.match(m2, /breakwater_export_up\{target="graphite"\} 1/);
+    assert.equal(await exportMetric(d, 'up', 'graphite'), 1);
   } finally {
     s.stop();
     await d.kill();

@@ -10,7 +10,7 @@ import http from 'node:http';
 import zlib from 'node:zlib';
 import { join } from 'node:path';
 import { freePort, startDaemon, tempDir } from './helpers/daemon.js';
-import { startInflux } from './helpers/servers.js';
+import { assertDetectsWhileDown, exportMetric, startInflux } from './helpers/servers.js';
 import { sflowStream, udpTo } from './helpers/traffic.js';
 import { waitFor } from './helpers/routers.js';
 import { InfluxTransport, influxLines } from '../src/export/influx.js';
@@ -109,9 +109,8 @@ test('influxdb: series written into the database and retention policy, read back
     assert.equal(await q(`SELECT last(active) FROM "short"."breakwater_attacks"`), 0);
     // Nothing went to the default retention policy.
     assert.equal(await q(`SELECT count(pps) FROM "autogen"."breakwater_total"`), null);
-    const m = (await d.api('GET', '/metrics')).json as string;
-    assert.match(m, /breakwater_export_up\{target="influxdb"\} 1/);
-    assert.equal(/breakwater_export_errors_total\{target="influxdb"\} (\d+)/.exec(m)?.[1], '0');
+    assert.equal(await exportMetric(d, 'up', 'influxdb'), 1);
+    assert.equal(await exportMetric(d, 'errors_total', 'influxdb'), 0);
   } finally {
     s1.stop();
     s2.stop();
@@ -130,15 +129,8 @@ test('influxdb refusing the credentials: retried, counted, logged once; detectio
   const s = sflowStream(sflow, '127.0.0.1', 30, 100, () => udpTo('10.20.0.9'));
   try {
     await d.waitLog(/influxdb http:\/\/127\.0\.0\.1:\d+: cannot write \(HTTP 401/, 20000);
-    const attacks = await waitFor('the attack in the API', async () => {
-      const r = await d.api('GET', '/attacks');
-      return r.json.values?.length ? r.json.values : null;
-    });
-    assert.equal(attacks[0].ip, '10.20.0.9');
     await new Promise((r) => setTimeout(r, 2000));
-    const m = (await d.api('GET', '/metrics')).json as string;
-    assert.match(m, /breakwater_export_up\{target="influxdb"\} 0/);
-    assert.ok(Number(/breakwater_export_errors_total\{target="influxdb"\} (\d+)/.exec(m)?.[1]) >= 2, m);
+    await assertDetectsWhileDown(d, 'influxdb', '10.20.0.9', 2);
     assert.equal((d.output().match(/influxdb http:\/\/127\.0\.0\.1:\d+: cannot write/g) ?? []).length, 1);
     const j = await influx.query('SELECT count(pps) FROM "short"."breakwater_total"', 'bwtest');
     assert.equal(j.results[0].series, undefined, 'nothing written without valid credentials');

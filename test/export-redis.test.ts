@@ -11,7 +11,7 @@ import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { freePort, startDaemon, tempDir } from './helpers/daemon.js';
-import { requireBinary, startRedis } from './helpers/servers.js';
+import { assertDetectsWhileDown, exportMetric, requireBinary, startRedis } from './helpers/servers.js';
 import { sflowStream, udpTo } from './helpers/traffic.js';
 import { waitFor } from './helpers/routers.js';
 import { encodeCommand, RespParser, RedisError } from '../src/export/resp.js';
@@ -98,9 +98,8 @@ test('redis: ban writes the attack record and samples with the TTL, ban and unba
     assert.equal(msgs[0].ip, '10.20.0.9');
     assert.equal(msgs[0].attack_uuid, rec.attack_uuid);
     assert.equal(msgs[1].attack_uuid, rec.attack_uuid);
-    const m = (await d.api('GET', '/metrics')).json as string;
-    assert.match(m, /breakwater_export_points_total\{target="redis"\} 4/);
-    assert.match(m, /breakwater_export_up\{target="redis"\} 1/);
+    assert.equal(await exportMetric(d, 'points_total', 'redis'), 4);
+    assert.equal(await exportMetric(d, 'up', 'redis'), 1);
   } finally {
     s.stop();
     sub.stop();
@@ -118,14 +117,7 @@ test('redis down: the ban goes ahead, the failure is counted, the record is writ
   let redis: Awaited<ReturnType<typeof startRedis>> | null = null;
   try {
     await d.waitLog(/redis redis:\/\/127\.0\.0\.1:\d+\/0: cannot write/, 20000);
-    const bans = await waitFor('the ban in the API', async () => {
-      const r = await d.api('GET', '/attacks');
-      return r.json.values?.length ? r.json.values : null;
-    });
-    assert.equal(bans[0].ip, '10.20.0.9');
-    const m = (await d.api('GET', '/metrics')).json as string;
-    assert.match(m, /breakwater_export_up\{target="redis"\} 0/);
-    assert.ok(Number(/breakwater_export_errors_total\{target="redis"\} (\d+)/.exec(m)?.[1]) >= 1);
+    await assertDetectsWhileDown(d, 'redis', '10.20.0.9');
     // Same port: the exporter reconnects with backoff.
     const { mkdtempSync } = await import('node:fs');
     const rdir = mkdtempSync(join(dir, 'r'));

@@ -9,7 +9,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, tempDir } from './daemon.js';
+import assert from 'node:assert/strict';
+import { freePort, tempDir, type DaemonHandle } from './daemon.js';
+import { waitFor } from './routers.js';
 
 const run = promisify(execFile);
 
@@ -190,4 +192,25 @@ export async function startRedis(): Promise<Server> {
   const dir = tempDir('redis');
   const port = await freePort('tcp');
   return launch(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], dir, '127.0.0.1', port);
+}
+
+/** The daemon's breakwater_export_<name>{target} value from /metrics (NaN when absent). */
+export async function exportMetric(d: DaemonHandle, name: string, target: string): Promise<number> {
+  const m = (await d.api('GET', '/metrics')).json as string;
+  const v = new RegExp(`breakwater_export_${name}\\{target="${target}"\\} (\\S+)`).exec(m)?.[1];
+  return v === undefined ? NaN : Number(v);
+}
+
+/**
+ * A target that is down does not hold up detection: the attack on `ip` is in the API while
+ * the metrics say the target is down with at least `minErrors` failed writes.
+ */
+export async function assertDetectsWhileDown(d: DaemonHandle, target: string, ip: string, minErrors = 1): Promise<void> {
+  const attacks = await waitFor('the attack in the API', async () => {
+    const r = await d.api('GET', '/attacks');
+    return r.json.values?.length ? r.json.values : null;
+  });
+  assert.equal(attacks[0].ip, ip);
+  assert.equal(await exportMetric(d, 'up', target), 0);
+  assert.ok((await exportMetric(d, 'errors_total', target)) >= minErrors, `${target} errors`);
 }
