@@ -185,6 +185,8 @@ export class Daemon {
       notify: notifyVia(this.notifier, () => this.config),
     });
 
+    // From here on `config` is this one (plus learned networks): a reload's subscriber still sees it as the previous one.
+    this.effective = cfg;
     this.learned = new LearnedNetworks(cfg.networks_from_bgp, () => this.learnedChanged(), log);
     this.speaker.onUpdate((peer, m) => this.learned.update(peer, m));
     this.speaker.on('down', (peer) => this.learned.down(peer));
