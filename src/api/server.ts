@@ -27,6 +27,8 @@ const log = logger.child({ module: 'api' });
 /** The manager surface the API uses: the contract plus the operator helpers. */
 export interface ApiManager extends MitigationManagerApi {
   addManualBlackhole(ip: string): Promise<AddResult>;
+  addManualBlackholes(ips: readonly string[]): Promise<AddResult[]>;
+  removeMany(uuids: readonly string[], reason: string): Promise<boolean[]>;
   addManualFlowspec(rule: unknown): Promise<AddResult>;
   attacks(): AttackSummary[];
 }
@@ -62,6 +64,9 @@ export class HttpError extends Error {
 }
 
 const MAX_BODY = 1024 * 1024;
+/** Bulk PUT/DELETE /blackhole: 16 MiB and 200,000 items per request. */
+const BULK_MAX_BODY = 16 * 1024 * 1024;
+const BULK_MAX_ITEMS = 200_000;
 const DEFAULT_TOP = 10;
 
 export function isLoopback(host: string): boolean {
@@ -175,7 +180,8 @@ export class ApiServer {
         }
         if (m === 'PUT' && rest.length >= 1) return this.added(await mgr.addManualBlackhole(rest.join('/')), (x) => ({ uuid: x.uuid, ip: x.prefix }));
         if (m === 'DELETE' && rest.length === 1) return this.removed(rest[0]!, ['blackhole', 'escalation']);
-        allow(...(rest.length ? ['PUT', 'DELETE'] : ['GET']));
+        if ((m === 'PUT' || m === 'DELETE') && rest.length === 0) return this.bulk(m, await readJson(req, BULK_MAX_BODY, 'a JSON list'));
+        allow(...(rest.length ? ['PUT', 'DELETE'] : ['GET', 'PUT', 'DELETE']));
         break;
       }
       case 'flowspec': {
@@ -304,6 +310,39 @@ export class ApiServer {
     return { success: true, ...shape(r.mitigation), ...(r.mitigation.dry_run ? { dry_run: true } : {}) };
   }
 
+  /**
+   * PUT /blackhole with ["ip", …] (or [{"ip": …}]) and DELETE /blackhole with ["uuid", …]:
+   * every item answered in order, {success, uuid, ip} or {success: false, error_text}; one
+   * bad item or one over a cap does not sink the others.
+   */
+  private async bulk(method: 'PUT' | 'DELETE', body: unknown): Promise<unknown> {
+    if (!Array.isArray(body)) throw new HttpError(400, `${method} /blackhole takes a JSON list (${method === 'PUT' ? 'of IP addresses' : 'of uuids'})`);
+    if (body.length > BULK_MAX_ITEMS) throw new HttpError(413, `${body.length} items; at most ${BULK_MAX_ITEMS} per request`);
+    const mgr = this.deps.manager;
+    if (method === 'PUT') {
+      const ips = body.map((x) => (typeof x === 'string' ? x : x && typeof x === 'object' && typeof (x as { ip?: unknown }).ip === 'string' ? (x as { ip: string }).ip : null));
+      const wanted = ips.flatMap((ip) => (ip === null ? [] : [ip]));
+      const results = await mgr.addManualBlackholes(wanted);
+      let k = 0;
+      const values = ips.map((ip, i) => {
+        if (ip === null) return { success: false, error_text: `item ${i}: not an IP address text or {"ip": …}` };
+        const r = results[k++]!;
+        return r.ok && r.mitigation ? { success: true, uuid: r.mitigation.uuid, ip: r.mitigation.prefix, ...(r.mitigation.dry_run ? { dry_run: true } : {}) } : { success: false, ip, error_text: r.error ?? 'refused' };
+      });
+      return { success: true, values };
+    }
+    const uuids = body.map((x) => (typeof x === 'string' ? x : null));
+    const known = uuids.map((u) => (u !== null && mgr.get(u)?.kind !== undefined && mgr.get(u)!.kind !== 'flowspec' ? u : null));
+    const removed = await mgr.removeMany(known.flatMap((u) => (u === null ? [] : [u])), 'removed through the API');
+    let k = 0;
+    const values = uuids.map((u, i) => {
+      if (u === null) return { success: false, error_text: `item ${i}: not a uuid text` };
+      if (known[i] === null) return { success: false, uuid: u, error_text: `no blackhole or escalation with uuid ${u}` };
+      return removed[k++] ? { success: true, uuid: u } : { success: false, uuid: u, error_text: `no blackhole or escalation with uuid ${u}` };
+    });
+    return { success: true, values };
+  }
+
   private async removed(uuid: string, kinds: Mitigation['kind'][]): Promise<unknown> {
     const m = this.deps.manager.get(uuid);
     if (!m || !kinds.includes(m.kind)) throw new HttpError(404, `no ${kinds.join(' or ')} with uuid ${uuid}`);
@@ -355,16 +394,16 @@ export function send(res: http.ServerResponse, status: number, body: unknown): v
   res.end(text);
 }
 
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
+async function readJson(req: http.IncomingMessage, max = MAX_BODY, what = 'a JSON FlowSpec rule'): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, `request body over ${MAX_BODY} bytes`);
+    if (size > max) throw new HttpError(413, `request body over ${max} bytes`);
     chunks.push(c as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') throw new HttpError(400, 'the request body must be a JSON FlowSpec rule');
+  if (text.trim() === '') throw new HttpError(400, `the request body must be ${what}`);
   try {
     return JSON.parse(text);
   } catch (e) {

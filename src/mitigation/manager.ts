@@ -64,6 +64,7 @@ export class MitigationManager implements MitigationManagerApi {
   private readonly ownerOf = new Map<string, Ban>();
   private readonly recent = new RecentAttacks(RECENT_ATTACKS);
   private chain: Promise<unknown> = Promise.resolve();
+  private addQueue: { input: MitigationInput; resolve: (r: AddResult) => void; reject: (e: Error) => void }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
 
@@ -155,12 +156,40 @@ export class MitigationManager implements MitigationManagerApi {
     this.set.on(event, listener);
   }
 
+  /**
+   * Adds from the API and the escalation loop queue up and are taken together when the
+   * lock comes free: 32 clients adding at once share one journal fsync instead of waiting
+   * for 32 in a row.
+   */
   add(input: MitigationInput): Promise<AddResult> {
-    return this.locked(() => this.set.add(input));
+    return new Promise<AddResult>((resolve, reject) => {
+      this.addQueue.push({ input, resolve, reject });
+      if (this.addQueue.length > 1) return;
+      void this.locked(async () => {
+        const batch = this.addQueue;
+        this.addQueue = [];
+        try {
+          const results = await this.set.addMany(batch.map((b) => b.input));
+          batch.forEach((b, i) => b.resolve(results[i]!));
+        } catch (e) {
+          for (const b of batch) b.reject(e as Error);
+        }
+      });
+    });
   }
 
   remove(uuid: string, reason: string): Promise<boolean> {
-    return this.locked(() => this.removeUnlocked(uuid, reason));
+    return this.removeMany([uuid], reason).then((r) => r[0]!);
+  }
+
+  /** Withdraw many at once: their journal lines share one fsync. */
+  removeMany(uuids: readonly string[], reason: string): Promise<boolean[]> {
+    return this.locked(() => this.set.batch(() => Promise.all(uuids.map((u) => this.removeUnlocked(u, reason)))));
+  }
+
+  /** PUT /blackhole with a list: each host as addManualBlackhole, answered item by item. */
+  addManualBlackholes(ips: readonly string[]): Promise<AddResult[]> {
+    return Promise.all(ips.map((ip) => this.addManualBlackhole(ip)));
   }
 
   desiredRoutes(): DesiredRoute[] {

@@ -206,6 +206,51 @@ export class MitigationSet {
 
   /** Safety checks, de-duplication, caps, journal, then the set (the caller holds the lock). */
   async add(input: MitigationInput): Promise<AddResult> {
+    return (await this.addMany([input]))[0]!;
+  }
+
+  /**
+   * Many adds at once (the caller holds the lock): each is checked as add() would, counting
+   * the ones before it in the batch against caps and duplicates; their journal lines share
+   * one write and one fsync (group commit); the set and the speaker then see them together.
+   */
+  async addMany(inputs: readonly MitigationInput[]): Promise<AddResult[]> {
+    const results: AddResult[] = new Array(inputs.length);
+    const staged: { i: number; m: Mitigation; route: DesiredRoute | undefined; id: string }[] = [];
+    const reserved = new Map<string, Mitigation>();
+    const extra: Record<MitigationKind, number> = { blackhole: 0, flowspec: 0, escalation: 0 };
+    inputs.forEach((input, i) => {
+      const p = this.prepare(input, reserved, extra);
+      if ('ok' in p) results[i] = p;
+      else {
+        staged.push({ i, ...p });
+        reserved.set(p.id, p.m);
+        extra[p.m.kind]++;
+      }
+    });
+    if (staged.length === 0) return results;
+    const written = await Promise.allSettled(staged.map((x) => this.journalAppend({ op: 'add', m: x.m })));
+    await this.batch(async () => {
+      staged.forEach((x, k) => {
+        const w = written[k]!;
+        if (w.status === 'rejected') {
+          const msg = (w.reason as Error).message;
+          log.error(`${describe(x.m)} refused: ${msg}`);
+          results[x.i] = this.refuse('journal', `could not persist the mitigation: ${msg}`);
+          return;
+        }
+        results[x.i] = { ok: true, mitigation: this.commit(x.m, x.route) };
+      });
+    });
+    return results;
+  }
+
+  /** The checks of an add, or its refusal; `reserved`/`extra` are the batch's earlier items. */
+  private prepare(
+    input: MitigationInput,
+    reserved: ReadonlyMap<string, Mitigation>,
+    extra: Readonly<Record<MitigationKind, number>>,
+  ): AddResult | { m: Mitigation; route: DesiredRoute | undefined; id: string } {
     let prefix: Prefix;
     let rule: FlowspecRule | undefined;
     if (input.kind === 'flowspec') {
@@ -235,11 +280,14 @@ export class MitigationSet {
       if (typeof r === 'string') return this.refuse('invalid', `bad FlowSpec rule: ${r}`);
       route = r;
     }
-    const same = this.byIdentity.get(route ? flowspecIdentity(route) : `${input.kind} ${prefixText}`);
+    const id = route ? flowspecIdentity(route) : `${input.kind} ${prefixText}`;
+    const same = this.byIdentity.get(id);
     if (same !== undefined) return { ok: true, mitigation: this.set.get(same)! };
+    const pending = reserved.get(id);
+    if (pending) return { ok: true, mitigation: pending };
     if (input.uuid !== undefined && this.set.has(input.uuid)) return this.refuse('invalid', `uuid ${input.uuid} is already in use`);
 
-    const count = this.counts[input.kind];
+    const count = this.counts[input.kind] + extra[input.kind];
     if (input.kind === 'blackhole' && count >= this.cfg().mitigation.max_blackholes) {
       return this.refuse('cap', `max_blackholes (${this.cfg().mitigation.max_blackholes}) reached; ${prefixText} not announced`);
     }
@@ -263,12 +311,11 @@ export class MitigationSet {
       ...(rule ? { rule } : {}),
       dry_run: this.cfg().detection.dry_run,
     };
-    try {
-      await this.journalAppend({ op: 'add', m });
-    } catch (e) {
-      log.error(`${describe(m)} refused: ${(e as Error).message}`);
-      return this.refuse('journal', `could not persist the mitigation: ${(e as Error).message}`);
-    }
+    return { m, route, id };
+  }
+
+  /** Into the set, once journalled: log, events, the speaker. */
+  private commit(m: Mitigation, route: DesiredRoute | undefined): Mitigation {
     if (route) this.fsRoutes.set(m.uuid, this.flowspecRoute(m) as DesiredRoute);
     this.insert(m);
     if (m.dry_run) log.info(`dry-run: would announce ${describe(m)} (${m.cause})`);
@@ -278,7 +325,7 @@ export class MitigationSet {
       this.routeChanged(this.routeOf(m) ?? null, null);
       this.changed();
     }
-    return { ok: true, mitigation: m };
+    return m;
   }
 
   /** Journal, then out of the set; the removed mitigation, or null when there was none. */

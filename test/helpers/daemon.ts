@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, readdirSync, chmod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { keepForFailure } from './quiet-logs.js';
+import { keepForFailure, reapOnExit } from './quiet-logs.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(ROOT, 'dist/src/cli/main.js');
@@ -103,6 +103,7 @@ export async function startDaemon(dir: string, configYaml: string, policies: Rec
   let out = '';
   const launch = () => {
     const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'breakwater.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    reapOnExit(p);
     p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     return p;

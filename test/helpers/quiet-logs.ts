@@ -5,6 +5,7 @@
  * here too (helpers/daemon.ts), so a failure shows their logs and a pass shows none.
  * BREAKWATER_TEST_LOGS=1 leaves the logger alone (logs as they come).
  */
+import type { ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { logger } from '../../src/log.js';
@@ -30,7 +31,28 @@ if (!process.env.BREAKWATER_TEST_LOGS) {
   logger.add(new winston.transports.Stream({ stream: sink }));
 }
 
+/**
+ * Daemons and routers a test spawned die with the test file's process, also when the
+ * runner stops it on a timeout (SIGTERM): an orphan would keep its addresses and keep
+ * dialling routers of later tests.
+ */
+const children = new Set<ChildProcess>();
+export function reapOnExit(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+function reap(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => {
+    reap();
+    process.exit(128 + (sig === 'SIGTERM' ? 15 : 2));
+  });
+}
+
 process.on('exit', (code) => {
+  reap();
   if (code === 0 && !process.exitCode) return;
   const out: string[] = [];
   if (lines.length) out.push(`--- logs of this test file (last ${lines.length} lines) ---`, ...lines);

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BgpFamily } from '../../src/config/types.js';
+import { reapOnExit } from './quiet-logs.js';
 
 const run = promisify(execFile);
 
@@ -159,6 +160,7 @@ abstract class Base implements Router {
   async start(): Promise<void> {
     const [cmd, args] = this.command();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    reapOnExit(child);
     this.child = child;
     const keep = (d: Buffer) => {
       this.output = (this.output + d.toString()).slice(-20000);

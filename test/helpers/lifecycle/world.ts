@@ -3,6 +3,9 @@
  * their policy knobs, the steps a sequence is made of, and a seeded generator for them.
  * Nothing here knows how Breakwater implements anything.
  */
+import { rng } from '../../../src/demo/traffic.js';
+
+export { rng };
 
 /** Policy knobs a reload can turn, per hostgroup. */
 export interface Pol {
@@ -65,18 +68,6 @@ export type Step =
   | { readonly t: 'reload'; readonly hostgroup: string; readonly pol: Pol }
   | { readonly t: 'restart'; readonly kill: boolean }
   | { readonly t: 'flap' };
-
-/** mulberry32: small, fast, seedable. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomPol(r: () => number): Pol {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
