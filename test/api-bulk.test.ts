@@ -77,6 +77,18 @@ describe('API: bulk blackholes', () => {
     assert.equal(mgr.list('blackhole').length, uuids.length - 2);
   });
 
+  it('the same uuid twice in one DELETE list is withdrawn once', async () => {
+    const [m] = mgr.list('blackhole');
+    const before = mgr.list('blackhole').length;
+    const r = await call('DELETE', '/blackhole', [m!.uuid, m!.uuid]);
+    assert.deepEqual(r.json.values.map((x: any) => x.success), [true, false]);
+    assert.equal(mgr.list('blackhole').length, before - 1);
+    // The per-kind count stayed right: the cap still lets exactly the free places in.
+    const free = 5 - mgr.list('blackhole').length;
+    const add = await call('PUT', '/blackhole', Array.from({ length: free + 1 }, (_, i) => `203.0.113.${50 + i}`));
+    assert.equal(add.json.values.filter((x: any) => x.success).length, free);
+  });
+
   it('refuses a body that is not a list, and one over 16 MiB with 413', async () => {
     assert.equal((await call('PUT', '/blackhole', { ip: '203.0.113.9' })).status, 400);
     const big = JSON.stringify(Array.from({ length: 1_200_000 }, () => '203.0.113.99'));

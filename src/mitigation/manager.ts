@@ -65,6 +65,7 @@ export class MitigationManager implements MitigationManagerApi {
   private readonly recent = new RecentAttacks(RECENT_ATTACKS);
   private chain: Promise<unknown> = Promise.resolve();
   private addQueue: { input: MitigationInput; resolve: (r: AddResult) => void; reject: (e: Error) => void }[] = [];
+  private removeQueue: { uuid: string; reason: string; resolve: (ok: boolean) => void; reject: (e: Error) => void }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
 
@@ -178,13 +179,27 @@ export class MitigationManager implements MitigationManagerApi {
     });
   }
 
+  /** Withdrawals queue up like adds and share a journal fsync. */
   remove(uuid: string, reason: string): Promise<boolean> {
-    return this.removeMany([uuid], reason).then((r) => r[0]!);
+    return new Promise<boolean>((resolve, reject) => {
+      this.removeQueue.push({ uuid, reason, resolve, reject });
+      if (this.removeQueue.length > 1) return;
+      void this.locked(async () => {
+        const batch = this.removeQueue;
+        this.removeQueue = [];
+        try {
+          const done = await this.set.batch(() => Promise.all(batch.map((b) => this.removeUnlocked(b.uuid, b.reason))));
+          batch.forEach((b, i) => b.resolve(done[i]!));
+        } catch (e) {
+          for (const b of batch) b.reject(e as Error);
+        }
+      });
+    });
   }
 
   /** Withdraw many at once: their journal lines share one fsync. */
   removeMany(uuids: readonly string[], reason: string): Promise<boolean[]> {
-    return this.locked(() => this.set.batch(() => Promise.all(uuids.map((u) => this.removeUnlocked(u, reason)))));
+    return Promise.all(uuids.map((u) => this.remove(u, reason)));
   }
 
   /** PUT /blackhole with a list: each host as addManualBlackhole, answered item by item. */

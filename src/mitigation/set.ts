@@ -64,6 +64,7 @@ export class MitigationSet {
   private batchDepth = 0;
   private dirty = false;
   private heldRoutes: [DesiredRoute | null, DesiredRoute | null][] = [];
+  private readonly removing = new Set<string>();
   private readonly events = new EventEmitter();
   private readonly cfg: () => Config;
   private readonly now: () => number;
@@ -331,12 +332,15 @@ export class MitigationSet {
   /** Journal, then out of the set; the removed mitigation, or null when there was none. */
   async remove(uuid: string, reason: string): Promise<Mitigation | null> {
     const m = this.set.get(uuid);
-    if (!m) return null;
+    // Removals of a batch run side by side: the second of two for one uuid finds it going.
+    if (!m || this.removing.has(uuid)) return null;
+    this.removing.add(uuid);
     // The journal write comes first so a restart cannot bring back a withdrawn route; if
     // it fails the route is still withdrawn (the operator asked), and the error is logged.
     await this.journalAppend({ op: 'remove', uuid, reason, at: this.now() }).catch((e: Error) =>
       log.error(`withdrawal of ${describe(m)} not persisted: ${e.message}`),
     );
+    this.removing.delete(uuid);
     const id = this.identity(m);
     if (this.byIdentity.get(id) === uuid) this.byIdentity.delete(id);
     this.counts[m.kind]--;
