@@ -248,6 +248,7 @@ export class Daemon {
     const history = { query: (q: Parameters<AttackHistory['query']>[0]) => this.history.query(q), get: (uuid: string) => this.recorder.get(uuid) };
     this.live = new LiveEvents({
       mitigations: () => this.manager.list(),
+      mitigationCounts: () => this.manager.counts(),
       onMitigation: (l) => {
         this.manager.on('added', (m, r) => l('added', m, r));
         this.manager.on('removed', (m, r) => l('removed', m, r));

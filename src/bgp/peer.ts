@@ -18,6 +18,10 @@ import * as C from './constants.js';
 import { ERR_CEASE, CEASE_COLLISION, CEASE_CONNECTION_REJECTED, notificationText } from './notify.js';
 import { prefixToString } from '../wire/addr.js';
 
+function isFlowspecKey(k: string): boolean {
+  return k.startsWith('ipv4-flowspec ') || k.startsWith('ipv6-flowspec ');
+}
+
 /** Most received route keys kept per session (they only feed prefixes_in). */
 const MAX_RIB_IN_KEYS = 100_000;
 
@@ -265,8 +269,11 @@ export class Peer implements ConnectionHost {
     if (!conn) return;
     const n = conn.negotiated!;
     const families = new Set<BgpFamily>(n.families);
-    // A per-peer FlowSpec cap depends on every rule (which ones fit): compare everything.
-    const diff = dirty === null || this.peer.max_flowspec_rules > 0 ? this.fullDiff(families) : this.keysDiff(dirty, families);
+    // Which FlowSpec rules fit under a per-peer cap depends on all of them: a change to a
+    // FlowSpec rule compares everything (there are at most a few thousand); unicast changes,
+    // the carpet bomb's hundred thousand /32s, are looked at key by key.
+    const capped = this.peer.max_flowspec_rules > 0 && dirty !== null && [...dirty].some(isFlowspecKey);
+    const diff = dirty === null || capped ? this.fullDiff(families) : this.keysDiff(dirty, families);
     const ctx = this.packContext(conn);
     const msgs = packWithdrawals(diff.withdraw, ctx);
     const packed = packAnnouncements(diff.announce, ctx);

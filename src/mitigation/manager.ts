@@ -153,6 +153,11 @@ export class MitigationManager implements MitigationManagerApi {
     return this.set.get(uuid);
   }
 
+  /** Active mitigations by kind, without walking them. */
+  counts(): Record<MitigationKind, number> {
+    return { blackhole: this.set.count('blackhole'), flowspec: this.set.count('flowspec'), escalation: this.set.count('escalation') };
+  }
+
   on(event: 'added' | 'removed', listener: (m: Mitigation, reason: string) => void): void {
     this.set.on(event, listener);
   }

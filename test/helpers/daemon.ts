@@ -102,7 +102,9 @@ export async function startDaemon(dir: string, configYaml: string, policies: Rec
   for (const [name, text] of Object.entries(policies)) writeFileSync(join(dir, 'policies', name), text);
   let out = '';
   const launch = () => {
-    const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'breakwater.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // BREAKWATER_NODE_ARGS: extra node flags for the daemon (benchmarks: --cpu-prof ...).
+    const nodeArgs = process.env.BREAKWATER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const p = spawn(process.execPath, [...nodeArgs, BIN, 'run', '--config', join(dir, 'breakwater.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
     reapOnExit(p);
     p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr!.on('data', (d: Buffer) => (out += d.toString()));

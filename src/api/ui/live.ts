@@ -25,6 +25,8 @@ import type { ConsoleRoute } from './index.js';
 
 export interface LiveSources {
   readonly mitigations: () => readonly Mitigation[];
+  /** Active mitigations by kind, O(1) (else counted from mitigations()). */
+  readonly mitigationCounts?: () => Readonly<Record<string, number>>;
   readonly onMitigation: (listener: (op: 'added' | 'removed', m: Mitigation, reason: string) => void) => void;
   readonly onAttack: (listener: (rec: HistoryAttack) => void) => void;
   readonly history: HistorySource;
@@ -53,7 +55,11 @@ export class LiveEvents implements ConsoleRoute {
 
   constructor(private readonly src: LiveSources) {
     src.onAttack((rec) => this.publish('attack', attackJson(rec, false)));
-    src.onMitigation((op, m, reason) => this.publish('mitigation', { op, reason, mitigation: mitigationJson(m), counts: this.counts() }));
+    // Cheap per change (a carpet bomb adds thousands a second): nothing is built without a
+    // client, and the counts come from the manager's counters, not a walk of every mitigation.
+    src.onMitigation((op, m, reason) => {
+      if (this.clients.size > 0) this.publish('mitigation', { op, reason, mitigation: mitigationJson(m), counts: this.counts() });
+    });
     src.traffic.onPoint((t, v) => this.tick(t, v));
     // Comments keep proxies and browsers from timing out an idle stream.
     this.heartbeat = setInterval(() => {
@@ -132,6 +138,7 @@ export class LiveEvents implements ConsoleRoute {
   }
 
   private counts(): Record<string, number> {
+    if (this.src.mitigationCounts) return { ...this.src.mitigationCounts() };
     const out: Record<string, number> = { blackhole: 0, flowspec: 0, escalation: 0 };
     for (const m of this.src.mitigations()) out[m.kind] = (out[m.kind] ?? 0) + 1;
     return out;
