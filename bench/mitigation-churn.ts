@@ -5,7 +5,10 @@
  * Prints the time of every 1/10th of the adds (flat = constant cost per change), the time
  * until BIRD holds all N, and the time from the first DELETE until BIRD holds none.
  *
- *   node dist/bench/mitigation-churn.js [--n 20000] [--connections 32] [--log info|warn]
+ *   node dist/bench/mitigation-churn.js [--n 20000] [--connections 32] [--log info|warn] [--bulk]
+ *
+ * --bulk: one `PUT /blackhole` with the list of N addresses and one `DELETE /blackhole` with
+ * the list of uuids instead.
  *
  * Addresses: BIRD 127.0.0.231, Breakwater 127.0.0.232, ports picked free.
  */
@@ -22,6 +25,7 @@ const opt = (name: string, def: string) => {
 const N = Number(opt('n', '20000'));
 const C = Number(opt('connections', '32'));
 const LOG = opt('log', 'info');
+const BULK = args.includes('--bulk');
 const BIRD = '127.0.0.231';
 const US = '127.0.0.232';
 
@@ -50,7 +54,7 @@ state_dir: ${join(dir, 'state')}
   try {
     await bird.waitEstablished(US, 20_000);
     const agent = new http.Agent({ keepAlive: true, maxSockets: C });
-    const call = (method: string, path: string) =>
+    const call = (method: string, path: string, payload?: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = http.request({ host: '127.0.0.1', port: d.apiPort, method, path, agent }, (res) => {
           let body = '';
@@ -59,8 +63,30 @@ state_dir: ${join(dir, 'state')}
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
         });
         req.on('error', reject);
-        req.end();
+        req.end(payload);
       });
+    if (BULK) {
+      const t0 = performance.now();
+      const r = await call('PUT', '/blackhole', JSON.stringify(Array.from({ length: N }, (_, i) => host(i))));
+      const accepted = performance.now();
+      const values = (JSON.parse(r.body) as { values: { success: boolean; uuid: string }[] }).values;
+      if (values.some((v) => !v.success)) throw new Error('bulk PUT refused items');
+      await waitFor(`BIRD holding ${N}`, async () => (await bird.countRoutes('ipv4-unicast')) === N, 600_000, 50);
+      const held = performance.now();
+      const w0 = performance.now();
+      await call('DELETE', '/blackhole', JSON.stringify(values.map((v) => v.uuid)));
+      const deleted = performance.now();
+      await waitFor('BIRD holding 0', async () => (await bird.countRoutes('ipv4-unicast')) === 0, 600_000, 50);
+      const zero = performance.now();
+      const s = (ms: number) => (ms / 1000).toFixed(2);
+      process.stdout.write(
+        `mitigation churn (bulk): one PUT /blackhole with ${N} addresses, breakwater run (log ${LOG}) -> BIRD\n` +
+          `  answered: ${s(accepted - t0)} s; BIRD holds all ${N}: ${s(held - t0)} s\n` +
+          `  one DELETE with ${N} uuids answered: ${s(deleted - w0)} s; BIRD holds 0: ${s(zero - w0)} s\n`,
+      );
+      agent.destroy();
+      return;
+    }
     const uuids: string[] = [];
     const marks: number[] = [];
     const t0 = performance.now();
