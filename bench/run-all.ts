@@ -44,6 +44,13 @@ export const BENCHMARKS: readonly Benchmark[] = [
     summary: (o) => lines(o, /M lookups\/s/).map((l) => compact(l.replace(/^prefix-table /, '').replace(/: .*?, build [\d.]+ ms, /, ': '))).join('; '),
   },
   { name: 'capture-decode', script: 'capture-decode', summary: (o) => lines(o, /^NetFlow v9: /)[0] ?? lastLine(o) },
+  {
+    name: 'capture-filter',
+    script: 'capture-filter',
+    summary: (o) =>
+      [...lines(o, /ns\/record \(refill/).map((l) => compact(l.replace(/\(refill.*$/, ''))), ...lines(o, /detector onFlow/).map((l) => compact(l.replace(/^.*?hosts, /, '').replace(/\(.*$/, '')))].join('; ') ||
+      lastLine(o),
+  },
   { name: 'capture-ingest', script: 'capture-ingest', summary: (o) => lines(o, /^collector: highest rate|^collector \/ plain/).join('; ') || lastLine(o) },
   {
     name: 'detection-accounting',
@@ -84,6 +91,13 @@ export const BENCHMARKS: readonly Benchmark[] = [
     script: 'flowspec-codec',
     summary: (o) => [...o.matchAll(/^(\S+).*?(\d+) rules\/s/gm)].map((m) => `${m[1]} ${m[2]} rules/s`).join('; ') || lastLine(o),
   },
+  {
+    name: 'mitigation-churn',
+    script: 'mitigation-churn',
+    needs: ['bird'],
+    summary: (o) => lines(o, /all \d+ accepted by the API|BIRD holds all|BIRD holds 0/).map(compact).join('; ') || lastLine(o),
+  },
+  { name: 'export-push', script: 'export-push', summary: (o) => lines(o, /ms per push|of one core/).map(compact).join('; ') || lastLine(o) },
   { name: 'flowspec-generate', script: 'flowspec-generate', summary: (o) => compact(lastLine(o)) },
   {
     name: 'latency vs FastNetMon (shared)',
