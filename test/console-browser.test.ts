@@ -178,6 +178,15 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     const manualUuid = (await api('GET', '/blackhole')).json.values.find((v: any) => v.ip === '203.0.113.77/32').uuid;
     await admin.click(`button.withdraw[data-uuid="${manualUuid}"]`);
     await waitFor('the manual blackhole withdrawn at GoBGP', async () => !(await unicast(router)).includes('203.0.113.77/32'), 10_000);
+    // A manual FlowSpec rule, the same way.
+    const flows = async () => (await router.getRoutes('ipv4-flowspec')).map((r) => r.prefix).filter((p) => p.includes('203.0.113.80'));
+    await admin.type('#fs-rule', JSON.stringify({ destination_prefix: '203.0.113.80/32', protocols: ['udp'], source_ports: [123], action_type: 'discard' }));
+    await admin.click('#add-flowspec button[type="submit"]');
+    await waitFor('the manual FlowSpec rule at GoBGP', async () => (await flows()).length === 1, 10_000);
+    const fsUuid = (await api('GET', '/flowspec')).json.values.find((v: any) => v.announce.destination_prefix === '203.0.113.80/32').uuid;
+    await admin.waitForSelector(`button.withdraw[data-uuid="${fsUuid}"]`, { timeout: 5_000 });
+    await admin.click(`button.withdraw[data-uuid="${fsUuid}"]`);
+    await waitFor('the manual FlowSpec rule withdrawn at GoBGP', async () => (await flows()).length === 0, 10_000);
 
     // 6. CSRF: the same browser, without the token, is refused.
     const noToken = await admin.evaluate(async () => {

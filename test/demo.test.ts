@@ -12,6 +12,7 @@ test('demo detects both attacks, announces a blackhole and a FlowSpec rule, and 
   const code = await new Promise<number | null>((r) => p.on('exit', r));
   assert.equal(code, 0, out);
   assert.match(out, /detected: syn_flood on 203\.0\.113\.10 \(incoming/);
+  assert.match(out, /console: http:\/\/127\.0\.0\.1:\d+\/ui\//, 'the demo prints the console URL');
   assert.match(out, /router: received ipv4-unicast 203\.0\.113\.10\/32 next-hop 192\.0\.2\.1 communities 65535:666/);
   assert.match(out, /detected: dns_amplification on 203\.0\.113\.20/);
   assert.match(out, /router: received ipv4-flowspec destination 203\.0\.113\.20\/32, protocol udp, source-port 53, packet-length \d+-\d+ -> discard/);

@@ -44,7 +44,9 @@ export class RateChart {
                 ctx.lineTo(u.bbox.left + u.bbox.width, y);
                 ctx.stroke();
                 ctx.fillStyle = '#ff6b6b';
-                ctx.fillText(`${t.label} ${fmtRate(t.value, spec.unit)}`, u.bbox.left + 4, y - 4);
+                ctx.font = `${Math.round(12 * devicePixelRatio)}px sans-serif`;
+                ctx.textAlign = 'right';
+                ctx.fillText(`${t.label} ${fmtRate(t.value, spec.unit)}`, u.bbox.left + u.bbox.width - 4, y - 4);
                 ctx.restore();
               }
             },

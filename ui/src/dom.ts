@@ -32,7 +32,8 @@ export function fmtRate(v: number | undefined | null, unit: string): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '–';
   const a = Math.abs(v);
   const [d, s] = a >= 1e9 ? [1e9, 'G'] : a >= 1e6 ? [1e6, 'M'] : a >= 1e3 ? [1e3, 'k'] : [1, ''];
-  return `${(v / d).toFixed(d === 1 ? 0 : 1)} ${s}${unit}`;
+  const digits = d === 1 ? (a < 10 && !Number.isInteger(v) ? 1 : 0) : 1;
+  return `${(v / d).toFixed(digits)} ${s}${unit}`;
 }
 
 export function fmtTime(iso: string | null | undefined): string {

@@ -97,6 +97,13 @@ export function attackPage(uuid: string): Page {
 // ---------------------------------------------------------------- host
 
 const CLASSES = ['', 'tcp_', 'tcp_syn_', 'udp_', 'icmp_', 'fragmented_'] as const;
+const CLASS_SERIES = [
+  { label: 'tcp', color: '#4dabf7' },
+  { label: 'tcp syn', color: '#ff6b6b' },
+  { label: 'udp', color: '#ffd43b' },
+  { label: 'icmp', color: '#51cf66' },
+  { label: 'fragmented', color: '#cc5de8' },
+];
 
 export function hostPage(ip: string): Page {
   const info = h('section', {});
@@ -104,9 +111,13 @@ export function hostPage(ip: string): Page {
   const attacks = h('section', {});
   const pps = new RateChart({ title: `${ip}: packets per second`, unit: 'pps', series: IN_OUT, windowS: 900, thresholds: [] });
   let bps = new RateChart({ title: `${ip}: bits per second`, unit: 'bps', series: IN_OUT, windowS: 900 });
+  const perClass = (dir: 'in' | 'out') =>
+    new RateChart({ title: `${ip}: ${dir === 'in' ? 'incoming' : 'outgoing'} packets per second by class`, unit: 'pps', series: CLASS_SERIES, windowS: 900 });
+  const classIn = perClass('in');
+  const classOut = perClass('out');
   const charts = h('div', { class: 'grid2' }, pps.el, bps.el);
   let ppsChart = pps;
-  const el = h('div', { class: 'host' }, h('h1', {}, `Host ${ip}`), info, charts, klass, attacks);
+  const el = h('div', { class: 'host' }, h('h1', {}, `Host ${ip}`), info, charts, h('div', { class: 'grid2', id: 'class-charts' }, classIn.el, classOut.el), klass, attacks);
   const loadSide = async () => {
     const [hg, list] = await Promise.all([api('GET', '/hostgroup'), api('GET', `/attacks?ip=${encodeURIComponent(ip)}&limit=100`)]);
     const hgName = (await api('GET', `/single_host_counters/${encodeURIComponent(ip)}`).catch(() => ({ object: { hostgroup: 'default' } }))).object.hostgroup;
@@ -156,12 +167,16 @@ export function hostPage(ip: string): Page {
         const r = d.rates;
         ppsChart.push(d.t, [r?.in_packets ?? 0, r?.out_packets ?? 0]);
         bps.push(d.t, [(r?.in_bytes ?? 0) * 8, (r?.out_bytes ?? 0) * 8]);
+        classIn.push(d.t, CLASSES.slice(1).map((c) => r?.[`in_${c}packets`] ?? 0));
+        classOut.push(d.t, CLASSES.slice(1).map((c) => r?.[`out_${c}packets`] ?? 0));
         renderClasses(r);
       } else if (name === 'attack' && d.ip === ip) void loadSide();
     },
     destroy() {
       ppsChart.destroy();
       bps.destroy();
+      classIn.destroy();
+      classOut.destroy();
       bps = null as never;
     },
   };
