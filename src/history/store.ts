@@ -13,9 +13,10 @@
  * once per run of failures. Nothing here throws into the daemon. A new run always opens a
  * fresh segment, so a torn tail never merges with the next line written.
  *
- * History is for operators, not safety: lines are written in batches without fsync (the
- * mitigation journal is what must survive kill -9 exactly; a crash may lose the last
- * batch of history, at most the last few hundred milliseconds of snapshots).
+ * History is for operators, not safety: lines are written in batches at the end of each
+ * event-loop turn, without fsync. kill -9 loses at most the batch of that turn (the
+ * kernel keeps what was written); a power loss may lose the last seconds. The mitigation
+ * journal is what is fsync'd before anything is announced.
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
