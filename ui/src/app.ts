@@ -76,6 +76,7 @@ function overviewPage(): Page {
   const recent = h('section', { id: 'recent-attacks', 'aria-labelledby': 'h-recent' });
   const attacks = new Map<string, Attack>();
   const renderedAt = new Map<string, number>();
+  let pending = false;
 
   const renderAttacks = () => {
     const list = [...attacks.values()].sort((a, b) => Date.parse(b.started_at) - Date.parse(a.started_at));
@@ -177,7 +178,14 @@ function overviewPage(): Page {
         renderExporters(d.exporters);
       } else if (name === 'attack') {
         attacks.set(d.uuid, d);
-        renderAttacks();
+        // One render per frame however many attack events arrive (a carpet bomb sends many).
+        if (!pending) {
+          pending = true;
+          requestAnimationFrame(() => {
+            pending = false;
+            renderAttacks();
+          });
+        }
       } else if (name === 'mitigation') {
         renderCounts(d.counts);
       }

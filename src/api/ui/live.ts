@@ -9,7 +9,9 @@
  *   mitigation  at once when a mitigation is added or removed
  *   host        every second with ?host=<ip>: that host's rates
  * Attack and mitigation events are pushed from the event itself, not from the tick, so the
- * screen follows detection within one network round trip.
+ * screen follows detection within one network round trip. Only an attack's rate updates
+ * wait for the next tick (the newest per attack, at most MAX_UPDATES a tick), so a carpet
+ * bomb of thousands of hosts does not flood the browsers.
  */
 import type http from 'node:http';
 import type { PeerStatus } from '../../bgp/types.js';
@@ -44,17 +46,26 @@ interface Client {
 }
 
 const MAX_CLIENTS = 64;
+const MAX_UPDATES = 500;
 const RECENT_ATTACKS = 50;
 
 export class LiveEvents implements ConsoleRoute {
   private readonly clients = new Set<Client>();
   private readonly prev = new Map<string, { records: number; datagrams: number; at: number }>();
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly updates = new Map<string, HistoryAttack>();
   /** Events written, for tests and metrics. */
   sent = 0;
 
   constructor(private readonly src: LiveSources) {
-    src.onAttack((rec) => this.publish('attack', attackJson(rec, false)));
+    src.onAttack((rec) => {
+      if (this.clients.size === 0) return;
+      if (rec.active && rec.timeline.at(-1)?.event === 'updated') this.updates.set(rec.uuid, rec);
+      else {
+        this.updates.delete(rec.uuid);
+        this.publish('attack', attackJson(rec, false));
+      }
+    });
     // Cheap per change (a carpet bomb adds thousands a second): nothing is built without a
     // client, and the counts come from the manager's counters, not a walk of every mitigation.
     src.onMitigation((op, m, reason) => {
@@ -131,6 +142,9 @@ export class LiveEvents implements ConsoleRoute {
       return;
     }
     const data = { t, in_pps: v[0], out_pps: v[1], in_bps: v[2], out_bps: v[3], peers: this.src.bgpStatus(), exporters: this.exporters(Date.now()), counts: this.counts() };
+    let n = 0;
+    for (const rec of this.updates.values()) if (n++ < MAX_UPDATES) this.publish('attack', attackJson(rec, false));
+    this.updates.clear();
     for (const c of this.clients) {
       this.write(c, 'tick', data);
       if (c.host) this.write(c, 'host', { t, rates: this.src.hostRates(c.host) });
