@@ -56,7 +56,8 @@ state_dir: ${join(dir, 'state')}
     const agent = new http.Agent({ keepAlive: true, maxSockets: C });
     const call = (method: string, path: string, payload?: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port: d.apiPort, method, path, agent }, (res) => {
+        const headers = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+        const req = http.request({ host: '127.0.0.1', port: d.apiPort, method, path, agent, headers }, (res) => {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (c: string) => (body += c));
