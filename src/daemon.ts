@@ -231,6 +231,7 @@ export class Daemon {
         escalations: () => this.escalation.list(),
         metrics,
         hook: this.consoleHook(),
+        history: (q) => this.history.query(q),
       });
       await this.api.listen();
     }

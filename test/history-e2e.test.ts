@@ -84,6 +84,12 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     await d.restart();
     const after = await d.api('GET', `/attacks?ip=${VICTIM}`);
     assert.deepEqual(after.json.values.map((v: { uuid: string }) => v.uuid), [uuid]);
+    // Plain GET /attacks (ctl attacks) lists it too, from the history, in the live shape.
+    const plain = (await d.api('GET', '/attacks')).json.values as { uuid: string; active: boolean; started_at: string }[];
+    const fromHistory = plain.find((v) => v.uuid === uuid);
+    assert.ok(fromHistory, `GET /attacks after the restart: ${JSON.stringify(plain)}`);
+    assert.equal(fromHistory.active, false);
+    assert.match(fromHistory.started_at, /^\d{4}-\d\d-\d\dT/);
     const again = (await d.api('GET', `/attacks/${uuid}`)).json.object;
     assert.deepEqual(again.timeline, full.timeline);
     const metrics = (await d.api('GET', '/metrics')).json as string;

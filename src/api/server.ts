@@ -17,6 +17,7 @@ import type { Config } from '../config/types.js';
 import type { Detector, HostRates, TopUnit } from '../detection/types.js';
 import { logger } from '../log.js';
 import type { AttackSummary } from '../mitigation/manager.js';
+import type { HistoryAttack } from '../history/types.js';
 import { coveringNetwork, hostgroupFor, parsePrefix } from '../mitigation/prefixes.js';
 import type { AddResult, Mitigation, MitigationManagerApi } from '../mitigation/types.js';
 import { addrToString, parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
@@ -49,6 +50,8 @@ export interface ApiDeps {
    * authentication for every request; resolves true when it answered the request.
    */
   hook?: ApiHook | null;
+  /** The attack history (newest first), for GET /attacks after a restart. */
+  history?: (q: { limit: number }) => readonly HistoryAttack[];
 }
 
 /** `user` is null when the API has no users (loopback only, everyone is admin). */
@@ -68,6 +71,8 @@ const MAX_BODY = 1024 * 1024;
 const BULK_MAX_BODY = 16 * 1024 * 1024;
 const BULK_MAX_ITEMS = 200_000;
 const DEFAULT_TOP = 10;
+/** Attacks of earlier runs GET /attacks appends from the history. */
+const RECENT_FROM_HISTORY = 100;
 
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
@@ -253,10 +258,28 @@ export class ApiServer {
       case 'attacks':
         allow('GET');
         // Times in ISO 8601, as everywhere in the API (the manager keeps epoch ms).
-        return {
-          success: true,
-          values: mgr.attacks().map((a) => ({ ...a, started_at: isoTime(a.started_at), finished_at: isoTime(a.finished_at), ban_expires_at: isoTime(a.ban_expires_at) })),
-        };
+        {
+          const live = mgr.attacks().map((a) => ({ ...a, started_at: isoTime(a.started_at), finished_at: isoTime(a.finished_at), ban_expires_at: isoTime(a.ban_expires_at) }));
+          // Then the history's recent attacks this run does not know (earlier runs): the list
+          // survives a restart, newest first, in the same shape.
+          const seen = new Set(live.map((a) => a.uuid));
+          const past = (this.deps.history?.({ limit: RECENT_FROM_HISTORY }) ?? [])
+            .filter((r) => !seen.has(r.uuid))
+            .map((r) => ({
+              uuid: r.uuid,
+              ip: r.ip,
+              hostgroup: r.hostgroup,
+              active: r.active,
+              banned: r.banned,
+              started_at: isoTime(r.started_at),
+              finished_at: isoTime(r.finished_at),
+              ban_expires_at: null,
+              mitigations: r.mitigations.map((m) => m.uuid),
+              attack_details: r.attack_details,
+              flow_spec_rules: r.flow_spec_rules,
+            }));
+          return { success: true, values: [...live, ...past] };
+        }
       case 'escalation':
         allow('GET');
         return { success: true, values: this.deps.escalations?.() ?? [] };
