@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileFilter } from '../src/capture/filter.js';
+import { codegen, compileFilter } from '../src/capture/filter.js';
 import { newFlowRecord, type FlowRecord } from '../src/capture/flow.js';
 import { ConfigError, parseConfig, loadConfig, type Config, type FlowFilterRule } from '../src/config/index.js';
 import { parseRange, parseTcpFlags } from '../src/config/filters.js';
@@ -115,7 +115,8 @@ function randomRecord(r: () => number, rec = newFlowRecord()): FlowRecord {
   return rec;
 }
 
-test('filter: the compiled predicate equals the reference on 2,000 random rule lists x 500 records, hits counted per rule', () => {
+for (const compiled of [true, false]) test(`filter: the ${compiled ? 'compiled' : 'interpreted (no code generation)'} predicate equals the reference on 2,000 random rule lists x 500 records, hits counted per rule`, () => {
+  codegen.enabled = compiled;
   const r = rng(19);
   const rec = newFlowRecord();
   for (let k = 0; k < 2000; k++) {
@@ -131,6 +132,7 @@ test('filter: the compiled predicate equals the reference on 2,000 random rule l
     assert.deepEqual([...f.hits], [...want], `hits of list ${k}`);
   }
   assert.equal(compileFilter([]), null);
+  codegen.enabled = true;
 });
 
 test('filter values: ranges, protocol names and TCP flags parse as documented; bad ones say why', () => {

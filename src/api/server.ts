@@ -355,7 +355,10 @@ export class ApiServer {
       return { success: true, values };
     }
     const uuids = body.map((x) => (typeof x === 'string' ? x : null));
-    const known = uuids.map((u) => (u !== null && mgr.get(u)?.kind !== undefined && mgr.get(u)!.kind !== 'flowspec' ? u : null));
+    const known = uuids.map((u) => {
+      const kind = u === null ? undefined : mgr.get(u)?.kind;
+      return kind === 'blackhole' || kind === 'escalation' ? u : null;
+    });
     const removed = await mgr.removeMany(known.flatMap((u) => (u === null ? [] : [u])), 'removed through the API');
     let k = 0;
     const values = uuids.map((u, i) => {

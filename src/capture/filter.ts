@@ -110,6 +110,72 @@ export function compileFilter(rules: readonly FlowFilterRule[] | undefined): Com
     }
     return t;
   };
-  const keep = new Function('hits', 'exporterTable', src)(hits, exporterTable) as (r: FlowRecord) => boolean;
+  let keep: (r: FlowRecord) => boolean;
+  try {
+    keep = codegen.enabled ? (new Function('hits', 'exporterTable', src)(hits, exporterTable) as (r: FlowRecord) => boolean) : interpreted(rules, hits, allowList);
+  } catch {
+    // node --disallow-code-generation-from-strings: the same rules, evaluated in a loop.
+    keep = interpreted(rules, hits, allowList);
+  }
   return { keep, rules, hits, allowList };
+}
+
+/** Tests turn compilation off to compare both paths (as capture/codegen.ts does). */
+export const codegen = { enabled: true };
+
+function inRanges(v: number, rs: readonly NumRange[]): boolean {
+  for (const [lo, hi] of rs) if (v >= lo && v <= hi) return true;
+  return false;
+}
+
+function inPrefixes(v4: boolean, a4: number, a6: Uint8Array, ps: readonly Prefix[]): boolean {
+  for (const p of ps) {
+    if (p.family === 4) {
+      if (!v4) continue;
+      if (p.len === 0) return true;
+      const mask = (0xffffffff << (32 - p.len)) | 0;
+      const net = ((p.bytes[0]! << 24) | (p.bytes[1]! << 16) | (p.bytes[2]! << 8) | p.bytes[3]!) | 0;
+      if ((a4 & mask) === (net & mask)) return true;
+    } else if (!v4) {
+      const full = p.len >> 3;
+      let ok = true;
+      for (let i = 0; i < full && ok; i++) ok = a6[i] === p.bytes[i];
+      if (ok && p.len & 7) {
+        const m = (0xff << (8 - (p.len & 7))) & 0xff;
+        ok = (a6[full]! & m) === (p.bytes[full]! & m);
+      }
+      if (ok) return true;
+    }
+  }
+  return false;
+}
+
+/** The generated predicate's meaning, rule by rule (the fallback where code generation is off). */
+function interpreted(rules: readonly FlowFilterRule[], hits: Float64Array, allowList: boolean): (r: FlowRecord) => boolean {
+  return (r) => {
+    const v4 = r.ipVersion === 4;
+    const len = r.packetLength > 0 ? r.packetLength : r.packets > 0 ? Math.round(r.bytes / r.packets) : 0;
+    for (let i = 0; i < rules.length; i++) {
+      const x = rules[i]!;
+      const flags = x.tcp_flags.set | x.tcp_flags.clear;
+      const protos = flags ? (x.protocol.length ? x.protocol.filter((p) => p === 6) : [6]) : x.protocol;
+      const match =
+        (!x.source_prefixes.length || inPrefixes(v4, r.src4, r.src6, x.source_prefixes)) &&
+        (!x.destination_prefixes.length || inPrefixes(v4, r.dst4, r.dst6, x.destination_prefixes)) &&
+        (!(flags || protos.length) || protos.includes(r.protocol)) &&
+        (!flags || (r.tcpFlags & flags) === x.tcp_flags.set) &&
+        (!x.source_ports.length || inRanges(r.srcPort, x.source_ports)) &&
+        (!x.destination_ports.length || inRanges(r.dstPort, x.destination_ports)) &&
+        (!x.input_interfaces.length || inRanges(r.ifIn, x.input_interfaces)) &&
+        (!x.output_interfaces.length || inRanges(r.ifOut, x.output_interfaces)) &&
+        (!x.packet_length.length || inRanges(len, x.packet_length)) &&
+        (!x.exporters.length || x.exporters.includes(r.exporter));
+      if (match) {
+        hits[i]!++;
+        return x.action === 'keep';
+      }
+    }
+    if (allowList) hits[rules.length]!++;
+    return !allowList;
+  };
 }

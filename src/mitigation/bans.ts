@@ -28,8 +28,8 @@ export interface Ban {
   lastStatusAt: number;
   readonly startedAt: number;
   readonly rules: FlowspecRule[];
-  /** partial_* when only FlowSpec rules block it, ban/unban otherwise. */
-  readonly partial: boolean;
+  /** partial_* when only FlowSpec rules block it, ban/unban otherwise (a restored ban learns it from its routes). */
+  partial: boolean;
 }
 
 export interface TrackedAttack {

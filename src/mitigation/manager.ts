@@ -116,7 +116,7 @@ export class MitigationManager implements MitigationManagerApi {
         this.own(b, m);
         const exp = m.expires_at ?? this.now() + (this.policyFor(b.hostgroup, b.ip)?.actions.ban_time_ms ?? 0);
         if (exp > b.expiresAt) b.expiresAt = exp;
-        if (m.kind === 'blackhole') (b as { partial: boolean }).partial = false;
+        if (m.kind === 'blackhole') b.partial = false;
       }
       return r;
     });

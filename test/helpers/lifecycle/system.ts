@@ -23,7 +23,6 @@ import { addrToString, prefixToString } from '../../../src/wire/addr.js';
 import { attack, hostgroup, testConfig, zeroRates } from '../../fixtures/mitigation/helpers.js';
 import { COMMUNITIES, ESC, ESC_COMMUNITY, HOSTGROUPS, HOSTS, MAX_BLACKHOLES, MAX_FLOWSPEC, NETWORKS, NEXT_HOP, SCRIPTS, WHITELIST, type Pol, type Step } from './world.js';
 import type { AttackRecord } from '../../../src/detection/types.js';
-import type { DesiredRoute as DesiredRouteT } from '../../../src/bgp/types.js';
 import { LifecycleModel } from './model.js';
 
 /** One attack record per host, copied with a new uuid for each attack (building one is not what is tested). */
@@ -150,14 +149,8 @@ export class LifecycleSystem {
       stillAttacking: (ip) => (this.active.get(ip)?.length ?? 0) > 0,
       hostRates: (ip) => this.hostRates(ip),
       onRoutes: (put, remove) => {
-        for (const [r, fn] of [
-          [remove, (x: DesiredRouteT) => this.desired.remove(x)],
-          [put, (x: DesiredRouteT) => this.desired.put(x)],
-        ] as const) {
-          if (!r) continue;
-          const k = fn(r);
-          if (k !== null) this.dirty?.add(k);
-        }
+        const keys = [remove ? this.desired.remove(remove) : null, put ? this.desired.put(put) : null];
+        for (const k of keys) if (k !== null) this.dirty?.add(k);
       },
       onChange: () => this.sync(),
       now: () => this.now,
