@@ -77,6 +77,22 @@ async function openPage(browser: Browser, user: string, password: string, errors
   return page;
 }
 
+/**
+ * Click what `selector` finds now: the live pages re-render rows and buttons on every update,
+ * so a node found a moment ago may be replaced before the click lands; look it up again.
+ */
+async function clickLive(page: Page, selector: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await page.click(selector);
+      return;
+    } catch (e) {
+      if (attempt >= 5 || !/detached|not clickable|No node found/i.test((e as Error).message)) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 async function unicast(r: Router): Promise<string[]> {
   return (await r.getRoutes('ipv4-unicast')).map((x) => x.prefix).sort();
 }
@@ -125,10 +141,19 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
 
     // 2. A SYN flood: the attack appears on the overview through SSE, with type and victim.
     const replaying = replay(join(FIXTURES, 'flows/syn_flood.sflow.pcap'), `127.0.0.1:${sflow}`);
-    const row = await admin.waitForSelector('#active-attacks tr[data-uuid]', { timeout: 15_000 });
-    const uuid = (await row!.evaluate((tr) => tr.getAttribute('data-uuid')))!;
-    const renderedAt = Number(await row!.evaluate((tr) => tr.getAttribute('data-rendered-at')));
-    assert.match(await row!.evaluate((tr) => tr.textContent ?? ''), /203\.0\.113\.10.*syn_flood.*incoming/);
+    // Read the row in one go inside the page: the overview re-renders it on every update, so a
+    // handle held across calls can be detached from the document in between.
+    const seen = await admin.waitForFunction(
+      () => {
+        const tr = document.querySelector('#active-attacks tr[data-uuid]');
+        return tr ? { uuid: tr.getAttribute('data-uuid'), renderedAt: tr.getAttribute('data-rendered-at'), text: tr.textContent ?? '' } : null;
+      },
+      { timeout: 15_000 },
+    );
+    const first = (await seen.jsonValue())!;
+    const uuid = first.uuid!;
+    const renderedAt = Number(first.renderedAt);
+    assert.match(first.text, /203\.0\.113\.10.*syn_flood.*incoming/);
     await replaying;
     const attack = (await api('GET', `/attacks/${uuid}`)).json.object;
     const detectedAt = Date.parse(attack.started_at);
@@ -141,7 +166,7 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     await admin.screenshot({ path: join(SHOTS, 'overview-attack.png'), fullPage: true });
 
     // 3. The attack page: timeline, samples, the FlowSpec rule and its explanation, the pcap.
-    await admin.click(`#active-attacks tr[data-uuid="${uuid}"] a[href^="#/attack/"]`);
+    await clickLive(admin, `#active-attacks tr[data-uuid="${uuid}"] a[href^="#/attack/"]`);
     await admin.waitForSelector('#timeline li[data-event="banned"]', { timeout: 5_000 });
     assert.match(await admin.$eval('h1', (e) => e.textContent ?? ''), /syn_flood on 203\.0\.113\.10/);
     const samples = await admin.$$eval('#samples tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''));
@@ -157,7 +182,7 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
 
     // 4. The admin withdraws the attack's blackhole: the route leaves GoBGP.
     const bh = attack.mitigations.find((m: any) => m.kind === 'blackhole');
-    await admin.click(`button.withdraw[data-uuid="${bh.uuid}"]`);
+    await clickLive(admin, `button.withdraw[data-uuid="${bh.uuid}"]`);
     await waitFor('the ban withdrawn at GoBGP', async () => !(await unicast(router)).includes(`${VICTIM}/32`), 10_000);
     await admin.waitForSelector('#timeline li[data-event="unbanned"]', { timeout: 5_000 });
     assert.match(await admin.$eval('#notice', (e) => e.textContent ?? ''), /withdrawn: blackhole/);
@@ -176,16 +201,16 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     await admin.waitForFunction(() => /refused: .*198\.51\.100\.1/.test(document.querySelector('#notice')?.textContent ?? ''), { timeout: 5_000 });
     await admin.screenshot({ path: join(SHOTS, 'mitigations.png'), fullPage: true });
     const manualUuid = (await api('GET', '/blackhole')).json.values.find((v: any) => v.ip === '203.0.113.77/32').uuid;
-    await admin.click(`button.withdraw[data-uuid="${manualUuid}"]`);
+    await clickLive(admin, `button.withdraw[data-uuid="${manualUuid}"]`);
     await waitFor('the manual blackhole withdrawn at GoBGP', async () => !(await unicast(router)).includes('203.0.113.77/32'), 10_000);
     // A manual FlowSpec rule, the same way.
     const flows = async () => (await router.getRoutes('ipv4-flowspec')).map((r) => r.prefix).filter((p) => p.includes('203.0.113.80'));
     await admin.type('#fs-rule', JSON.stringify({ destination_prefix: '203.0.113.80/32', protocols: ['udp'], source_ports: [123], action_type: 'discard' }));
-    await admin.click('#add-flowspec button[type="submit"]');
+    await clickLive(admin, '#add-flowspec button[type="submit"]');
     await waitFor('the manual FlowSpec rule at GoBGP', async () => (await flows()).length === 1, 10_000);
     const fsUuid = (await api('GET', '/flowspec')).json.values.find((v: any) => v.announce.destination_prefix === '203.0.113.80/32').uuid;
     await admin.waitForSelector(`button.withdraw[data-uuid="${fsUuid}"]`, { timeout: 5_000 });
-    await admin.click(`button.withdraw[data-uuid="${fsUuid}"]`);
+    await clickLive(admin, `button.withdraw[data-uuid="${fsUuid}"]`);
     await waitFor('the manual FlowSpec rule withdrawn at GoBGP', async () => (await flows()).length === 0, 10_000);
 
     // 6. CSRF: the same browser, without the token, is refused.
@@ -238,7 +263,7 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     await daemon.restart();
     await admin.goto(`${base()}/ui/#/history`, { waitUntil: 'domcontentloaded' });
     await admin.waitForSelector(`#history a[href="#/attack/${uuid}"]`, { timeout: 10_000 });
-    await admin.click(`#history a[href="#/attack/${uuid}"]`);
+    await clickLive(admin, `#history a[href="#/attack/${uuid}"]`);
     await admin.waitForSelector('#timeline li[data-event="unbanned"]', { timeout: 5_000 });
     await admin.screenshot({ path: join(SHOTS, 'history-attack-after-restart.png'), fullPage: true });
 
