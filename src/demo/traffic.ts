@@ -73,12 +73,14 @@ export function sflowDatagram(agent: SflowAgent, packets: SynthPacket[], samplin
   return w.finish();
 }
 
-export type Scenario = 'background' | 'syn_flood' | 'dns_amplification';
+export type Scenario = 'background' | 'resolver' | 'syn_flood' | 'dns_amplification';
 
 /**
  * Packets (before sampling) for one scenario. Background: web/DNS/NTP traffic to
  * 203.0.113.0/26 at low rates; SYN flood: spoofed SYNs to 203.0.113.10:80; DNS
- * amplification: large UDP replies from port 53 to 203.0.113.20.
+ * amplification: large UDP replies from port 53 to 203.0.113.20. Resolver: the normal, small
+ * DNS replies 203.0.113.20 gets from its resolver before the attack, so the host's baseline
+ * holds the DNS traffic a FlowSpec rule must spare (the packet-length match is then kept).
  */
 export function makePacket(kind: Scenario, r: () => number): SynthPacket {
   const rnd = (n: number) => Math.floor(r() * n);
@@ -86,6 +88,8 @@ export function makePacket(kind: Scenario, r: () => number): SynthPacket {
   switch (kind) {
     case 'syn_flood':
       return { src: `${1 + rnd(220)}.${rnd(256)}.${rnd(256)}.${1 + rnd(254)}`, dst: '203.0.113.10', protocol: 6, srcPort: 1024 + rnd(60000), dstPort: 80, tcpFlags: 0x02, ipLength: 40 };
+    case 'resolver':
+      return { src: '198.51.100.53', dst: '203.0.113.20', protocol: 17, srcPort: 53, dstPort: 1024 + rnd(60000), tcpFlags: 0, ipLength: 80 + rnd(200) };
     case 'dns_amplification':
       return { src: `192.0.2.${1 + rnd(250)}`, dst: '203.0.113.20', protocol: 17, srcPort: 53, dstPort: 1024 + rnd(60000), tcpFlags: 0, ipLength: 1200 + rnd(300) };
     default: {

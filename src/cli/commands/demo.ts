@@ -140,10 +140,17 @@ actions:
     const send = async (ms: number, pps: Record<string, number>) => {
       const end = Date.now() + ms;
       let carry: Record<string, number> = {};
+      // Samples follow the wall clock, not the loop's count: on a loaded machine the 20 ms
+      // sleep runs late, and a per-iteration quota would thin the traffic (the DNS victim's
+      // baseline would then lack the normal DNS replies that justify the packet-length match).
+      let last = Date.now();
       while (Date.now() < end) {
         const batch = [];
+        const now = Date.now();
+        const dt = Math.min(0.5, (now - last) / 1000);
+        last = now;
         for (const [kind, rate] of Object.entries(pps)) {
-          const want = (rate / RATE) * 0.02 + (carry[kind] ?? 0);
+          const want = (rate / RATE) * dt + (carry[kind] ?? 0);
           const n = Math.floor(want);
           carry[kind] = want - n;
           for (let i = 0; i < n; i++) batch.push(makePacket(kind as 'background', r));
@@ -161,9 +168,9 @@ actions:
       const until = Date.now() + 5000;
       while (!daemon.speaker.status().some((p) => p.state === 'Established') && Date.now() < until) await sleep(50);
       say(`phase 1: background traffic only (~3k pps to 203.0.113.0/26) for ${phaseMs / 1000}s`);
-      await send(phaseMs, { background: 3000 });
+      await send(phaseMs, { background: 3000, resolver: 200 });
       say('phase 2: SYN flood, 60k pps to 203.0.113.10:80 from spoofed sources');
-      await send(phaseMs, { background: 3000, syn_flood: 60000 });
+      await send(phaseMs, { background: 3000, resolver: 200, syn_flood: 60000 });
       say('phase 3: DNS amplification, 20k pps of 1.2-1.5 kB UDP from port 53 to 203.0.113.20');
       await send(phaseMs, { background: 3000, dns_amplification: 20000 });
       await sleep(1500);
