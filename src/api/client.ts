@@ -3,7 +3,9 @@
  * fcli. Tables for people, the API's JSON with --json. The core takes its streams and
  * environment as arguments so it is tested against a real ApiServer.
  */
+import { readFileSync } from 'node:fs';
 import { parseFlags } from '../cli/command.js';
+import { fingerprintOf, httpRequest, type TlsTrust } from './http-client.js';
 import { formatDuration } from '../config/values.js';
 import type { TrafficClass, Unit } from '../config/types.js';
 import { thresholdText } from '../detection/layout.js';
@@ -32,7 +34,13 @@ Commands:
   reload                         reload the config and policies
 
 Options:
-  --api URL          API address (env BREAKWATER_API; default http://127.0.0.1:10007)
+  --api URL          API address (env BREAKWATER_API; default http://127.0.0.1:10007;
+                     https://… when the daemon has api.tls)
+  --ca FILE          trust the CA certificates in FILE (PEM) for https (env BREAKWATER_API_CA);
+                     a self-signed certificate is its own CA
+  --pin FILE         trust exactly the certificate in FILE, whatever its name or issuer
+                     (what --config uses with api.tls)
+  --insecure         https without checking the certificate (tests only)
   --user NAME        API user (env BREAKWATER_API_USER)
   --password PASS    API password (env BREAKWATER_API_PASSWORD)
   --limit N          how many hosts for 'top' (default 10)
@@ -58,7 +66,7 @@ class CtlError extends Error {
 }
 
 export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
-  const { flags, positionals, unknown } = parseFlags(argv, { string: ['api', 'user', 'password', 'limit'], boolean: ['json'] });
+  const { flags, positionals, unknown } = parseFlags(argv, { string: ['api', 'user', 'password', 'limit', 'ca', 'pin'], boolean: ['json', 'insecure'] });
   if (unknown.length) {
     io.err(`breakwater ctl: ${unknown.join('; ')} (try 'breakwater ctl --help')\n`);
     return 2;
@@ -70,16 +78,25 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
   const headers: Record<string, string> = {};
   if (user !== undefined) headers.authorization = `Basic ${Buffer.from(`${user}:${password ?? ''}`).toString('base64')}`;
 
+  const trust: TlsTrust = { insecure: flags.insecure === true };
+  try {
+    const ca = (flags.ca as string | undefined) ?? io.env.BREAKWATER_API_CA;
+    if (ca !== undefined) trust.ca = readFileSync(ca);
+    if (flags.pin !== undefined) trust.pin = fingerprintOf(readFileSync(String(flags.pin)));
+  } catch (e) {
+    io.err(`breakwater ctl: ${(e as Error).message}\n`);
+    return 2;
+  }
+
   const request = async (method: string, path: string, body?: string): Promise<Json> => {
-    let res: Response;
+    let res: { status: number; ok: boolean; text: string };
     try {
-      res = await fetch(api + path, { method, headers: body !== undefined ? { ...headers, 'content-type': 'application/json' } : headers, body, signal: AbortSignal.timeout(15_000) });
+      const r = await httpRequest(api + path, { method, headers: body !== undefined ? { ...headers, 'content-type': 'application/json' } : headers, ...(body !== undefined ? { body } : {}), timeoutMs: 15_000, trust });
+      res = { ...r, ok: r.status >= 200 && r.status < 300 };
     } catch (e) {
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      const why = cause?.code === 'ECONNREFUSED' ? 'connection refused (is breakwater running?)' : (cause?.message ?? (e as Error).message);
-      throw new CtlError(`cannot reach the API at ${api}: ${why}`);
+      throw new CtlError(`cannot reach the API at ${api}: ${(e as Error).message}`);
     }
-    const text = await res.text();
+    const text = res.text;
     let j: Json;
     try {
       j = JSON.parse(text) as Json;

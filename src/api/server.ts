@@ -3,14 +3,22 @@
  * answers are `{"success":true,"values":[…]}` / `{"success":true,"object":{…}}`, errors
  * `{"success":false,"error_text":"…"}` with a fitting HTTP status.
  *
- * Auth: HTTP Basic against api.users. Without users the API is open, so it serves loopback
- * only: listen() refuses any other address, and requests from elsewhere are refused too.
+ * Auth: HTTP Basic against api.users (auth.ts: bounded scrypt on its own thread, failed
+ * logins limited per source). Roles: a `read` user may only GET. Without users the API is
+ * open, so it serves loopback only: the config refuses any other address (load.ts), and
+ * requests from elsewhere are refused too. With api.tls it speaks HTTPS only.
+ *
+ * Connections are capped per source and in total (at the total cap the oldest idle one
+ * makes room, so slow clients cannot lock out a legitimate one), with short header, request
+ * and idle timeouts checked every second. Every state-changing request leaves an audit line.
  *
  * Everything it shows or changes comes through injected providers (manager, detector, BGP
  * status, reload, escalations, metrics), so it is tested without the daemon.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { PeerStatus } from '../bgp/types.js';
 import type { Config } from '../config/types.js';
@@ -20,8 +28,11 @@ import type { AttackSummary } from '../mitigation/manager.js';
 import type { HistoryAttack } from '../history/types.js';
 import { coveringNetwork, hostgroupFor, parsePrefix } from '../mitigation/prefixes.js';
 import type { AddResult, Mitigation, MitigationManagerApi } from '../mitigation/types.js';
-import { addrToString, parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
-import { BasicAuth } from './auth.js';
+import { addrToString, isLoopback, parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
+import { BasicAuth, roleOf, sourceKey } from './auth.js';
+import { scraped } from './metrics.js';
+
+export { isLoopback };
 
 const log = logger.child({ module: 'api' });
 
@@ -74,53 +85,172 @@ const DEFAULT_TOP = 10;
 /** Attacks of earlier runs GET /attacks appends from the history. */
 const RECENT_FROM_HISTORY = 100;
 
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  const h = host.startsWith('::ffff:') ? host.slice(7) : host;
-  const a = parseAddr(h);
-  if (!a) return false;
-  if (a.family === 4) return a.bytes[0] === 127;
-  return a.bytes.every((b, i) => (i === 15 ? b === 1 : b === 0));
+/** Methods that change nothing: every role may use them. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Connection bounds (docs/security.md). The total is also kept below the fd limit. */
+export const API_LIMITS = {
+  maxConnections: 2048,
+  maxPerSource: 64,
+  /** A connection that has not sent a complete request head by then is dropped. */
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  /** No byte either way for this long: dropped (SSE streams send a comment every 15 s). */
+  idleTimeoutMs: 30_000,
+  tlsHandshakeTimeoutMs: 5_000,
+  /** How often Node checks the header and request timeouts (its default is 30 s). */
+  checkIntervalMs: 1_000,
+};
+
+interface Conn {
+  readonly socket: Socket;
+  readonly source: string;
+  /** A request is in progress (or a stream is open): never evicted to make room. */
+  busy: boolean;
 }
 
 export class ApiServer {
   private readonly deps: ApiDeps;
   private readonly auth: BasicAuth;
-  private server: http.Server | null = null;
+  private server: http.Server | https.Server | null = null;
+  private tls: { cert: string; key: string } | null = null;
+  /** By "address|port", which the raw socket and its TLS socket share. */
+  private readonly conns = new Map<string, Conn>();
+  private readonly perSource = new Map<string, number>();
+  private maxConnections = API_LIMITS.maxConnections;
+  private maxPerSource = API_LIMITS.maxPerSource;
+  readonly connStats = { refused_per_source: 0, evicted: 0 };
 
   constructor(deps: ApiDeps) {
     this.deps = deps;
     this.auth = new BasicAuth(deps.config().api.users);
+    if (deps.metrics) this.registerMetrics(deps.metrics);
   }
 
   /** Listen on api.host:api.port (port 0: any free port); resolves to the bound address. */
   async listen(): Promise<{ host: string; port: number }> {
-    const { host, port, users } = this.deps.config().api;
+    const { host, port, users, tls } = this.deps.config().api;
     if (Object.keys(users).length === 0 && !isLoopback(host)) {
+      // The config refuses this already (check and run alike); kept for embedders.
       throw new Error(`api.host ${host}: without api.users the API is open, so it only listens on loopback (127.0.0.1 or ::1); add users (breakwater hash-password) to serve ${host}`);
     }
-    const server = http.createServer((req, res) => void this.handle(req, res));
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+    const opts: http.ServerOptions = {
+      headersTimeout: API_LIMITS.headersTimeoutMs,
+      requestTimeout: API_LIMITS.requestTimeoutMs,
+      keepAliveTimeout: API_LIMITS.keepAliveTimeoutMs,
+      connectionsCheckingInterval: API_LIMITS.checkIntervalMs,
+    };
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res);
+    let server: http.Server | https.Server;
+    if (tls) {
+      this.tls = tls;
+      server = https.createServer({ ...opts, ...readTls(tls), handshakeTimeout: API_LIMITS.tlsHandshakeTimeoutMs }, handler);
+    } else server = http.createServer(opts, handler);
+    server.timeout = API_LIMITS.idleTimeoutMs;
+    this.maxConnections = Math.min(this.deps.config().api.max_connections ?? API_LIMITS.maxConnections, fdBudget());
+    this.maxPerSource = this.deps.config().api.max_connections_per_source ?? API_LIMITS.maxPerSource;
+    server.on('connection', (s: Socket) => this.admit(s));
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const c = this.conns.get(connKey(req.socket));
+      if (!c) return;
+      c.busy = true;
+      res.once('close', () => (c.busy = false));
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`API cannot listen on ${host}:${port}: ${e.code ?? e.message}`)));
       server.listen(port, host, () => resolve());
     });
     server.on('error', (e) => log.error(`API server error: ${e.message}`));
+    // A failed handshake (plain HTTP to the TLS port, a scanner) is the client's problem.
+    server.on('tlsClientError', (e: Error, s: Socket) => {
+      log.debug(`API TLS handshake from ${s.remoteAddress ?? '?'} failed: ${e.message}`);
+      s.destroy();
+    });
     this.server = server;
     const a = server.address() as AddressInfo;
-    log.info(`API listening on http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}${this.auth.enabled ? '' : ' (no users: loopback only, no auth)'}`);
+    log.info(`API listening on ${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}${this.auth.enabled ? '' : ' (no users: loopback only, no auth)'}`);
     return { host: a.address, port: a.port };
   }
 
-  /** Users may change on reload; the listen address needs a restart. */
+  /**
+   * A new connection: refused when its source holds maxPerSource already; at the total cap
+   * the oldest connection with no request in progress is closed to make room, so idle or
+   * slow clients (who send nothing, or a byte at a time) cannot lock out a real one.
+   */
+  private admit(socket: Socket): void {
+    const key = connKey(socket);
+    const source = sourceKey(socket.remoteAddress ?? '?');
+    const n = this.perSource.get(source) ?? 0;
+    if (n >= this.maxPerSource) {
+      this.connStats.refused_per_source++;
+      socket.destroy();
+      return;
+    }
+    if (this.conns.size >= this.maxConnections) {
+      for (const c of this.conns.values()) {
+        if (c.busy) continue;
+        this.connStats.evicted++;
+        this.forget(connKey(c.socket), c);
+        c.socket.destroy();
+        break;
+      }
+    }
+    const c: Conn = { socket, source, busy: false };
+    this.conns.set(key, c);
+    this.perSource.set(source, n + 1);
+    socket.once('close', () => this.forget(key, c));
+  }
+
+  private forget(key: string, c: Conn): void {
+    if (this.conns.get(key) !== c) return;
+    this.conns.delete(key);
+    const n = (this.perSource.get(c.source) ?? 1) - 1;
+    if (n <= 0) this.perSource.delete(c.source);
+    else this.perSource.set(c.source, n);
+  }
+
+  private registerMetrics(reg: Registry): void {
+    const r = [reg];
+    const a = this.auth.stats;
+    scraped(r, 'counter', 'breakwater_api_auth_failures_total', 'API requests with a wrong user name or password (each cost one scrypt).', [], () => [[{}, a.failures]]);
+    scraped(r, 'counter', 'breakwater_api_auth_refused_total', 'API requests refused before a password check: rate_limited (429, the source had too many failures) or busy (503, the scrypt queue was full).', ['reason'], () => [
+      [{ reason: 'rate_limited' }, a.rate_limited],
+      [{ reason: 'busy' }, a.busy],
+    ]);
+    scraped(r, 'counter', 'breakwater_api_auth_sources_blocked_total', 'Times a source address was blocked for too many failed logins.', [], () => [[{}, a.sources_blocked]]);
+    scraped(r, 'counter', 'breakwater_api_auth_cache_hits_total', 'API requests authenticated from the cache of recent successful checks.', [], () => [[{}, a.cache_hits]]);
+    scraped(r, 'counter', 'breakwater_api_connections_refused_total', 'API connections closed by the bounds: per_source (the source held too many) or evicted (idle, closed to make room at the total cap).', ['reason'], () => [
+      [{ reason: 'per_source' }, this.connStats.refused_per_source],
+      [{ reason: 'evicted' }, this.connStats.evicted],
+    ]);
+    scraped(r, 'gauge', 'breakwater_api_connections', 'Open API connections.', [], () => [[{}, this.conns.size]]);
+  }
+
+  /** Users and the certificate (re-read from its files) change on reload; the listen address and TLS on/off need a restart. */
   reconfigure(cfg: Config): void {
     this.auth.setUsers(cfg.api.users);
+    const tls = cfg.api.tls;
+    if (!this.server) return;
+    if (!tls !== !this.tls) {
+      log.warn(`api.tls ${tls ? 'added' : 'removed'}: it takes effect at the next restart`);
+      return;
+    }
+    if (tls && this.server instanceof https.Server) {
+      try {
+        this.server.setSecureContext(readTls(tls));
+        this.tls = tls;
+        log.info(`API certificate re-read from ${tls.cert}`);
+      } catch (e) {
+        log.error(`API certificate not changed: ${(e as Error).message}`);
+      }
+    }
   }
 
   async close(): Promise<void> {
     const s = this.server;
     this.server = null;
+    await this.auth.stop();
     if (!s) return;
     await new Promise<void>((r) => {
       s.close(() => r());
@@ -130,16 +260,31 @@ export class ApiServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = Date.now();
+    const method = req.method ?? 'GET';
+    // Read now: the socket is detached from the request once the answer is sent.
+    const source = req.socket.remoteAddress ?? '?';
+    let user: string | null = null;
+    if (!SAFE_METHODS.has(method)) {
+      // The audit trail: who changed (or tried to change) what, from where, with what result.
+      res.once('close', () => {
+        const who = user ?? (this.auth.enabled ? '-' : '(no users)');
+        log.info(`audit: user=${who} source=${source} ${method} ${req.url ?? '/'} -> ${res.statusCode}${res.writableFinished ? '' : ' (aborted)'}`);
+      });
+    }
     try {
-      let user: string | null = null;
       if (this.auth.enabled) {
-        user = await this.auth.check(req.headers.authorization);
-        if (!user) {
-          res.setHeader('www-authenticate', 'Basic realm="breakwater", charset="UTF-8"');
-          throw new HttpError(401, req.headers.authorization ? 'wrong user name or password' : 'authentication required (HTTP Basic, api.users)');
+        const r = await this.auth.check(req.headers.authorization, source);
+        if (!r.ok) {
+          if (r.status === 401) res.setHeader('www-authenticate', 'Basic realm="breakwater", charset="UTF-8"');
+          if (r.retryAfterS !== undefined) res.setHeader('retry-after', String(r.retryAfterS));
+          throw new HttpError(r.status, r.message);
         }
-      } else if (!isLoopback(req.socket.remoteAddress ?? '')) {
+        user = r.user;
+      } else if (!isLoopback(source)) {
         throw new HttpError(403, 'the API without users answers loopback clients only');
+      }
+      if (!SAFE_METHODS.has(method) && roleOf(this.deps.config().api.users, user) !== 'admin') {
+        throw new HttpError(403, `user '${user}' has the read role: it may look but not change anything (${method} needs role admin)`);
       }
       const url = new URL(req.url ?? '/', 'http://x');
       if (this.deps.hook && (await this.deps.hook(req, res, { url, user }))) return;
@@ -375,6 +520,29 @@ export class ApiServer {
     const ok = await this.deps.manager.remove(uuid, 'removed through the API');
     if (!ok) throw new HttpError(404, `no ${kinds.join(' or ')} with uuid ${uuid}`);
     return { success: true };
+  }
+}
+
+function connKey(s: Socket): string {
+  return `${s.remoteAddress ?? '?'}|${s.remotePort ?? 0}`;
+}
+
+function readTls(t: { cert: string; key: string }): { cert: Buffer; key: Buffer } {
+  return { cert: readFileSync(t.cert), key: readFileSync(t.key) };
+}
+
+/**
+ * Connections the API may hold: below the soft descriptor limit (Linux: /proc/self/limits),
+ * leaving room for the journal, BGP sessions, collectors and notify scripts, so the cap is
+ * reached before accept() fails with EMFILE.
+ */
+function fdBudget(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (!m || m[1] === 'unlimited') return Infinity;
+    return Math.max(64, Number(m[1]) - 512);
+  } catch {
+    return Infinity;
   }
 }
 

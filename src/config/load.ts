@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
+import tls from 'node:tls';
+import { isLoopback, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
 import { DEFAULT_API, DEFAULT_POLICIES_DIR } from './defaults.js';
 import { readPolicyDir, resolveHostgroups } from './policy.js';
 import { ACTION_FIELDS, RULE_FIELDS, staticFlowspecToDesired } from '../flowspec/index.js';
@@ -112,6 +113,7 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
     apiHost = raw.api.host ?? apiHost;
     apiPort = raw.api.port ?? apiPort;
   }
+  const apiTls = checkApi(raw, apiHost, baseDir, err);
 
   if (raw.dry_run !== undefined && raw.detection.dry_run !== undefined && raw.dry_run !== raw.detection.dry_run) {
     err(['dry_run'], 'dry_run is set differently here and under detection');
@@ -181,7 +183,11 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
       samples_per_host: raw.detection.samples_per_host,
       dry_run: raw.dry_run ?? raw.detection.dry_run ?? false,
     },
-    api: { enabled: raw.api.enabled, host: apiHost, port: apiPort, users: raw.api.users },
+    api: { enabled: raw.api.enabled, host: apiHost, port: apiPort, users: raw.api.users,
+      ...(apiTls ? { tls: apiTls } : {}),
+      ...(raw.api.max_connections !== undefined ? { max_connections: raw.api.max_connections } : {}),
+      ...(raw.api.max_connections_per_source !== undefined ? { max_connections_per_source: raw.api.max_connections_per_source } : {}),
+    },
     bgp: {
       local_as: raw.bgp.local_as,
       router_id: raw.bgp.router_id,
@@ -246,6 +252,42 @@ function buildIntegrations(raw: MainRaw, src: YamlSource, hostgroups: readonly H
   }
   if (raw.capture.filters?.length) out.filters = resolveFilters(raw.capture.filters, src, ['capture', 'filters']);
   return out;
+}
+
+/**
+ * What `run` would refuse about the API, refused here so `check` says it first, with a
+ * position: an open API (no users) on a non-loopback address, and TLS files that cannot be
+ * read or do not make a certificate and key pair. Returns the TLS paths made absolute.
+ */
+function checkApi(raw: MainRaw, host: string, baseDir: string, err: Err): { cert: string; key: string } | null {
+  if (!raw.api.enabled) return null;
+  if (Object.keys(raw.api.users).length === 0 && !isLoopback(host)) {
+    err(
+      ['api', raw.api.listen ? 'listen' : 'host'],
+      `the API would listen on ${host} without api.users: an open API only listens on loopback (127.0.0.1 or ::1); add users (breakwater hash-password) or listen on loopback`,
+    );
+  }
+  const t = raw.api.tls;
+  if (!t) return null;
+  const files = { cert: path.resolve(baseDir, t.cert), key: path.resolve(baseDir, t.key) };
+  const pem: Partial<Record<'cert' | 'key', Buffer>> = {};
+  for (const k of ['cert', 'key'] as const) {
+    try {
+      pem[k] = fs.readFileSync(files[k]);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      err(['api', 'tls', k], `cannot read ${displayPath(files[k])}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`);
+    }
+  }
+  if (pem.cert && pem.key) {
+    try {
+      tls.createSecureContext({ cert: pem.cert, key: pem.key });
+    } catch (e) {
+      // OpenSSL's words: "key values mismatch", "no start line" (not PEM), ...
+      err(['api', 'tls', 'cert'], `${displayPath(files.cert)} and ${displayPath(files.key)} are not a PEM certificate and its private key: ${(e as Error).message}`);
+    }
+  }
+  return files;
 }
 
 function checkCapture(raw: MainRaw, err: Err): void {

@@ -148,6 +148,9 @@ export const mainSchema = z.strictObject({
       host: ipText.optional(),
       port: port.optional(),
       users: z.record(z.string(), z.strictObject({ password_hash: z.string().min(1), role: z.enum(['admin', 'read']).optional() })).default({}),
+      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+      max_connections: positive.optional(),
+      max_connections_per_source: positive.optional(),
     })
     .prefault({}),
   bgp: z

@@ -139,6 +139,11 @@ export interface ApiConfig {
   readonly host: string;
   readonly port: number;
   readonly users: Readonly<Record<string, ApiUser>>;
+  /** HTTPS only (absolute paths of PEM files, re-read on reload); absent: plain HTTP. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  /** Open connections in total (default 2048, kept below the fd limit) and per source address (default 64). */
+  readonly max_connections?: number;
+  readonly max_connections_per_source?: number;
 }
 
 export type BgpFamily = 'ipv4-unicast' | 'ipv6-unicast' | 'ipv4-flowspec' | 'ipv6-flowspec';

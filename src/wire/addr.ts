@@ -162,3 +162,13 @@ export function maskBytes(addr: Uint8Array, len: number): Uint8Array {
   if (rem && full < addr.length) out[full] = addr[full]! & ((0xff << (8 - rem)) & 0xff);
   return out;
 }
+
+/** 127.0.0.0/8, ::1, their IPv4-mapped forms, and the name localhost. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  const h = host.startsWith('::ffff:') ? host.slice(7) : host;
+  const a = parseAddr(h);
+  if (!a) return false;
+  if (a.family === 4) return a.bytes[0] === 127;
+  return a.bytes.every((b, i) => (i === 15 ? b === 1 : b === 0));
+}

@@ -59,7 +59,7 @@ export function freePort(type: 'tcp' | 'udp', host = '127.0.0.1'): Promise<numbe
 
 /** The API port a daemon's log says it listens on, from the last "API listening" line. */
 function apiPortIn(out: string): number | null {
-  const all = [...out.matchAll(/API listening on http:\/\/(?:\[[^\]]+\]|[^:/\s]+):(\d+)/g)];
+  const all = [...out.matchAll(/API listening on https?:\/\/(?:\[[^\]]+\]|[^:/\s]+):(\d+)/g)];
   return all.length ? Number(all[all.length - 1]![1]) : null;
 }
 

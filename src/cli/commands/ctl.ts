@@ -2,8 +2,9 @@ import { CTL_HELP, runCtl } from '../../api/client.js';
 import type { Command } from '../command.js';
 
 const CONFIG_HELP = `  --config FILE      take the API address from this breakwater.yaml (api.listen or
-                     api.host/api.port); --api still wins. The config holds only password
-                     hashes, so the user and password still come from flags or env.
+                     api.host/api.port, https with api.tls, trusting exactly the
+                     certificate in api.tls.cert); --api still wins. The config holds only
+                     password hashes, so the user and password still come from flags or env.
 `;
 
 /**
@@ -41,7 +42,13 @@ export async function resolveApiFromConfig(argv: readonly string[]): Promise<{ a
   if (!api.enabled) return { error: `the API is disabled in ${file} (api.enabled: false)` };
   // A daemon listening on every address is reached over loopback.
   const host = api.host === '0.0.0.0' ? '127.0.0.1' : api.host === '::' ? '::1' : api.host;
-  return { argv: ['--api', `http://${host.includes(':') ? `[${host}]` : host}:${api.port}`, ...rest] };
+  const where = `${host.includes(':') ? `[${host}]` : host}:${api.port}`;
+  // With TLS: the daemon's own certificate is pinned (ctl runs on its host and reaches it
+  // over loopback, where the certificate's name would not match); an explicit --ca or
+  // --insecure wins.
+  const ownTrust = rest.some((a) => /^--(ca|pin|insecure)(=|$)/.test(a));
+  if (api.tls) return { argv: ['--api', `https://${where}`, ...(ownTrust ? [] : ['--pin', api.tls.cert]), ...rest] };
+  return { argv: ['--api', `http://${where}`, ...rest] };
 }
 
 export const command: Command = {
