@@ -131,6 +131,8 @@ export class Daemon {
       flowspec: flowspecAdapter,
       stillAttacking: (ip) => this.detector.stillAttacking(ip),
       hostRates: (ip) => this.detector.hostRates(ip),
+      hostgroupAttacking: (name) => this.detector.hostgroupAttacking(name),
+      hostgroupSamples: (name, out) => this.detector.hostgroupSamples(name, out),
       // One key per change (the whole set only at start and reload): a change costs the
       // same with 10 mitigations active or 100,000.
       onRoutes: (put, remove) => this.speaker.update(put ? [put] : [], remove ? [remove] : []),
@@ -147,6 +149,8 @@ export class Daemon {
     this.detector.on('attack_updated', (rec) => this.manager.onAttackUpdate(rec));
     this.detector.on('attack_finished', (rec) => this.manager.onAttackFinished(rec));
     // Hostgroup-total thresholds alert with alert_scope "hostgroup"; they never ban a host.
+    // With actions.hostgroup the manager mitigates the hostgroup (and notifies ban / unban
+    // with the ban's life, not the attack's).
     this.detector.onHostgroup('attack_started', (a) => this.hostgroupAlert('ban', a));
     this.detector.onHostgroup('attack_finished', (a) => this.hostgroupAlert('unban', a));
     const hist = cfg.history ?? DEFAULT_HISTORY;
@@ -355,9 +359,15 @@ export class Daemon {
     const what = `${a.direction} ${a.cls} ${rateText(a.value, a.unit)} (threshold ${rateText(a.threshold, a.unit)}, peak ${rateText(a.peak, a.unit)})`;
     if (action === 'ban') log.warn(`hostgroup ${a.hostgroup}: total traffic over its hostgroup threshold: ${what}`);
     else log.info(`hostgroup ${a.hostgroup}: total traffic back under its hostgroup threshold`);
+    if (this.manager.mitigatesHostgroup(a.hostgroup) || this.manager.hostgroupBans().some((b) => b.hostgroup === a.hostgroup)) {
+      if (action === 'ban') void this.manager.onHostgroupAttack(a);
+      else this.manager.onHostgroupAttackFinished(a);
+      return;
+    }
     const hg = this.config.hostgroups.find((h) => h.name === a.hostgroup);
     if (!hg) return;
     const details = {
+      attack_uuid: a.uuid,
       attack_direction: a.direction,
       attack_detection_threshold_class: a.cls,
       attack_detection_threshold_unit: a.unit,

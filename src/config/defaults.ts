@@ -122,6 +122,10 @@ export const BUILTIN_DEFAULT_HOSTGROUP: Hostgroup = {
       max_prefixes: 16,
       cross_hostgroups: 'allow',
     },
+    hostgroup: {
+      flowspec: { enabled: false, destination: 'hostgroup', max_prefixes: 4 },
+      blackhole: { enabled: false, prefix_length: { ipv4: 24, ipv6: 48 } },
+    },
   },
 };
 

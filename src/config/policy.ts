@@ -83,6 +83,15 @@ function mergeActions(base: PolicyActions, o: PolicyRaw['actions'], dir: string)
   const fs_ = o.flowspec ?? {};
   const nt = o.notify ?? {};
   const es = o.escalation ?? {};
+  const hf = o.hostgroup?.flowspec ?? {};
+  const hb = o.hostgroup?.blackhole ?? {};
+  const bf = base.hostgroup.flowspec;
+  const bb = base.hostgroup.blackhole;
+  // Unset stays unset (undefined = the host-scope action's value, read when announcing).
+  const opt = <K extends string, T>(k: K, v: T | undefined, b: T | undefined): { [P in K]?: T } => {
+    const x = v === undefined ? b : v;
+    return (x === undefined ? {} : { [k]: x }) as { [P in K]?: T };
+  };
   const notify = { ...base.notify };
   if (nt.script !== undefined) notify.script = path.resolve(dir, nt.script);
   if (nt.webhook !== undefined) notify.webhook = nt.webhook;
@@ -115,6 +124,24 @@ function mergeActions(base: PolicyActions, o: PolicyRaw['actions'], dir: string)
       clear_after: def(es.clear_after, base.escalation.clear_after),
       max_prefixes: def(es.max_prefixes, base.escalation.max_prefixes),
       cross_hostgroups: def(es.cross_hostgroups, base.escalation.cross_hostgroups),
+    },
+    hostgroup: {
+      flowspec: {
+        enabled: def(hf.enabled, bf.enabled),
+        destination: def(hf.destination, bf.destination),
+        max_prefixes: def(hf.max_prefixes, bf.max_prefixes),
+        ...opt('action', hf.action, bf.action),
+        ...opt('action_params', hf.action_params, bf.action_params),
+        ...opt('coverage', hf.coverage, bf.coverage),
+      },
+      blackhole: {
+        enabled: def(hb.enabled, bb.enabled),
+        prefix_length: { ...bb.prefix_length, ...hb.prefix_length },
+        ...opt('communities', hb.communities, bb.communities),
+        ...opt('large_communities', hb.large_communities, bb.large_communities),
+        ...opt('extended_communities', hb.extended_communities, bb.extended_communities),
+        ...opt('next_hop', hb.next_hop ? { ...bb.next_hop, ...hb.next_hop } : undefined, bb.next_hop),
+      },
     },
   };
 }
@@ -237,6 +264,16 @@ export function resolveHostgroups(files: readonly PolicyFile[]): { ok: true; hos
     if (g.actions.flowspec.action === 'rate-limit' && typeof g.actions.flowspec.action_params.rate !== 'number' && g.actions.flowspec.enabled) {
       const msg = `action rate-limit needs action_params.rate (bytes per second)`;
       errors.push(f ? f.src.at(['actions', 'flowspec'], msg) : msg);
+    }
+    const hf = g.actions.hostgroup.flowspec;
+    if (hf.enabled && (hf.action ?? g.actions.flowspec.action) === 'rate-limit' && typeof (hf.action_params ?? g.actions.flowspec.action_params).rate !== 'number') {
+      const msg = `action rate-limit needs action_params.rate (bytes per second)`;
+      errors.push(f ? f.src.at(['actions', 'hostgroup', 'flowspec'], msg) : msg);
+    }
+    const hs = g.actions.hostgroup;
+    if ((hs.flowspec.enabled || hs.blackhole.enabled) && !g.thresholds.hostgroup) {
+      const msg = `needs a thresholds.hostgroup limit (a hostgroup-total attack is what it mitigates)`;
+      errors.push(f ? f.src.at(['actions', 'hostgroup'], msg) : msg);
     }
   }
   return errors.length ? { ok: false, errors } : { ok: true, hostgroups: out };

@@ -290,6 +290,30 @@ export const policySchema = z.strictObject({
           cross_hostgroups: z.enum(['allow', 'forbid']).optional(),
         })
         .optional(),
+      hostgroup: z
+        .strictObject({
+          flowspec: z
+            .strictObject({
+              enabled: z.boolean().optional(),
+              destination: z.enum(['hostgroup', 'attacked']).optional(),
+              max_prefixes: z.int().min(1).max(64).optional(),
+              action: z.enum(['discard', 'rate-limit', 'redirect', 'mark', 'accept']).optional(),
+              action_params: z.record(z.string(), z.unknown()).optional(),
+              coverage: z.number().gt(0).max(1).optional(),
+            })
+            .optional(),
+          blackhole: z
+            .strictObject({
+              enabled: z.boolean().optional(),
+              prefix_length: z.strictObject({ ipv4: z.int().min(8).max(32).optional(), ipv6: z.int().min(16).max(128).optional() }).optional(),
+              communities: z.array(community).optional(),
+              large_communities: z.array(largeCommunity).optional(),
+              extended_communities: z.array(extCommunity).optional(),
+              next_hop: nextHops.optional(),
+            })
+            .optional(),
+        })
+        .optional(),
     })
     .optional(),
 });

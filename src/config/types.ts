@@ -66,6 +66,33 @@ export interface EscalationAction {
   readonly cross_hostgroups: 'allow' | 'forbid';
 }
 
+/**
+ * Hostgroup-scope mitigation (carpet bombing): what a hostgroup-total attack (over
+ * `thresholds.hostgroup`) announces. Attributes left unset follow the host-scope action
+ * of the same policy (actions.flowspec / actions.blackhole).
+ */
+export interface HostgroupScopeAction {
+  readonly flowspec: {
+    readonly enabled: boolean;
+    /** hostgroup: the hostgroup's prefixes that hold attacked hosts; attacked: the smallest prefixes covering the attacked hosts. */
+    readonly destination: 'hostgroup' | 'attacked';
+    /** Destination prefixes at most (after a split around the whitelist); also the most rules. */
+    readonly max_prefixes: number;
+    readonly action?: string;
+    readonly action_params?: Readonly<Record<string, unknown>>;
+    readonly coverage?: number;
+  };
+  readonly blackhole: {
+    readonly enabled: boolean;
+    /** The covering prefix of each host over its own threshold (never wider than its hostgroup prefix). */
+    readonly prefix_length: { readonly ipv4: number; readonly ipv6: number };
+    readonly communities?: readonly string[];
+    readonly large_communities?: readonly string[];
+    readonly extended_communities?: readonly string[];
+    readonly next_hop?: NextHops;
+  };
+}
+
 export interface PolicyActions {
   readonly ban_time_ms: number;
   readonly unban_only_if_attack_finished: boolean;
@@ -74,6 +101,7 @@ export interface PolicyActions {
   readonly flowspec: FlowspecAction;
   readonly notify: NotifyAction;
   readonly escalation: EscalationAction;
+  readonly hostgroup: HostgroupScopeAction;
 }
 
 export interface Hostgroup {

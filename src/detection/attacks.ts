@@ -26,6 +26,7 @@ const log = logger.child({ module: 'detection' });
 
 /** A hostgroup whose total traffic crossed a hostgroup-total threshold. */
 export interface HostgroupAttack {
+  readonly uuid: string;
   readonly hostgroup: string;
   readonly direction: Direction;
   readonly cls: TrafficClass;
@@ -34,6 +35,10 @@ export interface HostgroupAttack {
   value: number;
   peak: number;
   readonly startedAt: number;
+  /** The hostgroup's aggregate samples of the last window (hgsamples.ts), in the attack direction. */
+  readonly samples: readonly FlowSample[];
+  /** Its aggregate samples from before the window before that: the normal traffic rules must spare. */
+  readonly baseline: readonly FlowSample[];
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -234,6 +239,20 @@ export class Attacks {
     this.emit('attack_finished', a.rec);
   }
 
+  /** Is some hostgroup-total threshold of this hostgroup over its limit right now? */
+  hostgroupAttacking(name: string): boolean {
+    for (const a of this.hgAttacks.values()) if (a.hostgroup === name) return true;
+    return false;
+  }
+
+  /** The hostgroup's aggregate samples now (last window, attack direction), for rules generated after the start. */
+  hostgroupSamples(name: string, outgoing: boolean): { attack: FlowSample[]; baseline: FlowSample[] } {
+    const st = this.st;
+    const h = st.compiled.findIndex((c) => c.name === name);
+    if (h < 0) return { attack: [], baseline: [] };
+    return st.hgSamples.take(h, outgoing, st.curTick - st.B, st.curTick - 2 * st.B, st.exporters);
+  }
+
   /** Hostgroup-total thresholds: checked on each hostgroup's total slot on every tick. */
   evaluateHostgroups(now: number): void {
     const st = this.st;
@@ -252,7 +271,21 @@ export class Attacks {
             cur.value = v;
             if (v > cur.peak) cur.peak = v;
           } else if (runs >= c.ticksRequired) {
-            const a: HostgroupAttack = { hostgroup: c.name, direction: t.direction, cls: t.cls, unit: t.unit, threshold: t.limit, value: v, peak: v, startedAt: now };
+            const T = st.curTick;
+            const { attack, baseline } = st.hgSamples.take(h, t.direction === 'outgoing', T - st.B, T - 2 * st.B, st.exporters);
+            const a: HostgroupAttack = {
+              uuid: randomUUID(),
+              hostgroup: c.name,
+              direction: t.direction,
+              cls: t.cls,
+              unit: t.unit,
+              threshold: t.limit,
+              value: v,
+              peak: v,
+              startedAt: now,
+              samples: attack,
+              baseline,
+            };
             this.hgAttacks.set(key, a);
             this.emitHg('attack_started', a);
           }

@@ -104,6 +104,16 @@ export class DetectorImpl implements Detector {
     this.attacks.onHostgroup(event, listener);
   }
 
+  /** Is the hostgroup's total over one of its hostgroup-total limits right now? */
+  hostgroupAttacking(name: string): boolean {
+    return this.attacks.hostgroupAttacking(name);
+  }
+
+  /** The hostgroup's aggregate samples of the last window and its baseline before it. */
+  hostgroupSamples(name: string, outgoing: boolean): ReturnType<Attacks['hostgroupSamples']> {
+    return this.attacks.hostgroupSamples(name, outgoing);
+  }
+
   reconfigure(cfg: Config): void {
     reconfigure({ st: this.st, hot: this.hot, attacks: this.attacks, ticker: this.ticker }, cfg);
   }

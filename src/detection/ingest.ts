@@ -195,9 +195,13 @@ export class Ingest implements FlowSink {
     const m = bits << dir;
     hw[w + H_MASK] = hw[w + H_MASK]! | m;
     // Hostgroup totals (a few slots, always in cache); they are rotated on the tick.
-    const h = this.st.hgSlot[hw[w + H_HG]!]!;
+    const hgi = hw[w + H_HG]!;
+    const h = this.st.hgSlot[hgi]!;
     accumulate(hb, h * STRIDE + (dir === 0 ? IN0 : OUT0), bits, pk, by, rec.flows);
     hw[2 * h * STRIDE + H_MASK] = hw[2 * h * STRIDE + H_MASK]! | m;
+    // The hostgroup's aggregate samples (only hostgroups with a hostgroup-total limit).
+    const hgs = this.st.hgSamples;
+    if (hgs.sampled[hgi] === 1) hgs.offer(hgi, T, rec, out, expId);
     // Candidate limits (store.ts): crossing one means this host may be near a threshold
     // (or it is hot and its records go to its hot buffer). Counts, not rates: rates are
     // computed on the tick only.

@@ -12,6 +12,7 @@ import { HG_NONE, Policy, V4Index, V6Index } from './addrmap.js';
 import { compileThresholds, NC, type CompiledThreshold } from './layout.js';
 import { buildHostRates } from './report.js';
 import { SampleArrays } from './samples.js';
+import { HostgroupSamples } from './hgsamples.js';
 import { compileFilter, type CompiledFilter } from '../capture/filter.js';
 import { CounterStore, H_ADDR, KIND_HOSTGROUP, KIND_V4, STRIDE } from './store.js';
 import type { HostRates } from './types.js';
@@ -60,6 +61,9 @@ export class DetectorState {
   readonly v6: V6Index;
   /** The always-on baseline sample ring (samples.ts offerBaseline), one owner per slot. */
   readonly base: SampleArrays;
+  /** Aggregate samples of each hostgroup with a hostgroup-total threshold (hgsamples.ts). */
+  readonly hgSamples = new HostgroupSamples();
+  private hgSampleSig = '';
   readonly tickMs: number;
   /** Buckets in the window, and the window's length in ms (a whole number of ticks). */
   readonly B: number;
@@ -191,6 +195,14 @@ export class DetectorState {
     });
     for (let j = 0; j < oldSlots.length; j++) if (!kept.has(j)) st.release(oldSlots[j]!);
     this.hgSlot = slots;
+    // Aggregate samples for hostgroups with a hostgroup-total limit (a reload that changes
+    // which those are, or their order, starts the rings afresh).
+    const sampled = this.compiled.map((c) => c.total.length > 0);
+    const sig = this.compiled.map((c, i) => (sampled[i] ? c.name : '')).join('|');
+    if (sig !== this.hgSampleSig) {
+      this.hgSampleSig = sig;
+      this.hgSamples.configure(sampled);
+    }
     // Flow filters: compiled once per (re)load; their hit counters start again at 0.
     this.filter = compileFilter(cfg.filters);
     const hf = cfg.hostgroups.map((h) => compileFilter(h.filters));

@@ -8,6 +8,7 @@
  * keeps escalations). If an operator removes one, the loop forgets it and does not
  * re-escalate that prefix until no blackholed host is left inside it.
  */
+import { HOSTGROUP_CAUSE } from '../mitigation/set.js';
 import type { Registry } from 'prom-client';
 import { communityText, tryParsePrefix } from '../config/values.js';
 import type { Config } from '../config/types.js';
@@ -223,6 +224,8 @@ export class EscalationLoop {
     const liveBans = new Set<string>();
     const peaks = new Map<string, HostRates>();
     for (const b of blackholes) {
+      // A hostgroup-scope blackhole is already a covering prefix, not a host to widen.
+      if (b.cause.startsWith(HOSTGROUP_CAUSE)) continue;
       const addr = parseAddr(b.ip);
       const ip = addr ? addrToString(addr) : null;
       if (!ip || !addr) {

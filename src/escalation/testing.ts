@@ -55,6 +55,7 @@ export function hostgroup(name: string, prefixes: string[], esc: Partial<Escalat
       flowspec: { enabled: false, action: 'discard', action_params: {}, coverage: 0.95 },
       notify: { format: 'json', timeout_ms: 1000 },
       escalation: { ...ESCALATION_DEFAULTS, ...esc },
+      hostgroup: BUILTIN_DEFAULT_HOSTGROUP.actions.hostgroup,
     },
   };
 }

@@ -9,7 +9,8 @@
  * 2. Attack samples are grouped into clusters by victim, IP protocol and whether the
  *    transport header is visible (first fragments and whole packets) or not (later fragments).
  * 3. Clusters are taken largest first; each becomes one rule until the union of rules covers
- *    the target. A rule holds: destination /32 or /128, the protocol, and every exact value the
+ *    the target. A rule holds: destination /32 or /128 (or, hostgroup scope, the
+ *    destination prefix of `opts.destinations` holding the victims), the protocol, and every exact value the
  *    cluster is concentrated on (a port, TCP flags, an ICMP type, the fragment bit): such a
  *    component narrows the rule at no cost in coverage. "Concentrated" means one value (or up
  *    to three) carries at least `1 - (1 - coverage) / 2` of the cluster.
@@ -18,7 +19,7 @@
  *    match on the baseline: shorter rules win when the extra component spares nothing.
  */
 import type { FlowSample } from '../capture/flow.js';
-import { prefixToString, maskBytes, addrToString } from '../wire/addr.js';
+import { prefixToString, maskBytes, addrToString, prefixContains, type Prefix } from '../wire/addr.js';
 import { describe, describeMatch } from './codec.js';
 import { matchesPacket, packetFromSample, type PacketView } from './match.js';
 import { parseRule, TCP_FLAGS, protocolName, type FlowspecRule } from './rule.js';
@@ -34,6 +35,12 @@ export interface GenerateOptions {
   /** Action in FastNetMon's shape; default discard. */
   readonly action_type?: string;
   readonly action?: Readonly<Record<string, unknown>>;
+  /**
+   * Hostgroup scope (carpet bombing): the rules' destinations are these prefixes, not the
+   * victims' /32 or /128; a sample belongs to the most specific one holding its
+   * destination (samples in none cannot be covered). The victim is then the prefix.
+   */
+  readonly destinations?: readonly Prefix[];
 }
 
 export interface ComponentCoverage {
@@ -76,6 +83,8 @@ interface Cluster {
   victim: string;
   family: 4 | 6;
   dst: Uint8Array;
+  /** The destination prefix's length (32 / 128 for one victim host). */
+  dstLen: number;
   protocol: number;
   l4: boolean;
   pkts: PacketView[];
@@ -169,7 +178,7 @@ function protoText(p: number): string | number {
 /** Build the narrowest rule JSON for a cluster (steps 3-4 of the method). */
 function clusterRule(c: Cluster, baseline: readonly PacketView[], share: number, act: Record<string, unknown>): Record<string, unknown> {
   const json: Record<string, unknown> = {
-    destination_prefix: `${addrToString({ family: c.family, bytes: c.dst })}/${c.family === 4 ? 32 : 128}`,
+    destination_prefix: `${addrToString({ family: c.family, bytes: c.dst })}/${c.dstLen}`,
     protocols: [protoText(c.protocol)],
   };
   const ported = c.protocol === 6 || c.protocol === 17 || c.protocol === 132;
@@ -246,23 +255,38 @@ export function generateRules(attack: readonly FlowSample[], baseline: readonly 
   const B = baseline.map(packetFromSample);
   const total = weight(A);
 
+  // The victim of a packet: its destination host, or the destination prefix holding it.
+  const dests = opts.destinations ? [...opts.destinations].sort((a, b) => b.len - a.len) : null;
+  const victimOf = (p: PacketView): { key: string; bytes: Uint8Array; len: number } | null => {
+    if (!dests) return { key: addrToString({ family: p.ipVersion, bytes: p.dst }), bytes: p.dst, len: p.ipVersion === 4 ? 32 : 128 };
+    const d = dests.find((x) => x.family === p.ipVersion && prefixContains(x, p.dst));
+    return d ? { key: prefixToString(d), bytes: d.bytes, len: d.len } : null;
+  };
+  const ruleVictim = (r: FlowspecRule): string => {
+    const d = r.destination_prefix!.prefix;
+    return dests ? prefixToString(d) : addrToString({ family: r.family, bytes: d.bytes });
+  };
+  const victimOfA = A.map(victimOf);
+
   const clusters = new Map<string, Cluster>();
-  for (const p of A) {
-    const victim = addrToString({ family: p.ipVersion, bytes: p.dst });
+  A.forEach((p, i) => {
+    const v = victimOfA[i];
+    if (!v) return;
     const l4 = p.frag === 'none' || p.frag === 'first';
-    const key = `${victim} ${p.protocol} ${l4 ? 'l4' : 'frag'}`;
+    const key = `${v.key} ${p.protocol} ${l4 ? 'l4' : 'frag'}`;
     let c = clusters.get(key);
     if (!c) {
-      c = { key, victim, family: p.ipVersion, dst: p.dst, protocol: p.protocol, l4, pkts: [], weight: 0 };
+      c = { key, victim: v.key, family: p.ipVersion, dst: v.bytes, dstLen: v.len, protocol: p.protocol, l4, pkts: [], weight: 0 };
       clusters.set(key, c);
     }
     c.pkts.push(p);
     c.weight += p.packets;
-  }
+  });
   const ordered = [...clusters.values()].sort((a, b) => b.weight - a.weight || (a.key < b.key ? -1 : 1));
   const baseFor = new Map<string, PacketView[]>();
   for (const p of B) {
-    const v = addrToString({ family: p.ipVersion, bytes: p.dst });
+    const v = victimOf(p)?.key;
+    if (v === undefined) continue;
     if (!baseFor.has(v)) baseFor.set(v, []);
     baseFor.get(v)!.push(p);
   }
@@ -291,21 +315,21 @@ export function generateRules(attack: readonly FlowSample[], baseline: readonly 
     jsons.push({ ...json, ...act });
   }
 
-  const victims = new Set(rules.map((r) => addrToString({ family: r.family, bytes: r.destination_prefix!.prefix.bytes })));
+  const victims = new Set(rules.map(ruleVictim));
   const victimBase = [...victims].flatMap((v) => baseFor.get(v) ?? []);
   const baseTotal = weight(victimBase);
   let baseHit = 0;
   for (const p of victimBase) if (rules.some((r) => matchesPacket(r, p))) baseHit += p.packets;
 
   const out: GeneratedRule[] = rules.map((rule, i) => {
-    const v = addrToString({ family: rule.family, bytes: rule.destination_prefix!.prefix.bytes });
+    const v = ruleVictim(rule);
     const vb = baseFor.get(v) ?? [];
     const vbTotal = weight(vb);
     let hit = 0;
     for (const p of vb) if (matchesPacket(rule, p)) hit += p.packets;
     let w = 0;
     for (const p of A) if (matchesPacket(rule, p)) w += p.packets;
-    const victimPkts = A.filter((p) => addrToString({ family: p.ipVersion, bytes: p.dst }) === v);
+    const victimPkts = A.filter((_, k) => victimOfA[k]?.key === v);
     return {
       rule,
       json: jsons[i]!,

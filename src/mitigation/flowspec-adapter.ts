@@ -20,4 +20,8 @@ export const flowspecAdapter: FlowspecAdapter = {
     const g = generateRules(samples, baseline, { coverage });
     return g.ok ? g.rules.map((x) => x.json) : [];
   },
+  generateScoped(samples, baseline, coverage, destinations, maxRules) {
+    const g = generateRules(samples, baseline, { coverage, destinations, maxRules });
+    return { rules: g.ok ? g.rules.map((x) => x.json) : [], ok: g.ok, explanation: g.explanation };
+  },
 };

@@ -21,6 +21,9 @@ import { freshDetails, type NotifierApi, type NotifyActionName, type NotifyDocum
 import { hostgroupFor, hostLength, parsePrefix } from './prefixes.js';
 import { hostText, MitigationSet, type FlowspecAdapter, type FlowspecRule, type JournalSink, type MitigationInput, type RefusalReason } from './set.js';
 import type { AddResult, Mitigation, MitigationKind, MitigationManagerApi } from './types.js';
+import type { FlowSample } from '../capture/flow.js';
+import type { HostgroupAttack } from '../detection/index.js';
+import { HostgroupScope, type HostgroupBan } from './hostgroup-scope.js';
 
 const log = logger.child({ module: 'mitigation' });
 
@@ -40,6 +43,10 @@ export interface ManagerOptions {
   onChange?: () => void;
   /** The change as routes (see MitigationSetOptions.onRoutes): what the speaker takes per change. */
   onRoutes?: (put: DesiredRoute | null, remove: DesiredRoute | null) => void;
+  /** Detector.hostgroupAttacking: a hostgroup-total limit is crossed right now. */
+  hostgroupAttacking?: (name: string) => boolean;
+  /** Detector.hostgroupSamples: the hostgroup's aggregate samples now. */
+  hostgroupSamples?: (name: string, outgoing: boolean) => { attack: FlowSample[]; baseline: FlowSample[] } | null;
   /** Every host ban/unban/status document, whether or not a script or webhook is set (Redis export). */
   onNotify?: (doc: NotifyDocument) => void;
   now?: () => number;
@@ -68,6 +75,8 @@ export class MitigationManager implements MitigationManagerApi {
   private removeQueue: { uuid: string; reason: string; resolve: (ok: boolean) => void; reject: (e: Error) => void }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
+  /** Hostgroup-scope bans (carpet bombing), one per hostgroup. */
+  private readonly scope: HostgroupScope;
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
@@ -75,6 +84,46 @@ export class MitigationManager implements MitigationManagerApi {
     this.indexHostgroups();
     this.now = opts.now ?? Date.now;
     this.set = new MitigationSet({ cfg: () => this.cfg, journal: opts.journal, flowspec: opts.flowspec, onChange: opts.onChange, onRoutes: opts.onRoutes, now: this.now });
+    this.scope = new HostgroupScope({
+      set: this.set,
+      cfg: () => this.cfg,
+      policyFor: (name) => this.hostgroupsByName.get(name),
+      now: this.now,
+      flowspec: opts.flowspec,
+      notify: (doc, hg) => {
+        this.opts.onNotify?.(doc);
+        const na = this.hostgroupsByName.get(hg)?.actions.notify;
+        if (this.opts.notifier && na && (na.script || na.webhook)) this.opts.notifier.notify(doc, na);
+      },
+      hostgroupAttacking: (name) => this.opts.hostgroupAttacking?.(name) ?? false,
+      hostgroupSamples: (name, out) => this.opts.hostgroupSamples?.(name, out) ?? null,
+      attackedHosts: (name) => this.attackedHosts(name),
+    });
+  }
+
+  /** Hosts of a hostgroup with an attack in progress (walks the tracked attacks: once per hostgroup ban, not per change). */
+  private *attackedHosts(name: string): Iterable<string> {
+    for (const t of this.tracked.values()) if (t.finishedAt === null && t.rec.hostgroup === name) yield t.rec.ip;
+  }
+
+  /** Hostgroup-scope bans in progress (API, tests). */
+  hostgroupBans(): readonly HostgroupBan[] {
+    return this.scope.list();
+  }
+
+  /** A hostgroup-total attack started: its hostgroup-scope mitigation, when the policy has one. */
+  onHostgroupAttack(a: HostgroupAttack): Promise<void> {
+    return this.locked(() => this.scope.start(a));
+  }
+
+  /** A hostgroup-total attack ended: its ban (if any) ends at its expiry. */
+  onHostgroupAttackFinished(a: HostgroupAttack): void {
+    this.scope.finished(a);
+  }
+
+  /** Does this hostgroup's policy mitigate hostgroup-total attacks? */
+  mitigatesHostgroup(name: string): boolean {
+    return HostgroupScope.enabled(this.hostgroupsByName.get(name));
   }
 
   /** Refused adds by reason, for metrics. */
@@ -118,6 +167,7 @@ export class MitigationManager implements MitigationManagerApi {
         if (exp > b.expiresAt) b.expiresAt = exp;
         if (m.kind === 'blackhole') b.partial = false;
       }
+      this.scope.restore(this.set.values());
       return r;
     });
   }
@@ -285,6 +335,7 @@ export class MitigationManager implements MitigationManagerApi {
       for (const a of set) if (this.tracked.get(a)?.rec.ip !== ip) problems.push(`attack ${a} listed under ${ip} is not tracked there`);
     }
     if (byHost !== this.tracked.size) problems.push(`${byHost} attack(s) by host, ${this.tracked.size} tracked`);
+    problems.push(...this.scope.audit());
     return { bans: this.bans.size, tracked: this.tracked.size, owned: this.ownerOf.size, problems };
   }
 
@@ -302,7 +353,11 @@ export class MitigationManager implements MitigationManagerApi {
       if (!set) this.hostAttacks.set(rec.ip, (set = new Set()));
       set.add(rec.uuid);
     }
-    return this.locked(() => this.ban(rec.uuid));
+    return this.locked(async () => {
+      await this.ban(rec.uuid);
+      // A host over its own threshold in a hostgroup under a hostgroup-scope ban: its covering prefix too.
+      if (this.tracked.get(rec.uuid)?.finishedAt === null) await this.scope.hostAttacked(rec.hostgroup, rec.ip);
+    });
   }
 
   /** attack_updated: keep the freshest record for status notifications. */
@@ -365,6 +420,7 @@ export class MitigationManager implements MitigationManagerApi {
 
   private async removeUnlocked(uuid: string, reason: string): Promise<boolean> {
     if (!(await this.set.remove(uuid, reason))) return false;
+    this.scope.removed(uuid, reason);
     const b = this.ownerOf.get(uuid);
     this.ownerOf.delete(uuid);
     if (b) {
@@ -556,8 +612,9 @@ export class MitigationManager implements MitigationManagerApi {
       }
     }
     // Mitigations no ban owns (manual ones with an expiry) end at their own expiry.
+    await this.scope.sweep(now);
     for (const m of this.set.expiredBy(now)) {
-      if (this.ownerOf.has(m.uuid)) continue;
+      if (this.ownerOf.has(m.uuid) || this.scope.owns(m.uuid)) continue;
       await this.removeUnlocked(m.uuid, 'expired');
     }
   }

@@ -76,8 +76,9 @@ export function hostgroupDocument(
   hostgroup: string,
   details: Readonly<Record<string, unknown>>,
   flowSpecRules: readonly Readonly<Record<string, unknown>>[] = [],
+  packetDump: readonly PacketDumpEntry[] = [],
 ): NotifyDocument {
-  return { action, alert_scope: 'hostgroup', hostgroup_name: hostgroup, attack_details: { host_group: hostgroup, ...details }, packet_dump_detailed: [], flow_spec_rules: flowSpecRules };
+  return { action, alert_scope: 'hostgroup', hostgroup_name: hostgroup, attack_details: { host_group: hostgroup, ...details }, packet_dump_detailed: packetDump, flow_spec_rules: flowSpecRules };
 }
 
 /** The text report legacy scripts get on stdin (FastNetMon community's layout, roughly). */

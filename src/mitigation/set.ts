@@ -21,6 +21,9 @@ const log = logger.child({ module: 'mitigation' });
 
 export type FlowspecRule = Readonly<Record<string, unknown>>;
 
+/** The cause of hostgroup-scope mitigations: "hostgroup <name> attack <uuid>". */
+export const HOSTGROUP_CAUSE = 'hostgroup ';
+
 /** What the manager needs from src/flowspec; the daemon passes an adapter over it. */
 export interface FlowspecAdapter {
   /** Validate a rule in FastNetMon's JSON shape; `destination` is its destination_prefix. */
@@ -29,6 +32,18 @@ export interface FlowspecAdapter {
   toRoute(rule: FlowspecRule, owner: string): DesiredRoute;
   /** Rules covering `coverage` of the attack samples and none of the baseline. */
   generate(samples: readonly FlowSample[], baseline: readonly FlowSample[], coverage: number): FlowspecRule[];
+  /**
+   * Hostgroup scope: rules whose destinations are `destinations` (at most `maxRules`),
+   * with the generator's verdict (coverage reached, collateral within bounds) and its
+   * explanation; `rules` is empty when the verdict is no.
+   */
+  generateScoped?(
+    samples: readonly FlowSample[],
+    baseline: readonly FlowSample[],
+    coverage: number,
+    destinations: readonly Prefix[],
+    maxRules: number,
+  ): { rules: FlowspecRule[]; ok: boolean; explanation: string };
 }
 
 export interface JournalSink {
@@ -262,7 +277,8 @@ export class MitigationSet {
     } else {
       const p = parsePrefix(input.prefix);
       if (typeof p === 'string') return this.refuse('invalid', p);
-      if (input.kind === 'blackhole' && p.len !== hostLength(p.family)) {
+      // A blackhole is one host, except a hostgroup-scope one (the covering prefix of attacked hosts).
+      if (input.kind === 'blackhole' && p.len !== hostLength(p.family) && !input.cause.startsWith(HOSTGROUP_CAUSE)) {
         return this.refuse('invalid', `a blackhole is one host (/${hostLength(p.family)}), not ${input.prefix}`);
       }
       prefix = p;
