@@ -97,6 +97,12 @@ export const BENCHMARKS: readonly Benchmark[] = [
     needs: ['bird'],
     summary: (o) => lines(o, /all \d+ accepted by the API|BIRD holds all|BIRD holds 0/).map(compact).join('; ') || lastLine(o),
   },
+  {
+    name: 'carpet-bomb',
+    script: 'carpet-bomb',
+    needs: ['gobgpd'],
+    summary: (o) => lines(o, /GoBGP holds|peak RSS/).map(compact).join('; ') || lastLine(o),
+  },
   { name: 'export-push', script: 'export-push', summary: (o) => lines(o, /ms per push|of one core/).map(compact).join('; ') || lastLine(o) },
   { name: 'flowspec-generate', script: 'flowspec-generate', summary: (o) => compact(lastLine(o)) },
   {
