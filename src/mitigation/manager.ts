@@ -56,6 +56,13 @@ export interface ManagerOptions {
 
 const RECENT_ATTACKS = 100;
 
+/** A ban placed in the maps, its mitigations not yet added. */
+interface PlacedBan {
+  readonly b: Ban;
+  readonly rec: AttackRecord;
+  readonly inputs: MitigationInput[];
+}
+
 export class MitigationManager implements MitigationManagerApi {
   private cfg: Config;
   private hostgroupsByName = new Map<string, Hostgroup>();
@@ -72,6 +79,7 @@ export class MitigationManager implements MitigationManagerApi {
   private readonly recent = new RecentAttacks(RECENT_ATTACKS);
   private chain: Promise<unknown> = Promise.resolve();
   private addQueue: { input: MitigationInput; resolve: (r: AddResult) => void; reject: (e: Error) => void }[] = [];
+  private banQueue: { uuid: string; resolve: () => void; reject: (e: Error) => void }[] = [];
   private removeQueue: { uuid: string; reason: string; resolve: (ok: boolean) => void; reject: (e: Error) => void }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
@@ -353,10 +361,26 @@ export class MitigationManager implements MitigationManagerApi {
       if (!set) this.hostAttacks.set(rec.ip, (set = new Set()));
       set.add(rec.uuid);
     }
-    return this.locked(async () => {
-      await this.ban(rec.uuid);
-      // A host over its own threshold in a hostgroup under a hostgroup-scope ban: its covering prefix too.
-      if (this.tracked.get(rec.uuid)?.finishedAt === null) await this.scope.hostAttacked(rec.hostgroup, rec.ip);
+    // Attacks queue and are banned together when the lock comes free: a carpet bomb's
+    // thousands of attack_started in one tick share one journal fsync instead of one each.
+    return new Promise<void>((resolve, reject) => {
+      this.banQueue.push({ uuid: rec.uuid, resolve, reject });
+      if (this.banQueue.length > 1) return;
+      void this.locked(async () => {
+        const batch = this.banQueue;
+        this.banQueue = [];
+        try {
+          await this.banMany(batch.map((b) => b.uuid));
+          // A host over its own threshold in a hostgroup under a hostgroup-scope ban: its covering prefix too.
+          for (const b of batch) {
+            const t = this.tracked.get(b.uuid);
+            if (t && t.finishedAt === null) await this.scope.hostAttacked(t.rec.hostgroup, t.rec.ip);
+          }
+          for (const b of batch) b.resolve();
+        } catch (e) {
+          for (const b of batch) b.reject(e as Error);
+        }
+      });
     });
   }
 
@@ -431,15 +455,47 @@ export class MitigationManager implements MitigationManagerApi {
     return true;
   }
 
-  private async ban(attackUuid: string): Promise<void> {
+  private ban(attackUuid: string): Promise<void> {
+    return this.banMany([attackUuid]);
+  }
+
+  /**
+   * Ban these attacks' hosts: each ban's bookkeeping first (a second attack on a host of
+   * the batch links to the first one's ban), then all their mitigations through one
+   * addMany (caps counted across the batch, one journal write and fsync), then the
+   * notifications.
+   */
+  private async banMany(attackUuids: readonly string[]): Promise<void> {
+    const placed: PlacedBan[] = [];
+    for (const u of attackUuids) {
+      const p = this.prepareBan(u);
+      if (p) placed.push(p);
+    }
+    const inputs = placed.flatMap((p) => p.inputs);
+    const results = inputs.length > 0 ? await this.set.addMany(inputs) : [];
+    let k = 0;
+    for (const p of placed) {
+      const { b, rec } = p;
+      for (let i = 0; i < p.inputs.length; i++) {
+        const r = results[k++]!;
+        if (r.ok && r.mitigation) {
+          // An existing mitigation of another cause (a manual ban) is left to its owner.
+          if (r.mitigation.cause === b.cause) this.own(b, r.mitigation);
+        } else log.warn(`attack ${rec.uuid} on ${b.ip}: ${r.error}`);
+      }
+      this.notify(b.partial ? 'partial_block' : 'ban', b, rec.details);
+    }
+  }
+
+  private prepareBan(attackUuid: string): PlacedBan | null {
     const t = this.tracked.get(attackUuid);
-    if (!t || t.ban) return; // finished and retired while queued, or already linked
+    if (!t || t.ban) return null; // finished and retired while queued, or already linked
     const rec = t.rec;
     const p = parsePrefix(rec.ip);
     if (typeof p === 'string') {
       log.error(`attack ${rec.uuid}: ${p}`);
       this.dropUnbanned(t);
-      return;
+      return null;
     }
     const hostPrefix: Prefix = { family: p.family, bytes: p.bytes, len: hostLength(p.family) };
     const ipText = hostText(hostPrefix);
@@ -449,15 +505,15 @@ export class MitigationManager implements MitigationManagerApi {
         log.info(`attack ${rec.uuid} on ${ipText} continues the ban restored from the state dir (${[...held.uuids].join(', ') || 'no routes'}); no new announcement`);
       } else log.info(`attack ${rec.uuid} on ${ipText}: the host is already banned (${held.cause}); linked to that ban`);
       this.link(held, t);
-      return;
+      return null;
     }
     const hg = this.policyFor(rec.hostgroup, hostPrefix);
     if (!hg) {
       log.error(`attack ${rec.uuid} on ${ipText}: no hostgroup policy`);
       this.dropUnbanned(t);
-      return;
+      return null;
     }
-    await this.placeBan(t, hg, hostPrefix, ipText);
+    return this.placeBan(t, hg, hostPrefix, ipText);
   }
 
   /** An attack that cannot be banned: tracked until it finishes, like any unbanned attack. */
@@ -471,7 +527,8 @@ export class MitigationManager implements MitigationManagerApi {
     b.rec = t.rec;
   }
 
-  private async placeBan(t: TrackedAttack, hg: Hostgroup, hostPrefix: Prefix, ipText: string): Promise<void> {
+  /** A new ban for the host (in the maps at once) and the mitigations its policy wants. */
+  private placeBan(t: TrackedAttack, hg: Hostgroup, hostPrefix: Prefix, ipText: string): PlacedBan {
     const rec = t.rec;
     const policy = hg.actions;
     const now = this.now();
@@ -501,28 +558,21 @@ export class MitigationManager implements MitigationManagerApi {
       }
     }
     this.link(b, t);
-    const take = (r: AddResult) => {
-      if (r.ok && r.mitigation) {
-        // An existing mitigation of another cause (a manual ban) is left to its owner.
-        if (r.mitigation.cause === cause) this.own(b, r.mitigation);
-      } else log.warn(`attack ${rec.uuid} on ${ipText}: ${r.error}`);
-    };
+    const inputs: MitigationInput[] = [];
     if (policy.blackhole.enabled) {
       const bh = policy.blackhole;
-      take(
-        await this.set.add({
-          kind: 'blackhole',
-          prefix: prefixToString(hostPrefix),
-          ip: ipText,
-          cause,
-          hostgroup: hg.name,
-          expires_at: expiresAt,
-          next_hop: hostPrefix.family === 4 ? bh.next_hop.ipv4 : bh.next_hop.ipv6,
-          communities: bh.communities,
-          large_communities: bh.large_communities,
-          extended_communities: bh.extended_communities,
-        }),
-      );
+      inputs.push({
+        kind: 'blackhole',
+        prefix: prefixToString(hostPrefix),
+        ip: ipText,
+        cause,
+        hostgroup: hg.name,
+        expires_at: expiresAt,
+        next_hop: hostPrefix.family === 4 ? bh.next_hop.ipv4 : bh.next_hop.ipv6,
+        communities: bh.communities,
+        large_communities: bh.large_communities,
+        extended_communities: bh.extended_communities,
+      });
     }
     if (policy.flowspec.enabled) {
       const fs = this.opts.flowspec;
@@ -537,12 +587,12 @@ export class MitigationManager implements MitigationManagerApi {
         if (rules.length === 0) log.warn(`attack ${rec.uuid} on ${ipText}: no FlowSpec rule could be generated from ${rec.samples.length} sample(s)`);
         for (const r0 of rules) {
           const rule = withAction(r0, policy);
-          take(await this.set.add({ kind: 'flowspec', prefix: prefixToString(hostPrefix), ip: ipText, cause, hostgroup: hg.name, expires_at: expiresAt, communities: [], large_communities: [], rule }));
+          inputs.push({ kind: 'flowspec', prefix: prefixToString(hostPrefix), ip: ipText, cause, hostgroup: hg.name, expires_at: expiresAt, communities: [], large_communities: [], rule });
         }
       }
     }
     if (!policy.blackhole.enabled && !policy.flowspec.enabled) log.info(`attack ${rec.uuid} on ${ipText}: notify only (hostgroup ${hg.name})`);
-    this.notify(b.partial ? 'partial_block' : 'ban', b, rec.details);
+    return { b, rec, inputs };
   }
 
   private notify(action: NotifyActionName, b: Ban, details: AttackDetails | Readonly<Record<string, unknown>>): void {
