@@ -125,7 +125,7 @@ test('schema errors: one line each, file:line:col: path: message, in document or
     `${f}:13:78: bgp.peers[0].hold_time: hold_time must be 0 or at least 3 seconds`,
     `${f}:13:106: bgp.peers[0].families[1]: expected one of ipv4-unicast, ipv6-unicast, ipv4-flowspec, ipv6-flowspec, got "l2vpn-evpn"`,
     `${f}:14:7: bgp.peers[1].address: missing required key`,
-    `${f}:14:40: bgp.peers[1].colour: unknown key (expected one of: name, address, port, remote_as, local_as, local_address, hold_time, families, passive, next_hop_self, graceful_restart, max_flowspec_rules, max_updates_per_second)`,
+    `${f}:14:40: bgp.peers[1].colour: unknown key (expected one of: name, address, port, remote_as, local_as, local_address, hold_time, families, passive, next_hop_self, graceful_restart, max_flowspec_rules, max_updates_per_second, password, ttl_security)`,
     `${f}:18:21: bgp.static_routes[0].communities[0]: invalid community "65536:1": expected a:b with each part 0..65535, or a well-known name (blackhole, no-export, no-advertise, ...)`,
     `${f}:18:43: bgp.static_routes[0].communities[2]: invalid community "no-such-name": expected a:b with each part 0..65535, or a well-known name (blackhole, no-export, no-advertise, ...)`,
     `${f}:19:27: bgp.static_routes[0].large_communities[0]: invalid large community "1:2": expected a:b:c with each part 0..4294967295`,

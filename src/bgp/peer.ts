@@ -17,6 +17,7 @@ import { AdjRibOut, endOfRibMessage, packAnnouncements, packWithdrawals, routePr
 import * as C from './constants.js';
 import { ERR_CEASE, CEASE_COLLISION, CEASE_CONNECTION_REJECTED, notificationText } from './notify.js';
 import { prefixToString } from '../wire/addr.js';
+import { silentDropHint } from './sockopt.js';
 
 function isFlowspecKey(k: string): boolean {
   return k.startsWith('ipv4-flowspec ') || k.startsWith('ipv6-flowspec ');
@@ -111,8 +112,10 @@ export class Peer implements ConnectionHost {
     const which = conn === this.main ? '' : ' (second connection)';
     // Our own doing (a clean stop, a peer removed or changed by a reload) is no problem.
     const deliberate = /^stop|shutting down|de-configured|reconfigured/.test(t.reason);
-    const level = t.to === 'Idle' && t.from !== 'Connect' && t.from !== 'Active' && !deliberate ? 'warn' : 'info';
-    this.log.log(level, `${t.from} -> ${t.to}${which}: ${t.reason}`);
+    const silent = silentDropHint(this.peer, t.reason);
+    const level = (t.to === 'Idle' && t.from !== 'Connect' && t.from !== 'Active' && !deliberate) || silent ? 'warn' : 'info';
+    this.log.log(level, `${t.from} -> ${t.to}${which}: ${t.reason}${silent}`);
+    if (silent) this.lastError = `${t.reason}${silent}`;
     if (t.to === 'Idle' && (t.from === 'OpenSent' || t.from === 'OpenConfirm' || t.from === 'Established' || /failed/.test(t.reason))) {
       if (!deliberate) this.lastError = t.reason;
     }
@@ -123,7 +126,9 @@ export class Peer implements ConnectionHost {
   }
 
   failed(_conn: Connection, reason: string): void {
-    this.lastError = reason;
+    const silent = silentDropHint(this.peer, reason);
+    if (silent && this.lastError !== `${reason}${silent}`) this.log.warn(`${reason}${silent}`); // once per run of timeouts
+    this.lastError = `${reason}${silent}`;
   }
 
   openReceived(conn: Connection): void {

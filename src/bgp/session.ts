@@ -12,6 +12,7 @@ import { decodeMessage, encodeMessage, readHeader, type BgpMessage, type CodecCo
 import { negotiate, type LocalCapabilities, type Negotiated } from './capabilities.js';
 import { step, initialState, type Effect, type FsmConfig, type FsmEvent, type FsmState, type TimerName, type Transition } from './fsm.js';
 import { BgpError, ERR_HEADER, ERR_UPDATE } from './notify.js';
+import { securedSocket, wantsSecurity } from './sockopt.js';
 
 /** What a connection reports to its peer. */
 export interface ConnectionHost {
@@ -64,6 +65,9 @@ export class Connection {
     try {
       while (this.events.length) {
         const e = this.events.shift()!;
+        // A connect that times out stays in Connect (no transition): tell the peer, since
+        // with TCP MD5 or GTSM a timeout is all the kernel lets us see of a mismatch.
+        if (e.type === 'timer' && e.timer === 'connectRetry' && this.state.name === 'Connect' && !this.fsm.passive) this.host.failed(this, 'connect timed out');
         const r = step(this.fsm, this.state, e);
         this.state = r.state;
         if (r.transition) this.host.transition(this, r.transition);
@@ -117,7 +121,21 @@ export class Connection {
   private connect(): void {
     this.closeSocket();
     const p = this.host.peer;
-    const s = net.connect({ host: p.address, port: p.port, ...(p.local_address ? { localAddress: p.local_address } : {}) });
+    let s: net.Socket;
+    if (wantsSecurity(p)) {
+      // MD5 must sign the SYN already, so the socket is made with its options first.
+      try {
+        s = securedSocket(p);
+      } catch (e) {
+        const reason = `cannot open a secured socket: ${(e as Error).message}`;
+        this.host.failed(this, reason);
+        this.dispatch({ type: 'tcp-failed', reason });
+        return;
+      }
+      s.connect({ host: p.address, port: p.port });
+    } else {
+      s = net.connect({ host: p.address, port: p.port, ...(p.local_address ? { localAddress: p.local_address } : {}) });
+    }
     this.inbound = false;
     this.attach(s);
     s.once('connect', () => {

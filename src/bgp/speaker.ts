@@ -11,6 +11,7 @@ import { Peer } from './peer.js';
 import type { UpdateMessage } from './update.js';
 import { DesiredSet } from './desired.js';
 import { parseAddr, addrToString } from '../wire/addr.js';
+import { setGtsm, setListenerKey, sessionSecurity } from './sockopt.js';
 import { CEASE_ADMIN_SHUTDOWN, CEASE_OTHER_CONFIG_CHANGE, CEASE_PEER_DECONFIGURED } from './notify.js';
 
 export interface SpeakerOptions {
@@ -96,7 +97,39 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
       s.destroy();
       return;
     }
+    if (peer.peer.ttl_security) {
+      // The listener may also serve peers without GTSM; this session's later segments are held to it.
+      try {
+        setGtsm(s);
+      } catch (e) {
+        log.error(`peer ${peer.peer.name}: cannot set GTSM on the accepted connection (${(e as Error).message}): closed`);
+        s.destroy();
+        return;
+      }
+    }
     peer.accept(s);
+  };
+
+  /**
+   * RFC 2385 keys of the configured peers on a listener (the kernel then drops a keyed
+   * address's unsigned or wrongly signed SYNs, and accepted sockets inherit the key), and
+   * GTSM on it when every peer it can accept asks for it. Keys of peers no longer
+   * configured are removed. A failure is an error: a peer must not be accepted unkeyed.
+   */
+  const keyed = new Map<net.Server, Set<string>>();
+  const secureListener = (server: net.Server, address: string): void => {
+    const v4only = parseAddr(address)?.family === 4;
+    const mine = cfg.bgp.peers.filter((p) => !(v4only && parseAddr(p.address)?.family === 6) && (!p.local_address || address === '0.0.0.0' || address === '::' || canon(p.local_address) === canon(address)));
+    const before = keyed.get(server) ?? new Set<string>();
+    const now = new Set<string>();
+    for (const p of mine) {
+      if (p.password === undefined) continue;
+      setListenerKey(server, p.address, p.password);
+      now.add(p.address);
+    }
+    for (const a of before) if (!now.has(a)) setListenerKey(server, a, null);
+    keyed.set(server, now);
+    if (mine.length > 0 && mine.every((p) => p.ttl_security)) setGtsm(server);
   };
 
   const listen = async (): Promise<void> => {
@@ -111,6 +144,12 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
       }).catch((e: Error) => {
         throw new Error(`bgp: cannot listen on ${l.address} port ${l.port}: ${e.message}`);
       });
+      try {
+        secureListener(server, l.address);
+      } catch (e) {
+        server.close();
+        throw new Error(`bgp: cannot set session security on the listener ${l.address} port ${l.port}: ${(e as Error).message}`);
+      }
       server.on('error', (e) => log.error(`listener ${l.address}:${l.port}: ${e.message}`));
       const a = server.address() as net.AddressInfo;
       servers.push({ server, address: a.address, port: a.port });
@@ -122,6 +161,7 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
   const unlisten = (): Promise<void> => {
     const s = servers;
     servers = [];
+    for (const x of s) keyed.delete(x.server);
     return Promise.all(s.map((x) => new Promise<void>((r) => x.server.close(() => r())))).then(() => undefined);
   };
 
@@ -141,6 +181,8 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
     async start() {
       if (started) return;
       started = true;
+      const sec = sessionSecurity();
+      if (!sec.available) log.warn(`native addon not loaded (${sec.error}): BGP password (TCP MD5) and ttl_security (GTSM) are unavailable; peers asking for them are refused`);
       await listen();
       for (const p of cfg.bgp.peers) {
         const peer = makePeer(p);
@@ -189,6 +231,14 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
       if (JSON.stringify(listenAddresses(prev)) !== JSON.stringify(listenAddresses(next))) {
         void unlisten(); // stops accepting now; established sessions keep their sockets
         await listen();
+      } else {
+        for (const x of servers) {
+          try {
+            secureListener(x.server, x.address);
+          } catch (e) {
+            log.error(`listener ${x.address}:${x.port}: cannot update session security: ${(e as Error).message}`);
+          }
+        }
       }
       const wanted = new Map(next.bgp.peers.map((p) => [p.name, p]));
       const jobs: Promise<void>[] = [];

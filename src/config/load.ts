@@ -15,6 +15,7 @@ import { displayPath, YamlSource, type PathSeg } from './source.js';
 import type { BgpPeerConfig, Config, Hostgroup, IntegrationsConfig } from './types.js';
 import { resolveFilters } from './filters.js';
 import { parseIp, parsePrefix } from './values.js';
+import { sessionSecurityMissing } from '../bgp/sockopt.js';
 
 /** Order error lines by file, then line and column, so operators read them top-down. */
 export function sortErrors(lines: readonly string[]): string[] {
@@ -340,6 +341,9 @@ function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
     if (p.local_address !== undefined && fam(p.local_address) !== fam(p.address)) {
       err(at('local_address'), `local_address ${p.local_address} is IPv${fam(p.local_address)} but the peer address ${p.address} is IPv${fam(p.address)}`);
     }
+    // Never run a session unauthenticated because the addon that sets the key is missing.
+    const missing = sessionSecurityMissing(p);
+    if (missing) err(at(p.password !== undefined ? 'password' : 'ttl_security'), missing);
     return {
       name: p.name,
       address: p.address,
@@ -354,6 +358,8 @@ function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
       graceful_restart: p.graceful_restart,
       max_flowspec_rules: p.max_flowspec_rules,
       max_updates_per_second: p.max_updates_per_second,
+      ...(p.password !== undefined ? { password: p.password } : {}),
+      ...(p.ttl_security ? { ttl_security: true } : {}),
     };
   });
   raw.bgp.static_routes.forEach((r, i) => {

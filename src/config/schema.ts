@@ -105,6 +105,14 @@ const peerSchema = z.strictObject({
   graceful_restart: z.int().min(0).max(4095).default(DEFAULT_PEER.graceful_restart),
   max_flowspec_rules: count.default(DEFAULT_PEER.max_flowspec_rules),
   max_updates_per_second: positive.default(DEFAULT_PEER.max_updates_per_second),
+  // RFC 2385 TCP MD5 key; Linux takes at most 80 bytes (TCP_MD5SIG_MAXKEYLEN).
+  password: z
+    .string()
+    .min(1, 'password must not be empty')
+    .refine((v) => Buffer.byteLength(v) <= 80, 'password is longer than 80 bytes (the TCP MD5 key limit)')
+    .optional(),
+  // RFC 5082 GTSM: send TTL 255, refuse segments that arrive with a TTL below 254.
+  ttl_security: z.boolean().default(false),
 });
 
 const staticRouteSchema = z.strictObject({

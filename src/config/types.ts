@@ -192,6 +192,10 @@ export interface BgpPeerConfig {
   readonly graceful_restart: number;
   readonly max_flowspec_rules: number;
   readonly max_updates_per_second: number;
+  /** TCP MD5 key (RFC 2385); needs the native addon (src/bgp/sockopt.ts). */
+  readonly password?: string;
+  /** GTSM (RFC 5082); needs the native addon. */
+  readonly ttl_security?: boolean;
 }
 
 export interface StaticRoute {

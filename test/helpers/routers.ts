@@ -32,6 +32,10 @@ export interface RouterPeer {
   readonly holdTime?: number;
   readonly families?: readonly BgpFamily[];
   readonly gracefulRestart?: boolean;
+  /** TCP MD5 key (RFC 2385): BIRD `password`, GoBGP `auth-password`. */
+  readonly password?: string;
+  /** GTSM (RFC 5082): BIRD `ttl security on` (which replaces multihop; BIRD only). */
+  readonly ttlSecurity?: boolean;
 }
 
 export interface RouterOptions {
@@ -222,6 +226,8 @@ class Gobgp extends Base {
     let conf = `[global.config]\n  as = ${o.asn}\n  router-id = "${o.routerId ?? o.address}"\n  port = ${o.port}\n  local-address-list = ["${o.address}"]\n`;
     for (const p of o.peers) {
       conf += `[[neighbors]]\n  [neighbors.config]\n    neighbor-address = "${p.address}"\n    peer-as = ${p.asn}\n`;
+      if (p.password !== undefined) conf += `    auth-password = ${JSON.stringify(p.password)}\n`;
+      if (p.ttlSecurity) throw new Error('ttlSecurity: BIRD only in this harness');
       conf += `  [neighbors.transport.config]\n    passive-mode = ${p.passive ? 'true' : 'false'}\n    local-address = "${o.address}"\n    remote-port = ${p.port ?? o.port}\n`;
       conf += `  [neighbors.timers.config]\n    hold-time = ${p.holdTime ?? 90}\n    keepalive-interval = ${Math.max(1, Math.floor((p.holdTime ?? 90) / 3))}\n    connect-retry = 1\n`;
       if (p.gracefulRestart) conf += `  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n`;
@@ -339,7 +345,11 @@ class Bird extends Base {
       const fams = p.families ?? FAMILIES;
       conf += `protocol bgp peer${i} {\n  local ${o.address} port ${o.port} as ${o.asn};\n  neighbor ${p.address} port ${p.port ?? o.port} as ${p.asn};\n`;
       // multihop: 127.0.0.x is not directly connected for BIRD; strict bind: listen on our address only.
-      conf += `  multihop;\n  strict bind on;\n  passive ${p.passive ? 'on' : 'off'};\n  hold time ${p.holdTime ?? 90};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 5;\n`;
+      // GTSM: BIRD sends TTL 255 and accepts 256 - hops and up, so one hop (it refuses the
+      // loopback neighbour as direct).
+      conf += p.ttlSecurity ? '  multihop 1;\n  ttl security on;\n' : '  multihop;\n';
+      if (p.password !== undefined) conf += `  password ${JSON.stringify(p.password)};\n`;
+      conf += `  strict bind on;\n  passive ${p.passive ? 'on' : 'off'};\n  hold time ${p.holdTime ?? 90};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 5;\n`;
       if (p.gracefulRestart) conf += '  graceful restart on;\n';
       // Route debug lines are how withdrawnPrefixes() sees withdrawals (counters reset on session down).
       conf += '  debug { routes, events };\n';

@@ -33,7 +33,7 @@ export function summarize(c: Config): string {
   lines.push(`capture: ${c.capture.listeners.map((l) => `${l.name} ${l.type} ${l.address}:${l.port}`).join(', ') || '(no listeners)'}`);
   lines.push(`api: ${c.api.enabled ? `${c.api.host}:${c.api.port}, ${Object.keys(c.api.users).length} user(s)` : 'disabled'}`);
   lines.push(`bgp: AS ${c.bgp.local_as}, router-id ${c.bgp.router_id}, ${c.bgp.peers.length} peer(s), ${c.bgp.static_routes.length} static route(s), ${c.bgp.static_flowspec.length} static flowspec rule(s)`);
-  for (const p of c.bgp.peers) lines.push(`  ${p.name}: ${p.address}:${p.port} AS ${p.remote_as} [${p.families.join(', ')}]${p.passive ? ' passive' : ''}`);
+  for (const p of c.bgp.peers) lines.push(`  ${p.name}: ${p.address}:${p.port} AS ${p.remote_as} [${p.families.join(', ')}]${p.passive ? ' passive' : ''}${p.password !== undefined ? ' tcp-md5' : ''}${p.ttl_security ? ' gtsm' : ''}`);
   lines.push(`state_dir: ${displayPath(c.state_dir)}`);
   lines.push(...integrationLines(c));
   if (c.detection.dry_run) lines.push('dry_run: on (no routes will be announced)');
