@@ -15,7 +15,8 @@ import { collisionLoser, type FsmConfig, type Transition } from './fsm.js';
 import { Connection, type ConnectionHost } from './session.js';
 import { AdjRibOut, endOfRibMessage, packAnnouncements, packWithdrawals, routeProblem, selectForPeer, ribKey, type PackContext } from './ribout.js';
 import * as C from './constants.js';
-import { ERR_CEASE, CEASE_COLLISION, CEASE_CONNECTION_REJECTED, notificationText } from './notify.js';
+import { ERR_CEASE, CEASE_COLLISION, CEASE_CONNECTION_REJECTED, UPD_MALFORMED_ATTR_LIST, notificationText } from './notify.js';
+import { checkFlowspecNlri, type UpdateIssue } from './update.js';
 import { prefixToString } from '../wire/addr.js';
 import { silentDropHint } from './sockopt.js';
 
@@ -182,6 +183,7 @@ export class Peer implements ConnectionHost {
       this.log.warn(this.lastError);
     } else if (m.type === 'update' && conn.name === 'Established') {
       this.counters.updatesIn++;
+      m = checkFlowspecNlri(withoutExternalLocalPref(this.peer, m));
       const treatAsWithdraw = m.issues?.some((i) => i.action === 'treat-as-withdraw') ?? false;
       if (m.issues?.length) {
         this.counters.malformedIn++;
@@ -398,6 +400,22 @@ export class Peer implements ConnectionHost {
       queued_updates: est ? est.queued : 0,
     };
   }
+}
+
+/**
+ * RFC 4271 §5.1.5: LOCAL_PREF received from an external peer MUST be ignored; it is
+ * dropped before anything (networks_from_bgp) sees the UPDATE. Malformed, it is still
+ * only discarded (RFC 7606 §7.5: attribute-discard from an external peer, so its bad
+ * length no longer makes the UPDATE treat-as-withdraw). Not an error: no NOTIFICATION.
+ */
+export function withoutExternalLocalPref(p: BgpPeerConfig, m: UpdateMessage): UpdateMessage {
+  if (p.remote_as === p.local_as || !m.attributes.some((a) => a.code === C.ATTR_LOCAL_PREF)) return m;
+  const attributes = m.attributes.filter((a) => a.code !== C.ATTR_LOCAL_PREF);
+  // An attribute list that LOCAL_PREF overran stays treat-as-withdraw: that is the list's fault.
+  const framing = (i: UpdateIssue) => i.subcode === UPD_MALFORMED_ATTR_LIST && i.action === 'treat-as-withdraw';
+  const issues = (m.issues ?? []).filter((i) => i.attr !== C.ATTR_LOCAL_PREF || framing(i));
+  const { issues: _old, ...rest } = m;
+  return issues.length ? { ...rest, attributes, issues } : { ...rest, attributes };
 }
 
 function reject(s: net.Socket, subcode: number): void {

@@ -10,9 +10,11 @@ import type { Reader } from '../wire/reader.js';
 import type { Writer } from '../wire/writer.js';
 import type { Prefix } from '../wire/addr.js';
 import * as C from './constants.js';
-import { BgpError, ERR_UPDATE, UPD_ATTR_FLAGS, UPD_INVALID_NETWORK, UPD_MALFORMED_ATTR_LIST, UPD_MISSING_WELL_KNOWN, UPD_UNRECOGNIZED_WELL_KNOWN } from './notify.js';
+import { BgpError, ERR_UPDATE, UPD_ATTR_FLAGS, UPD_INVALID_NETWORK, UPD_MALFORMED_ATTR_LIST, UPD_MISSING_WELL_KNOWN, UPD_OPTIONAL_ATTR, UPD_UNRECOGNIZED_WELL_KNOWN } from './notify.js';
 import { AttrError, decodeAttribute, STD_FLAGS, writeAttribute, type AttrContext, type PathAttribute } from './attrs.js';
 import { decodePrefixes, writePrefix } from './nlri.js';
+import { decodeNlri } from '../flowspec/codec.js';
+
 
 export interface UpdateIssue {
   readonly action: 'treat-as-withdraw' | 'attribute-discard';
@@ -145,4 +147,38 @@ export function updateCounts(m: UpdateMessage): { announced: number; withdrawn: 
     else if (a.kind === 'mp_unreach') withdrawn += a.withdrawn.length + a.flowspec.length;
   }
   return { announced, withdrawn };
+}
+
+/**
+ * RFC 8955 §4.2 / RFC 8956 §3 on a received UPDATE: each FlowSpec NLRI must decode (known
+ * component types for its family, strictly increasing type order, prefix lengths within
+ * the family, operator value lengths inside the NLRI, an end-of-list bit). The NLRI
+ * length prefix still delimits the others, so no session reset is needed: a malformed
+ * NLRI is discarded (RFC 7606 §5.4, typed NLRI) and, since RFC 8955 §10 defers to RFC
+ * 7606, the UPDATE is treat-as-withdraw (RFC 7606 §2): the stricter reading, which keeps
+ * no rule of an UPDATE we could not fully parse. Kept out of decodeUpdateBody, which
+ * frames NLRI without judging their contents.
+ */
+export function checkFlowspecNlri(m: UpdateMessage): UpdateMessage {
+  const found: UpdateIssue[] = [];
+  let changed = false;
+  const attributes = m.attributes.map((a): PathAttribute => {
+    if ((a.kind !== 'mp_reach' && a.kind !== 'mp_unreach') || a.flowspec.length === 0) return a;
+    const family = a.afi === C.AFI_IPV4 ? 4 : 6;
+    const good = a.flowspec.filter((f) => {
+      try {
+        decodeNlri(f, family);
+        return true;
+      } catch (e) {
+        const hex = Buffer.from(f).toString('hex');
+        const shown = hex.length > 64 ? `${hex.slice(0, 64)}…` : hex;
+        found.push({ action: 'treat-as-withdraw', code: ERR_UPDATE, subcode: UPD_OPTIONAL_ATTR, attr: a.code, reason: `malformed IPv${family} FlowSpec NLRI ${shown}: ${(e as Error).message}` });
+        return false;
+      }
+    });
+    if (good.length === a.flowspec.length) return a;
+    changed = true;
+    return { ...a, flowspec: good };
+  });
+  return changed ? { ...m, attributes, issues: [...(m.issues ?? []), ...found] } : m;
 }
