@@ -218,3 +218,48 @@ test('IPv6: MD5 key on a ::1 listener admits the keyed client only', async (t) =
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+test('reload: a changed key replaces the old one on the listener, a removed key and GTSM admit plain connections', async (t) => {
+  if (!haveAddon(t)) return;
+  const port = await freePort('tcp');
+  const us = await freeAddress(US, [port]);
+  const peerAddr = await freeAddress(ROUTERS, []);
+  const cfg = (p: Partial<BgpPeerConfig>) => bgpTestConfig({ listen: { address: us, port }, peers: [peerConfig({ name: 'p', address: peerAddr, port: 1, remote_as: ROUTER_AS, passive: true, ...p })] });
+  const sp = createSpeaker(cfg({ password: 'old', ttl_security: true }), {});
+  await sp.start();
+  const opens = (s: net.Socket) =>
+    new Promise<boolean>((resolve) => {
+      s.setTimeout(1500, () => resolve(false));
+      s.on('error', () => resolve(false));
+      s.on('data', () => resolve(true));
+      s.connect({ host: us, port });
+    });
+  const keyed = (key: string) => securedSocket({ address: us, local_address: peerAddr, password: key, ttl_security: true });
+  try {
+    let s = keyed('old');
+    assert.equal(await opens(s), true);
+    s.destroy();
+    await sp.reconfigure(cfg({ password: 'new', ttl_security: true }));
+    s = keyed('old');
+    assert.equal(await opens(s), false, 'the old key no longer gets in');
+    s.destroy();
+    await waitFor('session slot free', async () => sp.status()[0]!.state === 'Active', 5000);
+    s = keyed('new');
+    assert.equal(await opens(s), true);
+    s.destroy();
+    await sp.reconfigure(cfg({}));
+    await waitFor('session slot free', async () => sp.status()[0]!.state === 'Active', 5000);
+    s = new net.Socket();
+    s.setTimeout(1500, () => undefined);
+    const plain = await new Promise<boolean>((resolve) => {
+      s.setTimeout(1500, () => resolve(false));
+      s.on('error', () => resolve(false));
+      s.on('data', () => resolve(true));
+      s.connect({ host: us, port, localAddress: peerAddr });
+    });
+    assert.equal(plain, true, 'no key and TTL 64 accepted once both are off');
+    s.destroy();
+  } finally {
+    await sp.stop();
+  }
+});

@@ -116,9 +116,8 @@ export class Peer implements ConnectionHost {
     const silent = silentDropHint(this.peer, t.reason);
     const level = (t.to === 'Idle' && t.from !== 'Connect' && t.from !== 'Active' && !deliberate) || silent ? 'warn' : 'info';
     this.log.log(level, `${t.from} -> ${t.to}${which}: ${t.reason}${silent}`);
-    if (silent) this.lastError = `${t.reason}${silent}`;
     if (t.to === 'Idle' && (t.from === 'OpenSent' || t.from === 'OpenConfirm' || t.from === 'Established' || /failed/.test(t.reason))) {
-      if (!deliberate) this.lastError = t.reason;
+      if (!deliberate) this.lastError = `${t.reason}${silent}`;
     }
     if (conn === this.other && t.to === 'Idle') {
       conn.dispose();

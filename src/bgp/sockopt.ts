@@ -102,9 +102,9 @@ export function setListenerKey(server: net.Server, peer: string, key: string | n
   need().setMd5(fdOf(server), peer, key ?? '');
 }
 
-/** GTSM on a socket (a listener: applies to the SYNs it accepts). */
-export function setGtsm(s: net.Socket | net.Server): void {
-  need().setGtsm(fdOf(s), GTSM_MIN_TTL);
+/** GTSM on a socket (a listener: applies to the SYNs it accepts); off: accept any TTL again. */
+export function setGtsm(s: net.Socket | net.Server, on = true): void {
+  need().setGtsm(fdOf(s), on ? GTSM_MIN_TTL : 0);
 }
 
 /** The minimum TTL in force on a socket (tests). */

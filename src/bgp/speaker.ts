@@ -117,6 +117,7 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
    * configured are removed. A failure is an error: a peer must not be accepted unkeyed.
    */
   const keyed = new Map<net.Server, Set<string>>();
+  const gtsmOn = new Set<net.Server>();
   const secureListener = (server: net.Server, address: string): void => {
     const v4only = parseAddr(address)?.family === 4;
     const mine = cfg.bgp.peers.filter((p) => !(v4only && parseAddr(p.address)?.family === 6) && (!p.local_address || address === '0.0.0.0' || address === '::' || canon(p.local_address) === canon(address)));
@@ -129,7 +130,12 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
     }
     for (const a of before) if (!now.has(a)) setListenerKey(server, a, null);
     keyed.set(server, now);
-    if (mine.length > 0 && mine.every((p) => p.ttl_security)) setGtsm(server);
+    const gtsm = mine.length > 0 && mine.every((p) => p.ttl_security);
+    if (gtsm !== gtsmOn.has(server)) {
+      setGtsm(server, gtsm);
+      if (gtsm) gtsmOn.add(server);
+      else gtsmOn.delete(server);
+    }
   };
 
   const listen = async (): Promise<void> => {
@@ -161,7 +167,10 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
   const unlisten = (): Promise<void> => {
     const s = servers;
     servers = [];
-    for (const x of s) keyed.delete(x.server);
+    for (const x of s) {
+      keyed.delete(x.server);
+      gtsmOn.delete(x.server);
+    }
     return Promise.all(s.map((x) => new Promise<void>((r) => x.server.close(() => r())))).then(() => undefined);
   };
 
