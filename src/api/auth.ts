@@ -158,6 +158,8 @@ class ScryptThread {
 interface SourceState {
   windowStart: number;
   failures: number;
+  /** Checks of this source in progress: they count against its budget before they fail. */
+  pending: number;
   blockedUntil: number;
 }
 
@@ -205,10 +207,15 @@ export class BasicAuth {
       return { ok: true, user: hit.user };
     }
     const sk = sourceKey(source);
-    const st = this.sources.get(sk);
-    if (st && st.blockedUntil > now) {
+    const st = this.source(sk, now);
+    if (st.blockedUntil > now) {
       this.stats.rate_limited++;
       return { ok: false, status: 429, message: `too many failed logins from ${sk}: try again later`, retryAfterS: Math.max(1, Math.ceil((st.blockedUntil - now) / 1000)) };
+    }
+    // Checks in flight count too: a burst cannot get more than MAX_FAILURES guesses in.
+    if (st.failures + st.pending >= MAX_FAILURES) {
+      this.stats.rate_limited++;
+      return { ok: false, status: 429, message: `too many failed logins from ${sk}: try again later`, retryAfterS: Math.max(1, Math.ceil((st.windowStart + FAIL_WINDOW_MS - now) / 1000)) };
     }
     if (this.scrypt.queued >= SCRYPT_QUEUE_MAX) {
       this.stats.busy++;
@@ -217,7 +224,13 @@ export class BasicAuth {
     const u = Object.prototype.hasOwnProperty.call(this.users, c.user) ? this.users[c.user] : undefined;
     // An unknown user still costs one scrypt, so timing does not reveal user names.
     const parsed = parseHash(u?.password_hash ?? DUMMY_HASH);
-    const ok = typeof parsed !== 'string' && (await this.scrypt.verify(c.password, parsed));
+    st.pending++;
+    let ok = false;
+    try {
+      ok = typeof parsed !== 'string' && (await this.scrypt.verify(c.password, parsed));
+    } finally {
+      st.pending--;
+    }
     if (!ok || !u) {
       this.stats.failures++;
       this.failed(sk, Date.now());
@@ -228,13 +241,22 @@ export class BasicAuth {
     return { ok: true, user: c.user };
   }
 
-  private failed(sk: string, now: number): void {
+  /** The source's state, its failure window restarted when over. */
+  private source(sk: string, now: number): SourceState {
     let st = this.sources.get(sk);
-    if (!st || now - st.windowStart > FAIL_WINDOW_MS) {
-      if (!st && this.sources.size >= SOURCES_MAX) this.prune(now);
-      st = { windowStart: now, failures: 0, blockedUntil: 0 };
+    if (!st) {
+      if (this.sources.size >= SOURCES_MAX) this.prune(now);
+      st = { windowStart: now, failures: 0, pending: 0, blockedUntil: 0 };
       this.sources.set(sk, st);
+    } else if (now - st.windowStart > FAIL_WINDOW_MS && st.blockedUntil <= now) {
+      st.windowStart = now;
+      st.failures = 0;
     }
+    return st;
+  }
+
+  private failed(sk: string, now: number): void {
+    const st = this.source(sk, now);
     st.failures++;
     if (st.failures >= MAX_FAILURES && st.blockedUntil <= now) {
       st.blockedUntil = now + BLOCK_MS;
@@ -245,7 +267,7 @@ export class BasicAuth {
 
   /** Forget sources whose window and block are over; if none are, the oldest entry. */
   private prune(now: number): void {
-    for (const [k, s] of this.sources) if (s.blockedUntil <= now && now - s.windowStart > FAIL_WINDOW_MS) this.sources.delete(k);
+    for (const [k, s] of this.sources) if (s.pending === 0 && s.blockedUntil <= now && now - s.windowStart > FAIL_WINDOW_MS) this.sources.delete(k);
     if (this.sources.size >= SOURCES_MAX) this.sources.delete(this.sources.keys().next().value!);
   }
 

@@ -159,7 +159,9 @@ export class ApiServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`API cannot listen on ${host}:${port}: ${e.code ?? e.message}`)));
-      server.listen(port, host, () => resolve());
+      // A deep accept queue: with Node's 511 a connection storm fills it and the kernel drops
+      // a legitimate client's SYN (retried after 1 s). The kernel caps it at somaxconn.
+      server.listen({ port, host, backlog: 4096 }, () => resolve());
     });
     server.on('error', (e) => log.error(`API server error: ${e.message}`));
     // A failed handshake (plain HTTP to the TLS port, a scanner) is the client's problem.
