@@ -11,7 +11,7 @@
  *       the first datagram until GoBGP holds the rules (at most 4), and whether their
  *       destinations cover every attacked host.
  *
- *   node dist/bench/carpet-bomb.js [--hosts 4096,65536] [--interval 100] [--only perhost|hostgroup] [--log warn]
+ *   node dist/bench/carpet-bomb.js [--hosts 4096,65536] [--interval 100] [--only perhost|hostgroup] [--log info]
  *
  * Addresses: GoBGP 127.0.0.151 / .153, Breakwater 127.0.0.152 / .154, ports picked free.
  */
@@ -30,7 +30,7 @@ const opt = (name: string, def: string) => {
 const HOSTS = opt('hosts', '4096,65536').split(',').map(Number);
 const INTERVAL = Number(opt('interval', '100'));
 const ONLY = opt('only', '');
-const LOG = opt('log', 'warn');
+const LOG = opt('log', 'info'); // the harness waits for the info line "ready"
 const PPS = 30_000;
 
 const hostAddr = (i: number) => ((10 << 24) | (1 << 16) | (i & 0xffff)) >>> 0;
