@@ -163,6 +163,7 @@ export class Daemon {
 
     const metrics = createMetrics({
       captureStats: () => this.captureStats(),
+      captureEvents: () => this.captureEvents(),
       detector: this.detector,
       mitigations: () => this.manager.list(),
       refused: () => this.manager.refused,
@@ -203,6 +204,7 @@ export class Daemon {
       receiveBufferBytes: cfg.capture.receive_buffer_bytes,
       defaultSamplingRate: cfg.capture.default_sampling_rate,
       samplingOverrides: cfg.capture.sampling_overrides,
+      admit: { exporters: cfg.capture.exporters, maxLinkBps: cfg.capture.max_link_bps },
     });
     await this.collector.start();
     if (cfg.capture.mirror_interface) {
@@ -290,6 +292,7 @@ export class Daemon {
     this.escalation.reconfigure(cfg);
     this.exports.configure(cfg);
     this.collector.setSampling(cfg.capture.default_sampling_rate, cfg.capture.sampling_overrides);
+    this.collector.setAdmission({ exporters: cfg.capture.exporters, maxLinkBps: cfg.capture.max_link_bps });
     this.computeStatic(cfg);
     this.speaker.sync(this.desiredRoutes());
   }
@@ -324,6 +327,22 @@ export class Daemon {
    * samples, NetFlow/IPFIX options or headers; the first if there are several), else the
    * configured default.
    */
+  /** Capture-wide counts for /metrics (breakwater_capture_events_total and the unknown-source series). */
+  private captureEvents(): Record<string, number> {
+    const c = this.collector.decoder.counts();
+    return {
+      unknown_source: c.unknownSource,
+      refused_exporter: c.refusedExporter,
+      evicted_exporter: c.evictedExporter,
+      template_refused: c.templateRefused,
+      bad_sampling_rate: c.badSamplingRate,
+      record_out_of_bounds: c.recordOutOfBounds,
+      record_rate_limited: c.recordRateLimited,
+      internal_error: c.internalError,
+      bucket_saturated: this.detector.bucketsSaturated,
+    };
+  }
+
   private captureStats(): ExporterMetrics[] {
     const rows: ExporterMetrics[] = [];
     const cap = this.config.capture;
@@ -337,7 +356,7 @@ export class Daemon {
       datagrams: e.datagrams,
       records: e.records,
       malformed: e.malformed,
-      dropped: e.pendingDropped,
+      dropped: e.pendingDropped + e.outOfBounds + e.rateLimited,
       sampling_rate: cap.sampling_overrides[e.exporter] ?? Object.values(e.sampling)[0] ?? cap.default_sampling_rate,
       last_seen_ms: e.lastSeenMs,
     })));

@@ -27,6 +27,8 @@ export interface ExporterStats {
 
 export interface MetricsSources {
   captureStats?: () => readonly ExporterStats[];
+  /** Capture-wide refusal and drop counts (unknown_source, refused_exporter, evicted_exporter, ...). */
+  captureEvents?: () => Readonly<Record<string, number>>;
   detector?: Pick<Detector, 'totals' | 'top'> | null;
   mitigations?: () => readonly Mitigation[];
   refused?: () => Readonly<Record<string, number>>;
@@ -101,6 +103,15 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
   perExporter('counter', 'breakwater_capture_dropped_total', 'Records dropped per exporter for other reasons (unknown template, overload).', (e) => e.dropped ?? 0);
   perExporter('gauge', 'breakwater_capture_sampling_rate', 'Sampling rate applied to each exporter.', (e) => e.sampling_rate);
   perExporter('gauge', 'breakwater_capture_last_seen_timestamp_seconds', 'Unix time of the last datagram from each exporter.', (e) => e.last_seen_ms / 1000);
+
+  // The allowlist (capture.exporters): what an unknown source sent never reaches a decoder.
+  scraped(reg, 'counter', 'breakwater_capture_unknown_source_datagrams_total', 'Flow datagrams dropped before decoding because their source is not in capture.exporters.', [], () => {
+    const e = safe(src.captureEvents, {} as Readonly<Record<string, number>>);
+    return e.unknown_source === undefined ? [] : [[{}, e.unknown_source]];
+  });
+  scraped(reg, 'counter', 'breakwater_capture_events_total', 'Capture refusals and drops by event: refused_exporter (table full), evicted_exporter, template_refused (caps), bad_sampling_rate, record_out_of_bounds (more than max_link_bps could carry), record_rate_limited (max_records_per_second), internal_error, bucket_saturated (a counter bucket at 2^32-1, excess dropped).', ['event'], function* () {
+    for (const [k, v] of Object.entries(safe(src.captureEvents, {} as Readonly<Record<string, number>>))) if (k !== 'unknown_source') yield [{ event: k }, v] as const;
+  });
 
   const totals = (name: string, help: string, inKey: 'in_packets' | 'in_bytes' | 'in_flows', outKey: 'out_packets' | 'out_bytes' | 'out_flows') =>
     new Gauge({

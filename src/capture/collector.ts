@@ -9,8 +9,10 @@
  */
 import dgram from 'node:dgram';
 import type { CaptureListener } from '../config/types.js';
+import { openListenerRefusal } from '../config/exposure.js';
+import type { AdmitOptions } from './admit.js';
 import { logger, type Logger } from '../log.js';
-import { FlowDecoder } from './decoder.js';
+import { FlowDecoder, type DecoderCounts } from './decoder.js';
 import type { FlowSink } from './flow.js';
 import type { ExporterStats } from './stats.js';
 import { StateFile } from './state.js';
@@ -24,6 +26,8 @@ export interface CollectorOptions {
   samplingOverrides?: Readonly<Record<string, number>>;
   /** Debounce of state writes (default 1000 ms). */
   persistDebounceMs?: number;
+  /** capture.exporters and the default record bound (none: every source, loopback listeners only). */
+  admit?: AdmitOptions;
   log?: Logger;
 }
 
@@ -46,7 +50,13 @@ export interface CollectorStats {
   templatesRestored: number;
   stateWrites: number;
   stateError: string | null;
+  /** Refused, evicted and dropped counts (decoder-wide). */
+  counts: DecoderCounts;
 }
+
+/** Least interval between two log lines about unknown sources, and addresses named per line. */
+const UNKNOWN_LOG_MS = 10_000;
+const UNKNOWN_LOG_ADDRS = 8;
 
 interface Bound {
   cfg: CaptureListener;
@@ -60,6 +70,11 @@ export class Collector {
   private readonly log: Logger;
   private bound: Bound[] = [];
   private templatesRestored = 0;
+  private unknownLoggedAt = -Infinity;
+  private unknownSince = 0;
+  private readonly unknownAddrs = new Set<string>();
+  private outOfBoundsLogged = 0;
+  private outOfBoundsTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly listeners: readonly CaptureListener[],
@@ -72,12 +87,45 @@ export class Collector {
     this.decoder = new FlowDecoder(sink, {
       defaultSamplingRate: opts.defaultSamplingRate ?? 1,
       samplingOverrides: opts.samplingOverrides ?? {},
-      ...(state ? { onStateChange: () => state.schedule(() => this.decoder.exportState()) } : {}),
+      ...(opts.admit ? { admit: opts.admit } : {}),
+      onUnknownSource: (a) => this.noteUnknown(a),
+      ...(state ? { onStateChange: () => state.schedule(() => this.decoder.exportStateChunks()) } : {}),
     });
+  }
+
+  /** Rate-limited: one line per UNKNOWN_LOG_MS naming the first few sources seen since the last. */
+  private noteUnknown(addr: string): void {
+    this.unknownSince++;
+    if (this.unknownAddrs.size < UNKNOWN_LOG_ADDRS) this.unknownAddrs.add(addr);
+    const now = Date.now();
+    if (now - this.unknownLoggedAt < UNKNOWN_LOG_MS) return;
+    this.unknownLoggedAt = now;
+    this.log.warn(
+      `dropped ${this.unknownSince} datagram(s) from sources not in capture.exporters (first seen: ${[...this.unknownAddrs].join(', ')}); counted in breakwater_capture_unknown_source_datagrams_total`,
+    );
+    this.unknownSince = 0;
+    this.unknownAddrs.clear();
+  }
+
+  /** Records the bound dropped, logged at most every 10 s with the last one. */
+  private logOutOfBounds(): void {
+    const n = this.decoder.counts().recordOutOfBounds;
+    if (n === this.outOfBoundsLogged) return;
+    this.log.warn(`dropped ${n - this.outOfBoundsLogged} flow record(s) claiming more than their exporter's links could carry (last: ${this.decoder.lastOutOfBounds}); see capture.max_link_bps`);
+    this.outOfBoundsLogged = n;
   }
 
   /** Load saved templates, then bind every listener. Rejects (one line) when a bind fails. */
   async start(): Promise<void> {
+    // The rule `breakwater check` applies too (config/exposure.ts), for configs built in code.
+    if (!this.opts.admit?.exporters?.length) {
+      for (const l of this.listeners) {
+        const why = openListenerRefusal(l.address);
+        if (why) throw new Error(`capture listener '${l.name}': ${why}`);
+      }
+    }
+    this.outOfBoundsTimer = setInterval(() => this.logOutOfBounds(), UNKNOWN_LOG_MS);
+    this.outOfBoundsTimer.unref();
     if (this.state) {
       const saved = this.state.load();
       if (this.state.lastError) this.log.warn(this.state.lastError);
@@ -139,12 +187,26 @@ export class Collector {
     const b = this.bound;
     this.bound = [];
     await Promise.all(b.map((x) => new Promise<void>((r) => x.sock.close(() => r()))));
-    this.state?.flush();
+    if (this.outOfBoundsTimer) clearInterval(this.outOfBoundsTimer);
+    this.outOfBoundsTimer = null;
+    await this.state?.flush();
   }
 
   /** Apply new sampling settings (config reload). */
   setSampling(defaultRate: number, overrides: Readonly<Record<string, number>>): void {
     this.decoder.setSampling(defaultRate, overrides);
+  }
+
+  /** Apply new capture.exporters and bounds (config reload). */
+  setAdmission(admit: AdmitOptions): void {
+    this.decoder.setAdmission(admit);
+  }
+
+  /** Write the template state now (tests, benchmarks); resolves when it is on disk. */
+  async saveState(): Promise<void> {
+    if (!this.state) return;
+    this.state.schedule(() => this.decoder.exportStateChunks());
+    await this.state.flush();
   }
 
   stats(): CollectorStats {
@@ -155,6 +217,7 @@ export class Collector {
       templatesRestored: this.templatesRestored,
       stateWrites: this.state?.writes ?? 0,
       stateError: this.state?.lastError ?? null,
+      counts: this.decoder.counts(),
     };
   }
 

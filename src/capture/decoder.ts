@@ -9,6 +9,7 @@
  * datagram decodes normally.
  */
 import { newFlowRecord, type FlowSink, type ReusableFlowRecord } from './flow.js';
+import { Allowlist, RecordGuard, type AdmitOptions, type ExporterPolicy } from './admit.js';
 import { LIMITS } from './limits.js';
 import { newExporterStats, type ExporterStats, type FlowFormat } from './stats.js';
 import { compileTemplate, TemplateError, type Template, type TemplateSpec } from './template.js';
@@ -47,7 +48,15 @@ export class ExporterState {
   agentOverride = 0;
   /** sFlow: the rate last put in stats.sampling for the current agent (written on change only). */
   sflowRate = 0;
-  constructor(readonly address: string) {
+  /** records/s accounting of the record guard (admit.ts). */
+  rpsSecond = -1;
+  rpsCount = 0;
+  /** Last datagram (or restore) time: what eviction looks at. */
+  activeMs = 0;
+  constructor(
+    readonly address: string,
+    public policy: ExporterPolicy,
+  ) {
     this.stats = newExporterStats(address);
   }
 
@@ -86,6 +95,29 @@ export interface DecoderOptions {
   samplingOverrides?: Readonly<Record<string, number>>;
   /** Called when templates or learned rates change (persistence hooks in here). */
   onStateChange?: () => void;
+  /** capture.exporters (allowlist, per-exporter bounds) and the default record bound. */
+  admit?: AdmitOptions;
+  /** A datagram from a source outside capture.exporters was dropped (for a rate-limited log). */
+  onUnknownSource?: (address: string) => void;
+}
+
+/** Decoder-wide counts of what was refused or dropped (exported in /metrics). */
+export interface DecoderCounts {
+  /** Datagrams dropped before decoding: their source is not in capture.exporters. */
+  unknownSource: number;
+  /** Datagrams refused: the exporter table was full. */
+  refusedExporter: number;
+  /** Exporters forgotten (idle, or the least recently seen of a full table, or unlisted by a reload). */
+  evictedExporter: number;
+  /** Templates refused by a per-exporter or the global template cap. */
+  templateRefused: number;
+  /** Sampling rates refused by the one check (sane): 0, above MAX_SAMPLING_RATE, not finite. */
+  badSamplingRate: number;
+  /** Records dropped by the record bound / the records-per-second limit. */
+  recordOutOfBounds: number;
+  recordRateLimited: number;
+  /** Exceptions that were not wire errors, over all exporters. */
+  internalError: number;
 }
 
 /** Persisted form of templates and learned rates (state dir JSON). */
@@ -108,6 +140,16 @@ interface PersistedDomain {
 export class FlowDecoder {
   /** @internal the one record refilled for every flow (hot path: no allocation). */
   readonly rec: ReusableFlowRecord = newFlowRecord();
+  /** @internal every decoder delivers through this: the record bound, then the real sink. */
+  readonly sink: FlowSink;
+  private readonly guard: RecordGuard;
+  private allow: Allowlist;
+  private readonly onUnknownSource: ((address: string) => void) | undefined;
+  /** Templates held over all exporters (LIMITS.MAX_TEMPLATES_TOTAL). */
+  templateTotal = 0;
+  private lastEvictSweep = -Infinity;
+  private lastIdleSweep = 0;
+  private readonly c = { unknownSource: 0, evictedExporter: 0, templateRefused: 0, badSamplingRate: 0, internalError: 0 };
   /** @internal */
   readonly exporters = new Map<string, ExporterState>();
   /** @internal header context of the datagram being decoded (v9 uptime / unix secs, IPFIX export time). */
@@ -123,10 +165,11 @@ export class FlowDecoder {
   /** Datagrams refused because the exporter table is full. */
   refusedExporters = 0;
 
-  constructor(
-    readonly sink: FlowSink,
-    opts: DecoderOptions = {},
-  ) {
+  constructor(sink: FlowSink, opts: DecoderOptions = {}) {
+    this.guard = new RecordGuard(sink);
+    this.sink = this.guard;
+    this.allow = new Allowlist(opts.admit);
+    this.onUnknownSource = opts.onUnknownSource;
     this.defaultRate = sane(opts.defaultSamplingRate ?? 1) || 1;
     this.overrides = opts.samplingOverrides ?? {};
     this.onStateChange = opts.onStateChange;
@@ -136,9 +179,59 @@ export class FlowDecoder {
     this.defaultRate = sane(defaultRate) || 1;
     this.overrides = overrides;
     for (const ex of this.exporters.values()) {
-      ex.override = sane(overrides[ex.address] ?? 0);
+      ex.override = this.operatorRate(ex.address, ex.policy);
       ex.agentOverride = sane(overrides[ex.agentText] ?? 0) || ex.override;
     }
+  }
+
+  /**
+   * New capture.exporters / bounds (config reload): exporters no longer admitted are
+   * forgotten at once, the others take their new policy.
+   */
+  setAdmission(admit: AdmitOptions): void {
+    this.allow = new Allowlist(admit);
+    for (const [addr, ex] of this.exporters) {
+      const p = this.allow.lookup(addr);
+      if (p === null) this.evict(addr, ex);
+      else {
+        ex.policy = p;
+        ex.override = this.operatorRate(addr, p);
+        ex.agentOverride = sane(this.overrides[ex.agentText] ?? 0) || ex.override;
+      }
+    }
+  }
+
+  /** sampling_overrides for the address, else the exporter entry's sampling_rate, else 0. */
+  private operatorRate(address: string, p: ExporterPolicy): number {
+    return sane(this.overrides[address] ?? 0) || sane(p.samplingRate);
+  }
+
+  /**
+   * The one check every sampling rate read from the wire goes through (v5 header, sFlow
+   * sample, options data, per-record IE 34/50/305): a usable rate, or 0 (counted).
+   */
+  checkRate(r: number): number {
+    const s = sane(r);
+    if (s === 0 && r !== 0) this.c.badSamplingRate++;
+    return s;
+  }
+
+  counts(): DecoderCounts {
+    return {
+      unknownSource: this.c.unknownSource,
+      refusedExporter: this.refusedExporters,
+      evictedExporter: this.c.evictedExporter,
+      templateRefused: this.c.templateRefused,
+      badSamplingRate: this.c.badSamplingRate,
+      recordOutOfBounds: this.guard.counts.outOfBounds,
+      recordRateLimited: this.guard.counts.rateLimited,
+      internalError: this.c.internalError,
+    };
+  }
+
+  /** The last record the bound dropped, as text ('' = none yet). */
+  get lastOutOfBounds(): string {
+    return this.guard.lastOutOfBounds;
   }
 
   /** @internal configured override for an address, 0 = none. */
@@ -147,18 +240,71 @@ export class FlowDecoder {
   }
 
   /** @internal */
-  exporter(address: string): ExporterState | undefined {
+  exporter(address: string, now = Date.now()): ExporterState | undefined {
     let ex = this.exporters.get(address);
     if (!ex) {
-      if (this.exporters.size >= LIMITS.MAX_EXPORTERS) {
+      const p = this.allow.lookup(address);
+      if (p === null) {
+        this.c.unknownSource++;
+        this.onUnknownSource?.(address);
+        return undefined;
+      }
+      if (this.exporters.size >= LIMITS.MAX_EXPORTERS && !this.makeRoom(now)) {
         this.refusedExporters++;
         return undefined;
       }
-      ex = new ExporterState(address);
-      ex.override = sane(this.overrides[address] ?? 0);
+      ex = new ExporterState(address, p);
+      ex.override = this.operatorRate(address, p);
+      ex.activeMs = now;
       this.exporters.set(address, ex);
     }
     return ex;
+  }
+
+  /**
+   * A full table: forget the least recently seen exporters not in capture.exporters (a
+   * listed one is never evicted for others). At most one sweep per EVICT_SWEEP_MS, so a
+   * flood of new sources cannot make every datagram walk the table.
+   */
+  private makeRoom(now: number): boolean {
+    if (now - this.lastEvictSweep < LIMITS.EVICT_SWEEP_MS) return false;
+    this.lastEvictSweep = now;
+    const seen: number[] = [];
+    for (const ex of this.exporters.values()) if (!ex.policy.listed) seen.push(ex.activeMs);
+    if (seen.length === 0) return false;
+    const sorted = Float64Array.from(seen).sort();
+    const k = Math.min(sorted.length, Math.max(1, Math.floor(LIMITS.MAX_EXPORTERS * LIMITS.EVICT_FRACTION)));
+    const cut = sorted[k - 1]!;
+    let n = 0;
+    for (const [addr, ex] of this.exporters) {
+      if (n >= k) break;
+      if (!ex.policy.listed && ex.activeMs <= cut) {
+        this.evict(addr, ex);
+        n++;
+      }
+    }
+    return this.exporters.size < LIMITS.MAX_EXPORTERS;
+  }
+
+  /** Forget unlisted exporters silent for EXPORTER_IDLE_MS. */
+  private sweepIdle(now: number): void {
+    this.lastIdleSweep = now;
+    for (const [addr, ex] of this.exporters) {
+      if (!ex.policy.listed && now - ex.activeMs > LIMITS.EXPORTER_IDLE_MS) this.evict(addr, ex);
+    }
+  }
+
+  private evict(addr: string, ex: ExporterState): void {
+    this.exporters.delete(addr);
+    this.templateTotal -= ex.templateCount;
+    this.c.evictedExporter++;
+    for (let i = this.pending.length - 1; i >= 0; i--) {
+      const p = this.pending[i]!;
+      if (p.ex !== ex) continue;
+      this.pending.splice(i, 1);
+      this.pendingBytes -= p.data.length;
+    }
+    if (ex.templateCount > 0) this.onStateChange?.();
   }
 
   /**
@@ -166,12 +312,17 @@ export class FlowDecoder {
    * at timeMs. Never throws. Returns the format decoded, or null when it was not one.
    */
   decode(data: Uint8Array, exporter: string, timeMs: number): FlowFormat | null {
-    const ex = this.exporter(exporter);
+    // Per datagram: one Map lookup for a known exporter; the allowlist is asked only for a
+    // new source (and answers repeated unknown ones from its cache).
+    const ex = this.exporters.get(exporter) ?? this.exporter(exporter, timeMs);
     if (!ex) return null;
+    if (timeMs - this.lastIdleSweep > 10_000) this.sweepIdle(timeMs);
     const st = ex.stats;
     st.datagrams++;
     st.bytes += data.length;
     st.lastSeenMs = timeMs;
+    ex.activeMs = timeMs;
+    this.guard.cur = ex;
     let fmt: FlowFormat | null = null;
     try {
       if (data.length < 4) throw new WireError('short datagram');
@@ -196,6 +347,7 @@ export class FlowDecoder {
       if (e instanceof WireError || e instanceof TemplateError || !(e instanceof Error)) st.malformed++;
       else {
         st.internalErrors++;
+        this.c.internalError++;
         this.lastInternalError = e.message;
       }
     }
@@ -205,7 +357,11 @@ export class FlowDecoder {
   /** Resolve the sampling rate for a record (see docs/README: override > record > sampler > domain > default). */
   rateFor(ex: ExporterState, dom: DomainState, samplerId: number, recordInterval: number): number {
     if (ex.override > 0) return ex.override;
-    if (recordInterval > 0) return recordInterval;
+    if (recordInterval !== 0) {
+      // IE 34/50/305 in the record itself: the same one check as every other rate.
+      const r = this.checkRate(recordInterval);
+      if (r > 0) return r;
+    }
     if (samplerId >= 0) {
       const r = dom.samplers.get(samplerId);
       if (r !== undefined) return r;
@@ -218,7 +374,7 @@ export class FlowDecoder {
 
   /** @internal learned from options data. */
   learnRate(ex: ExporterState, dom: DomainState, samplerId: number, rate: number): void {
-    rate = sane(rate);
+    rate = this.checkRate(rate);
     if (rate <= 0) return;
     const fmt = dom === ex.ipfix.get(dom.domain) ? 'ipfix' : 'nf9';
     if (samplerId >= 0) {
@@ -240,10 +396,17 @@ export class FlowDecoder {
     if (old && old.options === spec.options && old.scopeCount === spec.scopeCount && sameFields(old.fields, spec.fields)) {
       return;
     }
-    if (!old && ex.templateCount >= LIMITS.MAX_TEMPLATES_PER_EXPORTER) return;
+    if (!old && (ex.templateCount >= ex.policy.maxTemplates || this.templateTotal >= LIMITS.MAX_TEMPLATES_TOTAL)) {
+      ex.stats.templatesRefused++;
+      this.c.templateRefused++;
+      return;
+    }
     const tpl = compileTemplate(spec, ipfix);
     dom.templates.set(spec.id, tpl);
-    if (!old) ex.templateCount++;
+    if (!old) {
+      ex.templateCount++;
+      this.templateTotal++;
+    }
     ex.stats.templates = ex.templateCount;
     this.onStateChange?.();
     if (this.pending.length) this.flushPending(ex, ipfix, dom, tpl);
@@ -257,11 +420,13 @@ export class FlowDecoder {
         if (t.options === options) {
           dom.templates.delete(tid);
           ex.templateCount--;
+          this.templateTotal--;
           changed = true;
         }
       }
     } else if (dom.templates.delete(id)) {
       ex.templateCount--;
+      this.templateTotal--;
       changed = true;
     }
     ex.stats.templates = ex.templateCount;
@@ -339,8 +504,8 @@ export class FlowDecoder {
     }));
   }
 
-  exportState(): DecoderState {
-    const out: DecoderState = { version: 1, exporters: {} };
+  /** Persisted form of one exporter, or undefined when it has nothing worth saving. */
+  private exporterState(ex: ExporterState): DecoderState['exporters'][string] | undefined {
     const dump = (m: Map<number, DomainState>) => {
       const r: Record<string, PersistedDomain> = {};
       for (const [id, d] of m) {
@@ -353,12 +518,36 @@ export class FlowDecoder {
       }
       return Object.keys(r).length ? r : undefined;
     };
+    const nf9 = dump(ex.nf9);
+    const ipfix = dump(ex.ipfix);
+    return nf9 || ipfix ? { ...(nf9 ? { nf9 } : {}), ...(ipfix ? { ipfix } : {}) } : undefined;
+  }
+
+  exportState(): DecoderState {
+    const out: DecoderState = { version: 1, exporters: {} };
     for (const [addr, ex] of this.exporters) {
-      const nf9 = dump(ex.nf9);
-      const ipfix = dump(ex.ipfix);
-      if (nf9 || ipfix) out.exporters[addr] = { ...(nf9 ? { nf9 } : {}), ...(ipfix ? { ipfix } : {}) };
+      const e = this.exporterState(ex);
+      if (e) out.exporters[addr] = e;
     }
     return out;
+  }
+
+  /**
+   * The same JSON as exportState(), one exporter per chunk, produced lazily: the state
+   * writer (state.ts) pulls a chunk, writes it and yields to the event loop, so a large
+   * state never stalls the API or the collector. Exporters added or removed while the
+   * walk runs are taken or skipped as Map iteration does; the file is a cache either way.
+   */
+  *exportStateChunks(): Generator<string> {
+    yield '{"version":1,"exporters":{';
+    let first = true;
+    for (const [addr, ex] of this.exporters) {
+      const e = this.exporterState(ex);
+      if (!e) continue;
+      yield `${first ? '' : ','}${JSON.stringify(addr)}:${JSON.stringify(e)}`;
+      first = false;
+    }
+    yield '}}';
   }
 
   /** Load persisted templates/rates; bad entries are skipped. Returns templates loaded. */
@@ -367,8 +556,10 @@ export class FlowDecoder {
     if (!isObj(state) || state.version !== 1 || !isObj(state.exporters)) return 0;
     for (const [addr, e] of Object.entries(state.exporters)) {
       if (!isObj(e)) continue;
+      // Restored state obeys today's capture.exporters: a source no longer listed (or a
+      // spoofer's templates saved by an older version) does not come back.
       const ex = this.exporter(addr);
-      if (!ex) break;
+      if (!ex) continue;
       for (const kind of ['nf9', 'ipfix'] as const) {
         const doms = e[kind];
         if (!isObj(doms)) continue;
@@ -391,8 +582,11 @@ export class FlowDecoder {
             if (!t.fields.every((x: unknown) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff)) continue;
             try {
               const spec: TemplateSpec = { id: t.id as number, options: !!t.options, scopeCount: Number(t.scopeCount) || 0, fields: t.fields as number[] };
-              if (!dom.templates.has(spec.id) && ex.templateCount >= LIMITS.MAX_TEMPLATES_PER_EXPORTER) continue;
-              if (!dom.templates.has(spec.id)) ex.templateCount++;
+              if (!dom.templates.has(spec.id) && (ex.templateCount >= ex.policy.maxTemplates || this.templateTotal >= LIMITS.MAX_TEMPLATES_TOTAL)) continue;
+              if (!dom.templates.has(spec.id)) {
+                ex.templateCount++;
+                this.templateTotal++;
+              }
               dom.templates.set(spec.id, compileTemplate(spec, kind === 'ipfix'));
               n++;
             } catch {

@@ -12,8 +12,22 @@ export const LIMITS = {
   MAX_TEMPLATES_PER_EXPORTER: 4096,
   /** Source ids / observation domains kept per exporter. */
   MAX_DOMAINS_PER_EXPORTER: 256,
-  /** Exporters tracked (stats, templates, sampling) before new ones are refused. */
+  /**
+   * Exporters tracked (stats, templates, sampling). When the table is full the least
+   * recently seen exporters not listed in capture.exporters are evicted (at most one sweep
+   * per EVICT_SWEEP_MS); until then a new exporter is refused (counted).
+   */
   MAX_EXPORTERS: 65536,
+  /** Templates kept over all exporters: 4,096 each x 65,536 exporters would be gigabytes. */
+  MAX_TEMPLATES_TOTAL: 65536,
+  /** An unlisted exporter silent this long is forgotten (templates, rates, statistics). */
+  EXPORTER_IDLE_MS: 3_600_000,
+  /** Least interval between two eviction sweeps (a sweep walks the exporter table). */
+  EVICT_SWEEP_MS: 1000,
+  /** Share of the table a sweep of a full table frees (the least recently seen). */
+  EVICT_FRACTION: 1 / 16,
+  /** Negative answers of the allowlist cached per source text before the cache is cleared. */
+  UNKNOWN_CACHE: 65536,
   /** Sampler ids per domain whose learned rate is kept. */
   MAX_SAMPLERS_PER_DOMAIN: 1024,
   /** Records decoded from one set / flowset (a set longer than the datagram is already rejected). */
@@ -37,6 +51,14 @@ export const LIMITS = {
   PCAP_MAX_RECORD: 262144,
   /** Largest sampling rate believed (a larger learned/sent value is treated as bad input). */
   MAX_SAMPLING_RATE: 1 << 24,
+  /**
+   * Default record bound (capture.max_link_bps): a record may not carry more than a link of
+   * this speed could in its duration (at least MIN_RECORD_DURATION_MS). Packets are bounded
+   * at the minimum Ethernet frame plus preamble and gap (84 bytes on the wire).
+   */
+  DEFAULT_MAX_LINK_BPS: 400e9,
+  MIN_WIRE_FRAME_BITS: 84 * 8,
+  MIN_RECORD_DURATION_MS: 1000,
   /** A sequence jump above this is an exporter restart, not lost data. */
   SEQ_MAX_GAP: 1_000_000,
 } as const;

@@ -8,7 +8,7 @@
  */
 import { WireError } from '../wire/reader.js';
 import type { ExporterState, FlowDecoder } from './decoder.js';
-import { checkSeq, sane } from './decoder.js';
+import { checkSeq } from './decoder.js';
 import { LIMITS } from './limits.js';
 import { u32 } from './bytes.js';
 
@@ -26,7 +26,7 @@ export function decodeNetflow5(d: FlowDecoder, ex: ExporterState, b: Uint8Array,
   checkSeq(st, ex.seq.get(engine) ?? -1, seq);
   ex.seq.set(engine, (seq + count) >>> 0);
   const interval = ((b[22]! << 8) | b[23]!) & 0x3fff;
-  const rate = ex.override || sane(interval) || d.defaultRate;
+  const rate = ex.override || (interval > 0 ? d.checkRate(interval) : 0) || d.defaultRate;
   if (interval > 0) st.sampling[`nf5/${engine}`] = interval;
   const rec = d.rec;
   const sink = d.sink;

@@ -4,7 +4,7 @@
  * at a real network.
  */
 import dgram from 'node:dgram';
-import { parseAddr } from '../wire/addr.js';
+import { isLoopback } from '../config/exposure.js';
 import { forEachPacket, udpPayload } from './pcap.js';
 
 export interface ReplayOptions {
@@ -27,17 +27,8 @@ export interface ReplayResult {
   passes: number;
 }
 
-/** True for 127.0.0.0/8, ::1 and ::ffff:127.x.y.z. */
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  const a = parseAddr(host);
-  if (!a) return false;
-  if (a.family === 4) return a.bytes[0] === 127;
-  const b = a.bytes;
-  const zero10 = b.subarray(0, 10).every((x) => x === 0);
-  if (zero10 && b[10] === 0 && b[11] === 0 && b.subarray(12, 15).every((x) => x === 0) && b[15] === 1) return true;
-  return zero10 && b[10] === 0xff && b[11] === 0xff && b[12] === 127;
-}
+/** Loopback test (one implementation, in config/exposure.ts). */
+export { isLoopback };
 
 /** Every UDP payload of a capture, in order. */
 export function capturePayloads(buf: Uint8Array): Uint8Array[] {

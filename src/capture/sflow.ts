@@ -17,7 +17,7 @@
 import { WireError } from '../wire/reader.js';
 import { v4ToString, v6ToString } from '../wire/addr.js';
 import type { ExporterState, FlowDecoder } from './decoder.js';
-import { checkSeq, sane } from './decoder.js';
+import { checkSeq } from './decoder.js';
 import { LIMITS } from './limits.js';
 import { u32 } from './bytes.js';
 import { clearL3, parseEthernet, parseIpv4, parseIpv6 } from './packet.js';
@@ -112,7 +112,7 @@ function flowSample(d: FlowDecoder, ex: ExporterState, b: Uint8Array, p: number,
     p += 32;
   }
   if (nRec > LIMITS.SFLOW_MAX_RECORDS) throw new WireError(`sFlow ${nRec} flow records > ${LIMITS.SFLOW_MAX_RECORDS}`);
-  rate = ex.agentOverride || sane(rate) || d.defaultRate;
+  rate = ex.agentOverride || d.checkRate(rate) || d.defaultRate;
   // sFlow carries its rate in every sample: the stats show the one in use (per agent),
   // written only when it changes so the per-sample path stays a compare.
   if (rate !== ex.sflowRate) {

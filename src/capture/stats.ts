@@ -37,6 +37,12 @@ export interface ExporterStats {
   sequenceGaps: number;
   /** Sequence jumps too large (or backwards) to be loss: exporter restarts or reordering. */
   sequenceResets: number;
+  /** Records dropped by the record bound: more than its links could carry in its duration (admit.ts). */
+  outOfBounds: number;
+  /** Records dropped beyond the exporter's max_records_per_second. */
+  rateLimited: number;
+  /** Templates refused by the per-exporter or the global template cap. */
+  templatesRefused: number;
   /** Templates (data + options) currently known. */
   templates: number;
   /** Sampling rates learned, keyed "<format>/<source id or domain>/<sampler id|*>". */
@@ -62,6 +68,9 @@ export function newExporterStats(exporter: string): ExporterStats {
     pendingDropped: 0,
     sequenceGaps: 0,
     sequenceResets: 0,
+    outOfBounds: 0,
+    rateLimited: 0,
+    templatesRefused: 0,
     templates: 0,
     sampling: {},
     lastSeenMs: 0,

@@ -23,6 +23,8 @@ export const DEFAULT_CAPTURE: CaptureConfig = {
     { name: 'netflow', type: 'netflow', address: '127.0.0.1', port: 2055 },
     { name: 'ipfix', type: 'ipfix', address: '127.0.0.1', port: 4739 },
   ],
+  exporters: [],
+  max_link_bps: 400e9,
   receive_buffer_bytes: 8 * 1024 * 1024,
   default_sampling_rate: 1,
   sampling_overrides: {},

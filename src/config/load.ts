@@ -16,6 +16,7 @@ import type { BgpPeerConfig, Config, Hostgroup, IntegrationsConfig } from './typ
 import { resolveFilters } from './filters.js';
 import { parseIp, parsePrefix } from './values.js';
 import { sessionSecurityMissing } from '../bgp/sockopt.js';
+import { openListenerRefusal } from './exposure.js';
 
 /** Order error lines by file, then line and column, so operators read them top-down. */
 export function sortErrors(lines: readonly string[]): string[] {
@@ -169,6 +170,15 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
     whitelist: raw.whitelist,
     capture: {
       listeners: raw.capture.listeners,
+      exporters: raw.capture.exporters.map((e) => ({
+        address: e.address,
+        name: e.name,
+        ...(e.sampling_rate !== undefined ? { sampling_rate: e.sampling_rate } : {}),
+        ...(e.max_records_per_second !== undefined ? { max_records_per_second: e.max_records_per_second } : {}),
+        ...(e.max_link_bps !== undefined ? { max_link_bps: e.max_link_bps } : {}),
+        ...(e.max_templates !== undefined ? { max_templates: e.max_templates } : {}),
+      })),
+      max_link_bps: raw.capture.max_link_bps,
       receive_buffer_bytes: raw.capture.receive_buffer_bytes,
       default_sampling_rate: raw.capture.default_sampling_rate,
       sampling_overrides: overrides,
@@ -303,6 +313,18 @@ function checkCapture(raw: MainRaw, err: Err): void {
     if (db !== undefined && l.port !== 0) err(['capture', 'listeners', i, 'port'], `${l.address} port ${l.port} is already used by listeners[${db}]`);
     else binds.set(key, i);
   });
+  const exporterNames = new Map<string, number>();
+  raw.capture.exporters.forEach((e, i) => {
+    const dn = exporterNames.get(e.name);
+    if (dn !== undefined) err(['capture', 'exporters', i, 'name'], `exporter name "${e.name}" is already used by exporters[${dn}]`);
+    else exporterNames.set(e.name, i);
+  });
+  if (raw.capture.exporters.length === 0) {
+    raw.capture.listeners.forEach((l, i) => {
+      const why = openListenerRefusal(l.address);
+      if (why) err(['capture', 'listeners', i, 'address'], why);
+    });
+  }
   for (const k of Object.keys(raw.capture.sampling_overrides)) {
     try {
       parseIp(k);

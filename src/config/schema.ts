@@ -90,6 +90,15 @@ const listenerSchema = z.strictObject({
   port,
 });
 
+const exporterSchema = z.strictObject({
+  address: prefix,
+  name,
+  sampling_rate: positive.optional(),
+  max_records_per_second: positive.optional(),
+  max_link_bps: z.number().min(1e6).optional(),
+  max_templates: z.int().min(1).max(4096).optional(),
+});
+
 const peerSchema = z.strictObject({
   name,
   address: ipText,
@@ -129,6 +138,8 @@ export const mainSchema = z.strictObject({
   capture: z
     .strictObject({
       listeners: z.array(listenerSchema).default([...DEFAULT_CAPTURE.listeners]),
+      exporters: z.array(exporterSchema).default([]),
+      max_link_bps: z.number().min(1e6).default(DEFAULT_CAPTURE.max_link_bps),
       receive_buffer_bytes: count.default(DEFAULT_CAPTURE.receive_buffer_bytes),
       default_sampling_rate: positive.default(DEFAULT_CAPTURE.default_sampling_rate),
       sampling_overrides: z.record(z.string(), positive).default({}),

@@ -133,8 +133,27 @@ export interface CaptureListener {
   readonly port: number;
 }
 
+/** capture.exporters: a source allowed to send flows, and its own bounds. */
+export interface CaptureExporter {
+  /** An address or prefix the UDP source must be inside. */
+  readonly address: Prefix;
+  readonly name: string;
+  /** Operator sampling rate (beats learned and sent rates; sampling_overrides beats it). */
+  readonly sampling_rate?: number;
+  /** Records per second beyond which records are dropped and counted. */
+  readonly max_records_per_second?: number;
+  /** Record bound: what its links can carry (default capture.max_link_bps). */
+  readonly max_link_bps?: number;
+  /** Templates (data + options) kept for it (default 4096). */
+  readonly max_templates?: number;
+}
+
 export interface CaptureConfig {
   readonly listeners: readonly CaptureListener[];
+  /** Allowed exporters; empty = every source (only on loopback listeners). */
+  readonly exporters: readonly CaptureExporter[];
+  /** Default record bound in bits per second (a record may not carry more in its duration). */
+  readonly max_link_bps: number;
   readonly receive_buffer_bytes: number;
   /** Sampling rate used for an exporter until one is learned. */
   readonly default_sampling_rate: number;

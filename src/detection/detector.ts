@@ -59,6 +59,11 @@ export class DetectorImpl implements Detector {
   private readonly ticker: Ticker;
   private readonly queries: Queries;
 
+  /** Counter buckets that saturated at 2^32-1 (the excess dropped, never carried; store.ts). */
+  get bucketsSaturated(): number {
+    return this.st.store.saturated;
+  }
+
   constructor(cfg: Config, opts: DetectorOptions = {}) {
     this.now = opts.now ?? Date.now;
     const st = new DetectorState(cfg, opts);

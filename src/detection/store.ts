@@ -7,7 +7,7 @@
  *  - ring: B integer buckets holding the B completed intervals t0-B .. t0-1, at position
  *          interval % B. When acc is closed its integer part goes in and the fraction is
  *          carried into the next interval, so window sums stay exact integers; a bucket
- *          saturates at 2^32-1 and the excess is carried forward;
+ *          saturates at 2^32-1 and the excess is dropped and counted (`saturated`);
  *  - sum:  the sum of those B completed buckets;
  *  - smooth (only with smoothing): EWMA of the per-second window rate.
  *
@@ -87,6 +87,8 @@ export class CounterStore {
   /** Slots handed out so far (high-water mark); free slots are reused first. */
   used = 0;
   live = 0;
+  /** Buckets that saturated at 2^32-1 (the excess dropped, see rotate). */
+  saturated = 0;
   /** The per-slot blocks, as doubles, 32-bit words, float32 and 16-bit halves (same memory). */
   hb!: Float64Array;
   hw!: Uint32Array;
@@ -336,8 +338,19 @@ export class CounterStore {
           m ^= low;
           const ai = bo + ACC_POS[c]!;
           const v = hb[ai]!;
-          const iv = v >= MAXU32 ? MAXU32 : v > 0 ? Math.floor(v) : 0;
-          const rem = v - iv;
+          // A bucket saturates at 2^32-1 and the excess is dropped, never carried: a carried
+          // excess would be a debt that keeps a host "attacked" long after its traffic
+          // stopped (one forged record drained for minutes). Saturation is counted instead.
+          let iv: number;
+          let rem: number;
+          if (v >= MAXU32) {
+            iv = MAXU32;
+            rem = 0;
+            this.saturated++;
+          } else {
+            iv = v > 0 ? Math.floor(v) : 0;
+            rem = v - iv;
+          }
           hb[ai] = rem;
           if (rem > 0) carry |= low;
           if (iv !== 0) {
