@@ -102,8 +102,11 @@ export interface GuardedExporter {
  * records/s limit (a couple of compares), then forwards to the real sink.
  */
 export class RecordGuard implements FlowSink {
-  /** Set by the decoder before each datagram. */
-  cur: GuardedExporter | null = null;
+  /** The exporter of the datagram being decoded, and its bounds copied flat (set per datagram). */
+  private cur: GuardedExporter | null = null;
+  private maxP = Infinity;
+  private maxB = Infinity;
+  private maxRps = 0;
   readonly counts: GuardCounts = { outOfBounds: 0, rateLimited: 0 };
   /** The last record dropped as out of bounds (for the log), as text. */
   lastOutOfBounds = '';
@@ -113,34 +116,43 @@ export class RecordGuard implements FlowSink {
     private readonly minDurationMs = LIMITS.MIN_RECORD_DURATION_MS,
   ) {}
 
-  onFlow(rec: FlowRecord): void {
-    const ex = this.cur;
-    if (ex === null) {
-      this.out.onFlow(rec);
-      return;
-    }
+  /** Called by the decoder before each datagram. */
+  enter(ex: GuardedExporter): void {
+    this.cur = ex;
     const p = ex.policy;
+    this.maxP = p.maxPktsPerMs;
+    this.maxB = p.maxBytesPerMs;
+    this.maxRps = p.maxRps;
+  }
+
+  onFlow(rec: FlowRecord): void {
     const d = rec.durationMs;
     const ms = d > this.minDurationMs ? d : this.minDurationMs;
-    // Written as !(x <= bound) so that NaN counts as out of bounds too.
-    if (!(rec.packets <= p.maxPktsPerMs * ms) || !(rec.bytes <= p.maxBytesPerMs * ms)) {
-      ex.stats.outOfBounds++;
-      this.counts.outOfBounds++;
-      this.lastOutOfBounds = `${rec.packets} packets, ${rec.bytes} bytes in ${d} ms (sampling ${rec.samplingRate})`;
-      return;
-    }
-    if (p.maxRps > 0) {
-      const s = Math.floor(rec.timeMs / 1000);
-      if (s !== ex.rpsSecond) {
-        ex.rpsSecond = s;
-        ex.rpsCount = 0;
-      }
-      if (++ex.rpsCount > p.maxRps) {
-        ex.stats.rateLimited++;
-        this.counts.rateLimited++;
+    // The common case: within the bound, no records/s limit. Written so that NaN fails it.
+    if (rec.packets <= this.maxP * ms && rec.bytes <= this.maxB * ms) {
+      if (this.maxRps === 0) {
+        this.out.onFlow(rec);
         return;
       }
+      if (this.admitRate(rec.timeMs)) this.out.onFlow(rec);
+      return;
     }
-    this.out.onFlow(rec);
+    const ex = this.cur;
+    if (ex) ex.stats.outOfBounds++;
+    this.counts.outOfBounds++;
+    this.lastOutOfBounds = `${rec.packets} packets, ${rec.bytes} bytes in ${d} ms (sampling ${rec.samplingRate})`;
+  }
+
+  private admitRate(timeMs: number): boolean {
+    const ex = this.cur!;
+    const s = Math.floor(timeMs / 1000);
+    if (s !== ex.rpsSecond) {
+      ex.rpsSecond = s;
+      ex.rpsCount = 0;
+    }
+    if (++ex.rpsCount <= this.maxRps) return true;
+    ex.stats.rateLimited++;
+    this.counts.rateLimited++;
+    return false;
   }
 }

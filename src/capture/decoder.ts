@@ -322,7 +322,7 @@ export class FlowDecoder {
     st.bytes += data.length;
     st.lastSeenMs = timeMs;
     ex.activeMs = timeMs;
-    this.guard.cur = ex;
+    this.guard.enter(ex);
     let fmt: FlowFormat | null = null;
     try {
       if (data.length < 4) throw new WireError('short datagram');
