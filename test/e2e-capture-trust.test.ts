@@ -167,6 +167,20 @@ policies: ./policies
       { 'default.yaml': POLICY(rec.script) },
     );
     await d.waitLog(/restored 64000 templates/);
+    const get = async () => {
+      const t0 = performance.now();
+      const res: { status: number } = await d!.api('GET', '/total_traffic_counters');
+      assert.equal(res.status, 200);
+      return performance.now() - t0;
+    };
+    // The same GETs with no save, for 2 s: what this machine's load alone costs. A save on
+    // the main thread (the old synchronous write: ~500 ms for this state) stands out above
+    // both 100 ms and twice that.
+    let base = 0;
+    for (const until = Date.now() + 2000; Date.now() < until; ) {
+      base = Math.max(base, await get());
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const mtime0 = statSync(file).mtimeMs;
     await sendFrom('127.0.1.20', nf, nf9({ seq: 0 })); // a new template: a save ~1 s later
     let max = 0;
@@ -175,11 +189,7 @@ policies: ./policies
     const until = Date.now() + 15_000;
     let after = 0;
     while (Date.now() < until && after < 20) {
-      const t0 = performance.now();
-      const res: { status: number } = await d.api('GET', '/total_traffic_counters');
-      const ms = performance.now() - t0;
-      assert.equal(res.status, 200);
-      max = Math.max(max, ms);
+      max = Math.max(max, await get());
       gets++;
       if (!saved && statSync(file).mtimeMs !== mtime0) saved = true;
       if (saved) after++; // a few more GETs after the rename, then stop
@@ -187,8 +197,9 @@ policies: ./policies
     }
     assert.ok(saved, 'the state was saved');
     assert.ok(statSync(file).size > size0 * 0.9, 'the whole state was written');
-    t.diagnostic(`slowest of ${gets} GETs during the save of ${statSync(file).size} bytes: ${max.toFixed(1)} ms`);
-    assert.ok(max < 100, `slowest of ${gets} GETs during the save: ${max.toFixed(1)} ms`);
+    const bound = Math.max(100, 2 * base);
+    t.diagnostic(`slowest of ${gets} GETs during the save of ${statSync(file).size} bytes: ${max.toFixed(1)} ms (without a save: ${base.toFixed(1)} ms; bound ${bound.toFixed(0)} ms)`);
+    assert.ok(max < bound, `slowest of ${gets} GETs during the save: ${max.toFixed(1)} ms (without a save: ${base.toFixed(1)} ms)`);
   } finally {
     await d?.kill();
   }
