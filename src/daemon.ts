@@ -213,6 +213,7 @@ export class Daemon {
       log.info(`reading mirrored frames from ${cfg.capture.mirror_interface} through tcpdump`);
     }
     this.detector.start();
+    this.watchSaturation();
     this.traffic = new TrafficHistory(() => this.detector.totals());
     this.hostgroupTraffic = new HostgroupTraffic(
       () => this.config.hostgroups.map((h) => h.name),
@@ -327,6 +328,23 @@ export class Daemon {
    * samples, NetFlow/IPFIX options or headers; the first if there are several), else the
    * configured default.
    */
+  private saturationTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * A counter bucket at 2^32-1 is an event to log (at most every 10 s), not a debt: the
+   * excess was dropped (detection/store.ts).
+   */
+  private watchSaturation(): void {
+    let seen = 0;
+    this.saturationTimer = setInterval(() => {
+      const n = this.detector.bucketsSaturated;
+      if (n === seen) return;
+      log.warn(`${n - seen} detection counter bucket(s) saturated at 2^32-1 in one interval; the excess was dropped, not carried (breakwater_capture_events_total{event="bucket_saturated"})`);
+      seen = n;
+    }, 10_000);
+    this.saturationTimer.unref();
+  }
+
   /** Capture-wide counts for /metrics (breakwater_capture_events_total and the unknown-source series). */
   private captureEvents(): Record<string, number> {
     const c = this.collector.decoder.counts();
@@ -409,6 +427,7 @@ export class Daemon {
       await this.collector?.stop();
       await this.mirror?.stop();
       this.detector?.stop();
+      if (this.saturationTimer) clearInterval(this.saturationTimer);
       this.exports?.stop();
       if (this.learnedTimer) clearTimeout(this.learnedTimer);
       this.manager?.stop();
