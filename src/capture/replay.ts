@@ -4,7 +4,7 @@
  * at a real network.
  */
 import dgram from 'node:dgram';
-import { isLoopback } from '../config/exposure.js';
+import { isLoopback } from '../wire/addr.js';
 import { forEachPacket, udpPayload } from './pcap.js';
 
 export interface ReplayOptions {
@@ -27,7 +27,7 @@ export interface ReplayResult {
   passes: number;
 }
 
-/** Loopback test (one implementation, in config/exposure.ts). */
+/** Loopback test (one implementation, in wire/addr.ts). */
 export { isLoopback };
 
 /** Every UDP payload of a capture, in order. */
