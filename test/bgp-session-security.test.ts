@@ -131,6 +131,22 @@ test('bird: no key on our side while the router wants one: no session (and none 
 });
 
 for (const active of [true, false]) {
+  test(`gobgp ${active ? 'active' : 'passive'}: GTSM with ttl-security establishes; without it on our side GoBGP drops us`, async (t) => {
+    if (!(await haveBinary('gobgpd')) || !haveAddon(t)) return t.skip('needs gobgpd and the addon');
+    const ok = await setup('gobgp', active, { ttlSecurity: true }, { ttl_security: true });
+    try {
+      await establishes(ok);
+    } finally {
+      await ok.done();
+    }
+    const bad = await setup('gobgp', active, { ttlSecurity: true }, {});
+    try {
+      await neverEstablishes(bad, 4000);
+    } finally {
+      await bad.done();
+    }
+  });
+
   test(`bird ${active ? 'active' : 'passive'}: GTSM with ttl security on establishes; a TTL-64 sender is refused`, async (t) => {
     if (!(await haveBinary('bird')) || !haveAddon(t)) return t.skip('needs bird and the addon');
     const ok = await setup('bird', active, { ttlSecurity: true }, { ttl_security: true });

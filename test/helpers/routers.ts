@@ -34,7 +34,7 @@ export interface RouterPeer {
   readonly gracefulRestart?: boolean;
   /** TCP MD5 key (RFC 2385): BIRD `password`, GoBGP `auth-password`. */
   readonly password?: string;
-  /** GTSM (RFC 5082): BIRD `ttl security on` (which replaces multihop; BIRD only). */
+  /** GTSM (RFC 5082): BIRD `ttl security on`, GoBGP `ttl-security`. */
   readonly ttlSecurity?: boolean;
 }
 
@@ -227,10 +227,11 @@ class Gobgp extends Base {
     for (const p of o.peers) {
       conf += `[[neighbors]]\n  [neighbors.config]\n    neighbor-address = "${p.address}"\n    peer-as = ${p.asn}\n`;
       if (p.password !== undefined) conf += `    auth-password = ${JSON.stringify(p.password)}\n`;
-      if (p.ttlSecurity) throw new Error('ttlSecurity: BIRD only in this harness');
       conf += `  [neighbors.transport.config]\n    passive-mode = ${p.passive ? 'true' : 'false'}\n    local-address = "${o.address}"\n    remote-port = ${p.port ?? o.port}\n`;
       conf += `  [neighbors.timers.config]\n    hold-time = ${p.holdTime ?? 90}\n    keepalive-interval = ${Math.max(1, Math.floor((p.holdTime ?? 90) / 3))}\n    connect-retry = 1\n`;
       if (p.gracefulRestart) conf += `  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n`;
+      // GTSM: TTL 255 out, IP_MINTTL 255 in (one hop).
+      if (p.ttlSecurity) conf += `  [neighbors.ttl-security.config]\n    enabled = true\n    ttl-min = 255\n`;
       // GoBGP negotiates only the transport's unicast family unless every family is listed.
       for (const f of p.families ?? FAMILIES) {
         conf += `  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = "${f}"\n`;
