@@ -12,18 +12,27 @@ export function v4FromBytes(b: Uint8Array, off = 0): number {
   return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
 }
 
-/** Strict dotted-quad parse; returns -1 when not an IPv4 address. */
+/** Strict dotted-quad parse (1-3 digits per part, no leading zeros, each <= 255); -1 when not IPv4. */
 export function parseV4(s: string): number {
-  const parts = s.split('.');
-  if (parts.length !== 4) return -1;
   let v = 0;
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return -1;
-    const n = Number(p);
-    if (n > 255) return -1;
-    v = v * 256 + n;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return -1;
+      v = v * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return -1; // a leading zero
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return -1;
+    } else return -1;
   }
-  return v;
+  if (digits === 0 || dots !== 3) return -1;
+  return v * 256 + part;
 }
 
 /** RFC 5952 text of 16 bytes at off. */
