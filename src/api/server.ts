@@ -96,8 +96,8 @@ export const API_LIMITS = {
   headersTimeoutMs: 5_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
-  /** No byte either way for this long: dropped (SSE streams send a comment every 15 s). */
-  idleTimeoutMs: 30_000,
+  /** No byte either way for this long: dropped (SSE streams send a comment every 15 s; a long bulk change answers within it). */
+  idleTimeoutMs: 60_000,
   tlsHandshakeTimeoutMs: 5_000,
   /** How often Node checks the header and request timeouts (its default is 30 s). */
   checkIntervalMs: 1_000,
