@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { PeerStatus } from '../bgp/types.js';
 import type { Config } from '../config/types.js';
@@ -114,6 +114,8 @@ export class ApiServer {
   private readonly deps: ApiDeps;
   private readonly auth: BasicAuth;
   private server: http.Server | https.Server | null = null;
+  /** The listening socket: admits a connection (admit()) before HTTP or TLS spends anything on it. */
+  private front: net.Server | null = null;
   private tls: { cert: string; key: string } | null = null;
   /** By "address|port", which the raw socket and its TLS socket share. */
   private readonly conns = new Map<string, Conn>();
@@ -150,27 +152,36 @@ export class ApiServer {
     server.timeout = API_LIMITS.idleTimeoutMs;
     this.maxConnections = Math.min(this.deps.config().api.max_connections ?? API_LIMITS.maxConnections, fdBudget());
     this.maxPerSource = this.deps.config().api.max_connections_per_source ?? API_LIMITS.maxPerSource;
-    server.on('connection', (s: Socket) => this.admit(s));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       const c = this.conns.get(connKey(req.socket));
       if (!c) return;
       c.busy = true;
       res.once('close', () => (c.busy = false));
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`API cannot listen on ${host}:${port}: ${e.code ?? e.message}`)));
-      // A deep accept queue: with Node's 511 a connection storm fills it and the kernel drops
-      // a legitimate client's SYN (retried after 1 s). The kernel caps it at somaxconn.
-      server.listen({ port, host, backlog: 4096 }, () => resolve());
+    // Connections are admitted on a plain net.Server and only then handed to the HTTP(S)
+    // server: a refused one costs a map lookup and a close, not a parser and TLS state, so
+    // a connection storm is accepted fast enough that the kernel's accept queue does not
+    // overflow (it then drops a legitimate client's handshake, retried only after 1 s).
+    const front = net.createServer((s) => {
+      if (this.admit(s)) server.emit('connection', s);
     });
+    await new Promise<void>((resolve, reject) => {
+      front.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`API cannot listen on ${host}:${port}: ${e.code ?? e.message}`)));
+      // A deep accept queue for bursts (Node's default is 511); the kernel caps it at somaxconn.
+      front.listen({ port, host, backlog: 4096 }, () => resolve());
+    });
+    front.on('error', (e) => log.error(`API server error: ${e.message}`));
     server.on('error', (e) => log.error(`API server error: ${e.message}`));
+    // Node starts its header and request timeout checks when the HTTP server listens.
+    server.emit('listening');
+    this.front = front;
     // A failed handshake (plain HTTP to the TLS port, a scanner) is the client's problem.
     server.on('tlsClientError', (e: Error, s: Socket) => {
       log.debug(`API TLS handshake from ${s.remoteAddress ?? '?'} failed: ${e.message}`);
       s.destroy();
     });
     this.server = server;
-    const a = server.address() as AddressInfo;
+    const a = front.address() as AddressInfo;
     log.info(`API listening on ${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}${this.auth.enabled ? '' : ' (no users: loopback only, no auth)'}`);
     return { host: a.address, port: a.port };
   }
@@ -180,14 +191,14 @@ export class ApiServer {
    * the oldest connection with no request in progress is closed to make room, so idle or
    * slow clients (who send nothing, or a byte at a time) cannot lock out a real one.
    */
-  private admit(socket: Socket): void {
+  private admit(socket: Socket): boolean {
     const key = connKey(socket);
     const source = sourceKey(socket.remoteAddress ?? '?');
     const n = this.perSource.get(source) ?? 0;
     if (n >= this.maxPerSource) {
       this.connStats.refused_per_source++;
       socket.destroy();
-      return;
+      return false;
     }
     if (this.conns.size >= this.maxConnections) {
       for (const c of this.conns.values()) {
@@ -202,6 +213,7 @@ export class ApiServer {
     this.conns.set(key, c);
     this.perSource.set(source, n + 1);
     socket.once('close', () => this.forget(key, c));
+    return true;
   }
 
   private forget(key: string, c: Conn): void {
@@ -251,12 +263,17 @@ export class ApiServer {
 
   async close(): Promise<void> {
     const s = this.server;
+    const front = this.front;
     this.server = null;
+    this.front = null;
     await this.auth.stop();
-    if (!s) return;
+    if (!s || !front) return;
+    // The HTTP server never listened itself: its close() only stops the timeout checks.
+    s.close(() => undefined);
     await new Promise<void>((r) => {
-      s.close(() => r());
+      front.close(() => r());
       s.closeAllConnections();
+      for (const c of this.conns.values()) c.socket.destroy();
     });
   }
 
