@@ -103,6 +103,12 @@ export const BENCHMARKS: readonly Benchmark[] = [
     needs: ['gobgpd'],
     summary: (o) => lines(o, /GoBGP holds|peak RSS/).map(compact).join('; ') || lastLine(o),
   },
+  {
+    name: 'static-config',
+    script: 'static-config',
+    needs: ['bird'],
+    summary: (o) => lines(o, /^\| (breakwater|exabgp)/).map(compact).join('; ') || lastLine(o),
+  },
   { name: 'export-push', script: 'export-push', summary: (o) => lines(o, /ms per push|of one core/).map(compact).join('; ') || lastLine(o) },
   { name: 'flowspec-generate', script: 'flowspec-generate', summary: (o) => compact(lastLine(o)) },
   {

@@ -191,7 +191,9 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
       if (started) return;
       started = true;
       const sec = sessionSecurity();
-      if (!sec.available) log.warn(`native addon not loaded (${sec.error}): BGP password (TCP MD5) and ttl_security (GTSM) are unavailable; peers asking for them are refused`);
+      // Info, not warn: nothing is refused unless a peer asks for MD5 or GTSM, and such a peer
+      // is refused at config load with its own error.
+      if (!sec.available) log.info(`native addon not loaded (${sec.error}): BGP password (TCP MD5) and ttl_security (GTSM) are unavailable; peers asking for them are refused`);
       await listen();
       for (const p of cfg.bgp.peers) {
         const peer = makePeer(p);
