@@ -22,7 +22,7 @@ import type { DesiredRoute } from './bgp/types.js';
 import { staticFlowspecToDesired } from './flowspec/index.js';
 import { MitigationManager } from './mitigation/manager.js';
 import { Journal } from './mitigation/journal.js';
-import { Notifier, hostgroupDocument } from './mitigation/notify.js';
+import { Notifier, hostgroupAttackDetails, hostgroupDocument } from './mitigation/notify.js';
 import { flowspecAdapter } from './mitigation/flowspec-adapter.js';
 import { EscalationLoop } from './escalation/loop.js';
 import { notifyVia } from './escalation/notify.js';
@@ -403,16 +403,7 @@ export class Daemon {
     }
     const hg = this.config.hostgroups.find((h) => h.name === a.hostgroup);
     if (!hg) return;
-    const details = {
-      attack_uuid: a.uuid,
-      attack_direction: a.direction,
-      attack_detection_threshold_class: a.cls,
-      attack_detection_threshold_unit: a.unit,
-      attack_detection_threshold_value: a.threshold,
-      current_value: a.value,
-      peak_value: a.peak,
-      start_time: new Date(a.startedAt).toISOString(),
-    };
+    const details = { attack_uuid: a.uuid, ...hostgroupAttackDetails(a) };
     this.notifier.notify(hostgroupDocument(action, a.hostgroup, details), hg.actions.notify);
   }
 

@@ -24,7 +24,7 @@ import { packetDump } from '../detection/report.js';
 import { logger } from '../log.js';
 import { parseAddr, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
 import { coveringPrefixes, coveringPrefixOf, safeCover, type WeightedHost } from './cover.js';
-import { hostgroupDocument, type NotifyActionName, type NotifyDocument } from './notify.js';
+import { hostgroupAttackDetails, hostgroupDocument, type NotifyActionName, type NotifyDocument } from './notify.js';
 import { hostText, HOSTGROUP_CAUSE, type FlowspecAdapter, type FlowspecRule, type MitigationSet } from './set.js';
 import type { AddResult, Mitigation } from './types.js';
 
@@ -403,17 +403,7 @@ export class HostgroupScope {
     const details: Record<string, unknown> = {
       attack_uuid: b.attackUuid,
       attack_detection_source: 'automatic',
-      ...(a
-        ? {
-            attack_direction: a.direction,
-            attack_detection_threshold_class: a.cls,
-            attack_detection_threshold_unit: a.unit,
-            attack_detection_threshold_value: a.threshold,
-            current_value: a.value,
-            peak_value: a.peak,
-            start_time: new Date(a.startedAt).toISOString(),
-          }
-        : {}),
+      ...(a ? hostgroupAttackDetails(a) : {}),
       mitigations: [...b.uuids],
     };
     const dump = (action === 'ban' || action === 'partial_block') && a ? packetDump(a.samples.slice(0, 100)) : [];

@@ -16,6 +16,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { NotifyAction } from '../config/types.js';
 import type { AttackDetails, HostRates, PacketDumpEntry } from '../detection/types.js';
+import type { HostgroupAttack } from '../detection/attacks.js';
 import { logger } from '../log.js';
 
 const log = logger.child({ module: 'notify' });
@@ -71,6 +72,19 @@ export function freshDetails(details: AttackDetails | Record<string, unknown>, r
  * A hostgroup-scope document (FastNetMon Advanced's notify for hostgroup-level
  * thresholds): alert_scope "hostgroup", hostgroup_name instead of ip.
  */
+/** A hostgroup attack's fields in a notify document's attack_details (one shape for every hostgroup notice). */
+export function hostgroupAttackDetails(a: HostgroupAttack): Record<string, unknown> {
+  return {
+    attack_direction: a.direction,
+    attack_detection_threshold_class: a.cls,
+    attack_detection_threshold_unit: a.unit,
+    attack_detection_threshold_value: a.threshold,
+    current_value: a.value,
+    peak_value: a.peak,
+    start_time: new Date(a.startedAt).toISOString(),
+  };
+}
+
 export function hostgroupDocument(
   action: NotifyActionName,
   hostgroup: string,
