@@ -31,6 +31,19 @@ function sendFrom(from: string, port: number, data: Uint8Array): Promise<void> {
   });
 }
 
+/** A daemon with one NetFlow listener on 127.0.0.1:nf and one listed exporter. */
+function exporterDaemon(dir: string, nf: number, exporter: string, script: string): Promise<DaemonHandle> {
+  const yaml = `networks: [203.0.113.0/24]
+capture:
+  listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: ${nf} }]
+  exporters: [{ address: ${exporter}, name: edge1 }]
+api: { listen: "127.0.0.1:0" }
+state_dir: ${join(dir, 'state')}
+policies: ./policies
+`;
+  return startDaemon(dir, yaml, { 'default.yaml': POLICY(script) });
+}
+
 function metric(text: string, name: string, labels = ''): number {
   const re = new RegExp(`^${name}${labels ? `\\{${labels}\\}` : ''} (\\S+)$`, 'm');
   const m = re.exec(text);
@@ -43,18 +56,7 @@ test('forged flows: a flood from an unlisted source bans nothing and leaves no s
   const nf = await freePort('udp');
   let d: DaemonHandle | undefined;
   try {
-    d = await startDaemon(
-      dir,
-      `networks: [203.0.113.0/24]
-capture:
-  listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: ${nf} }]
-  exporters: [{ address: 127.0.0.1, name: edge1 }]
-api: { listen: "127.0.0.1:0" }
-state_dir: ${join(dir, 'state')}
-policies: ./policies
-`,
-      { 'default.yaml': POLICY(rec.script) },
-    );
+    d = await exporterDaemon(dir, nf, '127.0.0.1', rec.script);
     // 1. The SYN flood capture (~60k pps to 203.0.113.10) from 127.0.0.99, not an exporter.
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`, ['--from', '127.0.0.99', '--rate', '20', '--duration', '3']);
     await new Promise((r) => setTimeout(r, 1200));
@@ -96,18 +98,7 @@ test('65,536 spoofed template senders leave the configured exporter fully decode
   const nf = await freePort('udp');
   let d: DaemonHandle | undefined;
   try {
-    d = await startDaemon(
-      dir,
-      `networks: [203.0.113.0/24]
-capture:
-  listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: ${nf} }]
-  exporters: [{ address: 127.0.0.91, name: edge1 }]
-api: { listen: "127.0.0.1:0" }
-state_dir: ${join(dir, 'state')}
-policies: ./policies
-`,
-      { 'default.yaml': POLICY(rec.script) },
-    );
+    d = await exporterDaemon(dir, nf, '127.0.0.91', rec.script);
     const tpl = nf9({ seq: 0 });
     const t0 = Date.now();
     for (let hi = 0; hi < 256; hi++) {
