@@ -171,6 +171,7 @@ export class Daemon {
       notifyOutcomes: () => this.notifier.outcomes,
       journalStats: () => this.journal.stats,
       filterHits: () => this.detector.filterHits(),
+      hotBuffers: () => this.detector.detectionStats(),
     });
     registerHistoryMetrics(metrics, () => this.history.stats, () => this.recorder.counts());
     this.exports = new Exports({

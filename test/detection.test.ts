@@ -516,6 +516,41 @@ describe('attack lifecycle', () => {
     assert.equal(det.detectionStats().hot_hosts, 0);
   });
 
+  it('65,536 hot hosts stay under detection.hot_sample_bytes; the refusals are counted and in /metrics', async () => {
+    const cap = 4 * 2 ** 20;
+    let now = T0;
+    const det = createDetector(
+      makeConfig({ networks: ['10.1.0.0/16'], hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }], detection: { hot_sample_bytes: cap } }),
+      { now: () => now },
+    );
+    const started: AttackRecord[] = [];
+    det.on('attack_started', (r) => started.push(r));
+    const N = 65_536;
+    const hosts = Array.from({ length: N }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+    const perBuffer = det.bytesPerHotHost();
+    const most = Math.floor(cap / perBuffer);
+    // A second at 70% of the threshold (every host hot), then over it: every host attacked.
+    for (let t = 0; t < 12; t++) {
+      const pk = t < 10 ? 700 : 5000;
+      for (const dst of hosts) det.sink.onFlow(rec({ src: '192.0.2.1', dst, protocol: 17, srcPort: 53, dstPort: 4000 + t, packets: pk, bytes: pk * 100, timeMs: now }));
+      now += 100;
+      det.tick(now);
+    }
+    const st = det.detectionStats();
+    assert.equal(started.length, N, 'every host detected, with or without a buffer');
+    assert.equal(st.hot_hosts, N);
+    assert.ok(most > 100 && most < 1024, `${most} buffers in 4 MiB`);
+    assert.equal(st.hot_buffers, most);
+    assert.ok(st.hot_buffer_bytes <= cap, `${st.hot_buffer_bytes} B of hot buffers, cap ${cap}`);
+    assert.equal(st.hot_buffers_refused, N - most);
+    // Without a buffer the attack samples come from the baseline ring's marked entries.
+    assert.ok(started.every((a) => a.samples.length >= 1 && a.samples.every((s) => s.dst === a.ip)));
+    const { createMetrics } = await import('../src/api/metrics.js');
+    const text = await createMetrics({ hotBuffers: () => det.detectionStats(), defaultMetrics: false }).metrics();
+    assert.match(text, new RegExp(`^breakwater_detection_hot_buffers_refused_total ${N - most}$`, 'm'));
+    assert.match(text, new RegExp(`^breakwater_detection_hot_buffers ${most}$`, 'm'));
+  });
+
   it('ticks_required counts quiet ticks too while the window stays over', () => {
     const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } }, ticks_required: 3 }] });
     feed({ ...SYN, packets: 30_000 });

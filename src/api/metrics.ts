@@ -35,6 +35,8 @@ export interface MetricsSources {
   bgpStatus?: () => readonly PeerStatus[];
   notifyOutcomes?: () => Readonly<Record<string, number>>;
   journalStats?: () => JournalStats;
+  /** Hot-host sample buffers under detection.hot_sample_bytes (detection/hot.ts). */
+  hotBuffers?: () => { readonly hot_buffers: number; readonly hot_buffer_bytes: number; readonly hot_buffers_refused: number };
   /** Flow filter hits per rule (docs/integrations.md). */
   filterHits?: () => readonly { scope: string; rule: number; action: string; hits: number }[];
   /** How many top hosts per unit and direction (default 10). */
@@ -112,6 +114,16 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
   scraped(reg, 'counter', 'breakwater_capture_events_total', 'Capture refusals and drops by event: refused_exporter (table full), evicted_exporter, template_refused (caps), bad_sampling_rate, record_out_of_bounds (more than max_link_bps could carry), record_rate_limited (max_records_per_second), internal_error, bucket_saturated (a counter bucket at 2^32-1, excess dropped).', ['event'], function* () {
     for (const [k, v] of Object.entries(safe(src.captureEvents, {} as Readonly<Record<string, number>>))) if (k !== 'unknown_source') yield [{ event: k }, v] as const;
   });
+
+  // detection.hot_sample_bytes: one cap on all hot-host sample buffers; what it refused is counted.
+  const hot = (type: 'gauge' | 'counter', name: string, help: string, key: 'hot_buffers' | 'hot_buffer_bytes' | 'hot_buffers_refused') =>
+    scraped(reg, type, name, help, [], () => {
+      const h = safe(src.hotBuffers, null);
+      return h ? [[{}, h[key]]] : [];
+    });
+  hot('gauge', 'breakwater_detection_hot_buffers', 'Hot hosts holding a sample buffer (with packet headers).', 'hot_buffers');
+  hot('gauge', 'breakwater_detection_hot_buffer_bytes', 'Bytes allocated for hot-host sample buffers (at most detection.hot_sample_bytes).', 'hot_buffer_bytes');
+  hot('counter', 'breakwater_detection_hot_buffers_refused_total', 'Hosts that got hot while detection.hot_sample_bytes was reached: detected all the same, samples from the baseline ring instead.', 'hot_buffers_refused');
 
   const totals = (name: string, help: string, inKey: 'in_packets' | 'in_bytes' | 'in_flows', outKey: 'out_packets' | 'out_bytes' | 'out_flows') =>
     new Gauge({

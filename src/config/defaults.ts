@@ -38,6 +38,7 @@ export const DEFAULT_DETECTION: DetectionConfig = {
   ipv6_idle_ms: 60_000,
   exclude_whitelisted_sources: false,
   samples_per_host: 100,
+  hot_sample_bytes: 32 * 2 ** 20,
   dry_run: false,
 };
 

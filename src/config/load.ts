@@ -192,6 +192,7 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
       ipv6_idle_ms: raw.detection.ipv6_idle,
       exclude_whitelisted_sources: raw.detection.exclude_whitelisted_sources,
       samples_per_host: raw.detection.samples_per_host,
+      hot_sample_bytes: raw.detection.hot_sample_bytes,
       dry_run: raw.dry_run ?? raw.detection.dry_run ?? false,
     },
     api: { enabled: raw.api.enabled, host: apiHost, port: apiPort, users: raw.api.users,

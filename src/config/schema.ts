@@ -156,6 +156,7 @@ export const mainSchema = z.strictObject({
       ipv6_idle: durationMs.default(DEFAULT_DETECTION.ipv6_idle_ms),
       exclude_whitelisted_sources: z.boolean().default(DEFAULT_DETECTION.exclude_whitelisted_sources),
       samples_per_host: count.default(DEFAULT_DETECTION.samples_per_host),
+      hot_sample_bytes: count.default(DEFAULT_DETECTION.hot_sample_bytes),
       dry_run: z.boolean().optional(),
     })
     .prefault({}),

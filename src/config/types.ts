@@ -172,6 +172,12 @@ export interface DetectionConfig {
   readonly ipv6_idle_ms: number;
   readonly exclude_whitelisted_sources: boolean;
   readonly samples_per_host: number;
+  /**
+   * One cap on the memory of all hot-host sample buffers together (bytes): a host near a
+   * threshold gets a buffer only while the cap allows, so any number of attacked hosts costs
+   * at most this much in samples. Refusals are counted (detection stats, metrics).
+   */
+  readonly hot_sample_bytes: number;
   readonly dry_run: boolean;
 }
 

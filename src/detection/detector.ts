@@ -69,7 +69,7 @@ export class DetectorImpl implements Detector {
     const st = new DetectorState(cfg, opts);
     this.st = st;
     this.stats = st.stats;
-    this.hot = new HotHosts(st, Math.max(1, cfg.detection.samples_per_host), Math.max(1, opts.maxHotHosts ?? 1024));
+    this.hot = new HotHosts(st, Math.max(1, cfg.detection.samples_per_host), cfg.detection.hot_sample_bytes, opts.maxHotHosts);
     this.ingest = new Ingest(st, this.hot);
     this.sink = this.ingest;
     this.attacks = new Attacks(st, this.hot);

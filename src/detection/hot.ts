@@ -1,8 +1,11 @@
 /**
  * Hot hosts: those near or above a ban threshold, or under attack. A hot host is on the
  * tick's hot list (checked without traffic until it cools down), keeps consecutive-tick
- * counts per ban threshold, and owns a hot sample buffer (with packet headers) while one
- * of the `maxHot` buffers is free, so an attack record has its samples at once.
+ * counts per ban threshold, and owns a hot sample buffer (with packet headers) while the
+ * global cap (detection.hot_sample_bytes) allows one more, so an attack record has its
+ * samples at once. Beyond the cap a hot host is still detected the same way; its samples
+ * come from its baseline ring's marked entries instead (ingest.ts), and the refusal is
+ * counted: a carpet bomb of any width costs at most the cap in sample buffers.
  *
  * All per-host state is in typed arrays: the list of hot slots, each slot's position in it
  * (-1: not hot), and per position the consecutive-tick counts of its thresholds (RMAX each).
@@ -22,7 +25,11 @@ export class HotHosts {
   readonly samples: SampleArrays;
   private readonly free: number[] = [];
   private owners = 0;
-  private readonly maxHot: number;
+  /** Buffers the cap allows at once (hot_sample_bytes / bytes per buffer, or the test override). */
+  private maxHot = 0;
+  private readonly maxBuffers: number;
+  /** Hosts that got hot while the cap was reached (no buffer for them), since start. */
+  refused = 0;
   list = new Int32Array(1024);
   len = 0;
   pos = new Int32Array(0);
@@ -34,11 +41,30 @@ export class HotHosts {
   /** Slots promoted mid-interval by the hot path (the tick puts them on the list). */
   readonly promoted: number[] = [];
 
-  constructor(st: DetectorState, samplesPerHost: number, maxHot: number) {
+  /** capBytes: detection.hot_sample_bytes; maxBuffers: a further cap on their number (tests). */
+  constructor(st: DetectorState, samplesPerHost: number, capBytes: number, maxBuffers = Infinity) {
     this.st = st;
-    this.maxHot = maxHot;
+    this.maxBuffers = maxBuffers;
     this.samples = new SampleArrays(samplesPerHost, samplesPerHost, true, 0);
+    this.setCap(capBytes);
     st.onGrow((cap) => this.grow(cap));
+  }
+
+  /**
+   * A new cap (start, reload). Buffers already allocated stay allocated (a lower cap is
+   * reached as hosts cool down); buffers in use beyond it are not taken away mid-attack.
+   */
+  setCap(capBytes: number): void {
+    this.maxHot = Math.min(this.maxBuffers, Math.floor(capBytes / this.samples.bytesPerOwner()));
+  }
+
+  /** Hot buffers in use, and the bytes allocated for hot buffers (never above the cap). */
+  get buffersInUse(): number {
+    return this.owners - this.free.length;
+  }
+
+  get bufferBytes(): number {
+    return this.samples.owners * this.samples.bytesPerOwner();
   }
 
   private grow(cap: number): void {
@@ -57,12 +83,16 @@ export class HotHosts {
 
   private takeBuffer(): number {
     let buf = -1;
+    if (this.buffersInUse >= this.maxHot) {
+      this.refused++;
+      return -1;
+    }
     if (this.free.length > 0) buf = this.free.pop()!;
-    else if (this.owners < this.maxHot) {
+    else {
       buf = this.owners++;
       if (buf >= this.samples.owners) this.samples.resize(Math.min(this.maxHot, Math.max(16, this.samples.owners * 2)));
     }
-    if (buf >= 0) this.samples.clear(buf);
+    this.samples.clear(buf);
     return buf;
   }
 

@@ -27,6 +27,11 @@ export interface DetectionStats {
   /** New IPv6 hosts not tracked because the table was full of active hosts. */
   ipv6_overflow: number;
   hot_hosts: number;
+  /** Hot hosts with a sample buffer; bytes allocated for those buffers (at most detection.hot_sample_bytes). */
+  hot_buffers: number;
+  hot_buffer_bytes: number;
+  /** Hosts that got hot while the hot-buffer cap was reached (detected all the same, without a buffer). */
+  hot_buffers_refused: number;
   attacks_active: number;
   bytes_per_host: number;
   /** Thresholds in the config that have no counter (e.g. flows for class tcp). */
@@ -164,6 +169,9 @@ export class Queries {
       hosts_v4: v4,
       hosts_v6: v6,
       hot_hosts: this.hot.len,
+      hot_buffers: this.hot.buffersInUse,
+      hot_buffer_bytes: this.hot.bufferBytes,
+      hot_buffers_refused: this.hot.refused,
       attacks_active: this.attacks.bySlot.size,
       bytes_per_host: this.bytesPerHost(),
       unsupported_thresholds: [...S.unsupported],

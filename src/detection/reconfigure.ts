@@ -34,6 +34,7 @@ export function reconfigure(p: Parts, cfg: Config): void {
   S.v6Max = d.ipv6_max_hosts;
   S.alpha = d.smoothing_ms > 0 ? 1 - Math.exp(-S.tickMs / d.smoothing_ms) : 0;
   S.store.setSmoothing(S.alpha > 0);
+  p.hot.setCap(d.hot_sample_bytes);
   const policy = new Policy(cfg);
   S.policy = policy;
   const st = S.store;

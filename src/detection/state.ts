@@ -30,7 +30,7 @@ export interface DetectorOptions {
   baselineRefreshMs?: number;
   /** A host becomes hot at this fraction of a ban threshold (default 0.5). */
   warmFraction?: number;
-  /** Most hosts with a hot sample buffer at once (default 1024). */
+  /** Most hosts with a hot sample buffer at once, below detection.hot_sample_bytes (tests). */
   maxHotHosts?: number;
   /** attack_updated at most this often per attack (default 1000 ms). */
   updateIntervalMs?: number;

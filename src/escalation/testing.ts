@@ -70,7 +70,7 @@ export function testConfig(o: { networks: string[]; whitelist?: string[]; hostgr
     networks: o.networks.map(pfx),
     whitelist: (o.whitelist ?? []).map(pfx),
     capture: { listeners: [], exporters: [], max_link_bps: 400e9, receive_buffer_bytes: 0, default_sampling_rate: 1, sampling_overrides: {} },
-    detection: { tick_ms: 100, window_ms: 1000, smoothing_ms: 0, ipv6_max_hosts: 1000, ipv6_idle_ms: 60_000, exclude_whitelisted_sources: false, samples_per_host: 10, dry_run: o.dry_run ?? false },
+    detection: { tick_ms: 100, window_ms: 1000, smoothing_ms: 0, ipv6_max_hosts: 1000, ipv6_idle_ms: 60_000, exclude_whitelisted_sources: false, samples_per_host: 10, hot_sample_bytes: 32 * 2 ** 20, dry_run: o.dry_run ?? false },
     api: { enabled: false, host: '127.0.0.1', port: 0, users: {} },
     bgp: { local_as: 65000, router_id: '127.0.0.1', peers: [], static_routes: [], static_flowspec: [] },
     mitigation: { max_blackholes: 1000, max_flowspec_rules: 100, notify_concurrency: 1, webhook_retries: 0 },
