@@ -11,11 +11,11 @@ import {
   nlriLengthPrefix,
   ruleToJson,
   staticFlowspecToDesired,
-  flowspecAdapter,
   matchesPacket,
   type FlowspecRule,
   type PacketView,
 } from '../src/flowspec/index.js';
+import { flowspecAdapter } from '../src/mitigation/flowspec-adapter.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 function must(json: Record<string, unknown>, strict = true): FlowspecRule {

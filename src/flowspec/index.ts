@@ -1,13 +1,13 @@
 /**
  * FlowSpec public surface: rule model (FastNetMon JSON shape), RFC 8955/8956 codec, rule
- * generation from attack samples, and static rules from config.
+ * generation from attack samples, and static rules from config. The mitigation manager's view
+ * of all this (parse/normalise, route building, generation) is its one adapter,
+ * src/mitigation/flowspec-adapter.ts.
  */
 import type { DesiredRoute } from '../bgp/types.js';
 import type { BgpConfig } from '../config/types.js';
-import type { FlowspecAdapter } from '../mitigation/manager.js';
-import { parseRule, ruleToJson } from './rule.js';
+import { parseRule } from './rule.js';
 import { ruleToDesiredRoute } from './codec.js';
-import { generateRules } from './generate.js';
 
 export {
   parseRule,
@@ -96,23 +96,3 @@ export function staticFlowspecToDesired(cfg: { readonly bgp: Pick<BgpConfig, 'st
   });
   return { routes, errors, refused, warnings };
 }
-
-/**
- * What the mitigation manager uses (src/mitigation/manager.ts FlowspecAdapter): rules travel
- * there as FastNetMon-shaped JSON, normalised by a parse/print round trip.
- */
-export const flowspecAdapter: FlowspecAdapter = {
-  parse(rule: unknown) {
-    const r = parseRule(rule);
-    if (!r.ok) return r;
-    return { ok: true, rule: ruleToJson(r.rule), destination: r.rule.destination_prefix?.prefix ?? null };
-  },
-  toRoute(rule, owner) {
-    const r = parseRule(rule);
-    if (!r.ok) throw new Error(`FlowSpec rule refused: ${r.error}`);
-    return ruleToDesiredRoute(r.rule, owner);
-  },
-  generate(samples, baseline, coverage) {
-    return generateRules(samples, baseline, { coverage }).rules.map((g) => g.json);
-  },
-};

@@ -1,6 +1,8 @@
 /**
- * The manager's view of src/flowspec: validation, route building and rule generation,
- * with rules kept in FastNetMon's JSON shape (what the journal and the API carry).
+ * The manager's view of src/flowspec, and the only one (the daemon, the tests and the
+ * lifecycle harness all use this): validation, route building and rule generation, with rules
+ * kept in FastNetMon's JSON shape (what the journal and the API carry), normalised by a
+ * parse/print round trip. A generation that refuses (`ok: false`) yields no rules.
  */
 import { generateRules, parseRule, ruleToDesiredRoute, ruleToJson } from '../flowspec/index.js';
 import type { FlowspecAdapter, FlowspecRule } from './manager.js';
@@ -13,7 +15,7 @@ export const flowspecAdapter: FlowspecAdapter = {
   },
   toRoute(rule: FlowspecRule, owner: string) {
     const r = parseRule(rule);
-    if (!r.ok) throw new Error(`FlowSpec rule no longer valid: ${r.error}`);
+    if (!r.ok) throw new Error(`FlowSpec rule refused (no longer valid): ${r.error}`);
     return ruleToDesiredRoute(r.rule, owner);
   },
   generate(samples, baseline, coverage) {
