@@ -24,6 +24,8 @@ export interface Benchmark {
   /** bench/<script>.ts, run as dist/bench/<script>.js; or an external command. */
   readonly script?: string;
   readonly command?: readonly string[];
+  /** Node flags for a bench/ script. */
+  readonly nodeArgs?: readonly string[];
   readonly args?: readonly string[];
   /** What must be installed: programs on PATH (any one of a `|` group) or files. */
   readonly needs?: readonly string[];
@@ -73,6 +75,13 @@ export const BENCHMARKS: readonly Benchmark[] = [
     name: 'detection-latency',
     script: 'detection-latency',
     summary: (o) => lines(o, /: median [\d.]+ s/).map((l) => compact(`${l.split(':')[0]}: median ${/median ([\d.]+ s)/.exec(l)![1]}, ${/(\d+\/\d+) banned/.exec(l)?.[1] ?? '?'} banned`)).join('; ') || lastLine(o),
+  },
+  {
+    name: 'detection-memory',
+    script: 'detection-memory',
+    // The in-process figure is read after a collection, not with garbage in it.
+    nodeArgs: ['--expose-gc'],
+    summary: (o) => lines(o, /bytes per active host by layout|RSS slope/).map((l) => compact(l.replace(/;.*$/, ''))).join('; ') || lastLine(o),
   },
   {
     name: 'bgp-announce',
@@ -142,7 +151,7 @@ function missing(b: Benchmark): string[] {
 }
 
 function runOne(b: Benchmark): Promise<{ code: number | null; out: string; seconds: number }> {
-  const cmd = b.command ?? [process.execPath, join(HERE, `${b.script}.js`)];
+  const cmd = b.command ?? [process.execPath, ...(b.nodeArgs ?? []), join(HERE, `${b.script}.js`)];
   const t0 = performance.now();
   return new Promise((resolve) => {
     const p = spawn(cmd[0]!, [...cmd.slice(1), ...(b.args ?? [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -58,6 +58,11 @@ test('run-all summary figures are read from each benchmark output format', () =>
       'no rule matches (all 10 evaluated): 3.10 ns/record; no filters : 20.1 M records/s',
     ],
     [
+      'detection-memory',
+      '  bytes per active host by layout: 2398 B (goal <= 600 B); hot sample buffer: 20112 B per hot host\nwhole daemon:\n  RSS slope over 65536 hosts: 2900 B per active host\n',
+      'bytes per active host by layout: 2398 B (goal <= 600 B); RSS slope over 65536 hosts: 2900 B per active host',
+    ],
+    [
       'export-push',
       'export push, 65536 active hosts, top_hosts 20 (median of 50 pushes)\n  snapshot 1.00 ms + graphite text 0.50 ms + influx text 0.50 ms = 2.00 ms per push (900 lines)\n  at the default 1 s interval: 0.20 % of one core with both targets on\n',
       'snapshot 1.00 ms + graphite text 0.50 ms + influx text 0.50 ms = 2.00 ms per push (900 lines); at the default 1 s interval: 0.20 % of one core with both targets on',

@@ -56,9 +56,16 @@ export interface AttackState {
   lastUpdate: number;
 }
 
+/** "attack detected" lines per tick; beyond them one summary line (logDetected). */
+const DETECTED_LINES_PER_TICK = 32;
+
 export class Attacks {
   private readonly st: DetectorState;
   private readonly hot: HotHosts;
+  /** Attacks started in this tick: logged one line each up to DETECTED_LINES_PER_TICK, the rest summarised. */
+  private startedThisTick = 0;
+  private unloggedFirst = '';
+  private unloggedLast = '';
   /** Attacks in progress by slot (the slot also has F_ATTACK). */
   readonly bySlot = new Map<number, AttackState>();
   private hgAttacks = new Map<string, HostgroupAttack>();
@@ -204,8 +211,25 @@ export class Attacks {
     };
     this.bySlot.set(s, { rec, below: 0, fired, cls, network, initialPower: power, peakPower: power, lastUpdate: now });
     st.store.flags[s] = st.store.flags[s]! | F_ATTACK;
-    log.info('attack detected', { ip, type: cls.type, direction: fired.direction, threshold: thresholdText(fired.cls, fired.unit, fired.limit), pps: Math.round(power) });
+    // A carpet bomb starts thousands of attacks in one tick: a line each for the first ones,
+    // then one summary at the end of the tick (a line per attack cost seconds of the main
+    // thread at 65,536 hosts). Every attack still has its event, notification and history.
+    if (++this.startedThisTick <= DETECTED_LINES_PER_TICK) {
+      log.info('attack detected', { ip, type: cls.type, direction: fired.direction, threshold: thresholdText(fired.cls, fired.unit, fired.limit), pps: Math.round(power) });
+    } else {
+      if (this.unloggedFirst === '') this.unloggedFirst = ip;
+      this.unloggedLast = ip;
+    }
     this.emit('attack_started', rec);
+  }
+
+  /** End of a tick: the summary of the attacks started in it beyond the per-attack lines. */
+  logDetected(): void {
+    const more = this.startedThisTick - DETECTED_LINES_PER_TICK;
+    if (more > 0) log.info(`${more} more attack(s) detected in this tick (${this.unloggedFirst} .. ${this.unloggedLast}); each one is in the attack list and history`);
+    this.startedThisTick = 0;
+    this.unloggedFirst = '';
+    this.unloggedLast = '';
   }
 
   refresh(s: number, a: AttackState): void {

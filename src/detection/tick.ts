@@ -112,6 +112,7 @@ export class Ticker {
       if (hot.len < before) i--; // released: the last hot slot moved into position i
     }
     this.attacks.evaluateHostgroups(now);
+    this.attacks.logDetected();
     // Hostgroup totals move to the next interval now: the hot path adds to them unrotated.
     for (let h = 0; h < S.hgSlot.length; h++) st.rotate(S.hgSlot[h]!, T + 1);
     if (T % Math.max(1, Math.round(1000 / S.tickMs)) === 0 && S.v6.size > 0) ing.evictV6(Infinity, S.idleTicks);
