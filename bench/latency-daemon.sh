@@ -2,7 +2,10 @@
 # Starts `breakwater run` for ../shared/bench/fastnetmon/latency.py:
 #   latency.py --daemon-cmd '/path/to/bench/latency-daemon.sh {workdir} {notify} {port} {format}'
 # Threshold 20k pps incoming (FastNetMon's in that harness), legacy text notify
-# (`<ip> incoming <pps> ban`), collector on 127.0.0.1:{port}. Runs in the foreground (exec).
+# (`<ip> incoming <pps> ban`), collector on 127.0.0.1:{port}, API on 127.0.0.1:{port}+20000.
+# BW_LAT_PASSWORD_HASH (a `breakwater hash-password` hash) adds an API user `bench` with it,
+# so the API checks passwords (bench/latency-badpass.ts floods it with bad ones).
+# Runs in the foreground (exec).
 set -e
 W=$1; NOTIFY=$2; PORT=$3; FORMAT=$4
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +15,9 @@ cat > "$W/breakwater.yaml" <<YAML
 networks: [203.0.113.0/24]
 capture:
   listeners: [{ name: collector, type: auto, address: 127.0.0.1, port: $PORT }]
-api: { listen: "127.0.0.1:$API_PORT" }
+api:
+  listen: "127.0.0.1:$API_PORT"
+${BW_LAT_PASSWORD_HASH:+  users: { bench: { password_hash: "$BW_LAT_PASSWORD_HASH" } }}
 state_dir: $W/state
 policies: ./policies
 logging: { level: info }

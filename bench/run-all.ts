@@ -129,6 +129,13 @@ export const BENCHMARKS: readonly Benchmark[] = [
     summary: (o) => compact(lastLine(o)),
   },
   {
+    name: 'latency under bad-password flood (shared)',
+    shared: true,
+    script: 'latency-badpass',
+    needs: [join(SHARED, 'fastnetmon/latency.py'), 'python3'],
+    summary: (o) => lines(o, /flood\/quiet/).map(compact).join('; ') || lastLine(o),
+  },
+  {
     name: 'BGP vs ExaBGP (shared)',
     shared: true,
     command: ['python3', join(SHARED, 'bgp/bench.py')],
