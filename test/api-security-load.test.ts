@@ -249,11 +249,11 @@ describe('API floods leave mitigation fast', { timeout: 240_000 }, () => {
       const sorted = [...latencies].sort((a, b) => a - b);
       t.diagnostic(`slow connections: ${report.trim().replace(/\n/g, '; ')} (${SLOW_SOURCES.length} sources x ${PER_SOURCE} = ${SLOW_SOURCES.length * PER_SOURCE} at once); evicted=${evicted} per_source=${perSource}; legitimate client: ${latencies.length} requests, worst ${worst} ms, median ${sorted[sorted.length >> 1]} ms`);
       assert.deepEqual([...new Set(statuses)], [200], `legitimate answers: ${statuses.join(' ')}`);
-      // The target is 1 s; on a loaded 2-core machine a wave of 21,000 connects can still
-      // overflow the kernel's accept queue once, and the dropped handshake is retried after
-      // 1 s: measured worst 674-1058 ms, median 3 ms. More than one retry is a failure.
-      assert.ok(worst < 2000, `worst legitimate latency ${worst} ms: ${latencies.join(' ')}`);
-      assert.ok(sorted[Math.floor(sorted.length * 0.9)]! < 1000, `p90 legitimate latency: ${latencies.join(' ')}`);
+      // The issue's bound: answered within 1 s, every request. A source over its cap is closed
+      // on the raw accepted handle (ApiServer.refuseRaw), so a reconnect wave of 20,000 is
+      // drained before the kernel's accept queue overflows (an overflow drops the client's SYN,
+      // retried only after 1 s): measured worst 176-590 ms, median 3 ms (825-890 ms before).
+      assert.ok(worst < 1000, `worst legitimate latency ${worst} ms: ${latencies.join(' ')}`);
       assert.ok(Number(evicted) > 0 && Number(perSource) > 0, 'both bounds were exercised');
     } finally {
       for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

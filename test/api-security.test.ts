@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashPassword } from '../src/api/auth.js';
@@ -209,5 +210,46 @@ describe('check refuses what run refuses', () => {
     assert.equal(t.status, 1);
     assert.match(t.stderr, /breakwater\.yaml:3:16: api\.tls\.cert: cannot read .*nope\.crt: no such file/);
     assert.match(t.stderr, /breakwater\.yaml:3:33: api\.tls\.key: cannot read .*nope\.key: no such file/);
+  });
+});
+
+describe('connections per source', () => {
+  it('a source over api.max_connections_per_source is closed at accept and counted; another source is served', { timeout: 60_000 }, async () => {
+    const dir = tempDir('apisec-conns');
+    const cfg = `networks: [203.0.113.0/24]\napi:\n  listen: "127.0.0.1:0"\n  max_connections_per_source: 4\nstate_dir: ${join(dir, 'state')}\npolicies: ./policies\n`;
+    const d = await startDaemon(dir, cfg, { 'default.yaml': POLICY });
+    const held: net.Socket[] = [];
+    try {
+      const open = (localAddress: string) =>
+        new Promise<{ s: net.Socket; closedMs: Promise<number> }>((resolve, reject) => {
+          const s = net.connect({ host: '127.0.0.1', port: d.apiPort, localAddress });
+          const t0 = Date.now();
+          const closedMs = new Promise<number>((r) => s.once('close', () => r(Date.now() - t0)));
+          s.once('connect', () => resolve({ s, closedMs }));
+          s.once('error', () => {});
+          setTimeout(() => reject(new Error('connect timed out')), 5000);
+        });
+      // Four idle connections from 127.0.0.1 are admitted (and held: none is closed within 1 s) ...
+      for (let i = 0; i < 4; i++) held.push((await open('127.0.0.1')).s);
+      // ... the next three are closed by the daemon at once, without a byte sent either way.
+      const over = await Promise.all([0, 1, 2].map(() => open('127.0.0.1')));
+      for (const o of over) assert.ok((await o.closedMs) < 1000, 'the fifth connection of a source is closed at accept');
+      for (const s of held) assert.equal(s.destroyed, false, 'the admitted connections stay open');
+      // Another source is served meanwhile.
+      const status = await new Promise<number>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: d.apiPort, path: '/metrics', localAddress: '127.0.0.2', agent: false }, (res) => {
+          let body = '';
+          res.on('data', (b: Buffer) => (body += b.toString()));
+          res.on('end', () => {
+            assert.match(body, /^breakwater_api_connections_refused_total\{reason="per_source"\} 3$/m);
+            resolve(res.statusCode ?? 0);
+          });
+        }).on('error', reject);
+      });
+      assert.equal(status, 200);
+    } finally {
+      for (const s of held) s.destroy();
+      await d.kill();
+    }
   });
 });

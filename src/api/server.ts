@@ -103,6 +103,12 @@ export const API_LIMITS = {
   checkIntervalMs: 1_000,
 };
 
+/** The accepted connection net.Server's handle passes to onconnection (libuv TCPWrap). */
+interface RawTcpHandle {
+  getpeername(out: { address?: string }): number;
+  close(): void;
+}
+
 interface Conn {
   readonly socket: Socket;
   readonly source: string;
@@ -170,6 +176,7 @@ export class ApiServer {
       // A deep accept queue for bursts (Node's default is 511); the kernel caps it at somaxconn.
       front.listen({ port, host, backlog: 4096 }, () => resolve());
     });
+    this.refuseRaw(front);
     front.on('error', (e) => log.error(`API server error: ${e.message}`));
     server.on('error', (e) => log.error(`API server error: ${e.message}`));
     // Node starts its header and request timeout checks when the HTTP server listens.
@@ -214,6 +221,31 @@ export class ApiServer {
     this.perSource.set(source, n + 1);
     socket.once('close', () => this.forget(key, c));
     return true;
+  }
+
+  /**
+   * A source over its cap is refused on the raw accepted handle, before Node builds a Socket
+   * (and its 'close' bookkeeping) for it: in a reconnect wave of 20,000 slow clients that is
+   * several times cheaper per connection, so the listener drains the kernel's accept queue
+   * before it overflows (an overflow drops a legitimate client's SYN, retried after 1 s).
+   * This reaches into net.Server's handle (stable since Node 12); where it is not there,
+   * admit() refuses the same connections a little slower.
+   */
+  private refuseRaw(front: net.Server): void {
+    const h = (front as unknown as { _handle?: { onconnection?: (err: number, ch?: RawTcpHandle) => void } })._handle;
+    const accept = h?.onconnection;
+    if (!h || typeof accept !== 'function') return;
+    h.onconnection = (err, ch) => {
+      if (!err && ch && typeof ch.getpeername === 'function') {
+        const peer: { address?: string } = {};
+        if (ch.getpeername(peer) === 0 && peer.address !== undefined && (this.perSource.get(sourceKey(peer.address)) ?? 0) >= this.maxPerSource) {
+          this.connStats.refused_per_source++;
+          ch.close();
+          return;
+        }
+      }
+      accept.call(h, err, ch);
+    };
   }
 
   private forget(key: string, c: Conn): void {
