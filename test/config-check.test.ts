@@ -2,6 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hashPassword } from '../src/api/auth.js';
+import { haveOpenssl, selfSignedCert } from './helpers/tls.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const FIX = fileURLToPath(new URL('../../test/fixtures/config/', import.meta.url));
@@ -96,4 +101,40 @@ test('examples/breakwater.service runs as its own user, and its StateDirectory i
   assert.equal(loadConfig(EXAMPLE).state_dir, `/var/lib/${stateDir}`);
   assert.match(keys.get('ExecStart') ?? '', / run --config \/etc\/breakwater\/breakwater\.yaml$/);
   assert.equal(keys.get('ConfigurationDirectory'), 'breakwater');
+});
+
+/**
+ * The production examples (docs/config.md "Production example", README "In production") are
+ * what operators copy: each passes `check` as written, with only its placeholders filled in
+ * (certificate paths, `breakwater hash-password` hashes, a policies dir).
+ */
+test('the production examples in docs/config.md and README pass check', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bw-prod-example-'));
+  assert.ok(haveOpenssl(), 'openssl is needed to make the example certificate');
+  const tls = selfSignedCert(dir);
+  const hash = hashPassword('example', { N: 1024, r: 8, p: 1 });
+  mkdirSync(join(dir, 'policies'));
+  const block = (file: string, heading: string) => {
+    const text = readFileSync(fileURLToPath(new URL(`../../${file}`, import.meta.url)), 'utf8');
+    const at = text.indexOf(heading);
+    assert.ok(at >= 0, `${file} has "${heading}"`);
+    const m = /```yaml\n([\s\S]*?)```/.exec(text.slice(at));
+    assert.ok(m, `${file}: a yaml block under "${heading}"`);
+    return m[1]!;
+  };
+  for (const [file, heading] of [['docs/config.md', '## Production example'], ['README.md', '### In production']] as const) {
+    const yaml = block(file, heading)
+      .replaceAll('/etc/breakwater/api.crt', tls.cert)
+      .replaceAll('/etc/breakwater/api.key', tls.key)
+      .replaceAll('scrypt$16384$8$1$…', hash)
+      .replace(/^state_dir: .*$/m, `state_dir: ${join(dir, 'state')}`);
+    assert.match(yaml, /exporters:/);
+    assert.match(yaml, /password: "/);
+    assert.match(yaml, /tls: \{ cert:/);
+    const cfg = join(dir, file.replace(/\W/g, '_') + '.yaml');
+    writeFileSync(cfg, yaml);
+    const r = check('--config', cfg);
+    assert.equal(r.code, 0, `${file} ${heading}: ${r.err}`);
+    assert.match(r.out, /: OK\n/);
+  }
 });
