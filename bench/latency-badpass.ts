@@ -138,7 +138,10 @@ async function main(): Promise<void> {
     const f = median(lat.flood);
     console.log(`${format}: quiet median ${ms(q)} (${lat.quiet.map(ms).join(' ')})`);
     console.log(`${format}: flood median ${ms(f)} (${lat.flood.map(ms).join(' ')})`);
-    console.log(`${format}: flood/quiet ${(f / q).toFixed(3)} (${((f / q - 1) * 100).toFixed(1)} %); not banned: ${missed}`);
+    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
+    const mq = mean(lat.quiet);
+    const mf = mean(lat.flood);
+    console.log(`${format}: flood/quiet ${(f / q).toFixed(3)} (${((f / q - 1) * 100).toFixed(1)} %), means ${ms(mq)} / ${ms(mf)} (${((mf / mq - 1) * 100).toFixed(1)} %); not banned: ${missed}`);
     console.log(`${format}: flood sent ${floodSent} requests in ${floodSeconds.toFixed(1)} s (${(floodSent / floodSeconds).toFixed(0)}/s), answered ${JSON.stringify(Object.fromEntries(answered))}`);
   }
 }
