@@ -121,6 +121,11 @@ export const BENCHMARKS: readonly Benchmark[] = [
   { name: 'export-push', script: 'export-push', summary: (o) => lines(o, /ms per push|of one core/).map(compact).join('; ') || lastLine(o) },
   { name: 'flowspec-generate', script: 'flowspec-generate', summary: (o) => compact(lastLine(o)) },
   {
+    name: 'api-flood',
+    script: 'api-flood',
+    summary: (o) => lines(o, /^(slowloris|save) worst/).map(compact).join('; ') || lastLine(o),
+  },
+  {
     name: 'latency vs FastNetMon (shared)',
     shared: true,
     command: ['python3', join(SHARED, 'fastnetmon/latency.py')],

@@ -131,7 +131,7 @@ test('bird: no key on our side while the router wants one: no session (and none 
 });
 
 for (const active of [true, false]) {
-  test(`gobgp ${active ? 'active' : 'passive'}: GTSM with ttl-security establishes; without it on our side GoBGP drops us`, async (t) => {
+  test(`gobgp ${active ? 'active' : 'passive'}: GTSM with ttl-security establishes${active ? '' : '; without it on our side GoBGP drops us'}`, async (t) => {
     if (!(await haveBinary('gobgpd')) || !haveAddon(t)) return t.skip('needs gobgpd and the addon');
     const ok = await setup('gobgp', active, { ttlSecurity: true }, { ttl_security: true });
     try {
@@ -139,6 +139,12 @@ for (const active of [true, false]) {
     } finally {
       await ok.done();
     }
+    // Without GTSM on our side our segments leave at TTL 64. Checked only where GoBGP
+    // connects: its dialer sets IP_MINTTL before the SYN. Where it accepts, it sets the
+    // option on the accepted socket (SetPeerConnTTL), after the handshake, so an OPEN of
+    // ours that arrives first is already queued and read: on a loaded machine the session
+    // then comes up, GoBGP's race and not ours (seen once under CI).
+    if (active) return;
     const bad = await setup('gobgp', active, { ttlSecurity: true }, {});
     try {
       await neverEstablishes(bad, 4000);
