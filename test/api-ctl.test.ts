@@ -22,7 +22,7 @@ describe('breakwater ctl', () => {
     server = new ApiServer({
       config: () => cfg,
       manager: mgr,
-      detector: { hostRates: (ip) => rates.find((r) => r.ip === ip) ?? null, top: () => rates, totals: () => ({ in_packets: 1, out_packets: 2, in_bytes: 3, out_bytes: 4, in_flows: 5, out_flows: 6 }) },
+      detector: { hostRates: (ip) => rates.find((r) => r.ip === ip) ?? null, top: () => rates, totals: () => ({ in_packets: 1, out_packets: 2, in_bytes: 3, out_bytes: 4, in_flows: 5, out_flows: 6 }), hostgroupAttacks: () => [] },
       bgpStatus: () => [],
       reload: async () => undefined,
     });

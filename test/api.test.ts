@@ -23,6 +23,7 @@ const fakeDetector = {
     return [...rates].sort((a, b) => b[k] - a[k]).slice(0, n);
   },
   totals: () => ({ in_packets: 1500, out_packets: 7, in_bytes: 150_000, out_bytes: 700, in_flows: 15, out_flows: 1 }),
+  hostgroupAttacks: () => [],
 };
 const peers: PeerStatus[] = [
   { name: 'gobgp', address: '127.0.0.2', remote_as: 65001, state: 'Established', uptime_s: 42, last_error: null, messages_in: 10, messages_out: 12, updates_in: 1, updates_out: 3, prefixes_in: 0, prefixes_out: 2, families: ['ipv4-unicast'] },
@@ -255,6 +256,7 @@ describe('API without users (loopback only)', () => {
     const at = (await call(ctx, 'GET', '/attacks')).json.values as Record<string, unknown>[];
     assert.equal(at.length, 1);
     assert.equal(at[0]!.ip, '203.0.113.10');
+    assert.equal(at[0]!.scope, 'host');
     assert.equal(at[0]!.banned, true);
     assert.equal((at[0]!.attack_details as Record<string, unknown>).attack_type, 'syn_flood');
     assert.equal((at[0]!.mitigations as string[]).length, 1);

@@ -107,6 +107,18 @@ test('carpet bomb under a hostgroup FlowSpec policy: a handful of rules at GoBGP
     assert.equal(doc.stdin.hostgroup_name, 'carpet');
     assert.equal(doc.stdin.flow_spec_rules.length, rules.length);
     assert.equal(rec.calls().filter((c) => c.stdin?.alert_scope === 'host' && c.stdin.action === 'ban').length, 0, 'no host ban');
+    // GET /attacks lists the hostgroup attack once, with its rules, and no host attack.
+    const attacks = (await d.api('GET', '/attacks')).json.values as any[];
+    const hgAttacks = attacks.filter((a) => a.scope === 'hostgroup');
+    assert.equal(hgAttacks.length, 1, JSON.stringify(attacks.map((a) => [a.scope, a.ip, a.hostgroup])));
+    assert.equal(hgAttacks[0].hostgroup, 'carpet');
+    assert.equal(hgAttacks[0].ip, null);
+    assert.equal(hgAttacks[0].active, true);
+    assert.equal(hgAttacks[0].banned, true);
+    assert.deepEqual([...hgAttacks[0].mitigations].sort(), listed.map((v: any) => v.uuid).sort());
+    assert.equal(hgAttacks[0].flow_spec_rules.length, rules.length);
+    assert.equal(hgAttacks[0].attack_details.attack_direction, 'incoming');
+    assert.ok(!Number.isNaN(Date.parse(hgAttacks[0].started_at)));
 
     await d.kill('SIGKILL');
     await waitFor('rules gone with the session', async () => (await router.getRoutes('ipv4-flowspec')).length === 0, 30000);

@@ -43,6 +43,15 @@ actions:
     assert.ok(call.stdin.attack_details.current_value > 30000);
     assert.equal(rec.calls().filter((c) => c.stdin?.alert_scope === 'host').length, 0, 'no host-scope ban');
     assert.deepEqual((await d.api('GET', '/blackhole')).json.values, []);
+    // GET /attacks shows it while it lasts: scope hostgroup, no address, notified but not mitigated.
+    const attacks = (await d.api('GET', '/attacks')).json.values as any[];
+    const hg = attacks.filter((a) => a.scope === 'hostgroup');
+    if (hg.length) {
+      assert.equal(hg.length, 1);
+      assert.deepEqual([hg[0].hostgroup, hg[0].ip, hg[0].active, hg[0].banned, hg[0].mitigations], ['default', null, true, false, []]);
+      assert.equal(hg[0].uuid, call.stdin.attack_details.attack_uuid);
+    } else assert.ok(rec.calls().some((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'unban'), 'the hostgroup attack is gone from /attacks only once it is over');
+    assert.equal(attacks.filter((a) => a.scope === 'host').length, 0);
     await waitFor('hostgroup back under', async () => rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'unban'), 10000);
   } finally {
     await d?.kill();

@@ -23,6 +23,7 @@ import type { Registry } from 'prom-client';
 import type { PeerStatus } from '../bgp/types.js';
 import type { Config } from '../config/types.js';
 import type { Detector, HostRates, TopUnit } from '../detection/types.js';
+import type { HostgroupAttack } from '../detection/attacks.js';
 import { logger } from '../log.js';
 import type { AttackSummary } from '../mitigation/manager.js';
 import type { HistoryAttack } from '../history/types.js';
@@ -43,13 +44,15 @@ export interface ApiManager extends MitigationManagerApi {
   removeMany(uuids: readonly string[], reason: string): Promise<boolean[]>;
   addManualFlowspec(rule: unknown): Promise<AddResult>;
   attacks(): AttackSummary[];
+  /** Hostgroup-total attacks (detection's live list joined with the hostgroup-scope bans). */
+  hostgroupAttacks(live: readonly HostgroupAttack[]): AttackSummary[];
 }
 
 export interface ApiDeps {
   /** The current config (it changes on reload). */
   config: () => Config;
   manager: ApiManager;
-  detector?: Pick<Detector, 'hostRates' | 'top' | 'totals'> | null;
+  detector?: Pick<Detector, 'hostRates' | 'top' | 'totals' | 'hostgroupAttacks'> | null;
   bgpStatus?: () => readonly PeerStatus[];
   /** Reload config and policies; throws an Error whose message is shown to the caller. */
   reload?: () => Promise<void>;
@@ -455,7 +458,9 @@ export class ApiServer {
         allow('GET');
         // Times in ISO 8601, as everywhere in the API (the manager keeps epoch ms).
         {
-          const live = mgr.attacks().map((a) => ({ ...a, started_at: isoTime(a.started_at), finished_at: isoTime(a.finished_at), ban_expires_at: isoTime(a.ban_expires_at) }));
+          // Hostgroup-total attacks first (scope 'hostgroup', ip null), then each host's.
+          const summaries = [...mgr.hostgroupAttacks(this.deps.detector?.hostgroupAttacks() ?? []), ...mgr.attacks()];
+          const live = summaries.map((a) => ({ ...a, started_at: isoTime(a.started_at), finished_at: isoTime(a.finished_at), ban_expires_at: isoTime(a.ban_expires_at) }));
           // Then the history's recent attacks this run does not know (earlier runs): the list
           // survives a restart, newest first, in the same shape.
           const seen = new Set(live.map((a) => a.uuid));
@@ -463,6 +468,7 @@ export class ApiServer {
             .filter((r) => !seen.has(r.uuid))
             .map((r) => ({
               uuid: r.uuid,
+              scope: 'host' as const,
               ip: r.ip,
               hostgroup: r.hostgroup,
               active: r.active,

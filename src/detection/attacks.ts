@@ -263,6 +263,11 @@ export class Attacks {
     this.emit('attack_finished', a.rec);
   }
 
+  /** Hostgroup-total attacks in progress (one per hostgroup, direction, class and unit over its limit). */
+  hostgroupAttacks(): readonly HostgroupAttack[] {
+    return [...this.hgAttacks.values()];
+  }
+
   /** Is some hostgroup-total threshold of this hostgroup over its limit right now? */
   hostgroupAttacking(name: string): boolean {
     for (const a of this.hgAttacks.values()) if (a.hostgroup === name) return true;

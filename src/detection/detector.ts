@@ -109,6 +109,11 @@ export class DetectorImpl implements Detector {
     this.attacks.onHostgroup(event, listener);
   }
 
+  /** Hostgroup-total attacks in progress. */
+  hostgroupAttacks(): readonly HostgroupAttack[] {
+    return this.attacks.hostgroupAttacks();
+  }
+
   /** Is the hostgroup's total over one of its hostgroup-total limits right now? */
   hostgroupAttacking(name: string): boolean {
     return this.attacks.hostgroupAttacking(name);

@@ -159,6 +159,8 @@ export interface Detector {
   /** Is the attack on this host still above its ban thresholds right now? */
   stillAttacking(ip: string): boolean;
   on(event: AttackEvent, listener: (rec: AttackRecord) => void): void;
+  /** Hostgroup-total attacks in progress. */
+  hostgroupAttacks(): readonly import('./attacks.js').HostgroupAttack[];
   /** Apply a reloaded config (hostgroups, thresholds) without losing counters. */
   reconfigure(cfg: import('../config/types.js').Config): void;
 }

@@ -42,7 +42,10 @@ export interface TrackedAttack {
 
 export interface AttackSummary {
   readonly uuid: string;
-  readonly ip: string;
+  /** 'host': one address over its thresholds; 'hostgroup': a hostgroup's total over thresholds.hostgroup. */
+  readonly scope: 'host' | 'hostgroup';
+  /** The attacked host (null for a hostgroup-total attack). */
+  readonly ip: string | null;
   readonly hostgroup: string;
   readonly active: boolean;
   readonly banned: boolean;
@@ -58,6 +61,7 @@ export function attackSummary(t: TrackedAttack): AttackSummary {
   const b = t.ban;
   return {
     uuid: t.rec.uuid,
+    scope: 'host',
     ip: t.rec.ip,
     hostgroup: t.rec.hostgroup,
     active: t.finishedAt === null,

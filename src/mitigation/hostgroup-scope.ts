@@ -27,6 +27,7 @@ import { coveringPrefixes, coveringPrefixOf, safeCover, type WeightedHost } from
 import { hostgroupAttackDetails, hostgroupDocument, type NotifyActionName, type NotifyDocument } from './notify.js';
 import { hostText, HOSTGROUP_CAUSE, type FlowspecAdapter, type FlowspecRule, type MitigationSet } from './set.js';
 import type { AddResult, Mitigation } from './types.js';
+import type { AttackSummary } from './bans.js';
 
 const log = logger.child({ module: 'mitigation' });
 
@@ -97,6 +98,22 @@ export class HostgroupScope {
 
   list(): readonly HostgroupBan[] {
     return [...this.bans.values()];
+  }
+
+  /**
+   * GET /attacks' hostgroup entries: each hostgroup-total attack detection has in progress
+   * (`live`) with its hostgroup's ban when there is one, then the bans whose attacks are
+   * over (a ban lasts until its expiry). One pass over each: no per-host work.
+   */
+  summaries(live: readonly HostgroupAttack[]): AttackSummary[] {
+    const out: AttackSummary[] = [];
+    const shown = new Set<string>();
+    for (const a of live) {
+      shown.add(a.hostgroup);
+      out.push(hostgroupSummary(a, this.bans.get(a.hostgroup), true));
+    }
+    for (const b of this.bans.values()) if (!shown.has(b.hostgroup)) out.push(hostgroupSummary(b.attack, b, false));
+    return out;
   }
 
   owns(uuid: string): boolean {
@@ -426,4 +443,22 @@ function weightedHosts(samples: readonly FlowSample[], outgoing: boolean, attack
   for (const s of samples) add(outgoing ? s.src : s.dst, s.packets);
   for (const ip of attacked) add(ip, 0);
   return [...by.values()];
+}
+
+function hostgroupSummary(a: HostgroupAttack | null, b: HostgroupBan | undefined, active: boolean): AttackSummary {
+  const hostgroup = a?.hostgroup ?? b!.hostgroup;
+  return {
+    uuid: a?.uuid ?? b!.attackUuid,
+    scope: 'hostgroup',
+    ip: null,
+    hostgroup,
+    active,
+    banned: b !== undefined,
+    started_at: a?.startedAt ?? b!.startedAt,
+    finished_at: null,
+    ban_expires_at: b ? b.expiresAt : null,
+    mitigations: b ? [...b.uuids] : [],
+    attack_details: { host_group: hostgroup, ...(a ? hostgroupAttackDetails(a) : {}) },
+    flow_spec_rules: b ? [...b.rules] : [],
+  };
 }

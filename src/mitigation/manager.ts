@@ -316,6 +316,11 @@ export class MitigationManager implements MitigationManagerApi {
   }
 
   /** Attacks in progress or banned (newest first), then recently finished ones; each attack once. */
+  /** Hostgroup-total attacks in progress (`live`, from detection) and the hostgroup-scope bans still held. */
+  hostgroupAttacks(live: readonly HostgroupAttack[]): AttackSummary[] {
+    return this.scope.summaries(live);
+  }
+
   attacks(): AttackSummary[] {
     const live = [...this.tracked.values()].map(attackSummary).reverse();
     return [...live, ...this.recent.list()];
