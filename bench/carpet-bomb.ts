@@ -35,8 +35,15 @@ const PPS = 30_000;
 
 const hostAddr = (i: number) => ((10 << 24) | (1 << 16) | (i & 0xffff)) >>> 0;
 
+/** The daemon's peak RSS (VmHWM); 0 once it has exited (the failure is the daemon's, reported by its log). */
 function peakRss(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let text = '';
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return 0;
+  }
+  const m = /VmHWM:\s+(\d+) kB/.exec(text);
   return m ? Number(m[1]) * 1024 : 0;
 }
 
@@ -141,9 +148,16 @@ async function run(kind: 'perhost' | 'hostgroup', n: number, k: number): Promise
     const rssTimer = setInterval(() => (rss = Math.max(rss, peakRss(pid))), 200);
     if (kind === 'perhost') {
       let last = 0;
-      await waitFor(`GoBGP holding ${n} /32`, async () => (last = await gobgp.countRoutes('ipv4-unicast')) >= n, 300_000, 100).catch((e: Error) => {
-        throw new Error(`${e.message} (held ${last})`);
-      });
+      // Progress every 10 s (how the held count grows says where the time goes).
+      const progress = setInterval(() => process.stdout.write(`  ${((Date.now() - t0) / 1000).toFixed(0)} s: GoBGP holds ${last}\n`), 10_000);
+      await waitFor(`GoBGP holding ${n} /32`, async () => (last = await gobgp.countRoutes('ipv4-unicast')) >= n, 300_000, 100)
+        .catch(async (e: Error) => {
+          // What the daemon counted: drops, refusals, what it advertises.
+          const m = await fetch(`http://127.0.0.1:${d!.apiPort}/metrics`).then((r) => r.text(), () => '');
+          const wanted = m.split('\n').filter((l) => /^breakwater_(capture_(datagrams|dropped|records|malformed)|mitigations_(active|refused)|bgp_prefixes_advertised|detection_hot)/.test(l));
+          throw new Error(`${e.message} (held ${last})\n${wanted.join('\n')}`);
+        })
+        .finally(() => clearInterval(progress));
       const held = Date.now() - t0;
       rss = Math.max(rss, peakRss(pid));
       const lat = api.stop();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createDetector, type AttackRecord, type DetectorImpl, type HostgroupAttack } from '../src/detection/index.js';
 import { generateRules } from '../src/flowspec/generate.js';
+import { UPDATES_PER_SECOND } from '../src/detection/tick.js';
 import { makeConfig, rec, type ConfigSpec, type RecSpec } from './fixtures/detection/helpers.js';
 
 const T0 = 1_700_000_000_000;
@@ -384,6 +385,30 @@ describe('hostgroups', () => {
 });
 
 describe('attack lifecycle', () => {
+  it('updates of many attacks stay within the budget per tick, and every attack gets its turn', () => {
+    // 6,000 hosts under attack: one update each per second would be 6,000/s; the budget
+    // (UPDATES_PER_SECOND) stretches each one's interval to 3 s, at most 200 per tick.
+    const { tick, feed, events } = setup({ networks: ['10.0.0.0/8'], hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 5000 } } } }] });
+    const N = 6000;
+    const host = (i: number) => `10.2.${i >> 8}.${i & 255}`;
+    const perTick: number[] = [];
+    for (let t = 0; t < 80; t++) {
+      for (let i = 0; i < N; i++) feed({ ...SYN, dst: host(i), packets: 1000 });
+      const before = events.length;
+      tick();
+      perTick.push(events.slice(before).filter((e) => e.ev === 'attack_updated').length);
+    }
+    assert.equal(events.filter((e) => e.ev === 'attack_started').length, N, 'every host attacked once');
+    assert.equal(events.filter((e) => e.ev === 'attack_finished').length, 0);
+    assert.ok(Math.max(...perTick) <= (UPDATES_PER_SECOND * 100) / 1000, `updates per tick: max ${Math.max(...perTick)}`);
+    // Started at tick ~6; over the remaining ~7 s every attack was updated at least once and
+    // none more often than its stretched interval allows (3 s: at most 3 times).
+    const byUuid = new Map<string, number>();
+    for (const e of events) if (e.ev === 'attack_updated') byUuid.set(e.rec.uuid, (byUuid.get(e.rec.uuid) ?? 0) + 1);
+    assert.equal(byUuid.size, N, 'every attack updated');
+    assert.ok(Math.max(...byUuid.values()) <= 3, `most updates of one attack: ${Math.max(...byUuid.values())}`);
+  });
+
   it('started, updated once per second, finished after a window below', () => {
     const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 5000 } } } }] });
     for (let i = 0; i < 30; i++) {

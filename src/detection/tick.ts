@@ -6,6 +6,14 @@
  * window until they cool down. A host gets hot when its window rate or its last tick's rate
  * reaches `warmFraction` of a ban threshold; a threshold held `ticks_required` ticks in a
  * row starts an attack (attacks.ts), a window below all of them finishes it.
+ *
+ * attack_updated goes out for each attack once per `updateMs`, within a budget of
+ * UPDATES_PER_SECOND for all of them: during a carpet bomb of 65,536 hosts an update per
+ * attack per second (each one refreshes the record, its samples and what every listener
+ * keeps: history, escalation evidence, the console) took more of the main thread than the
+ * records themselves, so the socket overflowed and attacks flapped. Past the budget each
+ * attack's interval stretches to active / UPDATES_PER_SECOND seconds (65,536: ~33 s) and at
+ * most a tick's share goes out per tick. Starts and ends are never deferred.
  */
 import type { Attacks } from './attacks.js';
 import { RMAX, type HotHosts } from './hot.js';
@@ -13,6 +21,9 @@ import type { Ingest } from './ingest.js';
 import { ctr, K_TOTAL_P, NC } from './layout.js';
 import { F_ATTACK, F_OVER, type DetectorState } from './state.js';
 import { ACC_POS, F_HOT, F_WHITELISTED, KIND_HOSTGROUP, KIND_V4, KIND_V6, STRIDE } from './store.js';
+
+/** attack_updated events per second across all attacks (see the header). */
+export const UPDATES_PER_SECOND = 2000;
 
 export class Ticker {
   private readonly st: DetectorState;
@@ -25,6 +36,9 @@ export class Ticker {
   private lastTickAt: number;
   private timer: NodeJS.Timeout | null = null;
   private scratchOver = new Uint8Array(64);
+  /** attack_updated events left in this tick, and each attack's interval (ms) this tick. */
+  private updatesLeft = 0;
+  private updateEvery = 0;
   /** Set by a reconfigure: the next tick checks every host with recent traffic. */
   reevalAll = false;
 
@@ -72,6 +86,9 @@ export class Ticker {
     // From here on rate() reads the window that ended with interval T.
     S.curTick = T + 1;
     S.stats.ticks++;
+    const perTick = Math.max(1, Math.round((UPDATES_PER_SECOND * S.tickMs) / 1000));
+    this.updatesLeft = perTick;
+    this.updateEvery = Math.max(this.updateMs, (this.attacks.bySlot.size / UPDATES_PER_SECOND) * 1000);
     if (S.alpha > 0) this.smoothAll(T);
     // Threshold checks: candidates (hosts whose traffic in T may have brought them near a
     // threshold, hot ones with traffic included: only windows with new traffic can rise).
@@ -214,7 +231,8 @@ export class Ticker {
       this.attacks.end(s, a);
       return;
     }
-    if (now - a.lastUpdate >= this.updateMs) {
+    if (now - a.lastUpdate >= this.updateEvery && this.updatesLeft > 0) {
+      this.updatesLeft--;
       a.lastUpdate = now;
       this.attacks.refresh(s, a);
       this.attacks.emit('attack_updated', a.rec);

@@ -240,8 +240,8 @@ export class AttackRecorder {
     const at = this.now();
     if (now || at - (this.lastPersist.get(rec.uuid) ?? 0) >= this.persistEveryMs) {
       this.lastPersist.set(rec.uuid, at);
-      // The store indexes this same object (no copy): its line is sealed now, and the
-      // in-memory record only ever moves forward here. A copy per change doubled every live
+      // The store indexes this same object (no copy) and seals it when it writes (changes
+      // in one turn coalesce into one line); the in-memory record only ever moves forward. A copy per change doubled every live
       // attack's memory (65,536 attacked hosts: hundreds of MB of cloned details).
       this.store.put(rec);
       if (!this.live.has(rec.uuid)) this.lastPersist.delete(rec.uuid);

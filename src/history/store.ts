@@ -68,14 +68,22 @@ interface Entry {
 const FILE_RE = /^attacks-(\d{8})\.log$/;
 const segName = (seq: number) => `attacks-${String(seq).padStart(8, '0')}.log`;
 
+/** Most bytes sealed per append (the event loop runs between appends). */
+const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+
 export class AttackHistory {
   readonly stats: HistoryStats = { records: 0, segments: 0, bytes: 0, corrupt_lines: 0, torn_tails: 0, unreadable_files: 0, pruned_segments: 0, written_lines: 0, write_errors: 0 };
   private readonly byUuid = new Map<string, Entry>();
   private readonly segments: Segment[] = [];
   private readonly now: () => number;
   private readonly segmentBytes: number;
-  private pending: string[] = [];
-  private pendingNewest = 0;
+  /**
+   * Records put since the last write, by uuid: sealed when written, so an attack changed
+   * several times in one turn (detected, banned, updated) costs one line, not three. A
+   * carpet bomb of 65,536 hosts once queued ~200k sealed lines in one turn and their join
+   * overran V8's string limit ("Invalid string length"), losing the batch and the stop.
+   */
+  private pending = new Map<string, HistoryAttack>();
   private flushing: Promise<void> = Promise.resolve();
   private scheduled = false;
   private failing = false;
@@ -162,8 +170,9 @@ export class AttackHistory {
     const cur = this.segments.at(-1)!;
     this.index(rec, cur.seq);
     this.stats.records = this.byUuid.size;
-    this.pending.push(sealLine(rec));
-    this.pendingNewest = Math.max(this.pendingNewest, rec.updated_at);
+    // Delete first: a record put again goes after the others (file order = change order).
+    this.pending.delete(rec.uuid);
+    this.pending.set(rec.uuid, rec);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {
@@ -209,32 +218,52 @@ export class AttackHistory {
   }
 
   private async write(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const text = this.pending.join('');
-    const n = this.pending.length;
-    const newest = this.pendingNewest;
-    this.pending = [];
-    this.pendingNewest = 0;
+    if (this.pending.size === 0) return;
+    const recs = [...this.pending.values()];
+    this.pending.clear();
+    // Sealed and appended in batches of at most WRITE_BATCH_BYTES: the event loop runs
+    // between them and no string nears V8's limit, however many attacks changed at once.
+    for (let i = 0; i < recs.length; ) {
+      const lines: string[] = [];
+      let bytes = 0;
+      let newest = 0;
+      for (; i < recs.length && bytes < WRITE_BATCH_BYTES; i++) {
+        const line = sealLine(recs[i]!);
+        lines.push(line);
+        bytes += line.length;
+        newest = Math.max(newest, recs[i]!.updated_at);
+      }
+      if (!(await this.append(lines, newest))) {
+        this.stats.write_errors += recs.length - i; // the rest of this turn's records
+        return;
+      }
+    }
+    await this.prune();
+    this.refreshStats();
+  }
+
+  /** Append sealed lines to the newest segment; false when the write failed (counted). */
+  private async append(lines: readonly string[], newest: number): Promise<boolean> {
     const seg = this.segments.at(-1)!;
+    const text = lines.join('');
     try {
       await fsp.appendFile(seg.path, text);
       seg.bytes += Buffer.byteLength(text);
       seg.newest = Math.max(seg.newest, newest);
-      this.stats.written_lines += n;
+      this.stats.written_lines += lines.length;
       if (this.failing) log.info(`attack history: writing to ${seg.path} again`);
       this.failing = false;
     } catch (e) {
-      this.stats.write_errors += n;
-      if (!this.failing) log.error(`attack history: cannot write ${seg.path}: ${(e as Error).message}; ${n} record(s) not kept (counted; later writes are retried)`);
+      this.stats.write_errors += lines.length;
+      if (!this.failing) log.error(`attack history: cannot write ${seg.path}: ${(e as Error).message}; ${lines.length} record(s) not kept (counted; later writes are retried)`);
       this.failing = true;
-      return;
+      return false;
     }
     if (seg.bytes >= this.segmentBytes) {
       const seq = seg.seq + 1;
       this.segments.push({ seq, path: join(this.opts.dir, segName(seq)), bytes: 0, newest: 0 });
     }
-    await this.prune();
-    this.refreshStats();
+    return true;
   }
 
   /** Delete whole old segments: over max_bytes (oldest first) or past max_age. */

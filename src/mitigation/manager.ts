@@ -600,7 +600,8 @@ export class MitigationManager implements MitigationManagerApi {
     return { b, rec, inputs };
   }
 
-  private notify(action: NotifyActionName, b: Ban, details: AttackDetails | Readonly<Record<string, unknown>>): void {
+  /** `details` may be a function: built only when someone listens (65,536 bans' status docs are not free). */
+  private notify(action: NotifyActionName, b: Ban, details: AttackDetails | Readonly<Record<string, unknown>> | (() => Record<string, unknown>)): void {
     const n = this.opts.notifier;
     const na = this.policyFor(b.hostgroup, b.ip)?.actions.notify;
     const toNotifier = !!n && !!na && (!!na.script || !!na.webhook);
@@ -609,7 +610,7 @@ export class MitigationManager implements MitigationManagerApi {
       action,
       alert_scope: 'host',
       ip: b.ip,
-      attack_details: details,
+      attack_details: typeof details === 'function' ? details() : details,
       packet_dump_detailed: (action === 'ban' || action === 'partial_block') && b.rec ? b.rec.packet_dump_detailed : [],
       flow_spec_rules: [...b.rules],
     };
@@ -629,7 +630,7 @@ export class MitigationManager implements MitigationManagerApi {
       if (t.finishedAt !== null) this.retire(t);
     }
     log.info(`unban ${b.ip} (${b.cause}, ${reason})`);
-    this.notify(b.partial ? 'partial_unblock' : 'unban', b, freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null));
+    this.notify(b.partial ? 'partial_unblock' : 'unban', b, () => freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null));
   }
 
   private stillAttacking(ip: string): boolean {
@@ -663,7 +664,7 @@ export class MitigationManager implements MitigationManagerApi {
       }
       if (policy && policy.ban_status_delay_ms > 0 && now - b.lastStatusAt >= policy.ban_status_delay_ms) {
         b.lastStatusAt = now;
-        this.notify('attack_status', b, freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null));
+        this.notify('attack_status', b, () => freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null));
       }
     }
     // Mitigations no ban owns (manual ones with an expiry) end at their own expiry.
