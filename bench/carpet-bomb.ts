@@ -142,7 +142,8 @@ async function run(kind: 'perhost' | 'hostgroup', n: number, k: number): Promise
     const pid = d.proc.pid!;
     const hosts = Array.from({ length: n }, (_, i) => hostAddr(i));
     const api = apiSampler(d.apiPort);
-    flood = nf9Flood({ port: nf, hosts, ppsPerHost: PPS, intervalMs: INTERVAL });
+    // Spread over the interval in slices of ~100 datagrams, as exporters spread their export.
+    flood = nf9Flood({ port: nf, hosts, ppsPerHost: PPS, intervalMs: INTERVAL, slices: Math.max(1, Math.ceil(n / 4500)) });
     const t0 = flood.firstAt;
     let rss = 0;
     const rssTimer = setInterval(() => (rss = Math.max(rss, peakRss(pid))), 200);

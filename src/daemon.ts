@@ -137,6 +137,7 @@ export class Daemon {
       // same with 10 mitigations active or 100,000.
       onRoutes: (put, remove) => this.speaker.update(put ? [put] : [], remove ? [remove] : []),
       onNotify: (doc) => this.exports?.onNotify(doc),
+      notifyWanted: () => this.exports?.wantsNotify() ?? false,
     });
     await this.manager.restore(replay.mitigations);
     this.computeStatic(cfg);

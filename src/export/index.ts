@@ -93,6 +93,11 @@ export class Exports {
   }
 
   /** A host ban/unban document (mitigation's notify tap): Redis records and events. */
+  /** Does anything here take notify documents (so the manager need not build them)? */
+  wantsNotify(): boolean {
+    return !!this.cfg?.redis && this.pushers.has('redis');
+  }
+
   onNotify(doc: NotifyDocument): void {
     const r = this.cfg?.redis;
     const p = this.pushers.get('redis');

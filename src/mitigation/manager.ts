@@ -49,6 +49,8 @@ export interface ManagerOptions {
   hostgroupSamples?: (name: string, outgoing: boolean) => { attack: FlowSample[]; baseline: FlowSample[] } | null;
   /** Every host ban/unban/status document, whether or not a script or webhook is set (Redis export). */
   onNotify?: (doc: NotifyDocument) => void;
+  /** Is onNotify listening right now (default: whenever it is set)? No document is built for nobody. */
+  notifyWanted?: () => boolean;
   now?: () => number;
   /** How often expiries and status updates are checked (default 1000 ms). */
   sweepIntervalMs?: number;
@@ -605,7 +607,8 @@ export class MitigationManager implements MitigationManagerApi {
     const n = this.opts.notifier;
     const na = this.policyFor(b.hostgroup, b.ip)?.actions.notify;
     const toNotifier = !!n && !!na && (!!na.script || !!na.webhook);
-    if (!toNotifier && !this.opts.onNotify) return;
+    const toListener = !!this.opts.onNotify && (this.opts.notifyWanted?.() ?? true);
+    if (!toNotifier && !toListener) return;
     const doc: NotifyDocument = {
       action,
       alert_scope: 'host',
@@ -614,7 +617,7 @@ export class MitigationManager implements MitigationManagerApi {
       packet_dump_detailed: (action === 'ban' || action === 'partial_block') && b.rec ? b.rec.packet_dump_detailed : [],
       flow_spec_rules: [...b.rules],
     };
-    this.opts.onNotify?.(doc);
+    if (toListener) this.opts.onNotify!(doc);
     if (toNotifier) n!.notify(doc, na!);
   }
 

@@ -42,6 +42,13 @@ export interface Nf9Options {
   readonly ppsPerHost: number;
   readonly intervalMs?: number;
   readonly sourceId?: number;
+  /**
+   * Send each round in this many slices spread over the interval (default 1: one burst).
+   * Real exporters spread their records; one burst of 1,456 datagrams (65,536 hosts)
+   * overflows a 4 MB socket buffer whenever the daemon is busy for a few ms, and always
+   * the same tail of the round.
+   */
+  readonly slices?: number;
 }
 
 /** Datagrams of one round: a record per host (the template first when `withTemplate`). */
@@ -115,9 +122,18 @@ export function nf9Flood(o: Nf9Options): Nf9Flood {
     if (withTemplate) lastTemplate = now;
     const dgs = nf9Round(o.hosts, packets, now - t0 + 1000, Math.floor(now / 1000), seq, o.sourceId ?? 1, withTemplate);
     if (!firstAt) firstAt = Date.now();
-    for (const d of dgs) {
-      sock.send(d, o.port, '127.0.0.1');
-      sent++;
+    const slices = Math.max(1, Math.min(o.slices ?? 1, dgs.length));
+    const per = Math.ceil(dgs.length / slices);
+    for (let k = 0; k < slices; k++) {
+      const send = () => {
+        if (!open) return;
+        for (const d of dgs.slice(k * per, (k + 1) * per)) {
+          sock.send(d, o.port, '127.0.0.1');
+          sent++;
+        }
+      };
+      if (k === 0) send();
+      else setTimeout(send, (k * interval) / slices);
     }
   };
   round();
