@@ -126,3 +126,44 @@ export function configureLogging(cfg: LoggingConfig): void {
 }
 
 export type Logger = winston.Logger;
+
+/**
+ * At most `perTurn` lines of one kind per event-loop turn, then one summary line when the
+ * turn ends: a bulk request or a carpet bomb changes 100,000 mitigations in a few turns,
+ * and a line each cost seconds of the main thread (winston's formatting and streams).
+ * Every change is still in the journal, the audit line and the metrics.
+ */
+export class TurnLines {
+  private n = 0;
+  private first = '';
+  private last = '';
+  private scheduled = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly perTurn: number,
+    /** The summary: `more` lines not written, the first and last of them (short texts). */
+    private readonly summary: (more: number, first: string, last: string) => string,
+  ) {}
+
+  /** Log `line` at info, or count it (`short` names it in the summary). */
+  info(line: string, short: string): void {
+    if (++this.n <= this.perTurn) this.log.info(line);
+    else {
+      if (this.first === '') this.first = short;
+      this.last = short;
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    const more = this.n - this.perTurn;
+    if (more > 0) this.log.info(this.summary(more, this.first, this.last));
+    this.n = 0;
+    this.first = this.last = '';
+    this.scheduled = false;
+  }
+}

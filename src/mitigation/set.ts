@@ -11,13 +11,15 @@ import type { DesiredRoute } from '../bgp/types.js';
 import type { FlowSample } from '../capture/flow.js';
 import type { Config } from '../config/types.js';
 import { communityText, parseExtendedCommunity } from '../config/values.js';
-import { logger } from '../log.js';
+import { logger, TurnLines } from '../log.js';
 import { parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
 import type { JournalEntry } from './journal.js';
 import { hostLength, parsePrefix, safetyError } from './prefixes.js';
 import type { AddResult, Mitigation, MitigationKind } from './types.js';
 
 const log = logger.child({ module: 'mitigation' });
+/** announce / withdraw lines per event-loop turn before the rest go into one summary line. */
+const LINES_PER_TURN = 32;
 
 export type FlowspecRule = Readonly<Record<string, unknown>>;
 
@@ -80,6 +82,8 @@ export class MitigationSet {
   private dirty = false;
   private heldRoutes: [DesiredRoute | null, DesiredRoute | null][] = [];
   private readonly removing = new Set<string>();
+  private readonly announceLines = new TurnLines(log, LINES_PER_TURN, (n, a, b) => `${n} more announcement(s) in this batch (${a} .. ${b}); each is in GET /blackhole, /flowspec and the journal`);
+  private readonly withdrawLines = new TurnLines(log, LINES_PER_TURN, (n, a, b) => `${n} more withdrawal(s) in this batch (${a} .. ${b})`);
   private readonly events = new EventEmitter();
   private readonly cfg: () => Config;
   private readonly now: () => number;
@@ -335,8 +339,7 @@ export class MitigationSet {
   private commit(m: Mitigation, route: DesiredRoute | undefined): Mitigation {
     if (route) this.fsRoutes.set(m.uuid, this.flowspecRoute(m) as DesiredRoute);
     this.insert(m);
-    if (m.dry_run) log.info(`dry-run: would announce ${describe(m)} (${m.cause})`);
-    else log.info(`announce ${describe(m)} (${m.cause})`);
+    this.announceLines.info(m.dry_run ? `dry-run: would announce ${describe(m)} (${m.cause})` : `announce ${describe(m)} (${m.cause})`, m.prefix);
     this.events.emit('added', m, m.cause);
     if (!m.dry_run) {
       this.routeChanged(this.routeOf(m) ?? null, null);
@@ -363,7 +366,7 @@ export class MitigationSet {
     const route = m.dry_run ? undefined : this.routeOf(m);
     this.set.delete(uuid);
     this.fsRoutes.delete(uuid);
-    log.info(`${m.dry_run ? 'dry-run: would withdraw' : 'withdraw'} ${describe(m)} (${reason})`);
+    this.withdrawLines.info(`${m.dry_run ? 'dry-run: would withdraw' : 'withdraw'} ${describe(m)} (${reason})`, m.prefix);
     this.events.emit('removed', m, reason);
     if (!m.dry_run) {
       this.routeChanged(null, route ?? null);
