@@ -14,7 +14,7 @@
 import type { DesiredRoute } from '../bgp/types.js';
 import type { Config, Hostgroup, PolicyActions } from '../config/types.js';
 import type { AttackDetails, AttackRecord, HostRates } from '../detection/types.js';
-import { logger } from '../log.js';
+import { logger, TurnLines } from '../log.js';
 import { prefixToString, type Prefix } from '../wire/addr.js';
 import { attackSummary, banDetails, RecentAttacks, type AttackSummary, type Ban, type TrackedAttack } from './bans.js';
 import { freshDetails, type NotifierApi, type NotifyActionName, type NotifyDocument } from './notify.js';
@@ -26,6 +26,10 @@ import type { HostgroupAttack } from '../detection/index.js';
 import { HostgroupScope, type HostgroupBan } from './hostgroup-scope.js';
 
 const log = logger.child({ module: 'mitigation' });
+// Per-host lines a carpet bomb repeats for every host: 32 per turn, then one summary.
+const linkedLines = new TurnLines(log, 32, (n, a, b) => `${n} more attack(s) on already banned hosts linked to their bans (${a} .. ${b})`);
+const unbanLines = new TurnLines(log, 32, (n, a, b) => `${n} more unban(s) (${a} .. ${b})`);
+const keptLines = new TurnLines(log, 32, (n, a, b) => `${n} more ban(s) kept while their attacks go on (${a} .. ${b})`);
 
 export { unicastRoute, type FlowspecAdapter, type FlowspecRule, type JournalSink } from './set.js';
 export type { AttackSummary } from './bans.js';
@@ -510,7 +514,7 @@ export class MitigationManager implements MitigationManagerApi {
     if (held) {
       if (held.rec === null) {
         log.info(`attack ${rec.uuid} on ${ipText} continues the ban restored from the state dir (${[...held.uuids].join(', ') || 'no routes'}); no new announcement`);
-      } else log.info(`attack ${rec.uuid} on ${ipText}: the host is already banned (${held.cause}); linked to that ban`);
+      } else linkedLines.info(`attack ${rec.uuid} on ${ipText}: the host is already banned (${held.cause}); linked to that ban`, ipText);
       this.link(held, t);
       return null;
     }
@@ -632,7 +636,7 @@ export class MitigationManager implements MitigationManagerApi {
       t.lastBan = last;
       if (t.finishedAt !== null) this.retire(t);
     }
-    log.info(`unban ${b.ip} (${b.cause}, ${reason})`);
+    unbanLines.info(`unban ${b.ip} (${b.cause}, ${reason})`, b.ip);
     this.notify(b.partial ? 'partial_unblock' : 'unban', b, () => freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null));
   }
 
@@ -653,7 +657,7 @@ export class MitigationManager implements MitigationManagerApi {
         if (attacking && (policy?.unban_only_if_attack_finished ?? true)) {
           b.expiresAt = now + (policy?.ban_time_ms ?? 0);
           await this.set.extend(b.uuids, b.expiresAt);
-          log.info(`ban of ${b.ip} kept: attack still in progress (until ${new Date(b.expiresAt).toISOString()})`);
+          keptLines.info(`ban of ${b.ip} kept: attack still in progress (until ${new Date(b.expiresAt).toISOString()})`, b.ip);
         } else {
           for (const u of [...b.uuids]) await this.removeUnlocked(u, 'expired');
           this.finishBan(b, 'expired');
