@@ -12,12 +12,11 @@
  *
  *   node dist/bench/api-flood.js [--arms slowloris,save] [--seconds 12] [--gap 200]
  */
-import dgram from 'node:dgram';
 import http from 'node:http';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startDaemon, tempDir, type DaemonHandle } from '../test/helpers/daemon.js';
-import { nf9 } from '../test/helpers/forge.js';
+import { nf9, sendFrom, writeTemplateState } from '../test/helpers/forge.js';
 import { startSlowloris } from '../test/helpers/slowloris.js';
 
 const args = process.argv.slice(2);
@@ -101,27 +100,10 @@ async function slowlorisArm(): Promise<void> {
   }
 }
 
-function sendFrom(from: string, port: number, data: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind({ address: from, port: 0 }, () => s.send(data, port, '127.0.0.1', (e) => (s.close(), e ? reject(e) : resolve())));
-  });
-}
-
 async function saveArm(): Promise<void> {
   const dir = tempDir('bench-save');
   const state = join(dir, 'state');
-  mkdirSync(state, { recursive: true });
-  const fields: number[] = [];
-  for (let i = 0; i < 40; i++) fields.push(1 + (i % 100), 4, 0);
-  const exporters: Record<string, unknown> = {};
-  for (let e = 1; e <= 32; e++) {
-    const templates = Array.from({ length: 4000 }, (_, k) => ({ id: 256 + k, options: false, scopeCount: 0, fields }));
-    exporters[`127.0.1.${e}`] = { nf9: { '0': { templates, samplers: {}, rate: 0 } } };
-  }
-  const file = join(state, 'capture-templates.json');
-  writeFileSync(file, JSON.stringify({ version: 1, exporters }));
+  const file = writeTemplateState(state, 32, 4000);
   const nf = await freePort('udp');
   const d: DaemonHandle = await startDaemon(
     dir,

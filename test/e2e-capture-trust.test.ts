@@ -6,13 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from './helpers/routers.js';
 import { BIN, FIXTURES, freePort, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
-import { ipfix, nf5, nf9, U64_MAX } from './helpers/forge.js';
+import { ipfix, nf5, nf9, sendFrom, U64_MAX, writeTemplateState } from './helpers/forge.js';
 
 const POLICY = (script: string) => `name: default
 thresholds: { ban: { incoming: { total: { pps: 20000, flows: null } } } }
@@ -21,15 +20,6 @@ actions:
   blackhole: { enabled: true, communities: ["65535:666"], next_hop: { ipv4: 192.0.2.1 } }
   notify: { script: ${script}, format: json, timeout: 5s }
 `;
-
-/** Send one datagram from `from` (a loopback address) to the collector. */
-function sendFrom(from: string, port: number, data: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind({ address: from, port: 0 }, () => s.send(data, port, '127.0.0.1', (e) => (s.close(), e ? reject(e) : resolve())));
-  });
-}
 
 /** A daemon with one NetFlow listener on 127.0.0.1:nf and one listed exporter. */
 function exporterDaemon(dir: string, nf: number, exporter: string, script: string): Promise<DaemonHandle> {
@@ -130,18 +120,9 @@ test('the API is not stalled while a large template state is saved', { timeout: 
   const rec = recordingScript(dir);
   const nf = await freePort('udp');
   const state = join(dir, 'state');
-  mkdirSync(state, { recursive: true });
-  // 16 exporters x 4,000 templates of 40 fields (~25 MB of JSON): restored at start, then
+  // 16 exporters x 4,000 templates of 40 fields (~20 MB of JSON): restored at start, then
   // saved again when a new template arrives.
-  const fields: number[] = [];
-  for (let i = 0; i < 40; i++) fields.push(1 + (i % 100), 4, 0);
-  const exporters: Record<string, unknown> = {};
-  for (let e = 1; e <= 16; e++) {
-    const templates = Array.from({ length: 4000 }, (_, k) => ({ id: 256 + k, options: false, scopeCount: 0, fields }));
-    exporters[`127.0.1.${e}`] = { nf9: { '0': { templates, samplers: {}, rate: 0 } } };
-  }
-  const file = join(state, 'capture-templates.json');
-  writeFileSync(file, JSON.stringify({ version: 1, exporters }));
+  const file = writeTemplateState(state, 16, 4000);
   const size0 = statSync(file).size;
   let d: DaemonHandle | undefined;
   try {

@@ -3,6 +3,9 @@
  * NetFlow v9 (RFC 3954 §5) and IPFIX (RFC 7011 §3) with chosen counters and per-record
  * sampling, built byte by byte so a test says exactly what it sends.
  */
+import dgram from 'node:dgram';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 const v4 = (s: string) => s.split('.').reduce((a, x) => (a << 8) | Number(x), 0) >>> 0;
 
 function put(b: DataView, o: number, len: number, v: bigint | number): void {
@@ -146,3 +149,31 @@ export function ipfix(o: { seq: number; domain?: number; tplId?: number; samplin
 }
 
 export const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * A saved template state (capture-templates.json) of `exporters` exporters (127.0.1.1 ..)
+ * with `perExporter` NetFlow v9 templates of 40 fields each, written to stateDir: a large
+ * state for the "save never stalls the API" checks (16 x 4,000: ~20 MB). Returns its path.
+ */
+export function writeTemplateState(stateDir: string, exporters: number, perExporter: number): string {
+  mkdirSync(stateDir, { recursive: true });
+  const fields: number[] = [];
+  for (let i = 0; i < 40; i++) fields.push(1 + (i % 100), 4, 0);
+  const byExporter: Record<string, unknown> = {};
+  for (let e = 1; e <= exporters; e++) {
+    const templates = Array.from({ length: perExporter }, (_, k) => ({ id: 256 + k, options: false, scopeCount: 0, fields }));
+    byExporter[`127.0.1.${e}`] = { nf9: { '0': { templates, samplers: {}, rate: 0 } } };
+  }
+  const file = join(stateDir, 'capture-templates.json');
+  writeFileSync(file, JSON.stringify({ version: 1, exporters: byExporter }));
+  return file;
+}
+
+/** Send one datagram from `from` (a loopback address) to 127.0.0.1:port. */
+export function sendFrom(from: string, port: number, data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind({ address: from, port: 0 }, () => s.send(data, port, '127.0.0.1', (e) => (s.close(), e ? reject(e) : resolve())));
+  });
+}
