@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdjRibOut, packAnnouncements, packWithdrawals, endOfRibMessage, selectForPeer, type PackContext } from '../src/bgp/ribout.js';
-import { decodeMessage } from '../src/bgp/codec.js';
+import { AdjRibOut, packAnnouncements, packWithdrawals, endOfRibMessage, routeProblem, selectForPeer, type PackContext } from '../src/bgp/ribout.js';
+import { decodeMessage, encodeMessage } from '../src/bgp/codec.js';
 import { endOfRib } from '../src/bgp/update.js';
 import { communityText } from '../src/bgp/attrs.js';
 import { prefixToString } from '../src/wire/addr.js';
 import { staticRoutesToDesired } from '../src/bgp/static.js';
 import type { DesiredRoute } from '../src/bgp/types.js';
+import { desiredRoute } from '../src/bgp/route.js';
 import { blackholes, route, bgpTestConfig } from './helpers/bgp-config.js';
 
 const ebgp: PackContext = { as4: true, maxMessage: 4096, ebgp: true, localAs: 65100, nextHopSelf: {} };
@@ -24,7 +25,7 @@ function updates(msgs: Uint8Array[], c = ctx) {
 }
 
 function flow(key: string, bytes: number[]): DesiredRoute {
-  return { key, family: 'ipv4-flowspec', flowspecNlri: new Uint8Array(bytes), communities: [], largeCommunities: [], extendedCommunities: [new Uint8Array([0x80, 6, 0, 0, 0, 0, 0, 0])], owner: 'fs' };
+  return desiredRoute({ key, family: 'ipv4-flowspec', flowspecNlri: new Uint8Array(bytes), communities: [], largeCommunities: [], extendedCommunities: [new Uint8Array([0x80, 6, 0, 0, 0, 0, 0, 0])], owner: 'fs' });
 }
 
 test('100,000 /32 with the same attributes pack into full 4096-byte UPDATEs', () => {
@@ -96,7 +97,8 @@ test('Adj-RIB-Out diff: only differences; changed attributes re-announce; withdr
   rib.apply(d);
   d = rib.diff(selectForPeer([a, b], fams, 0).routes);
   assert.deepEqual([d.announce.length, d.withdraw.length], [0, 0]);
-  const b2 = { ...b, largeCommunities: ['65100:1:1'] };
+  // A copy with other attributes is built again (its communities parsed), not spread.
+  const b2 = desiredRoute({ ...b, largeCommunities: ['65100:1:1'] });
   d = rib.diff(selectForPeer([a, b2], fams, 0).routes);
   assert.deepEqual([d.announce.map((r) => r.key), d.withdraw.length], [['203.0.113.6/32'], 0]);
   rib.apply(d);
@@ -141,4 +143,55 @@ test('static routes from config become desired routes', () => {
   assert.equal(r!.owner, 'static');
   assert.equal(Buffer.from(r!.extendedCommunities[0]!).toString('hex'), '0002fde800000064');
   assert.deepEqual(r!.largeCommunities, ['65001:666:1']);
+});
+
+test("ribout's UPDATEs are the codec's: each decodes cleanly and encodeMessage gives back the same bytes", () => {
+  const many = Array.from({ length: 70 }, (_, i) => `65000:${i}`); // 280 bytes: COMMUNITIES takes the extended length (RFC 4271 §4.3)
+  const rs = [
+    route('203.0.113.5/32', '192.0.2.1', ['65535:666'], ['64512:666:1']),
+    route('203.0.113.6/32', '192.0.2.1', many),
+    route('2001:db8::5/128', '192.0.2.1', ['65535:666']), // IPv4-mapped next hop in MP_REACH
+    desiredRoute({ key: 'x', family: 'ipv6-unicast', prefix: route('2001:db8::6/128', '100::1').prefix!, nextHop: '100::1', communities: [], largeCommunities: ['1:2:3'], extendedCommunities: [new Uint8Array([0, 2, 0xfd, 0xe8, 0, 0, 0, 100])], ipv6ExtendedCommunities: [new Uint8Array(20).fill(7)], owner: 't' }),
+    flow('a', [1, 32, 198, 51, 100, 1]),
+    flow('b', Array.from({ length: 300 }, (_, i) => i & 0xff)), // 2-octet NLRI length (RFC 8955 §4)
+  ];
+  for (const c of [ebgp, ibgp, { ...ebgp, as4: false, localAs: 4200000001 }, { ...ebgp, maxMessage: 65535 }]) {
+    const codec = { as4: c.as4, maxLength: c.maxMessage };
+    const msgs = [...packAnnouncements(rs, c).messages, ...packWithdrawals(rs, c), endOfRibMessage('ipv6-flowspec')];
+    assert.equal(msgs.length, 5 + 3 + 1);
+    for (const [i, d] of updates(msgs, codec).entries()) assert.equal(Buffer.from(encodeMessage(d, codec)).toString('hex'), Buffer.from(msgs[i]!).toString('hex'));
+  }
+  const two = updates(packAnnouncements([rs[0]!], { ...ebgp, as4: false, localAs: 4200000001 }).messages, { as4: false, maxLength: 4096 })[0]!;
+  const ap = two.attributes.find((a) => a.kind === 'as_path');
+  assert.deepEqual(ap?.kind === 'as_path' ? ap.segments : null, [{ type: 2, asns: [23456] }]); // AS_TRANS, RFC 6793 §9
+});
+
+test('communities are parsed once, when the route is built: the sync reads the values, not the text', () => {
+  const comms = ['65535:666', '65000:1'];
+  const large = ['64512:666:1'];
+  const r = route('203.0.113.5/32', '192.0.2.1', comms, large);
+  assert.deepEqual(
+    r.attrs.list.map((a) => (a.kind === 'communities' || a.kind === 'large_communities' ? [a.code, a.communities] : [a.code])),
+    [
+      [8, [0xffff029a, 0xfde80001]],
+      [32, [[64512, 666, 1]]],
+    ],
+  );
+  assert.equal(r.attrs.problem, null);
+  // The same text elsewhere shares the parse.
+  assert.equal(route('203.0.113.6/32', '192.0.2.1', [...comms], [...large]).attrs, r.attrs);
+  // Text changed behind the route's back is not read again: the UPDATE carries what was parsed.
+  comms[0] = 'not a community';
+  large[0] = '1:1:1';
+  assert.equal(routeProblem(r), null);
+  const d = updates(packAnnouncements([r], ebgp).messages)[0]!;
+  const c = d.attributes.find((a) => a.kind === 'communities');
+  assert.deepEqual(c?.kind === 'communities' ? c.communities.map(communityText) : [], ['65535:666', '65000:1']);
+  const l = d.attributes.find((a) => a.kind === 'large_communities');
+  assert.deepEqual(l?.kind === 'large_communities' ? l.communities : [], [[64512, 666, 1]]);
+  // Text that does not parse is a problem of the route, found at build time, not an exception.
+  const bad = route('203.0.113.7/32', '192.0.2.1', ['65535:666', 'blackhole'], ['1:2']);
+  assert.equal(bad.attrs.problem, 'bad community blackhole');
+  assert.equal(routeProblem(bad), 'bad community blackhole');
+  assert.deepEqual(packAnnouncements([bad], ebgp).skipped.map((s) => s.problem), ['bad community blackhole']);
 });

@@ -4,14 +4,21 @@
  * attributes are packed into as few UPDATEs as fit the negotiated message size; IPv4
  * unicast uses the classic NLRI/Withdrawn fields, every other family MP_REACH/MP_UNREACH
  * (RFC 4760). Everything here is pure: it returns UPDATE bytes, the session sends them.
+ *
+ * The bytes come from the codec's serialisers (attrs.ts writeAttribute, update.ts
+ * writeUpdateBody through codec.ts encodeUpdate), the same ones the golden and fuzz tests
+ * hold to byte-identical re-encoding: this file decides what goes in an UPDATE, never how
+ * it is written. A route's communities arrive already parsed (route.ts).
  */
 import type { BgpFamily, NextHops } from '../config/types.js';
 import type { DesiredRoute } from './types.js';
 import { Writer } from '../wire/writer.js';
-import { parseV4, parseV6 } from '../wire/addr.js';
+import { parseV4, parseV6, type Prefix } from '../wire/addr.js';
 import * as C from './constants.js';
-import { parseCommunity, parseLargeCommunity } from './attrs.js';
-import { flowspecWireLength, prefixWireLength, writeFlowspec, writePrefix } from './nlri.js';
+import { writeAttribute, type AttrContext, type MpReachAttr, type PathAttribute } from './attrs.js';
+import { encodeUpdate, type CodecContext } from './codec.js';
+import type { UpdateMessage } from './update.js';
+import { flowspecWireLength, prefixWireLength } from './nlri.js';
 
 export interface PackContext {
   readonly as4: boolean;
@@ -31,10 +38,7 @@ export function ribKey(r: DesiredRoute): string {
 
 /** Everything that makes two announcements of the same route different. */
 export function routeSignature(r: DesiredRoute): string {
-  let ext = '';
-  for (const e of r.extendedCommunities) ext += Buffer.from(e).toString('hex') + ',';
-  for (const e of r.ipv6ExtendedCommunities ?? []) ext += '6:' + Buffer.from(e).toString('hex') + ',';
-  return `${r.nextHop ?? ''}|${r.communities.join(',')}|${r.largeCommunities.join(',')}|${ext}`;
+  return `${r.nextHop ?? ''}|${r.attrs.key}`;
 }
 
 /** Why a route cannot be sent as given (null when it can). */
@@ -48,11 +52,8 @@ export function routeProblem(r: DesiredRoute): string | null {
     if (r.flowspecNlri.length > 4095) return `FlowSpec NLRI of ${r.flowspecNlri.length} bytes`;
   }
   if (r.nextHop !== undefined && parseV4(r.nextHop) < 0 && !parseV6(r.nextHop)) return `bad next hop ${r.nextHop}`;
-  for (const c of r.communities) if (Number.isNaN(parseCommunity(c))) return `bad community ${c}`;
-  for (const c of r.largeCommunities) if (!parseLargeCommunity(c)) return `bad large community ${c}`;
-  for (const e of r.extendedCommunities) if (e.length !== 8) return 'extended community is not 8 bytes';
-  for (const e of r.ipv6ExtendedCommunities ?? []) if (e.length !== 20) return 'IPv6 extended community is not 20 bytes';
-  return null;
+  // Communities were checked when the route was built (route.ts); only the verdict is read here.
+  return r.attrs.problem;
 }
 
 export interface Selection {
@@ -153,8 +154,10 @@ function nextHopFor(r: DesiredRoute, ctx: PackContext): string | undefined {
   return r.nextHop;
 }
 
+const EMPTY = new Uint8Array(0);
+
 function nextHopBytes(family: BgpFamily, nh: string | undefined): Uint8Array {
-  if (nh === undefined) return new Uint8Array(0);
+  if (nh === undefined) return EMPTY;
   const v4 = parseV4(nh);
   if (v4 >= 0) {
     const b = new Uint8Array([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255]);
@@ -168,77 +171,64 @@ function nextHopBytes(family: BgpFamily, nh: string | undefined): Uint8Array {
     }
     return b;
   }
-  return parseV6(nh) ?? new Uint8Array(0);
+  return parseV6(nh) ?? EMPTY;
 }
 
-function attr(w: Writer, flags: number, code: number, body: (w: Writer) => void): void {
-  w.u8(flags).u8(code);
-  const at = w.placeholder(1);
-  const start = w.pos;
-  body(w);
-  const len = w.pos - start;
-  if (len > 255) {
-    const value = w.view().slice(start, w.pos);
-    w.pos = at - 2;
-    w.u8(flags | C.FLAG_EXTENDED).u8(code).u16(len).bytes(value);
-  } else w.setUint(at, len, 1);
+const ORIGIN_IGP: PathAttribute = { kind: 'origin', flags: C.FLAG_TRANSITIVE, code: C.ATTR_ORIGIN, origin: 0 };
+/** RFC 4271 §5.1.5: LOCAL_PREF goes to internal peers only; 100 is the customary default. */
+const LOCAL_PREF_100: PathAttribute = { kind: 'local_pref', flags: C.FLAG_TRANSITIVE, code: C.ATTR_LOCAL_PREF, value: 100 };
+/**
+ * MP_REACH_NLRI / MP_UNREACH_NLRI are optional non-transitive (RFC 4760 §3, §4); we always
+ * use the 2-octet length (RFC 4271 §4.3 extended-length bit) so that the room left for
+ * NLRI is known before they are added.
+ */
+const MP_FLAGS = C.FLAG_OPTIONAL | C.FLAG_EXTENDED;
+
+/**
+ * The attributes every announcement of a session carries: ORIGIN IGP (RFC 4271 §5.1.1),
+ * AS_PATH with our AS prepended towards eBGP peers and empty towards iBGP ones (§5.1.2;
+ * a 2-octet session gets AS_TRANS for a 4-octet AS, RFC 6793 §9, written by attrs.ts).
+ */
+function sessionAttributes(ctx: PackContext): PathAttribute[] {
+  const segments = ctx.ebgp ? [{ type: C.AS_SEQUENCE, asns: [ctx.localAs] }] : [];
+  return [ORIGIN_IGP, { kind: 'as_path', flags: C.FLAG_TRANSITIVE, code: C.ATTR_AS_PATH, segments }];
 }
 
-/** Attributes before (codes < 14) and after (codes > 15) the MP attributes, for one group. */
-function buildAttrs(r: DesiredRoute, nh: string | undefined, ctx: PackContext): { pre: Uint8Array; post: Uint8Array } {
-  const w = new Writer(128);
-  attr(w, C.FLAG_TRANSITIVE, C.ATTR_ORIGIN, (x) => x.u8(0)); // IGP
-  attr(w, C.FLAG_TRANSITIVE, C.ATTR_AS_PATH, (x) => {
-    // eBGP: our AS prepended (RFC 4271 §5.1.2); iBGP: empty AS_PATH.
-    if (ctx.ebgp) {
-      x.u8(C.AS_SEQUENCE).u8(1);
-      if (ctx.as4) x.u32(ctx.localAs);
-      else x.u16(ctx.localAs > 0xffff ? C.AS_TRANS : ctx.localAs);
+/**
+ * One group's attribute list in ascending type code (RFC 4271 §5 SHOULD): the session's,
+ * NEXT_HOP for IPv4 unicast (RFC 4271 §5.1.3; other families carry it in MP_REACH_NLRI),
+ * LOCAL_PREF for iBGP, and the route's own around `mp` (type 14) when there is one.
+ */
+function groupAttributes(session: readonly PathAttribute[], r: DesiredRoute, nh: string | undefined, mp: MpReachAttr | null, ctx: PackContext): PathAttribute[] {
+  const out = [...session];
+  if (r.family === 'ipv4-unicast') out.push({ kind: 'next_hop', flags: C.FLAG_TRANSITIVE, code: C.ATTR_NEXT_HOP, nextHop: nh! });
+  if (!ctx.ebgp) out.push(LOCAL_PREF_100);
+  let placed = !mp;
+  for (const a of r.attrs.list) {
+    if (!placed && a.code > C.ATTR_MP_REACH) {
+      out.push(mp!);
+      placed = true;
     }
-  });
-  if (r.family === 'ipv4-unicast') attr(w, C.FLAG_TRANSITIVE, C.ATTR_NEXT_HOP, (x) => x.u32(parseV4(nh!)));
-  if (!ctx.ebgp) attr(w, C.FLAG_TRANSITIVE, C.ATTR_LOCAL_PREF, (x) => x.u32(100));
-  if (r.communities.length) {
-    attr(w, C.FLAG_OPTIONAL | C.FLAG_TRANSITIVE, C.ATTR_COMMUNITIES, (x) => {
-      for (const c of r.communities) x.u32(parseCommunity(c));
-    });
+    out.push(a);
   }
-  const pre = w.finish();
-  w.reset();
-  if (r.extendedCommunities.length) {
-    attr(w, C.FLAG_OPTIONAL | C.FLAG_TRANSITIVE, C.ATTR_EXT_COMMUNITIES, (x) => {
-      for (const e of r.extendedCommunities) x.bytes(e);
-    });
-  }
-  // RFC 5701 IPv6 Address Specific Extended Community (attribute 25): FlowSpec redirect to IPv6.
-  if (r.ipv6ExtendedCommunities?.length) {
-    attr(w, C.FLAG_OPTIONAL | C.FLAG_TRANSITIVE, 25, (x) => {
-      for (const e of r.ipv6ExtendedCommunities!) x.bytes(e);
-    });
-  }
-  if (r.largeCommunities.length) {
-    attr(w, C.FLAG_OPTIONAL | C.FLAG_TRANSITIVE, C.ATTR_LARGE_COMMUNITIES, (x) => {
-      for (const l of r.largeCommunities) {
-        const [a, b, c] = parseLargeCommunity(l)!;
-        x.u32(a).u32(b).u32(c);
-      }
-    });
-  }
-  return { pre, post: w.finish() };
+  if (!placed) out.push(mp!);
+  return out;
 }
 
-function header(w: Writer): void {
-  for (let i = 0; i < 16; i++) w.u8(0xff);
-  w.u16(0).u8(C.MSG_UPDATE);
+/** Bytes the attributes take on the wire (an MP attribute without NLRI counts its fixed part). */
+function attributesLength(attrs: readonly PathAttribute[], ctx: AttrContext): number {
+  const w = new Writer(256);
+  for (const a of attrs) writeAttribute(w, a, ctx);
+  return w.length;
 }
 
+function isFlowspec(f: BgpFamily): boolean {
+  return f === 'ipv4-flowspec' || f === 'ipv6-flowspec';
+}
+
+/** Wire length of the route's NLRI: a prefix (RFC 4271 §4.3) or a FlowSpec NLRI with its length (RFC 8955 §4). */
 function nlriLength(r: DesiredRoute): number {
-  return r.prefix ? prefixWireLength(r.prefix) : flowspecWireLength(r.flowspecNlri!);
-}
-
-function writeNlri(w: Writer, r: DesiredRoute): void {
-  if (r.prefix) writePrefix(w, r.prefix);
-  else writeFlowspec(w, r.flowspecNlri!);
+  return isFlowspec(r.family) ? flowspecWireLength(r.flowspecNlri!) : prefixWireLength(r.prefix!);
 }
 
 export interface Packed {
@@ -252,6 +242,10 @@ export function packAnnouncements(routes: readonly DesiredRoute[], ctx: PackCont
   const groups = new Map<string, { first: DesiredRoute; nh: string | undefined; routes: DesiredRoute[] }>();
   const skipped: Packed['skipped'] = [];
   for (const r of routes) {
+    if (r.attrs.problem) {
+      skipped.push({ route: r, problem: r.attrs.problem });
+      continue;
+    }
     const nh = nextHopFor(r, ctx);
     if ((r.family === 'ipv4-unicast' || r.family === 'ipv6-unicast') && nh === undefined) {
       skipped.push({ route: r, problem: 'no next hop (route, next_hop_self and session address all missing)' });
@@ -261,21 +255,26 @@ export function packAnnouncements(routes: readonly DesiredRoute[], ctx: PackCont
       skipped.push({ route: r, problem: `IPv4 route with next hop ${nh}` });
       continue;
     }
-    const k = `${r.family}|${nh ?? ''}|${r.communities.join(',')}|${r.largeCommunities.join(',')}|${r.extendedCommunities.map((e) => Buffer.from(e).toString('hex')).join(',')}|${(r.ipv6ExtendedCommunities ?? []).map((e) => Buffer.from(e).toString('hex')).join(',')}`;
+    const k = `${r.family}|${nh ?? ''}|${r.attrs.key}`;
     let g = groups.get(k);
     if (!g) groups.set(k, (g = { first: r, nh, routes: [] }));
     g.routes.push(r);
   }
   const messages: Uint8Array[] = [];
-  const w = new Writer(ctx.maxMessage);
+  const codec: CodecContext = { as4: ctx.as4, maxLength: ctx.maxMessage };
+  const session = sessionAttributes(ctx);
   for (const g of groups.values()) {
-    const { pre, post } = buildAttrs(g.first, g.nh, ctx);
     const fam = g.first.family;
     const classic = fam === 'ipv4-unicast';
+    const flow = isFlowspec(fam);
     const { afi, safi } = C.familyCode(fam);
-    const nhb = classic ? new Uint8Array(0) : nextHopBytes(fam, g.nh);
-    const mpFixed = classic ? 0 : 4 + 5 + nhb.length; // flags, code, 2-octet length; afi, safi, nh len, reserved
-    const room = ctx.maxMessage - C.HEADER_LEN - 4 - pre.length - post.length - mpFixed;
+    const mp: MpReachAttr | null = classic
+      ? null
+      : { kind: 'mp_reach', flags: MP_FLAGS, code: C.ATTR_MP_REACH, afi, safi, nextHop: nextHopBytes(fam, g.nh), reserved: 0, nlri: [], flowspec: [] };
+    const attrs = groupAttributes(session, g.first, g.nh, mp, ctx);
+    const mpAt = mp ? attrs.indexOf(mp) : -1;
+    // RFC 4271 §4.3: 19-byte header, two 2-octet length fields, the attributes, then NLRI.
+    const room = ctx.maxMessage - C.HEADER_LEN - 4 - attributesLength(attrs, ctx);
     let i = 0;
     while (i < g.routes.length) {
       const first = g.routes[i]!;
@@ -284,42 +283,32 @@ export function packAnnouncements(routes: readonly DesiredRoute[], ctx: PackCont
         i++;
         continue;
       }
-      w.reset();
-      header(w);
-      w.u16(0); // withdrawn routes length
-      const aAt = w.placeholder(2);
-      w.bytes(pre);
-      let mpLenAt = -1;
-      if (classic) {
-        w.bytes(post);
-        w.fillLength(aAt, 2);
-      } else {
-        w.u8(C.FLAG_OPTIONAL | C.FLAG_EXTENDED).u8(C.ATTR_MP_REACH);
-        mpLenAt = w.placeholder(2);
-        w.u16(afi).u8(safi).u8(nhb.length).bytes(nhb).u8(0);
-      }
+      const prefixes: Prefix[] = [];
+      const flows: Uint8Array[] = [];
       let used = 0;
       while (i < g.routes.length) {
         const r = g.routes[i]!;
         const n = nlriLength(r);
         if (used + n > room) break;
-        writeNlri(w, r);
+        if (flow) flows.push(r.flowspecNlri!);
+        else prefixes.push(r.prefix!);
         used += n;
         i++;
       }
-      if (!classic) {
-        w.fillLength(mpLenAt, 2);
-        w.bytes(post);
-        w.fillLength(aAt, 2);
+      let m: UpdateMessage;
+      if (classic) m = { type: 'update', withdrawn: [], attributes: attrs, nlri: prefixes };
+      else {
+        const withNlri = attrs.slice();
+        withNlri[mpAt] = { ...mp!, nlri: prefixes, flowspec: flows };
+        m = { type: 'update', withdrawn: [], attributes: withNlri, nlri: [] };
       }
-      w.setUint(16, w.pos, 2);
-      messages.push(w.finish());
+      messages.push(encodeUpdate(m, codec));
     }
   }
   return { messages, skipped };
 }
 
-/** UPDATEs withdrawing `routes`: IPv4 unicast in Withdrawn Routes, others in MP_UNREACH. */
+/** UPDATEs withdrawing `routes`: IPv4 unicast in Withdrawn Routes, others in MP_UNREACH (RFC 4760 §4). */
 export function packWithdrawals(routes: readonly DesiredRoute[], ctx: PackContext): Uint8Array[] {
   const byFamily = new Map<BgpFamily, DesiredRoute[]>();
   for (const r of routes) {
@@ -328,45 +317,35 @@ export function packWithdrawals(routes: readonly DesiredRoute[], ctx: PackContex
     l.push(r);
   }
   const out: Uint8Array[] = [];
-  const w = new Writer(ctx.maxMessage);
+  const codec: CodecContext = { as4: ctx.as4, maxLength: ctx.maxMessage };
   for (const [fam, list] of byFamily) {
     const classic = fam === 'ipv4-unicast';
+    const flow = isFlowspec(fam);
     const { afi, safi } = C.familyCode(fam);
+    // Header, the two length fields, and for MP_UNREACH its 4-byte header plus AFI/SAFI.
     const room = ctx.maxMessage - C.HEADER_LEN - 4 - (classic ? 0 : 7);
     let i = 0;
     while (i < list.length) {
-      w.reset();
-      header(w);
-      const wAt = w.placeholder(2);
-      let aAt = -1;
-      let mpAt = -1;
-      if (!classic) {
-        aAt = w.placeholder(2);
-        w.u8(C.FLAG_OPTIONAL | C.FLAG_EXTENDED).u8(C.ATTR_MP_UNREACH);
-        mpAt = w.placeholder(2);
-        w.u16(afi).u8(safi);
-      }
+      const prefixes: Prefix[] = [];
+      const flows: Uint8Array[] = [];
       let used = 0;
       while (i < list.length) {
-        const n = nlriLength(list[i]!);
+        const r = list[i]!;
+        const n = nlriLength(r);
         if (n > room) {
           i++;
           continue;
         }
         if (used + n > room) break;
-        writeNlri(w, list[i]!);
+        if (flow) flows.push(r.flowspecNlri!);
+        else prefixes.push(r.prefix!);
         used += n;
         i++;
       }
-      if (classic) {
-        w.fillLength(wAt, 2);
-        w.u16(0);
-      } else {
-        w.fillLength(mpAt, 2);
-        w.fillLength(aAt, 2);
-      }
-      w.setUint(16, w.pos, 2);
-      out.push(w.finish());
+      const m: UpdateMessage = classic
+        ? { type: 'update', withdrawn: prefixes, attributes: [], nlri: [] }
+        : { type: 'update', withdrawn: [], attributes: [{ kind: 'mp_unreach', flags: MP_FLAGS, code: C.ATTR_MP_UNREACH, afi, safi, withdrawn: prefixes, flowspec: flows }], nlri: [] };
+      out.push(encodeUpdate(m, codec));
     }
   }
   return out;
@@ -374,14 +353,7 @@ export function packWithdrawals(routes: readonly DesiredRoute[], ctx: PackContex
 
 /** End-of-RIB marker (RFC 4724 §2): empty UPDATE for IPv4 unicast, empty MP_UNREACH otherwise. */
 export function endOfRibMessage(fam: BgpFamily): Uint8Array {
-  const w = new Writer(32);
-  header(w);
-  w.u16(0);
-  if (fam === 'ipv4-unicast') w.u16(0);
-  else {
-    const { afi, safi } = C.familyCode(fam);
-    w.u16(6).u8(C.FLAG_OPTIONAL).u8(C.ATTR_MP_UNREACH).u8(3).u16(afi).u8(safi);
-  }
-  w.setUint(16, w.pos, 2);
-  return w.finish();
+  const { afi, safi } = C.familyCode(fam);
+  const attributes: PathAttribute[] = fam === 'ipv4-unicast' ? [] : [{ kind: 'mp_unreach', flags: C.FLAG_OPTIONAL, code: C.ATTR_MP_UNREACH, afi, safi, withdrawn: [], flowspec: [] }];
+  return encodeUpdate({ type: 'update', withdrawn: [], attributes, nlri: [] });
 }

@@ -5,11 +5,12 @@
 import type { Config, StaticRoute } from '../config/types.js';
 import type { DesiredRoute } from './types.js';
 import { parseExtendedCommunity } from '../config/values.js';
+import { desiredRoute } from './route.js';
 
 export function staticRouteToDesired(r: StaticRoute): DesiredRoute {
   // Config validated these already (src/config/values.ts reads them back to the same bytes).
   const ext = r.extended_communities.map(parseExtendedCommunity);
-  return {
+  return desiredRoute({
     key: r.prefix_text,
     family: r.prefix.family === 4 ? 'ipv4-unicast' : 'ipv6-unicast',
     prefix: r.prefix,
@@ -18,7 +19,7 @@ export function staticRouteToDesired(r: StaticRoute): DesiredRoute {
     largeCommunities: [...r.large_communities],
     extendedCommunities: ext,
     owner: 'static',
-  };
+  });
 }
 
 export function staticRoutesToDesired(cfg: Config): DesiredRoute[] {

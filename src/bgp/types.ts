@@ -4,6 +4,7 @@
  */
 import type { BgpFamily } from '../config/types.js';
 import type { Prefix } from '../wire/addr.js';
+import type { PathAttribute } from './attrs.js';
 
 export interface DesiredRoute {
   /**
@@ -19,9 +20,9 @@ export interface DesiredRoute {
   readonly flowspecNlri?: Uint8Array;
   /** Text address; for FlowSpec usually absent (no next hop, RFC 8955 §4 uses 0 length). */
   readonly nextHop?: string;
-  /** "a:b" standard communities (well-known names already resolved). */
+  /** "a:b" standard communities (well-known names already resolved), as shown in logs and the API. */
   readonly communities: readonly string[];
-  /** "a:b:c" large communities. */
+  /** "a:b:c" large communities, as shown. */
   readonly largeCommunities: readonly string[];
   /** Extended communities as 8 raw bytes each (FlowSpec actions, route targets). */
   readonly extendedCommunities: readonly Uint8Array[];
@@ -32,6 +33,26 @@ export interface DesiredRoute {
   readonly ipv6ExtendedCommunities?: readonly Uint8Array[];
   /** Who asked for it (mitigation uuid, "static"): for logs and the API only. */
   readonly owner: string;
+  /**
+   * The attributes above in wire form, built once by desiredRoute() (route.ts) when the
+   * route is built: the RIB-out packs, groups and diffs these and never reads the text.
+   * A copy with other attributes must be built through desiredRoute() again.
+   */
+  readonly attrs: RouteAttributes;
+}
+
+/** A desired route's own path attributes, parsed from its text once. */
+export interface RouteAttributes {
+  /**
+   * COMMUNITIES (RFC 1997), EXTENDED_COMMUNITIES (RFC 4360), IPv6 Address Specific
+   * Extended Community (RFC 5701, attribute 25) and LARGE_COMMUNITY (RFC 8092), those
+   * present, as the typed values attrs.ts writes, in ascending type code.
+   */
+  readonly list: readonly PathAttribute[];
+  /** Identity of `list`: equal keys, identical attribute bytes. */
+  readonly key: string;
+  /** Why the attributes cannot be sent (a community that does not parse), else null. */
+  readonly problem: string | null;
 }
 
 /** Source of desired routes; the speaker pulls it whenever notified of a change. */

@@ -16,6 +16,7 @@ import { Reader, WireError } from '../wire/reader.js';
 import { Writer } from '../wire/writer.js';
 import { parseAddr, addrToString, prefixToString, type Prefix } from '../wire/addr.js';
 import type { DesiredRoute } from '../bgp/types.js';
+import { desiredRoute } from '../bgp/route.js';
 import { numTermText, bitTermText, type BitAtom, type NumAtom } from './ops.js';
 import {
   FIELDS,
@@ -377,7 +378,7 @@ export function decodeRule(
 /** The speaker's input for one rule (the speaker adds the NLRI length and MP_REACH). */
 export function ruleToDesiredRoute(rule: FlowspecRule, owner: string): DesiredRoute {
   const e = encodeRule(rule);
-  return {
+  return desiredRoute({
     key: e.key,
     family: e.family,
     flowspecNlri: e.nlri,
@@ -387,7 +388,7 @@ export function ruleToDesiredRoute(rule: FlowspecRule, owner: string): DesiredRo
     extendedCommunities: e.extendedCommunities,
     ...(e.ipv6ExtendedCommunities.length ? { ipv6ExtendedCommunities: e.ipv6ExtendedCommunities } : {}),
     owner,
-  };
+  });
 }
 
 // ---------------------------------------------------------------- text

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { DesiredRoute } from '../bgp/types.js';
+import { desiredRoute } from '../bgp/route.js';
 import type { FlowSample } from '../capture/flow.js';
 import type { Config } from '../config/types.js';
 import { communityText, parseExtendedCommunity } from '../config/values.js';
@@ -74,6 +75,11 @@ export interface MitigationSetOptions {
 export class MitigationSet {
   private readonly set = new Map<string, Mitigation>();
   private readonly fsRoutes = new Map<string, DesiredRoute>();
+  /**
+   * A blackhole's route, built (its communities parsed) once per mitigation record rather
+   * than on every desiredRoutes(); records are immutable, a changed one is a new object.
+   */
+  private readonly unicastRoutes = new WeakMap<Mitigation, DesiredRoute | undefined>();
   /** Identity -> uuid ("kind prefix" for unicast, the route key for FlowSpec): one map hit per add. */
   private readonly byIdentity = new Map<string, string>();
   private readonly counts: Record<MitigationKind, number> = { blackhole: 0, flowspec: 0, escalation: 0 };
@@ -180,7 +186,11 @@ export class MitigationSet {
 
   /** The route a mitigation is announced as (undefined: none can be built). */
   routeOf(m: Mitigation): DesiredRoute | undefined {
-    return m.kind === 'flowspec' ? this.fsRoutes.get(m.uuid) : unicastRoute(m);
+    if (m.kind === 'flowspec') return this.fsRoutes.get(m.uuid);
+    if (this.unicastRoutes.has(m)) return this.unicastRoutes.get(m);
+    const r = unicastRoute(m);
+    this.unicastRoutes.set(m, r);
+    return r;
   }
 
   desiredRoutes(): DesiredRoute[] {
@@ -446,7 +456,7 @@ function describe(m: Mitigation): string {
 export function unicastRoute(m: Mitigation): DesiredRoute | undefined {
   const p = parsePrefix(m.prefix);
   if (typeof p === 'string') return undefined;
-  return {
+  return desiredRoute({
     key: m.prefix,
     family: p.family === 4 ? 'ipv4-unicast' : 'ipv6-unicast',
     prefix: p,
@@ -461,5 +471,5 @@ export function unicastRoute(m: Mitigation): DesiredRoute | undefined {
       }
     }),
     owner: m.uuid,
-  };
+  });
 }

@@ -1,6 +1,7 @@
 /** Test-only: hand-built configs for the BGP speaker (only cfg.bgp is read by it). */
 import type { BgpConfig, BgpPeerConfig, Config } from '../../src/config/types.js';
 import type { DesiredRoute } from '../../src/bgp/types.js';
+import { desiredRoute } from '../../src/bgp/route.js';
 import type { BgpFamily } from '../../src/config/types.js';
 import { parseAddr, maskBytes } from '../../src/wire/addr.js';
 
@@ -29,7 +30,7 @@ export function route(prefix: string, nextHop: string, communities: string[] = [
   const addr = parseAddr(a!)!;
   const len = Number(l);
   const family: BgpFamily = addr.family === 4 ? 'ipv4-unicast' : 'ipv6-unicast';
-  return {
+  return desiredRoute({
     key: prefix,
     family,
     prefix: { family: addr.family, bytes: maskBytes(addr.bytes, len), len },
@@ -38,7 +39,7 @@ export function route(prefix: string, nextHop: string, communities: string[] = [
     largeCommunities: large,
     extendedCommunities: [],
     owner,
-  };
+  });
 }
 
 /** n IPv4 /32 from base upward, all with the same attributes. */
@@ -48,16 +49,18 @@ export function blackholes(n: number, base: string, nextHop: string, communities
   const out: DesiredRoute[] = [];
   for (let i = 0; i < n; i++, v++) {
     const bytes = new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
-    out.push({
-      key: `${bytes.join('.')}/32`,
-      family: 'ipv4-unicast',
-      prefix: { family: 4, bytes, len: 32 },
-      nextHop,
-      communities,
-      largeCommunities: large,
-      extendedCommunities: [],
-      owner: 'bench',
-    });
+    out.push(
+      desiredRoute({
+        key: `${bytes.join('.')}/32`,
+        family: 'ipv4-unicast',
+        prefix: { family: 4, bytes, len: 32 },
+        nextHop,
+        communities,
+        largeCommunities: large,
+        extendedCommunities: [],
+        owner: 'bench',
+      }),
+    );
   }
   return out;
 }
