@@ -6,21 +6,36 @@
  * and 24-31, so a lookup is at most three array reads.
  * IPv6: the prefixes are flattened at build time into disjoint address ranges, each owned
  * by its most specific prefix; a lookup is a binary search over the range starts kept as
- * four uint32 words each (no strings, no BigInt on the lookup path).
+ * four uint32 words each (no strings, no BigInt on the lookup path). With a few IPv6
+ * prefixes only (the usual config: a handful of networks) a scan of them, most specific
+ * first, is faster than the search (measured: 2 prefixes, ~1.4x), so up to LINEAR6 they are
+ * scanned instead.
+ * A family with no prefixes shares one read-only first level (so a whitelist with no IPv4
+ * entries costs no 256 KiB of zeros per config).
  */
 import type { Prefix } from '../wire/addr.js';
+
+/** IPv4 first level with no prefix in it (every slot 0 = no match). Never written. */
+const EMPTY_L1 = new Int32Array(65536);
+/** first6 for the single range [::, no match]: every bucket but 0 starts past it. Never written. */
+const EMPTY_FIRST6 = new Uint32Array(65537).fill(1, 1);
+/** Up to this many IPv6 prefixes, index6w scans them instead of searching the ranges. */
+const LINEAR6 = 8;
 
 export class PrefixTable<V> {
   private readonly values: V[] = [];
   // IPv4 trie. Slot encoding: 0 = no match, k > 0 = values[k - 1], -c = chunk c.
-  private readonly l1 = new Int32Array(65536);
-  private pool = new Int32Array(256 * 16);
+  private readonly l1: Int32Array;
+  private pool = new Int32Array(256);
   private chunks = 1; // chunk 0 unused so that -0 never names a chunk
   // IPv6 ranges: starts6[4i..4i+3] (big-endian words), vals6[i] = value index or -1.
   private readonly starts6: Uint32Array;
   private readonly vals6: Int32Array;
   // first6[h] = index of the first range whose start has top 16 bits >= h: narrows the search.
-  private readonly first6 = new Uint32Array(65537);
+  private readonly first6: Uint32Array;
+  // Few IPv6 prefixes: per prefix 4 network words then 4 mask words, most specific first; null = search.
+  private readonly lin6: Uint32Array | null;
+  private readonly lin6Idx: Int32Array;
   readonly size: number;
 
   /** Build from (prefix, value) pairs; for the same prefix given twice the later one wins. */
@@ -48,6 +63,7 @@ export class PrefixTable<V> {
       }
     }
     this.size = v4.length + v6.length;
+    this.l1 = v4.length ? new Int32Array(65536) : EMPTY_L1;
     // Shorter prefixes first: longer ones then overwrite the slots they cover.
     v4.sort((a, b) => a.len - b.len);
     for (const e of v4) this.insert4(e.addr, e.len, e.idx + 1);
@@ -89,9 +105,23 @@ export class PrefixTable<V> {
     starts.forEach((s, i) => {
       for (let w = 0; w < 4; w++) this.starts6[i * 4 + w] = Number((s >> BigInt(96 - 32 * w)) & 0xffffffffn);
     });
-    for (let h = 0, j = 0; h <= 65536; h++) {
-      while (j < starts.length && this.starts6[j * 4]! >>> 16 < h) j++;
-      this.first6[h] = j;
+    const few = v6.length <= LINEAR6 ? [...v6].sort((a, b) => b.len - a.len) : null;
+    this.lin6 = few && new Uint32Array(few.length * 8);
+    this.lin6Idx = Int32Array.from(few ?? [], (p) => p.idx);
+    few?.forEach((p, i) => {
+      for (let w = 0; w < 4; w++) {
+        const bits = Math.max(0, Math.min(32, p.len - 32 * w));
+        this.lin6![i * 8 + w] = Number((p.start >> BigInt(96 - 32 * w)) & 0xffffffffn);
+        this.lin6![i * 8 + 4 + w] = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+      }
+    });
+    if (few) this.first6 = EMPTY_FIRST6;
+    else {
+      this.first6 = new Uint32Array(65537);
+      for (let h = 0, j = 0; h <= 65536; h++) {
+        while (j < starts.length && this.starts6[j * 4]! >>> 16 < h) j++;
+        this.first6[h] = j;
+      }
     }
   }
 
@@ -152,10 +182,31 @@ export class PrefixTable<V> {
 
   /** Index of the most specific IPv6 match for the 16 bytes at off, or -1. */
   index6(b: Uint8Array, off = 0): number {
-    const w0 = ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
-    const w1 = ((b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]!) >>> 0;
-    const w2 = ((b[off + 8]! << 24) | (b[off + 9]! << 16) | (b[off + 10]! << 8) | b[off + 11]!) >>> 0;
-    const w3 = ((b[off + 12]! << 24) | (b[off + 13]! << 16) | (b[off + 14]! << 8) | b[off + 15]!) >>> 0;
+    return this.index6w(
+      (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!,
+      (b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]!,
+      (b[off + 8]! << 24) | (b[off + 9]! << 16) | (b[off + 10]! << 8) | b[off + 11]!,
+      (b[off + 12]! << 24) | (b[off + 13]! << 16) | (b[off + 14]! << 8) | b[off + 15]!,
+    );
+  }
+
+  /**
+   * index6 for an address given as four big-endian 32-bit words, signed or unsigned (the
+   * detector keeps them in Int32/Uint32 arrays).
+   */
+  index6w(a0: number, a1: number, a2: number, a3: number): number {
+    const lin = this.lin6;
+    if (lin !== null) {
+      for (let k = 0; k < lin.length; k += 8) {
+        if (((a0 & lin[k + 4]!) >>> 0) === lin[k] && ((a1 & lin[k + 5]!) >>> 0) === lin[k + 1] && ((a2 & lin[k + 6]!) >>> 0) === lin[k + 2] && ((a3 & lin[k + 7]!) >>> 0) === lin[k + 3])
+          return this.lin6Idx[k >> 3]!;
+      }
+      return -1;
+    }
+    const w0 = a0 >>> 0;
+    const w1 = a1 >>> 0;
+    const w2 = a2 >>> 0;
+    const w3 = a3 >>> 0;
     const st = this.starts6;
     // Last range whose start <= address (range 0 starts at ::). It is the last range
     // before the address's 16-bit bucket or one inside it.
