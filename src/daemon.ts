@@ -10,7 +10,7 @@ import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { prefixToString } from './wire/addr.js';
 import type { Config } from './config/types.js';
-import { ConfigStore, defaultConfig, loadConfig } from './config/index.js';
+import { classifierOf, ConfigStore, defaultConfig, loadConfig } from './config/index.js';
 import { configureLogging, logger } from './log.js';
 import { Collector } from './capture/collector.js';
 import { MirrorCapture } from './capture/mirror-live.js';
@@ -159,7 +159,7 @@ export class Daemon {
     this.recorder = new AttackRecorder(this.history, {
       detector: this.detector,
       manager: this.manager,
-      coverage: (hg) => this.config.hostgroups.find((h) => h.name === hg)?.actions.flowspec.coverage,
+      coverage: (hg) => classifierOf(this.config).hostgroupByName(hg)?.actions.flowspec.coverage,
     });
 
     const metrics = createMetrics({
@@ -403,7 +403,7 @@ export class Daemon {
       else this.manager.onHostgroupAttackFinished(a);
       return;
     }
-    const hg = this.config.hostgroups.find((h) => h.name === a.hostgroup);
+    const hg = classifierOf(this.config).hostgroupByName(a.hostgroup);
     if (!hg) return;
     const details = { attack_uuid: a.uuid, ...hostgroupAttackDetails(a) };
     this.notifier.notify(hostgroupDocument(action, a.hostgroup, details), hg.actions.notify);

@@ -1,16 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import {
-  HOST_MONITORED,
-  HOST_OTHER,
-  HOST_WHITELISTED,
-  HostClassifier,
-  loadConfig,
-  parsePrefix,
-  PrefixTable,
-  type Hostgroup,
-} from '../src/config/index.js';
+import { parsePrefix, PrefixTable } from '../src/config/index.js';
 import { parseV4, parseV6, prefixContains, type Prefix } from '../src/wire/addr.js';
 
 const v6 = (s: string) => parseV6(s)!;
@@ -134,45 +124,3 @@ function parsePrefixFromBytes(family: 4 | 6, bytes: Uint8Array, len: number): Pr
   for (let bit = 0; bit < len; bit++) if (bytes[bit >> 3]! & (0x80 >> (bit & 7))) out[bit >> 3]! |= 0x80 >> (bit & 7);
   return { family, bytes: out, len };
 }
-
-test('HostClassifier: hostgroup by most specific prefix, default for the rest of networks, whitelist', () => {
-  const c = loadConfig(fileURLToPath(new URL('../../test/fixtures/config/valid/breakwater.yaml', import.meta.url)));
-  const hc = new HostClassifier(c);
-  const idx = (n: string) => c.hostgroups.findIndex((g: Hostgroup) => g.name === n);
-  const g4 = (a: string) => hc.group4(parseV4(a));
-  const g6 = (a: string) => hc.group6(v6(a));
-  assert.equal(g4('203.0.113.5'), idx('web-api'), '/28 inside web-api');
-  assert.equal(g4('203.0.113.16'), idx('web-api'), '/32 of web-api');
-  assert.equal(g4('203.0.113.17'), idx('web'), '/26 of web');
-  assert.equal(g4('203.0.113.100'), idx('default'), 'in networks, no hostgroup');
-  assert.equal(g4('198.51.100.1'), 0);
-  assert.equal(g4('192.0.2.1'), -1, 'not monitored');
-  assert.equal(g6('2001:db8:1::5'), idx('web'));
-  assert.equal(g6('2001:db8:1:0:8000::5'), idx('web-api'));
-  assert.equal(g6('2001:db8:2::1'), idx('default'));
-  assert.equal(g6('2001:db9::1'), -1);
-  assert.equal(hc.kind4(parseV4('203.0.113.53')), HOST_WHITELISTED);
-  assert.equal(hc.whitelisted4(parseV4('203.0.113.53')), true);
-  assert.equal(hc.whitelisted4(parseV4('203.0.113.54')), false);
-  assert.equal(hc.kind4(parseV4('203.0.113.54')), HOST_MONITORED);
-  assert.equal(hc.kind4(parseV4('8.8.8.8')), HOST_OTHER);
-  assert.equal(hc.kind6(v6('2001:db8::1')), HOST_MONITORED);
-  assert.equal(hc.kind6(v6('2001:db9::1')), HOST_OTHER);
-});
-
-test('HostClassifier: a network more specific than a hostgroup prefix keeps that hostgroup; hostgroups outside networks are monitored', () => {
-  const g = (name: string, prefixes: string[]): Hostgroup => ({ ...stub, name, prefixes: prefixes.map(parsePrefix) });
-  const stub = loadConfig().hostgroups[0]!;
-  const hc = new HostClassifier({
-    networks: ['10.0.0.0/8', '10.1.2.0/24', '10.9.0.0/16', '2001:db8:1:2::/64'].map(parsePrefix),
-    whitelist: [parsePrefix('2001:db8:1:2::1/128')],
-    hostgroups: [stub, g('big', ['10.1.0.0/16', '2001:db8:1::/48']), g('outside', ['192.0.2.0/24']), g('exact', ['10.9.0.0/16'])],
-  });
-  assert.equal(hc.group4(parseV4('10.1.2.3')), 1, 'network 10.1.2.0/24 lies inside hostgroup big');
-  assert.equal(hc.group4(parseV4('10.1.3.3')), 1);
-  assert.equal(hc.group4(parseV4('10.2.0.1')), 0);
-  assert.equal(hc.group4(parseV4('10.9.1.1')), 3, 'same prefix as a network: the hostgroup wins');
-  assert.equal(hc.group4(parseV4('192.0.2.77')), 2);
-  assert.equal(hc.group6(v6('2001:db8:1:2::5')), 1);
-  assert.equal(hc.kind6(v6('2001:db8:1:2::1')), HOST_WHITELISTED);
-});

@@ -21,13 +21,14 @@ import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { PeerStatus } from '../bgp/types.js';
+import { classifierOf } from '../config/classifier.js';
 import type { Config } from '../config/types.js';
 import type { Detector, HostRates, TopUnit } from '../detection/types.js';
 import type { HostgroupAttack } from '../detection/attacks.js';
 import { logger } from '../log.js';
 import type { AttackSummary } from '../mitigation/manager.js';
 import type { HistoryAttack } from '../history/types.js';
-import { coveringNetwork, hostgroupFor, parsePrefix } from '../mitigation/prefixes.js';
+import { coveringNetwork, parsePrefix } from '../mitigation/prefixes.js';
 import type { AddResult, Mitigation, MitigationManagerApi } from '../mitigation/types.js';
 import { addrToString, isLoopback, parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
 import { BasicAuth, roleOf, sourceKey } from './auth.js';
@@ -406,7 +407,7 @@ export class ApiServer {
         const p = this.monitoredHost(rest.join('/'));
         const ip = addrToString({ family: p.family, bytes: p.bytes });
         const r = this.deps.detector?.hostRates(ip) ?? null;
-        return { success: true, object: r ?? zeroRates(ip, hostgroupFor(this.deps.config().hostgroups, p)?.name ?? 'default') };
+        return { success: true, object: r ?? zeroRates(ip, classifierOf(this.deps.config()).hostgroupFor(p)?.name ?? 'default') };
       }
       case 'host_counters': {
         allow('GET');

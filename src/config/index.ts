@@ -1,7 +1,8 @@
 /**
  * Public surface of the config room. Modules read the frozen Config (types.ts); the daemon
- * loads it with loadConfig/defaultConfig and reloads through ConfigStore; the hot path
- * classifies addresses with HostClassifier / PrefixTable.
+ * loads it with loadConfig/defaultConfig and reloads through ConfigStore; every room asks
+ * classifierOf(config) which hostgroup an address or prefix belongs to and whether it is
+ * monitored or whitelisted (one Classifier per config, over PrefixTable).
  */
 export * from './types.js';
 export { ConfigError, configWarnings, defaultConfig, deepFreeze, loadConfig, parseConfig } from './load.js';
@@ -24,5 +25,5 @@ export {
 } from './values.js';
 export { BUILTIN_DEFAULT_HOSTGROUP } from './defaults.js';
 export { PrefixTable } from './prefix-table.js';
-export { HostClassifier, HOST_MONITORED, HOST_OTHER, HOST_WHITELISTED, type HostKind } from './classifier.js';
+export { Classifier, classifierOf, type HostClass, type HostKind, type PolicyInput, type PolicyLookup } from './classifier.js';
 export { ConfigStore, type ConfigListener, type ReloadResult } from './reload.js';

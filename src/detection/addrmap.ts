@@ -1,6 +1,7 @@
 /**
- * Address -> slot indexes for the hot path, and the policy lookups (monitored?, hostgroup,
- * whitelisted) they cache.
+ * Address -> slot indexes for the hot path, and the policy answers (monitored?, hostgroup,
+ * whitelisted) they cache. The answers come from the config room's Classifier
+ * (config/classifier.ts), the one policy lookup every room uses.
  *
  * IPv4: a /16 table says whether any monitored prefix touches the /16; a lazily allocated
  * chunk of 256 entries per such /16 maps each /24 to a block. A block is created on the
@@ -12,163 +13,11 @@
  * IPv6: an open-addressing hash table (linear probing, backward-shift deletion) from the
  * four address words to a slot; the policy for a new address is resolved once by LPM.
  */
-import type { Config, Hostgroup } from '../config/types.js';
-import type { Prefix } from '../wire/addr.js';
+import type { Classifier } from '../config/classifier.js';
 
 export const NOT_MONITORED = -1;
 export const NO_SLOT = -2;
 export const HG_NONE = 0xffff;
-
-/** A v4 prefix as (network, mask) numbers. */
-interface P4 {
-  net: number;
-  mask: number;
-  len: number;
-  hg: number;
-}
-/** A v6 prefix as four (word, mask) pairs. */
-interface P6 {
-  w: Uint32Array;
-  m: Uint32Array;
-  len: number;
-  hg: number;
-}
-
-function p4(p: Prefix, hg: number): P4 {
-  const b = p.bytes;
-  const net = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-  const mask = p.len === 0 ? 0 : (0xffffffff << (32 - p.len)) >>> 0;
-  return { net: (net & mask) >>> 0, mask, len: p.len, hg };
-}
-
-function p6(p: Prefix, hg: number): P6 {
-  const w = new Uint32Array(4);
-  const m = new Uint32Array(4);
-  for (let i = 0; i < 4; i++) {
-    const bits = Math.max(0, Math.min(32, p.len - 32 * i));
-    m[i] = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    const o = i * 4;
-    w[i] = (((p.bytes[o]! << 24) | (p.bytes[o + 1]! << 16) | (p.bytes[o + 2]! << 8) | p.bytes[o + 3]!) & m[i]!) >>> 0;
-  }
-  return { w, m, len: p.len, hg };
-}
-
-function in6(p: P6, w0: number, w1: number, w2: number, w3: number): boolean {
-  return (
-    ((w0 & p.m[0]!) >>> 0) === p.w[0] &&
-    ((w1 & p.m[1]!) >>> 0) === p.w[1] &&
-    ((w2 & p.m[2]!) >>> 0) === p.w[2] &&
-    ((w3 & p.m[3]!) >>> 0) === p.w[3]
-  );
-}
-
-/** Index of the `default` hostgroup (config puts it first). */
-export function defaultHostgroupIndex(hgs: readonly Hostgroup[]): number {
-  const i = hgs.findIndex((h) => h.name === 'default');
-  return i >= 0 ? i : 0;
-}
-
-/** Policy lookups compiled from a Config: monitored networks, hostgroup LPM, whitelist. */
-export class Policy {
-  readonly nets4: P4[] = [];
-  readonly nets6: P6[] = [];
-  readonly hg4: P4[] = [];
-  readonly hg6: P6[] = [];
-  readonly wl4: P4[] = [];
-  readonly wl6: P6[] = [];
-  readonly defaultHg: number;
-  /** Per /16: 0 no monitored prefix touches it, 1 some does. */
-  readonly touch16 = new Uint8Array(65536);
-  /** Per first 16 bits of an IPv6 address: 1 when a monitored prefix may contain it. */
-  readonly touch6 = new Uint8Array(65536);
-  /** Per /16 for the whitelist: 0 none, 1 whole /16 whitelisted, 2 partly. */
-  readonly wl16 = new Uint8Array(65536);
-
-  constructor(cfg: Config) {
-    this.defaultHg = defaultHostgroupIndex(cfg.hostgroups);
-    for (const n of cfg.networks) {
-      if (n.family === 4) this.nets4.push(p4(n, -1));
-      else this.nets6.push(p6(n, -1));
-    }
-    cfg.hostgroups.forEach((h, i) => {
-      for (const p of h.prefixes) {
-        if (p.family === 4) this.hg4.push(p4(p, i));
-        else this.hg6.push(p6(p, i));
-      }
-    });
-    for (const w of cfg.whitelist) {
-      if (w.family === 4) this.wl4.push(p4(w, -1));
-      else this.wl6.push(p6(w, -1));
-    }
-    // Most specific first, so the first match is the longest.
-    this.hg4.sort((a, b) => b.len - a.len);
-    this.hg6.sort((a, b) => b.len - a.len);
-    this.nets4.sort((a, b) => b.len - a.len);
-    this.nets6.sort((a, b) => b.len - a.len);
-    for (const n of this.nets4) mark16(this.touch16, n, 1);
-    for (const n of this.nets6) {
-      const first = n.w[0]! >>> 16;
-      if (n.len >= 16) this.touch6[first] = 1;
-      else this.touch6.fill(1, first, first + (1 << (16 - n.len)));
-    }
-    for (const w of this.wl4) {
-      if (w.len >= 16) {
-        const i = w.net >>> 16;
-        if (this.wl16[i] !== 1) this.wl16[i] = w.len === 16 ? 1 : 2;
-      } else mark16(this.wl16, w, 1);
-    }
-  }
-
-  monitored4(a: number): boolean {
-    for (const n of this.nets4) if (((a & n.mask) >>> 0) === n.net) return true;
-    return false;
-  }
-  hostgroup4(a: number): number {
-    for (const h of this.hg4) if (((a & h.mask) >>> 0) === h.net) return h.hg;
-    return this.defaultHg;
-  }
-  whitelisted4(a: number): boolean {
-    const t = this.wl16[a >>> 16]!;
-    if (t === 0) return false;
-    if (t === 1) return true;
-    for (const w of this.wl4) if (((a & w.mask) >>> 0) === w.net) return true;
-    return false;
-  }
-  /** The most specific monitored network containing a (text form for reports). */
-  network4(a: number): P4 | null {
-    for (const n of this.nets4) if (((a & n.mask) >>> 0) === n.net) return n;
-    return null;
-  }
-
-  monitored6(w0: number, w1: number, w2: number, w3: number): boolean {
-    const n = this.nets6;
-    for (let i = 0; i < n.length; i++) if (in6(n[i]!, w0, w1, w2, w3)) return true;
-    return false;
-  }
-  hostgroup6(w0: number, w1: number, w2: number, w3: number): number {
-    for (const h of this.hg6) if (in6(h, w0, w1, w2, w3)) return h.hg;
-    return this.defaultHg;
-  }
-  whitelisted6(w0: number, w1: number, w2: number, w3: number): boolean {
-    const n = this.wl6;
-    for (let i = 0; i < n.length; i++) if (in6(n[i]!, w0, w1, w2, w3)) return true;
-    return false;
-  }
-  network6(w0: number, w1: number, w2: number, w3: number): P6 | null {
-    for (const n of this.nets6) if (in6(n, w0, w1, w2, w3)) return n;
-    return null;
-  }
-}
-
-function mark16(t: Uint8Array, p: P4, v: number): void {
-  if (p.len >= 16) {
-    t[p.net >>> 16] = v;
-    return;
-  }
-  const first = p.net >>> 16;
-  const n = 1 << (16 - p.len);
-  t.fill(v, first, first + n);
-}
 
 /** IPv4 /16 -> /24 -> block table. */
 export class V4Index {
@@ -185,7 +34,7 @@ export class V4Index {
   hg = new Uint16Array(0);
   wl = new Uint8Array(0);
 
-  constructor(private policy: Policy) {
+  constructor(private policy: Classifier) {
     this.applyTop();
   }
 
@@ -228,10 +77,11 @@ export class V4Index {
     const wlTmp = new Uint8Array(256);
     for (let i = 0; i < 256; i++) {
       const a = (base | i) >>> 0;
-      if (pol.monitored4(a)) {
+      const g = pol.group4(a);
+      if (g >= 0) {
         any = true;
         slotTmp[i] = NO_SLOT;
-        hgTmp[i] = pol.hostgroup4(a);
+        hgTmp[i] = g;
         wlTmp[i] = pol.whitelisted4(a) ? 1 : 0;
       } else {
         slotTmp[i] = NOT_MONITORED;
@@ -271,7 +121,7 @@ export class V4Index {
   }
 
   /** Re-resolve every existing block against a new policy. Returns entries whose slot lost monitoring. */
-  rebuild(policy: Policy): number[] {
+  rebuild(policy: Classifier): number[] {
     this.policy = policy;
     this.applyTop();
     // /24s found empty under the old policy may be monitored now.
@@ -282,9 +132,10 @@ export class V4Index {
       for (let i = 0; i < 256; i++) {
         const a = (base | i) >>> 0;
         const e = id * 256 + i;
-        if (policy.monitored4(a)) {
+        const g = policy.group4(a);
+        if (g >= 0) {
           if (this.slot[e] === NOT_MONITORED) this.slot[e] = NO_SLOT;
-          this.hg[e] = policy.hostgroup4(a);
+          this.hg[e] = g;
           this.wl[e] = policy.whitelisted4(a) ? 1 : 0;
         } else {
           if (this.slot[e]! >= 0) lost.push(e);

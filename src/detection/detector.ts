@@ -17,7 +17,8 @@
  *                  overEmergency, detectionStats
  *   reconfigure.ts applying a reloaded config without losing counters
  *   store.ts       typed-array counter store (accumulators, window rings, candidate limits)
- *   addrmap.ts     monitored networks, hostgroups, whitelist; IPv4/IPv6 slot indexes
+ *   addrmap.ts     IPv4/IPv6 slot indexes caching the config room's policy lookup
+ *                  (config/classifier.ts: monitored, hostgroup, whitelisted)
  *   samples.ts     sample rings (baseline and hot) and pcap; layout.ts counter layout and
  *                  threshold compilation; report.ts FastNetMon-style details; classify.ts
  *                  attack type; unban.ts unban decision

@@ -353,7 +353,8 @@ export class Ingest implements FlowSink {
         if ((hw[o]! | 0) === w0 && (hw[o + 1]! | 0) === w1 && (hw[o + 2]! | 0) === w2 && (hw[o + 3]! | 0) === w3) return e - 1;
       }
     }
-    if (!pol.monitored6(w0, w1, w2, w3)) return -1;
+    const g = pol.group6(w0, w1, w2, w3);
+    if (g < 0) return -1;
     const v6Max = this.st.v6Max;
     if (this.v6.size >= v6Max) {
       this.evictV6(Math.max(1, v6Max >> 3), 0);
@@ -363,7 +364,7 @@ export class Ingest implements FlowSink {
       }
     }
     const st = this.store;
-    const n = st.alloc(KIND_V6, pol.hostgroup6(w0, w1, w2, w3), pol.whitelisted6(w0, w1, w2, w3) ? F_WHITELISTED : 0, this.st.curTick);
+    const n = st.alloc(KIND_V6, g, pol.whitelisted6(w0, w1, w2, w3) ? F_WHITELISTED : 0, this.st.curTick);
     st.setAddr(n, w0, w1, w2, w3);
     this.v6.insert(st.addr, n);
     this.base.clear(n);

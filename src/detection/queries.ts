@@ -9,10 +9,9 @@ import type { Attacks } from './attacks.js';
 import type { HotHosts } from './hot.js';
 import { counterIndex, ctr, K_FLOWS, K_TOTAL_B, K_TOTAL_P, unitFactor, type CompiledThreshold } from './layout.js';
 import { buildHostRates } from './report.js';
-import { rd, type DetectorState } from './state.js';
+import type { DetectorState } from './state.js';
 import { KIND_V4, KIND_V6 } from './store.js';
 import type { AttackRecord, HostRates, RateFn, TopUnit } from './types.js';
-import { parseV4, parseV6 } from '../wire/addr.js';
 
 export interface DetectionStats {
   records: number;
@@ -55,18 +54,7 @@ export class Queries {
   }
 
   hostgroupOf(ip: string): string | null {
-    const pol = this.st.policy;
-    const a = parseV4(ip);
-    let h: number;
-    if (a >= 0) {
-      if (!pol.monitored4(a)) return null;
-      h = pol.hostgroup4(a);
-    } else {
-      const b = parseV6(ip);
-      if (!b || !pol.monitored6(rd(b, 0), rd(b, 4), rd(b, 8), rd(b, 12))) return null;
-      h = pol.hostgroup6(rd(b, 0), rd(b, 4), rd(b, 8), rd(b, 12));
-    }
-    return this.st.cfg.hostgroups[h]?.name ?? null;
+    return this.st.policy.classify(ip).hostgroup?.name ?? null;
   }
 
   rateFn(ip: string): RateFn | null {

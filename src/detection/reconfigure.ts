@@ -4,9 +4,10 @@
  * Hosts whose monitoring ends lose their slot (an attack in progress on them finishes);
  * whitelisted hosts end their attacks; the next tick checks every recent host again.
  */
+import { classifierOf } from '../config/classifier.js';
 import type { Config } from '../config/types.js';
 import { logger } from '../log.js';
-import { NOT_MONITORED, Policy } from './addrmap.js';
+import { NOT_MONITORED } from './addrmap.js';
 import type { Attacks } from './attacks.js';
 import type { HotHosts } from './hot.js';
 import type { DetectorState } from './state.js';
@@ -35,7 +36,8 @@ export function reconfigure(p: Parts, cfg: Config): void {
   S.alpha = d.smoothing_ms > 0 ? 1 - Math.exp(-S.tickMs / d.smoothing_ms) : 0;
   S.store.setSmoothing(S.alpha > 0);
   p.hot.setCap(d.hot_sample_bytes);
-  const policy = new Policy(cfg);
+  // The same lookup the other rooms get for this config (built by whoever asks first).
+  const policy = classifierOf(cfg);
   S.policy = policy;
   const st = S.store;
   // Hosts whose monitoring ends lose their slot (and any attack in progress finishes).
@@ -53,12 +55,13 @@ export function reconfigure(p: Parts, cfg: Config): void {
     } else if (k === KIND_V6) {
       const o = s * 4;
       const a = st.addr;
-      if (!policy.monitored6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!)) {
+      const g = policy.group6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!);
+      if (g < 0) {
         S.v6.remove(a, s);
         dropSlot(p, s);
         continue;
       }
-      st.setHg(s, policy.hostgroup6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!));
+      st.setHg(s, g);
       st.flags[s] = (st.flags[s]! & ~F_WHITELISTED) | (policy.whitelisted6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!) ? F_WHITELISTED : 0);
     }
   }

@@ -5,10 +5,11 @@
  * and network as text, the slot of an address). One object, read by the hot path (ingest.ts),
  * the tick (tick.ts), the attack lifecycle (attacks.ts) and the queries (queries.ts).
  */
+import { classifierOf, type Classifier } from '../config/classifier.js';
 import type { Config } from '../config/types.js';
 import { logger } from '../log.js';
-import { parseV4, parseV6, v4ToString, v6ToString, v6WordsToString } from '../wire/addr.js';
-import { HG_NONE, Policy, V4Index, V6Index } from './addrmap.js';
+import { parseV4, parseV6, prefixToString, v4ToString, v6WordsToString } from '../wire/addr.js';
+import { HG_NONE, V4Index, V6Index } from './addrmap.js';
 import { compileThresholds, NC, type CompiledThreshold } from './layout.js';
 import { buildHostRates } from './report.js';
 import { SampleArrays } from './samples.js';
@@ -55,7 +56,7 @@ export const F_ATTACK = 16;
 
 export class DetectorState {
   cfg: Config;
-  policy: Policy;
+  policy: Classifier;
   readonly store: CounterStore;
   readonly v4: V4Index;
   readonly v6: V6Index;
@@ -118,7 +119,7 @@ export class DetectorState {
     this.baseRefresh = Math.max(this.B + 1, Math.ceil((opts.baselineRefreshMs ?? 60_000) / this.tickMs));
     this.store = new CounterStore(this.B, this.alpha > 0, initial, (cap) => this.grow(cap));
     this.base.resize(this.store.cap);
-    this.policy = new Policy(cfg);
+    this.policy = classifierOf(cfg);
     this.v4 = new V4Index(this.policy);
     this.v6 = new V6Index(Math.min(1024, Math.max(16, this.v6Max)), 2 * STRIDE, H_ADDR);
   }
@@ -243,21 +244,8 @@ export class DetectorState {
     const st = this.store;
     const o = s * 4;
     const a = st.addr;
-    if (st.kind[s] === KIND_V4) {
-      const n = this.policy.network4(a[o + 3]!);
-      return n ? `${v4ToString(n.net)}/${n.len}` : '';
-    }
-    const n = this.policy.network6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!);
-    if (!n) return '';
-    const b = new Uint8Array(16);
-    for (let w = 0; w < 4; w++) {
-      const x = n.w[w]!;
-      b[w * 4] = x >>> 24;
-      b[w * 4 + 1] = (x >>> 16) & 255;
-      b[w * 4 + 2] = (x >>> 8) & 255;
-      b[w * 4 + 3] = x & 255;
-    }
-    return `${v6ToString(b)}/${n.len}`;
+    const n = st.kind[s] === KIND_V4 ? this.policy.network4(a[o + 3]!) : this.policy.network6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!);
+    return n ? prefixToString(n) : '';
   }
 
   /** Slot of a host given as text, without allocating; -1 when unknown. */

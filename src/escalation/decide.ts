@@ -20,11 +20,11 @@
  *    the escalating hostgroup or one of those has `cross_hostgroups: forbid`.
  *    Runs before detection has filled one window (ratesSettled false) do not count below.
  */
+import { Classifier, classifierOf, type PolicyLookup } from '../config/classifier.js';
 import type { Hostgroup, EscalationAction } from '../config/types.js';
 import type { RateFn } from '../detection/types.js';
 import type { Addr, Prefix } from '../wire/addr.js';
 import { maskBytes, prefixContains, prefixToString } from '../wire/addr.js';
-import { hostgroupFor } from '../mitigation/prefixes.js';
 import { crossing, type Crossing } from './rates.js';
 
 /** One active blackhole, as the loop sees it in a run. */
@@ -186,7 +186,11 @@ function safetyProblem(net: Prefix, input: DecideInput): { reason: 'whitelist' |
  * `net` entirely. An inner prefix wholly overridden by a yet longer one still counts (so
  * `forbid` errs on the side of not announcing).
  */
-export function hostgroupsInside(net: Prefix, hostgroups: readonly Hostgroup[]): string[] {
+export function hostgroupsInside(
+  net: Prefix,
+  hostgroups: readonly Hostgroup[],
+  policy: PolicyLookup = new Classifier({ networks: [], whitelist: [], hostgroups }),
+): string[] {
   const names = new Set<string>();
   const inner: Prefix[] = [];
   for (const g of hostgroups) {
@@ -202,23 +206,23 @@ export function hostgroupsInside(net: Prefix, hostgroups: readonly Hostgroup[]):
   let filled = 0n;
   for (const p of inner) if (!inner.some((q) => q !== p && q.len < p.len && inside(q, p))) filled += 1n << BigInt(bits - p.len);
   // Two groups listing the same prefix count it twice: only a sum below the size is sure.
-  const outer = hostgroupFor(hostgroups, net);
+  const outer = policy.hostgroupFor(net);
   if (outer && filled < 1n << BigInt(bits - net.len)) names.add(outer.name);
   return [...names].sort();
 }
 
 /** Why `net` may not cover hosts of other hostgroups (cross_hostgroups: forbid), or null. */
-function crossingProblem(net: Prefix, own: string, covered: readonly string[], groups: ReadonlyMap<string, Hostgroup>): string | null {
+function crossingProblem(net: Prefix, own: string, covered: readonly string[], policy: PolicyLookup): string | null {
   const others = covered.filter((n) => n !== own);
   if (others.length === 0) return null;
-  const forbid = [own, ...others].filter((n) => groups.get(n)?.actions.escalation.cross_hostgroups === 'forbid');
+  const forbid = [own, ...others].filter((n) => policy.hostgroupByName(n)?.actions.escalation.cross_hostgroups === 'forbid');
   if (forbid.length === 0) return null;
   return `${prefixToString(net)} covers hosts of hostgroup ${others.join(', ')} besides ${own}, and cross_hostgroups is forbid for ${forbid.join(', ')}`;
 }
 
 /** Is `h` above its hostgroup's escalation thresholds this run? */
-function hostCrossing(h: BannedHost, groups: ReadonlyMap<string, Hostgroup>, now: number): Crossing | null {
-  const g = groups.get(h.hostgroup);
+function hostCrossing(h: BannedHost, policy: PolicyLookup, now: number): Crossing | null {
+  const g = policy.hostgroupByName(h.hostgroup);
   if (!g || !g.actions.escalation.enabled) return null;
   const rule = g.actions.escalation;
   if (h.current) {
@@ -233,12 +237,13 @@ function hostCrossing(h: BannedHost, groups: ReadonlyMap<string, Hostgroup>, now
 
 export function decide(input: DecideInput): Decision[] {
   const { now } = input;
-  const groups = new Map(input.hostgroups.map((g) => [g.name, g] as const));
+  // The config's one policy lookup (the same one the other rooms ask, when the lists are the config's).
+  const policy = classifierOf(input);
   const banned = [...input.banned].sort((a, b) => compareAddr(a.addr, b.addr));
   // One entry per host address (two blackholes of one host count once).
   const hosts = new Map<string, { h: BannedHost; c: Crossing | null }>();
   for (const h of banned) {
-    const c = hostCrossing(h, groups, now);
+    const c = hostCrossing(h, policy, now);
     const prev = hosts.get(h.ip);
     if (!prev || (!prev.c && c)) hosts.set(h.ip, { h, c });
   }
@@ -276,7 +281,7 @@ export function decide(input: DecideInput): Decision[] {
 
   // 1. Owned escalations: keep or withdraw.
   for (const e of input.own) {
-    const rule = groups.get(e.hostgroup)?.actions.escalation;
+    const rule = policy.hostgroupByName(e.hostgroup)?.actions.escalation;
     const insideHosts = insideOf.get(e)!;
     const base = { uuid: e.uuid, prefix: e.prefix, hostgroup: e.hostgroup, hosts: e.hosts };
     if (!rule || !rule.enabled) {
@@ -290,7 +295,7 @@ export function decide(input: DecideInput): Decision[] {
       withdrawn.add(e.prefix);
       continue;
     }
-    const crosses = crossingProblem(e.net, e.hostgroup, hostgroupsInside(e.net, input.hostgroups), groups);
+    const crosses = crossingProblem(e.net, e.hostgroup, hostgroupsInside(e.net, input.hostgroups, policy), policy);
     if (crosses) {
       out.push({ action: 'deescalate', ...base, reason: 'crosses_hostgroups', detail: crosses });
       withdrawn.add(e.prefix);
@@ -341,7 +346,7 @@ export function decide(input: DecideInput): Decision[] {
   const fresh = new Map<string, Extract<Decision, { action: 'escalate' }>>();
   for (const { h, c } of hostList) {
     if (!c) continue;
-    const rule = groups.get(h.hostgroup)!.actions.escalation;
+    const rule = policy.hostgroupByName(h.hostgroup)!.actions.escalation;
     const net = coveringPrefix(h.addr, rule);
     if (!net) {
       const len = h.addr.family === 4 ? rule.prefix_length.ipv4 : rule.prefix_length.ipv6;
@@ -382,8 +387,8 @@ export function decide(input: DecideInput): Decision[] {
       refuse('occupied', `${prefix} is already held by a mitigation the escalation loop does not own`);
       continue;
     }
-    const covered = hostgroupsInside(net, input.hostgroups);
-    const crosses = crossingProblem(net, h.hostgroup, covered, groups);
+    const covered = hostgroupsInside(net, input.hostgroups, policy);
+    const crosses = crossingProblem(net, h.hostgroup, covered, policy);
     if (crosses) {
       refuse('crosses_hostgroups', crosses);
       continue;

@@ -11,6 +11,7 @@
 import { HOSTGROUP_CAUSE } from '../mitigation/set.js';
 import type { Registry } from 'prom-client';
 import { communityText, tryParsePrefix } from '../config/values.js';
+import { classifierOf } from '../config/classifier.js';
 import type { Config } from '../config/types.js';
 import type { Detector, HostRates, AttackRecord } from '../detection/types.js';
 import type { MitigationManagerApi } from '../mitigation/types.js';
@@ -331,7 +332,7 @@ export class EscalationLoop {
         // the first run after a restart adopted it.
         const above = d.trigger !== null;
         const level = !above || before > 0 || first ? 'info' : 'debug';
-        const rule = this.cfg.hostgroups.find((g) => g.name === d.state.hostgroup)?.actions.escalation;
+        const rule = classifierOf(this.cfg).hostgroupByName(d.state.hostgroup)?.actions.escalation;
         const why = above
           ? 'above the emergency thresholds'
           : d.state.runs_below > before

@@ -3,6 +3,7 @@
  * shape, as src/mitigation/notify.ts sends it). The loop takes a plain `Notify` function;
  * the daemon wires it with `notifyVia(notifier, () => cfg)`.
  */
+import { classifierOf } from '../config/classifier.js';
 import type { Config } from '../config/types.js';
 import { thresholdName } from '../detection/layout.js';
 import { freshDetails, type NotifierApi, type NotifyDocument } from '../mitigation/notify.js';
@@ -58,8 +59,8 @@ export function escalationDocument(n: EscalationNotice): NotifyDocument {
 /** A `Notify` that sends through the notifier with the hostgroup's notify settings. */
 export function notifyVia(notifier: NotifierApi, config: () => Config): Notify {
   return (n) => {
-    const cfg = config();
-    const g = cfg.hostgroups.find((h) => h.name === n.hostgroup) ?? cfg.hostgroups.find((h) => h.name === 'default');
+    const policy = classifierOf(config());
+    const g = policy.hostgroupByName(n.hostgroup) ?? policy.hostgroupByName('default');
     if (!g) return;
     notifier.notify(escalationDocument(n), g.actions.notify);
   };

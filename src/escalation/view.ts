@@ -3,6 +3,7 @@
  * Prometheus metrics. The loop itself (loop.ts) schedules, decides and applies.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { classifierOf } from '../config/classifier.js';
 import type { Config } from '../config/types.js';
 import type { HostRates } from '../detection/types.js';
 import { hostgroupsInside, type Decision, type EscalationAttrs, type OwnEscalation } from './decide.js';
@@ -100,15 +101,16 @@ export interface Owned {
 /** The API view of the loop's escalations, in prefix order. */
 export function listView(own: Iterable<Owned>, cfg: Config, now: number): EscalationView[] {
   const out: EscalationView[] = [];
+  const policy = classifierOf(cfg);
   for (const o of own) {
     const s = o.state;
-    const hold = cfg.hostgroups.find((g) => g.name === s.hostgroup)?.actions.escalation.hold_ms ?? 0;
+    const hold = policy.hostgroupByName(s.hostgroup)?.actions.escalation.hold_ms ?? 0;
     const state: EscalationView['state'] = !o.evaluated ? 'adopted' : s.runs_below === 0 ? 'above' : now < s.created_at + hold ? 'holding' : 'clearing';
     out.push({
       uuid: s.uuid,
       prefix: s.prefix,
       hostgroup: s.hostgroup,
-      covers: hostgroupsInside(s.net, cfg.hostgroups),
+      covers: hostgroupsInside(s.net, cfg.hostgroups, policy),
       hosts: s.hosts,
       since: new Date(s.created_at).toISOString(),
       last_above: s.last_above === null ? null : new Date(s.last_above).toISOString(),

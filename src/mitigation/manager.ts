@@ -12,13 +12,14 @@
  * out of desiredRoutes(). Every call is serialised by one promise chain.
  */
 import type { DesiredRoute } from '../bgp/types.js';
+import { classifierOf, type Classifier } from '../config/classifier.js';
 import type { Config, Hostgroup, PolicyActions } from '../config/types.js';
 import type { AttackDetails, AttackRecord, HostRates } from '../detection/types.js';
 import { logger, TurnLines } from '../log.js';
 import { prefixToString, type Prefix } from '../wire/addr.js';
 import { attackSummary, banDetails, RecentAttacks, type AttackSummary, type Ban, type TrackedAttack } from './bans.js';
 import { freshDetails, type NotifierApi, type NotifyActionName, type NotifyDocument } from './notify.js';
-import { hostgroupFor, hostLength, parsePrefix } from './prefixes.js';
+import { hostLength, parsePrefix } from './prefixes.js';
 import { hostText, MitigationSet, type FlowspecAdapter, type FlowspecRule, type JournalSink, type MitigationInput, type RefusalReason } from './set.js';
 import type { AddResult, Mitigation, MitigationKind, MitigationManagerApi } from './types.js';
 import type { FlowSample } from '../capture/flow.js';
@@ -71,7 +72,8 @@ interface PlacedBan {
 
 export class MitigationManager implements MitigationManagerApi {
   private cfg: Config;
-  private hostgroupsByName = new Map<string, Hostgroup>();
+  /** The config's policy lookup (hostgroup of a prefix, by name), shared with the other rooms. */
+  private policy: Classifier;
   private readonly opts: ManagerOptions;
   private readonly set: MitigationSet;
   /** Attack-driven bans by host text: at most one per host. */
@@ -95,18 +97,18 @@ export class MitigationManager implements MitigationManagerApi {
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     this.cfg = opts.cfg;
-    this.indexHostgroups();
+    this.policy = classifierOf(this.cfg);
     this.now = opts.now ?? Date.now;
     this.set = new MitigationSet({ cfg: () => this.cfg, journal: opts.journal, flowspec: opts.flowspec, onChange: opts.onChange, onRoutes: opts.onRoutes, now: this.now });
     this.scope = new HostgroupScope({
       set: this.set,
       cfg: () => this.cfg,
-      policyFor: (name) => this.hostgroupsByName.get(name),
+      policyFor: (name) => this.policy.hostgroupByName(name),
       now: this.now,
       flowspec: opts.flowspec,
       notify: (doc, hg) => {
         this.opts.onNotify?.(doc);
-        const na = this.hostgroupsByName.get(hg)?.actions.notify;
+        const na = this.policy.hostgroupByName(hg)?.actions.notify;
         if (this.opts.notifier && na && (na.script || na.webhook)) this.opts.notifier.notify(doc, na);
       },
       hostgroupAttacking: (name) => this.opts.hostgroupAttacking?.(name) ?? false,
@@ -137,7 +139,7 @@ export class MitigationManager implements MitigationManagerApi {
 
   /** Does this hostgroup's policy mitigate hostgroup-total attacks? */
   mitigatesHostgroup(name: string): boolean {
-    return HostgroupScope.enabled(this.hostgroupsByName.get(name));
+    return HostgroupScope.enabled(this.policy.hostgroupByName(name));
   }
 
   /** Refused adds by reason, for metrics. */
@@ -204,7 +206,7 @@ export class MitigationManager implements MitigationManagerApi {
    */
   reconfigure(cfg: Config): void {
     this.cfg = cfg;
-    this.indexHostgroups();
+    this.policy = classifierOf(cfg);
   }
 
   // ---- MitigationManagerApi --------------------------------------------------------
@@ -287,7 +289,7 @@ export class MitigationManager implements MitigationManagerApi {
     const p = parsePrefix(ipText);
     if (typeof p === 'string') return Promise.resolve(this.set.refuse('invalid', p));
     if (p.len !== hostLength(p.family)) return Promise.resolve(this.set.refuse('invalid', `a blackhole is one host (/${hostLength(p.family)}), not ${prefixToString(p)}`));
-    const hg = hostgroupFor(this.cfg.hostgroups, p);
+    const hg = this.policy.hostgroupFor(p);
     const bh = hg?.actions.blackhole;
     return this.add({
       kind: 'blackhole',
@@ -307,7 +309,7 @@ export class MitigationManager implements MitigationManagerApi {
   addManualFlowspec(rule: unknown): Promise<AddResult> {
     const parsed = this.set.parseFlowspec(rule);
     if (!('destination' in parsed)) return Promise.resolve(parsed);
-    const hg = hostgroupFor(this.cfg.hostgroups, parsed.destination);
+    const hg = this.policy.hostgroupFor(parsed.destination);
     return this.add({
       kind: 'flowspec',
       prefix: prefixToString(parsed.destination),
@@ -426,16 +428,12 @@ export class MitigationManager implements MitigationManagerApi {
     return p;
   }
 
-  private indexHostgroups(): void {
-    this.hostgroupsByName = new Map(this.cfg.hostgroups.map((h) => [h.name, h]));
-  }
-
   /** The current policy for a ban's hostgroup (by name; the host's hostgroup if that name is gone). */
   private policyFor(name: string, ip: string | Prefix): Hostgroup | undefined {
-    const hg = this.hostgroupsByName.get(name);
+    const hg = this.policy.hostgroupByName(name);
     if (hg) return hg;
     const p = typeof ip === 'string' ? parsePrefix(ip) : ip;
-    return typeof p === 'string' ? this.hostgroupsByName.get('default') : hostgroupFor(this.cfg.hostgroups, p);
+    return typeof p === 'string' ? this.policy.hostgroupByName('default') : this.policy.hostgroupFor(p);
   }
 
   private own(b: Ban, m: Mitigation): void {

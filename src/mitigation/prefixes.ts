@@ -1,9 +1,9 @@
 /**
  * Prefix checks the mitigation safety rules rest on: parse "ip" / "ip/len" text strictly,
- * whole-prefix containment in `networks`, overlap with the whitelist, and the hostgroup
- * an address belongs to (longest match). Pure functions, no I/O.
+ * whole-prefix containment in `networks`, overlap with the whitelist. Pure functions, no
+ * I/O. A prefix's hostgroup is the config room's lookup (config/classifier.ts).
  */
-import type { Config, Hostgroup } from '../config/types.js';
+import type { Config } from '../config/types.js';
 import { prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
 import { tryParsePrefix } from '../config/values.js';
 
@@ -40,21 +40,6 @@ export function safetyError(cfg: Pick<Config, 'networks' | 'whitelist'>, p: Pref
   const w = whitelistHit(cfg.whitelist, p);
   if (w) return `${text} overlaps whitelisted ${prefixToString(w)}`;
   return null;
-}
-
-/** The hostgroup whose prefixes hold `addr` most specifically; `default` (first) otherwise. */
-export function hostgroupFor(hostgroups: readonly Hostgroup[], p: Prefix): Hostgroup | undefined {
-  let best: Hostgroup | undefined;
-  let bestLen = -1;
-  for (const hg of hostgroups) {
-    for (const hp of hg.prefixes) {
-      if (hp.len > bestLen && prefixCovers(hp, p)) {
-        best = hg;
-        bestLen = hp.len;
-      }
-    }
-  }
-  return best ?? hostgroups.find((h) => h.name === 'default') ?? hostgroups[0];
 }
 
 export function hostLength(family: 4 | 6): number {
