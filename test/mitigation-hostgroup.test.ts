@@ -287,6 +287,21 @@ describe('hostgroup-scope mitigation in the manager', () => {
     assert.deepEqual(mgr2.audit().problems, []);
   });
 
+  it('restart: a host attacked before the hostgroup attack is seen again gets no covering prefix; the attack seen again covers it', async () => {
+    const s = setup(carpetGroup({ blackhole: { enabled: true, prefix_length: { ipv4: 24, ipv6: 48 } } }));
+    await s.mgr.onHostgroupAttack(hgAttack());
+    await s.mgr.onAttack(attack('10.1.1.1', 'h1', 'carpet'));
+    assert.deepEqual(routesOf(s.mgr), ['10.1.1.0/24']);
+    const mgr2 = s.mk();
+    await mgr2.restore(s.mgr.list());
+    // The lifecycle model test's sequence: the hostgroup attack may be over by now.
+    await mgr2.onAttack(attack('10.1.2.1', 'h2', 'carpet'));
+    assert.deepEqual(routesOf(mgr2), ['10.1.1.0/24']);
+    await mgr2.onHostgroupAttack(hgAttack({ uuid: 'hg-2' }));
+    assert.deepEqual(routesOf(mgr2), ['10.1.1.0/24', '10.1.2.0/24']);
+    assert.deepEqual(mgr2.audit().problems, []);
+  });
+
   it("an operator's delete of the last route ends the hostgroup ban", async () => {
     const { mgr, notifier } = setup(carpetGroup({ blackhole: { enabled: true, prefix_length: { ipv4: 24, ipv6: 48 } } }));
     await mgr.onHostgroupAttack(hgAttack());

@@ -169,10 +169,14 @@ export class HostgroupScope {
     if (b.attack) b.attack.value = a.value;
   }
 
-  /** A host of a mitigated hostgroup crossed its own threshold: its covering prefix too. */
+  /**
+   * A host of a mitigated hostgroup crossed its own threshold: its covering prefix too,
+   * while the hostgroup attack holds. A ban restored from the journal whose attack has not
+   * been seen again does not know that it holds: the attack's return covers its hosts (fill).
+   */
   async hostAttacked(hostgroup: string, ip: string): Promise<void> {
     const b = this.bans.get(hostgroup);
-    if (!b || b.finished) return;
+    if (!b || b.finished || b.attack === null) return;
     const hg = this.ctx.policyFor(hostgroup);
     if (hg?.actions.hostgroup.blackhole.enabled) await this.blackholeHosts(b, hg, [ip]);
   }
