@@ -1,11 +1,14 @@
 /**
  * The mitigation lifecycle against a reference model (test/helpers/lifecycle/): long
  * random sequences of attacks (start, update, finish, re-detection, overlap), expiries,
- * manual adds and deletes, policy reloads, restarts (clean and kill -9), BGP peer flaps
- * and emergency crossings that escalate and clear, driven through the real manager,
- * escalation loop and RIB-out on a fake clock. After every step the router's routes,
- * the notifications, the escalations, the attack list and the manager's internal maps
- * must match the model. A failure prints its seed and the shrunk sequence.
+ * manual adds and deletes, policy reloads, restarts (clean and kill -9), BGP peer flaps,
+ * emergency crossings that escalate and clear, and hostgroup-total attacks (carpet
+ * bombing) that start and end on hostgroups mitigating them by FlowSpec, covering
+ * blackholes or both, driven through the real manager, escalation loop and RIB-out on a
+ * fake clock. After every step the router's routes, the notifications, the escalations,
+ * the hostgroup-scope bans, the attack list and the manager's internal maps must match
+ * the model, every mitigation has an owner and the caps hold. A failure prints its seed
+ * and the shrunk sequence.
  *
  * LIFECYCLE_SEQUENCES / LIFECYCLE_STEPS / LIFECYCLE_SEED change the run (default 10,000
  * sequences of 200 steps from seed 1, half here and half in lifecycle-model-2.test.ts).
@@ -30,6 +33,19 @@ describe('mitigation lifecycle: model test', () => {
       ...Array.from({ length: 10 }, () => ({ t: 'tick', ms: 1000 }) as Step),
       { t: 'attack', host: 0 },
       { t: 'tick', ms: 1000 },
+    ];
+    assert.equal(await quietly(() => runSequence(steps)), null);
+  });
+
+  it('hostgroup scope: a ban restored from the journal covers no host before its hostgroup attack is seen again', async () => {
+    const steps: Step[] = [
+      { t: 'hg_attack', hostgroup: 'dns' },
+      { t: 'restart', kill: false },
+      { t: 'attack', host: 2 },
+      { t: 'hg_attack', hostgroup: 'dns' },
+      { t: 'tick', ms: 5000 },
+      { t: 'hg_finish', hostgroup: 'dns' },
+      { t: 'tick', ms: 5000 },
     ];
     assert.equal(await quietly(() => runSequence(steps)), null);
   });

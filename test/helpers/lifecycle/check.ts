@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { logger } from '../../../src/log.js';
-import { LifecycleModel, contains } from './model.js';
+import { contains } from './addr.js';
+import { LifecycleModel } from './model.js';
 import { LifecycleSystem } from './system.js';
-import { describeStep, HOSTS, NETWORKS, randomSteps, WHITELIST, type Step } from './world.js';
+import { describeStep, HOSTS, MAX_BLACKHOLES, MAX_FLOWSPEC, NETWORKS, randomSteps, WHITELIST, type Step } from './world.js';
 
 export interface Failure {
   readonly step: number;
@@ -74,7 +75,9 @@ export async function runSequence(steps: readonly Step[]): Promise<Failure | nul
       unsafeRoute(sys.router.view()) ??
       diffLines('notifications', sys.log, model.log) ??
       diffLines('escalations', sys.escalations(), model.escalations()) ??
+      diffLines('hostgroup-scope bans', sys.hostgroupBans(), model.hostgroupBans()) ??
       auditProblem(sys, model) ??
+      ownerProblem(sys) ??
       sys.desiredProblem() ??
       attacksProblem(sys, model);
     if (problem) return { step: i, problem };
@@ -89,6 +92,21 @@ function auditProblem(sys: LifecycleSystem, model: LifecycleModel): string | nul
   if (a.bans !== model.bans.size) return `manager holds ${a.bans} ban(s), the model ${model.bans.size}`;
   if (a.tracked !== model.attacks.size) return `manager tracks ${a.tracked} attack(s), the model ${model.attacks.size}`;
   if (a.owned !== model.ownedCount()) return `manager owns ${a.owned} mitigation(s) for bans, the model ${model.ownedCount()}`;
+  return null;
+}
+
+/** Every mitigation has an owner (a host ban, a hostgroup ban, the operator, the escalation loop) and the caps hold. */
+function ownerProblem(sys: LifecycleSystem): string | null {
+  const list = sys.mgr.list();
+  const byCause = (p: string) => list.filter((m) => m.cause.startsWith(p)).length;
+  const owned = sys.mgr.audit().owned;
+  if (byCause('attack ') !== owned) return `${byCause('attack ')} mitigation(s) of an attack cause, ${owned} owned by a host ban`;
+  const hgOwned = sys.mgr.hostgroupBans().reduce((s, b) => s + b.uuids.size, 0);
+  if (byCause('hostgroup ') !== hgOwned) return `${byCause('hostgroup ')} mitigation(s) of a hostgroup cause, ${hgOwned} owned by a hostgroup ban`;
+  const other = list.filter((m) => !/^(attack |hostgroup |manual$|escalation of )/.test(m.cause));
+  if (other.length) return `mitigations of no known owner: ${other.map((m) => `${m.prefix} (${m.cause})`).join(', ')}`;
+  const c = sys.mgr.counts();
+  if (c.blackhole > MAX_BLACKHOLES || c.flowspec > MAX_FLOWSPEC) return `caps exceeded: ${c.blackhole} blackhole(s), ${c.flowspec} FlowSpec rule(s)`;
   return null;
 }
 
@@ -152,6 +170,7 @@ export async function quietly<T>(fn: () => Promise<T>): Promise<T> {
 export async function runRandomSequences(seed: number, count: number, steps: number): Promise<void> {
   const t0 = performance.now();
   let total = 0;
+  let withHg = 0;
   for (let i = 0; i < count; i++) {
     const seq = randomSteps(seed + i, steps);
     const f = await runSequence(seq);
@@ -160,6 +179,7 @@ export async function runRandomSequences(seed: number, count: number, steps: num
       assert.fail(`seed ${seed + i}: step ${f.step} (${describeStep(seq[f.step]!)}): ${f.problem}\nshrunk to ${small.steps.length} step(s): ${small.failure.problem}\n${formatSequence(small.steps)}`);
     }
     total += seq.length;
+    if (seq.some((s) => s.t === 'hg_attack')) withHg++;
   }
-  process.stdout.write(`# lifecycle model: ${count} sequences from seed ${seed}, ${total} steps, no mismatch, ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(`# lifecycle model: ${count} sequences from seed ${seed} (${withHg} with hostgroup-total attacks), ${total} steps, no mismatch, ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }

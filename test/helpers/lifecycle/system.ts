@@ -4,7 +4,9 @@
  * packing), on a fake clock, with a journal kept in memory in the real line format (and
  * replayed by the real replay code), and a "router" that decodes every UPDATE with the
  * BGP codec and keeps what it was told. Restart builds new components from the journal;
- * kill -9 also leaves a torn line at the journal's tail.
+ * kill -9 also leaves a torn line at the journal's tail. Hostgroup-total attacks are
+ * raised as detection raises them (one per hostgroup at a time, aggregate samples from
+ * world.ts) and handed to the manager as the daemon hands them.
  */
 import { decodeMessage } from '../../../src/bgp/codec.js';
 import { DesiredSet } from '../../../src/bgp/desired.js';
@@ -20,14 +22,20 @@ import { MitigationManager } from '../../../src/mitigation/manager.js';
 import type { NotifierApi } from '../../../src/mitigation/notify.js';
 import type { Mitigation } from '../../../src/mitigation/types.js';
 import { addrToString, prefixToString } from '../../../src/wire/addr.js';
-import { attack, hostgroup, testConfig, zeroRates } from '../../fixtures/mitigation/helpers.js';
-import { COMMUNITIES, ESC, ESC_COMMUNITY, HOSTGROUPS, HOSTS, MAX_BLACKHOLES, MAX_FLOWSPEC, NETWORKS, NEXT_HOP, SCRIPTS, WHITELIST, type Pol, type Step } from './world.js';
+import { attack, hostgroup, sample, testConfig, zeroRates } from '../../fixtures/mitigation/helpers.js';
+import { COMMUNITIES, ESC, ESC_COMMUNITY, HG_BLACKHOLE_LEN, HG_COVERAGE, HG_SAMPLES, HOSTGROUPS, HOSTS, MAX_BLACKHOLES, MAX_FLOWSPEC, NETWORKS, NEXT_HOP, SCRIPTS, WHITELIST, type Pol, type Step } from './world.js';
 import type { AttackRecord } from '../../../src/detection/types.js';
+import type { HostgroupAttack } from '../../../src/detection/index.js';
+import type { FlowSample } from '../../../src/capture/flow.js';
 import { LifecycleModel } from './model.js';
 
 /** One attack record per host, copied with a new uuid for each attack (building one is not what is tested). */
 const BASE_RECORDS = new Map<string, AttackRecord>();
 const FAMILIES: ReadonlySet<BgpFamily> = new Set(['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec', 'ipv6-flowspec']);
+/** A hostgroup-total attack's aggregate samples (world.ts HG_SAMPLES): one UDP reflection pattern, weight in packets. */
+function hgSamples(name: string): FlowSample[] {
+  return (HG_SAMPLES[name] ?? []).map(([dst, w]) => sample(dst, { src: '192.0.2.53', protocol: 17, srcPort: 53, dstPort: 40000, tcpFlags: 0, packetLength: 1200, packets: w * 100, bytes: w * 120_000 }));
+}
 const PACK: PackContext = { as4: true, maxMessage: 4096, ebgp: true, localAs: 65100, nextHopSelf: {}, localAddress: '127.0.0.1' };
 
 export function configOf(pols: ReadonlyMap<string, Pol>): Config {
@@ -39,8 +47,12 @@ export function configOf(pols: ReadonlyMap<string, Pol>): Config {
       unban_only_if_attack_finished: p.unbanOnly,
       ban_status_delay_ms: p.statusDelayMs,
       blackhole: { enabled: p.mode === 'blackhole' || p.mode === 'both', communities: [COMMUNITIES[p.community]], next_hop: { ...NEXT_HOP } },
-      flowspec: { enabled: p.mode === 'flowspec' || p.mode === 'both' },
       notify: sc ? { script: sc.script, format: sc.format, timeout_ms: 1000 } : { format: 'json', timeout_ms: 1000 },
+      hostgroup: {
+        flowspec: { enabled: p.hg === 'flowspec' || p.hg === 'both', destination: p.hgDest, max_prefixes: p.hgMax },
+        blackhole: { enabled: p.hg === 'blackhole' || p.hg === 'both', prefix_length: { ...HG_BLACKHOLE_LEN } },
+      },
+      flowspec: { enabled: p.mode === 'flowspec' || p.mode === 'both', coverage: HG_COVERAGE },
       escalation: {
         enabled: p.esc,
         thresholds: { incoming: { total: { pps: ESC.ppsThreshold } } },
@@ -117,8 +129,11 @@ export class LifecycleSystem {
   readonly router = new Router();
   readonly log: string[] = [];
   private readonly active = new Map<string, AttackRecord[]>();
+  /** Hostgroup-total attacks in progress at the "detector", by hostgroup. */
+  private readonly hgActive = new Map<string, HostgroupAttack>();
   private readonly emergency = new Set<string>();
   private counter = 0;
+  private hgCounter = 0;
   private readonly rates = new Map<string, HostRates>();
   restarts = 0;
 
@@ -136,7 +151,7 @@ export class LifecycleSystem {
     const notifier: NotifierApi = {
       notify: (doc, action) => {
         if (!action.script) return;
-        const what = doc.action === 'escalate' || doc.action === 'deescalate' || doc.action === 'escalation_refused' ? doc.prefix : doc.ip;
+        const what = doc.action === 'escalate' || doc.action === 'deescalate' || doc.action === 'escalation_refused' ? doc.prefix : doc.alert_scope === 'hostgroup' ? `hg:${doc.hostgroup_name}` : doc.ip;
         if (doc.action === 'escalation_refused') return; // refusals are logs, not part of the lifecycle
         this.log.push(`${doc.action} ${what} ${action.script}`);
       },
@@ -147,6 +162,8 @@ export class LifecycleSystem {
       notifier,
       flowspec: flowspecAdapter,
       stillAttacking: (ip) => (this.active.get(ip)?.length ?? 0) > 0,
+      hostgroupAttacking: (name) => this.hgActive.has(name),
+      hostgroupSamples: (name) => ({ attack: hgSamples(name), baseline: [] }),
       hostRates: (ip) => this.hostRates(ip),
       onRoutes: (put, remove) => {
         const keys = [remove ? this.desired.remove(remove) : null, put ? this.desired.put(put) : null];
@@ -252,6 +269,7 @@ export class LifecycleSystem {
         this.mgr.stop();
         if (s.kill) this.disk += '0badc0de {"op":"add","m":{"uuid":"torn'; // cut off mid-write
         this.active.clear();
+        this.hgActive.clear();
         this.rib = new AdjRibOut();
         this.router.rib.clear(); // the session drops: the router flushes what it learned
         this.restarts++;
@@ -263,13 +281,46 @@ export class LifecycleSystem {
         this.dirty = null;
         this.sync();
         return;
+      case 'hg_attack': {
+        if (this.hgActive.has(s.hostgroup)) return; // one hostgroup-total attack at a time, as detection raises it
+        const a: HostgroupAttack = {
+          uuid: `hg-${++this.hgCounter}`,
+          hostgroup: s.hostgroup,
+          direction: 'incoming',
+          cls: 'total',
+          unit: 'pps',
+          threshold: 100_000,
+          value: 900_000,
+          peak: 900_000,
+          startedAt: this.now,
+          samples: hgSamples(s.hostgroup),
+          baseline: [],
+        };
+        this.hgActive.set(s.hostgroup, a);
+        // What the daemon hands the manager (Daemon.hostgroupAlert); without actions.hostgroup it only notifies.
+        if (this.forManager(s.hostgroup)) await this.mgr.onHostgroupAttack(a);
+        return;
+      }
+      case 'hg_finish': {
+        const a = this.hgActive.get(s.hostgroup);
+        if (!a) return;
+        this.hgActive.delete(s.hostgroup);
+        if (this.forManager(s.hostgroup)) this.mgr.onHostgroupAttackFinished(a);
+        return;
+      }
     }
+  }
+
+  private forManager(name: string): boolean {
+    return this.mgr.mitigatesHostgroup(name) || this.mgr.hostgroupBans().some((b) => b.hostgroup === name);
   }
 
   /** What the incremental desired set holds against the manager's full list (they must agree). */
   desiredProblem(): string | null {
     const full = new Map(this.mgr.desiredRoutes().map((r) => [ribKey(r), r.owner]));
     const inc = new Map([...this.desired.values()].map((r) => [ribKey(r), r.owner]));
+    // Compared entry by entry (runs after every step); the sorted lists only for the message.
+    if (full.size === inc.size && [...full].every(([k, o]) => inc.get(k) === o)) return null;
     const a = JSON.stringify([...full].sort());
     const b = JSON.stringify([...inc].sort());
     return a === b ? null : `incremental desired routes ${b} differ from the full set ${a}`;
@@ -282,5 +333,10 @@ export class LifecycleSystem {
 
   escalations(): string[] {
     return this.loop.list().map((e) => e.prefix).sort();
+  }
+
+  /** Hostgroup-scope bans as LifecycleModel.hostgroupBans() writes them. */
+  hostgroupBans(): string[] {
+    return this.mgr.hostgroupBans().map((b) => `${b.hostgroup} ${b.uuids.size} ${b.partial ? 'partial' : 'full'} ${b.expiresAt}`).sort();
   }
 }
