@@ -10,7 +10,7 @@
  * the model, every mitigation has an owner and the caps hold. A failure prints its seed
  * and the shrunk sequence.
  *
- * LIFECYCLE_SEQUENCES / LIFECYCLE_STEPS / LIFECYCLE_SEED change the run (default 10,000
+ * LIFECYCLE_SEQUENCES / LIFECYCLE_STEPS / LIFECYCLE_SEED change the run (default 4,000
  * sequences of 200 steps from seed 1, half here and half in lifecycle-model-2.test.ts).
  */
 import assert from 'node:assert/strict';
