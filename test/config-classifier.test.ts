@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Classifier, classifierOf, loadConfig, parsePrefix, type Hostgroup, type PolicyInput } from '../src/config/index.js';
 import { parseV4, parseV6, prefixContains, prefixToString, type Prefix } from '../src/wire/addr.js';
+import { rng as mulberry32 } from '../src/demo/traffic.js';
 
 const v6 = (s: string) => parseV6(s)!;
 /** An IPv6 address as the four words detection passes. */
@@ -109,14 +110,6 @@ test('classifierOf: one shared Classifier per config; a reloaded config (new lis
   assert.equal(otherNetworks.group4(parseV4('203.0.113.100')), -1);
 });
 
-function mulberry32(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function masked(family: 4 | 6, bytes: Uint8Array, len: number): Prefix {
   const out = new Uint8Array(bytes.length);

@@ -2,17 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePrefix, PrefixTable } from '../src/config/index.js';
 import { parseV4, parseV6, prefixContains, type Prefix } from '../src/wire/addr.js';
+import { rng as mulberry32 } from '../src/demo/traffic.js';
 
 const v6 = (s: string) => parseV6(s)!;
 
-function mulberry32(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('IPv4: the most specific prefix wins, /0 and /32 included', () => {
   const t = new PrefixTable<string>(
