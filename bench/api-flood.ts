@@ -49,7 +49,12 @@ interface Sample {
 }
 
 /** GETs every GAP ms until `done()` says stop (or `seconds` pass). */
-async function probe(port: number, seconds: number, done: () => boolean = () => false, gap = GAP): Promise<Sample> {
+async function probe(
+  port: number,
+  seconds: number,
+  done: () => boolean = () => false,
+  gap = GAP,
+): Promise<Sample> {
   const latencies: number[] = [];
   let failed = 0;
   const until = Date.now() + seconds * 1000;
@@ -76,7 +81,9 @@ api:
 ${extra}state_dir: ${state}
 policies: ./policies
 `;
-const POLICY = { 'default.yaml': 'name: default\nthresholds: { ban: { incoming: { total: { pps: 20000 } } } }\n' };
+const POLICY = {
+  'default.yaml': 'name: default\nthresholds: { ban: { incoming: { total: { pps: 20000 } } } }\n',
+};
 
 async function slowlorisArm(): Promise<void> {
   const dir = tempDir('bench-slowloris');
@@ -107,7 +114,10 @@ async function saveArm(): Promise<void> {
   const nf = await freePort('udp');
   const d: DaemonHandle = await startDaemon(
     dir,
-    BASE(state, `capture:\n  listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: ${nf} }]\n  exporters: [{ address: 127.0.1.0/24, name: lab }]\n`),
+    BASE(
+      state,
+      `capture:\n  listeners: [{ name: nf, type: netflow, address: 127.0.0.1, port: ${nf} }]\n  exporters: [{ address: 127.0.1.0/24, name: lab }]\n`,
+    ),
     POLICY,
   );
   try {

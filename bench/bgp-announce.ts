@@ -50,13 +50,23 @@ const rows: Row[] = [];
 const s = (ms: number) => (ms / 1000).toFixed(3);
 
 async function router(kind: 'bird' | 'gobgp', peerAddr: string): Promise<Router> {
-  const o = { address: ADDR[kind], port: PORT, asn: ROUTER_AS, peers: [{ address: peerAddr, asn: SPEAKER_AS, passive: true }] };
+  const o = {
+    address: ADDR[kind],
+    port: PORT,
+    asn: ROUTER_AS,
+    peers: [{ address: peerAddr, asn: SPEAKER_AS, passive: true }],
+  };
   return kind === 'bird' ? startBird(o) : startGobgp(o);
 }
 
 async function pollUntil(r: Router, want: number, timeoutMs: number): Promise<number> {
   const every = r.kind === 'bird' ? 20 : 50;
-  await waitFor(`${r.kind} holding ${want}`, async () => (await r.countRoutes('ipv4-unicast')) === want, timeoutMs, every);
+  await waitFor(
+    `${r.kind} holding ${want}`,
+    async () => (await r.countRoutes('ipv4-unicast')) === want,
+    timeoutMs,
+    every,
+  );
   return performance.now();
 }
 
@@ -66,7 +76,17 @@ async function breakwater(kind: 'bird' | 'gobgp'): Promise<void> {
   const cfg = bgpTestConfig({
     local_as: SPEAKER_AS,
     router_id: ADDR.us,
-    peers: [peerConfig({ name: kind, address: ADDR[kind], port: PORT, remote_as: ROUTER_AS, local_as: SPEAKER_AS, local_address: ADDR.us, families: ['ipv4-unicast'] })],
+    peers: [
+      peerConfig({
+        name: kind,
+        address: ADDR[kind],
+        port: PORT,
+        remote_as: ROUTER_AS,
+        local_as: SPEAKER_AS,
+        local_address: ADDR.us,
+        families: ['ipv4-unicast'],
+      }),
+    ],
   });
   try {
     const t0 = performance.now();
@@ -81,7 +101,16 @@ async function breakwater(kind: 'bird' | 'gobgp'): Promise<void> {
     sp.sync([]);
     const tw1 = await pollUntil(r, 0, 120_000);
     const wd = sp.status()[0]!.updates_out - 1 - upd;
-    rows.push({ speaker: 'breakwater', router: kind, n: N, startToEstablished: tEst - t0, establishedToAllHeld: tFull - tEst, updates: upd, withdrawToZero: tw1 - tw0, withdrawUpdates: wd });
+    rows.push({
+      speaker: 'breakwater',
+      router: kind,
+      n: N,
+      startToEstablished: tEst - t0,
+      establishedToAllHeld: tFull - tEst,
+      updates: upd,
+      withdrawToZero: tw1 - tw0,
+      withdrawUpdates: wd,
+    });
     await sp.stop();
   } finally {
     await r.stop();
@@ -99,18 +128,39 @@ async function exabgp(kind: 'bird' | 'gobgp'): Promise<void> {
     statics.push(`    route ${rt.key} next-hop ${NH} community [${COMM}] large-community [${LARGE}];\n`);
   }
   writeFileSync(join(dir, 'announce.txt'), lines.join(''));
-  let conf = EXA === 'api' ? `process feed {\n  run ${process.execPath} ${feed} ${join(dir, 'announce.txt')};\n  encoder text;\n}\n` : '';
+  let conf =
+    EXA === 'api'
+      ? `process feed {\n  run ${process.execPath} ${feed} ${join(dir, 'announce.txt')};\n  encoder text;\n}\n`
+      : '';
   conf += `neighbor ${ADDR[kind]} {\n  router-id ${ADDR.exa};\n  local-address ${ADDR.exa};\n  local-as ${SPEAKER_AS};\n  peer-as ${ROUTER_AS};\n  connect ${PORT};\n  hold-time 90;\n  family { ipv4 unicast; }\n`;
-  conf += EXA === 'api' ? '  api { processes [ feed ]; neighbor-changes; }\n}\n' : `  static {\n${statics.join('')}  }\n}\n`;
+  conf +=
+    EXA === 'api'
+      ? '  api { processes [ feed ]; neighbor-changes; }\n}\n'
+      : `  static {\n${statics.join('')}  }\n}\n`;
   writeFileSync(join(dir, 'exabgp.conf'), conf);
-  const env = { ...process.env, 'exabgp.daemon.drop': 'false', 'exabgp.api.cli': 'false', 'exabgp.log.destination': 'stdout', 'exabgp.api.ack': 'true' };
+  const env = {
+    ...process.env,
+    'exabgp.daemon.drop': 'false',
+    'exabgp.api.cli': 'false',
+    'exabgp.log.destination': 'stdout',
+    'exabgp.api.ack': 'true',
+  };
   const t0 = performance.now();
   const child = spawn('exabgp', [join(dir, 'exabgp.conf')], { env, stdio: 'ignore', detached: true });
   try {
     await waitFor('ExaBGP session', async () => (await r.peerState(ADDR.exa)) === 'Established', 120_000, 20);
     const tEst = performance.now();
     const tFull = await pollUntil(r, N, 600_000);
-    rows.push({ speaker: `exabgp-${EXA}`, router: kind, n: N, startToEstablished: tEst - t0, establishedToAllHeld: tFull - tEst, updates: NaN, withdrawToZero: null, withdrawUpdates: null });
+    rows.push({
+      speaker: `exabgp-${EXA}`,
+      router: kind,
+      n: N,
+      startToEstablished: tEst - t0,
+      establishedToAllHeld: tFull - tEst,
+      updates: NaN,
+      withdrawToZero: null,
+      withdrawUpdates: null,
+    });
   } finally {
     try {
       process.kill(-child.pid!, 'SIGTERM');
@@ -133,10 +183,16 @@ for (const kind of ROUTERS) {
   await breakwater(kind);
   if (EXA !== 'none' && (await haveBinary('exabgp'))) await exabgp(kind);
 }
-console.log(`\nBGP announce benchmark: ${N} IPv4 /32 (next hop ${NH}, community ${COMM}, large ${LARGE}), eBGP ${SPEAKER_AS} -> ${ROUTER_AS}, 4096-byte UPDATEs`);
-console.log('| speaker | router | start->Established s | Established->all held s | UPDATEs | withdraw->0 held s | withdraw UPDATEs |');
+console.log(
+  `\nBGP announce benchmark: ${N} IPv4 /32 (next hop ${NH}, community ${COMM}, large ${LARGE}), eBGP ${SPEAKER_AS} -> ${ROUTER_AS}, 4096-byte UPDATEs`,
+);
+console.log(
+  '| speaker | router | start->Established s | Established->all held s | UPDATEs | withdraw->0 held s | withdraw UPDATEs |',
+);
 console.log('|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${r.speaker} | ${r.router} | ${s(r.startToEstablished)} | ${s(r.establishedToAllHeld)} | ${Number.isNaN(r.updates) ? '-' : r.updates} | ${r.withdrawToZero === null ? '-' : s(r.withdrawToZero)} | ${r.withdrawUpdates ?? '-'} |`);
+  console.log(
+    `| ${r.speaker} | ${r.router} | ${s(r.startToEstablished)} | ${s(r.establishedToAllHeld)} | ${Number.isNaN(r.updates) ? '-' : r.updates} | ${r.withdrawToZero === null ? '-' : s(r.withdrawToZero)} | ${r.withdrawUpdates ?? '-'} |`,
+  );
 }
 process.exit(0);

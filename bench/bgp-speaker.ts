@@ -42,7 +42,13 @@ const cfg = bgpTestConfig({
     }),
   ],
 });
-const routes = blackholes(Number(env('N', '100000')), env('PREFIX_BASE', '10.0.0.0'), env('NEXT_HOP', '192.0.2.1'), [env('COMMUNITY', '65535:666')], [env('LARGE_COMMUNITY', '64512:666:1')]);
+const routes = blackholes(
+  Number(env('N', '100000')),
+  env('PREFIX_BASE', '10.0.0.0'),
+  env('NEXT_HOP', '192.0.2.1'),
+  [env('COMMUNITY', '65535:666')],
+  [env('LARGE_COMMUNITY', '64512:666:1')],
+);
 const sp = createSpeaker(cfg, { backoffBaseMs: 200 });
 sp.sync(routes);
 await sp.start();

@@ -5,7 +5,14 @@
  *   node dist/bench/capture-decode.js [seconds per case, default 2]
  */
 import { readFileSync } from 'node:fs';
-import { capturePayloads, FlowDecoder, forEachPacket, MirrorDecoder, type FlowRecord, type FlowSink } from '../src/capture/index.js';
+import {
+  capturePayloads,
+  FlowDecoder,
+  forEachPacket,
+  MirrorDecoder,
+  type FlowRecord,
+  type FlowSink,
+} from '../src/capture/index.js';
 
 const root = new URL('../../test/fixtures/', import.meta.url);
 const secs = Number(process.argv[2] ?? 2);
@@ -42,13 +49,17 @@ function runFlows(name: string, unit: string): number {
   const n = st.records - before;
   const rate = n / el;
   const perDgram = n / passes / dgrams.length;
-  console.log(`${name.padEnd(22)} ${(rate / 1e6).toFixed(2).padStart(6)}M ${unit}/s  (${n} in ${el.toFixed(2)} s, ${perDgram.toFixed(1)} per datagram, ${((dgrams.length * passes) / el / 1e3).toFixed(0)}k datagrams/s, malformed ${st.malformed})`);
+  console.log(
+    `${name.padEnd(22)} ${(rate / 1e6).toFixed(2).padStart(6)}M ${unit}/s  (${n} in ${el.toFixed(2)} s, ${perDgram.toFixed(1)} per datagram, ${((dgrams.length * passes) / el / 1e3).toFixed(0)}k datagrams/s, malformed ${st.malformed})`,
+  );
   return rate;
 }
 
 function runMirror(name: string): number {
   const frames: { data: Uint8Array; len: number }[] = [];
-  forEachPacket(readFileSync(new URL(`mirror/${name}.pcap`, root)), (p) => frames.push({ data: Uint8Array.from(p.data), len: p.origLen }));
+  forEachPacket(readFileSync(new URL(`mirror/${name}.pcap`, root)), (p) =>
+    frames.push({ data: Uint8Array.from(p.data), len: p.origLen }),
+  );
   const sink = new HostCounters();
   const m = new MirrorDecoder(sink, 'mirror:bench');
   for (let i = 0; i < 5; i++) for (const f of frames) m.onFrame(f.data, f.len, 1, 0);
@@ -71,4 +82,6 @@ runFlows('syn_flood.nf5', 'records');
 const sf = runFlows('syn_flood.sflow', 'samples');
 runFlows('udp6_flood.sflow', 'samples');
 runMirror('background');
-console.log(`NetFlow v9: ${(nf9 / 1e6).toFixed(2)}M records/s (goal 20M/s); sFlow: ${(sf / 1e6).toFixed(2)}M samples/s (goal 10M/s)`);
+console.log(
+  `NetFlow v9: ${(nf9 / 1e6).toFixed(2)}M records/s (goal 20M/s); sFlow: ${(sf / 1e6).toFixed(2)}M samples/s (goal 10M/s)`,
+);

@@ -40,7 +40,7 @@ const flags = new Uint8Array(N);
 const plen = new Uint16Array(N);
 const pk = new Float64Array(N);
 let seed = 4242;
-const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
 function fill(matchShare: number): void {
   for (let i = 0; i < N; i++) {
     dst4[i] = (0x0a140000 + Math.floor(rnd() * 65536)) >>> 0; // 10.20.x.y: monitored, no rule's destination
@@ -104,7 +104,9 @@ function measure(f: (r: FlowRecord) => boolean | void): number {
 
 const cfg = parseConfig('/bench/breakwater.yaml', cfgText(true));
 const filter = compileFilter(cfg.filters)!;
-console.log(`flow filters, ${filter.rules.length} rules, one core, ${secs} s per case (goal < 5 ns per record)`);
+console.log(
+  `flow filters, ${filter.rules.length} rules, one core, ${secs} s per case (goal < 5 ns per record)`,
+);
 for (const share of [0, 0.1]) {
   fill(share);
   let sink = 0;
@@ -141,5 +143,7 @@ for (const filters of [false, true]) {
   }
   seg.sort((a, b) => a - b);
   const m = seg[seg.length >> 1]!;
-  console.log(`  detector onFlow, 65,536 IPv4 hosts, ${filters ? '10 capture filter rules' : 'no filters            '}: ${(m / 1e6).toFixed(1)} M records/s (${(1e9 / m).toFixed(2)} ns/record, median 0.1 s segment)`);
+  console.log(
+    `  detector onFlow, 65,536 IPv4 hosts, ${filters ? '10 capture filter rules' : 'no filters            '}: ${(m / 1e6).toFixed(1)} M records/s (${(1e9 / m).toFixed(2)} ns/record, median 0.1 s segment)`,
+  );
 }

@@ -132,30 +132,60 @@ async function run(kind: 'perhost' | 'hostgroup', n: number, k: number): Promise
   const us = `127.0.0.${152 + 2 * k}`;
   const dir = tempDir(`carpet-${kind}`);
   const port = await freePort('tcp', router);
-  const gobgp: Router = await startGobgp({ address: router, port, asn: 65001, peers: [{ address: us, asn: 65010, passive: true }] });
+  const gobgp: Router = await startGobgp({
+    address: router,
+    port,
+    asn: 65001,
+    peers: [{ address: us, asn: 65010, passive: true }],
+  });
   let d: DaemonHandle | undefined;
   let flood: ReturnType<typeof nf9Flood> | undefined;
   try {
     const nf = await freePort('udp');
-    d = await startDaemon(dir, config(dir, nf, router, port, us, n), { 'carpet.yaml': kind === 'perhost' ? PER_HOST : HOSTGROUP });
+    d = await startDaemon(dir, config(dir, nf, router, port, us, n), {
+      'carpet.yaml': kind === 'perhost' ? PER_HOST : HOSTGROUP,
+    });
     await gobgp.waitEstablished(us, 20_000);
     const pid = d.proc.pid!;
     const hosts = Array.from({ length: n }, (_, i) => hostAddr(i));
     const api = apiSampler(d.apiPort);
     // Spread over the interval in slices of ~100 datagrams, as exporters spread their export.
-    flood = nf9Flood({ port: nf, hosts, ppsPerHost: PPS, intervalMs: INTERVAL, slices: Math.max(1, Math.ceil(n / 4500)) });
+    flood = nf9Flood({
+      port: nf,
+      hosts,
+      ppsPerHost: PPS,
+      intervalMs: INTERVAL,
+      slices: Math.max(1, Math.ceil(n / 4500)),
+    });
     const t0 = flood.firstAt;
     let rss = 0;
     const rssTimer = setInterval(() => (rss = Math.max(rss, peakRss(pid))), 200);
     if (kind === 'perhost') {
       let last = 0;
       // Progress every 10 s (how the held count grows says where the time goes).
-      const progress = setInterval(() => process.stdout.write(`  ${((Date.now() - t0) / 1000).toFixed(0)} s: GoBGP holds ${last}\n`), 10_000);
-      await waitFor(`GoBGP holding ${n} /32`, async () => (last = await gobgp.countRoutes('ipv4-unicast')) >= n, 300_000, 100)
+      const progress = setInterval(
+        () => process.stdout.write(`  ${((Date.now() - t0) / 1000).toFixed(0)} s: GoBGP holds ${last}\n`),
+        10_000,
+      );
+      await waitFor(
+        `GoBGP holding ${n} /32`,
+        async () => (last = await gobgp.countRoutes('ipv4-unicast')) >= n,
+        300_000,
+        100,
+      )
         .catch(async (e: Error) => {
           // What the daemon counted: drops, refusals, what it advertises.
-          const m = await fetch(`http://127.0.0.1:${d!.apiPort}/metrics`).then((r) => r.text(), () => '');
-          const wanted = m.split('\n').filter((l) => /^breakwater_(capture_(datagrams|dropped|records|malformed)|mitigations_(active|refused)|bgp_prefixes_advertised|detection_hot)/.test(l));
+          const m = await fetch(`http://127.0.0.1:${d!.apiPort}/metrics`).then(
+            (r) => r.text(),
+            () => '',
+          );
+          const wanted = m
+            .split('\n')
+            .filter((l) =>
+              /^breakwater_(capture_(datagrams|dropped|records|malformed)|mitigations_(active|refused)|bgp_prefixes_advertised|detection_hot)/.test(
+                l,
+              ),
+            );
           throw new Error(`${e.message} (held ${last})\n${wanted.join('\n')}`);
         })
         .finally(() => clearInterval(progress));
@@ -168,10 +198,15 @@ async function run(kind: 'perhost' | 'hostgroup', n: number, k: number): Promise
           `  daemon peak RSS: ${(rss / 2 ** 20).toFixed(0)} MiB; API during the attack: p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, max ${Math.max(...lat).toFixed(1)} ms over ${lat.length} requests\n`,
       );
     } else {
-      const rules = await waitFor('FlowSpec rules at GoBGP', async () => {
-        const r = await gobgp.getRoutes('ipv4-flowspec');
-        return r.length > 0 ? r : null;
-      }, 120_000, 100);
+      const rules = await waitFor(
+        'FlowSpec rules at GoBGP',
+        async () => {
+          const r = await gobgp.getRoutes('ipv4-flowspec');
+          return r.length > 0 ? r : null;
+        },
+        120_000,
+        100,
+      );
       const held = Date.now() - t0;
       const lat = api.stop();
       const dests = rules.map((r) => /destination: ?([0-9.]+\/\d+)/.exec(r.prefix)?.[1] ?? '?');
@@ -182,7 +217,7 @@ async function run(kind: 'perhost' | 'hostgroup', n: number, k: number): Promise
           const net = ((q[0]! << 24) | (q[1]! << 16) | (q[2]! << 8) | q[3]!) >>> 0;
           const len = Number(l);
           const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-          return ((ip & mask) >>> 0) === net;
+          return (ip & mask) >>> 0 === net;
         });
       const uncovered = hosts.filter((h) => !covers(h)).length;
       process.stdout.write(

@@ -41,11 +41,12 @@ function run(c: Case): void {
   const dst6 = new Uint8Array(N * 16);
   const src6 = new Uint8Array(N * 16);
   let seed = 12345;
-  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
   for (let i = 0; i < N; i++) {
     const h = Math.floor(rnd() * c.hosts);
     dst4[i] = (0x0a140000 + h) >>> 0; // 10.20.x.y
-    src4[i] = rnd() < c.internal ? (0x0a150000 + (i & 0xffff)) >>> 0 : (0xc6120000 + Math.floor(rnd() * 65536)) >>> 0;
+    src4[i] =
+      rnd() < c.internal ? (0x0a150000 + (i & 0xffff)) >>> 0 : (0xc6120000 + Math.floor(rnd() * 65536)) >>> 0;
     const r = rnd();
     proto[i] = r < 0.6 ? 6 : r < 0.9 ? 17 : 1;
     flags[i] = rnd() < 0.1 ? 0x02 : 0x18;

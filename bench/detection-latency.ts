@@ -36,7 +36,16 @@ interface Plan {
 function plan(file: string): Plan {
   const payloads = capturePayloads(readFileSync(join(ROOT, 'test/fixtures/flows', file)));
   let cur = 0;
-  const sink = { onFlow: (r: FlowRecord) => void (r.ipVersion === 4 && r.dst4 === VICTIM && r.protocol === 6 && (r.tcpFlags & 0x12) === 0x02 && (cur += r.packets)) };
+  const sink = {
+    onFlow: (r: FlowRecord) =>
+      void (
+        r.ipVersion === 4 &&
+        r.dst4 === VICTIM &&
+        r.protocol === 6 &&
+        (r.tcpFlags & 0x12) === 0x02 &&
+        (cur += r.packets)
+      ),
+  };
   const dec = new FlowDecoder(sink, { defaultSamplingRate: 1, samplingOverrides: {} });
   const attackPackets = payloads.map((p) => {
     cur = 0;
@@ -52,7 +61,11 @@ async function trial(format: 'sflow' | 'netflow9', p: Plan, port: number): Promi
   const log = join(wd, 'notify.log');
   writeFileSync(notify, `#!/bin/sh\necho "$(date +%s.%N) $*" >> '${log}'\ncat > /dev/null\n`);
   chmodSync(notify, 0o755);
-  const d: ChildProcess = spawn('sh', [join(ROOT, 'bench/latency-daemon.sh'), wd, notify, String(port), format], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const d: ChildProcess = spawn(
+    'sh',
+    [join(ROOT, 'bench/latency-daemon.sh'), wd, notify, String(port), format],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   d.stdout!.on('data', (c: Buffer) => (out += c));
   d.stderr!.on('data', (c: Buffer) => (out += c));
@@ -100,7 +113,10 @@ function banTime(log: string): number | null {
 }
 
 const trials = Number(process.argv[2] ?? 5);
-for (const [format, file, port] of [['sflow', 'syn_flood.sflow.pcap', 16343], ['netflow9', 'syn_flood.nf9.pcap', 12055]] as const) {
+for (const [format, file, port] of [
+  ['sflow', 'syn_flood.sflow.pcap', 16343],
+  ['netflow9', 'syn_flood.nf9.pcap', 12055],
+] as const) {
   const p = plan(file);
   const total = p.attackPackets.reduce((a, b) => a + b, 0);
   const lat: number[] = [];

@@ -35,19 +35,33 @@ const hostAddr = (i: number) => ((10 << 24) | (1 << 16) | (i & 0xffff)) >>> 0;
 
 function layout(): void {
   const det = createDetector(makeConfig({ networks: ['10.1.0.0/16'] }));
-  const st = (det as unknown as { st: { store: { B: number; bytesPerSlot(): number }; base: { bytesPerOwner(): number; perOwner: number } } }).st;
+  const st = (
+    det as unknown as {
+      st: {
+        store: { B: number; bytesPerSlot(): number };
+        base: { bytesPerOwner(): number; perOwner: number };
+      };
+    }
+  ).st;
   const B = st.store.B;
   const parts: [string, number][] = [
     [`slot block (${STRIDE} doubles: header, accumulators)`, STRIDE * 8],
     [`window sums (${NC} doubles)`, NC * 8],
     [`window ring (${B} buckets x ${NC} u32)`, NC * 4 * B],
     [`bucket masks (${B} u32)`, 4 * B],
-    ['kind, flags, address, hot buffer, index backref', st.store.bytesPerSlot() - STRIDE * 8 - NC * 8 - NC * 4 * B - 4 * B],
+    [
+      'kind, flags, address, hot buffer, index backref',
+      st.store.bytesPerSlot() - STRIDE * 8 - NC * 8 - NC * 4 * B - 4 * B,
+    ],
     [`baseline sample ring (${st.base.perOwner} entries)`, st.base.bytesPerOwner()],
   ];
-  process.stdout.write(`detection memory per active host, by layout (window ${B} buckets, ${NC} counters):\n`);
+  process.stdout.write(
+    `detection memory per active host, by layout (window ${B} buckets, ${NC} counters):\n`,
+  );
   for (const [k, v] of parts) process.stdout.write(`  ${k.padEnd(52)} ${String(v).padStart(5)} B\n`);
-  process.stdout.write(`  bytes per active host by layout: ${det.bytesPerHost()} B (goal <= 600 B); hot sample buffer: ${det.bytesPerHotHost()} B per hot host, under detection.hot_sample_bytes\n`);
+  process.stdout.write(
+    `  bytes per active host by layout: ${det.bytesPerHost()} B (goal <= 600 B); hot sample buffer: ${det.bytesPerHotHost()} B per hot host, under detection.hot_sample_bytes\n`,
+  );
 }
 
 function inProcess(n: number): void {
@@ -61,7 +75,19 @@ function inProcess(n: number): void {
   let now = 1_700_000_000_000;
   const det = createDetector(makeConfig({ networks: ['10.1.0.0/16'] }), { now: () => now });
   for (let t = 0; t < 10; t++) {
-    for (let i = 0; i < n; i++) det.sink.onFlow(rec({ src: '192.0.2.1', dst: hostText(i), protocol: 17, srcPort: 53, dstPort: 4000, packets: 100, bytes: 10_000, timeMs: now }));
+    for (let i = 0; i < n; i++)
+      det.sink.onFlow(
+        rec({
+          src: '192.0.2.1',
+          dst: hostText(i),
+          protocol: 17,
+          srcPort: 53,
+          dstPort: 4000,
+          packets: 100,
+          bytes: 10_000,
+          timeMs: now,
+        }),
+      );
     now += 100;
     det.tick(now);
   }
@@ -112,10 +138,14 @@ actions: { ban_time: 10m, blackhole: { enabled: false } }
     }
     const mx = points.reduce((a, p) => a + p[0], 0) / points.length;
     const my = points.reduce((a, p) => a + p[1], 0) / points.length;
-    const slope = points.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0) / points.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
+    const slope =
+      points.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0) /
+      points.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
     process.stdout.write(
       `whole daemon (breakwater run, NetFlow v9, 1,000 pps per host, no host over its threshold):\n` +
-        points.map(([k, r]) => `  ${String(k).padStart(6)} active hosts: RSS ${(r / 2 ** 20).toFixed(0)} MiB\n`).join('') +
+        points
+          .map(([k, r]) => `  ${String(k).padStart(6)} active hosts: RSS ${(r / 2 ** 20).toFixed(0)} MiB\n`)
+          .join('') +
         `  RSS slope over ${points.at(-1)![0]} hosts: ${Math.round(slope)} B per active host\n`,
     );
   } finally {

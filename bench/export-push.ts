@@ -63,8 +63,11 @@ for (let i = 0; i < 55; i++) {
   lines = g.points + f.points;
   if (i >= 5) times.push({ snap: b - a, graphite: c - b, influx: d - c });
 }
-const med = (k: 'snap' | 'graphite' | 'influx') => times.map((t) => t[k]).sort((x, y) => x - y)[times.length >> 1]!;
+const med = (k: 'snap' | 'graphite' | 'influx') =>
+  times.map((t) => t[k]).sort((x, y) => x - y)[times.length >> 1]!;
 const total = med('snap') + med('graphite') + med('influx');
 console.log(`export push, ${active} active hosts, top_hosts ${top} (median of ${times.length} pushes)`);
-console.log(`  snapshot ${med('snap').toFixed(2)} ms + graphite text ${med('graphite').toFixed(2)} ms + influx text ${med('influx').toFixed(2)} ms = ${total.toFixed(2)} ms per push (${lines} lines)`);
+console.log(
+  `  snapshot ${med('snap').toFixed(2)} ms + graphite text ${med('graphite').toFixed(2)} ms + influx text ${med('influx').toFixed(2)} ms = ${total.toFixed(2)} ms per push (${lines} lines)`,
+);
 console.log(`  at the default 1 s interval: ${(total / 10).toFixed(2)} % of one core with both targets on`);

@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { parseRule, encodeRule, decodeRule, type FlowspecRule } from '../src/flowspec/index.js';
 
-const doc = JSON.parse(readFileSync(new URL('../../test/fixtures/flowspec/exabgp-rules.json', import.meta.url), 'utf8')) as {
+const doc = JSON.parse(
+  readFileSync(new URL('../../test/fixtures/flowspec/exabgp-rules.json', import.meta.url), 'utf8'),
+) as {
   rules: Record<string, Record<string, unknown>>;
 };
 const jsons = Object.values(doc.rules).map(({ strict: _s, ...j }) => j);
@@ -21,7 +23,9 @@ function bench(name: string, n: number, fn: () => void): void {
   const t = process.hrtime.bigint();
   for (let i = 0; i < n; i++) fn();
   const ns = Number(process.hrtime.bigint() - t);
-  console.log(`${name.padEnd(34)} ${((n * jsons.length) / (ns / 1e9)).toFixed(0).padStart(10)} rules/s  (${(ns / n / jsons.length / 1000).toFixed(2)} µs/rule)`);
+  console.log(
+    `${name.padEnd(34)} ${((n * jsons.length) / (ns / 1e9)).toFixed(0).padStart(10)} rules/s  (${(ns / n / jsons.length / 1000).toFixed(2)} µs/rule)`,
+  );
 }
 
 const N = 4000;

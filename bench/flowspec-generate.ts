@@ -39,5 +39,7 @@ for (const n of [1_000, 10_000, 50_000]) {
   let g = generateRules(attack, baseline);
   for (let k = 1; k < runs; k++) g = generateRules(attack, baseline);
   const ms = (performance.now() - t) / runs;
-  console.log(`${String(n).padStart(6)} attack + ${String(baseline.length).padStart(5)} baseline samples: ${ms.toFixed(1)} ms, ${g.rules.length} rules, coverage ${(g.coverage * 100).toFixed(1)}%`);
+  console.log(
+    `${String(n).padStart(6)} attack + ${String(baseline.length).padStart(5)} baseline samples: ${ms.toFixed(1)} ms, ${g.rules.length} rules, coverage ${(g.coverage * 100).toFixed(1)}%`,
+  );
 }

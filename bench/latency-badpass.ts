@@ -59,11 +59,21 @@ function startFlood(apiPort: number, rate: number): { stop(): Promise<Flood> } {
         continue;
       }
       inflight++;
-      const req = http.get({ host: '127.0.0.1', port: apiPort, path: '/total_traffic_counters', agent, headers: { authorization: auth }, timeout: 5000 }, (res) => {
-        count(String(res.statusCode));
-        res.resume();
-        res.once('end', () => inflight--);
-      });
+      const req = http.get(
+        {
+          host: '127.0.0.1',
+          port: apiPort,
+          path: '/total_traffic_counters',
+          agent,
+          headers: { authorization: auth },
+          timeout: 5000,
+        },
+        (res) => {
+          count(String(res.statusCode));
+          res.resume();
+          res.once('end', () => inflight--);
+        },
+      );
       req.once('timeout', () => req.destroy(new Error('timeout')));
       req.once('error', (e: NodeJS.ErrnoException) => {
         inflight--;
@@ -83,9 +93,34 @@ function startFlood(apiPort: number, rate: number): { stop(): Promise<Flood> } {
 }
 
 /** One harness trial; resolves to its latency in seconds (undefined: not banned). */
-function trial(format: string, name: string, seed: number, env: NodeJS.ProcessEnv): Promise<number | undefined> {
+function trial(
+  format: string,
+  name: string,
+  seed: number,
+  env: NodeJS.ProcessEnv,
+): Promise<number | undefined> {
   const cmd = `${join(ROOT, 'bench/latency-daemon.sh')} {workdir} {notify} {port} {format}`;
-  const p = spawn('python3', [HARNESS, '--name', name, '--format', format, '--trials', '1', '--seed', String(seed), '--port', String(PORT), '--daemon-cmd', cmd, '--out', '/tmp/bw-bench-badpass'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(
+    'python3',
+    [
+      HARNESS,
+      '--name',
+      name,
+      '--format',
+      format,
+      '--trials',
+      '1',
+      '--seed',
+      String(seed),
+      '--port',
+      String(PORT),
+      '--daemon-cmd',
+      cmd,
+      '--out',
+      '/tmp/bw-bench-badpass',
+    ],
+    { env, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
   p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   return new Promise((res, rej) => {
@@ -107,7 +142,9 @@ const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
 async function main(): Promise<void> {
   if (!existsSync(HARNESS)) throw new Error(`${HARNESS} not found (--harness PATH)`);
   const env = { ...process.env, BW_LAT_PASSWORD_HASH: hashPassword('the-real-password') };
-  console.log(`detection latency, shared harness, ${TRIALS} trials per arm and format; flood ${RATE} bad-password requests/s from ${FLOOD_SOURCE} to the API (127.0.0.1:${PORT + 20000})`);
+  console.log(
+    `detection latency, shared harness, ${TRIALS} trials per arm and format; flood ${RATE} bad-password requests/s from ${FLOOD_SOURCE} to the API (127.0.0.1:${PORT + 20000})`,
+  );
   for (const format of FORMATS) {
     const lat = { quiet: [] as number[], flood: [] as number[] };
     const answered = new Map<string, number>();
@@ -141,8 +178,12 @@ async function main(): Promise<void> {
     const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
     const mq = mean(lat.quiet);
     const mf = mean(lat.flood);
-    console.log(`${format}: flood/quiet ${(f / q).toFixed(3)} (${((f / q - 1) * 100).toFixed(1)} %), means ${ms(mq)} / ${ms(mf)} (${((mf / mq - 1) * 100).toFixed(1)} %); not banned: ${missed}`);
-    console.log(`${format}: flood sent ${floodSent} requests in ${floodSeconds.toFixed(1)} s (${(floodSent / floodSeconds).toFixed(0)}/s), answered ${JSON.stringify(Object.fromEntries(answered))}`);
+    console.log(
+      `${format}: flood/quiet ${(f / q).toFixed(3)} (${((f / q - 1) * 100).toFixed(1)} %), means ${ms(mq)} / ${ms(mf)} (${((mf / mq - 1) * 100).toFixed(1)} %); not banned: ${missed}`,
+    );
+    console.log(
+      `${format}: flood sent ${floodSent} requests in ${floodSeconds.toFixed(1)} s (${(floodSent / floodSeconds).toFixed(0)}/s), answered ${JSON.stringify(Object.fromEntries(answered))}`,
+    );
   }
 }
 

@@ -36,7 +36,12 @@ function host(i: number): string {
 async function main(): Promise<void> {
   const dir = tempDir('churn');
   const bgpPort = await freePort('tcp', BIRD);
-  const bird = await startBird({ address: BIRD, port: bgpPort, asn: 65000, peers: [{ address: US, asn: 65100, passive: true }] });
+  const bird = await startBird({
+    address: BIRD,
+    port: bgpPort,
+    asn: 65000,
+    peers: [{ address: US, asn: 65100, passive: true }],
+  });
   const config = `
 networks: [10.0.0.0/8]
 capture: { listeners: [] }
@@ -56,13 +61,19 @@ state_dir: ${join(dir, 'state')}
     const agent = new http.Agent({ keepAlive: true, maxSockets: C });
     const call = (method: string, path: string, payload?: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const headers = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
-        const req = http.request({ host: '127.0.0.1', port: d.apiPort, method, path, agent, headers }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (body += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
+        const headers =
+          payload === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+        const req = http.request(
+          { host: '127.0.0.1', port: d.apiPort, method, path, agent, headers },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
         req.on('error', reject);
         req.end(payload);
       });
@@ -72,12 +83,22 @@ state_dir: ${join(dir, 'state')}
       const accepted = performance.now();
       const values = (JSON.parse(r.body) as { values: { success: boolean; uuid: string }[] }).values;
       if (values.some((v) => !v.success)) throw new Error('bulk PUT refused items');
-      await waitFor(`BIRD holding ${N}`, async () => (await bird.countRoutes('ipv4-unicast')) === N, 600_000, 50);
+      await waitFor(
+        `BIRD holding ${N}`,
+        async () => (await bird.countRoutes('ipv4-unicast')) === N,
+        600_000,
+        50,
+      );
       const held = performance.now();
       const w0 = performance.now();
       await call('DELETE', '/blackhole', JSON.stringify(values.map((v) => v.uuid)));
       const deleted = performance.now();
-      await waitFor('BIRD holding 0', async () => (await bird.countRoutes('ipv4-unicast')) === 0, 600_000, 50);
+      await waitFor(
+        'BIRD holding 0',
+        async () => (await bird.countRoutes('ipv4-unicast')) === 0,
+        600_000,
+        50,
+      );
       const zero = performance.now();
       const s = (ms: number) => (ms / 1000).toFixed(2);
       process.stdout.write(
@@ -105,7 +126,12 @@ state_dir: ${join(dir, 'state')}
     };
     await Promise.all(Array.from({ length: C }, worker));
     const accepted = performance.now();
-    await waitFor(`BIRD holding ${N}`, async () => (await bird.countRoutes('ipv4-unicast')) === N, 600_000, 50);
+    await waitFor(
+      `BIRD holding ${N}`,
+      async () => (await bird.countRoutes('ipv4-unicast')) === N,
+      600_000,
+      50,
+    );
     const held = performance.now();
 
     const w0 = performance.now();

@@ -18,7 +18,8 @@ const byte = () => Math.floor(rnd() * 256);
 
 function masked(family: 4 | 6, bytes: Uint8Array, len: number): Prefix {
   const out = new Uint8Array(bytes.length);
-  for (let bit = 0; bit < len; bit++) if (bytes[bit >> 3]! & (0x80 >> (bit & 7))) out[bit >> 3]! |= 0x80 >> (bit & 7);
+  for (let bit = 0; bit < len; bit++)
+    if (bytes[bit >> 3]! & (0x80 >> (bit & 7))) out[bit >> 3]! |= 0x80 >> (bit & 7);
   return { family, bytes: out, len };
 }
 
@@ -32,7 +33,10 @@ function bench(family: 4 | 6): void {
   for (let i = 0; i < N; i++) {
     const b = new Uint8Array(size).map(byte);
     // Realistic spread: IPv4 /8../32 weighted to /16-/24 and /32 hosts; IPv6 /20../64 and /128.
-    const len = family === 4 ? [8, 12, 16, 19, 20, 22, 23, 24, 24, 24, 26, 28, 32, 32][Math.floor(rnd() * 14)]! : [20, 29, 32, 32, 40, 44, 48, 48, 48, 56, 64, 64, 128][Math.floor(rnd() * 13)]!;
+    const len =
+      family === 4
+        ? [8, 12, 16, 19, 20, 22, 23, 24, 24, 24, 26, 28, 32, 32][Math.floor(rnd() * 14)]!
+        : [20, 29, 32, 32, 40, 44, 48, 48, 48, 56, 64, 64, 128][Math.floor(rnd() * 13)]!;
     prefixes.push(masked(family, b, len));
   }
   let t0 = process.hrtime.bigint();

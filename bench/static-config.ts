@@ -35,7 +35,12 @@ function hostOf(i: number): string {
 }
 
 async function bird(peer: string): Promise<Router> {
-  return startBird({ address: ADDR.bird, port: PORT, asn: ROUTER_AS, peers: [{ address: peer, asn: SPEAKER_AS, passive: true }] });
+  return startBird({
+    address: ADDR.bird,
+    port: PORT,
+    asn: ROUTER_AS,
+    peers: [{ address: peer, asn: SPEAKER_AS, passive: true }],
+  });
 }
 
 function kill(child: ChildProcess, group = false): void {
@@ -64,14 +69,30 @@ async function breakwater(): Promise<void> {
     `  peers: [{ name: bird, address: ${ADDR.bird}, port: ${PORT}, remote_as: ${ROUTER_AS}, local_address: ${ADDR.us}, families: [ipv4-unicast] }]`,
     '  static_routes:',
   ];
-  for (let i = 0; i < N; i++) lines.push(`    - { prefix: ${hostOf(i)}/32, next_hop: ${NH}, communities: ['${COMM}'] }`);
+  for (let i = 0; i < N; i++)
+    lines.push(`    - { prefix: ${hostOf(i)}/32, next_hop: ${NH}, communities: ['${COMM}'] }`);
   const text = lines.join('\n') + '\n';
   writeFileSync(join(dir, 'main.yaml'), text);
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean), BIN, 'run', '--config', join(dir, 'main.yaml')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+      BIN,
+      'run',
+      '--config',
+      join(dir, 'main.yaml'),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   try {
     await waitFor(`bird holding ${N}`, async () => (await r.countRoutes('ipv4-unicast')) === N, 120_000, 20);
-    rows.push({ speaker: 'breakwater run (inline static_routes)', n: N, spawnToHeld: performance.now() - t0, configBytes: text.length });
+    rows.push({
+      speaker: 'breakwater run (inline static_routes)',
+      n: N,
+      spawnToHeld: performance.now() - t0,
+      configBytes: text.length,
+    });
   } finally {
     // SIGTERM first: a profile asked for with BENCH_NODE_ARGS=--cpu-prof is written on a clean exit.
     child.kill('SIGTERM');
@@ -91,12 +112,22 @@ async function exabgp(): Promise<void> {
     `neighbor ${ADDR.bird} {\n  router-id ${ADDR.exa};\n  local-address ${ADDR.exa};\n  local-as ${SPEAKER_AS};\n  peer-as ${ROUTER_AS};\n  connect ${PORT};\n  hold-time 90;\n  family { ipv4 unicast; }\n` +
     `  static {\n${statics.join('')}  }\n}\n`;
   writeFileSync(join(dir, 'exabgp.conf'), conf);
-  const env = { ...process.env, 'exabgp.daemon.drop': 'false', 'exabgp.api.cli': 'false', 'exabgp.log.destination': 'stdout' };
+  const env = {
+    ...process.env,
+    'exabgp.daemon.drop': 'false',
+    'exabgp.api.cli': 'false',
+    'exabgp.log.destination': 'stdout',
+  };
   const t0 = performance.now();
   const child = spawn('exabgp', [join(dir, 'exabgp.conf')], { env, stdio: 'ignore', detached: true });
   try {
     await waitFor(`bird holding ${N}`, async () => (await r.countRoutes('ipv4-unicast')) === N, 600_000, 20);
-    rows.push({ speaker: 'exabgp (static config)', n: N, spawnToHeld: performance.now() - t0, configBytes: conf.length });
+    rows.push({
+      speaker: 'exabgp (static config)',
+      n: N,
+      spawnToHeld: performance.now() - t0,
+      configBytes: conf.length,
+    });
   } finally {
     kill(child, true);
     await r.stop();
@@ -110,5 +141,6 @@ if (EXA !== 'none' && (await haveBinary('exabgp'))) await exabgp();
 console.log(`\nStatic config benchmark: ${N} IPv4 /32 static routes, process spawn -> BIRD holds all`);
 console.log('| speaker | routes | config bytes | spawn -> all held s |');
 console.log('|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.speaker} | ${r.n} | ${r.configBytes} | ${(r.spawnToHeld / 1000).toFixed(3)} |`);
+for (const r of rows)
+  console.log(`| ${r.speaker} | ${r.n} | ${r.configBytes} | ${(r.spawnToHeld / 1000).toFixed(3)} |`);
 process.exit(0);

@@ -10,7 +10,10 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const prefix = path.dirname(path.dirname(process.execPath));
-const warn = (msg) => console.warn(`breakwater: native addon not built (${msg}); BGP peers with password or ttl_security will be refused. Needs g++, make, python3 and ${prefix}/include/node/node_api.h`);
+const warn = (msg) =>
+  console.warn(
+    `breakwater: native addon not built (${msg}); BGP peers with password or ttl_security will be refused. Needs g++, make, python3 and ${prefix}/include/node/node_api.h`,
+  );
 
 function findGyp() {
   const require = createRequire(import.meta.url);
@@ -20,8 +23,20 @@ function findGyp() {
     // npm's bundled node-gyp, next to the npm that runs this script or the usual global place
   }
   const candidates = [];
-  if (process.env.npm_execpath) candidates.push(path.join(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  candidates.push(path.join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  if (process.env.npm_execpath)
+    candidates.push(
+      path.join(
+        path.dirname(process.env.npm_execpath),
+        '..',
+        'node_modules',
+        'node-gyp',
+        'bin',
+        'node-gyp.js',
+      ),
+    );
+  candidates.push(
+    path.join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  );
   return candidates.find((c) => existsSync(c));
 }
 
@@ -33,7 +48,10 @@ if (process.env.BREAKWATER_SKIP_NATIVE === '1') {
   const gyp = findGyp();
   if (!gyp) warn('node-gyp not found');
   else {
-    const r = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${prefix}`, '--loglevel=warn'], { cwd: here, stdio: 'inherit' });
+    const r = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${prefix}`, '--loglevel=warn'], {
+      cwd: here,
+      stdio: 'inherit',
+    });
     if (r.status !== 0) warn(`node-gyp exited with ${r.status ?? r.signal}`);
     else console.log('breakwater: native addon built (native/build/Release/bgpsock.node)');
   }

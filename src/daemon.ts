@@ -106,7 +106,8 @@ export class Daemon {
     const routes = [...staticRoutesToDesired(cfg), ...fs.routes];
     // Dry-run announces nothing at all, pinned routes included.
     if (cfg.detection.dry_run) {
-      for (const r of routes) log.info(`dry run: would announce static ${r.family} ${r.prefix ? prefixToString(r.prefix) : r.key}`);
+      for (const r of routes)
+        log.info(`dry run: would announce static ${r.family} ${r.prefix ? prefixToString(r.prefix) : r.key}`);
       this.staticRoutes = [];
     } else this.staticRoutes = routes;
   }
@@ -116,10 +117,15 @@ export class Daemon {
     configureLogging(cfg.logging);
     await mkdir(cfg.state_dir, { recursive: true });
     await this.lockStateDir(cfg.state_dir);
-    log.info(`starting: config ${cfg.file}, state in ${cfg.state_dir}, ${cfg.hostgroups.length} hostgroup(s), ${cfg.networks.length} network(s)${cfg.detection.dry_run ? ', DRY RUN (nothing is announced)' : ''}`);
+    log.info(
+      `starting: config ${cfg.file}, state in ${cfg.state_dir}, ${cfg.hostgroups.length} hostgroup(s), ${cfg.networks.length} network(s)${cfg.detection.dry_run ? ', DRY RUN (nothing is announced)' : ''}`,
+    );
 
     this.detector = createDetector(cfg);
-    this.notifier = new Notifier({ concurrency: cfg.mitigation.notify_concurrency, webhookRetries: cfg.mitigation.webhook_retries });
+    this.notifier = new Notifier({
+      concurrency: cfg.mitigation.notify_concurrency,
+      webhookRetries: cfg.mitigation.webhook_retries,
+    });
     const { journal, replay } = await Journal.open(cfg.state_dir);
     this.journal = journal;
     for (const p of replay.problems) log.error(`journal: ${p}`);
@@ -155,7 +161,11 @@ export class Daemon {
     this.detector.onHostgroup('attack_started', (a) => this.hostgroupAlert('ban', a));
     this.detector.onHostgroup('attack_finished', (a) => this.hostgroupAlert('unban', a));
     const hist = cfg.history ?? DEFAULT_HISTORY;
-    this.history = await AttackHistory.open({ dir: join(cfg.state_dir, 'history'), maxBytes: hist.max_bytes, maxAgeMs: hist.max_age_ms });
+    this.history = await AttackHistory.open({
+      dir: join(cfg.state_dir, 'history'),
+      maxBytes: hist.max_bytes,
+      maxAgeMs: hist.max_age_ms,
+    });
     this.recorder = new AttackRecorder(this.history, {
       detector: this.detector,
       manager: this.manager,
@@ -174,7 +184,11 @@ export class Daemon {
       filterHits: () => this.detector.filterHits(),
       hotBuffers: () => this.detector.detectionStats(),
     });
-    registerHistoryMetrics(metrics, () => this.history.stats, () => this.recorder.counts());
+    registerHistoryMetrics(
+      metrics,
+      () => this.history.stats,
+      () => this.recorder.counts(),
+    );
     this.exports = new Exports({
       hostgroups: () => this.config.hostgroups.map((h) => h.name),
       hostgroupRates: (n) => this.detector.hostgroupRates(n),
@@ -255,7 +269,10 @@ export class Daemon {
 
   /** The console on the API listener: static files, live events, attack history. */
   private consoleHook() {
-    const history = { query: (q: Parameters<AttackHistory['query']>[0]) => this.history.query(q), get: (uuid: string) => this.recorder.get(uuid) };
+    const history = {
+      query: (q: Parameters<AttackHistory['query']>[0]) => this.history.query(q),
+      get: (uuid: string) => this.recorder.get(uuid),
+    };
     this.live = new LiveEvents({
       mitigations: () => this.manager.list(),
       mitigationCounts: () => this.manager.counts(),
@@ -283,10 +300,14 @@ export class Daemon {
   private applyConfig(cfg: Config, prev: Config): void {
     configureLogging(cfg.logging);
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-    if (!same(cfg.capture.listeners, prev.capture.listeners) || cfg.capture.mirror_interface !== prev.capture.mirror_interface) {
+    if (
+      !same(cfg.capture.listeners, prev.capture.listeners) ||
+      cfg.capture.mirror_interface !== prev.capture.mirror_interface
+    ) {
       log.warn('capture listeners changed: they take effect at the next restart');
     }
-    if (cfg.api.host !== prev.api.host || cfg.api.port !== prev.api.port) log.warn('api listen address changed: it takes effect at the next restart');
+    if (cfg.api.host !== prev.api.host || cfg.api.port !== prev.api.port)
+      log.warn('api listen address changed: it takes effect at the next restart');
     if (cfg.state_dir !== prev.state_dir) log.warn('state_dir changed: it takes effect at the next restart');
     this.speaker.reconfigure(cfg).catch((e: Error) => log.error(`BGP reconfigure failed: ${e.message}`));
     this.api?.reconfigure(cfg);
@@ -316,7 +337,9 @@ export class Daemon {
       }
       const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new Error(`state dir ${dir} is in use by another breakwater (pid ${pid}); stop it or use another state_dir`);
+        throw new Error(
+          `state dir ${dir} is in use by another breakwater (pid ${pid}); stop it or use another state_dir`,
+        );
       }
       log.warn(`taking over ${file} left by a daemon that is gone (pid ${pid || 'unknown'})`);
       await unlink(file).catch(() => undefined);
@@ -341,7 +364,9 @@ export class Daemon {
     this.saturationTimer = setInterval(() => {
       const n = this.detector.bucketsSaturated;
       if (n === seen) return;
-      log.warn(`${n - seen} detection counter bucket(s) saturated at 2^32-1 in one interval; the excess was dropped, not carried (breakwater_capture_events_total{event="bucket_saturated"})`);
+      log.warn(
+        `${n - seen} detection counter bucket(s) saturated at 2^32-1 in one interval; the excess was dropped, not carried (breakwater_capture_events_total{event="bucket_saturated"})`,
+      );
       seen = n;
     }, 10_000);
     this.saturationTimer.unref();
@@ -368,18 +393,30 @@ export class Daemon {
     const cap = this.config.capture;
     if (this.mirror) {
       const m = this.mirror.stats();
-      rows.push({ exporter: m.source, protocol: 'mirror', datagrams: m.frames, records: m.ipFrames, malformed: m.malformed, dropped: Math.max(0, m.kernelDropped), sampling_rate: 1, last_seen_ms: m.lastSeenMs });
+      rows.push({
+        exporter: m.source,
+        protocol: 'mirror',
+        datagrams: m.frames,
+        records: m.ipFrames,
+        malformed: m.malformed,
+        dropped: Math.max(0, m.kernelDropped),
+        sampling_rate: 1,
+        last_seen_ms: m.lastSeenMs,
+      });
     }
-    return rows.concat(this.collector.stats().exporters.map((e) => ({
-      exporter: e.exporter,
-      protocol: e.formats.join('+') || 'unknown',
-      datagrams: e.datagrams,
-      records: e.records,
-      malformed: e.malformed,
-      dropped: e.pendingDropped + e.outOfBounds + e.rateLimited,
-      sampling_rate: cap.sampling_overrides[e.exporter] ?? Object.values(e.sampling)[0] ?? cap.default_sampling_rate,
-      last_seen_ms: e.lastSeenMs,
-    })));
+    return rows.concat(
+      this.collector.stats().exporters.map((e) => ({
+        exporter: e.exporter,
+        protocol: e.formats.join('+') || 'unknown',
+        datagrams: e.datagrams,
+        records: e.records,
+        malformed: e.malformed,
+        dropped: e.pendingDropped + e.outOfBounds + e.rateLimited,
+        sampling_rate:
+          cap.sampling_overrides[e.exporter] ?? Object.values(e.sampling)[0] ?? cap.default_sampling_rate,
+        last_seen_ms: e.lastSeenMs,
+      })),
+    );
   }
 
   /** The attack's own packet headers (mirror, sFlow) as its fingerprint: state_dir/attacks/<uuid>.pcap. */
@@ -389,16 +426,23 @@ export class Daemon {
     mkdir(dir, { recursive: true })
       .then(() => writeFile(join(dir, `${rec.uuid}.pcap`), rec.pcap!))
       .then(
-        () => log.info(`attack ${rec.uuid} on ${rec.ip}: ${rec.samples.length} sample(s) written to ${join(dir, `${rec.uuid}.pcap`)}`),
+        () =>
+          log.info(
+            `attack ${rec.uuid} on ${rec.ip}: ${rec.samples.length} sample(s) written to ${join(dir, `${rec.uuid}.pcap`)}`,
+          ),
         (e: Error) => log.warn(`attack ${rec.uuid}: cannot write its pcap: ${e.message}`),
       );
   }
 
   private hostgroupAlert(action: 'ban' | 'unban', a: HostgroupAttack): void {
     const what = `${a.direction} ${a.cls} ${rateText(a.value, a.unit)} (threshold ${rateText(a.threshold, a.unit)}, peak ${rateText(a.peak, a.unit)})`;
-    if (action === 'ban') log.warn(`hostgroup ${a.hostgroup}: total traffic over its hostgroup threshold: ${what}`);
+    if (action === 'ban')
+      log.warn(`hostgroup ${a.hostgroup}: total traffic over its hostgroup threshold: ${what}`);
     else log.info(`hostgroup ${a.hostgroup}: total traffic back under its hostgroup threshold`);
-    if (this.manager.mitigatesHostgroup(a.hostgroup) || this.manager.hostgroupBans().some((b) => b.hostgroup === a.hostgroup)) {
+    if (
+      this.manager.mitigatesHostgroup(a.hostgroup) ||
+      this.manager.hostgroupBans().some((b) => b.hostgroup === a.hostgroup)
+    ) {
       if (action === 'ban') void this.manager.onHostgroupAttack(a);
       else this.manager.onHostgroupAttackFinished(a);
       return;

@@ -57,7 +57,13 @@ export function logDropped(): number {
  */
 export function isStreamWriteError(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException | null)?.code;
-  return code === 'EPIPE' || code === 'EIO' || code === 'ECONNRESET' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END';
+  return (
+    code === 'EPIPE' ||
+    code === 'EIO' ||
+    code === 'ECONNRESET' ||
+    code === 'ERR_STREAM_DESTROYED' ||
+    code === 'ERR_STREAM_WRITE_AFTER_END'
+  );
 }
 
 /**
@@ -75,7 +81,11 @@ export function guardStream(stream: NodeJS.WritableStream): void {
 
 /** Write one line to a guarded stream, or count it as dropped. Never throws. */
 export function safeWrite(stream: NodeJS.WritableStream, line: string): boolean {
-  const w = stream as NodeJS.WritableStream & { writableLength?: number; destroyed?: boolean; writableEnded?: boolean };
+  const w = stream as NodeJS.WritableStream & {
+    writableLength?: number;
+    destroyed?: boolean;
+    writableEnded?: boolean;
+  };
   if (broken.has(stream) || w.destroyed || w.writableEnded || (w.writableLength ?? 0) > MAX_BACKLOG_BYTES) {
     dropped++;
     return false;

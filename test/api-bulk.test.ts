@@ -33,7 +33,11 @@ describe('API: bulk blackholes', () => {
   let mgr: MitigationManager;
   let journal: BatchingJournal;
   before(async () => {
-    const cfg = testConfig({ api: { port: 0 }, mitigation: { max_blackholes: 5 }, hostgroups: [hostgroup('default', [])] });
+    const cfg = testConfig({
+      api: { port: 0 },
+      mitigation: { max_blackholes: 5 },
+      hostgroups: [hostgroup('default', [])],
+    });
     journal = new BatchingJournal();
     mgr = new MitigationManager({ cfg, journal, flowspec: fakeFlowspec });
     server = new ApiServer({ config: () => cfg, manager: mgr });
@@ -43,16 +47,31 @@ describe('API: bulk blackholes', () => {
   after(() => server.close());
 
   const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, { method, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+    const res = await fetch(base + path, {
+      method,
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
     return { status: res.status, json: (await res.json()) as any };
   };
 
   it('PUT a list: answers each item in order; refusals do not sink the others; the adds share one journal batch', async () => {
-    const r = await call('PUT', '/blackhole', ['203.0.113.1', 'nonsense', '198.51.100.1', '203.0.113.200', { ip: '203.0.113.2' }, 42, '203.0.113.1', '2001:db8::7']);
+    const r = await call('PUT', '/blackhole', [
+      '203.0.113.1',
+      'nonsense',
+      '198.51.100.1',
+      '203.0.113.200',
+      { ip: '203.0.113.2' },
+      42,
+      '203.0.113.1',
+      '2001:db8::7',
+    ]);
     assert.equal(r.status, 200);
     const v = r.json.values;
     assert.equal(v.length, 8);
-    assert.deepEqual(v.map((x: any) => x.success), [true, false, false, false, true, false, true, true]);
+    assert.deepEqual(
+      v.map((x: any) => x.success),
+      [true, false, false, false, true, false, true, true],
+    );
     assert.equal(v[0].ip, '203.0.113.1/32');
     assert.match(v[1].error_text, /nonsense/);
     assert.match(v[2].error_text, /outside the configured networks/);
@@ -66,14 +85,20 @@ describe('API: bulk blackholes', () => {
 
   it('PUT over the cap: the ones that fit are added, the rest refused with the reason', async () => {
     const r = await call('PUT', '/blackhole', ['203.0.113.3', '203.0.113.4', '203.0.113.5']);
-    assert.deepEqual(r.json.values.map((x: any) => x.success), [true, true, false]);
+    assert.deepEqual(
+      r.json.values.map((x: any) => x.success),
+      [true, true, false],
+    );
     assert.match(r.json.values[2].error_text, /max_blackholes \(5\) reached/);
   });
 
   it('DELETE a list of uuids: each answered; unknown ones refused', async () => {
     const uuids = mgr.list('blackhole').map((m) => m.uuid);
     const r = await call('DELETE', '/blackhole', [uuids[0], 'no-such', uuids[1], 7]);
-    assert.deepEqual(r.json.values.map((x: any) => x.success), [true, false, true, false]);
+    assert.deepEqual(
+      r.json.values.map((x: any) => x.success),
+      [true, false, true, false],
+    );
     assert.equal(mgr.list('blackhole').length, uuids.length - 2);
   });
 
@@ -81,11 +106,18 @@ describe('API: bulk blackholes', () => {
     const [m] = mgr.list('blackhole');
     const before = mgr.list('blackhole').length;
     const r = await call('DELETE', '/blackhole', [m!.uuid, m!.uuid]);
-    assert.deepEqual(r.json.values.map((x: any) => x.success), [true, false]);
+    assert.deepEqual(
+      r.json.values.map((x: any) => x.success),
+      [true, false],
+    );
     assert.equal(mgr.list('blackhole').length, before - 1);
     // The per-kind count stayed right: the cap still lets exactly the free places in.
     const free = 5 - mgr.list('blackhole').length;
-    const add = await call('PUT', '/blackhole', Array.from({ length: free + 1 }, (_, i) => `203.0.113.${50 + i}`));
+    const add = await call(
+      'PUT',
+      '/blackhole',
+      Array.from({ length: free + 1 }, (_, i) => `203.0.113.${50 + i}`),
+    );
     assert.equal(add.json.values.filter((x: any) => x.success).length, free);
   });
 

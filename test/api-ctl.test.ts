@@ -16,13 +16,29 @@ describe('breakwater ctl', () => {
   let api = '';
   const env = { BREAKWATER_API_USER: 'ops', BREAKWATER_API_PASSWORD: 'pa55' };
   before(async () => {
-    const cfg = testConfig({ api: { port: 0, users: { ops: { password_hash: hashPassword('pa55', { N: 1024, r: 8, p: 1 }) } } } });
+    const cfg = testConfig({
+      api: { port: 0, users: { ops: { password_hash: hashPassword('pa55', { N: 1024, r: 8, p: 1 }) } } },
+    });
     mgr = new MitigationManager({ cfg, journal: new FakeJournal(), flowspec: fakeFlowspec });
-    const rates = [zeroRates('203.0.113.10', 'default', { in_packets: 1234, in_bytes: 1_000_000, in_flows: 3 })];
+    const rates = [
+      zeroRates('203.0.113.10', 'default', { in_packets: 1234, in_bytes: 1_000_000, in_flows: 3 }),
+    ];
     server = new ApiServer({
       config: () => cfg,
       manager: mgr,
-      detector: { hostRates: (ip) => rates.find((r) => r.ip === ip) ?? null, top: () => rates, totals: () => ({ in_packets: 1, out_packets: 2, in_bytes: 3, out_bytes: 4, in_flows: 5, out_flows: 6 }), hostgroupAttacks: () => [] },
+      detector: {
+        hostRates: (ip) => rates.find((r) => r.ip === ip) ?? null,
+        top: () => rates,
+        totals: () => ({
+          in_packets: 1,
+          out_packets: 2,
+          in_bytes: 3,
+          out_bytes: 4,
+          in_flows: 5,
+          out_flows: 6,
+        }),
+        hostgroupAttacks: () => [],
+      },
       bgpStatus: () => [],
       reload: async () => undefined,
     });
@@ -31,10 +47,19 @@ describe('breakwater ctl', () => {
   });
   after(() => server.close());
 
-  async function ctl(args: string[], e: Record<string, string> = env, stdin = ''): Promise<{ code: number; out: string; err: string }> {
+  async function ctl(
+    args: string[],
+    e: Record<string, string> = env,
+    stdin = '',
+  ): Promise<{ code: number; out: string; err: string }> {
     let out = '';
     let err = '';
-    const code = await runCtl(['--api', api, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: e, readStdin: async () => stdin });
+    const code = await runCtl(['--api', api, ...args], {
+      out: (s) => (out += s),
+      err: (s) => (err += s),
+      env: e,
+      readStdin: async () => stdin,
+    });
     return { code, out, err };
   }
 
@@ -49,7 +74,10 @@ describe('breakwater ctl', () => {
     assert.ok(lines[1]!.startsWith(`${uuid}  203.0.113.7/32  blackhole  default    manual`), lines[1]);
     const j = await ctl(['--json', 'blackhole', 'list']);
     const parsed = JSON.parse(j.out) as { success: boolean; values: { uuid: string; ip: string }[] };
-    assert.deepEqual(parsed.values.map((v) => [v.uuid, v.ip]), [[uuid, '203.0.113.7/32']]);
+    assert.deepEqual(
+      parsed.values.map((v) => [v.uuid, v.ip]),
+      [[uuid, '203.0.113.7/32']],
+    );
     assert.equal((await ctl(['blackhole', 'del', uuid])).code, 0);
     assert.equal((await ctl(['blackhole', 'list'])).out, '(none)\n');
   });
@@ -57,7 +85,11 @@ describe('breakwater ctl', () => {
   it('flowspec add from an argument and from stdin, list, del', async () => {
     const a = await ctl(['flowspec', 'add', '{"destination_prefix":"203.0.113.9/32","protocols":["udp"]}']);
     assert.equal(a.code, 0, a.err);
-    const b = await ctl(['flowspec', 'add', '-'], env, '{"destination_prefix":"203.0.113.8/32","protocols":["tcp"]}');
+    const b = await ctl(
+      ['flowspec', 'add', '-'],
+      env,
+      '{"destination_prefix":"203.0.113.8/32","protocols":["tcp"]}',
+    );
     assert.equal(b.code, 0, b.err);
     const list = await ctl(['flowspec', 'list']);
     assert.match(list.out, /\{"destination_prefix":"203\.0\.113\.9\/32","protocols":\["udp"\]\}/);
@@ -91,12 +123,25 @@ describe('breakwater ctl', () => {
     assert.match(wrong.err, /wrong user name or password/);
     const usage = await ctl(['blackhole', 'add']);
     assert.equal(usage.code, 2);
-    const down = await runCtl(['--api', 'http://127.0.0.1:9', 'bgp'], { out: () => undefined, err: (s) => assert.match(s, /cannot reach the API at http:\/\/127\.0\.0\.1:9/), env: {} });
+    const down = await runCtl(['--api', 'http://127.0.0.1:9', 'bgp'], {
+      out: () => undefined,
+      err: (s) => assert.match(s, /cannot reach the API at http:\/\/127\.0\.0\.1:9/),
+      env: {},
+    });
     assert.equal(down, 1);
   });
 
   it('table() aligns columns', () => {
-    assert.equal(table([{ a: 'x', b: 1 }, { a: 'longer', b: null }], ['a', 'b']), 'A       B\nx       1\nlonger  -\n');
+    assert.equal(
+      table(
+        [
+          { a: 'x', b: 1 },
+          { a: 'longer', b: null },
+        ],
+        ['a', 'b'],
+      ),
+      'A       B\nx       1\nlonger  -\n',
+    );
   });
 });
 
@@ -112,8 +157,36 @@ describe('ctl tables for people: durations, peaks, its own usage, ISO times', ()
       config: () => cfg,
       manager: mgr,
       bgpStatus: () => [
-        { name: 'edge1', address: '127.0.0.2', remote_as: 65001, state: 'Established', uptime_s: 3725, last_error: null, messages_in: 1, messages_out: 1, updates_in: 0, updates_out: 1, prefixes_in: 0, prefixes_out: 1, families: ['ipv4-unicast'] },
-        { name: 'edge2', address: '127.0.0.3', remote_as: 65002, state: 'Active', uptime_s: 0, last_error: 'connection refused', messages_in: 0, messages_out: 0, updates_in: 0, updates_out: 0, prefixes_in: 0, prefixes_out: 0, families: ['ipv4-unicast'] },
+        {
+          name: 'edge1',
+          address: '127.0.0.2',
+          remote_as: 65001,
+          state: 'Established',
+          uptime_s: 3725,
+          last_error: null,
+          messages_in: 1,
+          messages_out: 1,
+          updates_in: 0,
+          updates_out: 1,
+          prefixes_in: 0,
+          prefixes_out: 1,
+          families: ['ipv4-unicast'],
+        },
+        {
+          name: 'edge2',
+          address: '127.0.0.3',
+          remote_as: 65002,
+          state: 'Active',
+          uptime_s: 0,
+          last_error: 'connection refused',
+          messages_in: 0,
+          messages_out: 0,
+          updates_in: 0,
+          updates_out: 0,
+          prefixes_in: 0,
+          prefixes_out: 0,
+          families: ['ipv4-unicast'],
+        },
       ],
       escalations: () => escalations,
     });
@@ -124,7 +197,11 @@ describe('ctl tables for people: durations, peaks, its own usage, ISO times', ()
   async function ctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
     let out = '';
     let err = '';
-    const code = await runCtl(['--api', api, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
+    const code = await runCtl(['--api', api, ...args], {
+      out: (s) => (out += s),
+      err: (s) => (err += s),
+      env: {},
+    });
     return { code, out, err };
   }
 
@@ -136,7 +213,10 @@ describe('ctl tables for people: durations, peaks, its own usage, ISO times', ()
     ] as const) {
       const r = await ctl([...args]);
       assert.equal(r.code, 2, r.err);
-      assert.equal(r.err, `breakwater ctl: usage: breakwater ctl top [packets|bytes|flows] [incoming|outgoing] [--limit N] (${why})\n`);
+      assert.equal(
+        r.err,
+        `breakwater ctl: usage: breakwater ctl top [packets|bytes|flows] [incoming|outgoing] [--limit N] (${why})\n`,
+      );
       assert.doesNotMatch(r.err, /GET \/host_counters/);
     }
   });
@@ -160,13 +240,21 @@ describe('ctl tables for people: durations, peaks, its own usage, ISO times', ()
     assert.match(String(v.started_at), ISO);
     assert.equal(v.finished_at, null);
     assert.match(String(v.ban_expires_at), ISO, 'same format as /blackhole expires_at');
-    const bans = (JSON.parse((await ctl(['--json', 'blackhole'])).out) as { values: Record<string, unknown>[] }).values;
+    const bans = (
+      JSON.parse((await ctl(['--json', 'blackhole'])).out) as { values: Record<string, unknown>[] }
+    ).values;
     assert.equal(bans[0]!.expires_at, v.ban_expires_at);
     const active = (await ctl(['attacks'])).out.split('\n');
     assert.match(active[0]!, /^UUID\s+IP\s+HOSTGROUP\s+TYPE\s+PPS\s+PEAK_PPS\s+STATE\s+STARTED_AT$/);
-    assert.match(active[1]!, /203\.0\.113\.10\s+default\s+syn_flood\s+1500000\s+1500000\s+active\s+1970-01-01T00:00:00\.000Z$/);
+    assert.match(
+      active[1]!,
+      /203\.0\.113\.10\s+default\s+syn_flood\s+1500000\s+1500000\s+active\s+1970-01-01T00:00:00\.000Z$/,
+    );
     // The attack ends: its last rates are 0, the peak stays.
-    mgr.onAttackFinished({ ...rec, details: { ...rec.details, total_incoming_pps: 0, peak_attack_power: 2_000_000 } });
+    mgr.onAttackFinished({
+      ...rec,
+      details: { ...rec.details, total_incoming_pps: 0, peak_attack_power: 2_000_000 },
+    });
     const over = (await ctl(['attacks'])).out.split('\n');
     assert.match(over[1]!, /203\.0\.113\.10\s+default\s+syn_flood\s+-\s+2000000\s+banned\s/);
     const j = JSON.parse((await ctl(['--json', 'attacks'])).out) as { values: Record<string, unknown>[] };
@@ -189,18 +277,37 @@ describe('ctl tables for people: durations, peaks, its own usage, ISO times', ()
       next_hop: '192.0.2.66',
       communities: ['65535:666'],
       large_communities: [],
-      trigger: { host: '203.0.113.10', direction: 'incoming', class: 'udp', unit: 'mbps', value: 812.3, threshold: 100, source: 'current' },
+      trigger: {
+        host: '203.0.113.10',
+        direction: 'incoming',
+        class: 'udp',
+        unit: 'mbps',
+        value: 812.3,
+        threshold: 100,
+        source: 'current',
+      },
     });
     const out = (await ctl(['escalation'])).out.split('\n');
-    assert.match(out[0]!, /^PREFIX\s+STATE\s+HOSTGROUP\s+COVERS\s+HOSTS\s+TRIGGER\s+RUNS_BELOW\s+SINCE\s+DRY_RUN\s+UUID$/);
-    assert.ok(out[1]!.includes('203.0.113.0/24  above  default    default web  203.0.113.10  203.0.113.10: incoming udp 812 Mbps > 100 Mbps (current)'), out[1]);
+    assert.match(
+      out[0]!,
+      /^PREFIX\s+STATE\s+HOSTGROUP\s+COVERS\s+HOSTS\s+TRIGGER\s+RUNS_BELOW\s+SINCE\s+DRY_RUN\s+UUID$/,
+    );
+    assert.ok(
+      out[1]!.includes(
+        '203.0.113.0/24  above  default    default web  203.0.113.10  203.0.113.10: incoming udp 812 Mbps > 100 Mbps (current)',
+      ),
+      out[1],
+    );
     escalations.length = 0;
   });
 });
 
 describe('breakwater hash-password', () => {
   it('reads stdin, prints a hash the API accepts', async () => {
-    const r = spawnSync(process.execPath, [MAIN, 'hash-password'], { input: 'correct horse\n', encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [MAIN, 'hash-password'], {
+      input: 'correct horse\n',
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     const hash = r.stdout.trim();
     assert.match(hash, /^scrypt\$16384\$8\$1\$/);

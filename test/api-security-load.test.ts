@@ -63,11 +63,14 @@ actions:
 /** One request on an agent; resolves to the status (0: a connection error). */
 function get(agent: http.Agent, auth: string, timeoutMs = 10_000): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/bgp', agent, headers: { authorization: auth }, timeout: timeoutMs }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => resolve(0));
-    });
+    const req = http.get(
+      { host: '127.0.0.1', port, path: '/bgp', agent, headers: { authorization: auth }, timeout: timeoutMs },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', () => resolve(0));
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(0));
   });
@@ -90,7 +93,12 @@ describe('API floods leave mitigation fast', { timeout: 240_000 }, () => {
     const dir = tempDir('apiload');
     const bgpPort = await freePort('tcp', ROUTER);
     sflowPort = await freePort('udp');
-    router = await startGobgp({ address: ROUTER, port: bgpPort, asn: 65001, peers: [{ address: BW, asn: 65010, passive: true }] });
+    router = await startGobgp({
+      address: ROUTER,
+      port: bgpPort,
+      asn: 65001,
+      peers: [{ address: BW, asn: 65010, passive: true }],
+    });
     d = await startDaemon(dir, config(dir, sflowPort, bgpPort), { 'default.yaml': POLICY });
     port = d.apiPort;
     await router.waitEstablished(BW, 30_000);
@@ -113,7 +121,10 @@ describe('API floods leave mitigation fast', { timeout: 240_000 }, () => {
     } finally {
       flood.stop();
     }
-    const line = new RegExp(`^(\\S+) info\\s+\\[detection\\] attack detected ip=${host.replace(/\./g, '\\.')} `, 'm').exec(d.output());
+    const line = new RegExp(
+      `^(\\S+) info\\s+\\[detection\\] attack detected ip=${host.replace(/\./g, '\\.')} `,
+      'm',
+    ).exec(d.output());
     assert.ok(line, `no detection line for ${host}`);
     const detected = Date.parse(line[1]!);
     const at = watcher.events.find((e) => e.op === 'add' && e.route.prefix === `${host}/32`)!.at;
@@ -159,12 +170,16 @@ describe('API floods leave mitigation fast', { timeout: 240_000 }, () => {
     await Promise.all(done);
     agent.destroy();
     const count = (c: number) => statuses.filter((x) => x === c).length;
-    t.diagnostic(`bad-password flood: ${sent} sent in ${((Date.now() - started) / 1000).toFixed(1)} s (${skipped} skipped), 401=${count(401)} 429=${count(429)} 503=${count(503)} errors=${count(0)}; detection -> GoBGP ${s.toFixed(3)} s`);
+    t.diagnostic(
+      `bad-password flood: ${sent} sent in ${((Date.now() - started) / 1000).toFixed(1)} s (${skipped} skipped), 401=${count(401)} 429=${count(429)} 503=${count(503)} errors=${count(0)}; detection -> GoBGP ${s.toFixed(3)} s`,
+    );
     assert.ok(s < LIMIT_S, `detection -> GoBGP ${s} s during the flood`);
     assert.ok(count(401) <= 10, `at most 10 password checks fail before the block: ${count(401)}`);
     assert.ok(count(429) >= sent * 0.9, `429s: ${count(429)} of ${sent}`);
     assert.deepEqual(statuses.slice(-100), Array(100).fill(429), 'the flood ends in 429s');
-    const m = (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: GOOD } }).then((r) => r.text())) as string;
+    const m = (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: GOOD } }).then(
+      (r) => r.text(),
+    )) as string;
     assert.match(m, /^breakwater_api_auth_refused_total\{reason="rate_limited"\} \d{3,}$/m);
   });
 
@@ -173,7 +188,9 @@ describe('API floods leave mitigation fast', { timeout: 240_000 }, () => {
     let stop = false;
     const statuses = new Map<number, number>();
     const loops: Promise<void>[] = [];
-    const agents = CONN_SOURCES.map((a) => new http.Agent({ keepAlive: true, maxSockets: 64, localAddress: a }));
+    const agents = CONN_SOURCES.map(
+      (a) => new http.Agent({ keepAlive: true, maxSockets: 64, localAddress: a }),
+    );
     for (const agent of agents) {
       for (let c = 0; c < 64; c++) {
         loops.push(
@@ -193,9 +210,14 @@ describe('API floods leave mitigation fast', { timeout: 240_000 }, () => {
     stop = true;
     await Promise.all(loops);
     for (const a of agents) a.destroy();
-    t.diagnostic(`256 connections: answers ${JSON.stringify(Object.fromEntries(statuses))}; detection -> GoBGP ${s.toFixed(3)} s`);
+    t.diagnostic(
+      `256 connections: answers ${JSON.stringify(Object.fromEntries(statuses))}; detection -> GoBGP ${s.toFixed(3)} s`,
+    );
     assert.ok(s < LIMIT_S, `detection -> GoBGP ${s} s with 256 attacking connections`);
-    assert.ok((statuses.get(401) ?? 0) <= 4 * 10 + 16, `password checks are bounded: ${statuses.get(401)} failures`);
+    assert.ok(
+      (statuses.get(401) ?? 0) <= 4 * 10 + 16,
+      `password checks are bounded: ${statuses.get(401)} failures`,
+    );
   });
 
   it('21,000 slow connections leave a legitimate client answered, never starved', async (t) => {
@@ -215,13 +237,19 @@ describe('API floods leave mitigation fast', { timeout: 240_000 }, () => {
         latencies.push(Date.now() - t0);
         await new Promise((r) => setTimeout(r, 200));
       }
-      const m = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: GOOD } }).then((r) => r.text());
+      const m = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: GOOD } }).then(
+        (r) => r.text(),
+      );
       const report = await storm.stop();
       const worst = Math.max(...latencies);
       const evicted = /^breakwater_api_connections_refused_total\{reason="evicted"\} (\d+)$/m.exec(m)?.[1];
-      const perSource = /^breakwater_api_connections_refused_total\{reason="per_source"\} (\d+)$/m.exec(m)?.[1];
+      const perSource = /^breakwater_api_connections_refused_total\{reason="per_source"\} (\d+)$/m.exec(
+        m,
+      )?.[1];
       const sorted = [...latencies].sort((a, b) => a - b);
-      t.diagnostic(`slow connections: ${report} (${SLOW_SOURCES.length} sources x ${PER_SOURCE} = ${SLOW_SOURCES.length * PER_SOURCE} at once); evicted=${evicted} per_source=${perSource}; legitimate client: ${latencies.length} requests, worst ${worst} ms, median ${sorted[sorted.length >> 1]} ms`);
+      t.diagnostic(
+        `slow connections: ${report} (${SLOW_SOURCES.length} sources x ${PER_SOURCE} = ${SLOW_SOURCES.length * PER_SOURCE} at once); evicted=${evicted} per_source=${perSource}; legitimate client: ${latencies.length} requests, worst ${worst} ms, median ${sorted[sorted.length >> 1]} ms`,
+      );
       assert.deepEqual([...new Set(statuses)], [200], `legitimate answers: ${statuses.join(' ')}`);
       // Starvation, not speed: a client queued behind the storm (no per-source cap, no
       // eviction) waits for the 5 s timeout or loses its SYN twice (1 s + 2 s retries). The

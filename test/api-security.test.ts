@@ -46,7 +46,11 @@ actions:
 `;
 
 function ctl(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, 'ctl', ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [BIN, 'ctl', ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, ...env },
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -57,7 +61,13 @@ describe('API security on a real daemon', { timeout: 120_000 }, () => {
   let tls: { cert: string; key: string };
   let base = '';
   const call = async (method: string, path: string, auth?: string, body?: string) => {
-    const r = await httpRequest(base + path, { method, headers: auth ? { authorization: auth } : {}, ...(body !== undefined ? { body } : {}), timeoutMs: 10_000, trust: { ca } });
+    const r = await httpRequest(base + path, {
+      method,
+      headers: auth ? { authorization: auth } : {},
+      ...(body !== undefined ? { body } : {}),
+      timeoutMs: 10_000,
+      trust: { ca },
+    });
     let json: any = r.text;
     try {
       json = JSON.parse(r.text);
@@ -84,7 +94,16 @@ describe('API security on a real daemon', { timeout: 120_000 }, () => {
     assert.equal(r.status, 200);
     assert.equal(r.json.success, true);
     const plain = await new Promise<string>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port: d.apiPort, path: '/bgp', headers: { authorization: basic('ops', 'ops-pw') }, timeout: 5000 }, (res) => resolve(`HTTP ${res.statusCode}`));
+      const req = http.get(
+        {
+          host: '127.0.0.1',
+          port: d.apiPort,
+          path: '/bgp',
+          headers: { authorization: basic('ops', 'ops-pw') },
+          timeout: 5000,
+        },
+        (res) => resolve(`HTTP ${res.statusCode}`),
+      );
       req.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code}`));
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
     });
@@ -104,12 +123,22 @@ describe('API security on a real daemon', { timeout: 120_000 }, () => {
     const put = await call('PUT', '/blackhole/203.0.113.5', viewer);
     assert.equal(put.status, 403);
     assert.equal(put.json.success, false);
-    assert.match(put.json.error_text, /user 'viewer' has the read role: it may look but not change anything \(PUT needs role admin\)/);
+    assert.match(
+      put.json.error_text,
+      /user 'viewer' has the read role: it may look but not change anything \(PUT needs role admin\)/,
+    );
     const reload = await call('PUT', '/reload', viewer);
     assert.equal(reload.status, 403);
     assert.match(reload.json.error_text, /read role/);
-    assert.equal((await call('DELETE', '/blackhole/00000000-0000-0000-0000-000000000000', viewer)).status, 403);
-    assert.equal((await call('GET', '/blackhole', viewer)).json.values.length, 0, 'the read user changed nothing');
+    assert.equal(
+      (await call('DELETE', '/blackhole/00000000-0000-0000-0000-000000000000', viewer)).status,
+      403,
+    );
+    assert.equal(
+      (await call('GET', '/blackhole', viewer)).json.values.length,
+      0,
+      'the read user changed nothing',
+    );
 
     const add = await call('PUT', '/blackhole/203.0.113.5', ops);
     assert.equal(add.status, 200, JSON.stringify(add.json));
@@ -124,16 +153,37 @@ describe('API security on a real daemon', { timeout: 120_000 }, () => {
   });
 
   it('ctl reaches the HTTPS API with --ca, and with --config trusting exactly the daemon certificate', () => {
-    const withCa = ctl(['--api', base, '--ca', tls.cert, '--user', 'ops', '--password', 'ops-pw', '--json', 'blackhole', 'list']);
+    const withCa = ctl([
+      '--api',
+      base,
+      '--ca',
+      tls.cert,
+      '--user',
+      'ops',
+      '--password',
+      'ops-pw',
+      '--json',
+      'blackhole',
+      'list',
+    ]);
     assert.equal(withCa.code, 0, withCa.err);
     assert.equal(JSON.parse(withCa.out).values[0].ip, '203.0.113.5/32');
     // The config's api.listen has port 0: give the bound port through a copy.
     const cfgFile = join(dir, 'ctl.yaml');
-    writeFileSync(cfgFile, readFileSync(join(dir, 'breakwater.yaml'), 'utf8').replace('127.0.0.1:0', `127.0.0.1:${d.apiPort}`));
-    const viaConfig = ctl(['--config', cfgFile, 'blackhole', 'list'], { BREAKWATER_API_USER: 'viewer', BREAKWATER_API_PASSWORD: 'view-pw' });
+    writeFileSync(
+      cfgFile,
+      readFileSync(join(dir, 'breakwater.yaml'), 'utf8').replace('127.0.0.1:0', `127.0.0.1:${d.apiPort}`),
+    );
+    const viaConfig = ctl(['--config', cfgFile, 'blackhole', 'list'], {
+      BREAKWATER_API_USER: 'viewer',
+      BREAKWATER_API_PASSWORD: 'view-pw',
+    });
     assert.equal(viaConfig.code, 0, viaConfig.err);
     assert.match(viaConfig.out, /203\.0\.113\.5\/32/);
-    const denied = ctl(['--config', cfgFile, 'blackhole', 'add', '203.0.113.6'], { BREAKWATER_API_USER: 'viewer', BREAKWATER_API_PASSWORD: 'view-pw' });
+    const denied = ctl(['--config', cfgFile, 'blackhole', 'add', '203.0.113.6'], {
+      BREAKWATER_API_USER: 'viewer',
+      BREAKWATER_API_PASSWORD: 'view-pw',
+    });
     assert.equal(denied.code, 1);
     assert.match(denied.err, /read role/);
     // Another certificate at the pinned path: ctl refuses before sending credentials.
@@ -151,7 +201,12 @@ describe('API security on a real daemon', { timeout: 120_000 }, () => {
     ca = readFileSync(tls.cert);
     // The old certificate is still served until the reload (the new CA does not trust it).
     await assert.rejects(call('GET', '/bgp', basic('ops', 'ops-pw')));
-    const r = await httpRequest(`${base}/reload`, { method: 'PUT', headers: { authorization: basic('ops', 'ops-pw') }, timeoutMs: 10_000, trust: { pin: before } });
+    const r = await httpRequest(`${base}/reload`, {
+      method: 'PUT',
+      headers: { authorization: basic('ops', 'ops-pw') },
+      timeoutMs: 10_000,
+      trust: { pin: before },
+    });
     assert.equal(r.status, 200, r.text);
     const after = await call('GET', '/bgp', basic('ops', 'ops-pw'));
     assert.equal(after.status, 200);
@@ -164,7 +219,12 @@ describe('API security on a real daemon', { timeout: 120_000 }, () => {
     const statuses: number[] = [];
     let retryAfter: string | undefined;
     for (let i = 0; i < 15; i++) {
-      const r = await httpRequest(`${base}/bgp`, { method: 'GET', headers: { authorization: basic('ops', `wrong-${i}`) }, timeoutMs: 10_000, trust: { ca } });
+      const r = await httpRequest(`${base}/bgp`, {
+        method: 'GET',
+        headers: { authorization: basic('ops', `wrong-${i}`) },
+        timeoutMs: 10_000,
+        trust: { ca },
+      });
       statuses.push(r.status);
     }
     assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401), statuses.join(' '));
@@ -173,11 +233,20 @@ describe('API security on a real daemon', { timeout: 120_000 }, () => {
       const u = new URL(`${base}/bgp`);
       import('node:https').then(({ default: https }) => {
         https
-          .get({ host: u.hostname, port: u.port, path: u.pathname, ca, headers: { authorization: basic('ops', 'nope') } }, (res) => {
-            retryAfter = res.headers['retry-after'] as string | undefined;
-            res.resume();
-            res.on('end', resolve);
-          })
+          .get(
+            {
+              host: u.hostname,
+              port: u.port,
+              path: u.pathname,
+              ca,
+              headers: { authorization: basic('ops', 'nope') },
+            },
+            (res) => {
+              retryAfter = res.headers['retry-after'] as string | undefined;
+              res.resume();
+              res.on('end', resolve);
+            },
+          )
           .on('error', reject);
       }, reject);
     });
@@ -193,20 +262,38 @@ describe('API security on a real daemon', { timeout: 120_000 }, () => {
 });
 
 describe('check refuses what run refuses', () => {
-  it('an API without users on 0.0.0.0: check and run both refuse it with file:line:col', { timeout: 30_000 }, () => {
+  it('an API without users on 0.0.0.0: check and run both refuse it with file:line:col', {
+    timeout: 30_000,
+  }, () => {
     const dir = tempDir('apisec-check');
     const file = join(dir, 'breakwater.yaml');
-    writeFileSync(file, `networks: [203.0.113.0/24]\napi:\n  listen: "0.0.0.0:10007"\nstate_dir: ${join(dir, 'state')}\n`);
-    const want = /breakwater\.yaml:3:11: api\.listen: the API would listen on 0\.0\.0\.0 without api\.users: an open API only listens on loopback/;
-    const c = spawnSync(process.execPath, [BIN, 'check', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    writeFileSync(
+      file,
+      `networks: [203.0.113.0/24]\napi:\n  listen: "0.0.0.0:10007"\nstate_dir: ${join(dir, 'state')}\n`,
+    );
+    const want =
+      /breakwater\.yaml:3:11: api\.listen: the API would listen on 0\.0\.0\.0 without api\.users: an open API only listens on loopback/;
+    const c = spawnSync(process.execPath, [BIN, 'check', '--config', file], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     assert.equal(c.status, 1);
     assert.match(c.stderr, want);
-    const r = spawnSync(process.execPath, [BIN, 'run', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(process.execPath, [BIN, 'run', '--config', file], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr + r.stdout, want);
     // Unreadable TLS files are refused at their key.
-    writeFileSync(file, `networks: [203.0.113.0/24]\napi:\n  tls: { cert: ./nope.crt, key: ./nope.key }\nstate_dir: ${join(dir, 'state')}\n`);
-    const t = spawnSync(process.execPath, [BIN, 'check', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    writeFileSync(
+      file,
+      `networks: [203.0.113.0/24]\napi:\n  tls: { cert: ./nope.crt, key: ./nope.key }\nstate_dir: ${join(dir, 'state')}\n`,
+    );
+    const t = spawnSync(process.execPath, [BIN, 'check', '--config', file], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     assert.equal(t.status, 1);
     assert.match(t.stderr, /breakwater\.yaml:3:16: api\.tls\.cert: cannot read .*nope\.crt: no such file/);
     assert.match(t.stderr, /breakwater\.yaml:3:33: api\.tls\.key: cannot read .*nope\.key: no such file/);
@@ -214,7 +301,9 @@ describe('check refuses what run refuses', () => {
 });
 
 describe('connections per source', () => {
-  it('a source over api.max_connections_per_source is closed at accept and counted; another source is served', { timeout: 60_000 }, async () => {
+  it('a source over api.max_connections_per_source is closed at accept and counted; another source is served', {
+    timeout: 60_000,
+  }, async () => {
     const dir = tempDir('apisec-conns');
     const cfg = `networks: [203.0.113.0/24]\napi:\n  listen: "127.0.0.1:0"\n  max_connections_per_source: 4\nstate_dir: ${join(dir, 'state')}\npolicies: ./policies\n`;
     const d = await startDaemon(dir, cfg, { 'default.yaml': POLICY });
@@ -233,18 +322,24 @@ describe('connections per source', () => {
       for (let i = 0; i < 4; i++) held.push((await open('127.0.0.1')).s);
       // ... the next three are closed by the daemon at once, without a byte sent either way.
       const over = await Promise.all([0, 1, 2].map(() => open('127.0.0.1')));
-      for (const o of over) assert.ok((await o.closedMs) < 1000, 'the fifth connection of a source is closed at accept');
+      for (const o of over)
+        assert.ok((await o.closedMs) < 1000, 'the fifth connection of a source is closed at accept');
       for (const s of held) assert.equal(s.destroyed, false, 'the admitted connections stay open');
       // Another source is served meanwhile.
       const status = await new Promise<number>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port: d.apiPort, path: '/metrics', localAddress: '127.0.0.2', agent: false }, (res) => {
-          let body = '';
-          res.on('data', (b: Buffer) => (body += b.toString()));
-          res.on('end', () => {
-            assert.match(body, /^breakwater_api_connections_refused_total\{reason="per_source"\} 3$/m);
-            resolve(res.statusCode ?? 0);
-          });
-        }).on('error', reject);
+        http
+          .get(
+            { host: '127.0.0.1', port: d.apiPort, path: '/metrics', localAddress: '127.0.0.2', agent: false },
+            (res) => {
+              let body = '';
+              res.on('data', (b: Buffer) => (body += b.toString()));
+              res.on('end', () => {
+                assert.match(body, /^breakwater_api_connections_refused_total\{reason="per_source"\} 3$/m);
+                resolve(res.statusCode ?? 0);
+              });
+            },
+          )
+          .on('error', reject);
       });
       assert.equal(status, 200);
     } finally {

@@ -9,7 +9,14 @@ import { createMetrics } from '../src/api/metrics.js';
 import { ApiServer, isLoopback } from '../src/api/server.js';
 import { MitigationManager } from '../src/mitigation/manager.js';
 import { Notifier } from '../src/mitigation/notify.js';
-import { attack, FakeJournal, fakeFlowspec, hostgroup, testConfig, zeroRates } from './fixtures/mitigation/helpers.js';
+import {
+  attack,
+  FakeJournal,
+  fakeFlowspec,
+  hostgroup,
+  testConfig,
+  zeroRates,
+} from './fixtures/mitigation/helpers.js';
 
 const rates: HostRates[] = [
   zeroRates('203.0.113.10', 'default', { in_packets: 900, in_bytes: 90_000, in_flows: 9 }),
@@ -22,12 +29,47 @@ const fakeDetector = {
     const k = `${dir === 'incoming' ? 'in' : 'out'}_${unit}` as const;
     return [...rates].sort((a, b) => b[k] - a[k]).slice(0, n);
   },
-  totals: () => ({ in_packets: 1500, out_packets: 7, in_bytes: 150_000, out_bytes: 700, in_flows: 15, out_flows: 1 }),
+  totals: () => ({
+    in_packets: 1500,
+    out_packets: 7,
+    in_bytes: 150_000,
+    out_bytes: 700,
+    in_flows: 15,
+    out_flows: 1,
+  }),
   hostgroupAttacks: () => [],
 };
 const peers: PeerStatus[] = [
-  { name: 'gobgp', address: '127.0.0.2', remote_as: 65001, state: 'Established', uptime_s: 42, last_error: null, messages_in: 10, messages_out: 12, updates_in: 1, updates_out: 3, prefixes_in: 0, prefixes_out: 2, families: ['ipv4-unicast'] },
-  { name: 'bird', address: '127.0.0.3', remote_as: 65002, state: 'Active', uptime_s: 0, last_error: 'connection refused', messages_in: 0, messages_out: 0, updates_in: 0, updates_out: 0, prefixes_in: 0, prefixes_out: 0, families: ['ipv4-unicast'] },
+  {
+    name: 'gobgp',
+    address: '127.0.0.2',
+    remote_as: 65001,
+    state: 'Established',
+    uptime_s: 42,
+    last_error: null,
+    messages_in: 10,
+    messages_out: 12,
+    updates_in: 1,
+    updates_out: 3,
+    prefixes_in: 0,
+    prefixes_out: 2,
+    families: ['ipv4-unicast'],
+  },
+  {
+    name: 'bird',
+    address: '127.0.0.3',
+    remote_as: 65002,
+    state: 'Active',
+    uptime_s: 0,
+    last_error: 'connection refused',
+    messages_in: 0,
+    messages_out: 0,
+    updates_in: 0,
+    updates_out: 0,
+    prefixes_in: 0,
+    prefixes_out: 0,
+    families: ['ipv4-unicast'],
+  },
 ];
 
 interface Ctx {
@@ -40,7 +82,13 @@ interface Ctx {
 }
 
 async function start(users: Config['api']['users'] = {}): Promise<Ctx> {
-  const cfg = { current: testConfig({ api: { port: 0, users }, mitigation: { max_blackholes: 3 }, hostgroups: [hostgroup('default', []), hostgroup('web', ['203.0.113.0/28'])] }) };
+  const cfg = {
+    current: testConfig({
+      api: { port: 0, users },
+      mitigation: { max_blackholes: 3 },
+      hostgroups: [hostgroup('default', []), hostgroup('web', ['203.0.113.0/28'])],
+    }),
+  };
   const mgr = new MitigationManager({ cfg: cfg.current, journal: new FakeJournal(), flowspec: fakeFlowspec });
   const reloadError = { msg: null as string | null };
   const escalations: unknown[] = [];
@@ -51,7 +99,17 @@ async function start(users: Config['api']['users'] = {}): Promise<Ctx> {
     refused: () => mgr.refused,
     bgpStatus: () => peers,
     notifyOutcomes: () => notifier.outcomes,
-    captureStats: () => [{ exporter: '127.0.0.5', protocol: 'sflow', datagrams: 10, records: 70, malformed: 1, sampling_rate: 1000, last_seen_ms: 1_700_000_000_000 }],
+    captureStats: () => [
+      {
+        exporter: '127.0.0.5',
+        protocol: 'sflow',
+        datagrams: 10,
+        records: 70,
+        malformed: 1,
+        sampling_rate: 1000,
+        last_seen_ms: 1_700_000_000_000,
+      },
+    ],
     journalStats: () => ({ appends: 3, fsyncs: 3, compactions: 0, corrupt_lines: 0, torn_tail: false }),
   });
   const server = new ApiServer({
@@ -69,7 +127,13 @@ async function start(users: Config['api']['users'] = {}): Promise<Ctx> {
   return { base: `http://127.0.0.1:${a.port}`, server, mgr, cfg, reloadError, escalations };
 }
 
-async function call(ctx: Ctx, method: string, path: string, body?: string, auth?: string): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+async function call(
+  ctx: Ctx,
+  method: string,
+  path: string,
+  body?: string,
+  auth?: string,
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
   const headers: Record<string, string> = {};
   if (auth) headers.authorization = `Basic ${Buffer.from(auth).toString('base64')}`;
   const r = await fetch(ctx.base + path, { method, headers, body });
@@ -91,8 +155,14 @@ describe('API without users (loopback only)', () => {
   after(() => ctx.server.close());
 
   it('refuses to listen on a non-loopback address without users', async () => {
-    const s = new ApiServer({ config: () => testConfig({ api: { host: '0.0.0.0', port: 0 } }), manager: ctx.mgr });
-    await assert.rejects(s.listen(), /api\.host 0\.0\.0\.0: without api\.users the API is open, so it only listens on loopback/);
+    const s = new ApiServer({
+      config: () => testConfig({ api: { host: '0.0.0.0', port: 0 } }),
+      manager: ctx.mgr,
+    });
+    await assert.rejects(
+      s.listen(),
+      /api\.host 0\.0\.0\.0: without api\.users the API is open, so it only listens on loopback/,
+    );
     assert.equal(isLoopback('127.0.0.9'), true);
     assert.equal(isLoopback('::1'), true);
     assert.equal(isLoopback('::ffff:127.0.0.1'), true);
@@ -112,10 +182,22 @@ describe('API without users (loopback only)', () => {
     assert.equal(m.hostgroup, 'web');
     assert.equal(m.cause, 'manual');
     assert.deepEqual(m.communities, ['65535:666']);
-    const esc = await ctx.mgr.add({ kind: 'escalation', prefix: '203.0.113.0/25', ip: '203.0.113.5', cause: 'escalation of 203.0.113.5', hostgroup: 'web', expires_at: null, communities: ['65535:666'], large_communities: [] });
+    const esc = await ctx.mgr.add({
+      kind: 'escalation',
+      prefix: '203.0.113.0/25',
+      ip: '203.0.113.5',
+      cause: 'escalation of 203.0.113.5',
+      hostgroup: 'web',
+      expires_at: null,
+      communities: ['65535:666'],
+      large_communities: [],
+    });
     assert.equal(esc.ok, true);
     const list = (await call(ctx, 'GET', '/blackhole')).json.values as Record<string, unknown>[];
-    assert.deepEqual(list.map((v) => [v.ip, v.kind]), [['203.0.113.5/32', 'blackhole']]);
+    assert.deepEqual(
+      list.map((v) => [v.ip, v.kind]),
+      [['203.0.113.5/32', 'blackhole']],
+    );
     assert.equal(list[0]!.uuid, uuid);
     // IPv6, and a /128 written out
     const v6 = await call(ctx, 'PUT', '/blackhole/2001:db8::7/128');
@@ -123,7 +205,10 @@ describe('API without users (loopback only)', () => {
     assert.deepEqual((await call(ctx, 'DELETE', `/blackhole/${uuid}`)).json, { success: true });
     const again = await call(ctx, 'DELETE', `/blackhole/${uuid}`);
     assert.equal(again.status, 404);
-    assert.deepEqual(again.json, { success: false, error_text: `no blackhole or escalation with uuid ${uuid}` });
+    assert.deepEqual(again.json, {
+      success: false,
+      error_text: `no blackhole or escalation with uuid ${uuid}`,
+    });
     await call(ctx, 'DELETE', `/blackhole/${v6.json.uuid as string}`);
     await call(ctx, 'DELETE', `/blackhole/${esc.mitigation!.uuid}`);
     assert.equal(ctx.mgr.list().length, 0);
@@ -132,7 +217,16 @@ describe('API without users (loopback only)', () => {
   it("FastNetMon's escalation script: every /blackhole entry, /32 or /128 stripped, has single_host_counters", async () => {
     const ban = await call(ctx, 'PUT', '/blackhole/203.0.113.10');
     const ban6 = await call(ctx, 'PUT', '/blackhole/2001:db8::5');
-    const esc = await ctx.mgr.add({ kind: 'escalation', prefix: '203.0.113.0/25', ip: '203.0.113.10', cause: 'escalation of 203.0.113.10', hostgroup: 'default', expires_at: null, communities: ['65535:666'], large_communities: [] });
+    const esc = await ctx.mgr.add({
+      kind: 'escalation',
+      prefix: '203.0.113.0/25',
+      ip: '203.0.113.10',
+      cause: 'escalation of 203.0.113.10',
+      hostgroup: 'default',
+      expires_at: null,
+      communities: ['65535:666'],
+      large_communities: [],
+    });
     assert.equal(esc.ok, true);
     const list = (await call(ctx, 'GET', '/blackhole')).json.values as Record<string, unknown>[];
     assert.deepEqual(list.map((v) => v.ip).sort(), ['2001:db8::5/128', '203.0.113.10/32']);
@@ -153,13 +247,20 @@ describe('API without users (loopback only)', () => {
     }
     const wide = await call(ctx, 'GET', '/single_host_counters/203.0.113.0/24');
     assert.equal(wide.status, 400);
-    assert.equal(wide.json.error_text, "'203.0.113.0/24' is not one host: write 203.0.113.0 or 203.0.113.0/32");
+    assert.equal(
+      wide.json.error_text,
+      "'203.0.113.0/24' is not one host: write 203.0.113.0 or 203.0.113.0/32",
+    );
     assert.equal((await call(ctx, 'GET', '/single_host_counters/2001:db8::5/32')).status, 400);
     // the escalation is where it belongs
     ctx.escalations.push({ prefix: '203.0.113.0/25' });
-    assert.deepEqual(((await call(ctx, 'GET', '/escalation')).json.values as Record<string, unknown>[]).map((v) => v.prefix), ['203.0.113.0/25']);
+    assert.deepEqual(
+      ((await call(ctx, 'GET', '/escalation')).json.values as Record<string, unknown>[]).map((v) => v.prefix),
+      ['203.0.113.0/25'],
+    );
     ctx.escalations.length = 0;
-    for (const u of [ban.json.uuid, ban6.json.uuid, esc.mitigation!.uuid] as string[]) await ctx.mgr.remove(u, 'test');
+    for (const u of [ban.json.uuid, ban6.json.uuid, esc.mitigation!.uuid] as string[])
+      await ctx.mgr.remove(u, 'test');
   });
 
   it('blackhole: bad input gets a clear reason', async () => {
@@ -175,7 +276,8 @@ describe('API without users (loopback only)', () => {
     const wide = await call(ctx, 'PUT', '/blackhole/203.0.113.0/24');
     assert.match(wide.json.error_text as string, /one host/);
     // the cap answers 409
-    for (let i = 1; i <= 3; i++) assert.equal((await call(ctx, 'PUT', `/blackhole/203.0.113.${i}`)).status, 200);
+    for (let i = 1; i <= 3; i++)
+      assert.equal((await call(ctx, 'PUT', `/blackhole/203.0.113.${i}`)).status, 200);
     const cap = await call(ctx, 'PUT', '/blackhole/203.0.113.4');
     assert.equal(cap.status, 409);
     assert.match(cap.json.error_text as string, /max_blackholes \(3\) reached/);
@@ -183,7 +285,12 @@ describe('API without users (loopback only)', () => {
   });
 
   it('flowspec: PUT a JSON rule, GET, DELETE, and bad rules', async () => {
-    const rule = { destination_prefix: '203.0.113.10/32', protocols: ['udp'], source_ports: [53], action_type: 'discard' };
+    const rule = {
+      destination_prefix: '203.0.113.10/32',
+      protocols: ['udp'],
+      source_ports: [53],
+      action_type: 'discard',
+    };
     const put = await call(ctx, 'PUT', '/flowspec', JSON.stringify(rule));
     assert.equal(put.status, 200, JSON.stringify(put.json));
     const uuid = put.json.uuid as string;
@@ -191,16 +298,30 @@ describe('API without users (loopback only)', () => {
     assert.equal(list.length, 1);
     assert.equal(list[0]!.uuid, uuid);
     assert.deepEqual(list[0]!.announce, rule);
-    assert.equal((await call(ctx, 'GET', '/blackhole')).json.values instanceof Array && ((await call(ctx, 'GET', '/blackhole')).json.values as unknown[]).length, 0);
+    assert.equal(
+      (await call(ctx, 'GET', '/blackhole')).json.values instanceof Array &&
+        ((await call(ctx, 'GET', '/blackhole')).json.values as unknown[]).length,
+      0,
+    );
     const notJson = await call(ctx, 'PUT', '/flowspec', '{"destination_prefix": ');
     assert.equal(notJson.status, 400);
     assert.match(notJson.json.error_text as string, /not valid JSON/);
     const empty = await call(ctx, 'PUT', '/flowspec', '');
     assert.match(empty.json.error_text as string, /must be a JSON FlowSpec rule/);
-    const unknown = await call(ctx, 'PUT', '/flowspec', JSON.stringify({ destination_prefix: '203.0.113.10/32', colour: 'red' }));
+    const unknown = await call(
+      ctx,
+      'PUT',
+      '/flowspec',
+      JSON.stringify({ destination_prefix: '203.0.113.10/32', colour: 'red' }),
+    );
     assert.equal(unknown.status, 400);
     assert.equal(unknown.json.error_text, "bad FlowSpec rule: unknown field 'colour'");
-    const outside = await call(ctx, 'PUT', '/flowspec', JSON.stringify({ destination_prefix: '192.0.2.0/24' }));
+    const outside = await call(
+      ctx,
+      'PUT',
+      '/flowspec',
+      JSON.stringify({ destination_prefix: '192.0.2.0/24' }),
+    );
     assert.equal(outside.json.error_text, '192.0.2.0/24 is outside the configured networks');
     const noDst = await call(ctx, 'PUT', '/flowspec', JSON.stringify({ protocols: ['udp'] }));
     assert.match(noDst.json.error_text as string, /needs a destination_prefix/);
@@ -215,7 +336,8 @@ describe('API without users (loopback only)', () => {
     assert.equal(o.in_packets, 900);
     assert.equal(o.in_bytes, 90_000);
     assert.equal(o.in_flows, 9);
-    for (const k of ['out_bytes', 'out_packets', 'out_flows', 'in_tcp_syn_packets', 'in_udp_bytes']) assert.equal(o[k], 0, k);
+    for (const k of ['out_bytes', 'out_packets', 'out_flows', 'in_tcp_syn_packets', 'in_udp_bytes'])
+      assert.equal(o[k], 0, k);
     const quiet = await call(ctx, 'GET', '/single_host_counters/203.0.113.99');
     assert.equal((quiet.json.object as Record<string, unknown>).in_packets, 0);
     assert.equal((quiet.json.object as Record<string, unknown>).hostgroup, 'default');
@@ -229,12 +351,21 @@ describe('API without users (loopback only)', () => {
 
   it('host_counters, total_traffic_counters', async () => {
     const top = await call(ctx, 'GET', '/host_counters/packets/incoming?limit=2');
-    assert.deepEqual((top.json.values as Record<string, unknown>[]).map((v) => [v.host, v.value]), [['203.0.113.10', 900], ['203.0.113.11', 500]]);
+    assert.deepEqual(
+      (top.json.values as Record<string, unknown>[]).map((v) => [v.host, v.value]),
+      [
+        ['203.0.113.10', 900],
+        ['203.0.113.11', 500],
+      ],
+    );
     const out = await call(ctx, 'GET', '/host_counters/packets/outgoing');
     assert.equal((out.json.values as Record<string, unknown>[])[0]!.host, '2001:db8::5');
     assert.equal((await call(ctx, 'GET', '/host_counters/apples/incoming')).status, 400);
     assert.equal((await call(ctx, 'GET', '/host_counters/bytes/sideways')).status, 400);
-    assert.match((await call(ctx, 'GET', '/host_counters/bytes/incoming?limit=0')).json.error_text as string, /limit must be an integer/);
+    assert.match(
+      (await call(ctx, 'GET', '/host_counters/bytes/incoming?limit=0')).json.error_text as string,
+      /limit must be an integer/,
+    );
     const t = await call(ctx, 'GET', '/total_traffic_counters');
     assert.deepEqual(t.json.values, [
       { counter_name: 'incoming traffic', value: 1500, unit: 'pps' },
@@ -248,10 +379,22 @@ describe('API without users (loopback only)', () => {
 
   it('hostgroup, bgp, attacks, escalation', async () => {
     const hg = (await call(ctx, 'GET', '/hostgroup')).json.values as Record<string, unknown>[];
-    assert.deepEqual(hg.map((h) => [h.name, h.networks]), [['default', []], ['web', ['203.0.113.0/28']]]);
+    assert.deepEqual(
+      hg.map((h) => [h.name, h.networks]),
+      [
+        ['default', []],
+        ['web', ['203.0.113.0/28']],
+      ],
+    );
     assert.equal(hg[0]!.ban_time, 1800);
     const bgp = (await call(ctx, 'GET', '/bgp')).json.values as Record<string, unknown>[];
-    assert.deepEqual(bgp.map((p) => [p.name, p.state]), [['gobgp', 'Established'], ['bird', 'Active']]);
+    assert.deepEqual(
+      bgp.map((p) => [p.name, p.state]),
+      [
+        ['gobgp', 'Established'],
+        ['bird', 'Active'],
+      ],
+    );
     await ctx.mgr.onAttack(attack('203.0.113.10'));
     const at = (await call(ctx, 'GET', '/attacks')).json.values as Record<string, unknown>[];
     assert.equal(at.length, 1);
@@ -271,7 +414,10 @@ describe('API without users (loopback only)', () => {
     ctx.reloadError.msg = 'breakwater.yaml:3:5: unknown key "netwroks"';
     const r = await call(ctx, 'PUT', '/reload');
     assert.equal(r.status, 400);
-    assert.equal(r.json.error_text, 'reload failed, the running config is unchanged: breakwater.yaml:3:5: unknown key "netwroks"');
+    assert.equal(
+      r.json.error_text,
+      'reload failed, the running config is unchanged: breakwater.yaml:3:5: unknown key "netwroks"',
+    );
     ctx.reloadError.msg = null;
     assert.equal((await call(ctx, 'GET', '/reload')).status, 405);
   });
@@ -296,7 +442,10 @@ describe('API without users (loopback only)', () => {
     assert.match(text, /^breakwater_bgp_peer_up\{peer="gobgp",address="127\.0\.0\.2"\} 1$/m);
     assert.match(text, /^breakwater_bgp_messages_sent_total\{peer="gobgp",address="127\.0\.0\.2"\} 12$/m);
     assert.match(text, /^breakwater_capture_malformed_total\{exporter="127\.0\.0\.5",protocol="sflow"\} 1$/m);
-    assert.match(text, /^breakwater_top_host_rate\{host="203\.0\.113\.10",unit="packets",direction="incoming"\} 900$/m);
+    assert.match(
+      text,
+      /^breakwater_top_host_rate\{host="203\.0\.113\.10",unit="packets",direction="incoming"\} 900$/m,
+    );
     assert.match(text, /^breakwater_traffic_packets_per_second\{direction="incoming"\} 1500$/m);
     assert.match(text, /^breakwater_mitigations_active\{kind="blackhole",dry_run="false"\} 0$/m);
     assert.match(text, /^breakwater_notify_runs_total\{outcome="timeout"\} 0$/m);
@@ -332,7 +481,10 @@ describe('API with users (Basic auth)', () => {
     const r = await call(ctx, 'GET', '/blackhole');
     assert.equal(r.status, 401);
     assert.match(r.headers.get('www-authenticate') ?? '', /^Basic realm="breakwater"/);
-    assert.deepEqual(r.json, { success: false, error_text: 'authentication required (HTTP Basic, api.users)' });
+    assert.deepEqual(r.json, {
+      success: false,
+      error_text: 'authentication required (HTTP Basic, api.users)',
+    });
     assert.equal((await fetch(`${ctx.base}/metrics`)).status, 401);
   });
 

@@ -20,7 +20,9 @@ test('run-all covers every benchmark in bench/, and npm run bench points at it',
     .sort();
   const listed = BENCHMARKS.flatMap((b) => (b.script ? [b.script] : [])).sort();
   assert.deepEqual(listed, files);
-  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { scripts: Record<string, string> };
+  const pkg = JSON.parse(
+    readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8'),
+  ) as { scripts: Record<string, string> };
   assert.equal(pkg.scripts.bench, 'node dist/bench/run-all.js');
   assert.doesNotMatch(pkg.scripts.test!, /bench/, 'benchmarks never run in npm test');
 });
@@ -28,8 +30,14 @@ test('run-all covers every benchmark in bench/, and npm run bench points at it',
 test('run-all --list names each benchmark and what a skipped one needs, without running any', () => {
   const r = spawnSync(process.execPath, [RUN_ALL, '--list'], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
-  const names = r.stdout.trimEnd().split('\n').map((l) => l.split('\t')[0]);
-  assert.deepEqual(names, BENCHMARKS.map((b) => b.name));
+  const names = r.stdout
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.split('\t')[0]);
+  assert.deepEqual(
+    names,
+    BENCHMARKS.map((b) => b.name),
+  );
   assert.match(r.stdout, /^latency vs FastNetMon \(shared\)\t\(with --shared/m);
   assert.equal(spawnSync(process.execPath, [RUN_ALL, '--bogus'], { encoding: 'utf8' }).status, 2);
 });
@@ -41,7 +49,11 @@ test('run-all summary figures are read from each benchmark output format', () =>
       'prefix-table IPv4: 10000 prefixes, build 12.0 ms, 186.0 M lookups/s (5.4 ns/lookup, 50% matched)\nprefix-table IPv6: 10000 prefixes, build 20.0 ms, 50.7 M lookups/s (19.7 ns/lookup, 40% matched)\n',
       'IPv4: 186.0 M lookups/s (5.4 ns/lookup, 50% matched); IPv6: 50.7 M lookups/s (19.7 ns/lookup, 40% matched)',
     ],
-    ['bgp-announce', '| speaker | router | a | b |\n|---|---|---|---|\n| breakwater | bird | 0.010 | 0.300 | 125 | 0.2 | 1 |\n', 'breakwater -> bird: all held 0.300 s after Established'],
+    [
+      'bgp-announce',
+      '| speaker | router | a | b |\n|---|---|---|---|\n| breakwater | bird | 0.010 | 0.300 | 125 | 0.2 | 1 |\n',
+      'breakwater -> bird: all held 0.300 s after Established',
+    ],
     [
       'detection-latency',
       'sflow trial 0: 0.3 s\nsflow: x.pcap, 9 attack packets at 60000 pps vs a 20000 pps threshold: median 0.388 s, min 0.3 s, max 0.4 s, 5/5 banned (goal: median < 0.5 s)\n',
@@ -68,5 +80,6 @@ test('run-all summary figures are read from each benchmark output format', () =>
       'snapshot 1.00 ms + graphite text 0.50 ms + influx text 0.50 ms = 2.00 ms per push (900 lines); at the default 1 s interval: 0.20 % of one core with both targets on',
     ],
   ];
-  for (const [name, output, summary] of cases) assert.equal(BENCHMARKS.find((b) => b.name === name)!.summary(output), summary, name);
+  for (const [name, output, summary] of cases)
+    assert.equal(BENCHMARKS.find((b) => b.name === name)!.summary(output), summary, name);
 });

@@ -27,7 +27,12 @@ function withHeader(type: number, body: number[]): Uint8Array {
   return new Uint8Array([...new Array(16).fill(0xff), len >> 8, len & 255, type, ...body]);
 }
 
-function expectError(bytes: Uint8Array, code: number, subcode: number, ctx = { as4: true, maxLength: 4096 }): BgpError {
+function expectError(
+  bytes: Uint8Array,
+  code: number,
+  subcode: number,
+  ctx = { as4: true, maxLength: 4096 },
+): BgpError {
   try {
     decodeMessage(bytes, ctx);
   } catch (e) {
@@ -39,8 +44,19 @@ function expectError(bytes: Uint8Array, code: number, subcode: number, ctx = { a
 }
 
 test('OPEN round trip with our capabilities; 4-octet AS uses AS_TRANS', () => {
-  const caps = buildCapabilities({ asn: 4200000001, families: ['ipv4-unicast', 'ipv6-flowspec'], gracefulRestart: 120, extendedMessage: true });
-  const bytes = encodeOpen({ version: 4, myAs: 23456, holdTime: 90, routerId: '192.0.2.200', params: [{ kind: 'capabilities', capabilities: caps }] });
+  const caps = buildCapabilities({
+    asn: 4200000001,
+    families: ['ipv4-unicast', 'ipv6-flowspec'],
+    gracefulRestart: 120,
+    extendedMessage: true,
+  });
+  const bytes = encodeOpen({
+    version: 4,
+    myAs: 23456,
+    holdTime: 90,
+    routerId: '192.0.2.200',
+    params: [{ kind: 'capabilities', capabilities: caps }],
+  });
   const m = decodeMessage(bytes);
   assert.equal(m.type, 'open');
   assert.equal(hex(encodeMessage(m)), hex(bytes));
@@ -57,9 +73,27 @@ test('OPEN round trip with our capabilities; 4-octet AS uses AS_TRANS', () => {
 });
 
 test('negotiation: common families, min hold time, extended messages only when both offer', () => {
-  const local = { asn: 65100, families: ['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec'] as const, gracefulRestart: 0, extendedMessage: true };
-  const peerCaps = buildCapabilities({ asn: 65000, families: ['ipv6-unicast', 'ipv4-unicast', 'ipv6-flowspec'], gracefulRestart: 0, extendedMessage: false });
-  const open = decodeMessage(encodeOpen({ version: 4, myAs: 65000, holdTime: 30, routerId: '10.0.0.1', params: [{ kind: 'capabilities', capabilities: peerCaps }] }));
+  const local = {
+    asn: 65100,
+    families: ['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec'] as const,
+    gracefulRestart: 0,
+    extendedMessage: true,
+  };
+  const peerCaps = buildCapabilities({
+    asn: 65000,
+    families: ['ipv6-unicast', 'ipv4-unicast', 'ipv6-flowspec'],
+    gracefulRestart: 0,
+    extendedMessage: false,
+  });
+  const open = decodeMessage(
+    encodeOpen({
+      version: 4,
+      myAs: 65000,
+      holdTime: 30,
+      routerId: '10.0.0.1',
+      params: [{ kind: 'capabilities', capabilities: peerCaps }],
+    }),
+  );
   assert.ok(open.type === 'open');
   const n = negotiate({ ...local, families: [...local.families] }, 90, open);
   assert.deepEqual(n.families, ['ipv4-unicast', 'ipv6-unicast']);
@@ -67,11 +101,20 @@ test('negotiation: common families, min hold time, extended messages only when b
   assert.equal(n.maxMessage, 4096);
   assert.equal(n.remoteAs, 65000);
   const withExt = decodeMessage(
-    encodeOpen({ version: 4, myAs: 65000, holdTime: 30, routerId: '10.0.0.1', params: [{ kind: 'capabilities', capabilities: [...peerCaps, { code: 6, value: new Uint8Array(0) }] }] }),
+    encodeOpen({
+      version: 4,
+      myAs: 65000,
+      holdTime: 30,
+      routerId: '10.0.0.1',
+      params: [{ kind: 'capabilities', capabilities: [...peerCaps, { code: 6, value: new Uint8Array(0) }] }],
+    }),
   );
   assert.ok(withExt.type === 'open');
   assert.equal(negotiate({ ...local, families: [...local.families] }, 90, withExt).maxMessage, 65535);
-  assert.equal(negotiate({ ...local, families: [...local.families], extendedMessage: false }, 90, withExt).maxMessage, 4096);
+  assert.equal(
+    negotiate({ ...local, families: [...local.families], extendedMessage: false }, 90, withExt).maxMessage,
+    4096,
+  );
 });
 
 test('OPEN errors: version, hold time, optional parameter type, BGP id', () => {
@@ -91,7 +134,10 @@ test('header errors: marker, length, type', () => {
   const e = expectError(withHeader(4, [0]), 1, 2);
   assert.deepEqual([...e.data], [0, 20]);
   expectError(withHeader(9, []), 1, 3);
-  assert.throws(() => readHeader(new Uint8Array([...new Array(16).fill(0xff), 0x10, 0x01, 2]), 0, 4096), (x: unknown) => x instanceof BgpError && x.subcode === 2);
+  assert.throws(
+    () => readHeader(new Uint8Array([...new Array(16).fill(0xff), 0x10, 0x01, 2]), 0, 4096),
+    (x: unknown) => x instanceof BgpError && x.subcode === 2,
+  );
   assert.equal(readHeader(ka.subarray(0, 18), 0, 4096), null);
 });
 
@@ -114,16 +160,47 @@ test('UPDATE with every attribute kind round-trips; FlowSpec NLRI length of 1 an
     withdrawn: [pfx('192.0.2.0/24')],
     attributes: [
       { kind: 'origin', flags: 0x40, code: 1, origin: 2 },
-      { kind: 'as_path', flags: 0x40, code: 2, segments: [{ type: 2, asns: [65100, 4200000001] }, { type: 1, asns: [1, 2] }] },
+      {
+        kind: 'as_path',
+        flags: 0x40,
+        code: 2,
+        segments: [
+          { type: 2, asns: [65100, 4200000001] },
+          { type: 1, asns: [1, 2] },
+        ],
+      },
       { kind: 'next_hop', flags: 0x40, code: 3, nextHop: '192.0.2.1' },
       { kind: 'med', flags: 0x80, code: 4, value: 5 },
       { kind: 'local_pref', flags: 0x40, code: 5, value: 100 },
       { kind: 'atomic_aggregate', flags: 0x40, code: 6 },
       { kind: 'aggregator', flags: 0xc0, code: 7, as: 4200000001, address: '192.0.2.9' },
       { kind: 'communities', flags: 0xc0, code: 8, communities: [0xffff029a] },
-      { kind: 'mp_reach', flags: 0x90, code: 14, afi: 1, safi: 133, nextHop: new Uint8Array(0), reserved: 0, nlri: [], flowspec: [new Uint8Array([1, 32, 198, 51, 100, 1]), big] },
-      { kind: 'mp_unreach', flags: 0x90, code: 15, afi: 2, safi: 1, withdrawn: [pfx('2001:db8::/33')], flowspec: [] },
-      { kind: 'ext_communities', flags: 0xc0, code: 16, communities: [new Uint8Array([0x80, 6, 0, 0, 0, 0, 0, 0])] },
+      {
+        kind: 'mp_reach',
+        flags: 0x90,
+        code: 14,
+        afi: 1,
+        safi: 133,
+        nextHop: new Uint8Array(0),
+        reserved: 0,
+        nlri: [],
+        flowspec: [new Uint8Array([1, 32, 198, 51, 100, 1]), big],
+      },
+      {
+        kind: 'mp_unreach',
+        flags: 0x90,
+        code: 15,
+        afi: 2,
+        safi: 1,
+        withdrawn: [pfx('2001:db8::/33')],
+        flowspec: [],
+      },
+      {
+        kind: 'ext_communities',
+        flags: 0xc0,
+        code: 16,
+        communities: [new Uint8Array([0x80, 6, 0, 0, 0, 0, 0, 0])],
+      },
       { kind: 'raw', flags: 0xe0, code: 99, value: new Uint8Array([1, 2, 3]) },
       { kind: 'large_communities', flags: 0xc0, code: 32, communities: [[4200000001, 666, 1]] },
     ],
@@ -171,7 +248,9 @@ test('RFC 7606: treat-as-withdraw and attribute-discard keep the session, with c
   assert.deepEqual(issues(attrs(origin, asPath)), ['treat-as-withdraw 3/3 3']);
   assert.deepEqual(issues(attrs([0xc0, 1, 1, 0], asPath, nh)), ['treat-as-withdraw 3/4 1']);
   assert.deepEqual(issues(attrs(origin, asPath, nh, [0xc0, 8, 3, 1, 2, 3])), ['treat-as-withdraw 3/5 8']);
-  assert.deepEqual(issues(attrs(origin, asPath, nh, [0xc0, 32, 4, 1, 2, 3, 4])), ['treat-as-withdraw 3/5 32']);
+  assert.deepEqual(issues(attrs(origin, asPath, nh, [0xc0, 32, 4, 1, 2, 3, 4])), [
+    'treat-as-withdraw 3/5 32',
+  ]);
   assert.deepEqual(issues(attrs(origin, asPath, nh, [0x40, 6, 1, 0])), ['attribute-discard 3/5 6']);
   assert.deepEqual(issues(attrs(origin, asPath, nh, origin)), ['attribute-discard 3/1 1']);
   // Session-reset class: thrown with the NOTIFICATION to send.

@@ -14,10 +14,14 @@ import { createSpeaker } from '../src/bgp/index.js';
 import { bgpTestConfig, peerConfig, route } from './helpers/bgp-config.js';
 import { freeAddress, waitFor } from './helpers/routers.js';
 
-const fixture = JSON.parse(readFileSync(new URL('../../test/fixtures/bgp/updates.json', import.meta.url), 'utf8')) as {
+const fixture = JSON.parse(
+  readFileSync(new URL('../../test/fixtures/bgp/updates.json', import.meta.url), 'utf8'),
+) as {
   streams: { messages: { hex: string; type: string }[] }[];
 };
-const corpus = fixture.streams.flatMap((s) => s.messages.map((m) => new Uint8Array(Buffer.from(m.hex, 'hex'))));
+const corpus = fixture.streams.flatMap((s) =>
+  s.messages.map((m) => new Uint8Array(Buffer.from(m.hex, 'hex'))),
+);
 
 /** Deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {
@@ -39,7 +43,8 @@ function mutate(src: Uint8Array, rnd: () => number): Uint8Array {
     if (kind === 0) b[at] = Math.floor(rnd() * 256);
     else if (kind === 1) b[at] = b[at]! ^ (1 << Math.floor(rnd() * 8));
     else if (kind === 2 && b.length > 20) b = b.slice(0, 19 + Math.floor(rnd() * (b.length - 19)));
-    else if (kind === 3) b = Uint8Array.from([...b.subarray(0, at), Math.floor(rnd() * 256), ...b.subarray(at)]);
+    else if (kind === 3)
+      b = Uint8Array.from([...b.subarray(0, at), Math.floor(rnd() * 256), ...b.subarray(at)]);
     else b[at] = [0, 0xff, 0x80, 0x7f, 0xf0][Math.floor(rnd() * 5)]!;
   }
   // Keep the header length consistent with the bytes most of the time (deep body checks).
@@ -81,8 +86,12 @@ test('decoder: 30,000 mutated messages only ever throw BgpError', () => {
     outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
   }
   // The mutations reach deep: header, OPEN and UPDATE errors, and RFC 7606 non-fatal ones.
-  for (const k of ['ok', '1/2', '3/1', '7606 treat-as-withdraw']) assert.ok((outcomes.get(k) ?? 0) > 0, `${k}: ${JSON.stringify([...outcomes])}`);
-  assert.ok([...outcomes.keys()].some((k) => k.startsWith('2/')), JSON.stringify([...outcomes]));
+  for (const k of ['ok', '1/2', '3/1', '7606 treat-as-withdraw'])
+    assert.ok((outcomes.get(k) ?? 0) > 0, `${k}: ${JSON.stringify([...outcomes])}`);
+  assert.ok(
+    [...outcomes.keys()].some((k) => k.startsWith('2/')),
+    JSON.stringify([...outcomes]),
+  );
 });
 
 interface FakeSession {
@@ -109,8 +118,21 @@ test('live session: every malformed message gets the right NOTIFICATION; the spe
         buf = buf.subarray(len);
         f.received.push(m);
         if (m.type === 'open') {
-          const caps = buildCapabilities({ asn: 65000, families: ['ipv4-unicast', 'ipv6-unicast'], gracefulRestart: 0, extendedMessage: false });
-          s.write(encodeOpen({ version: 4, myAs: 65000, holdTime: 90, routerId: '10.9.9.9', params: [{ kind: 'capabilities', capabilities: caps }] }));
+          const caps = buildCapabilities({
+            asn: 65000,
+            families: ['ipv4-unicast', 'ipv6-unicast'],
+            gracefulRestart: 0,
+            extendedMessage: false,
+          });
+          s.write(
+            encodeOpen({
+              version: 4,
+              myAs: 65000,
+              holdTime: 90,
+              routerId: '10.9.9.9',
+              params: [{ kind: 'capabilities', capabilities: caps }],
+            }),
+          );
           s.write(encodeKeepalive());
         }
       }
@@ -119,10 +141,23 @@ test('live session: every malformed message gets the right NOTIFICATION; the spe
     s.on('error', () => undefined);
   });
   await new Promise<void>((r) => server.listen(11190, peerAddr, () => r()));
-  const sp = createSpeaker(bgpTestConfig({ peers: [peerConfig({ name: 'fake', address: peerAddr, port: 11190, remote_as: 65000, local_address: ourAddr })] }), {
-    backoffBaseMs: 10,
-    backoffMaxMs: 50,
-  });
+  const sp = createSpeaker(
+    bgpTestConfig({
+      peers: [
+        peerConfig({
+          name: 'fake',
+          address: peerAddr,
+          port: 11190,
+          remote_as: 65000,
+          local_address: ourAddr,
+        }),
+      ],
+    }),
+    {
+      backoffBaseMs: 10,
+      backoffMaxMs: 50,
+    },
+  );
   sp.sync([route('203.0.113.5/32', '192.0.2.1', ['65535:666'])]);
   await sp.start();
   const rnd = rng(7);
@@ -133,7 +168,12 @@ test('live session: every malformed message gets the right NOTIFICATION; the spe
     for (let i = 0; i < 40; i++) {
       const f = await waitFor(`session ${i}`, async () => {
         const s = sessions.length - 1 > used ? sessions[sessions.length - 1] : undefined;
-        return s && !s.closed && sp.status()[0]!.state === 'Established' && s.received.some((m) => m.type === 'update') ? s : null;
+        return s &&
+          !s.closed &&
+          sp.status()[0]!.state === 'Established' &&
+          s.received.some((m) => m.type === 'update')
+          ? s
+          : null;
       });
       used = sessions.indexOf(f);
       let msg: Uint8Array;
@@ -153,9 +193,17 @@ test('live session: every malformed message gets the right NOTIFICATION; the spe
         f.socket.destroy();
         continue;
       }
-      await waitFor(`NOTIFICATION ${want}`, async () => f.received.some((m) => m.type === 'notification') || f.closed, 3000, 10);
+      await waitFor(
+        `NOTIFICATION ${want}`,
+        async () => f.received.some((m) => m.type === 'notification') || f.closed,
+        3000,
+        10,
+      );
       const n = f.received.find((m) => m.type === 'notification');
-      assert.ok(n?.type === 'notification', `no NOTIFICATION for ${Buffer.from(msg).toString('hex')} (want ${want})`);
+      assert.ok(
+        n?.type === 'notification',
+        `no NOTIFICATION for ${Buffer.from(msg).toString('hex')} (want ${want})`,
+      );
       assert.equal(`${n.code}/${n.subcode}`, want, Buffer.from(msg).toString('hex'));
       await waitFor('close', async () => f.closed, 3000, 10);
       notifications++;

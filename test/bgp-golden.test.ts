@@ -74,8 +74,13 @@ test('every message decodes cleanly and re-encodes byte-identically', () => {
   for (const m of msgs) {
     types[m.msg.type] = (types[m.msg.type] ?? 0) + 1;
     assert.equal(m.msg.type.toUpperCase(), m.type, `frame ${m.frame}`);
-    if (m.msg.type === 'update') assert.equal(m.msg.issues, undefined, `frame ${m.frame} ${JSON.stringify(m.msg.issues)}`);
-    assert.equal(hex(encodeMessage(m.msg, ctx)), m.hex, `frame ${m.frame} (${m.peer} ${m.direction}) re-encode`);
+    if (m.msg.type === 'update')
+      assert.equal(m.msg.issues, undefined, `frame ${m.frame} ${JSON.stringify(m.msg.issues)}`);
+    assert.equal(
+      hex(encodeMessage(m.msg, ctx)),
+      m.hex,
+      `frame ${m.frame} (${m.peer} ${m.direction}) re-encode`,
+    );
   }
   assert.deepEqual(types, { open: 6, keepalive: 12, update: 254, 'route-refresh': 10, notification: 2 });
 });
@@ -101,7 +106,10 @@ test('decoded fields agree with TShark', () => {
       assert.equal(m.msg.routerId, t['bgp.open.identifier'], where);
     } else if (m.msg.type === 'notification') {
       assert.equal(String(m.msg.code), t['bgp.notify.major_error'], where);
-      assert.match(notificationText(m.msg.code, m.msg.subcode, m.msg.data), /^Cease \/ Administrative Shutdown \(6\/2\): "Administrative Shutdown"$/);
+      assert.match(
+        notificationText(m.msg.code, m.msg.subcode, m.msg.data),
+        /^Cease \/ Administrative Shutdown \(6\/2\): "Administrative Shutdown"$/,
+      );
     } else if (m.msg.type === 'route-refresh') {
       assert.equal(String(m.msg.afi), t['bgp.route_refresh.afi'], where);
       assert.equal(String(m.msg.safi), t['bgp.route_refresh.safi'], where);
@@ -110,26 +118,51 @@ test('decoded fields agree with TShark', () => {
       const ta = tsAttrs(t);
       assert.equal(m.msg.attributes.length, ta.length, where);
       m.msg.attributes.forEach((a, i) => {
-        assert.equal(`0x${a.flags.toString(16).padStart(2, '0')}`, ta[i]!['bgp.update.path_attribute.flags'], `${where} attr ${i} flags`);
-        assert.equal(String(a.code), ta[i]!['bgp.update.path_attribute.type_code'], `${where} attr ${i} code`);
+        assert.equal(
+          `0x${a.flags.toString(16).padStart(2, '0')}`,
+          ta[i]!['bgp.update.path_attribute.flags'],
+          `${where} attr ${i} flags`,
+        );
+        assert.equal(
+          String(a.code),
+          ta[i]!['bgp.update.path_attribute.type_code'],
+          `${where} attr ${i} code`,
+        );
         if (a.kind === 'next_hop') assert.equal(a.nextHop, ta[i]!['bgp.update.path_attribute.next_hop']);
         if (a.kind === 'origin') assert.equal(String(a.origin), ta[i]!['bgp.update.path_attribute.origin']);
-        if (a.kind === 'med') assert.equal(String(a.value), ta[i]!['bgp.update.path_attribute.multi_exit_disc']);
-        if (a.kind === 'local_pref') assert.equal(String(a.value), ta[i]!['bgp.update.path_attribute.local_pref']);
+        if (a.kind === 'med')
+          assert.equal(String(a.value), ta[i]!['bgp.update.path_attribute.multi_exit_disc']);
+        if (a.kind === 'local_pref')
+          assert.equal(String(a.value), ta[i]!['bgp.update.path_attribute.local_pref']);
         if (a.kind === 'mp_reach' && a.safi === 1) {
-          assert.deepEqual(a.nlri.map(prefixToString), keysOf(ta[i]!['bgp.update.path_attribute.mp_reach_nlri']), where);
+          assert.deepEqual(
+            a.nlri.map(prefixToString),
+            keysOf(ta[i]!['bgp.update.path_attribute.mp_reach_nlri']),
+            where,
+          );
           if (a.afi === 2) {
-            const nh = ta[i]!['bgp.update.path_attribute.mp_reach_nlri.next_hop_tree'] as Record<string, string>;
+            const nh = ta[i]!['bgp.update.path_attribute.mp_reach_nlri.next_hop_tree'] as Record<
+              string,
+              string
+            >;
             assert.equal(v6ToString(a.nextHop), nh['bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6']);
           }
         }
         if (a.kind === 'mp_unreach' && a.safi === 1) {
-          assert.deepEqual(a.withdrawn.map(prefixToString), keysOf(ta[i]!['bgp.update.path_attribute.mp_unreach_nlri']), where);
+          assert.deepEqual(
+            a.withdrawn.map(prefixToString),
+            keysOf(ta[i]!['bgp.update.path_attribute.mp_unreach_nlri']),
+            where,
+          );
         }
         if (a.kind === 'mp_reach' && a.safi === 133) assert.ok(a.flowspec.length >= 1, where);
       });
       assert.deepEqual(m.msg.nlri.map(prefixToString), keysOf(t['bgp.update.nlri']), `${where} nlri`);
-      assert.deepEqual(m.msg.withdrawn.map(prefixToString), keysOf(t['bgp.update.withdrawn_routes']), `${where} withdrawn`);
+      assert.deepEqual(
+        m.msg.withdrawn.map(prefixToString),
+        keysOf(t['bgp.update.withdrawn_routes']),
+        `${where} withdrawn`,
+      );
       if (m.summary?.startsWith('End-of-RIB')) assert.ok(endOfRib(m.msg), `${where} EoR`);
     }
   }
@@ -138,11 +171,15 @@ test('decoded fields agree with TShark', () => {
 test('specific content: capabilities packing, communities, FlowSpec NLRI, enhanced route refresh', () => {
   const msgs = allMessages();
   // BIRD and GoBGP pack capabilities in one optional parameter; ExaBGP one per parameter.
-  const birdOpen = msgs.find((m) => m.peer === 'bird' && m.direction === 'bird->exabgp' && m.msg.type === 'open')!;
+  const birdOpen = msgs.find(
+    (m) => m.peer === 'bird' && m.direction === 'bird->exabgp' && m.msg.type === 'open',
+  )!;
   assert.ok(birdOpen.msg.type === 'open');
   assert.equal(birdOpen.msg.params.length, 1);
   assert.equal(openCapabilities(birdOpen.msg).length, 9);
-  const exaOpen = msgs.find((m) => m.peer === 'bird' && m.direction === 'exabgp->bird' && m.msg.type === 'open')!;
+  const exaOpen = msgs.find(
+    (m) => m.peer === 'bird' && m.direction === 'exabgp->bird' && m.msg.type === 'open',
+  )!;
   assert.ok(exaOpen.msg.type === 'open');
   assert.equal(exaOpen.msg.myAs, 23456);
   assert.ok(exaOpen.msg.params.length > 1);
@@ -150,7 +187,9 @@ test('specific content: capabilities packing, communities, FlowSpec NLRI, enhanc
   assert.equal(caps.as4, 4200000001);
   assert.equal(caps.extendedMessage, true);
   assert.equal(caps.families.length, 4);
-  const gobgpOpen = msgs.find((m) => m.peer === 'gobgp' && m.direction === 'gobgp->exabgp' && m.msg.type === 'open')!;
+  const gobgpOpen = msgs.find(
+    (m) => m.peer === 'gobgp' && m.direction === 'gobgp->exabgp' && m.msg.type === 'open',
+  )!;
   assert.ok(gobgpOpen.msg.type === 'open');
   assert.deepEqual(parseCapabilities(gobgpOpen.msg).gracefulRestart, { restartTime: 120, restarting: false });
 
@@ -173,6 +212,8 @@ test('specific content: capabilities packing, communities, FlowSpec NLRI, enhanc
   // component 1 (destination prefix) 198.51.100.101/32 first, RFC 8955 §4.2.2.1
   assert.deepEqual([...mp.flowspec[0]!.subarray(0, 6)], [1, 32, 198, 51, 100, 101]);
 
-  const rrSubtypes = msgs.filter((m) => m.msg.type === 'route-refresh' && m.direction === 'bird->exabgp').map((m) => (m.msg.type === 'route-refresh' ? m.msg.subtype : -1));
+  const rrSubtypes = msgs
+    .filter((m) => m.msg.type === 'route-refresh' && m.direction === 'bird->exabgp')
+    .map((m) => (m.msg.type === 'route-refresh' ? m.msg.subtype : -1));
   assert.deepEqual([...new Set(rrSubtypes)].sort(), [1, 2]);
 });

@@ -22,7 +22,6 @@ const FAKE = ['127.0.0.106', '127.0.0.107', '127.0.0.108', '127.0.0.109'];
 const US = '127.0.0.110';
 const FAKE_AS = 65000;
 
-
 /** A BGP message: marker, length (or `len` to lie about it), type, body (RFC 4271 §4.1). */
 function msg(type: number, body: readonly number[], o: { len?: number; marker?: number } = {}): Buffer {
   const len = o.len ?? 19 + body.length;
@@ -37,7 +36,11 @@ const LOCAL_PREF = [0x40, 5, 4, 0, 0, 0, 200];
 const v4 = (a: number, b: number, c: number, d: number) => [32, a, b, c, d];
 
 /** UPDATE body: withdrawn, attributes, NLRI (lengths computed unless given). */
-function update(attrs: readonly number[], nlri: readonly number[] = [], o: { wLen?: number; aLen?: number; withdrawn?: readonly number[] } = {}): Buffer {
+function update(
+  attrs: readonly number[],
+  nlri: readonly number[] = [],
+  o: { wLen?: number; aLen?: number; withdrawn?: readonly number[] } = {},
+): Buffer {
   const w = o.withdrawn ?? [];
   const wl = o.wLen ?? w.length;
   const al = o.aLen ?? attrs.length;
@@ -87,8 +90,21 @@ async function fakePeer(o: { open?: Buffer; remoteAs?: number; localAs?: number 
         if (m.type === 'open') {
           if (o.open) s.write(o.open);
           else {
-            const caps = buildCapabilities({ asn: o.remoteAs ?? FAKE_AS, families: ['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec', 'ipv6-flowspec'], gracefulRestart: 0, extendedMessage: false });
-            s.write(encodeOpen({ version: 4, myAs: o.remoteAs ?? FAKE_AS, holdTime: 90, routerId: '10.9.9.9', params: [{ kind: 'capabilities', capabilities: caps }] }));
+            const caps = buildCapabilities({
+              asn: o.remoteAs ?? FAKE_AS,
+              families: ['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec', 'ipv6-flowspec'],
+              gracefulRestart: 0,
+              extendedMessage: false,
+            });
+            s.write(
+              encodeOpen({
+                version: 4,
+                myAs: o.remoteAs ?? FAKE_AS,
+                holdTime: 90,
+                routerId: '10.9.9.9',
+                params: [{ kind: 'capabilities', capabilities: caps }],
+              }),
+            );
             s.write(encodeKeepalive());
           }
         }
@@ -99,14 +115,31 @@ async function fakePeer(o: { open?: Buffer; remoteAs?: number; localAs?: number 
   });
   await new Promise<void>((r) => server.listen(port, addr, () => r()));
   const sp = createSpeaker(
-    bgpTestConfig({ local_as: o.localAs ?? 65100, peers: [peerConfig({ name: 'fake', address: addr, port, remote_as: o.remoteAs ?? FAKE_AS, local_as: o.localAs ?? 65100, local_address: US })] }),
+    bgpTestConfig({
+      local_as: o.localAs ?? 65100,
+      peers: [
+        peerConfig({
+          name: 'fake',
+          address: addr,
+          port,
+          remote_as: o.remoteAs ?? FAKE_AS,
+          local_as: o.localAs ?? 65100,
+          local_address: US,
+        }),
+      ],
+    }),
     { backoffBaseMs: 60_000, backoffMaxMs: 60_000 },
   );
   const updates: UpdateMessage[] = [];
   sp.onUpdate((_p, m) => updates.push(m));
   await sp.start();
-  if (o.open) await waitFor('OPEN exchanged', async () => socket !== null && received.some((m) => m.type === 'open'));
-  else await waitFor('Established', async () => sp.status()[0]?.state === 'Established' && received.some((m) => m.type === 'keepalive'));
+  if (o.open)
+    await waitFor('OPEN exchanged', async () => socket !== null && received.some((m) => m.type === 'open'));
+  else
+    await waitFor(
+      'Established',
+      async () => sp.status()[0]?.state === 'Established' && received.some((m) => m.type === 'keepalive'),
+    );
   return {
     sp,
     socket: socket!,
@@ -122,7 +155,12 @@ async function fakePeer(o: { open?: Buffer; remoteAs?: number; localAs?: number 
 }
 
 async function notified(f: Fake, what: string): Promise<string> {
-  await waitFor(`NOTIFICATION for ${what}`, async () => f.received.some((m) => m.type === 'notification'), 5000, 10);
+  await waitFor(
+    `NOTIFICATION for ${what}`,
+    async () => f.received.some((m) => m.type === 'notification'),
+    5000,
+    10,
+  );
   const n = f.received.find((m) => m.type === 'notification');
   assert.ok(n?.type === 'notification');
   await waitFor('close', async () => f.closed(), 5000, 10);
@@ -138,7 +176,10 @@ async function survives(f: Fake, m: Buffer): Promise<void> {
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(f.closed(), false, `closed after ${m.toString('hex')}`);
   assert.equal(f.sp.status()[0]!.state, 'Established');
-  assert.equal(f.received.some((x) => x.type === 'notification'), false);
+  assert.equal(
+    f.received.some((x) => x.type === 'notification'),
+    false,
+  );
 }
 
 const RESETS: [string, Buffer, string][] = [
@@ -151,9 +192,21 @@ const RESETS: [string, Buffer, string][] = [
   ['Withdrawn Routes Length overruns the UPDATE', update([], [], { wLen: 200 }), '3/1'],
   ['Total Path Attribute Length overruns the UPDATE', update([...ORIGIN], [], { aLen: 100 }), '3/1'],
   ['NLRI prefix length 33', update([...ORIGIN, ...AS_PATH, ...NEXT_HOP], [33, 1, 2, 3, 4, 5]), '3/10'],
-  ['MP_REACH_NLRI twice', update([...ORIGIN, ...AS_PATH, ...flowReach(1, [...DST]), ...flowReach(1, [...DST])]), '3/1'],
-  ['unrecognized well-known attribute 99', update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, 0x40, 99, 1, 0], v4(198, 51, 100, 1)), '3/2'],
-  ['MP_REACH_NLRI with an IPv4 next hop of 3 bytes', update([...ORIGIN, ...AS_PATH, 0x90, 14, 0, 9, 0, 1, 1, 3, 1, 2, 3, 0, 0]), '3/9'],
+  [
+    'MP_REACH_NLRI twice',
+    update([...ORIGIN, ...AS_PATH, ...flowReach(1, [...DST]), ...flowReach(1, [...DST])]),
+    '3/1',
+  ],
+  [
+    'unrecognized well-known attribute 99',
+    update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, 0x40, 99, 1, 0], v4(198, 51, 100, 1)),
+    '3/2',
+  ],
+  [
+    'MP_REACH_NLRI with an IPv4 next hop of 3 bytes',
+    update([...ORIGIN, ...AS_PATH, 0x90, 14, 0, 9, 0, 1, 1, 3, 1, 2, 3, 0, 0]),
+    '3/9',
+  ],
 ];
 
 for (const [name, bytesOut, want] of RESETS) {
@@ -169,13 +222,18 @@ for (const [name, bytesOut, want] of RESETS) {
   });
 }
 
-const openMsg = (version: number, as: number, hold: number, id: readonly number[]) => msg(1, [version, as >> 8, as & 0xff, hold >> 8, hold & 0xff, ...id, 0]);
+const openMsg = (version: number, as: number, hold: number, id: readonly number[]) =>
+  msg(1, [version, as >> 8, as & 0xff, hold >> 8, hold & 0xff, ...id, 0]);
 const OPENS: [string, Buffer, string][] = [
   ['version 3', openMsg(3, FAKE_AS, 90, [10, 9, 9, 9]), '2/1'],
   ['wrong peer AS', openMsg(4, 65001, 90, [10, 9, 9, 9]), '2/2'],
   ['BGP identifier 0.0.0.0', openMsg(4, FAKE_AS, 90, [0, 0, 0, 0]), '2/3'],
   ['hold time 2', openMsg(4, FAKE_AS, 2, [10, 9, 9, 9]), '2/6'],
-  ['optional parameter type 9', msg(1, [4, FAKE_AS >> 8, FAKE_AS & 0xff, 0, 90, 10, 9, 9, 9, 3, 9, 1, 0]), '2/4'],
+  [
+    'optional parameter type 9',
+    msg(1, [4, FAKE_AS >> 8, FAKE_AS & 0xff, 0, 90, 10, 9, 9, 9, 3, 9, 1, 0]),
+    '2/4',
+  ],
 ];
 for (const [name, open, want] of OPENS) {
   test(`OPEN error: ${name} -> NOTIFICATION ${want}`, async () => {
@@ -203,7 +261,10 @@ test('RFC 7606 on a live session: treat-as-withdraw and attribute-discard keep i
     await survives(f, update([...ORIGIN, ...NEXT_HOP], v4(198, 51, 100, 2)));
     assert.equal(st().prefixes_in, 0);
     // AS_PATH segment overrunning the attribute (§7.2): treat-as-withdraw.
-    await survives(f, update([...ORIGIN, 0x40, 2, 6, 2, 5, 0, 0, 0xfd, 0xe8, ...NEXT_HOP], v4(198, 51, 100, 3)));
+    await survives(
+      f,
+      update([...ORIGIN, 0x40, 2, 6, 2, 5, 0, 0, 0xfd, 0xe8, ...NEXT_HOP], v4(198, 51, 100, 3)),
+    );
     assert.equal(st().prefixes_in, 0);
     // Attribute flags conflicting (§3.c): ORIGIN marked optional.
     await survives(f, update([0xc0, 1, 1, 0, ...AS_PATH, ...NEXT_HOP], v4(198, 51, 100, 4)));
@@ -243,9 +304,15 @@ test('FlowSpec NLRI (RFC 8955 §4.2): unknown component 99, out of order, a /40 
       assert.equal(st().prefixes_in, 1, what);
       assert.equal(st().malformed_updates_in, n, what);
       const last = f.updates[f.updates.length - 1]!;
-      assert.ok(last.issues?.some((i) => i.action === 'treat-as-withdraw' && i.attr === 14), what);
+      assert.ok(
+        last.issues?.some((i) => i.action === 'treat-as-withdraw' && i.attr === 14),
+        what,
+      );
       const mp = last.attributes.find((a) => a.kind === 'mp_reach');
-      assert.ok(mp?.kind === 'mp_reach' && mp.flowspec.length === 0, `${what}: the malformed rule is dropped`);
+      assert.ok(
+        mp?.kind === 'mp_reach' && mp.flowspec.length === 0,
+        `${what}: the malformed rule is dropped`,
+      );
     }
     // A valid rule next to a malformed one: the whole UPDATE is treat-as-withdraw.
     await survives(f, announce([1, 32, 203, 0, 113, 6], [...DST, 99, 0x81, 6]));
@@ -254,7 +321,10 @@ test('FlowSpec NLRI (RFC 8955 §4.2): unknown component 99, out of order, a /40 
     const v6dst = [1, 128, 0, 0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1]; // 2001:db8::1/128, offset 0
     await survives(f, update([...ORIGIN, ...AS_PATH, ...flowReach(2, [...v6dst, 13, 0x91, 0, 5])]));
     assert.equal(st().prefixes_in, 2);
-    await survives(f, update([...ORIGIN, ...AS_PATH, ...flowReach(2, [1, 129, 0, ...new Array(17).fill(0)])]));
+    await survives(
+      f,
+      update([...ORIGIN, ...AS_PATH, ...flowReach(2, [1, 129, 0, ...new Array(17).fill(0)])]),
+    );
     assert.equal(st().prefixes_in, 2);
     assert.equal(st().malformed_updates_in, n + 2);
   } finally {
@@ -267,32 +337,47 @@ test('LOCAL_PREF from an eBGP peer is ignored (RFC 4271 §5.1.5), also when malf
   try {
     await survives(f, update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, ...LOCAL_PREF], v4(198, 51, 100, 9)));
     const m = f.updates[f.updates.length - 1]!;
-    assert.equal(m.attributes.some((a) => a.code === 5), false);
+    assert.equal(
+      m.attributes.some((a) => a.code === 5),
+      false,
+    );
     assert.equal(m.nlri.length, 1);
     assert.equal(f.sp.status()[0]!.prefixes_in, 1);
     // LOCAL_PREF of 3 bytes would be treat-as-withdraw from iBGP; from eBGP only discarded (RFC 7606 §7.5).
-    await survives(f, update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, 0x40, 5, 3, 0, 0, 1], v4(198, 51, 100, 10)));
+    await survives(
+      f,
+      update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, 0x40, 5, 3, 0, 0, 1], v4(198, 51, 100, 10)),
+    );
     assert.equal(f.sp.status()[0]!.prefixes_in, 2);
     assert.equal(f.updates[f.updates.length - 1]!.issues, undefined);
   } finally {
     await f.stop();
   }
   const ibgp = peerConfig({ name: 'i', address: '192.0.2.9', remote_as: 65100, local_as: 65100 });
-  const withLp = decodeMessage(update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, ...LOCAL_PREF], v4(198, 51, 100, 9))) as UpdateMessage;
+  const withLp = decodeMessage(
+    update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, ...LOCAL_PREF], v4(198, 51, 100, 9)),
+  ) as UpdateMessage;
   assert.equal(withoutExternalLocalPref(ibgp, withLp), withLp);
   const lp = withLp.attributes.find((a) => a.kind === 'local_pref');
   assert.ok(lp?.kind === 'local_pref' && lp.value === 200);
   // Clean FlowSpec passes the check untouched (the same object).
-  const clean = decodeMessage(update([...ORIGIN, ...AS_PATH, ...flowReach(1, [...DST, ...PROTO_UDP])])) as UpdateMessage;
+  const clean = decodeMessage(
+    update([...ORIGIN, ...AS_PATH, ...flowReach(1, [...DST, ...PROTO_UDP])]),
+  ) as UpdateMessage;
   assert.equal(checkFlowspecNlri(clean), clean);
 });
 
-test('120,000 UPDATEs: the session stays up and at most 100,000 routes are counted in', { timeout: 120_000 }, async () => {
+test('120,000 UPDATEs: the session stays up and at most 100,000 routes are counted in', {
+  timeout: 120_000,
+}, async () => {
   const f = await fakePeer();
   try {
     const N = 120_000;
     const chunks: Buffer[] = [];
-    for (let i = 0; i < N; i++) chunks.push(update([...ORIGIN, ...AS_PATH, ...NEXT_HOP], [32, 10, (i >> 16) & 255, (i >> 8) & 255, i & 255]));
+    for (let i = 0; i < N; i++)
+      chunks.push(
+        update([...ORIGIN, ...AS_PATH, ...NEXT_HOP], [32, 10, (i >> 16) & 255, (i >> 8) & 255, i & 255]),
+      );
     const all = Buffer.concat(chunks);
     const t0 = Date.now();
     f.socket.write(all);
@@ -304,7 +389,9 @@ test('120,000 UPDATEs: the session stays up and at most 100,000 routes are count
     f.socket.write(encodeKeepalive());
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(f.closed(), false);
-    console.log(`120k UPDATEs (${(all.length / 1e6).toFixed(1)} MB) processed in ${ms} ms; prefixes_in ${st.prefixes_in}`);
+    console.log(
+      `120k UPDATEs (${(all.length / 1e6).toFixed(1)} MB) processed in ${ms} ms; prefixes_in ${st.prefixes_in}`,
+    );
   } finally {
     await f.stop();
   }

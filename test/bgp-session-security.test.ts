@@ -8,7 +8,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startBird, startGobgp, haveBinary, waitFor, freeAddress, type Router, type RouterPeer } from './helpers/routers.js';
+import {
+  startBird,
+  startGobgp,
+  haveBinary,
+  waitFor,
+  freeAddress,
+  type Router,
+  type RouterPeer,
+} from './helpers/routers.js';
 import { createSpeaker, type EmbeddedSpeaker } from '../src/bgp/index.js';
 import { bgpTestConfig, peerConfig, route } from './helpers/bgp-config.js';
 import { freePort } from './helpers/daemon.js';
@@ -44,16 +52,37 @@ interface Setup {
 }
 
 /** A router and Breakwater peered on fresh addresses; `active`: Breakwater connects. */
-async function setup(kind: 'bird' | 'gobgp', active: boolean, theirs: Partial<RouterPeer>, ours: Partial<BgpPeerConfig>): Promise<Setup> {
+async function setup(
+  kind: 'bird' | 'gobgp',
+  active: boolean,
+  theirs: Partial<RouterPeer>,
+  ours: Partial<BgpPeerConfig>,
+): Promise<Setup> {
   const rport = await freePort('tcp');
   const lport = await freePort('tcp');
   const rAddr = await freeAddress(ROUTERS, [rport]);
   const us = await freeAddress(US, [lport]);
-  const opts = { address: rAddr, port: rport, asn: ROUTER_AS, peers: [{ address: us, asn: OUR_AS, port: lport, passive: active, holdTime: 9, ...theirs }] };
+  const opts = {
+    address: rAddr,
+    port: rport,
+    asn: ROUTER_AS,
+    peers: [{ address: us, asn: OUR_AS, port: lport, passive: active, holdTime: 9, ...theirs }],
+  };
   const router = kind === 'bird' ? await startBird(opts) : await startGobgp(opts);
   const cfg = bgpTestConfig({
     ...(active ? {} : { listen: { address: us, port: lport } }),
-    peers: [peerConfig({ name: kind, address: rAddr, port: rport, remote_as: ROUTER_AS, local_address: us, passive: !active, hold_time: 9, ...ours })],
+    peers: [
+      peerConfig({
+        name: kind,
+        address: rAddr,
+        port: rport,
+        remote_as: ROUTER_AS,
+        local_address: us,
+        passive: !active,
+        hold_time: 9,
+        ...ours,
+      }),
+    ],
   });
   const sp = createSpeaker(cfg, { backoffBaseMs: 200, backoffMaxMs: 1000, connectRetryMs: 1500 });
   sp.sync(ROUTES);
@@ -73,7 +102,12 @@ async function setup(kind: 'bird' | 'gobgp', active: boolean, theirs: Partial<Ro
 const state = (sp: EmbeddedSpeaker) => sp.status()[0]?.state ?? 'none';
 
 async function establishes(s: Setup): Promise<void> {
-  await waitFor('session established', async () => state(s.sp) === 'Established' && (await s.router.peerState(s.us)) === 'Established', 30000, 100);
+  await waitFor(
+    'session established',
+    async () => state(s.sp) === 'Established' && (await s.router.peerState(s.us)) === 'Established',
+    30000,
+    100,
+  );
   await waitFor('route at the router', async () => (await s.router.countRoutes('ipv4-unicast')) === 1);
 }
 
@@ -180,7 +214,20 @@ test('passive listener with a key: a configured peer without the key and a stran
   const us = await freeAddress(US, [port]);
   const peerAddr = await freeAddress(ROUTERS, []);
   const sp = createSpeaker(
-    bgpTestConfig({ listen: { address: us, port }, peers: [peerConfig({ name: 'p', address: peerAddr, port: 1, remote_as: ROUTER_AS, passive: true, password: 'pw', ttl_security: true })] }),
+    bgpTestConfig({
+      listen: { address: us, port },
+      peers: [
+        peerConfig({
+          name: 'p',
+          address: peerAddr,
+          port: 1,
+          remote_as: ROUTER_AS,
+          passive: true,
+          password: 'pw',
+          ttl_security: true,
+        }),
+      ],
+    }),
     {},
   );
   await sp.start();
@@ -246,7 +293,13 @@ test('reload: a changed key replaces the old one on the listener, a removed key 
   const port = await freePort('tcp');
   const us = await freeAddress(US, [port]);
   const peerAddr = await freeAddress(ROUTERS, []);
-  const cfg = (p: Partial<BgpPeerConfig>) => bgpTestConfig({ listen: { address: us, port }, peers: [peerConfig({ name: 'p', address: peerAddr, port: 1, remote_as: ROUTER_AS, passive: true, ...p })] });
+  const cfg = (p: Partial<BgpPeerConfig>) =>
+    bgpTestConfig({
+      listen: { address: us, port },
+      peers: [
+        peerConfig({ name: 'p', address: peerAddr, port: 1, remote_as: ROUTER_AS, passive: true, ...p }),
+      ],
+    });
   const sp = createSpeaker(cfg({ password: 'old', ttl_security: true }), {});
   await sp.start();
   const opens = (s: net.Socket) =>
@@ -256,7 +309,8 @@ test('reload: a changed key replaces the old one on the listener, a removed key 
       s.on('data', () => resolve(true));
       s.connect({ host: us, port });
     });
-  const keyed = (key: string) => securedSocket({ address: us, local_address: peerAddr, password: key, ttl_security: true });
+  const keyed = (key: string) =>
+    securedSocket({ address: us, local_address: peerAddr, password: key, ttl_security: true });
   try {
     let s = keyed('old');
     assert.equal(await opens(s), true);

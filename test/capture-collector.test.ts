@@ -11,12 +11,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { Collector, MirrorCapture, capturePayloads, replay, isLoopback, type FlowRecord } from '../src/capture/index.js';
+import {
+  Collector,
+  MirrorCapture,
+  capturePayloads,
+  replay,
+  isLoopback,
+  type FlowRecord,
+} from '../src/capture/index.js';
 import type { CaptureListener } from '../src/config/types.js';
 
 const root = new URL('../../test/fixtures/', import.meta.url);
 const payloads = (name: string) => capturePayloads(readFileSync(new URL(`flows/${name}.pcap`, root)));
-const quietLog = { info() {}, warn() {}, error() {}, debug() {} } as unknown as import('../src/log.js').Logger;
+const quietLog = {
+  info() {},
+  warn() {},
+  error() {},
+  debug() {},
+} as unknown as import('../src/log.js').Logger;
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const t0 = Date.now();
@@ -27,11 +39,16 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 }
 
 function countingSink() {
-  const s = { records: 0, packets: 0, exporters: new Set<string>(), onFlow(r: FlowRecord) {
-    s.records++;
-    s.packets += r.packets;
-    s.exporters.add(r.exporter);
-  } };
+  const s = {
+    records: 0,
+    packets: 0,
+    exporters: new Set<string>(),
+    onFlow(r: FlowRecord) {
+      s.records++;
+      s.packets += r.packets;
+      s.exporters.add(r.exporter);
+    },
+  };
   return s;
 }
 
@@ -53,7 +70,9 @@ test('collector: any format on any port, IPv4 and IPv6 listeners, garbage counte
       await new Promise<void>((r) => s.send(junk, p4!, '127.0.0.1', () => r()));
     }
     s.close();
-    await until(() => sink.records >= 1870 + 1923 && c.stats().exporters.reduce((a, e) => a + e.malformed, 0) >= 3);
+    await until(
+      () => sink.records >= 1870 + 1923 && c.stats().exporters.reduce((a, e) => a + e.malformed, 0) >= 3,
+    );
     const st = c.stats();
     const v4 = st.exporters.find((e) => e.exporter === '127.0.0.1')!;
     const v6 = st.exporters.find((e) => e.exporter === '::1')!;
@@ -124,19 +143,42 @@ test('collector: templates and rates persist in the state dir; a restart decodes
 test('replay refuses non-loopback targets', async () => {
   assert.ok(isLoopback('127.0.0.5') && isLoopback('::1') && isLoopback('localhost'));
   assert.ok(!isLoopback('192.0.2.1') && !isLoopback('::2') && !isLoopback('example.com'));
-  await assert.rejects(replay([new Uint8Array(4)], { host: '192.0.2.1', port: 9, rate: 0 }), /only targets loopback/);
-  const cli = spawnSync(process.execPath, [new URL('../src/cli/main.js', import.meta.url).pathname, 'replay', new URL('flows/syn_flood.nf9.pcap', root).pathname, '--to', '10.0.0.1:2055'], { encoding: 'utf8' });
+  await assert.rejects(
+    replay([new Uint8Array(4)], { host: '192.0.2.1', port: 9, rate: 0 }),
+    /only targets loopback/,
+  );
+  const cli = spawnSync(
+    process.execPath,
+    [
+      new URL('../src/cli/main.js', import.meta.url).pathname,
+      'replay',
+      new URL('flows/syn_flood.nf9.pcap', root).pathname,
+      '--to',
+      '10.0.0.1:2055',
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(cli.status, 2);
   assert.match(cli.stderr, /refusing to send to 10\.0\.0\.1/);
 });
 
 test('live mirror: tcpdump pcap stream decoded frame by frame (tcpdump -r as the source)', async () => {
-  const which = spawnSync('sh', ['-c', 'command -v tcpdump || ls /usr/sbin/tcpdump /usr/bin/tcpdump 2>/dev/null | head -1'], { encoding: 'utf8' });
+  const which = spawnSync(
+    'sh',
+    ['-c', 'command -v tcpdump || ls /usr/sbin/tcpdump /usr/bin/tcpdump 2>/dev/null | head -1'],
+    { encoding: 'utf8' },
+  );
   const bin = which.stdout.trim().split('\n')[0];
   assert.ok(bin, 'tcpdump is required (Debian package tcpdump)');
-  const truth = JSON.parse(readFileSync(new URL('mirror/encap.truth.json', root), 'utf8')) as { totals: { frames: number; bytes: number } };
+  const truth = JSON.parse(readFileSync(new URL('mirror/encap.truth.json', root), 'utf8')) as {
+    totals: { frames: number; bytes: number };
+  };
   const sink = countingSink();
-  const m = new MirrorCapture('file', sink, { tcpdump: bin, sourceArgs: ['-r', new URL('mirror/encap.pcap', root).pathname], log: quietLog });
+  const m = new MirrorCapture('file', sink, {
+    tcpdump: bin,
+    sourceArgs: ['-r', new URL('mirror/encap.pcap', root).pathname],
+    log: quietLog,
+  });
   await m.start();
   await m.done();
   const st = m.stats();

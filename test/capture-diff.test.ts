@@ -19,7 +19,10 @@ const dir = new URL('../../test/fixtures/capture-extra/', import.meta.url);
 interface Truth {
   format: 'cflow' | 'sflow';
   exporter: string;
-  per_dst: Record<string, { records?: number; samples?: number; packets_scaled: number; bytes_scaled: number }>;
+  per_dst: Record<
+    string,
+    { records?: number; samples?: number; packets_scaled: number; bytes_scaled: number }
+  >;
   totals: Record<string, number>;
   /** Sampling rates tshark saw in options data: "exporter/domain/sampler or *" -> rate. */
   rates: Record<string, number>;
@@ -42,14 +45,20 @@ test('extra exporter captures are present', () => {
 
 for (const f of files) {
   test(`capture-extra/${f} decodes exactly as tshark`, () => {
-    const truth = JSON.parse(readFileSync(new URL(f.replace(/\.pcap$/, '.truth.json'), dir), 'utf8')) as Truth;
+    const truth = JSON.parse(
+      readFileSync(new URL(f.replace(/\.pcap$/, '.truth.json'), dir), 'utf8'),
+    ) as Truth;
     const got = decodeFlowCapture(readFileSync(new URL(f, dir)));
     const want: Record<string, { flows: number; packets: number; bytes: number }> = {};
-    for (const [ip, v] of Object.entries(truth.per_dst)) want[ip] = { flows: (v.records ?? v.samples)!, packets: v.packets_scaled, bytes: v.bytes_scaled };
+    for (const [ip, v] of Object.entries(truth.per_dst))
+      want[ip] = { flows: (v.records ?? v.samples)!, packets: v.packets_scaled, bytes: v.bytes_scaled };
     assert.deepEqual(got.per_dst, want);
     const malformed = malformedByExporter[f] ?? 0;
     assert.equal(got.totals.malformed, malformed);
-    const expectFlows = truth.format === 'sflow' ? truth.totals.samples! - (truth.totals.samples_without_ip ?? 0) : truth.totals.records!;
+    const expectFlows =
+      truth.format === 'sflow'
+        ? truth.totals.samples! - (truth.totals.samples_without_ip ?? 0)
+        : truth.totals.records!;
     assert.equal(got.totals.flows, expectFlows);
     assert.equal(got.totals.datagrams, truth.totals.datagrams);
     assert.equal(got.totals.unknown_template, 0);
@@ -64,7 +73,8 @@ for (const f of files) {
     // (sFlow's come with every sample, and the packet totals above already check them).
     const learned: Record<string, number> = {};
     for (const e of got.exporters) {
-      for (const [k, r] of Object.entries(e.sampling)) if (!k.startsWith('nf5/') && !k.startsWith('sflow/')) learned[k.slice(k.indexOf('/') + 1)] = r;
+      for (const [k, r] of Object.entries(e.sampling))
+        if (!k.startsWith('nf5/') && !k.startsWith('sflow/')) learned[k.slice(k.indexOf('/') + 1)] = r;
     }
     const told: Record<string, number> = {};
     for (const [k, r] of Object.entries(truth.rates)) told[k.slice(k.indexOf('/') + 1)] = r;
@@ -92,7 +102,9 @@ function set(w: Writer, id: number, body: () => void): void {
 
 test('IPFIX sequence numbers count options data records too (RFC 7011 §3.1, as pmacct sends them)', () => {
   const got: string[] = [];
-  const d = new FlowDecoder({ onFlow: (r: FlowRecord) => void got.push(`${v4ToString(r.dst4)} ${r.packets}`) });
+  const d = new FlowDecoder({
+    onFlow: (r: FlowRecord) => void got.push(`${v4ToString(r.dst4)} ${r.packets}`),
+  });
   const flow = (w: Writer, dst: string) =>
     set(w, 256, () => {
       w.u32(parseV4('198.51.100.1')).u32(parseV4(dst)).u32(1).u32(100);
@@ -113,11 +125,19 @@ test('IPFIX sequence numbers count options data records too (RFC 7011 §3.1, as 
   });
   d.decode(first, '127.0.0.1', 1);
   // 1 flow + 2 options data records before the second message: its sequence is 3.
-  d.decode(ipfixMsg(3, (w) => flow(w, '203.0.113.2')), '127.0.0.1', 2);
+  d.decode(
+    ipfixMsg(3, (w) => flow(w, '203.0.113.2')),
+    '127.0.0.1',
+    2,
+  );
   assert.equal(d.stats()[0]!.sequenceGaps, 0);
   assert.equal(d.stats()[0]!.sequenceResets, 0);
   // Then 4: one more record went missing.
-  d.decode(ipfixMsg(5, (w) => flow(w, '203.0.113.3')), '127.0.0.1', 3);
+  d.decode(
+    ipfixMsg(5, (w) => flow(w, '203.0.113.3')),
+    '127.0.0.1',
+    3,
+  );
   assert.equal(d.stats()[0]!.sequenceGaps, 1);
   assert.deepEqual(got, ['203.0.113.1 1', '203.0.113.2 1', '203.0.113.3 1']);
 });
@@ -129,11 +149,18 @@ test('softflowd PSAMP reports hand their frame section to the sink as an Etherne
       const h = r.header!;
       // Untagged IPv4 frames in this capture: the IP destination sits at 14 + 16.
       const hdrDst = ((h[30]! << 24) | (h[31]! << 16) | (h[32]! << 8) | h[33]!) >>> 0;
-      seen.push({ dst: r.dst4, hdrDst, link: r.headerLinkType, frame: r.frameLength, pktLen: r.packetLength });
+      seen.push({
+        dst: r.dst4,
+        hdrDst,
+        link: r.headerLinkType,
+        frame: r.frameLength,
+        pktLen: r.packetLength,
+      });
     },
   });
   let t = 0;
-  for (const p of capturePayloads(readFileSync(new URL('softflowd-psamp-s12.pcap', dir)))) d.decode(p, '127.0.0.1', ++t);
+  for (const p of capturePayloads(readFileSync(new URL('softflowd-psamp-s12.pcap', dir))))
+    d.decode(p, '127.0.0.1', ++t);
   assert.equal(seen.length, 180);
   for (const s of seen) {
     assert.equal(s.link, 1);

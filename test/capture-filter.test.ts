@@ -11,7 +11,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { codegen, compileFilter } from '../src/capture/filter.js';
 import { newFlowRecord, type FlowRecord } from '../src/capture/flow.js';
-import { ConfigError, parseConfig, loadConfig, type Config, type FlowFilterRule } from '../src/config/index.js';
+import {
+  ConfigError,
+  parseConfig,
+  loadConfig,
+  type Config,
+  type FlowFilterRule,
+} from '../src/config/index.js';
 import { parseRange, parseTcpFlags } from '../src/config/filters.js';
 import { createDetector } from '../src/detection/index.js';
 import { parseV4, parseV6, prefixContains, type Prefix } from '../src/wire/addr.js';
@@ -28,13 +34,15 @@ function rng(seed: number): () => number {
 }
 
 // ---- reference: the rules evaluated the obvious way
-const inRanges = (v: number, rs: readonly (readonly [number, number])[]) => rs.some(([lo, hi]) => v >= lo && v <= hi);
+const inRanges = (v: number, rs: readonly (readonly [number, number])[]) =>
+  rs.some(([lo, hi]) => v >= lo && v <= hi);
 function addrBytes(r: FlowRecord, side: 's' | 'd'): Uint8Array {
   if (r.ipVersion === 6) return side === 's' ? r.src6 : r.dst6;
   const v = side === 's' ? r.src4 : r.dst4;
   return new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
 }
-const inPrefixes = (r: FlowRecord, side: 's' | 'd', ps: readonly Prefix[]) => ps.some((p) => p.family === r.ipVersion && prefixContains(p, addrBytes(r, side)));
+const inPrefixes = (r: FlowRecord, side: 's' | 'd', ps: readonly Prefix[]) =>
+  ps.some((p) => p.family === r.ipVersion && prefixContains(p, addrBytes(r, side)));
 function refMatch(rule: FlowFilterRule, r: FlowRecord): boolean {
   const len = r.packetLength > 0 ? r.packetLength : r.packets > 0 ? Math.round(r.bytes / r.packets) : 0;
   const f = rule.tcp_flags;
@@ -42,7 +50,8 @@ function refMatch(rule: FlowFilterRule, r: FlowRecord): boolean {
     (!rule.source_prefixes.length || inPrefixes(r, 's', rule.source_prefixes)) &&
     (!rule.destination_prefixes.length || inPrefixes(r, 'd', rule.destination_prefixes)) &&
     (!rule.protocol.length || rule.protocol.includes(r.protocol)) &&
-    (!(f.set | f.clear) || (r.protocol === 6 && (r.tcpFlags & f.set) === f.set && (r.tcpFlags & f.clear) === 0)) &&
+    (!(f.set | f.clear) ||
+      (r.protocol === 6 && (r.tcpFlags & f.set) === f.set && (r.tcpFlags & f.clear) === 0)) &&
     (!rule.source_ports.length || inRanges(r.srcPort, rule.source_ports)) &&
     (!rule.destination_ports.length || inRanges(r.dstPort, rule.destination_ports)) &&
     (!rule.exporters.length || rule.exporters.includes(r.exporter)) &&
@@ -52,7 +61,8 @@ function refMatch(rule: FlowFilterRule, r: FlowRecord): boolean {
   );
 }
 function refKeep(rules: readonly FlowFilterRule[], r: FlowRecord): { keep: boolean; rule: number } {
-  for (let i = 0; i < rules.length; i++) if (refMatch(rules[i]!, r)) return { keep: rules[i]!.action === 'keep', rule: i };
+  for (let i = 0; i < rules.length; i++)
+    if (refMatch(rules[i]!, r)) return { keep: rules[i]!.action === 'keep', rule: i };
   return { keep: !rules.every((x) => x.action === 'keep'), rule: rules.length };
 }
 
@@ -62,7 +72,8 @@ const EXPORTERS = ['192.0.2.1', '192.0.2.2', '2001:db8::e'];
 function pfx(t: string): Prefix {
   const [a, l] = t.split('/');
   const v4 = parseV4(a!);
-  const bytes = v4 >= 0 ? new Uint8Array([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255]) : parseV6(a!)!;
+  const bytes =
+    v4 >= 0 ? new Uint8Array([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255]) : parseV6(a!)!;
   return { family: v4 >= 0 ? 4 : 6, bytes, len: Number(l) };
 }
 
@@ -73,7 +84,10 @@ function randomRule(r: () => number): FlowFilterRule {
     const a = Math.floor(r() * max);
     return r() < 0.4 ? [a, a] : [a, Math.min(max, a + Math.floor(r() * max))];
   };
-  const flags = r() < 0.2 ? parseTcpFlags(pick(['syn', 'syn,!ack', 'ack', '!syn', 'fin,ack,!rst'])) : { set: 0, clear: 0 };
+  const flags =
+    r() < 0.2
+      ? parseTcpFlags(pick(['syn', 'syn,!ack', 'ack', '!syn', 'fin,ack,!rst']))
+      : { set: 0, clear: 0 };
   return {
     action: r() < 0.5 ? 'drop' : 'keep',
     source_prefixes: maybe(() => [pfx(pick(V4)), pfx(pick(V6))].slice(0, 1 + Math.floor(r() * 2))),
@@ -94,7 +108,8 @@ function randomRecord(r: () => number, rec = newFlowRecord()): FlowRecord {
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
   const v6 = r() < 0.4;
   rec.ipVersion = v6 ? 6 : 4;
-  const near4 = () => (pick([0x0a010200, 0x0a010300, 0xc0000280, 0xcb007107, 0x0a000000]) + Math.floor(r() * 300)) >>> 0;
+  const near4 = () =>
+    (pick([0x0a010200, 0x0a010300, 0xc0000280, 0xcb007107, 0x0a000000]) + Math.floor(r() * 300)) >>> 0;
   rec.src4 = near4();
   rec.dst4 = near4();
   for (const b of [rec.src6, rec.dst6]) {
@@ -115,25 +130,30 @@ function randomRecord(r: () => number, rec = newFlowRecord()): FlowRecord {
   return rec;
 }
 
-for (const compiled of [true, false]) test(`filter: the ${compiled ? 'compiled' : 'interpreted (no code generation)'} predicate equals the reference on 2,000 random rule lists x 500 records, hits counted per rule`, () => {
-  codegen.enabled = compiled;
-  const r = rng(19);
-  const rec = newFlowRecord();
-  for (let k = 0; k < 2000; k++) {
-    const rules = Array.from({ length: 1 + Math.floor(r() * 10) }, () => randomRule(r));
-    const f = compileFilter(rules)!;
-    const want = new Float64Array(rules.length + 1);
-    for (let i = 0; i < 500; i++) {
-      randomRecord(r, rec);
-      const ref = refKeep(rules, rec);
-      if (ref.rule < rules.length || !ref.keep) want[ref.rule]!++;
-      assert.equal(f.keep(rec), ref.keep, `list ${k} record ${i}: ${JSON.stringify(rules[ref.rule] ?? 'default')}`);
+for (const compiled of [true, false])
+  test(`filter: the ${compiled ? 'compiled' : 'interpreted (no code generation)'} predicate equals the reference on 2,000 random rule lists x 500 records, hits counted per rule`, () => {
+    codegen.enabled = compiled;
+    const r = rng(19);
+    const rec = newFlowRecord();
+    for (let k = 0; k < 2000; k++) {
+      const rules = Array.from({ length: 1 + Math.floor(r() * 10) }, () => randomRule(r));
+      const f = compileFilter(rules)!;
+      const want = new Float64Array(rules.length + 1);
+      for (let i = 0; i < 500; i++) {
+        randomRecord(r, rec);
+        const ref = refKeep(rules, rec);
+        if (ref.rule < rules.length || !ref.keep) want[ref.rule]!++;
+        assert.equal(
+          f.keep(rec),
+          ref.keep,
+          `list ${k} record ${i}: ${JSON.stringify(rules[ref.rule] ?? 'default')}`,
+        );
+      }
+      assert.deepEqual([...f.hits], [...want], `hits of list ${k}`);
     }
-    assert.deepEqual([...f.hits], [...want], `hits of list ${k}`);
-  }
-  assert.equal(compileFilter([]), null);
-  codegen.enabled = true;
-});
+    assert.equal(compileFilter([]), null);
+    codegen.enabled = true;
+  });
 
 test('filter values: ranges, protocol names and TCP flags parse as documented; bad ones say why', () => {
   assert.deepEqual(parseRange('>=1024', 65535, 'port'), [1024, 65535]);
@@ -216,7 +236,11 @@ filters:
     match: { source_prefixes: [198.51.100.0/24], protocol: udp, source_ports: 443 }
 `,
   );
-  const write = (extra: string) => writeFileSync(join(dir, 'bw.yaml'), `networks: [10.0.0.0/8]\ncapture: { listeners: [] }\npolicies: policies\n${extra}`);
+  const write = (extra: string) =>
+    writeFileSync(
+      join(dir, 'bw.yaml'),
+      `networks: [10.0.0.0/8]\ncapture: { listeners: [] }\npolicies: policies\n${extra}`,
+    );
   write('');
   let t = 1_000_000;
   const now = () => t;
@@ -241,10 +265,16 @@ filters:
   assert.equal(det.hostRates('10.1.0.1')!.in_packets, 10070);
   assert.equal(det.hostgroupRates('video')!.in_udp_packets, 100);
   let hits = det.filterHits();
-  assert.deepEqual(hits.map((h) => [h.scope, h.rule, h.action, h.hits]), [['hostgroup:video', 0, 'drop', 10]]);
+  assert.deepEqual(
+    hits.map((h) => [h.scope, h.rule, h.action, h.hits]),
+    [['hostgroup:video', 0, 'drop', 10]],
+  );
   assert.equal(det.detectionStats().filtered, 10);
   // Reload: a capture-wide rule drops everything from 203.0.113.0/24.
-  writeFileSync(join(dir, 'bw.yaml'), `networks: [10.0.0.0/8]\ncapture:\n  listeners: []\n  filters:\n    - { action: drop, match: { source_prefixes: [203.0.113.0/24] } }\npolicies: policies\n`);
+  writeFileSync(
+    join(dir, 'bw.yaml'),
+    `networks: [10.0.0.0/8]\ncapture:\n  listeners: []\n  filters:\n    - { action: drop, match: { source_prefixes: [203.0.113.0/24] } }\npolicies: policies\n`,
+  );
   cfg = loadConfig(join(dir, 'bw.yaml'));
   det.reconfigure(cfg);
   second();
@@ -252,5 +282,11 @@ filters:
   assert.equal(det.hostRates('10.1.0.1')!.in_packets, 10000);
   assert.equal(det.hostRates('10.9.0.1')!.in_packets, 100);
   hits = det.filterHits();
-  assert.deepEqual(hits.map((h) => [h.scope, h.rule, h.hits]), [['capture', 0, 20], ['hostgroup:video', 0, 20]]);
+  assert.deepEqual(
+    hits.map((h) => [h.scope, h.rule, h.hits]),
+    [
+      ['capture', 0, 20],
+      ['hostgroup:video', 0, 20],
+    ],
+  );
 });

@@ -5,13 +5,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { decodeFlowCapture, decodeMirrorCapture, forEachPacket, MirrorDecoder, readPcap, type FlowRecord } from '../src/capture/index.js';
+import {
+  decodeFlowCapture,
+  decodeMirrorCapture,
+  forEachPacket,
+  MirrorDecoder,
+  readPcap,
+  type FlowRecord,
+} from '../src/capture/index.js';
 import { v4ToString, v6ToString } from '../src/wire/addr.js';
 
 const root = new URL('../../test/fixtures/', import.meta.url);
 
 interface TruthFlow {
-  per_dst: Record<string, { records?: number; samples?: number; packets_scaled: number; bytes_scaled: number }>;
+  per_dst: Record<
+    string,
+    { records?: number; samples?: number; packets_scaled: number; bytes_scaled: number }
+  >;
   totals: Record<string, number>;
 }
 interface TruthMirror {
@@ -33,10 +43,13 @@ test('flow fixtures are present', () => {
 
 for (const f of flowFiles) {
   test(`flows/${f} decodes to its truth`, () => {
-    const truth = JSON.parse(readFileSync(new URL(`flows/${f.replace(/\.pcap$/, '.truth.json')}`, root), 'utf8')) as TruthFlow;
+    const truth = JSON.parse(
+      readFileSync(new URL(`flows/${f.replace(/\.pcap$/, '.truth.json')}`, root), 'utf8'),
+    ) as TruthFlow;
     const got = decodeFlowCapture(readFileSync(new URL(`flows/${f}`, root)));
     const want: Record<string, { flows: number; packets: number; bytes: number }> = {};
-    for (const [ip, v] of Object.entries(truth.per_dst)) want[ip] = { flows: (v.records ?? v.samples)!, packets: v.packets_scaled, bytes: v.bytes_scaled };
+    for (const [ip, v] of Object.entries(truth.per_dst))
+      want[ip] = { flows: (v.records ?? v.samples)!, packets: v.packets_scaled, bytes: v.bytes_scaled };
     assert.deepEqual(got.per_dst, want);
     // Nothing undecoded, malformed or out of sequence in a clean capture.
     assert.equal(got.totals.malformed, 0);
@@ -49,10 +62,13 @@ for (const f of flowFiles) {
 
 for (const f of captures('mirror/')) {
   test(`mirror/${f} decodes to its truth (L2TP, GRE, MPLS, VLAN decapsulated)`, () => {
-    const truth = JSON.parse(readFileSync(new URL(`mirror/${f.replace(/\.pcap$/, '.truth.json')}`, root), 'utf8')) as TruthMirror;
+    const truth = JSON.parse(
+      readFileSync(new URL(`mirror/${f.replace(/\.pcap$/, '.truth.json')}`, root), 'utf8'),
+    ) as TruthMirror;
     const got = decodeMirrorCapture(readFileSync(new URL(`mirror/${f}`, root)));
     const want: Record<string, { packets: number; bytes: number; ip_bytes: number }> = {};
-    for (const [ip, v] of Object.entries(truth.per_dst)) want[ip] = { packets: v.packets, bytes: v.bytes, ip_bytes: v.ip_bytes };
+    for (const [ip, v] of Object.entries(truth.per_dst))
+      want[ip] = { packets: v.packets, bytes: v.bytes, ip_bytes: v.ip_bytes };
     assert.deepEqual(got.per_dst, want);
     assert.equal(got.totals.frames, truth.totals.frames);
   });
@@ -72,7 +88,9 @@ test('mirror/encap.pcap: per destination and IP protocol (IPv6 fragments keep th
     },
     'mirror:test',
   );
-  forEachPacket(readFileSync(new URL('mirror/encap.pcap', root)), (p) => dec.onFrame(p.data, p.origLen, p.linkType, p.tsMs));
+  forEachPacket(readFileSync(new URL('mirror/encap.pcap', root)), (p) =>
+    dec.onFrame(p.data, p.origLen, p.linkType, p.tsMs),
+  );
   assert.deepEqual(got, truth.per_dst_proto);
   assert.equal(dec.stats().nonIpFrames, 1); // the ARP frame
 });
@@ -89,5 +107,8 @@ test('pcapng (converted by editcap from encap.pcap) reads the same frames, lengt
     assert.equal(b.packets[i]!.linkType, a.packets[i]!.linkType);
     assert.ok(Math.abs(b.packets[i]!.tsMs - a.packets[i]!.tsMs) < 0.01);
   }
-  assert.deepEqual(decodeMirrorCapture(readFileSync(new URL('mirror/encap.pcapng', root))).per_dst, decodeMirrorCapture(readFileSync(new URL('mirror/encap.pcap', root))).per_dst);
+  assert.deepEqual(
+    decodeMirrorCapture(readFileSync(new URL('mirror/encap.pcapng', root))).per_dst,
+    decodeMirrorCapture(readFileSync(new URL('mirror/encap.pcap', root))).per_dst,
+  );
 });

@@ -8,7 +8,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Writer } from '../src/wire/writer.js';
-import { capturePayloads, FlowDecoder, MirrorDecoder, forEachPacket, PcapStream, readPcap, type FlowRecord } from '../src/capture/index.js';
+import {
+  capturePayloads,
+  FlowDecoder,
+  MirrorDecoder,
+  forEachPacket,
+  PcapStream,
+  readPcap,
+  type FlowRecord,
+} from '../src/capture/index.js';
 
 const root = new URL('../../test/fixtures/', import.meta.url);
 
@@ -49,7 +57,14 @@ function noInternalErrors(d: FlowDecoder, sink: { bad: string[] }) {
   assert.equal(ie, 0, `internal errors: ${d.lastInternalError}`);
 }
 
-const fixtures = ['syn_flood.nf9', 'background.ipfix', 'syn_flood.sflow', 'syn_flood.nf5', 'udp6_flood.nf9', 'udp6_flood.sflow'];
+const fixtures = [
+  'syn_flood.nf9',
+  'background.ipfix',
+  'syn_flood.sflow',
+  'syn_flood.nf5',
+  'udp6_flood.nf9',
+  'udp6_flood.sflow',
+];
 const datagrams = fixtures.map((f) => capturePayloads(readFileSync(new URL(`flows/${f}.pcap`, root))));
 
 function totalsOf(d: FlowDecoder, exporter: string) {
@@ -98,7 +113,10 @@ test('mutated and truncated real datagrams never throw; the decoder keeps decodi
     }
   }
   const bad = d.stats().find((e) => e.exporter === '10.9.9.9')!;
-  assert.ok(bad.malformed > 0 && bad.malformed <= bad.datagrams, `malformed ${bad.malformed} of ${bad.datagrams}`);
+  assert.ok(
+    bad.malformed > 0 && bad.malformed <= bad.datagrams,
+    `malformed ${bad.malformed} of ${bad.datagrams}`,
+  );
   // Same decoder, a clean exporter: exact totals (2 datagram sets: nf9 + sflow).
   const before = sink.n;
   for (const dg of datagrams[0]!) d.decode(dg, '10.1.1.1', 3);
@@ -142,9 +160,28 @@ test('hostile structures: huge counts, zero-length sets and fields, template loo
   };
   cases.push(ipfix((w) => w.u16(2).u16(12).u16(300).u16(1).u16(82).u16(0xffff)));
   cases.push(ipfix((w) => w.u16(300).u16(8).u8(255).u16(0xffff).u8(0)));
-  cases.push(ipfix((w) => w.u16(300).u16(4 + 3000).zeros(3000))); // 3000 one-byte records: bounded work
+  cases.push(
+    ipfix((w) =>
+      w
+        .u16(300)
+        .u16(4 + 3000)
+        .zeros(3000),
+    ),
+  ); // 3000 one-byte records: bounded work
   for (let i = 0; i < 50; i++) {
-    cases.push(ipfix((w) => w.u16(2).u16(16).u16(301).u16(2).u16(12).u16(4).u16(i % 2 ? 1 : 2).u16(4)));
+    cases.push(
+      ipfix((w) =>
+        w
+          .u16(2)
+          .u16(16)
+          .u16(301)
+          .u16(2)
+          .u16(12)
+          .u16(4)
+          .u16(i % 2 ? 1 : 2)
+          .u16(4),
+      ),
+    );
   }
   cases.push(ipfix((w) => w.u16(2).u16(8).u16(302).u16(0x7fff))); // field count beyond the limit
   // sFlow: a billion samples, a sample longer than the datagram, a huge header length.
@@ -156,7 +193,11 @@ test('hostile structures: huge counts, zero-length sets and fields, template loo
   };
   cases.push(sflow((w) => w.u32(1_000_000_000)));
   cases.push(sflow((w) => w.u32(1).u32(1).u32(0xffffff00)));
-  cases.push(sflow((w) => w.u32(1).u32(1).u32(48).zeros(28).u32(1).u32(1).u32(16).u32(1).u32(60).u32(0).u32(0xfffffff0)));
+  cases.push(
+    sflow((w) =>
+      w.u32(1).u32(1).u32(48).zeros(28).u32(1).u32(1).u32(16).u32(1).u32(60).u32(0).u32(0xfffffff0),
+    ),
+  );
   cases.push(sflow((w) => w.u32(1).u32(1).u32(32).zeros(28).u32(0xffffffff))); // 4 billion flow records
   cases.push(new Uint8Array([0, 0, 0, 5, 0, 0, 0, 9])); // sFlow with agent type 9
   for (const c of cases) d.decode(c, ex, 1);
@@ -175,7 +216,9 @@ test('mirror frames and pcap files: random and truncated input never throws', ()
   const sink = checkingSink();
   const m = new MirrorDecoder(sink, 'mirror:fuzz');
   const frames: Uint8Array[] = [];
-  forEachPacket(readFileSync(new URL('mirror/encap.pcap', root)), (p) => frames.push(Uint8Array.from(p.data)));
+  forEachPacket(readFileSync(new URL('mirror/encap.pcap', root)), (p) =>
+    frames.push(Uint8Array.from(p.data)),
+  );
   for (let i = 0; i < 20000; i++) {
     const f = frames[i % frames.length]!;
     const c = Uint8Array.from(f.subarray(0, Math.floor(rnd() * (f.length + 1))));

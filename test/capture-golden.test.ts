@@ -104,7 +104,27 @@ test('NetFlow v5: header sampling 0x4064 = 1:100, records, ICMP in dst port, flo
   assert.equal(out.length, 3);
   assert.deepEqual(
     { ...out[0]!, icmp: out[0]!.icmp },
-    { exporter: '198.51.100.1', src: '192.0.2.1', dst: '203.0.113.10', proto: 6, sp: 40000, dp: 80, flags: 2, pkts: 200, bytes: 12000, flows: 100, rate: 100, dur: 1000, ifIn: 3, ifOut: 4, dropped: false, reverse: false, frag: false, icmp: [-1, -1], frame: 0 },
+    {
+      exporter: '198.51.100.1',
+      src: '192.0.2.1',
+      dst: '203.0.113.10',
+      proto: 6,
+      sp: 40000,
+      dp: 80,
+      flags: 2,
+      pkts: 200,
+      bytes: 12000,
+      flows: 100,
+      rate: 100,
+      dur: 1000,
+      ifIn: 3,
+      ifOut: 4,
+      dropped: false,
+      reverse: false,
+      frag: false,
+      icmp: [-1, -1],
+      frame: 0,
+    },
   );
   assert.deepEqual(out[1]!.icmp, [3, 3]);
   assert.equal(out[1]!.dp, 0);
@@ -174,7 +194,14 @@ test('NetFlow v9: template, options template with sampler ids, 64-bit counters, 
   set = w.pos;
   w.u16(256).u16(0);
   // record 1: sampler 1, uptime wraps between first and last
-  w.u32(ip4('192.0.2.7')).u32(ip4('203.0.113.20')).u16(53).u16(33000).u8(17).u8(0).u32(3).u64(4_294_967_296 + 5);
+  w.u32(ip4('192.0.2.7'))
+    .u32(ip4('203.0.113.20'))
+    .u16(53)
+    .u16(33000)
+    .u8(17)
+    .u8(0)
+    .u32(3)
+    .u64(4_294_967_296 + 5);
   w.u32(0xffffff00).u32(0x00000100).u8(1); // first, last (wrapped: 512 ms), sampler 1
   // record 2: sampler 2
   w.u32(ip4('192.0.2.8')).u32(ip4('203.0.113.20')).u16(1234).u16(80).u8(6).u8(0x12).u32(1).u64(60);
@@ -183,9 +210,18 @@ test('NetFlow v9: template, options template with sampler ids, 64-bit counters, 
   w.setUint(set + 2, w.pos - set, 2);
   d.decode(w.finish(), '198.51.100.2', 1);
   assert.equal(out.length, 2);
-  assert.deepEqual([out[0]!.rate, out[0]!.pkts, out[0]!.bytes, out[0]!.dur], [10, 30, (4_294_967_296 + 5) * 10, 512]);
-  assert.deepEqual([out[0]!.src, out[0]!.dst, out[0]!.sp, out[0]!.dp, out[0]!.proto], ['192.0.2.7', '203.0.113.20', 53, 33000, 17]);
-  assert.deepEqual([out[1]!.rate, out[1]!.pkts, out[1]!.bytes, out[1]!.flags, out[1]!.dur], [50, 50, 3000, 0x12, 0]);
+  assert.deepEqual(
+    [out[0]!.rate, out[0]!.pkts, out[0]!.bytes, out[0]!.dur],
+    [10, 30, (4_294_967_296 + 5) * 10, 512],
+  );
+  assert.deepEqual(
+    [out[0]!.src, out[0]!.dst, out[0]!.sp, out[0]!.dp, out[0]!.proto],
+    ['192.0.2.7', '203.0.113.20', 53, 33000, 17],
+  );
+  assert.deepEqual(
+    [out[1]!.rate, out[1]!.pkts, out[1]!.bytes, out[1]!.flags, out[1]!.dur],
+    [50, 50, 3000, 0x12, 0],
+  );
   const st = d.stats()[0]!;
   assert.equal(st.optionsRecords, 2);
   assert.deepEqual(st.sampling, { 'nf9/3/1': 10, 'nf9/3/2': 50 });
@@ -244,7 +280,9 @@ test('IPFIX: IPv6, 64-bit counters, variable-length and enterprise fields, ms ti
       w.u16(28).u16(16); // destinationIPv6Address
       w.u16(4).u16(1); // protocolIdentifier
       w.u16(82).u16(0xffff); // interfaceName, variable length
-      w.u16(0x8000 | 1000).u16(4).u32(9); // enterprise field (PEN 9, IE 1000), 4 bytes: skipped
+      w.u16(0x8000 | 1000)
+        .u16(4)
+        .u32(9); // enterprise field (PEN 9, IE 1000), 4 bytes: skipped
       w.u16(1).u16(8); // octetDeltaCount, 64-bit
       w.u16(2).u16(8); // packetDeltaCount, 64-bit
       w.u16(152).u16(8).u16(153).u16(8); // flowStartMilliseconds, flowEndMilliseconds
@@ -275,16 +313,33 @@ test('IPFIX: IPv6, 64-bit counters, variable-length and enterprise fields, ms ti
   });
   d.decode(msg, '2001:db8:ffff::1', 1);
   assert.equal(out.length, 2);
-  assert.deepEqual([out[0]!.src, out[0]!.dst, out[0]!.proto, out[0]!.bytes, out[0]!.pkts, out[0]!.dur, out[0]!.rate], ['2001:db8::1', '2001:db8:1::10', 17, 100_000, 200, 2500, 100]);
-  assert.deepEqual([out[1]!.src, out[1]!.proto, out[1]!.bytes, out[1]!.pkts, out[1]!.dur], ['2001:db8::2', 6, 6400, 100, 0]);
+  assert.deepEqual(
+    [out[0]!.src, out[0]!.dst, out[0]!.proto, out[0]!.bytes, out[0]!.pkts, out[0]!.dur, out[0]!.rate],
+    ['2001:db8::1', '2001:db8:1::10', 17, 100_000, 200, 2500, 100],
+  );
+  assert.deepEqual(
+    [out[1]!.src, out[1]!.proto, out[1]!.bytes, out[1]!.pkts, out[1]!.dur],
+    ['2001:db8::2', 6, 6400, 100, 0],
+  );
   const st = d.stats()[0]!;
   assert.deepEqual(st.sampling, { 'ipfix/42/0': 100 });
   assert.equal(st.malformed, 0);
   // Sequence: 2 flow and 1 options data records were in message 0 (options data records
   // count, RFC 7011 §2/§3.1), so the next one says 3; then saying 7 = 3 lost.
-  const next = (seq: number) => ipfixMsg(seq, 42, (w) => ipfixSet(w, 300, () => {
-    w.bytes(ip6('2001:db8::3')).bytes(ip6('2001:db8:1::11')).u8(17).u8(0).u32(0).u64(1).u64(1).u64(0).u64(0);
-  }));
+  const next = (seq: number) =>
+    ipfixMsg(seq, 42, (w) =>
+      ipfixSet(w, 300, () => {
+        w.bytes(ip6('2001:db8::3'))
+          .bytes(ip6('2001:db8:1::11'))
+          .u8(17)
+          .u8(0)
+          .u32(0)
+          .u64(1)
+          .u64(1)
+          .u64(0)
+          .u64(0);
+      }),
+    );
   d.decode(next(3), '2001:db8:ffff::1', 2);
   d.decode(next(7), '2001:db8:ffff::1', 3);
   assert.equal(d.stats()[0]!.sequenceGaps, 3);
@@ -312,15 +367,22 @@ test('IPFIX: data before its template is held, then decoded when the template ar
     }),
   );
   d.decode(tpl, '192.0.2.200', 2);
-  assert.deepEqual(out.map((o) => [o.src, o.dst, o.pkts]), [
-    ['192.0.2.1', '203.0.113.50', 7],
-    ['192.0.2.2', '203.0.113.50', 8],
-  ]);
+  assert.deepEqual(
+    out.map((o) => [o.src, o.dst, o.pkts]),
+    [
+      ['192.0.2.1', '203.0.113.50', 7],
+      ['192.0.2.2', '203.0.113.50', 8],
+    ],
+  );
   const st = d.stats()[0]!;
   assert.equal(st.pendingDecoded, 1);
   assert.equal(d.pendingSets, 0);
   // A set for a template that never comes is counted as dropped at the end.
-  d.decode(ipfixMsg(4, 1, (w) => ipfixSet(w, 999, () => w.u32(1))), '192.0.2.200', 3);
+  d.decode(
+    ipfixMsg(4, 1, (w) => ipfixSet(w, 999, () => w.u32(1))),
+    '192.0.2.200',
+    3,
+  );
   d.dropPending();
   assert.equal(d.stats()[0]!.pendingDropped, 1);
 });
@@ -330,27 +392,60 @@ test('IPFIX: template withdrawal (one and all) and redefinition', () => {
   const d = new FlowDecoder(sink);
   const ex = '192.0.2.201';
   const tpl = (id: number, fields: [number, number][]) =>
-    ipfixMsg(0, 5, (w) => ipfixSet(w, 2, () => {
-      w.u16(id).u16(fields.length);
-      for (const [ie, len] of fields) w.u16(ie).u16(len);
-    }));
-  const data = (id: number, body: (w: Writer) => void) => ipfixMsg(0, 5, (w) => ipfixSet(w, id, () => body(w)));
-  d.decode(tpl(256, [[12, 4], [2, 4]]), ex, 1); // destinationIPv4Address, packetDeltaCount
+    ipfixMsg(0, 5, (w) =>
+      ipfixSet(w, 2, () => {
+        w.u16(id).u16(fields.length);
+        for (const [ie, len] of fields) w.u16(ie).u16(len);
+      }),
+    );
+  const data = (id: number, body: (w: Writer) => void) =>
+    ipfixMsg(0, 5, (w) => ipfixSet(w, id, () => body(w)));
+  d.decode(
+    tpl(256, [
+      [12, 4],
+      [2, 4],
+    ]),
+    ex,
+    1,
+  ); // destinationIPv4Address, packetDeltaCount
   d.decode(tpl(257, [[12, 4]]), ex, 1);
-  d.decode(data(256, (w) => w.u32(ip4('203.0.113.1')).u32(3)), ex, 2);
+  d.decode(
+    data(256, (w) => w.u32(ip4('203.0.113.1')).u32(3)),
+    ex,
+    2,
+  );
   assert.equal(out.length, 1);
   // Withdraw 256: field count 0 (RFC 7011 §8.1).
-  d.decode(ipfixMsg(0, 5, (w) => ipfixSet(w, 2, () => w.u16(256).u16(0))), ex, 3);
+  d.decode(
+    ipfixMsg(0, 5, (w) => ipfixSet(w, 2, () => w.u16(256).u16(0))),
+    ex,
+    3,
+  );
   assert.equal(d.stats()[0]!.templates, 1);
-  d.decode(data(256, (w) => w.u32(ip4('203.0.113.1')).u32(3)), ex, 4);
+  d.decode(
+    data(256, (w) => w.u32(ip4('203.0.113.1')).u32(3)),
+    ex,
+    4,
+  );
   assert.equal(out.length, 1);
   assert.equal(d.stats()[0]!.unknownTemplate, 1);
   // Redefine 256 with another layout: the held set is decoded with it.
-  d.decode(tpl(256, [[12, 4], [1, 4]]), ex, 5); // destinationIPv4Address, octetDeltaCount
+  d.decode(
+    tpl(256, [
+      [12, 4],
+      [1, 4],
+    ]),
+    ex,
+    5,
+  ); // destinationIPv4Address, octetDeltaCount
   assert.equal(out.length, 2);
   assert.deepEqual([out[1]!.bytes, out[1]!.pkts], [3, 0]);
   // Withdraw all data templates: template id 2 with field count 0.
-  d.decode(ipfixMsg(0, 5, (w) => ipfixSet(w, 2, () => w.u16(2).u16(0))), ex, 6);
+  d.decode(
+    ipfixMsg(0, 5, (w) => ipfixSet(w, 2, () => w.u16(2).u16(0))),
+    ex,
+    6,
+  );
   assert.equal(d.stats()[0]!.templates, 0);
 });
 
@@ -410,17 +505,27 @@ test('templates and learned rates survive a restart (exportState/importState)', 
   w2.u16(256).u16(0).u32(ip4('203.0.113.9')).u32(5);
   w2.setUint(s + 2, w2.pos - s, 2);
   d2.decode(w2.finish(), ex, 2);
-  assert.deepEqual(second.out.map((o) => [o.dst, o.pkts, o.rate]), [['203.0.113.9', 320, 64]]);
+  assert.deepEqual(
+    second.out.map((o) => [o.dst, o.pkts, o.rate]),
+    [['203.0.113.9', 320, 64]],
+  );
   assert.equal(d2.stats()[0]!.unknownTemplate, 0);
   // Garbage state is ignored, not fatal.
-  assert.equal(new FlowDecoder(second.sink).importState({ version: 1, exporters: { x: { nf9: { '0': { templates: [{ id: 256, fields: [1, 2] }] } } } } }), 0);
+  assert.equal(
+    new FlowDecoder(second.sink).importState({
+      version: 1,
+      exporters: { x: { nf9: { '0': { templates: [{ id: 256, fields: [1, 2] }] } } } },
+    }),
+    0,
+  );
 });
 
 /** sFlow v5 datagram header with an IPv4 or IPv6 agent. */
 function sflowDatagram(agent: string, seq: number, samples: ((w: Writer) => void)[]): Uint8Array {
   const w = new Writer();
   w.u32(5); // version
-  if (agent.includes(':')) w.u32(2).bytes(ip6(agent)); // agent address type IPv6 + address
+  if (agent.includes(':'))
+    w.u32(2).bytes(ip6(agent)); // agent address type IPv6 + address
   else w.u32(1).u32(ip4(agent)); // agent address type IPv4 + address
   w.u32(0); // sub-agent id
   w.u32(seq); // datagram sequence number
@@ -498,10 +603,25 @@ test('sFlow v5: flow sample with raw Ethernet/802.1Q/IPv4/TCP header, expanded s
   d.decode(dg, '127.0.0.1', 1);
   assert.equal(out.length, 2);
   assert.deepEqual(
-    [out[0]!.exporter, out[0]!.src, out[0]!.dst, out[0]!.sp, out[0]!.dp, out[0]!.flags, out[0]!.pkts, out[0]!.bytes, out[0]!.frame, out[0]!.ifIn, out[0]!.ifOut],
+    [
+      out[0]!.exporter,
+      out[0]!.src,
+      out[0]!.dst,
+      out[0]!.sp,
+      out[0]!.dp,
+      out[0]!.flags,
+      out[0]!.pkts,
+      out[0]!.bytes,
+      out[0]!.frame,
+      out[0]!.ifIn,
+      out[0]!.ifOut,
+    ],
     ['2001:db8::99', '192.0.2.33', '203.0.113.10', 12345, 80, 2, 512, 68 * 512, 68, 7, 9],
   );
-  assert.deepEqual([out[1]!.src, out[1]!.dst, out[1]!.proto, out[1]!.pkts, out[1]!.bytes, out[1]!.ifIn, out[1]!.ifOut], ['198.51.100.53', '203.0.113.20', 17, 100, 120000, 8, 11]);
+  assert.deepEqual(
+    [out[1]!.src, out[1]!.dst, out[1]!.proto, out[1]!.pkts, out[1]!.bytes, out[1]!.ifIn, out[1]!.ifOut],
+    ['198.51.100.53', '203.0.113.20', 17, 100, 120000, 8, 11],
+  );
   const st = d.stats()[0]!;
   assert.deepEqual([st.records, st.counterSamples, st.agents], [2, 1, ['2001:db8::99']]);
   // Datagram sequence: 1 then 4 -> 2 datagrams lost.
@@ -524,10 +644,13 @@ test('sFlow v5: flow sample with raw Ethernet/802.1Q/IPv4/TCP header, expanded s
     '127.0.0.2',
     3,
   );
-  assert.deepEqual([out[2]!.exporter, out[2]!.dst, out[2]!.rate, out[2]!.pkts, out[2]!.flags], ['192.0.2.77', '2001:db8:1::10', 1000, 1000, 0x12]);
+  assert.deepEqual(
+    [out[2]!.exporter, out[2]!.dst, out[2]!.rate, out[2]!.pkts, out[2]!.flags],
+    ['192.0.2.77', '2001:db8:1::10', 1000, 1000, 0x12],
+  );
 });
 
-test('compiled template decoders give exactly the generic path\'s records', () => {
+test("compiled template decoders give exactly the generic path's records", () => {
   const root = new URL('../../test/fixtures/flows/', import.meta.url);
   for (const f of ['syn_flood.nf9', 'udp6_flood.nf9', 'background.ipfix', 'udp6_flood.ipfix']) {
     const dgrams = capturePayloads(readFileSync(new URL(`${f}.pcap`, root)));
@@ -556,11 +679,23 @@ function pcapOf(src: string, payloads: Uint8Array[]): Uint8Array {
   w.u32(0xa1b2c3d4).u16(2).u16(4).u32(0).u32(0).u32(65535).u32(1);
   payloads.forEach((p, i) => {
     const len = 14 + 20 + 8 + p.length;
-    w.u32(1700000000 + i).u32(0).u32(len).u32(len); // ts, incl_len, orig_len
+    w.u32(1700000000 + i)
+      .u32(0)
+      .u32(len)
+      .u32(len); // ts, incl_len, orig_len
     w.zeros(12).u16(0x0800); // Ethernet
-    w.u8(0x45).u8(0).u16(20 + 8 + p.length).u32(0).u8(64).u8(17).u16(0); // IPv4 header
+    w.u8(0x45)
+      .u8(0)
+      .u16(20 + 8 + p.length)
+      .u32(0)
+      .u8(64)
+      .u8(17)
+      .u16(0); // IPv4 header
     w.u32(ip4(src)).u32(ip4('127.0.0.77'));
-    w.u16(40000).u16(2055).u16(8 + p.length).u16(0); // UDP
+    w.u16(40000)
+      .u16(2055)
+      .u16(8 + p.length)
+      .u16(0); // UDP
     w.bytes(p);
   });
   return w.finish();

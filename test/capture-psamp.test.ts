@@ -62,7 +62,14 @@ function ether(w: Writer): void {
 }
 
 /** IPv4 header (RFC 791 §3.1), 20 bytes, no options. */
-function ipv4(w: Writer, totalLen: number, proto: number, src: string, dst: string, flagsFrag = 0x4000): void {
+function ipv4(
+  w: Writer,
+  totalLen: number,
+  proto: number,
+  src: string,
+  dst: string,
+  flagsFrag = 0x4000,
+): void {
   w.u8(0x45); // version 4, IHL 5
   w.u8(0); // DSCP/ECN
   w.u16(totalLen); // total length
@@ -223,7 +230,10 @@ test('NetFlow v9 layer2packetSectionData (104) with a size (103); zero-filled ad
   d.decode(msg, '127.0.0.1', 1);
   assert.equal(out.length, 1);
   const g = out[0]!;
-  assert.deepEqual([g.src, g.dst, g.proto, g.icmp, g.pkts, g.bytes, g.link], ['198.51.100.1', '203.0.113.200', 1, [8, 0], 1, 84, 1]);
+  assert.deepEqual(
+    [g.src, g.dst, g.proto, g.icmp, g.pkts, g.bytes, g.link],
+    ['198.51.100.1', '203.0.113.200', 1, [8, 0], 1, 84, 1],
+  );
   assert.deepEqual(g.header, [...section]); // trimmed to the section size, not the padding
 });
 

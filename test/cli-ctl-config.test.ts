@@ -28,7 +28,13 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'bw-ctlcfg-'));
   const cfg = testConfig({ api: { port: 0, users: { ops: { password_hash: HASH } } } });
   const mgr = new MitigationManager({ cfg, journal: new FakeJournal(), flowspec: fakeFlowspec });
-  server = new ApiServer({ config: () => cfg, manager: mgr, detector: null, bgpStatus: () => [], reload: async () => undefined });
+  server = new ApiServer({
+    config: () => cfg,
+    manager: mgr,
+    detector: null,
+    bgpStatus: () => [],
+    reload: async () => undefined,
+  });
   port = (await server.listen()).port;
 });
 after(() => {
@@ -36,9 +42,15 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function ctl(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+async function ctl(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string; err: string }> {
   try {
-    const r = await run(process.execPath, [MAIN, 'ctl', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 });
+    const r = await run(process.execPath, [MAIN, 'ctl', ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      timeout: 20_000,
+    });
     return { code: 0, out: r.stdout, err: r.stderr };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -49,12 +61,26 @@ async function ctl(args: string[], env: Record<string, string> = {}): Promise<{ 
 test('ctl --config reaches the API at the config address; credentials from env or flags', async () => {
   const file = join(dir, 'listen.yaml');
   writeFileSync(file, `api:\n  listen: 127.0.0.1:${port}\n  users: { ops: { password_hash: "${HASH}" } }\n`);
-  const add = await ctl(['--config', file, 'blackhole', 'add', '203.0.113.10'], { BREAKWATER_API_USER: 'ops', BREAKWATER_API_PASSWORD: 'pa55' });
+  const add = await ctl(['--config', file, 'blackhole', 'add', '203.0.113.10'], {
+    BREAKWATER_API_USER: 'ops',
+    BREAKWATER_API_PASSWORD: 'pa55',
+  });
   assert.equal(add.code, 0, add.err);
-  const viaEnv = await ctl(['--config', file, 'blackhole', 'list'], { BREAKWATER_API_USER: 'ops', BREAKWATER_API_PASSWORD: 'pa55' });
+  const viaEnv = await ctl(['--config', file, 'blackhole', 'list'], {
+    BREAKWATER_API_USER: 'ops',
+    BREAKWATER_API_PASSWORD: 'pa55',
+  });
   assert.equal(viaEnv.code, 0, viaEnv.err);
   assert.match(viaEnv.out, /203\.0\.113\.10/);
-  const viaFlags = await ctl([`--config=${file}`, '--user', 'ops', '--password', 'pa55', 'blackhole', 'list']);
+  const viaFlags = await ctl([
+    `--config=${file}`,
+    '--user',
+    'ops',
+    '--password',
+    'pa55',
+    'blackhole',
+    'list',
+  ]);
   assert.equal(viaFlags.code, 0, viaFlags.err);
   assert.match(viaFlags.out, /203\.0\.113\.10/);
   const noAuth = await ctl(['--config', file, 'blackhole', 'list']);
@@ -65,8 +91,22 @@ test('ctl --config reaches the API at the config address; credentials from env o
   const hp = join(dir, 'hostport.yaml');
   const dead = await freePort('tcp');
   writeFileSync(hp, `api: { host: 127.0.0.1, port: ${port} }\n`);
-  assert.equal((await ctl(['--config', hp, '--user', 'ops', '--password', 'pa55', 'blackhole', 'list'])).code, 0);
-  const over = await ctl(['--config', hp, '--api', `http://127.0.0.1:${dead}`, '--user', 'ops', '--password', 'pa55', 'blackhole', 'list']);
+  assert.equal(
+    (await ctl(['--config', hp, '--user', 'ops', '--password', 'pa55', 'blackhole', 'list'])).code,
+    0,
+  );
+  const over = await ctl([
+    '--config',
+    hp,
+    '--api',
+    `http://127.0.0.1:${dead}`,
+    '--user',
+    'ops',
+    '--password',
+    'pa55',
+    'blackhole',
+    'list',
+  ]);
   assert.notEqual(over.code, 0);
   assert.match(over.err, new RegExp(`cannot reach the API at http://127\\.0\\.0\\.1:${dead}`));
 });
@@ -79,9 +119,13 @@ test('ctl --config refuses an invalid config or a disabled API, saying which', a
   assert.match(r.err, /bad\.yaml:1:8: api\.lisen: unknown key: did you mean listen\?/);
   const off = join(dir, 'off.yaml');
   writeFileSync(off, 'api: { enabled: false }\n');
-  assert.deepEqual(await resolveApiFromConfig(['--config', off, 'bgp']), { error: `the API is disabled in ${off} (api.enabled: false)` });
+  assert.deepEqual(await resolveApiFromConfig(['--config', off, 'bgp']), {
+    error: `the API is disabled in ${off} (api.enabled: false)`,
+  });
   const v6 = join(dir, 'v6.yaml');
   writeFileSync(v6, 'api: { listen: "[::1]:10123" }\n');
-  assert.deepEqual(await resolveApiFromConfig(['bgp', '--config', v6]), { argv: ['--api', 'http://[::1]:10123', 'bgp'] });
+  assert.deepEqual(await resolveApiFromConfig(['bgp', '--config', v6]), {
+    argv: ['--api', 'http://[::1]:10123', 'bgp'],
+  });
   assert.deepEqual(await resolveApiFromConfig(['bgp']), { argv: ['bgp'] });
 });

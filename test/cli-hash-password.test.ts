@@ -11,7 +11,12 @@ import { verifyPassword } from '../src/api/auth.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-function onTerminal(): { wait(re: RegExp): Promise<void>; type(s: string): void; exit: Promise<number | null>; shown(): string } {
+function onTerminal(): {
+  wait(re: RegExp): Promise<void>;
+  type(s: string): void;
+  exit: Promise<number | null>;
+  shown(): string;
+} {
   const cmd = `'${process.execPath}' '${MAIN}' hash-password`;
   const p = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
@@ -32,7 +37,9 @@ function onTerminal(): { wait(re: RegExp): Promise<void>; type(s: string): void;
   };
 }
 
-test('hash-password asks twice on a terminal without showing the password, and prints its hash', { timeout: 30_000 }, async () => {
+test('hash-password asks twice on a terminal without showing the password, and prints its hash', {
+  timeout: 30_000,
+}, async () => {
   const t = onTerminal();
   await t.wait(/Password \(not shown\): /);
   t.type('s3cret horse\u007fe\r'); // Backspace edits: the password is "s3cret horse"

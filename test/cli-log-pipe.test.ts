@@ -54,7 +54,9 @@ test('breakwater run keeps serving and stops on SIGTERM after its stdout/stderr 
       '',
     ].join('\n'),
   );
-  const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'breakwater.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'breakwater.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   try {
     let out = '';
     p.stdout!.on('data', (d: Buffer) => (out += d.toString()));

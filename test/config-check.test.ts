@@ -52,7 +52,8 @@ test('breakwater check prints each error as file:line:col: message and exits 1, 
 });
 
 test('check and run warn that nothing is detected while networks is empty', { timeout: 30_000 }, async () => {
-  const none = /networks is empty: no address is monitored, so nothing will be detected, banned or announced until .* lists your prefixes under networks/;
+  const none =
+    /networks is empty: no address is monitored, so nothing will be detected, banned or announced until .* lists your prefixes under networks/;
   const dflt = check();
   assert.equal(dflt.code, 0, 'a warning, not an error');
   assert.match(dflt.err, new RegExp(`^warning: ${none.source}\\n$`));
@@ -64,8 +65,13 @@ test('check and run warn that nothing is detected while networks is empty', { ti
   const { tmpdir } = await import('node:os');
   const path = await import('node:path');
   const dir = mkdtempSync(path.join(tmpdir(), 'bw-nonet-'));
-  writeFileSync(path.join(dir, 'bw.yaml'), `api: { listen: "127.0.0.1:0" }\ncapture: { listeners: [] }\nstate_dir: ${path.join(dir, 'state')}\n`);
-  const p = spawn(process.execPath, [MAIN, 'run', '--config', path.join(dir, 'bw.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(
+    path.join(dir, 'bw.yaml'),
+    `api: { listen: "127.0.0.1:0" }\ncapture: { listeners: [] }\nstate_dir: ${path.join(dir, 'state')}\n`,
+  );
+  const p = spawn(process.execPath, [MAIN, 'run', '--config', path.join(dir, 'bw.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -76,7 +82,11 @@ test('check and run warn that nothing is detected while networks is empty', { ti
       assert.ok(Date.now() < until, `no warning:\n${out}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.match(out, /warn +\[daemon\] networks is empty: .* until \S*bw\.yaml lists/, 'names the config to edit');
+    assert.match(
+      out,
+      /warn +\[daemon\] networks is empty: .* until \S*bw\.yaml lists/,
+      'names the config to edit',
+    );
   } finally {
     await new Promise((r) => {
       p.once('exit', r);
@@ -89,13 +99,19 @@ test('check and run warn that nothing is detected while networks is empty', { ti
 test('examples/breakwater.service runs as its own user, and its StateDirectory is the example config state_dir', async () => {
   const { readFileSync } = await import('node:fs');
   const { loadConfig } = await import('../src/config/index.js');
-  const unit = readFileSync(fileURLToPath(new URL('../../examples/breakwater.service', import.meta.url)), 'utf8');
+  const unit = readFileSync(
+    fileURLToPath(new URL('../../examples/breakwater.service', import.meta.url)),
+    'utf8',
+  );
   const keys = new Map<string, string>();
   for (const line of unit.split('\n')) {
     const m = /^([A-Za-z]+)=(.*)$/.exec(line);
     if (m) keys.set(m[1]!, m[2]!);
   }
-  assert.ok(keys.get('DynamicUser') === 'yes' || (keys.has('User') && keys.get('User') !== 'root'), 'not root');
+  assert.ok(
+    keys.get('DynamicUser') === 'yes' || (keys.has('User') && keys.get('User') !== 'root'),
+    'not root',
+  );
   const stateDir = keys.get('StateDirectory');
   assert.ok(stateDir, 'StateDirectory= is set');
   assert.equal(loadConfig(EXAMPLE).state_dir, `/var/lib/${stateDir}`);
@@ -122,7 +138,10 @@ test('the production examples in docs/config.md and README pass check', () => {
     assert.ok(m, `${file}: a yaml block under "${heading}"`);
     return m[1]!;
   };
-  for (const [file, heading] of [['docs/config.md', '## Production example'], ['README.md', '### In production']] as const) {
+  for (const [file, heading] of [
+    ['docs/config.md', '## Production example'],
+    ['README.md', '### In production'],
+  ] as const) {
     const yaml = block(file, heading)
       .replaceAll('/etc/breakwater/api.crt', tls.cert)
       .replaceAll('/etc/breakwater/api.key', tls.key)

@@ -5,7 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { Classifier, classifierOf, loadConfig, parsePrefix, type Hostgroup, type PolicyInput } from '../src/config/index.js';
+import {
+  Classifier,
+  classifierOf,
+  loadConfig,
+  parsePrefix,
+  type Hostgroup,
+  type PolicyInput,
+} from '../src/config/index.js';
 import { parseV4, parseV6, prefixContains, prefixToString, type Prefix } from '../src/wire/addr.js';
 import { rng as mulberry32 } from '../src/demo/traffic.js';
 
@@ -43,12 +50,21 @@ test('Classifier: hostgroup by most specific prefix, default for the rest of net
 });
 
 test('Classifier: a network more specific than a hostgroup prefix keeps that hostgroup; hostgroups outside networks are monitored', () => {
-  const g = (name: string, prefixes: string[]): Hostgroup => ({ ...stub, name, prefixes: prefixes.map(parsePrefix) });
+  const g = (name: string, prefixes: string[]): Hostgroup => ({
+    ...stub,
+    name,
+    prefixes: prefixes.map(parsePrefix),
+  });
   const stub = loadConfig().hostgroups[0]!;
   const hc = new Classifier({
     networks: ['10.0.0.0/8', '10.1.2.0/24', '10.9.0.0/16', '2001:db8:1:2::/64'].map(parsePrefix),
     whitelist: [parsePrefix('2001:db8:1:2::1/128')],
-    hostgroups: [stub, g('big', ['10.1.0.0/16', '2001:db8:1::/48']), g('outside', ['192.0.2.0/24']), g('exact', ['10.9.0.0/16'])],
+    hostgroups: [
+      stub,
+      g('big', ['10.1.0.0/16', '2001:db8:1::/48']),
+      g('outside', ['192.0.2.0/24']),
+      g('exact', ['10.9.0.0/16']),
+    ],
   });
   assert.equal(hc.group4(parseV4('10.1.2.3')), 1, 'network 10.1.2.0/24 lies inside hostgroup big');
   assert.equal(hc.group4(parseV4('10.1.3.3')), 1);
@@ -64,14 +80,25 @@ test('classify: the kind and the hostgroup object, from text or bytes; a whiteli
   const hc = classifierOf(c);
   const byName = (n: string) => c.hostgroups.find((g) => g.name === n)!;
   assert.deepEqual(hc.classify('203.0.113.5'), { kind: 'monitored', hostgroup: byName('web-api') });
-  assert.deepEqual(hc.classify(new Uint8Array([203, 0, 113, 17])), { kind: 'monitored', hostgroup: byName('web') });
+  assert.deepEqual(hc.classify(new Uint8Array([203, 0, 113, 17])), {
+    kind: 'monitored',
+    hostgroup: byName('web'),
+  });
   assert.deepEqual(hc.classify('2001:db8:1:0:8000::5'), { kind: 'monitored', hostgroup: byName('web-api') });
   assert.deepEqual(hc.classify('203.0.113.53'), { kind: 'whitelisted', hostgroup: byName('web') });
   assert.deepEqual(hc.classify('203.0.113.100'), { kind: 'monitored', hostgroup: byName('default') });
   assert.deepEqual(hc.classify('192.0.2.1'), { kind: 'other', hostgroup: null });
   assert.deepEqual(hc.classify('not an address'), { kind: 'other', hostgroup: null });
-  const wlOutside = new Classifier({ networks: [parsePrefix('10.0.0.0/8')], whitelist: [parsePrefix('192.0.2.0/24')], hostgroups: c.hostgroups });
-  assert.deepEqual(wlOutside.classify('192.0.2.9'), { kind: 'whitelisted', hostgroup: null }, 'whitelist wins even outside networks');
+  const wlOutside = new Classifier({
+    networks: [parsePrefix('10.0.0.0/8')],
+    whitelist: [parsePrefix('192.0.2.0/24')],
+    hostgroups: c.hostgroups,
+  });
+  assert.deepEqual(
+    wlOutside.classify('192.0.2.9'),
+    { kind: 'whitelisted', hostgroup: null },
+    'whitelist wins even outside networks',
+  );
 });
 
 test('hostgroupFor: the hostgroup whose prefix holds all of the prefix most specifically, default otherwise; by name', () => {
@@ -100,7 +127,11 @@ test('classifierOf: one shared Classifier per config; a reloaded config (new lis
   const c = loadConfig(FIXTURE);
   const a = classifierOf(c);
   assert.equal(classifierOf(c), a);
-  assert.equal(classifierOf({ networks: c.networks, whitelist: c.whitelist, hostgroups: c.hostgroups }), a, 'the same lists, another holder');
+  assert.equal(
+    classifierOf({ networks: c.networks, whitelist: c.whitelist, hostgroups: c.hostgroups }),
+    a,
+    'the same lists, another holder',
+  );
   const reloaded = loadConfig(FIXTURE);
   const b = classifierOf(reloaded);
   assert.notEqual(b, a);
@@ -110,14 +141,15 @@ test('classifierOf: one shared Classifier per config; a reloaded config (new lis
   assert.equal(otherNetworks.group4(parseV4('203.0.113.100')), -1);
 });
 
-
 function masked(family: 4 | 6, bytes: Uint8Array, len: number): Prefix {
   const out = new Uint8Array(bytes.length);
-  for (let bit = 0; bit < len; bit++) if (bytes[bit >> 3]! & (0x80 >> (bit & 7))) out[bit >> 3]! |= 0x80 >> (bit & 7);
+  for (let bit = 0; bit < len; bit++)
+    if (bytes[bit >> 3]! & (0x80 >> (bit & 7))) out[bit >> 3]! |= 0x80 >> (bit & 7);
   return { family, bytes: out, len };
 }
 
-const covers = (o: Prefix, i: Prefix) => o.family === i.family && o.len <= i.len && prefixContains(o, i.bytes);
+const covers = (o: Prefix, i: Prefix) =>
+  o.family === i.family && o.len <= i.len && prefixContains(o, i.bytes);
 
 /**
  * Reference: the rules as linear scans, as the detector and mitigation computed them
@@ -137,7 +169,9 @@ function reference(cfg: PolicyInput) {
     );
     return best >= 0 ? best : 0;
   };
-  const monitored = (h: Prefix) => cfg.networks.some((n) => covers(n, h)) || cfg.hostgroups.some((g) => g.prefixes.some((q) => covers(q, h)));
+  const monitored = (h: Prefix) =>
+    cfg.networks.some((n) => covers(n, h)) ||
+    cfg.hostgroups.some((g) => g.prefixes.some((q) => covers(q, h)));
   const network = (h: Prefix) => {
     let best: Prefix | null = null;
     for (const n of cfg.networks) if (covers(n, h) && (!best || n.len > best.len)) best = n;
@@ -157,7 +191,9 @@ test('random policies agree with the linear-scan rules (IPv4 and IPv6, nested ne
     // Clustered leading bytes, so prefixes nest and neighbour each other.
     const lead = [10, 32, 1, 13];
     const rand = (fam: 4 | 6, lo: number, hi: number) => {
-      const b = new Uint8Array(fam === 4 ? 4 : 16).map((_, i) => (i < 1 ? lead[Math.floor(rnd() * 4)]! : byte()));
+      const b = new Uint8Array(fam === 4 ? 4 : 16).map((_, i) =>
+        i < 1 ? lead[Math.floor(rnd() * 4)]! : byte(),
+      );
       return masked(fam, b, lo + Math.floor(rnd() * (hi - lo + 1)));
     };
     const fams = (): 4 | 6 => (rnd() < 0.5 ? 4 : 6);
@@ -173,7 +209,14 @@ test('random policies agree with the linear-scan rules (IPv4 and IPv6, nested ne
         // Mostly inside a network, as the loader demands; a few outside.
         const base = networks[Math.floor(rnd() * networks.length)]!;
         const max = base.family === 4 ? 32 : 128;
-        const p = rnd() < 0.9 ? masked(base.family, base.bytes.map((x, i) => (i * 8 >= base.len ? byte() : x)), Math.min(max, base.len + Math.floor(rnd() * 12))) : rand(fams(), 8, 28);
+        const p =
+          rnd() < 0.9
+            ? masked(
+                base.family,
+                base.bytes.map((x, i) => (i * 8 >= base.len ? byte() : x)),
+                Math.min(max, base.len + Math.floor(rnd() * 12)),
+              )
+            : rand(fams(), 8, 28);
         const key = prefixToString(p);
         if (taken.has(key)) continue;
         taken.add(key);
@@ -197,7 +240,10 @@ test('random policies agree with the linear-scan rules (IPv4 and IPv6, nested ne
       const host: Prefix = { family: base.family, bytes: a, len: max };
       const at = `round ${round} ${prefixToString(host)}`;
       const mon = ref.monitored(host);
-      const g = base.family === 4 ? hc.group4(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0) : hc.group6(...words(a));
+      const g =
+        base.family === 4
+          ? hc.group4(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0)
+          : hc.group6(...words(a));
       assert.equal(g, mon ? ref.hgOf(host) : -1, `group ${at}`);
       const wl = ref.whitelisted(host);
       assert.equal(hc.classify(a).kind, wl ? 'whitelisted' : mon ? 'monitored' : 'other', `kind ${at}`);
@@ -206,14 +252,22 @@ test('random policies agree with the linear-scan rules (IPv4 and IPv6, nested ne
       if (g > 0) seen.inGroup++;
       if (wl) seen.whitelisted++;
       if (!mon && !wl) seen.other++;
-      const n = base.family === 4 ? hc.network4(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0) : hc.network6(...words(a));
+      const n =
+        base.family === 4
+          ? hc.network4(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0)
+          : hc.network6(...words(a));
       const rn = ref.network(host);
       assert.equal(n && prefixToString(n), rn && prefixToString(rn), `network ${at}`);
       // A prefix of random length around the host: its hostgroup holds all of it.
       const p = masked(base.family, a, Math.floor(rnd() * (max + 1)));
-      assert.equal(hc.hostgroupFor(p), hostgroups[ref.hgOf(p)], `hostgroupFor ${prefixToString(p)} round ${round}`);
+      assert.equal(
+        hc.hostgroupFor(p),
+        hostgroups[ref.hgOf(p)],
+        `hostgroupFor ${prefixToString(p)} round ${round}`,
+      );
     }
   }
   // Not vacuous: every answer occurs often.
-  for (const k of ['monitored', 'inGroup', 'whitelisted', 'other'] as const) assert.ok(seen[k] > seen.probes / 20, `${k}: ${JSON.stringify(seen)}`);
+  for (const k of ['monitored', 'inGroup', 'whitelisted', 'other'] as const)
+    assert.ok(seen[k] > seen.probes / 20, `${k}: ${JSON.stringify(seen)}`);
 });

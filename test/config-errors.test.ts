@@ -46,10 +46,15 @@ test('one wrong indentation is one error line at the misindented key, naming the
     ]);
   }
   // Indented deeper than its sibling: the parser blames the line above; we name line 4.
-  assert.deepEqual(errorsOf('networks: [203.0.113.0/24]\nbgp:\n  local_as: 65010\n   router_id: 192.0.2.1\n'), [
-    '/nonexistent/bw.yaml:4:4: bad indentation: this line starts at column 4, deeper than the key at column 3 (line 3) which already has a value; start it at column 3, or nest it under a key that ends with ":"',
+  assert.deepEqual(
+    errorsOf('networks: [203.0.113.0/24]\nbgp:\n  local_as: 65010\n   router_id: 192.0.2.1\n'),
+    [
+      '/nonexistent/bw.yaml:4:4: bad indentation: this line starts at column 4, deeper than the key at column 3 (line 3) which already has a value; start it at column 3, or nest it under a key that ends with ":"',
+    ],
+  );
+  assert.deepEqual(errorsOf('bgp:\n\tlocal_as: 65010\n'), [
+    '/nonexistent/bw.yaml:2:1: a tab in the indentation: YAML indents with spaces only',
   ]);
-  assert.deepEqual(errorsOf('bgp:\n\tlocal_as: 65010\n'), ['/nonexistent/bw.yaml:2:1: a tab in the indentation: YAML indents with spaces only']);
   assert.deepEqual(errorsOf('networks: [203.0.113.0/24\nbgp: {}\n'), [
     '/nonexistent/bw.yaml:2:1: a [ list opened above is not closed before this line: end it with ] (or indent its continuation lines)',
   ]);
@@ -57,18 +62,25 @@ test('one wrong indentation is one error line at the misindented key, naming the
     '/nonexistent/bw.yaml:1:6: a value cannot itself be "key: value" on the same line: quote it, or write the nested keys on their own lines',
   ]);
   // The correctly indented file is accepted.
-  assert.equal(parseConfig('/nonexistent/bw.yaml', PEER('      remote_as: 65001')).bgp.peers[0]!.remote_as, 65001);
+  assert.equal(
+    parseConfig('/nonexistent/bw.yaml', PEER('      remote_as: 65001')).bgp.peers[0]!.remote_as,
+    65001,
+  );
 });
 
 test('a misspelt key gets "did you mean", and the required key it stands for is not also reported missing', () => {
-  assert.deepEqual(errorsOf(PEER('      remote-as: 65001')), ['/nonexistent/bw.yaml:7:7: bgp.peers[0].remote-as: unknown key: did you mean remote_as?']);
+  assert.deepEqual(errorsOf(PEER('      remote-as: 65001')), [
+    '/nonexistent/bw.yaml:7:7: bgp.peers[0].remote-as: unknown key: did you mean remote_as?',
+  ]);
   assert.deepEqual(errorsOf('network: [203.0.113.0/24]\nbgp: { locl_as: 1, colour: red }\n'), [
     '/nonexistent/bw.yaml:1:1: network: unknown key: did you mean networks?',
     '/nonexistent/bw.yaml:2:8: bgp.locl_as: unknown key: did you mean local_as?',
     '/nonexistent/bw.yaml:2:20: bgp.colour: unknown key (expected one of: local_as, router_id, listen, peers, static_routes, static_flowspec)',
   ]);
   // A key far from every known one still lists them; a required key really missing is still reported.
-  assert.deepEqual(errorsOf('bgp:\n  peers:\n    - { name: e, address: 127.0.0.2 }\n'), ['/nonexistent/bw.yaml:3:7: bgp.peers[0].remote_as: missing required key']);
+  assert.deepEqual(errorsOf('bgp:\n  peers:\n    - { name: e, address: 127.0.0.2 }\n'), [
+    '/nonexistent/bw.yaml:3:7: bgp.peers[0].remote_as: missing required key',
+  ]);
 });
 
 test('editDistance and closestKey', () => {
@@ -81,7 +93,8 @@ test('editDistance and closestKey', () => {
 });
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const cli = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20_000 });
 
 test('static FlowSpec rules are validated at load as run announces them: check and run refuse them with file:line:col', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bw-sfs-'));
@@ -129,7 +142,10 @@ test('a hostgroup prefix outside networks is a config error at the prefix', () =
     mkdirSync(join(dir, 'policies'));
     const file = join(dir, 'bw.yaml');
     writeFileSync(file, 'networks: [203.0.113.0/24, "2001:db8::/32"]\npolicies: policies\n');
-    writeFileSync(join(dir, 'policies', 'web.yaml'), 'prefixes:\n  - 203.0.113.0/26\n  - 198.51.100.0/24\n  - 203.0.112.0/23\n  - "2001:db8:1::/48"\n');
+    writeFileSync(
+      join(dir, 'policies', 'web.yaml'),
+      'prefixes:\n  - 203.0.113.0/26\n  - 198.51.100.0/24\n  - 203.0.112.0/23\n  - "2001:db8:1::/48"\n',
+    );
     const err = (p: string, line: number) =>
       `${join(dir, 'policies', 'web.yaml')}:${line}:5: prefixes[${line - 2}]: ${p} is outside networks, so it is neither monitored nor mitigated: add it (or a prefix covering it) to networks in ${file}`;
     const c = cli('check', '--config', file);

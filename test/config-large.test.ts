@@ -9,10 +9,20 @@ import { ConfigError, parseConfig } from '../src/config/index.js';
 import { YamlSource } from '../src/config/source.js';
 
 function big(n: number, bad?: { at: number; text: string }): string {
-  const lines = ['networks: [10.0.0.0/8]', 'bgp:', '  local_as: 65100', '  router_id: 192.0.2.9', '  static_routes:'];
+  const lines = [
+    'networks: [10.0.0.0/8]',
+    'bgp:',
+    '  local_as: 65100',
+    '  router_id: 192.0.2.9',
+    '  static_routes:',
+  ];
   for (let i = 0; i < n; i++) {
     const host = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-    lines.push(bad && bad.at === i ? bad.text : `    - { prefix: ${host}/32, next_hop: 192.0.2.1, communities: ['65535:666', blackhole] }`);
+    lines.push(
+      bad && bad.at === i
+        ? bad.text
+        : `    - { prefix: ${host}/32, next_hop: 192.0.2.1, communities: ['65535:666', blackhole] }`,
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -34,10 +44,19 @@ test('an error in a large config is located at file:line:col', () => {
   const text = big(5_000, { at: 4_321, text: '    - { prefix: 10.0.16.225/32, next_hop: 192.0.2.300 }' });
   assert.throws(
     () => parseConfig('big.yaml', text),
-    (e: unknown) => e instanceof ConfigError && e.errors.length === 1 && /^big\.yaml:4327:\d+: bgp\.static_routes\[4321\]\.next_hop: /.test(e.errors[0]!),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.errors.length === 1 &&
+      /^big\.yaml:4327:\d+: bgp\.static_routes\[4321\]\.next_hop: /.test(e.errors[0]!),
   );
-  const dup = big(5_000, { at: 10, text: '    - { prefix: 10.0.0.10/32, prefix: 10.0.0.11/32, next_hop: 192.0.2.1 }' });
-  assert.throws(() => parseConfig('big.yaml', dup), (e: unknown) => e instanceof ConfigError && /^big\.yaml:16:\d+: .*already set/.test(e.errors[0]!));
+  const dup = big(5_000, {
+    at: 10,
+    text: '    - { prefix: 10.0.0.10/32, prefix: 10.0.0.11/32, next_hop: 192.0.2.1 }',
+  });
+  assert.throws(
+    () => parseConfig('big.yaml', dup),
+    (e: unknown) => e instanceof ConfigError && /^big\.yaml:16:\d+: .*already set/.test(e.errors[0]!),
+  );
 });
 
 test('anchors and aliases in a large config go through the positioned parse and its alias limit', () => {

@@ -50,7 +50,11 @@ test('a child inherits what it does not set; thresholds merge per direction/clas
   assert.equal(web.actions.ban_time_ms, 10 * 60_000, 'from the overridden default');
   assert.equal(web.actions.unban_only_if_attack_finished, true);
   assert.deepEqual(web.actions.blackhole.communities, ['65535:666', '65001:666']);
-  assert.deepEqual(web.actions.blackhole.next_hop, { ipv4: '192.0.2.1', ipv6: '100::2' }, 'next_hop merges per family');
+  assert.deepEqual(
+    web.actions.blackhole.next_hop,
+    { ipv4: '192.0.2.1', ipv6: '100::2' },
+    'next_hop merges per family',
+  );
   assert.deepEqual(web.actions.notify, {
     script: fx('valid/policies/scripts/notify.sh'),
     format: 'text',
@@ -60,7 +64,11 @@ test('a child inherits what it does not set; thresholds merge per direction/clas
   assert.equal(esc.enabled, true);
   assert.deepEqual(esc.communities, ['65001:777']);
   assert.deepEqual(esc.prefix_length, { ipv4: 22, ipv6: 48 });
-  assert.deepEqual(esc.thresholds, web.thresholds.emergency, 'escalation thresholds default to the emergency tier');
+  assert.deepEqual(
+    esc.thresholds,
+    web.thresholds.emergency,
+    'escalation thresholds default to the emergency tier',
+  );
   assert.equal(esc.hold_ms, 5 * 60_000);
 });
 
@@ -74,9 +82,18 @@ test('a grandchild inherits through its parent; null drops an inherited threshol
   assert.deepEqual(api.thresholds.emergency, { incoming: { total: { pps: 200000, mbps: 10000 } } });
   assert.equal(api.ticks_required, 2);
   assert.deepEqual(api.actions.blackhole.communities, ['65535:666', '65001:666']);
-  assert.deepEqual(api.actions.flowspec, { enabled: true, action: 'rate-limit', action_params: { rate: 125000 }, coverage: 0.95 });
+  assert.deepEqual(api.actions.flowspec, {
+    enabled: true,
+    action: 'rate-limit',
+    action_params: { rate: 125000 },
+    coverage: 0.95,
+  });
   const esc = api.actions.escalation;
-  assert.deepEqual(esc.thresholds, { incoming: { total: { mbps: 5000 } } }, 'explicit escalation thresholds replace the emergency default');
+  assert.deepEqual(
+    esc.thresholds,
+    { incoming: { total: { mbps: 5000 } } },
+    'explicit escalation thresholds replace the emergency default',
+  );
   assert.equal(esc.hold_ms, 90 * 60_000);
   assert.equal(esc.enabled, true);
   assert.deepEqual(esc.communities, ['65001:777']);
@@ -134,22 +151,42 @@ test('policy schema errors: host bits, unknown keys, wrong-family next hops, bad
   ]);
 });
 
-test('thresholds.hostgroup: limits on a hostgroup\'s total traffic, inherited, absent by default', () => {
+test("thresholds.hostgroup: limits on a hostgroup's total traffic, inherited, absent by default", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-config-hg-'));
   try {
     fs.cpSync(fx('valid'), dir, { recursive: true });
     const web = path.join(dir, 'policies/web.yaml');
     const text = fs.readFileSync(web, 'utf8');
     assert.ok(text.includes('  emergency:\n'));
-    fs.writeFileSync(web, text.replace('  emergency:\n', '  hostgroup:\n    incoming: { total: { mbps: 10000 } }\n  emergency:\n'));
+    fs.writeFileSync(
+      web,
+      text.replace(
+        '  emergency:\n',
+        '  hostgroup:\n    incoming: { total: { mbps: 10000 } }\n  emergency:\n',
+      ),
+    );
     const api = path.join(dir, 'policies/web-api.yaml');
-    fs.writeFileSync(api, fs.readFileSync(api, 'utf8').replace('  ban:\n', '  hostgroup:\n    incoming: { total: { pps: 1000000 } }\n  ban:\n'));
-    const g = Object.fromEntries(loadConfig(path.join(dir, 'breakwater.yaml')).hostgroups.map((h) => [h.name, h]));
+    fs.writeFileSync(
+      api,
+      fs
+        .readFileSync(api, 'utf8')
+        .replace('  ban:\n', '  hostgroup:\n    incoming: { total: { pps: 1000000 } }\n  ban:\n'),
+    );
+    const g = Object.fromEntries(
+      loadConfig(path.join(dir, 'breakwater.yaml')).hostgroups.map((h) => [h.name, h]),
+    );
     assert.equal(g['default']!.thresholds.hostgroup, undefined, 'none unless a policy sets one');
     assert.deepEqual(g['web']!.thresholds.hostgroup, { incoming: { total: { mbps: 10000 } } });
-    assert.deepEqual(g['web-api']!.thresholds.hostgroup, { incoming: { total: { pps: 1000000, mbps: 10000 } } }, 'merged with the parent');
+    assert.deepEqual(
+      g['web-api']!.thresholds.hostgroup,
+      { incoming: { total: { pps: 1000000, mbps: 10000 } } },
+      'merged with the parent',
+    );
     // Same validation as the other tiers: a bad unit is one error line with its position.
-    fs.writeFileSync(web, text.replace('  emergency:\n', '  hostgroup:\n    incoming: { total: { kpps: 5 } }\n  emergency:\n'));
+    fs.writeFileSync(
+      web,
+      text.replace('  emergency:\n', '  hostgroup:\n    incoming: { total: { kpps: 5 } }\n  emergency:\n'),
+    );
     const errs = errorsOf(path.join(dir, 'breakwater.yaml'));
     assert.equal(errs.length, 1, errs.join('\n'));
     assert.match(errs[0]!, /web\.yaml:\d+:\d+: .*kpps/);

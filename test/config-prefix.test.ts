@@ -6,12 +6,18 @@ import { rng as mulberry32 } from '../src/demo/traffic.js';
 
 const v6 = (s: string) => parseV6(s)!;
 
-
 test('IPv4: the most specific prefix wins, /0 and /32 included', () => {
   const t = new PrefixTable<string>(
-    ['0.0.0.0/0', '10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '10.1.2.128/25', '10.1.2.130/32', '10.1.3.0/31', '10.128.0.0/9'].map(
-      (p) => [parsePrefix(p), p] as const,
-    ),
+    [
+      '0.0.0.0/0',
+      '10.0.0.0/8',
+      '10.1.0.0/16',
+      '10.1.2.0/24',
+      '10.1.2.128/25',
+      '10.1.2.130/32',
+      '10.1.3.0/31',
+      '10.128.0.0/9',
+    ].map((p) => [parsePrefix(p), p] as const),
   );
   const at = (a: string) => t.lookup4(parseV4(a));
   assert.equal(at('192.0.2.1'), '0.0.0.0/0');
@@ -33,9 +39,15 @@ test('IPv4: the most specific prefix wins, /0 and /32 included', () => {
 
 test('IPv6: the most specific prefix wins, at a byte offset, /0 and /128 included', () => {
   const t = new PrefixTable<string>(
-    ['2001:db8::/32', '2001:db8:1::/48', '2001:db8:1::/64', '2001:db8:1:0:8000::/65', '2001:db8:1::1/128', '2001:db9::/32', 'ffff::/16'].map(
-      (p) => [parsePrefix(p), p] as const,
-    ),
+    [
+      '2001:db8::/32',
+      '2001:db8:1::/48',
+      '2001:db8:1::/64',
+      '2001:db8:1:0:8000::/65',
+      '2001:db8:1::1/128',
+      '2001:db9::/32',
+      'ffff::/16',
+    ].map((p) => [parsePrefix(p), p] as const),
   );
   const at = (a: string) => t.lookup6(v6(a));
   assert.equal(at('2001:db8::1'), '2001:db8::/32');
@@ -55,7 +67,10 @@ test('IPv6: the most specific prefix wins, at a byte offset, /0 and /128 include
   const buf = new Uint8Array(40);
   buf.set(v6('2001:db8:1::1'), 20);
   assert.equal(t.lookup6(buf, 20), '2001:db8:1::1/128');
-  const all = new PrefixTable<string>([[parsePrefix('::/0'), 'all'], [parsePrefix('::1/128'), 'lo']]);
+  const all = new PrefixTable<string>([
+    [parsePrefix('::/0'), 'all'],
+    [parsePrefix('::1/128'), 'lo'],
+  ]);
   assert.equal(all.lookup6(v6('::1')), 'lo');
   assert.equal(all.lookup6(v6('::2')), 'all');
   assert.equal(all.lookup6(v6('::')), 'all');
@@ -77,7 +92,12 @@ test('the same prefix given twice: the later value wins', () => {
 function naive(ps: Prefix[], addr: Uint8Array): number {
   let best = -1;
   ps.forEach((p, i) => {
-    if (p.family === (addr.length === 4 ? 4 : 6) && prefixContains(p, addr) && (best < 0 || p.len >= ps[best]!.len)) best = i;
+    if (
+      p.family === (addr.length === 4 ? 4 : 6) &&
+      prefixContains(p, addr) &&
+      (best < 0 || p.len >= ps[best]!.len)
+    )
+      best = i;
   });
   return best;
 }
@@ -91,7 +111,9 @@ test('random tables agree with a linear scan (IPv4 and IPv6, nested and clustere
     while (ps.length < 600) {
       const fam: 4 | 6 = rnd() < 0.5 ? 4 : 6;
       // Clustered: few distinct leading bytes so prefixes nest and neighbour each other.
-      const bytes = new Uint8Array(fam === 4 ? 4 : 16).map((_, i) => (i < 2 ? [10, 32, 1, 13][Math.floor(rnd() * 4)]! : byte()));
+      const bytes = new Uint8Array(fam === 4 ? 4 : 16).map((_, i) =>
+        i < 2 ? [10, 32, 1, 13][Math.floor(rnd() * 4)]! : byte(),
+      );
       const len = Math.floor(rnd() * (fam === 4 ? 33 : 129));
       const p = parsePrefixFromBytes(fam, bytes, len);
       const key = `${p.family}|${p.len}|${p.bytes.join('.')}`;
@@ -106,7 +128,8 @@ test('random tables agree with a linear scan (IPv4 and IPv6, nested and clustere
       const a = new Uint8Array(base.bytes);
       for (let i = Math.floor(base.len / 8); i < a.length; i++) if (rnd() < 0.7) a[i] = byte();
       const want = naive(ps, a);
-      const got = a.length === 4 ? t.index4(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0) : t.index6(a);
+      const got =
+        a.length === 4 ? t.index4(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0) : t.index6(a);
       assert.equal(got, want, `round ${round} address ${[...a].join('.')}`);
     }
   }
@@ -114,6 +137,7 @@ test('random tables agree with a linear scan (IPv4 and IPv6, nested and clustere
 
 function parsePrefixFromBytes(family: 4 | 6, bytes: Uint8Array, len: number): Prefix {
   const out = new Uint8Array(bytes.length);
-  for (let bit = 0; bit < len; bit++) if (bytes[bit >> 3]! & (0x80 >> (bit & 7))) out[bit >> 3]! |= 0x80 >> (bit & 7);
+  for (let bit = 0; bit < len; bit++)
+    if (bytes[bit >> 3]! & (0x80 >> (bit & 7))) out[bit >> 3]! |= 0x80 >> (bit & 7);
   return { family, bytes: out, len };
 }

@@ -65,7 +65,10 @@ test('a bad config or policy file is refused with file:line:col and the running 
 
     edit(file, 'max_blackholes: 10', 'max_blackholes: -1');
     const r1 = store.reload();
-    assert.deepEqual(r1, { ok: false, errors: [`${displayPath(file)}:25:31: mitigation.max_blackholes: must be >= 0, got -1`] });
+    assert.deepEqual(r1, {
+      ok: false,
+      errors: [`${displayPath(file)}:25:31: mitigation.max_blackholes: must be >= 0, got -1`],
+    });
     assert.equal(store.current, before);
     edit(file, 'max_blackholes: -1', 'max_blackholes: 10');
 

@@ -36,20 +36,31 @@ test('defaults with no config: collectors, API, no peers, ./state, built-in defa
   assert.equal(c.detection.tick_ms, 100);
   assert.equal(c.detection.window_ms, 1000);
   assert.equal(c.escalation.schedule, '*/10 * * * * *');
-  assert.deepEqual(c.hostgroups.map((g) => g.name), ['default']);
+  assert.deepEqual(
+    c.hostgroups.map((g) => g.name),
+    ['default'],
+  );
   const d = c.hostgroups[0]!;
   assert.equal(d.actions.ban_time_ms, 30 * 60_000);
   assert.equal(d.actions.escalation.hold_ms, 5 * 60_000);
   assert.equal(d.actions.escalation.clear_after, 3);
   assert.deepEqual(d.actions.escalation.prefix_length, { ipv4: 24, ipv6: 48 });
-  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.capture.listeners[0]) && Object.isFrozen(d.actions.blackhole.communities));
+  assert.ok(
+    Object.isFrozen(c) &&
+      Object.isFrozen(c.capture.listeners[0]) &&
+      Object.isFrozen(d.actions.blackhole.communities),
+  );
   assert.deepEqual(loadConfig(), c);
 });
 
 test('a valid file resolves every key, with relative paths against the config folder', () => {
   const c = loadConfig(fx('valid/breakwater.yaml'));
   assert.equal(c.file, fx('valid/breakwater.yaml'));
-  assert.deepEqual(c.networks.map(prefixToStringForTest), ['203.0.113.0/24', '198.51.100.0/24', '2001:db8::/32']);
+  assert.deepEqual(c.networks.map(prefixToStringForTest), [
+    '203.0.113.0/24',
+    '198.51.100.0/24',
+    '2001:db8::/32',
+  ]);
   assert.deepEqual(c.whitelist.map(prefixToStringForTest), ['203.0.113.53/32']);
   assert.deepEqual(c.capture.listeners, [
     { name: 'sf', type: 'sflow', address: '127.0.0.1', port: 16343 },
@@ -94,7 +105,9 @@ test('a valid file resolves every key, with relative paths against the config fo
   assert.deepEqual(r1!.extended_communities, ['rt:65000:100']);
   assert.equal(r2!.prefix_text, '2001:db8:ff::/48');
   assert.equal(r2!.next_hop, '100::1');
-  assert.deepEqual(c.bgp.static_flowspec, [{ destination_prefix: '203.0.113.10/32', protocols: ['udp'], source_ports: [53], action_type: 'discard' }]);
+  assert.deepEqual(c.bgp.static_flowspec, [
+    { destination_prefix: '203.0.113.10/32', protocols: ['udp'], source_ports: [53], action_type: 'discard' },
+  ]);
   assert.equal(c.mitigation.max_blackholes, 10);
   assert.equal(c.mitigation.max_flowspec_rules, 1000);
   assert.equal(c.mitigation.notify_concurrency, 2);
@@ -102,7 +115,11 @@ test('a valid file resolves every key, with relative paths against the config fo
   assert.deepEqual(c.logging, { level: 'debug', format: 'json' });
   assert.equal(c.state_dir, fx('valid-state'));
   assert.equal(c.policies_dir, fx('valid/policies'));
-  assert.deepEqual(c.hostgroups.map((g) => g.name), ['default', 'web-api', 'web'], 'default first, then by file name');
+  assert.deepEqual(
+    c.hostgroups.map((g) => g.name),
+    ['default', 'web-api', 'web'],
+    'default first, then by file name',
+  );
 });
 
 test('schema errors: one line each, file:line:col: path: message, in document order', () => {
@@ -161,14 +178,23 @@ test('cross-field errors: duplicates, next-hop and address families, conflicting
 test('YAML syntax errors, a non-map document and a missing file are located too', () => {
   const s = shown('invalid/syntax.yaml');
   // One line, for the first mistake: what follows from it is noise.
-  assert.deepEqual(errorsOf(fx('invalid/syntax.yaml')), [`${s}:3:3: this key is already set above in the same map: keep one`]);
-  assert.deepEqual(errorsOf(fx('invalid/list.yaml')), [`${shown('invalid/list.yaml')}:1:1: the config must be a map of keys (networks, capture, bgp, ...)`]);
-  assert.deepEqual(errorsOf(fx('invalid/nope.yaml')), [`${shown('invalid/nope.yaml')}:1:1: cannot read config: no such file`]);
+  assert.deepEqual(errorsOf(fx('invalid/syntax.yaml')), [
+    `${s}:3:3: this key is already set above in the same map: keep one`,
+  ]);
+  assert.deepEqual(errorsOf(fx('invalid/list.yaml')), [
+    `${shown('invalid/list.yaml')}:1:1: the config must be a map of keys (networks, capture, bgp, ...)`,
+  ]);
+  assert.deepEqual(errorsOf(fx('invalid/nope.yaml')), [
+    `${shown('invalid/nope.yaml')}:1:1: cannot read config: no such file`,
+  ]);
 });
 
 test('the shipped example and policies/default.yaml are accepted; default.yaml equals the built-in default', () => {
   const ex = loadConfig(fileURLToPath(new URL('../../examples/breakwater.yaml', import.meta.url)));
-  assert.deepEqual(ex.hostgroups.map((g) => g.name), ['default', 'web']);
+  assert.deepEqual(
+    ex.hostgroups.map((g) => g.name),
+    ['default', 'web'],
+  );
   const web = ex.hostgroups[1]!;
   assert.equal(web.thresholds.ban.incoming?.tcp_syn?.pps, 5000);
   assert.deepEqual(web.actions.escalation.next_hop, { ipv4: '192.0.2.1', ipv6: '100::1' });

@@ -32,7 +32,8 @@ test('durations: units, combinations, bare numbers are seconds', () => {
     assert.throws(() => parseDuration(bad), ValueError, bad);
   }
   assert.throws(() => parseDuration(-1), /non-negative/);
-  for (const ms of [500, 10_000, 1_800_000, 5_400_000, 1500]) assert.equal(parseDuration(formatDuration(ms)), ms);
+  for (const ms of [500, 10_000, 1_800_000, 5_400_000, 1500])
+    assert.equal(parseDuration(formatDuration(ms)), ms);
 });
 
 test('standard communities: a:b 16 bits each, well-known names, 32-bit numbers', () => {
@@ -52,7 +53,8 @@ test('standard communities: a:b 16 bits each, well-known names, 32-bit numbers',
 
 test('large communities: a:b:c, 32 bits each', () => {
   assert.deepEqual(parseLargeCommunity('4294967295:0:1'), [4294967295, 0, 1]);
-  for (const bad of ['1:2', '1:2:4294967296', 'a:b:c', '1:2:3:4']) assert.throws(() => parseLargeCommunity(bad), ValueError, bad);
+  for (const bad of ['1:2', '1:2:4294967296', 'a:b:c', '1:2:3:4'])
+    assert.throws(() => parseLargeCommunity(bad), ValueError, bad);
 });
 
 test('extended communities: RFC 4360 / 5668 route targets, RFC 8955 actions, raw; canonical text round-trips', () => {
@@ -75,7 +77,15 @@ test('extended communities: RFC 4360 / 5668 route targets, RFC 8955 actions, raw
     assert.equal(formatExtendedCommunity(b), canon, text);
     assert.equal(hex(parseExtendedCommunity(canon)), bytes, canon);
   }
-  for (const bad of ['rt:65000', 'xx:1:2', 'rt:4200000000:70000', 'rt:192.0.2.1:70000', 'traffic-marking:64', '0x12', 'rt:65000:4294967296']) {
+  for (const bad of [
+    'rt:65000',
+    'xx:1:2',
+    'rt:4200000000:70000',
+    'rt:192.0.2.1:70000',
+    'traffic-marking:64',
+    '0x12',
+    'rt:65000:4294967296',
+  ]) {
     assert.throws(() => parseExtendedCommunity(bad), ValueError, bad);
   }
 });
@@ -85,7 +95,10 @@ test('prefixes: canonical form, bare addresses are host routes, host bits refuse
   assert.equal(prefixToString(parsePrefix('192.0.2.7')), '192.0.2.7/32');
   assert.equal(prefixToString(parsePrefix('::1')), '::1/128');
   assert.equal(prefixToString(parsePrefix('0.0.0.0/0')), '0.0.0.0/0');
-  assert.throws(() => parsePrefix('192.0.2.1/24'), /prefix 192\.0\.2\.1\/24 has host bits set \(did you mean 192\.0\.2\.0\/24\?\)/);
+  assert.throws(
+    () => parsePrefix('192.0.2.1/24'),
+    /prefix 192\.0\.2\.1\/24 has host bits set \(did you mean 192\.0\.2\.0\/24\?\)/,
+  );
   assert.throws(() => parsePrefix('2001:db8::1/64'), /did you mean 2001:db8::\/64\?/);
   for (const bad of ['192.0.2.0/33', '192.0.2.0/', '192.0.2.0/08', '2001:db8::/129', '300.0.0.0/8', 'x/8']) {
     assert.throws(() => parsePrefix(bad), ValueError, bad);
@@ -105,5 +118,6 @@ test('AS numbers, router ids and host:port', () => {
   assert.throws(() => parseRouterId('::1'), ValueError);
   assert.deepEqual(parseHostPort('127.0.0.1:10007'), { host: '127.0.0.1', port: 10007 });
   assert.deepEqual(parseHostPort('[::1]:80'), { host: '::1', port: 80 });
-  for (const bad of ['127.0.0.1', '::1:80', '127.0.0.1:65536', 'host:80']) assert.throws(() => parseHostPort(bad), ValueError, bad);
+  for (const bad of ['127.0.0.1', '::1:80', '127.0.0.1:65536', 'host:80'])
+    assert.throws(() => parseHostPort(bad), ValueError, bad);
 });

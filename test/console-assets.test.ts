@@ -43,10 +43,17 @@ test('the built console: local files only, no inline script, CSP, gzip, under 30
     for (const f of ['app.js', 'vendor/uPlot.esm.js', 'style.css']) {
       const x = await fetch(`${s.url}/ui/${f}`);
       assert.equal(x.status, 200, f);
-      assert.match(x.headers.get('content-type') ?? '', f.endsWith('.js') ? /^text\/javascript/ : /^text\/css/);
+      assert.match(
+        x.headers.get('content-type') ?? '',
+        f.endsWith('.js') ? /^text\/javascript/ : /^text\/css/,
+      );
     }
     assert.equal((await fetch(`${s.url}/ui/nope.js`)).status, 404);
-    assert.equal((await fetch(`${s.url}/ui/..%2f..%2fpackage.json`)).status, 404, "only built files are served");
+    assert.equal(
+      (await fetch(`${s.url}/ui/..%2f..%2fpackage.json`)).status,
+      404,
+      'only built files are served',
+    );
     const root = await fetch(`${s.url}/`, { redirect: 'manual' });
     assert.equal(root.status, 302);
     assert.equal(root.headers.get('location'), '/ui/');

@@ -16,7 +16,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { hashPassword } from '../src/api/auth.js';
-import { FIXTURES, ROOT, freePort, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import {
+  FIXTURES,
+  ROOT,
+  freePort,
+  replay,
+  startDaemon,
+  tempDir,
+  type DaemonHandle,
+} from './helpers/daemon.js';
 import { haveBinary, startGobgp, waitFor, type Router } from './helpers/routers.js';
 
 // Page-side code runs in the browser; the test's own lib has no DOM types.
@@ -68,10 +76,12 @@ async function openPage(browser: Browser, user: string, password: string, errors
   await page.setViewport({ width: 1440, height: 1000 });
   // Failed requests are checked by URL below (some refusals are the point of the test).
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) errors.push(`${user}: console: ${m.text()}`);
+    if (m.type() === 'error' && !/^Failed to load resource/.test(m.text()))
+      errors.push(`${user}: console: ${m.text()}`);
   });
   page.on('response', (r) => {
-    if (r.status() >= 400) errors.push(`${user}: HTTP ${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+    if (r.status() >= 400)
+      errors.push(`${user}: HTTP ${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
   });
   page.on('pageerror', (e) => errors.push(`${user}: page error: ${(e as Error).message}`));
   return page;
@@ -101,14 +111,21 @@ function basic(user: string, password: string): Record<string, string> {
   return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
 }
 
-test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, read role, CSRF, history after restart', { timeout: 170_000 }, async () => {
+test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, read role, CSRF, history after restart', {
+  timeout: 170_000,
+}, async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
   assert.ok(await haveBinary('gobgpd'), 'gobgpd is missing: apt-get install gobgpd (.ci/run does)');
   mkdirSync(SHOTS, { recursive: true });
   const dir = tempDir('console');
   const bgpPort = await freePort('tcp', ROUTER);
   const sflow = await freePort('udp');
-  const router = await startGobgp({ address: ROUTER, port: bgpPort, asn: 65001, peers: [{ address: BW, asn: 65010, passive: true }] });
+  const router = await startGobgp({
+    address: ROUTER,
+    port: bgpPort,
+    asn: 65001,
+    peers: [{ address: BW, asn: 65010, passive: true }],
+  });
   let d: DaemonHandle | undefined;
   let browser: Browser | undefined;
   const errors: string[] = [];
@@ -116,7 +133,10 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     d = await startDaemon(dir, config(dir, sflow, bgpPort), { 'default.yaml': POLICY });
     const daemon = d;
     const api = async (method: string, path: string) => {
-      const r = await fetch(`http://127.0.0.1:${daemon.apiPort}${path}`, { method, headers: basic('admin', 'admin-pw') });
+      const r = await fetch(`http://127.0.0.1:${daemon.apiPort}${path}`, {
+        method,
+        headers: basic('admin', 'admin-pw'),
+      });
       return { status: r.status, json: (await r.json()) as any };
     };
     await router.waitEstablished(BW, 20_000);
@@ -124,7 +144,17 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${mkdtempSync(join(tmpdir(), 'bw-chromium-'))}`],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${mkdtempSync(join(tmpdir(), 'bw-chromium-'))}`,
+      ],
     });
 
     // 1. The overview opens and renders from the first SSE snapshot.
@@ -146,7 +176,13 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     const seen = await admin.waitForFunction(
       () => {
         const tr = document.querySelector('#active-attacks tr[data-uuid]');
-        return tr ? { uuid: tr.getAttribute('data-uuid'), renderedAt: tr.getAttribute('data-rendered-at'), text: tr.textContent ?? '' } : null;
+        return tr
+          ? {
+              uuid: tr.getAttribute('data-uuid'),
+              renderedAt: tr.getAttribute('data-rendered-at'),
+              text: tr.textContent ?? '',
+            }
+          : null;
       },
       { timeout: 15_000 },
     );
@@ -160,8 +196,14 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     const sseLatency = renderedAt - detectedAt;
     assert.ok(sseLatency >= 0 && sseLatency < 2000, `detection to screen took ${sseLatency} ms`);
     // The exporter and the ban show up on the next ticks.
-    await admin.waitForFunction(() => /127\.0\.0\.1/.test(document.querySelector('#exporters')?.textContent ?? ''), { timeout: 5_000 });
-    await admin.waitForFunction(() => Number(document.querySelector('[data-kind="blackhole"]')?.textContent) >= 1, { timeout: 10_000 });
+    await admin.waitForFunction(
+      () => /127\.0\.0\.1/.test(document.querySelector('#exporters')?.textContent ?? ''),
+      { timeout: 5_000 },
+    );
+    await admin.waitForFunction(
+      () => Number(document.querySelector('[data-kind="blackhole"]')?.textContent) >= 1,
+      { timeout: 10_000 },
+    );
     await waitFor('the ban at GoBGP', async () => (await unicast(router)).includes(`${VICTIM}/32`), 10_000);
     await admin.screenshot({ path: join(SHOTS, 'overview-attack.png'), fullPage: true });
 
@@ -170,9 +212,18 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     await admin.waitForSelector('#timeline li[data-event="banned"]', { timeout: 5_000 });
     assert.match(await admin.$eval('h1', (e) => e.textContent ?? ''), /syn_flood on 203\.0\.113\.10/);
     const samples = await admin.$$eval('#samples tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''));
-    assert.ok(samples.length > 0 && samples.every((t) => t.includes(VICTIM)), `samples: ${samples.slice(0, 2)}`);
-    assert.match(await admin.$eval('#flowspec-rules', (e) => e.textContent ?? ''), /"destination_prefix":"203\.0\.113\.10\/32"/);
-    assert.match(await admin.$eval('#flowspec-explanation', (e) => e.textContent ?? ''), /rule\(s\) cover .* of \d+ sampled attack packets/);
+    assert.ok(
+      samples.length > 0 && samples.every((t) => t.includes(VICTIM)),
+      `samples: ${samples.slice(0, 2)}`,
+    );
+    assert.match(
+      await admin.$eval('#flowspec-rules', (e) => e.textContent ?? ''),
+      /"destination_prefix":"203\.0\.113\.10\/32"/,
+    );
+    assert.match(
+      await admin.$eval('#flowspec-explanation', (e) => e.textContent ?? ''),
+      /rule\(s\) cover .* of \d+ sampled attack packets/,
+    );
     const pcapHref = await admin.$eval('a[download]', (a) => a.getAttribute('href'));
     assert.equal(pcapHref, `/attacks/${uuid}/pcap`);
     const pcap = await fetch(`${base()}${pcapHref}`, { headers: basic('viewer', 'viewer-pw') });
@@ -183,7 +234,11 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     // 4. The admin withdraws the attack's blackhole: the route leaves GoBGP.
     const bh = attack.mitigations.find((m: any) => m.kind === 'blackhole');
     await clickLive(admin, `button.withdraw[data-uuid="${bh.uuid}"]`);
-    await waitFor('the ban withdrawn at GoBGP', async () => !(await unicast(router)).includes(`${VICTIM}/32`), 10_000);
+    await waitFor(
+      'the ban withdrawn at GoBGP',
+      async () => !(await unicast(router)).includes(`${VICTIM}/32`),
+      10_000,
+    );
     await admin.waitForSelector('#timeline li[data-event="unbanned"]', { timeout: 5_000 });
     assert.match(await admin.$eval('#notice', (e) => e.textContent ?? ''), /withdrawn: blackhole/);
 
@@ -192,26 +247,59 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     await admin.waitForSelector('#mitigations table');
     await admin.type('#bh-ip', '203.0.113.77');
     await admin.keyboard.press('Enter');
-    await waitFor('the manual blackhole at GoBGP', async () => (await unicast(router)).includes('203.0.113.77/32'), 10_000);
-    const manual = await admin.waitForSelector('#mitigations tr:has(button.withdraw) ::-p-text(203.0.113.77/32)', { timeout: 5_000 });
+    await waitFor(
+      'the manual blackhole at GoBGP',
+      async () => (await unicast(router)).includes('203.0.113.77/32'),
+      10_000,
+    );
+    const manual = await admin.waitForSelector(
+      '#mitigations tr:has(button.withdraw) ::-p-text(203.0.113.77/32)',
+      { timeout: 5_000 },
+    );
     assert.ok(manual);
     // Refused like the API refuses it: outside the networks.
     await admin.type('#bh-ip', '198.51.100.1');
     await admin.keyboard.press('Enter');
-    await admin.waitForFunction(() => /refused: .*198\.51\.100\.1/.test(document.querySelector('#notice')?.textContent ?? ''), { timeout: 5_000 });
+    await admin.waitForFunction(
+      () => /refused: .*198\.51\.100\.1/.test(document.querySelector('#notice')?.textContent ?? ''),
+      { timeout: 5_000 },
+    );
     await admin.screenshot({ path: join(SHOTS, 'mitigations.png'), fullPage: true });
-    const manualUuid = (await api('GET', '/blackhole')).json.values.find((v: any) => v.ip === '203.0.113.77/32').uuid;
+    const manualUuid = (await api('GET', '/blackhole')).json.values.find(
+      (v: any) => v.ip === '203.0.113.77/32',
+    ).uuid;
     await clickLive(admin, `button.withdraw[data-uuid="${manualUuid}"]`);
-    await waitFor('the manual blackhole withdrawn at GoBGP', async () => !(await unicast(router)).includes('203.0.113.77/32'), 10_000);
+    await waitFor(
+      'the manual blackhole withdrawn at GoBGP',
+      async () => !(await unicast(router)).includes('203.0.113.77/32'),
+      10_000,
+    );
     // A manual FlowSpec rule, the same way.
-    const flows = async () => (await router.getRoutes('ipv4-flowspec')).map((r) => r.prefix).filter((p) => p.includes('203.0.113.80'));
-    await admin.type('#fs-rule', JSON.stringify({ destination_prefix: '203.0.113.80/32', protocols: ['udp'], source_ports: [123], action_type: 'discard' }));
+    const flows = async () =>
+      (await router.getRoutes('ipv4-flowspec'))
+        .map((r) => r.prefix)
+        .filter((p) => p.includes('203.0.113.80'));
+    await admin.type(
+      '#fs-rule',
+      JSON.stringify({
+        destination_prefix: '203.0.113.80/32',
+        protocols: ['udp'],
+        source_ports: [123],
+        action_type: 'discard',
+      }),
+    );
     await clickLive(admin, '#add-flowspec button[type="submit"]');
     await waitFor('the manual FlowSpec rule at GoBGP', async () => (await flows()).length === 1, 10_000);
-    const fsUuid = (await api('GET', '/flowspec')).json.values.find((v: any) => v.announce.destination_prefix === '203.0.113.80/32').uuid;
+    const fsUuid = (await api('GET', '/flowspec')).json.values.find(
+      (v: any) => v.announce.destination_prefix === '203.0.113.80/32',
+    ).uuid;
     await admin.waitForSelector(`button.withdraw[data-uuid="${fsUuid}"]`, { timeout: 5_000 });
     await clickLive(admin, `button.withdraw[data-uuid="${fsUuid}"]`);
-    await waitFor('the manual FlowSpec rule withdrawn at GoBGP', async () => (await flows()).length === 0, 10_000);
+    await waitFor(
+      'the manual FlowSpec rule withdrawn at GoBGP',
+      async () => (await flows()).length === 0,
+      10_000,
+    );
 
     // 6. CSRF: the same browser, without the token, is refused.
     const noToken = await admin.evaluate(async () => {
@@ -228,12 +316,22 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     await viewer.goto(`${base()}/ui/#/mitigations`, { waitUntil: 'domcontentloaded' });
     await viewer.waitForSelector('#mitigations ::-p-text(203.0.113.79/32)', { timeout: 5_000 });
     assert.equal(await viewer.$$eval('button.withdraw', (b) => b.length), 0);
-    assert.equal(await viewer.$eval('#add-blackhole', (f) => getComputedStyle(f).display === 'none' || getComputedStyle(f.parentElement!).display === 'none'), true);
+    assert.equal(
+      await viewer.$eval(
+        '#add-blackhole',
+        (f) =>
+          getComputedStyle(f).display === 'none' || getComputedStyle(f.parentElement!).display === 'none',
+      ),
+      true,
+    );
     const asViewer = await viewer.evaluate(async () => {
       const s: any = await (await fetch('/ui/session')).json();
       const list: any = await (await fetch('/blackhole')).json();
       const uuid = list.values.find((v: any) => v.ip === '203.0.113.79/32').uuid;
-      const r = await fetch(`/blackhole/${uuid}`, { method: 'DELETE', headers: { 'x-csrf-token': s.csrf_token } });
+      const r = await fetch(`/blackhole/${uuid}`, {
+        method: 'DELETE',
+        headers: { 'x-csrf-token': s.csrf_token },
+      });
       return { role: s.role, status: r.status, body: (await r.json()) as any, uuid };
     });
     const viewerTried = asViewer.uuid;
@@ -246,13 +344,18 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     // 8. Host and hostgroup pages render.
     await admin.goto(`${base()}/ui/#/host/${VICTIM}`, { waitUntil: 'domcontentloaded' });
     await admin.waitForSelector(`a[href="#/attack/${uuid}"]`, { timeout: 5_000 });
-    await admin.waitForFunction(() => /dashed: ban thresholds/.test(document.body.textContent ?? ''), { timeout: 5_000 });
+    await admin.waitForFunction(() => /dashed: ban thresholds/.test(document.body.textContent ?? ''), {
+      timeout: 5_000,
+    });
     await admin.screenshot({ path: join(SHOTS, 'host.png'), fullPage: true });
     await admin.goto(`${base()}/ui/#/hostgroups`, { waitUntil: 'domcontentloaded' });
     await admin.waitForSelector('table ::-p-text(default)', { timeout: 5_000 });
     await admin.waitForSelector('#hostgroup-traffic figure', { timeout: 5_000 });
     const hgTraffic = (await api('GET', '/traffic?hostgroup=default')).json.object;
-    assert.ok(hgTraffic.t.length > 0 && Math.max(...hgTraffic.in_pps) > 20_000, 'the attack is in the default hostgroup\'s traffic');
+    assert.ok(
+      hgTraffic.t.length > 0 && Math.max(...hgTraffic.in_pps) > 20_000,
+      "the attack is in the default hostgroup's traffic",
+    );
     assert.equal((await api('GET', '/traffic?hostgroup=nosuch')).status, 404);
     const total = (await api('GET', '/traffic?resolution=1s')).json.object;
     assert.ok(Math.max(...total.in_pps) > 20_000, 'and in the totals');
@@ -268,11 +371,19 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     await admin.screenshot({ path: join(SHOTS, 'history-attack-after-restart.png'), fullPage: true });
 
     // Only the refusals this test asked for.
-    assert.deepEqual(errors, ['admin: HTTP 400 PUT /blackhole/198.51.100.1', 'admin: HTTP 403 PUT /blackhole/203.0.113.78', `viewer: HTTP 403 DELETE /blackhole/${viewerTried}`]);
-    const sizes = await fetch(`${base()}/ui/app.js`, { headers: { ...basic('admin', 'admin-pw'), 'accept-encoding': 'gzip' } });
+    assert.deepEqual(errors, [
+      'admin: HTTP 400 PUT /blackhole/198.51.100.1',
+      'admin: HTTP 403 PUT /blackhole/203.0.113.78',
+      `viewer: HTTP 403 DELETE /blackhole/${viewerTried}`,
+    ]);
+    const sizes = await fetch(`${base()}/ui/app.js`, {
+      headers: { ...basic('admin', 'admin-pw'), 'accept-encoding': 'gzip' },
+    });
     assert.equal(sizes.headers.get('content-encoding'), 'gzip');
     assert.match(sizes.headers.get('content-security-policy') ?? '', /script-src 'self'/);
-    console.log(`console figures: first render ${firstRender} ms after navigation; SSE detection-to-screen ${sseLatency} ms; screenshots in ${SHOTS}`);
+    console.log(
+      `console figures: first render ${firstRender} ms after navigation; SSE detection-to-screen ${sseLatency} ms; screenshots in ${SHOTS}`,
+    );
   } finally {
     await browser?.close();
     await d?.kill('SIGKILL');

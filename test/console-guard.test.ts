@@ -12,7 +12,10 @@ import { MitigationManager } from '../src/mitigation/manager.js';
 import { FakeJournal, fakeFlowspec, hostgroup, testConfig } from './fixtures/mitigation/helpers.js';
 
 const FAST = { N: 16, r: 1, p: 1 };
-const users = { alice: { password_hash: hashPassword('a-pw', FAST) }, rob: { password_hash: hashPassword('r-pw', FAST), role: 'read' as const } };
+const users = {
+  alice: { password_hash: hashPassword('a-pw', FAST) },
+  rob: { password_hash: hashPassword('r-pw', FAST), role: 'read' as const },
+};
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
 describe('console guard: roles and CSRF', () => {
@@ -20,9 +23,16 @@ describe('console guard: roles and CSRF', () => {
   let server: ApiServer;
   let mgr: MitigationManager;
   before(async () => {
-    const cfg = testConfig({ api: { port: 0, users, host: '127.0.0.1' }, hostgroups: [hostgroup('default', [])] });
+    const cfg = testConfig({
+      api: { port: 0, users, host: '127.0.0.1' },
+      hostgroups: [hostgroup('default', [])],
+    });
     mgr = new MitigationManager({ cfg, journal: new FakeJournal(), flowspec: fakeFlowspec });
-    server = new ApiServer({ config: () => cfg, manager: mgr, hook: consoleHook({ config: () => cfg }).hook });
+    server = new ApiServer({
+      config: () => cfg,
+      manager: mgr,
+      hook: consoleHook({ config: () => cfg }).hook,
+    });
     base = `http://127.0.0.1:${(await server.listen()).port}`;
   });
   after(() => server.close());
@@ -55,9 +65,17 @@ describe('console guard: roles and CSRF', () => {
     // Nothing was added by the refused requests.
     assert.equal(mgr.list().length, 0);
     const token = (await req('GET', '/ui/session', { authorization: alice })).json.csrf_token;
-    const ok = await req('PUT', '/blackhole/203.0.113.5', { authorization: alice, 'sec-fetch-site': 'same-origin', 'x-csrf-token': token });
+    const ok = await req('PUT', '/blackhole/203.0.113.5', {
+      authorization: alice,
+      'sec-fetch-site': 'same-origin',
+      'x-csrf-token': token,
+    });
     assert.equal(ok.status, 200, JSON.stringify(ok.json));
-    const del = await req('DELETE', `/blackhole/${ok.json.uuid}`, { authorization: alice, referer: `${base}/ui/`, 'x-csrf-token': token });
+    const del = await req('DELETE', `/blackhole/${ok.json.uuid}`, {
+      authorization: alice,
+      referer: `${base}/ui/`,
+      'x-csrf-token': token,
+    });
     assert.equal(del.status, 200);
     assert.equal(mgr.list().length, 0);
   });
@@ -65,14 +83,22 @@ describe('console guard: roles and CSRF', () => {
   it('a script without browser headers needs no token', async () => {
     const ok = await req('PUT', '/blackhole/203.0.113.6', { authorization: basic('alice', 'a-pw') });
     assert.equal(ok.status, 200);
-    assert.equal((await req('DELETE', `/blackhole/${ok.json.uuid}`, { authorization: basic('alice', 'a-pw') })).status, 200);
+    assert.equal(
+      (await req('DELETE', `/blackhole/${ok.json.uuid}`, { authorization: basic('alice', 'a-pw') })).status,
+      200,
+    );
   });
 
   it('a read user sees everything and may change nothing, token or not', async () => {
     const rob = basic('rob', 'r-pw');
     assert.equal((await req('GET', '/blackhole', { authorization: rob })).status, 200);
     const token = (await req('GET', '/ui/session', { authorization: rob })).json.csrf_token;
-    for (const [m, p] of [['PUT', '/blackhole/203.0.113.7'], ['DELETE', '/blackhole/x'], ['PUT', '/reload'], ['POST', '/flowspec']] as const) {
+    for (const [m, p] of [
+      ['PUT', '/blackhole/203.0.113.7'],
+      ['DELETE', '/blackhole/x'],
+      ['PUT', '/reload'],
+      ['POST', '/flowspec'],
+    ] as const) {
       const r = await req(m, p, { authorization: rob, 'x-csrf-token': token, origin: base });
       assert.equal(r.status, 403, `${m} ${p}`);
       assert.match(r.json.error_text, /user 'rob' has the read role/);

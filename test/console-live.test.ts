@@ -20,7 +20,12 @@ function rec(uuid: string, event: 'detected' | 'updated' | 'finished', pps: numb
     updated_at: 1500,
     active: event !== 'finished',
     banned: false,
-    attack_details: { attack_type: 'syn_flood', attack_direction: 'incoming', attack_detection_threshold: 'packets_per_second', peak_attack_power: pps } as HistoryAttack['attack_details'],
+    attack_details: {
+      attack_type: 'syn_flood',
+      attack_direction: 'incoming',
+      attack_detection_threshold: 'packets_per_second',
+      peak_attack_power: pps,
+    } as HistoryAttack['attack_details'],
     current: { in_pps: pps, out_pps: 0, in_bps: 0, out_bps: 0 },
     samples: { count: 0, protocols: {}, top_sources: [], top_source_ports: [], top_destination_ports: [] },
     packet_dump: [],
@@ -47,10 +52,16 @@ test('events: snapshot, immediate changes, coalesced updates on the tick', () =>
   });
   const written: string[] = [];
   const req = Object.assign(new EventEmitter(), { method: 'GET' }) as never;
-  const res = { writeHead: () => undefined, write: (s: string) => written.push(s), end: () => undefined, socket: null } as never;
+  const res = {
+    writeHead: () => undefined,
+    write: (s: string) => written.push(s),
+    end: () => undefined,
+    socket: null,
+  } as never;
   assert.equal(live.handle(req, res, new URL('http://x/events')), true);
   const events = () => written.filter((w) => w.startsWith('event: ')).map((w) => w.slice(7, w.indexOf('\n')));
-  const attackData = () => written.filter((w) => w.startsWith('event: attack')).map((w) => JSON.parse(w.split('\ndata: ')[1]!));
+  const attackData = () =>
+    written.filter((w) => w.startsWith('event: attack')).map((w) => JSON.parse(w.split('\ndata: ')[1]!));
   assert.deepEqual(events(), ['snapshot']);
   const emit = (r: HistoryAttack) => attackListeners.forEach((l) => l(r));
 
@@ -59,12 +70,20 @@ test('events: snapshot, immediate changes, coalesced updates on the tick', () =>
   for (let i = 0; i < 50; i++) emit(rec('a1', 'updated', 1000 + i));
   assert.equal(attackData().length, 1, 'updates wait for the tick');
   traffic.sample(5_000);
-  assert.deepEqual(attackData().map((a) => a.current.in_pps), [100, 1049], 'one update, the newest');
+  assert.deepEqual(
+    attackData().map((a) => a.current.in_pps),
+    [100, 1049],
+    'one update, the newest',
+  );
   assert.equal(events().at(-1), 'tick');
   emit(rec('a1', 'updated', 7));
   emit(rec('a1', 'finished', 7));
   traffic.sample(6_000);
-  assert.deepEqual(attackData().map((a) => a.active), [true, true, false], 'the end replaces a pending update');
+  assert.deepEqual(
+    attackData().map((a) => a.active),
+    [true, true, false],
+    'the end replaces a pending update',
+  );
   for (let i = 0; i < 600; i++) emit(rec(`b${i}`, 'updated', i));
   traffic.sample(7_000);
   assert.equal(attackData().length, 3 + 500, 'at most 500 updates a tick');

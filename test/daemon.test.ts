@@ -26,16 +26,23 @@ test('built-in defaults: collectors and API on the documented loopback ports, st
   assert.equal(cfg.bgp.listen, undefined, 'no BGP listener without passive peers');
 });
 
-test('run on the defaults (ports ephemeral): listens where it says, answers, reloads on SIGHUP, stops on SIGTERM', { timeout: 30_000 }, async () => {
+test('run on the defaults (ports ephemeral): listens where it says, answers, reloads on SIGHUP, stops on SIGTERM', {
+  timeout: 30_000,
+}, async () => {
   const cwd = tempDir('defaults');
   // The defaults with every port 0; no state_dir, so it is the default ./state of the cwd.
   writeFileSync(
     join(cwd, 'breakwater.yaml'),
     `capture:\n  listeners:\n${defaultConfig()
-      .capture.listeners.map((l) => `    - { name: ${l.name}, type: ${l.type}, address: ${l.address}, port: 0 }\n`)
+      .capture.listeners.map(
+        (l) => `    - { name: ${l.name}, type: ${l.type}, address: ${l.address}, port: 0 }\n`,
+      )
       .join('')}api: { listen: "127.0.0.1:0" }\n`,
   );
-  const p = spawn(process.execPath, [BIN, 'run', '--config', 'breakwater.yaml'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [BIN, 'run', '--config', 'breakwater.yaml'], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -46,7 +53,8 @@ test('run on the defaults (ports ephemeral): listens where it says, answers, rel
     assert.ok(Date.now() < until, `not ready:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  for (const name of ['sflow', 'netflow', 'ipfix']) assert.match(out, new RegExp(`listening for flows on 127\\.0\\.0\\.1:[1-9]\\d* \\(${name}, ${name}\\)`));
+  for (const name of ['sflow', 'netflow', 'ipfix'])
+    assert.match(out, new RegExp(`listening for flows on 127\\.0\\.0\\.1:[1-9]\\d* \\(${name}, ${name}\\)`));
   const api = /API listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
   assert.ok(api && Number(api[1]) > 0, out);
   assert.ok(existsSync(join(cwd, 'state')), 'state dir created in ./state');
@@ -58,10 +66,21 @@ test('run on the defaults (ports ephemeral): listens where it says, answers, rel
   await replay(join(FIXTURES, 'flows/syn_flood.sflow.pcap'), sflow, ['--rate', '2000']);
   const metric = /^breakwater_capture_sampling_rate\{exporter="127\.0\.0\.1",protocol="sflow"\} (\d+)$/m;
   let text = '';
-  for (const until = Date.now() + 5000; !metric.test(text) && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+  for (
+    const until = Date.now() + 5000;
+    !metric.test(text) && Date.now() < until;
+    await new Promise((r) => setTimeout(r, 100))
+  ) {
     text = await (await fetch(`http://127.0.0.1:${api[1]}/metrics`)).text();
   }
-  assert.equal(metric.exec(text)?.[1], '100', text.split('\n').filter((l) => l.includes('sampling')).join('\n'));
+  assert.equal(
+    metric.exec(text)?.[1],
+    '100',
+    text
+      .split('\n')
+      .filter((l) => l.includes('sampling'))
+      .join('\n'),
+  );
   p.kill('SIGHUP');
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(p.exitCode, null, 'SIGHUP reloads, it does not stop');
@@ -76,7 +95,9 @@ test('run on the defaults (ports ephemeral): listens where it says, answers, rel
 test('run with a bad config prints file:line:col and exits non-zero without a stack', async () => {
   const dir = tempDir('badcfg');
   writeFileSync(join(dir, 'breakwater.yaml'), 'networks: [203.0.113.1/24]\nbogus: 1\n');
-  const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'breakwater.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'breakwater.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   p.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const code = await new Promise<number | null>((r) => p.on('exit', r));
@@ -86,7 +107,9 @@ test('run with a bad config prints file:line:col and exits non-zero without a st
   assert.doesNotMatch(err, /\n\s+at /);
 });
 
-test('one daemon per state dir: a second one refuses; a stale pid file (kill -9) is taken over', { timeout: 30_000 }, async () => {
+test('one daemon per state dir: a second one refuses; a stale pid file (kill -9) is taken over', {
+  timeout: 30_000,
+}, async () => {
   const { startDaemon } = await import('./helpers/daemon.js');
   const { mkdirSync } = await import('node:fs');
   const dir = tempDir('lock');
@@ -95,7 +118,9 @@ test('one daemon per state dir: a second one refuses; a stale pid file (kill -9)
   try {
     writeFileSync(join(dir, 'second.yaml'), cfg);
     mkdirSync(join(dir, 'policies'), { recursive: true });
-    const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'second.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'second.yaml')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     p.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const code = await new Promise<number | null>((r) => p.on('exit', r));

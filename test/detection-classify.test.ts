@@ -34,14 +34,31 @@ function sample(p: Partial<FlowSample>): FlowSample {
   };
 }
 
-const rates = (r: Partial<ClassRates>): ClassRates => ({ pps: 0, tcp_pps: 0, syn_pps: 0, udp_pps: 0, icmp_pps: 0, frag_pps: 0, ...r });
+const rates = (r: Partial<ClassRates>): ClassRates => ({
+  pps: 0,
+  tcp_pps: 0,
+  syn_pps: 0,
+  udp_pps: 0,
+  icmp_pps: 0,
+  frag_pps: 0,
+  ...r,
+});
 
 describe('classification', () => {
   it('syn_flood from the SYN share or a tcp_syn threshold', () => {
-    assert.deepEqual(classifyAttack(rates({ pps: 60000, tcp_pps: 60000, syn_pps: 59000 }), 'total', []), { type: 'syn_flood', protocol: 'tcp' });
-    assert.equal(classifyAttack(rates({ pps: 10000, tcp_pps: 9000, syn_pps: 2000 }), 'tcp_syn', []).type, 'syn_flood');
+    assert.deepEqual(classifyAttack(rates({ pps: 60000, tcp_pps: 60000, syn_pps: 59000 }), 'total', []), {
+      type: 'syn_flood',
+      protocol: 'tcp',
+    });
+    assert.equal(
+      classifyAttack(rates({ pps: 10000, tcp_pps: 9000, syn_pps: 2000 }), 'tcp_syn', []).type,
+      'syn_flood',
+    );
     // TCP but not SYNs (e.g. an ACK flood): protocol known, type unknown.
-    assert.deepEqual(classifyAttack(rates({ pps: 10000, tcp_pps: 10000, syn_pps: 100 }), 'total', []), { type: 'unknown', protocol: 'tcp' });
+    assert.deepEqual(classifyAttack(rates({ pps: 10000, tcp_pps: 10000, syn_pps: 100 }), 'total', []), {
+      type: 'unknown',
+      protocol: 'tcp',
+    });
   });
 
   it('every amplification kind by UDP source port', () => {
@@ -56,7 +73,11 @@ describe('classification', () => {
     ];
     assert.equal(AMPLIFICATION_PORTS.size, expected.length);
     for (const [port, type] of expected) {
-      const samples = [sample({ srcPort: port }), sample({ srcPort: port, packets: 3 }), sample({ srcPort: 5000 })];
+      const samples = [
+        sample({ srcPort: port }),
+        sample({ srcPort: port, packets: 3 }),
+        sample({ srcPort: 5000 }),
+      ];
       const c = classifyAttack(rates({ pps: 1000, udp_pps: 1000 }), 'total', samples);
       assert.equal(c.type, type, `port ${port}`);
       assert.equal(c.protocol, 'udp');
@@ -71,33 +92,48 @@ describe('classification', () => {
     // Mixed random source ports: a plain UDP flood.
     const mixed = [sample({ srcPort: 53 }), sample({ srcPort: 6000 }), sample({ srcPort: 7000 })];
     assert.equal(amplificationOf(mixed), null);
-    assert.deepEqual(classifyAttack(rates({ pps: 1000, udp_pps: 1000 }), 'total', mixed), { type: 'udp_flood', protocol: 'udp' });
+    assert.deepEqual(classifyAttack(rates({ pps: 1000, udp_pps: 1000 }), 'total', mixed), {
+      type: 'udp_flood',
+      protocol: 'udp',
+    });
     // Weighted by packets: one heavy port-53 record outweighs three small others.
     assert.equal(amplificationOf([sample({ srcPort: 53, packets: 100 }), ...mixed.slice(1)])?.port, 53);
   });
 
   it('a fragmented amplification is still an amplification; plain fragments are a fragmentation flood', () => {
     const amp = [sample({ srcPort: 123, fragment: true })];
-    assert.equal(classifyAttack(rates({ pps: 1000, udp_pps: 1000, frag_pps: 900 }), 'fragmented', amp).type, 'ntp_amplification');
+    assert.equal(
+      classifyAttack(rates({ pps: 1000, udp_pps: 1000, frag_pps: 900 }), 'fragmented', amp).type,
+      'ntp_amplification',
+    );
     const frags = [sample({ srcPort: 0, dstPort: 0, fragment: true })];
     assert.deepEqual(classifyAttack(rates({ pps: 1000, udp_pps: 1000, frag_pps: 900 }), 'total', frags), {
       type: 'ip_fragmentation_flood',
       protocol: 'udp',
     });
-    assert.equal(classifyAttack(rates({ pps: 1000, frag_pps: 100 }), 'fragmented', []).type, 'ip_fragmentation_flood');
+    assert.equal(
+      classifyAttack(rates({ pps: 1000, frag_pps: 100 }), 'fragmented', []).type,
+      'ip_fragmentation_flood',
+    );
   });
 
   it('icmp_flood and udp_flood from their class or threshold', () => {
-    assert.deepEqual(classifyAttack(rates({ pps: 5000, icmp_pps: 5000 }), 'total', []), { type: 'icmp_flood', protocol: 'icmp' });
+    assert.deepEqual(classifyAttack(rates({ pps: 5000, icmp_pps: 5000 }), 'total', []), {
+      type: 'icmp_flood',
+      protocol: 'icmp',
+    });
     assert.equal(classifyAttack(rates({ pps: 5000, icmp_pps: 100 }), 'icmp', []).type, 'icmp_flood');
     assert.equal(classifyAttack(rates({ pps: 5000, udp_pps: 100 }), 'udp', []).type, 'udp_flood');
   });
 
   it('unknown when no class dominates', () => {
-    assert.deepEqual(classifyAttack(rates({ pps: 3000, tcp_pps: 1000, udp_pps: 1000, icmp_pps: 1000 }), 'total', []), {
-      type: 'unknown',
-      protocol: 'unknown',
-    });
+    assert.deepEqual(
+      classifyAttack(rates({ pps: 3000, tcp_pps: 1000, udp_pps: 1000, icmp_pps: 1000 }), 'total', []),
+      {
+        type: 'unknown',
+        protocol: 'unknown',
+      },
+    );
   });
 
   it('severity bands', () => {
@@ -114,7 +150,10 @@ describe('classification', () => {
     assert.equal(thresholdName('fragmented', 'pps'), 'ip_fragments_packets_per_second');
     assert.equal(thresholdName('total', 'flows'), 'flows_per_second');
     const unsupported: string[] = [];
-    const c = compileThresholds({ incoming: { total: { pps: 1, flows: 2 }, tcp: { flows: 3 } }, outgoing: { udp: { mbps: 8 } } }, unsupported);
+    const c = compileThresholds(
+      { incoming: { total: { pps: 1, flows: 2 }, tcp: { flows: 3 } }, outgoing: { udp: { mbps: 8 } } },
+      unsupported,
+    );
     assert.deepEqual(
       c.map((t) => `${t.direction}.${t.cls}.${t.unit}=${t.limit}`),
       ['incoming.total.pps=1', 'incoming.total.flows=2', 'outgoing.udp.mbps=8'],
@@ -137,10 +176,17 @@ describe('unban decision', () => {
   it('after ban_time: waits while still attacking when unban_only_if_attack_finished', () => {
     const d = unbanDecision(61_000, auto, () => true);
     assert.deepEqual(d, { unban: false, reason: 'still_attacking', recheckAt: 62_000 });
-    assert.deepEqual(unbanDecision(61_000, auto, () => false), { unban: true, reason: 'ban_time_expired' });
+    assert.deepEqual(
+      unbanDecision(61_000, auto, () => false),
+      { unban: true, reason: 'ban_time_expired' },
+    );
     // Without the option the attack state is not consulted.
     let asked = false;
-    const r = unbanDecision(61_000, { ...auto, unbanOnlyIfAttackFinished: false }, () => ((asked = true), true));
+    const r = unbanDecision(
+      61_000,
+      { ...auto, unbanOnlyIfAttackFinished: false },
+      () => ((asked = true), true),
+    );
     assert.equal(r.unban, true);
     assert.equal(asked, false);
   });

@@ -12,7 +12,9 @@ import { createDetector, type AttackRecord } from '../src/detection/index.js';
 import { makeConfig } from './fixtures/detection/helpers.js';
 
 function replay(name: string) {
-  const buf = new Uint8Array(readFileSync(new URL(`../../test/fixtures/detection/${name}.pcap`, import.meta.url)));
+  const buf = new Uint8Array(
+    readFileSync(new URL(`../../test/fixtures/detection/${name}.pcap`, import.meta.url)),
+  );
   let clock = 0;
   let first = -1;
   const cfg = makeConfig({ networks: ['203.0.113.0/24', '2001:db8:1::/48'] });
@@ -56,7 +58,9 @@ describe('fixtures through the decoders', () => {
       assert.ok(a.details.incoming_syn_tcp_pps > 20_000);
       assert.ok(a.samples.length > 0);
       assert.ok(a.samples.every((s) => s.dst === '203.0.113.10'));
-      assert.ok(a.samples.filter((s) => s.tcpFlags === 0x02 && s.dstPort === 80).length >= 0.9 * a.samples.length);
+      assert.ok(
+        a.samples.filter((s) => s.tcpFlags === 0x02 && s.dstPort === 80).length >= 0.9 * a.samples.length,
+      );
       if (fmt === 'sflow') {
         // sFlow carries packet headers: the attack's fingerprint as a pcap.
         assert.ok(a.pcap && a.pcap.length > 24);
@@ -80,7 +84,11 @@ describe('fixtures through the decoders', () => {
 
     it(`background.${fmt}: no attack with the default policy`, () => {
       const { det, started } = replay(`background.${fmt}`);
-      assert.equal(started.length, 0, started.map((s) => `${s.rec.ip} ${s.rec.details.attack_detection_threshold}`).join());
+      assert.equal(
+        started.length,
+        0,
+        started.map((s) => `${s.rec.ip} ${s.rec.details.attack_detection_threshold}`).join(),
+      );
       // ...although it was seen and counted.
       assert.ok(det.detectionStats().hosts_v4 > 10);
       assert.ok(det.detectionStats().hosts_v6 > 0);

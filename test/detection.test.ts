@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createDetector, type AttackRecord, type DetectorImpl, type HostgroupAttack } from '../src/detection/index.js';
+import {
+  createDetector,
+  type AttackRecord,
+  type DetectorImpl,
+  type HostgroupAttack,
+} from '../src/detection/index.js';
 import { generateRules } from '../src/flowspec/generate.js';
 import { UPDATES_PER_SECOND } from '../src/detection/tick.js';
 import { makeConfig, rec, type ConfigSpec, type RecSpec } from './fixtures/detection/helpers.js';
@@ -11,7 +16,8 @@ function setup(spec: ConfigSpec = {}, opts: Parameters<typeof createDetector>[1]
   let now = T0;
   const det = createDetector(makeConfig(spec), { now: () => now, ...opts });
   const events: { ev: string; rec: AttackRecord }[] = [];
-  for (const ev of ['attack_started', 'attack_updated', 'attack_finished'] as const) det.on(ev, (r) => events.push({ ev, rec: r }));
+  for (const ev of ['attack_started', 'attack_updated', 'attack_finished'] as const)
+    det.on(ev, (r) => events.push({ ev, rec: r }));
   const tick = () => {
     now += 100;
     det.tick(now);
@@ -55,7 +61,15 @@ describe('window arithmetic', () => {
 
   it('counts each side of a record: incoming for the destination, outgoing for the source', () => {
     const { det, tick, feed } = setup();
-    feed({ src: '203.0.113.5', dst: '198.51.100.7', protocol: 17, srcPort: 53, dstPort: 5353, packets: 7, bytes: 700 });
+    feed({
+      src: '203.0.113.5',
+      dst: '198.51.100.7',
+      protocol: 17,
+      srcPort: 53,
+      dstPort: 5353,
+      packets: 7,
+      bytes: 700,
+    });
     tick();
     const a = det.hostRates('203.0.113.5')!;
     const b = det.hostRates('198.51.100.7')!;
@@ -78,7 +92,15 @@ describe('window arithmetic', () => {
     tick();
     const r = det.hostRates('203.0.113.10')!;
     assert.ok(Math.abs(r.in_packets - 1) < 1e-9, String(r.in_packets));
-    feed({ src: '192.0.2.1', dst: '203.0.113.10', protocol: 17, fragment: true, dropped: true, packets: 5, bytes: 7000 });
+    feed({
+      src: '192.0.2.1',
+      dst: '203.0.113.10',
+      protocol: 17,
+      fragment: true,
+      dropped: true,
+      packets: 5,
+      bytes: 7000,
+    });
     feed({ src: '192.0.2.1', dst: '203.0.113.10', protocol: 1, packets: 2, bytes: 128 });
     tick();
     const q = det.hostRates('203.0.113.10')!;
@@ -103,7 +125,16 @@ describe('long flows', () => {
   it('a flow longer than the window contributes its average rate', () => {
     const { det, tick, feed } = setup();
     // One NetFlow record of a 100 s download: 10 GB, 7M packets.
-    feed({ src: '192.0.2.80', dst: '203.0.113.30', srcPort: 443, dstPort: 50000, tcpFlags: 0x1b, packets: 7_000_000, bytes: 10e9, durationMs: 100_000 });
+    feed({
+      src: '192.0.2.80',
+      dst: '203.0.113.30',
+      srcPort: 443,
+      dstPort: 50000,
+      tcpFlags: 0x1b,
+      packets: 7_000_000,
+      bytes: 10e9,
+      durationMs: 100_000,
+    });
     tick();
     const r = det.hostRates('203.0.113.30')!;
     assert.equal(r.in_bytes, 1e8); // 10 GB / 100 s
@@ -111,14 +142,32 @@ describe('long flows', () => {
   });
 
   it('a large legitimate single flow causes no spike, the same volume in one instant does', () => {
-    const cfg: ConfigSpec = { hostgroups: [{ name: 'default', ban: { incoming: { total: { mbps: 1000 } } } }] };
+    const cfg: ConfigSpec = {
+      hostgroups: [{ name: 'default', ban: { incoming: { total: { mbps: 1000 } } } }],
+    };
     const a = setup(cfg);
     // 5 GB over 60 s = 667 Mbit/s average: under 1000 Mbit/s.
-    a.feed({ src: '192.0.2.80', dst: '203.0.113.30', srcPort: 443, tcpFlags: 0x1b, packets: 3_500_000, bytes: 5e9, durationMs: 60_000 });
+    a.feed({
+      src: '192.0.2.80',
+      dst: '203.0.113.30',
+      srcPort: 443,
+      tcpFlags: 0x1b,
+      packets: 3_500_000,
+      bytes: 5e9,
+      durationMs: 60_000,
+    });
     for (let i = 0; i < 12; i++) a.tick();
     assert.equal(a.events.length, 0);
     const b = setup(cfg);
-    b.feed({ src: '192.0.2.80', dst: '203.0.113.30', srcPort: 443, tcpFlags: 0x1b, packets: 3_500_000, bytes: 5e9, durationMs: 0 });
+    b.feed({
+      src: '192.0.2.80',
+      dst: '203.0.113.30',
+      srcPort: 443,
+      tcpFlags: 0x1b,
+      packets: 3_500_000,
+      bytes: 5e9,
+      durationMs: 0,
+    });
     b.tick();
     assert.equal(b.events[0]?.ev, 'attack_started');
   });
@@ -219,10 +268,20 @@ describe('thresholds', () => {
 
   it('direction comes from the threshold that fired', () => {
     const { tick, feed, events } = setup({
-      hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 100000 } }, outgoing: { udp: { pps: 1000 } } } }],
+      hostgroups: [
+        { name: 'default', ban: { incoming: { total: { pps: 100000 } }, outgoing: { udp: { pps: 1000 } } } },
+      ],
     });
     // A host sending a UDP flood (e.g. compromised): outgoing.
-    feed({ src: '203.0.113.40', dst: '192.0.2.9', protocol: 17, srcPort: 40000, dstPort: 80, packets: 5000, bytes: 5e5 });
+    feed({
+      src: '203.0.113.40',
+      dst: '192.0.2.9',
+      protocol: 17,
+      srcPort: 40000,
+      dstPort: 80,
+      packets: 5000,
+      bytes: 5e5,
+    });
     tick();
     const a = events[0]!.rec;
     assert.equal(a.ip, '203.0.113.40');
@@ -234,7 +293,9 @@ describe('thresholds', () => {
   });
 
   it('mbps and flows units', () => {
-    const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { mbps: 100, flows: 1e9 } } } }] });
+    const { tick, feed, events } = setup({
+      hostgroups: [{ name: 'default', ban: { incoming: { total: { mbps: 100, flows: 1e9 } } } }],
+    });
     feed({ ...SYN, packets: 10_000, bytes: 12_500_000 }); // 100 Mbit in 1 s: not above
     tick();
     assert.equal(events.length, 0);
@@ -253,11 +314,18 @@ describe('thresholds', () => {
     tick();
     assert.equal(events.length, 0);
     assert.equal(det.hostRates('203.0.113.10')!.in_packets, 100_000);
-    assert.equal(det.stillAttacking('203.0.113.10'), true, 'rates are above; the ban decision is the whitelist');
+    assert.equal(
+      det.stillAttacking('203.0.113.10'),
+      true,
+      'rates are above; the ban decision is the whitelist',
+    );
   });
 
   it('exclude_whitelisted_sources drops traffic from whitelisted remotes', () => {
-    const { det, tick, feed } = setup({ whitelist: ['192.0.2.0/24'], detection: { exclude_whitelisted_sources: true } });
+    const { det, tick, feed } = setup({
+      whitelist: ['192.0.2.0/24'],
+      detection: { exclude_whitelisted_sources: true },
+    });
     feed({ ...SYN, src: '192.0.2.1', packets: 100 });
     feed({ ...SYN, src: '198.18.0.1', packets: 7 });
     tick();
@@ -266,7 +334,13 @@ describe('thresholds', () => {
 
   it('emergency tier, rateFn and stillAttacking', () => {
     const { det, tick, feed } = setup({
-      hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 1000 } } }, emergency: { incoming: { total: { pps: 50_000 } } } }],
+      hostgroups: [
+        {
+          name: 'default',
+          ban: { incoming: { total: { pps: 1000 } } },
+          emergency: { incoming: { total: { pps: 50_000 } } },
+        },
+      ],
     });
     feed({ ...SYN, packets: 20_000, bytes: 20_000 * 60 });
     tick();
@@ -292,14 +366,30 @@ describe('hostgroups', () => {
     hostgroups: [
       { name: 'default', ban: { incoming: { total: { pps: 20_000 } } } },
       // Resolved thresholds: `customers` inherits default's and tightens; `vip` is more specific.
-      { name: 'customers', prefixes: ['203.0.113.0/24', '2001:db8:1::/48'], ban: { incoming: { total: { pps: 1000 } } } },
-      { name: 'vip', parent: 'customers', prefixes: ['203.0.113.128/25', '2001:db8:1:2::/64'], ban: { incoming: { total: { pps: 100 } } } },
+      {
+        name: 'customers',
+        prefixes: ['203.0.113.0/24', '2001:db8:1::/48'],
+        ban: { incoming: { total: { pps: 1000 } } },
+      },
+      {
+        name: 'vip',
+        parent: 'customers',
+        prefixes: ['203.0.113.128/25', '2001:db8:1:2::/64'],
+        ban: { incoming: { total: { pps: 100 } } },
+      },
     ],
   };
 
   it('most specific prefix wins, for IPv4 and IPv6', () => {
     const { det, tick, feed, events } = setup(spec);
-    for (const dst of ['203.0.113.10', '203.0.113.200', '198.51.100.1', '2001:db8:1::5', '2001:db8:1:2::5', '2001:db8:9::1']) {
+    for (const dst of [
+      '203.0.113.10',
+      '203.0.113.200',
+      '198.51.100.1',
+      '2001:db8:1::5',
+      '2001:db8:1:2::5',
+      '2001:db8:9::1',
+    ]) {
       const src = dst.includes(':') ? '3fff::1' : '192.0.2.1';
       feed({ src, dst, packets: 1500 });
     }
@@ -310,7 +400,12 @@ describe('hostgroups', () => {
     assert.equal(det.hostgroupOf('2001:db8:1:2::5'), 'vip');
     assert.equal(det.hostgroupOf('192.0.2.1'), null);
     const byIp = new Map(events.filter((e) => e.ev === 'attack_started').map((e) => [e.rec.ip, e.rec]));
-    assert.deepEqual([...byIp.keys()].sort(), ['2001:db8:1:2::5', '2001:db8:1::5', '203.0.113.10', '203.0.113.200']);
+    assert.deepEqual([...byIp.keys()].sort(), [
+      '2001:db8:1:2::5',
+      '2001:db8:1::5',
+      '203.0.113.10',
+      '203.0.113.200',
+    ]);
     assert.equal(byIp.get('203.0.113.200')!.hostgroup, 'vip');
     assert.equal(byIp.get('203.0.113.200')!.details.attack_detection_threshold_value, 100);
     assert.equal(byIp.get('203.0.113.10')!.details.attack_detection_threshold_value, 1000);
@@ -325,7 +420,12 @@ describe('hostgroups', () => {
     const s: ConfigSpec = {
       hostgroups: [
         { name: 'default', ban: {} },
-        { name: 'web', prefixes: ['203.0.113.0/26'], ban: { incoming: { total: { pps: 1e9 } } }, hostgroupTotal: { incoming: { total: { pps: 1500 } } } },
+        {
+          name: 'web',
+          prefixes: ['203.0.113.0/26'],
+          ban: { incoming: { total: { pps: 1e9 } } },
+          hostgroupTotal: { incoming: { total: { pps: 1500 } } },
+        },
       ],
     };
     const { det, tick, feed } = setup(s);
@@ -349,7 +449,12 @@ describe('hostgroups', () => {
     const { det, tick, feed, events } = setup({
       hostgroups: [
         { name: 'default', ban: {} },
-        { name: 'web', prefixes: ['203.0.113.0/26'], ban: {}, hostgroupTotal: { incoming: { total: { pps: 1000, mbps: 1 } } } },
+        {
+          name: 'web',
+          prefixes: ['203.0.113.0/26'],
+          ban: {},
+          hostgroupTotal: { incoming: { total: { pps: 1000, mbps: 1 } } },
+        },
       ],
     });
     const hg: HostgroupAttack[] = [];
@@ -359,10 +464,10 @@ describe('hostgroups', () => {
       feed({ src: '192.0.2.1', dst: '203.0.113.7', packets: 5000, bytes: 5000 * 1000 });
       tick();
     }
-    assert.deepEqual(
-      hg.map((a) => `${a.hostgroup} ${a.direction} ${a.cls} ${a.unit}`).sort(),
-      ['web incoming total mbps', 'web incoming total pps'],
-    );
+    assert.deepEqual(hg.map((a) => `${a.hostgroup} ${a.direction} ${a.cls} ${a.unit}`).sort(), [
+      'web incoming total mbps',
+      'web incoming total pps',
+    ]);
     assert.equal(events.length, 0, 'no host attack');
     assert.equal(det.activeAttacks().length, 0);
     assert.equal(det.stillAttacking('203.0.113.7'), false);
@@ -373,7 +478,15 @@ describe('hostgroups', () => {
     feed({ src: '192.0.2.1', dst: '198.51.100.1', packets: 900 });
     tick();
     assert.equal(events.length, 0);
-    det.reconfigure(makeConfig({ ...spec, hostgroups: [...spec.hostgroups!, { name: 'lab', prefixes: ['198.51.100.0/28'], ban: { incoming: { total: { pps: 500 } } } }] }));
+    det.reconfigure(
+      makeConfig({
+        ...spec,
+        hostgroups: [
+          ...spec.hostgroups!,
+          { name: 'lab', prefixes: ['198.51.100.0/28'], ban: { incoming: { total: { pps: 500 } } } },
+        ],
+      }),
+    );
     assert.equal(det.hostRates('198.51.100.1')!.in_packets, 900, 'counters survive');
     assert.equal(det.hostRates('198.51.100.1')!.hostgroup, 'lab');
     tick();
@@ -388,7 +501,10 @@ describe('attack lifecycle', () => {
   it('updates of many attacks stay within the budget per tick, and every attack gets its turn', () => {
     // 6,000 hosts under attack: one update each per second would be 6,000/s; the budget
     // (UPDATES_PER_SECOND) stretches each one's interval to 3 s, at most 200 per tick.
-    const { tick, feed, events } = setup({ networks: ['10.0.0.0/8'], hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 5000 } } } }] });
+    const { tick, feed, events } = setup({
+      networks: ['10.0.0.0/8'],
+      hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 5000 } } } }],
+    });
     const N = 6000;
     const host = (i: number) => `10.2.${i >> 8}.${i & 255}`;
     const perTick: number[] = [];
@@ -400,17 +516,26 @@ describe('attack lifecycle', () => {
     }
     assert.equal(events.filter((e) => e.ev === 'attack_started').length, N, 'every host attacked once');
     assert.equal(events.filter((e) => e.ev === 'attack_finished').length, 0);
-    assert.ok(Math.max(...perTick) <= (UPDATES_PER_SECOND * 100) / 1000, `updates per tick: max ${Math.max(...perTick)}`);
+    assert.ok(
+      Math.max(...perTick) <= (UPDATES_PER_SECOND * 100) / 1000,
+      `updates per tick: max ${Math.max(...perTick)}`,
+    );
     // Started at tick ~6; over the remaining ~7 s every attack was updated at least once and
     // none more often than its stretched interval allows (3 s: at most 3 times).
     const byUuid = new Map<string, number>();
-    for (const e of events) if (e.ev === 'attack_updated') byUuid.set(e.rec.uuid, (byUuid.get(e.rec.uuid) ?? 0) + 1);
+    for (const e of events)
+      if (e.ev === 'attack_updated') byUuid.set(e.rec.uuid, (byUuid.get(e.rec.uuid) ?? 0) + 1);
     assert.equal(byUuid.size, N, 'every attack updated');
-    assert.ok(Math.max(...byUuid.values()) <= 3, `most updates of one attack: ${Math.max(...byUuid.values())}`);
+    assert.ok(
+      Math.max(...byUuid.values()) <= 3,
+      `most updates of one attack: ${Math.max(...byUuid.values())}`,
+    );
   });
 
   it('started, updated once per second, finished after a window below', () => {
-    const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 5000 } } } }] });
+    const { tick, feed, events } = setup({
+      hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 5000 } } } }],
+    });
     for (let i = 0; i < 30; i++) {
       feed({ ...SYN, packets: 1000 }); // 10k pps steady
       tick();
@@ -436,25 +561,50 @@ describe('attack lifecycle', () => {
   });
 
   it('the attack record has samples at once, a baseline from before, and a pcap where headers exist', () => {
-    const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 20_000 } } } }] });
+    const { tick, feed, events } = setup({
+      hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 20_000 } } } }],
+    });
     // Baseline: web traffic for a second.
     for (let i = 0; i < 10; i++) {
-      feed({ src: '198.18.0.5', dst: '203.0.113.10', protocol: 6, tcpFlags: 0x18, srcPort: 51000, dstPort: 443, packets: 10, bytes: 10 * 800 });
+      feed({
+        src: '198.18.0.5',
+        dst: '203.0.113.10',
+        protocol: 6,
+        tcpFlags: 0x18,
+        srcPort: 51000,
+        dstPort: 443,
+        packets: 10,
+        bytes: 10 * 800,
+      });
       tick();
     }
     // sFlow-like SYN flood with packet headers: 100 samples x 100 per tick = 100k pps.
     const hdr = new Uint8Array(60);
     hdr[12] = 0x08;
     for (let t = 0; t < 3 && !events.length; t++) {
-      for (let i = 0; i < 100; i++) feed({ ...SYN, src: `198.19.${t}.${i}`, srcPort: 1024 + i, packets: 100, bytes: 6000, samplingRate: 100, header: hdr });
+      for (let i = 0; i < 100; i++)
+        feed({
+          ...SYN,
+          src: `198.19.${t}.${i}`,
+          srcPort: 1024 + i,
+          packets: 100,
+          bytes: 6000,
+          samplingRate: 100,
+          header: hdr,
+        });
       tick();
     }
     const a = events.find((e) => e.ev === 'attack_started')!.rec;
     assert.ok(a.samples.length > 0 && a.samples.length <= 100, `samples ${a.samples.length}`);
-    assert.ok(a.samples.every((s) => s.dst === '203.0.113.10' && s.tcpFlags === 0x02 && s.samplingRate === 100));
+    assert.ok(
+      a.samples.every((s) => s.dst === '203.0.113.10' && s.tcpFlags === 0x02 && s.samplingRate === 100),
+    );
     assert.equal(a.samples[0]!.header!.length, 60);
     assert.ok(a.baseline.length > 0);
-    assert.ok(a.baseline.every((s) => s.dstPort === 443 && s.src === '198.18.0.5'), 'baseline holds only pre-attack traffic');
+    assert.ok(
+      a.baseline.every((s) => s.dstPort === 443 && s.src === '198.18.0.5'),
+      'baseline holds only pre-attack traffic',
+    );
     assert.equal(a.packet_dump_detailed.length, a.samples.length);
     assert.equal(a.packet_dump_detailed[0]!.protocol, 'tcp');
     assert.ok(a.pcap);
@@ -467,17 +617,47 @@ describe('attack lifecycle', () => {
   it('an attack that ramps up over several ticks leaves the baseline clean', () => {
     // The demo's case: a DNS amplification against a udp mbps threshold grows for a few ticks
     // before the host turns hot; the host's normal traffic is sparse and includes DNS replies.
-    const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 20_000 }, udp: { mbps: 100 } } } }] });
+    const { tick, feed, events } = setup({
+      hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 20_000 }, udp: { mbps: 100 } } } }],
+    });
     const host = '203.0.113.20';
-    const web = (i: number) => ({ src: `198.18.0.${1 + (i % 50)}`, dst: host, protocol: 6, tcpFlags: 0x10, srcPort: 40000 + i, dstPort: 443, packets: 10, bytes: 10 * 700, samplingRate: 10 });
-    const dns = (i: number) => ({ src: `198.18.1.${1 + (i % 50)}`, dst: host, protocol: 17, srcPort: 53, dstPort: 30000 + i, packets: 10, bytes: 10 * 150, samplingRate: 10 });
+    const web = (i: number) => ({
+      src: `198.18.0.${1 + (i % 50)}`,
+      dst: host,
+      protocol: 6,
+      tcpFlags: 0x10,
+      srcPort: 40000 + i,
+      dstPort: 443,
+      packets: 10,
+      bytes: 10 * 700,
+      samplingRate: 10,
+    });
+    const dns = (i: number) => ({
+      src: `198.18.1.${1 + (i % 50)}`,
+      dst: host,
+      protocol: 17,
+      srcPort: 53,
+      dstPort: 30000 + i,
+      packets: 10,
+      bytes: 10 * 150,
+      samplingRate: 10,
+    });
     // Background for 4 s: a sampled packet every other tick, every fifth one a DNS reply.
     for (let i = 0; i < 40; i++) {
       if (i % 2 === 0) feed(i % 10 === 4 ? dns(i) : web(i));
       tick();
     }
     // The flood: 40, 80, 120 ... samples of 1:10 per tick (4k, 8k, 12k ... pps) of 1300 bytes.
-    const amp = (t: number, i: number) => ({ src: `192.0.2.${1 + ((t * 7 + i) % 250)}`, dst: host, protocol: 17, srcPort: 53, dstPort: 1024 + i, packets: 10, bytes: 10 * 1300, samplingRate: 10 });
+    const amp = (t: number, i: number) => ({
+      src: `192.0.2.${1 + ((t * 7 + i) % 250)}`,
+      dst: host,
+      protocol: 17,
+      srcPort: 53,
+      dstPort: 1024 + i,
+      packets: 10,
+      bytes: 10 * 1300,
+      samplingRate: 10,
+    });
     let hotAt = -1;
     for (let t = 1; t <= 12 && !events.length; t++) {
       for (let i = 0; i < Math.min(200, 40 * t); i++) feed(amp(t, i));
@@ -488,9 +668,18 @@ describe('attack lifecycle', () => {
     const a = events.find((e) => e.ev === 'attack_started')!.rec;
     assert.equal(a.details.attack_type, 'dns_amplification');
     const kinds = a.baseline.map((s) => `${s.protocol}/${s.srcPort}/${s.bytes / s.packets}`);
-    assert.ok(a.baseline.every((s) => s.bytes / s.packets !== 1300), `no attack sample in the baseline: ${kinds.join(' ')}`);
-    assert.ok(a.baseline.some((s) => s.protocol === 17 && s.srcPort === 53), `the normal DNS replies are in it: ${kinds.join(' ')}`);
-    assert.ok(a.baseline.some((s) => s.protocol === 6), `and the web traffic: ${kinds.join(' ')}`);
+    assert.ok(
+      a.baseline.every((s) => s.bytes / s.packets !== 1300),
+      `no attack sample in the baseline: ${kinds.join(' ')}`,
+    );
+    assert.ok(
+      a.baseline.some((s) => s.protocol === 17 && s.srcPort === 53),
+      `the normal DNS replies are in it: ${kinds.join(' ')}`,
+    );
+    assert.ok(
+      a.baseline.some((s) => s.protocol === 6),
+      `and the web traffic: ${kinds.join(' ')}`,
+    );
     // So the FlowSpec generator builds a rule that spares the normal DNS replies.
     const g = generateRules(a.samples, a.baseline);
     assert.ok(g.ok && g.rules.length === 1, g.explanation);
@@ -498,32 +687,69 @@ describe('attack lifecycle', () => {
   });
 
   it('the baseline ring keeps one entry per kind of traffic, at most baselineSamples', () => {
-    const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 20_000 } } } }] }, { baselineSamples: 8 });
+    const { tick, feed, events } = setup(
+      { hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 20_000 } } } }] },
+      { baselineSamples: 8 },
+    );
     const host = '203.0.113.10';
     // 5 s of a busy host: web, DNS and ICMP, many records per tick.
     for (let t = 0; t < 50; t++) {
       for (let i = 0; i < 20; i++) {
         const k = (t + i) % 3;
-        if (k === 0) feed({ src: '198.18.0.5', dst: host, protocol: 6, srcPort: 50000 + i, dstPort: 443, packets: 10, bytes: 8000 });
-        else if (k === 1) feed({ src: '198.18.0.6', dst: host, protocol: 17, srcPort: 53, dstPort: 50000 + i, packets: 2, bytes: 300 });
-        else feed({ src: '198.18.0.7', dst: host, protocol: 1, srcPort: 0, dstPort: 0, packets: 1, bytes: 84 });
+        if (k === 0)
+          feed({
+            src: '198.18.0.5',
+            dst: host,
+            protocol: 6,
+            srcPort: 50000 + i,
+            dstPort: 443,
+            packets: 10,
+            bytes: 8000,
+          });
+        else if (k === 1)
+          feed({
+            src: '198.18.0.6',
+            dst: host,
+            protocol: 17,
+            srcPort: 53,
+            dstPort: 50000 + i,
+            packets: 2,
+            bytes: 300,
+          });
+        else
+          feed({ src: '198.18.0.7', dst: host, protocol: 1, srcPort: 0, dstPort: 0, packets: 1, bytes: 84 });
       }
       tick();
     }
     // Then a UDP flood to random ports, from random ports: a new kind on every record.
     for (let t = 0; t < 20 && !events.length; t++) {
-      for (let i = 0; i < 40; i++) feed({ src: `192.0.2.${i}`, dst: host, protocol: 17, srcPort: 1024 + t * 100 + i, dstPort: 2024 + t * 100 + i, packets: 8 * t, bytes: 8 * t * 500 });
+      for (let i = 0; i < 40; i++)
+        feed({
+          src: `192.0.2.${i}`,
+          dst: host,
+          protocol: 17,
+          srcPort: 1024 + t * 100 + i,
+          dstPort: 2024 + t * 100 + i,
+          packets: 8 * t,
+          bytes: 8 * t * 500,
+        });
       tick();
     }
     const a = events.find((e) => e.ev === 'attack_started')!.rec;
     const kinds = new Set(a.baseline.map((s) => `${s.protocol}/${Math.min(s.srcPort, s.dstPort)}`));
     assert.deepEqual([...kinds].sort(), ['1/0', '17/53', '6/443'], [...kinds].join(' '));
     assert.ok(a.baseline.length <= 8);
-    assert.ok(a.baseline.every((s) => s.src.startsWith('198.18.')), 'no flood record');
+    assert.ok(
+      a.baseline.every((s) => s.src.startsWith('198.18.')),
+      'no flood record',
+    );
   });
 
   it('hosts beyond the hot-buffer cap are detected on their first tick over, and cool down', () => {
-    const { det, tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }] }, { maxHotHosts: 1 });
+    const { det, tick, feed, events } = setup(
+      { hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }] },
+      { maxHotHosts: 1 },
+    );
     // 20 hosts at 70% of the threshold for a second: all hot, one with a buffer.
     for (let t = 0; t < 10; t++) {
       for (let h = 1; h <= 20; h++) feed({ ...SYN, dst: `203.0.113.${h}`, packets: 700 });
@@ -534,10 +760,16 @@ describe('attack lifecycle', () => {
     // Host 17 goes over: detected on that very tick.
     for (let h = 1; h <= 20; h++) feed({ ...SYN, dst: `203.0.113.${h}`, packets: h === 17 ? 5000 : 700 });
     tick();
-    assert.deepEqual(events.map((e) => `${e.ev} ${e.rec.ip}`), ['attack_started 203.0.113.17']);
+    assert.deepEqual(
+      events.map((e) => `${e.ev} ${e.rec.ip}`),
+      ['attack_started 203.0.113.17'],
+    );
     // Everything stops: the attack finishes after a window below, every host cools down.
     for (let t = 0; t < 40; t++) tick();
-    assert.deepEqual(events.filter((e) => e.ev !== 'attack_updated').map((e) => e.ev), ['attack_started', 'attack_finished']);
+    assert.deepEqual(
+      events.filter((e) => e.ev !== 'attack_updated').map((e) => e.ev),
+      ['attack_started', 'attack_finished'],
+    );
     assert.equal(det.detectionStats().hot_hosts, 0);
   });
 
@@ -545,7 +777,11 @@ describe('attack lifecycle', () => {
     const cap = 4 * 2 ** 20;
     let now = T0;
     const det = createDetector(
-      makeConfig({ networks: ['10.1.0.0/16'], hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }], detection: { hot_sample_bytes: cap } }),
+      makeConfig({
+        networks: ['10.1.0.0/16'],
+        hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }],
+        detection: { hot_sample_bytes: cap },
+      }),
       { now: () => now },
     );
     const started: AttackRecord[] = [];
@@ -557,7 +793,19 @@ describe('attack lifecycle', () => {
     // A second at 70% of the threshold (every host hot), then over it: every host attacked.
     for (let t = 0; t < 12; t++) {
       const pk = t < 10 ? 700 : 5000;
-      for (const dst of hosts) det.sink.onFlow(rec({ src: '192.0.2.1', dst, protocol: 17, srcPort: 53, dstPort: 4000 + t, packets: pk, bytes: pk * 100, timeMs: now }));
+      for (const dst of hosts)
+        det.sink.onFlow(
+          rec({
+            src: '192.0.2.1',
+            dst,
+            protocol: 17,
+            srcPort: 53,
+            dstPort: 4000 + t,
+            packets: pk,
+            bytes: pk * 100,
+            timeMs: now,
+          }),
+        );
       now += 100;
       det.tick(now);
     }
@@ -571,13 +819,18 @@ describe('attack lifecycle', () => {
     // Without a buffer the attack samples come from the baseline ring's marked entries.
     assert.ok(started.every((a) => a.samples.length >= 1 && a.samples.every((s) => s.dst === a.ip)));
     const { createMetrics } = await import('../src/api/metrics.js');
-    const text = await createMetrics({ hotBuffers: () => det.detectionStats(), defaultMetrics: false }).metrics();
+    const text = await createMetrics({
+      hotBuffers: () => det.detectionStats(),
+      defaultMetrics: false,
+    }).metrics();
     assert.match(text, new RegExp(`^breakwater_detection_hot_buffers_refused_total ${N - most}$`, 'm'));
     assert.match(text, new RegExp(`^breakwater_detection_hot_buffers ${most}$`, 'm'));
   });
 
   it('ticks_required counts quiet ticks too while the window stays over', () => {
-    const { tick, feed, events } = setup({ hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } }, ticks_required: 3 }] });
+    const { tick, feed, events } = setup({
+      hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } }, ticks_required: 3 }],
+    });
     feed({ ...SYN, packets: 30_000 });
     tick();
     tick();
@@ -623,7 +876,9 @@ describe('IPv6 slots', () => {
     const st = det.detectionStats();
     assert.equal(st.ipv6_evictions, 2); // 16 >> 3
     assert.equal(st.hosts_v6, 15);
-    const gone = (from: number) => [0, 1, 2, 3, 4, 5, 6, 7].filter((i) => det.hostRates(`2001:db8:1::${(from + i).toString(16)}`) === null).length;
+    const gone = (from: number) =>
+      [0, 1, 2, 3, 4, 5, 6, 7].filter((i) => det.hostRates(`2001:db8:1::${(from + i).toString(16)}`) === null)
+        .length;
     assert.equal(gone(0), 2, 'the least recently seen went first');
     assert.equal(gone(8), 0);
     assert.equal(det.hostRates('2001:db8:2::1')!.in_packets, 1);
@@ -633,12 +888,22 @@ describe('IPv6 slots', () => {
 describe('top', () => {
   it('top N by unit and direction', () => {
     const { det, tick, feed } = setup();
-    for (let i = 1; i <= 9; i++) feed({ src: '192.0.2.1', dst: `203.0.113.${i}`, packets: i * 10, bytes: (10 - i) * 1000 });
+    for (let i = 1; i <= 9; i++)
+      feed({ src: '192.0.2.1', dst: `203.0.113.${i}`, packets: i * 10, bytes: (10 - i) * 1000 });
     feed({ src: '203.0.113.50', dst: '192.0.2.1', packets: 3 });
     tick();
-    assert.deepEqual(det.top(3, 'packets', 'incoming').map((r) => r.ip), ['203.0.113.9', '203.0.113.8', '203.0.113.7']);
-    assert.deepEqual(det.top(2, 'bytes', 'incoming').map((r) => r.ip), ['203.0.113.1', '203.0.113.2']);
-    assert.deepEqual(det.top(5, 'packets', 'outgoing').map((r) => r.ip), ['203.0.113.50']);
+    assert.deepEqual(
+      det.top(3, 'packets', 'incoming').map((r) => r.ip),
+      ['203.0.113.9', '203.0.113.8', '203.0.113.7'],
+    );
+    assert.deepEqual(
+      det.top(2, 'bytes', 'incoming').map((r) => r.ip),
+      ['203.0.113.1', '203.0.113.2'],
+    );
+    assert.deepEqual(
+      det.top(5, 'packets', 'outgoing').map((r) => r.ip),
+      ['203.0.113.50'],
+    );
   });
 });
 

@@ -10,7 +10,16 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from './helpers/routers.js';
-import { BIN, FIXTURES, freePort, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import {
+  BIN,
+  FIXTURES,
+  freePort,
+  recordingScript,
+  replay,
+  startDaemon,
+  tempDir,
+  type DaemonHandle,
+} from './helpers/daemon.js';
 import { ipfix, nf5, nf9, sendFrom, U64_MAX, writeTemplateState } from './helpers/forge.js';
 
 const POLICY = (script: string) => `name: default
@@ -40,7 +49,9 @@ function metric(text: string, name: string, labels = ''): number {
   return m ? Number(m[1]) : 0;
 }
 
-test('forged flows: a flood from an unlisted source bans nothing and leaves no state; poisoned records from a listed one are dropped; the real flood bans', { timeout: 90_000 }, async () => {
+test('forged flows: a flood from an unlisted source bans nothing and leaves no state; poisoned records from a listed one are dropped; the real flood bans', {
+  timeout: 90_000,
+}, async () => {
   const dir = tempDir('trust');
   const rec = recordingScript(dir);
   const nf = await freePort('udp');
@@ -48,33 +59,92 @@ test('forged flows: a flood from an unlisted source bans nothing and leaves no s
   try {
     d = await exporterDaemon(dir, nf, '127.0.0.1', rec.script);
     // 1. The SYN flood capture (~60k pps to 203.0.113.10) from 127.0.0.99, not an exporter.
-    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`, ['--from', '127.0.0.99', '--rate', '20', '--duration', '3']);
+    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`, [
+      '--from',
+      '127.0.0.99',
+      '--rate',
+      '20',
+      '--duration',
+      '3',
+    ]);
     await new Promise((r) => setTimeout(r, 1200));
     assert.deepEqual(rec.calls(), [], 'no ban');
     assert.equal((await d.api('GET', '/single_host_counters/203.0.113.10')).json.object.in_packets, 0);
-    assert.deepEqual((await d.api('GET', '/host_counters/packets/incoming')).json.values ?? [], [], 'no host state');
+    assert.deepEqual(
+      (await d.api('GET', '/host_counters/packets/incoming')).json.values ?? [],
+      [],
+      'no host state',
+    );
     let m = (await d.api('GET', '/metrics')).json as string;
-    assert.ok(metric(m, 'breakwater_capture_unknown_source_datagrams_total') >= 50, 'the dropped datagrams are counted');
+    assert.ok(
+      metric(m, 'breakwater_capture_unknown_source_datagrams_total') >= 50,
+      'the dropped datagrams are counted',
+    );
     assert.doesNotMatch(m, /exporter="127\.0\.0\.99"/, 'no exporter state for the forger');
     await d.waitLog(/from sources not in capture\.exporters \(first seen: 127\.0\.0\.99\)/);
 
     // 2. Poisoned records from the listed exporter: v5 0xffffffff x sampling 0x3fff, v9 and
     //    IPFIX with 8-byte counters and per-record sampling 2^64-1.
-    await sendFrom('127.0.0.1', nf, nf5({ dst: '203.0.113.20', packets: 0xffffffff, bytes: 0xffffffff, sampling: 0x3fff }));
-    await sendFrom('127.0.0.1', nf, nf9({ seq: 0, sourceId: 7, sampling: true, recs: [{ dst: '203.0.113.30', packets: U64_MAX, bytes: U64_MAX, sampling: U64_MAX }] }));
-    await sendFrom('127.0.0.1', nf, ipfix({ seq: 0, sampling: true, recs: [{ dst: '203.0.113.40', packets: U64_MAX, bytes: U64_MAX, sampling: U64_MAX }] }));
-    await waitFor('poisoned records counted', async () => metric((await d!.api('GET', '/metrics')).json, 'breakwater_capture_events_total', 'event="record_out_of_bounds"') >= 3, 5000);
+    await sendFrom(
+      '127.0.0.1',
+      nf,
+      nf5({ dst: '203.0.113.20', packets: 0xffffffff, bytes: 0xffffffff, sampling: 0x3fff }),
+    );
+    await sendFrom(
+      '127.0.0.1',
+      nf,
+      nf9({
+        seq: 0,
+        sourceId: 7,
+        sampling: true,
+        recs: [{ dst: '203.0.113.30', packets: U64_MAX, bytes: U64_MAX, sampling: U64_MAX }],
+      }),
+    );
+    await sendFrom(
+      '127.0.0.1',
+      nf,
+      ipfix({
+        seq: 0,
+        sampling: true,
+        recs: [{ dst: '203.0.113.40', packets: U64_MAX, bytes: U64_MAX, sampling: U64_MAX }],
+      }),
+    );
+    await waitFor(
+      'poisoned records counted',
+      async () =>
+        metric(
+          (await d!.api('GET', '/metrics')).json,
+          'breakwater_capture_events_total',
+          'event="record_out_of_bounds"',
+        ) >= 3,
+      5000,
+    );
     m = (await d.api('GET', '/metrics')).json as string;
     assert.ok(metric(m, 'breakwater_capture_events_total', 'event="bad_sampling_rate"') >= 2);
     // Within one window (1 s) nothing of it is left anywhere.
     await new Promise((r) => setTimeout(r, 1100));
-    for (const ip of ['203.0.113.20', '203.0.113.30', '203.0.113.40']) assert.equal((await d.api('GET', `/single_host_counters/${ip}`)).json.object.in_packets, 0, ip);
-    const totals = (await d.api('GET', '/total_traffic_counters')).json.values as { counter_name: string; value: number; unit: string }[];
-    assert.ok(totals.every((t) => t.value === 0), JSON.stringify(totals));
+    for (const ip of ['203.0.113.20', '203.0.113.30', '203.0.113.40'])
+      assert.equal((await d.api('GET', `/single_host_counters/${ip}`)).json.object.in_packets, 0, ip);
+    const totals = (await d.api('GET', '/total_traffic_counters')).json.values as {
+      counter_name: string;
+      value: number;
+      unit: string;
+    }[];
+    assert.ok(
+      totals.every((t) => t.value === 0),
+      JSON.stringify(totals),
+    );
     assert.deepEqual(rec.calls(), [], 'still no ban');
 
     // 3. The same flood from the listed exporter: banned.
-    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`, ['--from', '127.0.0.1', '--rate', '20', '--duration', '3']);
+    await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`, [
+      '--from',
+      '127.0.0.1',
+      '--rate',
+      '20',
+      '--duration',
+      '3',
+    ]);
     const ban = await waitFor('ban', async () => rec.calls().find((c) => c.stdin?.action === 'ban'), 10_000);
     assert.equal(ban.stdin.ip, '203.0.113.10');
   } finally {
@@ -82,7 +152,9 @@ test('forged flows: a flood from an unlisted source bans nothing and leaves no s
   }
 });
 
-test('65,536 spoofed template senders leave the configured exporter fully decoded', { timeout: 120_000 }, async () => {
+test('65,536 spoofed template senders leave the configured exporter fully decoded', {
+  timeout: 120_000,
+}, async () => {
   const dir = tempDir('trust-spoof');
   const rec = recordingScript(dir);
   const nf = await freePort('udp');
@@ -96,19 +168,29 @@ test('65,536 spoofed template senders leave the configured exporter fully decode
     }
     const spoofMs = Date.now() - t0;
     const n = 200;
-    for (let i = 0; i < n; i++) await sendFrom('127.0.0.91', nf, nf9({ seq: i, recs: [{ dst: '203.0.113.80', packets: 1, bytes: 60 }] }));
+    for (let i = 0; i < n; i++)
+      await sendFrom(
+        '127.0.0.91',
+        nf,
+        nf9({ seq: i, recs: [{ dst: '203.0.113.80', packets: 1, bytes: 60 }] }),
+      );
     const m = await waitFor(
       'the real exporter decoded',
       async () => {
         const t = (await d!.api('GET', '/metrics')).json as string;
-        return metric(t, 'breakwater_capture_records_total', 'exporter="127.0.0.91",protocol="nf9"') >= n ? t : null;
+        return metric(t, 'breakwater_capture_records_total', 'exporter="127.0.0.91",protocol="nf9"') >= n
+          ? t
+          : null;
       },
       10_000,
     );
     assert.equal(metric(m, 'breakwater_capture_records_total', 'exporter="127.0.0.91",protocol="nf9"'), n);
     assert.equal(metric(m, 'breakwater_capture_malformed_total', 'exporter="127.0.0.91",protocol="nf9"'), 0);
     // Loopback UDP may lose some of a 65,536-datagram burst; most are counted, none held.
-    assert.ok(metric(m, 'breakwater_capture_unknown_source_datagrams_total') > 60_000, `spoofed datagrams counted (sent in ${spoofMs} ms)`);
+    assert.ok(
+      metric(m, 'breakwater_capture_unknown_source_datagrams_total') > 60_000,
+      `spoofed datagrams counted (sent in ${spoofMs} ms)`,
+    );
     assert.equal((m.match(/^breakwater_capture_datagrams_total\{/gm) ?? []).length, 1, 'one exporter known');
   } finally {
     await d?.kill();
@@ -171,8 +253,13 @@ policies: ./policies
     assert.ok(saved, 'the state was saved');
     assert.ok(statSync(file).size > size0 * 0.9, 'the whole state was written');
     const bound = Math.max(300, 3 * base);
-    t.diagnostic(`slowest of ${gets} GETs during the save of ${statSync(file).size} bytes: ${max.toFixed(1)} ms (without a save: ${base.toFixed(1)} ms; bound ${bound.toFixed(0)} ms)`);
-    assert.ok(max < bound, `slowest of ${gets} GETs during the save: ${max.toFixed(1)} ms (without a save: ${base.toFixed(1)} ms)`);
+    t.diagnostic(
+      `slowest of ${gets} GETs during the save of ${statSync(file).size} bytes: ${max.toFixed(1)} ms (without a save: ${base.toFixed(1)} ms; bound ${bound.toFixed(0)} ms)`,
+    );
+    assert.ok(
+      max < bound,
+      `slowest of ${gets} GETs during the save: ${max.toFixed(1)} ms (without a save: ${base.toFixed(1)} ms)`,
+    );
   } finally {
     await d?.kill();
   }
@@ -182,17 +269,35 @@ test('breakwater check refuses a non-loopback flow listener without capture.expo
   const dir = tempDir('trust-check');
   mkdirSync(join(dir, 'policies'));
   const cfg = join(dir, 'breakwater.yaml');
-  writeFileSync(cfg, `capture:\n  listeners:\n    - { name: nf, type: netflow, address: 0.0.0.0, port: 2055 }\npolicies: ./policies\n`);
+  writeFileSync(
+    cfg,
+    `capture:\n  listeners:\n    - { name: nf, type: netflow, address: 0.0.0.0, port: 2055 }\npolicies: ./policies\n`,
+  );
   const r = spawnSync(process.execPath, [BIN, 'check', '--config', cfg], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   // One error line (then check's "1 error" summary).
-  const lines = (r.stdout + r.stderr).trim().split('\n').filter((l) => /:\d+:\d+: /.test(l));
+  const lines = (r.stdout + r.stderr)
+    .trim()
+    .split('\n')
+    .filter((l) => /:\d+:\d+: /.test(l));
   assert.equal(lines.length, 1, r.stdout + r.stderr);
-  assert.match(lines[0]!, /breakwater\.yaml:3:\d+: capture\.listeners\[0\]\.address: flow listener on 0\.0\.0\.0 without capture\.exporters/);
-  const run = spawnSync(process.execPath, [BIN, 'run', '--config', cfg], { encoding: 'utf8', timeout: 20_000 });
+  assert.match(
+    lines[0]!,
+    /breakwater\.yaml:3:\d+: capture\.listeners\[0\]\.address: flow listener on 0\.0\.0\.0 without capture\.exporters/,
+  );
+  const run = spawnSync(process.execPath, [BIN, 'run', '--config', cfg], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   assert.notEqual(run.status, 0);
-  assert.match(run.stdout + run.stderr, /breakwater\.yaml:3:\d+: capture\.listeners\[0\]\.address: flow listener on 0\.0\.0\.0 without capture\.exporters/);
-  writeFileSync(cfg, `capture:\n  listeners:\n    - { name: nf, type: netflow, address: 0.0.0.0, port: 2055 }\n  exporters: [{ address: 192.0.2.0/28, name: edges }]\npolicies: ./policies\n`);
+  assert.match(
+    run.stdout + run.stderr,
+    /breakwater\.yaml:3:\d+: capture\.listeners\[0\]\.address: flow listener on 0\.0\.0\.0 without capture\.exporters/,
+  );
+  writeFileSync(
+    cfg,
+    `capture:\n  listeners:\n    - { name: nf, type: netflow, address: 0.0.0.0, port: 2055 }\n  exporters: [{ address: 192.0.2.0/28, name: edges }]\npolicies: ./policies\n`,
+  );
   const ok = spawnSync(process.execPath, [BIN, 'check', '--config', cfg], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stdout + ok.stderr);
 });

@@ -26,7 +26,14 @@ const pfx = (s: string) => {
 };
 const addr = (ip: string) => pfx(`${ip}/32`).bytes;
 
-function config(dir: string, nf: number, router: string, port: number, us: string, whitelist: string): string {
+function config(
+  dir: string,
+  nf: number,
+  router: string,
+  port: number,
+  us: string,
+  whitelist: string,
+): string {
   return `
 networks: [10.0.0.0/8]
 whitelist: [${whitelist}]
@@ -66,14 +73,21 @@ function fsDestination(r: { prefix: string }): string | null {
   return /destination: ?([0-9.]+\/\d+)/.exec(r.prefix)?.[1] ?? null;
 }
 
-test('carpet bomb under a hostgroup FlowSpec policy: a handful of rules at GoBGP, whitelist respected, restored after kill -9, withdrawn at expiry', { timeout: 120_000 }, async (t) => {
+test('carpet bomb under a hostgroup FlowSpec policy: a handful of rules at GoBGP, whitelist respected, restored after kill -9, withdrawn at expiry', {
+  timeout: 120_000,
+}, async (t) => {
   if (!(await haveBinary('gobgpd'))) return t.skip('gobgpd not installed');
   const dir = tempDir('carpet-fs');
   const rec = recordingScript(dir);
   const ROUTER = '127.0.0.141';
   const US = '127.0.0.142';
   const port = await freePort('tcp', ROUTER);
-  const router: Router = await startGobgp({ address: ROUTER, port, asn: 65001, peers: [{ address: US, asn: 65010, passive: true }] });
+  const router: Router = await startGobgp({
+    address: ROUTER,
+    port,
+    asn: 65001,
+    peers: [{ address: US, asn: 65010, passive: true }],
+  });
   let d: DaemonHandle | undefined;
   // 1,024 hosts of 10.1.0.0/22 at 5k pps each: 5.1M pps for the hostgroup, none over 20k.
   const hosts = Array.from({ length: 1024 }, (_, i) => v4(`10.1.${i >> 8}.${i & 255}`));
@@ -81,14 +95,23 @@ test('carpet bomb under a hostgroup FlowSpec policy: a handful of rules at GoBGP
   try {
     const nf = await freePort('udp');
     d = await startDaemon(dir, config(dir, nf, ROUTER, port, US, '10.1.200.53/32'), {
-      'carpet.yaml': policy('carpet', '10.1.0.0/16', rec.script, '    flowspec: { enabled: true, destination: hostgroup, max_prefixes: 4 }'),
+      'carpet.yaml': policy(
+        'carpet',
+        '10.1.0.0/16',
+        rec.script,
+        '    flowspec: { enabled: true, destination: hostgroup, max_prefixes: 4 }',
+      ),
     });
     await router.waitEstablished(US, 20000);
     flood = nf9Flood({ port: nf, hosts, ppsPerHost: 5000 });
-    const rules = await waitFor('FlowSpec rules at GoBGP', async () => {
-      const r = await router.getRoutes('ipv4-flowspec');
-      return r.length > 0 ? r : null;
-    }, 20000);
+    const rules = await waitFor(
+      'FlowSpec rules at GoBGP',
+      async () => {
+        const r = await router.getRoutes('ipv4-flowspec');
+        return r.length > 0 ? r : null;
+      },
+      20000,
+    );
     assert.ok(rules.length <= 4, `${rules.length} rules: ${rules.map((r) => r.prefix).join(' | ')}`);
     const wl = addr('10.1.200.53');
     for (const r of rules) {
@@ -98,15 +121,29 @@ test('carpet bomb under a hostgroup FlowSpec policy: a handful of rules at GoBGP
     }
     // Every attacked host is under some rule's destination.
     for (const h of ['10.1.0.0', '10.1.1.77', '10.1.3.255']) {
-      assert.ok(rules.some((r) => prefixContains(pfx(fsDestination(r)!), addr(h))), `${h} not covered`);
+      assert.ok(
+        rules.some((r) => prefixContains(pfx(fsDestination(r)!), addr(h))),
+        `${h} not covered`,
+      );
     }
     assert.equal((await router.getRoutes('ipv4-unicast')).length, 0, 'no host blackhole');
-    const listed = (await d.api('GET', '/flowspec')).json.values.filter((v: any) => String(v.cause).startsWith('hostgroup carpet attack '));
+    const listed = (await d.api('GET', '/flowspec')).json.values.filter((v: any) =>
+      String(v.cause).startsWith('hostgroup carpet attack '),
+    );
     assert.equal(listed.length, rules.length);
-    const doc = await waitFor('partial_block notification', async () => rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'partial_block'), 10000);
+    const doc = await waitFor(
+      'partial_block notification',
+      async () =>
+        rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'partial_block'),
+      10000,
+    );
     assert.equal(doc.stdin.hostgroup_name, 'carpet');
     assert.equal(doc.stdin.flow_spec_rules.length, rules.length);
-    assert.equal(rec.calls().filter((c) => c.stdin?.alert_scope === 'host' && c.stdin.action === 'ban').length, 0, 'no host ban');
+    assert.equal(
+      rec.calls().filter((c) => c.stdin?.alert_scope === 'host' && c.stdin.action === 'ban').length,
+      0,
+      'no host ban',
+    );
     // GET /attacks lists the hostgroup attack once, with its rules, and no host attack.
     const attacks = (await d.api('GET', '/attacks')).json.values as any[];
     const hgAttacks = attacks.filter((a) => a.scope === 'hostgroup');
@@ -121,16 +158,44 @@ test('carpet bomb under a hostgroup FlowSpec policy: a handful of rules at GoBGP
     assert.ok(!Number.isNaN(Date.parse(hgAttacks[0].started_at)));
 
     await d.kill('SIGKILL');
-    await waitFor('rules gone with the session', async () => (await router.getRoutes('ipv4-flowspec')).length === 0, 30000);
+    await waitFor(
+      'rules gone with the session',
+      async () => (await router.getRoutes('ipv4-flowspec')).length === 0,
+      30000,
+    );
     await d.restart();
-    await waitFor('rules back after restart', async () => (await router.getRoutes('ipv4-flowspec')).length === rules.length, 20000);
-    const after = (await d.api('GET', '/flowspec')).json.values.filter((v: any) => String(v.cause).startsWith('hostgroup carpet attack '));
-    assert.deepEqual(after.map((v: any) => v.uuid).sort(), listed.map((v: any) => v.uuid).sort(), 'the same rules (uuids kept)');
+    await waitFor(
+      'rules back after restart',
+      async () => (await router.getRoutes('ipv4-flowspec')).length === rules.length,
+      20000,
+    );
+    const after = (await d.api('GET', '/flowspec')).json.values.filter((v: any) =>
+      String(v.cause).startsWith('hostgroup carpet attack '),
+    );
+    assert.deepEqual(
+      after.map((v: any) => v.uuid).sort(),
+      listed.map((v: any) => v.uuid).sort(),
+      'the same rules (uuids kept)',
+    );
 
     flood.stop();
-    await waitFor('withdrawn at expiry once the attack is over', async () => (await router.getRoutes('ipv4-flowspec')).length === 0, 30000);
-    await waitFor('partial_unblock notification', async () => rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'partial_unblock'), 10000);
-    assert.equal(rec.calls().filter((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'partial_block').length, 1, 'the restart sent no second partial_block');
+    await waitFor(
+      'withdrawn at expiry once the attack is over',
+      async () => (await router.getRoutes('ipv4-flowspec')).length === 0,
+      30000,
+    );
+    await waitFor(
+      'partial_unblock notification',
+      async () =>
+        rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'partial_unblock'),
+      10000,
+    );
+    assert.equal(
+      rec.calls().filter((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'partial_block')
+        .length,
+      1,
+      'the restart sent no second partial_block',
+    );
   } finally {
     flood?.stop();
     await d?.kill();
@@ -138,47 +203,82 @@ test('carpet bomb under a hostgroup FlowSpec policy: a handful of rules at GoBGP
   }
 });
 
-test('carpet bomb under a hostgroup blackhole policy: the covering /24s at GoBGP, split around the whitelist', { timeout: 90_000 }, async (t) => {
+test('carpet bomb under a hostgroup blackhole policy: the covering /24s at GoBGP, split around the whitelist', {
+  timeout: 90_000,
+}, async (t) => {
   if (!(await haveBinary('gobgpd'))) return t.skip('gobgpd not installed');
   const dir = tempDir('carpet-bh');
   const rec = recordingScript(dir);
   const ROUTER = '127.0.0.143';
   const US = '127.0.0.144';
   const port = await freePort('tcp', ROUTER);
-  const router: Router = await startGobgp({ address: ROUTER, port, asn: 65001, peers: [{ address: US, asn: 65010, passive: true }] });
+  const router: Router = await startGobgp({
+    address: ROUTER,
+    port,
+    asn: 65001,
+    peers: [{ address: US, asn: 65010, passive: true }],
+  });
   let d: DaemonHandle | undefined;
   // 32 hosts in each of 10.2.1.0/24 and 10.2.5.0/24 at 30k pps: each over 20k, 1.9M in all.
-  const hosts = [...Array.from({ length: 32 }, (_, i) => v4(`10.2.1.${i * 3}`)), ...Array.from({ length: 32 }, (_, i) => v4(`10.2.5.${100 + i}`))];
+  const hosts = [
+    ...Array.from({ length: 32 }, (_, i) => v4(`10.2.1.${i * 3}`)),
+    ...Array.from({ length: 32 }, (_, i) => v4(`10.2.5.${100 + i}`)),
+  ];
   let flood: ReturnType<typeof nf9Flood> | undefined;
   try {
     const nf = await freePort('udp');
     d = await startDaemon(dir, config(dir, nf, ROUTER, port, US, '10.2.5.53/32'), {
-      'carpet.yaml': policy('carpet', '10.2.0.0/16', rec.script, '    blackhole: { enabled: true, prefix_length: { ipv4: 24 }, communities: ["65535:666"], next_hop: { ipv4: 192.0.2.1 } }'),
+      'carpet.yaml': policy(
+        'carpet',
+        '10.2.0.0/16',
+        rec.script,
+        '    blackhole: { enabled: true, prefix_length: { ipv4: 24 }, communities: ["65535:666"], next_hop: { ipv4: 192.0.2.1 } }',
+      ),
     });
     await router.waitEstablished(US, 20000);
     flood = nf9Flood({ port: nf, hosts, ppsPerHost: 30000 });
     // 10.2.1.0/24, and 10.2.5.0/24 minus 10.2.5.53: 8 prefixes.
-    const routes = await waitFor('covering prefixes at GoBGP', async () => {
-      const r = await router.getRoutes('ipv4-unicast');
-      return r.length >= 9 ? r : null;
-    }, 20000);
+    const routes = await waitFor(
+      'covering prefixes at GoBGP',
+      async () => {
+        const r = await router.getRoutes('ipv4-unicast');
+        return r.length >= 9 ? r : null;
+      },
+      20000,
+    );
     const got = routes.map((r) => r.prefix).sort();
     assert.equal(got.length, 9, got.join(' '));
     assert.ok(got.includes('10.2.1.0/24'));
     assert.ok(!got.some((p) => p.endsWith('/32') && !p.startsWith('10.2.5.')), `host routes: ${got}`);
     const wl = addr('10.2.5.53');
     for (const p of got) assert.ok(!prefixContains(pfx(p), wl), `${p} covers the whitelisted host`);
-    for (const h of hosts) assert.ok(got.some((p) => prefixContains(pfx(p), pfx(`${[h >>> 24, (h >>> 16) & 255, (h >>> 8) & 255, h & 255].join('.')}/32`).bytes)));
+    for (const h of hosts)
+      assert.ok(
+        got.some((p) =>
+          prefixContains(
+            pfx(p),
+            pfx(`${[h >>> 24, (h >>> 16) & 255, (h >>> 8) & 255, h & 255].join('.')}/32`).bytes,
+          ),
+        ),
+      );
     for (const r of routes) {
       assert.equal(r.nextHop, '192.0.2.1');
       assert.ok(r.communities.includes('65535:666'));
     }
     const bh = (await d.api('GET', '/blackhole')).json.values.map((v: any) => v.ip).sort();
     assert.deepEqual(bh, got);
-    await waitFor('ban notification', async () => rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'ban'), 10000);
+    await waitFor(
+      'ban notification',
+      async () => rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'ban'),
+      10000,
+    );
     assert.match(d.output(), /10\.2\.5\.0\/24 holds whitelisted 10\.2\.5\.53\/32: split into/);
     flood.stop();
-    await waitFor('withdrawn at expiry', async () => (await router.getRoutes('ipv4-unicast')).length === 0, 30000);
+    await waitFor(
+      'withdrawn at expiry',
+      async () => (await router.getRoutes('ipv4-unicast')).length === 0,
+      30000,
+    );
   } finally {
     flood?.stop();
     await d?.kill();

@@ -7,7 +7,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { haveBinary, startGobgp, waitFor } from './helpers/routers.js';
-import { FIXTURES, freePort, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import {
+  FIXTURES,
+  freePort,
+  recordingScript,
+  replay,
+  startDaemon,
+  tempDir,
+  type DaemonHandle,
+} from './helpers/daemon.js';
 
 const BW = '127.0.0.101';
 const ROUTER = '127.0.0.102';
@@ -17,7 +25,12 @@ test('dry-run: detects and notifies, announces nothing', { timeout: 60_000 }, as
   if (!(await haveBinary('gobgpd'))) return t.skip('gobgpd not installed');
   const dir = tempDir('dryrun');
   const rec = recordingScript(dir);
-  const router = await startGobgp({ address: ROUTER, port: PORT, asn: 65001, peers: [{ address: BW, asn: 65010, passive: true }] });
+  const router = await startGobgp({
+    address: ROUTER,
+    port: PORT,
+    asn: 65001,
+    peers: [{ address: BW, asn: 65010, passive: true }],
+  });
   let d: DaemonHandle | undefined;
   const nf = await freePort('udp');
   try {
@@ -47,7 +60,11 @@ actions:
     await router.waitEstablished(BW, 20000);
     await d.waitLog(/would announce static ipv4-unicast 203\.0\.113\.5\/32/);
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`);
-    const ban = await waitFor('ban notification', async () => rec.calls().find((c) => c.stdin?.action === 'ban'), 10000);
+    const ban = await waitFor(
+      'ban notification',
+      async () => rec.calls().find((c) => c.stdin?.action === 'ban'),
+      10000,
+    );
     assert.equal(ban.stdin.ip, '203.0.113.10');
     await d.waitLog(/would announce/);
     const listed = (await d.api('GET', '/blackhole')).json.values;

@@ -24,7 +24,16 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { haveBinary, startBird, startGobgp, type RibRoute, type Router } from './helpers/routers.js';
 import { RibWatcher, routeText } from './helpers/rib-watcher.js';
-import { BIN, FIXTURES, freePort, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import {
+  BIN,
+  FIXTURES,
+  freePort,
+  recordingScript,
+  replay,
+  startDaemon,
+  tempDir,
+  type DaemonHandle,
+} from './helpers/daemon.js';
 
 const BW = '127.0.0.71';
 const GOBGP = '127.0.0.72';
@@ -91,7 +100,11 @@ const lacks = (prefix: string) => (routes: RibRoute[]) => !routes.some((r) => r.
  * the daemon restarts are expected.
  */
 function startAttack(rate: number): { stop(): Promise<void> } {
-  const p = spawn(process.execPath, [BIN, 'replay', PCAP, '--to', COLLECTOR, '--rate', String(rate), '--duration', '60'], { stdio: 'ignore' });
+  const p = spawn(
+    process.execPath,
+    [BIN, 'replay', PCAP, '--to', COLLECTOR, '--rate', String(rate), '--duration', '60'],
+    { stdio: 'ignore' },
+  );
   const exited = new Promise<void>((r) => p.once('exit', () => r()));
   return {
     async stop() {
@@ -101,7 +114,9 @@ function startAttack(rate: number): { stop(): Promise<void> } {
   };
 }
 
-test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across kill -9; withdrawn after hold and clear_after while the /32 stays until its unban', { timeout: 90_000 }, async (t) => {
+test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across kill -9; withdrawn after hold and clear_after while the /32 stays until its unban', {
+  timeout: 90_000,
+}, async (t) => {
   for (const bin of ['gobgpd', 'bird']) if (!(await haveBinary(bin))) return t.skip(`${bin} not installed`);
   const dir = tempDir('e2e-esc');
   COLLECTOR = `${BW}:${await freePort('udp', BW)}`;
@@ -113,20 +128,39 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
   const snap = async (step: string) => {
     if (!process.env.BW_E2E_TIMELINE) return;
     const rel = ((Date.now() - (marks[0]?.[0] ?? Date.now())) / 1000).toFixed(2);
-    snaps.push(`==== +${rel}s ${step}\n$ gobgp global rib -a ipv4\n${await cli('gobgp', ['--target', `unix://${join(gobgp.dir, 'gobgp.sock')}`, 'global', 'rib', '-a', 'ipv4'])}`);
-    if (bird) snaps.push(`$ birdc show route all\n${await cli('birdc', ['-s', join(bird.dir, 'bird.ctl'), 'show', 'route', 'all', 'protocol', 'peer0'])}`);
+    snaps.push(
+      `==== +${rel}s ${step}\n$ gobgp global rib -a ipv4\n${await cli('gobgp', ['--target', `unix://${join(gobgp.dir, 'gobgp.sock')}`, 'global', 'rib', '-a', 'ipv4'])}`,
+    );
+    if (bird)
+      snaps.push(
+        `$ birdc show route all\n${await cli('birdc', ['-s', join(bird.dir, 'bird.ctl'), 'show', 'route', 'all', 'protocol', 'peer0'])}`,
+      );
   };
-  const gobgp = await startGobgp({ address: GOBGP, port: GOBGP_PORT, asn: 65001, peers: [{ address: BW, asn: 65010, passive: true }] });
+  const gobgp = await startGobgp({
+    address: GOBGP,
+    port: GOBGP_PORT,
+    asn: 65001,
+    peers: [{ address: BW, asn: 65010, passive: true }],
+  });
   let bird: Router | undefined;
   let d: DaemonHandle | undefined;
   const watchers: RibWatcher[] = [];
   let high: ReturnType<typeof startAttack> | undefined;
-  const both = (pred: (r: RibRoute[]) => boolean, ms: number, what: string) => Promise.all(watchers.map((w) => w.waitFor(pred, ms, what)));
+  const both = (pred: (r: RibRoute[]) => boolean, ms: number, what: string) =>
+    Promise.all(watchers.map((w) => w.waitFor(pred, ms, what)));
   try {
-    bird = await startBird({ address: BIRD, port: BIRD_PORT, asn: 65002, peers: [{ address: BW, asn: 65010, passive: true }] });
+    bird = await startBird({
+      address: BIRD,
+      port: BIRD_PORT,
+      asn: 65002,
+      peers: [{ address: BW, asn: 65010, passive: true }],
+    });
     d = await startDaemon(dir, config(dir), { 'default.yaml': policy(rec.script) });
     await Promise.all([gobgp.waitEstablished(BW, 20000), bird.waitEstablished(BW, 20000)]);
-    watchers.push(new RibWatcher(gobgp, ['ipv4-unicast'], 100).start(), new RibWatcher(bird, ['ipv4-unicast'], 100).start());
+    watchers.push(
+      new RibWatcher(gobgp, ['ipv4-unicast'], 100).start(),
+      new RibWatcher(bird, ['ipv4-unicast'], 100).start(),
+    );
     await both((r) => r.length === 0, 5000, 'an empty RIB');
 
     // 1. Above the ban threshold, below the emergency one: the /32 only.
@@ -142,7 +176,11 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     }
     const banned = (await d.api('GET', '/blackhole')).json.values.find((v: any) => v.ip === HOST);
     assert.ok(banned, 'the ban is listed');
-    assert.deepEqual((await d.api('GET', '/escalation')).json.values, [], 'not escalated below the emergency thresholds');
+    assert.deepEqual(
+      (await d.api('GET', '/escalation')).json.values,
+      [],
+      'not escalated below the emergency thresholds',
+    );
 
     // 2. Above the emergency thresholds: the next run escalates the /24.
     mark('attack rises to about 75 000 pps');
@@ -159,13 +197,22 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
       // The /32 arrived first, and no state the router held had the /24 without the /32.
       const a32 = w.first('add', HOST)!.at;
       const a24 = w.first('add', NET)!.at;
-      assert.ok(a32 < t0 + 2000 && a24 >= tRise, `${w.router.kind}: /32 at +${a32 - t0} ms, /24 at +${a24 - t0} ms\n${w.describe(t0)}`);
-      assert.ok(w.states.every((s) => !has(NET)([...s.routes]) || has(HOST)([...s.routes])), w.describe(t0));
+      assert.ok(
+        a32 < t0 + 2000 && a24 >= tRise,
+        `${w.router.kind}: /32 at +${a32 - t0} ms, /24 at +${a24 - t0} ms\n${w.describe(t0)}`,
+      );
+      assert.ok(
+        w.states.every((s) => !has(NET)([...s.routes]) || has(HOST)([...s.routes])),
+        w.describe(t0),
+      );
     }
     // BIRD's own receive times (ms) say the same, independent of polling.
     const at32 = birdTime(watchers[1]!.route(HOST)!);
     const at24 = birdTime(watchers[1]!.route(NET)!);
-    assert.ok((at24 - at32 + 86_400_000) % 86_400_000 > 0 && (at24 - at32 + 86_400_000) % 86_400_000 < 60_000, `BIRD received the /32 at ${at32}, the /24 at ${at24}`);
+    assert.ok(
+      (at24 - at32 + 86_400_000) % 86_400_000 > 0 && (at24 - at32 + 86_400_000) % 86_400_000 < 60_000,
+      `BIRD received the /32 at ${at32}, the /24 at ${at24}`,
+    );
     const esc = (await d.api('GET', '/escalation')).json.values;
     assert.equal(esc.length, 1, JSON.stringify(esc));
     assert.equal(esc[0].prefix, NET);
@@ -176,8 +223,15 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     const uuid: string = esc[0].uuid;
     // /blackhole lists host bans only (FastNetMon's scripts read each entry as one host)
     const bans = (await d.api('GET', '/blackhole')).json.values;
-    assert.equal(bans.find((v: any) => v.uuid === uuid), undefined, JSON.stringify(bans));
-    assert.ok(bans.some((v: any) => v.ip === HOST), JSON.stringify(bans));
+    assert.equal(
+      bans.find((v: any) => v.uuid === uuid),
+      undefined,
+      JSON.stringify(bans),
+    );
+    assert.ok(
+      bans.some((v: any) => v.ip === HOST),
+      JSON.stringify(bans),
+    );
     const escalate = rec.calls().find((c) => c.stdin?.action === 'escalate');
     assert.equal(escalate?.stdin.prefix, NET);
     assert.equal(escalate?.stdin.ip, '203.0.113.10');
@@ -213,11 +267,22 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     const tWithdrawn = Date.now();
     await snap('4. the /24 withdrawn');
     for (const w of watchers) {
-      assert.ok(w.route(HOST), `${w.router.kind}: the /32 stays after the /24 is withdrawn\n${w.describe(t0)}`);
-      const gone = w.first('withdraw', NET) && w.events.filter((e) => e.op === 'withdraw' && e.route.prefix === NET).pop()!.at;
+      assert.ok(
+        w.route(HOST),
+        `${w.router.kind}: the /32 stays after the /24 is withdrawn\n${w.describe(t0)}`,
+      );
+      const gone =
+        w.first('withdraw', NET) &&
+        w.events.filter((e) => e.op === 'withdraw' && e.route.prefix === NET).pop()!.at;
       // Two runs below, one a second apart, after the window has drained: never at once.
-      assert.ok(gone! - tEnd >= 1000, `${w.router.kind}: /24 withdrawn ${gone! - tEnd} ms after the attack stopped`);
-      assert.ok(gone! - tEscalated >= HOLD_S * 1000, `${w.router.kind}: /24 withdrawn ${gone! - tEscalated} ms after it arrived`);
+      assert.ok(
+        gone! - tEnd >= 1000,
+        `${w.router.kind}: /24 withdrawn ${gone! - tEnd} ms after the attack stopped`,
+      );
+      assert.ok(
+        gone! - tEscalated >= HOLD_S * 1000,
+        `${w.router.kind}: /24 withdrawn ${gone! - tEscalated} ms after it arrived`,
+      );
     }
     assert.match(d.output(), /keep 203\.0\.113\.0\/24: below the emergency thresholds.*runs_below=1/);
     assert.match(d.output(), /deescalate 203\.0\.113\.0\/24/);
@@ -232,13 +297,24 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     mark('ban expired');
     await snap('5. after the unban');
     assert.ok(tUnban - tWithdrawn > 500, 'the /32 outlived the /24');
-    assert.ok(tUnban - t0 >= (BAN_TIME_S - 1) * 1000, `the /32 went ${tUnban - t0} ms after the attack began`);
+    assert.ok(
+      tUnban - t0 >= (BAN_TIME_S - 1) * 1000,
+      `the /32 went ${tUnban - t0} ms after the attack began`,
+    );
 
-    if (process.env.BW_E2E_TIMELINE) writeFileSync(process.env.BW_E2E_TIMELINE, timeline(t0, d.output(), marks, watchers, join(dir, 'calls')) + '\n' + snaps.join('\n'));
-    t.diagnostic(`escalated +${tEscalated - t0} ms, back after restart +${tBack - t0} ms, attack stopped +${tEnd - t0} ms, /24 withdrawn +${tWithdrawn - t0} ms, /32 withdrawn +${tUnban - t0} ms`);
+    if (process.env.BW_E2E_TIMELINE)
+      writeFileSync(
+        process.env.BW_E2E_TIMELINE,
+        timeline(t0, d.output(), marks, watchers, join(dir, 'calls')) + '\n' + snaps.join('\n'),
+      );
+    t.diagnostic(
+      `escalated +${tEscalated - t0} ms, back after restart +${tBack - t0} ms, attack stopped +${tEnd - t0} ms, /24 withdrawn +${tWithdrawn - t0} ms, /32 withdrawn +${tUnban - t0} ms`,
+    );
   } catch (e) {
     const t0 = marks[0]?.[0] ?? Date.now();
-    throw new Error(`${(e as Error).message}\n--- RIB changes ---\n${watchers.map((w) => `${w.router.kind}:\n${w.describe(t0)}`).join('\n')}\n--- daemon ---\n${d?.output().slice(-6000) ?? ''}`);
+    throw new Error(
+      `${(e as Error).message}\n--- RIB changes ---\n${watchers.map((w) => `${w.router.kind}:\n${w.describe(t0)}`).join('\n')}\n--- daemon ---\n${d?.output().slice(-6000) ?? ''}`,
+    );
   } finally {
     await high?.stop();
     for (const w of watchers) await w.stop();
@@ -256,7 +332,11 @@ function birdTime(r: RibRoute): number {
 }
 
 function cli(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve) => execFile(cmd, args, (err, stdout, stderr) => resolve(err ? `(${cmd} failed: ${stderr || err.message})\n` : stdout)));
+  return new Promise((resolve) =>
+    execFile(cmd, args, (err, stdout, stderr) =>
+      resolve(err ? `(${cmd} failed: ${stderr || err.message})\n` : stdout),
+    ),
+  );
 }
 
 async function waitForCall(rec: ReturnType<typeof recordingScript>, action: string) {
@@ -270,18 +350,36 @@ async function waitForCall(rec: ReturnType<typeof recordingScript>, action: stri
 }
 
 /** The daemon's log lines and the routers' RIB changes, on one clock relative to t0. */
-function timeline(t0: number, log: string, marks: [number, string][], watchers: RibWatcher[], callsDir: string): string {
+function timeline(
+  t0: number,
+  log: string,
+  marks: [number, string][],
+  watchers: RibWatcher[],
+  callsDir: string,
+): string {
   const rows: [number, string][] = [...marks.map(([at, m]): [number, string] => [at, `== ${m}`])];
   // recordingScript names each call <ns since epoch>-<pid>.
   for (const f of readdirSync(callsDir).filter((x) => x.endsWith('.stdin'))) {
-    const doc = JSON.parse(readFileSync(join(callsDir, f), 'utf8')) as { action?: string; ip?: string; prefix?: string };
-    rows.push([Number(BigInt(f.split('-')[0]!) / 1_000_000n), `notify ${doc.action} ${doc.ip ?? ''} ${doc.prefix ?? ''}`.trimEnd()]);
+    const doc = JSON.parse(readFileSync(join(callsDir, f), 'utf8')) as {
+      action?: string;
+      ip?: string;
+      prefix?: string;
+    };
+    rows.push([
+      Number(BigInt(f.split('-')[0]!) / 1_000_000n),
+      `notify ${doc.action} ${doc.ip ?? ''} ${doc.prefix ?? ''}`.trimEnd(),
+    ]);
   }
   for (const line of log.split('\n')) {
     const ts = /^(\d{4}-\d\d-\d\dT[\d:.]+Z)\s/.exec(line);
     if (ts) rows.push([Date.parse(ts[1]!), `log    ${line}`]);
   }
-  for (const w of watchers) for (const e of w.events) rows.push([e.at, `${(w.router.kind ?? '?').padEnd(6)} ${e.op} ${e.op === 'withdraw' ? e.route.prefix : routeText(e.route)}`]);
+  for (const w of watchers)
+    for (const e of w.events)
+      rows.push([
+        e.at,
+        `${(w.router.kind ?? '?').padEnd(6)} ${e.op} ${e.op === 'withdraw' ? e.route.prefix : routeText(e.route)}`,
+      ]);
   rows.sort((a, b) => a[0] - b[0]);
   return rows.map(([at, s]) => `${((at - t0) / 1000).toFixed(2).padStart(6)}s ${s}`).join('\n') + '\n';
 }

@@ -6,9 +6,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { waitFor } from './helpers/routers.js';
-import { FIXTURES, freePort, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import {
+  FIXTURES,
+  freePort,
+  recordingScript,
+  replay,
+  startDaemon,
+  tempDir,
+  type DaemonHandle,
+} from './helpers/daemon.js';
 
-test('hostgroup total over its threshold: hostgroup-scope notification, no host ban', { timeout: 60_000 }, async () => {
+test('hostgroup total over its threshold: hostgroup-scope notification, no host ban', {
+  timeout: 60_000,
+}, async () => {
   const dir = tempDir('hg');
   const rec = recordingScript(dir);
   let d: DaemonHandle | undefined;
@@ -35,7 +45,11 @@ actions:
       },
     );
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`);
-    const call = await waitFor('hostgroup notification', async () => rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup'), 10000);
+    const call = await waitFor(
+      'hostgroup notification',
+      async () => rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup'),
+      10000,
+    );
     assert.equal(call.stdin.action, 'ban');
     assert.equal(call.stdin.hostgroup_name, 'default');
     assert.equal(call.stdin.attack_details.attack_direction, 'incoming');
@@ -48,11 +62,22 @@ actions:
     const hg = attacks.filter((a) => a.scope === 'hostgroup');
     if (hg.length) {
       assert.equal(hg.length, 1);
-      assert.deepEqual([hg[0].hostgroup, hg[0].ip, hg[0].active, hg[0].banned, hg[0].mitigations], ['default', null, true, false, []]);
+      assert.deepEqual(
+        [hg[0].hostgroup, hg[0].ip, hg[0].active, hg[0].banned, hg[0].mitigations],
+        ['default', null, true, false, []],
+      );
       assert.equal(hg[0].uuid, call.stdin.attack_details.attack_uuid);
-    } else assert.ok(rec.calls().some((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'unban'), 'the hostgroup attack is gone from /attacks only once it is over');
+    } else
+      assert.ok(
+        rec.calls().some((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'unban'),
+        'the hostgroup attack is gone from /attacks only once it is over',
+      );
     assert.equal(attacks.filter((a) => a.scope === 'host').length, 0);
-    await waitFor('hostgroup back under', async () => rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'unban'), 10000);
+    await waitFor(
+      'hostgroup back under',
+      async () => rec.calls().find((c) => c.stdin?.alert_scope === 'hostgroup' && c.stdin.action === 'unban'),
+      10000,
+    );
   } finally {
     await d?.kill();
   }

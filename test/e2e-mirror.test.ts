@@ -49,7 +49,11 @@ actions:
       sent += 100;
       await new Promise((r) => setTimeout(r, 10));
     }
-    const ban = await waitFor('ban notification', async () => rec.calls().find((c) => c.stdin?.action === 'ban'), 5000);
+    const ban = await waitFor(
+      'ban notification',
+      async () => rec.calls().find((c) => c.stdin?.action === 'ban'),
+      5000,
+    );
     assert.equal(ban.stdin.ip, victim);
     assert.equal(ban.stdin.attack_details.attack_direction, 'incoming');
     assert.equal(ban.stdin.attack_details.attack_protocol, 'udp');
@@ -57,7 +61,15 @@ actions:
     assert.ok(sent > 0);
     // The attack's samples are kept as a pcap in the state dir (its fingerprint).
     const attacks = join(dir, 'state', 'attacks');
-    const file = await waitFor('attack pcap', async () => existsSync(attacks) && readdirSync(attacks).find((f) => f.endsWith('.pcap') && statSync(join(attacks, f)).size > 24 + 16 + 28), 5000);
+    const file = await waitFor(
+      'attack pcap',
+      async () =>
+        existsSync(attacks) &&
+        readdirSync(attacks).find(
+          (f) => f.endsWith('.pcap') && statSync(join(attacks, f)).size > 24 + 16 + 28,
+        ),
+      5000,
+    );
     const pcap = readFileSync(join(attacks, file));
     assert.equal(pcap.readUInt32LE(0), 0xa1b2c3d4, 'classic pcap magic');
     assert.ok(pcap.length > 24 + 16 + 28, 'holds at least one packet');

@@ -9,7 +9,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { haveBinary, startGobgp, waitFor, type Router } from './helpers/routers.js';
-import { FIXTURES, freePort, recordingScript, replay, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import {
+  FIXTURES,
+  freePort,
+  recordingScript,
+  replay,
+  startDaemon,
+  tempDir,
+  type DaemonHandle,
+} from './helpers/daemon.js';
 
 const BW = '127.0.0.61';
 const ROUTER = '127.0.0.62';
@@ -50,11 +58,18 @@ async function gobgpRoute(r: Router, prefix: string) {
   return (await r.getRoutes('ipv4-unicast')).find((x) => x.prefix === prefix);
 }
 
-test('SYN flood from NetFlow v9 is blackholed on GoBGP, notified, listed, and withdrawn after ban_time', { timeout: 90_000 }, async (t) => {
+test('SYN flood from NetFlow v9 is blackholed on GoBGP, notified, listed, and withdrawn after ban_time', {
+  timeout: 90_000,
+}, async (t) => {
   if (!(await haveBinary('gobgpd'))) return t.skip('gobgpd not installed');
   const dir = tempDir('e2e');
   const rec = recordingScript(dir);
-  const router = await startGobgp({ address: ROUTER, port: BGP_PORT, asn: 65001, peers: [{ address: BW, asn: 65010, passive: true }] });
+  const router = await startGobgp({
+    address: ROUTER,
+    port: BGP_PORT,
+    asn: 65001,
+    peers: [{ address: BW, asn: 65010, passive: true }],
+  });
   let d: DaemonHandle | undefined;
   try {
     const nf = await freePort('udp');
@@ -62,13 +77,20 @@ test('SYN flood from NetFlow v9 is blackholed on GoBGP, notified, listed, and wi
     await router.waitEstablished(BW, 20000);
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`);
 
-    const route = await waitFor('203.0.113.10/32 on GoBGP', () => gobgpRoute(router, '203.0.113.10/32'), 15000);
+    const route = await waitFor(
+      '203.0.113.10/32 on GoBGP',
+      () => gobgpRoute(router, '203.0.113.10/32'),
+      15000,
+    );
     assert.equal(route.nextHop, '192.0.2.1');
     assert.ok(route.communities.includes('65535:666'), `communities ${route.communities}`);
     assert.ok(route.largeCommunities.includes('65010:666:1'), `large ${route.largeCommunities}`);
     // Only the attacked host: background hosts stay below the threshold.
     const all = await router.getRoutes('ipv4-unicast');
-    assert.deepEqual(all.map((r) => r.prefix), ['203.0.113.10/32']);
+    assert.deepEqual(
+      all.map((r) => r.prefix),
+      ['203.0.113.10/32'],
+    );
 
     const bh = await d.api('GET', '/blackhole');
     assert.equal(bh.status, 200);
@@ -76,7 +98,11 @@ test('SYN flood from NetFlow v9 is blackholed on GoBGP, notified, listed, and wi
     const ban = bh.json.values.find((v: any) => v.ip === '203.0.113.10/32');
     assert.ok(ban?.uuid, JSON.stringify(bh.json));
 
-    const ban1 = await waitFor('ban notification', async () => rec.calls().find((c) => c.stdin?.action === 'ban'), 10000);
+    const ban1 = await waitFor(
+      'ban notification',
+      async () => rec.calls().find((c) => c.stdin?.action === 'ban'),
+      10000,
+    );
     assert.equal(ban1.stdin.ip, '203.0.113.10');
     assert.equal(ban1.stdin.alert_scope, 'host');
     assert.equal(ban1.stdin.attack_details.attack_direction, 'incoming');
@@ -84,8 +110,16 @@ test('SYN flood from NetFlow v9 is blackholed on GoBGP, notified, listed, and wi
     assert.ok(ban1.stdin.attack_details.total_incoming_pps > 20000);
     assert.ok(Array.isArray(ban1.stdin.packet_dump_detailed) && ban1.stdin.packet_dump_detailed.length > 0);
 
-    await waitFor('withdrawal after ban_time', async () => !(await gobgpRoute(router, '203.0.113.10/32')), 20000);
-    await waitFor('unban notification', async () => rec.calls().find((c) => c.stdin?.action === 'unban'), 10000);
+    await waitFor(
+      'withdrawal after ban_time',
+      async () => !(await gobgpRoute(router, '203.0.113.10/32')),
+      20000,
+    );
+    await waitFor(
+      'unban notification',
+      async () => rec.calls().find((c) => c.stdin?.action === 'unban'),
+      10000,
+    );
     const after = await d.api('GET', '/blackhole');
     assert.equal(after.json.values.filter((v: any) => v.ip === '203.0.113.10/32').length, 0);
   } finally {
@@ -94,28 +128,46 @@ test('SYN flood from NetFlow v9 is blackholed on GoBGP, notified, listed, and wi
   }
 });
 
-test('kill -9 during an active ban: the ban is restored and re-announced after restart', { timeout: 90_000 }, async (t) => {
+test('kill -9 during an active ban: the ban is restored and re-announced after restart', {
+  timeout: 90_000,
+}, async (t) => {
   if (!(await haveBinary('gobgpd'))) return t.skip('gobgpd not installed');
   const dir = tempDir('e2e-kill');
   const rec = recordingScript(dir);
-  const router = await startGobgp({ address: '127.0.0.63', port: BGP_PORT + 1, asn: 65001, peers: [{ address: '127.0.0.64', asn: 65010, passive: true }] });
+  const router = await startGobgp({
+    address: '127.0.0.63',
+    port: BGP_PORT + 1,
+    asn: 65001,
+    peers: [{ address: '127.0.0.64', asn: 65010, passive: true }],
+  });
   let d: DaemonHandle | undefined;
   try {
     const nf = await freePort('udp');
-    const cfg = config(dir, nf).replace(`${ROUTER}, port: ${BGP_PORT}, local_address: ${BW}`, `127.0.0.63, port: ${BGP_PORT + 1}, local_address: 127.0.0.64`);
+    const cfg = config(dir, nf).replace(
+      `${ROUTER}, port: ${BGP_PORT}, local_address: ${BW}`,
+      `127.0.0.63, port: ${BGP_PORT + 1}, local_address: 127.0.0.64`,
+    );
     d = await startDaemon(dir, cfg, { 'default.yaml': policy(rec.script, '10m') });
     await router.waitEstablished('127.0.0.64', 20000);
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`);
     await waitFor('route on GoBGP', () => gobgpRoute(router, '203.0.113.10/32'), 15000);
-    const before = (await d.api('GET', '/blackhole')).json.values.filter((v: any) => v.ip === '203.0.113.10/32');
+    const before = (await d.api('GET', '/blackhole')).json.values.filter(
+      (v: any) => v.ip === '203.0.113.10/32',
+    );
     assert.equal(before.length, 1);
 
     await d.kill('SIGKILL');
     // The session drops with the process: GoBGP forgets the route (no graceful restart).
-    await waitFor('route gone with the session', async () => !(await gobgpRoute(router, '203.0.113.10/32')), 30000);
+    await waitFor(
+      'route gone with the session',
+      async () => !(await gobgpRoute(router, '203.0.113.10/32')),
+      30000,
+    );
     await d.restart();
     await waitFor('route re-announced', () => gobgpRoute(router, '203.0.113.10/32'), 20000);
-    const after = (await d.api('GET', '/blackhole')).json.values.filter((v: any) => v.ip === '203.0.113.10/32');
+    const after = (await d.api('GET', '/blackhole')).json.values.filter(
+      (v: any) => v.ip === '203.0.113.10/32',
+    );
     assert.equal(after.length, 1, 'one ban, not two');
     assert.equal(after[0].uuid, before[0].uuid, 'the same ban (uuid kept)');
     // Exactly one route, and the restart sent no ban notification of its own.
@@ -123,7 +175,11 @@ test('kill -9 during an active ban: the ban is restored and re-announced after r
     assert.equal(rec.calls().filter((c) => c.stdin?.action === 'ban').length, 1);
     // Clean stop withdraws.
     await d.kill('SIGTERM');
-    await waitFor('withdrawn on clean stop', async () => !(await gobgpRoute(router, '203.0.113.10/32')), 15000);
+    await waitFor(
+      'withdrawn on clean stop',
+      async () => !(await gobgpRoute(router, '203.0.113.10/32')),
+      15000,
+    );
   } finally {
     await d?.kill();
     await router.stop();

@@ -18,7 +18,9 @@ actions:
   blackhole: { communities: ["${community}"] }
 `;
 
-test('after a reload detection, the API and mitigation all see the new hostgroups', { timeout: 60_000 }, async () => {
+test('after a reload detection, the API and mitigation all see the new hostgroups', {
+  timeout: 60_000,
+}, async () => {
   const dir = tempDir('policy-reload');
   let d: DaemonHandle | undefined;
   let s: Stream | undefined;
@@ -42,11 +44,20 @@ policies: ./policies
       assert.equal(r.status, 200);
       return r.json.object as { hostgroup: string; in_packets: number };
     };
-    const seen = (ip: string) => waitFor(`counters for ${ip}`, async () => ((await counted(ip)).in_packets > 0 ? counted(ip) : null), 10_000);
+    const seen = (ip: string) =>
+      waitFor(
+        `counters for ${ip}`,
+        async () => ((await counted(ip)).in_packets > 0 ? counted(ip) : null),
+        10_000,
+      );
     const blackhole = async (ip: string) => {
       const r = await h.api('PUT', `/blackhole/${ip}`);
       assert.equal(r.status, 200, JSON.stringify(r.json));
-      const all = (await h.api('GET', '/blackhole')).json.values as { ip: string; hostgroup: string; communities: string[] }[];
+      const all = (await h.api('GET', '/blackhole')).json.values as {
+        ip: string;
+        hostgroup: string;
+        communities: string[];
+      }[];
       return all.find((m) => m.ip === `${ip}/32`)!;
     };
 

@@ -1,9 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CLASSES, DIRECTIONS, UNITS, type Direction, type TrafficClass, type Unit, type ThresholdSet } from '../src/config/types.js';
+import {
+  CLASSES,
+  DIRECTIONS,
+  UNITS,
+  type Direction,
+  type TrafficClass,
+  type Unit,
+  type ThresholdSet,
+} from '../src/config/types.js';
 import type { HostRates } from '../src/detection/types.js';
 import { parseAddr } from '../src/wire/addr.js';
-import { decide, hostgroupsInside, type BannedHost, type Decision, type DecideInput, type OwnEscalation } from '../src/escalation/decide.js';
+import {
+  decide,
+  hostgroupsInside,
+  type BannedHost,
+  type Decision,
+  type DecideInput,
+  type OwnEscalation,
+} from '../src/escalation/decide.js';
 import { crossing, rateFnOf, EvidenceStore } from '../src/escalation/rates.js';
 import { hostgroup, pfx, rates } from '../src/escalation/testing.js';
 import type { EscalationAction, Hostgroup } from '../src/config/types.js';
@@ -11,7 +26,11 @@ import type { EscalationAction, Hostgroup } from '../src/config/types.js';
 const T0 = Date.UTC(2024, 0, 1, 12, 0, 0);
 const HOLD = 5 * 60_000;
 
-function host(ip: string, r: Partial<HostRates> | null, o: { group?: string; banned_at?: number; peak?: Partial<HostRates> } = {}): BannedHost {
+function host(
+  ip: string,
+  r: Partial<HostRates> | null,
+  o: { group?: string; banned_at?: number; peak?: Partial<HostRates> } = {},
+): BannedHost {
   const addr = parseAddr(ip)!;
   const group = o.group ?? 'web';
   return {
@@ -62,10 +81,17 @@ test('threshold crossing per direction, class and unit: strictly above only, not
         const set: ThresholdSet = { [direction]: { [cls]: { [unit]: limit } } };
         const at = rateFnOf(rates('203.0.113.5', 'web', fieldFor(direction, cls, unit, limit)));
         const over = rateFnOf(rates('203.0.113.5', 'web', fieldFor(direction, cls, unit, limit + 1)));
-        assert.equal(crossing(set, at, 'current'), null, `${direction}/${cls}/${unit} at the limit is not above`);
+        assert.equal(
+          crossing(set, at, 'current'),
+          null,
+          `${direction}/${cls}/${unit} at the limit is not above`,
+        );
         const c = crossing(set, over, 'current');
         assert.ok(c, `${direction}/${cls}/${unit} above the limit crosses`);
-        assert.deepEqual([c.direction, c.class, c.unit, c.threshold, c.source], [direction, cls, unit, limit, 'current']);
+        assert.deepEqual(
+          [c.direction, c.class, c.unit, c.threshold, c.source],
+          [direction, cls, unit, limit, 'current'],
+        );
         assert.ok(Math.abs(c.value - (limit + 1)) < 1e-9, `${direction}/${cls}/${unit} value ${c.value}`);
         // The same traffic in the other direction or another unit does not cross.
         const other: Direction = direction === 'incoming' ? 'outgoing' : 'incoming';
@@ -82,7 +108,11 @@ test('mbps is bytes*8/1e6; a zero limit means any traffic, as in detection', () 
   assert.equal(r('incoming', 'udp', 'mbps'), 100);
   assert.equal(crossing({ incoming: { udp: { mbps: 100 } } }, r, 'current'), null);
   assert.ok(crossing({ incoming: { udp: { mbps: 99.9 } } }, r, 'current'));
-  assert.equal(crossing({ incoming: { udp: { pps: 0 } } }, r, 'current'), null, 'no udp packets: 0 > 0 is false');
+  assert.equal(
+    crossing({ incoming: { udp: { pps: 0 } } }, r, 'current'),
+    null,
+    'no udp packets: 0 > 0 is false',
+  );
   assert.equal(crossing({ incoming: { udp: { pps: 0, mbps: 0 } } }, r, 'current')?.unit, 'mbps');
 });
 
@@ -95,14 +125,20 @@ test('an IPv4 host above its emergency thresholds escalates its /24 with communi
   assert.equal(e.host, '203.0.113.5');
   assert.equal(e.hostgroup, 'web');
   assert.deepEqual(e.attrs, { next_hop: '192.0.2.1', communities: ['65535:666'], large_communities: [] });
-  assert.deepEqual([e.trigger.direction, e.trigger.class, e.trigger.unit, e.trigger.value, e.trigger.threshold], ['incoming', 'total', 'pps', 150_000, 100_000]);
+  assert.deepEqual(
+    [e.trigger.direction, e.trigger.class, e.trigger.unit, e.trigger.value, e.trigger.threshold],
+    ['incoming', 'total', 'pps', 150_000, 100_000],
+  );
 });
 
 test('below thresholds, disabled group or unknown group: nothing happens', () => {
   assert.deepEqual(decide(input({ banned: [host('203.0.113.5', { in_packets: 100_000 })] })), []);
   const groups = [hostgroup('default', []), hostgroup('web', ['203.0.113.0/24'], { enabled: false })];
   assert.deepEqual(decide(input({ groups, banned: [host('203.0.113.5', { in_packets: 1e9 })] })), []);
-  assert.deepEqual(decide(input({ banned: [host('203.0.113.5', { in_packets: 1e9 }, { group: 'nope' })] })), []);
+  assert.deepEqual(
+    decide(input({ banned: [host('203.0.113.5', { in_packets: 1e9 }, { group: 'nope' })] })),
+    [],
+  );
 });
 
 test('IPv6 hosts escalate their /48 with the IPv6 next-hop; prefix_length per family is honoured', () => {
@@ -112,9 +148,32 @@ test('IPv6 hosts escalate their /48 with the IPv6 next-hop; prefix_length per fa
   assert.equal(e.prefix, '2001:db8:1::/48');
   assert.equal(e.attrs.next_hop, '100::1');
   const groups = [hostgroup('web', ['2001:db8::/32'], { prefix_length: { ipv4: 22, ipv6: 56 } })];
-  const [e2] = only(decide(input({ groups, banned: [host('2001:db8:1:2ff::1', { in_packets: 200_000 }), host('203.0.113.200', { in_packets: 200_000 })] })), 'escalate');
+  const [e2] = only(
+    decide(
+      input({
+        groups,
+        banned: [
+          host('2001:db8:1:2ff::1', { in_packets: 200_000 }),
+          host('203.0.113.200', { in_packets: 200_000 }),
+        ],
+      }),
+    ),
+    'escalate',
+  );
   assert.ok(e2);
-  const all = only(decide(input({ groups, networks: [pfx('203.0.112.0/22'), pfx('2001:db8::/32')], banned: [host('2001:db8:1:2ff::1', { in_packets: 200_000 }), host('203.0.113.200', { in_packets: 200_000 })] })), 'escalate');
+  const all = only(
+    decide(
+      input({
+        groups,
+        networks: [pfx('203.0.112.0/22'), pfx('2001:db8::/32')],
+        banned: [
+          host('2001:db8:1:2ff::1', { in_packets: 200_000 }),
+          host('203.0.113.200', { in_packets: 200_000 }),
+        ],
+      }),
+    ),
+    'escalate',
+  );
   assert.deepEqual(all.map((d) => d.prefix).sort(), ['2001:db8:1:200::/56', '203.0.112.0/22']);
 });
 
@@ -126,7 +185,9 @@ test('a host-length prefix_length is refused, not announced as a duplicate of th
 });
 
 test('two hosts in one /24 make one escalation naming both', () => {
-  const ds = decide(input({ banned: [host('203.0.113.9', { in_packets: 2e5 }), host('203.0.113.5', { in_packets: 3e5 })] }));
+  const ds = decide(
+    input({ banned: [host('203.0.113.9', { in_packets: 2e5 }), host('203.0.113.5', { in_packets: 3e5 })] }),
+  );
   assert.equal(ds.length, 1);
   const [e] = only(ds, 'escalate');
   assert.equal(e?.host, '203.0.113.5'); // address order, not input order
@@ -143,16 +204,29 @@ test('whitelist: refuses when the covering prefix contains or lies inside a whit
     assert.match(r!.detail, new RegExp(w.replace(/\./g, '\\.')));
   }
   // A whitelisted address next door (outside the /24) does not block.
-  const ok = decide(input({ whitelist: [pfx('203.0.114.1/32')], networks: [pfx('203.0.0.0/16')], banned: [host('203.0.113.5', { in_packets: 1e6 })] }));
+  const ok = decide(
+    input({
+      whitelist: [pfx('203.0.114.1/32')],
+      networks: [pfx('203.0.0.0/16')],
+      banned: [host('203.0.113.5', { in_packets: 1e6 })],
+    }),
+  );
   assert.equal(only(ok, 'escalate').length, 1);
 });
 
 test('never covers addresses outside networks: the whole prefix must be inside one network', () => {
-  const ds = decide(input({ networks: [pfx('203.0.113.0/25')], banned: [host('203.0.113.5', { in_packets: 1e6 })] }));
+  const ds = decide(
+    input({ networks: [pfx('203.0.113.0/25')], banned: [host('203.0.113.5', { in_packets: 1e6 })] }),
+  );
   assert.equal(only(ds, 'refuse')[0]?.reason, 'outside_networks');
   assert.equal(only(ds, 'escalate').length, 0);
   // Two adjacent /25s do not make a covering /24 "inside networks": each must hold it whole.
-  const ds2 = decide(input({ networks: [pfx('203.0.113.0/25'), pfx('203.0.113.128/25')], banned: [host('203.0.113.5', { in_packets: 1e6 })] }));
+  const ds2 = decide(
+    input({
+      networks: [pfx('203.0.113.0/25'), pfx('203.0.113.128/25')],
+      banned: [host('203.0.113.5', { in_packets: 1e6 })],
+    }),
+  );
   assert.equal(only(ds2, 'refuse')[0]?.reason, 'outside_networks');
 });
 
@@ -165,7 +239,12 @@ test('max_prefixes caps escalations per hostgroup, counting the ones already hel
     host('2001:db8:5::1', { in_packets: 1e6 }, { group: 'db' }),
   ];
   const ds = decide(input({ groups, banned }));
-  assert.deepEqual(only(ds, 'escalate').map((d) => d.prefix).sort(), ['192.0.2.0/24', '198.51.100.0/24', '2001:db8:5::/48']);
+  assert.deepEqual(
+    only(ds, 'escalate')
+      .map((d) => d.prefix)
+      .sort(),
+    ['192.0.2.0/24', '198.51.100.0/24', '2001:db8:5::/48'],
+  );
   const [r] = only(ds, 'refuse');
   assert.equal(r?.reason, 'max_prefixes');
   assert.equal(r?.prefix, '203.0.113.0/24');
@@ -173,16 +252,37 @@ test('max_prefixes caps escalations per hostgroup, counting the ones already hel
   const own: OwnEscalation[] = [ownEsc('203.0.113.0/24', { hosts: ['203.0.113.5'] })];
   const ds2 = decide(input({ groups, banned, own }));
   assert.equal(only(ds2, 'keep').length, 1);
-  assert.deepEqual(only(ds2, 'escalate').filter((d) => d.hostgroup === 'web').map((d) => d.prefix), ['192.0.2.0/24']);
-  assert.deepEqual(only(ds2, 'refuse').map((d) => d.prefix), ['198.51.100.0/24']);
+  assert.deepEqual(
+    only(ds2, 'escalate')
+      .filter((d) => d.hostgroup === 'web')
+      .map((d) => d.prefix),
+    ['192.0.2.0/24'],
+  );
+  assert.deepEqual(
+    only(ds2, 'refuse').map((d) => d.prefix),
+    ['198.51.100.0/24'],
+  );
 });
 
 function ownEsc(prefix: string, o: Partial<OwnEscalation> = {}): OwnEscalation {
-  return { uuid: `esc-${prefix}`, prefix, net: pfx(prefix), hostgroup: 'web', created_at: T0, last_above: T0, runs_below: 0, hosts: [], ...o };
+  return {
+    uuid: `esc-${prefix}`,
+    prefix,
+    net: pfx(prefix),
+    hostgroup: 'web',
+    created_at: T0,
+    last_above: T0,
+    runs_below: 0,
+    hosts: [],
+    ...o,
+  };
 }
 
 /** Run decide repeatedly, applying keep/escalate/deescalate to the owned set like the shell. */
-function simulate(steps: { at: number; banned: BannedHost[] }[], groups?: Hostgroup[]): { at: number; ds: Decision[]; own: OwnEscalation[] }[] {
+function simulate(
+  steps: { at: number; banned: BannedHost[] }[],
+  groups?: Hostgroup[],
+): { at: number; ds: Decision[]; own: OwnEscalation[] }[] {
   let own: OwnEscalation[] = [];
   const out = [];
   for (const s of steps) {
@@ -190,7 +290,17 @@ function simulate(steps: { at: number; banned: BannedHost[] }[], groups?: Hostgr
     const next: OwnEscalation[] = [];
     for (const d of ds) {
       if (d.action === 'keep') next.push(d.state);
-      if (d.action === 'escalate') next.push({ uuid: `esc-${d.prefix}`, prefix: d.prefix, net: d.net, hostgroup: d.hostgroup, created_at: s.at, last_above: s.at, runs_below: 0, hosts: d.hosts });
+      if (d.action === 'escalate')
+        next.push({
+          uuid: `esc-${d.prefix}`,
+          prefix: d.prefix,
+          net: d.net,
+          hostgroup: d.hostgroup,
+          created_at: s.at,
+          last_above: s.at,
+          runs_below: 0,
+          hosts: d.hosts,
+        });
     }
     own = next;
     out.push({ at: s.at, ds, own });
@@ -214,7 +324,10 @@ test('hysteresis: withdrawn only after clear_after runs below AND hold; a crossi
   ];
   const r = simulate(runs, groups);
   assert.equal(only(r[0]!.ds, 'escalate').length, 1);
-  assert.deepEqual(r.slice(1, 7).map((x) => x.own[0]?.runs_below), [1, 2, 0, 1, 2, 3]);
+  assert.deepEqual(
+    r.slice(1, 7).map((x) => x.own[0]?.runs_below),
+    [1, 2, 0, 1, 2, 3],
+  );
   assert.equal(r[3]!.own[0]?.last_above, T0 + 30_000);
   assert.equal(only(r[6]!.ds, 'deescalate').length, 0, 'hold keeps it even after clear_after runs');
   const [w] = only(r[7]!.ds, 'deescalate');
@@ -254,7 +367,10 @@ test('every host inside unbanned: withdrawn at once, even within hold', () => {
 test('a second host above keeps an escalation alive and joins its host list', () => {
   const r = simulate([
     { at: T0, banned: [host('203.0.113.5', { in_packets: 2e5 })] },
-    { at: T0 + 10_000, banned: [host('203.0.113.5', { in_packets: 1 }), host('203.0.113.99', { in_packets: 3e5 })] },
+    {
+      at: T0 + 10_000,
+      banned: [host('203.0.113.5', { in_packets: 1 }), host('203.0.113.99', { in_packets: 3e5 })],
+    },
   ]);
   assert.equal(r[1]!.own[0]?.runs_below, 0);
   assert.deepEqual(r[1]!.own[0]?.hosts, ['203.0.113.5', '203.0.113.99']);
@@ -265,7 +381,10 @@ test('ban-time evidence: used while within hold of the ban, then ignored (no re-
   const peak = { in_packets: 5e5 };
   const groups = [hostgroup('web', [], { hold_ms: HOLD, clear_after: 3 })];
   // Router drops before export: current traffic is zero after the ban.
-  const h = (at: number) => ({ at, banned: [host('203.0.113.5', { in_packets: 0 }, { banned_at: T0, peak })] });
+  const h = (at: number) => ({
+    at,
+    banned: [host('203.0.113.5', { in_packets: 0 }, { banned_at: T0, peak })],
+  });
   const times = [T0 + 10_000];
   for (let t = T0 + 20_000; t <= T0 + HOLD + 60_000; t += 10_000) times.push(t);
   const r = simulate(times.map(h), groups);
@@ -278,14 +397,24 @@ test('ban-time evidence: used while within hold of the ban, then ignored (no re-
   assert.ok(after.length > 0);
   for (const x of after) assert.equal(x.ds.length, 0, 'evidence is stale: not re-escalated');
   // Current rates above the thresholds win over evidence and are reported as such.
-  const [e2] = only(decide(input({ banned: [host('203.0.113.5', { in_packets: 2e5 }, { peak })] })), 'escalate');
+  const [e2] = only(
+    decide(input({ banned: [host('203.0.113.5', { in_packets: 2e5 }, { peak })] })),
+    'escalate',
+  );
   assert.equal(e2?.trigger.source, 'current');
 });
 
 test('only owned escalations are touched; prefixes held by others are refused, not duplicated', () => {
-  const ds = decide(input({ occupied: new Set(['203.0.113.0/24']), banned: [host('203.0.113.5', { in_packets: 1e6 })] }));
-  assert.deepEqual(ds.map((d) => [d.action, d.prefix, d.action === 'refuse' ? d.reason : '']), [['refuse', '203.0.113.0/24', 'occupied']]);
-  const sup = decide(input({ suppressed: new Set(['203.0.113.0/24']), banned: [host('203.0.113.5', { in_packets: 1e6 })] }));
+  const ds = decide(
+    input({ occupied: new Set(['203.0.113.0/24']), banned: [host('203.0.113.5', { in_packets: 1e6 })] }),
+  );
+  assert.deepEqual(
+    ds.map((d) => [d.action, d.prefix, d.action === 'refuse' ? d.reason : '']),
+    [['refuse', '203.0.113.0/24', 'occupied']],
+  );
+  const sup = decide(
+    input({ suppressed: new Set(['203.0.113.0/24']), banned: [host('203.0.113.5', { in_packets: 1e6 })] }),
+  );
   assert.equal(only(sup, 'refuse')[0]?.reason, 'suppressed');
   // With no owned escalations, no decision can name a uuid.
   const none = decide(input({ banned: [] }));
@@ -300,14 +429,20 @@ test('an owned escalation no longer allowed by config is withdrawn at once', () 
   assert.equal(only(wl, 'escalate').length, 0);
   const groups = [hostgroup('web', [], { enabled: false })];
   assert.equal(only(decide(input({ groups, banned, own })), 'deescalate')[0]?.reason, 'disabled');
-  assert.equal(only(decide(input({ networks: [pfx('198.51.100.0/24')], banned, own })), 'deescalate')[0]?.reason, 'outside_networks');
+  assert.equal(
+    only(decide(input({ networks: [pfx('198.51.100.0/24')], banned, own })), 'deescalate')[0]?.reason,
+    'outside_networks',
+  );
 });
 
 test('hosts of another hostgroup inside a prefix count with their own thresholds', () => {
   const esc: Partial<EscalationAction> = { thresholds: { incoming: { udp: { mbps: 10 } } } };
   const groups = [hostgroup('web', []), hostgroup('voip', [], esc)];
   const own = [ownEsc('203.0.113.0/24', { hosts: ['203.0.113.5'], runs_below: 2 })];
-  const banned = [host('203.0.113.5', { in_packets: 5 }), host('203.0.113.200', { in_udp_bytes: 2_000_000 }, { group: 'voip' })];
+  const banned = [
+    host('203.0.113.5', { in_packets: 5 }),
+    host('203.0.113.200', { in_udp_bytes: 2_000_000 }, { group: 'voip' }),
+  ];
   const [k] = only(decide(input({ groups, banned, own })), 'keep');
   assert.equal(k?.state.runs_below, 0);
   assert.equal(k?.trigger?.host, '203.0.113.200');
@@ -322,14 +457,18 @@ test('evidence store: per-second max buckets, peak since a time, prune', () => {
   assert.deepEqual([ev.peak('203.0.113.5', 0)?.in_packets, ev.peak('203.0.113.5', 0)?.out_bytes], [30, 7]);
   assert.equal(ev.peak('203.0.113.5', 2_000)?.in_packets, 20);
   assert.equal(ev.peak('203.0.113.5', 3_000), null);
-  for (let i = 3; i < 10; i++) ev.record('203.0.113.5', rates('203.0.113.5', 'web', { in_packets: i }), i * 1000);
+  for (let i = 3; i < 10; i++)
+    ev.record('203.0.113.5', rates('203.0.113.5', 'web', { in_packets: i }), i * 1000);
   assert.equal(ev.peak('203.0.113.5', 0)?.in_packets, 9, 'only the newest 4 buckets are kept');
   ev.prune(100_000);
   assert.equal(ev.size, 0);
 });
 
 test('hosts are matched to every owned escalation that contains them, whatever its length', () => {
-  const groups = [hostgroup('web', [], { hold_ms: 0, clear_after: 1 }), hostgroup('wide', [], { hold_ms: 0, clear_after: 1, prefix_length: { ipv4: 22, ipv6: 40 } })];
+  const groups = [
+    hostgroup('web', [], { hold_ms: 0, clear_after: 1 }),
+    hostgroup('wide', [], { hold_ms: 0, clear_after: 1, prefix_length: { ipv4: 22, ipv6: 40 } }),
+  ];
   const own = [
     ownEsc('203.0.113.0/24', { hosts: ['203.0.113.5'] }),
     ownEsc('203.0.112.0/22', { hostgroup: 'wide', hosts: ['203.0.114.1'] }),
@@ -337,7 +476,14 @@ test('hosts are matched to every owned escalation that contains them, whatever i
     ownEsc('198.51.100.0/24', { hosts: ['198.51.100.1'] }),
   ];
   const banned = [host('203.0.113.5', { in_packets: 2e5 }), host('2001:db8:1:ffff::1', { in_packets: 1 })];
-  const ds = decide(input({ groups, own, networks: [pfx('203.0.112.0/22'), pfx('198.51.100.0/24'), pfx('2001:db8::/32')], banned }));
+  const ds = decide(
+    input({
+      groups,
+      own,
+      networks: [pfx('203.0.112.0/22'), pfx('198.51.100.0/24'), pfx('2001:db8::/32')],
+      banned,
+    }),
+  );
   const by = new Map(ds.map((d) => [d.prefix, d]));
   assert.equal(by.get('203.0.113.0/24')?.action, 'keep');
   assert.equal(by.get('203.0.112.0/22')?.action, 'keep', 'the /24 host is inside the /22 too');
@@ -356,41 +502,83 @@ test('rates not settled (detection younger than one window): a below run does no
   assert.equal(only(decide(input({ groups, own: [e], banned: cold })), 'deescalate').length, 1);
   // Not settled: kept, and the count does not move.
   const ds = decide(input({ groups, own: [e], banned: cold, ratesSettled: false }));
-  assert.deepEqual(ds.map((d) => d.action), ['keep']);
+  assert.deepEqual(
+    ds.map((d) => d.action),
+    ['keep'],
+  );
   const k = only(ds, 'keep')[0]!;
   assert.equal(k.state.runs_below, 0);
   assert.equal(k.trigger, null);
-  assert.equal(only(decide(input({ groups, own: [{ ...e, runs_below: 4 }], banned: cold, ratesSettled: false })), 'keep')[0]!.state.runs_below, 4);
+  assert.equal(
+    only(
+      decide(input({ groups, own: [{ ...e, runs_below: 4 }], banned: cold, ratesSettled: false })),
+      'keep',
+    )[0]!.state.runs_below,
+    4,
+  );
   // Above while not settled: kept with a reset count, and a new host above still escalates.
-  const hot = decide(input({ groups, own: [{ ...e, runs_below: 4 }], banned: [host('203.0.113.5', { in_packets: 2e5 })], ratesSettled: false }));
+  const hot = decide(
+    input({
+      groups,
+      own: [{ ...e, runs_below: 4 }],
+      banned: [host('203.0.113.5', { in_packets: 2e5 })],
+      ratesSettled: false,
+    }),
+  );
   assert.equal(only(hot, 'keep')[0]!.state.runs_below, 0);
-  assert.equal(only(decide(input({ groups, banned: [host('203.0.113.9', { in_packets: 2e5 })], ratesSettled: false })), 'escalate').length, 1);
+  assert.equal(
+    only(
+      decide(input({ groups, banned: [host('203.0.113.9', { in_packets: 2e5 })], ratesSettled: false })),
+      'escalate',
+    ).length,
+    1,
+  );
   // Every host unbanned: withdrawn at once even while not settled.
-  assert.equal(only(decide(input({ groups, own: [e], banned: [], ratesSettled: false })), 'deescalate')[0]!.reason, 'unbanned');
+  assert.equal(
+    only(decide(input({ groups, own: [e], banned: [], ratesSettled: false })), 'deescalate')[0]!.reason,
+    'unbanned',
+  );
 });
 
 test('hostgroupsInside: the groups with hosts inside a prefix (inner prefixes, and the outer one unless they fill it)', () => {
-  const groups = [hostgroup('default', []), hostgroup('web', ['203.0.113.0/28']), hostgroup('dns', ['203.0.113.64/26', '2001:db8:1::/48']), hostgroup('big', ['198.51.100.0/24'])];
+  const groups = [
+    hostgroup('default', []),
+    hostgroup('web', ['203.0.113.0/28']),
+    hostgroup('dns', ['203.0.113.64/26', '2001:db8:1::/48']),
+    hostgroup('big', ['198.51.100.0/24']),
+  ];
   assert.deepEqual(hostgroupsInside(pfx('203.0.113.0/24'), groups), ['default', 'dns', 'web']);
   assert.deepEqual(hostgroupsInside(pfx('203.0.113.0/28'), groups), ['web'], 'the /28 is web alone');
   assert.deepEqual(hostgroupsInside(pfx('203.0.113.0/27'), groups), ['default', 'web']);
   assert.deepEqual(hostgroupsInside(pfx('198.51.100.0/25'), groups), ['big'], 'inside one group: only it');
   assert.deepEqual(hostgroupsInside(pfx('2001:db8::/32'), groups), ['default', 'dns']);
   // Inner prefixes that fill the prefix leave nothing for the outer group.
-  const tiled = [hostgroup('default', []), hostgroup('a', ['192.0.2.0/25']), hostgroup('b', ['192.0.2.128/26', '192.0.2.192/26'])];
+  const tiled = [
+    hostgroup('default', []),
+    hostgroup('a', ['192.0.2.0/25']),
+    hostgroup('b', ['192.0.2.128/26', '192.0.2.192/26']),
+  ];
   assert.deepEqual(hostgroupsInside(pfx('192.0.2.0/24'), tiled), ['a', 'b']);
 });
 
 test('cross_hostgroups: allow escalates and lists the groups covered; forbid (either side) refuses; an owned one is withdrawn once forbidden', () => {
   // web is a /28 inside the /24 the default group escalates to.
-  const groups = (defEsc: Partial<EscalationAction> = {}, webEsc: Partial<EscalationAction> = {}) => [hostgroup('default', [], defEsc), hostgroup('web', ['203.0.113.0/28'], webEsc)];
+  const groups = (defEsc: Partial<EscalationAction> = {}, webEsc: Partial<EscalationAction> = {}) => [
+    hostgroup('default', [], defEsc),
+    hostgroup('web', ['203.0.113.0/28'], webEsc),
+  ];
   const attacked = [host('203.0.113.200', { in_packets: 2e5 }, { group: 'default' })];
   const esc = only(decide(input({ groups: groups(), banned: attacked })), 'escalate');
   assert.equal(esc.length, 1);
   assert.equal(esc[0]!.prefix, '203.0.113.0/24');
   assert.deepEqual(esc[0]!.hostgroups, ['default', 'web']);
   // A /24 of one group only lists that group.
-  const alone = only(decide(input({ groups: [hostgroup('default', []), hostgroup('web', ['198.51.100.0/28'])], banned: attacked })), 'escalate');
+  const alone = only(
+    decide(
+      input({ groups: [hostgroup('default', []), hostgroup('web', ['198.51.100.0/28'])], banned: attacked }),
+    ),
+    'escalate',
+  );
   assert.deepEqual(alone[0]!.hostgroups, ['default']);
   for (const [who, g] of [
     ['default', groups({ cross_hostgroups: 'forbid' })],
@@ -401,15 +589,38 @@ test('cross_hostgroups: allow escalates and lists the groups covered; forbid (ei
     const r = only(ds, 'refuse');
     assert.equal(r.length, 1);
     assert.equal(r[0]!.reason, 'crosses_hostgroups');
-    assert.equal(r[0]!.detail, `203.0.113.0/24 covers hosts of hostgroup web besides default, and cross_hostgroups is forbid for ${who}`);
+    assert.equal(
+      r[0]!.detail,
+      `203.0.113.0/24 covers hosts of hostgroup web besides default, and cross_hostgroups is forbid for ${who}`,
+    );
   }
   // forbid does not stop an escalation that stays inside its own group.
-  const inside = [hostgroup('default', [], { prefix_length: { ipv4: 28, ipv6: 48 } }), hostgroup('web', ['203.0.113.0/28'], { cross_hostgroups: 'forbid', prefix_length: { ipv4: 28, ipv6: 48 } })];
-  assert.deepEqual(only(decide(input({ groups: inside, banned: [host('203.0.113.5', { in_packets: 2e5 })] })), 'escalate').map((d) => [d.prefix, d.hostgroups]), [['203.0.113.0/28', ['web']]]);
+  const inside = [
+    hostgroup('default', [], { prefix_length: { ipv4: 28, ipv6: 48 } }),
+    hostgroup('web', ['203.0.113.0/28'], {
+      cross_hostgroups: 'forbid',
+      prefix_length: { ipv4: 28, ipv6: 48 },
+    }),
+  ];
+  assert.deepEqual(
+    only(
+      decide(input({ groups: inside, banned: [host('203.0.113.5', { in_packets: 2e5 })] })),
+      'escalate',
+    ).map((d) => [d.prefix, d.hostgroups]),
+    [['203.0.113.0/28', ['web']]],
+  );
   // Held, then a reload forbids it: withdrawn at once, not re-escalated in the same run.
   const e = ownEsc('203.0.113.0/24', { hostgroup: 'default', hosts: ['203.0.113.200'] });
-  assert.deepEqual(decide(input({ groups: groups(), own: [e], banned: attacked })).map((d) => d.action), ['keep']);
-  const after = decide(input({ groups: groups({}, { cross_hostgroups: 'forbid' }), own: [e], banned: attacked }));
-  assert.deepEqual(after.map((d) => d.action), ['deescalate']);
+  assert.deepEqual(
+    decide(input({ groups: groups(), own: [e], banned: attacked })).map((d) => d.action),
+    ['keep'],
+  );
+  const after = decide(
+    input({ groups: groups({}, { cross_hostgroups: 'forbid' }), own: [e], banned: attacked }),
+  );
+  assert.deepEqual(
+    after.map((d) => d.action),
+    ['deescalate'],
+  );
   assert.equal(only(after, 'deescalate')[0]!.reason, 'crosses_hostgroups');
 });

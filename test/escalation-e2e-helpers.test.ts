@@ -11,10 +11,24 @@ import type { BgpFamily } from '../src/config/types.js';
 import { parseBirdRoutes, type RibRoute } from './helpers/routers.js';
 import { RibWatcher, routeText } from './helpers/rib-watcher.js';
 
-const fx = (name: string) => readFileSync(new URL(`../../test/fixtures/escalation/${name}`, import.meta.url), 'utf8');
+const fx = (name: string) =>
+  readFileSync(new URL(`../../test/fixtures/escalation/${name}`, import.meta.url), 'utf8');
 
-function route(prefix: string, nextHop: string, communities: string[] = [], largeCommunities: string[] = []): RibRoute {
-  return { prefix, nextHop, communities, largeCommunities, extendedCommunities: [], asPath: [65010], raw: null };
+function route(
+  prefix: string,
+  nextHop: string,
+  communities: string[] = [],
+  largeCommunities: string[] = [],
+): RibRoute {
+  return {
+    prefix,
+    nextHop,
+    communities,
+    largeCommunities,
+    extendedCommunities: [],
+    asPath: [65010],
+    raw: null,
+  };
 }
 
 /** A router whose RIB is whatever the test last set; `fail` makes the next read throw. */
@@ -40,7 +54,10 @@ test('birdc show route all (BIRD 2 holding an escalation): prefixes, next hops, 
   const v4 = parseBirdRoutes(fx('bird-routes-ipv4.txt'));
   assert.deepEqual(
     v4.map((r) => routeText(r)),
-    ['203.0.113.5/32 next-hop 192.0.2.1 community 65535:666', '203.0.113.0/24 next-hop 192.0.2.66 community 65535:666 64500:9999 large-community 64500:666:24'],
+    [
+      '203.0.113.5/32 next-hop 192.0.2.1 community 65535:666',
+      '203.0.113.0/24 next-hop 192.0.2.66 community 65535:666 64500:9999 large-community 64500:666:24',
+    ],
   );
   assert.deepEqual(v4[0]!.asPath, [65001]);
   assert.equal(v4[1]!.localPref, 100);
@@ -61,10 +78,16 @@ test('RibWatcher records add, change and withdraw in order, per family, and the 
   r.rib['ipv4-unicast'] = [route('203.0.113.10/32', '192.0.2.1', ['65535:666'])];
   await w.poll(1100);
   await w.poll(1200); // unchanged: nothing recorded
-  r.rib['ipv4-unicast'] = [route('203.0.113.10/32', '192.0.2.1', ['65535:666']), route('203.0.113.0/24', '192.0.2.66', ['65001:777'])];
+  r.rib['ipv4-unicast'] = [
+    route('203.0.113.10/32', '192.0.2.1', ['65535:666']),
+    route('203.0.113.0/24', '192.0.2.66', ['65001:777']),
+  ];
   r.rib['ipv6-unicast'] = [route('2001:db8:1::/48', '100::66')];
   await w.poll(2300);
-  r.rib['ipv4-unicast'] = [route('203.0.113.10/32', '192.0.2.1', ['65535:666']), route('203.0.113.0/24', '192.0.2.66', ['65001:777', '65535:666'])];
+  r.rib['ipv4-unicast'] = [
+    route('203.0.113.10/32', '192.0.2.1', ['65535:666']),
+    route('203.0.113.0/24', '192.0.2.66', ['65001:777', '65535:666']),
+  ];
   await w.poll(2400);
   r.rib['ipv4-unicast'] = [route('203.0.113.10/32', '192.0.2.1', ['65535:666'])];
   r.rib['ipv6-unicast'] = [];
@@ -83,7 +106,12 @@ test('RibWatcher records add, change and withdraw in order, per family, and the 
   );
   assert.deepEqual(
     w.states.map((s) => `${s.at}: ${s.routes.map((x) => x.prefix).join(', ')}`),
-    ['1100: 203.0.113.10/32', '2300: 2001:db8:1::/48, 203.0.113.0/24, 203.0.113.10/32', '2400: 2001:db8:1::/48, 203.0.113.0/24, 203.0.113.10/32', '5000: 203.0.113.10/32'],
+    [
+      '1100: 203.0.113.10/32',
+      '2300: 2001:db8:1::/48, 203.0.113.0/24, 203.0.113.10/32',
+      '2400: 2001:db8:1::/48, 203.0.113.0/24, 203.0.113.10/32',
+      '5000: 203.0.113.10/32',
+    ],
   );
   assert.equal(w.first('add', '203.0.113.0/24')?.at, 2300);
   assert.equal(w.first('withdraw', '203.0.113.10/32'), undefined);
@@ -109,10 +137,16 @@ test('RibWatcher: a failed read keeps the last view (a restarting router is not 
   r.failNext();
   await w.poll(2);
   assert.match(w.lastError ?? '', /connection refused/);
-  assert.deepEqual(w.events.map((e) => e.op), ['add']);
+  assert.deepEqual(
+    w.events.map((e) => e.op),
+    ['add'],
+  );
   r.rib['ipv4-unicast'] = [];
   await w.poll(3);
-  assert.deepEqual(w.events.map((e) => e.op), ['add', 'withdraw']);
+  assert.deepEqual(
+    w.events.map((e) => e.op),
+    ['add', 'withdraw'],
+  );
 });
 
 test('RibWatcher.waitFor polls on its own timer and times out naming what it waited for', async () => {

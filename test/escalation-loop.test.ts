@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { Registry } from 'prom-client';
-import { EscalationLoop, cronScheduler, type EscalationNotice, type Scheduler } from '../src/escalation/loop.js';
+import {
+  EscalationLoop,
+  cronScheduler,
+  type EscalationNotice,
+  type Scheduler,
+} from '../src/escalation/loop.js';
 import { FakeDetector, FakeManager, hostgroup, rates, testConfig } from '../src/escalation/testing.js';
 import type { Config } from '../src/config/types.js';
 
@@ -17,7 +22,11 @@ function captureLogger() {
       cb();
     },
   });
-  const log = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
+  const log = winston.createLogger({
+    level: 'debug',
+    format: winston.format.json(),
+    transports: [new winston.transports.Stream({ stream })],
+  });
   return { log, lines };
 }
 
@@ -32,7 +41,9 @@ function manualScheduler() {
   return { scheduler, jobs: fired };
 }
 
-function setup(o: { cfg?: Partial<Parameters<typeof testConfig>[0]>; esc?: Parameters<typeof hostgroup>[2] } = {}) {
+function setup(
+  o: { cfg?: Partial<Parameters<typeof testConfig>[0]>; esc?: Parameters<typeof hostgroup>[2] } = {},
+) {
   let now = T0;
   const clock = () => now;
   const manager = new FakeManager(clock);
@@ -43,11 +54,33 @@ function setup(o: { cfg?: Partial<Parameters<typeof testConfig>[0]>; esc?: Param
   const ms = manualScheduler();
   const cfg: Config = testConfig({
     networks: ['203.0.113.0/24', '2001:db8::/32'],
-    hostgroups: [hostgroup('default', []), hostgroup('web', ['203.0.113.0/24', '2001:db8::/32'], { hold_ms: 60_000, clear_after: 3, ...o.esc })],
+    hostgroups: [
+      hostgroup('default', []),
+      hostgroup('web', ['203.0.113.0/24', '2001:db8::/32'], { hold_ms: 60_000, clear_after: 3, ...o.esc }),
+    ],
     ...o.cfg,
   });
-  const mk = () => new EscalationLoop({ config: cfg, manager, detector, notify: (n) => void notices.push(n), now: clock, log, registry: new Registry(), scheduler: ms.scheduler });
-  const loop = new EscalationLoop({ config: cfg, manager, detector, notify: (n) => void notices.push(n), now: clock, log, registry, scheduler: ms.scheduler });
+  const mk = () =>
+    new EscalationLoop({
+      config: cfg,
+      manager,
+      detector,
+      notify: (n) => void notices.push(n),
+      now: clock,
+      log,
+      registry: new Registry(),
+      scheduler: ms.scheduler,
+    });
+  const loop = new EscalationLoop({
+    config: cfg,
+    manager,
+    detector,
+    notify: (n) => void notices.push(n),
+    now: clock,
+    log,
+    registry,
+    scheduler: ms.scheduler,
+  });
   return {
     loop,
     mk,
@@ -128,14 +161,23 @@ test('router drops before export: escalates on ban-time evidence, withdraws afte
   assert.equal(first, 10_000);
   // Evidence above until ban+60 s; 3 runs below (60, 70, 80 s); hold from creation (10 s) passed at 70 s.
   assert.equal(gone, 80_000);
-  assert.ok(timeline.filter(([t]) => t > 80_000).every(([, n]) => n === 0), 'no re-escalation on stale evidence');
+  assert.ok(
+    timeline.filter(([t]) => t > 80_000).every(([, n]) => n === 0),
+    'no re-escalation on stale evidence',
+  );
   assert.ok(s.manager.get(bh.uuid), 'the blackhole stays until its own unban');
-  assert.deepEqual(s.notices.map((n) => n.action), ['escalate', 'deescalate']);
+  assert.deepEqual(
+    s.notices.map((n) => n.action),
+    ['escalate', 'deescalate'],
+  );
   assert.equal(s.notices[0]!.counters?.source, 'ban');
   assert.equal(s.notices[0]!.ban_counters?.in_packets, 400_000);
   assert.equal(s.notices[1]!.reason, 'below_thresholds');
   const removes = s.manager.calls.filter((c) => c.op === 'remove');
-  assert.deepEqual(removes.map((c) => c.prefix), ['203.0.113.0/24']);
+  assert.deepEqual(
+    removes.map((c) => c.prefix),
+    ['203.0.113.0/24'],
+  );
   assert.match(removes[0]!.reason!, /^deescalate: /);
 });
 
@@ -167,11 +209,23 @@ test('restart: escalations restored by the manager are adopted, kept, and withdr
   const s = setup();
   s.manager.ban('203.0.113.5', 'web', T0 - 30_000);
   // As restored from the journal: created 20 s before the restart.
-  const restored = s.manager.put({ kind: 'escalation', prefix: '203.0.113.0/24', ip: '203.0.113.5', hostgroup: 'web', cause: 'escalation of 203.0.113.5', started_at: T0 - 20_000, next_hop: '192.0.2.1', communities: ['65535:666'] });
+  const restored = s.manager.put({
+    kind: 'escalation',
+    prefix: '203.0.113.0/24',
+    ip: '203.0.113.5',
+    hostgroup: 'web',
+    cause: 'escalation of 203.0.113.5',
+    started_at: T0 - 20_000,
+    next_hop: '192.0.2.1',
+    communities: ['65535:666'],
+  });
   s.detector.set(rates('203.0.113.5', 'web', { in_packets: 1e6 }));
   s.at(T0);
   s.loop.start();
-  assert.deepEqual(s.loop.list().map((v) => [v.uuid, v.state, v.since]), [[restored.uuid, 'adopted', new Date(T0 - 20_000).toISOString()]]);
+  assert.deepEqual(
+    s.loop.list().map((v) => [v.uuid, v.state, v.since]),
+    [[restored.uuid, 'adopted', new Date(T0 - 20_000).toISOString()]],
+  );
   await s.loop.runOnce();
   assert.equal(s.manager.calls.length, 0, 'no second escalation of the same prefix');
   assert.equal(s.loop.list()[0]?.state, 'above');
@@ -188,7 +242,10 @@ test('restart: escalations restored by the manager are adopted, kept, and withdr
   // At T0+40 s the original hold has passed (60 s after T0-20 s); from the restart it would not have.
   s.at(T0 + 40_000);
   await s.loop.runOnce();
-  assert.deepEqual(s.manager.calls.map((c) => [c.op, c.uuid]), [['remove', restored.uuid]]);
+  assert.deepEqual(
+    s.manager.calls.map((c) => [c.op, c.uuid]),
+    [['remove', restored.uuid]],
+  );
   await s.loop.stop();
 });
 
@@ -197,9 +254,19 @@ test('only own prefixes: foreign mitigations are never removed; an operator remo
   s.at(T0);
   s.manager.ban('203.0.113.5', 'web', T0);
   // A manual /24 elsewhere, and an escalation-kind entry created after start (not the loop's).
-  const manual = s.manager.put({ kind: 'blackhole', prefix: '2001:db8:7::/48', ip: '2001:db8:7::', hostgroup: 'web' });
+  const manual = s.manager.put({
+    kind: 'blackhole',
+    prefix: '2001:db8:7::/48',
+    ip: '2001:db8:7::',
+    hostgroup: 'web',
+  });
   s.loop.start();
-  const foreign = s.manager.put({ kind: 'escalation', prefix: '203.0.113.128/25', ip: '203.0.113.130', hostgroup: 'web' });
+  const foreign = s.manager.put({
+    kind: 'escalation',
+    prefix: '203.0.113.128/25',
+    ip: '203.0.113.130',
+    hostgroup: 'web',
+  });
   s.detector.set(rates('203.0.113.5', 'web', { in_packets: 1e6 }));
   await s.loop.runOnce();
   const mine = s.manager.list('escalation').find((m) => m.prefix === '203.0.113.0/24')!;
@@ -223,7 +290,10 @@ test('only own prefixes: foreign mitigations are never removed; an operator remo
   s.manager.ban('203.0.113.5', 'web', T0 + 500_000);
   s.at(T0 + 500_000);
   await s.loop.runOnce();
-  assert.deepEqual(s.manager.calls.map((c) => [c.op, c.prefix]), [['add', '203.0.113.0/24']]);
+  assert.deepEqual(
+    s.manager.calls.map((c) => [c.op, c.prefix]),
+    [['add', '203.0.113.0/24']],
+  );
 });
 
 test('refusals: whitelist refusal is logged and notified once while it persists; manager refusals too', async () => {
@@ -243,7 +313,10 @@ test('refusals: whitelist refusal is logged and notified once while it persists;
   assert.equal(n.counters?.value, 1e6);
   assert.match(n.detail!, /203\.0\.113\.250\/32/);
   assert.equal(s.loop.statsSnapshot().refusals, 1);
-  assert.equal(s.lines.filter((l) => l.level === 'warn' && /^refused to escalate/.test(String(l.message))).length, 1);
+  assert.equal(
+    s.lines.filter((l) => l.level === 'warn' && /^refused to escalate/.test(String(l.message))).length,
+    1,
+  );
 
   const s2 = setup();
   s2.manager.refuse = 'max_blackholes reached';
@@ -275,15 +348,36 @@ test('dry-run: never calls the manager, logs what it would do, simulates hystere
   await s.loop.runOnce();
   assert.equal(s.loop.list().length, 0);
   assert.ok(s.lines.some((l) => /^dry-run: would deescalate 2001:db8:1::\/48/.test(String(l.message))));
-  assert.deepEqual(s.notices.map((n) => [n.action, n.dry_run, n.uuid]), [['escalate', true, null], ['deescalate', true, null]]);
+  assert.deepEqual(
+    s.notices.map((n) => [n.action, n.dry_run, n.uuid]),
+    [
+      ['escalate', true, null],
+      ['deescalate', true, null],
+    ],
+  );
   assert.equal(s.manager.calls.length, 0);
 });
 
 test('real node-cron schedule: bad expressions are refused, a per-second schedule runs and stops', async () => {
   const { log } = captureLogger();
-  assert.throws(() => cronScheduler('*/10 * * * *  nope', async () => {}, () => {}, log), /invalid escalation\.schedule/);
+  assert.throws(
+    () =>
+      cronScheduler(
+        '*/10 * * * *  nope',
+        async () => {},
+        () => {},
+        log,
+      ),
+    /invalid escalation\.schedule/,
+  );
   const s = setup({ cfg: { schedule: '* * * * * *' } });
-  const loop = new EscalationLoop({ config: testConfig({ networks: [], hostgroups: [hostgroup('default', [])], schedule: '* * * * * *' }), manager: s.manager, detector: null, log, registry: new Registry() });
+  const loop = new EscalationLoop({
+    config: testConfig({ networks: [], hostgroups: [hostgroup('default', [])], schedule: '* * * * * *' }),
+    manager: s.manager,
+    detector: null,
+    log,
+    registry: new Registry(),
+  });
   loop.start();
   const until = Date.now() + 3_000;
   while (loop.statsSnapshot().runs < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
@@ -296,23 +390,42 @@ test('real node-cron schedule: bad expressions are refused, a per-second schedul
 
 test('dry-run keeps a real (adopted) escalation it would withdraw; leaving dry-run withdraws it; schedule reload restarts the job', async () => {
   const s = setup({ cfg: { dry_run: true }, esc: { hold_ms: 0, clear_after: 1 } });
-  const real = s.manager.put({ kind: 'escalation', prefix: '203.0.113.0/24', ip: '203.0.113.5', hostgroup: 'web', started_at: T0 - 60_000 });
+  const real = s.manager.put({
+    kind: 'escalation',
+    prefix: '203.0.113.0/24',
+    ip: '203.0.113.5',
+    hostgroup: 'web',
+    started_at: T0 - 60_000,
+  });
   s.loop.start();
   for (const t of [0, 10_000, 20_000]) {
     s.at(T0 + t);
     await s.loop.runOnce(); // no blackholed host inside: would withdraw
   }
   assert.ok(s.manager.get(real.uuid), 'dry-run changed no route');
-  assert.equal(s.lines.filter((l) => /^dry-run: would deescalate 203\.0\.113\.0\/24/.test(String(l.message))).length, 1);
-  assert.deepEqual(s.notices.map((n) => [n.action, n.dry_run]), [['deescalate', true]]);
-  const live = testConfig({ networks: ['203.0.113.0/24'], hostgroups: [hostgroup('web', [], { hold_ms: 0, clear_after: 1 })], schedule: '*/5 * * * * *' });
+  assert.equal(
+    s.lines.filter((l) => /^dry-run: would deescalate 203\.0\.113\.0\/24/.test(String(l.message))).length,
+    1,
+  );
+  assert.deepEqual(
+    s.notices.map((n) => [n.action, n.dry_run]),
+    [['deescalate', true]],
+  );
+  const live = testConfig({
+    networks: ['203.0.113.0/24'],
+    hostgroups: [hostgroup('web', [], { hold_ms: 0, clear_after: 1 })],
+    schedule: '*/5 * * * * *',
+  });
   s.loop.reconfigure(live);
   assert.equal(s.ms.jobs.length, 2);
   assert.equal(s.ms.jobs[0]!.stopped, true);
   assert.equal(s.ms.jobs[1]!.expr, '*/5 * * * * *');
   await s.loop.runOnce();
   assert.equal(s.manager.get(real.uuid), undefined);
-  assert.deepEqual(s.manager.calls.map((c) => [c.op, c.uuid]), [['remove', real.uuid]]);
+  assert.deepEqual(
+    s.manager.calls.map((c) => [c.op, c.uuid]),
+    [['remove', real.uuid]],
+  );
   await s.loop.stop();
 });
 
@@ -320,7 +433,9 @@ test('notify adapter: FastNetMon-shaped document with the crossing, counters and
   const { escalationDocument, notifyVia } = await import('../src/escalation/notify.js');
   const s = setup();
   s.manager.ban('203.0.113.5', 'web', T0);
-  s.detector.set(rates('203.0.113.5', 'web', { in_udp_packets: 300_000, in_packets: 300_000, in_bytes: 50_000_000 }));
+  s.detector.set(
+    rates('203.0.113.5', 'web', { in_udp_packets: 300_000, in_packets: 300_000, in_bytes: 50_000_000 }),
+  );
   await s.loop.runOnce();
   const doc = escalationDocument(s.notices[0]!);
   assert.equal(doc.action, 'escalate');
@@ -338,27 +453,53 @@ test('notify adapter: FastNetMon-shaped document with the crossing, counters and
   assert.equal(e.next_hop, '192.0.2.1');
   const sent: unknown[] = [];
   const cfg = testConfig({ networks: [], hostgroups: [hostgroup('default', []), hostgroup('web', [])] });
-  notifyVia({ notify: (doc, action) => void sent.push([doc.action, action.format]) }, () => cfg)(s.notices[0]!);
+  notifyVia(
+    { notify: (doc, action) => void sent.push([doc.action, action.format]) },
+    () => cfg,
+  )(s.notices[0]!);
   assert.deepEqual(sent, [['escalate', 'json']]);
 });
 
 test('after a restart, runs before detection has filled one window do not count below; since is the mitigation start time', async () => {
   const s = setup({ esc: { hold_ms: 1_000, clear_after: 1 } });
   s.manager.ban('203.0.113.5', 'web', T0 - 60_000);
-  const restored = s.manager.put({ kind: 'escalation', prefix: '203.0.113.0/24', ip: '203.0.113.5', hostgroup: 'web', cause: 'escalation of 203.0.113.5', started_at: T0 - 50_000, next_hop: '192.0.2.1', communities: ['65535:666'] });
+  const restored = s.manager.put({
+    kind: 'escalation',
+    prefix: '203.0.113.0/24',
+    ip: '203.0.113.5',
+    hostgroup: 'web',
+    cause: 'escalation of 203.0.113.5',
+    started_at: T0 - 50_000,
+    next_hop: '192.0.2.1',
+    communities: ['65535:666'],
+  });
   // Detection just restarted: nothing in its window yet.
   s.detector.set(rates('203.0.113.5', 'web', {}));
   s.at(T0);
   s.loop.start();
   s.at(T0 + 400);
   await s.loop.runOnce();
-  assert.equal(s.manager.calls.length, 0, 'hold long passed and clear_after 1, but the rates are not a window old');
-  assert.deepEqual(s.loop.list().map((v) => [v.uuid, v.runs_below, v.state]), [[restored.uuid, 0, 'adopted']], 'a run that did not count is no verdict');
-  assert.ok(s.lines.some((l) => /keep 203\.0\.113\.0\/24: below, not counted/.test(String(l.message))), JSON.stringify(s.lines.map((l) => l.message)));
+  assert.equal(
+    s.manager.calls.length,
+    0,
+    'hold long passed and clear_after 1, but the rates are not a window old',
+  );
+  assert.deepEqual(
+    s.loop.list().map((v) => [v.uuid, v.runs_below, v.state]),
+    [[restored.uuid, 0, 'adopted']],
+    'a run that did not count is no verdict',
+  );
+  assert.ok(
+    s.lines.some((l) => /keep 203\.0\.113\.0\/24: below, not counted/.test(String(l.message))),
+    JSON.stringify(s.lines.map((l) => l.message)),
+  );
   // One window (detection.window_ms = 1 s) after start: a below run counts.
   s.at(T0 + 1_000);
   await s.loop.runOnce();
-  assert.deepEqual(s.manager.calls.map((c) => [c.op, c.uuid]), [['remove', restored.uuid]]);
+  assert.deepEqual(
+    s.manager.calls.map((c) => [c.op, c.uuid]),
+    [['remove', restored.uuid]],
+  );
 
   // A new escalation's since is the manager's started_at, which adoption reads back.
   const add = s.manager.add.bind(s.manager);
@@ -396,7 +537,10 @@ test('log levels: the run line is info only when something changed or counts dow
   }
   assert.deepEqual(runLevels().slice(2), ['info', 'debug', 'debug']);
   const esc = s.lines.find((l) => String(l.message).startsWith('escalate 203.0.113.0/24'))!;
-  assert.equal(esc.message, 'escalate 203.0.113.0/24 for 203.0.113.5: incoming total 250000 pps > 100000 pps (current)');
+  assert.equal(
+    esc.message,
+    'escalate 203.0.113.0/24 for 203.0.113.5: incoming total 250000 pps > 100000 pps (current)',
+  );
   assert.deepEqual(esc.communities, ['blackhole'], '65535:666 is logged by its RFC 7999 name');
   assert.equal(esc.level, 'info', 'inside its own hostgroup: info');
   // Below: each run counts down to the withdrawal (info), then the withdrawal (info).
@@ -407,7 +551,12 @@ test('log levels: the run line is info only when something changed or counts dow
     if (s.manager.list('escalation').length === 0) break;
   }
   assert.equal(s.manager.list('escalation').length, 0);
-  assert.ok(runLevels().slice(5).every((l) => l === 'info'), JSON.stringify(runLevels()));
+  assert.ok(
+    runLevels()
+      .slice(5)
+      .every((l) => l === 'info'),
+    JSON.stringify(runLevels()),
+  );
   // Quiet again afterwards.
   s.at(T0 + 200_000);
   await s.loop.runOnce();
@@ -420,7 +569,10 @@ test('an escalation covering another hostgroup is logged (warn) and notified wit
     const s = setup({
       cfg: {
         networks: ['203.0.113.0/24'],
-        hostgroups: [hostgroup('default', [], { cross_hostgroups: 'allow' }), hostgroup('web', ['203.0.113.0/28'], { cross_hostgroups: policy })],
+        hostgroups: [
+          hostgroup('default', [], { cross_hostgroups: 'allow' }),
+          hostgroup('web', ['203.0.113.0/28'], { cross_hostgroups: policy }),
+        ],
       },
     });
     s.manager.ban('203.0.113.200', 'default', T0);
@@ -435,14 +587,24 @@ test('an escalation covering another hostgroup is logged (warn) and notified wit
       assert.deepEqual(line.hostgroups, ['default', 'web']);
       assert.deepEqual(s.notices[0]!.hostgroups, ['default', 'web']);
       const { escalationDocument } = await import('../src/escalation/notify.js');
-      assert.deepEqual((escalationDocument(s.notices[0]!).attack_details as { escalation: { hostgroups: string[] } }).escalation.hostgroups, ['default', 'web']);
+      assert.deepEqual(
+        (escalationDocument(s.notices[0]!).attack_details as { escalation: { hostgroups: string[] } })
+          .escalation.hostgroups,
+        ['default', 'web'],
+      );
       assert.deepEqual(s.loop.list()[0]!.covers, ['default', 'web']);
     } else {
       assert.equal(s.manager.list('escalation').length, 0);
-      assert.deepEqual(s.notices.map((n) => [n.action, n.reason]), [['escalation_refused', 'crosses_hostgroups']]);
+      assert.deepEqual(
+        s.notices.map((n) => [n.action, n.reason]),
+        [['escalation_refused', 'crosses_hostgroups']],
+      );
       const line = s.lines.find((l) => String(l.message).startsWith('refused to escalate'))!;
       assert.equal(line.level, 'warn');
-      assert.match(String(line.message), /covers hosts of hostgroup web besides default, and cross_hostgroups is forbid for web/);
+      assert.match(
+        String(line.message),
+        /covers hosts of hostgroup web besides default, and cross_hostgroups is forbid for web/,
+      );
     }
   }
 });

@@ -27,7 +27,9 @@ graphite: { address: "127.0.0.1:${graphite}", prefix: bw.test, interval: 500ms, 
 }
 const WEB = 'prefixes: [10.20.0.0/25]\n';
 
-test('graphite: totals, hostgroup and host series reach carbon with the rates sent', { timeout: 90_000 }, async () => {
+test('graphite: totals, hostgroup and host series reach carbon with the rates sent', {
+  timeout: 90_000,
+}, async () => {
   const carbon = await startCarbon();
   const dir = tempDir('graphite');
   const sflow = await freePort('udp');
@@ -50,7 +52,10 @@ test('graphite: totals, hostgroup and host series reach carbon with the rates se
     };
     assert.ok(near(await last(host), 10000), `host pps ${await last(host)}`);
     assert.ok(near(await last('bw.test.hosts.10_20_0_200.incoming.pps'), 5000));
-    assert.ok(near(await last('bw.test.total.incoming.pps'), 15000), `total pps ${await last('bw.test.total.incoming.pps')}`);
+    assert.ok(
+      near(await last('bw.test.total.incoming.pps'), 15000),
+      `total pps ${await last('bw.test.total.incoming.pps')}`,
+    );
     assert.ok(near(await last('bw.test.total.incoming.udp.pps'), 15000));
     assert.equal(await last('bw.test.total.incoming.tcp.pps'), 0);
     assert.ok(near(await last('bw.test.hostgroups.web.incoming.pps'), 10000));
@@ -71,7 +76,9 @@ test('graphite: totals, hostgroup and host series reach carbon with the rates se
   }
 });
 
-test('graphite down: detection goes on, failures are counted and logged once, points arrive once carbon is up', { timeout: 90_000 }, async () => {
+test('graphite down: detection goes on, failures are counted and logged once, points arrive once carbon is up', {
+  timeout: 90_000,
+}, async () => {
   const dir = tempDir('graphite-down');
   const [sflow, line] = [await freePort('udp'), await freePort('tcp')];
   const d = await startDaemon(dir, config(dir, sflow, line), { 'web.yaml': WEB });
@@ -84,7 +91,11 @@ test('graphite down: detection goes on, failures are counted and logged once, po
     await d.waitLog(/10\.20\.0\.9/, 20000);
     await assertDetectsWhileDown(d, 'graphite', '10.20.0.9');
     await new Promise((r) => setTimeout(r, 1500));
-    assert.equal((d.output().match(/graphite 127\.0\.0\.1:\d+: cannot write/g) ?? []).length, 1, 'logged once per state change');
+    assert.equal(
+      (d.output().match(/graphite 127\.0\.0\.1:\d+: cannot write/g) ?? []).length,
+      1,
+      'logged once per state change',
+    );
     carbon = await startCarbon({ linePort: line });
     await d.waitLog(/graphite 127\.0\.0\.1:\d+: writing again/, 45000);
     const file = join(carbon.whisperDir, 'bw', 'test', 'attacks', 'active.wsp');

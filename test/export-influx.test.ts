@@ -31,7 +31,13 @@ influxdb: { url: "http://127.0.0.1:${port}", database: bwtest, retention_policy:
 }
 
 test('influx line protocol: measurements, tags, fields and ms timestamps', () => {
-  const row = (direction: 'incoming' | 'outgoing', cls: 'total' | 'udp', pps: number) => ({ direction, cls, pps, bps: pps * 4000, flows: cls === 'total' ? 3 : null });
+  const row = (direction: 'incoming' | 'outgoing', cls: 'total' | 'udp', pps: number) => ({
+    direction,
+    cls,
+    pps,
+    bps: pps * 4000,
+    flows: cls === 'total' ? 3 : null,
+  });
   const s: Snapshot = {
     timeMs: 1700000000123,
     total: [row('incoming', 'total', 10)],
@@ -63,8 +69,19 @@ test('influx transport: POST /write with db, rp, precision, basic auth and a gzi
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as { port: number }).port;
-  const t = new InfluxTransport({ url: `http://127.0.0.1:${port}`, database: 'db 1', retention_policy: 'rp', username: 'u', password: 'p', interval_ms: 1000, top_hosts: 1 });
-  await t.send([{ text: 'm v=1 1\n', points: 1 }, { text: 'm v=2 2\n', points: 1 }]);
+  const t = new InfluxTransport({
+    url: `http://127.0.0.1:${port}`,
+    database: 'db 1',
+    retention_policy: 'rp',
+    username: 'u',
+    password: 'p',
+    interval_ms: 1000,
+    top_hosts: 1,
+  });
+  await t.send([
+    { text: 'm v=1 1\n', points: 1 },
+    { text: 'm v=2 2\n', points: 1 },
+  ]);
   t.close();
   srv.close();
   assert.ok(seen);
@@ -78,13 +95,17 @@ test('influx transport: POST /write with db, rp, precision, basic auth and a gzi
   assert.equal(seen!.body, 'm v=1 1\nm v=2 2\n');
 });
 
-test('influxdb: series written into the database and retention policy, read back with InfluxQL', { timeout: 90_000 }, async () => {
+test('influxdb: series written into the database and retention policy, read back with InfluxQL', {
+  timeout: 90_000,
+}, async () => {
   const influx = await startInflux({ auth: AUTH });
   await influx.query('CREATE DATABASE bwtest');
   await influx.query('CREATE RETENTION POLICY short ON bwtest DURATION 1h REPLICATION 1');
   const dir = tempDir('influx');
   const sflow = await freePort('udp');
-  const d = await startDaemon(dir, config(dir, sflow, influx.port, AUTH.password), { 'web.yaml': 'prefixes: [10.20.0.0/25]\n' });
+  const d = await startDaemon(dir, config(dir, sflow, influx.port, AUTH.password), {
+    'web.yaml': 'prefixes: [10.20.0.0/25]\n',
+  });
   const s1 = sflowStream(sflow, '127.0.0.1', 10, 100, () => udpTo('10.20.0.5'));
   const s2 = sflowStream(sflow, '127.0.0.1', 5, 100, () => udpTo('10.20.0.200'));
   try {
@@ -98,13 +119,21 @@ test('influxdb: series written into the database and retention policy, read back
     await new Promise((r) => setTimeout(r, 3000));
     const hp = (await q(host))!;
     assert.ok(near(hp, 10000), `host pps ${hp}`);
-    const tot = (await q(`SELECT last(pps) FROM "short"."breakwater_total" WHERE direction = 'incoming' AND "class" = 'total'`))!;
+    const tot = (await q(
+      `SELECT last(pps) FROM "short"."breakwater_total" WHERE direction = 'incoming' AND "class" = 'total'`,
+    ))!;
     assert.ok(near(tot, 15000), `total ${tot}`);
-    const udp = (await q(`SELECT last(pps) FROM "short"."breakwater_total" WHERE direction = 'incoming' AND "class" = 'udp'`))!;
+    const udp = (await q(
+      `SELECT last(pps) FROM "short"."breakwater_total" WHERE direction = 'incoming' AND "class" = 'udp'`,
+    ))!;
     assert.ok(near(udp, 15000), `udp ${udp}`);
-    const web = (await q(`SELECT last(pps) FROM "short"."breakwater_hostgroup" WHERE hostgroup = 'web' AND direction = 'incoming' AND "class" = 'total'`))!;
+    const web = (await q(
+      `SELECT last(pps) FROM "short"."breakwater_hostgroup" WHERE hostgroup = 'web' AND direction = 'incoming' AND "class" = 'total'`,
+    ))!;
     assert.ok(near(web, 10000), `web ${web}`);
-    const bps = (await q(`SELECT last(bps) FROM "short"."breakwater_host" WHERE host = '10.20.0.200' AND direction = 'incoming' AND "class" = 'total'`))!;
+    const bps = (await q(
+      `SELECT last(bps) FROM "short"."breakwater_host" WHERE host = '10.20.0.200' AND direction = 'incoming' AND "class" = 'total'`,
+    ))!;
     assert.ok(bps > 5000 * 500 * 8 * 0.8 && bps < 5000 * 518 * 8 * 1.2, `bps ${bps}`);
     assert.equal(await q(`SELECT last(active) FROM "short"."breakwater_attacks"`), 0);
     // Nothing went to the default retention policy.
@@ -119,7 +148,9 @@ test('influxdb: series written into the database and retention policy, read back
   }
 });
 
-test('influxdb refusing the credentials: retried, counted, logged once; detection goes on', { timeout: 90_000 }, async () => {
+test('influxdb refusing the credentials: retried, counted, logged once; detection goes on', {
+  timeout: 90_000,
+}, async () => {
   const influx = await startInflux({ auth: AUTH });
   await influx.query('CREATE DATABASE bwtest');
   await influx.query('CREATE RETENTION POLICY short ON bwtest DURATION 1h REPLICATION 1');

@@ -29,7 +29,12 @@ silent.level = 'error';
 
 test('queue: bounded while the target is down, oldest dropped and counted, the rest delivered in order', async () => {
   const t = new FakeTarget();
-  const q = new ExportQueue('fake', t, silent, { maxBatches: 10, maxPerSend: 3, backoffBaseMs: 5, backoffMaxMs: 20 });
+  const q = new ExportQueue('fake', t, silent, {
+    maxBatches: 10,
+    maxPerSend: 3,
+    backoffBaseMs: 5,
+    backoffMaxMs: 20,
+  });
   const t0 = performance.now();
   for (let i = 0; i < 25; i++) q.push({ text: `b${i}`, points: 2 });
   assert.ok(performance.now() - t0 < 50, 'push never waits on the target');
@@ -41,7 +46,10 @@ test('queue: bounded while the target is down, oldest dropped and counted, the r
   assert.ok(t.attempts < 20, `backoff grows (${t.attempts} attempts in 80 ms)`);
   t.up = true;
   await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(t.got, Array.from({ length: 10 }, (_, i) => `b${i + 15}`));
+  assert.deepEqual(
+    t.got,
+    Array.from({ length: 10 }, (_, i) => `b${i + 15}`),
+  );
   assert.equal(q.stats.points_sent, 20);
   assert.equal(q.stats.up, 1);
   assert.equal(q.stats.queued_batches, 0);

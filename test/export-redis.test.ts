@@ -24,7 +24,9 @@ async function cli(port: number, ...args: string[]): Promise<string> {
 }
 
 function subscribe(port: number, channel: string): { messages(): string[]; stop(): void } {
-  const p = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--raw', 'SUBSCRIBE', channel], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--raw', 'SUBSCRIBE', channel], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   return {
@@ -32,7 +34,8 @@ function subscribe(port: number, channel: string): { messages(): string[]; stop(
     messages: () => {
       const l = out.split('\n');
       const m: string[] = [];
-      for (let i = 0; i + 2 < l.length; i++) if (l[i] === 'message' && l[i + 1] === channel) m.push(l[i + 2]!);
+      for (let i = 0; i + 2 < l.length; i++)
+        if (l[i] === 'message' && l[i + 1] === channel) m.push(l[i + 2]!);
       return m;
     },
     stop: () => p.kill(),
@@ -62,7 +65,9 @@ test('resp: commands encode as RESP arrays; replies parse across chunk boundarie
   assert.ok(got[5] instanceof RedisError && got[5].message === 'ERR bad');
 });
 
-test('redis: ban writes the attack record and samples with the TTL, ban and unban are published', { timeout: 90_000 }, async () => {
+test('redis: ban writes the attack record and samples with the TTL, ban and unban are published', {
+  timeout: 90_000,
+}, async () => {
   await requireBinary('redis-cli', 'redis-tools');
   const redis = await startRedis();
   const sub = subscribe(redis.port, 'bw_events');
@@ -72,7 +77,11 @@ test('redis: ban writes the attack record and samples with the TTL, ban and unba
   // 30,000 pps of UDP to 10.20.0.9 from port 53: over the default ban threshold (20,000 pps).
   const s = sflowStream(sflow, '127.0.0.1', 30, 100, () => udpTo('10.20.0.9', 53, 40000));
   try {
-    const info = await waitFor('the _information key', async () => (await cli(redis.port, 'GET', 'bw_10.20.0.9_information')) || null, 20000);
+    const info = await waitFor(
+      'the _information key',
+      async () => (await cli(redis.port, 'GET', 'bw_10.20.0.9_information')) || null,
+      20000,
+    );
     const rec = JSON.parse(info);
     assert.equal(rec.action, 'ban');
     assert.equal(rec.ip, '10.20.0.9');
@@ -90,11 +99,18 @@ test('redis: ban writes the attack record and samples with the TTL, ban and unba
     assert.ok(ttl > 3_500_000 && ttl <= 3_600_000, `ttl ${ttl}`);
     s.stop();
     // ban_time 3s, unban regardless of the attack: the unban event follows.
-    const msgs = await waitFor('ban and unban on the channel', async () => {
-      const m = sub.messages().map((x) => JSON.parse(x));
-      return m.some((x) => x.action === 'unban') ? m : null;
-    }, 30000);
-    assert.deepEqual(msgs.map((m) => m.action), ['ban', 'unban']);
+    const msgs = await waitFor(
+      'ban and unban on the channel',
+      async () => {
+        const m = sub.messages().map((x) => JSON.parse(x));
+        return m.some((x) => x.action === 'unban') ? m : null;
+      },
+      30000,
+    );
+    assert.deepEqual(
+      msgs.map((m) => m.action),
+      ['ban', 'unban'],
+    );
     assert.equal(msgs[0].ip, '10.20.0.9');
     assert.equal(msgs[0].attack_uuid, rec.attack_uuid);
     assert.equal(msgs[1].attack_uuid, rec.attack_uuid);
@@ -108,7 +124,9 @@ test('redis: ban writes the attack record and samples with the TTL, ban and unba
   }
 });
 
-test('redis down: the ban goes ahead, the failure is counted, the record is written once Redis is up', { timeout: 90_000 }, async () => {
+test('redis down: the ban goes ahead, the failure is counted, the record is written once Redis is up', {
+  timeout: 90_000,
+}, async () => {
   await requireBinary('redis-cli', 'redis-tools');
   const dir = tempDir('redis-down');
   const [sflow, port] = [await freePort('udp'), await freePort('tcp')];
@@ -121,9 +139,24 @@ test('redis down: the ban goes ahead, the failure is counted, the record is writ
     // Same port: the exporter reconnects with backoff.
     const { mkdtempSync } = await import('node:fs');
     const rdir = mkdtempSync(join(dir, 'r'));
-    const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', rdir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    redis = { host: '127.0.0.1', port, dir: rdir, output: () => '', stop: () => new Promise<void>((r) => (p.exitCode !== null ? r() : (p.once('exit', () => r()), p.kill()))) };
-    const info = await waitFor('the record once Redis is up', async () => (await cli(port, 'GET', 'bw_10.20.0.9_information').catch(() => '')) || null, 45000);
+    const p = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', rdir, '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    redis = {
+      host: '127.0.0.1',
+      port,
+      dir: rdir,
+      output: () => '',
+      stop: () =>
+        new Promise<void>((r) => (p.exitCode !== null ? r() : (p.once('exit', () => r()), p.kill()))),
+    };
+    const info = await waitFor(
+      'the record once Redis is up',
+      async () => (await cli(port, 'GET', 'bw_10.20.0.9_information').catch(() => '')) || null,
+      45000,
+    );
     assert.equal(JSON.parse(info).action, 'ban');
     await d.waitLog(/redis redis:\/\/127\.0\.0\.1:\d+\/0: writing again/, 10000);
   } finally {

@@ -11,7 +11,12 @@ import { readPcap } from '../src/capture/pcap.js';
 import { MirrorDecoder } from '../src/capture/mirror.js';
 import type { FlowRecord, FlowSample } from '../src/capture/flow.js';
 import { v4ToString, v6ToString } from '../src/wire/addr.js';
-import { generateRules, matchesPacket, packetFromSample, type GeneratedRules } from '../src/flowspec/index.js';
+import {
+  generateRules,
+  matchesPacket,
+  packetFromSample,
+  type GeneratedRules,
+} from '../src/flowspec/index.js';
 
 const fixture = (name: string) => new URL(`../../test/fixtures/flowspec/${name}`, import.meta.url);
 
@@ -41,7 +46,8 @@ function samplesOf(file: string): FlowSample[] {
     },
   };
   const dec = new MirrorDecoder(sink, 'mirror:test');
-  for (const p of readPcap(readFileSync(fixture(file))).packets) dec.onFrame(p.data, p.origLen, p.linkType, p.tsMs);
+  for (const p of readPcap(readFileSync(fixture(file))).packets)
+    dec.onFrame(p.data, p.origLen, p.linkType, p.tsMs);
   return out;
 }
 
@@ -70,7 +76,10 @@ function backgroundHit(g: GeneratedRules, victim: string): { hit: number; total:
 
 test('SYN flood: destination /32, protocol tcp, tcp_flags syn, destination port 80; spares background', () => {
   const { attack, baseline } = split(samplesOf('syn_flood.pcap'), '203.0.113.10');
-  assert.ok(attack.length > 17_000 && baseline.length > 20, `${attack.length} attack, ${baseline.length} baseline`);
+  assert.ok(
+    attack.length > 17_000 && baseline.length > 20,
+    `${attack.length} attack, ${baseline.length} baseline`,
+  );
   const g = generateRules(attack, baseline, { coverage: 0.95 });
   assert.ok(g.ok, g.explanation);
   assert.equal(g.rules.length, 1, g.explanation);
@@ -127,7 +136,10 @@ test('generation is deterministic whatever the sample order', () => {
   const rev = [...attack].reverse();
   const mixed = rev.filter((_, i) => i % 2 === 0).concat(rev.filter((_, i) => i % 2 === 1));
   const b = generateRules(mixed, [...baseline].reverse());
-  assert.deepEqual(b.rules.map((r) => r.json), a.rules.map((r) => r.json));
+  assert.deepEqual(
+    b.rules.map((r) => r.json),
+    a.rules.map((r) => r.json),
+  );
   assert.equal(b.explanation, a.explanation);
 });
 
@@ -142,8 +154,22 @@ test('without a baseline, optional components are left out (shorter rules win)',
 
 test('generated rules carry the requested action and a concentrated source becomes a prefix', () => {
   const mk = (src: string, sport: number, len: number, dst = '198.51.100.7'): FlowSample => ({
-    timeMs: 0, ipVersion: 4, src, dst, protocol: 17, srcPort: sport, dstPort: 4444, icmpType: -1, icmpCode: -1,
-    tcpFlags: 0, fragment: false, packetLength: len, packets: 10, bytes: 10 * len, samplingRate: 10, exporter: 'x',
+    timeMs: 0,
+    ipVersion: 4,
+    src,
+    dst,
+    protocol: 17,
+    srcPort: sport,
+    dstPort: 4444,
+    icmpType: -1,
+    icmpCode: -1,
+    tcpFlags: 0,
+    fragment: false,
+    packetLength: len,
+    packets: 10,
+    bytes: 10 * len,
+    samplingRate: 10,
+    exporter: 'x',
   });
   const attack = Array.from({ length: 200 }, (_, i) => mk(`192.0.2.${i % 250}`, 1000 + i, 512));
   // The victim's normal traffic: the same port and size from elsewhere.

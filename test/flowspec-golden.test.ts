@@ -36,7 +36,9 @@ interface Stream {
   messages: Msg[];
 }
 const updates = JSON.parse(readFileSync(fixture('updates.json'), 'utf8')) as { streams: Stream[] };
-const rulesDoc = JSON.parse(readFileSync(fixture('exabgp-rules.json'), 'utf8')) as { rules: Record<string, Record<string, unknown>> };
+const rulesDoc = JSON.parse(readFileSync(fixture('exabgp-rules.json'), 'utf8')) as {
+  rules: Record<string, Record<string, unknown>>;
+};
 
 /** The parts of an UPDATE a FlowSpec test needs (test-only parser; RFC 4271 §4.3, RFC 4760). */
 interface FlowUpdate {
@@ -70,7 +72,8 @@ function parseUpdate(hexText: string): FlowUpdate | null {
       if (type === 14) {
         const nhLen = a.u8();
         const nh = a.bytes(nhLen);
-        if (nhLen) u.nextHop = addrToString({ family: nhLen === 4 ? 4 : 6, bytes: nh.slice(0, nhLen === 4 ? 4 : 16) });
+        if (nhLen)
+          u.nextHop = addrToString({ family: nhLen === 4 ? 4 : 6, bytes: nh.slice(0, nhLen === 4 ? 4 : 16) });
         a.u8(); // reserved (SNPA count)
       }
       while (!a.atEnd()) (type === 14 ? u.reach : u.unreach).push(Uint8Array.from(readLengthPrefixedNlri(a)));
@@ -88,7 +91,10 @@ function parseUpdate(hexText: string): FlowUpdate | null {
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 function ruleJson(label: string): { json: Record<string, unknown>; strict: boolean } {
-  const base = label.replace(/^X(?=[FG]\d)/, '').replace(/^X1$/, 'SF1').replace(/[abc]$/, '');
+  const base = label
+    .replace(/^X(?=[FG]\d)/, '')
+    .replace(/^X1$/, 'SF1')
+    .replace(/[abc]$/, '');
   const j = rulesDoc.rules[base];
   assert.ok(j, `no rule JSON for ${label} (${base})`);
   const { strict, ...json } = j;
@@ -108,7 +114,8 @@ for (const s of updates.streams) {
 
 test('fixture holds every FlowSpec rule of extra.exabgp, to all three peers', () => {
   const labels = new Set(exaMsgs.map((x) => x.m.rule));
-  for (const l of ['SF1', 'F1', 'F5a', 'F5b', 'F15b', 'G2', 'G4', 'G9', 'X1', 'XF12', 'XG9']) assert.ok(labels.has(l), l);
+  for (const l of ['SF1', 'F1', 'F5a', 'F5b', 'F15b', 'G2', 'G4', 'G9', 'X1', 'XF12', 'XG9'])
+    assert.ok(labels.has(l), l);
   // 25 rules (SF1, F1-F15, G1-G9) to three peers, F5 and F15 not to FRR; each withdrawn too.
   assert.equal(exaMsgs.filter((x) => x.u.reach.length).length, 3 * 25 - 2);
   assert.equal(exaMsgs.filter((x) => x.u.unreach.length).length, 3 * 25 - 2);
@@ -147,7 +154,11 @@ test('decode of every ExaBGP NLRI re-encodes byte-identically and round-trips th
       if (u.reach.length) {
         const e = encodeRule(rule);
         assert.deepEqual(e.extendedCommunities.map(hex), u.ext.map(hex), `${where} actions re-encoded`);
-        assert.deepEqual(e.ipv6ExtendedCommunities.map(hex), u.ext6.map(hex), `${where} attribute 25 re-encoded`);
+        assert.deepEqual(
+          e.ipv6ExtendedCommunities.map(hex),
+          u.ext6.map(hex),
+          `${where} attribute 25 re-encoded`,
+        );
       }
       // The decoded rule printed as JSON parses back to the same rule bytes.
       const back = parseRule(ruleToJson(rule), { strict: false });
@@ -179,15 +190,28 @@ test("peers' own FlowSpec UPDATEs (GoBGP, BIRD) decode and re-encode byte-identi
     }
   }
   const text = [...seen].sort().join('\n');
-  assert.match(text, /bird: destination 203\.0\.113\.200\/32, protocol udp, destination-port 53, packet-length >512 -> discard/);
-  assert.match(text, /gobgp: destination 203\.0\.113\.10\/32, source 192\.0\.2\.128\/25, protocol udp, destination-port 1024-2048 -> rate-limit 1000 bytes\/s/);
-  assert.match(text, /gobgp: destination 2001:db8:feed::10\/128, next-header tcp, tcp-flags =syn -> redirect to VRF 64512:900/);
+  assert.match(
+    text,
+    /bird: destination 203\.0\.113\.200\/32, protocol udp, destination-port 53, packet-length >512 -> discard/,
+  );
+  assert.match(
+    text,
+    /gobgp: destination 203\.0\.113\.10\/32, source 192\.0\.2\.128\/25, protocol udp, destination-port 1024-2048 -> rate-limit 1000 bytes\/s/,
+  );
+  assert.match(
+    text,
+    /gobgp: destination 2001:db8:feed::10\/128, next-header tcp, tcp-flags =syn -> redirect to VRF 64512:900/,
+  );
 });
 
 test('decoded G-rules show IPv6 specifics: flow label widths, next header, ietf redirect', () => {
   const g2 = exaMsgs.find((x) => x.m.rule === 'G2')!;
   const r2 = decodeNlri(g2.u.reach[0]!, 6);
-  assert.deepEqual(ruleToJson({ ...r2, action: { type: 'accept' }, communities: [] })['flow_labels'], [100, 5000, '100000-200000']);
+  assert.deepEqual(ruleToJson({ ...r2, action: { type: 'accept' }, communities: [] })['flow_labels'], [
+    100,
+    5000,
+    '100000-200000',
+  ]);
   const g4 = exaMsgs.find((x) => x.m.rule === 'G4')!;
   const r4 = decodeRule(g4.u.reach[0]!, 6, g4.u.ext, g4.u.ext6);
   assert.equal(r4.action.redirectIp, '2001:db8::10');

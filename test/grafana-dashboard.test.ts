@@ -38,15 +38,26 @@ function concrete(expr: string): string {
   return expr.replace(/\$__rate_interval|\$__range|\$__interval/g, '5m').replace(/\$(instance|job)/g, '.*');
 }
 
-test('the Grafana dashboard imports, parses and queries only series the daemon exports', { timeout: 60_000 }, async () => {
-  const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { uid: string; title: string; schemaVersion: number; panels: Panel[]; templating: { list: { name: string; type: string }[] } };
+test('the Grafana dashboard imports, parses and queries only series the daemon exports', {
+  timeout: 60_000,
+}, async () => {
+  const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+    uid: string;
+    title: string;
+    schemaVersion: number;
+    panels: Panel[];
+    templating: { list: { name: string; type: string }[] };
+  };
   assert.equal(dash.uid, 'breakwater');
   assert.ok(dash.schemaVersion >= 30);
   assert.ok(dash.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'));
   const ids = dash.panels.map((p) => p.id);
   assert.equal(new Set(ids).size, ids.length, 'panel ids are unique');
   for (const p of dash.panels) {
-    assert.ok(p.gridPos.x >= 0 && p.gridPos.x + p.gridPos.w <= 24 && p.gridPos.h > 0, `${p.title}: grid position`);
+    assert.ok(
+      p.gridPos.x >= 0 && p.gridPos.x + p.gridPos.w <= 24 && p.gridPos.h > 0,
+      `${p.title}: grid position`,
+    );
     if (p.type === 'row') continue;
     assert.equal(p.datasource?.uid, '${datasource}', `${p.title}: uses the datasource variable`);
     assert.ok(p.targets && p.targets.length > 0, `${p.title}: has queries`);
@@ -64,16 +75,30 @@ test('the Grafana dashboard imports, parses and queries only series the daemon e
   }
   // The issue's areas are all there.
   const titles = dash.panels.map((p) => p.title.toLowerCase()).join('\n');
-  for (const area of ['packets per second', 'attacks', 'mitigations', 'bgp', 'exporter', 'dropped']) assert.ok(titles.includes(area), `a panel about ${area}`);
+  for (const area of ['packets per second', 'attacks', 'mitigations', 'bgp', 'exporter', 'dropped'])
+    assert.ok(titles.includes(area), `a panel about ${area}`);
 
   // Every query is valid PromQL.
   assert.ok(await haveBinary('promtool'), 'promtool is missing: apt-get install prometheus (.ci/run does)');
   const dir = tempDir('grafana');
   const all = exprs(dash);
-  const rules = ['groups:', '  - name: dashboard', '    rules:', ...all.map((e, i) => `      - record: dashboard:q${i}\n        expr: ${JSON.stringify(concrete(e.expr))}`)].join('\n');
+  const rules = [
+    'groups:',
+    '  - name: dashboard',
+    '    rules:',
+    ...all.map(
+      (e, i) => `      - record: dashboard:q${i}\n        expr: ${JSON.stringify(concrete(e.expr))}`,
+    ),
+  ].join('\n');
   writeFileSync(join(dir, 'rules.yml'), `${rules}\n`);
-  const check = await run('promtool', ['check', 'rules', join(dir, 'rules.yml')]).catch((e: { stdout: string; stderr: string }) => e);
-  assert.match(`${check.stdout}${check.stderr}`, new RegExp(`SUCCESS: ${all.length} rules found`), `${check.stdout}${check.stderr}`);
+  const check = await run('promtool', ['check', 'rules', join(dir, 'rules.yml')]).catch(
+    (e: { stdout: string; stderr: string }) => e,
+  );
+  assert.match(
+    `${check.stdout}${check.stderr}`,
+    new RegExp(`SUCCESS: ${all.length} rules found`),
+    `${check.stdout}${check.stderr}`,
+  );
 
   // A daemon that has seen an attack, with a BGP peer configured (it need not be up).
   const nf = await freePort('udp');
@@ -89,14 +114,23 @@ bgp:
 state_dir: ${join(dir, 'state')}
 policies: ./policies
 `,
-    { 'default.yaml': 'name: default\nthresholds:\n  ban:\n    incoming: { total: { pps: 20000 } }\nactions:\n  blackhole: { enabled: true, next_hop: { ipv4: 192.0.2.1 } }\n' },
+    {
+      'default.yaml':
+        'name: default\nthresholds:\n  ban:\n    incoming: { total: { pps: 20000 } }\nactions:\n  blackhole: { enabled: true, next_hop: { ipv4: 192.0.2.1 } }\n',
+    },
   );
   try {
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`);
-    const text = await waitFor('an attack in /metrics', async () => {
-      const t = (await d.api('GET', '/metrics')).json as string;
-      return /^breakwater_attacks_detected_total\{type="syn_flood",direction="incoming"\} 1$/m.test(t) ? t : undefined;
-    }, 15_000);
+    const text = await waitFor(
+      'an attack in /metrics',
+      async () => {
+        const t = (await d.api('GET', '/metrics')).json as string;
+        return /^breakwater_attacks_detected_total\{type="syn_flood",direction="incoming"\} 1$/m.test(t)
+          ? t
+          : undefined;
+      },
+      15_000,
+    );
     const types = new Map<string, string>();
     for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) types.set(m[1]!, m[2]!);
     const labels = new Map<string, Set<string>>();
@@ -119,20 +153,28 @@ policies: ./policies
         const have = labels.get(m[1]!);
         for (const l of m[2]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!=|!~|=)/g)) {
           if (TARGET_LABELS.has(l[1]!)) continue;
-          assert.ok(have?.has(l[1]!), `${panel}: ${m[1]} has no label ${l[1]} (it has ${[...(have ?? [])].join(', ') || 'no series'})`);
+          assert.ok(
+            have?.has(l[1]!),
+            `${panel}: ${m[1]} has no label ${l[1]} (it has ${[...(have ?? [])].join(', ') || 'no series'})`,
+          );
         }
       }
       // by (...) clauses name labels the metric has.
       for (const m of expr.matchAll(/by \(([^)]*)\)/g)) {
         for (const l of m[1]!.split(',').map((s) => s.trim())) {
           if (l === 'le' || TARGET_LABELS.has(l)) continue;
-          assert.ok(names.some((n) => labels.get(n)?.has(l)), `${panel}: no queried metric has the label ${l}`);
+          assert.ok(
+            names.some((n) => labels.get(n)?.has(l)),
+            `${panel}: no queried metric has the label ${l}`,
+          );
         }
       }
     }
     assert.ok(checked >= 30, `${checked} metric references checked`);
     // Cardinality: top-host series are the top N only, not one per host seen.
-    const topHosts = [...text.matchAll(/^breakwater_top_host_rate\{host="([^"]+)",unit="packets",direction="incoming"\}/gm)].length;
+    const topHosts = [
+      ...text.matchAll(/^breakwater_top_host_rate\{host="([^"]+)",unit="packets",direction="incoming"\}/gm),
+    ].length;
     assert.ok(topHosts > 0 && topHosts <= 10, `${topHosts} top-host series for packets/incoming`);
   } finally {
     await d.kill('SIGKILL');

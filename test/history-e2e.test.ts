@@ -35,16 +35,24 @@ actions:
   blackhole: { enabled: true, next_hop: { ipv4: 192.0.2.1 } }
 `;
 
-test('attacks are kept in the history across a restart, a damaged file and kill -9', { timeout: 120_000 }, async () => {
+test('attacks are kept in the history across a restart, a damaged file and kill -9', {
+  timeout: 120_000,
+}, async () => {
   const dir = tempDir('hist-e2e');
   const collector = await freePort('udp');
   const d = await startDaemon(dir, config(dir, collector), { 'default.yaml': POLICY });
   try {
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${collector}`);
-    const listed = await waitFor('the attack in GET /attacks?ip=', async () => {
-      const r = await d.api('GET', `/attacks?ip=${VICTIM}`);
-      return r.status === 200 && r.json.values.length === 1 && r.json.values[0].mitigations.length === 1 ? r.json.values[0] : undefined;
-    }, 15_000);
+    const listed = await waitFor(
+      'the attack in GET /attacks?ip=',
+      async () => {
+        const r = await d.api('GET', `/attacks?ip=${VICTIM}`);
+        return r.status === 200 && r.json.values.length === 1 && r.json.values[0].mitigations.length === 1
+          ? r.json.values[0]
+          : undefined;
+      },
+      15_000,
+    );
     assert.equal(listed.attack_type, 'syn_flood');
     assert.equal(listed.attack_direction, 'incoming');
     assert.equal(listed.hostgroup, 'default');
@@ -54,15 +62,26 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     const uuid: string = listed.uuid;
 
     // Ban time 3 s: the unban comes and lands on the timeline.
-    const full = await waitFor('unbanned on the timeline', async () => {
-      const r = await d.api('GET', `/attacks/${uuid}`);
-      return r.json.object?.timeline.some((e: { event: string }) => e.event === 'unbanned') ? r.json.object : undefined;
-    }, 15_000);
+    const full = await waitFor(
+      'unbanned on the timeline',
+      async () => {
+        const r = await d.api('GET', `/attacks/${uuid}`);
+        return r.json.object?.timeline.some((e: { event: string }) => e.event === 'unbanned')
+          ? r.json.object
+          : undefined;
+      },
+      15_000,
+    );
     const events = full.timeline.map((e: { event: string }) => e.event);
     assert.equal(events[0], 'detected');
-    assert.ok(events.indexOf('banned') > 0 && events.indexOf('unbanned') > events.indexOf('banned'), events.join(','));
+    assert.ok(
+      events.indexOf('banned') > 0 && events.indexOf('unbanned') > events.indexOf('banned'),
+      events.join(','),
+    );
     assert.ok(full.packet_dump_detailed.length > 0, 'samples are kept');
-    assert.ok(full.packet_dump_detailed.every((p: { destination_ip: string }) => p.destination_ip === VICTIM));
+    assert.ok(
+      full.packet_dump_detailed.every((p: { destination_ip: string }) => p.destination_ip === VICTIM),
+    );
     assert.equal(full.samples.protocols.tcp > 0, true);
     assert.equal(full.mitigations[0].end_reason !== null, true);
 
@@ -83,9 +102,16 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     appendFileSync(join(hdir, seg), '0000beef {"uuid":"torn');
     await d.restart();
     const after = await d.api('GET', `/attacks?ip=${VICTIM}`);
-    assert.deepEqual(after.json.values.map((v: { uuid: string }) => v.uuid), [uuid]);
+    assert.deepEqual(
+      after.json.values.map((v: { uuid: string }) => v.uuid),
+      [uuid],
+    );
     // Plain GET /attacks (ctl attacks) lists it too, from the history, in the live shape.
-    const plain = (await d.api('GET', '/attacks')).json.values as { uuid: string; active: boolean; started_at: string }[];
+    const plain = (await d.api('GET', '/attacks')).json.values as {
+      uuid: string;
+      active: boolean;
+      started_at: string;
+    }[];
     const fromHistory = plain.find((v) => v.uuid === uuid);
     assert.ok(fromHistory, `GET /attacks after the restart: ${JSON.stringify(plain)}`);
     assert.equal(fromHistory.active, false);
@@ -98,16 +124,23 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
 
     // A second attack, then kill -9: the record is on disk, closed at the next start.
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${collector}`);
-    const second = await waitFor('the second attack', async () => {
-      const r = await d.api('GET', `/attacks?ip=${VICTIM}`);
-      return r.json.values.length === 2 ? r.json.values[0] : undefined;
-    }, 15_000);
+    const second = await waitFor(
+      'the second attack',
+      async () => {
+        const r = await d.api('GET', `/attacks?ip=${VICTIM}`);
+        return r.json.values.length === 2 ? r.json.values[0] : undefined;
+      },
+      15_000,
+    );
     assert.notEqual(second.uuid, uuid);
     await new Promise((r) => setTimeout(r, 300));
     await d.kill('SIGKILL');
     await d.restart();
     const last = await d.api('GET', `/attacks?ip=${VICTIM}`);
-    assert.deepEqual(last.json.values.map((v: { uuid: string }) => v.uuid), [second.uuid, uuid]);
+    assert.deepEqual(
+      last.json.values.map((v: { uuid: string }) => v.uuid),
+      [second.uuid, uuid],
+    );
     const closed = (await d.api('GET', `/attacks/${second.uuid}`)).json.object;
     assert.equal(closed.active, false);
     assert.match(closed.timeline.at(-1).detail, /daemon stopped during the attack/);

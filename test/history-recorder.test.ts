@@ -13,8 +13,26 @@ import type { Mitigation } from '../src/mitigation/types.js';
 import { attack } from './fixtures/mitigation/helpers.js';
 import { tempDir } from './helpers/daemon.js';
 
-function mitigation(kind: Mitigation['kind'], prefix: string, ip: string, cause: string, uuid: string): Mitigation {
-  return { uuid, kind, prefix, ip, cause, hostgroup: 'default', started_at: 1000, expires_at: null, communities: [], large_communities: [], dry_run: false };
+function mitigation(
+  kind: Mitigation['kind'],
+  prefix: string,
+  ip: string,
+  cause: string,
+  uuid: string,
+): Mitigation {
+  return {
+    uuid,
+    kind,
+    prefix,
+    ip,
+    cause,
+    hostgroup: 'default',
+    started_at: 1000,
+    expires_at: null,
+    communities: [],
+    large_communities: [],
+    dry_run: false,
+  };
 }
 
 test('a ban, an escalation and their ends land on the attack timeline, in the store and across a reopen', async () => {
@@ -23,7 +41,12 @@ test('a ban, an escalation and their ends land on the attack timeline, in the st
   const store = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12, now: () => now });
   const det = new EventEmitter();
   const mgr = new EventEmitter();
-  const rec = new AttackRecorder(store, { detector: det as never, manager: mgr as never, now: () => now, persistEveryMs: 5_000 });
+  const rec = new AttackRecorder(store, {
+    detector: det as never,
+    manager: mgr as never,
+    now: () => now,
+    persistEveryMs: 5_000,
+  });
   const changes: string[] = [];
   rec.onChange((r) => changes.push(r.timeline.at(-1)!.event));
 
@@ -36,7 +59,13 @@ test('a ban, an escalation and their ends land on the attack timeline, in the st
   det.emit('attack_updated', a);
   now += 1000;
   det.emit('attack_updated', a); // within persistEveryMs: replaces the last "updated" line
-  const esc = mitigation('escalation', '203.0.113.0/24', '203.0.113.10', 'escalation of 203.0.113.10', 'm-esc');
+  const esc = mitigation(
+    'escalation',
+    '203.0.113.0/24',
+    '203.0.113.10',
+    'escalation of 203.0.113.10',
+    'm-esc',
+  );
   mgr.emit('added', esc, '');
   now += 1000;
   mgr.emit('removed', esc, 'emergency rates gone');
@@ -47,11 +76,29 @@ test('a ban, an escalation and their ends land on the attack timeline, in the st
   mgr.emit('added', mitigation('blackhole', '203.0.113.99/32', '203.0.113.99', 'manual', 'm-man'), '');
 
   const r = rec.get(a.uuid)!;
-  assert.deepEqual(r.timeline.map((e) => e.event), ['detected', 'banned', 'updated', 'escalated', 'unbanned', 'finished', 'unbanned']);
-  assert.deepEqual(changes, ['detected', 'banned', 'updated', 'updated', 'escalated', 'unbanned', 'finished', 'unbanned']);
+  assert.deepEqual(
+    r.timeline.map((e) => e.event),
+    ['detected', 'banned', 'updated', 'escalated', 'unbanned', 'finished', 'unbanned'],
+  );
+  assert.deepEqual(changes, [
+    'detected',
+    'banned',
+    'updated',
+    'updated',
+    'escalated',
+    'unbanned',
+    'finished',
+    'unbanned',
+  ]);
   assert.equal(r.active, false);
   assert.equal(r.banned, false);
-  assert.deepEqual(r.mitigations.map((m) => [m.kind, m.end_reason]), [['blackhole', 'ban time over'], ['escalation', 'emergency rates gone']]);
+  assert.deepEqual(
+    r.mitigations.map((m) => [m.kind, m.end_reason]),
+    [
+      ['blackhole', 'ban time over'],
+      ['escalation', 'emergency rates gone'],
+    ],
+  );
   assert.equal(r.samples.count, 1);
   assert.equal(r.samples.protocols.tcp! > 0, true);
   await store.close();
@@ -67,12 +114,22 @@ test('an attack left active by a stopped daemon is closed at the next start', as
   const det = new EventEmitter();
   const mgr = new EventEmitter();
   new AttackRecorder(store, { detector: det as never, manager: mgr as never });
-  det.emit('attack_started', { ...attack('203.0.113.11', '22222222-2222-4222-8222-222222222222'), startedAt: Date.now() });
+  det.emit('attack_started', {
+    ...attack('203.0.113.11', '22222222-2222-4222-8222-222222222222'),
+    startedAt: Date.now(),
+  });
   await store.close();
 
   const store2 = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12 });
-  assert.equal(store2.get('22222222-2222-4222-8222-222222222222')!.active, true, 'as written by the stopped run');
-  const rec2 = new AttackRecorder(store2, { detector: new EventEmitter() as never, manager: new EventEmitter() as never });
+  assert.equal(
+    store2.get('22222222-2222-4222-8222-222222222222')!.active,
+    true,
+    'as written by the stopped run',
+  );
+  const rec2 = new AttackRecorder(store2, {
+    detector: new EventEmitter() as never,
+    manager: new EventEmitter() as never,
+  });
   const r = rec2.get('22222222-2222-4222-8222-222222222222')!;
   assert.equal(r.active, false);
   assert.ok(r.finished_at !== null && r.finished_at >= r.started_at, 'closed at its last update');

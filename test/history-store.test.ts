@@ -15,7 +15,15 @@ import { HttpError } from '../src/api/server.js';
 import { tempDir } from './helpers/daemon.js';
 import { rng } from '../src/demo/traffic.js';
 
-function attack(uuid: string, ip: string, hostgroup: string, started: number, finished: number | null, updated: number, pad = 0): HistoryAttack {
+function attack(
+  uuid: string,
+  ip: string,
+  hostgroup: string,
+  started: number,
+  finished: number | null,
+  updated: number,
+  pad = 0,
+): HistoryAttack {
   return {
     uuid,
     ip,
@@ -25,7 +33,11 @@ function attack(uuid: string, ip: string, hostgroup: string, started: number, fi
     updated_at: updated,
     active: finished === null,
     banned: false,
-    attack_details: { attack_type: 'syn_flood', attack_direction: 'incoming', peak_attack_power: 1 } as HistoryAttack['attack_details'],
+    attack_details: {
+      attack_type: 'syn_flood',
+      attack_direction: 'incoming',
+      peak_attack_power: 1,
+    } as HistoryAttack['attack_details'],
     current: { in_pps: 1, out_pps: 0, in_bps: 8, out_bps: 0 },
     samples: { count: 0, protocols: {}, top_sources: [], top_source_ports: [], top_destination_ports: [] },
     packet_dump: [],
@@ -38,7 +50,12 @@ function attack(uuid: string, ip: string, hostgroup: string, started: number, fi
 }
 
 /** The model: the newest snapshot per uuid, filtered the documented way. */
-function modelQuery(model: Map<string, HistoryAttack>, q: HistoryQuery, now: number, maxAge: number): string[] {
+function modelQuery(
+  model: Map<string, HistoryAttack>,
+  q: HistoryQuery,
+  now: number,
+  maxAge: number,
+): string[] {
   return [...model.values()]
     .filter((r) => r.updated_at >= now - maxAge)
     .filter((r) => q.ip === undefined || r.ip === q.ip)
@@ -72,13 +89,24 @@ test('random writes and reopenings: every query answers what the model says', as
         const prev = model.get(uuidOf(id));
         const started = prev?.started_at ?? now - Math.floor(rand() * 50_000);
         const finished = rand() < 0.5 ? null : started + Math.floor(rand() * 100_000);
-        const rec = attack(uuidOf(id), prev?.ip ?? ips[Math.floor(rand() * ips.length)]!, prev?.hostgroup ?? groups[Math.floor(rand() * 2)]!, started, finished, now);
+        const rec = attack(
+          uuidOf(id),
+          prev?.ip ?? ips[Math.floor(rand() * ips.length)]!,
+          prev?.hostgroup ?? groups[Math.floor(rand() * 2)]!,
+          started,
+          finished,
+          now,
+        );
         h.put(rec);
         model.set(rec.uuid, rec);
       } else if (r < 0.7) {
         await h.close();
         h = await AttackHistory.open(opts);
-        assert.equal(h.stats.corrupt_lines + h.stats.torn_tails, 0, `seed ${seed} step ${step}: a clean reopen found damage`);
+        assert.equal(
+          h.stats.corrupt_lines + h.stats.torn_tails,
+          0,
+          `seed ${seed} step ${step}: a clean reopen found damage`,
+        );
       } else {
         const q: HistoryQuery = {
           ...(rand() < 0.5 ? { ip: ips[Math.floor(rand() * ips.length)] } : {}),
@@ -87,12 +115,20 @@ test('random writes and reopenings: every query answers what the model says', as
           ...(rand() < 0.4 ? { until: now - Math.floor(rand() * 100_000) } : {}),
           ...(rand() < 0.3 ? { limit: 1 + Math.floor(rand() * 5) } : {}),
         };
-        assert.deepEqual(h.query(q).map((x) => x.uuid), modelQuery(model, q, now, maxAge), `seed ${seed} step ${step} query ${JSON.stringify(q)}`);
+        assert.deepEqual(
+          h.query(q).map((x) => x.uuid),
+          modelQuery(model, q, now, maxAge),
+          `seed ${seed} step ${step} query ${JSON.stringify(q)}`,
+        );
       }
       // Invariant after each step: the newest snapshot of every uuid is what get() returns.
       for (const [uuid, rec] of model) {
         const fresh = rec.updated_at >= now - maxAge;
-        assert.equal(h.get(uuid)?.updated_at, fresh ? rec.updated_at : undefined, `seed ${seed} step ${step} get ${uuid}`);
+        assert.equal(
+          h.get(uuid)?.updated_at,
+          fresh ? rec.updated_at : undefined,
+          `seed ${seed} step ${step} get ${uuid}`,
+        );
       }
     }
     await h.close();
@@ -117,7 +153,13 @@ test('a torn tail, bad checksums, bad JSON and an unreadable segment are skipped
   assert.equal(h2.stats.corrupt_lines, 2);
   assert.equal(h2.stats.torn_tails, 1);
   assert.equal(h2.stats.unreadable_files, 1);
-  assert.deepEqual(h2.query().map((r) => r.uuid).sort(), [uuidOf(0), uuidOf(2), uuidOf(4)]);
+  assert.deepEqual(
+    h2
+      .query()
+      .map((r) => r.uuid)
+      .sort(),
+    [uuidOf(0), uuidOf(2), uuidOf(4)],
+  );
   // Writing goes on (into a new segment, after the damaged ones) and survives a reopen.
   h2.put(attack(uuidOf(7), '203.0.113.7', 'default', 5000, 6000, Date.now()));
   await h2.close();
@@ -146,14 +188,23 @@ test('size bound: the oldest segments go, the total stays within max_bytes plus 
   assert.ok(!kept.includes(uuidOf(0)), 'the oldest attack is gone');
   // What memory says is what the disk says.
   const h2 = await AttackHistory.open({ dir, maxBytes, maxAgeMs: 1e12, segmentBytes });
-  assert.deepEqual(h2.query().map((r) => r.uuid), kept);
+  assert.deepEqual(
+    h2.query().map((r) => r.uuid),
+    kept,
+  );
   await h2.close();
 });
 
 test('age bound: records past max_age are not answered and their segments are deleted', async () => {
   const dir = join(tempDir('hist'), 'history');
   let now = 1_000_000_000;
-  const h = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 60_000, segmentBytes: 100, now: () => now });
+  const h = await AttackHistory.open({
+    dir,
+    maxBytes: 1 << 30,
+    maxAgeMs: 60_000,
+    segmentBytes: 100,
+    now: () => now,
+  });
   h.put(attack(uuidOf(1), '203.0.113.1', 'default', now - 1000, now, now));
   await h.flush();
   now += 61_000;
@@ -168,7 +219,11 @@ test('age bound: records past max_age are not answered and their segments are de
 test('a history dir that cannot be created does not throw; writes are counted as errors', async () => {
   const base = tempDir('hist');
   writeFileSync(join(base, 'file'), 'x');
-  const h = await AttackHistory.open({ dir: join(base, 'file', 'history'), maxBytes: 1 << 30, maxAgeMs: 1e12 });
+  const h = await AttackHistory.open({
+    dir: join(base, 'file', 'history'),
+    maxBytes: 1 << 30,
+    maxAgeMs: 1e12,
+  });
   h.put(attack(uuidOf(1), '203.0.113.1', 'default', 1, 2, Date.now()));
   await h.close();
   assert.equal(h.stats.write_errors, 1);
@@ -177,13 +232,16 @@ test('a history dir that cannot be created does not throw; writes are counted as
 test('GET /attacks parameters: ISO, epoch ms and durations; errors name the parameter', () => {
   const now = Date.parse('2026-01-31T12:00:00Z');
   const p = (s: string) => parseHistoryQuery(new URLSearchParams(s), now);
-  assert.deepEqual(p('since=2026-01-31T11:00:00Z&until=1769860800000&ip=203.0.113.5/32&hostgroup=web&limit=5'), {
-    since: Date.parse('2026-01-31T11:00:00Z'),
-    until: 1769860800000,
-    ip: '203.0.113.5',
-    hostgroup: 'web',
-    limit: 5,
-  });
+  assert.deepEqual(
+    p('since=2026-01-31T11:00:00Z&until=1769860800000&ip=203.0.113.5/32&hostgroup=web&limit=5'),
+    {
+      since: Date.parse('2026-01-31T11:00:00Z'),
+      until: 1769860800000,
+      ip: '203.0.113.5',
+      hostgroup: 'web',
+      limit: 5,
+    },
+  );
   assert.deepEqual(p('since=15m'), { since: now - 15 * 60_000 });
   assert.deepEqual(p('ip=2001:DB8::0:5'), { ip: '2001:db8::5' });
   const bad = (s: string, re: RegExp) =>

@@ -5,7 +5,12 @@ import { TrafficHistory } from '../src/history/traffic.js';
 
 test('per-second points roll over after 900; per-minute points are the averages of their seconds', () => {
   let pps = 0;
-  const t = new TrafficHistory(() => ({ in_packets: pps, out_packets: pps / 2, in_bytes: pps * 100, out_bytes: 0 }));
+  const t = new TrafficHistory(() => ({
+    in_packets: pps,
+    out_packets: pps / 2,
+    in_bytes: pps * 100,
+    out_bytes: 0,
+  }));
   const seen: number[] = [];
   t.onPoint((s) => seen.push(s));
   const start = 1_800_000_000; // a minute boundary (divisible by 60)
@@ -23,7 +28,10 @@ test('per-second points roll over after 900; per-minute points are the averages 
   const m = t.series('1m');
   assert.equal(m.t.length, 1440, '24 hours of minutes, the oldest hour rolled out');
   assert.equal(m.t.at(-1), start + 25 * 3600 - 60);
-  assert.ok(m.in_pps.every((v) => v === 29.5), 'each minute is the mean of its 60 seconds');
+  assert.ok(
+    m.in_pps.every((v) => v === 29.5),
+    'each minute is the mean of its 60 seconds',
+  );
   assert.equal(m.in_bps[0], 29.5 * 800);
   assert.equal(seen.length, 25 * 3600 + 1);
   // Since filter.

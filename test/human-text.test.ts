@@ -23,7 +23,14 @@ test('thresholds and rates carry their unit: udp + mbps 100 is "udp 100 Mbps", F
   assert.equal(rateText(12.345, 'mbps'), '12.3 Mbps');
   assert.equal(rateText(52_900.4, 'pps'), '52900 pps');
   assert.equal(
-    crossingText({ direction: 'incoming', class: 'udp', unit: 'mbps', value: 812.3, threshold: 100, source: 'ban' }),
+    crossingText({
+      direction: 'incoming',
+      class: 'udp',
+      unit: 'mbps',
+      value: 812.3,
+      threshold: 100,
+      source: 'ban',
+    }),
     'incoming udp 812 Mbps > 100 Mbps (ban-time peak)',
   );
 });
@@ -31,7 +38,11 @@ test('thresholds and rates carry their unit: udp + mbps 100 is "udp 100 Mbps", F
 test('communityText: well-known communities by name (RFC 1997, 7999, 8326, ...), others as a:b', () => {
   assert.equal(communityText('65535:65281'), 'no-export');
   assert.equal(communityText('65535:65282'), 'no-advertise');
-  assert.equal(communityText('65535:65283'), 'no-export-subconfed', 'the RFC 1997 name, not its alias local-as');
+  assert.equal(
+    communityText('65535:65283'),
+    'no-export-subconfed',
+    'the RFC 1997 name, not its alias local-as',
+  );
   assert.equal(communityText('65535:666'), 'blackhole');
   assert.equal(communityText('65535:0'), 'graceful-shutdown');
   assert.equal(communityText('65535:65284'), 'no-peer');
@@ -40,17 +51,29 @@ test('communityText: well-known communities by name (RFC 1997, 7999, 8326, ...),
   assert.equal(communityText('64500:666'), '64500:666');
   assert.equal(communityText('not a community'), 'not a community');
   // Every name reads back to its value.
-  for (const [name, v] of Object.entries(WELL_KNOWN_COMMUNITIES)) assert.equal(parseCommunity(communityText(v)), v, name);
+  for (const [name, v] of Object.entries(WELL_KNOWN_COMMUNITIES))
+    assert.equal(parseCommunity(communityText(v)), v, name);
 });
 
 test('the announce and withdraw log lines name the communities', async () => {
   const lines: string[] = [];
-  const t = new winston.transports.Stream({ stream: new Writable({ write: (c: Buffer, _e, done) => (lines.push(String(c)), done()) }) });
+  const t = new winston.transports.Stream({
+    stream: new Writable({ write: (c: Buffer, _e, done) => (lines.push(String(c)), done()) }),
+  });
   logger.add(t);
   try {
     const cfg = testConfig();
     const mgr = new MitigationManager({ cfg, journal: new FakeJournal(), flowspec: fakeFlowspec });
-    const r = await mgr.add({ kind: 'blackhole', prefix: '203.0.113.7/32', ip: '203.0.113.7', cause: 'manual', hostgroup: 'default', expires_at: null, communities: ['65535:666', '65535:65281', '64500:1'], large_communities: [] });
+    const r = await mgr.add({
+      kind: 'blackhole',
+      prefix: '203.0.113.7/32',
+      ip: '203.0.113.7',
+      cause: 'manual',
+      hostgroup: 'default',
+      expires_at: null,
+      communities: ['65535:666', '65535:65281', '64500:1'],
+      large_communities: [],
+    });
     assert.equal(r.ok, true, r.error);
     await mgr.remove(r.mitigation!.uuid, 'test');
     const mine = lines.filter((l) => l.includes('203.0.113.7/32'));

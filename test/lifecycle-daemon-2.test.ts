@@ -2,4 +2,6 @@
 import { test } from 'node:test';
 import { runAgainstDaemon, STEPS } from './helpers/lifecycle/daemon-run.js';
 
-test(`lifecycle model against breakwater run and GoBGP: ${STEPS} steps (seed 2)`, { timeout: 900_000 }, (t) => runAgainstDaemon(t, 2, '127.0.0.83', '127.0.0.84'));
+test(`lifecycle model against breakwater run and GoBGP: ${STEPS} steps (seed 2)`, { timeout: 900_000 }, (t) =>
+  runAgainstDaemon(t, 2, '127.0.0.83', '127.0.0.84'),
+);

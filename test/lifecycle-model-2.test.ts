@@ -4,6 +4,8 @@ import { LIFECYCLE_RUN, quietly, runRandomSequences } from './helpers/lifecycle/
 
 const { SEED, HALF, SEQUENCES, STEPS } = LIFECYCLE_RUN;
 
-it(`lifecycle model: sequences ${SEED + HALF}..${SEED + SEQUENCES - 1} (${STEPS} steps each) match the model`, { timeout: 900_000 }, () =>
-  quietly(() => runRandomSequences(SEED + HALF, SEQUENCES - HALF, STEPS)),
+it(
+  `lifecycle model: sequences ${SEED + HALF}..${SEED + SEQUENCES - 1} (${STEPS} steps each) match the model`,
+  { timeout: 900_000 },
+  () => quietly(() => runRandomSequences(SEED + HALF, SEQUENCES - HALF, STEPS)),
 );

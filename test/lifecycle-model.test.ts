@@ -15,7 +15,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LIFECYCLE_RUN, pairingProblem, quietly, runRandomSequences, runSequence } from './helpers/lifecycle/check.js';
+import {
+  LIFECYCLE_RUN,
+  pairingProblem,
+  quietly,
+  runRandomSequences,
+  runSequence,
+} from './helpers/lifecycle/check.js';
 import { LifecycleModel } from './helpers/lifecycle/model.js';
 import type { Step } from './helpers/lifecycle/world.js';
 
@@ -70,5 +76,9 @@ describe('mitigation lifecycle: model test', () => {
     }
   });
 
-  it(`sequences ${SEED}..${SEED + HALF - 1} (${STEPS} steps each) match the model`, { timeout: 900_000 }, () => quietly(() => runRandomSequences(SEED, HALF, STEPS)));
+  it(
+    `sequences ${SEED}..${SEED + HALF - 1} (${STEPS} steps each) match the model`,
+    { timeout: 900_000 },
+    () => quietly(() => runRandomSequences(SEED, HALF, STEPS)),
+  );
 });

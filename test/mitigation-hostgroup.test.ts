@@ -5,7 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { coveringPrefixes, coveringPrefixOf, safeCover, subtractPrefixes, type WeightedHost } from '../src/mitigation/cover.js';
+import {
+  coveringPrefixes,
+  coveringPrefixOf,
+  safeCover,
+  subtractPrefixes,
+  type WeightedHost,
+} from '../src/mitigation/cover.js';
 import { generateRules } from '../src/flowspec/index.js';
 import { MitigationManager } from '../src/mitigation/manager.js';
 import { flowspecAdapter } from '../src/mitigation/flowspec-adapter.js';
@@ -13,7 +19,16 @@ import type { HostgroupAttack } from '../src/detection/index.js';
 import type { Mitigation } from '../src/mitigation/types.js';
 import type { Hostgroup } from '../src/config/types.js';
 import { parseAddr, prefixContains, prefixToString, type Prefix } from '../src/wire/addr.js';
-import { attack, FakeJournal, FakeNotifier, hostgroup, pfx, sample, testConfig, type ConfigPatch } from './fixtures/mitigation/helpers.js';
+import {
+  attack,
+  FakeJournal,
+  FakeNotifier,
+  hostgroup,
+  pfx,
+  sample,
+  testConfig,
+  type ConfigPatch,
+} from './fixtures/mitigation/helpers.js';
 
 const P = (ps: Prefix[]) => ps.map(prefixToString);
 const host = (ip: string, weight = 1): WeightedHost => {
@@ -26,16 +41,22 @@ describe('covering prefixes', () => {
   it('subtracting a /32 from a /24 leaves the 8 prefixes of everything else, none holding it', () => {
     const pieces = subtractPrefixes(pfx('10.1.2.0/24'), [pfx('10.1.2.53/32')]);
     assert.equal(pieces.length, 8);
-    assert.equal(pieces.reduce((s, p) => s + size(p), 0), 255);
+    assert.equal(
+      pieces.reduce((s, p) => s + size(p), 0),
+      255,
+    );
     const wl = parseAddr('10.1.2.53')!.bytes;
-    for (const p of pieces) assert.ok(!prefixContains(p, wl), `${prefixToString(p)} holds the whitelisted host`);
+    for (const p of pieces)
+      assert.ok(!prefixContains(p, wl), `${prefixToString(p)} holds the whitelisted host`);
     assert.ok(pieces.some((p) => prefixContains(p, parseAddr('10.1.2.52')!.bytes)));
     assert.ok(pieces.some((p) => prefixContains(p, parseAddr('10.1.2.54')!.bytes)));
   });
 
   it('a hole covering the whole prefix leaves nothing; one outside it changes nothing', () => {
     assert.deepEqual(subtractPrefixes(pfx('10.1.2.0/24'), [pfx('10.1.0.0/16')]), []);
-    assert.deepEqual(P(subtractPrefixes(pfx('10.1.2.0/24'), [pfx('10.9.0.0/16'), pfx('2001:db8::/32')])), ['10.1.2.0/24']);
+    assert.deepEqual(P(subtractPrefixes(pfx('10.1.2.0/24'), [pfx('10.9.0.0/16'), pfx('2001:db8::/32')])), [
+      '10.1.2.0/24',
+    ]);
   });
 
   it('the hosts of a /20 spread evenly are covered by that /20, not by the /16 around them', () => {
@@ -44,29 +65,52 @@ describe('covering prefixes', () => {
     hosts.push(host('10.1.15.255'));
     const c = coveringPrefixes(hosts, [pfx('10.1.0.0/16')], 4);
     assert.ok(c.prefixes.length <= 4);
-    for (const h of hosts) assert.ok(c.prefixes.some((p) => prefixContains(p, h.bytes)), 'every host covered');
+    for (const h of hosts)
+      assert.ok(
+        c.prefixes.some((p) => prefixContains(p, h.bytes)),
+        'every host covered',
+      );
     assert.ok(c.prefixes.reduce((s, p) => s + size(p), 0) <= 4096, `${P(c.prefixes)} is wider than the /20`);
   });
 
   it('two clusters far apart become two tight prefixes, never a span over the gap', () => {
-    const c = coveringPrefixes([host('10.1.0.1'), host('10.1.0.200'), host('10.1.200.3'), host('10.1.200.9')], [pfx('10.1.0.0/16')], 4);
+    const c = coveringPrefixes(
+      [host('10.1.0.1'), host('10.1.0.200'), host('10.1.200.3'), host('10.1.200.9')],
+      [pfx('10.1.0.0/16')],
+      4,
+    );
     // Greedy: the spans are split until max; each is the tightest prefix of its hosts.
     assert.ok(c.prefixes.length <= 4);
     for (const p of c.prefixes) assert.ok(p.len >= 24, `${prefixToString(p)} spans the gap`);
-    assert.equal(coveringPrefixes([host('10.1.0.1'), host('10.1.200.3')], [pfx('10.1.0.0/16')], 1).prefixes.map(prefixToString)[0], '10.1.0.0/16');
+    assert.equal(
+      coveringPrefixes([host('10.1.0.1'), host('10.1.200.3')], [pfx('10.1.0.0/16')], 1).prefixes.map(
+        prefixToString,
+      )[0],
+      '10.1.0.0/16',
+    );
   });
 
   it('never spans two prefixes of `within`; hosts in none are left out; beyond max the heaviest are kept', () => {
-    const c = coveringPrefixes([host('10.1.0.1', 5), host('10.2.0.1', 1), host('10.3.0.1', 9), host('192.0.2.1', 100)], [pfx('10.1.0.0/16'), pfx('10.2.0.0/16'), pfx('10.3.0.0/16')], 2);
+    const c = coveringPrefixes(
+      [host('10.1.0.1', 5), host('10.2.0.1', 1), host('10.3.0.1', 9), host('192.0.2.1', 100)],
+      [pfx('10.1.0.0/16'), pfx('10.2.0.0/16'), pfx('10.3.0.0/16')],
+      2,
+    );
     assert.deepEqual(P(c.prefixes), ['10.1.0.1/32', '10.3.0.1/32']);
     assert.equal(c.dropped, 1);
   });
 
   it('safeCover: outside networks refused, whitelisted split (only pieces with attacked hosts), all-whitelisted refused', () => {
     const safety = { networks: [pfx('10.1.0.0/16')], whitelist: [pfx('10.1.7.53/32'), pfx('10.1.9.0/24')] };
-    const r = safeCover([pfx('10.0.0.0/8'), pfx('10.1.0.0/20'), pfx('10.1.9.0/25')], safety, { keepIfHolds: [host('10.1.7.1'), host('10.1.2.3')], maxPieces: 64 });
+    const r = safeCover([pfx('10.0.0.0/8'), pfx('10.1.0.0/20'), pfx('10.1.9.0/25')], safety, {
+      keepIfHolds: [host('10.1.7.1'), host('10.1.2.3')],
+      maxPieces: 64,
+    });
     assert.match(r.notes[0]!, /10\.0\.0\.0\/8 refused: not wholly inside/);
-    assert.match(r.notes[1]!, /10\.1\.0\.0\/20 holds whitelisted 10\.1\.7\.53\/32, 10\.1\.9\.0\/24: split into 10\.1\.0\.0\/22, 10\.1\.7\.0\/27$/);
+    assert.match(
+      r.notes[1]!,
+      /10\.1\.0\.0\/20 holds whitelisted 10\.1\.7\.53\/32, 10\.1\.9\.0\/24: split into 10\.1\.0\.0\/22, 10\.1\.7\.0\/27$/,
+    );
     assert.match(r.notes[2]!, /10\.1\.9\.0\/25 refused: all of it is whitelisted/);
     const wl = parseAddr('10.1.7.53')!.bytes;
     assert.ok(r.prefixes.length >= 2);
@@ -81,8 +125,14 @@ describe('covering prefixes', () => {
   });
 
   it('the covering /24 of a host is never wider than its hostgroup prefix or network', () => {
-    assert.equal(prefixToString(coveringPrefixOf(parseAddr('10.1.2.3')!, 24, [pfx('10.0.0.0/8')])), '10.1.2.0/24');
-    assert.equal(prefixToString(coveringPrefixOf(parseAddr('10.1.2.3')!, 24, [pfx('10.1.2.0/26'), pfx('10.0.0.0/8')])), '10.1.2.0/26');
+    assert.equal(
+      prefixToString(coveringPrefixOf(parseAddr('10.1.2.3')!, 24, [pfx('10.0.0.0/8')])),
+      '10.1.2.0/24',
+    );
+    assert.equal(
+      prefixToString(coveringPrefixOf(parseAddr('10.1.2.3')!, 24, [pfx('10.1.2.0/26'), pfx('10.0.0.0/8')])),
+      '10.1.2.0/26',
+    );
     assert.equal(prefixToString(coveringPrefixOf(parseAddr('2001:db8:1:2::5')!, 48, [])), '2001:db8:1::/48');
   });
 });
@@ -90,7 +140,8 @@ describe('covering prefixes', () => {
 /** A carpet bomb's aggregate samples: SYN floods to `n` hosts of 10.1.0.0/20. */
 function carpetSamples(n: number, over: Parameters<typeof sample>[1] = {}) {
   const out = [];
-  for (let i = 0; i < n; i++) out.push(sample(`10.1.${(i * 13) % 16}.${(i * 7) % 256}`, { srcPort: 1024 + i, ...over }));
+  for (let i = 0; i < n; i++)
+    out.push(sample(`10.1.${(i * 13) % 16}.${(i * 7) % 256}`, { srcPort: 1024 + i, ...over }));
   return out;
 }
 
@@ -106,8 +157,16 @@ describe('FlowSpec generation with hostgroup destinations', () => {
   });
 
   it('normal traffic of the hostgroup (web to port 443) is spared by the match', () => {
-    const base = carpetSamples(50, { protocol: 6, dstPort: 443, tcpFlags: 0x18, srcPort: 50000, packetLength: 1400 });
-    const g = generateRules(carpetSamples(400, { dstPort: 80 }), base, { destinations: [pfx('10.1.0.0/16')] });
+    const base = carpetSamples(50, {
+      protocol: 6,
+      dstPort: 443,
+      tcpFlags: 0x18,
+      srcPort: 50000,
+      packetLength: 1400,
+    });
+    const g = generateRules(carpetSamples(400, { dstPort: 80 }), base, {
+      destinations: [pfx('10.1.0.0/16')],
+    });
     assert.ok(g.ok, g.explanation);
     assert.equal(g.baselineFraction, 0);
   });
@@ -115,7 +174,10 @@ describe('FlowSpec generation with hostgroup destinations', () => {
 
 // ---- manager lifecycle ------------------------------------------------------------
 
-function carpetGroup(hs: Partial<Hostgroup['actions']['hostgroup']> = {}, extra: Parameters<typeof hostgroup>[2] = {}): Hostgroup {
+function carpetGroup(
+  hs: Partial<Hostgroup['actions']['hostgroup']> = {},
+  extra: Parameters<typeof hostgroup>[2] = {},
+): Hostgroup {
   const base = hostgroup('carpet', ['10.1.0.0/16'], {
     blackhole: { enabled: false },
     ban_time_ms: 60_000,
@@ -129,7 +191,10 @@ function carpetGroup(hs: Partial<Hostgroup['actions']['hostgroup']> = {}, extra:
     thresholds: { ...base.thresholds, hostgroup: { incoming: { total: { pps: 100000 } } } },
     actions: {
       ...base.actions,
-      hostgroup: { flowspec: { ...h.flowspec, ...hs.flowspec }, blackhole: { ...h.blackhole, ...hs.blackhole } },
+      hostgroup: {
+        flowspec: { ...h.flowspec, ...hs.flowspec },
+        blackhole: { ...h.blackhole, ...hs.blackhole },
+      },
     },
   };
 }
@@ -156,7 +221,12 @@ function setup(hg: Hostgroup, patch: ConfigPatch = {}) {
   const journal = new FakeJournal();
   const notifier = new FakeNotifier();
   const attacking = new Set<string>();
-  const cfg = testConfig({ networks: ['10.0.0.0/8'], whitelist: [], hostgroups: [hostgroup('default', []), hg], ...patch });
+  const cfg = testConfig({
+    networks: ['10.0.0.0/8'],
+    whitelist: [],
+    hostgroups: [hostgroup('default', []), hg],
+    ...patch,
+  });
   const mk = () =>
     new MitigationManager({
       cfg,
@@ -170,11 +240,17 @@ function setup(hg: Hostgroup, patch: ConfigPatch = {}) {
   return { mgr: mk(), mk, journal, notifier, attacking, advance: (ms: number) => (now += ms) };
 }
 
-const routesOf = (mgr: MitigationManager) => mgr.desiredRoutes().map((r) => (r.prefix ? prefixToString(r.prefix) : r.family)).sort();
+const routesOf = (mgr: MitigationManager) =>
+  mgr
+    .desiredRoutes()
+    .map((r) => (r.prefix ? prefixToString(r.prefix) : r.family))
+    .sort();
 
 describe('hostgroup-scope mitigation in the manager', () => {
   it('flowspec: a handful of rules for the hostgroup prefix, partial_block with alert_scope hostgroup, journalled', async () => {
-    const { mgr, journal, notifier, attacking } = setup(carpetGroup({ flowspec: { enabled: true, destination: 'hostgroup', max_prefixes: 4 } }));
+    const { mgr, journal, notifier, attacking } = setup(
+      carpetGroup({ flowspec: { enabled: true, destination: 'hostgroup', max_prefixes: 4 } }),
+    );
     attacking.add('carpet');
     await mgr.onHostgroupAttack(hgAttack());
     const fs = mgr.list('flowspec');
@@ -196,7 +272,9 @@ describe('hostgroup-scope mitigation in the manager', () => {
   });
 
   it('flowspec, attacked: the smallest prefixes covering the attacked hosts (10.1.0.0/20 here), at most max_prefixes', async () => {
-    const { mgr } = setup(carpetGroup({ flowspec: { enabled: true, destination: 'attacked', max_prefixes: 4 } }));
+    const { mgr } = setup(
+      carpetGroup({ flowspec: { enabled: true, destination: 'attacked', max_prefixes: 4 } }),
+    );
     await mgr.onHostgroupAttack(hgAttack());
     const dst = new Set(mgr.list('flowspec').map((m) => String(m.rule!.destination_prefix)));
     assert.ok(dst.size >= 1 && dst.size <= 4);
@@ -204,20 +282,32 @@ describe('hostgroup-scope mitigation in the manager', () => {
   });
 
   it('a whitelisted address inside the prefix: the rules never cover it, and still cover the attack', async () => {
-    const { mgr } = setup(carpetGroup({ flowspec: { enabled: true, destination: 'hostgroup', max_prefixes: 4 } }), { networks: ['10.0.0.0/8'], whitelist: ['10.1.3.53/32'] });
+    const { mgr } = setup(
+      carpetGroup({ flowspec: { enabled: true, destination: 'hostgroup', max_prefixes: 4 } }),
+      { networks: ['10.0.0.0/8'], whitelist: ['10.1.3.53/32'] },
+    );
     const a = hgAttack();
     await mgr.onHostgroupAttack(a);
     const fs = mgr.list('flowspec');
     // The split needs more destinations than max_prefixes: coverage wins (logged), bounded.
     assert.ok(fs.length >= 1 && fs.length <= 32, `${fs.length} rules`);
-    const covered = a.samples.filter((s) => fs.some((m) => prefixContains(pfx(String(m.rule!.destination_prefix)), parseAddr(s.dst)!.bytes))).length;
+    const covered = a.samples.filter((s) =>
+      fs.some((m) => prefixContains(pfx(String(m.rule!.destination_prefix)), parseAddr(s.dst)!.bytes)),
+    ).length;
     assert.ok(covered / a.samples.length >= 0.95, `${covered} of ${a.samples.length} samples covered`);
     const wl = parseAddr('10.1.3.53')!.bytes;
-    for (const m of fs) assert.ok(!prefixContains(pfx(String(m.rule!.destination_prefix)), wl), `${m.rule!.destination_prefix} covers the whitelisted host`);
+    for (const m of fs)
+      assert.ok(
+        !prefixContains(pfx(String(m.rule!.destination_prefix)), wl),
+        `${m.rule!.destination_prefix} covers the whitelisted host`,
+      );
   });
 
   it('blackhole: the covering /24 of each host over its own threshold, once per /24, split around the whitelist', async () => {
-    const { mgr, notifier } = setup(carpetGroup({ blackhole: { enabled: true, prefix_length: { ipv4: 24, ipv6: 48 } } }), { networks: ['10.0.0.0/8'], whitelist: ['10.1.2.53/32'] });
+    const { mgr, notifier } = setup(
+      carpetGroup({ blackhole: { enabled: true, prefix_length: { ipv4: 24, ipv6: 48 } } }),
+      { networks: ['10.0.0.0/8'], whitelist: ['10.1.2.53/32'] },
+    );
     await mgr.onAttack(attack('10.1.1.1', 'h1', 'carpet'));
     await mgr.onHostgroupAttack(hgAttack());
     assert.deepEqual(routesOf(mgr), ['10.1.1.0/24']);
@@ -234,7 +324,10 @@ describe('hostgroup-scope mitigation in the manager', () => {
   });
 
   it('dry run: listed, nothing announced', async () => {
-    const { mgr } = setup(carpetGroup({ flowspec: { enabled: true, destination: 'hostgroup', max_prefixes: 4 } }), { dry_run: true });
+    const { mgr } = setup(
+      carpetGroup({ flowspec: { enabled: true, destination: 'hostgroup', max_prefixes: 4 } }),
+      { dry_run: true },
+    );
     await mgr.onHostgroupAttack(hgAttack());
     assert.ok(mgr.list('flowspec').length >= 1);
     assert.ok(mgr.list('flowspec').every((m) => m.dry_run));
@@ -242,7 +335,10 @@ describe('hostgroup-scope mitigation in the manager', () => {
   });
 
   it('the cap refuses what is over it', async () => {
-    const { mgr } = setup(carpetGroup({ blackhole: { enabled: true, prefix_length: { ipv4: 24, ipv6: 48 } } }), { mitigation: { max_blackholes: 1 } });
+    const { mgr } = setup(
+      carpetGroup({ blackhole: { enabled: true, prefix_length: { ipv4: 24, ipv6: 48 } } }),
+      { mitigation: { max_blackholes: 1 } },
+    );
     await mgr.onHostgroupAttack(hgAttack());
     await mgr.onAttack(attack('10.1.1.1', 'h1', 'carpet'));
     await mgr.onAttack(attack('10.1.5.1', 'h2', 'carpet'));
@@ -251,7 +347,9 @@ describe('hostgroup-scope mitigation in the manager', () => {
   });
 
   it('expiry: kept while the hostgroup attack goes on (unban_only_if_attack_finished), then withdrawn with one partial_unblock', async () => {
-    const { mgr, notifier, attacking, advance } = setup(carpetGroup({ flowspec: { enabled: true, destination: 'hostgroup', max_prefixes: 4 } }));
+    const { mgr, notifier, attacking, advance } = setup(
+      carpetGroup({ flowspec: { enabled: true, destination: 'hostgroup', max_prefixes: 4 } }),
+    );
     attacking.add('carpet');
     await mgr.onHostgroupAttack(hgAttack());
     const n = mgr.desiredRoutes().length;
@@ -265,7 +363,9 @@ describe('hostgroup-scope mitigation in the manager', () => {
     await mgr.sweep();
     assert.equal(mgr.desiredRoutes().length, 0);
     assert.deepEqual(
-      notifier.docs.filter((d) => d.doc.alert_scope === 'hostgroup' && d.doc.action !== 'attack_status').map((d) => d.doc.action),
+      notifier.docs
+        .filter((d) => d.doc.alert_scope === 'hostgroup' && d.doc.action !== 'attack_status')
+        .map((d) => d.doc.action),
       ['partial_block', 'partial_unblock'],
     );
     assert.deepEqual(mgr.hostgroupBans(), []);
@@ -274,16 +374,31 @@ describe('hostgroup-scope mitigation in the manager', () => {
   it('restart: the journal brings the hostgroup ban back; the attack seen again joins it without a second ban notify', async () => {
     const s = setup(carpetGroup({ flowspec: { enabled: true, destination: 'hostgroup', max_prefixes: 4 } }));
     await s.mgr.onHostgroupAttack(hgAttack());
-    const before = s.mgr.list('flowspec').map((m) => m.uuid).sort();
+    const before = s.mgr
+      .list('flowspec')
+      .map((m) => m.uuid)
+      .sort();
     const saved: Mitigation[] = s.mgr.list();
     const mgr2 = s.mk();
     await mgr2.restore(saved);
-    assert.deepEqual(mgr2.list('flowspec').map((m) => m.uuid).sort(), before);
+    assert.deepEqual(
+      mgr2
+        .list('flowspec')
+        .map((m) => m.uuid)
+        .sort(),
+      before,
+    );
     assert.equal(mgr2.hostgroupBans().length, 1);
     const docs = s.notifier.docs.length;
     await mgr2.onHostgroupAttack(hgAttack({ uuid: 'hg-2' }));
     assert.equal(s.notifier.docs.length, docs, 'no second notify');
-    assert.deepEqual(mgr2.list('flowspec').map((m) => m.uuid).sort(), before);
+    assert.deepEqual(
+      mgr2
+        .list('flowspec')
+        .map((m) => m.uuid)
+        .sort(),
+      before,
+    );
     assert.deepEqual(mgr2.audit().problems, []);
   });
 
@@ -303,7 +418,9 @@ describe('hostgroup-scope mitigation in the manager', () => {
   });
 
   it("an operator's delete of the last route ends the hostgroup ban", async () => {
-    const { mgr, notifier } = setup(carpetGroup({ blackhole: { enabled: true, prefix_length: { ipv4: 24, ipv6: 48 } } }));
+    const { mgr, notifier } = setup(
+      carpetGroup({ blackhole: { enabled: true, prefix_length: { ipv4: 24, ipv6: 48 } } }),
+    );
     await mgr.onHostgroupAttack(hgAttack());
     await mgr.onAttack(attack('10.1.1.1', 'h1', 'carpet'));
     const [m] = mgr.list('blackhole');
@@ -365,6 +482,9 @@ actions:
     blackhole: { enabled: true }
 `);
     assert.equal(noLimit.errors.length, 1);
-    assert.match(noLimit.errors[0]!, /carpet\.yaml:5:\d+: actions\.hostgroup: needs a thresholds\.hostgroup limit/);
+    assert.match(
+      noLimit.errors[0]!,
+      /carpet\.yaml:5:\d+: actions\.hostgroup: needs a thresholds\.hostgroup limit/,
+    );
   });
 });

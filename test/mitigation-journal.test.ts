@@ -16,7 +16,19 @@ async function tmp(): Promise<string> {
 }
 
 function mk(i: number, expires_at: number | null = null): Mitigation {
-  return { uuid: `m-${i}`, kind: 'blackhole', prefix: `203.0.113.${i}/32`, ip: `203.0.113.${i}`, cause: 'test', hostgroup: 'default', started_at: i, expires_at, communities: ['65535:666'], large_communities: [], dry_run: false };
+  return {
+    uuid: `m-${i}`,
+    kind: 'blackhole',
+    prefix: `203.0.113.${i}/32`,
+    ip: `203.0.113.${i}`,
+    cause: 'test',
+    hostgroup: 'default',
+    started_at: i,
+    expires_at,
+    communities: ['65535:666'],
+    large_communities: [],
+    dry_run: false,
+  };
 }
 
 describe('journal', () => {
@@ -42,7 +54,15 @@ describe('journal', () => {
     assert.ok(journal.stats.compactions >= 1, 'compacted');
     await journal.close();
     const r = await Journal.replay(dir);
-    assert.deepEqual(r.mitigations.map((m) => m.uuid).sort(), ['m-1', 'm-2', 'm-4', 'm-5', 'm-6', 'm-7', 'm-8']);
+    assert.deepEqual(r.mitigations.map((m) => m.uuid).sort(), [
+      'm-1',
+      'm-2',
+      'm-4',
+      'm-5',
+      'm-6',
+      'm-7',
+      'm-8',
+    ]);
     assert.equal(r.mitigations.find((m) => m.uuid === 'm-4')!.expires_at, 12345);
     assert.equal(r.corrupt_lines, 0);
     const again = await Journal.open(dir);
@@ -74,7 +94,10 @@ describe('journal', () => {
     const torn = encodeLine({ op: 'add', m: mk(6) }).slice(0, 40);
     await fsp.writeFile(path, lines.join('\n') + torn);
     const r = await Journal.replay(dir);
-    assert.deepEqual(r.mitigations.map((m) => m.uuid), ['m-1', 'm-2', 'm-4', 'm-5']);
+    assert.deepEqual(
+      r.mitigations.map((m) => m.uuid),
+      ['m-1', 'm-2', 'm-4', 'm-5'],
+    );
     assert.equal(r.corrupt_lines, 1);
     assert.equal(r.torn_tail, true);
     assert.match(r.problems.join('\n'), /mitigations\.journal:3: bad checksum/);
@@ -85,23 +108,33 @@ describe('journal', () => {
     await o.journal.append({ op: 'add', m: mk(7) });
     await o.journal.close();
     const files = await fsp.readdir(dir);
-    assert.ok(files.some((f) => f.startsWith('mitigations.journal.damaged-')), files.join(','));
+    assert.ok(
+      files.some((f) => f.startsWith('mitigations.journal.damaged-')),
+      files.join(','),
+    );
     const r2 = await Journal.replay(dir);
-    assert.deepEqual(r2.mitigations.map((m) => m.uuid), ['m-1', 'm-2', 'm-4', 'm-5', 'm-7']);
+    assert.deepEqual(
+      r2.mitigations.map((m) => m.uuid),
+      ['m-1', 'm-2', 'm-4', 'm-5', 'm-7'],
+    );
     assert.equal(r2.corrupt_lines, 0);
   });
 
   for (const mode of ['adds', 'churn']) {
     it(`kill -9 mid-writes loses no acknowledged entry (${mode})`, async () => {
       const dir = await tmp();
-      const child = spawn(process.execPath, [WRITER, JOURNAL_MODULE, dir, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [WRITER, JOURNAL_MODULE, dir, mode], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const acked = new Set<string>();
       const deleted = new Set<string>();
       let buf = '';
       let compactions = 0;
       await new Promise<void>((resolve, reject) => {
         child.on('error', reject);
-        child.on('exit', (code, sig) => (sig === 'SIGKILL' ? resolve() : reject(new Error(`writer exited early: ${code ?? sig}`))));
+        child.on('exit', (code, sig) =>
+          sig === 'SIGKILL' ? resolve() : reject(new Error(`writer exited early: ${code ?? sig}`)),
+        );
         child.stdout.on('data', (d: Buffer) => {
           buf += d.toString();
           let nl: number;

@@ -3,7 +3,16 @@ import { describe, it } from 'node:test';
 import { MitigationManager, type ManagerOptions } from '../src/mitigation/manager.js';
 import type { Mitigation } from '../src/mitigation/types.js';
 import { prefixToString } from '../src/wire/addr.js';
-import { attack, FakeJournal, FakeNotifier, fakeFlowspec, hostgroup, testConfig, zeroRates, type ConfigPatch } from './fixtures/mitigation/helpers.js';
+import {
+  attack,
+  FakeJournal,
+  FakeNotifier,
+  fakeFlowspec,
+  hostgroup,
+  testConfig,
+  zeroRates,
+  type ConfigPatch,
+} from './fixtures/mitigation/helpers.js';
 
 function setup(patch: ConfigPatch = {}, extra: Partial<ManagerOptions> = {}) {
   let now = 1_000_000;
@@ -29,7 +38,14 @@ const withScript = { notify: { script: '/bin/true', format: 'json' as const, tim
 
 describe('mitigation manager: policy actions', () => {
   it('blackhole policy announces the /32 with the hostgroup communities and next hop, journalled first', async () => {
-    const hg = hostgroup('default', [], { ...withScript, blackhole: { communities: ['65535:666', '65000:1'], large_communities: ['65000:0:666'], next_hop: { ipv4: '192.0.2.1', ipv6: '100::1' } } });
+    const hg = hostgroup('default', [], {
+      ...withScript,
+      blackhole: {
+        communities: ['65535:666', '65000:1'],
+        large_communities: ['65000:0:666'],
+        next_hop: { ipv4: '192.0.2.1', ipv6: '100::1' },
+      },
+    });
     const { mgr, journal, notifier, changes } = setup({ hostgroups: [hg] });
     await mgr.onAttack(attack('203.0.113.10'));
     const routes = mgr.desiredRoutes();
@@ -68,13 +84,23 @@ describe('mitigation manager: policy actions', () => {
   });
 
   it('flowspec-only policy announces generated rules with the configured action (partial_block)', async () => {
-    const hg = hostgroup('default', [], { ...withScript, blackhole: { enabled: false }, flowspec: { enabled: true, action: 'rate-limit', action_params: { rate: 1000 } } });
+    const hg = hostgroup('default', [], {
+      ...withScript,
+      blackhole: { enabled: false },
+      flowspec: { enabled: true, action: 'rate-limit', action_params: { rate: 1000 } },
+    });
     const { mgr, notifier } = setup({ hostgroups: [hg] });
     await mgr.onAttack(attack('203.0.113.10'));
     assert.equal(mgr.list('blackhole').length, 0);
     const fs = mgr.list('flowspec');
     assert.equal(fs.length, 1);
-    assert.deepEqual(fs[0]!.rule, { destination_prefix: '203.0.113.10/32', protocols: ['tcp'], tcp_flags: ['syn'], action_type: 'rate-limit', action: { rate: 1000 } });
+    assert.deepEqual(fs[0]!.rule, {
+      destination_prefix: '203.0.113.10/32',
+      protocols: ['tcp'],
+      tcp_flags: ['syn'],
+      action_type: 'rate-limit',
+      action: { rate: 1000 },
+    });
     const routes = mgr.desiredRoutes();
     assert.equal(routes.length, 1);
     assert.equal(routes[0]!.family, 'ipv4-flowspec');
@@ -86,7 +112,13 @@ describe('mitigation manager: policy actions', () => {
     const hg = hostgroup('default', [], { flowspec: { enabled: true } });
     const { mgr } = setup({ hostgroups: [hg] });
     await mgr.onAttack(attack('203.0.113.10'));
-    assert.deepEqual(mgr.desiredRoutes().map((r) => r.family).sort(), ['ipv4-flowspec', 'ipv4-unicast']);
+    assert.deepEqual(
+      mgr
+        .desiredRoutes()
+        .map((r) => r.family)
+        .sort(),
+      ['ipv4-flowspec', 'ipv4-unicast'],
+    );
   });
 
   it('notify only: the script is told, nothing is announced', async () => {
@@ -99,7 +131,10 @@ describe('mitigation manager: policy actions', () => {
     assert.equal(mgr.attacks()[0]!.banned, true);
     advance(hg.actions.ban_time_ms);
     await mgr.sweep();
-    assert.deepEqual(notifier.docs.map((d) => d.doc.action), ['ban', 'unban']);
+    assert.deepEqual(
+      notifier.docs.map((d) => d.doc.action),
+      ['ban', 'unban'],
+    );
   });
 
   it('picks the hostgroup by name from the attack record', async () => {
@@ -119,7 +154,16 @@ describe('mitigation manager: policy actions', () => {
 });
 
 describe('mitigation manager: safety', () => {
-  const base = (kind: Mitigation['kind'], prefix: string) => ({ kind, prefix, ip: prefix.split('/')[0]!, cause: 'manual', hostgroup: 'default', expires_at: null, communities: [], large_communities: [] });
+  const base = (kind: Mitigation['kind'], prefix: string) => ({
+    kind,
+    prefix,
+    ip: prefix.split('/')[0]!,
+    cause: 'manual',
+    hostgroup: 'default',
+    expires_at: null,
+    communities: [],
+    large_communities: [],
+  });
 
   it('never a whitelisted address', async () => {
     const { mgr, journal } = setup();
@@ -147,35 +191,60 @@ describe('mitigation manager: safety', () => {
     const ok = await mgr.add(base('escalation', '203.0.113.0/25'));
     assert.equal(ok.ok, true);
     assert.equal(mgr.desiredRoutes()[0]!.key, '203.0.113.0/25');
-    const flow = await mgr.add({ ...base('flowspec', ''), rule: { destination_prefix: '192.0.2.0/24', protocols: ['udp'] } });
+    const flow = await mgr.add({
+      ...base('flowspec', ''),
+      rule: { destination_prefix: '192.0.2.0/24', protocols: ['udp'] },
+    });
     assert.match(flow.error!, /outside/);
   });
 
   it('refuses bad input with a reason', async () => {
     const { mgr } = setup();
-    assert.match((await mgr.add(base('blackhole', '203.0.113.300/32'))).error!, /"203\.0\.113\.300" is not an IP address/);
+    assert.match(
+      (await mgr.add(base('blackhole', '203.0.113.300/32'))).error!,
+      /"203\.0\.113\.300" is not an IP address/,
+    );
     assert.match((await mgr.add(base('blackhole', '203.0.113.0/24'))).error!, /one host/);
     assert.match((await mgr.add(base('escalation', '203.0.113.5/24'))).error!, /host bits/);
-    assert.match((await mgr.add({ ...base('blackhole', '203.0.113.5/32'), next_hop: '100::1' })).error!, /not an IPv4 address/);
-    assert.match((await mgr.add({ ...base('flowspec', ''), rule: { protocols: ['udp'] } })).error!, /needs a destination_prefix/);
-    assert.match((await mgr.add({ ...base('flowspec', ''), rule: { destination_prefix: '203.0.113.5/32', bogus: 1 } })).error!, /unknown field 'bogus'/);
+    assert.match(
+      (await mgr.add({ ...base('blackhole', '203.0.113.5/32'), next_hop: '100::1' })).error!,
+      /not an IPv4 address/,
+    );
+    assert.match(
+      (await mgr.add({ ...base('flowspec', ''), rule: { protocols: ['udp'] } })).error!,
+      /needs a destination_prefix/,
+    );
+    assert.match(
+      (await mgr.add({ ...base('flowspec', ''), rule: { destination_prefix: '203.0.113.5/32', bogus: 1 } }))
+        .error!,
+      /unknown field 'bogus'/,
+    );
     assert.equal(mgr.list().length, 0);
   });
 
   it('caps the number of blackholes and FlowSpec rules, also under concurrent adds', async () => {
     const { mgr } = setup({ mitigation: { max_blackholes: 2, max_flowspec_rules: 1 } });
     const rs = await Promise.all([1, 2, 3, 4].map((i) => mgr.add(base('blackhole', `203.0.113.${i}/32`))));
-    assert.deepEqual(rs.map((r) => r.ok), [true, true, false, false]);
+    assert.deepEqual(
+      rs.map((r) => r.ok),
+      [true, true, false, false],
+    );
     assert.match(rs[2]!.error!, /max_blackholes \(2\) reached/);
     assert.equal(mgr.list('blackhole').length, 2);
-    assert.equal((await mgr.add({ ...base('flowspec', ''), rule: { destination_prefix: '203.0.113.9/32' } })).ok, true);
+    assert.equal(
+      (await mgr.add({ ...base('flowspec', ''), rule: { destination_prefix: '203.0.113.9/32' } })).ok,
+      true,
+    );
     const f2 = await mgr.add({ ...base('flowspec', ''), rule: { destination_prefix: '203.0.113.8/32' } });
     assert.match(f2.error!, /max_flowspec_rules \(1\) reached/);
     assert.equal(mgr.refused.cap, 3);
   });
 
   it('dry-run keeps the mitigation visible but out of the desired routes', async () => {
-    const { mgr, changes, notifier } = setup({ dry_run: true, hostgroups: [hostgroup('default', [], withScript)] });
+    const { mgr, changes, notifier } = setup({
+      dry_run: true,
+      hostgroups: [hostgroup('default', [], withScript)],
+    });
     await mgr.onAttack(attack('203.0.113.10'));
     const [m] = mgr.list();
     assert.equal(m!.dry_run, true);
@@ -233,14 +302,21 @@ describe('mitigation manager: unban', () => {
   });
 
   it('without unban_only_if_attack_finished it expires even while attacking, and the attack still in progress is banned again at once', async () => {
-    const hg = hostgroup('default', [], { ...withScript, ban_time_ms: 1000, unban_only_if_attack_finished: false });
+    const hg = hostgroup('default', [], {
+      ...withScript,
+      ban_time_ms: 1000,
+      unban_only_if_attack_finished: false,
+    });
     const { mgr, advance, attacking, notifier, changes } = setup({ hostgroups: [hg] });
     attacking.add('203.0.113.10');
     await mgr.onAttack(attack('203.0.113.10'));
     const first = mgr.list()[0]!.uuid;
     advance(1000);
     await mgr.sweep();
-    assert.deepEqual(notifier.docs.map((d) => d.doc.action), ['ban', 'unban', 'ban']);
+    assert.deepEqual(
+      notifier.docs.map((d) => d.doc.action),
+      ['ban', 'unban', 'ban'],
+    );
     const [m] = mgr.list();
     assert.notEqual(m!.uuid, first, 'the expired ban is gone; a new one holds');
     assert.equal(m!.expires_at, 1_000_000 + 2000);
@@ -251,9 +327,11 @@ describe('mitigation manager: unban', () => {
     advance(1000);
     await mgr.sweep();
     assert.equal(mgr.list().length, 0);
-    assert.deepEqual(notifier.docs.map((d) => d.doc.action), ['ban', 'unban', 'ban', 'unban']);
+    assert.deepEqual(
+      notifier.docs.map((d) => d.doc.action),
+      ['ban', 'unban', 'ban', 'unban'],
+    );
     assert.deepEqual(mgr.audit(), { bans: 0, tracked: 0, owned: 0, problems: [] });
-    
   });
 
   it('a host attacked again while banned: one unban at expiry, then protected again by the next attack (regression)', async () => {
@@ -283,16 +361,26 @@ describe('mitigation manager: unban', () => {
     // The next attack is banned and announced again.
     attacking.add(ip);
     await mgr.onAttack(attack(ip, 'C'));
-    assert.deepEqual(mgr.desiredRoutes().map((r) => r.key), ['203.0.113.10/32']);
+    assert.deepEqual(
+      mgr.desiredRoutes().map((r) => r.key),
+      ['203.0.113.10/32'],
+    );
     assert.deepEqual(actions(), ['ban', 'unban', 'ban']);
     assert.equal(mgr.attacks().find((a) => a.uuid === 'C')!.banned, true);
     assert.deepEqual(mgr.audit().problems, []);
-
   });
 
   it('after a reload every later action of an existing ban uses the new notify settings (regression)', async () => {
-    const oldScript = { notify: { script: '/old.sh', format: 'text' as const, timeout_ms: 1000 }, ban_time_ms: 60_000, ban_status_delay_ms: 5000 };
-    const newScript = { notify: { script: '/new.sh', format: 'json' as const, timeout_ms: 1000 }, ban_time_ms: 60_000, ban_status_delay_ms: 5000 };
+    const oldScript = {
+      notify: { script: '/old.sh', format: 'text' as const, timeout_ms: 1000 },
+      ban_time_ms: 60_000,
+      ban_status_delay_ms: 5000,
+    };
+    const newScript = {
+      notify: { script: '/new.sh', format: 'json' as const, timeout_ms: 1000 },
+      ban_time_ms: 60_000,
+      ban_status_delay_ms: 5000,
+    };
     const { mgr, advance, notifier } = setup({ hostgroups: [hostgroup('default', [], oldScript)] });
     await mgr.onAttack(attack('203.0.113.10'));
     mgr.reconfigure(testConfig({ hostgroups: [hostgroup('default', [], newScript)] }));
@@ -314,7 +402,13 @@ describe('mitigation manager: unban', () => {
     const t = setup({ hostgroups: [hg1] });
     t.mgr.on('removed', (m) => seen.push([...m.communities]));
     await t.mgr.onAttack(attack('203.0.113.10'));
-    t.mgr.reconfigure(testConfig({ hostgroups: [hostgroup('default', [], { ban_time_ms: 1000, blackhole: { communities: ['65000:9'] } })] }));
+    t.mgr.reconfigure(
+      testConfig({
+        hostgroups: [
+          hostgroup('default', [], { ban_time_ms: 1000, blackhole: { communities: ['65000:9'] } }),
+        ],
+      }),
+    );
     assert.deepEqual(t.mgr.desiredRoutes()[0]!.communities, ['65535:666']);
     t.advance(1000);
     await t.mgr.sweep();
@@ -332,7 +426,10 @@ describe('mitigation manager: unban', () => {
     assert.equal(mgr.list().length, 2); // the manual blackhole plus the attack's FlowSpec rule
     advance(1000);
     await mgr.sweep();
-    assert.deepEqual(mgr.list().map((m) => m.uuid), [manual.mitigation!.uuid]);
+    assert.deepEqual(
+      mgr.list().map((m) => m.uuid),
+      [manual.mitigation!.uuid],
+    );
   });
 
   it('sends attack_status every ban_status_delay with fresh counters', async () => {
@@ -354,13 +451,34 @@ describe('mitigation manager: unban', () => {
   it('restore keeps expiries, drops expired entries and re-announces the rest', async () => {
     const { mgr, journal, changes } = setup();
     const mk = (uuid: string, prefix: string, expires_at: number | null): Mitigation => ({
-      uuid, kind: 'blackhole', prefix, ip: prefix.split('/')[0]!, cause: 'manual', hostgroup: 'default', started_at: 1, expires_at, next_hop: '192.0.2.1', communities: ['65535:666'], large_communities: [], dry_run: false,
+      uuid,
+      kind: 'blackhole',
+      prefix,
+      ip: prefix.split('/')[0]!,
+      cause: 'manual',
+      hostgroup: 'default',
+      started_at: 1,
+      expires_at,
+      next_hop: '192.0.2.1',
+      communities: ['65535:666'],
+      large_communities: [],
+      dry_run: false,
     });
-    const r = await mgr.restore([mk('u1', '203.0.113.1/32', 999_999), mk('u2', '203.0.113.2/32', 2_000_000), mk('u3', '203.0.113.3/32', null)]);
+    const r = await mgr.restore([
+      mk('u1', '203.0.113.1/32', 999_999),
+      mk('u2', '203.0.113.2/32', 2_000_000),
+      mk('u3', '203.0.113.3/32', null),
+    ]);
     assert.deepEqual(r, { restored: 2, expired: 1 });
-    assert.deepEqual(mgr.desiredRoutes().map((x) => x.key), ['203.0.113.2/32', '203.0.113.3/32']);
+    assert.deepEqual(
+      mgr.desiredRoutes().map((x) => x.key),
+      ['203.0.113.2/32', '203.0.113.3/32'],
+    );
     assert.equal(mgr.get('u2')!.expires_at, 2_000_000);
-    assert.deepEqual(journal.entries.map((e) => e.op), ['remove']);
+    assert.deepEqual(
+      journal.entries.map((e) => e.op),
+      ['remove'],
+    );
     assert.deepEqual(changes, [2]);
   });
 
@@ -368,18 +486,35 @@ describe('mitigation manager: unban', () => {
     const hg = hostgroup('default', [], { ...withScript, ban_time_ms: 600_000 });
     const { mgr, journal, notifier, advance, now } = setup({ hostgroups: [hg] });
     const restored: Mitigation = {
-      uuid: 'r1', kind: 'blackhole', prefix: '203.0.113.10/32', ip: '203.0.113.10', cause: 'attack old-uuid', hostgroup: 'default',
-      started_at: 1, expires_at: now() + 60_000, next_hop: '192.0.2.1', communities: ['65535:666'], large_communities: [], dry_run: false,
+      uuid: 'r1',
+      kind: 'blackhole',
+      prefix: '203.0.113.10/32',
+      ip: '203.0.113.10',
+      cause: 'attack old-uuid',
+      hostgroup: 'default',
+      started_at: 1,
+      expires_at: now() + 60_000,
+      next_hop: '192.0.2.1',
+      communities: ['65535:666'],
+      large_communities: [],
+      dry_run: false,
     };
     await mgr.restore([restored]);
     await mgr.onAttack(attack('203.0.113.10', 'new-uuid'));
-    assert.deepEqual(mgr.list().map((m) => m.uuid), ['r1'], 'no second blackhole');
+    assert.deepEqual(
+      mgr.list().map((m) => m.uuid),
+      ['r1'],
+      'no second blackhole',
+    );
     assert.equal(journal.entries.length, 0, 'nothing journalled');
     assert.equal(notifier.docs.length, 0, 'no second ban notification');
     // The restored expiry still rules: it ends then, with one unban for the adopted attack.
     advance(60_001);
     await mgr.sweep();
     assert.equal(mgr.list().length, 0);
-    assert.deepEqual(notifier.docs.map((d) => d.doc.action), ['unban']);
+    assert.deepEqual(
+      notifier.docs.map((d) => d.doc.action),
+      ['unban'],
+    );
   });
 });

@@ -7,15 +7,29 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { NotifyAction } from '../src/config/types.js';
-import { hostgroupDocument, legacyArgs, Notifier, textReport, type NotifyDocument } from '../src/mitigation/notify.js';
+import {
+  hostgroupDocument,
+  legacyArgs,
+  Notifier,
+  textReport,
+  type NotifyDocument,
+} from '../src/mitigation/notify.js';
 import { attack } from './fixtures/mitigation/helpers.js';
 
-const script = (name: string) => fileURLToPath(new URL(`../../test/fixtures/mitigation/${name}`, import.meta.url));
+const script = (name: string) =>
+  fileURLToPath(new URL(`../../test/fixtures/mitigation/${name}`, import.meta.url));
 
 function doc(action: NotifyDocument['action'] = 'ban', dumpEntries = 1): NotifyDocument {
   const rec = attack('203.0.113.10');
   const dump = Array.from({ length: dumpEntries }, () => rec.packet_dump_detailed[0]!);
-  return { action, alert_scope: 'host', ip: rec.ip, attack_details: rec.details, packet_dump_detailed: dump, flow_spec_rules: [{ destination_prefix: '203.0.113.10/32', protocols: ['tcp'] }] };
+  return {
+    action,
+    alert_scope: 'host',
+    ip: rec.ip,
+    attack_details: rec.details,
+    packet_dump_detailed: dump,
+    flow_spec_rules: [{ destination_prefix: '203.0.113.10/32', protocols: ['tcp'] }],
+  };
 }
 
 const act = (p: Partial<NotifyAction>): NotifyAction => ({ format: 'json', timeout_ms: 5000, ...p });
@@ -30,7 +44,10 @@ async function recorded(): Promise<{ args: string; stdin: string }[]> {
   const files = (await fsp.readdir(outDir)).filter((f) => f.endsWith('.args')).sort();
   const out = [];
   for (const f of files) {
-    out.push({ args: (await fsp.readFile(join(outDir, f), 'utf8')).trim(), stdin: await fsp.readFile(join(outDir, f.replace(/\.args$/, '.stdin')), 'utf8') });
+    out.push({
+      args: (await fsp.readFile(join(outDir, f), 'utf8')).trim(),
+      stdin: await fsp.readFile(join(outDir, f.replace(/\.args$/, '.stdin')), 'utf8'),
+    });
     await fsp.rm(join(outDir, f));
     await fsp.rm(join(outDir, f.replace(/\.args$/, '.stdin')));
   }
@@ -65,7 +82,10 @@ describe('notify scripts', () => {
     n.notify(doc('unban'), act({ script: script('record.sh'), format: 'text' }));
     await n.idle();
     const rs = await recorded();
-    assert.deepEqual(rs.map((r) => r.args), ['203.0.113.10 incoming 1500000 ban', '203.0.113.10 incoming 1500000 unban']);
+    assert.deepEqual(
+      rs.map((r) => r.args),
+      ['203.0.113.10 incoming 1500000 ban', '203.0.113.10 incoming 1500000 unban'],
+    );
     assert.match(rs[0]!.stdin, /^IP: 203\.0\.113\.10$/m);
     assert.match(rs[0]!.stdin, /attack type: syn_flood/);
     assert.equal(rs[0]!.stdin, textReport(doc('ban')));
@@ -74,7 +94,10 @@ describe('notify scripts', () => {
 
   it('hostgroup scope: alert_scope hostgroup with hostgroup_name, in both modes', async () => {
     const n = new Notifier({ concurrency: 2, webhookRetries: 0 });
-    const d = hostgroupDocument('ban', 'customers', { total_incoming_pps: 2_000_000, attack_direction: 'incoming' });
+    const d = hostgroupDocument('ban', 'customers', {
+      total_incoming_pps: 2_000_000,
+      attack_direction: 'incoming',
+    });
     n.notify(d, act({ script: script('record.sh') }));
     await n.idle();
     n.notify(d, act({ script: script('record.sh'), format: 'text' }));
@@ -94,7 +117,7 @@ describe('notify scripts', () => {
     // ~400 KB document: far more than a pipe buffer, so the write must fail with EPIPE
     n.notify(doc('ban', 2000), act({ script: script('never-reads.sh') }));
     await n.idle();
-    assert.equal(n.outcomes.ok, 1, "exit 0 counts as ok even though stdin was never read");
+    assert.equal(n.outcomes.ok, 1, 'exit 0 counts as ok even though stdin was never read');
     assert.equal(n.outcomes.timeout, 0);
   });
 
@@ -107,7 +130,9 @@ describe('notify scripts', () => {
     assert.equal(n.outcomes.timeout, 2);
   });
 
-  it('a timeout kills the whole process group, including children holding the pipes', { timeout: 5000 }, async () => {
+  it('a timeout kills the whole process group, including children holding the pipes', {
+    timeout: 5000,
+  }, async () => {
     const n = new Notifier({ concurrency: 1, webhookRetries: 0 });
     n.notify(doc('ban'), act({ script: script('spawns-child.sh'), timeout_ms: 300 }));
     await n.idle(); // returns only because the background child died with the group
@@ -115,7 +140,10 @@ describe('notify scripts', () => {
     const pid = Number(await fsp.readFile(join(outDir, 'child.pid'), 'utf8'));
     await fsp.rm(join(outDir, 'child.pid'));
     // Gone, or a zombie waiting for its new parent (init) to reap it: either way, not running.
-    const state = await fsp.readFile(`/proc/${pid}/stat`, 'utf8').then((t) => t.slice(t.lastIndexOf(')') + 2, t.lastIndexOf(')') + 3), () => 'gone');
+    const state = await fsp.readFile(`/proc/${pid}/stat`, 'utf8').then(
+      (t) => t.slice(t.lastIndexOf(')') + 2, t.lastIndexOf(')') + 3),
+      () => 'gone',
+    );
     assert.ok(state === 'gone' || state === 'Z', `background child ${pid} still running (state ${state})`);
   });
 

@@ -21,9 +21,17 @@ const log = logger.child({ module: 'api' });
 const KEYLEN = 32;
 export const SCRYPT_DEFAULTS = { N: 16384, r: 8, p: 1 } as const;
 
-export function hashPassword(password: string, params: { N: number; r: number; p: number } = SCRYPT_DEFAULTS): string {
+export function hashPassword(
+  password: string,
+  params: { N: number; r: number; p: number } = SCRYPT_DEFAULTS,
+): string {
   const salt = randomBytes(16);
-  const hash = scryptSync(password.normalize('NFC'), salt, KEYLEN, { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 1024 * 1024 });
+  const hash = scryptSync(password.normalize('NFC'), salt, KEYLEN, {
+    N: params.N,
+    r: params.r,
+    p: params.p,
+    maxmem: 256 * params.N * params.r + 1024 * 1024,
+  });
   return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
@@ -38,10 +46,13 @@ interface Parsed {
 /** Parse a stored hash; a string explains what is wrong with it. */
 export function parseHash(encoded: string): Parsed | string {
   const parts = encoded.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return 'expected scrypt$N$r$p$salt$hash (from breakwater hash-password)';
+  if (parts.length !== 6 || parts[0] !== 'scrypt')
+    return 'expected scrypt$N$r$p$salt$hash (from breakwater hash-password)';
   const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
-  if (!Number.isInteger(N) || N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 20) return 'scrypt N must be a power of two up to 2^20';
-  if (!Number.isInteger(r) || r < 1 || r > 32 || !Number.isInteger(p) || p < 1 || p > 16) return 'scrypt r/p out of range';
+  if (!Number.isInteger(N) || N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 20)
+    return 'scrypt N must be a power of two up to 2^20';
+  if (!Number.isInteger(r) || r < 1 || r > 32 || !Number.isInteger(p) || p < 1 || p > 16)
+    return 'scrypt r/p out of range';
   const salt = Buffer.from(parts[4]!, 'base64');
   const hash = Buffer.from(parts[5]!, 'base64');
   if (salt.length < 8 || hash.length < 16) return 'salt or hash too short';
@@ -52,9 +63,15 @@ export function verifyPassword(password: string, encoded: string): Promise<boole
   const h = parseHash(encoded);
   if (typeof h === 'string') return Promise.resolve(false);
   return new Promise((resolve) => {
-    scrypt(password.normalize('NFC'), h.salt, h.hash.length, { N: h.N, r: h.r, p: h.p, maxmem: 256 * h.N * h.r + 1024 * 1024 }, (err, key) => {
-      resolve(!err && key.length === h.hash.length && timingSafeEqual(key, h.hash));
-    });
+    scrypt(
+      password.normalize('NFC'),
+      h.salt,
+      h.hash.length,
+      { N: h.N, r: h.r, p: h.p, maxmem: 256 * h.N * h.r + 1024 * 1024 },
+      (err, key) => {
+        resolve(!err && key.length === h.hash.length && timingSafeEqual(key, h.hash));
+      },
+    );
   });
 }
 
@@ -123,7 +140,15 @@ class ScryptThread {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
-      w.postMessage({ id, password: password.normalize('NFC'), salt: h.salt, hash: h.hash, N: h.N, r: h.r, p: h.p });
+      w.postMessage({
+        id,
+        password: password.normalize('NFC'),
+        salt: h.salt,
+        hash: h.hash,
+        N: h.N,
+        r: h.r,
+        p: h.p,
+      });
     });
   }
 
@@ -199,7 +224,14 @@ export class BasicAuth {
    */
   async check(header: string | undefined, source: string, now = Date.now()): Promise<AuthResult> {
     const c = parseBasic(header);
-    if (!c) return { ok: false, status: 401, message: header ? 'malformed Authorization header (expected HTTP Basic)' : 'authentication required (HTTP Basic, api.users)' };
+    if (!c)
+      return {
+        ok: false,
+        status: 401,
+        message: header
+          ? 'malformed Authorization header (expected HTTP Basic)'
+          : 'authentication required (HTTP Basic, api.users)',
+      };
     const key = createHash('sha256').update(header!).digest('base64');
     const hit = this.cache.get(key);
     if (hit && hit.until > now && Object.prototype.hasOwnProperty.call(this.users, hit.user)) {
@@ -210,16 +242,31 @@ export class BasicAuth {
     const st = this.source(sk, now);
     if (st.blockedUntil > now) {
       this.stats.rate_limited++;
-      return { ok: false, status: 429, message: `too many failed logins from ${sk}: try again later`, retryAfterS: Math.max(1, Math.ceil((st.blockedUntil - now) / 1000)) };
+      return {
+        ok: false,
+        status: 429,
+        message: `too many failed logins from ${sk}: try again later`,
+        retryAfterS: Math.max(1, Math.ceil((st.blockedUntil - now) / 1000)),
+      };
     }
     // Checks in flight count too: a burst cannot get more than MAX_FAILURES guesses in.
     if (st.failures + st.pending >= MAX_FAILURES) {
       this.stats.rate_limited++;
-      return { ok: false, status: 429, message: `too many failed logins from ${sk}: try again later`, retryAfterS: Math.max(1, Math.ceil((st.windowStart + FAIL_WINDOW_MS - now) / 1000)) };
+      return {
+        ok: false,
+        status: 429,
+        message: `too many failed logins from ${sk}: try again later`,
+        retryAfterS: Math.max(1, Math.ceil((st.windowStart + FAIL_WINDOW_MS - now) / 1000)),
+      };
     }
     if (this.scrypt.queued >= SCRYPT_QUEUE_MAX) {
       this.stats.busy++;
-      return { ok: false, status: 503, message: 'too many password checks in progress: try again shortly', retryAfterS: 1 };
+      return {
+        ok: false,
+        status: 503,
+        message: 'too many password checks in progress: try again shortly',
+        retryAfterS: 1,
+      };
     }
     const u = Object.prototype.hasOwnProperty.call(this.users, c.user) ? this.users[c.user] : undefined;
     // An unknown user still costs one scrypt, so timing does not reveal user names.
@@ -261,13 +308,17 @@ export class BasicAuth {
     if (st.failures >= MAX_FAILURES && st.blockedUntil <= now) {
       st.blockedUntil = now + BLOCK_MS;
       this.stats.sources_blocked++;
-      log.warn(`API: ${st.failures} failed logins from ${sk} within ${FAIL_WINDOW_MS / 1000} s: refused (429) for ${BLOCK_MS / 1000} s`);
+      log.warn(
+        `API: ${st.failures} failed logins from ${sk} within ${FAIL_WINDOW_MS / 1000} s: refused (429) for ${BLOCK_MS / 1000} s`,
+      );
     }
   }
 
   /** Forget sources whose window and block are over; if none are, the oldest entry. */
   private prune(now: number): void {
-    for (const [k, s] of this.sources) if (s.pending === 0 && s.blockedUntil <= now && now - s.windowStart > FAIL_WINDOW_MS) this.sources.delete(k);
+    for (const [k, s] of this.sources)
+      if (s.pending === 0 && s.blockedUntil <= now && now - s.windowStart > FAIL_WINDOW_MS)
+        this.sources.delete(k);
     if (this.sources.size >= SOURCES_MAX) this.sources.delete(this.sources.keys().next().value!);
   }
 

@@ -66,7 +66,10 @@ class CtlError extends Error {
 }
 
 export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
-  const { flags, positionals, unknown } = parseFlags(argv, { string: ['api', 'user', 'password', 'limit', 'ca', 'pin'], boolean: ['json', 'insecure'] });
+  const { flags, positionals, unknown } = parseFlags(argv, {
+    string: ['api', 'user', 'password', 'limit', 'ca', 'pin'],
+    boolean: ['json', 'insecure'],
+  });
   if (unknown.length) {
     io.err(`breakwater ctl: ${unknown.join('; ')} (try 'breakwater ctl --help')\n`);
     return 2;
@@ -76,7 +79,8 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
   const password = (flags.password as string | undefined) ?? io.env.BREAKWATER_API_PASSWORD;
   const json = flags.json === true;
   const headers: Record<string, string> = {};
-  if (user !== undefined) headers.authorization = `Basic ${Buffer.from(`${user}:${password ?? ''}`).toString('base64')}`;
+  if (user !== undefined)
+    headers.authorization = `Basic ${Buffer.from(`${user}:${password ?? ''}`).toString('base64')}`;
 
   const trust: TlsTrust = { insecure: flags.insecure === true };
   try {
@@ -91,7 +95,13 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
   const request = async (method: string, path: string, body?: string): Promise<Json> => {
     let res: { status: number; ok: boolean; text: string };
     try {
-      const r = await httpRequest(api + path, { method, headers: body !== undefined ? { ...headers, 'content-type': 'application/json' } : headers, ...(body !== undefined ? { body } : {}), timeoutMs: 15_000, trust });
+      const r = await httpRequest(api + path, {
+        method,
+        headers: body !== undefined ? { ...headers, 'content-type': 'application/json' } : headers,
+        ...(body !== undefined ? { body } : {}),
+        timeoutMs: 15_000,
+        trust,
+      });
       res = { ...r, ok: r.status >= 200 && r.status < 300 };
     } catch (e) {
       throw new CtlError(`cannot reach the API at ${api}: ${(e as Error).message}`);
@@ -104,7 +114,8 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
       throw new CtlError(`${method} ${path}: HTTP ${res.status}, not a JSON answer: ${text.slice(0, 200)}`);
     }
     if (!res.ok || j.success !== true) {
-      const hint = res.status === 401 ? ' (use --user/--password or BREAKWATER_API_USER/BREAKWATER_API_PASSWORD)' : '';
+      const hint =
+        res.status === 401 ? ' (use --user/--password or BREAKWATER_API_USER/BREAKWATER_API_PASSWORD)' : '';
       throw new CtlError(`${String(j.error_text ?? `HTTP ${res.status}`)}${hint}`);
     }
     return j;
@@ -118,12 +129,29 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
       case 'blackhole': {
         if (verb === undefined || verb === 'list') {
           const j = await request('GET', '/blackhole');
-          return print(io, json, j, () => table(values(j), ['uuid', 'ip', 'kind', 'hostgroup', 'cause', 'started_at', 'expires_at', 'dry_run']));
+          return print(io, json, j, () =>
+            table(values(j), [
+              'uuid',
+              'ip',
+              'kind',
+              'hostgroup',
+              'cause',
+              'started_at',
+              'expires_at',
+              'dry_run',
+            ]),
+          );
         }
         if (verb === 'add') {
           if (args.length !== 1) throw usage('blackhole add IP');
           const j = await request('PUT', `/blackhole/${args[0]!.split('/').map(seg).join('/')}`);
-          return print(io, json, j, () => `blackhole ${String(j.ip)} announced, uuid ${String(j.uuid)}${j.dry_run ? ' (dry-run: not announced)' : ''}\n`);
+          return print(
+            io,
+            json,
+            j,
+            () =>
+              `blackhole ${String(j.ip)} announced, uuid ${String(j.uuid)}${j.dry_run ? ' (dry-run: not announced)' : ''}\n`,
+          );
         }
         if (verb === 'del' || verb === 'delete' || verb === 'remove') {
           if (args.length !== 1) throw usage('blackhole del UUID');
@@ -152,7 +180,13 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
             throw new CtlError(`the rule is not valid JSON: ${(e as Error).message}`, 2);
           }
           const j = await request('PUT', '/flowspec', body);
-          return print(io, json, j, () => `FlowSpec rule announced, uuid ${String(j.uuid)}${j.dry_run ? ' (dry-run: not announced)' : ''}\n`);
+          return print(
+            io,
+            json,
+            j,
+            () =>
+              `FlowSpec rule announced, uuid ${String(j.uuid)}${j.dry_run ? ' (dry-run: not announced)' : ''}\n`,
+          );
         }
         if (verb === 'del' || verb === 'delete' || verb === 'remove') {
           if (args.length !== 1) throw usage('flowspec del UUID');
@@ -171,7 +205,11 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
         const direction = args[0] ?? 'incoming';
         // Checked here, so a typo gets ctl's usage rather than the API's.
         if (!TOP_UNITS.includes(unit) || !TOP_DIRECTIONS.includes(direction) || args.length > 1) {
-          const bad = !TOP_UNITS.includes(unit) ? `unknown unit '${unit}'` : !TOP_DIRECTIONS.includes(direction) ? `unknown direction '${direction}'` : `unexpected '${args[1]!}'`;
+          const bad = !TOP_UNITS.includes(unit)
+            ? `unknown unit '${unit}'`
+            : !TOP_DIRECTIONS.includes(direction)
+              ? `unknown direction '${direction}'`
+              : `unexpected '${args[1]!}'`;
           throw usage(`top [packets|bytes|flows] [incoming|outgoing] [--limit N] (${bad})`);
         }
         const limit = flags.limit !== undefined ? `?limit=${seg(String(flags.limit))}` : '';
@@ -179,7 +217,13 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
         const p = direction === 'outgoing' ? 'out' : 'in';
         return print(io, json, j, () =>
           table(
-            values(j).map((v) => ({ host: v.host, hostgroup: v.hostgroup, pps: v[`${p}_packets`], mbps: mbps(v[`${p}_bytes`]), flows: v[`${p}_flows`] })),
+            values(j).map((v) => ({
+              host: v.host,
+              hostgroup: v.hostgroup,
+              pps: v[`${p}_packets`],
+              mbps: mbps(v[`${p}_bytes`]),
+              flows: v[`${p}_flows`],
+            })),
             ['host', 'hostgroup', 'pps', 'mbps', 'flows'],
           ),
         );
@@ -198,7 +242,16 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
               ban_time: typeof v.ban_time === 'number' ? formatDuration(v.ban_time * 1000) : v.ban_time,
               ban_thresholds: thresholdsText((v.thresholds as Json | undefined)?.ban),
             })),
-            ['name', 'parent', 'networks', 'ban_time', 'ban_thresholds', 'blackhole', 'flowspec', 'escalation'],
+            [
+              'name',
+              'parent',
+              'networks',
+              'ban_time',
+              'ban_thresholds',
+              'blackhole',
+              'flowspec',
+              'escalation',
+            ],
           ),
         );
       }
@@ -206,7 +259,10 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
         const j = await request('GET', '/bgp');
         return print(io, json, j, () =>
           table(
-            values(j).map((v) => ({ ...v, uptime: typeof v.uptime_s === 'number' && v.uptime_s > 0 ? elapsed(v.uptime_s) : '-' })),
+            values(j).map((v) => ({
+              ...v,
+              uptime: typeof v.uptime_s === 'number' && v.uptime_s > 0 ? elapsed(v.uptime_s) : '-',
+            })),
             ['name', 'address', 'remote_as', 'state', 'uptime', 'prefixes_out', 'updates_out', 'last_error'],
           ),
         );
@@ -237,8 +293,23 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
         const j = await request('GET', '/escalation');
         return print(io, json, j, () => {
           return table(
-            values(j).map((v) => ({ ...v, covers: v.covers ?? [v.hostgroup], trigger: triggerText(v.trigger) })),
-            ['prefix', 'state', 'hostgroup', 'covers', 'hosts', 'trigger', 'runs_below', 'since', 'dry_run', 'uuid'],
+            values(j).map((v) => ({
+              ...v,
+              covers: v.covers ?? [v.hostgroup],
+              trigger: triggerText(v.trigger),
+            })),
+            [
+              'prefix',
+              'state',
+              'hostgroup',
+              'covers',
+              'hosts',
+              'trigger',
+              'runs_below',
+              'since',
+              'dry_run',
+              'uuid',
+            ],
           );
         });
       }
@@ -282,7 +353,11 @@ function whole(v: unknown): unknown {
 function elapsed(seconds: number): string {
   let s = Math.floor(seconds);
   let out = '';
-  for (const [u, n] of [['d', 86_400], ['h', 3600], ['m', 60]] as const) {
+  for (const [u, n] of [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+  ] as const) {
     if (s >= n) {
       out += `${Math.floor(s / n)}${u}`;
       s %= n;
@@ -294,10 +369,13 @@ function elapsed(seconds: number): string {
 /** A threshold set in the policy's words: "incoming total 20000 pps, incoming udp 100 Mbps". */
 function thresholdsText(set: unknown): string {
   const out: string[] = [];
-  for (const [direction, byClass] of Object.entries((set ?? {}) as Record<string, Record<string, Record<string, number | null>>>)) {
+  for (const [direction, byClass] of Object.entries(
+    (set ?? {}) as Record<string, Record<string, Record<string, number | null>>>,
+  )) {
     for (const [cls, byUnit] of Object.entries(byClass ?? {})) {
       for (const [unit, limit] of Object.entries(byUnit ?? {})) {
-        if (typeof limit === 'number') out.push(`${direction} ${thresholdText(cls as TrafficClass, unit as Unit, limit)}`);
+        if (typeof limit === 'number')
+          out.push(`${direction} ${thresholdText(cls as TrafficClass, unit as Unit, limit)}`);
       }
     }
   }
@@ -327,7 +405,11 @@ export function table(rows: readonly Json[], cols: readonly string[]): string {
   if (rows.length === 0) return '(none)\n';
   const cells = rows.map((r) => cols.map((c) => cell(r[c])));
   const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
-  const line = (r: readonly string[]) => r.map((s, i) => (i === r.length - 1 ? s : s.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (r: readonly string[]) =>
+    r
+      .map((s, i) => (i === r.length - 1 ? s : s.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(cols.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n') + '\n';
 }
 

@@ -36,7 +36,11 @@ export interface MetricsSources {
   notifyOutcomes?: () => Readonly<Record<string, number>>;
   journalStats?: () => JournalStats;
   /** Hot-host sample buffers under detection.hot_sample_bytes (detection/hot.ts). */
-  hotBuffers?: () => { readonly hot_buffers: number; readonly hot_buffer_bytes: number; readonly hot_buffers_refused: number };
+  hotBuffers?: () => {
+    readonly hot_buffers: number;
+    readonly hot_buffer_bytes: number;
+    readonly hot_buffers_refused: number;
+  };
   /** Flow filter hits per rule (docs/integrations.md). */
   filterHits?: () => readonly { scope: string; rule: number; action: string; hits: number }[];
   /** How many top hosts per unit and direction (default 10). */
@@ -64,7 +68,14 @@ type Rows = Iterable<readonly [Labels, number]>;
  * A gauge (set) or counter (inc) whose series are all rebuilt from `rows` at each scrape;
  * rows read their providers through safe(), so a failing provider yields no series.
  */
-export function scraped(reg: Registry[], type: 'gauge' | 'counter', name: string, help: string, labelNames: readonly string[], rows: () => Rows): void {
+export function scraped(
+  reg: Registry[],
+  type: 'gauge' | 'counter',
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  rows: () => Rows,
+): void {
   const base = { name, help, labelNames, registers: reg };
   if (type === 'gauge') {
     new Gauge({
@@ -90,42 +101,124 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
   const reg = [registry];
   if (src.defaultMetrics !== false) processMetrics(reg);
   // src/log.ts drops (never buffers without bound) lines a failed or stalled log sink cannot take.
-  scraped(reg, 'counter', 'breakwater_log_dropped_total', 'Log lines dropped because the log output failed (closed pipe, EPIPE/EIO) or stalled.', [], () => [[{}, logDropped()]]);
+  scraped(
+    reg,
+    'counter',
+    'breakwater_log_dropped_total',
+    'Log lines dropped because the log output failed (closed pipe, EPIPE/EIO) or stalled.',
+    [],
+    () => [[{}, logDropped()]],
+  );
 
-  const perExporter = (type: 'gauge' | 'counter', name: string, help: string, pick: (e: ExporterStats) => number | undefined) =>
+  const perExporter = (
+    type: 'gauge' | 'counter',
+    name: string,
+    help: string,
+    pick: (e: ExporterStats) => number | undefined,
+  ) =>
     scraped(reg, type, name, help, ['exporter', 'protocol'], function* () {
       for (const e of safe(src.captureStats, [])) {
         const v = pick(e);
         if (v !== undefined) yield [{ exporter: e.exporter, protocol: e.protocol }, v] as const;
       }
     });
-  perExporter('counter', 'breakwater_capture_datagrams_total', 'Flow datagrams (or mirrored packets) received per exporter.', (e) => e.datagrams);
-  perExporter('counter', 'breakwater_capture_records_total', 'Flow records or packet samples decoded per exporter.', (e) => e.records);
-  perExporter('counter', 'breakwater_capture_malformed_total', 'Malformed datagrams or records per exporter (counted and skipped).', (e) => e.malformed);
-  perExporter('counter', 'breakwater_capture_dropped_total', 'Records dropped per exporter for other reasons (unknown template, overload).', (e) => e.dropped ?? 0);
-  perExporter('gauge', 'breakwater_capture_sampling_rate', 'Sampling rate applied to each exporter.', (e) => e.sampling_rate);
-  perExporter('gauge', 'breakwater_capture_last_seen_timestamp_seconds', 'Unix time of the last datagram from each exporter.', (e) => e.last_seen_ms / 1000);
+  perExporter(
+    'counter',
+    'breakwater_capture_datagrams_total',
+    'Flow datagrams (or mirrored packets) received per exporter.',
+    (e) => e.datagrams,
+  );
+  perExporter(
+    'counter',
+    'breakwater_capture_records_total',
+    'Flow records or packet samples decoded per exporter.',
+    (e) => e.records,
+  );
+  perExporter(
+    'counter',
+    'breakwater_capture_malformed_total',
+    'Malformed datagrams or records per exporter (counted and skipped).',
+    (e) => e.malformed,
+  );
+  perExporter(
+    'counter',
+    'breakwater_capture_dropped_total',
+    'Records dropped per exporter for other reasons (unknown template, overload).',
+    (e) => e.dropped ?? 0,
+  );
+  perExporter(
+    'gauge',
+    'breakwater_capture_sampling_rate',
+    'Sampling rate applied to each exporter.',
+    (e) => e.sampling_rate,
+  );
+  perExporter(
+    'gauge',
+    'breakwater_capture_last_seen_timestamp_seconds',
+    'Unix time of the last datagram from each exporter.',
+    (e) => e.last_seen_ms / 1000,
+  );
 
   // The allowlist (capture.exporters): what an unknown source sent never reaches a decoder.
-  scraped(reg, 'counter', 'breakwater_capture_unknown_source_datagrams_total', 'Flow datagrams dropped before decoding because their source is not in capture.exporters.', [], () => {
-    const e = safe(src.captureEvents, {} as Readonly<Record<string, number>>);
-    return e.unknown_source === undefined ? [] : [[{}, e.unknown_source]];
-  });
-  scraped(reg, 'counter', 'breakwater_capture_events_total', 'Capture refusals and drops by event: refused_exporter (table full), evicted_exporter, template_refused (caps), bad_sampling_rate, record_out_of_bounds (more than max_link_bps could carry), record_rate_limited (max_records_per_second), internal_error, bucket_saturated (a counter bucket at 2^32-1, excess dropped).', ['event'], function* () {
-    for (const [k, v] of Object.entries(safe(src.captureEvents, {} as Readonly<Record<string, number>>))) if (k !== 'unknown_source') yield [{ event: k }, v] as const;
-  });
+  scraped(
+    reg,
+    'counter',
+    'breakwater_capture_unknown_source_datagrams_total',
+    'Flow datagrams dropped before decoding because their source is not in capture.exporters.',
+    [],
+    () => {
+      const e = safe(src.captureEvents, {} as Readonly<Record<string, number>>);
+      return e.unknown_source === undefined ? [] : [[{}, e.unknown_source]];
+    },
+  );
+  scraped(
+    reg,
+    'counter',
+    'breakwater_capture_events_total',
+    'Capture refusals and drops by event: refused_exporter (table full), evicted_exporter, template_refused (caps), bad_sampling_rate, record_out_of_bounds (more than max_link_bps could carry), record_rate_limited (max_records_per_second), internal_error, bucket_saturated (a counter bucket at 2^32-1, excess dropped).',
+    ['event'],
+    function* () {
+      for (const [k, v] of Object.entries(safe(src.captureEvents, {} as Readonly<Record<string, number>>)))
+        if (k !== 'unknown_source') yield [{ event: k }, v] as const;
+    },
+  );
 
   // detection.hot_sample_bytes: one cap on all hot-host sample buffers; what it refused is counted.
-  const hot = (type: 'gauge' | 'counter', name: string, help: string, key: 'hot_buffers' | 'hot_buffer_bytes' | 'hot_buffers_refused') =>
+  const hot = (
+    type: 'gauge' | 'counter',
+    name: string,
+    help: string,
+    key: 'hot_buffers' | 'hot_buffer_bytes' | 'hot_buffers_refused',
+  ) =>
     scraped(reg, type, name, help, [], () => {
       const h = safe(src.hotBuffers, null);
       return h ? [[{}, h[key]]] : [];
     });
-  hot('gauge', 'breakwater_detection_hot_buffers', 'Hot hosts holding a sample buffer (with packet headers).', 'hot_buffers');
-  hot('gauge', 'breakwater_detection_hot_buffer_bytes', 'Bytes allocated for hot-host sample buffers (at most detection.hot_sample_bytes).', 'hot_buffer_bytes');
-  hot('counter', 'breakwater_detection_hot_buffers_refused_total', 'Hosts that got hot while detection.hot_sample_bytes was reached: detected all the same, samples from the baseline ring instead.', 'hot_buffers_refused');
+  hot(
+    'gauge',
+    'breakwater_detection_hot_buffers',
+    'Hot hosts holding a sample buffer (with packet headers).',
+    'hot_buffers',
+  );
+  hot(
+    'gauge',
+    'breakwater_detection_hot_buffer_bytes',
+    'Bytes allocated for hot-host sample buffers (at most detection.hot_sample_bytes).',
+    'hot_buffer_bytes',
+  );
+  hot(
+    'counter',
+    'breakwater_detection_hot_buffers_refused_total',
+    'Hosts that got hot while detection.hot_sample_bytes was reached: detected all the same, samples from the baseline ring instead.',
+    'hot_buffers_refused',
+  );
 
-  const totals = (name: string, help: string, inKey: 'in_packets' | 'in_bytes' | 'in_flows', outKey: 'out_packets' | 'out_bytes' | 'out_flows') =>
+  const totals = (
+    name: string,
+    help: string,
+    inKey: 'in_packets' | 'in_bytes' | 'in_flows',
+    outKey: 'out_packets' | 'out_bytes' | 'out_flows',
+  ) =>
     new Gauge({
       name,
       help,
@@ -139,9 +232,24 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
         this.set({ direction: 'outgoing' }, t[outKey]);
       },
     });
-  totals('breakwater_traffic_packets_per_second', 'Total monitored traffic, packets per second.', 'in_packets', 'out_packets');
-  totals('breakwater_traffic_bytes_per_second', 'Total monitored traffic, bytes per second.', 'in_bytes', 'out_bytes');
-  totals('breakwater_traffic_flows_per_second', 'Total monitored traffic, flows per second.', 'in_flows', 'out_flows');
+  totals(
+    'breakwater_traffic_packets_per_second',
+    'Total monitored traffic, packets per second.',
+    'in_packets',
+    'out_packets',
+  );
+  totals(
+    'breakwater_traffic_bytes_per_second',
+    'Total monitored traffic, bytes per second.',
+    'in_bytes',
+    'out_bytes',
+  );
+  totals(
+    'breakwater_traffic_flows_per_second',
+    'Total monitored traffic, flows per second.',
+    'in_flows',
+    'out_flows',
+  );
 
   const topN = src.topN ?? 10;
   new Gauge({
@@ -156,7 +264,8 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
       for (const unit of ['packets', 'bytes', 'flows'] as const) {
         for (const direction of ['incoming', 'outgoing'] as const) {
           const key = `${direction === 'incoming' ? 'in' : 'out'}_${unit}` as const;
-          for (const h of safe(() => d.top(topN, unit, direction), [])) this.set({ host: h.ip, unit, direction }, h[key]);
+          for (const h of safe(() => d.top(topN, unit, direction), []))
+            this.set({ host: h.ip, unit, direction }, h[key]);
         }
       }
     },
@@ -171,27 +280,91 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
       this.reset();
       const list = safe(src.mitigations, []);
       for (const kind of KINDS) {
-        for (const dry of [false, true]) this.set({ kind, dry_run: String(dry) }, list.filter((m) => m.kind === kind && m.dry_run === dry).length);
+        for (const dry of [false, true])
+          this.set(
+            { kind, dry_run: String(dry) },
+            list.filter((m) => m.kind === kind && m.dry_run === dry).length,
+          );
       }
     },
   });
-  const byKey = (name: string, help: string, label: string, provider: (() => Readonly<Record<string, number>>) | undefined) =>
-    scraped(reg, 'counter', name, help, [label], () => Object.entries(safe(provider, {})).map(([k, v]) => [{ [label]: k }, v] as const));
-  byKey('breakwater_mitigations_refused_total', 'Mitigations refused by the safety rules, by reason.', 'reason', src.refused);
+  const byKey = (
+    name: string,
+    help: string,
+    label: string,
+    provider: (() => Readonly<Record<string, number>>) | undefined,
+  ) =>
+    scraped(reg, 'counter', name, help, [label], () =>
+      Object.entries(safe(provider, {})).map(([k, v]) => [{ [label]: k }, v] as const),
+    );
+  byKey(
+    'breakwater_mitigations_refused_total',
+    'Mitigations refused by the safety rules, by reason.',
+    'reason',
+    src.refused,
+  );
 
-  scraped(reg, 'gauge', 'breakwater_bgp_peer_state', 'BGP session state of each peer: 1 for the current state, 0 for the others.', ['peer', 'address', 'state'], function* () {
-    for (const p of safe(src.bgpStatus, [])) for (const s of PEER_STATES) yield [{ peer: p.name, address: p.address, state: s }, p.state === s ? 1 : 0] as const;
-  });
+  scraped(
+    reg,
+    'gauge',
+    'breakwater_bgp_peer_state',
+    'BGP session state of each peer: 1 for the current state, 0 for the others.',
+    ['peer', 'address', 'state'],
+    function* () {
+      for (const p of safe(src.bgpStatus, []))
+        for (const s of PEER_STATES)
+          yield [{ peer: p.name, address: p.address, state: s }, p.state === s ? 1 : 0] as const;
+    },
+  );
   const perPeer = (type: 'gauge' | 'counter', name: string, help: string, pick: (p: PeerStatus) => number) =>
-    scraped(reg, type, name, help, ['peer', 'address'], () => safe(src.bgpStatus, []).map((p) => [{ peer: p.name, address: p.address }, pick(p)] as const));
-  perPeer('gauge', 'breakwater_bgp_peer_up', 'Whether the BGP session is Established.', (p) => (p.state === 'Established' ? 1 : 0));
-  perPeer('gauge', 'breakwater_bgp_peer_uptime_seconds', 'Seconds since the session became Established (0 when down).', (p) => p.uptime_s);
-  perPeer('gauge', 'breakwater_bgp_prefixes_advertised', 'Routes currently advertised to the peer.', (p) => p.prefixes_out);
-  perPeer('gauge', 'breakwater_bgp_prefixes_received', 'Routes received from the peer.', (p) => p.prefixes_in);
-  perPeer('counter', 'breakwater_bgp_messages_received_total', 'BGP messages received from the peer.', (p) => p.messages_in);
-  perPeer('counter', 'breakwater_bgp_messages_sent_total', 'BGP messages sent to the peer.', (p) => p.messages_out);
-  perPeer('counter', 'breakwater_bgp_updates_received_total', 'BGP UPDATE messages received from the peer.', (p) => p.updates_in);
-  perPeer('counter', 'breakwater_bgp_updates_sent_total', 'BGP UPDATE messages sent to the peer.', (p) => p.updates_out);
+    scraped(reg, type, name, help, ['peer', 'address'], () =>
+      safe(src.bgpStatus, []).map((p) => [{ peer: p.name, address: p.address }, pick(p)] as const),
+    );
+  perPeer('gauge', 'breakwater_bgp_peer_up', 'Whether the BGP session is Established.', (p) =>
+    p.state === 'Established' ? 1 : 0,
+  );
+  perPeer(
+    'gauge',
+    'breakwater_bgp_peer_uptime_seconds',
+    'Seconds since the session became Established (0 when down).',
+    (p) => p.uptime_s,
+  );
+  perPeer(
+    'gauge',
+    'breakwater_bgp_prefixes_advertised',
+    'Routes currently advertised to the peer.',
+    (p) => p.prefixes_out,
+  );
+  perPeer(
+    'gauge',
+    'breakwater_bgp_prefixes_received',
+    'Routes received from the peer.',
+    (p) => p.prefixes_in,
+  );
+  perPeer(
+    'counter',
+    'breakwater_bgp_messages_received_total',
+    'BGP messages received from the peer.',
+    (p) => p.messages_in,
+  );
+  perPeer(
+    'counter',
+    'breakwater_bgp_messages_sent_total',
+    'BGP messages sent to the peer.',
+    (p) => p.messages_out,
+  );
+  perPeer(
+    'counter',
+    'breakwater_bgp_updates_received_total',
+    'BGP UPDATE messages received from the peer.',
+    (p) => p.updates_in,
+  );
+  perPeer(
+    'counter',
+    'breakwater_bgp_updates_sent_total',
+    'BGP UPDATE messages sent to the peer.',
+    (p) => p.updates_out,
+  );
 
   byKey(
     'breakwater_notify_runs_total',
@@ -200,8 +373,16 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
     src.notifyOutcomes,
   );
 
-  scraped(reg, 'counter', 'breakwater_filter_hits_total', 'Records a flow filter rule matched (action drop: not counted), by scope (capture or hostgroup:<name>) and rule index.', ['scope', 'rule', 'action'], () =>
-    safe(src.filterHits, []).map((h) => [{ scope: h.scope, rule: String(h.rule), action: h.action }, h.hits] as const),
+  scraped(
+    reg,
+    'counter',
+    'breakwater_filter_hits_total',
+    'Records a flow filter rule matched (action drop: not counted), by scope (capture or hostgroup:<name>) and rule index.',
+    ['scope', 'rule', 'action'],
+    () =>
+      safe(src.filterHits, []).map(
+        (h) => [{ scope: h.scope, rule: String(h.rule), action: h.action }, h.hits] as const,
+      ),
   );
 
   if (src.journalStats) {
@@ -211,8 +392,16 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
         const s = safe(js, null);
         return [[{}, s ? pick(s) : 0]] as const;
       });
-    journal('breakwater_journal_corrupt_lines_total', 'State journal lines found corrupt (and skipped) at the last start.', (s) => s.corrupt_lines);
-    journal('breakwater_journal_appends_total', 'Changes written (and fsynced) to the state journal.', (s) => s.appends);
+    journal(
+      'breakwater_journal_corrupt_lines_total',
+      'State journal lines found corrupt (and skipped) at the last start.',
+      (s) => s.corrupt_lines,
+    );
+    journal(
+      'breakwater_journal_appends_total',
+      'Changes written (and fsynced) to the state journal.',
+      (s) => s.appends,
+    );
     journal('breakwater_journal_compactions_total', 'State journal compactions.', (s) => s.compactions);
   }
   return registry;

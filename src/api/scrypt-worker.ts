@@ -20,7 +20,12 @@ export interface ScryptJob {
 parentPort?.on('message', (j: ScryptJob) => {
   let ok = false;
   try {
-    const key = scryptSync(j.password, j.salt, j.hash.length, { N: j.N, r: j.r, p: j.p, maxmem: 256 * j.N * j.r + 1024 * 1024 });
+    const key = scryptSync(j.password, j.salt, j.hash.length, {
+      N: j.N,
+      r: j.r,
+      p: j.p,
+      maxmem: 256 * j.N * j.r + 1024 * 1024,
+    });
     ok = key.length === j.hash.length && timingSafeEqual(key, j.hash);
   } catch {
     ok = false;

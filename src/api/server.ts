@@ -70,7 +70,11 @@ export interface ApiDeps {
 }
 
 /** `user` is null when the API has no users (loopback only, everyone is admin). */
-export type ApiHook = (req: http.IncomingMessage, res: http.ServerResponse, ctx: { url: URL; user: string | null }) => Promise<boolean>;
+export type ApiHook = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  ctx: { url: URL; user: string | null },
+) => Promise<boolean>;
 
 export class HttpError extends Error {
   constructor(
@@ -145,7 +149,9 @@ export class ApiServer {
     const { host, port, users, tls } = this.deps.config().api;
     if (Object.keys(users).length === 0 && !isLoopback(host)) {
       // The config refuses this already (check and run alike); kept for embedders.
-      throw new Error(`api.host ${host}: without api.users the API is open, so it only listens on loopback (127.0.0.1 or ::1); add users (breakwater hash-password) to serve ${host}`);
+      throw new Error(
+        `api.host ${host}: without api.users the API is open, so it only listens on loopback (127.0.0.1 or ::1); add users (breakwater hash-password) to serve ${host}`,
+      );
     }
     const opts: http.ServerOptions = {
       headersTimeout: API_LIMITS.headersTimeoutMs,
@@ -157,10 +163,16 @@ export class ApiServer {
     let server: http.Server | https.Server;
     if (tls) {
       this.tls = tls;
-      server = https.createServer({ ...opts, ...readTls(tls), handshakeTimeout: API_LIMITS.tlsHandshakeTimeoutMs }, handler);
+      server = https.createServer(
+        { ...opts, ...readTls(tls), handshakeTimeout: API_LIMITS.tlsHandshakeTimeoutMs },
+        handler,
+      );
     } else server = http.createServer(opts, handler);
     server.timeout = API_LIMITS.idleTimeoutMs;
-    this.maxConnections = Math.min(this.deps.config().api.max_connections ?? API_LIMITS.maxConnections, fdBudget());
+    this.maxConnections = Math.min(
+      this.deps.config().api.max_connections ?? API_LIMITS.maxConnections,
+      fdBudget(),
+    );
     this.maxPerSource = this.deps.config().api.max_connections_per_source ?? API_LIMITS.maxPerSource;
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       const c = this.conns.get(connKey(req.socket));
@@ -176,7 +188,9 @@ export class ApiServer {
       if (this.admit(s)) server.emit('connection', s);
     });
     await new Promise<void>((resolve, reject) => {
-      front.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`API cannot listen on ${host}:${port}: ${e.code ?? e.message}`)));
+      front.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new Error(`API cannot listen on ${host}:${port}: ${e.code ?? e.message}`)),
+      );
       // A deep accept queue for bursts (Node's default is 511); the kernel caps it at somaxconn.
       front.listen({ port, host, backlog: 4096 }, () => resolve());
     });
@@ -193,7 +207,9 @@ export class ApiServer {
     });
     this.server = server;
     const a = front.address() as AddressInfo;
-    log.info(`API listening on ${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}${this.auth.enabled ? '' : ' (no users: loopback only, no auth)'}`);
+    log.info(
+      `API listening on ${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}${this.auth.enabled ? '' : ' (no users: loopback only, no auth)'}`,
+    );
     return { host: a.address, port: a.port };
   }
 
@@ -236,13 +252,18 @@ export class ApiServer {
    * admit() refuses the same connections a little slower.
    */
   private refuseRaw(front: net.Server): void {
-    const h = (front as unknown as { _handle?: { onconnection?: (err: number, ch?: RawTcpHandle) => void } })._handle;
+    const h = (front as unknown as { _handle?: { onconnection?: (err: number, ch?: RawTcpHandle) => void } })
+      ._handle;
     const accept = h?.onconnection;
     if (!h || typeof accept !== 'function') return;
     h.onconnection = (err, ch) => {
       if (!err && ch && typeof ch.getpeername === 'function') {
         const peer: { address?: string } = {};
-        if (ch.getpeername(peer) === 0 && peer.address !== undefined && (this.perSource.get(sourceKey(peer.address)) ?? 0) >= this.maxPerSource) {
+        if (
+          ch.getpeername(peer) === 0 &&
+          peer.address !== undefined &&
+          (this.perSource.get(sourceKey(peer.address)) ?? 0) >= this.maxPerSource
+        ) {
           this.connStats.refused_per_source++;
           ch.close();
           return;
@@ -263,18 +284,55 @@ export class ApiServer {
   private registerMetrics(reg: Registry): void {
     const r = [reg];
     const a = this.auth.stats;
-    scraped(r, 'counter', 'breakwater_api_auth_failures_total', 'API requests with a wrong user name or password (each cost one scrypt).', [], () => [[{}, a.failures]]);
-    scraped(r, 'counter', 'breakwater_api_auth_refused_total', 'API requests refused before a password check: rate_limited (429, the source had too many failures) or busy (503, the scrypt queue was full).', ['reason'], () => [
-      [{ reason: 'rate_limited' }, a.rate_limited],
-      [{ reason: 'busy' }, a.busy],
+    scraped(
+      r,
+      'counter',
+      'breakwater_api_auth_failures_total',
+      'API requests with a wrong user name or password (each cost one scrypt).',
+      [],
+      () => [[{}, a.failures]],
+    );
+    scraped(
+      r,
+      'counter',
+      'breakwater_api_auth_refused_total',
+      'API requests refused before a password check: rate_limited (429, the source had too many failures) or busy (503, the scrypt queue was full).',
+      ['reason'],
+      () => [
+        [{ reason: 'rate_limited' }, a.rate_limited],
+        [{ reason: 'busy' }, a.busy],
+      ],
+    );
+    scraped(
+      r,
+      'counter',
+      'breakwater_api_auth_sources_blocked_total',
+      'Times a source address was blocked for too many failed logins.',
+      [],
+      () => [[{}, a.sources_blocked]],
+    );
+    scraped(
+      r,
+      'counter',
+      'breakwater_api_auth_cache_hits_total',
+      'API requests authenticated from the cache of recent successful checks.',
+      [],
+      () => [[{}, a.cache_hits]],
+    );
+    scraped(
+      r,
+      'counter',
+      'breakwater_api_connections_refused_total',
+      'API connections closed by the bounds: per_source (the source held too many) or evicted (idle, closed to make room at the total cap).',
+      ['reason'],
+      () => [
+        [{ reason: 'per_source' }, this.connStats.refused_per_source],
+        [{ reason: 'evicted' }, this.connStats.evicted],
+      ],
+    );
+    scraped(r, 'gauge', 'breakwater_api_connections', 'Open API connections.', [], () => [
+      [{}, this.conns.size],
     ]);
-    scraped(r, 'counter', 'breakwater_api_auth_sources_blocked_total', 'Times a source address was blocked for too many failed logins.', [], () => [[{}, a.sources_blocked]]);
-    scraped(r, 'counter', 'breakwater_api_auth_cache_hits_total', 'API requests authenticated from the cache of recent successful checks.', [], () => [[{}, a.cache_hits]]);
-    scraped(r, 'counter', 'breakwater_api_connections_refused_total', 'API connections closed by the bounds: per_source (the source held too many) or evicted (idle, closed to make room at the total cap).', ['reason'], () => [
-      [{ reason: 'per_source' }, this.connStats.refused_per_source],
-      [{ reason: 'evicted' }, this.connStats.evicted],
-    ]);
-    scraped(r, 'gauge', 'breakwater_api_connections', 'Open API connections.', [], () => [[{}, this.conns.size]]);
   }
 
   /** Users and the certificate (re-read from its files) change on reload; the listen address and TLS on/off need a restart. */
@@ -323,14 +381,17 @@ export class ApiServer {
       // The audit trail: who changed (or tried to change) what, from where, with what result.
       res.once('close', () => {
         const who = user ?? (this.auth.enabled ? '-' : '(no users)');
-        log.info(`audit: user=${who} source=${source} ${method} ${req.url ?? '/'} -> ${res.statusCode}${res.writableFinished ? '' : ' (aborted)'}`);
+        log.info(
+          `audit: user=${who} source=${source} ${method} ${req.url ?? '/'} -> ${res.statusCode}${res.writableFinished ? '' : ' (aborted)'}`,
+        );
       });
     }
     try {
       if (this.auth.enabled) {
         const r = await this.auth.check(req.headers.authorization, source);
         if (!r.ok) {
-          if (r.status === 401) res.setHeader('www-authenticate', 'Basic realm="breakwater", charset="UTF-8"');
+          if (r.status === 401)
+            res.setHeader('www-authenticate', 'Basic realm="breakwater", charset="UTF-8"');
           if (r.retryAfterS !== undefined) res.setHeader('retry-after', String(r.retryAfterS));
           throw new HttpError(r.status, r.message);
         }
@@ -339,7 +400,10 @@ export class ApiServer {
         throw new HttpError(403, 'the API without users answers loopback clients only');
       }
       if (!SAFE_METHODS.has(method) && roleOf(this.deps.config().api.users, user) !== 'admin') {
-        throw new HttpError(403, `user '${user}' has the read role: it may look but not change anything (${method} needs role admin)`);
+        throw new HttpError(
+          403,
+          `user '${user}' has the read role: it may look but not change anything (${method} needs role admin)`,
+        );
       }
       const url = new URL(req.url ?? '/', 'http://x');
       if (this.deps.hook && (await this.deps.hook(req, res, { url, user }))) return;
@@ -365,13 +429,22 @@ export class ApiServer {
     }
   }
 
-  private async route(method: string, parts: string[], q: URLSearchParams, req: http.IncomingMessage, res: http.ServerResponse): Promise<unknown> {
+  private async route(
+    method: string,
+    parts: string[],
+    q: URLSearchParams,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<unknown> {
     const [head, ...rest] = parts;
     const m = method === 'POST' ? 'PUT' : method; // FastNetMon clients use both for "add"
     const allow = (...methods: string[]) => {
       if (!methods.includes(m)) {
         res.setHeader('allow', methods.join(', '));
-        throw new HttpError(405, `${method} is not allowed on /${parts.join('/')} (allowed: ${methods.join(', ')})`);
+        throw new HttpError(
+          405,
+          `${method} is not allowed on /${parts.join('/')} (allowed: ${methods.join(', ')})`,
+        );
       }
     };
     const mgr = this.deps.manager;
@@ -380,18 +453,30 @@ export class ApiServer {
         if (m === 'GET' && rest.length === 0) {
           // Host bans only, as FastNetMon lists them: its scripts strip the /32 or /128 and
           // ask /single_host_counters/<ip>. Escalated prefixes are on /escalation.
-          const values = mgr.list('blackhole').map((x) => ({ uuid: x.uuid, ip: x.prefix, kind: x.kind, ...details(x) }));
+          const values = mgr
+            .list('blackhole')
+            .map((x) => ({ uuid: x.uuid, ip: x.prefix, kind: x.kind, ...details(x) }));
           return { success: true, values };
         }
-        if (m === 'PUT' && rest.length >= 1) return this.added(await mgr.addManualBlackhole(rest.join('/')), (x) => ({ uuid: x.uuid, ip: x.prefix }));
+        if (m === 'PUT' && rest.length >= 1)
+          return this.added(await mgr.addManualBlackhole(rest.join('/')), (x) => ({
+            uuid: x.uuid,
+            ip: x.prefix,
+          }));
         if (m === 'DELETE' && rest.length === 1) return this.removed(rest[0]!, ['blackhole', 'escalation']);
-        if ((m === 'PUT' || m === 'DELETE') && rest.length === 0) return this.bulk(m, await readJson(req, BULK_MAX_BODY, 'a JSON list'));
+        if ((m === 'PUT' || m === 'DELETE') && rest.length === 0)
+          return this.bulk(m, await readJson(req, BULK_MAX_BODY, 'a JSON list'));
         allow(...(rest.length ? ['PUT', 'DELETE'] : ['GET', 'PUT', 'DELETE']));
         break;
       }
       case 'flowspec': {
         if (m === 'GET' && rest.length === 0) {
-          return { success: true, values: mgr.list('flowspec').map((x) => ({ uuid: x.uuid, announce: x.rule ?? {}, ...details(x) })) };
+          return {
+            success: true,
+            values: mgr
+              .list('flowspec')
+              .map((x) => ({ uuid: x.uuid, announce: x.rule ?? {}, ...details(x) })),
+          };
         }
         if (m === 'PUT' && rest.length === 0) {
           const rule = await readJson(req);
@@ -403,35 +488,59 @@ export class ApiServer {
       }
       case 'single_host_counters': {
         allow('GET');
-        if (rest.length < 1 || rest.length > 2) throw new HttpError(400, 'usage: GET /single_host_counters/<ip> (or <ip>/32, <ip>/128)');
+        if (rest.length < 1 || rest.length > 2)
+          throw new HttpError(400, 'usage: GET /single_host_counters/<ip> (or <ip>/32, <ip>/128)');
         const p = this.monitoredHost(rest.join('/'));
         const ip = addrToString({ family: p.family, bytes: p.bytes });
         const r = this.deps.detector?.hostRates(ip) ?? null;
-        return { success: true, object: r ?? zeroRates(ip, classifierOf(this.deps.config()).hostgroupFor(p)?.name ?? 'default') };
+        return {
+          success: true,
+          object: r ?? zeroRates(ip, classifierOf(this.deps.config()).hostgroupFor(p)?.name ?? 'default'),
+        };
       }
       case 'host_counters': {
         allow('GET');
         const [unit, direction] = rest;
-        if (rest.length !== 2 || !['packets', 'bytes', 'flows'].includes(unit!) || !['incoming', 'outgoing'].includes(direction!)) {
-          throw new HttpError(400, 'usage: GET /host_counters/<packets|bytes|flows>/<incoming|outgoing>[?limit=N]');
+        if (
+          rest.length !== 2 ||
+          !['packets', 'bytes', 'flows'].includes(unit!) ||
+          !['incoming', 'outgoing'].includes(direction!)
+        ) {
+          throw new HttpError(
+            400,
+            'usage: GET /host_counters/<packets|bytes|flows>/<incoming|outgoing>[?limit=N]',
+          );
         }
         const limitText = q.get('limit');
         const limit = limitText === null ? DEFAULT_TOP : Number(limitText);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, `limit must be an integer 1..10000, not '${limitText}'`);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+          throw new HttpError(400, `limit must be an integer 1..10000, not '${limitText}'`);
         const key = `${direction === 'incoming' ? 'in' : 'out'}_${unit}` as keyof HostRates;
-        const top = this.deps.detector?.top(limit, unit as TopUnit, direction as 'incoming' | 'outgoing') ?? [];
+        const top =
+          this.deps.detector?.top(limit, unit as TopUnit, direction as 'incoming' | 'outgoing') ?? [];
         return { success: true, values: top.map((h) => ({ host: h.ip, value: h[key], ...h })) };
       }
       case 'total_traffic_counters': {
         allow('GET');
-        const t = this.deps.detector?.totals() ?? { in_packets: 0, out_packets: 0, in_bytes: 0, out_bytes: 0, in_flows: 0, out_flows: 0 };
+        const t = this.deps.detector?.totals() ?? {
+          in_packets: 0,
+          out_packets: 0,
+          in_bytes: 0,
+          out_bytes: 0,
+          in_flows: 0,
+          out_flows: 0,
+        };
         const values = [];
         for (const [dir, p] of [
           ['incoming', 'in'],
           ['outgoing', 'out'],
         ] as const) {
           values.push({ counter_name: `${dir} traffic`, value: t[`${p}_packets`], unit: 'pps' });
-          values.push({ counter_name: `${dir} traffic`, value: round3((t[`${p}_bytes`] * 8) / 1e6), unit: 'mbps' });
+          values.push({
+            counter_name: `${dir} traffic`,
+            value: round3((t[`${p}_bytes`] * 8) / 1e6),
+            unit: 'mbps',
+          });
           values.push({ counter_name: `${dir} traffic`, value: t[`${p}_flows`], unit: 'flows' });
         }
         return { success: true, values };
@@ -460,8 +569,16 @@ export class ApiServer {
         // Times in ISO 8601, as everywhere in the API (the manager keeps epoch ms).
         {
           // Hostgroup-total attacks first (scope 'hostgroup', ip null), then each host's.
-          const summaries = [...mgr.hostgroupAttacks(this.deps.detector?.hostgroupAttacks() ?? []), ...mgr.attacks()];
-          const live = summaries.map((a) => ({ ...a, started_at: isoTime(a.started_at), finished_at: isoTime(a.finished_at), ban_expires_at: isoTime(a.ban_expires_at) }));
+          const summaries = [
+            ...mgr.hostgroupAttacks(this.deps.detector?.hostgroupAttacks() ?? []),
+            ...mgr.attacks(),
+          ];
+          const live = summaries.map((a) => ({
+            ...a,
+            started_at: isoTime(a.started_at),
+            finished_at: isoTime(a.finished_at),
+            ban_expires_at: isoTime(a.ban_expires_at),
+          }));
           // Then the history's recent attacks this run does not know (earlier runs): the list
           // survives a restart, newest first, in the same shape.
           const seen = new Set(live.map((a) => a.uuid));
@@ -521,9 +638,11 @@ export class ApiServer {
     if (!a) throw new HttpError(400, `'${ip}' is not an IPv4 or IPv6 address`);
     const len = slash < 0 ? null : text.slice(slash + 1);
     const host = a.family === 4 ? '32' : '128';
-    if (len !== null && len !== host) throw new HttpError(400, `'${text}' is not one host: write ${ip} or ${ip}/${host}`);
+    if (len !== null && len !== host)
+      throw new HttpError(400, `'${text}' is not one host: write ${ip} or ${ip}/${host}`);
     const p = parsePrefix(ip) as Prefix;
-    if (!coveringNetwork(this.deps.config().networks, p)) throw new HttpError(404, `${ip} is not in the monitored networks`);
+    if (!coveringNetwork(this.deps.config().networks, p))
+      throw new HttpError(404, `${ip} is not in the monitored networks`);
     return p;
   }
 
@@ -542,18 +661,37 @@ export class ApiServer {
    * bad item or one over a cap does not sink the others.
    */
   private async bulk(method: 'PUT' | 'DELETE', body: unknown): Promise<unknown> {
-    if (!Array.isArray(body)) throw new HttpError(400, `${method} /blackhole takes a JSON list (${method === 'PUT' ? 'of IP addresses' : 'of uuids'})`);
-    if (body.length > BULK_MAX_ITEMS) throw new HttpError(413, `${body.length} items; at most ${BULK_MAX_ITEMS} per request`);
+    if (!Array.isArray(body))
+      throw new HttpError(
+        400,
+        `${method} /blackhole takes a JSON list (${method === 'PUT' ? 'of IP addresses' : 'of uuids'})`,
+      );
+    if (body.length > BULK_MAX_ITEMS)
+      throw new HttpError(413, `${body.length} items; at most ${BULK_MAX_ITEMS} per request`);
     const mgr = this.deps.manager;
     if (method === 'PUT') {
-      const ips = body.map((x) => (typeof x === 'string' ? x : x && typeof x === 'object' && typeof (x as { ip?: unknown }).ip === 'string' ? (x as { ip: string }).ip : null));
+      const ips = body.map((x) =>
+        typeof x === 'string'
+          ? x
+          : x && typeof x === 'object' && typeof (x as { ip?: unknown }).ip === 'string'
+            ? (x as { ip: string }).ip
+            : null,
+      );
       const wanted = ips.flatMap((ip) => (ip === null ? [] : [ip]));
       const results = await mgr.addManualBlackholes(wanted);
       let k = 0;
       const values = ips.map((ip, i) => {
-        if (ip === null) return { success: false, error_text: `item ${i}: not an IP address text or {"ip": …}` };
+        if (ip === null)
+          return { success: false, error_text: `item ${i}: not an IP address text or {"ip": …}` };
         const r = results[k++]!;
-        return r.ok && r.mitigation ? { success: true, uuid: r.mitigation.uuid, ip: r.mitigation.prefix, ...(r.mitigation.dry_run ? { dry_run: true } : {}) } : { success: false, ip, error_text: r.error ?? 'refused' };
+        return r.ok && r.mitigation
+          ? {
+              success: true,
+              uuid: r.mitigation.uuid,
+              ip: r.mitigation.prefix,
+              ...(r.mitigation.dry_run ? { dry_run: true } : {}),
+            }
+          : { success: false, ip, error_text: r.error ?? 'refused' };
       });
       return { success: true, values };
     }
@@ -562,12 +700,18 @@ export class ApiServer {
       const kind = u === null ? undefined : mgr.get(u)?.kind;
       return kind === 'blackhole' || kind === 'escalation' ? u : null;
     });
-    const removed = await mgr.removeMany(known.flatMap((u) => (u === null ? [] : [u])), 'removed through the API');
+    const removed = await mgr.removeMany(
+      known.flatMap((u) => (u === null ? [] : [u])),
+      'removed through the API',
+    );
     let k = 0;
     const values = uuids.map((u, i) => {
       if (u === null) return { success: false, error_text: `item ${i}: not a uuid text` };
-      if (known[i] === null) return { success: false, uuid: u, error_text: `no blackhole or escalation with uuid ${u}` };
-      return removed[k++] ? { success: true, uuid: u } : { success: false, uuid: u, error_text: `no blackhole or escalation with uuid ${u}` };
+      if (known[i] === null)
+        return { success: false, uuid: u, error_text: `no blackhole or escalation with uuid ${u}` };
+      return removed[k++]
+        ? { success: true, uuid: u }
+        : { success: false, uuid: u, error_text: `no blackhole or escalation with uuid ${u}` };
     });
     return { success: true, values };
   }
@@ -630,7 +774,23 @@ function round3(x: number): number {
 function zeroRates(ip: string, hostgroup: string): Record<string, unknown> {
   const o: Record<string, unknown> = { ip, hostgroup };
   for (const d of ['in', 'out']) {
-    for (const k of ['packets', 'bytes', 'flows', 'tcp_packets', 'tcp_bytes', 'tcp_syn_packets', 'tcp_syn_bytes', 'udp_packets', 'udp_bytes', 'icmp_packets', 'icmp_bytes', 'fragmented_packets', 'fragmented_bytes', 'dropped_packets', 'dropped_bytes']) {
+    for (const k of [
+      'packets',
+      'bytes',
+      'flows',
+      'tcp_packets',
+      'tcp_bytes',
+      'tcp_syn_packets',
+      'tcp_syn_bytes',
+      'udp_packets',
+      'udp_bytes',
+      'icmp_packets',
+      'icmp_bytes',
+      'fragmented_packets',
+      'fragmented_bytes',
+      'dropped_packets',
+      'dropped_bytes',
+    ]) {
       o[`${d}_${k}`] = 0;
     }
   }
@@ -646,7 +806,11 @@ export function send(res: http.ServerResponse, status: number, body: unknown): v
   res.end(text);
 }
 
-async function readJson(req: http.IncomingMessage, max = MAX_BODY, what = 'a JSON FlowSpec rule'): Promise<unknown> {
+async function readJson(
+  req: http.IncomingMessage,
+  max = MAX_BODY,
+  what = 'a JSON FlowSpec rule',
+): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {

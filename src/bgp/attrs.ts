@@ -6,7 +6,10 @@
 import { Reader } from '../wire/reader.js';
 import type { Writer } from '../wire/writer.js';
 import { v4FromBytes, v4ToString, parseV4, type Prefix } from '../wire/addr.js';
-import { parseCommunity as parseCommunityValue, parseLargeCommunity as parseLargeCommunityValue } from '../config/values.js';
+import {
+  parseCommunity as parseCommunityValue,
+  parseLargeCommunity as parseLargeCommunityValue,
+} from '../config/values.js';
 import * as C from './constants.js';
 import { BgpError, ERR_UPDATE, UPD_OPTIONAL_ATTR } from './notify.js';
 import { decodePrefixes, decodeFlowspecList, writePrefix, writeFlowspec } from './nlri.js';
@@ -22,17 +25,44 @@ interface Base {
   readonly code: number;
 }
 
-export interface OriginAttr extends Base { readonly kind: 'origin'; readonly origin: number }
-export interface AsPathAttr extends Base { readonly kind: 'as_path'; readonly segments: readonly AsPathSegment[] }
-export interface NextHopAttr extends Base { readonly kind: 'next_hop'; readonly nextHop: string }
-export interface MedAttr extends Base { readonly kind: 'med'; readonly value: number }
-export interface LocalPrefAttr extends Base { readonly kind: 'local_pref'; readonly value: number }
-export interface AtomicAggregateAttr extends Base { readonly kind: 'atomic_aggregate' }
-export interface AggregatorAttr extends Base { readonly kind: 'aggregator'; readonly as: number; readonly address: string }
+export interface OriginAttr extends Base {
+  readonly kind: 'origin';
+  readonly origin: number;
+}
+export interface AsPathAttr extends Base {
+  readonly kind: 'as_path';
+  readonly segments: readonly AsPathSegment[];
+}
+export interface NextHopAttr extends Base {
+  readonly kind: 'next_hop';
+  readonly nextHop: string;
+}
+export interface MedAttr extends Base {
+  readonly kind: 'med';
+  readonly value: number;
+}
+export interface LocalPrefAttr extends Base {
+  readonly kind: 'local_pref';
+  readonly value: number;
+}
+export interface AtomicAggregateAttr extends Base {
+  readonly kind: 'atomic_aggregate';
+}
+export interface AggregatorAttr extends Base {
+  readonly kind: 'aggregator';
+  readonly as: number;
+  readonly address: string;
+}
 /** RFC 1997 communities as uint32 (high 16 bits AS). */
-export interface CommunitiesAttr extends Base { readonly kind: 'communities'; readonly communities: readonly number[] }
+export interface CommunitiesAttr extends Base {
+  readonly kind: 'communities';
+  readonly communities: readonly number[];
+}
 /** RFC 4360: 8 raw bytes each. */
-export interface ExtCommunitiesAttr extends Base { readonly kind: 'ext_communities'; readonly communities: readonly Uint8Array[] }
+export interface ExtCommunitiesAttr extends Base {
+  readonly kind: 'ext_communities';
+  readonly communities: readonly Uint8Array[];
+}
 /** RFC 8092: [global admin, local data 1, local data 2]. */
 export interface LargeCommunitiesAttr extends Base {
   readonly kind: 'large_communities';
@@ -58,7 +88,10 @@ export interface MpUnreachAttr extends Base {
   readonly flowspec: readonly Uint8Array[];
   readonly raw?: Uint8Array;
 }
-export interface RawAttr extends Base { readonly kind: 'raw'; readonly value: Uint8Array }
+export interface RawAttr extends Base {
+  readonly kind: 'raw';
+  readonly value: Uint8Array;
+}
 
 export type PathAttribute =
   | OriginAttr
@@ -108,7 +141,12 @@ export interface AttrContext {
   readonly as4: boolean;
 }
 
-function lenErr(name: string, len: number, want: string, action: AttrError['action'] = 'treat-as-withdraw'): AttrError {
+function lenErr(
+  name: string,
+  len: number,
+  want: string,
+  action: AttrError['action'] = 'treat-as-withdraw',
+): AttrError {
   return new AttrError(action, ERR_UPDATE, 5, `${name}: length ${len}, expected ${want}`);
 }
 
@@ -117,7 +155,12 @@ function lenErr(name: string, len: number, want: string, action: AttrError['acti
  * attribute-discard cases and BgpError for MP_REACH/MP_UNREACH that cannot be parsed
  * (RFC 7606 §7.3 / §5.3: session reset).
  */
-export function decodeAttribute(flags: number, code: number, value: Uint8Array, ctx: AttrContext): PathAttribute {
+export function decodeAttribute(
+  flags: number,
+  code: number,
+  value: Uint8Array,
+  ctx: AttrContext,
+): PathAttribute {
   const len = value.length;
   const r = new Reader(value);
   switch (code) {
@@ -177,13 +220,20 @@ export function decodeAttribute(flags: number, code: number, value: Uint8Array, 
 function decodeAsPath(r: Reader, asLen: 2 | 4): AsPathSegment[] {
   const segs: AsPathSegment[] = [];
   while (!r.atEnd()) {
-    if (r.remaining < 2) throw new AttrError('treat-as-withdraw', ERR_UPDATE, 11, 'AS_PATH: truncated segment header');
+    if (r.remaining < 2)
+      throw new AttrError('treat-as-withdraw', ERR_UPDATE, 11, 'AS_PATH: truncated segment header');
     const type = r.u8();
     const n = r.u8();
-    if (type < 1 || type > 4) throw new AttrError('treat-as-withdraw', ERR_UPDATE, 11, `AS_PATH: segment type ${type}`);
+    if (type < 1 || type > 4)
+      throw new AttrError('treat-as-withdraw', ERR_UPDATE, 11, `AS_PATH: segment type ${type}`);
     if (n === 0) throw new AttrError('treat-as-withdraw', ERR_UPDATE, 11, 'AS_PATH: empty segment');
     if (r.remaining < n * asLen) {
-      throw new AttrError('treat-as-withdraw', ERR_UPDATE, 11, `AS_PATH: segment of ${n} ASNs overruns the attribute`);
+      throw new AttrError(
+        'treat-as-withdraw',
+        ERR_UPDATE,
+        11,
+        `AS_PATH: segment of ${n} ASNs overruns the attribute`,
+      );
     }
     const asns: number[] = [];
     for (let i = 0; i < n; i++) asns.push(asLen === 4 ? r.u32() : r.u16());
@@ -196,7 +246,12 @@ function mpErr(msg: string): BgpError {
   return new BgpError(ERR_UPDATE, UPD_OPTIONAL_ATTR, msg);
 }
 
-function decodeMpNlri(afi: number, safi: number, r: Reader, what: string): { nlri: Prefix[]; flowspec: Uint8Array[]; raw?: Uint8Array } {
+function decodeMpNlri(
+  afi: number,
+  safi: number,
+  r: Reader,
+  what: string,
+): { nlri: Prefix[]; flowspec: Uint8Array[]; raw?: Uint8Array } {
   const fam = C.familyOf(afi, safi);
   if (fam === 'ipv4-unicast' || fam === 'ipv6-unicast') {
     return { nlri: decodePrefixes(r, afi === C.AFI_IPV4 ? 4 : 6, UPD_OPTIONAL_ATTR, what), flowspec: [] };
@@ -216,8 +271,10 @@ function decodeMpReach(flags: number, r: Reader): MpReachAttr {
   const nextHop = r.copy(nhLen);
   const fam = C.familyOf(afi, safi);
   // RFC 4760 §3 / RFC 2545 §3: 4 for IPv4, 16 or 32 for IPv6; RFC 8955 §4: FlowSpec 0 (or an address).
-  if (fam === 'ipv4-unicast' && nhLen !== 4 && nhLen !== 16 && nhLen !== 32) throw mpErr(`MP_REACH_NLRI: ipv4 next hop length ${nhLen}`);
-  if (fam === 'ipv6-unicast' && nhLen !== 16 && nhLen !== 32) throw mpErr(`MP_REACH_NLRI: ipv6 next hop length ${nhLen}`);
+  if (fam === 'ipv4-unicast' && nhLen !== 4 && nhLen !== 16 && nhLen !== 32)
+    throw mpErr(`MP_REACH_NLRI: ipv4 next hop length ${nhLen}`);
+  if (fam === 'ipv6-unicast' && nhLen !== 16 && nhLen !== 32)
+    throw mpErr(`MP_REACH_NLRI: ipv6 next hop length ${nhLen}`);
   const reserved = r.u8();
   const n = decodeMpNlri(afi, safi, r, 'MP_REACH_NLRI');
   return { kind: 'mp_reach', flags, code: C.ATTR_MP_REACH, afi, safi, nextHop, reserved, ...n };
@@ -228,7 +285,16 @@ function decodeMpUnreach(flags: number, r: Reader): MpUnreachAttr {
   const afi = r.u16();
   const safi = r.u8();
   const n = decodeMpNlri(afi, safi, r, 'MP_UNREACH_NLRI');
-  return { kind: 'mp_unreach', flags, code: C.ATTR_MP_UNREACH, afi, safi, withdrawn: n.nlri, flowspec: n.flowspec, ...(n.raw ? { raw: n.raw } : {}) };
+  return {
+    kind: 'mp_unreach',
+    flags,
+    code: C.ATTR_MP_UNREACH,
+    afi,
+    safi,
+    withdrawn: n.nlri,
+    flowspec: n.flowspec,
+    ...(n.raw ? { raw: n.raw } : {}),
+  };
 }
 
 /** Write an attribute's value (no header). */
@@ -306,7 +372,10 @@ export function writeAttribute(w: Writer, a: PathAttribute, ctx: AttrContext): v
     // Promote to extended length: shift the value right by one byte.
     const value = w.view().slice(lenAt + 1, w.pos);
     w.pos = flagsAt;
-    w.u8(a.flags | C.FLAG_EXTENDED).u8(a.code).u16(len).bytes(value);
+    w.u8(a.flags | C.FLAG_EXTENDED)
+      .u8(a.code)
+      .u16(len)
+      .bytes(value);
     return;
   }
   w.setUint(lenAt, len, ext ? 2 : 1);

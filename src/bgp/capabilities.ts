@@ -25,7 +25,10 @@ export function buildCapabilities(l: LocalCapabilities): Capability[] {
   caps.push({ code: C.CAP_ROUTE_REFRESH, value: new Uint8Array(0) });
   caps.push({ code: C.CAP_ENHANCED_ROUTE_REFRESH, value: new Uint8Array(0) });
   const as = l.asn >>> 0;
-  caps.push({ code: C.CAP_AS4, value: new Uint8Array([as >>> 24, (as >>> 16) & 0xff, (as >>> 8) & 0xff, as & 0xff]) });
+  caps.push({
+    code: C.CAP_AS4,
+    value: new Uint8Array([as >>> 24, (as >>> 16) & 0xff, (as >>> 8) & 0xff, as & 0xff]),
+  });
   if (l.gracefulRestart > 0) {
     // RFC 4724 §3: restart flags (R=0) + 12-bit time, then per family AFI/SAFI and F bit.
     // F=1: the routes we re-announce after a restart are the same "forwarding state".
@@ -85,12 +88,21 @@ export function parseCapabilities(open: OpenMessage): PeerCapabilities {
         ext = true;
         break;
       case C.CAP_GRACEFUL_RESTART:
-        if (v.length >= 2) gr = { restartTime: ((v[0]! & 0x0f) << 8) | v[1]!, restarting: (v[0]! & 0x80) !== 0 };
+        if (v.length >= 2)
+          gr = { restartTime: ((v[0]! & 0x0f) << 8) | v[1]!, restarting: (v[0]! & 0x80) !== 0 };
         break;
     }
   }
   if (!anyMp) families.push({ afi: C.AFI_IPV4, safi: C.SAFI_UNICAST });
-  return { families, as4, routeRefresh: rr, enhancedRouteRefresh: err, extendedMessage: ext, gracefulRestart: gr, codes: caps.map((c) => c.code) };
+  return {
+    families,
+    as4,
+    routeRefresh: rr,
+    enhancedRouteRefresh: err,
+    extendedMessage: ext,
+    gracefulRestart: gr,
+    codes: caps.map((c) => c.code),
+  };
 }
 
 /** The session's negotiated parameters. */

@@ -67,7 +67,12 @@ export interface RouteRefreshMessage {
   readonly subtype: number;
 }
 
-export type BgpMessage = OpenMessage | UpdateMessage | KeepaliveMessage | NotificationMessage | RouteRefreshMessage;
+export type BgpMessage =
+  | OpenMessage
+  | UpdateMessage
+  | KeepaliveMessage
+  | NotificationMessage
+  | RouteRefreshMessage;
 
 export interface CodecContext extends AttrContext {
   /** Largest acceptable message: 4096, or 65535 after RFC 8654 negotiation. */
@@ -92,7 +97,11 @@ function u16Bytes(v: number): Uint8Array {
  * Check the header at buf[off..] (RFC 4271 §6.1). Returns null while fewer than 19 bytes
  * are buffered, else the message length and type. Throws BgpError on header errors.
  */
-export function readHeader(buf: Uint8Array, off: number, maxLength: number): { length: number; type: number } | null {
+export function readHeader(
+  buf: Uint8Array,
+  off: number,
+  maxLength: number,
+): { length: number; type: number } | null {
   if (buf.length - off < C.HEADER_LEN) return null;
   for (let i = 0; i < 16; i++) {
     if (buf[off + i] !== 0xff) throw new BgpError(ERR_HEADER, HDR_NOT_SYNC, 'marker is not all ones');
@@ -103,11 +112,21 @@ export function readHeader(buf: Uint8Array, off: number, maxLength: number): { l
     throw new BgpError(ERR_HEADER, HDR_BAD_LENGTH, `message length ${length}`, u16Bytes(length));
   }
   const min = MIN_LENGTH[type];
-  if (min === undefined) throw new BgpError(ERR_HEADER, HDR_BAD_TYPE, `message type ${type}`, new Uint8Array([type]));
+  if (min === undefined)
+    throw new BgpError(ERR_HEADER, HDR_BAD_TYPE, `message type ${type}`, new Uint8Array([type]));
   // RFC 8654 §4: OPEN and KEEPALIVE never exceed 4096 even with extended messages.
   const fixed = type === C.MSG_KEEPALIVE ? 19 : undefined;
-  if (length < min || (fixed !== undefined && length !== fixed) || (type === C.MSG_OPEN && length > C.MAX_MESSAGE)) {
-    throw new BgpError(ERR_HEADER, HDR_BAD_LENGTH, `${length} bytes is a bad length for message type ${type}`, u16Bytes(length));
+  if (
+    length < min ||
+    (fixed !== undefined && length !== fixed) ||
+    (type === C.MSG_OPEN && length > C.MAX_MESSAGE)
+  ) {
+    throw new BgpError(
+      ERR_HEADER,
+      HDR_BAD_LENGTH,
+      `${length} bytes is a bad length for message type ${type}`,
+      u16Bytes(length),
+    );
   }
   return { length, type };
 }
@@ -116,7 +135,12 @@ export function readHeader(buf: Uint8Array, off: number, maxLength: number): { l
 export function decodeMessage(msg: Uint8Array, ctx: CodecContext = DEFAULT_CONTEXT): BgpMessage {
   const h = readHeader(msg, 0, ctx.maxLength);
   if (!h || h.length !== msg.length) {
-    throw new BgpError(ERR_HEADER, HDR_BAD_LENGTH, `message of ${msg.length} bytes, header says ${h?.length ?? '?'}`, u16Bytes(h?.length ?? 0));
+    throw new BgpError(
+      ERR_HEADER,
+      HDR_BAD_LENGTH,
+      `message of ${msg.length} bytes, header says ${h?.length ?? '?'}`,
+      u16Bytes(h?.length ?? 0),
+    );
   }
   const r = new Reader(msg, C.HEADER_LEN, msg.length);
   try {
@@ -131,7 +155,13 @@ export function decodeMessage(msg: Uint8Array, ctx: CodecContext = DEFAULT_CONTE
         return { type: 'keepalive' };
       default: {
         // ROUTE-REFRESH: RFC 7313 §5, a wrong length is 7/1 with the whole message as data.
-        if (msg.length !== 23) throw new BgpError(ERR_ROUTE_REFRESH, 1, `ROUTE-REFRESH of ${msg.length} bytes`, Uint8Array.from(msg));
+        if (msg.length !== 23)
+          throw new BgpError(
+            ERR_ROUTE_REFRESH,
+            1,
+            `ROUTE-REFRESH of ${msg.length} bytes`,
+            Uint8Array.from(msg),
+          );
         const afi = r.u16();
         const subtype = r.u8();
         const safi = r.u8();
@@ -142,7 +172,11 @@ export function decodeMessage(msg: Uint8Array, ctx: CodecContext = DEFAULT_CONTE
     if (e instanceof WireError) {
       // A bounded read ran out inside a body whose parts had no own length check.
       const code = h.type === C.MSG_OPEN ? ERR_OPEN : h.type === C.MSG_UPDATE ? 3 : ERR_HEADER;
-      throw new BgpError(code, code === ERR_HEADER ? HDR_BAD_LENGTH : code === 3 ? 1 : 0, `truncated message: ${e.message}`);
+      throw new BgpError(
+        code,
+        code === ERR_HEADER ? HDR_BAD_LENGTH : code === 3 ? 1 : 0,
+        `truncated message: ${e.message}`,
+      );
     }
     throw e;
   }
@@ -153,7 +187,8 @@ function decodeOpen(r: Reader): OpenMessage {
   if (version !== 4) throw new BgpError(ERR_OPEN, OPEN_BAD_VERSION, `BGP version ${version}`, u16Bytes(4));
   const myAs = r.u16();
   const holdTime = r.u16();
-  if (holdTime === 1 || holdTime === 2) throw new BgpError(ERR_OPEN, OPEN_BAD_HOLD_TIME, `hold time ${holdTime}`);
+  if (holdTime === 1 || holdTime === 2)
+    throw new BgpError(ERR_OPEN, OPEN_BAD_HOLD_TIME, `hold time ${holdTime}`);
   const id = r.u32();
   if (id === 0) throw new BgpError(ERR_OPEN, OPEN_BAD_BGP_ID, 'BGP identifier 0.0.0.0');
   let optLen = r.u8();
@@ -171,7 +206,8 @@ function decodeOpen(r: Reader): OpenMessage {
   while (!r.atEnd()) {
     const type = r.u8();
     const len = extended ? r.u16() : r.u8();
-    if (len > r.remaining) throw new BgpError(ERR_OPEN, 0, `optional parameter ${type} of ${len} bytes overruns the OPEN`);
+    if (len > r.remaining)
+      throw new BgpError(ERR_OPEN, 0, `optional parameter ${type} of ${len} bytes overruns the OPEN`);
     const pr = r.sub(len);
     if (type !== 2) throw new BgpError(ERR_OPEN, OPEN_UNSUPPORTED_PARAM, `optional parameter type ${type}`);
     const caps: Capability[] = [];
@@ -179,12 +215,21 @@ function decodeOpen(r: Reader): OpenMessage {
       if (pr.remaining < 2) throw new BgpError(ERR_OPEN, 0, 'truncated capability header');
       const code = pr.u8();
       const clen = pr.u8();
-      if (clen > pr.remaining) throw new BgpError(ERR_OPEN, 0, `capability ${code} of ${clen} bytes overruns its parameter`);
+      if (clen > pr.remaining)
+        throw new BgpError(ERR_OPEN, 0, `capability ${code} of ${clen} bytes overruns its parameter`);
       caps.push({ code, value: pr.copy(clen) });
     }
     params.push({ kind: 'capabilities', capabilities: caps });
   }
-  return { type: 'open', version, myAs, holdTime, routerId: v4ToString(id), params, ...(extended ? { extendedParams: true } : {}) };
+  return {
+    type: 'open',
+    version,
+    myAs,
+    holdTime,
+    routerId: v4ToString(id),
+    params,
+    ...(extended ? { extendedParams: true } : {}),
+  };
 }
 
 /** All capabilities of an OPEN, in order, whatever parameter they came in. */
@@ -236,10 +281,16 @@ export function encodeKeepalive(): Uint8Array {
   return endMessage(w, C.MAX_MESSAGE);
 }
 
-export function encodeNotification(code: number, subcode: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+export function encodeNotification(
+  code: number,
+  subcode: number,
+  data: Uint8Array = new Uint8Array(0),
+): Uint8Array {
   const w = new Writer(32 + data.length);
   beginMessage(w, C.MSG_NOTIFICATION);
-  w.u8(code).u8(subcode).bytes(data.subarray(0, C.MAX_MESSAGE - 21));
+  w.u8(code)
+    .u8(subcode)
+    .bytes(data.subarray(0, C.MAX_MESSAGE - 21));
   return endMessage(w, C.MAX_MESSAGE);
 }
 

@@ -62,7 +62,13 @@ export interface FsmState {
 
 export type FsmEvent =
   | { readonly type: 'start' }
-  | { readonly type: 'stop'; readonly reason: string; readonly subcode: number; readonly data?: Uint8Array; readonly silent?: boolean }
+  | {
+      readonly type: 'stop';
+      readonly reason: string;
+      readonly subcode: number;
+      readonly data?: Uint8Array;
+      readonly silent?: boolean;
+    }
   | { readonly type: 'timer'; readonly timer: TimerName }
   | { readonly type: 'tcp-connected'; readonly inbound: boolean }
   | { readonly type: 'tcp-failed'; readonly reason: string }
@@ -117,9 +123,14 @@ function notification(code: number, subcode: number, data: Uint8Array = new Uint
 export function validateOpen(cfg: FsmConfig, open: OpenMessage): BgpError | null {
   const caps = parseCapabilities(open);
   const peerAs = caps.as4 ?? open.myAs;
-  if (peerAs !== cfg.remoteAs) return new BgpError(ERR_OPEN, OPEN_BAD_PEER_AS, `peer AS ${peerAs}, configured ${cfg.remoteAs}`);
+  if (peerAs !== cfg.remoteAs)
+    return new BgpError(ERR_OPEN, OPEN_BAD_PEER_AS, `peer AS ${peerAs}, configured ${cfg.remoteAs}`);
   if (caps.as4 !== null && caps.as4 > 0xffff && open.myAs !== C.AS_TRANS) {
-    return new BgpError(ERR_OPEN, OPEN_BAD_PEER_AS, `4-octet AS ${caps.as4} but My AS ${open.myAs} is not AS_TRANS`);
+    return new BgpError(
+      ERR_OPEN,
+      OPEN_BAD_PEER_AS,
+      `4-octet AS ${caps.as4} but My AS ${open.myAs} is not AS_TRANS`,
+    );
   }
   if (cfg.remoteAs === cfg.localAs && open.routerId === cfg.routerId) {
     return new BgpError(ERR_OPEN, OPEN_BAD_BGP_ID, `iBGP peer uses our BGP identifier ${open.routerId}`);
@@ -128,7 +139,12 @@ export function validateOpen(cfg: FsmConfig, open: OpenMessage): BgpError | null
   if (cfg.families.length && common.length === 0) {
     const data: number[] = [];
     for (const f of cfg.families) data.push(C.CAP_MULTIPROTOCOL, 4, f.afi >> 8, f.afi & 0xff, 0, f.safi);
-    return new BgpError(ERR_OPEN, OPEN_UNSUPPORTED_CAPABILITY, 'no address family in common', new Uint8Array(data));
+    return new BgpError(
+      ERR_OPEN,
+      OPEN_UNSUPPORTED_CAPABILITY,
+      'no address family in common',
+      new Uint8Array(data),
+    );
   }
   return null;
 }
@@ -143,9 +159,16 @@ export function collisionLoser(localId: string, remoteId: string): 'inbound' | '
 }
 
 export function step(cfg: FsmConfig, s: FsmState, ev: FsmEvent): StepResult {
-  const to = (name: PeerStateName, reason: string, effects: Effect[], patch: Partial<FsmState> = {}): StepResult => {
+  const to = (
+    name: PeerStateName,
+    reason: string,
+    effects: Effect[],
+    patch: Partial<FsmState> = {},
+  ): StepResult => {
     const state = { ...s, ...patch, name };
-    return name === s.name && !patch.failures ? { state, effects } : { state, effects, transition: { from: s.name, to: name, reason } };
+    return name === s.name && !patch.failures
+      ? { state, effects }
+      : { state, effects, transition: { from: s.name, to: name, reason } };
   };
   const stay = (effects: Effect[] = []): StepResult => ({ state: s, effects });
   // Leave for Idle after a failure: close, clear timers, schedule the restart.
@@ -154,17 +177,32 @@ export function step(cfg: FsmConfig, s: FsmState, ev: FsmEvent): StepResult {
     const effects: Effect[] = [...pre, { type: 'close' }, ...clearAll()];
     if (s.name === 'Established') effects.push({ type: 'down', reason });
     if (!s.stopped) effects.push({ type: 'set-timer', timer: 'idleHold', ms: backoffMs(cfg, failures) });
-    return { state: { ...s, name: 'Idle', failures, peerOpen: null }, effects, transition: { from: s.name, to: 'Idle', reason } };
+    return {
+      state: { ...s, name: 'Idle', failures, peerOpen: null },
+      effects,
+      transition: { from: s.name, to: 'Idle', reason },
+    };
   };
   const begin = (): StepResult => {
-    if (cfg.passive) return to('Active', 'start (passive: waiting for the peer to connect)', [], { stopped: false });
-    return to('Connect', 'start (connecting)', [{ type: 'connect' }, { type: 'set-timer', timer: 'connectRetry', ms: cfg.connectRetryMs }], { stopped: false });
+    if (cfg.passive)
+      return to('Active', 'start (passive: waiting for the peer to connect)', [], { stopped: false });
+    return to(
+      'Connect',
+      'start (connecting)',
+      [{ type: 'connect' }, { type: 'set-timer', timer: 'connectRetry', ms: cfg.connectRetryMs }],
+      { stopped: false },
+    );
   };
   const connected = (inbound: boolean): StepResult =>
     to(
       'OpenSent',
       `TCP connection ${inbound ? 'accepted' : 'established'}, OPEN sent`,
-      [{ type: 'clear-timer', timer: 'connectRetry' }, { type: 'clear-timer', timer: 'idleHold' }, { type: 'send', message: cfg.open }, { type: 'set-timer', timer: 'hold', ms: LARGE_HOLD_MS }],
+      [
+        { type: 'clear-timer', timer: 'connectRetry' },
+        { type: 'clear-timer', timer: 'idleHold' },
+        { type: 'send', message: cfg.open },
+        { type: 'set-timer', timer: 'hold', ms: LARGE_HOLD_MS },
+      ],
       { stopped: false },
     );
 
@@ -175,7 +213,11 @@ export function step(cfg: FsmConfig, s: FsmState, ev: FsmEvent): StepResult {
     if (open && !ev.silent) pre.push(notification(ERR_CEASE, ev.subcode, ev.data));
     const effects: Effect[] = [...pre, { type: 'close' }, ...clearAll()];
     if (s.name === 'Established') effects.push({ type: 'down', reason: ev.reason });
-    return { state: { ...s, name: 'Idle', stopped: true, peerOpen: null }, effects, transition: { from: s.name, to: 'Idle', reason: ev.reason } };
+    return {
+      state: { ...s, name: 'Idle', stopped: true, peerOpen: null },
+      effects,
+      transition: { from: s.name, to: 'Idle', reason: ev.reason },
+    };
   }
 
   switch (s.name) {
@@ -191,7 +233,11 @@ export function step(cfg: FsmConfig, s: FsmState, ev: FsmEvent): StepResult {
       if (ev.type === 'tcp-connected') return connected(ev.inbound);
       if (ev.type === 'timer' && ev.timer === 'connectRetry') {
         if (cfg.passive) return stay();
-        return to('Connect', 'connect timed out, retrying', [{ type: 'close' }, { type: 'connect' }, { type: 'set-timer', timer: 'connectRetry', ms: cfg.connectRetryMs }]);
+        return to('Connect', 'connect timed out, retrying', [
+          { type: 'close' },
+          { type: 'connect' },
+          { type: 'set-timer', timer: 'connectRetry', ms: cfg.connectRetryMs },
+        ]);
       }
       if (ev.type === 'tcp-failed') return fail(`connect failed: ${ev.reason}`);
       if (ev.type === 'message' || ev.type === 'error') return fail('message before the connection was up');
@@ -202,33 +248,58 @@ export function step(cfg: FsmConfig, s: FsmState, ev: FsmEvent): StepResult {
     case 'Established': {
       const inState = s.name;
       if (ev.type === 'tcp-failed') return fail(`connection lost: ${ev.reason}`);
-      if (ev.type === 'error') return fail(`sent NOTIFICATION: ${ev.error.message}`, [notification(ev.error.code, ev.error.subcode, ev.error.data)]);
-      if (ev.type === 'collision') return fail('connection collision (RFC 4271 §6.8), closed this one', [notification(ERR_CEASE, CEASE_COLLISION)]);
+      if (ev.type === 'error')
+        return fail(`sent NOTIFICATION: ${ev.error.message}`, [
+          notification(ev.error.code, ev.error.subcode, ev.error.data),
+        ]);
+      if (ev.type === 'collision')
+        return fail('connection collision (RFC 4271 §6.8), closed this one', [
+          notification(ERR_CEASE, CEASE_COLLISION),
+        ]);
       if (ev.type === 'timer') {
         if (ev.timer === 'hold') return fail('hold timer expired', [notification(ERR_HOLD, 0)]);
         if (ev.timer === 'keepalive' && inState !== 'OpenSent' && s.holdTime > 0) {
-          return stay([{ type: 'send', message: { type: 'keepalive' } }, { type: 'set-timer', timer: 'keepalive', ms: keepaliveMs(s.holdTime) }]);
+          return stay([
+            { type: 'send', message: { type: 'keepalive' } },
+            { type: 'set-timer', timer: 'keepalive', ms: keepaliveMs(s.holdTime) },
+          ]);
         }
         return stay();
       }
       if (ev.type === 'start' || ev.type === 'tcp-connected') return stay();
       const m = ev.message;
-      if (m.type === 'notification') return fail(`received NOTIFICATION: ${notificationText(m.code, m.subcode, m.data)}`);
-      const holdReset: Effect[] = s.holdTime > 0 ? [{ type: 'set-timer', timer: 'hold', ms: s.holdTime * 1000 }] : [];
+      if (m.type === 'notification')
+        return fail(`received NOTIFICATION: ${notificationText(m.code, m.subcode, m.data)}`);
+      const holdReset: Effect[] =
+        s.holdTime > 0 ? [{ type: 'set-timer', timer: 'hold', ms: s.holdTime * 1000 }] : [];
       if (inState === 'OpenSent') {
         if (m.type !== 'open') return fail(`unexpected ${m.type} in OpenSent`, [notification(ERR_FSM, 1)]);
         const err = validateOpen(cfg, m);
-        if (err) return fail(`sent NOTIFICATION: ${err.message}`, [notification(err.code, err.subcode, err.data)]);
+        if (err)
+          return fail(`sent NOTIFICATION: ${err.message}`, [notification(err.code, err.subcode, err.data)]);
         const holdTime = Math.min(cfg.holdTime, m.holdTime);
         const effects: Effect[] = [{ type: 'send', message: { type: 'keepalive' } }];
         if (holdTime > 0) {
-          effects.push({ type: 'set-timer', timer: 'keepalive', ms: keepaliveMs(holdTime) }, { type: 'set-timer', timer: 'hold', ms: holdTime * 1000 });
-        } else effects.push({ type: 'clear-timer', timer: 'hold' }, { type: 'clear-timer', timer: 'keepalive' });
-        return to('OpenConfirm', `OPEN received from ${m.routerId} (hold ${holdTime} s)`, effects, { holdTime, peerOpen: m });
+          effects.push(
+            { type: 'set-timer', timer: 'keepalive', ms: keepaliveMs(holdTime) },
+            { type: 'set-timer', timer: 'hold', ms: holdTime * 1000 },
+          );
+        } else
+          effects.push({ type: 'clear-timer', timer: 'hold' }, { type: 'clear-timer', timer: 'keepalive' });
+        return to('OpenConfirm', `OPEN received from ${m.routerId} (hold ${holdTime} s)`, effects, {
+          holdTime,
+          peerOpen: m,
+        });
       }
       if (inState === 'OpenConfirm') {
-        if (m.type !== 'keepalive') return fail(`unexpected ${m.type} in OpenConfirm`, [notification(ERR_FSM, 2)]);
-        return to('Established', 'KEEPALIVE received', [...holdReset, { type: 'established', open: s.peerOpen!, holdTime: s.holdTime }], { failures: 0 });
+        if (m.type !== 'keepalive')
+          return fail(`unexpected ${m.type} in OpenConfirm`, [notification(ERR_FSM, 2)]);
+        return to(
+          'Established',
+          'KEEPALIVE received',
+          [...holdReset, { type: 'established', open: s.peerOpen!, holdTime: s.holdTime }],
+          { failures: 0 },
+        );
       }
       if (m.type === 'open') return fail('unexpected OPEN in Established', [notification(ERR_FSM, 3)]);
       return stay(holdReset);

@@ -25,7 +25,17 @@ export type { PathAttribute } from './attrs.js';
 export { communityText, largeCommunityText, parseCommunity, parseLargeCommunity } from './attrs.js';
 export { endOfRib, updateCounts, type UpdateIssue } from './update.js';
 export { buildCapabilities, parseCapabilities, negotiate } from './capabilities.js';
-export { step, initialState, validateOpen, collisionLoser, backoffMs, type FsmConfig, type FsmState, type FsmEvent, type Effect } from './fsm.js';
+export {
+  step,
+  initialState,
+  validateOpen,
+  collisionLoser,
+  backoffMs,
+  type FsmConfig,
+  type FsmState,
+  type FsmEvent,
+  type Effect,
+} from './fsm.js';
 export { AdjRibOut, packAnnouncements, packWithdrawals, endOfRibMessage, selectForPeer } from './ribout.js';
 export { BgpError, notificationText, notificationWords } from './notify.js';
 export { familyOf, familyCode } from './constants.js';

@@ -20,7 +20,8 @@ import type { UpdateMessage } from './update.js';
 /** Most learned prefixes kept; more are ignored (and logged once). */
 export const MAX_LEARNED = 10_000;
 
-const covers = (outer: Prefix, inner: Prefix) => outer.family === inner.family && outer.len <= inner.len && prefixContains(outer, inner.bytes);
+const covers = (outer: Prefix, inner: Prefix) =>
+  outer.family === inner.family && outer.len <= inner.len && prefixContains(outer, inner.bytes);
 
 /** The configured Config with the learned prefixes added to networks and to the hostgroup. */
 export function withLearned(cfg: Config, learned: readonly Prefix[]): Config {
@@ -31,7 +32,9 @@ export function withLearned(cfg: Config, learned: readonly Prefix[]): Config {
   const add = learned.filter((p) => !have.has(prefixToString(p)));
   // A prefix a policy already names keeps that policy's hostgroup.
   const mine = learned.filter((p) => !taken.has(prefixToString(p)));
-  const hostgroups: Hostgroup[] = cfg.hostgroups.map((h) => (h.name === nb.hostgroup ? { ...h, prefixes: [...h.prefixes, ...mine] } : h));
+  const hostgroups: Hostgroup[] = cfg.hostgroups.map((h) =>
+    h.name === nb.hostgroup ? { ...h, prefixes: [...h.prefixes, ...mine] } : h,
+  );
   return deepFreeze({ ...cfg, networks: [...cfg.networks, ...add], hostgroups });
 }
 
@@ -54,8 +57,13 @@ export class LearnedNetworks {
     // Another peer or other communities: relearn from that peer's next UPDATEs (the speaker
     // restarts a changed peer's session, which resends its table). A new bound: keep what
     // is inside it.
-    const same = cfg && prev && cfg.peer === prev.peer && JSON.stringify(cfg.communities) === JSON.stringify(prev.communities);
-    for (const [k, p] of this.routes) if (!same || !cfg.within.some((w) => covers(w, p))) this.routes.delete(k);
+    const same =
+      cfg &&
+      prev &&
+      cfg.peer === prev.peer &&
+      JSON.stringify(cfg.communities) === JSON.stringify(prev.communities);
+    for (const [k, p] of this.routes)
+      if (!same || !cfg.within.some((w) => covers(w, p))) this.routes.delete(k);
     this.refused.clear();
     this.onChange();
   }
@@ -67,7 +75,9 @@ export class LearnedNetworks {
   /** The session with `peer` went down: its routes are gone (its routes are implicitly withdrawn). */
   down(peer: string): void {
     if (peer !== this.cfg?.peer || this.routes.size === 0) return;
-    this.log.info(`networks_from_bgp: session with ${peer} down, ${this.routes.size} learned network(s) removed`);
+    this.log.info(
+      `networks_from_bgp: session with ${peer} down, ${this.routes.size} learned network(s) removed`,
+    );
     this.routes.clear();
     this.onChange();
   }
@@ -80,8 +90,13 @@ export class LearnedNetworks {
     let communities: string[] = [];
     for (const a of m.attributes) {
       if (a.kind === 'communities') communities = communities.concat(a.communities.map(formatCommunity));
-      else if (a.kind === 'large_communities') communities = communities.concat(a.communities.map((c) => c.join(':')));
-      else if ((a.kind === 'mp_reach' || a.kind === 'mp_unreach') && a.safi === SAFI_UNICAST && (a.afi === AFI_IPV4 || a.afi === AFI_IPV6)) {
+      else if (a.kind === 'large_communities')
+        communities = communities.concat(a.communities.map((c) => c.join(':')));
+      else if (
+        (a.kind === 'mp_reach' || a.kind === 'mp_unreach') &&
+        a.safi === SAFI_UNICAST &&
+        (a.afi === AFI_IPV4 || a.afi === AFI_IPV6)
+      ) {
         if (a.kind === 'mp_reach') announced.push(...a.nlri);
         else withdrawn.push(...a.withdrawn);
       }
@@ -107,20 +122,27 @@ export class LearnedNetworks {
       if (!cfg.within.some((w) => covers(w, p))) {
         if (!this.refused.has(key) && this.refused.size < 1000) {
           this.refused.add(key);
-          this.log.warn(`networks_from_bgp: ignoring ${key} from ${peer}: outside networks_from_bgp.within (${cfg.within.map(prefixToString).join(', ')})`);
+          this.log.warn(
+            `networks_from_bgp: ignoring ${key} from ${peer}: outside networks_from_bgp.within (${cfg.within.map(prefixToString).join(', ')})`,
+          );
         }
         drop(p);
         continue;
       }
       if (this.routes.has(key)) continue;
       if (this.routes.size >= MAX_LEARNED) {
-        if (!this.capped) this.log.warn(`networks_from_bgp: more than ${MAX_LEARNED} networks learned from ${peer}; ignoring the rest`);
+        if (!this.capped)
+          this.log.warn(
+            `networks_from_bgp: more than ${MAX_LEARNED} networks learned from ${peer}; ignoring the rest`,
+          );
         this.capped = true;
         continue;
       }
       this.routes.set(key, p);
       changed = true;
-      this.log.info(`networks_from_bgp: ${key} learned from ${peer}: monitored in hostgroup ${cfg.hostgroup}`);
+      this.log.info(
+        `networks_from_bgp: ${key} learned from ${peer}: monitored in hostgroup ${cfg.hostgroup}`,
+      );
     }
     if (changed) this.onChange();
   }

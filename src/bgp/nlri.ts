@@ -17,7 +17,12 @@ export function decodePrefixes(r: Reader, family: 4 | 6, subcode: number, what: 
     const len = r.u8();
     if (len > max) throw new BgpError(ERR_UPDATE, subcode, `${what}: prefix length ${len} > ${max}`);
     const n = (len + 7) >> 3;
-    if (r.remaining < n) throw new BgpError(ERR_UPDATE, subcode, `${what}: prefix /${len} needs ${n} bytes, ${r.remaining} left`);
+    if (r.remaining < n)
+      throw new BgpError(
+        ERR_UPDATE,
+        subcode,
+        `${what}: prefix /${len} needs ${n} bytes, ${r.remaining} left`,
+      );
     const bytes = new Uint8Array(size);
     bytes.set(r.bytes(n));
     // Host bits beyond the length are ignored (RFC 4271 §4.3 "trailing bits"); keep them zero.
@@ -59,7 +64,8 @@ export function decodeFlowspecList(r: Reader, subcode: number, what: string): Ui
       len = ((len & 0x0f) << 8) | r.u8();
     }
     if (len === 0) throw new BgpError(ERR_UPDATE, subcode, `${what}: empty FlowSpec NLRI`);
-    if (r.remaining < len) throw new BgpError(ERR_UPDATE, subcode, `${what}: FlowSpec NLRI of ${len} bytes, ${r.remaining} left`);
+    if (r.remaining < len)
+      throw new BgpError(ERR_UPDATE, subcode, `${what}: FlowSpec NLRI of ${len} bytes, ${r.remaining} left`);
     out.push(r.copy(len));
   }
   return out;

@@ -13,9 +13,24 @@ import { encodeNotification, encodeRouteRefresh } from './codec.js';
 import { buildCapabilities, type LocalCapabilities } from './capabilities.js';
 import { collisionLoser, type FsmConfig, type Transition } from './fsm.js';
 import { Connection, type ConnectionHost } from './session.js';
-import { AdjRibOut, endOfRibMessage, packAnnouncements, packWithdrawals, routeProblem, selectForPeer, ribKey, type PackContext } from './ribout.js';
+import {
+  AdjRibOut,
+  endOfRibMessage,
+  packAnnouncements,
+  packWithdrawals,
+  routeProblem,
+  selectForPeer,
+  ribKey,
+  type PackContext,
+} from './ribout.js';
 import * as C from './constants.js';
-import { ERR_CEASE, CEASE_COLLISION, CEASE_CONNECTION_REJECTED, UPD_MALFORMED_ATTR_LIST, notificationText } from './notify.js';
+import {
+  ERR_CEASE,
+  CEASE_COLLISION,
+  CEASE_CONNECTION_REJECTED,
+  UPD_MALFORMED_ATTR_LIST,
+  notificationText,
+} from './notify.js';
 import { checkFlowspecNlri, type UpdateIssue } from './update.js';
 import { prefixToString } from '../wire/addr.js';
 import { silentDropHint } from './sockopt.js';
@@ -40,7 +55,14 @@ export interface PeerOptions {
   readonly onUpdate?: (peer: string, m: UpdateMessage) => void;
 }
 
-const RANK: Record<PeerStateName, number> = { Idle: 0, Connect: 1, Active: 1, OpenSent: 2, OpenConfirm: 3, Established: 4 };
+const RANK: Record<PeerStateName, number> = {
+  Idle: 0,
+  Connect: 1,
+  Active: 1,
+  OpenSent: 2,
+  OpenConfirm: 3,
+  Established: 4,
+};
 
 export class Peer implements ConnectionHost {
   readonly localCaps: LocalCapabilities;
@@ -67,7 +89,12 @@ export class Peer implements ConnectionHost {
     private readonly opts: PeerOptions,
   ) {
     this.log = opts.log.child({ peer: peer.name });
-    this.localCaps = { asn: peer.local_as, families: peer.families, gracefulRestart: peer.graceful_restart, extendedMessage: opts.extendedMessage };
+    this.localCaps = {
+      asn: peer.local_as,
+      families: peer.families,
+      gracefulRestart: peer.graceful_restart,
+      extendedMessage: opts.extendedMessage,
+    };
     this.main = this.newConnection();
   }
 
@@ -114,9 +141,18 @@ export class Peer implements ConnectionHost {
     // Our own doing (a clean stop, a peer removed or changed by a reload) is no problem.
     const deliberate = /^stop|shutting down|de-configured|reconfigured/.test(t.reason);
     const silent = silentDropHint(this.peer, t.reason);
-    const level = (t.to === 'Idle' && t.from !== 'Connect' && t.from !== 'Active' && !deliberate) || silent ? 'warn' : 'info';
+    const level =
+      (t.to === 'Idle' && t.from !== 'Connect' && t.from !== 'Active' && !deliberate) || silent
+        ? 'warn'
+        : 'info';
     this.log.log(level, `${t.from} -> ${t.to}${which}: ${t.reason}${silent}`);
-    if (t.to === 'Idle' && (t.from === 'OpenSent' || t.from === 'OpenConfirm' || t.from === 'Established' || /failed/.test(t.reason))) {
+    if (
+      t.to === 'Idle' &&
+      (t.from === 'OpenSent' ||
+        t.from === 'OpenConfirm' ||
+        t.from === 'Established' ||
+        /failed/.test(t.reason))
+    ) {
       if (!deliberate) this.lastError = `${t.reason}${silent}`;
     }
     if (conn === this.other && t.to === 'Idle') {
@@ -158,7 +194,9 @@ export class Peer implements ConnectionHost {
       this.other = null;
     }
     const n = conn.negotiated!;
-    this.log.info(`session established: families ${n.families.join(',') || 'none'}, hold ${conn.state.holdTime} s, max message ${n.maxMessage}`);
+    this.log.info(
+      `session established: families ${n.families.join(',') || 'none'}, hold ${conn.state.holdTime} s, max message ${n.maxMessage}`,
+    );
     this.rib.clear();
     this.ribIn.clear();
     this.ribInCapped = false;
@@ -197,7 +235,10 @@ export class Peer implements ConnectionHost {
       for (const a of m.attributes) {
         if (a.kind === 'mp_reach' || a.kind === 'mp_unreach') {
           const list = a.kind === 'mp_reach' ? a.nlri : a.withdrawn;
-          const keys = [...list.map((p) => prefixToString(p)), ...a.flowspec.map((f) => Buffer.from(f).toString('hex'))];
+          const keys = [
+            ...list.map((p) => prefixToString(p)),
+            ...a.flowspec.map((f) => Buffer.from(f).toString('hex')),
+          ];
           for (const k of keys) {
             const key = `${a.afi}/${a.safi} ${k}`;
             if (a.kind === 'mp_reach' && !treatAsWithdraw) this.ribInAdd(key);
@@ -218,7 +259,9 @@ export class Peer implements ConnectionHost {
     }
     if (!this.ribInCapped) {
       this.ribInCapped = true;
-      this.log.warn(`peer sent more than ${MAX_RIB_IN_KEYS} routes; Breakwater uses none of them and stops counting prefixes_in (consider an export filter towards Breakwater)`);
+      this.log.warn(
+        `peer sent more than ${MAX_RIB_IN_KEYS} routes; Breakwater uses none of them and stops counting prefixes_in (consider an export filter towards Breakwater)`,
+      );
     }
   }
 
@@ -257,7 +300,9 @@ export class Peer implements ConnectionHost {
       ebgp: this.peer.remote_as !== this.peer.local_as,
       localAs: this.peer.local_as,
       nextHopSelf: this.peer.next_hop_self,
-      ...(conn.socket?.localAddress ? { localAddress: conn.socket.localAddress.replace(/^::ffff:/, '') } : {}),
+      ...(conn.socket?.localAddress
+        ? { localAddress: conn.socket.localAddress.replace(/^::ffff:/, '') }
+        : {}),
     };
   }
 
@@ -283,7 +328,8 @@ export class Peer implements ConnectionHost {
     const ctx = this.packContext(conn);
     const msgs = packWithdrawals(diff.withdraw, ctx);
     const packed = packAnnouncements(diff.announce, ctx);
-    for (const s of packed.skipped.slice(0, 5)) this.log.warn(`route ${s.route.key} (${s.route.owner}) not announced: ${s.problem}`);
+    for (const s of packed.skipped.slice(0, 5))
+      this.log.warn(`route ${s.route.key} (${s.route.owner}) not announced: ${s.problem}`);
     if (packed.skipped.length) {
       const skip = new Set(packed.skipped.map((s) => ribKey(s.route)));
       diff.announce.splice(0, diff.announce.length, ...diff.announce.filter((r) => !skip.has(ribKey(r))));
@@ -296,7 +342,9 @@ export class Peer implements ConnectionHost {
       this.eorSent = true;
     }
     if (msgs.length) {
-      this.log.debug(`sending ${diff.announce.length} announcements and ${diff.withdraw.length} withdrawals in ${msgs.length} UPDATEs`);
+      this.log.debug(
+        `sending ${diff.announce.length} announcements and ${diff.withdraw.length} withdrawals in ${msgs.length} UPDATEs`,
+      );
       conn.enqueue(msgs);
     }
   }
@@ -304,11 +352,15 @@ export class Peer implements ConnectionHost {
   private fullDiff(families: ReadonlySet<BgpFamily>) {
     const sel = selectForPeer(this.opts.desired().values(), families, this.peer.max_flowspec_rules);
     if (sel.capped !== this.flowspecCapped) {
-      if (sel.capped > 0) this.log.warn(`max_flowspec_rules ${this.peer.max_flowspec_rules} reached: ${sel.capped} FlowSpec rules not announced`);
+      if (sel.capped > 0)
+        this.log.warn(
+          `max_flowspec_rules ${this.peer.max_flowspec_rules} reached: ${sel.capped} FlowSpec rules not announced`,
+        );
       this.flowspecCapped = sel.capped;
     }
     if (sel.rejected.length !== this.rejectedRoutes) {
-      for (const r of sel.rejected.slice(0, 5)) this.log.warn(`route ${r.route.key} (${r.route.owner}) not announced: ${r.problem}`);
+      for (const r of sel.rejected.slice(0, 5))
+        this.log.warn(`route ${r.route.key} (${r.route.owner}) not announced: ${r.problem}`);
       this.rejectedRoutes = sel.rejected.length;
     }
     return this.rib.diff(sel.routes);
@@ -411,7 +463,8 @@ export function withoutExternalLocalPref(p: BgpPeerConfig, m: UpdateMessage): Up
   if (p.remote_as === p.local_as || !m.attributes.some((a) => a.code === C.ATTR_LOCAL_PREF)) return m;
   const attributes = m.attributes.filter((a) => a.code !== C.ATTR_LOCAL_PREF);
   // An attribute list that LOCAL_PREF overran stays treat-as-withdraw: that is the list's fault.
-  const framing = (i: UpdateIssue) => i.subcode === UPD_MALFORMED_ATTR_LIST && i.action === 'treat-as-withdraw';
+  const framing = (i: UpdateIssue) =>
+    i.subcode === UPD_MALFORMED_ATTR_LIST && i.action === 'treat-as-withdraw';
   const issues = (m.issues ?? []).filter((i) => i.attr !== C.ATTR_LOCAL_PREF || framing(i));
   const { issues: _old, ...rest } = m;
   return issues.length ? { ...rest, attributes, issues } : { ...rest, attributes };

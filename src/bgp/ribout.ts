@@ -46,12 +46,14 @@ export function routeProblem(r: DesiredRoute): string | null {
   const unicast = r.family === 'ipv4-unicast' || r.family === 'ipv6-unicast';
   if (unicast) {
     if (!r.prefix) return 'unicast route without prefix';
-    if (r.prefix.family !== (r.family === 'ipv4-unicast' ? 4 : 6)) return `prefix family does not match ${r.family}`;
+    if (r.prefix.family !== (r.family === 'ipv4-unicast' ? 4 : 6))
+      return `prefix family does not match ${r.family}`;
   } else {
     if (!r.flowspecNlri || r.flowspecNlri.length === 0) return 'FlowSpec route without NLRI';
     if (r.flowspecNlri.length > 4095) return `FlowSpec NLRI of ${r.flowspecNlri.length} bytes`;
   }
-  if (r.nextHop !== undefined && parseV4(r.nextHop) < 0 && !parseV6(r.nextHop)) return `bad next hop ${r.nextHop}`;
+  if (r.nextHop !== undefined && parseV4(r.nextHop) < 0 && !parseV6(r.nextHop))
+    return `bad next hop ${r.nextHop}`;
   // Communities were checked when the route was built (route.ts); only the verdict is read here.
   return r.attrs.problem;
 }
@@ -64,7 +66,11 @@ export interface Selection {
 }
 
 /** The routes a peer should hold: its families only, valid, FlowSpec capped (0 = no cap). */
-export function selectForPeer(routes: Iterable<DesiredRoute>, families: ReadonlySet<BgpFamily>, maxFlowspec: number): Selection {
+export function selectForPeer(
+  routes: Iterable<DesiredRoute>,
+  families: ReadonlySet<BgpFamily>,
+  maxFlowspec: number,
+): Selection {
   const out = new Map<string, DesiredRoute>();
   const rejected: Selection['rejected'] = [];
   let flows = 0;
@@ -148,8 +154,18 @@ export class AdjRibOut {
 }
 
 function nextHopFor(r: DesiredRoute, ctx: PackContext): string | undefined {
-  if (r.family === 'ipv4-unicast') return ctx.nextHopSelf.ipv4 ?? r.nextHop ?? (ctx.localAddress && parseV4(ctx.localAddress) >= 0 ? ctx.localAddress : undefined);
-  if (r.family === 'ipv6-unicast') return ctx.nextHopSelf.ipv6 ?? r.nextHop ?? (ctx.localAddress && parseV6(ctx.localAddress) ? ctx.localAddress : undefined);
+  if (r.family === 'ipv4-unicast')
+    return (
+      ctx.nextHopSelf.ipv4 ??
+      r.nextHop ??
+      (ctx.localAddress && parseV4(ctx.localAddress) >= 0 ? ctx.localAddress : undefined)
+    );
+  if (r.family === 'ipv6-unicast')
+    return (
+      ctx.nextHopSelf.ipv6 ??
+      r.nextHop ??
+      (ctx.localAddress && parseV6(ctx.localAddress) ? ctx.localAddress : undefined)
+    );
   // FlowSpec: next hop only when the rule carries one (redirect-to-IP), RFC 8955 §4 otherwise 0.
   return r.nextHop;
 }
@@ -174,9 +190,19 @@ function nextHopBytes(family: BgpFamily, nh: string | undefined): Uint8Array {
   return parseV6(nh) ?? EMPTY;
 }
 
-const ORIGIN_IGP: PathAttribute = { kind: 'origin', flags: C.FLAG_TRANSITIVE, code: C.ATTR_ORIGIN, origin: 0 };
+const ORIGIN_IGP: PathAttribute = {
+  kind: 'origin',
+  flags: C.FLAG_TRANSITIVE,
+  code: C.ATTR_ORIGIN,
+  origin: 0,
+};
 /** RFC 4271 §5.1.5: LOCAL_PREF goes to internal peers only; 100 is the customary default. */
-const LOCAL_PREF_100: PathAttribute = { kind: 'local_pref', flags: C.FLAG_TRANSITIVE, code: C.ATTR_LOCAL_PREF, value: 100 };
+const LOCAL_PREF_100: PathAttribute = {
+  kind: 'local_pref',
+  flags: C.FLAG_TRANSITIVE,
+  code: C.ATTR_LOCAL_PREF,
+  value: 100,
+};
 /**
  * MP_REACH_NLRI / MP_UNREACH_NLRI are optional non-transitive (RFC 4760 §3, §4); we always
  * use the 2-octet length (RFC 4271 §4.3 extended-length bit) so that the room left for
@@ -199,9 +225,16 @@ function sessionAttributes(ctx: PackContext): PathAttribute[] {
  * NEXT_HOP for IPv4 unicast (RFC 4271 §5.1.3; other families carry it in MP_REACH_NLRI),
  * LOCAL_PREF for iBGP, and the route's own around `mp` (type 14) when there is one.
  */
-function groupAttributes(session: readonly PathAttribute[], r: DesiredRoute, nh: string | undefined, mp: MpReachAttr | null, ctx: PackContext): PathAttribute[] {
+function groupAttributes(
+  session: readonly PathAttribute[],
+  r: DesiredRoute,
+  nh: string | undefined,
+  mp: MpReachAttr | null,
+  ctx: PackContext,
+): PathAttribute[] {
   const out = [...session];
-  if (r.family === 'ipv4-unicast') out.push({ kind: 'next_hop', flags: C.FLAG_TRANSITIVE, code: C.ATTR_NEXT_HOP, nextHop: nh! });
+  if (r.family === 'ipv4-unicast')
+    out.push({ kind: 'next_hop', flags: C.FLAG_TRANSITIVE, code: C.ATTR_NEXT_HOP, nextHop: nh! });
   if (!ctx.ebgp) out.push(LOCAL_PREF_100);
   let placed = !mp;
   for (const a of r.attrs.list) {
@@ -248,7 +281,10 @@ export function packAnnouncements(routes: readonly DesiredRoute[], ctx: PackCont
     }
     const nh = nextHopFor(r, ctx);
     if ((r.family === 'ipv4-unicast' || r.family === 'ipv6-unicast') && nh === undefined) {
-      skipped.push({ route: r, problem: 'no next hop (route, next_hop_self and session address all missing)' });
+      skipped.push({
+        route: r,
+        problem: 'no next hop (route, next_hop_self and session address all missing)',
+      });
       continue;
     }
     if (r.family === 'ipv4-unicast' && parseV4(nh!) < 0) {
@@ -270,7 +306,17 @@ export function packAnnouncements(routes: readonly DesiredRoute[], ctx: PackCont
     const { afi, safi } = C.familyCode(fam);
     const mp: MpReachAttr | null = classic
       ? null
-      : { kind: 'mp_reach', flags: MP_FLAGS, code: C.ATTR_MP_REACH, afi, safi, nextHop: nextHopBytes(fam, g.nh), reserved: 0, nlri: [], flowspec: [] };
+      : {
+          kind: 'mp_reach',
+          flags: MP_FLAGS,
+          code: C.ATTR_MP_REACH,
+          afi,
+          safi,
+          nextHop: nextHopBytes(fam, g.nh),
+          reserved: 0,
+          nlri: [],
+          flowspec: [],
+        };
     const attrs = groupAttributes(session, g.first, g.nh, mp, ctx);
     const mpAt = mp ? attrs.indexOf(mp) : -1;
     // RFC 4271 §4.3: 19-byte header, two 2-octet length fields, the attributes, then NLRI.
@@ -279,7 +325,10 @@ export function packAnnouncements(routes: readonly DesiredRoute[], ctx: PackCont
     while (i < g.routes.length) {
       const first = g.routes[i]!;
       if (nlriLength(first) > room) {
-        skipped.push({ route: first, problem: `NLRI of ${nlriLength(first)} bytes does not fit a ${ctx.maxMessage}-byte UPDATE` });
+        skipped.push({
+          route: first,
+          problem: `NLRI of ${nlriLength(first)} bytes does not fit a ${ctx.maxMessage}-byte UPDATE`,
+        });
         i++;
         continue;
       }
@@ -344,7 +393,22 @@ export function packWithdrawals(routes: readonly DesiredRoute[], ctx: PackContex
       }
       const m: UpdateMessage = classic
         ? { type: 'update', withdrawn: prefixes, attributes: [], nlri: [] }
-        : { type: 'update', withdrawn: [], attributes: [{ kind: 'mp_unreach', flags: MP_FLAGS, code: C.ATTR_MP_UNREACH, afi, safi, withdrawn: prefixes, flowspec: flows }], nlri: [] };
+        : {
+            type: 'update',
+            withdrawn: [],
+            attributes: [
+              {
+                kind: 'mp_unreach',
+                flags: MP_FLAGS,
+                code: C.ATTR_MP_UNREACH,
+                afi,
+                safi,
+                withdrawn: prefixes,
+                flowspec: flows,
+              },
+            ],
+            nlri: [],
+          };
       out.push(encodeUpdate(m, codec));
     }
   }
@@ -354,6 +418,19 @@ export function packWithdrawals(routes: readonly DesiredRoute[], ctx: PackContex
 /** End-of-RIB marker (RFC 4724 §2): empty UPDATE for IPv4 unicast, empty MP_UNREACH otherwise. */
 export function endOfRibMessage(fam: BgpFamily): Uint8Array {
   const { afi, safi } = C.familyCode(fam);
-  const attributes: PathAttribute[] = fam === 'ipv4-unicast' ? [] : [{ kind: 'mp_unreach', flags: C.FLAG_OPTIONAL, code: C.ATTR_MP_UNREACH, afi, safi, withdrawn: [], flowspec: [] }];
+  const attributes: PathAttribute[] =
+    fam === 'ipv4-unicast'
+      ? []
+      : [
+          {
+            kind: 'mp_unreach',
+            flags: C.FLAG_OPTIONAL,
+            code: C.ATTR_MP_UNREACH,
+            afi,
+            safi,
+            withdrawn: [],
+            flowspec: [],
+          },
+        ];
   return encodeUpdate({ type: 'update', withdrawn: [], attributes, nlri: [] });
 }

@@ -97,9 +97,16 @@ function parse(r: DesiredRouteInit, key: string): RouteAttributes {
   for (const e of ext6) if (e.length !== 20) problem ??= 'IPv6 extended community is not 20 bytes';
 
   // RFC 4271 §5: a sender SHOULD order path attributes by ascending type code (8, 16, 25, 32).
-  if (communities.length) list.push({ kind: 'communities', flags: OPT_TRANS, code: C.ATTR_COMMUNITIES, communities });
+  if (communities.length)
+    list.push({ kind: 'communities', flags: OPT_TRANS, code: C.ATTR_COMMUNITIES, communities });
   // Copies: the values may be shared by every route of the same text, whoever built them.
-  if (r.extendedCommunities.length) list.push({ kind: 'ext_communities', flags: OPT_TRANS, code: C.ATTR_EXT_COMMUNITIES, communities: r.extendedCommunities.map((e) => Uint8Array.from(e)) });
+  if (r.extendedCommunities.length)
+    list.push({
+      kind: 'ext_communities',
+      flags: OPT_TRANS,
+      code: C.ATTR_EXT_COMMUNITIES,
+      communities: r.extendedCommunities.map((e) => Uint8Array.from(e)),
+    });
   if (ext6.length) {
     // No typed kind for attribute 25 in attrs.ts (received ones stay raw): its value is the 20-byte entries back to back.
     const value = new Uint8Array(ext6.reduce((n, e) => n + e.length, 0));
@@ -110,6 +117,12 @@ function parse(r: DesiredRouteInit, key: string): RouteAttributes {
     }
     list.push({ kind: 'raw', flags: OPT_TRANS, code: ATTR_IPV6_EXT_COMMUNITIES, value });
   }
-  if (large.length) list.push({ kind: 'large_communities', flags: OPT_TRANS, code: C.ATTR_LARGE_COMMUNITIES, communities: large });
+  if (large.length)
+    list.push({
+      kind: 'large_communities',
+      flags: OPT_TRANS,
+      code: C.ATTR_LARGE_COMMUNITIES,
+      communities: large,
+    });
   return { list, key, problem };
 }

@@ -8,9 +8,25 @@
 import net from 'node:net';
 import type { BgpPeerConfig } from '../config/types.js';
 import type { PeerStateName } from './types.js';
-import { decodeMessage, encodeMessage, readHeader, type BgpMessage, type CodecContext, DEFAULT_CONTEXT } from './codec.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  readHeader,
+  type BgpMessage,
+  type CodecContext,
+  DEFAULT_CONTEXT,
+} from './codec.js';
 import { negotiate, type LocalCapabilities, type Negotiated } from './capabilities.js';
-import { step, initialState, type Effect, type FsmConfig, type FsmEvent, type FsmState, type TimerName, type Transition } from './fsm.js';
+import {
+  step,
+  initialState,
+  type Effect,
+  type FsmConfig,
+  type FsmEvent,
+  type FsmState,
+  type TimerName,
+  type Transition,
+} from './fsm.js';
 import { BgpError, ERR_HEADER, ERR_UPDATE } from './notify.js';
 import { securedSocket, wantsSecurity } from './sockopt.js';
 
@@ -67,7 +83,13 @@ export class Connection {
         const e = this.events.shift()!;
         // A connect that times out stays in Connect (no transition): tell the peer, since
         // with TCP MD5 or GTSM a timeout is all the kernel lets us see of a mismatch.
-        if (e.type === 'timer' && e.timer === 'connectRetry' && this.state.name === 'Connect' && !this.fsm.passive) this.host.failed(this, 'connect timed out');
+        if (
+          e.type === 'timer' &&
+          e.timer === 'connectRetry' &&
+          this.state.name === 'Connect' &&
+          !this.fsm.passive
+        )
+          this.host.failed(this, 'connect timed out');
         const r = step(this.fsm, this.state, e);
         this.state = r.state;
         if (r.transition) this.host.transition(this, r.transition);
@@ -134,7 +156,11 @@ export class Connection {
       }
       s.connect({ host: p.address, port: p.port });
     } else {
-      s = net.connect({ host: p.address, port: p.port, ...(p.local_address ? { localAddress: p.local_address } : {}) });
+      s = net.connect({
+        host: p.address,
+        port: p.port,
+        ...(p.local_address ? { localAddress: p.local_address } : {}),
+      });
     }
     this.inbound = false;
     this.attach(s);
@@ -206,7 +232,11 @@ export class Connection {
         } catch (e) {
           if (e instanceof BgpError) throw e;
           // A decoder bug must not take the daemon down: answer as a malformed message.
-          throw new BgpError(h.type === 2 ? ERR_UPDATE : ERR_HEADER, h.type === 2 ? 1 : 0, `cannot decode: ${(e as Error).message}`);
+          throw new BgpError(
+            h.type === 2 ? ERR_UPDATE : ERR_HEADER,
+            h.type === 2 ? 1 : 0,
+            `cannot decode: ${(e as Error).message}`,
+          );
         }
         if (m.type === 'open') {
           this.negotiated = negotiate(this.host.localCaps, this.host.peer.hold_time, m);
@@ -255,10 +285,13 @@ export class Connection {
             this.windowCount = 0;
           }
           if (this.windowCount >= cap) {
-            this.rateTimer = setTimeout(() => {
-              this.rateTimer = null;
-              this.pump();
-            }, 1000 - (now - this.windowStart));
+            this.rateTimer = setTimeout(
+              () => {
+                this.rateTimer = null;
+                this.pump();
+              },
+              1000 - (now - this.windowStart),
+            );
             return;
           }
           this.windowCount++;
@@ -321,5 +354,4 @@ export class Connection {
     this.closeSocket();
     this.disposed = true;
   }
-
 }

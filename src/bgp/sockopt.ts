@@ -22,7 +22,11 @@ interface Addon {
 export const GTSM_MIN_TTL = 254;
 
 // This runs as dist/src/bgp/sockopt.js: the package root is three levels up.
-const ADDON_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..', 'native/build/Release/bgpsock.node');
+const ADDON_PATH = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../..',
+  'native/build/Release/bgpsock.node',
+);
 
 let addon: Addon | null | undefined;
 let loadError = '';
@@ -46,12 +50,20 @@ function load(): Addon | null {
 
 /** Whether the addon is loaded, and why not. */
 export function sessionSecurity(): { available: boolean; path: string; error?: string } {
-  return load() ? { available: true, path: ADDON_PATH } : { available: false, path: ADDON_PATH, error: loadError };
+  return load()
+    ? { available: true, path: ADDON_PATH }
+    : { available: false, path: ADDON_PATH, error: loadError };
 }
 
 /** Why a peer cannot be run as configured (null when it can). */
-export function sessionSecurityMissing(p: { readonly password?: string | undefined; readonly ttl_security?: boolean | undefined }): string | null {
-  const wants = [p.password !== undefined ? 'password (TCP MD5)' : '', p.ttl_security ? 'ttl_security (GTSM)' : ''].filter(Boolean);
+export function sessionSecurityMissing(p: {
+  readonly password?: string | undefined;
+  readonly ttl_security?: boolean | undefined;
+}): string | null {
+  const wants = [
+    p.password !== undefined ? 'password (TCP MD5)' : '',
+    p.ttl_security ? 'ttl_security (GTSM)' : '',
+  ].filter(Boolean);
   if (wants.length === 0 || load()) return null;
   return `${wants.join(' and ')} needs the native addon, which is not available (${loadError}); build it with \`node native/build.mjs\` (needs g++, make, python3 and Node's headers)`;
 }
@@ -120,6 +132,11 @@ export function minTtl(s: net.Socket | net.Server): number {
  */
 export function silentDropHint(p: Secured, reason: string): string {
   if (!wantsSecurity(p) || !/timed out|hold timer expired/i.test(reason)) return '';
-  const what = [p.password !== undefined ? 'TCP MD5 is configured (a peer with another key or none is dropped silently by the kernel)' : '', p.ttl_security ? 'GTSM is on (segments arriving with TTL below 254 are dropped)' : ''].filter(Boolean);
+  const what = [
+    p.password !== undefined
+      ? 'TCP MD5 is configured (a peer with another key or none is dropped silently by the kernel)'
+      : '',
+    p.ttl_security ? 'GTSM is on (segments arriving with TTL below 254 are dropped)' : '',
+  ].filter(Boolean);
   return `; ${what.join('; ')}: check the key and ttl settings on both sides`;
 }

@@ -93,7 +93,9 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
     s.on('error', () => undefined);
     const peer = findPeer(s.remoteAddress ?? '', s.localAddress ?? '');
     if (!peer) {
-      log.warn(`rejected BGP connection from ${s.remoteAddress}:${s.remotePort} to ${s.localAddress}:${s.localPort}: not a configured peer`);
+      log.warn(
+        `rejected BGP connection from ${s.remoteAddress}:${s.remotePort} to ${s.localAddress}:${s.localPort}: not a configured peer`,
+      );
       s.destroy();
       return;
     }
@@ -102,7 +104,9 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
       try {
         setGtsm(s);
       } catch (e) {
-        log.error(`peer ${peer.peer.name}: cannot set GTSM on the accepted connection (${(e as Error).message}): closed`);
+        log.error(
+          `peer ${peer.peer.name}: cannot set GTSM on the accepted connection (${(e as Error).message}): closed`,
+        );
         s.destroy();
         return;
       }
@@ -120,7 +124,14 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
   const gtsmOn = new Set<net.Server>();
   const secureListener = (server: net.Server, address: string): void => {
     const v4only = parseAddr(address)?.family === 4;
-    const mine = cfg.bgp.peers.filter((p) => !(v4only && parseAddr(p.address)?.family === 6) && (!p.local_address || address === '0.0.0.0' || address === '::' || canon(p.local_address) === canon(address)));
+    const mine = cfg.bgp.peers.filter(
+      (p) =>
+        !(v4only && parseAddr(p.address)?.family === 6) &&
+        (!p.local_address ||
+          address === '0.0.0.0' ||
+          address === '::' ||
+          canon(p.local_address) === canon(address)),
+    );
     const before = keyed.get(server) ?? new Set<string>();
     const now = new Set<string>();
     for (const p of mine) {
@@ -154,7 +165,9 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
         secureListener(server, l.address);
       } catch (e) {
         server.close();
-        throw new Error(`bgp: cannot set session security on the listener ${l.address} port ${l.port}: ${(e as Error).message}`);
+        throw new Error(
+          `bgp: cannot set session security on the listener ${l.address} port ${l.port}: ${(e as Error).message}`,
+        );
       }
       server.on('error', (e) => log.error(`listener ${l.address}:${l.port}: ${e.message}`));
       const a = server.address() as net.AddressInfo;
@@ -171,7 +184,9 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
       keyed.delete(x.server);
       gtsmOn.delete(x.server);
     }
-    return Promise.all(s.map((x) => new Promise<void>((r) => x.server.close(() => r())))).then(() => undefined);
+    return Promise.all(s.map((x) => new Promise<void>((r) => x.server.close(() => r())))).then(
+      () => undefined,
+    );
   };
 
   /** Mark the keys on every peer and coalesce bursts of changes into one sync per peer. */
@@ -193,7 +208,10 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
       const sec = sessionSecurity();
       // Info, not warn: nothing is refused unless a peer asks for MD5 or GTSM, and such a peer
       // is refused at config load with its own error.
-      if (!sec.available) log.info(`native addon not loaded (${sec.error}): BGP password (TCP MD5) and ttl_security (GTSM) are unavailable; peers asking for them are refused`);
+      if (!sec.available)
+        log.info(
+          `native addon not loaded (${sec.error}): BGP password (TCP MD5) and ttl_security (GTSM) are unavailable; peers asking for them are refused`,
+        );
       await listen();
       for (const p of cfg.bgp.peers) {
         const peer = makePeer(p);
@@ -226,7 +244,9 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
     async stop() {
       started = false;
       const closing = unlisten(); // server.close() waits for the peers' sockets, closed below
-      await Promise.all([...peers.values()].map((p) => p.stop(CEASE_ADMIN_SHUTDOWN, 'Breakwater shutting down')));
+      await Promise.all(
+        [...peers.values()].map((p) => p.stop(CEASE_ADMIN_SHUTDOWN, 'Breakwater shutting down')),
+      );
       peers.clear();
       await closing;
     },
@@ -247,7 +267,9 @@ export function createSpeaker(initial: Config, opts: SpeakerOptions = {}): Embed
           try {
             secureListener(x.server, x.address);
           } catch (e) {
-            log.error(`listener ${x.address}:${x.port}: cannot update session security: ${(e as Error).message}`);
+            log.error(
+              `listener ${x.address}:${x.port}: cannot update session security: ${(e as Error).message}`,
+            );
           }
         }
       }

@@ -10,11 +10,26 @@ import type { Reader } from '../wire/reader.js';
 import type { Writer } from '../wire/writer.js';
 import type { Prefix } from '../wire/addr.js';
 import * as C from './constants.js';
-import { BgpError, ERR_UPDATE, UPD_ATTR_FLAGS, UPD_INVALID_NETWORK, UPD_MALFORMED_ATTR_LIST, UPD_MISSING_WELL_KNOWN, UPD_OPTIONAL_ATTR, UPD_UNRECOGNIZED_WELL_KNOWN } from './notify.js';
-import { AttrError, decodeAttribute, STD_FLAGS, writeAttribute, type AttrContext, type PathAttribute } from './attrs.js';
+import {
+  BgpError,
+  ERR_UPDATE,
+  UPD_ATTR_FLAGS,
+  UPD_INVALID_NETWORK,
+  UPD_MALFORMED_ATTR_LIST,
+  UPD_MISSING_WELL_KNOWN,
+  UPD_OPTIONAL_ATTR,
+  UPD_UNRECOGNIZED_WELL_KNOWN,
+} from './notify.js';
+import {
+  AttrError,
+  decodeAttribute,
+  STD_FLAGS,
+  writeAttribute,
+  type AttrContext,
+  type PathAttribute,
+} from './attrs.js';
 import { decodePrefixes, writePrefix } from './nlri.js';
 import { decodeNlri } from '../flowspec/codec.js';
-
 
 export interface UpdateIssue {
   readonly action: 'treat-as-withdraw' | 'attribute-discard';
@@ -35,12 +50,23 @@ export interface UpdateMessage {
 }
 
 export function decodeUpdateBody(r: Reader, ctx: AttrContext): UpdateMessage {
-  if (r.remaining < 4) throw new BgpError(ERR_UPDATE, UPD_MALFORMED_ATTR_LIST, 'UPDATE shorter than its length fields');
+  if (r.remaining < 4)
+    throw new BgpError(ERR_UPDATE, UPD_MALFORMED_ATTR_LIST, 'UPDATE shorter than its length fields');
   const wLen = r.u16();
-  if (wLen > r.remaining - 2) throw new BgpError(ERR_UPDATE, UPD_MALFORMED_ATTR_LIST, `Withdrawn Routes Length ${wLen} overruns the UPDATE`);
+  if (wLen > r.remaining - 2)
+    throw new BgpError(
+      ERR_UPDATE,
+      UPD_MALFORMED_ATTR_LIST,
+      `Withdrawn Routes Length ${wLen} overruns the UPDATE`,
+    );
   const withdrawn = decodePrefixes(r.sub(wLen), 4, UPD_INVALID_NETWORK, 'withdrawn routes');
   const aLen = r.u16();
-  if (aLen > r.remaining) throw new BgpError(ERR_UPDATE, UPD_MALFORMED_ATTR_LIST, `Total Path Attribute Length ${aLen} overruns the UPDATE`);
+  if (aLen > r.remaining)
+    throw new BgpError(
+      ERR_UPDATE,
+      UPD_MALFORMED_ATTR_LIST,
+      `Total Path Attribute Length ${aLen} overruns the UPDATE`,
+    );
   const ar = r.sub(aLen);
   const nlri = decodePrefixes(r, 4, UPD_INVALID_NETWORK, 'NLRI');
 
@@ -49,23 +75,45 @@ export function decodeUpdateBody(r: Reader, ctx: AttrContext): UpdateMessage {
   const seen = new Set<number>();
   while (!ar.atEnd()) {
     if (ar.remaining < 3) {
-      issues.push({ action: 'treat-as-withdraw', code: ERR_UPDATE, subcode: UPD_MALFORMED_ATTR_LIST, attr: 0, reason: 'truncated attribute header' });
+      issues.push({
+        action: 'treat-as-withdraw',
+        code: ERR_UPDATE,
+        subcode: UPD_MALFORMED_ATTR_LIST,
+        attr: 0,
+        reason: 'truncated attribute header',
+      });
       break;
     }
     const flags = ar.u8();
     const code = ar.u8();
     const ext = (flags & C.FLAG_EXTENDED) !== 0;
     if (ext && ar.remaining < 2) {
-      issues.push({ action: 'treat-as-withdraw', code: ERR_UPDATE, subcode: UPD_MALFORMED_ATTR_LIST, attr: code, reason: 'truncated attribute length' });
+      issues.push({
+        action: 'treat-as-withdraw',
+        code: ERR_UPDATE,
+        subcode: UPD_MALFORMED_ATTR_LIST,
+        attr: code,
+        reason: 'truncated attribute length',
+      });
       break;
     }
     const len = ext ? ar.u16() : ar.u8();
     if (len > ar.remaining) {
       // RFC 7606 §4: an attribute overrunning the list; MP attributes cannot be trusted then.
       if (code === C.ATTR_MP_REACH || code === C.ATTR_MP_UNREACH) {
-        throw new BgpError(ERR_UPDATE, UPD_MALFORMED_ATTR_LIST, `attribute ${code} of ${len} bytes overruns the attribute list`);
+        throw new BgpError(
+          ERR_UPDATE,
+          UPD_MALFORMED_ATTR_LIST,
+          `attribute ${code} of ${len} bytes overruns the attribute list`,
+        );
       }
-      issues.push({ action: 'treat-as-withdraw', code: ERR_UPDATE, subcode: UPD_MALFORMED_ATTR_LIST, attr: code, reason: `attribute ${code} of ${len} bytes overruns the attribute list` });
+      issues.push({
+        action: 'treat-as-withdraw',
+        code: ERR_UPDATE,
+        subcode: UPD_MALFORMED_ATTR_LIST,
+        attr: code,
+        reason: `attribute ${code} of ${len} bytes overruns the attribute list`,
+      });
       break;
     }
     const value = ar.bytes(len);
@@ -73,7 +121,13 @@ export function decodeUpdateBody(r: Reader, ctx: AttrContext): UpdateMessage {
     if (seen.has(code)) {
       // RFC 7606 §3.g: repeated MP attributes reset the session; others: keep the first.
       if (isMp) throw new BgpError(ERR_UPDATE, UPD_MALFORMED_ATTR_LIST, `attribute ${code} appears twice`);
-      issues.push({ action: 'attribute-discard', code: ERR_UPDATE, subcode: UPD_MALFORMED_ATTR_LIST, attr: code, reason: `attribute ${code} repeated` });
+      issues.push({
+        action: 'attribute-discard',
+        code: ERR_UPDATE,
+        subcode: UPD_MALFORMED_ATTR_LIST,
+        attr: code,
+        reason: `attribute ${code} repeated`,
+      });
       continue;
     }
     seen.add(code);
@@ -85,12 +139,24 @@ export function decodeUpdateBody(r: Reader, ctx: AttrContext): UpdateMessage {
       if (ext) data.set([len >> 8, len & 0xff], 2);
       else data[2] = len;
       data.set(value, ext ? 4 : 3);
-      throw new BgpError(ERR_UPDATE, UPD_UNRECOGNIZED_WELL_KNOWN, `unrecognized well-known attribute ${code}`, data);
+      throw new BgpError(
+        ERR_UPDATE,
+        UPD_UNRECOGNIZED_WELL_KNOWN,
+        `unrecognized well-known attribute ${code}`,
+        data,
+      );
     }
     if (std !== undefined && (flags & (C.FLAG_OPTIONAL | C.FLAG_TRANSITIVE)) !== std) {
-      if (isMp) throw new BgpError(ERR_UPDATE, UPD_ATTR_FLAGS, `attribute ${code} flags 0x${flags.toString(16)}`);
+      if (isMp)
+        throw new BgpError(ERR_UPDATE, UPD_ATTR_FLAGS, `attribute ${code} flags 0x${flags.toString(16)}`);
       // RFC 7606 §3.c: conflicting Optional/Transitive bits make the attribute malformed.
-      issues.push({ action: 'treat-as-withdraw', code: ERR_UPDATE, subcode: UPD_ATTR_FLAGS, attr: code, reason: `attribute ${code} flags 0x${flags.toString(16)}` });
+      issues.push({
+        action: 'treat-as-withdraw',
+        code: ERR_UPDATE,
+        subcode: UPD_ATTR_FLAGS,
+        attr: code,
+        reason: `attribute ${code} flags 0x${flags.toString(16)}`,
+      });
       attributes.push({ kind: 'raw', flags, code, value: Uint8Array.from(value) });
       continue;
     }
@@ -104,17 +170,27 @@ export function decodeUpdateBody(r: Reader, ctx: AttrContext): UpdateMessage {
   }
 
   // RFC 7606 §3.d: missing well-known mandatory attributes when NLRI are present.
-  const mpReach = attributes.some((a) => a.kind === 'mp_reach' && (a.nlri.length > 0 || a.flowspec.length > 0));
+  const mpReach = attributes.some(
+    (a) => a.kind === 'mp_reach' && (a.nlri.length > 0 || a.flowspec.length > 0),
+  );
   if (nlri.length > 0 || mpReach) {
     const need = [C.ATTR_ORIGIN, C.ATTR_AS_PATH];
     if (nlri.length > 0) need.push(C.ATTR_NEXT_HOP);
     for (const code of need) {
       if (!seen.has(code)) {
-        issues.push({ action: 'treat-as-withdraw', code: ERR_UPDATE, subcode: UPD_MISSING_WELL_KNOWN, attr: code, reason: `missing well-known attribute ${code}` });
+        issues.push({
+          action: 'treat-as-withdraw',
+          code: ERR_UPDATE,
+          subcode: UPD_MISSING_WELL_KNOWN,
+          attr: code,
+          reason: `missing well-known attribute ${code}`,
+        });
       }
     }
   }
-  return issues.length ? { type: 'update', withdrawn, attributes, nlri, issues } : { type: 'update', withdrawn, attributes, nlri };
+  return issues.length
+    ? { type: 'update', withdrawn, attributes, nlri, issues }
+    : { type: 'update', withdrawn, attributes, nlri };
 }
 
 export function writeUpdateBody(w: Writer, m: UpdateMessage, ctx: AttrContext): void {
@@ -133,7 +209,8 @@ export function endOfRib(m: UpdateMessage): C.AfiSafi | null {
   if (m.attributes.length === 0) return { afi: C.AFI_IPV4, safi: C.SAFI_UNICAST };
   if (m.attributes.length === 1) {
     const a = m.attributes[0]!;
-    if (a.kind === 'mp_unreach' && a.withdrawn.length === 0 && a.flowspec.length === 0 && !a.raw?.length) return { afi: a.afi, safi: a.safi };
+    if (a.kind === 'mp_unreach' && a.withdrawn.length === 0 && a.flowspec.length === 0 && !a.raw?.length)
+      return { afi: a.afi, safi: a.safi };
   }
   return null;
 }
@@ -172,7 +249,13 @@ export function checkFlowspecNlri(m: UpdateMessage): UpdateMessage {
       } catch (e) {
         const hex = Buffer.from(f).toString('hex');
         const shown = hex.length > 64 ? `${hex.slice(0, 64)}…` : hex;
-        found.push({ action: 'treat-as-withdraw', code: ERR_UPDATE, subcode: UPD_OPTIONAL_ATTR, attr: a.code, reason: `malformed IPv${family} FlowSpec NLRI ${shown}: ${(e as Error).message}` });
+        found.push({
+          action: 'treat-as-withdraw',
+          code: ERR_UPDATE,
+          subcode: UPD_OPTIONAL_ATTR,
+          attr: a.code,
+          reason: `malformed IPv${family} FlowSpec NLRI ${shown}: ${(e as Error).message}`,
+        });
         return false;
       }
     });

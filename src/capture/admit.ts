@@ -41,7 +41,12 @@ export interface AdmitOptions {
   maxLinkBps?: number;
 }
 
-function policy(name: string, listed: boolean, e: Partial<CaptureExporter>, defaultBps: number): ExporterPolicy {
+function policy(
+  name: string,
+  listed: boolean,
+  e: Partial<CaptureExporter>,
+  defaultBps: number,
+): ExporterPolicy {
   const bps = e.max_link_bps ?? defaultBps;
   return {
     name,
@@ -66,7 +71,9 @@ export class Allowlist {
     this.open = policy('', false, {}, bps);
     const list = opts.exporters ?? [];
     this.isOpen = list.length === 0;
-    this.table = this.isOpen ? null : new PrefixTable(list.map((e) => [e.address, policy(e.name, true, e, bps)] as const));
+    this.table = this.isOpen
+      ? null
+      : new PrefixTable(list.map((e) => [e.address, policy(e.name, true, e, bps)] as const));
   }
 
   /** The policy for a source address (canonical text), or null when it is not admitted. */

@@ -40,7 +40,7 @@ function rd(f: Field): string {
   switch (f.len) {
     case 1:
       return x(0);
-      case 2:
+    case 2:
       return `((${x(0)} << 8) | ${x(1)})`;
     case 4:
       return `(((${x(0)} << 24) | (${x(1)} << 16) | (${x(2)} << 8) | ${x(3)}) >>> 0)`;
@@ -78,7 +78,16 @@ export function compileFast(t: Template): FastDecode | null {
     [Role.IfIn, 'ifIn', rd],
     [Role.IfOut, 'ifOut', rd],
   ];
-  const defaults: Record<string, string> = { src4: '0', dst4: '0', protocol: '0', tcpFlags: '0', srcPort: '0', dstPort: '0', ifIn: '0', ifOut: '0' };
+  const defaults: Record<string, string> = {
+    src4: '0',
+    dst4: '0',
+    protocol: '0',
+    tcpFlags: '0',
+    srcPort: '0',
+    dstPort: '0',
+    ifIn: '0',
+    ifOut: '0',
+  };
   for (const [role, field, expr] of direct) {
     const f = g(role);
     if (f) L.push(`rec.${field} = ${expr(f)};`);
@@ -129,16 +138,24 @@ export function compileFast(t: Template): FastDecode | null {
     return `(${rd({ off: n.off, len: 4 })} * 1000 + ${rd({ off: n.off + 4, len: 4 })} / 4294967.296)`;
   };
   if (dms || dus) L.push(`rec.durationMs = ${dms ? rd(dms) : `${rd(dus!)} / 1000`};`);
-  else if (first && last) L.push(`{ const x = (${rd(last)} - ${rd(first)}) >>> 0; rec.durationMs = x < 0x80000000 ? x : 0; }`);
-  else if (start && endF) L.push(`{ const s = ${absMs('start')}; const e = ${absMs('end')}; rec.durationMs = e >= s ? e - s : 0; }`);
-  else if (sd && ed) L.push(`{ const s = ${rd(sd)}; const e = ${rd(ed)}; rec.durationMs = s >= e ? (s - e) / 1000 : 0; }`);
+  else if (first && last)
+    L.push(`{ const x = (${rd(last)} - ${rd(first)}) >>> 0; rec.durationMs = x < 0x80000000 ? x : 0; }`);
+  else if (start && endF)
+    L.push(
+      `{ const s = ${absMs('start')}; const e = ${absMs('end')}; rec.durationMs = e >= s ? e - s : 0; }`,
+    );
+  else if (sd && ed)
+    L.push(`{ const s = ${rd(sd)}; const e = ${rd(ed)}; rec.durationMs = s >= e ? (s - e) / 1000 : 0; }`);
   else pre.push('rec.durationMs = 0;');
   const fwd = g(Role.ForwardingStatus);
   if (fwd) L.push(`rec.dropped = (b[p + ${fwd.off}] >> 6) === 2;`);
   else pre.push('rec.dropped = false;');
   const ff = g(Role.FragmentFlags);
   const fo = g(Role.FragmentOffset);
-  if (ff || fo) L.push(`rec.fragment = ${ff ? `(b[p + ${ff.off + ff.len - 1}] & 0x20) !== 0` : 'false'} || ${fo ? `${rd(fo)} > 0` : 'false'};`);
+  if (ff || fo)
+    L.push(
+      `rec.fragment = ${ff ? `(b[p + ${ff.off + ff.len - 1}] & 0x20) !== 0` : 'false'} || ${fo ? `${rd(fo)} > 0` : 'false'};`,
+    );
   else pre.push('rec.fragment = false;');
   // ICMP type/code: dedicated IEs, else type*256+code from IE 32/139, else the dst port.
   const it = g(Role.IcmpType);

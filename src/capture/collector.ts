@@ -111,7 +111,9 @@ export class Collector {
   private logOutOfBounds(): void {
     const n = this.decoder.counts().recordOutOfBounds;
     if (n === this.outOfBoundsLogged) return;
-    this.log.warn(`dropped ${n - this.outOfBoundsLogged} flow record(s) claiming more than their exporter's links could carry (last: ${this.decoder.lastOutOfBounds}); see capture.max_link_bps`);
+    this.log.warn(
+      `dropped ${n - this.outOfBoundsLogged} flow record(s) claiming more than their exporter's links could carry (last: ${this.decoder.lastOutOfBounds}); see capture.max_link_bps`,
+    );
     this.outOfBoundsLogged = n;
   }
 
@@ -146,19 +148,34 @@ export class Collector {
     const want = this.opts.receiveBufferBytes ?? 32 * 1024 * 1024;
     const v6 = cfg.address.includes(':');
     const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', recvBufferSize: want, reuseAddr: false });
-    const st: ListenerStats = { name: cfg.name, address: cfg.address, port: cfg.port, datagrams: 0, bytes: 0, receiveBuffer: 0 };
+    const st: ListenerStats = {
+      name: cfg.name,
+      address: cfg.address,
+      port: cfg.port,
+      datagrams: 0,
+      bytes: 0,
+      receiveBuffer: 0,
+    };
     const dec = this.decoder;
     sock.on('message', (msg, rinfo) => {
       st.datagrams++;
       st.bytes += msg.length;
       // Dual-stack sockets report IPv4 exporters as ::ffff:a.b.c.d; key them by the IPv4 text.
       const a = rinfo.address;
-      dec.decode(msg, a.length > 7 && a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a, Date.now());
+      dec.decode(
+        msg,
+        a.length > 7 && a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a,
+        Date.now(),
+      );
     });
     return new Promise((resolve, reject) => {
       const onErr = (e: NodeJS.ErrnoException) => {
         sock.close();
-        reject(new Error(`capture listener '${cfg.name}': cannot bind ${v6 ? `[${cfg.address}]` : cfg.address}:${cfg.port}: ${e.code ?? e.message}`));
+        reject(
+          new Error(
+            `capture listener '${cfg.name}': cannot bind ${v6 ? `[${cfg.address}]` : cfg.address}:${cfg.port}: ${e.code ?? e.message}`,
+          ),
+        );
       };
       sock.once('error', onErr);
       sock.bind({ address: cfg.address, port: cfg.port, exclusive: true }, () => {
@@ -176,7 +193,9 @@ export class Collector {
             `listener '${cfg.name}' ${cfg.address}:${addr.port}: asked for a ${want}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${want})`,
           );
         }
-        this.log.info(`listening for flows on ${v6 ? `[${addr.address}]` : addr.address}:${addr.port} (${cfg.name}, ${cfg.type})`);
+        this.log.info(
+          `listening for flows on ${v6 ? `[${addr.address}]` : addr.address}:${addr.port} (${cfg.name}, ${cfg.type})`,
+        );
         resolve({ cfg, sock, st });
       });
     });

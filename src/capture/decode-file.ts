@@ -41,7 +41,14 @@ export interface FlowFileResult {
 
 export interface MirrorFileResult {
   per_dst: Record<string, DstTotals>;
-  totals: { frames: number; bytes: number; ip_frames: number; non_ip_frames: number; pcap_errors: number; packets: number };
+  totals: {
+    frames: number;
+    bytes: number;
+    ip_frames: number;
+    non_ip_frames: number;
+    pcap_errors: number;
+    packets: number;
+  };
   exporters: MirrorStats[];
 }
 
@@ -159,7 +166,14 @@ export function decodeMirrorCapture(buf: Uint8Array, source = 'mirror'): MirrorF
   const st = dec.stats();
   return {
     per_dst: sink.result(),
-    totals: { frames: st.frames, bytes: st.bytes, ip_frames: st.ipFrames, non_ip_frames: st.nonIpFrames, pcap_errors: pcapErrors, packets: st.ipFrames },
+    totals: {
+      frames: st.frames,
+      bytes: st.bytes,
+      ip_frames: st.ipFrames,
+      non_ip_frames: st.nonIpFrames,
+      pcap_errors: pcapErrors,
+      packets: st.ipFrames,
+    },
     exporters: [st],
   };
 }

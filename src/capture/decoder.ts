@@ -65,7 +65,15 @@ export class ExporterState {
     let d = m.get(id);
     if (!d && create) {
       if (m.size >= LIMITS.MAX_DOMAINS_PER_EXPORTER) return undefined;
-      d = { domain: id, templates: new Map(), samplers: new Map(), rate: 0, nextSeq: -1, lastSeq: -1, postSeq: false };
+      d = {
+        domain: id,
+        templates: new Map(),
+        samplers: new Map(),
+        rate: 0,
+        nextSeq: -1,
+        lastSeq: -1,
+        postSeq: false,
+      };
       m.set(id, d);
     }
     return d;
@@ -149,7 +157,13 @@ export class FlowDecoder {
   templateTotal = 0;
   private lastEvictSweep = -Infinity;
   private lastIdleSweep = 0;
-  private readonly c = { unknownSource: 0, evictedExporter: 0, templateRefused: 0, badSamplingRate: 0, internalError: 0 };
+  private readonly c = {
+    unknownSource: 0,
+    evictedExporter: 0,
+    templateRefused: 0,
+    badSamplingRate: 0,
+    internalError: 0,
+  };
   /** @internal */
   readonly exporters = new Map<string, ExporterState>();
   /** @internal header context of the datagram being decoded (v9 uptime / unix secs, IPFIX export time). */
@@ -393,10 +407,18 @@ export class FlowDecoder {
   /** @internal add or replace a template; decodes any data held for it. */
   addTemplate(ex: ExporterState, ipfix: boolean, dom: DomainState, spec: TemplateSpec): void {
     const old = dom.templates.get(spec.id);
-    if (old && old.options === spec.options && old.scopeCount === spec.scopeCount && sameFields(old.fields, spec.fields)) {
+    if (
+      old &&
+      old.options === spec.options &&
+      old.scopeCount === spec.scopeCount &&
+      sameFields(old.fields, spec.fields)
+    ) {
       return;
     }
-    if (!old && (ex.templateCount >= ex.policy.maxTemplates || this.templateTotal >= LIMITS.MAX_TEMPLATES_TOTAL)) {
+    if (
+      !old &&
+      (ex.templateCount >= ex.policy.maxTemplates || this.templateTotal >= LIMITS.MAX_TEMPLATES_TOTAL)
+    ) {
       ex.stats.templatesRefused++;
       this.c.templateRefused++;
       return;
@@ -434,19 +456,38 @@ export class FlowDecoder {
   }
 
   /** @internal hold a data set whose template is unknown (copied; bounded). */
-  hold(ex: ExporterState, ipfix: boolean, domain: number, templateId: number, set: Uint8Array, timeMs: number): void {
+  hold(
+    ex: ExporterState,
+    ipfix: boolean,
+    domain: number,
+    templateId: number,
+    set: Uint8Array,
+    timeMs: number,
+  ): void {
     ex.stats.unknownTemplate++;
     this.expirePending(timeMs);
     if (set.length > LIMITS.PENDING_MAX_BYTES / 4) {
       ex.stats.pendingDropped++;
       return;
     }
-    while (this.pending.length >= LIMITS.PENDING_MAX_SETS || this.pendingBytes + set.length > LIMITS.PENDING_MAX_BYTES) {
+    while (
+      this.pending.length >= LIMITS.PENDING_MAX_SETS ||
+      this.pendingBytes + set.length > LIMITS.PENDING_MAX_BYTES
+    ) {
       const old = this.pending.shift()!;
       this.pendingBytes -= old.data.length;
       old.ex.stats.pendingDropped++;
     }
-    this.pending.push({ ex, ipfix, domain, templateId, data: Uint8Array.from(set), uptime: this.hdrUptime, secs: this.hdrSecs, timeMs });
+    this.pending.push({
+      ex,
+      ipfix,
+      domain,
+      templateId,
+      data: Uint8Array.from(set),
+      uptime: this.hdrUptime,
+      secs: this.hdrSecs,
+      timeMs,
+    });
     this.pendingBytes += set.length;
   }
 
@@ -511,7 +552,12 @@ export class FlowDecoder {
       for (const [id, d] of m) {
         if (!d.templates.size && !d.samplers.size && !d.rate) continue;
         r[id] = {
-          templates: [...d.templates.values()].map((t) => ({ id: t.id, options: t.options, scopeCount: t.scopeCount, fields: [...t.fields] })),
+          templates: [...d.templates.values()].map((t) => ({
+            id: t.id,
+            options: t.options,
+            scopeCount: t.scopeCount,
+            fields: [...t.fields],
+          })),
           samplers: Object.fromEntries(d.samplers),
           rate: d.rate,
         };
@@ -571,7 +617,8 @@ export class FlowDecoder {
           if (typeof d.rate === 'number' && sane(d.rate) > 0) dom.rate = sane(d.rate);
           if (isObj(d.samplers)) {
             for (const [sid, r] of Object.entries(d.samplers)) {
-              if (typeof r === 'number' && sane(r) > 0 && dom.samplers.size < LIMITS.MAX_SAMPLERS_PER_DOMAIN) dom.samplers.set(Number(sid), sane(r));
+              if (typeof r === 'number' && sane(r) > 0 && dom.samplers.size < LIMITS.MAX_SAMPLERS_PER_DOMAIN)
+                dom.samplers.set(Number(sid), sane(r));
             }
           }
           for (const [sid, r] of dom.samplers) ex.stats.sampling[`${kind}/${domId}/${sid}`] = r;
@@ -579,10 +626,25 @@ export class FlowDecoder {
           if (!Array.isArray(d.templates)) continue;
           for (const t of d.templates) {
             if (!isObj(t) || !Number.isInteger(t.id) || !Array.isArray(t.fields)) continue;
-            if (!t.fields.every((x: unknown) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff)) continue;
+            if (
+              !t.fields.every(
+                (x: unknown) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff,
+              )
+            )
+              continue;
             try {
-              const spec: TemplateSpec = { id: t.id as number, options: !!t.options, scopeCount: Number(t.scopeCount) || 0, fields: t.fields as number[] };
-              if (!dom.templates.has(spec.id) && (ex.templateCount >= ex.policy.maxTemplates || this.templateTotal >= LIMITS.MAX_TEMPLATES_TOTAL)) continue;
+              const spec: TemplateSpec = {
+                id: t.id as number,
+                options: !!t.options,
+                scopeCount: Number(t.scopeCount) || 0,
+                fields: t.fields as number[],
+              };
+              if (
+                !dom.templates.has(spec.id) &&
+                (ex.templateCount >= ex.policy.maxTemplates ||
+                  this.templateTotal >= LIMITS.MAX_TEMPLATES_TOTAL)
+              )
+                continue;
               if (!dom.templates.has(spec.id)) {
                 ex.templateCount++;
                 this.templateTotal++;

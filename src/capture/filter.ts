@@ -26,7 +26,11 @@ export interface CompiledFilter {
 }
 
 function ranges(v: string, rs: readonly NumRange[]): string {
-  return '(' + rs.map(([lo, hi]) => (lo === hi ? `${v} === ${lo}` : `(${v} >= ${lo} && ${v} <= ${hi})`)).join(' || ') + ')';
+  return (
+    '(' +
+    rs.map(([lo, hi]) => (lo === hi ? `${v} === ${lo}` : `(${v} >= ${lo} && ${v} <= ${hi})`)).join(' || ') +
+    ')'
+  );
 }
 
 /** v4/v6 prefix tests on src ('s') or dst ('d'). */
@@ -34,9 +38,11 @@ function prefixes(side: 's' | 'd', ps: readonly Prefix[]): string {
   const parts: string[] = [];
   for (const p of ps) {
     if (p.family === 4) {
-      const v = ((p.bytes[0]! << 24) | (p.bytes[1]! << 16) | (p.bytes[2]! << 8) | p.bytes[3]!) | 0;
+      const v = (p.bytes[0]! << 24) | (p.bytes[1]! << 16) | (p.bytes[2]! << 8) | p.bytes[3]! | 0;
       const mask = p.len === 0 ? 0 : (0xffffffff << (32 - p.len)) | 0;
-      parts.push(p.len === 0 ? 'v4' : `(v4 && (r.${side === 's' ? 'src4' : 'dst4'} & ${mask}) === ${v & mask})`);
+      parts.push(
+        p.len === 0 ? 'v4' : `(v4 && (r.${side === 's' ? 'src4' : 'dst4'} & ${mask}) === ${v & mask})`,
+      );
     } else {
       const a = side === 's' ? 's6' : 'd6';
       const t = ['!v4'];
@@ -72,7 +78,8 @@ export function compileFilter(rules: readonly FlowFilterRule[] | undefined): Com
     const flags = r.tcp_flags.set | r.tcp_flags.clear;
     // TCP flags imply TCP (a protocol list without tcp then matches nothing).
     const protos = flags ? (r.protocol.length ? r.protocol.filter((p) => p === 6) : [6]) : r.protocol;
-    if (flags || protos.length) c.push(protos.length ? '(' + protos.map((p) => `r.protocol === ${p}`).join(' || ') + ')' : 'false');
+    if (flags || protos.length)
+      c.push(protos.length ? '(' + protos.map((p) => `r.protocol === ${p}`).join(' || ') + ')' : 'false');
     if (flags) c.push(`(r.tcpFlags & ${flags}) === ${r.tcp_flags.set}`);
     if (r.source_ports.length) c.push(ranges('r.srcPort', r.source_ports));
     if (r.destination_ports.length) c.push(ranges('r.dstPort', r.destination_ports));
@@ -87,14 +94,24 @@ export function compileFilter(rules: readonly FlowFilterRule[] | undefined): Com
       uses.ex = true;
     }
     const verdict = r.action === 'keep' ? 'true' : 'false';
-    body.push(c.length ? `if (${c.join(' && ')}) { hits[${i}]++; return ${verdict}; }` : `hits[${i}]++; return ${verdict};`);
+    body.push(
+      c.length
+        ? `if (${c.join(' && ')}) { hits[${i}]++; return ${verdict}; }`
+        : `hits[${i}]++; return ${verdict};`,
+    );
   });
   const pre = ['const v4 = r.ipVersion === 4;'];
   if (uses.s6) pre.push('const s6 = r.src6;');
   if (uses.d6) pre.push('const d6 = r.dst6;');
   // Flow records carry no packet length: their average (bytes / packets) stands in.
-  if (uses.len) pre.push('const len = r.packetLength > 0 ? r.packetLength : r.packets > 0 ? Math.round(r.bytes / r.packets) : 0;');
-  if (uses.ex) pre.push('let ex = cur; if (r.exporter !== lastEx) { lastEx = r.exporter; ex = cur = exporterTable(lastEx); }');
+  if (uses.len)
+    pre.push(
+      'const len = r.packetLength > 0 ? r.packetLength : r.packets > 0 ? Math.round(r.bytes / r.packets) : 0;',
+    );
+  if (uses.ex)
+    pre.push(
+      'let ex = cur; if (r.exporter !== lastEx) { lastEx = r.exporter; ex = cur = exporterTable(lastEx); }',
+    );
   const tail = allowList ? `hits[${rules.length}]++; return false;` : 'return true;';
   const src = `let lastEx = null; let cur = null;\nreturn function keep(r) {\n${pre.join('\n')}\n${body.join('\n')}\n${tail}\n};`;
   // Per exporter text: which rules its exporter list matches (1) or not (0).
@@ -112,7 +129,9 @@ export function compileFilter(rules: readonly FlowFilterRule[] | undefined): Com
   };
   let keep: (r: FlowRecord) => boolean;
   try {
-    keep = codegen.enabled ? (new Function('hits', 'exporterTable', src)(hits, exporterTable) as (r: FlowRecord) => boolean) : interpreted(rules, hits, allowList);
+    keep = codegen.enabled
+      ? (new Function('hits', 'exporterTable', src)(hits, exporterTable) as (r: FlowRecord) => boolean)
+      : interpreted(rules, hits, allowList);
   } catch {
     // node --disallow-code-generation-from-strings: the same rules, evaluated in a loop.
     keep = interpreted(rules, hits, allowList);
@@ -134,7 +153,7 @@ function inPrefixes(v4: boolean, a4: number, a6: Uint8Array, ps: readonly Prefix
       if (!v4) continue;
       if (p.len === 0) return true;
       const mask = (0xffffffff << (32 - p.len)) | 0;
-      const net = ((p.bytes[0]! << 24) | (p.bytes[1]! << 16) | (p.bytes[2]! << 8) | p.bytes[3]!) | 0;
+      const net = (p.bytes[0]! << 24) | (p.bytes[1]! << 16) | (p.bytes[2]! << 8) | p.bytes[3]! | 0;
       if ((a4 & mask) === (net & mask)) return true;
     } else if (!v4) {
       const full = p.len >> 3;
@@ -151,7 +170,11 @@ function inPrefixes(v4: boolean, a4: number, a6: Uint8Array, ps: readonly Prefix
 }
 
 /** The generated predicate's meaning, rule by rule (the fallback where code generation is off). */
-function interpreted(rules: readonly FlowFilterRule[], hits: Float64Array, allowList: boolean): (r: FlowRecord) => boolean {
+function interpreted(
+  rules: readonly FlowFilterRule[],
+  hits: Float64Array,
+  allowList: boolean,
+): (r: FlowRecord) => boolean {
   return (r) => {
     const v4 = r.ipVersion === 4;
     const len = r.packetLength > 0 ? r.packetLength : r.packets > 0 ? Math.round(r.bytes / r.packets) : 0;

@@ -102,7 +102,12 @@ export class ReusableFlowRecord implements FlowRecord {
     const b = this.headerBuf;
     if (b === null) return null;
     let v = this.view;
-    if (v === null || v.buffer !== b.buffer || v.byteOffset !== b.byteOffset + this.headerOffset || v.length !== this.headerLength) {
+    if (
+      v === null ||
+      v.buffer !== b.buffer ||
+      v.byteOffset !== b.byteOffset + this.headerOffset ||
+      v.length !== this.headerLength
+    ) {
       v = this.view = b.subarray(this.headerOffset, this.headerOffset + this.headerLength);
     }
     return v;

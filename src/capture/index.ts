@@ -6,7 +6,16 @@ export type { ExporterStats, FlowFormat } from './stats.js';
 export { parseFrame, LINKTYPE } from './packet.js';
 export { MirrorDecoder, type MirrorStats } from './mirror.js';
 export { MirrorCapture, type MirrorCaptureOptions, type MirrorCaptureStats } from './mirror-live.js';
-export { readPcap, forEachPacket, PcapStream, PcapFormatError, udpPayload, type PcapPacket, type PcapReadResult, type UdpDatagram } from './pcap.js';
+export {
+  readPcap,
+  forEachPacket,
+  PcapStream,
+  PcapFormatError,
+  udpPayload,
+  type PcapPacket,
+  type PcapReadResult,
+  type UdpDatagram,
+} from './pcap.js';
 export { Collector, type CollectorOptions, type CollectorStats, type ListenerStats } from './collector.js';
 export { StateFile, STATE_FILE } from './state.js';
 export {

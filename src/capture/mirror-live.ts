@@ -62,7 +62,14 @@ export class MirrorCapture {
 
   /** Spawn tcpdump; resolves once it runs, rejects (one line) when it cannot start. */
   start(): Promise<void> {
-    const src = this.opts.sourceArgs ?? ['-i', this.iface, '-B', String(this.opts.bufferKiB ?? 32768), '-s', String(this.opts.snaplen ?? 256)];
+    const src = this.opts.sourceArgs ?? [
+      '-i',
+      this.iface,
+      '-B',
+      String(this.opts.bufferKiB ?? 32768),
+      '-s',
+      String(this.opts.snaplen ?? 256),
+    ];
     const args = [...src, '-w', '-', '-U', '-n', ...(this.opts.filter ? [this.opts.filter] : [])];
     const child = spawn(this.opts.tcpdump ?? 'tcpdump', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -84,12 +91,19 @@ export class MirrorCapture {
     return new Promise((resolve, reject) => {
       child.once('error', (e: NodeJS.ErrnoException) => {
         this.child = null;
-        reject(new Error(`mirror interface '${this.iface}': cannot run ${this.opts.tcpdump ?? 'tcpdump'}: ${e.code ?? e.message}`));
+        reject(
+          new Error(
+            `mirror interface '${this.iface}': cannot run ${this.opts.tcpdump ?? 'tcpdump'}: ${e.code ?? e.message}`,
+          ),
+        );
       });
       child.once('spawn', () => {
         child.once('close', (code) => {
           this.child = null;
-          if (code && code !== 0) this.log.warn(`mirror ${this.iface}: tcpdump exited with ${code}: ${this.stderrTail.trim().split('\n').pop() ?? ''}`);
+          if (code && code !== 0)
+            this.log.warn(
+              `mirror ${this.iface}: tcpdump exited with ${code}: ${this.stderrTail.trim().split('\n').pop() ?? ''}`,
+            );
         });
         resolve();
       });
@@ -107,6 +121,11 @@ export class MirrorCapture {
   }
 
   stats(): MirrorCaptureStats {
-    return { ...this.dec.stats(), running: this.child !== null, kernelDropped: this.kernelDropped, streamErrors: this.stream.errors };
+    return {
+      ...this.dec.stats(),
+      running: this.child !== null,
+      kernelDropped: this.kernelDropped,
+      streamErrors: this.stream.errors,
+    };
   }
 }

@@ -18,7 +18,8 @@ const REC = 48;
 export function decodeNetflow5(d: FlowDecoder, ex: ExporterState, b: Uint8Array, timeMs: number): void {
   if (b.length < HDR) throw new WireError('NetFlow v5 header truncated');
   const count = (b[2]! << 8) | b[3]!;
-  if (count > LIMITS.NF5_MAX_RECORDS) throw new WireError(`NetFlow v5 count ${count} > ${LIMITS.NF5_MAX_RECORDS}`);
+  if (count > LIMITS.NF5_MAX_RECORDS)
+    throw new WireError(`NetFlow v5 count ${count} > ${LIMITS.NF5_MAX_RECORDS}`);
   if (HDR + count * REC > b.length) throw new WireError(`NetFlow v5 count ${count} exceeds datagram`);
   const seq = u32(b, 16);
   const engine = (b[20]! << 8) | b[21]!;

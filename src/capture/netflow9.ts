@@ -73,7 +73,16 @@ export function decodeIpfix(d: FlowDecoder, ex: ExporterState, b: Uint8Array, ti
  * Returns flow data records decoded (options data records go to setCounts.options), or -1
  * when some could not be counted (held data).
  */
-function walkSets(d: FlowDecoder, ex: ExporterState, dom: DomainState, ipfix: boolean, b: Uint8Array, p: number, end: number, timeMs: number): number {
+function walkSets(
+  d: FlowDecoder,
+  ex: ExporterState,
+  dom: DomainState,
+  ipfix: boolean,
+  b: Uint8Array,
+  p: number,
+  end: number,
+  timeMs: number,
+): number {
   let records = 0;
   let counted = true;
   setCounts.options = 0;
@@ -82,7 +91,8 @@ function walkSets(d: FlowDecoder, ex: ExporterState, dom: DomainState, ipfix: bo
   while (p + 4 <= end) {
     const id = u16(b, p);
     const len = u16(b, p + 2);
-    if (len < 4 || p + len > end) throw new WireError(`set ${id} length ${len} at ${p} exceeds message end ${end}`);
+    if (len < 4 || p + len > end)
+      throw new WireError(`set ${id} length ${len} at ${p} exceeds message end ${end}`);
     const body = p + 4;
     const setEnd = p + len;
     if (id === tplSet) templateSet(d, ex, dom, ipfix, b, body, setEnd);
@@ -106,7 +116,15 @@ function walkSets(d: FlowDecoder, ex: ExporterState, dom: DomainState, ipfix: bo
   return counted ? records : -1;
 }
 
-function templateSet(d: FlowDecoder, ex: ExporterState, dom: DomainState, ipfix: boolean, b: Uint8Array, p: number, end: number): void {
+function templateSet(
+  d: FlowDecoder,
+  ex: ExporterState,
+  dom: DomainState,
+  ipfix: boolean,
+  b: Uint8Array,
+  p: number,
+  end: number,
+): void {
   while (p + 4 <= end) {
     const id = u16(b, p);
     const count = u16(b, p + 2);
@@ -120,7 +138,8 @@ function templateSet(d: FlowDecoder, ex: ExporterState, dom: DomainState, ipfix:
       continue;
     }
     if (id < 256) throw new WireError(`template id ${id} < 256`);
-    if (count > LIMITS.MAX_TEMPLATE_FIELDS) throw new WireError(`template ${id}: ${count} fields > ${LIMITS.MAX_TEMPLATE_FIELDS}`);
+    if (count > LIMITS.MAX_TEMPLATE_FIELDS)
+      throw new WireError(`template ${id}: ${count} fields > ${LIMITS.MAX_TEMPLATE_FIELDS}`);
     const fields: number[] = [];
     p = readFieldSpecs(b, p, end, count, ipfix, fields);
     d.addTemplate(ex, ipfix, dom, { id, options: false, scopeCount: 0, fields });
@@ -128,7 +147,14 @@ function templateSet(d: FlowDecoder, ex: ExporterState, dom: DomainState, ipfix:
 }
 
 /** Field specifiers into flat [ie, len, pen] triples; returns the new offset. */
-function readFieldSpecs(b: Uint8Array, p: number, end: number, count: number, ipfix: boolean, out: number[]): number {
+function readFieldSpecs(
+  b: Uint8Array,
+  p: number,
+  end: number,
+  count: number,
+  ipfix: boolean,
+  out: number[],
+): number {
   for (let i = 0; i < count; i++) {
     if (p + 4 > end) throw new WireError('field specifier truncated');
     let ie = u16(b, p);
@@ -147,7 +173,14 @@ function readFieldSpecs(b: Uint8Array, p: number, end: number, count: number, ip
 }
 
 /** RFC 3954 §6.1: template id, option scope length, option length (bytes), scope fields, option fields. */
-function v9OptionsTemplateSet(d: FlowDecoder, ex: ExporterState, dom: DomainState, b: Uint8Array, p: number, end: number): void {
+function v9OptionsTemplateSet(
+  d: FlowDecoder,
+  ex: ExporterState,
+  dom: DomainState,
+  b: Uint8Array,
+  p: number,
+  end: number,
+): void {
   while (p + 6 <= end) {
     const id = u16(b, p);
     if (id === 0) return; // padding
@@ -155,7 +188,8 @@ function v9OptionsTemplateSet(d: FlowDecoder, ex: ExporterState, dom: DomainStat
     const optLen = u16(b, p + 4);
     p += 6;
     if (id < 256) throw new WireError(`options template id ${id} < 256`);
-    if (scopeLen % 4 || optLen % 4) throw new WireError(`options template ${id}: lengths ${scopeLen}/${optLen} not multiples of 4`);
+    if (scopeLen % 4 || optLen % 4)
+      throw new WireError(`options template ${id}: lengths ${scopeLen}/${optLen} not multiples of 4`);
     const count = (scopeLen + optLen) / 4;
     if (count > LIMITS.MAX_TEMPLATE_FIELDS) throw new WireError(`options template ${id}: ${count} fields`);
     const fields: number[] = [];
@@ -165,7 +199,14 @@ function v9OptionsTemplateSet(d: FlowDecoder, ex: ExporterState, dom: DomainStat
 }
 
 /** RFC 7011 §3.4.2.2: template id, field count, scope field count, field specifiers. */
-function ipfixOptionsTemplateSet(d: FlowDecoder, ex: ExporterState, dom: DomainState, b: Uint8Array, p: number, end: number): void {
+function ipfixOptionsTemplateSet(
+  d: FlowDecoder,
+  ex: ExporterState,
+  dom: DomainState,
+  b: Uint8Array,
+  p: number,
+  end: number,
+): void {
   while (p + 4 <= end) {
     const id = u16(b, p);
     const count = u16(b, p + 2);
@@ -178,7 +219,8 @@ function ipfixOptionsTemplateSet(d: FlowDecoder, ex: ExporterState, dom: DomainS
     const scopeCount = u16(b, p + 4);
     p += 6;
     if (id < 256) throw new WireError(`options template id ${id} < 256`);
-    if (count > LIMITS.MAX_TEMPLATE_FIELDS || scopeCount > count) throw new WireError(`options template ${id}: ${count} fields, ${scopeCount} scope`);
+    if (count > LIMITS.MAX_TEMPLATE_FIELDS || scopeCount > count)
+      throw new WireError(`options template ${id}: ${count} fields, ${scopeCount} scope`);
     const fields: number[] = [];
     p = readFieldSpecs(b, p, end, count, true, fields);
     d.addTemplate(ex, true, dom, { id, options: true, scopeCount, fields });
@@ -249,7 +291,15 @@ export function decodeDataSet(
 }
 
 /** Options data records: learn sampling (IE 34, 50, 305/306, 309/310) per sampler id (48/302). */
-function optionsData(d: FlowDecoder, ex: ExporterState, dom: DomainState, tpl: Template, b: Uint8Array, p: number, end: number): number {
+function optionsData(
+  d: FlowDecoder,
+  ex: ExporterState,
+  dom: DomainState,
+  tpl: Template,
+  b: Uint8Array,
+  p: number,
+  end: number,
+): number {
   const rec = d.rec;
   let n = 0;
   while (end - p >= tpl.minLen && n < LIMITS.MAX_RECORDS_PER_SET) {

@@ -325,10 +325,17 @@ export function walkRecord(rec: FlowRecord, tpl: Template, b: Uint8Array, p: num
   return p;
 }
 
-export function emitRecord(d: FlowDecoder, ex: ExporterState, dom: DomainState, tpl: Template, setRate: number): void {
+export function emitRecord(
+  d: FlowDecoder,
+  ex: ExporterState,
+  dom: DomainState,
+  tpl: Template,
+  setRate: number,
+): void {
   const rec = d.rec;
   let rate = setRate;
-  if (tpl.perRecordRate) rate = d.rateFor(ex, dom, acc.sid, acc.interval > 0 ? acc.interval : acc.rndInterval);
+  if (tpl.perRecordRate)
+    rate = d.rateFor(ex, dom, acc.sid, acc.interval > 0 ? acc.interval : acc.rndInterval);
   rec.samplingRate = rate;
   // Duration: whichever time encoding the template carries (RFC 3954 FIRST/LAST_SWITCHED are
   // sysUptime ms and may wrap, RFC 7011 absolute seconds/ms/NTP, deltas, or a duration).
@@ -338,7 +345,8 @@ export function emitRecord(d: FlowDecoder, ex: ExporterState, dom: DomainState, 
     const x = (acc.last - acc.first) >>> 0;
     dur = x < 0x80000000 ? x : 0;
   } else if (acc.startMs >= 0 && acc.endMs >= acc.startMs) dur = acc.endMs - acc.startMs;
-  else if (acc.startDelta >= 0 && acc.endDelta >= 0 && acc.startDelta >= acc.endDelta) dur = (acc.startDelta - acc.endDelta) / 1000;
+  else if (acc.startDelta >= 0 && acc.endDelta >= 0 && acc.startDelta >= acc.endDelta)
+    dur = (acc.startDelta - acc.endDelta) / 1000;
   rec.durationMs = dur;
   rec.dropped = acc.fwd >= 0 && acc.fwd >> 6 === 2;
   // fragmentFlags (RFC 7012 IE 197): MF is bit 2 counted from the MSB (0x20).

@@ -62,7 +62,13 @@ export function clearL4(rec: FlowRecord): void {
  * Parse a frame of the given pcap link type. Returns true when an IP header was found
  * (rec holds the innermost one), false for non-IP frames (ARP, LLC, ...) or garbage.
  */
-export function parseFrame(b: Uint8Array, off: number, end: number, linkType: number, rec: FlowRecord): boolean {
+export function parseFrame(
+  b: Uint8Array,
+  off: number,
+  end: number,
+  linkType: number,
+  rec: FlowRecord,
+): boolean {
   clearL3(rec);
   if (end > b.length) end = b.length;
   switch (linkType) {
@@ -101,7 +107,13 @@ function parseIpByNibble(b: Uint8Array, off: number, end: number, rec: FlowRecor
   return false;
 }
 
-export function parseEthernet(b: Uint8Array, off: number, end: number, rec: FlowRecord, depth: number): boolean {
+export function parseEthernet(
+  b: Uint8Array,
+  off: number,
+  end: number,
+  rec: FlowRecord,
+  depth: number,
+): boolean {
   if (off + 14 > end) return false;
   let p = off + 12;
   let type = (b[p]! << 8) | b[p + 1]!;
@@ -115,7 +127,14 @@ export function parseEthernet(b: Uint8Array, off: number, end: number, rec: Flow
   return parseEtherType(b, p, end, type, rec, depth);
 }
 
-function parseEtherType(b: Uint8Array, p: number, end: number, type: number, rec: FlowRecord, depth: number): boolean {
+function parseEtherType(
+  b: Uint8Array,
+  p: number,
+  end: number,
+  type: number,
+  rec: FlowRecord,
+  depth: number,
+): boolean {
   switch (type) {
     case ETH_IPV4:
       return parseIpv4(b, p, end, rec, depth);
@@ -246,7 +265,12 @@ function parseTransport(
       if (q + 4 > end) return true;
       rec.srcPort = (b[q]! << 8) | b[q + 1]!;
       rec.dstPort = (b[q + 2]! << 8) | b[q + 3]!;
-      if (!fragment && depth < LIMITS.MAX_ENCAP_DEPTH && (rec.dstPort === 1701 || rec.srcPort === 1701) && q + 8 < end) {
+      if (
+        !fragment &&
+        depth < LIMITS.MAX_ENCAP_DEPTH &&
+        (rec.dstPort === 1701 || rec.srcPort === 1701) &&
+        q + 8 < end
+      ) {
         parseL2tp(b, q + 8, end, rec, depth + 1);
       }
       return true;
@@ -301,7 +325,21 @@ interface OuterSave {
 }
 const saves: OuterSave[] = [];
 for (let i = 0; i <= LIMITS.MAX_ENCAP_DEPTH; i++) {
-  saves.push({ v: 4, s4: 0, d4: 0, proto: 0, sp: 0, dp: 0, it: -1, ic: -1, fl: 0, fr: false, len: 0, s6: new Uint8Array(16), d6: new Uint8Array(16) });
+  saves.push({
+    v: 4,
+    s4: 0,
+    d4: 0,
+    proto: 0,
+    sp: 0,
+    dp: 0,
+    it: -1,
+    ic: -1,
+    fl: 0,
+    fr: false,
+    len: 0,
+    s6: new Uint8Array(16),
+    d6: new Uint8Array(16),
+  });
 }
 
 function saveOuter(rec: FlowRecord, s: OuterSave): void {
@@ -338,7 +376,14 @@ function restoreOuter(rec: FlowRecord, s: OuterSave): void {
 
 type InnerKind = 4 | 6 | 'eth' | 'mpls' | 'pppaddr';
 
-function tryInner(b: Uint8Array, p: number, end: number, rec: FlowRecord, depth: number, kind: InnerKind): void {
+function tryInner(
+  b: Uint8Array,
+  p: number,
+  end: number,
+  rec: FlowRecord,
+  depth: number,
+  kind: InnerKind,
+): void {
   const s = saves[depth]!;
   saveOuter(rec, s);
   let ok: boolean;

@@ -239,7 +239,11 @@ export function udpPayload(data: Uint8Array, linkType: number): UdpDatagram | nu
       if (data.length < 14) return null;
       type = (data[12]! << 8) | data[13]!;
       p = 14;
-      for (let tags = 0; (type === 0x8100 || type === 0x88a8 || type === 0x9100) && tags < LIMITS.MAX_VLAN_TAGS; tags++) {
+      for (
+        let tags = 0;
+        (type === 0x8100 || type === 0x88a8 || type === 0x9100) && tags < LIMITS.MAX_VLAN_TAGS;
+        tags++
+      ) {
         if (p + 4 > data.length) return null;
         type = (data[p + 2]! << 8) | data[p + 3]!;
         p += 4;

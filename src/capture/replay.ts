@@ -41,8 +41,10 @@ export function capturePayloads(buf: Uint8Array): Uint8Array[] {
 }
 
 export async function replay(payloads: readonly Uint8Array[], o: ReplayOptions): Promise<ReplayResult> {
-  if (!isLoopback(o.host)) throw new Error(`refusing to send to ${o.host}: replay only targets loopback (127.0.0.0/8, ::1)`);
-  if (o.from && !isLoopback(o.from)) throw new Error(`refusing to send from ${o.from}: not a loopback address`);
+  if (!isLoopback(o.host))
+    throw new Error(`refusing to send to ${o.host}: replay only targets loopback (127.0.0.0/8, ::1)`);
+  if (o.from && !isLoopback(o.from))
+    throw new Error(`refusing to send from ${o.from}: not a loopback address`);
   if (!payloads.length) return { sent: 0, bytes: 0, errors: 0, seconds: 0, passes: 0 };
   const v6 = o.host.includes(':');
   const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', sendBufferSize: 16 * 1024 * 1024 });
@@ -56,7 +58,9 @@ export async function replay(payloads: readonly Uint8Array[], o: ReplayOptions):
   // A connected socket reports ICMP port-unreachable as asynchronous errors: count them.
   let refused = 0;
   sock.on('error', () => refused++);
-  await new Promise<void>((res, rej) => sock.connect(o.port, o.host === 'localhost' ? '127.0.0.1' : o.host, (e?: Error) => (e ? rej(e) : res())));
+  await new Promise<void>((res, rej) =>
+    sock.connect(o.port, o.host === 'localhost' ? '127.0.0.1' : o.host, (e?: Error) => (e ? rej(e) : res())),
+  );
   const maxPasses = o.loop ?? (o.durationS ? Infinity : 1);
   const deadline = o.durationS ? o.durationS * 1000 : Infinity;
   let sent = 0;

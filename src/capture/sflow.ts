@@ -44,7 +44,8 @@ export function decodeSflow(d: FlowDecoder, ex: ExporterState, b: Uint8Array, ti
   const st = ex.stats;
   checkSeq(st, ex.seq.get(subAgent) ?? -1, seq);
   ex.seq.set(subAgent, (seq + 1) >>> 0);
-  if (nSamples > LIMITS.SFLOW_MAX_SAMPLES) throw new WireError(`sFlow ${nSamples} samples > ${LIMITS.SFLOW_MAX_SAMPLES}`);
+  if (nSamples > LIMITS.SFLOW_MAX_SAMPLES)
+    throw new WireError(`sFlow ${nSamples} samples > ${LIMITS.SFLOW_MAX_SAMPLES}`);
   const rec = d.rec;
   rec.exporter = ex.agentText;
   rec.timeMs = timeMs;
@@ -91,7 +92,14 @@ function sameAgent6(a: Uint8Array | null, b: Uint8Array, o: number): boolean {
   return true;
 }
 
-function flowSample(d: FlowDecoder, ex: ExporterState, b: Uint8Array, p: number, end: number, expanded: boolean): void {
+function flowSample(
+  d: FlowDecoder,
+  ex: ExporterState,
+  b: Uint8Array,
+  p: number,
+  end: number,
+  expanded: boolean,
+): void {
   let rate: number;
   let nRec: number;
   const rec = d.rec;
@@ -111,7 +119,8 @@ function flowSample(d: FlowDecoder, ex: ExporterState, b: Uint8Array, p: number,
     nRec = u32(b, p + 28);
     p += 32;
   }
-  if (nRec > LIMITS.SFLOW_MAX_RECORDS) throw new WireError(`sFlow ${nRec} flow records > ${LIMITS.SFLOW_MAX_RECORDS}`);
+  if (nRec > LIMITS.SFLOW_MAX_RECORDS)
+    throw new WireError(`sFlow ${nRec} flow records > ${LIMITS.SFLOW_MAX_RECORDS}`);
   rate = ex.agentOverride || d.checkRate(rate) || d.defaultRate;
   // sFlow carries its rate in every sample: the stats show the one in use (per agent),
   // written only when it changes so the per-sample path stays a compare.
@@ -138,7 +147,8 @@ function flowSample(d: FlowDecoder, ex: ExporterState, b: Uint8Array, p: number,
         const proto = u32(b, body);
         const frameLen = u32(b, body + 4);
         const hlen = u32(b, body + 12);
-        if (hlen > LIMITS.SFLOW_MAX_HEADER || body + 16 + hlen > rEnd) throw new WireError(`sFlow header length ${hlen}`);
+        if (hlen > LIMITS.SFLOW_MAX_HEADER || body + 16 + hlen > rEnd)
+          throw new WireError(`sFlow header length ${hlen}`);
         const h = body + 16;
         rec.frameLength = frameLen;
         let ok = false;

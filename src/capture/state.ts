@@ -44,7 +44,8 @@ export class StateFile {
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.lastError = `${this.path}: ${(e as Error).message}`;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.lastError = `${this.path}: ${(e as Error).message}`;
       return null;
     }
     try {

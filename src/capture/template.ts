@@ -241,7 +241,8 @@ export class TemplateError extends Error {}
 /** Build the hot-path plan of a template; throws TemplateError on an impossible spec. */
 export function compileTemplate(spec: TemplateSpec, ipfix: boolean): Template {
   const n = spec.fields.length / 3;
-  if (n === 0 || n > LIMITS.MAX_TEMPLATE_FIELDS || !Number.isInteger(n)) throw new TemplateError(`template ${spec.id}: ${n} fields`);
+  if (n === 0 || n > LIMITS.MAX_TEMPLATE_FIELDS || !Number.isInteger(n))
+    throw new TemplateError(`template ${spec.id}: ${n} fields`);
   const roles = new Int32Array(n);
   const lens = new Int32Array(n);
   const plan: number[] = [];
@@ -283,8 +284,15 @@ export function compileTemplate(spec: TemplateSpec, ipfix: boolean): Template {
     lens[i] = len;
     if (role === Role.Src4 || role === Role.Dst4) v4 = true;
     if (role === Role.Src6 || role === Role.Dst6) v6 = true;
-    if (role === Role.SamplerId || role === Role.SamplingInterval || role === Role.SamplerRandomInterval) perRecordRate = true;
-    if (role === Role.InitBytes || role === Role.RespBytes || role === Role.InitPackets || role === Role.RespPackets) biflow = true;
+    if (role === Role.SamplerId || role === Role.SamplingInterval || role === Role.SamplerRandomInterval)
+      perRecordRate = true;
+    if (
+      role === Role.InitBytes ||
+      role === Role.RespBytes ||
+      role === Role.InitPackets ||
+      role === Role.RespPackets
+    )
+      biflow = true;
     if (fixed && role !== Role.Skip) plan.push(role, off, len);
     if (fixed) off += len;
   }

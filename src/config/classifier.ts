@@ -105,7 +105,9 @@ export class Classifier implements PolicyLookup {
 
     // Nearest enclosing entry: in (family, address, length) order every entry comes after
     // the ones containing it, so a stack of the open ones finds it.
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => comparePrefix(this.prefix[a]!, this.prefix[b]!));
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
+      comparePrefix(this.prefix[a]!, this.prefix[b]!),
+    );
     const open: number[] = [];
     for (const e of order) {
       const p = this.prefix[e]!;

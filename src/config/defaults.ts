@@ -75,7 +75,10 @@ export const DEFAULT_MITIGATION: MitigationConfig = {
 export const DEFAULT_ESCALATION: EscalationConfig = { schedule: '*/10 * * * * *' };
 
 /** 64 MiB and 30 days of attack history. */
-export const DEFAULT_HISTORY: HistoryConfig = { max_bytes: 64 * 1024 * 1024, max_age_ms: 30 * 24 * 3600 * 1000 };
+export const DEFAULT_HISTORY: HistoryConfig = {
+  max_bytes: 64 * 1024 * 1024,
+  max_age_ms: 30 * 24 * 3600 * 1000,
+};
 
 export const DEFAULT_LOGGING: LoggingConfig = { level: 'info', format: 'text' };
 
@@ -136,4 +139,9 @@ export const BUILTIN_DEFAULT_HOSTGROUP: Hostgroup = {
 export const DEFAULT_GRAPHITE = { prefix: 'breakwater', interval_ms: 1000, top_hosts: 20 } as const;
 export const DEFAULT_INFLUXDB = { database: 'breakwater', interval_ms: 1000, top_hosts: 20 } as const;
 /** key_prefix "" gives FastNetMon's key names (<ip>_information, <ip>_packets_dump). */
-export const DEFAULT_REDIS = { url: 'redis://127.0.0.1:6379', key_prefix: '', ttl_ms: 7 * 86_400_000, channel: 'breakwater_events' } as const;
+export const DEFAULT_REDIS = {
+  url: 'redis://127.0.0.1:6379',
+  key_prefix: '',
+  ttl_ms: 7 * 86_400_000,
+  channel: 'breakwater_events',
+} as const;

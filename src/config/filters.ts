@@ -19,7 +19,9 @@ const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) 
  */
 export function parseRange(v: string | number, max: number, what: string): NumRange {
   const bad = () =>
-    new ValueError(`invalid ${what} ${show(v)}: expected a number 0..${max} or a range such as "1024-2048", ">=1024" or "<1024"`);
+    new ValueError(
+      `invalid ${what} ${show(v)}: expected a number 0..${max} or a range such as "1024-2048", ">=1024" or "<1024"`,
+    );
   const num = (t: string): number => {
     if (!/^\d{1,10}$/.test(t)) throw bad();
     const n = Number(t);
@@ -59,7 +61,18 @@ export function parseRange(v: string | number, max: number, what: string): NumRa
 }
 
 export const PROTOCOLS: Readonly<Record<string, number>> = {
-  icmp: 1, igmp: 2, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, icmpv6: 58, 'ipv6-icmp': 58, ospf: 89, pim: 103, sctp: 132,
+  icmp: 1,
+  igmp: 2,
+  tcp: 6,
+  udp: 17,
+  gre: 47,
+  esp: 50,
+  ah: 51,
+  icmpv6: 58,
+  'ipv6-icmp': 58,
+  ospf: 89,
+  pim: 103,
+  sctp: 132,
 };
 
 export function parseProtocol(v: string | number): number {
@@ -69,10 +82,21 @@ export function parseProtocol(v: string | number): number {
     if (n !== undefined) return n;
     if (/^\d{1,3}$/.test(v) && Number(v) <= 255) return Number(v);
   }
-  throw new ValueError(`invalid protocol ${show(v)}: expected 0..255 or a name (${Object.keys(PROTOCOLS).join(', ')})`);
+  throw new ValueError(
+    `invalid protocol ${show(v)}: expected 0..255 or a name (${Object.keys(PROTOCOLS).join(', ')})`,
+  );
 }
 
-export const TCP_FLAGS: Readonly<Record<string, number>> = { fin: 1, syn: 2, rst: 4, psh: 8, ack: 16, urg: 32, ece: 64, cwr: 128 };
+export const TCP_FLAGS: Readonly<Record<string, number>> = {
+  fin: 1,
+  syn: 2,
+  rst: 4,
+  psh: 8,
+  ack: 16,
+  urg: 32,
+  ece: 64,
+  cwr: 128,
+};
 
 /** "syn,!ack" or [syn, "!ack"]: flags that must be set, and ("!") flags that must be clear. */
 export function parseTcpFlags(v: string | readonly string[]): { set: number; clear: number } {
@@ -84,7 +108,9 @@ export function parseTcpFlags(v: string | readonly string[]): { set: number; cle
     const name = typeof it === 'string' ? (neg ? it.slice(1) : it).toLowerCase() : '';
     const bit = TCP_FLAGS[name];
     if (bit === undefined) {
-      throw new ValueError(`invalid TCP flag ${show(it)}: expected ${Object.keys(TCP_FLAGS).join(', ')}, with "!" for a flag that must be clear`);
+      throw new ValueError(
+        `invalid TCP flag ${show(it)}: expected ${Object.keys(TCP_FLAGS).join(', ')}, with "!" for a flag that must be clear`,
+      );
     }
     if ((neg ? set : clear) & bit) throw new ValueError(`TCP flag ${name} is required both set and clear`);
     if (neg) clear |= bit;
@@ -97,7 +123,8 @@ export function parseTcpFlags(v: string | readonly string[]): { set: number; cle
 
 /** One value or a list of them; a single value's errors point at it (path ends in [0]). */
 const one = <T>(s: z.ZodType<T>) => z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(s));
-const range = (max: number, what: string) => value((v: string | number) => parseRange(v, max, what), 'string|number');
+const range = (max: number, what: string) =>
+  value((v: string | number) => parseRange(v, max, what), 'string|number');
 const prefixOne = value((v: string) => parsePrefix(v));
 
 export const filterRuleSchema = z.strictObject({
@@ -121,7 +148,11 @@ export const filtersSchema = z.array(filterRuleSchema);
 export type FilterRuleRaw = z.output<typeof filterRuleSchema>;
 
 /** Raw rules -> FlowFilterRule, each with its location; `at` is the list's path in `src`. */
-export function resolveFilters(raw: readonly FilterRuleRaw[] | undefined, src: YamlSource, at: readonly PathSeg[]): FlowFilterRule[] {
+export function resolveFilters(
+  raw: readonly FilterRuleRaw[] | undefined,
+  src: YamlSource,
+  at: readonly PathSeg[],
+): FlowFilterRule[] {
   return (raw ?? []).map((r, i) => {
     const m = r.match;
     return {
@@ -158,7 +189,10 @@ function parseUrl(v: string, protocols: readonly string[], example: string): URL
   } catch {
     throw new ValueError(`invalid URL ${show(v)} (e.g. ${example})`);
   }
-  if (!protocols.includes(u.protocol)) throw new ValueError(`the URL must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got ${show(v)}`);
+  if (!protocols.includes(u.protocol))
+    throw new ValueError(
+      `the URL must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got ${show(v)}`,
+    );
   return u;
 }
 
@@ -169,9 +203,12 @@ export const httpUrl = value((v: string) => {
 
 export const redisUrl = value((v: string) => {
   const u = parseUrl(v, ['redis:'], 'redis://127.0.0.1:6379/0');
-  if (u.pathname.length > 1 && !/^\/\d+$/.test(u.pathname)) throw new ValueError(`the Redis URL's path must be a database number, got ${show(u.pathname)}`);
+  if (u.pathname.length > 1 && !/^\/\d+$/.test(u.pathname))
+    throw new ValueError(`the Redis URL's path must be a database number, got ${show(u.pathname)}`);
   return v;
 });
 
 /** A Graphite path prefix: dot-separated words (empty = none). */
-export const metricPrefix = z.string().regex(/^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$/, 'use dot-separated words of letters, digits, "_" and "-"');
+export const metricPrefix = z
+  .string()
+  .regex(/^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$/, 'use dot-separated words of letters, digits, "_" and "-"');

@@ -25,5 +25,12 @@ export {
 } from './values.js';
 export { BUILTIN_DEFAULT_HOSTGROUP } from './defaults.js';
 export { PrefixTable } from './prefix-table.js';
-export { Classifier, classifierOf, type HostClass, type HostKind, type PolicyInput, type PolicyLookup } from './classifier.js';
+export {
+  Classifier,
+  classifierOf,
+  type HostClass,
+  type HostKind,
+  type PolicyInput,
+  type PolicyLookup,
+} from './classifier.js';
 export { ConfigStore, type ConfigListener, type ReloadResult } from './reload.js';

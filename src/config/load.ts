@@ -78,7 +78,9 @@ export function loadConfig(file?: string): Config {
     text = fs.readFileSync(abs, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigError([`${displayPath(abs)}:1:1: cannot read config: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`]);
+    throw new ConfigError([
+      `${displayPath(abs)}:1:1: cannot read config: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    ]);
   }
   return parseConfig(abs, text);
 }
@@ -95,12 +97,16 @@ export function parseConfig(file: string, text: string): Config {
   return r.config;
 }
 
-function build(src: YamlSource, baseDir: string): { ok: true; config: Config } | { ok: false; errors: string[] } {
+function build(
+  src: YamlSource,
+  baseDir: string,
+): { ok: true; config: Config } | { ok: false; errors: string[] } {
   const v = validate(mainSchema, src);
   if (!v.ok) return v;
   const raw = v.value;
   const errors: string[] = [];
-  const err = (p: PathSeg[], msg: string, which: 'key' | 'value' = 'value') => errors.push(src.at(p, msg, which));
+  const err = (p: PathSeg[], msg: string, which: 'key' | 'value' = 'value') =>
+    errors.push(src.at(p, msg, which));
 
   checkCapture(raw, err);
   const peers = checkBgp(raw, err);
@@ -109,7 +115,8 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
   let apiHost = DEFAULT_API.host;
   let apiPort = DEFAULT_API.port;
   if (raw.api.listen) {
-    if (raw.api.host !== undefined || raw.api.port !== undefined) err(['api', 'listen'], 'give either listen or host/port, not both');
+    if (raw.api.host !== undefined || raw.api.port !== undefined)
+      err(['api', 'listen'], 'give either listen or host/port, not both');
     ({ host: apiHost, port: apiPort } = raw.api.listen);
   } else {
     apiHost = raw.api.host ?? apiHost;
@@ -117,10 +124,15 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
   }
   const apiTls = checkApi(raw, apiHost, baseDir, err);
 
-  if (raw.dry_run !== undefined && raw.detection.dry_run !== undefined && raw.dry_run !== raw.detection.dry_run) {
+  if (
+    raw.dry_run !== undefined &&
+    raw.detection.dry_run !== undefined &&
+    raw.dry_run !== raw.detection.dry_run
+  ) {
     err(['dry_run'], 'dry_run is set differently here and under detection');
   }
-  if (raw.detection.tick > raw.detection.window) err(['detection', 'tick'], 'tick must not be longer than window');
+  if (raw.detection.tick > raw.detection.window)
+    err(['detection', 'tick'], 'tick must not be longer than window');
   if (raw.detection.tick === 0) err(['detection', 'tick'], 'tick must be greater than 0');
 
   // Policies.
@@ -144,7 +156,12 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
         (f.raw.prefixes ?? []).forEach((p, i) => {
           if (raw.networks.some((n) => inside(n, p))) return;
           const fix = `add it (or a prefix covering it) to networks in ${src.shown}`;
-          errors.push(f.src.at(['prefixes', i], `${prefixToString(p)} is outside networks, so it is neither monitored nor mitigated: ${fix}`));
+          errors.push(
+            f.src.at(
+              ['prefixes', i],
+              `${prefixToString(p)} is outside networks, so it is neither monitored nor mitigated: ${fix}`,
+            ),
+          );
         });
       }
       if (!pf.errors.length) {
@@ -174,7 +191,9 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
         address: e.address,
         name: e.name,
         ...(e.sampling_rate !== undefined ? { sampling_rate: e.sampling_rate } : {}),
-        ...(e.max_records_per_second !== undefined ? { max_records_per_second: e.max_records_per_second } : {}),
+        ...(e.max_records_per_second !== undefined
+          ? { max_records_per_second: e.max_records_per_second }
+          : {}),
         ...(e.max_link_bps !== undefined ? { max_link_bps: e.max_link_bps } : {}),
         ...(e.max_templates !== undefined ? { max_templates: e.max_templates } : {}),
       })),
@@ -182,7 +201,9 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
       receive_buffer_bytes: raw.capture.receive_buffer_bytes,
       default_sampling_rate: raw.capture.default_sampling_rate,
       sampling_overrides: overrides,
-      ...(raw.capture.mirror_interface !== undefined ? { mirror_interface: raw.capture.mirror_interface } : {}),
+      ...(raw.capture.mirror_interface !== undefined
+        ? { mirror_interface: raw.capture.mirror_interface }
+        : {}),
     },
     detection: {
       tick_ms: raw.detection.tick,
@@ -195,10 +216,16 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
       hot_sample_bytes: raw.detection.hot_sample_bytes,
       dry_run: raw.dry_run ?? raw.detection.dry_run ?? false,
     },
-    api: { enabled: raw.api.enabled, host: apiHost, port: apiPort, users: raw.api.users,
+    api: {
+      enabled: raw.api.enabled,
+      host: apiHost,
+      port: apiPort,
+      users: raw.api.users,
       ...(apiTls ? { tls: apiTls } : {}),
       ...(raw.api.max_connections !== undefined ? { max_connections: raw.api.max_connections } : {}),
-      ...(raw.api.max_connections_per_source !== undefined ? { max_connections_per_source: raw.api.max_connections_per_source } : {}),
+      ...(raw.api.max_connections_per_source !== undefined
+        ? { max_connections_per_source: raw.api.max_connections_per_source }
+        : {}),
     },
     bgp: {
       local_as: raw.bgp.local_as,
@@ -230,17 +257,32 @@ function build(src: YamlSource, baseDir: string): { ok: true; config: Config } |
 type Err = (p: PathSeg[], msg: string, which?: 'key' | 'value') => void;
 
 /** graphite, influxdb, redis, networks_from_bgp and capture.filters (docs/integrations.md). */
-function buildIntegrations(raw: MainRaw, src: YamlSource, hostgroups: readonly Hostgroup[], err: Err): IntegrationsConfig {
+function buildIntegrations(
+  raw: MainRaw,
+  src: YamlSource,
+  hostgroups: readonly Hostgroup[],
+  err: Err,
+): IntegrationsConfig {
   const out: { -readonly [K in keyof IntegrationsConfig]: IntegrationsConfig[K] } = {};
   const g = raw.graphite;
   if (g) {
     if (g.interval < 100) err(['graphite', 'interval'], 'interval must be at least 100ms');
-    out.graphite = { host: g.address.host, port: g.address.port, prefix: g.prefix, interval_ms: g.interval, top_hosts: g.top_hosts };
+    out.graphite = {
+      host: g.address.host,
+      port: g.address.port,
+      prefix: g.prefix,
+      interval_ms: g.interval,
+      top_hosts: g.top_hosts,
+    };
   }
   const i = raw.influxdb;
   if (i) {
     if (i.interval < 100) err(['influxdb', 'interval'], 'interval must be at least 100ms');
-    if ((i.username === undefined) !== (i.password === undefined)) err(['influxdb', i.username === undefined ? 'password' : 'username'], 'give both username and password, or neither');
+    if ((i.username === undefined) !== (i.password === undefined))
+      err(
+        ['influxdb', i.username === undefined ? 'password' : 'username'],
+        'give both username and password, or neither',
+      );
     out.influxdb = {
       url: i.url,
       database: i.database,
@@ -251,18 +293,36 @@ function buildIntegrations(raw: MainRaw, src: YamlSource, hostgroups: readonly H
       top_hosts: i.top_hosts,
     };
   }
-  if (raw.redis) out.redis = { url: raw.redis.url, key_prefix: raw.redis.key_prefix, ttl_ms: raw.redis.ttl, channel: raw.redis.channel };
+  if (raw.redis)
+    out.redis = {
+      url: raw.redis.url,
+      key_prefix: raw.redis.key_prefix,
+      ttl_ms: raw.redis.ttl,
+      channel: raw.redis.channel,
+    };
   const n = raw.networks_from_bgp;
   if (n) {
     if (!raw.bgp.peers.some((p) => p.name === n.peer)) {
-      err(['networks_from_bgp', 'peer'], `no BGP peer named "${n.peer}" (known: ${raw.bgp.peers.map((p) => p.name).join(', ') || 'none'})`);
+      err(
+        ['networks_from_bgp', 'peer'],
+        `no BGP peer named "${n.peer}" (known: ${raw.bgp.peers.map((p) => p.name).join(', ') || 'none'})`,
+      );
     }
     if (hostgroups.length && !hostgroups.some((h) => h.name === n.hostgroup)) {
-      err(['networks_from_bgp', 'hostgroup'], `no hostgroup named "${n.hostgroup}" (known: ${hostgroups.map((h) => h.name).join(', ')})`);
+      err(
+        ['networks_from_bgp', 'hostgroup'],
+        `no hostgroup named "${n.hostgroup}" (known: ${hostgroups.map((h) => h.name).join(', ')})`,
+      );
     }
-    out.networks_from_bgp = { peer: n.peer, communities: n.communities, hostgroup: n.hostgroup, within: n.within };
+    out.networks_from_bgp = {
+      peer: n.peer,
+      communities: n.communities,
+      hostgroup: n.hostgroup,
+      within: n.within,
+    };
   }
-  if (raw.capture.filters?.length) out.filters = resolveFilters(raw.capture.filters, src, ['capture', 'filters']);
+  if (raw.capture.filters?.length)
+    out.filters = resolveFilters(raw.capture.filters, src, ['capture', 'filters']);
   return out;
 }
 
@@ -271,7 +331,12 @@ function buildIntegrations(raw: MainRaw, src: YamlSource, hostgroups: readonly H
  * position: an open API (no users) on a non-loopback address, and TLS files that cannot be
  * read or do not make a certificate and key pair. Returns the TLS paths made absolute.
  */
-function checkApi(raw: MainRaw, host: string, baseDir: string, err: Err): { cert: string; key: string } | null {
+function checkApi(
+  raw: MainRaw,
+  host: string,
+  baseDir: string,
+  err: Err,
+): { cert: string; key: string } | null {
   if (!raw.api.enabled) return null;
   if (Object.keys(raw.api.users).length === 0 && !isLoopback(host)) {
     err(
@@ -288,7 +353,10 @@ function checkApi(raw: MainRaw, host: string, baseDir: string, err: Err): { cert
       pem[k] = fs.readFileSync(files[k]);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      err(['api', 'tls', k], `cannot read ${displayPath(files[k])}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`);
+      err(
+        ['api', 'tls', k],
+        `cannot read ${displayPath(files[k])}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`,
+      );
     }
   }
   if (pem.cert && pem.key) {
@@ -296,7 +364,10 @@ function checkApi(raw: MainRaw, host: string, baseDir: string, err: Err): { cert
       tls.createSecureContext({ cert: pem.cert, key: pem.key });
     } catch (e) {
       // OpenSSL's words: "key values mismatch", "no start line" (not PEM), ...
-      err(['api', 'tls', 'cert'], `${displayPath(files.cert)} and ${displayPath(files.key)} are not a PEM certificate and its private key: ${(e as Error).message}`);
+      err(
+        ['api', 'tls', 'cert'],
+        `${displayPath(files.cert)} and ${displayPath(files.key)} are not a PEM certificate and its private key: ${(e as Error).message}`,
+      );
     }
   }
   return files;
@@ -307,17 +378,29 @@ function checkCapture(raw: MainRaw, err: Err): void {
   const binds = new Map<string, number>();
   raw.capture.listeners.forEach((l, i) => {
     const dn = names.get(l.name);
-    if (dn !== undefined) err(['capture', 'listeners', i, 'name'], `listener name "${l.name}" is already used by listeners[${dn}]`);
+    if (dn !== undefined)
+      err(
+        ['capture', 'listeners', i, 'name'],
+        `listener name "${l.name}" is already used by listeners[${dn}]`,
+      );
     else names.set(l.name, i);
     const key = `${l.address}|${l.port}`;
     const db = binds.get(key);
-    if (db !== undefined && l.port !== 0) err(['capture', 'listeners', i, 'port'], `${l.address} port ${l.port} is already used by listeners[${db}]`);
+    if (db !== undefined && l.port !== 0)
+      err(
+        ['capture', 'listeners', i, 'port'],
+        `${l.address} port ${l.port} is already used by listeners[${db}]`,
+      );
     else binds.set(key, i);
   });
   const exporterNames = new Map<string, number>();
   raw.capture.exporters.forEach((e, i) => {
     const dn = exporterNames.get(e.name);
-    if (dn !== undefined) err(['capture', 'exporters', i, 'name'], `exporter name "${e.name}" is already used by exporters[${dn}]`);
+    if (dn !== undefined)
+      err(
+        ['capture', 'exporters', i, 'name'],
+        `exporter name "${e.name}" is already used by exporters[${dn}]`,
+      );
     else exporterNames.set(e.name, i);
   });
   if (raw.capture.exporters.length === 0) {
@@ -339,10 +422,12 @@ function checkCapture(raw: MainRaw, err: Err): void {
  * The daemon never announces outside `networks` or over a whitelisted address; pinned
  * static routes and rules are held to the same rule as mitigations.
  */
-const inside = (outer: Prefix, inner: Prefix) => outer.family === inner.family && outer.len <= inner.len && prefixContains(outer, inner.bytes);
+const inside = (outer: Prefix, inner: Prefix) =>
+  outer.family === inner.family && outer.len <= inner.len && prefixContains(outer, inner.bytes);
 
 function announceSafety(raw: MainRaw, p: Prefix): string | null {
-  if (!raw.networks.some((n) => inside(n, p))) return `${prefixToString(p)} is outside networks: Breakwater never announces it`;
+  if (!raw.networks.some((n) => inside(n, p)))
+    return `${prefixToString(p)} is outside networks: Breakwater never announces it`;
   const w = raw.whitelist.find((x) => x.family === p.family && (inside(x, p) || inside(p, x)));
   if (w) return `${prefixToString(p)} covers whitelisted ${prefixToString(w)}: Breakwater never announces it`;
   return null;
@@ -359,10 +444,14 @@ function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
     else names.set(p.name, i);
     const key = `${p.address}|${p.port}`;
     const da = addrs.get(key);
-    if (da !== undefined) err(at('address'), `peer ${p.address} port ${p.port} is already configured as bgp.peers[${da}]`);
+    if (da !== undefined)
+      err(at('address'), `peer ${p.address} port ${p.port} is already configured as bgp.peers[${da}]`);
     else addrs.set(key, i);
     if (p.local_address !== undefined && fam(p.local_address) !== fam(p.address)) {
-      err(at('local_address'), `local_address ${p.local_address} is IPv${fam(p.local_address)} but the peer address ${p.address} is IPv${fam(p.address)}`);
+      err(
+        at('local_address'),
+        `local_address ${p.local_address} is IPv${fam(p.local_address)} but the peer address ${p.address} is IPv${fam(p.address)}`,
+      );
     }
     // Never run a session unauthenticated because the addon that sets the key is missing.
     const missing = sessionSecurityMissing(p);
@@ -388,7 +477,10 @@ function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
   raw.bgp.static_routes.forEach((r, i) => {
     const nf = fam(r.next_hop);
     if (nf !== r.prefix.family) {
-      err(['bgp', 'static_routes', i, 'next_hop'], `next hop ${r.next_hop} is IPv${nf} but prefix ${prefixToString(r.prefix)} is IPv${r.prefix.family}`);
+      err(
+        ['bgp', 'static_routes', i, 'next_hop'],
+        `next hop ${r.next_hop} is IPv${nf} but prefix ${prefixToString(r.prefix)} is IPv${r.prefix.family}`,
+      );
     }
     const unsafe = announceSafety(raw, r.prefix);
     if (unsafe) err(['bgp', 'static_routes', i, 'prefix'], unsafe);
@@ -424,7 +516,10 @@ function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
  * Where in a static FlowSpec rule a refusal reason (`field: message`, `action.rate: ...`)
  * points, and the message to show there; an unknown field gets "did you mean".
  */
-function locateRuleError(rule: Record<string, unknown>, reason: string): { path: PathSeg[]; message: string; which: 'key' | 'value' } {
+function locateRuleError(
+  rule: Record<string, unknown>,
+  reason: string,
+): { path: PathSeg[]; message: string; which: 'key' | 'value' } {
   const m = /^([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?: (.*)$/.exec(reason);
   if (!m || !(m[1]! in rule)) return { path: [], message: reason, which: 'value' };
   const [, field, sub, msg] = m as unknown as [string, string, string | undefined, string];
@@ -433,6 +528,11 @@ function locateRuleError(rule: Record<string, unknown>, reason: string): { path:
   const known = sub !== undefined ? ACTION_FIELDS : RULE_FIELDS;
   const name = sub ?? field;
   // `action_params` (a policy's key) in a rule: its parameters go under `action`.
-  const guess = closestKey(name, known) ?? known.find((k) => k.length >= 4 && name.startsWith(`${k}_`)) ?? null;
-  return { path, message: `unknown field${guess ? `: did you mean ${guess}?` : ` (known: ${known.join(', ')})`}`, which: 'key' };
+  const guess =
+    closestKey(name, known) ?? known.find((k) => k.length >= 4 && name.startsWith(`${k}_`)) ?? null;
+  return {
+    path,
+    message: `unknown field${guess ? `: did you mean ${guess}?` : ` (known: ${known.join(', ')})`}`,
+    which: 'key',
+  };
 }

@@ -47,7 +47,10 @@ export function readPolicyDir(dir: string): { files: PolicyFile[]; errors: strin
 }
 
 /** Parse one policy file's text. */
-export function parsePolicy(file: string, text: string): { ok: true; policy: PolicyFile } | { ok: false; errors: string[] } {
+export function parsePolicy(
+  file: string,
+  text: string,
+): { ok: true; policy: PolicyFile } | { ok: false; errors: string[] } {
   const y = YamlSource.parse(file, text);
   if (!y.ok) return y;
   const v = validate(policySchema, y.src);
@@ -55,7 +58,10 @@ export function parsePolicy(file: string, text: string): { ok: true; policy: Pol
   const base = path.basename(file).replace(/\.ya?ml$/, '');
   const name = v.value.name ?? base;
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
-    return { ok: false, errors: [y.src.at([], `no "name" key and the file name "${base}" is not a valid hostgroup name`)] };
+    return {
+      ok: false,
+      errors: [y.src.at([], `no "name" key and the file name "${base}" is not a valid hostgroup name`)],
+    };
   }
   return { ok: true, policy: { src: y.src, raw: v.value, name } };
 }
@@ -112,10 +118,16 @@ function mergeActions(base: PolicyActions, o: PolicyRaw['actions'], dir: string)
       action_params: def(fs_.action_params, base.flowspec.action_params),
       coverage: def(fs_.coverage, base.flowspec.coverage),
     },
-    notify: { ...notify, format: def(nt.format, base.notify.format), timeout_ms: def(nt.timeout, base.notify.timeout_ms) },
+    notify: {
+      ...notify,
+      format: def(nt.format, base.notify.format),
+      timeout_ms: def(nt.timeout, base.notify.timeout_ms),
+    },
     escalation: {
       enabled: def(es.enabled, base.escalation.enabled),
-      thresholds: es.thresholds ? mergeThresholds(base.escalation.thresholds, es.thresholds) : base.escalation.thresholds,
+      thresholds: es.thresholds
+        ? mergeThresholds(base.escalation.thresholds, es.thresholds)
+        : base.escalation.thresholds,
       prefix_length: { ...base.escalation.prefix_length, ...es.prefix_length },
       communities: def(es.communities, base.escalation.communities),
       large_communities: def(es.large_communities, base.escalation.large_communities),
@@ -162,7 +174,11 @@ function applyPolicy(parent: Hostgroup, p: PolicyFile, parentName: string | null
     },
     ticks_required: def(p.raw.ticks_required, parent.ticks_required),
     actions: mergeActions(parent.actions, p.raw.actions, path.dirname(p.src.file)),
-    ...(p.raw.filters !== undefined ? { filters: resolveFilters(p.raw.filters, p.src, ['filters']) } : parent.filters ? { filters: parent.filters } : {}),
+    ...(p.raw.filters !== undefined
+      ? { filters: resolveFilters(p.raw.filters, p.src, ['filters']) }
+      : parent.filters
+        ? { filters: parent.filters }
+        : {}),
   };
 }
 
@@ -170,27 +186,39 @@ function applyPolicy(parent: Hostgroup, p: PolicyFile, parentName: string | null
  * Resolve inheritance. Returns hostgroups with `default` first, then the files' order.
  * Errors: duplicate names, unknown parents, parent loops, a prefix in two hostgroups.
  */
-export function resolveHostgroups(files: readonly PolicyFile[]): { ok: true; hostgroups: Hostgroup[] } | { ok: false; errors: string[] } {
+export function resolveHostgroups(
+  files: readonly PolicyFile[],
+): { ok: true; hostgroups: Hostgroup[] } | { ok: false; errors: string[] } {
   const errors: string[] = [];
   const byName = new Map<string, PolicyFile>();
   for (const f of files) {
     const prev = byName.get(f.name);
     if (prev) {
-      errors.push(f.src.at(['name'], `hostgroup "${f.name}" is already defined in ${prev.src.loc(['name'])}`));
+      errors.push(
+        f.src.at(['name'], `hostgroup "${f.name}" is already defined in ${prev.src.loc(['name'])}`),
+      );
       continue;
     }
     byName.set(f.name, f);
   }
-  const parentOf = (f: PolicyFile): string | null => (f.name === 'default' ? null : f.raw.parent === undefined ? 'default' : f.raw.parent);
+  const parentOf = (f: PolicyFile): string | null =>
+    f.name === 'default' ? null : f.raw.parent === undefined ? 'default' : f.raw.parent;
   const dflt = byName.get('default');
   if (dflt && dflt.raw.parent !== undefined && dflt.raw.parent !== null) {
-    errors.push(dflt.src.at(['parent'], 'the default hostgroup is the root of inheritance and cannot have a parent'));
+    errors.push(
+      dflt.src.at(['parent'], 'the default hostgroup is the root of inheritance and cannot have a parent'),
+    );
   }
   for (const f of byName.values()) {
     if (f.name === 'default') continue;
     const par = parentOf(f);
     if (par === null) {
-      errors.push(f.src.at(['parent'], `only the default hostgroup may have no parent (leave "parent" out to inherit from default)`));
+      errors.push(
+        f.src.at(
+          ['parent'],
+          `only the default hostgroup may have no parent (leave "parent" out to inherit from default)`,
+        ),
+      );
     } else if (par !== 'default' && !byName.has(par)) {
       const known = ['default', ...[...byName.keys()].filter((n) => n !== 'default')].join(', ');
       errors.push(f.src.at(['parent'], `hostgroup "${par}" does not exist (known: ${known})`));
@@ -220,7 +248,10 @@ export function resolveHostgroups(files: readonly PolicyFile[]): { ok: true; hos
       const where = f.src.loc(['prefixes', i]);
       const prev = seen.get(key);
       if (prev) {
-        const msg = prev.group === f.name ? `prefix ${key} is listed twice (first at ${prev.where})` : `prefix ${key} is already in hostgroup "${prev.group}" (${prev.where})`;
+        const msg =
+          prev.group === f.name
+            ? `prefix ${key} is listed twice (first at ${prev.where})`
+            : `prefix ${key} is already in hostgroup "${prev.group}" (${prev.where})`;
         errors.push(f.src.at(['prefixes', i], msg));
       } else seen.set(key, { group: f.name, where });
     });
@@ -244,7 +275,16 @@ export function resolveHostgroups(files: readonly PolicyFile[]): { ok: true; hos
     const explicit = escExplicit.get(par)! || f.raw.actions?.escalation?.thresholds !== undefined;
     if (!escExplicit.get(par) && f.raw.actions?.escalation?.thresholds !== undefined) {
       // The parent's escalation thresholds were its emergency tier by default: start from none.
-      g = { ...g, actions: { ...g.actions, escalation: { ...g.actions.escalation, thresholds: mergeThresholds({}, f.raw.actions.escalation.thresholds) } } };
+      g = {
+        ...g,
+        actions: {
+          ...g.actions,
+          escalation: {
+            ...g.actions.escalation,
+            thresholds: mergeThresholds({}, f.raw.actions.escalation.thresholds),
+          },
+        },
+      };
     }
     escExplicit.set(n, explicit);
     resolved.set(n, g);
@@ -255,18 +295,32 @@ export function resolveHostgroups(files: readonly PolicyFile[]): { ok: true; hos
   for (let i = 0; i < out.length; i++) {
     const g = out[i]!;
     if (!escExplicit.get(g.name)) {
-      out[i] = { ...g, actions: { ...g.actions, escalation: { ...g.actions.escalation, thresholds: g.thresholds.emergency } } };
+      out[i] = {
+        ...g,
+        actions: {
+          ...g.actions,
+          escalation: { ...g.actions.escalation, thresholds: g.thresholds.emergency },
+        },
+      };
     }
   }
 
   for (const g of out) {
     const f = byName.get(g.name);
-    if (g.actions.flowspec.action === 'rate-limit' && typeof g.actions.flowspec.action_params.rate !== 'number' && g.actions.flowspec.enabled) {
+    if (
+      g.actions.flowspec.action === 'rate-limit' &&
+      typeof g.actions.flowspec.action_params.rate !== 'number' &&
+      g.actions.flowspec.enabled
+    ) {
       const msg = `action rate-limit needs action_params.rate (bytes per second)`;
       errors.push(f ? f.src.at(['actions', 'flowspec'], msg) : msg);
     }
     const hf = g.actions.hostgroup.flowspec;
-    if (hf.enabled && (hf.action ?? g.actions.flowspec.action) === 'rate-limit' && typeof (hf.action_params ?? g.actions.flowspec.action_params).rate !== 'number') {
+    if (
+      hf.enabled &&
+      (hf.action ?? g.actions.flowspec.action) === 'rate-limit' &&
+      typeof (hf.action_params ?? g.actions.flowspec.action_params).rate !== 'number'
+    ) {
       const msg = `action rate-limit needs action_params.rate (bytes per second)`;
       errors.push(f ? f.src.at(['actions', 'hostgroup', 'flowspec'], msg) : msg);
     }

@@ -198,7 +198,12 @@ export class PrefixTable<V> {
     const lin = this.lin6;
     if (lin !== null) {
       for (let k = 0; k < lin.length; k += 8) {
-        if (((a0 & lin[k + 4]!) >>> 0) === lin[k] && ((a1 & lin[k + 5]!) >>> 0) === lin[k + 1] && ((a2 & lin[k + 6]!) >>> 0) === lin[k + 2] && ((a3 & lin[k + 7]!) >>> 0) === lin[k + 3])
+        if (
+          (a0 & lin[k + 4]!) >>> 0 === lin[k] &&
+          (a1 & lin[k + 5]!) >>> 0 === lin[k + 1] &&
+          (a2 & lin[k + 6]!) >>> 0 === lin[k + 2] &&
+          (a3 & lin[k + 7]!) >>> 0 === lin[k + 3]
+        )
           return this.lin6Idx[k >> 3]!;
       }
       return -1;
@@ -236,7 +241,8 @@ export class PrefixTable<V> {
 
   /** Either family by byte length (4 or 16): convenience for non-hot paths. */
   lookup(bytes: Uint8Array): V | undefined {
-    if (bytes.length === 4) return this.lookup4(((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0);
+    if (bytes.length === 4)
+      return this.lookup4(((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0);
     return this.lookup6(bytes, 0);
   }
 }

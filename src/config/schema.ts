@@ -56,12 +56,18 @@ export const largeCommunity = value((v: string) => parseLargeCommunity(v).join('
 export const extCommunity = value((v: string) => formatExtendedCommunity(parseExtendedCommunity(v)));
 /** A standard ("a:b", a name) or large ("a:b:c") community, canonical text. */
 const anyCommunity = value(
-  (v: string | number) => (typeof v === 'string' && v.split(':').length === 3 ? parseLargeCommunity(v).join(':') : formatCommunity(parseCommunity(v))),
+  (v: string | number) =>
+    typeof v === 'string' && v.split(':').length === 3
+      ? parseLargeCommunity(v).join(':')
+      : formatCommunity(parseCommunity(v)),
   'string|number',
 );
 const hostPort = value((v: string) => parseHostPort(v));
 const cronExpr = value((v: string) => {
-  if (!cron.validate(v)) throw new ValueError(`invalid cron expression ${JSON.stringify(v)} (e.g. "*/10 * * * * *" = every 10 seconds)`);
+  if (!cron.validate(v))
+    throw new ValueError(
+      `invalid cron expression ${JSON.stringify(v)} (e.g. "*/10 * * * * *" = every 10 seconds)`,
+    );
   return v;
 });
 const webhookUrl = value((v: string) => {
@@ -71,7 +77,8 @@ const webhookUrl = value((v: string) => {
   } catch {
     throw new ValueError(`invalid webhook URL ${JSON.stringify(v)}`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ValueError(`webhook URL must be http:// or https://, got ${JSON.stringify(v)}`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new ValueError(`webhook URL must be http:// or https://, got ${JSON.stringify(v)}`);
   return v;
 });
 
@@ -107,8 +114,16 @@ const peerSchema = z.strictObject({
   local_as: asn.optional(),
   local_address: ipText.optional(),
   // RFC 4271 §4.2: zero, or at least three seconds.
-  hold_time: z.int().min(0).max(65535).refine((v) => v === 0 || v >= 3, 'hold_time must be 0 or at least 3 seconds').default(DEFAULT_PEER.hold_time),
-  families: z.array(z.enum(BGP_FAMILIES as unknown as readonly [BgpFamily, ...BgpFamily[]])).min(1).default([...DEFAULT_PEER.families]),
+  hold_time: z
+    .int()
+    .min(0)
+    .max(65535)
+    .refine((v) => v === 0 || v >= 3, 'hold_time must be 0 or at least 3 seconds')
+    .default(DEFAULT_PEER.hold_time),
+  families: z
+    .array(z.enum(BGP_FAMILIES as unknown as readonly [BgpFamily, ...BgpFamily[]]))
+    .min(1)
+    .default([...DEFAULT_PEER.families]),
   passive: z.boolean().default(DEFAULT_PEER.passive),
   next_hop_self: nextHops.default({}),
   graceful_restart: z.int().min(0).max(4095).default(DEFAULT_PEER.graceful_restart),
@@ -167,7 +182,12 @@ export const mainSchema = z.strictObject({
       listen: hostPort.optional(),
       host: ipText.optional(),
       port: port.optional(),
-      users: z.record(z.string(), z.strictObject({ password_hash: z.string().min(1), role: z.enum(['admin', 'read']).optional() })).default({}),
+      users: z
+        .record(
+          z.string(),
+          z.strictObject({ password_hash: z.string().min(1), role: z.enum(['admin', 'read']).optional() }),
+        )
+        .default({}),
       tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
       max_connections: positive.optional(),
       max_connections_per_source: positive.optional(),
@@ -194,7 +214,10 @@ export const mainSchema = z.strictObject({
   escalation: z.strictObject({ schedule: cronExpr.default(DEFAULT_ESCALATION.schedule) }).prefault({}),
   history: z
     .strictObject({
-      max_bytes: z.int().min(64 * 1024).default(DEFAULT_HISTORY.max_bytes),
+      max_bytes: z
+        .int()
+        .min(64 * 1024)
+        .default(DEFAULT_HISTORY.max_bytes),
       max_age: durationMs.default(DEFAULT_HISTORY.max_age_ms),
     })
     .prefault({}),
@@ -249,12 +272,20 @@ export type MainRaw = z.output<typeof mainSchema>;
 
 /** A threshold may be null in a child policy to drop the one it would inherit. */
 const limit = z.number().min(0).nullable().optional();
-const unitMap = z.strictObject(Object.fromEntries(UNITS.map((u) => [u, limit])) as Record<(typeof UNITS)[number], typeof limit>);
+const unitMap = z.strictObject(
+  Object.fromEntries(UNITS.map((u) => [u, limit])) as Record<(typeof UNITS)[number], typeof limit>,
+);
 const classMap = z.strictObject(
-  Object.fromEntries(CLASSES.map((c) => [c, unitMap.optional()])) as Record<(typeof CLASSES)[number], z.ZodOptional<typeof unitMap>>,
+  Object.fromEntries(CLASSES.map((c) => [c, unitMap.optional()])) as Record<
+    (typeof CLASSES)[number],
+    z.ZodOptional<typeof unitMap>
+  >,
 );
 export const thresholdSetSchema = z.strictObject(
-  Object.fromEntries(DIRECTIONS.map((d) => [d, classMap.optional()])) as Record<(typeof DIRECTIONS)[number], z.ZodOptional<typeof classMap>>,
+  Object.fromEntries(DIRECTIONS.map((d) => [d, classMap.optional()])) as Record<
+    (typeof DIRECTIONS)[number],
+    z.ZodOptional<typeof classMap>
+  >,
 );
 export type ThresholdSetRaw = z.output<typeof thresholdSetSchema>;
 
@@ -263,7 +294,13 @@ export const policySchema = z.strictObject({
   description: z.string().optional(),
   prefixes: z.array(prefix).optional(),
   parent: name.nullable().optional(),
-  thresholds: z.strictObject({ ban: thresholdSetSchema.optional(), emergency: thresholdSetSchema.optional(), hostgroup: thresholdSetSchema.optional() }).optional(),
+  thresholds: z
+    .strictObject({
+      ban: thresholdSetSchema.optional(),
+      emergency: thresholdSetSchema.optional(),
+      hostgroup: thresholdSetSchema.optional(),
+    })
+    .optional(),
   ticks_required: positive.optional(),
   filters: filtersSchema.optional(),
   actions: z
@@ -300,7 +337,12 @@ export const policySchema = z.strictObject({
         .strictObject({
           enabled: z.boolean().optional(),
           thresholds: thresholdSetSchema.optional(),
-          prefix_length: z.strictObject({ ipv4: z.int().min(0).max(32).optional(), ipv6: z.int().min(0).max(128).optional() }).optional(),
+          prefix_length: z
+            .strictObject({
+              ipv4: z.int().min(0).max(32).optional(),
+              ipv6: z.int().min(0).max(128).optional(),
+            })
+            .optional(),
           communities: z.array(community).optional(),
           large_communities: z.array(largeCommunity).optional(),
           next_hop: nextHops.optional(),
@@ -325,7 +367,12 @@ export const policySchema = z.strictObject({
           blackhole: z
             .strictObject({
               enabled: z.boolean().optional(),
-              prefix_length: z.strictObject({ ipv4: z.int().min(8).max(32).optional(), ipv6: z.int().min(16).max(128).optional() }).optional(),
+              prefix_length: z
+                .strictObject({
+                  ipv4: z.int().min(8).max(32).optional(),
+                  ipv6: z.int().min(16).max(128).optional(),
+                })
+                .optional(),
               communities: z.array(community).optional(),
               large_communities: z.array(largeCommunity).optional(),
               extended_communities: z.array(extCommunity).optional(),
@@ -367,7 +414,13 @@ function keysAt(schema: z.ZodType, p: readonly PathSeg[]): string[] {
     for (;;) {
       const def = (x as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
       if (!def) return x;
-      if (def.type === 'optional' || def.type === 'default' || def.type === 'prefault' || def.type === 'nullable') x = def.innerType;
+      if (
+        def.type === 'optional' ||
+        def.type === 'default' ||
+        def.type === 'prefault' ||
+        def.type === 'nullable'
+      )
+        x = def.innerType;
       else if (def.type === 'pipe') x = def.in;
       else return x;
     }
@@ -387,13 +440,17 @@ function keysAt(schema: z.ZodType, p: readonly PathSeg[]): string[] {
 
 /** Levenshtein distance (insert, delete, substitute; adjacent swaps count 1). */
 export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [
+    i,
+    ...new Array<number>(b.length).fill(0),
+  ]);
   for (let j = 1; j <= b.length; j++) d[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
       d[i]![j] = v;
     }
   }
@@ -432,7 +489,8 @@ export function validate<S extends z.ZodType>(
     const { line, col } = src.pos(p, which);
     out.push({ line, col, text: src.at(p, msg, which) });
   };
-  const segs = (iss: z.core.$ZodIssue) => iss.path.filter((s): s is PathSeg => typeof s === 'string' || typeof s === 'number');
+  const segs = (iss: z.core.$ZodIssue) =>
+    iss.path.filter((s): s is PathSeg => typeof s === 'string' || typeof s === 'number');
   // A misspelt key (`remote-as`) is one mistake: say "did you mean remote_as?" there, and
   // leave out the "missing required key" the same typo causes for remote_as.
   const meant = new Set<string>();
@@ -451,7 +509,13 @@ export function validate<S extends z.ZodType>(
         const known = keysAt(schema, p);
         for (const k of iss.keys) {
           const m = closestKey(k, known);
-          push([...p, k], m ? `unknown key: did you mean ${m}?` : `unknown key${known.length ? ` (expected one of: ${known.join(', ')})` : ''}`, 'key');
+          push(
+            [...p, k],
+            m
+              ? `unknown key: did you mean ${m}?`
+              : `unknown key${known.length ? ` (expected one of: ${known.join(', ')})` : ''}`,
+            'key',
+          );
         }
         break;
       }
@@ -461,7 +525,8 @@ export function validate<S extends z.ZodType>(
         else push(p, `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${describe(iss.input)}`);
         break;
       case 'too_small':
-        if (iss.origin === 'array') push(p, `must have at least ${iss.minimum} item${iss.minimum === 1 ? '' : 's'}`);
+        if (iss.origin === 'array')
+          push(p, `must have at least ${iss.minimum} item${iss.minimum === 1 ? '' : 's'}`);
         else if (iss.origin === 'string') push(p, 'must not be empty');
         else push(p, `must be ${iss.inclusive ? '>=' : '>'} ${iss.minimum}, got ${describe(iss.input)}`);
         break;

@@ -11,7 +11,18 @@
  */
 import path from 'node:path';
 import { load as fastLoad, CORE_SCHEMA } from 'js-yaml';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLError } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node,
+  type YAMLError,
+} from 'yaml';
 
 export type PathSeg = string | number;
 
@@ -36,7 +47,8 @@ function indentOf(line: string): { content: number; key: number } {
   return { content: content + 1, key: m[1]!.length + 1 };
 }
 
-const meaningful = (l: string | undefined) => l !== undefined && l.trim() !== '' && !l.trimStart().startsWith('#');
+const meaningful = (l: string | undefined) =>
+  l !== undefined && l.trim() !== '' && !l.trimStart().startsWith('#');
 const hasKey = (l: string) => /^\s*(?:-\s+)*[^\s#'"-][^#]*?:(\s|$)/.test(l);
 
 /**
@@ -62,7 +74,14 @@ function misalignment(lines: readonly string[], n: number): string | null {
   const below = open.filter((o) => o.col < col).sort((a, b) => b.col - a.col)[0];
   const above = open.filter((o) => o.col > col).sort((a, b) => a.col - b.col)[0];
   const at = (o: { col: number; line: number }) => `column ${o.col} (line ${o.line})`;
-  const where = below && above ? `between the keys at ${at(below)} and ${at(above)}` : below ? `right of the key at ${at(below)}` : above ? `left of the key at ${at(above)}` : null;
+  const where =
+    below && above
+      ? `between the keys at ${at(below)} and ${at(above)}`
+      : below
+        ? `right of the key at ${at(below)}`
+        : above
+          ? `left of the key at ${at(above)}`
+          : null;
   return `bad indentation: this line starts at column ${col}${where ? `, ${where}` : ''}; start it at the column of the keys of the map it belongs to (indent with spaces)`;
 }
 
@@ -86,7 +105,11 @@ export function explainYamlError(text: string, e: YAMLError): { line: number; co
       const here = lines[pos.line - 1] ?? '';
       // "a: b: c" on one line.
       if (/:(\s|$)/.test(here.slice(pos.col - 1))) {
-        return { ...pos, message: 'a value cannot itself be "key: value" on the same line: quote it, or write the nested keys on their own lines' };
+        return {
+          ...pos,
+          message:
+            'a value cannot itself be "key: value" on the same line: quote it, or write the nested keys on their own lines',
+        };
       }
       let next = pos.line;
       while (next < lines.length && !meaningful(lines[next])) next++;
@@ -102,11 +125,18 @@ export function explainYamlError(text: string, e: YAMLError): { line: number; co
       const unclosed = /^Flow (sequence|mapping|map) .* end with an? ([\]}])/.exec(raw);
       if (unclosed) {
         const kind = unclosed[1] === 'sequence' ? '[ list' : '{ map';
-        return { ...pos, message: `a ${kind} opened above is not closed before this line: end it with ${unclosed[2]} (or indent its continuation lines)` };
+        return {
+          ...pos,
+          message: `a ${kind} opened above is not closed before this line: end it with ${unclosed[2]} (or indent its continuation lines)`,
+        };
       }
       const hint = misalignment(lines, pos.line);
       if (hint) return { line: pos.line, col: col(pos.line), message: hint };
-      return { ...pos, message: e.code === 'BAD_INDENT' ? `bad indentation: ${raw.charAt(0).toLowerCase()}${raw.slice(1)}` : raw };
+      return {
+        ...pos,
+        message:
+          e.code === 'BAD_INDENT' ? `bad indentation: ${raw.charAt(0).toLowerCase()}${raw.slice(1)}` : raw,
+      };
     }
   }
 }
@@ -156,7 +186,11 @@ export class YamlSource {
     if (doc.errors.length) {
       // One mistake (a line indented one space off) makes the parser report several errors
       // that all follow from it: report the first, in words that say what to fix.
-      const first = [...doc.errors].sort((a, b) => (a.linePos?.[0]?.line ?? 1) - (b.linePos?.[0]?.line ?? 1) || (a.linePos?.[0]?.col ?? 1) - (b.linePos?.[0]?.col ?? 1))[0]!;
+      const first = [...doc.errors].sort(
+        (a, b) =>
+          (a.linePos?.[0]?.line ?? 1) - (b.linePos?.[0]?.line ?? 1) ||
+          (a.linePos?.[0]?.col ?? 1) - (b.linePos?.[0]?.col ?? 1),
+      )[0]!;
       const { line, col, message } = explainYamlError(text, first);
       return { ok: false, errors: [`${displayPath(file)}:${line}:${col}: ${message}`] };
     }
@@ -164,7 +198,10 @@ export class YamlSource {
     try {
       data = doc.toJS({ maxAliasCount: 1000 });
     } catch (e) {
-      return { ok: false, errors: [`${displayPath(file)}:1:1: ${e instanceof Error ? e.message : String(e)}`] };
+      return {
+        ok: false,
+        errors: [`${displayPath(file)}:1:1: ${e instanceof Error ? e.message : String(e)}`],
+      };
     }
     return { ok: true, src: new YamlSource(file, doc, lc, data ?? {}) };
   }

@@ -200,7 +200,12 @@ export interface ApiConfig {
 }
 
 export type BgpFamily = 'ipv4-unicast' | 'ipv6-unicast' | 'ipv4-flowspec' | 'ipv6-flowspec';
-export const BGP_FAMILIES: readonly BgpFamily[] = ['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec', 'ipv6-flowspec'];
+export const BGP_FAMILIES: readonly BgpFamily[] = [
+  'ipv4-unicast',
+  'ipv6-unicast',
+  'ipv4-flowspec',
+  'ipv6-flowspec',
+];
 
 export interface BgpPeerConfig {
   readonly name: string;

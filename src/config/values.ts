@@ -23,7 +23,8 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
  */
 export function parseDuration(v: string | number): number {
   if (typeof v === 'number') {
-    if (!Number.isFinite(v) || v < 0) throw new ValueError(`invalid duration ${show(v)}: must be a non-negative number of seconds`);
+    if (!Number.isFinite(v) || v < 0)
+      throw new ValueError(`invalid duration ${show(v)}: must be a non-negative number of seconds`);
     return Math.round(v * 1000);
   }
   const s = v.trim();
@@ -37,14 +38,21 @@ export function parseDuration(v: string | number): number {
     pos = re.lastIndex;
   }
   if (s.length === 0 || pos !== s.length) {
-    throw new ValueError(`invalid duration ${show(v)} (use e.g. 500ms, 10s, 30m, 1h, or a number of seconds)`);
+    throw new ValueError(
+      `invalid duration ${show(v)} (use e.g. 500ms, 10s, 30m, 1h, or a number of seconds)`,
+    );
   }
   return Math.round(total);
 }
 
 /** Shortest text for a duration in ms that parseDuration reads back ("30m", "1500ms"). */
 export function formatDuration(ms: number): string {
-  for (const [u, f] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [u, f] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     if (ms >= f && ms % f === 0) return `${ms / f}${u}`;
   }
   return `${ms}ms`;
@@ -88,7 +96,8 @@ export function tryParsePrefix(text: string): Prefix | string {
 }
 
 export function parsePrefix(text: string): Prefix {
-  if (typeof text !== 'string') throw new ValueError(`expected a prefix like 192.0.2.0/24, got ${show(text)}`);
+  if (typeof text !== 'string')
+    throw new ValueError(`expected a prefix like 192.0.2.0/24, got ${show(text)}`);
   const slash = text.indexOf('/');
   const addrText = slash >= 0 ? text.slice(0, slash) : text;
   let addr: { family: 4 | 6; bytes: Uint8Array };
@@ -127,7 +136,8 @@ export function parseAsn(v: unknown): number {
   if (typeof v === 'number') n = v;
   else if (typeof v === 'string') {
     const dot = /^(\d{1,5})\.(\d{1,5})$/.exec(v);
-    if (dot && Number(dot[1]) <= 65535 && Number(dot[2]) <= 65535) n = Number(dot[1]) * 65536 + Number(dot[2]);
+    if (dot && Number(dot[1]) <= 65535 && Number(dot[2]) <= 65535)
+      n = Number(dot[1]) * 65536 + Number(dot[2]);
     else if (/^\d+$/.test(v)) n = Number(v);
   }
   if (!Number.isInteger(n) || n < 1 || n > 4294967295) {
@@ -150,7 +160,10 @@ export function parseRouterId(v: unknown): string {
 export function parseHostPort(s: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:\s]+):(\d+)$/.exec(s);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new ValueError(`invalid listen address ${show(s)}: use host:port, e.g. 127.0.0.1:10007 or [::1]:10007`);
+  if (!m || port > 65535)
+    throw new ValueError(
+      `invalid listen address ${show(s)}: use host:port, e.g. 127.0.0.1:10007 or [::1]:10007`,
+    );
   return { host: parseIp(m[1]!).text, port };
 }
 
@@ -223,7 +236,14 @@ export function parseLargeCommunity(v: string): [number, number, number] {
   return parts as [number, number, number];
 }
 
-const EXT_SUBTYPES: Record<string, number> = { rt: 0x02, target: 0x02, 'route-target': 0x02, ro: 0x03, origin: 0x03, soo: 0x03 };
+const EXT_SUBTYPES: Record<string, number> = {
+  rt: 0x02,
+  target: 0x02,
+  'route-target': 0x02,
+  ro: 0x03,
+  origin: 0x03,
+  soo: 0x03,
+};
 
 /**
  * Extended community (8 bytes). Accepted forms:
@@ -235,8 +255,7 @@ const EXT_SUBTYPES: Record<string, number> = { rt: 0x02, target: 0x02, 'route-ta
  *  - raw 0x followed by 16 hex digits.
  */
 export function parseExtendedCommunity(v: string): Uint8Array {
-  const bad = (why: string) =>
-    new ValueError(`invalid extended community ${show(v)}: ${why}`);
+  const bad = (why: string) => new ValueError(`invalid extended community ${show(v)}: ${why}`);
   if (typeof v !== 'string') throw bad('expected text like rt:65000:100');
   const out = new Uint8Array(8);
   const dv = new DataView(out.buffer);
@@ -267,13 +286,17 @@ export function parseExtendedCommunity(v: string): Uint8Array {
     out[1] = 0x06;
     dv.setUint16(2, u(glob, 65535, 'AS'));
     const rate = Number(local);
-    if (!/^\d+(\.\d+)?$/.test(local) || !Number.isFinite(Math.fround(rate))) throw bad('rate must be a non-negative number of bytes per second');
+    if (!/^\d+(\.\d+)?$/.test(local) || !Number.isFinite(Math.fround(rate)))
+      throw bad('rate must be a non-negative number of bytes per second');
     dv.setFloat32(4, rate);
     return out;
   }
   const isRedirect = kind === 'redirect';
   const sub = isRedirect ? 0x08 : EXT_SUBTYPES[kind];
-  if (sub === undefined) throw bad(`unknown kind "${kind}" (use rt, ro, redirect, traffic-rate, traffic-marking or 0x + 16 hex digits)`);
+  if (sub === undefined)
+    throw bad(
+      `unknown kind "${kind}" (use rt, ro, redirect, traffic-rate, traffic-marking or 0x + 16 hex digits)`,
+    );
   const ip = parseV4(glob);
   if (ip >= 0) {
     out[0] = isRedirect ? 0x81 : 0x01;
@@ -314,6 +337,7 @@ export function formatExtendedCommunity(b: Uint8Array): string {
     if (t === 0x82 && dv.getUint32(2) > 65535) return `redirect:${dv.getUint32(2)}:${dv.getUint16(6)}`;
   }
   if (t === 0x80 && s === 0x06) return `traffic-rate:${dv.getUint16(2)}:${dv.getFloat32(4)}`;
-  if (t === 0x80 && s === 0x09 && dv.getUint32(2) === 0 && b[6] === 0 && b[7]! <= 63) return `traffic-marking:${b[7]}`;
+  if (t === 0x80 && s === 0x09 && dv.getUint32(2) === 0 && b[6] === 0 && b[7]! <= 63)
+    return `traffic-marking:${b[7]}`;
   return raw();
 }

@@ -6,7 +6,15 @@
  */
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
-import { buildCapabilities, communityText, decodeMessage, encodeKeepalive, encodeOpen, largeCommunityText, readHeader } from '../bgp/index.js';
+import {
+  buildCapabilities,
+  communityText,
+  decodeMessage,
+  encodeKeepalive,
+  encodeOpen,
+  largeCommunityText,
+  readHeader,
+} from '../bgp/index.js';
 import type { BgpMessage } from '../bgp/index.js';
 import { prefixToString, v4FromBytes, v4ToString, v6ToString } from '../wire/addr.js';
 import { describe, decodeRule } from '../flowspec/index.js';
@@ -74,8 +82,21 @@ export class DemoReceiver extends EventEmitter {
           continue;
         }
         if (m.type === 'open') {
-          const caps = buildCapabilities({ asn: this.asn, families: ['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec', 'ipv6-flowspec'], gracefulRestart: 0, extendedMessage: false });
-          sock.write(encodeOpen({ version: 4, myAs: this.asn > 65535 ? 23456 : this.asn, holdTime: 90, routerId: '192.0.2.200', params: [{ kind: 'capabilities', capabilities: caps }] }));
+          const caps = buildCapabilities({
+            asn: this.asn,
+            families: ['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec', 'ipv6-flowspec'],
+            gracefulRestart: 0,
+            extendedMessage: false,
+          });
+          sock.write(
+            encodeOpen({
+              version: 4,
+              myAs: this.asn > 65535 ? 23456 : this.asn,
+              holdTime: 90,
+              routerId: '192.0.2.200',
+              params: [{ kind: 'capabilities', capabilities: caps }],
+            }),
+          );
           sock.write(encodeKeepalive());
           keepalive = setInterval(() => sock.write(encodeKeepalive()), 30_000);
           this.emit('up');
@@ -110,7 +131,12 @@ export class DemoReceiver extends EventEmitter {
     for (const a of m.attributes) {
       if (a.kind === 'mp_reach') {
         const fam = `${a.afi === 2 ? 'ipv6' : 'ipv4'}-${a.safi === 133 ? 'flowspec' : 'unicast'}`;
-        const nh = a.nextHop.length === 4 ? v4ToString(v4FromBytes(a.nextHop)) : a.nextHop.length >= 16 ? v6ToString(a.nextHop) : '';
+        const nh =
+          a.nextHop.length === 4
+            ? v4ToString(v4FromBytes(a.nextHop))
+            : a.nextHop.length >= 16
+              ? v6ToString(a.nextHop)
+              : '';
         for (const p of a.nlri) add(fam, prefixToString(p), nh);
         for (const f of a.flowspec) add(fam, flowText(f, a.afi === 2 ? 6 : 4, ext), nh);
       } else if (a.kind === 'mp_unreach') {

@@ -156,7 +156,10 @@ export class V4Index {
  * for Ingest, which inlines the lookup.
  */
 export function hash6(w0: number, w1: number, w2: number, w3: number): number {
-  const h = Math.imul(w0 ^ Math.imul(w1, 0x85ebca6b) ^ Math.imul(w2, 0xc2b2ae35) ^ Math.imul(w3, 0x27d4eb2f), 0x9e3779b1);
+  const h = Math.imul(
+    w0 ^ Math.imul(w1, 0x85ebca6b) ^ Math.imul(w2, 0xc2b2ae35) ^ Math.imul(w3, 0x27d4eb2f),
+    0x9e3779b1,
+  );
   return (h ^ (h >>> 15)) >>> 0;
 }
 
@@ -173,7 +176,11 @@ export class V6Index {
   size = 0;
 
   /** words[s * stride + off .. +3] hold slot s's address (the counter store's blocks). */
-  constructor(initial: number, private readonly stride: number, private readonly off: number) {
+  constructor(
+    initial: number,
+    private readonly stride: number,
+    private readonly off: number,
+  ) {
     let n = 16;
     while (n < initial * 2) n <<= 1;
     this.tab = new Uint32Array(n * 2);
@@ -191,7 +198,12 @@ export class V6Index {
       if (tab[2 * i + 1] === h) {
         const o = (e - 1) * this.stride + this.off;
         // Signed comparison: callers may pass the words signed or unsigned (same bits).
-        if ((words[o]! | 0) === (w0 | 0) && (words[o + 1]! | 0) === (w1 | 0) && (words[o + 2]! | 0) === (w2 | 0) && (words[o + 3]! | 0) === (w3 | 0))
+        if (
+          (words[o]! | 0) === (w0 | 0) &&
+          (words[o + 1]! | 0) === (w1 | 0) &&
+          (words[o + 2]! | 0) === (w2 | 0) &&
+          (words[o + 3]! | 0) === (w3 | 0)
+        )
           return e - 1;
       }
       i = (i + 1) & mask;

@@ -15,7 +15,17 @@ import type { Direction, TrafficClass, Unit } from '../config/types.js';
 import { logger } from '../log.js';
 import { classifyAttack, type Classification } from './classify.js';
 import type { HotHosts } from './hot.js';
-import { ctr, K_FRAG_P, K_ICMP_P, K_SYN_P, K_TCP_P, K_TOTAL_P, K_UDP_P, thresholdText, type CompiledThreshold } from './layout.js';
+import {
+  ctr,
+  K_FRAG_P,
+  K_ICMP_P,
+  K_SYN_P,
+  K_TCP_P,
+  K_TOTAL_P,
+  K_UDP_P,
+  thresholdText,
+  type CompiledThreshold,
+} from './layout.js';
 import { buildDetails, packetDump } from './report.js';
 import { buildPcap, type PcapEntry } from './samples.js';
 import { F_ATTACK, type DetectorState } from './state.js';
@@ -126,7 +136,8 @@ export class Attacks {
     const b = st.base;
     const res: FlowSample[] = [];
     for (const e of b.baselineEntries(s)) {
-      if (b.tick[e]! + st.B <= T && !b.marked(e) && b.hostIsSource(e) === out) res.push(b.materialise(e, text, st.exporters));
+      if (b.tick[e]! + st.B <= T && !b.marked(e) && b.hostIsSource(e) === out)
+        res.push(b.materialise(e, text, st.exporters));
     }
     return res;
   }
@@ -149,13 +160,19 @@ export class Attacks {
         const smp = h.materialise(e, text, st.exporters);
         samples.push(smp);
         if (smp.header && h.hlink![e]! !== 0) {
-          pcapEntries.push({ timeMs: smp.timeMs, linkType: h.hlink![e]!, header: smp.header, frameLength: h.flen![e]! });
+          pcapEntries.push({
+            timeMs: smp.timeMs,
+            linkType: h.hlink![e]!,
+            header: smp.header,
+            frameLength: h.flen![e]!,
+          });
         }
       }
     }
     if (samples.length === 0) {
       const b = st.base;
-      for (const e of b.baselineEntries(s)) if (b.marked(e) && b.hostIsSource(e) === out) samples.push(b.materialise(e, text, st.exporters));
+      for (const e of b.baselineEntries(s))
+        if (b.marked(e) && b.hostIsSource(e) === out) samples.push(b.materialise(e, text, st.exporters));
     }
     return { samples, pcap: buildPcap(pcapEntries) };
   }
@@ -209,13 +226,28 @@ export class Attacks {
       startedAt: now,
       rates,
     };
-    this.bySlot.set(s, { rec, below: 0, fired, cls, network, initialPower: power, peakPower: power, lastUpdate: now });
+    this.bySlot.set(s, {
+      rec,
+      below: 0,
+      fired,
+      cls,
+      network,
+      initialPower: power,
+      peakPower: power,
+      lastUpdate: now,
+    });
     st.store.flags[s] = st.store.flags[s]! | F_ATTACK;
     // A carpet bomb starts thousands of attacks in one tick: a line each for the first ones,
     // then one summary at the end of the tick (a line per attack cost seconds of the main
     // thread at 65,536 hosts). Every attack still has its event, notification and history.
     if (++this.startedThisTick <= DETECTED_LINES_PER_TICK) {
-      log.info('attack detected', { ip, type: cls.type, direction: fired.direction, threshold: thresholdText(fired.cls, fired.unit, fired.limit), pps: Math.round(power) });
+      log.info('attack detected', {
+        ip,
+        type: cls.type,
+        direction: fired.direction,
+        threshold: thresholdText(fired.cls, fired.unit, fired.limit),
+        pps: Math.round(power),
+      });
     } else {
       if (this.unloggedFirst === '') this.unloggedFirst = ip;
       this.unloggedLast = ip;
@@ -226,7 +258,10 @@ export class Attacks {
   /** End of a tick: the summary of the attacks started in it beyond the per-attack lines. */
   logDetected(): void {
     const more = this.startedThisTick - DETECTED_LINES_PER_TICK;
-    if (more > 0) log.info(`${more} more attack(s) detected in this tick (${this.unloggedFirst} .. ${this.unloggedLast}); each one is in the attack list and history`);
+    if (more > 0)
+      log.info(
+        `${more} more attack(s) detected in this tick (${this.unloggedFirst} .. ${this.unloggedLast}); each one is in the attack list and history`,
+      );
     this.startedThisTick = 0;
     this.unloggedFirst = '';
     this.unloggedLast = '';
@@ -301,7 +336,13 @@ export class Attacks {
             if (v > cur.peak) cur.peak = v;
           } else if (runs >= c.ticksRequired) {
             const T = st.curTick;
-            const { attack, baseline } = st.hgSamples.take(h, t.direction === 'outgoing', T - st.B, T - 2 * st.B, st.exporters);
+            const { attack, baseline } = st.hgSamples.take(
+              h,
+              t.direction === 'outgoing',
+              T - st.B,
+              T - 2 * st.B,
+              st.exporters,
+            );
             const a: HostgroupAttack = {
               uuid: randomUUID(),
               hostgroup: c.name,

@@ -76,7 +76,11 @@ function dominantProtocol(r: ClassRates): 'tcp' | 'udp' | 'icmp' | 'unknown' {
   return 'unknown';
 }
 
-export function classifyAttack(r: ClassRates, fired: TrafficClass, samples: readonly FlowSample[]): Classification {
+export function classifyAttack(
+  r: ClassRates,
+  fired: TrafficClass,
+  samples: readonly FlowSample[],
+): Classification {
   const p = r.pps;
   const share = (x: number) => p > 0 && x >= DOMINANT_SHARE * p;
   const amp = () => {

@@ -70,11 +70,24 @@ export class DetectorImpl implements Detector {
     const st = new DetectorState(cfg, opts);
     this.st = st;
     this.stats = st.stats;
-    this.hot = new HotHosts(st, Math.max(1, cfg.detection.samples_per_host), cfg.detection.hot_sample_bytes, opts.maxHotHosts);
+    this.hot = new HotHosts(
+      st,
+      Math.max(1, cfg.detection.samples_per_host),
+      cfg.detection.hot_sample_bytes,
+      opts.maxHotHosts,
+    );
     this.ingest = new Ingest(st, this.hot);
     this.sink = this.ingest;
     this.attacks = new Attacks(st, this.hot);
-    this.ticker = new Ticker(st, this.ingest, this.hot, this.attacks, this.now, opts.updateIntervalMs ?? 1000, Math.max(1, opts.finishTicks ?? st.B));
+    this.ticker = new Ticker(
+      st,
+      this.ingest,
+      this.hot,
+      this.attacks,
+      this.now,
+      opts.updateIntervalMs ?? 1000,
+      Math.max(1, opts.finishTicks ?? st.B),
+    );
     this.queries = new Queries(st, this.hot, this.attacks);
     st.applyHostgroups(cfg);
   }
@@ -160,7 +173,14 @@ export class DetectorImpl implements Detector {
     return this.queries.top(n, unit, direction);
   }
 
-  totals(): { in_packets: number; out_packets: number; in_bytes: number; out_bytes: number; in_flows: number; out_flows: number } {
+  totals(): {
+    in_packets: number;
+    out_packets: number;
+    in_bytes: number;
+    out_bytes: number;
+    in_flows: number;
+    out_flows: number;
+  } {
     return this.queries.totals();
   }
 

@@ -46,7 +46,8 @@ export class HostgroupSamples {
     const h = this.host;
     if (rec.ipVersion === 6) {
       const b = hostIsSource ? rec.src6 : rec.dst6;
-      for (let w = 0; w < 4; w++) h[o + w] = ((b[w * 4]! << 24) | (b[w * 4 + 1]! << 16) | (b[w * 4 + 2]! << 8) | b[w * 4 + 3]!) >>> 0;
+      for (let w = 0; w < 4; w++)
+        h[o + w] = ((b[w * 4]! << 24) | (b[w * 4 + 1]! << 16) | (b[w * 4 + 2]! << 8) | b[w * 4 + 3]!) >>> 0;
     } else {
       h[o] = 0;
       h[o + 1] = 0;
@@ -59,7 +60,13 @@ export class HostgroupSamples {
    * The hostgroup's samples in one direction (the host as destination for incoming):
    * `attack` from tick `from` on, `baseline` from before `baselineBefore`.
    */
-  take(hg: number, outgoing: boolean, from: number, baselineBefore: number, exporters: readonly string[]): { attack: FlowSample[]; baseline: FlowSample[] } {
+  take(
+    hg: number,
+    outgoing: boolean,
+    from: number,
+    baselineBefore: number,
+    exporters: readonly string[],
+  ): { attack: FlowSample[]; baseline: FlowSample[] } {
     const attack: FlowSample[] = [];
     const baseline: FlowSample[] = [];
     const r = this.ring;

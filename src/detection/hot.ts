@@ -90,7 +90,8 @@ export class HotHosts {
     if (this.free.length > 0) buf = this.free.pop()!;
     else {
       buf = this.owners++;
-      if (buf >= this.samples.owners) this.samples.resize(Math.min(this.maxHot, Math.max(16, this.samples.owners * 2)));
+      if (buf >= this.samples.owners)
+        this.samples.resize(Math.min(this.maxHot, Math.max(16, this.samples.owners * 2)));
     }
     this.samples.clear(buf);
     return buf;

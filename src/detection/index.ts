@@ -8,7 +8,14 @@ import { DetectorImpl, type DetectorOptions } from './detector.js';
 export * from './types.js';
 export { DetectorImpl, type DetectorOptions, type DetectionStats, type HostgroupAttack } from './detector.js';
 export { unbanDecision, type BanFacts, type UnbanDecision } from './unban.js';
-export { classifyAttack, amplificationOf, severity, AMPLIFICATION_PORTS, type ClassRates, type Classification } from './classify.js';
+export {
+  classifyAttack,
+  amplificationOf,
+  severity,
+  AMPLIFICATION_PORTS,
+  type ClassRates,
+  type Classification,
+} from './classify.js';
 export { buildPcap } from './samples.js';
 export { thresholdName, compileThresholds, counterIndex } from './layout.js';
 

@@ -180,7 +180,16 @@ export class Ingest implements FlowSink {
     if (sOut >= 0) this.add(sOut, 1, bits, pk, by, rec, true, expId);
   }
 
-  private add(s: number, dir: number, bits: number, pk: number, by: number, rec: FlowRecord, out: boolean, expId: number): void {
+  private add(
+    s: number,
+    dir: number,
+    bits: number,
+    pk: number,
+    by: number,
+    rec: FlowRecord,
+    out: boolean,
+    expId: number,
+  ): void {
     const st = this.store;
     const T = this.st.curTick;
     const hb = st.hb;
@@ -207,7 +216,8 @@ export class Ingest implements FlowSink {
     // computed on the tick only.
     const hf = st.hf;
     const lw = w + H_LIM + 3 * dir;
-    if (hb[i]! > hf[lw]! || hb[i + 1]! > hf[lw + 1]! || hb[i + 2]! > hf[lw + 2]!) this.slow(s, dir, i, rec, out, expId);
+    if (hb[i]! > hf[lw]! || hb[i + 1]! > hf[lw + 1]! || hb[i + 2]! > hf[lw + 2]!)
+      this.slow(s, dir, i, rec, out, expId);
     // The baseline ring considers the first record per direction and tick (the clocks are
     // on the first line). A host with a hot buffer keeps its ring as it was; one without
     // (the hot-buffer cap is reached) goes on filling it with marked entries no baseline uses.
@@ -219,7 +229,8 @@ export class Ingest implements FlowSink {
       if (!hot || st.hotBuf[s]! < 0) {
         const ev = hw[w + H_BASE_EVICT]!;
         const mayEvict = ev === 0 || T - ev >= this.baseSpacing;
-        if (this.base.offerBaseline(s, T, rec, out, expId, hot, this.baseRefresh, mayEvict)) hw[w + H_BASE_EVICT] = T;
+        if (this.base.offerBaseline(s, T, rec, out, expId, hot, this.baseRefresh, mayEvict))
+          hw[w + H_BASE_EVICT] = T;
       }
     }
   }
@@ -350,7 +361,13 @@ export class Ingest implements FlowSink {
       if (e === 0) break;
       if (tab[2 * i + 1] === h) {
         const o = (e - 1) * HW_STRIDE + H_ADDR;
-        if ((hw[o]! | 0) === w0 && (hw[o + 1]! | 0) === w1 && (hw[o + 2]! | 0) === w2 && (hw[o + 3]! | 0) === w3) return e - 1;
+        if (
+          (hw[o]! | 0) === w0 &&
+          (hw[o + 1]! | 0) === w1 &&
+          (hw[o + 2]! | 0) === w2 &&
+          (hw[o + 3]! | 0) === w3
+        )
+          return e - 1;
       }
     }
     const g = pol.group6(w0, w1, w2, w3);

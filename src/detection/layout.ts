@@ -76,7 +76,10 @@ export interface CompiledThreshold {
 }
 
 /** Flatten a ThresholdSet into the thresholds that have a counter (others are reported back). */
-export function compileThresholds(set: ThresholdSet | undefined, unsupported?: string[]): CompiledThreshold[] {
+export function compileThresholds(
+  set: ThresholdSet | undefined,
+  unsupported?: string[],
+): CompiledThreshold[] {
   const out: CompiledThreshold[] = [];
   if (!set) return out;
   for (const d of DIRECTIONS) {
@@ -102,7 +105,8 @@ export function compileThresholds(set: ThresholdSet | undefined, unsupported?: s
 
 /** A rate with its unit, for people: "100 Mbps", "20000 pps", "12.5 flows/s". */
 export function rateText(value: number, unit: Unit): string {
-  const v = Math.abs(value) >= 100 || Number.isInteger(value) ? Math.round(value) : Number(value.toPrecision(3));
+  const v =
+    Math.abs(value) >= 100 || Number.isInteger(value) ? Math.round(value) : Number(value.toPrecision(3));
   return `${v} ${unit === 'pps' ? 'pps' : unit === 'mbps' ? 'Mbps' : 'flows/s'}`;
 }
 
@@ -116,8 +120,7 @@ export function thresholdText(cls: TrafficClass, unit: Unit, value: number): str
 
 /** FastNetMon Advanced's threshold names, e.g. tcp_syn + pps -> "tcp_syn_packets_per_second". */
 export function thresholdName(cls: TrafficClass, unit: Unit): string {
-  const prefix =
-    cls === 'total' ? '' : cls === 'fragmented' ? 'ip_fragments_' : `${cls}_`;
+  const prefix = cls === 'total' ? '' : cls === 'fragmented' ? 'ip_fragments_' : `${cls}_`;
   const u = unit === 'pps' ? 'packets_per_second' : unit === 'mbps' ? 'bits_per_second' : 'flows_per_second';
   return prefix + u;
 }

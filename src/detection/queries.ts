@@ -7,7 +7,15 @@
 import type { Direction, TrafficClass, Unit } from '../config/types.js';
 import type { Attacks } from './attacks.js';
 import type { HotHosts } from './hot.js';
-import { counterIndex, ctr, K_FLOWS, K_TOTAL_B, K_TOTAL_P, unitFactor, type CompiledThreshold } from './layout.js';
+import {
+  counterIndex,
+  ctr,
+  K_FLOWS,
+  K_TOTAL_B,
+  K_TOTAL_P,
+  unitFactor,
+  type CompiledThreshold,
+} from './layout.js';
 import { buildHostRates } from './report.js';
 import type { DetectorState } from './state.js';
 import { KIND_V4, KIND_V6 } from './store.js';
@@ -99,7 +107,10 @@ export class Queries {
   top(n: number, unit: TopUnit, direction: Direction): HostRates[] {
     if (n <= 0) return [];
     const S = this.st;
-    const k = ctr(direction === 'incoming' ? 0 : 1, unit === 'packets' ? K_TOTAL_P : unit === 'bytes' ? K_TOTAL_B : K_FLOWS);
+    const k = ctr(
+      direction === 'incoming' ? 0 : 1,
+      unit === 'packets' ? K_TOTAL_P : unit === 'bytes' ? K_TOTAL_B : K_FLOWS,
+    );
     const st = S.store;
     const best: { s: number; v: number }[] = [];
     const recent = S.curTick - 1 - S.B;
@@ -120,7 +131,14 @@ export class Queries {
     return best.map((x) => S.hostRatesOf(x.s));
   }
 
-  totals(): { in_packets: number; out_packets: number; in_bytes: number; out_bytes: number; in_flows: number; out_flows: number } {
+  totals(): {
+    in_packets: number;
+    out_packets: number;
+    in_bytes: number;
+    out_bytes: number;
+    in_flows: number;
+    out_flows: number;
+  } {
     const S = this.st;
     const t = { in_packets: 0, out_packets: 0, in_bytes: 0, out_bytes: 0, in_flows: 0, out_flows: 0 };
     for (let h = 0; h < S.hgSlot.length; h++) {

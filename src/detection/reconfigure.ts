@@ -62,7 +62,9 @@ export function reconfigure(p: Parts, cfg: Config): void {
         continue;
       }
       st.setHg(s, g);
-      st.flags[s] = (st.flags[s]! & ~F_WHITELISTED) | (policy.whitelisted6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!) ? F_WHITELISTED : 0);
+      st.flags[s] =
+        (st.flags[s]! & ~F_WHITELISTED) |
+        (policy.whitelisted6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!) ? F_WHITELISTED : 0);
     }
   }
   S.applyHostgroups(cfg);

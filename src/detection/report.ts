@@ -29,7 +29,6 @@ import type { AttackDetails, HostRates, PacketDumpEntry } from './types.js';
 
 export type RateOf = (counter: number) => number;
 
-
 export function buildHostRates(ip: string, hostgroup: string, r: RateOf): HostRates {
   return {
     ip,

@@ -74,14 +74,18 @@ export class SampleArrays {
   }
 
   bytesPerOwner(): number {
-    const per = 8 * 3 + 16 + 4 * 5 + 2 + 4 + (this.keyed ? 4 : 0) + (this.withHeaders ? 2 + 4 + 1 + HEADER_MAX : 0);
+    const per =
+      8 * 3 + 16 + 4 * 5 + 2 + 4 + (this.keyed ? 4 : 0) + (this.withHeaders ? 2 + 4 + 1 + HEADER_MAX : 0);
     return per * this.perOwner + 2 + 2 + 4 + 4;
   }
 
   resize(owners: number): void {
     if (owners <= this.owners) return;
     const E = owners * this.perOwner;
-    const g = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(old: T | undefined | null, n: T): T => {
+    const g = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(
+      old: T | undefined | null,
+      n: T,
+    ): T => {
       if (old) n.set(old);
       return n;
     };
@@ -132,7 +136,14 @@ export class SampleArrays {
   }
 
   /** offer() when the caller counts the owner's records in the interval (n = 1 for the first). */
-  offerNth(owner: number, n: number, tick: number, rec: FlowRecord, hostIsSource: boolean, exporterId: number): number {
+  offerNth(
+    owner: number,
+    n: number,
+    tick: number,
+    rec: FlowRecord,
+    hostIsSource: boolean,
+    exporterId: number,
+  ): number {
     const P = this.perOwner;
     let pos: number;
     const k = this.perTick;
@@ -186,7 +197,8 @@ export class SampleArrays {
       (v6 ? 1 << 18 : 0) |
       (rec.dropped ? 1 << 19 : 0);
     this.icmp[e] = (((rec.icmpType + 1) & 0x1ff) << 16) | ((rec.icmpCode + 1) & 0x1ff);
-    this.plen[e] = rec.packetLength > 0 ? rec.packetLength : rec.packets > 0 ? Math.round(rec.bytes / rec.packets) : 0;
+    this.plen[e] =
+      rec.packetLength > 0 ? rec.packetLength : rec.packets > 0 ? Math.round(rec.bytes / rec.packets) : 0;
     this.rate[e] = rec.samplingRate;
     this.exporter[e] = exporterId;
     this.tick[e] = tick;
@@ -229,7 +241,16 @@ export class SampleArrays {
    *    unmarked entries stay as they were while the host is hot.
    * Returns 1 when an unmarked entry of another kind was evicted (the caller spaces those).
    */
-  offerBaseline(owner: number, tick: number, rec: FlowRecord, hostIsSource: boolean, exporterId: number, marked: boolean, refreshTicks: number, mayEvict: boolean): number {
+  offerBaseline(
+    owner: number,
+    tick: number,
+    rec: FlowRecord,
+    hostIsSource: boolean,
+    exporterId: number,
+    marked: boolean,
+    refreshTicks: number,
+    mayEvict: boolean,
+  ): number {
     const P = this.perOwner;
     const base = owner * P;
     const n = this.count[owner]!;
@@ -256,8 +277,7 @@ export class SampleArrays {
       if (markedE >= 0) victim = markedE;
       else if (n < P) victim = base + n;
       else return 0;
-    }
-    else if (same >= 0) {
+    } else if (same >= 0) {
       if (tick - this.tick[same]! < refreshTicks) return 0;
       victim = same;
     } else if (markedE >= 0) victim = markedE;

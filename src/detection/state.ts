@@ -151,7 +151,9 @@ export class DetectorState {
       ticksRequired: Math.max(1, h.ticks_required),
     }));
     if (unsupported.length > 0 && unsupported.join() !== this.unsupported.join()) {
-      log.warn(`thresholds without a counter are ignored (flows exist for class total only): ${unsupported.join(', ')}`);
+      log.warn(
+        `thresholds without a counter are ignored (flows exist for class total only): ${unsupported.join(', ')}`,
+      );
     }
     this.unsupported = unsupported;
     const n = this.compiled.length;
@@ -166,7 +168,9 @@ export class DetectorState {
     const over = new Float64Array(n * 2 * 3).fill(Infinity);
     this.compiled.forEach((c, h) => {
       for (const t of c.ban) {
-        const j = (h * 2 + (t.direction === 'incoming' ? 0 : 1)) * 3 + (t.unit === 'pps' ? 0 : t.unit === 'mbps' ? 1 : 2);
+        const j =
+          (h * 2 + (t.direction === 'incoming' ? 0 : 1)) * 3 +
+          (t.unit === 'pps' ? 0 : t.unit === 'mbps' ? 1 : 2);
         const perSec = t.limit / t.factor; // packets, bytes or flows per second
         win[j] = Math.min(win[j]!, perSec * perWindow);
         tick[j] = Math.min(tick[j]!, perSec * perTick);
@@ -215,8 +219,17 @@ export class DetectorState {
     const out: { scope: string; rule: number; action: string; where: string; hits: number }[] = [];
     const add = (scope: string, f: CompiledFilter | null) => {
       if (!f) return;
-      f.rules.forEach((r, i) => out.push({ scope, rule: i, action: r.action, where: r.where, hits: f.hits[i]! }));
-      if (f.allowList) out.push({ scope, rule: f.rules.length, action: 'drop', where: 'no rule matched', hits: f.hits[f.rules.length]! });
+      f.rules.forEach((r, i) =>
+        out.push({ scope, rule: i, action: r.action, where: r.where, hits: f.hits[i]! }),
+      );
+      if (f.allowList)
+        out.push({
+          scope,
+          rule: f.rules.length,
+          action: 'drop',
+          where: 'no rule matched',
+          hits: f.hits[f.rules.length]!,
+        });
     };
     add('capture', this.filter);
     this.hgFilters?.forEach((f, h) => add(`hostgroup:${this.cfg.hostgroups[h]?.name ?? h}`, f));
@@ -244,7 +257,10 @@ export class DetectorState {
     const st = this.store;
     const o = s * 4;
     const a = st.addr;
-    const n = st.kind[s] === KIND_V4 ? this.policy.network4(a[o + 3]!) : this.policy.network6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!);
+    const n =
+      st.kind[s] === KIND_V4
+        ? this.policy.network4(a[o + 3]!)
+        : this.policy.network6(a[o]!, a[o + 1]!, a[o + 2]!, a[o + 3]!);
     return n ? prefixToString(n) : '';
   }
 

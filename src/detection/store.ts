@@ -37,7 +37,11 @@ export const F_HOT = 4;
 
 const MAXU32 = 4294967295;
 /** WebAssembly.Memory (not in the project's TypeScript lib): a page-aligned, growable buffer. */
-const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly.Memory;
+const WasmMemory = (
+  globalThis as unknown as {
+    WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } };
+  }
+).WebAssembly.Memory;
 
 /** Doubles per slot block (5 cache lines; blocks are line-aligned, see resize). */
 export const STRIDE = 40;
@@ -75,7 +79,23 @@ export const R_FRAG = 11;
 export const R_DROP = 13;
 
 /** Offset inside a direction's part of each counter kind (layout.ts K_* order). */
-const KIND_POS = [R_P, R_B, R_F, R_TCP, R_TCP + 1, R_SYN, R_SYN + 1, R_UDP, R_UDP + 1, R_ICMP, R_ICMP + 1, R_FRAG, R_FRAG + 1, R_DROP, R_DROP + 1];
+const KIND_POS = [
+  R_P,
+  R_B,
+  R_F,
+  R_TCP,
+  R_TCP + 1,
+  R_SYN,
+  R_SYN + 1,
+  R_UDP,
+  R_UDP + 1,
+  R_ICMP,
+  R_ICMP + 1,
+  R_FRAG,
+  R_FRAG + 1,
+  R_DROP,
+  R_DROP + 1,
+];
 /** Block offset of counter c's accumulator (c = 2 * kind + direction, layout.ts). */
 export const ACC_POS = new Int32Array(NC);
 for (let c = 0; c < NC; c++) ACC_POS[c] = ((c & 1) === 0 ? IN0 : OUT0) + KIND_POS[c >> 1]!;
@@ -129,7 +149,9 @@ export class CounterStore {
 
   /** Bytes of storage per slot (for the memory figure). */
   bytesPerSlot(): number {
-    return STRIDE * 8 + NC * 8 + (this.smooth ? NC * 8 : 0) + NC * 4 * this.B + 4 * this.B + 1 + 1 + 16 + 4 + 4;
+    return (
+      STRIDE * 8 + NC * 8 + (this.smooth ? NC * 8 : 0) + NC * 4 * this.B + 4 * this.B + 1 + 1 + 16 + 4 + 4
+    );
   }
 
   setSmoothing(on: boolean): void {
@@ -387,7 +409,11 @@ export class CounterStore {
 
   /** Counter c's window for a slot at t0 = T (the window that ends with interval T). */
   windowAt(s: number, c: number, T: number): number {
-    return this.hb[s * STRIDE + ACC_POS[c]!]! + this.sum[s * NC + c]! - this.ring[(s * this.B + (T % this.B)) * NC + c]!;
+    return (
+      this.hb[s * STRIDE + ACC_POS[c]!]! +
+      this.sum[s * NC + c]! -
+      this.ring[(s * this.B + (T % this.B)) * NC + c]!
+    );
   }
 
   /** Counter c's completed buckets (the window that ended with t0 - 1). */

@@ -42,7 +42,15 @@ export class Ticker {
   /** Set by a reconfigure: the next tick checks every host with recent traffic. */
   reevalAll = false;
 
-  constructor(st: DetectorState, ingest: Ingest, hot: HotHosts, attacks: Attacks, now: () => number, updateMs: number, finishTicks: number) {
+  constructor(
+    st: DetectorState,
+    ingest: Ingest,
+    hot: HotHosts,
+    attacks: Attacks,
+    now: () => number,
+    updateMs: number,
+    finishTicks: number,
+  ) {
     this.st = st;
     this.ingest = ingest;
     this.hot = hot;
@@ -132,7 +140,8 @@ export class Ticker {
     this.attacks.logDetected();
     // Hostgroup totals move to the next interval now: the hot path adds to them unrotated.
     for (let h = 0; h < S.hgSlot.length; h++) st.rotate(S.hgSlot[h]!, T + 1);
-    if (T % Math.max(1, Math.round(1000 / S.tickMs)) === 0 && S.v6.size > 0) ing.evictV6(Infinity, S.idleTicks);
+    if (T % Math.max(1, Math.round(1000 / S.tickMs)) === 0 && S.v6.size > 0)
+      ing.evictV6(Infinity, S.idleTicks);
   }
 
   /** Smoothing mode: EWMA step for every slot with recent traffic or a non-zero average. */
@@ -200,7 +209,8 @@ export class Ticker {
     st.flags[s] = anyOver ? st.flags[s]! | F_OVER : st.flags[s]! & ~F_OVER;
     const runs = hot.runs;
     const r0 = pos * RMAX;
-    for (let j = 0; j < n; j++) runs[r0 + j] = over[j] ? (runs[r0 + j]! < 65535 ? runs[r0 + j]! + 1 : 65535) : 0;
+    for (let j = 0; j < n; j++)
+      runs[r0 + j] = over[j] ? (runs[r0 + j]! < 65535 ? runs[r0 + j]! + 1 : 65535) : 0;
     const a = st.flags[s]! & F_ATTACK ? this.attacks.bySlot.get(s) : undefined;
     if (!a) {
       let best = -1;

@@ -155,7 +155,14 @@ export interface Detector {
   /** Top N hosts by unit and direction, highest first. */
   top(n: number, unit: TopUnit, direction: Direction): HostRates[];
   /** Totals over all monitored traffic, per second. */
-  totals(): { in_packets: number; out_packets: number; in_bytes: number; out_bytes: number; in_flows: number; out_flows: number };
+  totals(): {
+    in_packets: number;
+    out_packets: number;
+    in_bytes: number;
+    out_bytes: number;
+    in_flows: number;
+    out_flows: number;
+  };
   /** Is the attack on this host still above its ban thresholds right now? */
   stillAttacking(ip: string): boolean;
   on(event: AttackEvent, listener: (rec: AttackRecord) => void): void;

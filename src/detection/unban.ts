@@ -20,12 +20,22 @@ export interface BanFacts {
 }
 
 export type UnbanDecision =
-  | { readonly unban: false; readonly reason: 'ban_time_running' | 'still_attacking' | 'manual_no_expiry' | 'manual_running'; readonly recheckAt: number | null }
+  | {
+      readonly unban: false;
+      readonly reason: 'ban_time_running' | 'still_attacking' | 'manual_no_expiry' | 'manual_running';
+      readonly recheckAt: number | null;
+    }
   | { readonly unban: true; readonly reason: 'ban_time_expired' | 'manual_expired' };
 
-export function unbanDecision(now: number, ban: BanFacts, stillAttacking: () => boolean, recheckMs = 1000): UnbanDecision {
+export function unbanDecision(
+  now: number,
+  ban: BanFacts,
+  stillAttacking: () => boolean,
+  recheckMs = 1000,
+): UnbanDecision {
   if (ban.manual) {
-    if (ban.expiresAt === null || ban.expiresAt === undefined) return { unban: false, reason: 'manual_no_expiry', recheckAt: null };
+    if (ban.expiresAt === null || ban.expiresAt === undefined)
+      return { unban: false, reason: 'manual_no_expiry', recheckAt: null };
     return now >= ban.expiresAt
       ? { unban: true, reason: 'manual_expired' }
       : { unban: false, reason: 'manual_running', recheckAt: ban.expiresAt };

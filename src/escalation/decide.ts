@@ -86,9 +86,23 @@ export interface EscalationAttrs {
 }
 
 /** 'manager' is set by the shell when the mitigation manager refuses the add. */
-export type RefuseReason = 'whitelist' | 'outside_networks' | 'max_prefixes' | 'invalid_prefix_length' | 'occupied' | 'suppressed' | 'crosses_hostgroups' | 'manager';
+export type RefuseReason =
+  | 'whitelist'
+  | 'outside_networks'
+  | 'max_prefixes'
+  | 'invalid_prefix_length'
+  | 'occupied'
+  | 'suppressed'
+  | 'crosses_hostgroups'
+  | 'manager';
 
-export type DeescalateReason = 'unbanned' | 'below_thresholds' | 'disabled' | 'whitelist' | 'outside_networks' | 'crosses_hostgroups';
+export type DeescalateReason =
+  | 'unbanned'
+  | 'below_thresholds'
+  | 'disabled'
+  | 'whitelist'
+  | 'outside_networks'
+  | 'crosses_hostgroups';
 
 export type Decision =
   | {
@@ -171,11 +185,21 @@ export function attrsFor(family: 4 | 6, rule: EscalationAction): EscalationAttrs
 }
 
 /** Why `net` may not be escalated at all (whitelist or networks), or null when it may. */
-function safetyProblem(net: Prefix, input: DecideInput): { reason: 'whitelist' | 'outside_networks'; detail: string } | null {
+function safetyProblem(
+  net: Prefix,
+  input: DecideInput,
+): { reason: 'whitelist' | 'outside_networks'; detail: string } | null {
   const w = input.whitelist.find((p) => overlaps(p, net));
-  if (w) return { reason: 'whitelist', detail: `${prefixToString(net)} overlaps whitelisted ${prefixToString(w)}` };
+  if (w)
+    return {
+      reason: 'whitelist',
+      detail: `${prefixToString(net)} overlaps whitelisted ${prefixToString(w)}`,
+    };
   if (!input.networks.some((n) => inside(n, net))) {
-    return { reason: 'outside_networks', detail: `${prefixToString(net)} is not wholly inside any of networks` };
+    return {
+      reason: 'outside_networks',
+      detail: `${prefixToString(net)} is not wholly inside any of networks`,
+    };
   }
   return null;
 }
@@ -204,7 +228,8 @@ export function hostgroupsInside(
   // Do the inner prefixes fill net? Sum the sizes of the outermost ones.
   const bits = net.family === 4 ? 32 : 128;
   let filled = 0n;
-  for (const p of inner) if (!inner.some((q) => q !== p && q.len < p.len && inside(q, p))) filled += 1n << BigInt(bits - p.len);
+  for (const p of inner)
+    if (!inner.some((q) => q !== p && q.len < p.len && inside(q, p))) filled += 1n << BigInt(bits - p.len);
   // Two groups listing the same prefix count it twice: only a sum below the size is sure.
   const outer = policy.hostgroupFor(net);
   if (outer && filled < 1n << BigInt(bits - net.len)) names.add(outer.name);
@@ -212,10 +237,17 @@ export function hostgroupsInside(
 }
 
 /** Why `net` may not cover hosts of other hostgroups (cross_hostgroups: forbid), or null. */
-function crossingProblem(net: Prefix, own: string, covered: readonly string[], policy: PolicyLookup): string | null {
+function crossingProblem(
+  net: Prefix,
+  own: string,
+  covered: readonly string[],
+  policy: PolicyLookup,
+): string | null {
   const others = covered.filter((n) => n !== own);
   if (others.length === 0) return null;
-  const forbid = [own, ...others].filter((n) => policy.hostgroupByName(n)?.actions.escalation.cross_hostgroups === 'forbid');
+  const forbid = [own, ...others].filter(
+    (n) => policy.hostgroupByName(n)?.actions.escalation.cross_hostgroups === 'forbid',
+  );
   if (forbid.length === 0) return null;
   return `${prefixToString(net)} covers hosts of hostgroup ${others.join(', ')} besides ${own}, and cross_hostgroups is forbid for ${forbid.join(', ')}`;
 }
@@ -285,7 +317,12 @@ export function decide(input: DecideInput): Decision[] {
     const insideHosts = insideOf.get(e)!;
     const base = { uuid: e.uuid, prefix: e.prefix, hostgroup: e.hostgroup, hosts: e.hosts };
     if (!rule || !rule.enabled) {
-      out.push({ action: 'deescalate', ...base, reason: 'disabled', detail: `escalation is not enabled for hostgroup ${e.hostgroup}` });
+      out.push({
+        action: 'deescalate',
+        ...base,
+        reason: 'disabled',
+        detail: `escalation is not enabled for hostgroup ${e.hostgroup}`,
+      });
       withdrawn.add(e.prefix);
       continue;
     }
@@ -295,14 +332,24 @@ export function decide(input: DecideInput): Decision[] {
       withdrawn.add(e.prefix);
       continue;
     }
-    const crosses = crossingProblem(e.net, e.hostgroup, hostgroupsInside(e.net, input.hostgroups, policy), policy);
+    const crosses = crossingProblem(
+      e.net,
+      e.hostgroup,
+      hostgroupsInside(e.net, input.hostgroups, policy),
+      policy,
+    );
     if (crosses) {
       out.push({ action: 'deescalate', ...base, reason: 'crosses_hostgroups', detail: crosses });
       withdrawn.add(e.prefix);
       continue;
     }
     if (insideHosts.length === 0) {
-      out.push({ action: 'deescalate', ...base, reason: 'unbanned', detail: `no blackholed host left inside ${e.prefix}` });
+      out.push({
+        action: 'deescalate',
+        ...base,
+        reason: 'unbanned',
+        detail: `no blackholed host left inside ${e.prefix}`,
+      });
       withdrawn.add(e.prefix);
       continue;
     }
@@ -321,7 +368,13 @@ export function decide(input: DecideInput): Decision[] {
       });
     } else if (input.ratesSettled === false) {
       // Rates still filling their first window: "below" means nothing yet.
-      out.push({ action: 'keep', uuid: e.uuid, prefix: e.prefix, state: { ...e, hosts: hostsNow }, trigger: null });
+      out.push({
+        action: 'keep',
+        uuid: e.uuid,
+        prefix: e.prefix,
+        state: { ...e, hosts: hostsNow },
+        trigger: null,
+      });
     } else {
       const runs = e.runs_below + 1;
       const holdLeft = e.created_at + rule.hold_ms - now;
@@ -336,7 +389,13 @@ export function decide(input: DecideInput): Decision[] {
         withdrawn.add(e.prefix);
         continue;
       }
-      out.push({ action: 'keep', uuid: e.uuid, prefix: e.prefix, state: { ...e, runs_below: runs, hosts: hostsNow }, trigger: null });
+      out.push({
+        action: 'keep',
+        uuid: e.uuid,
+        prefix: e.prefix,
+        state: { ...e, runs_below: runs, hosts: hostsNow },
+        trigger: null,
+      });
     }
     held.add(e.prefix);
     perGroup.set(e.hostgroup, count(e.hostgroup) + 1);
@@ -375,7 +434,10 @@ export function decide(input: DecideInput): Decision[] {
       out.push({ action: 'refuse', host: h.ip, prefix, hostgroup: h.hostgroup, reason, detail, trigger: c });
     };
     if (input.suppressed.has(prefix)) {
-      refuse('suppressed', `${prefix} was removed by an operator while escalated; not re-escalated until its hosts are unbanned`);
+      refuse(
+        'suppressed',
+        `${prefix} was removed by an operator while escalated; not re-escalated until its hosts are unbanned`,
+      );
       continue;
     }
     const unsafe = safetyProblem(net, input);
@@ -394,7 +456,10 @@ export function decide(input: DecideInput): Decision[] {
       continue;
     }
     if (count(h.hostgroup) >= rule.max_prefixes) {
-      refuse('max_prefixes', `hostgroup ${h.hostgroup} already has ${count(h.hostgroup)} escalated prefixes (max_prefixes ${rule.max_prefixes})`);
+      refuse(
+        'max_prefixes',
+        `hostgroup ${h.hostgroup} already has ${count(h.hostgroup)} escalated prefixes (max_prefixes ${rule.max_prefixes})`,
+      );
       continue;
     }
     perGroup.set(h.hostgroup, count(h.hostgroup) + 1);

@@ -88,7 +88,14 @@ export class EscalationLoop {
   private refusalsSeen = new Set<string>();
   private job: ScheduledJob | null = null;
   private running: Promise<RunReport> | null = null;
-  private stats = { runs: 0, overlaps_skipped: 0, escalations: 0, deescalations: 0, refusals: 0, last_run_ms: null as number | null };
+  private stats = {
+    runs: 0,
+    overlaps_skipped: 0,
+    escalations: 0,
+    deescalations: 0,
+    refusals: 0,
+    last_run_ms: null as number | null,
+  };
   private readonly m: LoopMetrics;
 
   constructor(deps: EscalationLoopDeps) {
@@ -121,12 +128,23 @@ export class EscalationLoop {
       if (this.own.has(m.uuid)) continue;
       const net = parsePrefixText(m.prefix);
       if (!net) {
-        this.log.error(`cannot adopt escalation ${m.uuid}: unparsable prefix ${JSON.stringify(m.prefix)}; left alone`);
+        this.log.error(
+          `cannot adopt escalation ${m.uuid}: unparsable prefix ${JSON.stringify(m.prefix)}; left alone`,
+        );
         continue;
       }
       const prefix = prefixToString(net);
       this.own.set(m.uuid, {
-        state: { uuid: m.uuid, prefix, net, hostgroup: m.hostgroup, created_at: m.started_at, last_above: null, runs_below: 0, hosts: [m.ip] },
+        state: {
+          uuid: m.uuid,
+          prefix,
+          net,
+          hostgroup: m.hostgroup,
+          created_at: m.started_at,
+          last_above: null,
+          runs_below: 0,
+          hosts: [m.ip],
+        },
         phantom: false,
         dry_run: m.dry_run,
         withdrawHeld: false,
@@ -135,7 +153,11 @@ export class EscalationLoop {
         attrs: { next_hop: m.next_hop, communities: m.communities, large_communities: m.large_communities },
         trigger: null,
       });
-      this.log.info(`adopted escalation ${prefix}`, { uuid: m.uuid, hostgroup: m.hostgroup, since: new Date(m.started_at).toISOString() });
+      this.log.info(`adopted escalation ${prefix}`, {
+        uuid: m.uuid,
+        hostgroup: m.hostgroup,
+        since: new Date(m.started_at).toISOString(),
+      });
       n++;
     }
     this.m.active.set(this.own.size);
@@ -148,8 +170,16 @@ export class EscalationLoop {
     // Detection starts with the loop: its rates cover a full window only after window_ms.
     this.settledAt = this.now() + (this.settleMs ?? this.cfg.detection.window_ms);
     this.adopt();
-    this.job = this.scheduler(this.cfg.escalation.schedule, () => this.tick(), () => this.overlap(), this.log);
-    this.log.info(`escalation loop scheduled ${JSON.stringify(this.cfg.escalation.schedule)}`, { dry_run: this.dryRun, adopted: this.own.size });
+    this.job = this.scheduler(
+      this.cfg.escalation.schedule,
+      () => this.tick(),
+      () => this.overlap(),
+      this.log,
+    );
+    this.log.info(`escalation loop scheduled ${JSON.stringify(this.cfg.escalation.schedule)}`, {
+      dry_run: this.dryRun,
+      adopted: this.own.size,
+    });
   }
 
   /** Stop the schedule and wait for a run in progress. */
@@ -172,7 +202,12 @@ export class EscalationLoop {
     }
     if (this.job && old !== cfg.escalation.schedule) {
       void this.job.stop();
-      this.job = this.scheduler(cfg.escalation.schedule, () => this.tick(), () => this.overlap(), this.log);
+      this.job = this.scheduler(
+        cfg.escalation.schedule,
+        () => this.tick(),
+        () => this.overlap(),
+        this.log,
+      );
       this.log.info(`escalation loop rescheduled ${JSON.stringify(cfg.escalation.schedule)}`);
     }
   }
@@ -216,7 +251,10 @@ export class EscalationLoop {
       if (!m || m.kind !== 'escalation') {
         this.own.delete(uuid);
         this.suppressed.add(o.state.prefix);
-        this.log.warn(`escalation ${o.state.prefix} was removed outside the loop; not re-escalated until its hosts are unbanned`, { uuid });
+        this.log.warn(
+          `escalation ${o.state.prefix} was removed outside the loop; not re-escalated until its hosts are unbanned`,
+          { uuid },
+        );
       }
     }
 
@@ -258,7 +296,8 @@ export class EscalationLoop {
     // A suppression ends once no blackholed host is left inside the prefix.
     for (const text of this.suppressed) {
       const net = parsePrefixText(text);
-      if (!net || !banned.some((h) => h.addr.family === net.family && prefixContains(net, h.addr.bytes))) this.suppressed.delete(text);
+      if (!net || !banned.some((h) => h.addr.family === net.family && prefixContains(net, h.addr.bytes)))
+        this.suppressed.delete(text);
     }
 
     const ownIds = new Set(this.own.keys());
@@ -316,7 +355,12 @@ export class EscalationLoop {
   }
 
   /** Apply one decision; true when it was worth an info line (a change, a countdown, a new refusal). */
-  private async apply(d: Decision, now: number, peaks: ReadonlyMap<string, HostRates>, refusalsNow: Set<string>): Promise<boolean> {
+  private async apply(
+    d: Decision,
+    now: number,
+    peaks: ReadonlyMap<string, HostRates>,
+    refusalsNow: Set<string>,
+  ): Promise<boolean> {
     const dry = this.dryRun;
     switch (d.action) {
       case 'keep': {
@@ -353,13 +397,20 @@ export class EscalationLoop {
         const simulated = o.phantom || dry;
         if (o.phantom) {
           this.own.delete(d.uuid);
-          this.log.info(`dry-run: would deescalate ${d.prefix}: ${d.detail}`, { reason: d.reason, hosts: d.hosts });
+          this.log.info(`dry-run: would deescalate ${d.prefix}: ${d.detail}`, {
+            reason: d.reason,
+            hosts: d.hosts,
+          });
         } else if (dry) {
           // A real escalation (adopted, or made before dry-run was switched on): dry-run
           // changes no routes, so it stays owned and is withdrawn once dry-run is off.
           if (o.withdrawHeld) return false;
           o.withdrawHeld = true;
-          this.log.info(`dry-run: would deescalate ${d.prefix}: ${d.detail}`, { uuid: d.uuid, reason: d.reason, hosts: d.hosts });
+          this.log.info(`dry-run: would deescalate ${d.prefix}: ${d.detail}`, {
+            uuid: d.uuid,
+            reason: d.reason,
+            hosts: d.hosts,
+          });
         } else {
           // Only ever remove what the loop owns, and only while it is still an escalation.
           const m = this.manager.get(d.uuid);
@@ -368,12 +419,23 @@ export class EscalationLoop {
             if (!ok) this.log.warn(`manager did not remove escalation ${d.prefix}`, { uuid: d.uuid });
           }
           this.own.delete(d.uuid);
-          this.log.info(`deescalate ${d.prefix}: ${d.detail}`, { uuid: d.uuid, reason: d.reason, hosts: d.hosts });
+          this.log.info(`deescalate ${d.prefix}: ${d.detail}`, {
+            uuid: d.uuid,
+            reason: d.reason,
+            hosts: d.hosts,
+          });
         }
         this.stats.deescalations++;
         this.m.actions.inc({ action: 'deescalate' });
         const host = d.hosts[0] ?? o.state.hosts[0] ?? '';
-        this.notifyAbout('deescalate', d, host, peaks, { uuid: o.phantom ? null : d.uuid, hosts: d.hosts, counters: null, reason: d.reason, detail: d.detail, dry_run: simulated });
+        this.notifyAbout('deescalate', d, host, peaks, {
+          uuid: o.phantom ? null : d.uuid,
+          hosts: d.hosts,
+          counters: null,
+          reason: d.reason,
+          detail: d.detail,
+          dry_run: simulated,
+        });
         return true;
       }
       case 'escalate': {
@@ -383,10 +445,18 @@ export class EscalationLoop {
         // Covering hosts of other hostgroups is allowed (cross_hostgroups: allow) but never silent.
         const others = d.hostgroups.filter((g) => g !== d.hostgroup);
         const covers = others.length ? `; it covers hosts of hostgroup ${others.join(', ')} too` : '';
-        const fields = { hosts: d.hosts, hostgroups: d.hostgroups, next_hop: attrs.next_hop ?? null, communities: attrs.communities.map(communityText) };
+        const fields = {
+          hosts: d.hosts,
+          hostgroups: d.hostgroups,
+          next_hop: attrs.next_hop ?? null,
+          communities: attrs.communities.map(communityText),
+        };
         if (dry) {
           uuid = `dry-run:${d.prefix}`;
-          this.log[others.length ? 'warn' : 'info'](`dry-run: would escalate ${d.prefix} for ${d.host}: ${crossingText(d.trigger)}${covers}`, fields);
+          this.log[others.length ? 'warn' : 'info'](
+            `dry-run: would escalate ${d.prefix} for ${d.host}: ${crossingText(d.trigger)}${covers}`,
+            fields,
+          );
         } else {
           const res = await this.manager.add({
             kind: 'escalation',
@@ -401,7 +471,15 @@ export class EscalationLoop {
           });
           if (!res.ok || !res.mitigation) {
             this.refuse(
-              { action: 'refuse', host: d.host, prefix: d.prefix, hostgroup: d.hostgroup, reason: 'manager', detail: `mitigation manager refused: ${res.error ?? 'no reason given'}`, trigger: d.trigger },
+              {
+                action: 'refuse',
+                host: d.host,
+                prefix: d.prefix,
+                hostgroup: d.hostgroup,
+                reason: 'manager',
+                detail: `mitigation manager refused: ${res.error ?? 'no reason given'}`,
+                trigger: d.trigger,
+              },
               peaks,
               refusalsNow,
             );
@@ -410,10 +488,22 @@ export class EscalationLoop {
           uuid = res.mitigation.uuid;
           // The manager's start time: what adoption reads back after a restart.
           createdAt = res.mitigation.started_at;
-          this.log[others.length ? 'warn' : 'info'](`escalate ${d.prefix} for ${d.host}: ${crossingText(d.trigger)}${covers}`, { uuid, ...fields });
+          this.log[others.length ? 'warn' : 'info'](
+            `escalate ${d.prefix} for ${d.host}: ${crossingText(d.trigger)}${covers}`,
+            { uuid, ...fields },
+          );
         }
         this.own.set(uuid, {
-          state: { uuid, prefix: d.prefix, net: d.net, hostgroup: d.hostgroup, created_at: createdAt, last_above: now, runs_below: 0, hosts: d.hosts },
+          state: {
+            uuid,
+            prefix: d.prefix,
+            net: d.net,
+            hostgroup: d.hostgroup,
+            created_at: createdAt,
+            last_above: now,
+            runs_below: 0,
+            hosts: d.hosts,
+          },
           phantom: dry,
           dry_run: dry,
           withdrawHeld: false,
@@ -442,7 +532,11 @@ export class EscalationLoop {
   }
 
   /** Log, count and notify a refusal the first run it appears; true then. */
-  private refuse(d: Extract<Decision, { action: 'refuse' }>, peaks: ReadonlyMap<string, HostRates>, refusalsNow: Set<string>): boolean {
+  private refuse(
+    d: Extract<Decision, { action: 'refuse' }>,
+    peaks: ReadonlyMap<string, HostRates>,
+    refusalsNow: Set<string>,
+  ): boolean {
     const key = `${d.host}|${d.prefix}|${d.reason}`;
     refusalsNow.add(key);
     if (this.refusalsSeen.has(key)) {
@@ -451,10 +545,19 @@ export class EscalationLoop {
     }
     this.stats.refusals++;
     this.m.refusals.inc({ reason: d.reason });
-    this.log.warn(`refused to escalate ${d.prefix} for ${d.host}: ${d.detail} (${crossingText(d.trigger)})`, { reason: d.reason });
+    this.log.warn(`refused to escalate ${d.prefix} for ${d.host}: ${d.detail} (${crossingText(d.trigger)})`, {
+      reason: d.reason,
+    });
     // A suppressed prefix is the operator's own doing: log it, do not page anyone.
     if (d.reason === 'suppressed') return true;
-    this.notifyAbout('escalation_refused', d, d.host, peaks, { uuid: null, hosts: [d.host], counters: d.trigger, reason: d.reason, detail: d.detail, dry_run: this.dryRun });
+    this.notifyAbout('escalation_refused', d, d.host, peaks, {
+      uuid: null,
+      hosts: [d.host],
+      counters: d.trigger,
+      reason: d.reason,
+      detail: d.detail,
+      dry_run: this.dryRun,
+    });
     return true;
   }
 
@@ -482,7 +585,9 @@ export class EscalationLoop {
     try {
       const r = this.notifyFn(n);
       if (r && typeof (r as Promise<void>).catch === 'function') {
-        (r as Promise<void>).catch((err: unknown) => this.log.error(`escalation notify (${n.action} ${n.prefix}) failed: ${(err as Error).message}`));
+        (r as Promise<void>).catch((err: unknown) =>
+          this.log.error(`escalation notify (${n.action} ${n.prefix}) failed: ${(err as Error).message}`),
+        );
       }
     } catch (err) {
       this.log.error(`escalation notify (${n.action} ${n.prefix}) failed: ${(err as Error).message}`);

@@ -8,7 +8,12 @@ export interface ScheduledJob {
 }
 
 /** Starts `fn` on `expr`; calls `onOverlap` when a tick is skipped because a run is busy. */
-export type Scheduler = (expr: string, fn: () => Promise<void>, onOverlap: () => void, log: Logger) => ScheduledJob;
+export type Scheduler = (
+  expr: string,
+  fn: () => Promise<void>,
+  onOverlap: () => void,
+  log: Logger,
+) => ScheduledJob;
 
 /** node-cron v4 with its own overlap prevention (noOverlap) on top of the loop's guard. */
 export const cronScheduler: Scheduler = (expr, fn, onOverlap, log) => {

@@ -19,16 +19,43 @@ export function pfx(text: string): Prefix {
 }
 
 export const ZERO_RATES: Omit<HostRates, 'ip' | 'hostgroup'> = {
-  in_packets: 0, out_packets: 0, in_bytes: 0, out_bytes: 0, in_flows: 0, out_flows: 0,
-  in_tcp_packets: 0, out_tcp_packets: 0, in_tcp_bytes: 0, out_tcp_bytes: 0,
-  in_tcp_syn_packets: 0, out_tcp_syn_packets: 0, in_tcp_syn_bytes: 0, out_tcp_syn_bytes: 0,
-  in_udp_packets: 0, out_udp_packets: 0, in_udp_bytes: 0, out_udp_bytes: 0,
-  in_icmp_packets: 0, out_icmp_packets: 0, in_icmp_bytes: 0, out_icmp_bytes: 0,
-  in_fragmented_packets: 0, out_fragmented_packets: 0, in_fragmented_bytes: 0, out_fragmented_bytes: 0,
-  in_dropped_packets: 0, out_dropped_packets: 0, in_dropped_bytes: 0, out_dropped_bytes: 0,
+  in_packets: 0,
+  out_packets: 0,
+  in_bytes: 0,
+  out_bytes: 0,
+  in_flows: 0,
+  out_flows: 0,
+  in_tcp_packets: 0,
+  out_tcp_packets: 0,
+  in_tcp_bytes: 0,
+  out_tcp_bytes: 0,
+  in_tcp_syn_packets: 0,
+  out_tcp_syn_packets: 0,
+  in_tcp_syn_bytes: 0,
+  out_tcp_syn_bytes: 0,
+  in_udp_packets: 0,
+  out_udp_packets: 0,
+  in_udp_bytes: 0,
+  out_udp_bytes: 0,
+  in_icmp_packets: 0,
+  out_icmp_packets: 0,
+  in_icmp_bytes: 0,
+  out_icmp_bytes: 0,
+  in_fragmented_packets: 0,
+  out_fragmented_packets: 0,
+  in_fragmented_bytes: 0,
+  out_fragmented_bytes: 0,
+  in_dropped_packets: 0,
+  out_dropped_packets: 0,
+  in_dropped_bytes: 0,
+  out_dropped_bytes: 0,
 };
 
-export function rates(ip: string, hostgroup: string, r: Partial<Omit<HostRates, 'ip' | 'hostgroup'>>): HostRates {
+export function rates(
+  ip: string,
+  hostgroup: string,
+  r: Partial<Omit<HostRates, 'ip' | 'hostgroup'>>,
+): HostRates {
   return { ...ZERO_RATES, ...r, ip, hostgroup };
 }
 
@@ -39,7 +66,12 @@ export const ESCALATION_DEFAULTS: EscalationAction = {
   thresholds: { incoming: { total: { pps: 100_000 } } },
 };
 
-export function hostgroup(name: string, prefixes: string[], esc: Partial<EscalationAction> = {}, emergency: ThresholdSet = {}): Hostgroup {
+export function hostgroup(
+  name: string,
+  prefixes: string[],
+  esc: Partial<EscalationAction> = {},
+  emergency: ThresholdSet = {},
+): Hostgroup {
   return {
     name,
     file: '<test>',
@@ -51,7 +83,13 @@ export function hostgroup(name: string, prefixes: string[], esc: Partial<Escalat
       ban_time_ms: 3_600_000,
       unban_only_if_attack_finished: false,
       ban_status_delay_ms: 0,
-      blackhole: { enabled: true, communities: ['65535:666'], large_communities: [], extended_communities: [], next_hop: {} },
+      blackhole: {
+        enabled: true,
+        communities: ['65535:666'],
+        large_communities: [],
+        extended_communities: [],
+        next_hop: {},
+      },
       flowspec: { enabled: false, action: 'discard', action_params: {}, coverage: 0.95 },
       notify: { format: 'json', timeout_ms: 1000 },
       escalation: { ...ESCALATION_DEFAULTS, ...esc },
@@ -64,13 +102,36 @@ export function hostgroup(name: string, prefixes: string[], esc: Partial<Escalat
  * A Config with only what the loop reads filled in meaningfully (networks, whitelist,
  * hostgroups, escalation.schedule, detection.dry_run); the rest are plausible stubs.
  */
-export function testConfig(o: { networks: string[]; whitelist?: string[]; hostgroups: Hostgroup[]; schedule?: string; dry_run?: boolean }): Config {
+export function testConfig(o: {
+  networks: string[];
+  whitelist?: string[];
+  hostgroups: Hostgroup[];
+  schedule?: string;
+  dry_run?: boolean;
+}): Config {
   const cfg = {
     file: '<test>',
     networks: o.networks.map(pfx),
     whitelist: (o.whitelist ?? []).map(pfx),
-    capture: { listeners: [], exporters: [], max_link_bps: 400e9, receive_buffer_bytes: 0, default_sampling_rate: 1, sampling_overrides: {} },
-    detection: { tick_ms: 100, window_ms: 1000, smoothing_ms: 0, ipv6_max_hosts: 1000, ipv6_idle_ms: 60_000, exclude_whitelisted_sources: false, samples_per_host: 10, hot_sample_bytes: 32 * 2 ** 20, dry_run: o.dry_run ?? false },
+    capture: {
+      listeners: [],
+      exporters: [],
+      max_link_bps: 400e9,
+      receive_buffer_bytes: 0,
+      default_sampling_rate: 1,
+      sampling_overrides: {},
+    },
+    detection: {
+      tick_ms: 100,
+      window_ms: 1000,
+      smoothing_ms: 0,
+      ipv6_max_hosts: 1000,
+      ipv6_idle_ms: 60_000,
+      exclude_whitelisted_sources: false,
+      samples_per_host: 10,
+      hot_sample_bytes: 32 * 2 ** 20,
+      dry_run: o.dry_run ?? false,
+    },
     api: { enabled: false, host: '127.0.0.1', port: 0, users: {} },
     bgp: { local_as: 65000, router_id: '127.0.0.1', peers: [], static_routes: [], static_flowspec: [] },
     mitigation: { max_blackholes: 1000, max_flowspec_rules: 100, notify_concurrency: 1, webhook_retries: 0 },
@@ -92,7 +153,10 @@ export class FakeManager implements MitigationManagerApi {
   /** When set, add() refuses with this error. */
   refuse: string | null = null;
   private seq = 0;
-  private readonly listeners: { added: ((m: Mitigation, r: string) => void)[]; removed: ((m: Mitigation, r: string) => void)[] } = { added: [], removed: [] };
+  private readonly listeners: {
+    added: ((m: Mitigation, r: string) => void)[];
+    removed: ((m: Mitigation, r: string) => void)[];
+  } = { added: [], removed: [] };
 
   constructor(private readonly clock: () => number = Date.now) {}
 
@@ -116,12 +180,20 @@ export class FakeManager implements MitigationManagerApi {
   /** Blackhole a host (/32 or /128) in `hostgroup`, banned at `at`. */
   ban(ip: string, hostgroup = 'default', at = this.clock()): Mitigation {
     const len = ip.includes(':') ? 128 : 32;
-    return this.put({ kind: 'blackhole', prefix: `${ip}/${len}`, ip, hostgroup, started_at: at, cause: 'attack test' });
+    return this.put({
+      kind: 'blackhole',
+      prefix: `${ip}/${len}`,
+      ip,
+      hostgroup,
+      started_at: at,
+      cause: 'attack test',
+    });
   }
 
   /** Unban every blackhole of `ip`. */
   unban(ip: string): void {
-    for (const m of [...this.items.values()]) if (m.kind === 'blackhole' && m.ip === ip) this.items.delete(m.uuid);
+    for (const m of [...this.items.values()])
+      if (m.kind === 'blackhole' && m.ip === ip) this.items.delete(m.uuid);
   }
 
   list(kind?: MitigationKind): Mitigation[] {
@@ -135,7 +207,12 @@ export class FakeManager implements MitigationManagerApi {
   async add(m: Omit<Mitigation, 'uuid' | 'started_at' | 'dry_run'> & { uuid?: string }): Promise<AddResult> {
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.refuse) return { ok: false, error: this.refuse };
-    const full: Mitigation = { ...m, uuid: m.uuid ?? `m-${++this.seq}`, started_at: this.clock(), dry_run: false };
+    const full: Mitigation = {
+      ...m,
+      uuid: m.uuid ?? `m-${++this.seq}`,
+      started_at: this.clock(),
+      dry_run: false,
+    };
     this.items.set(full.uuid, full);
     this.calls.push({ op: 'add', prefix: full.prefix, uuid: full.uuid });
     for (const l of this.listeners.added) l(full, 'added');
@@ -193,9 +270,13 @@ export class FakeDetector implements Pick<Detector, 'rateFn' | 'hostRates' | 'on
 
   /** Emit an attack event carrying `r` as the record's rates (only fields the loop reads). */
   emit(event: AttackEvent, r: HostRates): void {
-    const rec = { uuid: `a-${r.ip}`, ip: r.ip, ipVersion: r.ip.includes(':') ? 6 : 4, hostgroup: r.hostgroup, rates: r } as unknown as AttackRecord;
+    const rec = {
+      uuid: `a-${r.ip}`,
+      ip: r.ip,
+      ipVersion: r.ip.includes(':') ? 6 : 4,
+      hostgroup: r.hostgroup,
+      rates: r,
+    } as unknown as AttackRecord;
     for (const l of this.listeners.get(event) ?? []) l(rec);
   }
 }
-
-

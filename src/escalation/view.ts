@@ -97,7 +97,6 @@ export interface Owned {
   trigger: (Crossing & { host: string }) | null;
 }
 
-
 /** The API view of the loop's escalations, in prefix order. */
 export function listView(own: Iterable<Owned>, cfg: Config, now: number): EscalationView[] {
   const out: EscalationView[] = [];
@@ -105,7 +104,13 @@ export function listView(own: Iterable<Owned>, cfg: Config, now: number): Escala
   for (const o of own) {
     const s = o.state;
     const hold = policy.hostgroupByName(s.hostgroup)?.actions.escalation.hold_ms ?? 0;
-    const state: EscalationView['state'] = !o.evaluated ? 'adopted' : s.runs_below === 0 ? 'above' : now < s.created_at + hold ? 'holding' : 'clearing';
+    const state: EscalationView['state'] = !o.evaluated
+      ? 'adopted'
+      : s.runs_below === 0
+        ? 'above'
+        : now < s.created_at + hold
+          ? 'holding'
+          : 'clearing';
     out.push({
       uuid: s.uuid,
       prefix: s.prefix,
@@ -139,11 +144,29 @@ export interface LoopMetrics {
 export function loopMetrics(registry: Registry | undefined): LoopMetrics {
   const registers = registry ? [registry] : [];
   return {
-    active: new Gauge({ name: 'breakwater_escalations_active', help: 'Prefixes currently escalated by the loop', registers }),
+    active: new Gauge({
+      name: 'breakwater_escalations_active',
+      help: 'Prefixes currently escalated by the loop',
+      registers,
+    }),
     runs: new Counter({ name: 'breakwater_escalation_runs_total', help: 'Escalation loop runs', registers }),
-    overlaps: new Counter({ name: 'breakwater_escalation_overlaps_total', help: 'Scheduled runs skipped because a run was still busy', registers }),
-    actions: new Counter({ name: 'breakwater_escalation_actions_total', help: 'Escalations created and withdrawn', labelNames: ['action'], registers }),
-    refusals: new Counter({ name: 'breakwater_escalation_refusals_total', help: 'Escalations refused (counted once while the refusal persists)', labelNames: ['reason'], registers }),
+    overlaps: new Counter({
+      name: 'breakwater_escalation_overlaps_total',
+      help: 'Scheduled runs skipped because a run was still busy',
+      registers,
+    }),
+    actions: new Counter({
+      name: 'breakwater_escalation_actions_total',
+      help: 'Escalations created and withdrawn',
+      labelNames: ['action'],
+      registers,
+    }),
+    refusals: new Counter({
+      name: 'breakwater_escalation_refusals_total',
+      help: 'Escalations refused (counted once while the refusal persists)',
+      labelNames: ['reason'],
+      registers,
+    }),
     duration: new Histogram({
       name: 'breakwater_escalation_run_duration_seconds',
       help: 'Duration of escalation loop runs',
@@ -152,4 +175,3 @@ export function loopMetrics(registry: Registry | undefined): LoopMetrics {
     }),
   };
 }
-

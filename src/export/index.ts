@@ -36,14 +36,21 @@ export class Exports {
   /** Start, stop or restart the pushers the config asks for. */
   configure(cfg: Config): void {
     this.cfg = cfg;
-    const want = new Map<string, { key: string; interval: number; make: () => { queue: ExportQueue; tick: (() => void) | null } }>();
+    const want = new Map<
+      string,
+      { key: string; interval: number; make: () => { queue: ExportQueue; tick: (() => void) | null } }
+    >();
     const g = cfg.graphite;
     if (g) {
       want.set('graphite', {
         key: JSON.stringify(g),
         interval: g.interval_ms,
         make: () => {
-          const queue = new ExportQueue(`graphite ${g.host}:${g.port}`, new GraphiteTransport(g.host, g.port), log);
+          const queue = new ExportQueue(
+            `graphite ${g.host}:${g.port}`,
+            new GraphiteTransport(g.host, g.port),
+            log,
+          );
           return { queue, tick: () => queue.push(graphiteLines(this.snapshot(g.top_hosts), g.prefix)) };
         },
       });
@@ -64,7 +71,12 @@ export class Exports {
       want.set('redis', {
         key: JSON.stringify(r),
         interval: 0,
-        make: () => ({ queue: new ExportQueue(`redis ${redactUrl(r.url)}`, new RedisTransport(r.url), log, { maxBatches: 1000 }), tick: null }),
+        make: () => ({
+          queue: new ExportQueue(`redis ${redactUrl(r.url)}`, new RedisTransport(r.url), log, {
+            maxBatches: 1000,
+          }),
+          tick: null,
+        }),
       });
     }
     for (const [name, p] of this.pushers) {
@@ -138,8 +150,10 @@ export class Exports {
     this.snapshotCache = null;
     const cfg = this.cfg;
     for (const [name, p] of this.pushers) {
-      if (name === 'graphite' && cfg?.graphite) p.queue.push(graphiteLines(this.snapshot(cfg.graphite.top_hosts), cfg.graphite.prefix));
-      if (name === 'influxdb' && cfg?.influxdb) p.queue.push(influxLines(this.snapshot(cfg.influxdb.top_hosts)));
+      if (name === 'graphite' && cfg?.graphite)
+        p.queue.push(graphiteLines(this.snapshot(cfg.graphite.top_hosts), cfg.graphite.prefix));
+      if (name === 'influxdb' && cfg?.influxdb)
+        p.queue.push(influxLines(this.snapshot(cfg.influxdb.top_hosts)));
       // Redis has nothing to push on demand: its queue is only flushed.
       await p.queue.flush();
     }
@@ -160,7 +174,12 @@ function redactUrl(url: string): string {
 /** breakwater_export_* metrics over Exports.stats(), registered on the daemon's registry. */
 export function registerExportMetrics(registry: Registry, stats: () => Map<string, ExportStats>): void {
   const reg = [registry];
-  const series = (type: 'gauge' | 'counter', name: string, help: string, pick: (s: ExportStats) => number) => {
+  const series = (
+    type: 'gauge' | 'counter',
+    name: string,
+    help: string,
+    pick: (s: ExportStats) => number,
+  ) => {
     const base = { name, help, labelNames: ['target'], registers: reg };
     const fill = (set: (labels: { target: string }, v: number) => void) => {
       for (const [target, s] of stats()) set({ target }, pick(s));
@@ -183,9 +202,34 @@ export function registerExportMetrics(registry: Registry, stats: () => Map<strin
       });
     }
   };
-  series('gauge', 'breakwater_export_up', 'Whether the last write to the export target succeeded (graphite, influxdb, redis).', (s) => s.up);
-  series('counter', 'breakwater_export_points_total', 'Points (lines, events) written to the export target.', (s) => s.points_sent);
-  series('counter', 'breakwater_export_dropped_points_total', 'Points dropped: the queue was full while the target was down, or the target rejected them.', (s) => s.points_dropped);
-  series('counter', 'breakwater_export_errors_total', 'Failed writes to the export target (retried with backoff).', (s) => s.errors);
-  series('gauge', 'breakwater_export_queued_batches', 'Batches waiting for the export target.', (s) => s.queued_batches);
+  series(
+    'gauge',
+    'breakwater_export_up',
+    'Whether the last write to the export target succeeded (graphite, influxdb, redis).',
+    (s) => s.up,
+  );
+  series(
+    'counter',
+    'breakwater_export_points_total',
+    'Points (lines, events) written to the export target.',
+    (s) => s.points_sent,
+  );
+  series(
+    'counter',
+    'breakwater_export_dropped_points_total',
+    'Points dropped: the queue was full while the target was down, or the target rejected them.',
+    (s) => s.points_dropped,
+  );
+  series(
+    'counter',
+    'breakwater_export_errors_total',
+    'Failed writes to the export target (retried with backoff).',
+    (s) => s.errors,
+  );
+  series(
+    'gauge',
+    'breakwater_export_queued_batches',
+    'Batches waiting for the export target.',
+    (s) => s.queued_batches,
+  );
 }

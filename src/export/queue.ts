@@ -82,7 +82,8 @@ export class ExportQueue {
   /** Resolves once the queue is empty or the target is down (tests, clean stop). */
   async flush(timeoutMs = 2000): Promise<void> {
     const until = Date.now() + timeoutMs;
-    while ((this.q.length || this.busy) && this.state !== 'down' && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    while ((this.q.length || this.busy) && this.state !== 'down' && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 10));
   }
 
   close(): void {
@@ -140,7 +141,10 @@ export class ExportQueue {
     if (s === this.state) return;
     const was = this.state;
     this.state = s;
-    if (s === 'down') this.log.warn(`${this.target}: cannot write (${reason}); retrying with backoff, keeping at most ${this.maxBatches} batches`);
+    if (s === 'down')
+      this.log.warn(
+        `${this.target}: cannot write (${reason}); retrying with backoff, keeping at most ${this.maxBatches} batches`,
+      );
     else if (was === 'down') this.log.info(`${this.target}: writing again`);
     else this.log.info(`${this.target}: connected`);
   }

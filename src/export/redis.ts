@@ -33,7 +33,12 @@ export function redisCommands(doc: NotifyDocument, cfg: RedisConfig, now = Date.
     cmds.push(['SET', `${k}_information`, JSON.stringify(info), 'PX', cfg.ttl_ms]);
     cmds.push(['SET', `${k}_packets_dump`, JSON.stringify(doc.packet_dump_detailed), 'PX', cfg.ttl_ms]);
   }
-  if (doc.action === 'ban' || doc.action === 'partial_block' || doc.action === 'unban' || doc.action === 'partial_unblock') {
+  if (
+    doc.action === 'ban' ||
+    doc.action === 'partial_block' ||
+    doc.action === 'unban' ||
+    doc.action === 'partial_unblock'
+  ) {
     cmds.push(['PUBLISH', cfg.channel, JSON.stringify(event)]);
   }
   return cmds;

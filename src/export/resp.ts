@@ -94,7 +94,10 @@ export class RedisClient {
 
   private connect(): Promise<void> {
     this.ready ??= new Promise<void>((resolve, reject) => {
-      const s = net.connect({ host: this.u.hostname.replace(/^\[|\]$/g, ''), port: Number(this.u.port || 6379) });
+      const s = net.connect({
+        host: this.u.hostname.replace(/^\[|\]$/g, ''),
+        port: Number(this.u.port || 6379),
+      });
       s.setNoDelay(true);
       const parser = new RespParser();
       const fail = (e: Error) => {
@@ -108,7 +111,9 @@ export class RedisClient {
         s.destroy();
         reject(e);
       };
-      s.setTimeout(this.timeoutMs, () => fail(new Error(`no answer from ${this.u.host} in ${this.timeoutMs} ms`)));
+      s.setTimeout(this.timeoutMs, () =>
+        fail(new Error(`no answer from ${this.u.host} in ${this.timeoutMs} ms`)),
+      );
       s.on('error', fail);
       s.on('close', () => fail(new Error('connection closed')));
       s.on('data', (d: Buffer) => {
@@ -127,7 +132,8 @@ export class RedisClient {
         s.setTimeout(0);
         const hello: (string | number)[][] = [];
         const pass = decodeURIComponent(this.u.password);
-        if (pass) hello.push(this.u.username ? ['AUTH', decodeURIComponent(this.u.username), pass] : ['AUTH', pass]);
+        if (pass)
+          hello.push(this.u.username ? ['AUTH', decodeURIComponent(this.u.username), pass] : ['AUTH', pass]);
         const db = this.u.pathname.slice(1);
         if (db && db !== '0') hello.push(['SELECT', db]);
         this.write(hello).then((rs) => {
@@ -144,7 +150,9 @@ export class RedisClient {
     const s = this.sock;
     if (!s) return Promise.reject(new Error('not connected'));
     if (cmds.length === 0) return Promise.resolve([]);
-    const out = cmds.map((c) => new Promise<Reply>((resolve, reject) => this.pending.push({ resolve, reject })));
+    const out = cmds.map(
+      (c) => new Promise<Reply>((resolve, reject) => this.pending.push({ resolve, reject })),
+    );
     s.setTimeout(this.timeoutMs);
     s.write(cmds.map(encodeCommand).join(''));
     return Promise.all(out);

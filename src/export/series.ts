@@ -31,13 +31,25 @@ export interface Snapshot {
   readonly timeMs: number;
   readonly total: readonly RateRow[];
   readonly hostgroups: readonly { readonly name: string; readonly rows: readonly RateRow[] }[];
-  readonly hosts: readonly { readonly ip: string; readonly hostgroup: string; readonly attacked: boolean; readonly rows: readonly RateRow[] }[];
+  readonly hosts: readonly {
+    readonly ip: string;
+    readonly hostgroup: string;
+    readonly attacked: boolean;
+    readonly rows: readonly RateRow[];
+  }[];
   readonly attacksActive: number;
   readonly attacksStarted: number;
 }
 
 /** HostRates key stem per class (in_<stem>packets / in_<stem>bytes). */
-const STEM: Record<TrafficClass, string> = { total: '', tcp: 'tcp_', tcp_syn: 'tcp_syn_', udp: 'udp_', icmp: 'icmp_', fragmented: 'fragmented_' };
+const STEM: Record<TrafficClass, string> = {
+  total: '',
+  tcp: 'tcp_',
+  tcp_syn: 'tcp_syn_',
+  udp: 'udp_',
+  icmp: 'icmp_',
+  fragmented: 'fragmented_',
+};
 const CLASSES: readonly TrafficClass[] = ['total', 'tcp', 'tcp_syn', 'udp', 'icmp', 'fragmented'];
 
 export function rateRows(r: HostRates): RateRow[] {
@@ -87,16 +99,25 @@ export function takeSnapshot(src: SeriesSource, topHosts: number, now = Date.now
   const attacks = src.activeAttacks();
   for (const a of attacks) {
     const r = src.hostRates(a.ip);
-    if (r && !hosts.has(r.ip)) hosts.set(r.ip, { ip: r.ip, hostgroup: r.hostgroup, attacked: true, rows: rateRows(r) });
+    if (r && !hosts.has(r.ip))
+      hosts.set(r.ip, { ip: r.ip, hostgroup: r.hostgroup, attacked: true, rows: rateRows(r) });
   }
   if (topHosts > 0) {
     for (const unit of ['packets', 'bytes'] as const) {
       for (const dir of ['incoming', 'outgoing'] as const) {
         for (const r of src.top(topHosts, unit, dir)) {
-          if (!hosts.has(r.ip)) hosts.set(r.ip, { ip: r.ip, hostgroup: r.hostgroup, attacked: false, rows: rateRows(r) });
+          if (!hosts.has(r.ip))
+            hosts.set(r.ip, { ip: r.ip, hostgroup: r.hostgroup, attacked: false, rows: rateRows(r) });
         }
       }
     }
   }
-  return { timeMs: now, total, hostgroups, hosts: [...hosts.values()], attacksActive: attacks.length, attacksStarted: src.attacksStarted() };
+  return {
+    timeMs: now,
+    total,
+    hostgroups,
+    hosts: [...hosts.values()],
+    attacksActive: attacks.length,
+    attacksStarted: src.attacksStarted(),
+  };
 }

@@ -78,7 +78,13 @@ function writeBit(w: Writer, terms: readonly (readonly BitAtom[])[]): void {
   for (const t of terms) t.forEach((a, j) => flat.push([a, j > 0]));
   flat.forEach(([a, and], i) => {
     const len = valueLen(a.value);
-    w.u8((i === flat.length - 1 ? E_BIT : 0) | (and ? A_BIT : 0) | LEN_CODE[len] | (a.not ? 2 : 0) | (a.match ? 1 : 0));
+    w.u8(
+      (i === flat.length - 1 ? E_BIT : 0) |
+        (and ? A_BIT : 0) |
+        LEN_CODE[len] |
+        (a.not ? 2 : 0) |
+        (a.match ? 1 : 0),
+    );
     w.uint(a.value, len);
   });
 }
@@ -95,7 +101,8 @@ export function encodeNlri(rule: FlowspecRule): Uint8Array {
     if (def.kind === 'num') writeNum(w, m as readonly (readonly NumAtom[])[]);
     else writeBit(w, m as readonly (readonly BitAtom[])[]);
   }
-  if (w.length > MAX_NLRI_LENGTH) throw new RangeError(`FlowSpec NLRI of ${w.length} bytes exceeds ${MAX_NLRI_LENGTH}`);
+  if (w.length > MAX_NLRI_LENGTH)
+    throw new RangeError(`FlowSpec NLRI of ${w.length} bytes exceeds ${MAX_NLRI_LENGTH}`);
   return w.finish();
 }
 
@@ -133,7 +140,8 @@ function readPrefix(r: Reader, family: 4 | 6): FlowPrefix {
     return { prefix: { family, bytes, len }, offset: 0 };
   }
   const offset = r.u8();
-  if (offset > len || (offset === len && len !== 0)) throw new WireError(`IPv6 prefix offset ${offset} >= length ${len}`);
+  if (offset > len || (offset === len && len !== 0))
+    throw new WireError(`IPv6 prefix offset ${offset} >= length ${len}`);
   const nbits = len - offset;
   const pat = r.bytes((nbits + 7) >> 3);
   for (let i = 0; i < nbits; i++) if (bitAt(pat, i)) bytes[(offset + i) >> 3]! |= 0x80 >> ((offset + i) & 7);
@@ -171,9 +179,15 @@ export function decodeNlri(nlri: Uint8Array, family: 4 | 6): DecodedMatch {
     else if (type === 2) source_prefix = readPrefix(r, family);
     else {
       const def = FIELD_BY_TYPE.get(type);
-      if (!def || (type === 13 && family === 4)) throw new WireError(`unknown FlowSpec component type ${type}`);
+      if (!def || (type === 13 && family === 4))
+        throw new WireError(`unknown FlowSpec component type ${type}`);
       if (def.kind === 'num') match[def.field] = readOps<NumAtom>(r, (op, value) => ({ op: op & 7, value }));
-      else match[def.field] = readOps<BitAtom>(r, (op, value) => ({ not: (op & 2) !== 0, match: (op & 1) !== 0, value }));
+      else
+        match[def.field] = readOps<BitAtom>(r, (op, value) => ({
+          not: (op & 2) !== 0,
+          match: (op & 1) !== 0,
+          value,
+        }));
     }
   }
   return {
@@ -219,13 +233,19 @@ export function encodeActions(a: RuleAction, family: 4 | 6): EncodedActions {
   if (a.type === 'redirect') {
     if (a.redirectAs !== undefined) {
       // RFC 8955 §7.4 (AS-2, 0x8008) and RFC 7674 (IPv4 0x8108, AS-4 0x8208).
-      if (a.redirectAs > 0xffff) ext.push(ec(0x8208, (dv) => (dv.setUint32(2, a.redirectAs!), dv.setUint16(6, a.redirectValue!))));
+      if (a.redirectAs > 0xffff)
+        ext.push(ec(0x8208, (dv) => (dv.setUint32(2, a.redirectAs!), dv.setUint16(6, a.redirectValue!))));
       else ext.push(ec(0x8008, (dv) => (dv.setUint16(2, a.redirectAs!), dv.setUint32(4, a.redirectValue!))));
     } else if (a.redirectIp !== undefined) {
       const addr = parseAddr(a.redirectIp)!;
       if (a.redirectValue !== undefined) {
         if (addr.family === 4) {
-          ext.push(ec(0x8108, (dv) => (new Uint8Array(dv.buffer).set(addr.bytes, 2), dv.setUint16(6, a.redirectValue!))));
+          ext.push(
+            ec(
+              0x8108,
+              (dv) => (new Uint8Array(dv.buffer).set(addr.bytes, 2), dv.setUint16(6, a.redirectValue!)),
+            ),
+          );
         } else {
           // RFC 8956 §6: rt-redirect-ipv6, IPv6-address-specific type 0x00 sub-type 0x0d.
           const b = new Uint8Array(20);
@@ -238,7 +258,12 @@ export function encodeActions(a: RuleAction, family: 4 | 6): EncodedActions {
         // draft-ietf-idr-flowspec-redirect-ip: the target in the community, C bit in the
         // local administrator field.
         if (addr.family === 4) {
-          ext.push(ec(0x010c, (dv) => (new Uint8Array(dv.buffer).set(addr.bytes, 2), dv.setUint16(6, a.copy ? 1 : 0))));
+          ext.push(
+            ec(
+              0x010c,
+              (dv) => (new Uint8Array(dv.buffer).set(addr.bytes, 2), dv.setUint16(6, a.copy ? 1 : 0)),
+            ),
+          );
         } else {
           const b = new Uint8Array(20);
           b[1] = 0x0c;
@@ -256,7 +281,8 @@ export function encodeActions(a: RuleAction, family: 4 | 6): EncodedActions {
   // RFC 8955 §7.5: traffic-marking, DSCP in the low 6 bits of the last octet.
   if (a.dscp !== undefined) ext.push(ec(0x8009, (dv) => dv.setUint8(7, a.dscp! & 0x3f)));
   // RFC 8955 §7.3: traffic-action, S (sample) bit 46 = 0x02, T (terminal) bit 47 = 0x01.
-  if (a.sample || a.terminal) ext.push(ec(0x8007, (dv) => dv.setUint8(7, (a.sample ? 2 : 0) | (a.terminal ? 1 : 0))));
+  if (a.sample || a.terminal)
+    ext.push(ec(0x8007, (dv) => dv.setUint8(7, (a.sample ? 2 : 0) | (a.terminal ? 1 : 0))));
   void family;
   return { extendedCommunities: ext, ipv6ExtendedCommunities: ext6, ...(nextHop ? { nextHop } : {}) };
 }
@@ -268,7 +294,11 @@ export interface DecodedActions {
 }
 
 /** Actions from extended communities (what encodeActions writes, plus other senders' forms). */
-export function decodeActions(ext: readonly Uint8Array[], ext6: readonly Uint8Array[] = [], nextHop?: string): DecodedActions {
+export function decodeActions(
+  ext: readonly Uint8Array[],
+  ext6: readonly Uint8Array[] = [],
+  nextHop?: string,
+): DecodedActions {
   const a: { -readonly [K in keyof RuleAction]: RuleAction[K] } = { type: 'accept' };
   const other: Uint8Array[] = [];
   let discard = false;
@@ -408,7 +438,10 @@ export function describeMatch(m: DecodedMatch): string {
     const label = def.field === 'protocols' && m.family === 6 ? 'next-header' : def.label;
     let text: string;
     if (def.kind === 'num') {
-      const name = def.field === 'protocols' ? (x: number) => (m.family === 6 && x === 1 ? undefined : protocolName(x)) : undefined;
+      const name =
+        def.field === 'protocols'
+          ? (x: number) => (m.family === 6 && x === 1 ? undefined : protocolName(x))
+          : undefined;
       text = (v as readonly (readonly NumAtom[])[]).map((t) => numTermText(t, name)).join(' or ');
     } else {
       const names = (def.field as BitField) === 'tcp_flags' ? TCP_FLAGS : FRAG_FLAGS;
@@ -429,14 +462,20 @@ export function describeAction(a: RuleAction): string {
       parts.push('accept');
       break;
     case 'rate-limit':
-      parts.push(a.rate !== undefined ? `rate-limit ${a.rate} bytes/s` : `rate-limit ${a.ratePackets} packets/s`);
+      parts.push(
+        a.rate !== undefined ? `rate-limit ${a.rate} bytes/s` : `rate-limit ${a.ratePackets} packets/s`,
+      );
       break;
     case 'mark':
       break;
     case 'redirect':
       if (a.redirectAs !== undefined) parts.push(`redirect to VRF ${a.redirectAs}:${a.redirectValue}`);
-      else if (a.redirectValue !== undefined) parts.push(`redirect to VRF ${a.redirectIp}:${a.redirectValue}`);
-      else parts.push(`${a.copy ? 'copy' : 'redirect'} to next hop ${a.redirectIp}${a.redirectIpMode === 'ietf' ? ' (redirect-ip)' : ''}`);
+      else if (a.redirectValue !== undefined)
+        parts.push(`redirect to VRF ${a.redirectIp}:${a.redirectValue}`);
+      else
+        parts.push(
+          `${a.copy ? 'copy' : 'redirect'} to next hop ${a.redirectIp}${a.redirectIpMode === 'ietf' ? ' (redirect-ip)' : ''}`,
+        );
       break;
   }
   if (a.type !== 'rate-limit' && a.rate !== undefined) parts.push(`rate-limit ${a.rate} bytes/s`);
@@ -450,4 +489,3 @@ export function describeAction(a: RuleAction): string {
 export function describe(rule: FlowspecRule): string {
   return `${describeMatch(rule)} -> ${describeAction(rule.action)}`;
 }
-

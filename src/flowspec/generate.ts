@@ -111,7 +111,12 @@ function histogram(ps: readonly PacketView[], get: (p: PacketView) => number): [
 }
 
 /** Up to `k` values carrying >= share of the weight, or null. */
-function dominant(ps: readonly PacketView[], get: (p: PacketView) => number, share: number, k: number): number[] | null {
+function dominant(
+  ps: readonly PacketView[],
+  get: (p: PacketView) => number,
+  share: number,
+  k: number,
+): number[] | null {
   const total = weight(ps);
   if (total === 0) return null;
   const h = histogram(ps, get);
@@ -176,7 +181,12 @@ function protoText(p: number): string | number {
 }
 
 /** Build the narrowest rule JSON for a cluster (steps 3-4 of the method). */
-function clusterRule(c: Cluster, baseline: readonly PacketView[], share: number, act: Record<string, unknown>): Record<string, unknown> {
+function clusterRule(
+  c: Cluster,
+  baseline: readonly PacketView[],
+  share: number,
+  act: Record<string, unknown>,
+): Record<string, unknown> {
   const json: Record<string, unknown> = {
     destination_prefix: `${addrToString({ family: c.family, bytes: c.dst })}/${c.dstLen}`,
     protocols: [protoText(c.protocol)],
@@ -225,7 +235,11 @@ function clusterRule(c: Cluster, baseline: readonly PacketView[], share: number,
   return json;
 }
 
-function componentCoverage(rule: FlowspecRule, pkts: readonly PacketView[], total: number): ComponentCoverage[] {
+function componentCoverage(
+  rule: FlowspecRule,
+  pkts: readonly PacketView[],
+  total: number,
+): ComponentCoverage[] {
   const out: ComponentCoverage[] = [];
   const one = (field: string, part: Partial<FlowspecRule>) => {
     const r = { family: rule.family, match: {}, ...part } as FlowspecRule;
@@ -243,7 +257,11 @@ function componentCoverage(rule: FlowspecRule, pkts: readonly PacketView[], tota
  * Build rules from attack samples and the victim's baseline (normal traffic) samples.
  * Deterministic for the same input, whatever the sample order.
  */
-export function generateRules(attack: readonly FlowSample[], baseline: readonly FlowSample[], opts: GenerateOptions = {}): GeneratedRules {
+export function generateRules(
+  attack: readonly FlowSample[],
+  baseline: readonly FlowSample[],
+  opts: GenerateOptions = {},
+): GeneratedRules {
   const target = opts.coverage ?? 0.95;
   const maxBase = opts.maxBaselineFraction ?? 0.01;
   const maxRules = opts.maxRules ?? 4;
@@ -258,7 +276,12 @@ export function generateRules(attack: readonly FlowSample[], baseline: readonly 
   // The victim of a packet: its destination host, or the destination prefix holding it.
   const dests = opts.destinations ? [...opts.destinations].sort((a, b) => b.len - a.len) : null;
   const victimOf = (p: PacketView): { key: string; bytes: Uint8Array; len: number } | null => {
-    if (!dests) return { key: addrToString({ family: p.ipVersion, bytes: p.dst }), bytes: p.dst, len: p.ipVersion === 4 ? 32 : 128 };
+    if (!dests)
+      return {
+        key: addrToString({ family: p.ipVersion, bytes: p.dst }),
+        bytes: p.dst,
+        len: p.ipVersion === 4 ? 32 : 128,
+      };
     const d = dests.find((x) => x.family === p.ipVersion && prefixContains(x, p.dst));
     return d ? { key: prefixToString(d), bytes: d.bytes, len: d.len } : null;
   };
@@ -276,7 +299,17 @@ export function generateRules(attack: readonly FlowSample[], baseline: readonly 
     const key = `${v.key} ${p.protocol} ${l4 ? 'l4' : 'frag'}`;
     let c = clusters.get(key);
     if (!c) {
-      c = { key, victim: v.key, family: p.ipVersion, dst: v.bytes, dstLen: v.len, protocol: p.protocol, l4, pkts: [], weight: 0 };
+      c = {
+        key,
+        victim: v.key,
+        family: p.ipVersion,
+        dst: v.bytes,
+        dstLen: v.len,
+        protocol: p.protocol,
+        l4,
+        pkts: [],
+        weight: 0,
+      };
       clusters.set(key, c);
     }
     c.pkts.push(p);
@@ -362,8 +395,11 @@ export function explain(g: Omit<GeneratedRules, 'explanation'>): string {
       (g.ok ? '.' : ' -- below target or too much collateral, review before announcing.'),
   );
   g.rules.forEach((r, i) => {
-    lines.push(`rule ${i + 1}: ${describe(r.rule)}: matches ${pct(r.coverage)} of the attack, ${pct(r.baselineFraction)} of the victim's baseline`);
-    for (const c of r.components) lines.push(`  ${c.text}: ${pct(c.coverage)} of the victim's sampled attack packets`);
+    lines.push(
+      `rule ${i + 1}: ${describe(r.rule)}: matches ${pct(r.coverage)} of the attack, ${pct(r.baselineFraction)} of the victim's baseline`,
+    );
+    for (const c of r.components)
+      lines.push(`  ${c.text}: ${pct(c.coverage)} of the victim's sampled attack packets`);
   });
   return lines.join('\n');
 }

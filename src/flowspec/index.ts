@@ -45,7 +45,13 @@ export {
   type DecodedMatch,
 } from './codec.js';
 export { matchesPacket, packetFromSample, type PacketView } from './match.js';
-export { generateRules, explain, type GenerateOptions, type GeneratedRules, type GeneratedRule } from './generate.js';
+export {
+  generateRules,
+  explain,
+  type GenerateOptions,
+  type GeneratedRules,
+  type GeneratedRule,
+} from './generate.js';
 
 export interface StaticFlowspecResult {
   readonly routes: DesiredRoute[];
@@ -61,7 +67,9 @@ export interface StaticFlowspecResult {
  * Each valid rule becomes a DesiredRoute owned by "static"; duplicates (same NLRI) are
  * refused so one rule cannot silently shadow another's action.
  */
-export function staticFlowspecToDesired(cfg: { readonly bgp: Pick<BgpConfig, 'static_flowspec'> }): StaticFlowspecResult {
+export function staticFlowspecToDesired(cfg: {
+  readonly bgp: Pick<BgpConfig, 'static_flowspec'>;
+}): StaticFlowspecResult {
   const routes: DesiredRoute[] = [];
   const errors: string[] = [];
   const refused: { index: number; reason: string }[] = [];

@@ -55,14 +55,18 @@ function prefixMatch(fp: FlowPrefix, addr: Uint8Array): boolean {
 }
 
 /** True when a router applying `rule` would match the packet. */
-export function matchesPacket(rule: Pick<FlowspecRule, 'family' | 'destination_prefix' | 'source_prefix' | 'match'>, p: PacketView): boolean {
+export function matchesPacket(
+  rule: Pick<FlowspecRule, 'family' | 'destination_prefix' | 'source_prefix' | 'match'>,
+  p: PacketView,
+): boolean {
   if (rule.family !== p.ipVersion) return false;
   if (rule.destination_prefix && !prefixMatch(rule.destination_prefix, p.dst)) return false;
   if (rule.source_prefix && !prefixMatch(rule.source_prefix, p.src)) return false;
   const m = rule.match;
   const num = (mm: NumMatch | undefined, v: number) => mm === undefined || (v >= 0 && evalNum(mm, v));
   if (!num(m.protocols, p.protocol)) return false;
-  if (m.ports && !(num(m.ports, p.srcPort) && p.srcPort >= 0) && !(num(m.ports, p.dstPort) && p.dstPort >= 0)) return false;
+  if (m.ports && !(num(m.ports, p.srcPort) && p.srcPort >= 0) && !(num(m.ports, p.dstPort) && p.dstPort >= 0))
+    return false;
   if (!num(m.destination_ports, p.dstPort)) return false;
   if (!num(m.source_ports, p.srcPort)) return false;
   if (!num(m.icmp_types, p.icmpType)) return false;

@@ -51,7 +51,12 @@ export const TCP_FLAGS: Readonly<Record<string, number>> = {
   cwr: 0x80,
   ns: 0x100,
 };
-export const TCP_FLAG_ALIASES: Readonly<Record<string, number>> = { ...TCP_FLAGS, psh: 0x08, urg: 0x20, reset: 0x04 };
+export const TCP_FLAG_ALIASES: Readonly<Record<string, number>> = {
+  ...TCP_FLAGS,
+  psh: 0x08,
+  urg: 0x20,
+  reset: 0x04,
+};
 
 /** Fragment bits, RFC 8955 §4.2.2.12: `0 0 0 0 LF FF IsF DF`. */
 export const FRAG_FLAGS: Readonly<Record<string, number>> = {
@@ -75,7 +80,11 @@ export const PROTOCOLS: Readonly<Record<string, number>> = {
   pim: 103,
   sctp: 132,
 };
-export const PROTOCOL_ALIASES: Readonly<Record<string, number>> = { ...PROTOCOLS, 'ipv6-icmp': 58, 'icmp6': 58 };
+export const PROTOCOL_ALIASES: Readonly<Record<string, number>> = {
+  ...PROTOCOLS,
+  'ipv6-icmp': 58,
+  icmp6: 58,
+};
 const PROTOCOL_NAME = new Map(Object.entries(PROTOCOLS).map(([n, v]) => [v, n]));
 export function protocolName(v: number): string | undefined {
   return PROTOCOL_NAME.get(v);

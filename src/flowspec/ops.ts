@@ -74,10 +74,12 @@ export function parseNumTerm(
   names?: (name: string) => number | undefined,
 ): Result<NumAtom[]> {
   if (typeof el === 'number') {
-    if (!Number.isInteger(el) || el < 0 || el > max) return { ok: false, error: `value ${el} is not an integer in 0..${max}` };
+    if (!Number.isInteger(el) || el < 0 || el > max)
+      return { ok: false, error: `value ${el} is not an integer in 0..${max}` };
     return { ok: true, value: [{ op: OP_EQ, value: el }] };
   }
-  if (typeof el !== 'string') return { ok: false, error: `expected a number or a string, got ${JSON.stringify(el)}` };
+  if (typeof el !== 'string')
+    return { ok: false, error: `expected a number or a string, got ${JSON.stringify(el)}` };
   const atoms: NumAtom[] = [];
   const text = el.trim();
   if (text === '') return { ok: false, error: 'empty value' };
@@ -112,7 +114,8 @@ export function parseNumTerm(
       continue;
     }
     const m = NUM_ATOM.exec(part);
-    if (!m) return { ok: false, error: `cannot read "${part}" (expected N, =N, >N, >=N, <N, <=N, !=N or A-B)` };
+    if (!m)
+      return { ok: false, error: `cannot read "${part}" (expected N, =N, >N, >=N, <N, <=N, !=N or A-B)` };
     const v = toNum(m[2]!);
     if (typeof v === 'string') return { ok: false, error: v };
     atoms.push({ op: opFromText(m[1]), value: v });
@@ -121,12 +124,17 @@ export function parseNumTerm(
 }
 
 /** Parse one bitmask list element against a name table (name -> bit value). */
-export function parseBitTerm(el: unknown, names: Readonly<Record<string, number>>, max: number): Result<BitAtom[]> {
+export function parseBitTerm(
+  el: unknown,
+  names: Readonly<Record<string, number>>,
+  max: number,
+): Result<BitAtom[]> {
   if (typeof el !== 'string' && typeof el !== 'number') {
     return { ok: false, error: `expected a string, got ${JSON.stringify(el)}` };
   }
   if (typeof el === 'number') {
-    if (!Number.isInteger(el) || el <= 0 || el > max) return { ok: false, error: `bitmask ${el} is not in 1..${max}` };
+    if (!Number.isInteger(el) || el <= 0 || el > max)
+      return { ok: false, error: `bitmask ${el} is not in 1..${max}` };
     return { ok: true, value: [{ not: false, match: false, value: el }] };
   }
   const atoms: BitAtom[] = [];
@@ -150,7 +158,10 @@ export function parseBitTerm(el: unknown, names: Readonly<Record<string, number>
       let bit: number | undefined = names[name];
       if (bit === undefined && /^(0x[0-9a-f]+|[0-9]+)$/.test(name)) bit = Number(name);
       if (bit === undefined || bit <= 0 || bit > max) {
-        return { ok: false, error: `unknown flag "${nameRaw.trim()}" (known: ${Object.keys(names).join(', ')})` };
+        return {
+          ok: false,
+          error: `unknown flag "${nameRaw.trim()}" (known: ${Object.keys(names).join(', ')})`,
+        };
       }
       value |= bit;
     }
@@ -177,10 +188,11 @@ export function termMin(term: readonly NumAtom[], max: number): number {
 
 function candidates(term: readonly NumAtom[], max: number): number[] {
   const set = new Set<number>([0, max]);
-  for (const a of term) for (const d of [-1, 0, 1]) {
-    const v = a.value + d;
-    if (v >= 0 && v <= max) set.add(v);
-  }
+  for (const a of term)
+    for (const d of [-1, 0, 1]) {
+      const v = a.value + d;
+      if (v >= 0 && v <= max) set.add(v);
+    }
   return [...set].sort((x, y) => x - y);
 }
 
@@ -205,7 +217,11 @@ export function canonNum(m: NumMatch, max: number): NumAtom[][] {
     seen.add(k);
     out.push(t);
   }
-  const keyed = out.map((t) => ({ t, min: termMin(t, max), k: t.map((a) => `${a.op}:${a.value}`).join('&') }));
+  const keyed = out.map((t) => ({
+    t,
+    min: termMin(t, max),
+    k: t.map((a) => `${a.op}:${a.value}`).join('&'),
+  }));
   keyed.sort((a, b) => a.min - b.min || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
   return keyed.map((x) => x.t);
 }
@@ -236,7 +252,11 @@ export function canonBit(m: BitMatch): BitAtom[][] {
 }
 
 export function evalNumAtom(a: NumAtom, v: number): boolean {
-  return ((a.op & OP_LT) !== 0 && v < a.value) || ((a.op & OP_GT) !== 0 && v > a.value) || ((a.op & OP_EQ) !== 0 && v === a.value);
+  return (
+    ((a.op & OP_LT) !== 0 && v < a.value) ||
+    ((a.op & OP_GT) !== 0 && v > a.value) ||
+    ((a.op & OP_EQ) !== 0 && v === a.value)
+  );
 }
 
 export function evalNumTerm(t: readonly NumAtom[], v: number): boolean {
@@ -257,10 +277,11 @@ export function evalBitAtom(a: BitAtom, data: number): boolean {
 export function evalBit(m: BitMatch, data: number): boolean {
   for (const t of m) {
     let ok = true;
-    for (const a of t) if (!evalBitAtom(a, data)) {
-      ok = false;
-      break;
-    }
+    for (const a of t)
+      if (!evalBitAtom(a, data)) {
+        ok = false;
+        break;
+      }
     if (ok) return true;
   }
   return false;
@@ -276,7 +297,8 @@ export function bitSatisfiable(m: BitMatch, max: number): boolean {
 export function numTermText(t: readonly NumAtom[], name?: (v: number) => string | undefined): string {
   const val = (v: number) => name?.(v) ?? String(v);
   if (t.length === 1 && t[0]!.op === OP_EQ) return val(t[0]!.value);
-  if (t.length === 2 && t[0]!.op === (OP_GT | OP_EQ) && t[1]!.op === (OP_LT | OP_EQ)) return `${t[0]!.value}-${t[1]!.value}`;
+  if (t.length === 2 && t[0]!.op === (OP_GT | OP_EQ) && t[1]!.op === (OP_LT | OP_EQ))
+    return `${t[0]!.value}-${t[1]!.value}`;
   return t.map((a) => `${numOpText(a.op)}${val(a.value)}`).join('&');
 }
 

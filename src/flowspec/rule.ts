@@ -87,10 +87,15 @@ const ACTION_KEYS = new Set([
 ]);
 export const ACTION_FIELDS: readonly string[] = [...ACTION_KEYS];
 
-function parsePrefix(text: unknown, field: string): { ok: true; value: FlowPrefix } | { ok: false; error: string } {
-  if (typeof text !== 'string') return { ok: false, error: `${field}: expected a prefix string like "203.0.113.5/32"` };
+function parsePrefix(
+  text: unknown,
+  field: string,
+): { ok: true; value: FlowPrefix } | { ok: false; error: string } {
+  if (typeof text !== 'string')
+    return { ok: false, error: `${field}: expected a prefix string like "203.0.113.5/32"` };
   const parts = text.trim().split('/');
-  if (parts.length < 2 || parts.length > 3) return { ok: false, error: `${field}: "${text}" is not a prefix (address/length)` };
+  if (parts.length < 2 || parts.length > 3)
+    return { ok: false, error: `${field}: "${text}" is not a prefix (address/length)` };
   const addr = parseAddr(parts[0]!);
   if (!addr) return { ok: false, error: `${field}: "${parts[0]}" is not an IPv4 or IPv6 address` };
   const bits = addr.family === 4 ? 32 : 128;
@@ -100,7 +105,8 @@ function parsePrefix(text: unknown, field: string): { ok: true; value: FlowPrefi
   const len = Number(parts[1]);
   let offset = 0;
   if (parts.length === 3) {
-    if (addr.family === 4) return { ok: false, error: `${field}: prefix offsets exist only for IPv6 (RFC 8956 §3.1)` };
+    if (addr.family === 4)
+      return { ok: false, error: `${field}: prefix offsets exist only for IPv6 (RFC 8956 §3.1)` };
     if (!/^[0-9]+$/.test(parts[2]!) || Number(parts[2]) >= Math.max(len, 1)) {
       return { ok: false, error: `${field}: offset "${parts[2]}" must be below the prefix length ${len}` };
     }
@@ -126,14 +132,18 @@ function nonNegInt(v: unknown, max: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
 }
 
-function parseAction(json: Record<string, unknown>, family: 4 | 6): { ok: true; value: RuleAction } | { ok: false; error: string } {
+function parseAction(
+  json: Record<string, unknown>,
+  family: 4 | 6,
+): { ok: true; value: RuleAction } | { ok: false; error: string } {
   const type = json['action_type'] ?? 'discard';
   if (typeof type !== 'string' || !(ACTION_TYPES as readonly string[]).includes(type)) {
     return { ok: false, error: `action_type: "${String(type)}" is not one of ${ACTION_TYPES.join(', ')}` };
   }
   const a = json['action'] ?? {};
   if (!isObj(a)) return { ok: false, error: 'action: expected an object' };
-  for (const k of Object.keys(a)) if (!ACTION_KEYS.has(k)) return { ok: false, error: `action.${k}: unknown field` };
+  for (const k of Object.keys(a))
+    if (!ACTION_KEYS.has(k)) return { ok: false, error: `action.${k}: unknown field` };
   const out: { -readonly [K in keyof RuleAction]: RuleAction[K] } = { type: type as ActionType };
   for (const b of ['sample', 'terminal', 'copy'] as const) {
     if (a[b] !== undefined) {
@@ -142,7 +152,8 @@ function parseAction(json: Record<string, unknown>, family: 4 | 6): { ok: true; 
     }
   }
   if (a['dscp'] !== undefined) {
-    if (!nonNegInt(a['dscp'], 63)) return { ok: false, error: `action.dscp: ${JSON.stringify(a['dscp'])} is not a DSCP value 0..63` };
+    if (!nonNegInt(a['dscp'], 63))
+      return { ok: false, error: `action.dscp: ${JSON.stringify(a['dscp'])} is not a DSCP value 0..63` };
     out.dscp = a['dscp'];
   }
   const has = (k: string) => a[k] !== undefined;
@@ -150,7 +161,13 @@ function parseAction(json: Record<string, unknown>, family: 4 | 6): { ok: true; 
     for (const k of keys) if (has(k)) return `action.${k} does not apply to action_type ${type}`;
     return null;
   };
-  const redirectKeys = ['redirect_target_as', 'redirect_target_value', 'redirect_target_ip', 'redirect_ip_mode', 'copy'];
+  const redirectKeys = [
+    'redirect_target_as',
+    'redirect_target_value',
+    'redirect_target_ip',
+    'redirect_ip_mode',
+    'copy',
+  ];
   let err: string | null = null;
   switch (type) {
     case 'discard':
@@ -220,7 +237,8 @@ function parseAction(json: Record<string, unknown>, family: 4 | 6): { ok: true; 
             break;
           }
           if (has('redirect_ip_mode') || has('copy')) {
-            err = 'action.redirect_ip_mode and action.copy apply to next-hop redirects (no redirect_target_value)';
+            err =
+              'action.redirect_ip_mode and action.copy apply to next-hop redirects (no redirect_target_value)';
             break;
           }
           out.redirectValue = val;
@@ -238,7 +256,8 @@ function parseAction(json: Record<string, unknown>, family: 4 | 6): { ok: true; 
           out.redirectIpMode = mode;
         }
       } else {
-        err = 'redirect needs action.redirect_target_as + redirect_target_value, or action.redirect_target_ip';
+        err =
+          'redirect needs action.redirect_target_as + redirect_target_value, or action.redirect_target_ip';
       }
       break;
     }
@@ -258,13 +277,15 @@ function protocolSet(m: NumMatch | undefined): Set<number> {
 export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
   const strict = opts.strict !== false;
   if (!isObj(json)) return { ok: false, error: 'a rule must be a JSON object' };
-  for (const k of Object.keys(json)) if (!KNOWN_KEYS.has(k)) return { ok: false, error: `${k}: unknown field` };
+  for (const k of Object.keys(json))
+    if (!KNOWN_KEYS.has(k)) return { ok: false, error: `${k}: unknown field` };
   const warnings: string[] = [];
 
   let family: 4 | 6 | undefined;
   const fam = json['family'];
   if (fam !== undefined) {
-    if (fam !== 'ipv4' && fam !== 'ipv6') return { ok: false, error: `family: ${JSON.stringify(fam)} is not "ipv4" or "ipv6"` };
+    if (fam !== 'ipv4' && fam !== 'ipv6')
+      return { ok: false, error: `family: ${JSON.stringify(fam)} is not "ipv4" or "ipv6"` };
     family = fam === 'ipv4' ? 4 : 6;
   }
   const prefixes: { destination_prefix?: FlowPrefix; source_prefix?: FlowPrefix } = {};
@@ -274,7 +295,10 @@ export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
     if (!r.ok) return r;
     const pf = r.value.prefix.family;
     if (family !== undefined && pf !== family) {
-      return { ok: false, error: `${k}: ${json[k]} is IPv${pf} but the rule is IPv${family}${fam === undefined ? ' (from the other prefix)' : ''}` };
+      return {
+        ok: false,
+        error: `${k}: ${json[k]} is IPv${pf} but the rule is IPv${family}${fam === undefined ? ' (from the other prefix)' : ''}`,
+      };
     }
     family = pf;
     prefixes[k] = r.value;
@@ -292,14 +316,18 @@ export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
     const raw = json[def.field];
     if (raw === undefined) continue;
     const list = Array.isArray(raw) ? raw : [raw];
-    if (list.length === 0) return { ok: false, error: `${def.field}: empty list (omit the field to match anything)` };
+    if (list.length === 0)
+      return { ok: false, error: `${def.field}: empty list (omit the field to match anything)` };
     if (def.kind === 'num') {
       const terms: NumAtom[][] = [];
       for (const el of list) {
         const r = parseNumTerm(el, def.max, def.field === 'protocols' ? protoByName : undefined);
         if (!r.ok) return { ok: false, error: `${def.field}: ${r.error}` };
         if (!numTermSatisfiable(r.value, def.max)) {
-          return { ok: false, error: `${def.field}: "${numTermText(r.value)}" can never match (impossible range)` };
+          return {
+            ok: false,
+            error: `${def.field}: "${numTermText(r.value)}" can never match (impossible range)`,
+          };
         }
         terms.push(r.value);
       }
@@ -325,7 +353,10 @@ export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
       if (def.field === 'fragmentation_flags' && family === 6) {
         // RFC 8956 §3.6: IPv6 has no DF bit; the bit must be 0 in IPv6 rules.
         if (terms.some((t) => t.some((a) => a.value & FRAG_FLAGS['dont-fragment']!))) {
-          return { ok: false, error: 'fragmentation_flags: dont-fragment does not exist in IPv6 (RFC 8956 §3.6)' };
+          return {
+            ok: false,
+            error: 'fragmentation_flags: dont-fragment does not exist in IPv6 (RFC 8956 §3.6)',
+          };
         }
       }
       match[def.field] = canonBit(terms);
@@ -374,7 +405,8 @@ export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
     size += 1;
     for (const t of m) for (const a of t) size += 1 + (a.value < 0x100 ? 1 : a.value < 0x10000 ? 2 : 4);
   }
-  if (size > 4095) return { ok: false, error: `the rule needs ${size} bytes of NLRI, more than the 4095 FlowSpec allows` };
+  if (size > 4095)
+    return { ok: false, error: `the rule needs ${size} bytes of NLRI, more than the 4095 FlowSpec allows` };
 
   const action = parseAction(json, family);
   if (!action.ok) return action;

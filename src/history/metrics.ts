@@ -6,9 +6,21 @@ import type { HistoryStats } from './store.js';
 const SERIES: readonly [keyof HistoryStats, string, string][] = [
   ['records', 'breakwater_history_attacks', 'Attacks kept in the attack history'],
   ['bytes', 'breakwater_history_bytes', 'Bytes of attack history segment files'],
-  ['corrupt_lines', 'breakwater_history_corrupt_lines', 'History lines skipped at start: bad checksum or JSON'],
-  ['torn_tails', 'breakwater_history_torn_tails', 'History segments whose last line was cut off (skipped at start)'],
-  ['pruned_segments', 'breakwater_history_pruned_segments', 'History segments deleted to stay within history.max_bytes / max_age'],
+  [
+    'corrupt_lines',
+    'breakwater_history_corrupt_lines',
+    'History lines skipped at start: bad checksum or JSON',
+  ],
+  [
+    'torn_tails',
+    'breakwater_history_torn_tails',
+    'History segments whose last line was cut off (skipped at start)',
+  ],
+  [
+    'pruned_segments',
+    'breakwater_history_pruned_segments',
+    'History segments deleted to stay within history.max_bytes / max_age',
+  ],
   ['write_errors', 'breakwater_history_write_errors', 'History records that could not be written'],
 ];
 
@@ -19,7 +31,11 @@ export interface AttackCounts {
   readonly detected: ReadonlyMap<string, number>;
 }
 
-export function registerHistoryMetrics(reg: Registry, stats: () => HistoryStats, attacks?: () => AttackCounts): void {
+export function registerHistoryMetrics(
+  reg: Registry,
+  stats: () => HistoryStats,
+  attacks?: () => AttackCounts,
+): void {
   for (const [key, name, help] of SERIES) scraped([reg], 'gauge', name, help, [], () => [[{}, stats()[key]]]);
   if (!attacks) return;
   const rows = (m: ReadonlyMap<string, number>) =>
@@ -27,6 +43,20 @@ export function registerHistoryMetrics(reg: Registry, stats: () => HistoryStats,
       const [type, direction] = k.split('/') as [string, string];
       return [{ type, direction }, v] as const;
     });
-  scraped([reg], 'gauge', 'breakwater_attacks_active', 'Attacks in progress by type and direction', ['type', 'direction'], () => rows(attacks().active));
-  scraped([reg], 'counter', 'breakwater_attacks_detected_total', 'Attacks detected since start by type and direction', ['type', 'direction'], () => rows(attacks().detected));
+  scraped(
+    [reg],
+    'gauge',
+    'breakwater_attacks_active',
+    'Attacks in progress by type and direction',
+    ['type', 'direction'],
+    () => rows(attacks().active),
+  );
+  scraped(
+    [reg],
+    'counter',
+    'breakwater_attacks_detected_total',
+    'Attacks detected since start by type and direction',
+    ['type', 'direction'],
+    () => rows(attacks().detected),
+  );
 }

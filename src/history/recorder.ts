@@ -16,7 +16,9 @@ import type { HistoryAttack, SampleSummary, TimelineEntry, TimelineEvent } from 
 
 export interface RecorderSources {
   readonly detector: { on(event: AttackEvent, listener: (rec: AttackRecord) => void): void };
-  readonly manager: { on(event: 'added' | 'removed', listener: (m: Mitigation, reason: string) => void): void };
+  readonly manager: {
+    on(event: 'added' | 'removed', listener: (m: Mitigation, reason: string) => void): void;
+  };
   /** The FlowSpec coverage target of a hostgroup (for the explanation); default 0.95. */
   readonly coverage?: (hostgroup: string) => number | undefined;
   readonly now?: () => number;
@@ -62,7 +64,11 @@ export class AttackRecorder {
       const rec = structuredClone(r);
       rec.active = false;
       rec.finished_at = rec.updated_at;
-      rec.timeline.push({ at, event: 'finished', detail: 'the daemon stopped during the attack; closed at its last update' });
+      rec.timeline.push({
+        at,
+        event: 'finished',
+        detail: 'the daemon stopped during the attack; closed at its last update',
+      });
       rec.updated_at = at;
       this.store.put(rec);
     }
@@ -154,7 +160,8 @@ export class AttackRecorder {
       const last = rec.timeline.at(-1);
       const text = `${Math.round(r.details.attack_detection_threshold === 'packets_per_second' ? rec.current[r.details.attack_direction === 'incoming' ? 'in_pps' : 'out_pps'] : r.details.peak_attack_power)} ${unitOf(r)} now, peak ${Math.round(r.details.peak_attack_power)}`;
       // One "updated" line per persist interval keeps the timeline readable.
-      if (last?.event === 'updated' && at - last.at < this.persistEveryMs) rec.timeline[rec.timeline.length - 1] = { at, event: 'updated', detail: text };
+      if (last?.event === 'updated' && at - last.at < this.persistEveryMs)
+        rec.timeline[rec.timeline.length - 1] = { at, event: 'updated', detail: text };
       else this.event(rec, at, 'updated', text);
       this.commit(rec, false);
     }
@@ -176,7 +183,13 @@ export class AttackRecorder {
     let rec = this.live.get(uuid);
     if (!rec) {
       // The manager heard of the attack first; the record is completed by started().
-      rec = { uuid, mitigations: [], flow_spec_rules: [], timeline: [], banned: false } as unknown as HistoryAttack;
+      rec = {
+        uuid,
+        mitigations: [],
+        flow_spec_rules: [],
+        timeline: [],
+        banned: false,
+      } as unknown as HistoryAttack;
       this.live.set(uuid, rec);
     }
     rec.mitigations.push(mitigationOf(m));
@@ -186,13 +199,21 @@ export class AttackRecorder {
       rec.flow_spec_rules.push(m.rule);
       this.explain(rec);
     }
-    this.event(rec, at, 'banned', `${m.kind} ${m.kind === 'flowspec' ? describeRule(m.rule) : m.prefix}${m.expires_at ? ` until ${new Date(m.expires_at).toISOString()}` : ''}${m.dry_run ? ' (dry run: not announced)' : ''}`);
+    this.event(
+      rec,
+      at,
+      'banned',
+      `${m.kind} ${m.kind === 'flowspec' ? describeRule(m.rule) : m.prefix}${m.expires_at ? ` until ${new Date(m.expires_at).toISOString()}` : ''}${m.dry_run ? ' (dry run: not announced)' : ''}`,
+    );
     if (rec.attack_details) this.commit(rec, true);
   }
 
   private mitigationRemoved(m: Mitigation, reason: string): void {
     const at = this.now();
-    const rec = m.kind === 'escalation' ? this.findByMitigation(m.uuid) : this.live.get(attackOf(m) ?? '') ?? this.store.get(attackOf(m) ?? '');
+    const rec =
+      m.kind === 'escalation'
+        ? this.findByMitigation(m.uuid)
+        : (this.live.get(attackOf(m) ?? '') ?? this.store.get(attackOf(m) ?? ''));
     if (!rec) return;
     const hm = rec.mitigations.find((x) => x.uuid === m.uuid);
     if (hm) {
@@ -201,7 +222,12 @@ export class AttackRecorder {
     }
     rec.banned = rec.mitigations.some((x) => x.ended_at === null && x.kind !== 'escalation');
     rec.updated_at = at;
-    this.event(rec, at, 'unbanned', `${m.kind} ${m.kind === 'flowspec' ? describeRule(m.rule) : m.prefix} withdrawn: ${reason}`);
+    this.event(
+      rec,
+      at,
+      'unbanned',
+      `${m.kind} ${m.kind === 'flowspec' ? describeRule(m.rule) : m.prefix} withdrawn: ${reason}`,
+    );
     if (!rec.active && !rec.banned) this.forget(rec.uuid);
     this.commit(rec, true);
   }
@@ -210,7 +236,9 @@ export class AttackRecorder {
   private explain(rec: HistoryAttack): void {
     const r = this.records.get(rec.uuid);
     if (!r || rec.flowspec_explanation !== null || !rec.flow_spec_rules.length) return;
-    rec.flowspec_explanation = generateRules(r.samples, r.baseline, { coverage: this.src.coverage?.(rec.hostgroup) ?? 0.95 }).explanation;
+    rec.flowspec_explanation = generateRules(r.samples, r.baseline, {
+      coverage: this.src.coverage?.(rec.hostgroup) ?? 0.95,
+    }).explanation;
   }
 
   private forget(uuid: string): void {
@@ -220,7 +248,8 @@ export class AttackRecorder {
 
   private newestActive(ip: string): HistoryAttack | undefined {
     let best: HistoryAttack | undefined;
-    for (const r of this.live.values()) if (r.ip === ip && r.active && (!best || r.started_at > best.started_at)) best = r;
+    for (const r of this.live.values())
+      if (r.ip === ip && r.active && (!best || r.started_at > best.started_at)) best = r;
     return best;
   }
 
@@ -255,7 +284,16 @@ function attackOf(m: Mitigation): string | null {
 }
 
 function mitigationOf(m: Mitigation) {
-  return { uuid: m.uuid, kind: m.kind, prefix: m.prefix, started_at: m.started_at, ended_at: null, end_reason: null, dry_run: m.dry_run, ...(m.rule ? { rule: m.rule } : {}) };
+  return {
+    uuid: m.uuid,
+    kind: m.kind,
+    prefix: m.prefix,
+    started_at: m.started_at,
+    ended_at: null,
+    end_reason: null,
+    dry_run: m.dry_run,
+    ...(m.rule ? { rule: m.rule } : {}),
+  };
 }
 
 function unitOf(r: AttackRecord): string {

@@ -72,7 +72,17 @@ const segName = (seq: number) => `attacks-${String(seq).padStart(8, '0')}.log`;
 const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
 
 export class AttackHistory {
-  readonly stats: HistoryStats = { records: 0, segments: 0, bytes: 0, corrupt_lines: 0, torn_tails: 0, unreadable_files: 0, pruned_segments: 0, written_lines: 0, write_errors: 0 };
+  readonly stats: HistoryStats = {
+    records: 0,
+    segments: 0,
+    bytes: 0,
+    corrupt_lines: 0,
+    torn_tails: 0,
+    unreadable_files: 0,
+    pruned_segments: 0,
+    written_lines: 0,
+    write_errors: 0,
+  };
   private readonly byUuid = new Map<string, Entry>();
   private readonly segments: Segment[] = [];
   private readonly now: () => number;
@@ -106,7 +116,9 @@ export class AttackHistory {
     try {
       await fsp.mkdir(dir, { recursive: true });
     } catch (e) {
-      log.error(`attack history: cannot create ${dir}: ${(e as Error).message}; history is not kept (writes are retried and counted)`);
+      log.error(
+        `attack history: cannot create ${dir}: ${(e as Error).message}; history is not kept (writes are retried and counted)`,
+      );
       this.failing = true;
       this.segments.push({ seq: 1, path: join(dir, segName(1)), bytes: 0, newest: 0 });
       return;
@@ -133,13 +145,20 @@ export class AttackHistory {
       const tail = lines.pop();
       if (tail) {
         this.stats.torn_tails++;
-        log.warn(`attack history: ${path}:${lines.length + 1}: torn last line (${tail.length} bytes), skipped`);
+        log.warn(
+          `attack history: ${path}:${lines.length + 1}: torn last line (${tail.length} bytes), skipped`,
+        );
       }
       let bad = 0;
       for (const line of lines) {
         if (line === '') continue;
         const rec = openLine(line) as HistoryAttack | undefined;
-        if (!rec || typeof rec !== 'object' || typeof rec.uuid !== 'string' || typeof rec.updated_at !== 'number') {
+        if (
+          !rec ||
+          typeof rec !== 'object' ||
+          typeof rec.uuid !== 'string' ||
+          typeof rec.updated_at !== 'number'
+        ) {
           bad++;
           continue;
         }
@@ -156,7 +175,10 @@ export class AttackHistory {
     this.segments.push({ seq: next, path: join(dir, segName(next)), bytes: 0, newest: 0 });
     await this.prune();
     this.refreshStats();
-    if (this.byUuid.size) log.info(`attack history: ${this.byUuid.size} attack(s) from ${this.segments.length - 1} segment(s) in ${dir}`);
+    if (this.byUuid.size)
+      log.info(
+        `attack history: ${this.byUuid.size} attack(s) from ${this.segments.length - 1} segment(s) in ${dir}`,
+      );
   }
 
   private index(rec: HistoryAttack, seq: number): void {
@@ -255,7 +277,10 @@ export class AttackHistory {
       this.failing = false;
     } catch (e) {
       this.stats.write_errors += lines.length;
-      if (!this.failing) log.error(`attack history: cannot write ${seg.path}: ${(e as Error).message}; ${lines.length} record(s) not kept (counted; later writes are retried)`);
+      if (!this.failing)
+        log.error(
+          `attack history: cannot write ${seg.path}: ${(e as Error).message}; ${lines.length} record(s) not kept (counted; later writes are retried)`,
+        );
       this.failing = true;
       return false;
     }

@@ -88,7 +88,11 @@ export class TrafficHistory {
     this.seconds.push(t, v[0]!, v[1]!, v[2]!, v[3]!);
     const m = Math.floor(t / 60);
     if (m !== this.minute) {
-      if (this.accN > 0) this.minutes.push(this.minute * 60, ...(this.acc.map((a) => a / this.accN) as [number, number, number, number]));
+      if (this.accN > 0)
+        this.minutes.push(
+          this.minute * 60,
+          ...(this.acc.map((a) => a / this.accN) as [number, number, number, number]),
+        );
       this.minute = m;
       this.acc.fill(0);
       this.accN = 0;

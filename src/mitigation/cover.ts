@@ -86,7 +86,11 @@ const size = (p: Prefix) => Math.pow(2, bitsOf(p.family) - p.len);
  * hostgroup's addresses. Hosts in none of `within` are left out. When the `within`
  * groups alone are more than `max`, the heaviest `max` are kept.
  */
-export function coveringPrefixes(hosts: readonly WeightedHost[], within: readonly Prefix[], max: number): { prefixes: Prefix[]; weights: number[]; dropped: number } {
+export function coveringPrefixes(
+  hosts: readonly WeightedHost[],
+  within: readonly Prefix[],
+  max: number,
+): { prefixes: Prefix[]; weights: number[]; dropped: number } {
   const byWithin = new Map<Prefix, WeightedHost[]>();
   const sorted = [...within].sort((a, b) => b.len - a.len);
   for (const h of hosts) {
@@ -109,7 +113,10 @@ export function coveringPrefixes(hosts: readonly WeightedHost[], within: readonl
     let bestSplit: [Group, Group] | null = null;
     groups.forEach((g, i) => {
       if (g.prefix.len >= bitsOf(g.prefix.family)) return;
-      const split = g.hosts.reduce<[WeightedHost[], WeightedHost[]]>((acc, h) => (acc[bit(h.bytes, g.prefix.len)]!.push(h), acc), [[], []]);
+      const split = g.hosts.reduce<[WeightedHost[], WeightedHost[]]>(
+        (acc, h) => (acc[bit(h.bytes, g.prefix.len)]!.push(h), acc),
+        [[], []],
+      );
       // The tight prefix's next bit differs between its hosts, so both sides are non-empty.
       const a = group(split[0], g.prefix.family);
       const b = group(split[1], g.prefix.family);
@@ -172,9 +179,12 @@ export function safeCover(
       continue;
     }
     const hosts = opts.keepIfHolds;
-    if (hosts) pieces = pieces.filter((q) => hosts.some((h) => h.family === q.family && prefixContains(q, h.bytes)));
+    if (hosts)
+      pieces = pieces.filter((q) => hosts.some((h) => h.family === q.family && prefixContains(q, h.bytes)));
     if (pieces.length > opts.maxPieces) {
-      notes.push(`${text} refused: it holds whitelisted ${holeText} and splitting around it takes ${pieces.length} prefixes (more than ${opts.maxPieces})`);
+      notes.push(
+        `${text} refused: it holds whitelisted ${holeText} and splitting around it takes ${pieces.length} prefixes (more than ${opts.maxPieces})`,
+      );
       continue;
     }
     if (pieces.length === 0) {
@@ -188,8 +198,13 @@ export function safeCover(
 }
 
 /** The prefix of length `len` holding addr, never wider than the most specific of `within` holding it. */
-export function coveringPrefixOf(addr: { family: 4 | 6; bytes: Uint8Array }, len: number, within: readonly Prefix[]): Prefix {
+export function coveringPrefixOf(
+  addr: { family: 4 | 6; bytes: Uint8Array },
+  len: number,
+  within: readonly Prefix[],
+): Prefix {
   let l = Math.min(len, bitsOf(addr.family));
-  for (const w of within) if (w.family === addr.family && prefixContains(w, addr.bytes) && w.len > l) l = w.len;
+  for (const w of within)
+    if (w.family === addr.family && prefixContains(w, addr.bytes) && w.len > l) l = w.len;
   return { family: addr.family, bytes: maskBytes(addr.bytes, l), len: l };
 }

@@ -24,8 +24,19 @@ import { packetDump } from '../detection/report.js';
 import { logger } from '../log.js';
 import { parseAddr, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
 import { coveringPrefixes, coveringPrefixOf, safeCover, type WeightedHost } from './cover.js';
-import { hostgroupAttackDetails, hostgroupDocument, type NotifyActionName, type NotifyDocument } from './notify.js';
-import { hostText, HOSTGROUP_CAUSE, type FlowspecAdapter, type FlowspecRule, type MitigationSet } from './set.js';
+import {
+  hostgroupAttackDetails,
+  hostgroupDocument,
+  type NotifyActionName,
+  type NotifyDocument,
+} from './notify.js';
+import {
+  hostText,
+  HOSTGROUP_CAUSE,
+  type FlowspecAdapter,
+  type FlowspecRule,
+  type MitigationSet,
+} from './set.js';
 import type { AddResult, Mitigation } from './types.js';
 import type { AttackSummary } from './bans.js';
 
@@ -112,7 +123,8 @@ export class HostgroupScope {
       shown.add(a.hostgroup);
       out.push(hostgroupSummary(a, this.bans.get(a.hostgroup), true));
     }
-    for (const b of this.bans.values()) if (!shown.has(b.hostgroup)) out.push(hostgroupSummary(b.attack, b, false));
+    for (const b of this.bans.values())
+      if (!shown.has(b.hostgroup)) out.push(hostgroupSummary(b.attack, b, false));
     return out;
   }
 
@@ -127,7 +139,8 @@ export class HostgroupScope {
       if (!c || this.ownerOf.has(m.uuid)) continue;
       let b = this.bans.get(c.name);
       if (!b) {
-        if (!this.ctx.policyFor(c.name)) log.warn(`restored hostgroup-scope mitigation ${m.uuid}: hostgroup ${c.name} no longer exists`);
+        if (!this.ctx.policyFor(c.name))
+          log.warn(`restored hostgroup-scope mitigation ${m.uuid}: hostgroup ${c.name} no longer exists`);
         b = this.newBan(c.name, c.uuid, null, m.started_at, 0, true);
       }
       this.own(b, m);
@@ -138,15 +151,24 @@ export class HostgroupScope {
         b.covered.add(m.prefix);
       }
     }
-    for (const b of this.bans.values()) log.info(`restored hostgroup-scope ban of ${b.hostgroup} (${b.uuids.size} mitigation(s), until ${new Date(b.expiresAt).toISOString()})`);
+    for (const b of this.bans.values())
+      log.info(
+        `restored hostgroup-scope ban of ${b.hostgroup} (${b.uuids.size} mitigation(s), until ${new Date(b.expiresAt).toISOString()})`,
+      );
   }
 
   /** A hostgroup-total attack started: mitigate it, or join the ban that holds. */
   async start(a: HostgroupAttack): Promise<void> {
     const held = this.bans.get(a.hostgroup);
     if (held) {
-      if (held.attack === null) log.info(`hostgroup ${a.hostgroup}: attack ${a.uuid} continues the hostgroup-scope ban restored from the state dir; no new announcement`);
-      else log.info(`hostgroup ${a.hostgroup}: attack ${a.uuid} joins the hostgroup-scope ban held (${held.cause})`);
+      if (held.attack === null)
+        log.info(
+          `hostgroup ${a.hostgroup}: attack ${a.uuid} continues the hostgroup-scope ban restored from the state dir; no new announcement`,
+        );
+      else
+        log.info(
+          `hostgroup ${a.hostgroup}: attack ${a.uuid} joins the hostgroup-scope ban held (${held.cause})`,
+        );
       held.attack = a;
       held.finished = false;
       await this.fill(held);
@@ -156,7 +178,14 @@ export class HostgroupScope {
     if (!hg || !HostgroupScope.enabled(hg)) return;
     const now = this.ctx.now();
     const hs = hg.actions.hostgroup;
-    const b = this.newBan(a.hostgroup, a.uuid, a, now, now + hg.actions.ban_time_ms, !hs.blackhole.enabled && hs.flowspec.enabled);
+    const b = this.newBan(
+      a.hostgroup,
+      a.uuid,
+      a,
+      now,
+      now + hg.actions.ban_time_ms,
+      !hs.blackhole.enabled && hs.flowspec.enabled,
+    );
     await this.fill(b);
     this.notify(b.partial ? 'partial_block' : 'ban', b);
   }
@@ -190,7 +219,9 @@ export class HostgroupScope {
         if (attacking && (policy?.unban_only_if_attack_finished ?? true)) {
           b.expiresAt = now + (policy?.ban_time_ms ?? 0);
           await this.ctx.set.extend(b.uuids, b.expiresAt);
-          log.info(`hostgroup-scope ban of ${b.hostgroup} kept: the hostgroup attack is still in progress (until ${new Date(b.expiresAt).toISOString()})`);
+          log.info(
+            `hostgroup-scope ban of ${b.hostgroup} kept: the hostgroup attack is still in progress (until ${new Date(b.expiresAt).toISOString()})`,
+          );
         } else {
           const last = b.attack;
           for (const u of [...b.uuids]) await this.removeOwned(u, 'expired');
@@ -226,17 +257,28 @@ export class HostgroupScope {
     for (const [name, b] of this.bans) {
       if (b.hostgroup !== name) problems.push(`hostgroup ban keyed ${name} is for ${b.hostgroup}`);
       for (const u of b.uuids) {
-        if (this.ownerOf.get(u) !== b) problems.push(`mitigation ${u} of the hostgroup ban of ${name} is not owned by it`);
-        if (!this.ctx.set.get(u)) problems.push(`mitigation ${u} of the hostgroup ban of ${name} is not in the set`);
+        if (this.ownerOf.get(u) !== b)
+          problems.push(`mitigation ${u} of the hostgroup ban of ${name} is not owned by it`);
+        if (!this.ctx.set.get(u))
+          problems.push(`mitigation ${u} of the hostgroup ban of ${name} is not in the set`);
       }
     }
-    for (const [u, b] of this.ownerOf) if (this.bans.get(b.hostgroup) !== b) problems.push(`mitigation ${u} owned by a hostgroup ban that is gone`);
+    for (const [u, b] of this.ownerOf)
+      if (this.bans.get(b.hostgroup) !== b)
+        problems.push(`mitigation ${u} owned by a hostgroup ban that is gone`);
     return problems;
   }
 
   // ---- internals -------------------------------------------------------------------
 
-  private newBan(name: string, uuid: string, a: HostgroupAttack | null, startedAt: number, expiresAt: number, partial: boolean): HostgroupBan {
+  private newBan(
+    name: string,
+    uuid: string,
+    a: HostgroupAttack | null,
+    startedAt: number,
+    expiresAt: number,
+    partial: boolean,
+  ): HostgroupBan {
     const b: HostgroupBan = {
       hostgroup: name,
       cause: hostgroupCause(name, uuid),
@@ -305,7 +347,9 @@ export class HostgroupScope {
       }
     }
     if (samples.length === 0) {
-      log.warn(`hostgroup ${hg.name}: no aggregate samples yet for hostgroup-scope FlowSpec rules; retried on the next sweep`);
+      log.warn(
+        `hostgroup ${hg.name}: no aggregate samples yet for hostgroup-scope FlowSpec rules; retried on the next sweep`,
+      );
       return;
     }
     const f = hg.actions.hostgroup.flowspec;
@@ -314,22 +358,32 @@ export class HostgroupScope {
     const within = hg.prefixes.length > 0 ? hg.prefixes : cfg.networks;
     let dest: Prefix[];
     if (f.destination === 'hostgroup' && hg.prefixes.length > 0) {
-      dest = hg.prefixes.filter((p) => hosts.some((h) => h.family === p.family && prefixContains(p, h.bytes)));
+      dest = hg.prefixes.filter((p) =>
+        hosts.some((h) => h.family === p.family && prefixContains(p, h.bytes)),
+      );
     } else dest = coveringPrefixes(hosts, within, f.max_prefixes).prefixes;
     const safe = safeCover(dest, cfg, { keepIfHolds: hosts, maxPieces: 64 });
     for (const n of safe.notes) log.warn(`hostgroup ${hg.name}: FlowSpec destination ${n}`);
     let prefixes = safe.prefixes;
     // A split around the whitelist may need more destinations than max_prefixes: covering
     // the attack beats the rule budget then (logged), up to MAX_SPLIT_RULES.
-    const budget = prefixes.length > f.max_prefixes && safe.notes.some((n) => n.includes(': split into')) ? MAX_SPLIT_RULES : f.max_prefixes;
-    if (budget > f.max_prefixes) log.warn(`hostgroup ${hg.name}: the split around the whitelist takes ${prefixes.length} destination prefixes, more than max_prefixes ${f.max_prefixes}; up to ${budget} rules allowed for it`);
+    const budget =
+      prefixes.length > f.max_prefixes && safe.notes.some((n) => n.includes(': split into'))
+        ? MAX_SPLIT_RULES
+        : f.max_prefixes;
+    if (budget > f.max_prefixes)
+      log.warn(
+        `hostgroup ${hg.name}: the split around the whitelist takes ${prefixes.length} destination prefixes, more than max_prefixes ${f.max_prefixes}; up to ${budget} rules allowed for it`,
+      );
     if (prefixes.length > budget) {
       // The tightest cover of the attacked hosts inside the pieces, the heaviest kept.
       const c = coveringPrefixes(hosts, prefixes, budget);
       const total = hosts.reduce((s, h) => s + h.weight, 0);
       log.warn(
         `hostgroup ${hg.name}: ${prefixes.length} safe destination prefixes, more than ${budget}: kept ${c.prefixes.map(prefixToString).join(', ')}` +
-          (c.dropped > 0 && total > 0 ? ` (${((c.dropped / total) * 100).toFixed(1)}% of the sampled attack left uncovered)` : ''),
+          (c.dropped > 0 && total > 0
+            ? ` (${((c.dropped / total) * 100).toFixed(1)}% of the sampled attack left uncovered)`
+            : ''),
       );
       prefixes = c.prefixes;
     }
@@ -345,12 +399,19 @@ export class HostgroupScope {
       log.error(`hostgroup ${hg.name}: FlowSpec rule generation failed: ${(e as Error).message}`);
       return;
     }
-    log.info(`hostgroup ${hg.name}: hostgroup-scope FlowSpec from ${samples.length} aggregate sample(s), destinations ${prefixes.map(prefixToString).join(', ')}:\n${g.explanation}`);
+    log.info(
+      `hostgroup ${hg.name}: hostgroup-scope FlowSpec from ${samples.length} aggregate sample(s), destinations ${prefixes.map(prefixToString).join(', ')}:\n${g.explanation}`,
+    );
     if (!g.ok) {
-      log.warn(`hostgroup ${hg.name}: no hostgroup-scope FlowSpec rule announced: the rules miss the coverage target or match too much of the baseline`);
+      log.warn(
+        `hostgroup ${hg.name}: no hostgroup-scope FlowSpec rule announced: the rules miss the coverage target or match too much of the baseline`,
+      );
       return;
     }
-    const action = { action_type: f.action ?? hg.actions.flowspec.action, action: { ...(f.action_params ?? hg.actions.flowspec.action_params) } };
+    const action = {
+      action_type: f.action ?? hg.actions.flowspec.action,
+      action: { ...(f.action_params ?? hg.actions.flowspec.action_params) },
+    };
     const inputs = g.rules.map((r0) => {
       const rule: Record<string, unknown> = { ...r0, ...action };
       const dst = String(rule['destination_prefix'] ?? '');
@@ -379,7 +440,11 @@ export class HostgroupScope {
     for (const ip of ips) {
       const addr = parseAddr(ip);
       if (!addr) continue;
-      const cover = coveringPrefixOf(addr, addr.family === 4 ? hb.prefix_length.ipv4 : hb.prefix_length.ipv6, within);
+      const cover = coveringPrefixOf(
+        addr,
+        addr.family === 4 ? hb.prefix_length.ipv4 : hb.prefix_length.ipv6,
+        within,
+      );
       const text = prefixToString(cover);
       if (b.covered.has(text)) continue;
       b.covered.add(text);
@@ -427,13 +492,18 @@ export class HostgroupScope {
       ...(a ? hostgroupAttackDetails(a) : {}),
       mitigations: [...b.uuids],
     };
-    const dump = (action === 'ban' || action === 'partial_block') && a ? packetDump(a.samples.slice(0, 100)) : [];
+    const dump =
+      (action === 'ban' || action === 'partial_block') && a ? packetDump(a.samples.slice(0, 100)) : [];
     this.ctx.notify(hostgroupDocument(action, b.hostgroup, details, [...b.rules], dump), b.hostgroup);
   }
 }
 
 /** The attacked addresses of the samples (the destination of incoming ones) with their packets, plus hosts over their own thresholds. */
-function weightedHosts(samples: readonly FlowSample[], outgoing: boolean, attacked: Iterable<string>): WeightedHost[] {
+function weightedHosts(
+  samples: readonly FlowSample[],
+  outgoing: boolean,
+  attacked: Iterable<string>,
+): WeightedHost[] {
   const by = new Map<string, { family: 4 | 6; bytes: Uint8Array; weight: number }>();
   const add = (ip: string, w: number) => {
     const e = by.get(ip);
@@ -449,7 +519,11 @@ function weightedHosts(samples: readonly FlowSample[], outgoing: boolean, attack
   return [...by.values()];
 }
 
-function hostgroupSummary(a: HostgroupAttack | null, b: HostgroupBan | undefined, active: boolean): AttackSummary {
+function hostgroupSummary(
+  a: HostgroupAttack | null,
+  b: HostgroupBan | undefined,
+  active: boolean,
+): AttackSummary {
   const hostgroup = a?.hostgroup ?? b!.hostgroup;
   return {
     uuid: a?.uuid ?? b!.attackUuid,

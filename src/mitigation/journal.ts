@@ -73,7 +73,12 @@ export function encodeLine(entry: JournalEntry | { op: 'snapshot'; at: number; c
 /** Decode one line (without its newline); null when corrupt. */
 export function decodeLine(line: string): JournalEntry | { op: 'snapshot' } | null {
   const v = openLine(line) as { op?: unknown } | undefined;
-  if (v && typeof v === 'object' && (v.op === 'add' || v.op === 'remove' || v.op === 'update' || v.op === 'snapshot')) return v as JournalEntry;
+  if (
+    v &&
+    typeof v === 'object' &&
+    (v.op === 'add' || v.op === 'remove' || v.op === 'update' || v.op === 'snapshot')
+  )
+    return v as JournalEntry;
   return null;
 }
 
@@ -131,7 +136,8 @@ async function fsyncDir(dir: string): Promise<void> {
     await h.sync();
   } catch (e) {
     // Some filesystems refuse fsync on a directory; the rename is still atomic.
-    if ((e as NodeJS.ErrnoException).code !== 'EINVAL' && (e as NodeJS.ErrnoException).code !== 'EISDIR') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL' && (e as NodeJS.ErrnoException).code !== 'EISDIR')
+      throw e;
   } finally {
     await h?.close();
   }
@@ -146,11 +152,18 @@ export class Journal {
   readonly dir: string;
   readonly journalPath: string;
   readonly snapshotPath: string;
-  readonly stats: JournalStats = { appends: 0, fsyncs: 0, compactions: 0, corrupt_lines: 0, torn_tail: false };
+  readonly stats: JournalStats = {
+    appends: 0,
+    fsyncs: 0,
+    compactions: 0,
+    corrupt_lines: 0,
+    torn_tail: false,
+  };
   private fh: fsp.FileHandle | null = null;
   private readonly state = new Map<string, Mitigation>();
   private lines = 0;
-  private pending: { line: string; entry: JournalEntry; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private pending: { line: string; entry: JournalEntry; resolve: () => void; reject: (e: Error) => void }[] =
+    [];
   private flushing: Promise<void> | null = null;
   private compacting: Promise<void> | null = null;
   private readonly compactMinLines: number;
@@ -166,7 +179,11 @@ export class Journal {
   /** Read snapshot + journal without opening for writing (tests, `check`). */
   static async replay(dir: string): Promise<ReplayResult> {
     const state = new Map<string, Mitigation>();
-    const snap = applyText(await readIfExists(join(dir, 'mitigations.snapshot')), state, 'mitigations.snapshot');
+    const snap = applyText(
+      await readIfExists(join(dir, 'mitigations.snapshot')),
+      state,
+      'mitigations.snapshot',
+    );
     const jr = applyText(await readIfExists(join(dir, 'mitigations.journal')), state, 'mitigations.journal');
     return {
       mitigations: [...state.values()],
@@ -180,7 +197,10 @@ export class Journal {
    * Replay the state dir, then compact it (so a damaged journal is never appended to) and
    * open the journal for appending. A damaged journal is kept next to it for inspection.
    */
-  static async open(dir: string, opts: JournalOptions = {}): Promise<{ journal: Journal; replay: ReplayResult }> {
+  static async open(
+    dir: string,
+    opts: JournalOptions = {},
+  ): Promise<{ journal: Journal; replay: ReplayResult }> {
     await fsp.mkdir(dir, { recursive: true });
     const j = new Journal(dir, opts);
     const r = await Journal.replay(dir);
@@ -188,7 +208,9 @@ export class Journal {
     if (r.corrupt_lines > 0 || r.torn_tail) {
       const keep = `${j.journalPath}.damaged-${Date.now()}`;
       await fsp.copyFile(j.journalPath, keep).catch(() => undefined);
-      log.warn(`state journal: ${r.corrupt_lines} corrupt line(s)${r.torn_tail ? ' and a torn tail' : ''} skipped; ${r.mitigations.length} mitigation(s) recovered; damaged copy kept in ${keep}`);
+      log.warn(
+        `state journal: ${r.corrupt_lines} corrupt line(s)${r.torn_tail ? ' and a torn tail' : ''} skipped; ${r.mitigations.length} mitigation(s) recovered; damaged copy kept in ${keep}`,
+      );
     }
     j.stats.corrupt_lines = r.corrupt_lines;
     j.stats.torn_tail = r.torn_tail;
@@ -272,7 +294,9 @@ export class Journal {
   private async rewrite(): Promise<void> {
     const snapTmp = `${this.snapshotPath}.tmp`;
     const items = [...this.state.values()];
-    const body = encodeLine({ op: 'snapshot', at: Date.now(), count: items.length }) + items.map((m) => encodeLine({ op: 'add', m })).join('');
+    const body =
+      encodeLine({ op: 'snapshot', at: Date.now(), count: items.length }) +
+      items.map((m) => encodeLine({ op: 'add', m })).join('');
     await writeDurably(snapTmp, body);
     await fsp.rename(snapTmp, this.snapshotPath);
     await fsyncDir(this.dir);

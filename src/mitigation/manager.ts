@@ -17,10 +17,25 @@ import type { Config, Hostgroup, PolicyActions } from '../config/types.js';
 import type { AttackDetails, AttackRecord, HostRates } from '../detection/types.js';
 import { logger, TurnLines } from '../log.js';
 import { prefixToString, type Prefix } from '../wire/addr.js';
-import { attackSummary, banDetails, RecentAttacks, type AttackSummary, type Ban, type TrackedAttack } from './bans.js';
+import {
+  attackSummary,
+  banDetails,
+  RecentAttacks,
+  type AttackSummary,
+  type Ban,
+  type TrackedAttack,
+} from './bans.js';
 import { freshDetails, type NotifierApi, type NotifyActionName, type NotifyDocument } from './notify.js';
 import { hostLength, parsePrefix } from './prefixes.js';
-import { hostText, MitigationSet, type FlowspecAdapter, type FlowspecRule, type JournalSink, type MitigationInput, type RefusalReason } from './set.js';
+import {
+  hostText,
+  MitigationSet,
+  type FlowspecAdapter,
+  type FlowspecRule,
+  type JournalSink,
+  type MitigationInput,
+  type RefusalReason,
+} from './set.js';
 import type { AddResult, Mitigation, MitigationKind, MitigationManagerApi } from './types.js';
 import type { FlowSample } from '../capture/flow.js';
 import type { HostgroupAttack } from '../detection/index.js';
@@ -28,9 +43,17 @@ import { HostgroupScope, type HostgroupBan } from './hostgroup-scope.js';
 
 const log = logger.child({ module: 'mitigation' });
 // Per-host lines a carpet bomb repeats for every host: 32 per turn, then one summary.
-const linkedLines = new TurnLines(log, 32, (n, a, b) => `${n} more attack(s) on already banned hosts linked to their bans (${a} .. ${b})`);
+const linkedLines = new TurnLines(
+  log,
+  32,
+  (n, a, b) => `${n} more attack(s) on already banned hosts linked to their bans (${a} .. ${b})`,
+);
 const unbanLines = new TurnLines(log, 32, (n, a, b) => `${n} more unban(s) (${a} .. ${b})`);
-const keptLines = new TurnLines(log, 32, (n, a, b) => `${n} more ban(s) kept while their attacks go on (${a} .. ${b})`);
+const keptLines = new TurnLines(
+  log,
+  32,
+  (n, a, b) => `${n} more ban(s) kept while their attacks go on (${a} .. ${b})`,
+);
 
 export { unicastRoute, type FlowspecAdapter, type FlowspecRule, type JournalSink } from './set.js';
 export type { AttackSummary } from './bans.js';
@@ -51,7 +74,10 @@ export interface ManagerOptions {
   /** Detector.hostgroupAttacking: a hostgroup-total limit is crossed right now. */
   hostgroupAttacking?: (name: string) => boolean;
   /** Detector.hostgroupSamples: the hostgroup's aggregate samples now. */
-  hostgroupSamples?: (name: string, outgoing: boolean) => { attack: FlowSample[]; baseline: FlowSample[] } | null;
+  hostgroupSamples?: (
+    name: string,
+    outgoing: boolean,
+  ) => { attack: FlowSample[]; baseline: FlowSample[] } | null;
   /** Every host ban/unban/status document, whether or not a script or webhook is set (Redis export). */
   onNotify?: (doc: NotifyDocument) => void;
   /** Is onNotify listening right now (default: whenever it is set)? No document is built for nobody. */
@@ -86,9 +112,18 @@ export class MitigationManager implements MitigationManagerApi {
   private readonly ownerOf = new Map<string, Ban>();
   private readonly recent = new RecentAttacks(RECENT_ATTACKS);
   private chain: Promise<unknown> = Promise.resolve();
-  private addQueue: { input: MitigationInput; resolve: (r: AddResult) => void; reject: (e: Error) => void }[] = [];
+  private addQueue: {
+    input: MitigationInput;
+    resolve: (r: AddResult) => void;
+    reject: (e: Error) => void;
+  }[] = [];
   private banQueue: { uuid: string; resolve: () => void; reject: (e: Error) => void }[] = [];
-  private removeQueue: { uuid: string; reason: string; resolve: (ok: boolean) => void; reject: (e: Error) => void }[] = [];
+  private removeQueue: {
+    uuid: string;
+    reason: string;
+    resolve: (ok: boolean) => void;
+    reject: (e: Error) => void;
+  }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
   /** Hostgroup-scope bans (carpet bombing), one per hostgroup. */
@@ -99,7 +134,14 @@ export class MitigationManager implements MitigationManagerApi {
     this.cfg = opts.cfg;
     this.policy = classifierOf(this.cfg);
     this.now = opts.now ?? Date.now;
-    this.set = new MitigationSet({ cfg: () => this.cfg, journal: opts.journal, flowspec: opts.flowspec, onChange: opts.onChange, onRoutes: opts.onRoutes, now: this.now });
+    this.set = new MitigationSet({
+      cfg: () => this.cfg,
+      journal: opts.journal,
+      flowspec: opts.flowspec,
+      onChange: opts.onChange,
+      onRoutes: opts.onRoutes,
+      now: this.now,
+    });
     this.scope = new HostgroupScope({
       set: this.set,
       cfg: () => this.cfg,
@@ -119,7 +161,8 @@ export class MitigationManager implements MitigationManagerApi {
 
   /** Hosts of a hostgroup with an attack in progress (walks the tracked attacks: once per hostgroup ban, not per change). */
   private *attackedHosts(name: string): Iterable<string> {
-    for (const t of this.tracked.values()) if (t.finishedAt === null && t.rec.hostgroup === name) yield t.rec.ip;
+    for (const t of this.tracked.values())
+      if (t.finishedAt === null && t.rec.hostgroup === name) yield t.rec.ip;
   }
 
   /** Hostgroup-scope bans in progress (API, tests). */
@@ -158,7 +201,12 @@ export class MitigationManager implements MitigationManagerApi {
     return this.locked(async () => {
       const r = await this.set.restore(list);
       for (const m of this.set.values()) {
-        if ((m.kind !== 'blackhole' && m.kind !== 'flowspec') || !m.cause.startsWith('attack ') || this.ownerOf.has(m.uuid)) continue;
+        if (
+          (m.kind !== 'blackhole' && m.kind !== 'flowspec') ||
+          !m.cause.startsWith('attack ') ||
+          this.ownerOf.has(m.uuid)
+        )
+          continue;
         let b = this.bans.get(m.ip);
         if (!b) {
           const hg = this.policyFor(m.hostgroup, m.ip);
@@ -179,7 +227,8 @@ export class MitigationManager implements MitigationManagerApi {
           this.bans.set(m.ip, b);
         }
         this.own(b, m);
-        const exp = m.expires_at ?? this.now() + (this.policyFor(b.hostgroup, b.ip)?.actions.ban_time_ms ?? 0);
+        const exp =
+          m.expires_at ?? this.now() + (this.policyFor(b.hostgroup, b.ip)?.actions.ban_time_ms ?? 0);
         if (exp > b.expiresAt) b.expiresAt = exp;
         if (m.kind === 'blackhole') b.partial = false;
       }
@@ -221,7 +270,11 @@ export class MitigationManager implements MitigationManagerApi {
 
   /** Active mitigations by kind, without walking them. */
   counts(): Record<MitigationKind, number> {
-    return { blackhole: this.set.count('blackhole'), flowspec: this.set.count('flowspec'), escalation: this.set.count('escalation') };
+    return {
+      blackhole: this.set.count('blackhole'),
+      flowspec: this.set.count('flowspec'),
+      escalation: this.set.count('escalation'),
+    };
   }
 
   on(event: 'added' | 'removed', listener: (m: Mitigation, reason: string) => void): void {
@@ -259,7 +312,9 @@ export class MitigationManager implements MitigationManagerApi {
         const batch = this.removeQueue;
         this.removeQueue = [];
         try {
-          const done = await this.set.batch(() => Promise.all(batch.map((b) => this.removeUnlocked(b.uuid, b.reason))));
+          const done = await this.set.batch(() =>
+            Promise.all(batch.map((b) => this.removeUnlocked(b.uuid, b.reason))),
+          );
           batch.forEach((b, i) => b.resolve(done[i]!));
         } catch (e) {
           for (const b of batch) b.reject(e as Error);
@@ -288,7 +343,13 @@ export class MitigationManager implements MitigationManagerApi {
   addManualBlackhole(ipText: string): Promise<AddResult> {
     const p = parsePrefix(ipText);
     if (typeof p === 'string') return Promise.resolve(this.set.refuse('invalid', p));
-    if (p.len !== hostLength(p.family)) return Promise.resolve(this.set.refuse('invalid', `a blackhole is one host (/${hostLength(p.family)}), not ${prefixToString(p)}`));
+    if (p.len !== hostLength(p.family))
+      return Promise.resolve(
+        this.set.refuse(
+          'invalid',
+          `a blackhole is one host (/${hostLength(p.family)}), not ${prefixToString(p)}`,
+        ),
+      );
     const hg = this.policy.hostgroupFor(p);
     const bh = hg?.actions.blackhole;
     return this.add({
@@ -340,22 +401,32 @@ export class MitigationManager implements MitigationManagerApi {
     for (const [ip, b] of this.bans) {
       if (b.ip !== ip) problems.push(`ban keyed ${ip} is for ${b.ip}`);
       for (const u of b.uuids) {
-        if (this.ownerOf.get(u) !== b) problems.push(`mitigation ${u} of the ban of ${ip} is not owned by it`);
+        if (this.ownerOf.get(u) !== b)
+          problems.push(`mitigation ${u} of the ban of ${ip} is not owned by it`);
         if (!this.set.get(u)) problems.push(`mitigation ${u} of the ban of ${ip} is not in the set`);
       }
-      for (const a of b.attacks) if (this.tracked.get(a)?.ban !== b) problems.push(`attack ${a} linked to the ban of ${ip} does not point back`);
+      for (const a of b.attacks)
+        if (this.tracked.get(a)?.ban !== b)
+          problems.push(`attack ${a} linked to the ban of ${ip} does not point back`);
     }
-    for (const [u, b] of this.ownerOf) if (this.bans.get(b.ip) !== b || !b.uuids.has(u)) problems.push(`mitigation ${u} owned by a ban that is gone`);
+    for (const [u, b] of this.ownerOf)
+      if (this.bans.get(b.ip) !== b || !b.uuids.has(u))
+        problems.push(`mitigation ${u} owned by a ban that is gone`);
     for (const [id, t] of this.tracked) {
-      if (t.ban === null && t.finishedAt !== null) problems.push(`finished attack ${id} without a ban is still tracked`);
-      if (t.ban && this.bans.get(t.ban.ip) !== t.ban) problems.push(`attack ${id} points at a ban that is gone`);
+      if (t.ban === null && t.finishedAt !== null)
+        problems.push(`finished attack ${id} without a ban is still tracked`);
+      if (t.ban && this.bans.get(t.ban.ip) !== t.ban)
+        problems.push(`attack ${id} points at a ban that is gone`);
     }
     let byHost = 0;
     for (const [ip, set] of this.hostAttacks) {
       byHost += set.size;
-      for (const a of set) if (this.tracked.get(a)?.rec.ip !== ip) problems.push(`attack ${a} listed under ${ip} is not tracked there`);
+      for (const a of set)
+        if (this.tracked.get(a)?.rec.ip !== ip)
+          problems.push(`attack ${a} listed under ${ip} is not tracked there`);
     }
-    if (byHost !== this.tracked.size) problems.push(`${byHost} attack(s) by host, ${this.tracked.size} tracked`);
+    if (byHost !== this.tracked.size)
+      problems.push(`${byHost} attack(s) by host, ${this.tracked.size} tracked`);
     problems.push(...this.scope.audit());
     return { bans: this.bans.size, tracked: this.tracked.size, owned: this.ownerOf.size, problems };
   }
@@ -511,8 +582,14 @@ export class MitigationManager implements MitigationManagerApi {
     const held = this.bans.get(ipText);
     if (held) {
       if (held.rec === null) {
-        log.info(`attack ${rec.uuid} on ${ipText} continues the ban restored from the state dir (${[...held.uuids].join(', ') || 'no routes'}); no new announcement`);
-      } else linkedLines.info(`attack ${rec.uuid} on ${ipText}: the host is already banned (${held.cause}); linked to that ban`, ipText);
+        log.info(
+          `attack ${rec.uuid} on ${ipText} continues the ban restored from the state dir (${[...held.uuids].join(', ') || 'no routes'}); no new announcement`,
+        );
+      } else
+        linkedLines.info(
+          `attack ${rec.uuid} on ${ipText}: the host is already banned (${held.cause}); linked to that ban`,
+          ipText,
+        );
       this.link(held, t);
       return null;
     }
@@ -585,7 +662,10 @@ export class MitigationManager implements MitigationManagerApi {
     }
     if (policy.flowspec.enabled) {
       const fs = this.opts.flowspec;
-      if (!fs) log.warn(`attack ${rec.uuid} on ${ipText}: hostgroup ${hg.name} wants FlowSpec but FlowSpec support is not available`);
+      if (!fs)
+        log.warn(
+          `attack ${rec.uuid} on ${ipText}: hostgroup ${hg.name} wants FlowSpec but FlowSpec support is not available`,
+        );
       else {
         let rules: FlowspecRule[] = [];
         try {
@@ -593,19 +673,37 @@ export class MitigationManager implements MitigationManagerApi {
         } catch (e) {
           log.error(`attack ${rec.uuid}: FlowSpec rule generation failed: ${(e as Error).message}`);
         }
-        if (rules.length === 0) log.warn(`attack ${rec.uuid} on ${ipText}: no FlowSpec rule could be generated from ${rec.samples.length} sample(s)`);
+        if (rules.length === 0)
+          log.warn(
+            `attack ${rec.uuid} on ${ipText}: no FlowSpec rule could be generated from ${rec.samples.length} sample(s)`,
+          );
         for (const r0 of rules) {
           const rule = withAction(r0, policy);
-          inputs.push({ kind: 'flowspec', prefix: prefixToString(hostPrefix), ip: ipText, cause, hostgroup: hg.name, expires_at: expiresAt, communities: [], large_communities: [], rule });
+          inputs.push({
+            kind: 'flowspec',
+            prefix: prefixToString(hostPrefix),
+            ip: ipText,
+            cause,
+            hostgroup: hg.name,
+            expires_at: expiresAt,
+            communities: [],
+            large_communities: [],
+            rule,
+          });
         }
       }
     }
-    if (!policy.blackhole.enabled && !policy.flowspec.enabled) log.info(`attack ${rec.uuid} on ${ipText}: notify only (hostgroup ${hg.name})`);
+    if (!policy.blackhole.enabled && !policy.flowspec.enabled)
+      log.info(`attack ${rec.uuid} on ${ipText}: notify only (hostgroup ${hg.name})`);
     return { b, rec, inputs };
   }
 
   /** `details` may be a function: built only when someone listens (65,536 bans' status docs are not free). */
-  private notify(action: NotifyActionName, b: Ban, details: AttackDetails | Readonly<Record<string, unknown>> | (() => Record<string, unknown>)): void {
+  private notify(
+    action: NotifyActionName,
+    b: Ban,
+    details: AttackDetails | Readonly<Record<string, unknown>> | (() => Record<string, unknown>),
+  ): void {
     const n = this.opts.notifier;
     const na = this.policyFor(b.hostgroup, b.ip)?.actions.notify;
     const toNotifier = !!n && !!na && (!!na.script || !!na.webhook);
@@ -616,7 +714,8 @@ export class MitigationManager implements MitigationManagerApi {
       alert_scope: 'host',
       ip: b.ip,
       attack_details: typeof details === 'function' ? details() : details,
-      packet_dump_detailed: (action === 'ban' || action === 'partial_block') && b.rec ? b.rec.packet_dump_detailed : [],
+      packet_dump_detailed:
+        (action === 'ban' || action === 'partial_block') && b.rec ? b.rec.packet_dump_detailed : [],
       flow_spec_rules: [...b.rules],
     };
     if (toListener) this.opts.onNotify!(doc);
@@ -635,7 +734,9 @@ export class MitigationManager implements MitigationManagerApi {
       if (t.finishedAt !== null) this.retire(t);
     }
     unbanLines.info(`unban ${b.ip} (${b.cause}, ${reason})`, b.ip);
-    this.notify(b.partial ? 'partial_unblock' : 'unban', b, () => freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null));
+    this.notify(b.partial ? 'partial_unblock' : 'unban', b, () =>
+      freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null),
+    );
   }
 
   private stillAttacking(ip: string): boolean {
@@ -655,7 +756,10 @@ export class MitigationManager implements MitigationManagerApi {
         if (attacking && (policy?.unban_only_if_attack_finished ?? true)) {
           b.expiresAt = now + (policy?.ban_time_ms ?? 0);
           await this.set.extend(b.uuids, b.expiresAt);
-          keptLines.info(`ban of ${b.ip} kept: attack still in progress (until ${new Date(b.expiresAt).toISOString()})`, b.ip);
+          keptLines.info(
+            `ban of ${b.ip} kept: attack still in progress (until ${new Date(b.expiresAt).toISOString()})`,
+            b.ip,
+          );
         } else {
           for (const u of [...b.uuids]) await this.removeUnlocked(u, 'expired');
           this.finishBan(b, 'expired');
@@ -669,7 +773,9 @@ export class MitigationManager implements MitigationManagerApi {
       }
       if (policy && policy.ban_status_delay_ms > 0 && now - b.lastStatusAt >= policy.ban_status_delay_ms) {
         b.lastStatusAt = now;
-        this.notify('attack_status', b, () => freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null));
+        this.notify('attack_status', b, () =>
+          freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null),
+        );
       }
     }
     // Mitigations no ban owns (manual ones with an expiry) end at their own expiry.
@@ -685,7 +791,13 @@ export class MitigationManager implements MitigationManagerApi {
     let newest: TrackedAttack | null = null;
     for (const a of b.attacks) {
       const t = this.tracked.get(a);
-      if (t && t.ban === null && t.finishedAt === null && (!newest || t.rec.startedAt >= newest.rec.startedAt)) newest = t;
+      if (
+        t &&
+        t.ban === null &&
+        t.finishedAt === null &&
+        (!newest || t.rec.startedAt >= newest.rec.startedAt)
+      )
+        newest = t;
     }
     if (newest) await this.ban(newest.rec.uuid);
   }

@@ -44,7 +44,10 @@ export interface NotifyDocument {
 }
 
 /** Refresh the rate fields of attack_details from the host's current counters. */
-export function freshDetails(details: AttackDetails | Record<string, unknown>, r: HostRates | null): Record<string, unknown> {
+export function freshDetails(
+  details: AttackDetails | Record<string, unknown>,
+  r: HostRates | null,
+): Record<string, unknown> {
   const d: Record<string, unknown> = { ...details };
   if (!r) return d;
   const set = (dir: 'incoming' | 'outgoing', p: 'in' | 'out') => {
@@ -92,14 +95,25 @@ export function hostgroupDocument(
   flowSpecRules: readonly Readonly<Record<string, unknown>>[] = [],
   packetDump: readonly PacketDumpEntry[] = [],
 ): NotifyDocument {
-  return { action, alert_scope: 'hostgroup', hostgroup_name: hostgroup, attack_details: { host_group: hostgroup, ...details }, packet_dump_detailed: packetDump, flow_spec_rules: flowSpecRules };
+  return {
+    action,
+    alert_scope: 'hostgroup',
+    hostgroup_name: hostgroup,
+    attack_details: { host_group: hostgroup, ...details },
+    packet_dump_detailed: packetDump,
+    flow_spec_rules: flowSpecRules,
+  };
 }
 
 /** The text report legacy scripts get on stdin (FastNetMon community's layout, roughly). */
 export function textReport(doc: NotifyDocument): string {
   const d = doc.attack_details as Readonly<Record<string, unknown>>;
-  const lines = doc.alert_scope === 'hostgroup' ? [`Hostgroup: ${doc.hostgroup_name ?? ''}`, `Action: ${doc.action}`] : [`IP: ${doc.ip ?? ''}`, `Action: ${doc.action}`];
-  for (const [k, v] of Object.entries(d)) lines.push(`${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  const lines =
+    doc.alert_scope === 'hostgroup'
+      ? [`Hostgroup: ${doc.hostgroup_name ?? ''}`, `Action: ${doc.action}`]
+      : [`IP: ${doc.ip ?? ''}`, `Action: ${doc.action}`];
+  for (const [k, v] of Object.entries(d))
+    lines.push(`${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   if (doc.flow_spec_rules.length) {
     lines.push('', 'FlowSpec rules:');
     for (const r of doc.flow_spec_rules) lines.push(JSON.stringify(r));
@@ -107,7 +121,9 @@ export function textReport(doc: NotifyDocument): string {
   if (doc.packet_dump_detailed.length) {
     lines.push('', 'Packet dump:');
     for (const p of doc.packet_dump_detailed) {
-      lines.push(`${p.source_ip}:${p.source_port} > ${p.destination_ip}:${p.destination_port} protocol: ${p.protocol} flags: ${p.tcp_flags} frag: ${p.fragmentation ? 1 : 0} packets: ${p.packets} size: ${p.length} bytes ip size: ${p.ip_length} bytes ttl: 0 sample ratio: ${p.sample_ratio}`);
+      lines.push(
+        `${p.source_ip}:${p.source_port} > ${p.destination_ip}:${p.destination_port} protocol: ${p.protocol} flags: ${p.tcp_flags} frag: ${p.fragmentation ? 1 : 0} packets: ${p.packets} size: ${p.length} bytes ip size: ${p.ip_length} bytes ttl: 0 sample ratio: ${p.sample_ratio}`,
+      );
     }
   }
   return lines.join('\n') + '\n';
@@ -117,12 +133,24 @@ export function textReport(doc: NotifyDocument): string {
 export function legacyArgs(doc: NotifyDocument): string[] {
   const d = doc.attack_details as Readonly<Record<string, unknown>>;
   const direction = String(d.attack_direction ?? 'incoming');
-  const pps = Number(direction === 'outgoing' ? d.total_outgoing_pps ?? 0 : d.total_incoming_pps ?? 0);
-  const action = doc.action === 'ban' || doc.action === 'escalate' || doc.action === 'partial_block' ? 'ban' : doc.action === 'attack_status' || doc.action === 'escalation_refused' ? 'attack_details' : 'unban';
+  const pps = Number(direction === 'outgoing' ? (d.total_outgoing_pps ?? 0) : (d.total_incoming_pps ?? 0));
+  const action =
+    doc.action === 'ban' || doc.action === 'escalate' || doc.action === 'partial_block'
+      ? 'ban'
+      : doc.action === 'attack_status' || doc.action === 'escalation_refused'
+        ? 'attack_details'
+        : 'unban';
   return [doc.ip ?? doc.prefix ?? doc.hostgroup_name ?? '', direction, String(Math.round(pps)), action];
 }
 
-export type NotifyOutcome = 'ok' | 'failed' | 'timeout' | 'missing' | 'dropped' | 'webhook_ok' | 'webhook_failed';
+export type NotifyOutcome =
+  | 'ok'
+  | 'failed'
+  | 'timeout'
+  | 'missing'
+  | 'dropped'
+  | 'webhook_ok'
+  | 'webhook_failed';
 
 export interface NotifierOptions {
   readonly concurrency: number;
@@ -140,14 +168,27 @@ export interface NotifierApi {
 type Job = () => Promise<void>;
 
 export class Notifier implements NotifierApi {
-  readonly outcomes: Record<NotifyOutcome, number> = { ok: 0, failed: 0, timeout: 0, missing: 0, dropped: 0, webhook_ok: 0, webhook_failed: 0 };
+  readonly outcomes: Record<NotifyOutcome, number> = {
+    ok: 0,
+    failed: 0,
+    timeout: 0,
+    missing: 0,
+    dropped: 0,
+    webhook_ok: 0,
+    webhook_failed: 0,
+  };
   private readonly opts: Required<NotifierOptions>;
   private running = 0;
   private readonly queue: Job[] = [];
   private idleWaiters: (() => void)[] = [];
 
   constructor(opts: NotifierOptions) {
-    this.opts = { queueCap: 1000, webhookBackoffMs: 500, ...opts, concurrency: Math.max(1, opts.concurrency) };
+    this.opts = {
+      queueCap: 1000,
+      webhookBackoffMs: 500,
+      ...opts,
+      concurrency: Math.max(1, opts.concurrency),
+    };
   }
 
   /** Queue the script run and webhook post for this document; returns at once. */
@@ -202,7 +243,12 @@ export class Notifier implements NotifierApi {
       });
   }
 
-  private async runScript(script: string, format: 'json' | 'text', doc: NotifyDocument, timeoutMs: number): Promise<void> {
+  private async runScript(
+    script: string,
+    format: 'json' | 'text',
+    doc: NotifyDocument,
+    timeoutMs: number,
+  ): Promise<void> {
     const args = format === 'json' ? [] : legacyArgs(doc);
     const input = format === 'json' ? JSON.stringify(doc) : textReport(doc);
     const what = `notify script ${script} (${doc.action} ${doc.ip ?? doc.prefix ?? doc.hostgroup_name ?? ''})`;
@@ -236,11 +282,16 @@ export class Notifier implements NotifierApi {
     const stderr = typeof r.stderr === 'string' ? r.stderr.trim().slice(0, 500) : '';
     if (timedOut) {
       this.outcomes.timeout++;
-      log.warn(`${what} timed out after ${timeoutMs} ms and was killed with its process group (${r.signal ?? `exit status ${r.exitCode}`})`);
+      log.warn(
+        `${what} timed out after ${timeoutMs} ms and was killed with its process group (${r.signal ?? `exit status ${r.exitCode}`})`,
+      );
     } else if (r.exitCode === 0 && !r.failed) {
       this.outcomes.ok++;
       log.debug(`${what} done`);
-    } else if ((r as { code?: string }).code === 'ENOENT' || (r.exitCode === undefined && /ENOENT/.test(String(r.message)))) {
+    } else if (
+      (r as { code?: string }).code === 'ENOENT' ||
+      (r.exitCode === undefined && /ENOENT/.test(String(r.message)))
+    ) {
       this.outcomes.missing++;
       log.error(`${what}: script not found`);
     } else if (r.exitCode === 0) {
@@ -249,7 +300,12 @@ export class Notifier implements NotifierApi {
       log.debug(`${what} exited 0 without reading stdin`);
     } else {
       this.outcomes.failed++;
-      const status = r.exitCode !== undefined ? `exit status ${r.exitCode}` : r.signal ? `signal ${r.signal}` : (r.shortMessage ?? 'failed');
+      const status =
+        r.exitCode !== undefined
+          ? `exit status ${r.exitCode}`
+          : r.signal
+            ? `signal ${r.signal}`
+            : (r.shortMessage ?? 'failed');
       log.warn(`${what} failed: ${status}${stderr ? `: ${stderr}` : ''}`);
     }
   }
@@ -295,8 +351,12 @@ function post(url: string, body: string, timeoutMs: number): Promise<number> {
       reject(new Error(`webhook URL '${url}' must be http or https`));
       return;
     }
-    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-    if (u.username) headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+    };
+    if (u.username)
+      headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
     const req = mod.request(u, { method: 'POST', headers, timeout: timeoutMs }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));

@@ -30,7 +30,9 @@ export const HOSTGROUP_CAUSE = 'hostgroup ';
 /** What the manager needs from src/flowspec; the daemon passes an adapter over it. */
 export interface FlowspecAdapter {
   /** Validate a rule in FastNetMon's JSON shape; `destination` is its destination_prefix. */
-  parse(rule: unknown): { ok: true; rule: FlowspecRule; destination: Prefix | null } | { ok: false; error: string };
+  parse(
+    rule: unknown,
+  ): { ok: true; rule: FlowspecRule; destination: Prefix | null } | { ok: false; error: string };
   /** The route to announce for a parsed rule (deterministic: same rule, same key). */
   toRoute(rule: FlowspecRule, owner: string): DesiredRoute;
   /** Rules covering `coverage` of the attack samples and none of the baseline. */
@@ -88,8 +90,17 @@ export class MitigationSet {
   private dirty = false;
   private heldRoutes: [DesiredRoute | null, DesiredRoute | null][] = [];
   private readonly removing = new Set<string>();
-  private readonly announceLines = new TurnLines(log, LINES_PER_TURN, (n, a, b) => `${n} more announcement(s) in this batch (${a} .. ${b}); each is in GET /blackhole, /flowspec and the journal`);
-  private readonly withdrawLines = new TurnLines(log, LINES_PER_TURN, (n, a, b) => `${n} more withdrawal(s) in this batch (${a} .. ${b})`);
+  private readonly announceLines = new TurnLines(
+    log,
+    LINES_PER_TURN,
+    (n, a, b) =>
+      `${n} more announcement(s) in this batch (${a} .. ${b}); each is in GET /blackhole, /flowspec and the journal`,
+  );
+  private readonly withdrawLines = new TurnLines(
+    log,
+    LINES_PER_TURN,
+    (n, a, b) => `${n} more withdrawal(s) in this batch (${a} .. ${b})`,
+  );
   private readonly events = new EventEmitter();
   private readonly cfg: () => Config;
   private readonly now: () => number;
@@ -115,7 +126,12 @@ export class MitigationSet {
     for (const m of list) {
       if (m.expires_at !== null && m.expires_at <= now) {
         expired++;
-        await this.journalAppend({ op: 'remove', uuid: m.uuid, reason: 'expired while stopped', at: now }).catch((e: Error) => log.error(e.message));
+        await this.journalAppend({
+          op: 'remove',
+          uuid: m.uuid,
+          reason: 'expired while stopped',
+          at: now,
+        }).catch((e: Error) => log.error(e.message));
         continue;
       }
       if (m.kind === 'flowspec') {
@@ -129,7 +145,8 @@ export class MitigationSet {
       this.insert(m);
       restored++;
     }
-    if (restored || expired) log.info(`restored ${restored} mitigation(s) from the state dir; dropped ${expired} expired`);
+    if (restored || expired)
+      log.info(`restored ${restored} mitigation(s) from the state dir; dropped ${expired} expired`);
     if (restored) this.changed();
     return { restored, expired };
   }
@@ -219,7 +236,11 @@ export class MitigationSet {
     if (!fs) return this.refuse('invalid', 'FlowSpec support is not available');
     const parsed = fs.parse(rule);
     if (!parsed.ok) return this.refuse('invalid', `bad FlowSpec rule: ${parsed.error}`);
-    if (!parsed.destination) return this.refuse('invalid', 'a FlowSpec rule needs a destination_prefix inside the configured networks');
+    if (!parsed.destination)
+      return this.refuse(
+        'invalid',
+        'a FlowSpec rule needs a destination_prefix inside the configured networks',
+      );
     return { rule: parsed.rule, destination: parsed.destination };
   }
 
@@ -292,13 +313,21 @@ export class MitigationSet {
       const p = parsePrefix(input.prefix);
       if (typeof p === 'string') return this.refuse('invalid', p);
       // A blackhole is one host, except a hostgroup-scope one (the covering prefix of attacked hosts).
-      if (input.kind === 'blackhole' && p.len !== hostLength(p.family) && !input.cause.startsWith(HOSTGROUP_CAUSE)) {
-        return this.refuse('invalid', `a blackhole is one host (/${hostLength(p.family)}), not ${input.prefix}`);
+      if (
+        input.kind === 'blackhole' &&
+        p.len !== hostLength(p.family) &&
+        !input.cause.startsWith(HOSTGROUP_CAUSE)
+      ) {
+        return this.refuse(
+          'invalid',
+          `a blackhole is one host (/${hostLength(p.family)}), not ${input.prefix}`,
+        );
       }
       prefix = p;
       if (input.next_hop !== undefined) {
         const nh = parseAddr(input.next_hop);
-        if (!nh || nh.family !== p.family) return this.refuse('invalid', `next hop '${input.next_hop}' is not an IPv${p.family} address`);
+        if (!nh || nh.family !== p.family)
+          return this.refuse('invalid', `next hop '${input.next_hop}' is not an IPv${p.family} address`);
       }
     }
     const unsafe = safetyError(this.cfg(), prefix);
@@ -316,14 +345,21 @@ export class MitigationSet {
     if (same !== undefined) return { ok: true, mitigation: this.set.get(same)! };
     const pending = reserved.get(id);
     if (pending) return { ok: true, mitigation: pending };
-    if (input.uuid !== undefined && this.set.has(input.uuid)) return this.refuse('invalid', `uuid ${input.uuid} is already in use`);
+    if (input.uuid !== undefined && this.set.has(input.uuid))
+      return this.refuse('invalid', `uuid ${input.uuid} is already in use`);
 
     const count = this.counts[input.kind] + extra[input.kind];
     if (input.kind === 'blackhole' && count >= this.cfg().mitigation.max_blackholes) {
-      return this.refuse('cap', `max_blackholes (${this.cfg().mitigation.max_blackholes}) reached; ${prefixText} not announced`);
+      return this.refuse(
+        'cap',
+        `max_blackholes (${this.cfg().mitigation.max_blackholes}) reached; ${prefixText} not announced`,
+      );
     }
     if (input.kind === 'flowspec' && count >= this.cfg().mitigation.max_flowspec_rules) {
-      return this.refuse('cap', `max_flowspec_rules (${this.cfg().mitigation.max_flowspec_rules}) reached; rule for ${prefixText} not announced`);
+      return this.refuse(
+        'cap',
+        `max_flowspec_rules (${this.cfg().mitigation.max_flowspec_rules}) reached; rule for ${prefixText} not announced`,
+      );
     }
 
     const m: Mitigation = {
@@ -338,7 +374,9 @@ export class MitigationSet {
       ...(input.kind !== 'flowspec' && input.next_hop !== undefined ? { next_hop: input.next_hop } : {}),
       communities: input.kind === 'flowspec' ? [] : [...input.communities],
       large_communities: input.kind === 'flowspec' ? [] : [...input.large_communities],
-      ...(input.kind !== 'flowspec' && input.extended_communities?.length ? { extended_communities: [...input.extended_communities] } : {}),
+      ...(input.kind !== 'flowspec' && input.extended_communities?.length
+        ? { extended_communities: [...input.extended_communities] }
+        : {}),
       ...(rule ? { rule } : {}),
       dry_run: this.cfg().detection.dry_run,
     };
@@ -349,7 +387,12 @@ export class MitigationSet {
   private commit(m: Mitigation, route: DesiredRoute | undefined): Mitigation {
     if (route) this.fsRoutes.set(m.uuid, this.flowspecRoute(m) as DesiredRoute);
     this.insert(m);
-    this.announceLines.info(m.dry_run ? `dry-run: would announce ${describe(m)} (${m.cause})` : `announce ${describe(m)} (${m.cause})`, m.prefix);
+    this.announceLines.info(
+      m.dry_run
+        ? `dry-run: would announce ${describe(m)} (${m.cause})`
+        : `announce ${describe(m)} (${m.cause})`,
+      m.prefix,
+    );
     this.events.emit('added', m, m.cause);
     if (!m.dry_run) {
       this.routeChanged(this.routeOf(m) ?? null, null);
@@ -376,7 +419,10 @@ export class MitigationSet {
     const route = m.dry_run ? undefined : this.routeOf(m);
     this.set.delete(uuid);
     this.fsRoutes.delete(uuid);
-    this.withdrawLines.info(`${m.dry_run ? 'dry-run: would withdraw' : 'withdraw'} ${describe(m)} (${reason})`, m.prefix);
+    this.withdrawLines.info(
+      `${m.dry_run ? 'dry-run: would withdraw' : 'withdraw'} ${describe(m)} (${reason})`,
+      m.prefix,
+    );
     this.events.emit('removed', m, reason);
     if (!m.dry_run) {
       this.routeChanged(null, route ?? null);
@@ -390,7 +436,9 @@ export class MitigationSet {
     for (const u of uuids) {
       const m = this.set.get(u);
       if (!m) continue;
-      await this.journalAppend({ op: 'update', uuid: u, expires_at: expiresAt, at: this.now() }).catch((e: Error) => log.error(e.message));
+      await this.journalAppend({ op: 'update', uuid: u, expires_at: expiresAt, at: this.now() }).catch(
+        (e: Error) => log.error(e.message),
+      );
       this.set.set(u, { ...m, expires_at: expiresAt });
     }
   }
@@ -448,7 +496,11 @@ export function hostText(p: Prefix): string {
 
 function describe(m: Mitigation): string {
   if (m.kind === 'flowspec') return `FlowSpec rule ${m.uuid} for ${m.prefix} ${JSON.stringify(m.rule)}`;
-  const attrs = [m.next_hop ? `next-hop ${m.next_hop}` : 'next-hop self', ...m.communities.map((c) => `community ${communityText(c)}`), ...m.large_communities.map((c) => `large-community ${c}`)];
+  const attrs = [
+    m.next_hop ? `next-hop ${m.next_hop}` : 'next-hop self',
+    ...m.communities.map((c) => `community ${communityText(c)}`),
+    ...m.large_communities.map((c) => `large-community ${c}`),
+  ];
   return `${m.kind} ${m.prefix} ${attrs.join(' ')}`;
 }
 

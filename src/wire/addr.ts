@@ -61,7 +61,10 @@ export function v6ToString(b: Uint8Array, off = 0): string {
   const hex = (x: number) => x.toString(16);
   if (bestStart < 0) return g.map(hex).join(':');
   const head = g.slice(0, bestStart).map(hex).join(':');
-  const tail = g.slice(bestStart + bestLen).map(hex).join(':');
+  const tail = g
+    .slice(bestStart + bestLen)
+    .map(hex)
+    .join(':');
   return `${head}::${tail}`;
 }
 
@@ -132,7 +135,8 @@ export interface Addr {
 
 export function parseAddr(s: string): Addr | null {
   const v4 = parseV4(s);
-  if (v4 >= 0) return { family: 4, bytes: new Uint8Array([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255]) };
+  if (v4 >= 0)
+    return { family: 4, bytes: new Uint8Array([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255]) };
   const v6 = parseV6(s);
   return v6 ? { family: 6, bytes: v6 } : null;
 }

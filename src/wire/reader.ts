@@ -26,7 +26,8 @@ export class Reader {
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = start;
     this.end = end;
-    if (start < 0 || end > buf.length || start > end) throw new WireError(`bad bounds ${start}..${end} of ${buf.length}`);
+    if (start < 0 || end > buf.length || start > end)
+      throw new WireError(`bad bounds ${start}..${end} of ${buf.length}`);
   }
 
   /** Re-point this cursor at another buffer (no allocation when the buffer is the same). */
@@ -35,7 +36,8 @@ export class Reader {
       this.buf = buf;
       this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     }
-    if (start < 0 || end > buf.length || start > end) throw new WireError(`bad bounds ${start}..${end} of ${buf.length}`);
+    if (start < 0 || end > buf.length || start > end)
+      throw new WireError(`bad bounds ${start}..${end} of ${buf.length}`);
     this.pos = start;
     this.end = end;
     return this;

@@ -5,7 +5,9 @@ import { desiredRoute } from '../../src/bgp/route.js';
 import type { BgpFamily } from '../../src/config/types.js';
 import { parseAddr, maskBytes } from '../../src/wire/addr.js';
 
-export function peerConfig(p: Partial<BgpPeerConfig> & Pick<BgpPeerConfig, 'name' | 'address' | 'remote_as'>): BgpPeerConfig {
+export function peerConfig(
+  p: Partial<BgpPeerConfig> & Pick<BgpPeerConfig, 'name' | 'address' | 'remote_as'>,
+): BgpPeerConfig {
   return {
     port: 179,
     local_as: 65100,
@@ -21,11 +23,23 @@ export function peerConfig(p: Partial<BgpPeerConfig> & Pick<BgpPeerConfig, 'name
 }
 
 export function bgpTestConfig(bgp: Partial<BgpConfig> & Pick<BgpConfig, 'peers'>): Config {
-  const full: BgpConfig = { local_as: 65100, router_id: '192.0.2.200', static_routes: [], static_flowspec: [], ...bgp };
+  const full: BgpConfig = {
+    local_as: 65100,
+    router_id: '192.0.2.200',
+    static_routes: [],
+    static_flowspec: [],
+    ...bgp,
+  };
   return { file: '<test>', bgp: full } as unknown as Config;
 }
 
-export function route(prefix: string, nextHop: string, communities: string[] = [], large: string[] = [], owner = 'test'): DesiredRoute {
+export function route(
+  prefix: string,
+  nextHop: string,
+  communities: string[] = [],
+  large: string[] = [],
+  owner = 'test',
+): DesiredRoute {
   const [a, l] = prefix.split('/');
   const addr = parseAddr(a!)!;
   const len = Number(l);
@@ -43,7 +57,13 @@ export function route(prefix: string, nextHop: string, communities: string[] = [
 }
 
 /** n IPv4 /32 from base upward, all with the same attributes. */
-export function blackholes(n: number, base: string, nextHop: string, communities: string[], large: string[]): DesiredRoute[] {
+export function blackholes(
+  n: number,
+  base: string,
+  nextHop: string,
+  communities: string[],
+  large: string[],
+): DesiredRoute[] {
   const b = parseAddr(base)!.bytes;
   let v = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
   const out: DesiredRoute[] = [];

@@ -4,7 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startBird, startGobgp, haveBinary, waitFor, freeAddress, type Router, type RouterOptions } from './routers.js';
+import {
+  startBird,
+  startGobgp,
+  haveBinary,
+  waitFor,
+  freeAddress,
+  type Router,
+  type RouterOptions,
+} from './routers.js';
 import { createSpeaker, type EmbeddedSpeaker } from '../../src/bgp/index.js';
 import { bgpTestConfig, peerConfig, route } from './bgp-config.js';
 import type { Config } from '../../src/config/types.js';
@@ -48,17 +56,37 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
 
   test(`${kind}: active mode — routes with next hop and communities, withdrawal on removal and on clean stop`, async (t) => {
     if (!(await haveBinary(binary))) return t.skip(`${binary} not installed`);
-    const a = { router: await freeAddress(pools.router, [RPORT]), usActive: await freeAddress(pools.usActive, [RPORT, LPORT]) };
-    const r = await routerFor(kind, { address: a.router, port: RPORT, asn: ROUTER_AS, peers: [{ address: a.usActive, asn: OUR_AS, passive: true }] });
+    const a = {
+      router: await freeAddress(pools.router, [RPORT]),
+      usActive: await freeAddress(pools.usActive, [RPORT, LPORT]),
+    };
+    const r = await routerFor(kind, {
+      address: a.router,
+      port: RPORT,
+      asn: ROUTER_AS,
+      peers: [{ address: a.usActive, asn: OUR_AS, passive: true }],
+    });
     const cfg = bgpTestConfig({
-      peers: [peerConfig({ name: kind, address: a.router, port: RPORT, remote_as: ROUTER_AS, local_address: a.usActive })],
+      peers: [
+        peerConfig({
+          name: kind,
+          address: a.router,
+          port: RPORT,
+          remote_as: ROUTER_AS,
+          local_address: a.usActive,
+        }),
+      ],
     });
     const sp = createSpeaker(cfg, { backoffBaseMs: 200, ...quiet() });
     try {
       sp.sync(ROUTES);
       await sp.start();
       await r.waitEstablished(a.usActive);
-      await waitFor('3 routes', async () => (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1);
+      await waitFor(
+        '3 routes',
+        async () =>
+          (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1,
+      );
       const v4 = await r.getRoutes('ipv4-unicast');
       const v6 = await r.getRoutes('ipv6-unicast');
       const bh = v4.find((x) => x.prefix === '203.0.113.5/32');
@@ -78,7 +106,12 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
       const st = sp.status()[0]!;
       assert.equal(st.state, 'Established');
       assert.equal(st.prefixes_out, 3);
-      assert.deepEqual([...st.families].sort(), ['ipv4-flowspec', 'ipv4-unicast', 'ipv6-flowspec', 'ipv6-unicast']);
+      assert.deepEqual([...st.families].sort(), [
+        'ipv4-flowspec',
+        'ipv4-unicast',
+        'ipv6-flowspec',
+        'ipv6-unicast',
+      ]);
 
       // Removal: only the difference is sent.
       const before = st.updates_out;
@@ -92,7 +125,10 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
       if (r.routeRefresh) {
         const beforeRefresh = sp.status()[0]!;
         await r.routeRefresh(a.usActive);
-        await waitFor('answer to ROUTE-REFRESH', async () => sp.status()[0]!.updates_out > beforeRefresh.updates_out);
+        await waitFor(
+          'answer to ROUTE-REFRESH',
+          async () => sp.status()[0]!.updates_out > beforeRefresh.updates_out,
+        );
         assert.ok(sp.status()[0]!.messages_in > beforeRefresh.messages_in); // one ROUTE-REFRESH per family
         assert.equal(sp.status()[0]!.state, 'Established');
         assert.equal(await r.countRoutes('ipv4-unicast'), 1);
@@ -101,10 +137,17 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
 
       // Clean stop: withdraw everything before the Cease.
       await sp.stop();
-      await waitFor('withdrawals of the 2 remaining routes', async () => (await r.withdrawnPrefixes(a.usActive)) === 3, 5000);
+      await waitFor(
+        'withdrawals of the 2 remaining routes',
+        async () => (await r.withdrawnPrefixes(a.usActive)) === 3,
+        5000,
+      );
       if (kind === 'bird') {
         const log = r.log();
-        assert.ok(log.lastIndexOf(' > removed ') < log.indexOf('Administrative shutdown'), 'withdrawals precede the NOTIFICATION');
+        assert.ok(
+          log.lastIndexOf(' > removed ') < log.indexOf('Administrative shutdown'),
+          'withdrawals precede the NOTIFICATION',
+        );
         assert.match(log, /Breakwater shutting down/);
       }
       assert.equal(await r.countRoutes('ipv4-unicast'), 0);
@@ -117,11 +160,30 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
 
   test(`${kind}: passive mode — router connects, restart brings the table back, hold timer expiry noticed`, async (t) => {
     if (!(await haveBinary(binary))) return t.skip(`${binary} not installed`);
-    const a = { router: await freeAddress(pools.router, [RPORT]), usPassive: await freeAddress(pools.usPassive, [LPORT]), stranger: pools.stranger };
-    const r = await routerFor(kind, { address: a.router, port: RPORT, asn: ROUTER_AS, peers: [{ address: a.usPassive, asn: OUR_AS, port: LPORT, passive: false }] });
+    const a = {
+      router: await freeAddress(pools.router, [RPORT]),
+      usPassive: await freeAddress(pools.usPassive, [LPORT]),
+      stranger: pools.stranger,
+    };
+    const r = await routerFor(kind, {
+      address: a.router,
+      port: RPORT,
+      asn: ROUTER_AS,
+      peers: [{ address: a.usPassive, asn: OUR_AS, port: LPORT, passive: false }],
+    });
     const cfg: Config = bgpTestConfig({
       listen: { address: a.usPassive, port: LPORT },
-      peers: [peerConfig({ name: kind, address: a.router, port: RPORT, remote_as: ROUTER_AS, local_address: a.usPassive, passive: true, hold_time: 3 })],
+      peers: [
+        peerConfig({
+          name: kind,
+          address: a.router,
+          port: RPORT,
+          remote_as: ROUTER_AS,
+          local_address: a.usPassive,
+          passive: true,
+          hold_time: 3,
+        }),
+      ],
     });
     const sp = createSpeaker(cfg, { backoffBaseMs: 200, backoffMaxMs: 1000 });
     const events: string[] = [];
@@ -138,13 +200,26 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
       await new Promise<void>((res) => stranger.once('close', () => res()));
 
       await waitFor('session (router connects)', async () => ourState(sp) === 'Established', 30000, 100);
-      await waitFor('full table', async () => (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1);
+      await waitFor(
+        'full table',
+        async () =>
+          (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1,
+      );
       assert.equal(sp.status()[0]!.state, 'Established');
 
       // Router restart: the session comes back and the whole table is sent again.
       await r.restart();
-      await waitFor('session after router restart', async () => ourState(sp) === 'Established' && (await r.peerState(a.usPassive)) === 'Established', 30000, 100);
-      await waitFor('full table after restart', async () => (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1);
+      await waitFor(
+        'session after router restart',
+        async () => ourState(sp) === 'Established' && (await r.peerState(a.usPassive)) === 'Established',
+        30000,
+        100,
+      );
+      await waitFor(
+        'full table after restart',
+        async () =>
+          (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1,
+      );
       assert.ok(events.filter((e) => e.startsWith('up')).length >= 2, events.join('; '));
 
       // Hold timer: a frozen router sends no KEEPALIVEs; we notice within the 3 s hold time.
@@ -155,9 +230,21 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
       r.resume();
       assert.match(sp.status()[0]!.last_error ?? '', /hold timer expired/);
       assert.ok(took >= 1500 && took < 6000, `noticed after ${took} ms`);
-      assert.ok(events.some((e) => /hold timer expired/.test(e)), events.join('; '));
-      await waitFor('session after the router wakes up', async () => ourState(sp) === 'Established', 30000, 100);
-      await waitFor('full table again', async () => (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1);
+      assert.ok(
+        events.some((e) => /hold timer expired/.test(e)),
+        events.join('; '),
+      );
+      await waitFor(
+        'session after the router wakes up',
+        async () => ourState(sp) === 'Established',
+        30000,
+        100,
+      );
+      await waitFor(
+        'full table again',
+        async () =>
+          (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1,
+      );
     } finally {
       r.resume();
       await sp.stop();
@@ -167,18 +254,43 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
 
   test(`${kind}: graceful restart configured — a stop leaves the routes with the router`, async (t) => {
     if (!(await haveBinary(binary))) return t.skip(`${binary} not installed`);
-    const a = { router: await freeAddress(pools.router, [RPORT]), usActive: await freeAddress(pools.usActive, [RPORT, LPORT]) };
-    const r = await routerFor(kind, { address: a.router, port: RPORT, asn: ROUTER_AS, peers: [{ address: a.usActive, asn: OUR_AS, passive: true, gracefulRestart: true }] });
+    const a = {
+      router: await freeAddress(pools.router, [RPORT]),
+      usActive: await freeAddress(pools.usActive, [RPORT, LPORT]),
+    };
+    const r = await routerFor(kind, {
+      address: a.router,
+      port: RPORT,
+      asn: ROUTER_AS,
+      peers: [{ address: a.usActive, asn: OUR_AS, passive: true, gracefulRestart: true }],
+    });
     const cfg = bgpTestConfig({
-      peers: [peerConfig({ name: kind, address: a.router, port: RPORT, remote_as: ROUTER_AS, local_address: a.usActive, graceful_restart: 120 })],
+      peers: [
+        peerConfig({
+          name: kind,
+          address: a.router,
+          port: RPORT,
+          remote_as: ROUTER_AS,
+          local_address: a.usActive,
+          graceful_restart: 120,
+        }),
+      ],
     });
     const sp = createSpeaker(cfg, { backoffBaseMs: 200 });
     try {
       sp.sync(ROUTES);
       await sp.start();
-      await waitFor('3 routes', async () => (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1);
+      await waitFor(
+        '3 routes',
+        async () =>
+          (await r.countRoutes('ipv4-unicast')) === 2 && (await r.countRoutes('ipv6-unicast')) === 1,
+      );
       await sp.stop();
-      await waitFor('router notices the session is gone', async () => (await r.peerState(a.usActive)) !== 'Established', 5000);
+      await waitFor(
+        'router notices the session is gone',
+        async () => (await r.peerState(a.usActive)) !== 'Established',
+        5000,
+      );
       await new Promise((res) => setTimeout(res, 500));
       assert.equal(await r.countRoutes('ipv4-unicast'), 2, 'routes kept (stale) for the restart time');
       assert.equal(await r.withdrawnPrefixes(a.usActive), 0);
@@ -186,7 +298,12 @@ export function interopTests(kind: 'bird' | 'gobgp', pools: InteropAddrs): void 
       const sp2 = createSpeaker(cfg, { backoffBaseMs: 200 });
       sp2.sync(ROUTES.slice(0, 1));
       await sp2.start();
-      await waitFor('table replaced after restart', async () => (await r.countRoutes('ipv4-unicast')) === 1 && (await r.countRoutes('ipv6-unicast')) === 0, 15000);
+      await waitFor(
+        'table replaced after restart',
+        async () =>
+          (await r.countRoutes('ipv4-unicast')) === 1 && (await r.countRoutes('ipv6-unicast')) === 0,
+        15000,
+      );
       await sp2.stop();
     } finally {
       await sp.stop();

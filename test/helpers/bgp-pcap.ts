@@ -84,7 +84,9 @@ export function readTcpStreams(path: string | URL): TcpDirection[] {
   for (const f of flows.values()) {
     if (!f.segs.length) continue;
     const base = f.isn ?? f.segs[0]!.seq;
-    const rel = f.segs.map((s) => ({ at: (s.seq - base) >>> 0, payload: s.payload })).sort((a, b) => a.at - b.at);
+    const rel = f.segs
+      .map((s) => ({ at: (s.seq - base) >>> 0, payload: s.payload }))
+      .sort((a, b) => a.at - b.at);
     const parts: Uint8Array[] = [];
     let cur = 0;
     for (const s of rel) {

@@ -72,7 +72,10 @@ export function recordingScript(dir: string): { script: string; calls(): { args:
   const calls = join(dir, 'calls');
   mkdirSync(calls, { recursive: true });
   const script = join(dir, 'notify.sh');
-  writeFileSync(script, `#!/bin/sh\nn=$(date +%s%N)-$$\ncat > '${calls}/'$n.stdin\nprintf '%s\\n' "$@" > '${calls}/'$n.args\n`);
+  writeFileSync(
+    script,
+    `#!/bin/sh\nn=$(date +%s%N)-$$\ncat > '${calls}/'$n.stdin\nprintf '%s\\n' "$@" > '${calls}/'$n.args\n`,
+  );
   chmodSync(script, 0o755);
   return {
     script,
@@ -96,7 +99,11 @@ export function recordingScript(dir: string): { script: string; calls(): { args:
 }
 
 /** Start `breakwater run` on configYaml; resolves once it logged "ready". */
-export async function startDaemon(dir: string, configYaml: string, policies: Record<string, string>): Promise<DaemonHandle> {
+export async function startDaemon(
+  dir: string,
+  configYaml: string,
+  policies: Record<string, string>,
+): Promise<DaemonHandle> {
   mkdirSync(join(dir, 'policies'), { recursive: true });
   writeFileSync(join(dir, 'breakwater.yaml'), configYaml);
   for (const [name, text] of Object.entries(policies)) writeFileSync(join(dir, 'policies', name), text);
@@ -104,7 +111,9 @@ export async function startDaemon(dir: string, configYaml: string, policies: Rec
   const launch = () => {
     // BREAKWATER_NODE_ARGS: extra node flags for the daemon (benchmarks: --cpu-prof ...).
     const nodeArgs = process.env.BREAKWATER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const p = spawn(process.execPath, [...nodeArgs, BIN, 'run', '--config', join(dir, 'breakwater.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [...nodeArgs, BIN, 'run', '--config', join(dir, 'breakwater.yaml')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     reapOnExit(p);
     p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -123,7 +132,12 @@ export async function startDaemon(dir: string, configYaml: string, policies: Rec
       if (!apiPort) throw new Error(`the daemon has not logged its API port:\n${out.slice(-3000)}`);
       const res = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
         method,
-        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+        ...(body !== undefined
+          ? {
+              body: typeof body === 'string' ? body : JSON.stringify(body),
+              headers: { 'content-type': 'application/json' },
+            }
+          : {}),
       });
       const text = await res.text();
       let json: any = text;
@@ -139,7 +153,8 @@ export async function startDaemon(dir: string, configYaml: string, policies: Rec
       for (;;) {
         const m = re.exec(out);
         if (m) return m[0];
-        if (h.proc.exitCode !== null) throw new Error(`daemon exited (${h.proc.exitCode}) while waiting for ${re}:\n${out.slice(-3000)}`);
+        if (h.proc.exitCode !== null)
+          throw new Error(`daemon exited (${h.proc.exitCode}) while waiting for ${re}:\n${out.slice(-3000)}`);
         if (Date.now() > until) throw new Error(`timed out waiting for ${re}:\n${out.slice(-3000)}`);
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -173,7 +188,9 @@ export async function startDaemon(dir: string, configYaml: string, policies: Rec
 /** `breakwater replay` a capture to a loopback collector; resolves with its output. */
 export function replay(file: string, to: string, extra: string[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, 'replay', file, '--to', to, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [BIN, 'replay', file, '--to', to, ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (out += d.toString()));

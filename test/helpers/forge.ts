@@ -17,7 +17,15 @@ function put(b: DataView, o: number, len: number, v: bigint | number): void {
 }
 
 /** One NetFlow v5 datagram, one record (Cisco v5: 24-byte header, 48-byte record). */
-export function nf5(o: { dst: string; src?: string; packets: number; bytes: number; sampling?: number; seq?: number; durationMs?: number }): Uint8Array {
+export function nf5(o: {
+  dst: string;
+  src?: string;
+  packets: number;
+  bytes: number;
+  sampling?: number;
+  seq?: number;
+  durationMs?: number;
+}): Uint8Array {
   const buf = new Uint8Array(24 + 48);
   const b = new DataView(buf.buffer);
   b.setUint16(0, 5);
@@ -80,7 +88,14 @@ function records(b: DataView, o: number, recs: readonly ForgedRecord[], sampling
 }
 
 /** A NetFlow v9 export packet: the template (id tplId) and, when given, a data flowset of recs. */
-export function nf9(o: { seq: number; sourceId?: number; tplId?: number; sampling?: boolean; recs?: readonly ForgedRecord[]; template?: boolean }): Uint8Array {
+export function nf9(o: {
+  seq: number;
+  sourceId?: number;
+  tplId?: number;
+  sampling?: boolean;
+  recs?: readonly ForgedRecord[];
+  template?: boolean;
+}): Uint8Array {
   const fields = FIELDS(o.sampling ? 34 : null);
   const recLen = fields.reduce((a, f) => a + f[1]!, 0);
   const recs = o.recs ?? [];
@@ -117,7 +132,13 @@ export function nf9(o: { seq: number; sourceId?: number; tplId?: number; samplin
 }
 
 /** An IPFIX message: template set and a data set, per-record sampling as IE 50. */
-export function ipfix(o: { seq: number; domain?: number; tplId?: number; sampling?: boolean; recs: readonly ForgedRecord[] }): Uint8Array {
+export function ipfix(o: {
+  seq: number;
+  domain?: number;
+  tplId?: number;
+  sampling?: boolean;
+  recs: readonly ForgedRecord[];
+}): Uint8Array {
   const fields = FIELDS(o.sampling ? 50 : null);
   const recLen = fields.reduce((a, f) => a + f[1]!, 0);
   const tplLen = 8 + fields.length * 4;
@@ -161,7 +182,12 @@ export function writeTemplateState(stateDir: string, exporters: number, perExpor
   for (let i = 0; i < 40; i++) fields.push(1 + (i % 100), 4, 0);
   const byExporter: Record<string, unknown> = {};
   for (let e = 1; e <= exporters; e++) {
-    const templates = Array.from({ length: perExporter }, (_, k) => ({ id: 256 + k, options: false, scopeCount: 0, fields }));
+    const templates = Array.from({ length: perExporter }, (_, k) => ({
+      id: 256 + k,
+      options: false,
+      scopeCount: 0,
+      fields,
+    }));
     byExporter[`127.0.1.${e}`] = { nf9: { '0': { templates, samplers: {}, rate: 0 } } };
   }
   const file = join(stateDir, 'capture-templates.json');
@@ -174,6 +200,8 @@ export function sendFrom(from: string, port: number, data: Uint8Array): Promise<
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
     s.once('error', reject);
-    s.bind({ address: from, port: 0 }, () => s.send(data, port, '127.0.0.1', (e) => (s.close(), e ? reject(e) : resolve())));
+    s.bind({ address: from, port: 0 }, () =>
+      s.send(data, port, '127.0.0.1', (e) => (s.close(), e ? reject(e) : resolve())),
+    );
   });
 }

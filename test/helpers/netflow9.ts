@@ -52,7 +52,15 @@ export interface Nf9Options {
 }
 
 /** Datagrams of one round: a record per host (the template first when `withTemplate`). */
-export function nf9Round(hosts: readonly number[], packets: number, uptime: number, secs: number, seq: { n: number }, sourceId: number, withTemplate: boolean): Buffer[] {
+export function nf9Round(
+  hosts: readonly number[],
+  packets: number,
+  uptime: number,
+  secs: number,
+  seq: { n: number },
+  sourceId: number,
+  withTemplate: boolean,
+): Buffer[] {
   const out: Buffer[] = [];
   let rnd = (uptime * 2654435761) >>> 0;
   for (let i = 0; i < hosts.length || (withTemplate && out.length === 0); i += PER_DATAGRAM) {
@@ -120,7 +128,15 @@ export function nf9Flood(o: Nf9Options): Nf9Flood {
     const now = Date.now();
     const withTemplate = now - lastTemplate >= 1000;
     if (withTemplate) lastTemplate = now;
-    const dgs = nf9Round(o.hosts, packets, now - t0 + 1000, Math.floor(now / 1000), seq, o.sourceId ?? 1, withTemplate);
+    const dgs = nf9Round(
+      o.hosts,
+      packets,
+      now - t0 + 1000,
+      Math.floor(now / 1000),
+      seq,
+      o.sourceId ?? 1,
+      withTemplate,
+    );
     if (!firstAt) firstAt = Date.now();
     const slices = Math.max(1, Math.min(o.slices ?? 1, dgs.length));
     const per = Math.ceil(dgs.length / slices);

@@ -29,14 +29,23 @@ export interface RibState {
 
 /** The attributes the e2e tests compare; raw router text and AS path are left out. */
 function same(a: RibRoute, b: RibRoute): boolean {
-  return a.nextHop === b.nextHop && a.communities.join() === b.communities.join() && a.largeCommunities.join() === b.largeCommunities.join();
+  return (
+    a.nextHop === b.nextHop &&
+    a.communities.join() === b.communities.join() &&
+    a.largeCommunities.join() === b.largeCommunities.join()
+  );
 }
 
 const byPrefix = (a: RibRoute, b: RibRoute) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0);
 
 /** One route as a line: prefix, next hop, communities, large communities. */
 export function routeText(r: RibRoute): string {
-  return [r.prefix, `next-hop ${r.nextHop ?? '-'}`, ...(r.communities.length ? [`community ${r.communities.join(' ')}`] : []), ...(r.largeCommunities.length ? [`large-community ${r.largeCommunities.join(' ')}`] : [])].join(' ');
+  return [
+    r.prefix,
+    `next-hop ${r.nextHop ?? '-'}`,
+    ...(r.communities.length ? [`community ${r.communities.join(' ')}`] : []),
+    ...(r.largeCommunities.length ? [`large-community ${r.largeCommunities.join(' ')}`] : []),
+  ].join(' ');
 }
 
 export class RibWatcher {
@@ -135,6 +144,11 @@ export class RibWatcher {
 
   /** The events as lines `+1.2s add 203.0.113.0/24 next-hop … community …` (t0 = the first event). */
   describe(t0 = this.events[0]?.at ?? 0): string {
-    return this.events.map((e) => `+${((e.at - t0) / 1000).toFixed(1)}s ${e.op} ${e.op === 'withdraw' ? e.route.prefix : routeText(e.route)}`).join('\n');
+    return this.events
+      .map(
+        (e) =>
+          `+${((e.at - t0) / 1000).toFixed(1)}s ${e.op} ${e.op === 'withdraw' ? e.route.prefix : routeText(e.route)}`,
+      )
+      .join('\n');
   }
 }

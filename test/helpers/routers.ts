@@ -118,7 +118,12 @@ export async function freeAddress(pool: readonly string[], ports: readonly numbe
   throw new Error(`no free address in ${pool[0]}..${pool[pool.length - 1]} for ports ${ports.join(',')}`);
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false | null>, timeoutMs = 15000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false | null>,
+  timeoutMs = 15000,
+  everyMs = 100,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -128,7 +133,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (e) {
       last = e;
     }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > until)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -180,7 +188,12 @@ abstract class Base implements Router {
   }
 
   async waitEstablished(peer: string, timeoutMs = 20000): Promise<void> {
-    await waitFor(`${this.kind} session with ${peer}`, async () => (await this.peerState(peer)) === 'Established', timeoutMs, 200);
+    await waitFor(
+      `${this.kind} session with ${peer}`,
+      async () => (await this.peerState(peer)) === 'Established',
+      timeoutMs,
+      200,
+    );
   }
 
   pause(): void {
@@ -229,23 +242,39 @@ class Gobgp extends Base {
       if (p.password !== undefined) conf += `    auth-password = ${JSON.stringify(p.password)}\n`;
       conf += `  [neighbors.transport.config]\n    passive-mode = ${p.passive ? 'true' : 'false'}\n    local-address = "${o.address}"\n    remote-port = ${p.port ?? o.port}\n`;
       conf += `  [neighbors.timers.config]\n    hold-time = ${p.holdTime ?? 90}\n    keepalive-interval = ${Math.max(1, Math.floor((p.holdTime ?? 90) / 3))}\n    connect-retry = 1\n`;
-      if (p.gracefulRestart) conf += `  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n`;
+      if (p.gracefulRestart)
+        conf += `  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n`;
       // GTSM: TTL 255 out, IP_MINTTL 255 in (one hop).
       if (p.ttlSecurity) conf += `  [neighbors.ttl-security.config]\n    enabled = true\n    ttl-min = 255\n`;
       // GoBGP negotiates only the transport's unicast family unless every family is listed.
       for (const f of p.families ?? FAMILIES) {
         conf += `  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = "${f}"\n`;
-        if (p.gracefulRestart) conf += `    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n`;
+        if (p.gracefulRestart)
+          conf += `    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n`;
       }
     }
     writeFileSync(join(this.dir, 'gobgpd.toml'), conf);
   }
   protected command(): [string, string[]] {
     rmSync(this.sock, { force: true });
-    return ['gobgpd', ['-f', join(this.dir, 'gobgpd.toml'), '--api-hosts', `unix://${this.sock}`, '--pprof-disable', '-p', '-l', 'info']];
+    return [
+      'gobgpd',
+      [
+        '-f',
+        join(this.dir, 'gobgpd.toml'),
+        '--api-hosts',
+        `unix://${this.sock}`,
+        '--pprof-disable',
+        '-p',
+        '-l',
+        'info',
+      ],
+    ];
   }
   private async cli(args: string[]): Promise<string> {
-    const r = await run('gobgp', ['--target', `unix://${this.sock}`, ...args], { maxBuffer: 512 * 1024 * 1024 });
+    const r = await run('gobgp', ['--target', `unix://${this.sock}`, ...args], {
+      maxBuffer: 512 * 1024 * 1024,
+    });
     return r.stdout;
   }
   protected async ready(): Promise<boolean> {
@@ -255,16 +284,27 @@ class Gobgp extends Base {
   }
   async peerState(peer: string): Promise<string> {
     const j = JSON.parse(await this.cli(['neighbor', peer, '-j'])) as { state: { session_state?: number } };
-    return ['Unknown', 'Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'][j.state.session_state ?? 0] ?? '?';
+    return (
+      ['Unknown', 'Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'][
+        j.state.session_state ?? 0
+      ] ?? '?'
+    );
   }
   async withdrawnPrefixes(peer: string): Promise<number> {
-    const j = JSON.parse(await this.cli(['neighbor', peer, '-j'])) as { state: { messages?: { received?: { withdraw_prefix?: number } } } };
+    const j = JSON.parse(await this.cli(['neighbor', peer, '-j'])) as {
+      state: { messages?: { received?: { withdraw_prefix?: number } } };
+    };
     return j.state.messages?.received?.withdraw_prefix ?? 0;
   }
   // `gobgp neighbor X softresetin` only re-applies import policy locally; no ROUTE-REFRESH is sent.
   readonly routeRefresh = null;
   private fam(f: BgpFamily): string {
-    return { 'ipv4-unicast': 'ipv4', 'ipv6-unicast': 'ipv6', 'ipv4-flowspec': 'ipv4-flowspec', 'ipv6-flowspec': 'ipv6-flowspec' }[f];
+    return {
+      'ipv4-unicast': 'ipv4',
+      'ipv6-unicast': 'ipv6',
+      'ipv4-flowspec': 'ipv4-flowspec',
+      'ipv6-flowspec': 'ipv6-flowspec',
+    }[f];
   }
   async countRoutes(family: BgpFamily): Promise<number> {
     const out = await this.cli(['global', 'rib', 'summary', '-a', this.fam(family)]);
@@ -309,7 +349,8 @@ class Gobgp extends Base {
             for (const e of a.value as unknown[]) extendedCommunities.push(JSON.stringify(e));
             break;
           case 32:
-            for (const l of a.value as { ASN: number; LocalData1: number; LocalData2: number }[]) largeCommunities.push(`${l.ASN}:${l.LocalData1}:${l.LocalData2}`);
+            for (const l of a.value as { ASN: number; LocalData1: number; LocalData2: number }[])
+              largeCommunities.push(`${l.ASN}:${l.LocalData1}:${l.LocalData2}`);
             break;
         }
       }
@@ -341,7 +382,8 @@ class Bird extends Base {
     let conf = `router id ${o.routerId ?? o.address};\nlog stderr all;\nprotocol device { scan time 600; }\n`;
     conf += 'flow4 table flowtab4;\nflow6 table flowtab6;\n';
     // Make any next hop resolvable: with multihop BIRD resolves next hops recursively.
-    conf += 'protocol static nhres4 { ipv4; route 0.0.0.0/0 blackhole; }\nprotocol static nhres6 { ipv6; route ::/0 blackhole; }\n';
+    conf +=
+      'protocol static nhres4 { ipv4; route 0.0.0.0/0 blackhole; }\nprotocol static nhres6 { ipv6; route ::/0 blackhole; }\n';
     o.peers.forEach((p, i) => {
       const fams = p.families ?? FAMILIES;
       conf += `protocol bgp peer${i} {\n  local ${o.address} port ${o.port} as ${o.asn};\n  neighbor ${p.address} port ${p.port ?? o.port} as ${p.asn};\n`;
@@ -364,7 +406,10 @@ class Bird extends Base {
   }
   protected command(): [string, string[]] {
     rmSync(this.ctl, { force: true });
-    return ['bird', ['-f', '-c', join(this.dir, 'bird.conf'), '-s', this.ctl, '-P', join(this.dir, 'bird.pid')]];
+    return [
+      'bird',
+      ['-f', '-c', join(this.dir, 'bird.conf'), '-s', this.ctl, '-P', join(this.dir, 'bird.pid')],
+    ];
   }
   async birdc(cmd: string): Promise<string> {
     const r = await run('birdc', ['-s', this.ctl, ...cmd.split(' ')], { maxBuffer: 512 * 1024 * 1024 });
@@ -392,7 +437,12 @@ class Bird extends Base {
     await this.birdc(`reload in ${this.protoOf(peer)}`);
   };
   private table(f: BgpFamily): string {
-    return { 'ipv4-unicast': 'master4', 'ipv6-unicast': 'master6', 'ipv4-flowspec': 'flowtab4', 'ipv6-flowspec': 'flowtab6' }[f];
+    return {
+      'ipv4-unicast': 'master4',
+      'ipv6-unicast': 'master6',
+      'ipv4-flowspec': 'flowtab4',
+      'ipv6-flowspec': 'flowtab6',
+    }[f];
   }
   async countRoutes(family: BgpFamily): Promise<number> {
     // Routes learnt over BGP only (the next-hop resolver statics are not counted).
@@ -420,15 +470,22 @@ export function parseBirdRoutes(text: string): RibRoute[] {
   for (const line of text.split('\n')) {
     if (/^(BIRD |Table |\s*$)/.test(line)) continue;
     if (/^\S/.test(line)) blocks.push([line]);
-    else if (/^\s+\S/.test(line) && !line.startsWith('\t') && blocks.length) blocks.push([blocks[blocks.length - 1]![0]!.split(/\s+/)[0]! + line]);
+    else if (/^\s+\S/.test(line) && !line.startsWith('\t') && blocks.length)
+      blocks.push([blocks[blocks.length - 1]![0]!.split(/\s+/)[0]! + line]);
     else blocks[blocks.length - 1]?.push(line);
   }
   for (const b of blocks) {
     const head = b[0]!;
     const flow = /^(flow[46] \{.*?\})\s+\[/.exec(head);
     const prefix = flow ? flow[1]! : head.split(/\s+/)[0]!;
-    const attr = (name: string) => b.find((l) => l.trim().startsWith(`BGP.${name}:`))?.trim().slice(name.length + 5).trim();
-    const pairs = (s: string | undefined) => (s ? [...s.matchAll(/\(([^)]*)\)/g)].map((m) => m[1]!.replace(/\s+/g, '')) : []);
+    const attr = (name: string) =>
+      b
+        .find((l) => l.trim().startsWith(`BGP.${name}:`))
+        ?.trim()
+        .slice(name.length + 5)
+        .trim();
+    const pairs = (s: string | undefined) =>
+      s ? [...s.matchAll(/\(([^)]*)\)/g)].map((m) => m[1]!.replace(/\s+/g, '')) : [];
     const nh = attr('next_hop');
     const lp = attr('local_pref');
     const med = attr('med');
@@ -438,7 +495,10 @@ export function parseBirdRoutes(text: string): RibRoute[] {
       communities: pairs(attr('community')).map((c) => c.replace(',', ':')),
       largeCommunities: pairs(attr('large_community')).map((c) => c.replace(/,/g, ':')),
       extendedCommunities: pairs(attr('ext_community')),
-      asPath: (attr('as_path') ?? '').split(/\s+/).filter((x) => /^\d+$/.test(x)).map(Number),
+      asPath: (attr('as_path') ?? '')
+        .split(/\s+/)
+        .filter((x) => /^\d+$/.test(x))
+        .map(Number),
       ...(lp ? { localPref: Number(lp) } : {}),
       ...(med ? { med: Number(med) } : {}),
       raw: b.join('\n'),

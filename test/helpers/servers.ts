@@ -46,7 +46,14 @@ export function canConnect(host: string, port: number): Promise<boolean> {
   });
 }
 
-async function launch(cmd: string, args: string[], dir: string, host: string, port: number, timeoutMs = 20000): Promise<Server> {
+async function launch(
+  cmd: string,
+  args: string[],
+  dir: string,
+  host: string,
+  port: number,
+  timeoutMs = 20000,
+): Promise<Server> {
   let out = '';
   const p: ChildProcess = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   p.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
@@ -79,14 +86,20 @@ async function launch(cmd: string, args: string[], dir: string, host: string, po
 }
 
 /** carbon-cache with 1-second whisper retention; points are read back from its files. */
-export async function startCarbon(opts: { linePort?: number } = {}): Promise<Server & { whisperDir: string }> {
+export async function startCarbon(
+  opts: { linePort?: number } = {},
+): Promise<Server & { whisperDir: string }> {
   const bin = await requireBinary('carbon-cache', 'graphite-carbon');
   await requireBinary('whisper-fetch', 'python3-whisper');
   const dir = tempDir('carbon');
   const whisperDir = join(dir, 'whisper');
   mkdirSync(whisperDir, { recursive: true });
   mkdirSync(join(dir, 'log'), { recursive: true });
-  const [line, pickle, query] = [opts.linePort ?? (await freePort('tcp')), await freePort('tcp'), await freePort('tcp')];
+  const [line, pickle, query] = [
+    opts.linePort ?? (await freePort('tcp')),
+    await freePort('tcp'),
+    await freePort('tcp'),
+  ];
   writeFileSync(
     join(dir, 'carbon.conf'),
     `[cache]
@@ -115,12 +128,29 @@ WHISPER_FALLOCATE_CREATE = False
 `,
   );
   writeFileSync(join(dir, 'storage-schemas.conf'), '[default]\npattern = .*\nretentions = 1s:1h\n');
-  const s = await launch(bin, [`--config=${join(dir, 'carbon.conf')}`, '--nodaemon', `--pidfile=${join(dir, 'carbon.pid')}`, `--logdir=${join(dir, 'log')}`, 'start'], dir, '127.0.0.1', line);
+  const s = await launch(
+    bin,
+    [
+      `--config=${join(dir, 'carbon.conf')}`,
+      '--nodaemon',
+      `--pidfile=${join(dir, 'carbon.pid')}`,
+      `--logdir=${join(dir, 'log')}`,
+      'start',
+    ],
+    dir,
+    '127.0.0.1',
+    line,
+  );
   return { ...s, whisperDir };
 }
 
 /** Points of one metric from its whisper file: [unix seconds, value] with nulls dropped. */
-export async function whisperPoints(whisperDir: string, metric: string, fromS: number, untilS: number): Promise<[number, number][]> {
+export async function whisperPoints(
+  whisperDir: string,
+  metric: string,
+  fromS: number,
+  untilS: number,
+): Promise<[number, number][]> {
   const file = join(whisperDir, ...metric.split('.')) + '.wsp';
   const { stdout } = await run('whisper-fetch', ['--json', `--from=${fromS}`, `--until=${untilS}`, file]);
   const j = JSON.parse(stdout) as { start: number; step: number; values: (number | null)[] };
@@ -132,7 +162,9 @@ export async function whisperPoints(whisperDir: string, metric: string, fromS: n
 }
 
 /** influxd (v1) with its own meta/data dirs; optional auth with an admin user. */
-export async function startInflux(opts: { auth?: { user: string; password: string } } = {}): Promise<Server & { query(q: string, db?: string): Promise<any> }> {
+export async function startInflux(
+  opts: { auth?: { user: string; password: string } } = {},
+): Promise<Server & { query(q: string, db?: string): Promise<any> }> {
   const bin = await requireBinary('influxd', 'influxdb');
   const dir = tempDir('influx');
   const [http, rpc] = [await freePort('tcp'), await freePort('tcp')];
@@ -158,7 +190,9 @@ bind-address = "127.0.0.1:${rpc}"
 `,
   );
   const s = await launch(bin, ['-config', join(dir, 'influxdb.conf')], dir, '127.0.0.1', http);
-  const auth = opts.auth ? { authorization: `Basic ${Buffer.from(`${opts.auth.user}:${opts.auth.password}`).toString('base64')}` } : undefined;
+  const auth = opts.auth
+    ? { authorization: `Basic ${Buffer.from(`${opts.auth.user}:${opts.auth.password}`).toString('base64')}` }
+    : undefined;
   const query = async (q: string, db?: string): Promise<any> => {
     const u = new URL(`http://127.0.0.1:${http}/query`);
     if (db) u.searchParams.set('db', db);
@@ -173,7 +207,10 @@ bind-address = "127.0.0.1:${rpc}"
     try {
       if (opts.auth) {
         const u = new URL(`http://127.0.0.1:${http}/query`);
-        u.searchParams.set('q', `CREATE USER "${opts.auth.user}" WITH PASSWORD '${opts.auth.password}' WITH ALL PRIVILEGES`);
+        u.searchParams.set(
+          'q',
+          `CREATE USER "${opts.auth.user}" WITH PASSWORD '${opts.auth.password}' WITH ALL PRIVILEGES`,
+        );
         const r = await fetch(u, { method: 'POST' });
         if (!r.ok && i < 50) throw new Error(await r.text());
       } else await query('SHOW DATABASES');
@@ -191,7 +228,26 @@ export async function startRedis(): Promise<Server> {
   const bin = await requireBinary('redis-server', 'redis-server');
   const dir = tempDir('redis');
   const port = await freePort('tcp');
-  return launch(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], dir, '127.0.0.1', port);
+  return launch(
+    bin,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'no',
+    ],
+    dir,
+    '127.0.0.1',
+    port,
+  );
 }
 
 /** The daemon's breakwater_export_<name>{target} value from /metrics (NaN when absent). */
@@ -205,7 +261,12 @@ export async function exportMetric(d: DaemonHandle, name: string, target: string
  * A target that is down does not hold up detection: the attack on `ip` is in the API while
  * the metrics say the target is down with at least `minErrors` failed writes.
  */
-export async function assertDetectsWhileDown(d: DaemonHandle, target: string, ip: string, minErrors = 1): Promise<void> {
+export async function assertDetectsWhileDown(
+  d: DaemonHandle,
+  target: string,
+  ip: string,
+  minErrors = 1,
+): Promise<void> {
   const attacks = await waitFor('the attack in the API', async () => {
     const r = await d.api('GET', '/attacks');
     return r.json.values?.length ? r.json.values : null;

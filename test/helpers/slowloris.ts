@@ -35,12 +35,20 @@ export interface Slowloris {
 export function startSlowloris(port: number, perSource: number, sources: readonly string[]): Slowloris {
   const half = Math.ceil(sources.length / 2);
   const groups = [sources.slice(0, half), sources.slice(half)].filter((g) => g.length > 0);
-  const children: ChildProcess[] = groups.map((src) => spawn(process.execPath, ['-e', SCRIPT, String(port), String(perSource), ...src], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const children: ChildProcess[] = groups.map((src) =>
+    spawn(process.execPath, ['-e', SCRIPT, String(port), String(perSource), ...src], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
   let report = '';
   for (const c of children) c.stdout!.on('data', (b: Buffer) => (report += b.toString()));
   return {
     async stop() {
-      await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))))));
+      await Promise.all(
+        children.map((c) =>
+          c.exitCode !== null ? undefined : new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))),
+        ),
+      );
       return report.trim().replace(/\n/g, '; ');
     },
     kill() {

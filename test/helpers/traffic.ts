@@ -10,7 +10,13 @@ export interface Stream {
  * Every 100 ms, `perTick` sampled packets (each standing for `rate` packets) from
  * `packet()`: perTick * rate * 10 packets per second.
  */
-export function sflowStream(port: number, agentIp: string, perTick: number, rate: number, packet: (i: number) => SynthPacket): Stream {
+export function sflowStream(
+  port: number,
+  agentIp: string,
+  perTick: number,
+  rate: number,
+  packet: (i: number) => SynthPacket,
+): Stream {
   const sock = dgram.createSocket('udp4');
   const agent: SflowAgent = { agent: agentIp, sequence: 0, sampleSequence: 0, uptimeMs: 0 };
   let i = 0;
@@ -31,4 +37,12 @@ export function sflowStream(port: number, agentIp: string, perTick: number, rate
   };
 }
 
-export const udpTo = (dst: string, srcPort = 40000, dstPort = 53, src = '198.51.100.7'): SynthPacket => ({ src, dst, protocol: 17, srcPort, dstPort, tcpFlags: 0, ipLength: 500 });
+export const udpTo = (dst: string, srcPort = 40000, dstPort = 53, src = '198.51.100.7'): SynthPacket => ({
+  src,
+  dst,
+  protocol: 17,
+  srcPort,
+  dstPort,
+  tcpFlags: 0,
+  ipLength: 500,
+});

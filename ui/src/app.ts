@@ -23,12 +23,17 @@ function route(): void {
   current?.destroy?.();
   source?.close();
   const page: Page =
-    name === 'attack' ? attackPage(decodeURIComponent(arg))
-    : name === 'host' ? hostPage(decodeURIComponent(arg))
-    : name === 'mitigations' ? mitigationsPage()
-    : name === 'hostgroups' ? hostgroupsPage()
-    : name === 'history' ? historyPage()
-    : overviewPage();
+    name === 'attack'
+      ? attackPage(decodeURIComponent(arg))
+      : name === 'host'
+        ? hostPage(decodeURIComponent(arg))
+        : name === 'mitigations'
+          ? mitigationsPage()
+          : name === 'hostgroups'
+            ? hostgroupsPage()
+            : name === 'history'
+              ? historyPage()
+              : overviewPage();
   current = page;
   const n = document.getElementById('notice')!;
   n.textContent = '';
@@ -63,10 +68,28 @@ function route(): void {
 
 function overviewPage(): Page {
   const charts = {
-    pps: new RateChart({ title: 'Packets per second, last 15 minutes', unit: 'pps', series: IN_OUT, windowS: 900 }),
-    bps: new RateChart({ title: 'Bits per second, last 15 minutes', unit: 'bps', series: IN_OUT, windowS: 900 }),
-    pps24: new RateChart({ title: 'Packets per second, last 24 hours (1 min averages)', unit: 'pps', series: IN_OUT }),
-    bps24: new RateChart({ title: 'Bits per second, last 24 hours (1 min averages)', unit: 'bps', series: IN_OUT }),
+    pps: new RateChart({
+      title: 'Packets per second, last 15 minutes',
+      unit: 'pps',
+      series: IN_OUT,
+      windowS: 900,
+    }),
+    bps: new RateChart({
+      title: 'Bits per second, last 15 minutes',
+      unit: 'bps',
+      series: IN_OUT,
+      windowS: 900,
+    }),
+    pps24: new RateChart({
+      title: 'Packets per second, last 24 hours (1 min averages)',
+      unit: 'pps',
+      series: IN_OUT,
+    }),
+    bps24: new RateChart({
+      title: 'Bits per second, last 24 hours (1 min averages)',
+      unit: 'bps',
+      series: IN_OUT,
+    }),
   };
   const now = h('div', { class: 'now', id: 'now' });
   const active = h('section', { id: 'active-attacks', 'aria-labelledby': 'h-active' });
@@ -89,10 +112,17 @@ function overviewPage(): Page {
       fmtRate(a.peak_attack_power, 'pps'),
       `${a.threshold.name} ${a.threshold.value}`,
       a.active ? 'under attack' : 'finished, still mitigated',
-      a.mitigations.filter((m: any) => m.ended_at === null).map((m: any) => m.kind).join(', ') || 'none',
+      a.mitigations
+        .filter((m: any) => m.ended_at === null)
+        .map((m: any) => m.kind)
+        .join(', ') || 'none',
       ago(a.started_at),
     ]);
-    const t = table(['victim', 'type', 'direction', 'now', 'peak', 'threshold', 'state', 'mitigations', 'started'], rows, 'no attack in progress');
+    const t = table(
+      ['victim', 'type', 'direction', 'now', 'peak', 'threshold', 'state', 'mitigations', 'started'],
+      rows,
+      'no attack in progress',
+    );
     // Each row carries its attack's uuid and when it was first put on the screen.
     t.querySelectorAll('tbody tr').forEach((tr, i) => {
       const a = live[i];
@@ -102,33 +132,100 @@ function overviewPage(): Page {
       tr.setAttribute('data-rendered-at', String(renderedAt.get(a.uuid)));
     });
     active.replaceChildren(h('h2', { id: 'h-active' }, `Active attacks (${live.length})`), t);
-    const past = list.slice(0, 15).map((a) => [link(`#/attack/${a.uuid}`, fmtTime(a.started_at)), link(`#/host/${encodeURIComponent(a.ip)}`, a.ip), a.attack_type, a.hostgroup, fmtRate(a.peak_attack_power, 'pps'), a.finished_at ? fmtTime(a.finished_at) : 'running']);
-    recent.replaceChildren(h('h2', { id: 'h-recent' }, 'Recent attacks'), table(['started', 'victim', 'type', 'hostgroup', 'peak', 'finished'], past, 'no attack recorded'), link('#/history', 'all attacks…'));
+    const past = list
+      .slice(0, 15)
+      .map((a) => [
+        link(`#/attack/${a.uuid}`, fmtTime(a.started_at)),
+        link(`#/host/${encodeURIComponent(a.ip)}`, a.ip),
+        a.attack_type,
+        a.hostgroup,
+        fmtRate(a.peak_attack_power, 'pps'),
+        a.finished_at ? fmtTime(a.finished_at) : 'running',
+      ]);
+    recent.replaceChildren(
+      h('h2', { id: 'h-recent' }, 'Recent attacks'),
+      table(['started', 'victim', 'type', 'hostgroup', 'peak', 'finished'], past, 'no attack recorded'),
+      link('#/history', 'all attacks…'),
+    );
   };
   const renderCounts = (c: Record<string, number>) =>
     kinds.replaceChildren(
       h('h2', { id: 'h-kinds' }, 'Active mitigations'),
-      h('ul', { class: 'counts' }, ['blackhole', 'flowspec', 'escalation'].map((k) => h('li', {}, h('strong', { 'data-kind': k }, c[k] ?? 0), ` ${k}`))),
+      h(
+        'ul',
+        { class: 'counts' },
+        ['blackhole', 'flowspec', 'escalation'].map((k) =>
+          h('li', {}, h('strong', { 'data-kind': k }, c[k] ?? 0), ` ${k}`),
+        ),
+      ),
       link('#/mitigations', 'manage…'),
     );
   const renderPeers = (list: any[]) =>
     peers.replaceChildren(
       h('h2', { id: 'h-peers' }, 'BGP peers'),
-      table(['peer', 'address', 'AS', 'state', 'uptime', 'prefixes out', 'last error'], list.map((p) => [p.name, p.address, p.remote_as, h('span', { class: p.state === 'Established' ? 'ok' : 'bad' }, p.state), p.state === 'Established' ? `${Math.round(p.uptime_s)} s` : '–', p.prefixes_out, p.last_error ?? '']), 'no peers configured'),
+      table(
+        ['peer', 'address', 'AS', 'state', 'uptime', 'prefixes out', 'last error'],
+        list.map((p) => [
+          p.name,
+          p.address,
+          p.remote_as,
+          h('span', { class: p.state === 'Established' ? 'ok' : 'bad' }, p.state),
+          p.state === 'Established' ? `${Math.round(p.uptime_s)} s` : '–',
+          p.prefixes_out,
+          p.last_error ?? '',
+        ]),
+        'no peers configured',
+      ),
     );
   const renderExporters = (list: any[]) =>
     exporters.replaceChildren(
       h('h2', { id: 'h-exporters' }, 'Exporters'),
       table(
-        ['exporter', 'formats', 'records/s', 'sampling learned', 'templates', 'sequence gaps', 'malformed', 'dropped', 'last seen'],
-        list.map((e) => [e.exporter, e.formats.join(', '), Math.round(e.records_per_second), Object.entries(e.sampling).map(([k, v]) => `${k}: 1:${v}`).join(', ') || '–', e.templates, e.sequence_gaps, e.malformed, e.dropped, ago(e.last_seen)]),
+        [
+          'exporter',
+          'formats',
+          'records/s',
+          'sampling learned',
+          'templates',
+          'sequence gaps',
+          'malformed',
+          'dropped',
+          'last seen',
+        ],
+        list.map((e) => [
+          e.exporter,
+          e.formats.join(', '),
+          Math.round(e.records_per_second),
+          Object.entries(e.sampling)
+            .map(([k, v]) => `${k}: 1:${v}`)
+            .join(', ') || '–',
+          e.templates,
+          e.sequence_gaps,
+          e.malformed,
+          e.dropped,
+          ago(e.last_seen),
+        ]),
         'no flow received yet',
       ),
     );
   const renderNow = (d: any) => {
     now.replaceChildren(
-      h('div', {}, h('span', { class: 'label' }, 'incoming '), h('strong', {}, fmtRate(d.in_pps, 'pps')), ' ', h('strong', {}, fmtRate(d.in_bps, 'bps'))),
-      h('div', {}, h('span', { class: 'label' }, 'outgoing '), h('strong', {}, fmtRate(d.out_pps, 'pps')), ' ', h('strong', {}, fmtRate(d.out_bps, 'bps'))),
+      h(
+        'div',
+        {},
+        h('span', { class: 'label' }, 'incoming '),
+        h('strong', {}, fmtRate(d.in_pps, 'pps')),
+        ' ',
+        h('strong', {}, fmtRate(d.in_bps, 'bps')),
+      ),
+      h(
+        'div',
+        {},
+        h('span', { class: 'label' }, 'outgoing '),
+        h('strong', {}, fmtRate(d.out_pps, 'pps')),
+        ' ',
+        h('strong', {}, fmtRate(d.out_bps, 'bps')),
+      ),
     );
   };
   const reload24 = async () => {
@@ -148,7 +245,12 @@ function overviewPage(): Page {
     h('div', { class: 'grid2' }, kinds, peers),
     exporters,
     recent,
-    h('details', {}, h('summary', {}, 'Last 24 hours'), h('div', { class: 'grid2' }, charts.pps24.el, charts.bps24.el)),
+    h(
+      'details',
+      {},
+      h('summary', {}, 'Last 24 hours'),
+      h('div', { class: 'grid2' }, charts.pps24.el, charts.bps24.el),
+    ),
   );
   return {
     el,
@@ -167,7 +269,16 @@ function overviewPage(): Page {
         renderPeers(d.peers);
         renderExporters(d.exporters);
         const last = s.t.length - 1;
-        renderNow(last >= 0 ? { in_pps: s.in_pps[last], out_pps: s.out_pps[last], in_bps: s.in_bps[last], out_bps: s.out_bps[last] } : {});
+        renderNow(
+          last >= 0
+            ? {
+                in_pps: s.in_pps[last],
+                out_pps: s.out_pps[last],
+                in_bps: s.in_bps[last],
+                out_bps: s.out_bps[last],
+              }
+            : {},
+        );
         document.body.setAttribute('data-ready', String(Math.round(performance.now())));
       } else if (name === 'tick') {
         charts.pps.push(d.t, [d.in_pps, d.out_pps]);

@@ -27,9 +27,33 @@ export class RateChart {
       {
         width: 600,
         height: 220,
-        series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, value: (_u: uPlot, v: number | null) => fmtRate(v, spec.unit) }))],
-        axes: [{ stroke: '#9aa4b2', grid: { stroke: '#2a3140' } }, { stroke: '#9aa4b2', grid: { stroke: '#2a3140' }, size: 90, values: (_u: uPlot, vals: number[]) => vals.map((v) => fmtRate(v, spec.unit)) }],
-        scales: { x: { time: true }, y: { range: (_u: uPlot, _min: number, max: number) => [0, Math.max(max, ...thresholds.map((t) => t.value * 1.1), 1)] } },
+        series: [
+          {},
+          ...spec.series.map((s) => ({
+            label: s.label,
+            stroke: s.color,
+            width: 1.5,
+            value: (_u: uPlot, v: number | null) => fmtRate(v, spec.unit),
+          })),
+        ],
+        axes: [
+          { stroke: '#9aa4b2', grid: { stroke: '#2a3140' } },
+          {
+            stroke: '#9aa4b2',
+            grid: { stroke: '#2a3140' },
+            size: 90,
+            values: (_u: uPlot, vals: number[]) => vals.map((v) => fmtRate(v, spec.unit)),
+          },
+        ],
+        scales: {
+          x: { time: true },
+          y: {
+            range: (_u: uPlot, _min: number, max: number) => [
+              0,
+              Math.max(max, ...thresholds.map((t) => t.value * 1.1), 1),
+            ],
+          },
+        },
         hooks: {
           draw: [
             (u: uPlot) => {
@@ -46,7 +70,11 @@ export class RateChart {
                 ctx.fillStyle = '#ff6b6b';
                 ctx.font = `${Math.round(12 * devicePixelRatio)}px sans-serif`;
                 ctx.textAlign = 'right';
-                ctx.fillText(`${t.label} ${fmtRate(t.value, spec.unit)}`, u.bbox.left + u.bbox.width - 4, y - 4);
+                ctx.fillText(
+                  `${t.label} ${fmtRate(t.value, spec.unit)}`,
+                  u.bbox.left + u.bbox.width - 4,
+                  y - 4,
+                );
                 ctx.restore();
               }
             },
@@ -56,7 +84,9 @@ export class RateChart {
       this.data as uPlot.AlignedData,
       box,
     );
-    this.ro = new ResizeObserver(() => this.plot.setSize({ width: Math.max(280, box.clientWidth), height: 220 }));
+    this.ro = new ResizeObserver(() =>
+      this.plot.setSize({ width: Math.max(280, box.clientWidth), height: 220 }),
+    );
     this.ro.observe(box);
   }
 

@@ -4,7 +4,11 @@
 type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | ((e: Event) => void) | undefined>;
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Child | Child[])[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: (Child | Child[])[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === false) continue;
@@ -23,8 +27,28 @@ export function table(head: string[], rows: Child[][], empty = 'none'): HTMLTabl
   return h(
     'table',
     {},
-    h('thead', {}, h('tr', {}, head.map((x) => h('th', { scope: 'col' }, x)))),
-    h('tbody', {}, rows.length ? rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c)))) : h('tr', {}, h('td', { colspan: head.length, class: 'muted' }, empty))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        head.map((x) => h('th', { scope: 'col' }, x)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      rows.length
+        ? rows.map((r) =>
+            h(
+              'tr',
+              {},
+              r.map((c) => h('td', {}, c)),
+            ),
+          )
+        : h('tr', {}, h('td', { colspan: head.length, class: 'muted' }, empty)),
+    ),
   );
 }
 
@@ -82,7 +106,12 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
   const headers: Record<string, string> = { accept: 'application/json' };
   if (method !== 'GET') headers['x-csrf-token'] = (await getSession()).csrf_token;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  const r = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
   const json = await r.json().catch(() => ({ success: false, error_text: `HTTP ${r.status}` }));
   if (!r.ok || json.success === false) throw new ApiError(r.status, json.error_text ?? `HTTP ${r.status}`);
   return json as T;

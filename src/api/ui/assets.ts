@@ -15,7 +15,8 @@ import type { ConsoleRoute } from './index.js';
 /** dist/ui, next to dist/src (this file is dist/src/api/ui/assets.js). */
 export const UI_DIR = fileURLToPath(new URL('../../../ui/', import.meta.url));
 
-export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+export const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -49,7 +50,11 @@ export class Assets implements ConsoleRoute {
         if (statSync(p).isDirectory()) walk(p);
         else if (TYPES[extname(n)] && !n.endsWith('.map')) {
           const raw = readFileSync(p);
-          this.files.set(`/${relative(dir, p).split('\\').join('/')}`, { type: TYPES[extname(n)]!, raw, gz: gzipSync(raw, { level: 9 }) });
+          this.files.set(`/${relative(dir, p).split('\\').join('/')}`, {
+            type: TYPES[extname(n)]!,
+            raw,
+            gz: gzipSync(raw, { level: 9 }),
+          });
         }
       }
     };
@@ -75,7 +80,8 @@ export class Assets implements ConsoleRoute {
   handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean {
     const p = url.pathname;
     if (p !== '/ui' && !p.startsWith('/ui/') && p !== '/') return false;
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed on ${p} (allowed: GET)`);
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      throw new HttpError(405, `${req.method} is not allowed on ${p} (allowed: GET)`);
     if (p === '/' || p === '/ui') {
       res.statusCode = 302;
       res.setHeader('location', '/ui/');
@@ -85,7 +91,11 @@ export class Assets implements ConsoleRoute {
     const name = p === '/ui/' ? '/index.html' : p.slice(3);
     const a = this.files.get(name);
     if (!a) {
-      if (!this.built) throw new HttpError(404, `the console is not built (no ${join(this.dir, 'index.html')}): run npm run build`);
+      if (!this.built)
+        throw new HttpError(
+          404,
+          `the console is not built (no ${join(this.dir, 'index.html')}): run npm run build`,
+        );
       throw new HttpError(404, `no such file in the console: ${p}`);
     }
     const gz = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));

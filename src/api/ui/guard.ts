@@ -49,12 +49,22 @@ export class Guard {
     const want = Buffer.from(this.token(user));
     const got = Buffer.from(typeof given === 'string' ? given : '');
     if (got.length !== want.length || !timingSafeEqual(got, want)) {
-      throw new HttpError(403, given ? 'CSRF token does not match (reload the console)' : 'CSRF token missing: a browser request that changes state needs the x-csrf-token header from GET /ui/session');
+      throw new HttpError(
+        403,
+        given
+          ? 'CSRF token does not match (reload the console)'
+          : 'CSRF token missing: a browser request that changes state needs the x-csrf-token header from GET /ui/session',
+      );
     }
   }
 }
 
 export function fromBrowser(req: http.IncomingMessage): boolean {
   const h = req.headers;
-  return h.origin !== undefined || h.referer !== undefined || h.cookie !== undefined || h['sec-fetch-site'] !== undefined;
+  return (
+    h.origin !== undefined ||
+    h.referer !== undefined ||
+    h.cookie !== undefined ||
+    h['sec-fetch-site'] !== undefined
+  );
 }

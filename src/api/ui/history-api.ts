@@ -24,7 +24,8 @@ export interface HistorySource {
 /** Parse the query string; throws HttpError(400) naming the bad parameter. */
 export function parseHistoryQuery(q: URLSearchParams, now = Date.now()): HistoryQuery {
   for (const k of q.keys()) {
-    if (!(HISTORY_PARAMS as readonly string[]).includes(k)) throw new HttpError(400, `unknown parameter '${k}' (GET /attacks takes ${HISTORY_PARAMS.join(', ')})`);
+    if (!(HISTORY_PARAMS as readonly string[]).includes(k))
+      throw new HttpError(400, `unknown parameter '${k}' (GET /attacks takes ${HISTORY_PARAMS.join(', ')})`);
   }
   const out: { -readonly [K in keyof HistoryQuery]: HistoryQuery[K] } = {};
   for (const k of ['since', 'until'] as const) {
@@ -44,10 +45,12 @@ export function parseHistoryQuery(q: URLSearchParams, now = Date.now()): History
   const limit = q.get('limit');
   if (limit !== null) {
     const n = Number(limit);
-    if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) throw new HttpError(400, `limit must be an integer 1..${MAX_LIMIT}, not '${limit}'`);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT)
+      throw new HttpError(400, `limit must be an integer 1..${MAX_LIMIT}, not '${limit}'`);
     out.limit = n;
   }
-  if (out.since !== undefined && out.until !== undefined && out.since > out.until) throw new HttpError(400, 'since is after until');
+  if (out.since !== undefined && out.until !== undefined && out.since > out.until)
+    throw new HttpError(400, 'since is after until');
   return out;
 }
 
@@ -61,7 +64,11 @@ function parseTime(name: string, v: string, now: number): number {
     }
   }
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new HttpError(400, `${name}: '${v}' is not a time (ISO 8601 such as 2026-01-31T12:00:00Z, epoch ms, or a duration back from now such as 15m)`);
+  if (Number.isNaN(t))
+    throw new HttpError(
+      400,
+      `${name}: '${v}' is not a time (ISO 8601 such as 2026-01-31T12:00:00Z, epoch ms, or a duration back from now such as 15m)`,
+    );
   return t;
 }
 
@@ -92,7 +99,11 @@ export function attackJson(r: HistoryAttack, full: boolean): Record<string, unkn
     started_at: iso(r.started_at),
     finished_at: iso(r.finished_at),
     updated_at: iso(r.updated_at),
-    mitigations: r.mitigations.map((m) => ({ ...m, started_at: iso(m.started_at), ended_at: iso(m.ended_at) })),
+    mitigations: r.mitigations.map((m) => ({
+      ...m,
+      started_at: iso(m.started_at),
+      ended_at: iso(m.ended_at),
+    })),
     pcap: r.pcap,
   };
   if (!full) return base;
@@ -135,7 +146,10 @@ export async function historyRoute(
     try {
       data = await readFile(join(stateDir, 'attacks', `${uuid}.pcap`));
     } catch {
-      throw new HttpError(404, `attack ${uuid} has no pcap (only sources with packet headers, sFlow and the mirror, give one)`);
+      throw new HttpError(
+        404,
+        `attack ${uuid} has no pcap (only sources with packet headers, sFlow and the mirror, give one)`,
+      );
     }
     res.statusCode = 200;
     res.setHeader('content-type', 'application/vnd.tcpdump.pcap');

@@ -16,7 +16,12 @@ import { historyRoute, type HistorySource } from './history-api.js';
 
 export interface ConsoleRoute {
   /** Answer the request (true) or leave it (false). */
-  handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL, user: string | null): Promise<boolean> | boolean;
+  handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    user: string | null,
+  ): Promise<boolean> | boolean;
 }
 
 export interface ConsoleDeps {
@@ -31,7 +36,8 @@ export function consoleHook(deps: ConsoleDeps): { hook: ApiHook; guard: Guard } 
   const hook: ApiHook = async (req, res, { url, user }) => {
     guard.check(req, user);
     if (url.pathname === '/ui/session') {
-      if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed on /ui/session (allowed: GET)`);
+      if (req.method !== 'GET')
+        throw new HttpError(405, `${req.method} is not allowed on /ui/session (allowed: GET)`);
       res.setHeader('cache-control', 'no-store');
       send(res, 200, { success: true, user, role: guard.role(user), csrf_token: guard.token(user) });
       return true;

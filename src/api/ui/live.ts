@@ -69,7 +69,8 @@ export class LiveEvents implements ConsoleRoute {
     // Cheap per change (a carpet bomb adds thousands a second): nothing is built without a
     // client, and the counts come from the manager's counters, not a walk of every mitigation.
     src.onMitigation((op, m, reason) => {
-      if (this.clients.size > 0) this.publish('mitigation', { op, reason, mitigation: mitigationJson(m), counts: this.counts() });
+      if (this.clients.size > 0)
+        this.publish('mitigation', { op, reason, mitigation: mitigationJson(m), counts: this.counts() });
     });
     src.traffic.onPoint((t, v) => this.tick(t, v));
     // Comments keep proxies and browsers from timing out an idle stream.
@@ -87,9 +88,11 @@ export class LiveEvents implements ConsoleRoute {
 
   handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean {
     if (url.pathname === '/traffic') {
-      if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed on /traffic (allowed: GET)`);
+      if (req.method !== 'GET')
+        throw new HttpError(405, `${req.method} is not allowed on /traffic (allowed: GET)`);
       const r = url.searchParams.get('resolution') ?? '1s';
-      if (r !== '1s' && r !== '1m') throw new HttpError(400, `resolution must be 1s (15 minutes) or 1m (24 hours), not '${r}'`);
+      if (r !== '1s' && r !== '1m')
+        throw new HttpError(400, `resolution must be 1s (15 minutes) or 1m (24 hours), not '${r}'`);
       const hg = url.searchParams.get('hostgroup');
       if (hg === null) {
         send(res, 200, { success: true, object: { resolution: r, ...this.src.traffic.series(r) } });
@@ -101,8 +104,10 @@ export class LiveEvents implements ConsoleRoute {
       return true;
     }
     if (url.pathname !== '/events') return false;
-    if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed on /events (allowed: GET)`);
-    if (this.clients.size >= MAX_CLIENTS) throw new HttpError(503, `too many live consoles (${MAX_CLIENTS}); close one`);
+    if (req.method !== 'GET')
+      throw new HttpError(405, `${req.method} is not allowed on /events (allowed: GET)`);
+    if (this.clients.size >= MAX_CLIENTS)
+      throw new HttpError(503, `too many live consoles (${MAX_CLIENTS}); close one`);
     let host: string | null = null;
     const h = url.searchParams.get('host');
     if (h !== null) {
@@ -112,7 +117,12 @@ export class LiveEvents implements ConsoleRoute {
         throw new HttpError(400, `host: '${h}' is not an IPv4 or IPv6 address`);
       }
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
     res.socket?.setNoDelay(true);
     const c: Client = { res, host };
     this.clients.add(c);
@@ -123,7 +133,9 @@ export class LiveEvents implements ConsoleRoute {
   }
 
   private snapshot(host: string | null): unknown {
-    const attacks = this.src.history.query(host ? { ip: host, limit: RECENT_ATTACKS } : { limit: RECENT_ATTACKS }).map((r) => attackJson(this.src.history.get(r.uuid) ?? r, false));
+    const attacks = this.src.history
+      .query(host ? { ip: host, limit: RECENT_ATTACKS } : { limit: RECENT_ATTACKS })
+      .map((r) => attackJson(this.src.history.get(r.uuid) ?? r, false));
     return {
       now: Date.now(),
       traffic: { '1s': this.src.traffic.series('1s'), '1m': this.src.traffic.series('1m') },
@@ -141,9 +153,19 @@ export class LiveEvents implements ConsoleRoute {
       this.exporters(Date.now()); // keep the rate baseline fresh
       return;
     }
-    const data = { t, in_pps: v[0], out_pps: v[1], in_bps: v[2], out_bps: v[3], peers: this.src.bgpStatus(), exporters: this.exporters(Date.now()), counts: this.counts() };
+    const data = {
+      t,
+      in_pps: v[0],
+      out_pps: v[1],
+      in_bps: v[2],
+      out_bps: v[3],
+      peers: this.src.bgpStatus(),
+      exporters: this.exporters(Date.now()),
+      counts: this.counts(),
+    };
     let n = 0;
-    for (const rec of this.updates.values()) if (n++ < MAX_UPDATES) this.publish('attack', attackJson(rec, false));
+    for (const rec of this.updates.values())
+      if (n++ < MAX_UPDATES) this.publish('attack', attackJson(rec, false));
     this.updates.clear();
     for (const c of this.clients) {
       this.write(c, 'tick', data);
@@ -190,5 +212,9 @@ export class LiveEvents implements ConsoleRoute {
 }
 
 export function mitigationJson(m: Mitigation): Record<string, unknown> {
-  return { ...m, started_at: new Date(m.started_at).toISOString(), expires_at: m.expires_at === null ? null : new Date(m.expires_at).toISOString() };
+  return {
+    ...m,
+    started_at: new Date(m.started_at).toISOString(),
+    expires_at: m.expires_at === null ? null : new Date(m.expires_at).toISOString(),
+  };
 }

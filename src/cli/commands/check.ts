@@ -26,14 +26,27 @@ export function summarize(c: Config): string {
   lines.push(`config ${displayPath(c.file)}: OK`);
   lines.push(`networks: ${c.networks.length}${plist(c.networks)}`);
   lines.push(`whitelist: ${c.whitelist.length}${plist(c.whitelist)}`);
-  lines.push(`hostgroups: ${c.hostgroups.length}${c.policies_dir ? ` from ${displayPath(c.policies_dir)}` : ' (built-in default only)'}`);
+  lines.push(
+    `hostgroups: ${c.hostgroups.length}${c.policies_dir ? ` from ${displayPath(c.policies_dir)}` : ' (built-in default only)'}`,
+  );
   for (const g of c.hostgroups) {
-    lines.push(`  ${g.name}: ${g.prefixes.length} prefix${g.prefixes.length === 1 ? '' : 'es'}${g.parent ? `, parent ${g.parent}` : ''} (${displayPath(g.file)})`);
+    lines.push(
+      `  ${g.name}: ${g.prefixes.length} prefix${g.prefixes.length === 1 ? '' : 'es'}${g.parent ? `, parent ${g.parent}` : ''} (${displayPath(g.file)})`,
+    );
   }
-  lines.push(`capture: ${c.capture.listeners.map((l) => `${l.name} ${l.type} ${l.address}:${l.port}`).join(', ') || '(no listeners)'}`);
-  lines.push(`api: ${c.api.enabled ? `${c.api.host}:${c.api.port}, ${Object.keys(c.api.users).length} user(s)` : 'disabled'}`);
-  lines.push(`bgp: AS ${c.bgp.local_as}, router-id ${c.bgp.router_id}, ${c.bgp.peers.length} peer(s), ${c.bgp.static_routes.length} static route(s), ${c.bgp.static_flowspec.length} static flowspec rule(s)`);
-  for (const p of c.bgp.peers) lines.push(`  ${p.name}: ${p.address}:${p.port} AS ${p.remote_as} [${p.families.join(', ')}]${p.passive ? ' passive' : ''}${p.password !== undefined ? ' tcp-md5' : ''}${p.ttl_security ? ' gtsm' : ''}`);
+  lines.push(
+    `capture: ${c.capture.listeners.map((l) => `${l.name} ${l.type} ${l.address}:${l.port}`).join(', ') || '(no listeners)'}`,
+  );
+  lines.push(
+    `api: ${c.api.enabled ? `${c.api.host}:${c.api.port}, ${Object.keys(c.api.users).length} user(s)` : 'disabled'}`,
+  );
+  lines.push(
+    `bgp: AS ${c.bgp.local_as}, router-id ${c.bgp.router_id}, ${c.bgp.peers.length} peer(s), ${c.bgp.static_routes.length} static route(s), ${c.bgp.static_flowspec.length} static flowspec rule(s)`,
+  );
+  for (const p of c.bgp.peers)
+    lines.push(
+      `  ${p.name}: ${p.address}:${p.port} AS ${p.remote_as} [${p.families.join(', ')}]${p.passive ? ' passive' : ''}${p.password !== undefined ? ' tcp-md5' : ''}${p.ttl_security ? ' gtsm' : ''}`,
+    );
   lines.push(`state_dir: ${displayPath(c.state_dir)}`);
   lines.push(...integrationLines(c));
   if (c.detection.dry_run) lines.push('dry_run: on (no routes will be announced)');
@@ -47,7 +60,9 @@ export const command: Command = {
   async run(argv) {
     const { flags, positionals, unknown } = parseFlags(argv, { string: ['config'], boolean: ['quiet'] });
     if (unknown.length || positionals.length) {
-      process.stderr.write(`breakwater check: ${[...unknown, ...positionals.map((p) => `unexpected argument ${p}`)].join('; ')}\n`);
+      process.stderr.write(
+        `breakwater check: ${[...unknown, ...positionals.map((p) => `unexpected argument ${p}`)].join('; ')}\n`,
+      );
       return 2;
     }
     const file = typeof flags.config === 'string' ? flags.config : undefined;
@@ -73,9 +88,18 @@ export const command: Command = {
 /** graphite / influxdb / redis / networks_from_bgp / flow filters (docs/integrations.md). */
 function integrationLines(c: Config): string[] {
   const out: string[] = [];
-  if (c.graphite) out.push(`graphite: ${c.graphite.host}:${c.graphite.port}, prefix "${c.graphite.prefix}", every ${c.graphite.interval_ms} ms, top ${c.graphite.top_hosts} hosts`);
-  if (c.influxdb) out.push(`influxdb: ${c.influxdb.url}, database ${c.influxdb.database}${c.influxdb.retention_policy ? `, retention policy ${c.influxdb.retention_policy}` : ''}, every ${c.influxdb.interval_ms} ms`);
-  if (c.redis) out.push(`redis: ${c.redis.url.replace(/:[^:@/]*@/, ':***@')}, key prefix "${c.redis.key_prefix}", ttl ${c.redis.ttl_ms / 1000} s, channel ${c.redis.channel}`);
+  if (c.graphite)
+    out.push(
+      `graphite: ${c.graphite.host}:${c.graphite.port}, prefix "${c.graphite.prefix}", every ${c.graphite.interval_ms} ms, top ${c.graphite.top_hosts} hosts`,
+    );
+  if (c.influxdb)
+    out.push(
+      `influxdb: ${c.influxdb.url}, database ${c.influxdb.database}${c.influxdb.retention_policy ? `, retention policy ${c.influxdb.retention_policy}` : ''}, every ${c.influxdb.interval_ms} ms`,
+    );
+  if (c.redis)
+    out.push(
+      `redis: ${c.redis.url.replace(/:[^:@/]*@/, ':***@')}, key prefix "${c.redis.key_prefix}", ttl ${c.redis.ttl_ms / 1000} s, channel ${c.redis.channel}`,
+    );
   const n = c.networks_from_bgp;
   if (n) {
     out.push(
@@ -83,6 +107,7 @@ function integrationLines(c: Config): string[] {
     );
   }
   if (c.filters?.length) out.push(`capture filters: ${c.filters.length} rule(s)`);
-  for (const g of c.hostgroups) if (g.filters?.length) out.push(`  ${g.name} filters: ${g.filters.length} rule(s)`);
+  for (const g of c.hostgroups)
+    if (g.filters?.length) out.push(`  ${g.name} filters: ${g.filters.length} rule(s)`);
   return out;
 }

@@ -11,7 +11,9 @@ const CONFIG_HELP = `  --config FILE      take the API address from this breakwa
  * `--config FILE` -> the API URL of that config, handed to runCtl as `--api` (an explicit
  * --api wins). Returns the argv for runCtl, or an error line.
  */
-export async function resolveApiFromConfig(argv: readonly string[]): Promise<{ argv: string[] } | { error: string }> {
+export async function resolveApiFromConfig(
+  argv: readonly string[],
+): Promise<{ argv: string[] } | { error: string }> {
   const rest: string[] = [];
   let file: string | undefined;
   let hasApi = false;
@@ -36,7 +38,10 @@ export async function resolveApiFromConfig(argv: readonly string[]): Promise<{ a
   try {
     api = loadConfig(file).api;
   } catch (e) {
-    if (e instanceof ConfigError) return { error: `config ${file} is not valid (breakwater check --config ${file}):\n${e.errors.join('\n')}` };
+    if (e instanceof ConfigError)
+      return {
+        error: `config ${file} is not valid (breakwater check --config ${file}):\n${e.errors.join('\n')}`,
+      };
     throw e;
   }
   if (!api.enabled) return { error: `the API is disabled in ${file} (api.enabled: false)` };
@@ -47,14 +52,17 @@ export async function resolveApiFromConfig(argv: readonly string[]): Promise<{ a
   // over loopback, where the certificate's name would not match); an explicit --ca or
   // --insecure wins.
   const ownTrust = rest.some((a) => /^--(ca|pin|insecure)(=|$)/.test(a));
-  if (api.tls) return { argv: ['--api', `https://${where}`, ...(ownTrust ? [] : ['--pin', api.tls.cert]), ...rest] };
+  if (api.tls)
+    return { argv: ['--api', `https://${where}`, ...(ownTrust ? [] : ['--pin', api.tls.cert]), ...rest] };
   return { argv: ['--api', `http://${where}`, ...rest] };
 }
 
 export const command: Command = {
   name: 'ctl',
   summary: 'control a running daemon through its API (blackholes, FlowSpec, counters, BGP)',
-  help: CTL_HELP.includes('  --user NAME') ? CTL_HELP.replace('  --user NAME', `${CONFIG_HELP}  --user NAME`) : CTL_HELP + CONFIG_HELP,
+  help: CTL_HELP.includes('  --user NAME')
+    ? CTL_HELP.replace('  --user NAME', `${CONFIG_HELP}  --user NAME`)
+    : CTL_HELP + CONFIG_HELP,
   async run(argv: string[]) {
     const r = await resolveApiFromConfig(argv);
     if ('error' in r) {

@@ -37,7 +37,9 @@ export const command: Command = {
     try {
       buf = readFileSync(file);
     } catch (e) {
-      process.stderr.write(`breakwater decode: ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}\n`);
+      process.stderr.write(
+        `breakwater decode: ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}\n`,
+      );
       return 1;
     }
     const mirror = flags.mirror === true;
@@ -55,12 +57,23 @@ export const command: Command = {
       process.stdout.write(JSON.stringify(result) + '\n');
       return 0;
     }
-    const rows = Object.entries(result.per_dst).sort((a, b) => b[1].bytes - a[1].bytes || (a[0] < b[0] ? -1 : 1));
+    const rows = Object.entries(result.per_dst).sort(
+      (a, b) => b[1].bytes - a[1].bytes || (a[0] < b[0] ? -1 : 1),
+    );
     const out: string[] = [];
-    out.push(mirror ? `${'destination'.padEnd(40)} ${'packets'.padStart(12)} ${'bytes'.padStart(16)}` : `${'destination'.padEnd(40)} ${'flows'.padStart(10)} ${'packets'.padStart(12)} ${'bytes'.padStart(16)}`);
+    out.push(
+      mirror
+        ? `${'destination'.padEnd(40)} ${'packets'.padStart(12)} ${'bytes'.padStart(16)}`
+        : `${'destination'.padEnd(40)} ${'flows'.padStart(10)} ${'packets'.padStart(12)} ${'bytes'.padStart(16)}`,
+    );
     for (const [ip, t] of rows) out.push(fmtRow(ip, t, mirror));
     out.push('');
-    out.push('totals: ' + Object.entries(result.totals).map(([k, v]) => `${k}=${v}`).join(' '));
+    out.push(
+      'totals: ' +
+        Object.entries(result.totals)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' '),
+    );
     for (const e of result.exporters) {
       out.push(
         'exporter ' +

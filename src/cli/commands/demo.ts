@@ -56,7 +56,10 @@ export const command: Command = {
   summary: 'show an attack being detected and mitigated, no router needed',
   help,
   async run(argv) {
-    const { flags, unknown, positionals } = parseFlags(argv, { boolean: ['keep', 'stay'], string: ['seconds'] });
+    const { flags, unknown, positionals } = parseFlags(argv, {
+      boolean: ['keep', 'stay'],
+      string: ['seconds'],
+    });
     if (unknown.length || positionals.length) {
       process.stderr.write(`breakwater demo: ${unknown[0] ?? `unexpected argument ${positionals[0]}`}\n`);
       return 2;
@@ -70,7 +73,8 @@ export const command: Command = {
 
     const dir = mkdtempSync(join(tmpdir(), 'breakwater-demo-'));
     const t0 = Date.now();
-    const say = (msg: string) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
+    const say = (msg: string) =>
+      process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
 
     const receiver = new DemoReceiver('127.0.0.1', 65001);
     const bgpPort = await receiver.listen(0);
@@ -115,21 +119,36 @@ actions:
 `,
     );
 
-    const daemon = new Daemon({ configFile: join(dir, 'breakwater.yaml'), config: loadConfig(join(dir, 'breakwater.yaml')) });
+    const daemon = new Daemon({
+      configFile: join(dir, 'breakwater.yaml'),
+      config: loadConfig(join(dir, 'breakwater.yaml')),
+    });
     receiver.on('up', () => say('router: BGP session established with Breakwater'));
     receiver.on('route', (r: { family: string; prefix: string; nextHop: string; communities: string[] }) =>
-      say(`router: received ${r.family} ${r.prefix}${r.nextHop ? ` next-hop ${r.nextHop}` : ''}${r.communities.length ? ` communities ${r.communities.join(' ')}` : ''}`),
+      say(
+        `router: received ${r.family} ${r.prefix}${r.nextHop ? ` next-hop ${r.nextHop}` : ''}${r.communities.length ? ` communities ${r.communities.join(' ')}` : ''}`,
+      ),
     );
-    receiver.on('withdraw', (r: { family: string; prefix: string }) => say(`router: withdrawn ${r.family} ${r.prefix}`));
+    receiver.on('withdraw', (r: { family: string; prefix: string }) =>
+      say(`router: withdrawn ${r.family} ${r.prefix}`),
+    );
 
-    say(`starting Breakwater (state in ${dir}, sFlow on 127.0.0.1:${sflowPort}, API on 127.0.0.1:${apiPort})`);
+    say(
+      `starting Breakwater (state in ${dir}, sFlow on 127.0.0.1:${sflowPort}, API on 127.0.0.1:${apiPort})`,
+    );
     await daemon.start();
-    say(`console: http://127.0.0.1:${apiPort}/ui/ (open it to watch the attacks live${flags['stay'] ? '' : '; --stay keeps it up after the tour'})`);
+    say(
+      `console: http://127.0.0.1:${apiPort}/ui/ (open it to watch the attacks live${flags['stay'] ? '' : '; --stay keeps it up after the tour'})`,
+    );
     daemon.detector.on('attack_started', (a) =>
-      say(`detected: ${a.details.attack_type} on ${a.ip} (${a.details.attack_direction}, ${Math.round(a.details.total_incoming_pps)} pps, threshold ${thresholdText(a.details.attack_detection_threshold_class, a.details.attack_detection_threshold_unit, a.details.attack_detection_threshold_value)})`),
+      say(
+        `detected: ${a.details.attack_type} on ${a.ip} (${a.details.attack_direction}, ${Math.round(a.details.total_incoming_pps)} pps, threshold ${thresholdText(a.details.attack_detection_threshold_class, a.details.attack_detection_threshold_unit, a.details.attack_detection_threshold_value)})`,
+      ),
     );
     daemon.manager.on('added', (m) =>
-      say(`announce: ${m.kind} ${m.kind === 'flowspec' ? JSON.stringify(m.rule) : m.prefix} (cause: ${m.cause})`),
+      say(
+        `announce: ${m.kind} ${m.kind === 'flowspec' ? JSON.stringify(m.rule) : m.prefix} (cause: ${m.cause})`,
+      ),
     );
     daemon.manager.on('removed', (m, reason) => say(`withdraw: ${m.kind} ${m.prefix} (${reason})`));
 
@@ -166,7 +185,8 @@ actions:
 
     try {
       const until = Date.now() + 5000;
-      while (!daemon.speaker.status().some((p) => p.state === 'Established') && Date.now() < until) await sleep(50);
+      while (!daemon.speaker.status().some((p) => p.state === 'Established') && Date.now() < until)
+        await sleep(50);
       say(`phase 1: background traffic only (~3k pps to 203.0.113.0/26) for ${phaseMs / 1000}s`);
       await send(phaseMs, { background: 3000, resolver: 200 });
       say('phase 2: SYN flood, 60k pps to 203.0.113.10:80 from spoofed sources');
@@ -178,7 +198,9 @@ actions:
       say(`API GET /blackhole: ${JSON.stringify(res)}`);
       const fs = await fetch(`http://127.0.0.1:${apiPort}/flowspec`).then((x) => x.json());
       say(`API GET /flowspec: ${JSON.stringify(fs)}`);
-      say(`router holds ${receiver.routes.size} route(s): ${[...receiver.routes.values()].map((x) => x.prefix).join(', ') || 'none'}`);
+      say(
+        `router holds ${receiver.routes.size} route(s): ${[...receiver.routes.values()].map((x) => x.prefix).join(', ') || 'none'}`,
+      );
       if (flags['stay']) {
         say(`the daemon stays up: console at http://127.0.0.1:${apiPort}/ui/ — Ctrl-C to stop`);
         await new Promise<void>((r) => {

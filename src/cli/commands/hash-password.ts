@@ -34,7 +34,9 @@ function readHidden(prompt: string): Promise<string | null> {
 async function readPipe(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 export const command: Command = {
@@ -53,7 +55,9 @@ stdin (one trailing newline is ignored), for scripts. Prints a hash for the conf
 `,
   async run(argv: string[]) {
     if (argv.length) {
-      process.stderr.write(`breakwater hash-password: takes no arguments; the password is read from the terminal or stdin\n`);
+      process.stderr.write(
+        `breakwater hash-password: takes no arguments; the password is read from the terminal or stdin\n`,
+      );
       return 2;
     }
     let password: string;
@@ -69,7 +73,9 @@ stdin (one trailing newline is ignored), for scripts. Prints a hash for the conf
       password = first;
     } else password = await readPipe();
     if (password === '') {
-      process.stderr.write(`breakwater hash-password: empty password${process.stdin.isTTY ? '' : ' on stdin'}\n`);
+      process.stderr.write(
+        `breakwater hash-password: empty password${process.stdin.isTTY ? '' : ' on stdin'}\n`,
+      );
       return 1;
     }
     process.stdout.write(`${hashPassword(password)}\n`);

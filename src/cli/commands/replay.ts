@@ -25,7 +25,8 @@ function parseTarget(s: string): { host: string; port: number } | null {
 function num(v: string | boolean | undefined, name: string, min: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, got '${String(v)}'`);
+  if (typeof v !== 'string' || !Number.isFinite(n) || n < min)
+    throw new Error(`--${name} must be a number >= ${min}, got '${String(v)}'`);
   return n;
 }
 
@@ -34,9 +35,13 @@ export const command: Command = {
   summary: 'send a capture of flow datagrams to a loopback collector',
   help,
   async run(argv) {
-    const { flags, positionals, unknown } = parseFlags(argv, { string: ['to', 'rate', 'loop', 'duration', 'from'] });
+    const { flags, positionals, unknown } = parseFlags(argv, {
+      string: ['to', 'rate', 'loop', 'duration', 'from'],
+    });
     if (unknown.length || positionals.length !== 1 || typeof flags.to !== 'string') {
-      process.stderr.write(`breakwater replay: ${unknown[0] ?? (positionals.length !== 1 ? 'expected exactly one FILE' : '--to HOST:PORT is required')}\n${help}`);
+      process.stderr.write(
+        `breakwater replay: ${unknown[0] ?? (positionals.length !== 1 ? 'expected exactly one FILE' : '--to HOST:PORT is required')}\n${help}`,
+      );
       return 2;
     }
     const target = parseTarget(flags.to);
@@ -45,7 +50,9 @@ export const command: Command = {
       return 2;
     }
     if (!isLoopback(target.host)) {
-      process.stderr.write(`breakwater replay: refusing to send to ${target.host}: only loopback targets (127.0.0.0/8, ::1) are allowed\n`);
+      process.stderr.write(
+        `breakwater replay: refusing to send to ${target.host}: only loopback targets (127.0.0.0/8, ::1) are allowed\n`,
+      );
       return 2;
     }
     let rate: number, loop: number | undefined, duration: number | undefined;

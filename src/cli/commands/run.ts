@@ -22,7 +22,9 @@ stays).
   async run(argv) {
     const { flags, positionals, unknown } = parseFlags(argv, { string: ['config'], boolean: ['dry-run'] });
     if (unknown.length || positionals.length) {
-      process.stderr.write(`breakwater run: ${[...unknown, ...positionals.map((p) => `unexpected argument ${p}`)].join('; ')}\n`);
+      process.stderr.write(
+        `breakwater run: ${[...unknown, ...positionals.map((p) => `unexpected argument ${p}`)].join('; ')}\n`,
+      );
       return 2;
     }
     const { Daemon } = await import('../../daemon.js');
@@ -71,7 +73,9 @@ stays).
         return;
       }
       bugs++;
-      log.error(`internal error #${bugs} (please report): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      log.error(
+        `internal error #${bugs} (please report): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+      );
     };
     process.on('uncaughtException', internalError);
     process.on('unhandledRejection', internalError);

@@ -70,19 +70,24 @@ export function sortKey(ip: string): string {
 export function sortKeySlow(ip: string): string {
   const a = v4(ip);
   if (a !== null) return `4 ${a.toString(16).padStart(8, '0')}`;
-  return `6 ${v6Words(ip)!.map((x) => x.toString(16).padStart(4, '0')).join('')}`;
+  return `6 ${v6Words(ip)!
+    .map((x) => x.toString(16).padStart(4, '0'))
+    .join('')}`;
 }
 
 /** An address as bits ('0'/'1' string), and back to canonical prefix text (RFC 5952 for IPv6). */
 export function bitsOf(ip: string): string {
   const a = v4(ip);
   if (a !== null) return a.toString(2).padStart(32, '0');
-  return v6Words(ip)!.map((w) => w.toString(2).padStart(16, '0')).join('');
+  return v6Words(ip)!
+    .map((w) => w.toString(2).padStart(16, '0'))
+    .join('');
 }
 
 export function prefixText(bits: string, len: number): string {
   const full = bits.slice(0, len).padEnd(bits.length, '0');
-  if (bits.length === 32) return `${[0, 8, 16, 24].map((i) => parseInt(full.slice(i, i + 8), 2)).join('.')}/${len}`;
+  if (bits.length === 32)
+    return `${[0, 8, 16, 24].map((i) => parseInt(full.slice(i, i + 8), 2)).join('.')}/${len}`;
   const w = Array.from({ length: 8 }, (_, i) => parseInt(full.slice(i * 16, i * 16 + 16), 2));
   let best = -1;
   let bestLen = 1;
@@ -93,7 +98,8 @@ export function prefixText(bits: string, len: number): string {
     i = j === i ? i + 1 : j;
   }
   const hex = w.map((x) => x.toString(16));
-  const text = best < 0 ? hex.join(':') : `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  const text =
+    best < 0 ? hex.join(':') : `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
   return `${text}/${len}`;
 }
 

@@ -8,7 +8,16 @@ import { logger } from '../../../src/log.js';
 import { contains } from './addr.js';
 import { LifecycleModel } from './model.js';
 import { LifecycleSystem } from './system.js';
-import { describeStep, HOSTS, MAX_BLACKHOLES, MAX_FLOWSPEC, NETWORKS, randomSteps, WHITELIST, type Step } from './world.js';
+import {
+  describeStep,
+  HOSTS,
+  MAX_BLACKHOLES,
+  MAX_FLOWSPEC,
+  NETWORKS,
+  randomSteps,
+  WHITELIST,
+  type Step,
+} from './world.js';
 
 export interface Failure {
   readonly step: number;
@@ -30,8 +39,10 @@ function unsafeRoute(view: readonly string[]): string | null {
     const m = /^(ipv[46])-(unicast|flowspec) (?:dst=)?(\S+)/.exec(line);
     if (!m) return `unreadable route ${line}`;
     const [addr, len] = m[3]!.split('/');
-    if (!NETWORKS.some((n) => contains(n, addr!) && Number(n.split('/')[1]) <= Number(len))) return `${line}: outside networks`;
-    if (WHITELIST.some((w) => contains(m[3]!, w.split('/')[0]!) || contains(w, addr!))) return `${line}: covers a whitelisted address`;
+    if (!NETWORKS.some((n) => contains(n, addr!) && Number(n.split('/')[1]) <= Number(len)))
+      return `${line}: outside networks`;
+    if (WHITELIST.some((w) => contains(m[3]!, w.split('/')[0]!) || contains(w, addr!)))
+      return `${line}: covers a whitelisted address`;
   }
   return null;
 }
@@ -90,8 +101,10 @@ function auditProblem(sys: LifecycleSystem, model: LifecycleModel): string | nul
   const a = sys.mgr.audit();
   if (a.problems.length) return `manager maps inconsistent: ${a.problems.join('; ')}`;
   if (a.bans !== model.bans.size) return `manager holds ${a.bans} ban(s), the model ${model.bans.size}`;
-  if (a.tracked !== model.attacks.size) return `manager tracks ${a.tracked} attack(s), the model ${model.attacks.size}`;
-  if (a.owned !== model.ownedCount()) return `manager owns ${a.owned} mitigation(s) for bans, the model ${model.ownedCount()}`;
+  if (a.tracked !== model.attacks.size)
+    return `manager tracks ${a.tracked} attack(s), the model ${model.attacks.size}`;
+  if (a.owned !== model.ownedCount())
+    return `manager owns ${a.owned} mitigation(s) for bans, the model ${model.ownedCount()}`;
   return null;
 }
 
@@ -100,13 +113,17 @@ function ownerProblem(sys: LifecycleSystem): string | null {
   const list = sys.mgr.list();
   const byCause = (p: string) => list.filter((m) => m.cause.startsWith(p)).length;
   const owned = sys.mgr.audit().owned;
-  if (byCause('attack ') !== owned) return `${byCause('attack ')} mitigation(s) of an attack cause, ${owned} owned by a host ban`;
+  if (byCause('attack ') !== owned)
+    return `${byCause('attack ')} mitigation(s) of an attack cause, ${owned} owned by a host ban`;
   const hgOwned = sys.mgr.hostgroupBans().reduce((s, b) => s + b.uuids.size, 0);
-  if (byCause('hostgroup ') !== hgOwned) return `${byCause('hostgroup ')} mitigation(s) of a hostgroup cause, ${hgOwned} owned by a hostgroup ban`;
+  if (byCause('hostgroup ') !== hgOwned)
+    return `${byCause('hostgroup ')} mitigation(s) of a hostgroup cause, ${hgOwned} owned by a hostgroup ban`;
   const other = list.filter((m) => !/^(attack |hostgroup |manual$|escalation of )/.test(m.cause));
-  if (other.length) return `mitigations of no known owner: ${other.map((m) => `${m.prefix} (${m.cause})`).join(', ')}`;
+  if (other.length)
+    return `mitigations of no known owner: ${other.map((m) => `${m.prefix} (${m.cause})`).join(', ')}`;
   const c = sys.mgr.counts();
-  if (c.blackhole > MAX_BLACKHOLES || c.flowspec > MAX_FLOWSPEC) return `caps exceeded: ${c.blackhole} blackhole(s), ${c.flowspec} FlowSpec rule(s)`;
+  if (c.blackhole > MAX_BLACKHOLES || c.flowspec > MAX_FLOWSPEC)
+    return `caps exceeded: ${c.blackhole} blackhole(s), ${c.flowspec} FlowSpec rule(s)`;
   return null;
 }
 
@@ -117,8 +134,10 @@ function attacksProblem(sys: LifecycleSystem, model: LifecycleModel): string | n
   for (const [uuid, a] of model.attacks) {
     const s = list.find((x) => x.uuid === uuid);
     if (!s) return `attack ${uuid} on ${a.ip} is not listed`;
-    if (s.banned !== (a.ban !== null)) return `attack ${uuid} on ${a.ip}: banned ${s.banned}, the model ${a.ban !== null}`;
-    if (s.active !== !a.finished) return `attack ${uuid} on ${a.ip}: active ${s.active}, the model ${!a.finished}`;
+    if (s.banned !== (a.ban !== null))
+      return `attack ${uuid} on ${a.ip}: banned ${s.banned}, the model ${a.ban !== null}`;
+    if (s.active !== !a.finished)
+      return `attack ${uuid} on ${a.ip}: active ${s.active}, the model ${!a.finished}`;
   }
   return null;
 }
@@ -178,10 +197,14 @@ export async function runRandomSequences(seed: number, count: number, steps: num
     const f = await runSequence(seq);
     if (f) {
       const small = await shrink(seq);
-      assert.fail(`seed ${seed + i}: step ${f.step} (${describeStep(seq[f.step]!)}): ${f.problem}\nshrunk to ${small.steps.length} step(s): ${small.failure.problem}\n${formatSequence(small.steps)}`);
+      assert.fail(
+        `seed ${seed + i}: step ${f.step} (${describeStep(seq[f.step]!)}): ${f.problem}\nshrunk to ${small.steps.length} step(s): ${small.failure.problem}\n${formatSequence(small.steps)}`,
+      );
     }
     total += seq.length;
     if (seq.some((s) => s.t === 'hg_attack')) withHg++;
   }
-  process.stdout.write(`# lifecycle model: ${count} sequences from seed ${seed} (${withHg} with hostgroup-total attacks), ${total} steps, no mismatch, ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `# lifecycle model: ${count} sequences from seed ${seed} (${withHg} with hostgroup-total attacks), ${total} steps, no mismatch, ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
 }

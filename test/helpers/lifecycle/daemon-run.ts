@@ -20,7 +20,20 @@ import type { TestContext } from 'node:test';
 import { makePacket, rng as trafficRng, sflowDatagram, type SflowAgent } from '../../../src/demo/traffic.js';
 import { freePort, recordingScript, startDaemon, tempDir, type DaemonHandle } from '../daemon.js';
 import { LifecycleModel } from './model.js';
-import { COMMUNITIES, describeStep, HOSTGROUPS, HOSTS, INITIAL_POLICY, MAX_BLACKHOLES, NETWORKS, NEXT_HOP, rng, WHITELIST, type Pol, type Step } from './world.js';
+import {
+  COMMUNITIES,
+  describeStep,
+  HOSTGROUPS,
+  HOSTS,
+  INITIAL_POLICY,
+  MAX_BLACKHOLES,
+  NETWORKS,
+  NEXT_HOP,
+  rng,
+  WHITELIST,
+  type Pol,
+  type Step,
+} from './world.js';
 import { haveBinary, startGobgp, waitFor, type Router } from '../routers.js';
 
 export const STEPS = Number(process.env.LIFECYCLE_DAEMON_STEPS ?? 100);
@@ -29,7 +42,12 @@ const ATTACKABLE = [0, 1, 2, 3];
 
 const BASE: Pol = { ...INITIAL_POLICY, banTimeMs: 3_600_000, statusDelayMs: 0, esc: false };
 
-function policyYaml(name: string, prefixes: readonly string[], p: Pol, scripts: readonly (string | null)[]): string {
+function policyYaml(
+  name: string,
+  prefixes: readonly string[],
+  p: Pol,
+  scripts: readonly (string | null)[],
+): string {
   const script = scripts[p.script];
   return [
     `name: ${name}`,
@@ -41,7 +59,9 @@ function policyYaml(name: string, prefixes: readonly string[], p: Pol, scripts: 
     '  ban_status_delay: 1d',
     `  blackhole: { enabled: ${p.mode === 'blackhole' || p.mode === 'both'}, communities: ["${COMMUNITIES[p.community]}"], next_hop: { ipv4: ${NEXT_HOP.ipv4}, ipv6: "${NEXT_HOP.ipv6}" } }`,
     '  flowspec: { enabled: false }',
-    ...(script ? [`  notify: { script: ${script}, format: ${p.script === 1 ? 'json' : 'text'}, timeout: 5s }`] : []),
+    ...(script
+      ? [`  notify: { script: ${script}, format: ${p.script === 1 ? 'json' : 'text'}, timeout: 5s }`]
+      : []),
     '',
   ].join('\n');
 }
@@ -74,7 +94,10 @@ function randomRealSteps(seed: number, n: number): Step[] {
 }
 
 /** The scripts' calls as the model writes them ("<action> <ip> /s1|/s2"), sorted. */
-function notifications(s1: ReturnType<typeof recordingScript>, s2: ReturnType<typeof recordingScript>): string[] {
+function notifications(
+  s1: ReturnType<typeof recordingScript>,
+  s2: ReturnType<typeof recordingScript>,
+): string[] {
   const json = s1.calls().map((c) => `${c.stdin.action} ${c.stdin.ip} /s1`);
   const text = s2.calls().map((c) => `${c.args[3]} ${c.args[0]} /s2`);
   return [...json, ...text].sort();
@@ -82,20 +105,30 @@ function notifications(s1: ReturnType<typeof recordingScript>, s2: ReturnType<ty
 
 /** The model's log in the scripts' terms: text scripts get ban/unban/attack_details. */
 function expectedNotifications(m: LifecycleModel): string[] {
-  const legacy: Record<string, string> = { partial_block: 'ban', partial_unblock: 'unban', attack_status: 'attack_details' };
+  const legacy: Record<string, string> = {
+    partial_block: 'ban',
+    partial_unblock: 'unban',
+    attack_status: 'attack_details',
+  };
   return m.log.map((l) => (l.endsWith(' /s2') ? l.replace(/^\S+/, (a) => legacy[a] ?? a) : l)).sort();
 }
 
 async function routerView(r: Router): Promise<string[]> {
   const out: string[] = [];
   for (const fam of ['ipv4-unicast', 'ipv6-unicast'] as const) {
-    for (const x of await r.getRoutes(fam)) out.push(`${fam} ${x.prefix} nh=${x.nextHop ?? ''} c=${x.communities.join(',')}`);
+    for (const x of await r.getRoutes(fam))
+      out.push(`${fam} ${x.prefix} nh=${x.nextHop ?? ''} c=${x.communities.join(',')}`);
   }
   return out.sort();
 }
 
 /** One run: `seed` picks the steps; BW and ROUTER are this run's own loopback addresses. */
-export async function runAgainstDaemon(t: TestContext, SEED: number, BW: string, ROUTER: string): Promise<void> {
+export async function runAgainstDaemon(
+  t: TestContext,
+  SEED: number,
+  BW: string,
+  ROUTER: string,
+): Promise<void> {
   if (!(await haveBinary('gobgpd'))) {
     t.skip('gobgpd not installed');
     return;
@@ -123,8 +156,19 @@ policies: ./policies
 `;
   const model = new LifecycleModel(Date.now());
   for (const h of HOSTGROUPS) model.pol.set(h.name, { ...BASE, script: h.name === 'default' ? 0 : 1 });
-  const policies = () => Object.fromEntries(HOSTGROUPS.map((h) => [`${h.name}.yaml`, policyYaml(h.name, h.prefixes, model.pol.get(h.name)!, scripts)]));
-  const router = await startGobgp({ address: ROUTER, port: bgpPort, asn: 65001, peers: [{ address: BW, asn: 65010, passive: true }] });
+  const policies = () =>
+    Object.fromEntries(
+      HOSTGROUPS.map((h) => [
+        `${h.name}.yaml`,
+        policyYaml(h.name, h.prefixes, model.pol.get(h.name)!, scripts),
+      ]),
+    );
+  const router = await startGobgp({
+    address: ROUTER,
+    port: bgpPort,
+    asn: 65001,
+    peers: [{ address: BW, asn: 65010, passive: true }],
+  });
   const sock = dgram.createSocket('udp4');
   const agent: SflowAgent = { agent: '127.0.0.1', sequence: 0, sampleSequence: 0, uptimeMs: 0 };
   const traffic = trafficRng(SEED);
@@ -135,10 +179,18 @@ policies: ./policies
     const want = model.routerView();
     const wantN = expectedNotifications(model);
     try {
-      await waitFor(what, async () => {
-        const got = await routerView(router);
-        return JSON.stringify(got) === JSON.stringify(want) && JSON.stringify(notifications(s1, s2)) === JSON.stringify(wantN);
-      }, 20_000, 100);
+      await waitFor(
+        what,
+        async () => {
+          const got = await routerView(router);
+          return (
+            JSON.stringify(got) === JSON.stringify(want) &&
+            JSON.stringify(notifications(s1, s2)) === JSON.stringify(wantN)
+          );
+        },
+        20_000,
+        100,
+      );
     } catch (e) {
       const got = await routerView(router).catch((x: Error) => [`(router: ${x.message})`]);
       assert.fail(
@@ -147,7 +199,8 @@ policies: ./policies
       );
     }
   };
-  const activeAttacks = async (ip: string) => ((await d!.api('GET', '/attacks')).json.values as any[]).filter((a) => a.ip === ip);
+  const activeAttacks = async (ip: string) =>
+    ((await d!.api('GET', '/attacks')).json.values as any[]).filter((a) => a.ip === ip);
   const burst = async (ip: string) => {
     // ~700k pps for 400 ms at 1:1000: far over the 20k pps ban threshold.
     for (let i = 0; i < 8; i++) {
@@ -169,24 +222,47 @@ policies: ./policies
         case 'attack': {
           const ip = HOSTS[s.host]!.ip;
           // The detector reports one attack per host at a time: let the last one end first.
-          await waitFor(`the previous attack on ${ip} to end`, async () => (await activeAttacks(ip)).every((a) => !a.active), 20_000, 200);
+          await waitFor(
+            `the previous attack on ${ip} to end`,
+            async () => (await activeAttacks(ip)).every((a) => !a.active),
+            20_000,
+            200,
+          );
           const before = (await activeAttacks(ip)).length;
           await burst(ip);
-          await waitFor(`attack on ${ip} detected`, async () => (await activeAttacks(ip)).length > before, 20_000, 100);
+          await waitFor(
+            `attack on ${ip} detected`,
+            async () => (await activeAttacks(ip)).length > before,
+            20_000,
+            100,
+          );
           model.apply(s);
           model.apply({ t: 'finish', host: s.host }); // the burst is over
           break;
         }
         case 'manual_add': {
-          const res: { status: number; json: unknown } = await d.api('PUT', `/blackhole/${HOSTS[s.host]!.ip}`);
-          assert.ok(res.status === 200 || res.status === 400 || res.status === 409, `PUT /blackhole: ${res.status} ${JSON.stringify(res.json)}`);
+          const res: { status: number; json: unknown } = await d.api(
+            'PUT',
+            `/blackhole/${HOSTS[s.host]!.ip}`,
+          );
+          assert.ok(
+            res.status === 200 || res.status === 400 || res.status === 409,
+            `PUT /blackhole: ${res.status} ${JSON.stringify(res.json)}`,
+          );
           model.apply(s);
           break;
         }
         case 'manual_del': {
-          const all = [...((await d.api('GET', '/blackhole')).json.values as any[]), ...((await d.api('GET', '/flowspec')).json.values as any[])];
+          const all = [
+            ...((await d.api('GET', '/blackhole')).json.values as any[]),
+            ...((await d.api('GET', '/flowspec')).json.values as any[]),
+          ];
           if (all.length) {
-            const list = all.map((m) => ({ uuid: m.uuid as string, kind: (m.kind ?? 'flowspec') as string, prefix: (m.ip ?? '') as string }));
+            const list = all.map((m) => ({
+              uuid: m.uuid as string,
+              kind: (m.kind ?? 'flowspec') as string,
+              prefix: (m.ip ?? '') as string,
+            }));
             const order = LifecycleModel.pickOrder(list);
             const victim = list[order[s.pick % order.length]!]!;
             const res: { status: number; json: unknown } = await d.api('DELETE', `/blackhole/${victim.uuid}`);
@@ -197,11 +273,17 @@ policies: ./policies
         }
         case 'reload':
           model.apply(s);
-          for (const [name, text] of Object.entries(policies())) writeFileSync(join(dir, 'policies', name), text);
+          for (const [name, text] of Object.entries(policies()))
+            writeFileSync(join(dir, 'policies', name), text);
           {
             const seen = (d.output().match(/config reloaded/g) ?? []).length;
             d.proc.kill('SIGHUP');
-            await waitFor('config reloaded', async () => (d!.output().match(/config reloaded/g) ?? []).length > seen, 10_000, 50);
+            await waitFor(
+              'config reloaded',
+              async () => (d!.output().match(/config reloaded/g) ?? []).length > seen,
+              10_000,
+              50,
+            );
           }
           break;
         case 'restart':
@@ -223,11 +305,12 @@ policies: ./policies
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(notifications(s1, s2), expectedNotifications(model));
     const kinds = steps.reduce<Record<string, number>>((a, s) => ((a[s.t] = (a[s.t] ?? 0) + 1), a), {});
-    process.stdout.write(`# lifecycle against the daemon: ${steps.length} steps ${JSON.stringify(kinds)}, ${model.log.length} notification(s), all matched\n`);
+    process.stdout.write(
+      `# lifecycle against the daemon: ${steps.length} steps ${JSON.stringify(kinds)}, ${model.log.length} notification(s), all matched\n`,
+    );
   } finally {
     sock.close();
     await d?.kill();
     await router.stop();
   }
 }
-

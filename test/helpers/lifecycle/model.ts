@@ -45,8 +45,39 @@
  *    when it holds no blackhole), the attack seen again joins it without a notification;
  *    a ban holding no route is forgotten.
  */
-import { bitsOf, contains, covering, inside, prefixAddr, prefixLen, prefixText, size, sortKey, subtract, tightest } from './addr.js';
-import { ESC, ESC_COMMUNITY, HOSTS, MAX_BLACKHOLES, MAX_FLOWSPEC, NETWORKS, NEXT_HOP, SCRIPTS, WHITELIST, COMMUNITIES, HOSTGROUPS, HG_BLACKHOLE_LEN, HG_COVERAGE, HG_MAX_PIECES, HG_SAMPLES, initialPolicy, type Pol, type Step } from './world.js';
+import {
+  bitsOf,
+  contains,
+  covering,
+  inside,
+  prefixAddr,
+  prefixLen,
+  prefixText,
+  size,
+  sortKey,
+  subtract,
+  tightest,
+} from './addr.js';
+import {
+  ESC,
+  ESC_COMMUNITY,
+  HOSTS,
+  MAX_BLACKHOLES,
+  MAX_FLOWSPEC,
+  NETWORKS,
+  NEXT_HOP,
+  SCRIPTS,
+  WHITELIST,
+  COMMUNITIES,
+  HOSTGROUPS,
+  HG_BLACKHOLE_LEN,
+  HG_COVERAGE,
+  HG_MAX_PIECES,
+  HG_SAMPLES,
+  initialPolicy,
+  type Pol,
+  type Step,
+} from './world.js';
 
 interface MRoute {
   readonly kind: 'blackhole' | 'flowspec' | 'escalation';
@@ -152,12 +183,20 @@ export class LifecycleModel {
 
   /** Hostgroup-scope bans: "<hostgroup> <routes held> <partial|full> <expiry>", sorted. */
   hostgroupBans(): string[] {
-    return [...this.hgBans.values()].map((b) => `${b.hostgroup} ${this.routes.filter((r) => r.hg === b).length} ${b.partial ? 'partial' : 'full'} ${b.expiresAt}`).sort();
+    return [...this.hgBans.values()]
+      .map(
+        (b) =>
+          `${b.hostgroup} ${this.routes.filter((r) => r.hg === b).length} ${b.partial ? 'partial' : 'full'} ${b.expiresAt}`,
+      )
+      .sort();
   }
 
   /** The pick order of manual_del: "<kind> <prefix>". */
   static pickOrder(list: readonly { kind: string; prefix: string }[]): number[] {
-    return list.map((m, i) => [`${m.kind} ${m.prefix}`, i] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((x) => x[1]);
+    return list
+      .map((m, i) => [`${m.kind} ${m.prefix}`, i] as const)
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map((x) => x[1]);
   }
 
   // ---- steps ----------------------------------------------------------------------
@@ -222,7 +261,14 @@ export class LifecycleModel {
   }
 
   private attack(ip: string, hostgroup: string): void {
-    const a: MAttack = { uuid: `atk-${++this.counter}`, ip, hostgroup, startedAt: this.now, finished: false, ban: null };
+    const a: MAttack = {
+      uuid: `atk-${++this.counter}`,
+      ip,
+      hostgroup,
+      startedAt: this.now,
+      finished: false,
+      ban: null,
+    };
     this.attacks.set(a.uuid, a);
     const held = this.bans.get(ip);
     if (held) a.ban = held;
@@ -236,20 +282,46 @@ export class LifecycleModel {
     const p = this.pol.get(a.hostgroup)!;
     const bh = p.mode === 'blackhole' || p.mode === 'both';
     const fs = p.mode === 'flowspec' || p.mode === 'both';
-    const b: MBan = { ip: a.ip, hostgroup: a.hostgroup, expiresAt: this.now + p.banTimeMs, lastStatusAt: this.now, partial: !bh && fs, restored: false };
+    const b: MBan = {
+      ip: a.ip,
+      hostgroup: a.hostgroup,
+      expiresAt: this.now + p.banTimeMs,
+      lastStatusAt: this.now,
+      partial: !bh && fs,
+      restored: false,
+    };
     this.bans.set(a.ip, b);
     // Every attack in progress on the host is under this ban.
-    for (const x of this.attacks.values()) if (x.ip === a.ip && (x === a || (!x.finished && x.ban === null))) x.ban = b;
+    for (const x of this.attacks.values())
+      if (x.ip === a.ip && (x === a || (!x.finished && x.ban === null))) x.ban = b;
     if (bh && this.safe(a.ip)) {
       const prefix = this.hostPrefix(a.ip);
       const exists = this.routes.some((r) => r.kind === 'blackhole' && r.prefix === prefix);
       if (!exists && this.count('blackhole') < MAX_BLACKHOLES) {
-        this.routes.push({ kind: 'blackhole', ip: a.ip, prefix, hostgroup: a.hostgroup, view: this.blackholeView(a.ip, COMMUNITIES[p.community]), ban: b, hg: null, at: this.now });
+        this.routes.push({
+          kind: 'blackhole',
+          ip: a.ip,
+          prefix,
+          hostgroup: a.hostgroup,
+          view: this.blackholeView(a.ip, COMMUNITIES[p.community]),
+          ban: b,
+          hg: null,
+          at: this.now,
+        });
       }
     }
     if (fs && this.safe(a.ip) && this.count('flowspec') < MAX_FLOWSPEC) {
       const fam = a.ip.includes(':') ? 'ipv6-flowspec' : 'ipv4-flowspec';
-      this.routes.push({ kind: 'flowspec', ip: a.ip, prefix: this.hostPrefix(a.ip), hostgroup: a.hostgroup, view: `${fam} dst=${this.hostPrefix(a.ip)}`, ban: b, hg: null, at: this.now });
+      this.routes.push({
+        kind: 'flowspec',
+        ip: a.ip,
+        prefix: this.hostPrefix(a.ip),
+        hostgroup: a.hostgroup,
+        view: `${fam} dst=${this.hostPrefix(a.ip)}`,
+        ban: b,
+        hg: null,
+        at: this.now,
+      });
     }
     this.notify(b.partial ? 'partial_block' : 'ban', a.ip, a.hostgroup);
   }
@@ -309,7 +381,16 @@ export class LifecycleModel {
     if (this.routes.some((r) => r.kind === 'blackhole' && r.prefix === prefix)) return;
     if (this.count('blackhole') >= MAX_BLACKHOLES) return;
     const p = this.pol.get(hostgroup)!;
-    this.routes.push({ kind: 'blackhole', ip, prefix, hostgroup, view: this.blackholeView(ip, COMMUNITIES[p.community]), ban: null, hg: null, at: this.now });
+    this.routes.push({
+      kind: 'blackhole',
+      ip,
+      prefix,
+      hostgroup,
+      view: this.blackholeView(ip, COMMUNITIES[p.community]),
+      ban: null,
+      hg: null,
+      at: this.now,
+    });
   }
 
   private manualDel(pick: number): void {
@@ -324,8 +405,10 @@ export class LifecycleModel {
   private restart(): void {
     this.attacks.clear();
     this.hgAttacks.clear();
-    for (const b of this.bans.values()) if (!this.routes.some((r) => r.ban === b)) this.fullLog.push(`forget ${b.ip} -`);
-    for (const b of this.hgBans.values()) if (!this.routes.some((r) => r.hg === b)) this.fullLog.push(`forget hg:${b.hostgroup} -`);
+    for (const b of this.bans.values())
+      if (!this.routes.some((r) => r.ban === b)) this.fullLog.push(`forget ${b.ip} -`);
+    for (const b of this.hgBans.values())
+      if (!this.routes.some((r) => r.hg === b)) this.fullLog.push(`forget hg:${b.hostgroup} -`);
     const bans = new Map<string, MBan>();
     const hgBans = new Map<string, MHgBan>();
     const rebuilt: MRoute[] = [];
@@ -357,7 +440,14 @@ export class LifecycleModel {
       let b = bans.get(r.ip);
       if (!b) {
         const hasBlackhole = this.routes.some((x) => x.ban === r.ban && x.kind === 'blackhole');
-        b = { ip: r.ip, hostgroup: r.hostgroup, expiresAt: r.ban.expiresAt, lastStatusAt: this.now, partial: !hasBlackhole, restored: true };
+        b = {
+          ip: r.ip,
+          hostgroup: r.hostgroup,
+          expiresAt: r.ban.expiresAt,
+          lastStatusAt: this.now,
+          partial: !hasBlackhole,
+          restored: true,
+        };
         bans.set(r.ip, b);
       }
       rebuilt.push({ ...r, ban: b });
@@ -365,7 +455,11 @@ export class LifecycleModel {
     this.routes = rebuilt;
     this.bans = bans;
     this.hgBans = hgBans;
-    this.own = new Map(this.routes.filter((r) => r.kind === 'escalation').map((r) => [r.prefix, { prefix: r.prefix, hostgroup: r.hostgroup, runsBelow: 0 }]));
+    this.own = new Map(
+      this.routes
+        .filter((r) => r.kind === 'escalation')
+        .map((r) => [r.prefix, { prefix: r.prefix, hostgroup: r.hostgroup, runsBelow: 0 }]),
+    );
     this.suppressed.clear();
   }
 
@@ -378,9 +472,12 @@ export class LifecycleModel {
       }
     }
     // A hostgroup-scope blackhole is a covering prefix already, not a host to widen.
-    const banned = this.routes.filter((r) => r.kind === 'blackhole' && r.hg === null).sort((a, b) => (sortKey(a.ip) < sortKey(b.ip) ? -1 : 1));
+    const banned = this.routes
+      .filter((r) => r.kind === 'blackhole' && r.hg === null)
+      .sort((a, b) => (sortKey(a.ip) < sortKey(b.ip) ? -1 : 1));
     const above = (r: MRoute) => (this.pol.get(r.hostgroup)?.esc ?? false) && this.emergency.has(r.ip);
-    for (const s of [...this.suppressed]) if (!banned.some((r) => contains(s, r.ip))) this.suppressed.delete(s);
+    for (const s of [...this.suppressed])
+      if (!banned.some((r) => contains(s, r.ip))) this.suppressed.delete(s);
 
     const held = new Map<string, number>();
     const withdrawn = new Set<string>();
@@ -406,7 +503,13 @@ export class LifecycleModel {
       if (this.own.has(prefix) || withdrawn.has(prefix) || fresh.has(prefix)) continue;
       if (this.suppressed.has(prefix)) continue;
       if (WHITELIST.some((w) => contains(prefix, w.split('/')[0]!))) continue;
-      if (!NETWORKS.some((n) => contains(n, prefix.split('/')[0]!) && Number(n.split('/')[1]) <= Number(prefix.split('/')[1]))) continue;
+      if (
+        !NETWORKS.some(
+          (n) =>
+            contains(n, prefix.split('/')[0]!) && Number(n.split('/')[1]) <= Number(prefix.split('/')[1]),
+        )
+      )
+        continue;
       if ((held.get(r.hostgroup) ?? 0) >= ESC.maxPrefixes) continue;
       held.set(r.hostgroup, (held.get(r.hostgroup) ?? 0) + 1);
       fresh.set(prefix, { hostgroup: r.hostgroup });
@@ -414,7 +517,16 @@ export class LifecycleModel {
     for (const [prefix, f] of fresh) {
       const fam = prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
       const nh = prefix.includes(':') ? NEXT_HOP.ipv6 : NEXT_HOP.ipv4;
-      this.routes.push({ kind: 'escalation', ip: prefix, prefix, hostgroup: f.hostgroup, view: `${fam} ${prefix} nh=${nh} c=${ESC_COMMUNITY}`, ban: null, hg: null, at: this.now });
+      this.routes.push({
+        kind: 'escalation',
+        ip: prefix,
+        prefix,
+        hostgroup: f.hostgroup,
+        view: `${fam} ${prefix} nh=${nh} c=${ESC_COMMUNITY}`,
+        ban: null,
+        hg: null,
+        at: this.now,
+      });
       this.own.set(prefix, { prefix, hostgroup: f.hostgroup, runsBelow: 0 });
       this.notify('escalate', prefix, f.hostgroup);
     }
@@ -450,7 +562,17 @@ export class LifecycleModel {
     const bh = this.hgWants(name, 'blackhole');
     if (!fs && !bh) return; // no actions.hostgroup: the daemon only notifies (not the manager's part)
     const p = this.pol.get(name)!;
-    const b: MHgBan = { hostgroup: name, expiresAt: this.now + p.banTimeMs, lastStatusAt: this.now, partial: fs && !bh, attackSeen: true, finished: false, covered: new Set(), rules: 0, tries: 0 };
+    const b: MHgBan = {
+      hostgroup: name,
+      expiresAt: this.now + p.banTimeMs,
+      lastStatusAt: this.now,
+      partial: fs && !bh,
+      attackSeen: true,
+      finished: false,
+      covered: new Set(),
+      rules: 0,
+      tries: 0,
+    };
     this.hgBans.set(name, b);
     this.hgFill(b);
     this.notify(b.partial ? 'partial_block' : 'ban', `hg:${name}`, name);
@@ -488,12 +610,14 @@ export class LifecycleModel {
     const cuts = (from: number, left: number): string[][] => {
       if (left === 1) return [[tightest(sorted.slice(from))]];
       const out: string[][] = [[tightest(sorted.slice(from))]];
-      for (let i = from + 1; i < sorted.length; i++) for (const rest of cuts(i, left - 1)) out.push([tightest(sorted.slice(from, i)), ...rest]);
+      for (let i = from + 1; i < sorted.length; i++)
+        for (const rest of cuts(i, left - 1)) out.push([tightest(sorted.slice(from, i)), ...rest]);
       return out;
     };
     const total = (c: string[]) => c.reduce((s, p) => s + size(p), 0);
     // Fewest addresses; between covers as small, the fewest prefixes (no rule for nothing spared).
-    const better = (c: string[]) => total(c) < total(best) || (total(c) === total(best) && c.length < best.length);
+    const better = (c: string[]) =>
+      total(c) < total(best) || (total(c) === total(best) && c.length < best.length);
     for (const c of cuts(0, Math.min(max, sorted.length))) {
       if (better(c)) [best, tie] = [c, false];
       else if (total(c) === total(best) && c.length === best.length && c.join() !== best.join()) tie = true;
@@ -511,7 +635,8 @@ export class LifecycleModel {
     const own = this.hgPrefixes(name);
     const within = own.length > 0 ? own : NETWORKS;
     let dest: string[];
-    if (p.hgDest === 'hostgroup' && own.length > 0) dest = own.filter((n) => hosts.some((ip) => contains(n, ip)));
+    if (p.hgDest === 'hostgroup' && own.length > 0)
+      dest = own.filter((n) => hosts.some((ip) => contains(n, ip)));
     else {
       // Grouped by the most specific prefix of `within` holding them: a cover never spans two.
       const groups = new Map<string, string[]>();
@@ -519,9 +644,11 @@ export class LifecycleModel {
         const w = [...within].sort((x, y) => prefixLen(y) - prefixLen(x)).find((n) => contains(n, ip));
         if (w) groups.set(w, [...(groups.get(w) ?? []), ip]);
       }
-      if (groups.size > p.hgMax) throw new Error(`the model's world has more groups than max_prefixes in ${name}`);
+      if (groups.size > p.hgMax)
+        throw new Error(`the model's world has more groups than max_prefixes in ${name}`);
       const perGroup = [...groups.values()].map((g) => this.smallestCover(g, p.hgMax));
-      if (perGroup.length > 1 && perGroup.some((c) => c.length > 1)) throw new Error(`the model's world splits two groups of ${name}`);
+      if (perGroup.length > 1 && perGroup.some((c) => c.length > 1))
+        throw new Error(`the model's world splits two groups of ${name}`);
       dest = perGroup.flat();
     }
     // Safe: inside networks; around the whitelist, only the pieces with attacked hosts.
@@ -531,12 +658,16 @@ export class LifecycleModel {
       const pieces = subtract(d, WHITELIST).filter((q) => hosts.some((ip) => contains(q, ip)));
       safe.push(...pieces);
     }
-    if (safe.length > p.hgMax) throw new Error(`the model's world splits ${dest.join(', ')} into more than max_prefixes`);
+    if (safe.length > p.hgMax)
+      throw new Error(`the model's world splits ${dest.join(', ')} into more than max_prefixes`);
     // One rule per destination with sampled traffic, the largest first, until the coverage target.
     const total = sampled.reduce((s, [, w]) => s + w, 0);
-    const weighted = safe.map((d) => ({ d, w: sampled.filter(([ip]) => contains(d, ip)).reduce((s, [, w]) => s + w, 0) })).filter((x) => x.w > 0);
+    const weighted = safe
+      .map((d) => ({ d, w: sampled.filter(([ip]) => contains(d, ip)).reduce((s, [, w]) => s + w, 0) }))
+      .filter((x) => x.w > 0);
     weighted.sort((x, y) => y.w - x.w);
-    if (weighted.some((x, i) => i > 0 && x.w === weighted[i - 1]!.w)) throw new Error(`the model's world ties two destinations of ${name}`);
+    if (weighted.some((x, i) => i > 0 && x.w === weighted[i - 1]!.w))
+      throw new Error(`the model's world ties two destinations of ${name}`);
     const rules: string[] = [];
     let covered = 0;
     for (const { d, w } of weighted) {
@@ -548,9 +679,19 @@ export class LifecycleModel {
     for (const d of rules) {
       const fam = d.includes(':') ? 'ipv6-flowspec' : 'ipv4-flowspec';
       const view = `${fam} dst=${d}`;
-      if (this.routes.some((r) => r.view === view)) throw new Error(`the model's world repeats the FlowSpec rule ${view}`);
+      if (this.routes.some((r) => r.view === view))
+        throw new Error(`the model's world repeats the FlowSpec rule ${view}`);
       if (this.count('flowspec') >= MAX_FLOWSPEC) continue;
-      this.routes.push({ kind: 'flowspec', ip: prefixAddr(d), prefix: d, hostgroup: name, view, ban: null, hg: b, at: this.now });
+      this.routes.push({
+        kind: 'flowspec',
+        ip: prefixAddr(d),
+        prefix: d,
+        hostgroup: name,
+        view,
+        ban: null,
+        hg: b,
+        at: this.now,
+      });
       b.rules++;
     }
   }
@@ -574,7 +715,16 @@ export class LifecycleModel {
         b.covered.add(q);
         if (this.routes.some((r) => r.kind === 'blackhole' && r.prefix === q)) continue;
         if (this.count('blackhole') >= MAX_BLACKHOLES) continue;
-        this.routes.push({ kind: 'blackhole', ip, prefix: q, hostgroup: name, view: this.blackholeView(ip, COMMUNITIES[p.community], q), ban: null, hg: b, at: this.now });
+        this.routes.push({
+          kind: 'blackhole',
+          ip,
+          prefix: q,
+          hostgroup: name,
+          view: this.blackholeView(ip, COMMUNITIES[p.community], q),
+          ban: null,
+          hg: b,
+          at: this.now,
+        });
       }
     }
   }
@@ -599,7 +749,13 @@ export class LifecycleModel {
           if (attacking && seen) this.hgStart(b.hostgroup);
           continue;
         }
-      } else if (this.hgHolds(b) && b.rules === 0 && b.tries < HG_FLOWSPEC_TRIES && this.hgWants(b.hostgroup, 'flowspec')) this.hgFlowspec(b);
+      } else if (
+        this.hgHolds(b) &&
+        b.rules === 0 &&
+        b.tries < HG_FLOWSPEC_TRIES &&
+        this.hgWants(b.hostgroup, 'flowspec')
+      )
+        this.hgFlowspec(b);
       if (p.statusDelayMs > 0 && this.now - b.lastStatusAt >= p.statusDelayMs) {
         b.lastStatusAt = this.now;
         this.notify('attack_status', `hg:${b.hostgroup}`, b.hostgroup);

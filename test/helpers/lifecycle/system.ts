@@ -10,7 +10,14 @@
  */
 import { decodeMessage } from '../../../src/bgp/codec.js';
 import { DesiredSet } from '../../../src/bgp/desired.js';
-import { AdjRibOut, packAnnouncements, packWithdrawals, ribKey, selectForPeer, type PackContext } from '../../../src/bgp/ribout.js';
+import {
+  AdjRibOut,
+  packAnnouncements,
+  packWithdrawals,
+  ribKey,
+  selectForPeer,
+  type PackContext,
+} from '../../../src/bgp/ribout.js';
 import type { BgpFamily, Config } from '../../../src/config/types.js';
 import type { HostRates, RateFn } from '../../../src/detection/types.js';
 import { EscalationLoop } from '../../../src/escalation/loop.js';
@@ -23,7 +30,24 @@ import type { NotifierApi } from '../../../src/mitigation/notify.js';
 import type { Mitigation } from '../../../src/mitigation/types.js';
 import { addrToString, prefixToString } from '../../../src/wire/addr.js';
 import { attack, hostgroup, sample, testConfig, zeroRates } from '../../fixtures/mitigation/helpers.js';
-import { COMMUNITIES, ESC, ESC_COMMUNITY, HG_BLACKHOLE_LEN, HG_COVERAGE, HG_SAMPLES, HOSTGROUPS, HOSTS, MAX_BLACKHOLES, MAX_FLOWSPEC, NETWORKS, NEXT_HOP, SCRIPTS, WHITELIST, type Pol, type Step } from './world.js';
+import {
+  COMMUNITIES,
+  ESC,
+  ESC_COMMUNITY,
+  HG_BLACKHOLE_LEN,
+  HG_COVERAGE,
+  HG_SAMPLES,
+  HOSTGROUPS,
+  HOSTS,
+  MAX_BLACKHOLES,
+  MAX_FLOWSPEC,
+  NETWORKS,
+  NEXT_HOP,
+  SCRIPTS,
+  WHITELIST,
+  type Pol,
+  type Step,
+} from './world.js';
 import type { AttackRecord } from '../../../src/detection/types.js';
 import type { HostgroupAttack } from '../../../src/detection/index.js';
 import type { FlowSample } from '../../../src/capture/flow.js';
@@ -31,12 +55,35 @@ import { LifecycleModel } from './model.js';
 
 /** One attack record per host, copied with a new uuid for each attack (building one is not what is tested). */
 const BASE_RECORDS = new Map<string, AttackRecord>();
-const FAMILIES: ReadonlySet<BgpFamily> = new Set(['ipv4-unicast', 'ipv6-unicast', 'ipv4-flowspec', 'ipv6-flowspec']);
+const FAMILIES: ReadonlySet<BgpFamily> = new Set([
+  'ipv4-unicast',
+  'ipv6-unicast',
+  'ipv4-flowspec',
+  'ipv6-flowspec',
+]);
 /** A hostgroup-total attack's aggregate samples (world.ts HG_SAMPLES): one UDP reflection pattern, weight in packets. */
 function hgSamples(name: string): FlowSample[] {
-  return (HG_SAMPLES[name] ?? []).map(([dst, w]) => sample(dst, { src: '192.0.2.53', protocol: 17, srcPort: 53, dstPort: 40000, tcpFlags: 0, packetLength: 1200, packets: w * 100, bytes: w * 120_000 }));
+  return (HG_SAMPLES[name] ?? []).map(([dst, w]) =>
+    sample(dst, {
+      src: '192.0.2.53',
+      protocol: 17,
+      srcPort: 53,
+      dstPort: 40000,
+      tcpFlags: 0,
+      packetLength: 1200,
+      packets: w * 100,
+      bytes: w * 120_000,
+    }),
+  );
 }
-const PACK: PackContext = { as4: true, maxMessage: 4096, ebgp: true, localAs: 65100, nextHopSelf: {}, localAddress: '127.0.0.1' };
+const PACK: PackContext = {
+  as4: true,
+  maxMessage: 4096,
+  ebgp: true,
+  localAs: 65100,
+  nextHopSelf: {},
+  localAddress: '127.0.0.1',
+};
 
 export function configOf(pols: ReadonlyMap<string, Pol>): Config {
   const hgs = HOSTGROUPS.map((h) => {
@@ -46,11 +93,24 @@ export function configOf(pols: ReadonlyMap<string, Pol>): Config {
       ban_time_ms: p.banTimeMs,
       unban_only_if_attack_finished: p.unbanOnly,
       ban_status_delay_ms: p.statusDelayMs,
-      blackhole: { enabled: p.mode === 'blackhole' || p.mode === 'both', communities: [COMMUNITIES[p.community]], next_hop: { ...NEXT_HOP } },
-      notify: sc ? { script: sc.script, format: sc.format, timeout_ms: 1000 } : { format: 'json', timeout_ms: 1000 },
+      blackhole: {
+        enabled: p.mode === 'blackhole' || p.mode === 'both',
+        communities: [COMMUNITIES[p.community]],
+        next_hop: { ...NEXT_HOP },
+      },
+      notify: sc
+        ? { script: sc.script, format: sc.format, timeout_ms: 1000 }
+        : { format: 'json', timeout_ms: 1000 },
       hostgroup: {
-        flowspec: { enabled: p.hg === 'flowspec' || p.hg === 'both', destination: p.hgDest, max_prefixes: p.hgMax },
-        blackhole: { enabled: p.hg === 'blackhole' || p.hg === 'both', prefix_length: { ...HG_BLACKHOLE_LEN } },
+        flowspec: {
+          enabled: p.hg === 'flowspec' || p.hg === 'both',
+          destination: p.hgDest,
+          max_prefixes: p.hgMax,
+        },
+        blackhole: {
+          enabled: p.hg === 'blackhole' || p.hg === 'both',
+          prefix_length: { ...HG_BLACKHOLE_LEN },
+        },
       },
       flowspec: { enabled: p.mode === 'flowspec' || p.mode === 'both', coverage: HG_COVERAGE },
       escalation: {
@@ -65,7 +125,12 @@ export function configOf(pols: ReadonlyMap<string, Pol>): Config {
       },
     });
   });
-  return testConfig({ networks: NETWORKS, whitelist: WHITELIST, hostgroups: hgs, mitigation: { max_blackholes: MAX_BLACKHOLES, max_flowspec_rules: MAX_FLOWSPEC } });
+  return testConfig({
+    networks: NETWORKS,
+    whitelist: WHITELIST,
+    hostgroups: hgs,
+    mitigation: { max_blackholes: MAX_BLACKHOLES, max_flowspec_rules: MAX_FLOWSPEC },
+  });
 }
 
 function communityText(c: number): string {
@@ -94,12 +159,18 @@ class Router {
       }
     }
     const c = comms.join(',');
-    for (const p of m.nlri) this.rib.set(`ipv4-unicast ${prefixToString(p)}`, `ipv4-unicast ${prefixToString(p)} nh=${nh} c=${c}`);
+    for (const p of m.nlri)
+      this.rib.set(`ipv4-unicast ${prefixToString(p)}`, `ipv4-unicast ${prefixToString(p)} nh=${nh} c=${c}`);
     for (const a of m.attributes) {
       if (a.kind !== 'mp_reach') continue;
       const fam = a.afi === 1 ? 4 : 6;
-      const mpNh = a.nextHop.length >= 16 ? addrToString({ family: 6, bytes: a.nextHop.subarray(0, 16) }) : '';
-      for (const p of a.nlri) this.rib.set(`ipv${fam}-unicast ${prefixToString(p)}`, `ipv${fam}-unicast ${prefixToString(p)} nh=${mpNh} c=${c}`);
+      const mpNh =
+        a.nextHop.length >= 16 ? addrToString({ family: 6, bytes: a.nextHop.subarray(0, 16) }) : '';
+      for (const p of a.nlri)
+        this.rib.set(
+          `ipv${fam}-unicast ${prefixToString(p)}`,
+          `ipv${fam}-unicast ${prefixToString(p)} nh=${mpNh} c=${c}`,
+        );
       for (const f of a.flowspec) {
         const d = decodeNlri(f, fam as 4 | 6);
         const dst = d.destination_prefix ? prefixToString(d.destination_prefix.prefix) : 'none';
@@ -151,7 +222,12 @@ export class LifecycleSystem {
     const notifier: NotifierApi = {
       notify: (doc, action) => {
         if (!action.script) return;
-        const what = doc.action === 'escalate' || doc.action === 'deescalate' || doc.action === 'escalation_refused' ? doc.prefix : doc.alert_scope === 'hostgroup' ? `hg:${doc.hostgroup_name}` : doc.ip;
+        const what =
+          doc.action === 'escalate' || doc.action === 'deescalate' || doc.action === 'escalation_refused'
+            ? doc.prefix
+            : doc.alert_scope === 'hostgroup'
+              ? `hg:${doc.hostgroup_name}`
+              : doc.ip;
         if (doc.action === 'escalation_refused') return; // refusals are logs, not part of the lifecycle
         this.log.push(`${doc.action} ${what} ${action.script}`);
       },
@@ -173,7 +249,12 @@ export class LifecycleSystem {
       now: () => this.now,
     });
     await this.mgr.restore([...state.values()]);
-    const rateFn = (ip: string): RateFn => (dir, cls, unit) => (this.emergency.has(ip) && dir === 'incoming' && cls === 'total' && unit === 'pps' ? ESC.ppsThreshold * 5 : 0);
+    const rateFn =
+      (ip: string): RateFn =>
+      (dir, cls, unit) =>
+        this.emergency.has(ip) && dir === 'incoming' && cls === 'total' && unit === 'pps'
+          ? ESC.ppsThreshold * 5
+          : 0;
     this.loop = new EscalationLoop({
       config: this.cfg,
       manager: this.mgr,
@@ -202,10 +283,14 @@ export class LifecycleSystem {
   sync(): void {
     const dirty = this.dirty;
     this.dirty = new Set();
-    const diff = dirty === null ? this.rib.diff(selectForPeer(this.desired.values(), FAMILIES, 0).routes) : this.rib.diffKeys(dirty, (k) => this.desired.get(k));
+    const diff =
+      dirty === null
+        ? this.rib.diff(selectForPeer(this.desired.values(), FAMILIES, 0).routes)
+        : this.rib.diffKeys(dirty, (k) => this.desired.get(k));
     for (const msg of packWithdrawals(diff.withdraw, PACK)) this.router.receive(msg);
     const packed = packAnnouncements(diff.announce, PACK);
-    if (packed.skipped.length) throw new Error(`routes not sent: ${packed.skipped.map((s) => s.problem).join('; ')}`);
+    if (packed.skipped.length)
+      throw new Error(`routes not sent: ${packed.skipped.map((s) => s.problem).join('; ')}`);
     for (const msg of packed.messages) this.router.receive(msg);
     this.rib.apply(diff);
   }
@@ -217,7 +302,12 @@ export class LifecycleSystem {
         const uuid = `atk-${++this.counter}`;
         let base = BASE_RECORDS.get(h.ip);
         if (!base) BASE_RECORDS.set(h.ip, (base = attack(h.ip, 'base', h.hostgroup)));
-        const rec: AttackRecord = { ...base, uuid, details: { ...base.details, attack_uuid: uuid }, startedAt: this.now };
+        const rec: AttackRecord = {
+          ...base,
+          uuid,
+          details: { ...base.details, attack_uuid: uuid },
+          startedAt: this.now,
+        };
         const list = this.active.get(h.ip) ?? [];
         list.push(rec);
         this.active.set(h.ip, list);
@@ -332,11 +422,17 @@ export class LifecycleSystem {
   }
 
   escalations(): string[] {
-    return this.loop.list().map((e) => e.prefix).sort();
+    return this.loop
+      .list()
+      .map((e) => e.prefix)
+      .sort();
   }
 
   /** Hostgroup-scope bans as LifecycleModel.hostgroupBans() writes them. */
   hostgroupBans(): string[] {
-    return this.mgr.hostgroupBans().map((b) => `${b.hostgroup} ${b.uuids.size} ${b.partial ? 'partial' : 'full'} ${b.expiresAt}`).sort();
+    return this.mgr
+      .hostgroupBans()
+      .map((b) => `${b.hostgroup} ${b.uuids.size} ${b.partial ? 'partial' : 'full'} ${b.expiresAt}`)
+      .sort();
   }
 }

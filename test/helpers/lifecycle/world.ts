@@ -60,7 +60,18 @@ export const ESC_COMMUNITY = '65000:999';
 export const NEXT_HOP = { ipv4: '192.0.2.1', ipv6: '100::1' } as const;
 export const SCRIPTS = [null, { script: '/s1', format: 'json' }, { script: '/s2', format: 'text' }] as const;
 
-export const INITIAL_POLICY: Pol = { mode: 'blackhole', script: 1, unbanOnly: true, banTimeMs: 5000, statusDelayMs: 0, community: 0, esc: true, hg: 'none', hgDest: 'hostgroup', hgMax: 1 };
+export const INITIAL_POLICY: Pol = {
+  mode: 'blackhole',
+  script: 1,
+  unbanOnly: true,
+  banTimeMs: 5000,
+  statusDelayMs: 0,
+  community: 0,
+  esc: true,
+  hg: 'none',
+  hgDest: 'hostgroup',
+  hgMax: 1,
+};
 
 /** Each hostgroup's policy at the start: escalation on web and v6, a different actions.hostgroup on each. */
 export function initialPolicy(name: string): Pol {
@@ -81,10 +92,23 @@ export function initialPolicy(name: string): Pol {
  * hosts attacked on their own, which join the cover with no weight.
  */
 export const HG_SAMPLES: Readonly<Record<string, readonly (readonly [string, number])[]>> = {
-  default: [['198.51.100.20', 5], ['198.51.100.21', 4]],
-  web: [['203.0.113.10', 5], ['203.0.113.11', 4], ['203.0.113.40', 3]],
-  dns: [['203.0.113.131', 5], ['203.0.113.140', 4]],
-  v6: [['2001:db8::100', 5], ['2001:db8::180', 4]],
+  default: [
+    ['198.51.100.20', 5],
+    ['198.51.100.21', 4],
+  ],
+  web: [
+    ['203.0.113.10', 5],
+    ['203.0.113.11', 4],
+    ['203.0.113.40', 3],
+  ],
+  dns: [
+    ['203.0.113.131', 5],
+    ['203.0.113.140', 4],
+  ],
+  v6: [
+    ['2001:db8::100', 5],
+    ['2001:db8::180', 4],
+  ],
 };
 /** actions.hostgroup.blackhole.prefix_length, and the whitelist split's most pieces. */
 export const HG_BLACKHOLE_LEN = { ipv4: 24, ipv6: 48 } as const;
@@ -121,7 +145,12 @@ function randomPol(r: () => number, hostgroup: string, withHg: boolean): Pol {
   };
   const init = initialPolicy(hostgroup);
   if (!withHg) return { ...p, hg: init.hg, hgDest: init.hgDest, hgMax: init.hgMax };
-  return { ...p, hg: pick(['none', 'flowspec', 'blackhole', 'both', 'both'] as const), hgDest: pick(['hostgroup', 'attacked'] as const), hgMax: pick([1, 2] as const) };
+  return {
+    ...p,
+    hg: pick(['none', 'flowspec', 'blackhole', 'both', 'both'] as const),
+    hgDest: pick(['hostgroup', 'attacked'] as const),
+    hgMax: pick([1, 2] as const),
+  };
 }
 
 /**
