@@ -34,7 +34,7 @@ async function child(mode: string): Promise<void> {
     const quiet = {
       info() {},
       warn(m: string) {
-        process.stderr.write(m + '\n');
+        process.stderr.write(`${m}\n`);
       },
       error() {},
       debug() {},

@@ -71,13 +71,13 @@ async function breakwater(): Promise<void> {
   ];
   for (let i = 0; i < N; i++)
     lines.push(`    - { prefix: ${hostOf(i)}/32, next_hop: ${NH}, communities: ['${COMM}'] }`);
-  const text = lines.join('\n') + '\n';
+  const text = `${lines.join('\n')}\n`;
   writeFileSync(join(dir, 'main.yaml'), text);
   const t0 = performance.now();
   const child = spawn(
     process.execPath,
     [
-      ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+      ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
       BIN,
       'run',
       '--config',

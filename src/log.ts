@@ -18,7 +18,7 @@ import type { LoggingConfig } from './config/types.js';
 const textFormat = winston.format.printf((info) => {
   const { level, message, timestamp, module, ...rest } = info as Record<string, unknown>;
   const extra = Object.keys(rest).filter((k) => typeof k === 'string' && k !== 'splat');
-  const tail = extra.length ? ' ' + extra.map((k) => `${k}=${fmt(rest[k])}`).join(' ') : '';
+  const tail = extra.length ? ` ${extra.map((k) => `${k}=${fmt(rest[k])}`).join(' ')}` : '';
   return `${timestamp} ${String(level).padEnd(5)} ${module ? `[${module}] ` : ''}${message}${tail}`;
 });
 

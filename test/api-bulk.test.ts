@@ -125,7 +125,7 @@ describe('API: bulk blackholes', () => {
     assert.equal((await call('PUT', '/blackhole', { ip: '203.0.113.9' })).status, 400);
     const big = JSON.stringify(Array.from({ length: 1_200_000 }, () => '203.0.113.99'));
     assert.ok(big.length > 16 * 1024 * 1024);
-    const res = await fetch(base + '/blackhole', { method: 'PUT', body: big }).catch((e: Error) => e);
+    const res = await fetch(`${base}/blackhole`, { method: 'PUT', body: big }).catch((e: Error) => e);
     if (res instanceof Error) assert.match(res.message, /fetch failed|socket|EPIPE|reset/i);
     else assert.equal(res.status, 413);
   });

@@ -69,7 +69,7 @@ test('check: password and ttl_security accepted with the addon, bad values refus
 
 test('without the addon: check and run refuse a peer with password or ttl_security, naming it and the fix', () =>
   withConfig(
-    PEERS + 'api: { listen: "127.0.0.1:0" }\ncapture: { listeners: [] }\nstate_dir: STATE\n',
+    `${PEERS}api: { listen: "127.0.0.1:0" }\ncapture: { listeners: [] }\nstate_dir: STATE\n`,
     (file) => {
       const env = { BREAKWATER_DISABLE_NATIVE: '1' };
       const r = check(file, env);

@@ -36,7 +36,7 @@ test('breakwater check without --config checks the built-in defaults', () => {
 });
 
 test('breakwater check prints each error as file:line:col: message and exits 1, without a stack', () => {
-  const r = check('--config', FIX + 'pol-loop/breakwater.yaml');
+  const r = check('--config', `${FIX}pol-loop/breakwater.yaml`);
   assert.equal(r.code, 1);
   const lines = r.err.trimEnd().split('\n');
   assert.equal(lines.length, 3);
@@ -45,7 +45,7 @@ test('breakwater check prints each error as file:line:col: message and exits 1, 
   assert.equal(lines[2], '2 errors');
   assert.doesNotMatch(r.err, /^\s+at /m);
   assert.equal(r.out, '');
-  const bad = check('--config', FIX + 'missing.yaml');
+  const bad = check('--config', `${FIX}missing.yaml`);
   assert.equal(bad.code, 1);
   assert.match(bad.err, /missing\.yaml:1:1: cannot read config: no such file\n1 error\n$/);
   assert.equal(check('--bogus').code, 2);
@@ -150,7 +150,7 @@ test('the production examples in docs/config.md and README pass check', () => {
     assert.match(yaml, /exporters:/);
     assert.match(yaml, /password: "/);
     assert.match(yaml, /tls: \{ cert:/);
-    const cfg = join(dir, file.replace(/\W/g, '_') + '.yaml');
+    const cfg = join(dir, `${file.replace(/\W/g, '_')}.yaml`);
     writeFileSync(cfg, yaml);
     const r = check('--config', cfg);
     assert.equal(r.code, 0, `${file} ${heading}: ${r.err}`);

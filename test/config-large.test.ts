@@ -24,15 +24,15 @@ function big(n: number, bad?: { at: number; text: string }): string {
         : `    - { prefix: ${host}/32, next_hop: 192.0.2.1, communities: ['65535:666', blackhole] }`,
     );
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 test('a large config parses to the same data on the fast path as on the positioned path', () => {
-  const text = big(5_000) + 'dry_run: true\ndetection: { tick: 100ms, samples_per_host: 0x10 }\n';
+  const text = `${big(5_000)}dry_run: true\ndetection: { tick: 100ms, samples_per_host: 0x10 }\n`;
   assert.ok(text.length > 256 * 1024, 'the file is large enough for the fast path');
   const fast = YamlSource.parse('<big>', text);
   // The same text behind a comment holding an anchor-like token takes the positioned parse.
-  const slow = YamlSource.parse('<big>', text + '# &anchor\n');
+  const slow = YamlSource.parse('<big>', `${text}# &anchor\n`);
   assert.ok(fast.ok && slow.ok);
   assert.deepEqual(fast.src.data, slow.src.data);
   const c = parseConfig('<big>', text);
@@ -60,7 +60,7 @@ test('an error in a large config is located at file:line:col', () => {
 });
 
 test('anchors and aliases in a large config go through the positioned parse and its alias limit', () => {
-  const text = big(5_000) + 'whitelist: &w [10.255.0.0/16]\n';
+  const text = `${big(5_000)}whitelist: &w [10.255.0.0/16]\n`;
   const c = parseConfig('<big>', text);
   assert.equal(c.whitelist.length, 1);
 });

@@ -175,8 +175,8 @@ test("thresholds.hostgroup: limits on a hostgroup's total traffic, inherited, ab
     const g = Object.fromEntries(
       loadConfig(path.join(dir, 'breakwater.yaml')).hostgroups.map((h) => [h.name, h]),
     );
-    assert.equal(g['default']!.thresholds.hostgroup, undefined, 'none unless a policy sets one');
-    assert.deepEqual(g['web']!.thresholds.hostgroup, { incoming: { total: { mbps: 10000 } } });
+    assert.equal(g.default!.thresholds.hostgroup, undefined, 'none unless a policy sets one');
+    assert.deepEqual(g.web!.thresholds.hostgroup, { incoming: { total: { mbps: 10000 } } });
     assert.deepEqual(
       g['web-api']!.thresholds.hostgroup,
       { incoming: { total: { pps: 1000000, mbps: 10000 } } },

@@ -683,7 +683,7 @@ describe('attack lifecycle', () => {
     // So the FlowSpec generator builds a rule that spares the normal DNS replies.
     const g = generateRules(a.samples, a.baseline);
     assert.ok(g.ok && g.rules.length === 1, g.explanation);
-    assert.ok(g.rules[0]!.rule.match['packet_lengths'], JSON.stringify(g.rules[0]!.rule));
+    assert.ok(g.rules[0]!.rule.match.packet_lengths, JSON.stringify(g.rules[0]!.rule));
   });
 
   it('the baseline ring keeps one entry per kind of traffic, at most baselineSamples', () => {

@@ -305,7 +305,7 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     if (process.env.BW_E2E_TIMELINE)
       writeFileSync(
         process.env.BW_E2E_TIMELINE,
-        timeline(t0, d.output(), marks, watchers, join(dir, 'calls')) + '\n' + snaps.join('\n'),
+        `${timeline(t0, d.output(), marks, watchers, join(dir, 'calls'))}\n${snaps.join('\n')}`,
       );
     t.diagnostic(
       `escalated +${tEscalated - t0} ms, back after restart +${tBack - t0} ms, attack stopped +${tEnd - t0} ms, /24 withdrawn +${tWithdrawn - t0} ms, /32 withdrawn +${tUnban - t0} ms`,
@@ -381,5 +381,5 @@ function timeline(
         `${(w.router.kind ?? '?').padEnd(6)} ${e.op} ${e.op === 'withdraw' ? e.route.prefix : routeText(e.route)}`,
       ]);
   rows.sort((a, b) => a[0] - b[0]);
-  return rows.map(([at, s]) => `${((at - t0) / 1000).toFixed(2).padStart(6)}s ${s}`).join('\n') + '\n';
+  return `${rows.map(([at, s]) => `${((at - t0) / 1000).toFixed(2).padStart(6)}s ${s}`).join('\n')}\n`;
 }

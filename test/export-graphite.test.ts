@@ -40,7 +40,7 @@ test('graphite: totals, hostgroup and host series reach carbon with the rates se
   const t0 = Math.floor(Date.now() / 1000);
   try {
     const host = 'bw.test.hosts.10_20_0_5.incoming.pps';
-    const file = join(carbon.whisperDir, ...host.split('.')) + '.wsp';
+    const file = `${join(carbon.whisperDir, ...host.split('.'))}.wsp`;
     await waitFor('the host series in whisper', async () => existsSync(file), 20000);
     // Let the window fill (1 s) and a few pushes land.
     await new Promise((r) => setTimeout(r, 3500));

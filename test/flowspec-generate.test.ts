@@ -84,15 +84,15 @@ test('SYN flood: destination /32, protocol tcp, tcp_flags syn, destination port 
   assert.ok(g.ok, g.explanation);
   assert.equal(g.rules.length, 1, g.explanation);
   const j = g.rules[0]!.json;
-  assert.equal(j['destination_prefix'], '203.0.113.10/32');
-  assert.deepEqual(j['protocols'], ['tcp']);
-  assert.deepEqual(j['tcp_flags'], ['syn']);
-  assert.deepEqual(j['destination_ports'], [80]);
-  assert.equal(j['source_ports'], undefined, 'spoofed source ports must not become a component');
-  assert.equal(j['source_prefix'], undefined, 'spoofed sources are not concentrated');
+  assert.equal(j.destination_prefix, '203.0.113.10/32');
+  assert.deepEqual(j.protocols, ['tcp']);
+  assert.deepEqual(j.tcp_flags, ['syn']);
+  assert.deepEqual(j.destination_ports, [80]);
+  assert.equal(j.source_ports, undefined, 'spoofed source ports must not become a component');
+  assert.equal(j.source_prefix, undefined, 'spoofed sources are not concentrated');
   // Legitimate SYNs to :80 carry options (52 bytes); the flood's are 40: the length
   // component is what keeps the rule off the host's normal handshakes.
-  assert.deepEqual(j['packet_lengths'], [40]);
+  assert.deepEqual(j.packet_lengths, [40]);
   assert.ok(g.coverage >= 0.95, `coverage ${g.coverage}`);
   const bg = backgroundHit(g, '203.0.113.10');
   assert.ok(bg.total > 100);
@@ -105,11 +105,11 @@ test('DNS amplification: destination /32, protocol udp, source port 53 + packet-
   const g = generateRules(attack, baseline, { coverage: 0.95 });
   assert.ok(g.ok, g.explanation);
   const first = g.rules[0]!.json;
-  assert.equal(first['destination_prefix'], '203.0.113.20/32');
-  assert.deepEqual(first['protocols'], ['udp']);
-  assert.deepEqual(first['source_ports'], [53]);
-  assert.equal(first['destination_ports'], undefined);
-  const lens = first['packet_lengths'] as string[];
+  assert.equal(first.destination_prefix, '203.0.113.20/32');
+  assert.deepEqual(first.protocols, ['udp']);
+  assert.deepEqual(first.source_ports, [53]);
+  assert.equal(first.destination_ports, undefined);
+  const lens = first.packet_lengths as string[];
   assert.equal(lens.length, 1);
   const m = /^(\d+)-(\d+)$/.exec(lens[0]!);
   assert.ok(m, `packet_lengths ${lens[0]}`);
@@ -119,8 +119,8 @@ test('DNS amplification: destination /32, protocol udp, source port 53 + packet-
   // rule takes them by the fragment bit.
   assert.equal(g.rules.length, 2, g.explanation);
   const second = g.rules[1]!.json;
-  assert.equal(second['destination_prefix'], '203.0.113.20/32');
-  assert.deepEqual(second['fragmentation_flags'], ['is-fragment']);
+  assert.equal(second.destination_prefix, '203.0.113.20/32');
+  assert.deepEqual(second.fragmentation_flags, ['is-fragment']);
   assert.ok(g.coverage >= 0.95, `coverage ${g.coverage}`);
   assert.ok(g.rules[0]!.coverage > 0.5 && g.rules[1]!.coverage > 0.3);
   const bg = backgroundHit(g, '203.0.113.20');
@@ -147,9 +147,9 @@ test('without a baseline, optional components are left out (shorter rules win)',
   const { attack } = split(samplesOf('syn_flood.pcap'), '203.0.113.10');
   const g = generateRules(attack, []);
   const j = g.rules[0]!.json;
-  assert.equal(j['packet_lengths'], undefined);
-  assert.deepEqual(j['tcp_flags'], ['syn']);
-  assert.deepEqual(j['destination_ports'], [80]);
+  assert.equal(j.packet_lengths, undefined);
+  assert.deepEqual(j.tcp_flags, ['syn']);
+  assert.deepEqual(j.destination_ports, [80]);
 });
 
 test('generated rules carry the requested action and a concentrated source becomes a prefix', () => {
@@ -176,9 +176,9 @@ test('generated rules carry the requested action and a concentrated source becom
   const baseline = Array.from({ length: 50 }, (_, i) => mk(`203.0.113.${i}`, 2000 + i, 512));
   const g = generateRules(attack, baseline, { action_type: 'rate-limit', action: { rate: 1000 } });
   const j = g.rules[0]!.json;
-  assert.equal(j['source_prefix'], '192.0.2.0/24');
-  assert.equal(j['action_type'], 'rate-limit');
-  assert.deepEqual(j['action'], { rate: 1000 });
-  assert.deepEqual(j['destination_ports'], [4444]);
+  assert.equal(j.source_prefix, '192.0.2.0/24');
+  assert.equal(j.action_type, 'rate-limit');
+  assert.deepEqual(j.action, { rate: 1000 });
+  assert.deepEqual(j.destination_ports, [4444]);
   assert.equal(g.baselineFraction, 0);
 });

@@ -207,7 +207,7 @@ test("peers' own FlowSpec UPDATEs (GoBGP, BIRD) decode and re-encode byte-identi
 test('decoded G-rules show IPv6 specifics: flow label widths, next header, ietf redirect', () => {
   const g2 = exaMsgs.find((x) => x.m.rule === 'G2')!;
   const r2 = decodeNlri(g2.u.reach[0]!, 6);
-  assert.deepEqual(ruleToJson({ ...r2, action: { type: 'accept' }, communities: [] })['flow_labels'], [
+  assert.deepEqual(ruleToJson({ ...r2, action: { type: 'accept' }, communities: [] }).flow_labels, [
     100,
     5000,
     '100000-200000',

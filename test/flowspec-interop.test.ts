@@ -101,9 +101,9 @@ function gobgpView(
   for (const [key, paths] of Object.entries(entries)) {
     if (skip(key)) continue;
     const attrs = paths[0]!.attrs;
-    const ext = attrs.find((a) => a['type'] === 16)?.['value'] ?? [];
-    const ext6 = attrs.find((a) => a['type'] === 25)?.['value'] ?? [];
-    const nh = attrs.find((a) => a['type'] === 14)?.['nexthop'];
+    const ext = attrs.find((a) => a.type === 16)?.value ?? [];
+    const ext6 = attrs.find((a) => a.type === 25)?.value ?? [];
+    const nh = attrs.find((a) => a.type === 14)?.nexthop;
     out.set(key, JSON.stringify({ ext, ext6, nh }));
   }
   return out;

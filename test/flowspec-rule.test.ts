@@ -201,13 +201,13 @@ test('equal rules are byte-identical whatever the order in the JSON', () => {
   const b2 = must({ ...ruleToJson(b), tcp_flags: ['=syn', '!=rst'] }, false);
   assert.equal(encodeRule(a).key, encodeRule(b2).key);
   assert.notEqual(encodeRule(a).key, encodeRule(b).key);
-  assert.deepEqual(ruleToJson(a)['destination_ports'], [80, 443, '1000-2000']);
+  assert.deepEqual(ruleToJson(a).destination_ports, [80, 443, '1000-2000']);
 });
 
 test('RFC 8956 §3.1 prefix offset: only the bits after the offset are carried', () => {
   const r = must({ source_prefix: '2001:db8:0:0:1234:5678:9a00::/104/64', protocols: ['udp'] });
   const nlri = encodeRule(r).nlri;
-  assert.equal(hex(nlri), '0268401234567890a'.replace('90a', '9a') + '038111');
+  assert.equal(hex(nlri), `${'0268401234567890a'.replace('90a', '9a')}038111`);
   const d = decodeNlri(nlri, 6);
   assert.equal(d.source_prefix!.offset, 64);
   assert.equal(
@@ -434,8 +434,8 @@ test('mitigation adapter: parse normalises, toRoute is deterministic, destinatio
     destination_ports: [443, 80],
   });
   assert.ok(p.ok);
-  assert.deepEqual(p.rule['destination_ports'], [80, 443]);
-  assert.equal(p.rule['action_type'], 'discard');
+  assert.deepEqual(p.rule.destination_ports, [80, 443]);
+  assert.equal(p.rule.action_type, 'discard');
   assert.equal(p.destination?.len, 32);
   const a = flowspecAdapter.toRoute(p.rule, 'm1');
   const b = flowspecAdapter.toRoute(

@@ -234,7 +234,7 @@ export class BasicAuth {
       };
     const key = createHash('sha256').update(header!).digest('base64');
     const hit = this.cache.get(key);
-    if (hit && hit.until > now && Object.prototype.hasOwnProperty.call(this.users, hit.user)) {
+    if (hit && hit.until > now && Object.hasOwn(this.users, hit.user)) {
       this.stats.cache_hits++;
       return { ok: true, user: hit.user };
     }
@@ -268,7 +268,7 @@ export class BasicAuth {
         retryAfterS: 1,
       };
     }
-    const u = Object.prototype.hasOwnProperty.call(this.users, c.user) ? this.users[c.user] : undefined;
+    const u = Object.hasOwn(this.users, c.user) ? this.users[c.user] : undefined;
     // An unknown user still costs one scrypt, so timing does not reveal user names.
     const parsed = parseHash(u?.password_hash ?? DUMMY_HASH);
     st.pending++;
@@ -330,7 +330,7 @@ export class BasicAuth {
 /** admin (the default) or read: what a user may do (server.ts enforces it). */
 export function roleOf(users: Readonly<Record<string, ApiUser>>, user: string | null): 'admin' | 'read' {
   if (user === null) return 'admin';
-  return (Object.prototype.hasOwnProperty.call(users, user) ? users[user]!.role : undefined) ?? 'admin';
+  return (Object.hasOwn(users, user) ? users[user]!.role : undefined) ?? 'admin';
 }
 
 const DUMMY_HASH = `scrypt$${SCRYPT_DEFAULTS.N}$${SCRYPT_DEFAULTS.r}$${SCRYPT_DEFAULTS.p}$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(32).toString('base64')}`;

@@ -333,7 +333,7 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
 }
 
 function print(io: CtlIo, json: boolean, j: Json, human: () => string): number {
-  io.out(json ? JSON.stringify(j, null, 2) + '\n' : human());
+  io.out(json ? `${JSON.stringify(j, null, 2)}\n` : human());
   return 0;
 }
 
@@ -410,7 +410,7 @@ export function table(rows: readonly Json[], cols: readonly string[]): string {
       .map((s, i) => (i === r.length - 1 ? s : s.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [line(cols.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n') + '\n';
+  return `${[line(cols.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n')}\n`;
 }
 
 function hostTable(o: Json): string {

@@ -3,7 +3,7 @@
  * length framing (RFC 8955 §4: 1 octet below 240, else 0xfnnn in 2 octets, max 4095).
  * The FlowSpec NLRI value itself is opaque here (src/flowspec builds and reads it).
  */
-import { Reader } from '../wire/reader.js';
+import type { Reader } from '../wire/reader.js';
 import type { Writer } from '../wire/writer.js';
 import type { Prefix } from '../wire/addr.js';
 import { BgpError, ERR_UPDATE } from './notify.js';

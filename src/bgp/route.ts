@@ -55,16 +55,16 @@ function routeAttributes(r: DesiredRouteInit): RouteAttributes {
   let plain = true;
   for (const c of r.communities) {
     if (c.includes(',') || c.includes('|')) plain = false;
-    key += c + ',';
+    key += `${c},`;
   }
   key += '|';
   for (const c of r.largeCommunities) {
     if (c.includes(',') || c.includes('|')) plain = false;
-    key += c + ',';
+    key += `${c},`;
   }
   key += '|';
-  for (const e of r.extendedCommunities) key += hex(e) + ',';
-  if (r.ipv6ExtendedCommunities) for (const e of r.ipv6ExtendedCommunities) key += '6:' + hex(e) + ',';
+  for (const e of r.extendedCommunities) key += `${hex(e)},`;
+  if (r.ipv6ExtendedCommunities) for (const e of r.ipv6ExtendedCommunities) key += `6:${hex(e)},`;
   if (!plain) return parse(r, JSON.stringify([r.communities, r.largeCommunities]) + key);
   let a = parsed.get(key);
   if (!a) {

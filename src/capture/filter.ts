@@ -79,7 +79,7 @@ export function compileFilter(rules: readonly FlowFilterRule[] | undefined): Com
     // TCP flags imply TCP (a protocol list without tcp then matches nothing).
     const protos = flags ? (r.protocol.length ? r.protocol.filter((p) => p === 6) : [6]) : r.protocol;
     if (flags || protos.length)
-      c.push(protos.length ? '(' + protos.map((p) => `r.protocol === ${p}`).join(' || ') + ')' : 'false');
+      c.push(protos.length ? `(${protos.map((p) => `r.protocol === ${p}`).join(' || ')})` : 'false');
     if (flags) c.push(`(r.tcpFlags & ${flags}) === ${r.tcp_flags.set}`);
     if (r.source_ports.length) c.push(ranges('r.srcPort', r.source_ports));
     if (r.destination_ports.length) c.push(ranges('r.dstPort', r.destination_ports));

@@ -124,7 +124,7 @@ function forEachPcapng(buf: Uint8Array, cb: (p: PcapPacket) => void): number {
           if (code === 0) break;
           if (code === 9 && olen >= 1 && o + 5 <= bodyEnd) {
             const r = buf[o + 4]!;
-            tsPerSec = r & 0x80 ? Math.pow(2, r & 0x7f) : Math.pow(10, r & 0x7f);
+            tsPerSec = r & 0x80 ? 2 ** (r & 0x7f) : 10 ** (r & 0x7f);
           }
           o += 4 + ((olen + 3) & ~3);
         }

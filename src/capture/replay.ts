@@ -35,7 +35,7 @@ export function capturePayloads(buf: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   forEachPacket(buf, (p) => {
     const u = udpPayload(p.data, p.linkType);
-    if (u && u.payload.length) out.push(Uint8Array.from(u.payload));
+    if (u?.payload.length) out.push(Uint8Array.from(u.payload));
   });
   return out;
 }

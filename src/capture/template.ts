@@ -9,7 +9,7 @@ import { u16, u32 } from './bytes.js';
 import type { FastDecode } from './codegen.js';
 
 /** Roles: what a field means to normalisation (0 = skipped). */
-export const enum Role {
+export enum Role {
   Skip = 0,
   Bytes,
   Packets,

@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { command } = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(command.help.endsWith('\n') ? command.help : command.help + '\n');
+    process.stdout.write(command.help.endsWith('\n') ? command.help : `${command.help}\n`);
     return 0;
   }
   return command.run(rest);

@@ -497,7 +497,7 @@ function checkBgp(raw: MainRaw, err: Err): BgpPeerConfig[] {
   }
   raw.bgp.static_flowspec.forEach((rule, i) => {
     if (refused.has(i)) return;
-    const dst = (rule as Record<string, unknown>)['destination_prefix'];
+    const dst = (rule as Record<string, unknown>).destination_prefix;
     if (typeof dst !== 'string') return; // the FlowSpec module refuses rules without one
     let p: Prefix;
     try {

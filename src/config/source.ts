@@ -224,7 +224,7 @@ export class YamlSource {
     for (const seg of p) {
       if (isAlias(node)) node = node.resolve(doc);
       keyNode = null;
-      let next: unknown = undefined;
+      let next: unknown;
       if (isMap(node)) {
         for (const item of node.items) {
           if (!isPair(item)) continue;

@@ -324,7 +324,7 @@ export function parseExtendedCommunity(v: string): Uint8Array {
 export function formatExtendedCommunity(b: Uint8Array): string {
   const dv = new DataView(b.buffer, b.byteOffset, 8);
   const [t, s] = [b[0]!, b[1]!];
-  const raw = () => '0x' + [...b.subarray(0, 8)].map((x) => x.toString(16).padStart(2, '0')).join('');
+  const raw = () => `0x${[...b.subarray(0, 8)].map((x) => x.toString(16).padStart(2, '0')).join('')}`;
   if (s === 0x02 || s === 0x03) {
     const k = s === 0x02 ? 'rt' : 'ro';
     if (t === 0x00) return `${k}:${dv.getUint16(2)}:${dv.getUint32(4)}`;

@@ -255,7 +255,7 @@ function crossingProblem(
 /** Is `h` above its hostgroup's escalation thresholds this run? */
 function hostCrossing(h: BannedHost, policy: PolicyLookup, now: number): Crossing | null {
   const g = policy.hostgroupByName(h.hostgroup);
-  if (!g || !g.actions.escalation.enabled) return null;
+  if (!g?.actions.escalation.enabled) return null;
   const rule = g.actions.escalation;
   if (h.current) {
     const c = crossing(rule.thresholds, h.current, 'current');
@@ -316,7 +316,7 @@ export function decide(input: DecideInput): Decision[] {
     const rule = policy.hostgroupByName(e.hostgroup)?.actions.escalation;
     const insideHosts = insideOf.get(e)!;
     const base = { uuid: e.uuid, prefix: e.prefix, hostgroup: e.hostgroup, hosts: e.hosts };
-    if (!rule || !rule.enabled) {
+    if (!rule?.enabled) {
       out.push({
         action: 'deescalate',
         ...base,

@@ -248,7 +248,7 @@ export class EscalationLoop {
     for (const [uuid, o] of this.own) {
       if (o.phantom) continue;
       const m = this.manager.get(uuid);
-      if (!m || m.kind !== 'escalation') {
+      if (m?.kind !== 'escalation') {
         this.own.delete(uuid);
         this.suppressed.add(o.state.prefix);
         this.log.warn(

@@ -29,7 +29,7 @@ export function graphiteLines(s: Snapshot, prefix: string): Batch {
   for (const g of s.hostgroups) rows(`hostgroups.${seg(g.name)}`, g.rows);
   for (const h of s.hosts) rows(`hosts.${seg(h.ip)}`, h.rows);
   lines.push(`${p}attacks.active ${s.attacksActive} ${ts}`, `${p}attacks.started ${s.attacksStarted} ${ts}`);
-  return { text: lines.join('\n') + '\n', points: lines.length };
+  return { text: `${lines.join('\n')}\n`, points: lines.length };
 }
 
 /** One persistent TCP connection to carbon; reconnected on the next send after a failure. */

@@ -32,7 +32,7 @@ export function influxLines(s: Snapshot): Batch {
   for (const h of s.hosts)
     rows('breakwater_host', `host=${tag(h.ip)},hostgroup=${tag(h.hostgroup)},`, h.rows);
   lines.push(`breakwater_attacks active=${s.attacksActive}i,started=${s.attacksStarted}i ${ts}`);
-  return { text: lines.join('\n') + '\n', points: lines.length };
+  return { text: `${lines.join('\n')}\n`, points: lines.length };
 }
 
 export class InfluxTransport implements Transport {

@@ -194,22 +194,22 @@ function clusterRule(
   const ported = c.protocol === 6 || c.protocol === 17 || c.protocol === 132;
   if (c.l4 && ported) {
     const sp = dominant(c.pkts, (p) => p.srcPort, share, 3);
-    if (sp) json['source_ports'] = sp;
+    if (sp) json.source_ports = sp;
     const dp = dominant(c.pkts, (p) => p.dstPort, share, 3);
-    if (dp) json['destination_ports'] = dp;
+    if (dp) json.destination_ports = dp;
   }
   if (c.l4 && c.protocol === 6) {
     const f = dominant(c.pkts, (p) => p.tcpFlags, share, 1);
     if (f && f[0]! > 0) {
       const names = bitNames(f[0]!, TCP_FLAGS);
-      json['tcp_flags'] = [names.includes('+') ? `=${names}` : names];
+      json.tcp_flags = [names.includes('+') ? `=${names}` : names];
     }
   }
   if (c.l4 && (c.protocol === 1 || c.protocol === 58)) {
     const t = dominant(c.pkts, (p) => p.icmpType, share, 2);
-    if (t) json['icmp_types'] = t;
+    if (t) json.icmp_types = t;
   }
-  if (!c.l4) json['fragmentation_flags'] = ['is-fragment'];
+  if (!c.l4) json.fragmentation_flags = ['is-fragment'];
 
   // Optional components: kept only when they spare baseline traffic.
   const cost = (j: Record<string, unknown>): number => {
@@ -224,13 +224,13 @@ function clusterRule(
   const withLen = { ...json, packet_lengths: [lo === hi ? lo : `${lo}-${hi}`] };
   const lenCost = current > 0 ? cost(withLen) : current;
   if (lenCost < current) {
-    json['packet_lengths'] = withLen.packet_lengths;
+    json.packet_lengths = withLen.packet_lengths;
     current = lenCost;
   }
   const src = current > 0 ? sourcePrefix(c.pkts, c.family, share) : null;
   if (src) {
     const withSrc = { ...json, source_prefix: src };
-    if (cost(withSrc) < current) json['source_prefix'] = src;
+    if (cost(withSrc) < current) json.source_prefix = src;
   }
   return json;
 }
@@ -267,7 +267,7 @@ export function generateRules(
   const maxRules = opts.maxRules ?? 4;
   const share = Math.max(0.5, 1 - (1 - target) / 2);
   const act: Record<string, unknown> = { action_type: opts.action_type ?? 'discard' };
-  if (opts.action) act['action'] = opts.action;
+  if (opts.action) act.action = opts.action;
 
   const A = attack.map(packetFromSample);
   const B = baseline.map(packetFromSample);

@@ -136,11 +136,11 @@ function parseAction(
   json: Record<string, unknown>,
   family: 4 | 6,
 ): { ok: true; value: RuleAction } | { ok: false; error: string } {
-  const type = json['action_type'] ?? 'discard';
+  const type = json.action_type ?? 'discard';
   if (typeof type !== 'string' || !(ACTION_TYPES as readonly string[]).includes(type)) {
     return { ok: false, error: `action_type: "${String(type)}" is not one of ${ACTION_TYPES.join(', ')}` };
   }
-  const a = json['action'] ?? {};
+  const a = json.action ?? {};
   if (!isObj(a)) return { ok: false, error: 'action: expected an object' };
   for (const k of Object.keys(a))
     if (!ACTION_KEYS.has(k)) return { ok: false, error: `action.${k}: unknown field` };
@@ -151,10 +151,10 @@ function parseAction(
       if (a[b]) out[b] = true;
     }
   }
-  if (a['dscp'] !== undefined) {
-    if (!nonNegInt(a['dscp'], 63))
-      return { ok: false, error: `action.dscp: ${JSON.stringify(a['dscp'])} is not a DSCP value 0..63` };
-    out.dscp = a['dscp'];
+  if (a.dscp !== undefined) {
+    if (!nonNegInt(a.dscp, 63))
+      return { ok: false, error: `action.dscp: ${JSON.stringify(a.dscp)} is not a DSCP value 0..63` };
+    out.dscp = a.dscp;
   }
   const has = (k: string) => a[k] !== undefined;
   const forbid = (keys: string[]): string | null => {
@@ -204,8 +204,8 @@ function parseAction(
           err = 'redirect takes redirect_target_as or redirect_target_ip, not both';
           break;
         }
-        const as = a['redirect_target_as'];
-        const val = a['redirect_target_value'];
+        const as = a.redirect_target_as;
+        const val = a.redirect_target_value;
         if (!nonNegInt(as, 0xffffffff)) {
           err = `action.redirect_target_as: ${JSON.stringify(as)} is not an AS number`;
           break;
@@ -223,7 +223,7 @@ function parseAction(
         out.redirectAs = as;
         out.redirectValue = val;
       } else if (has('redirect_target_ip')) {
-        const ip = a['redirect_target_ip'];
+        const ip = a.redirect_target_ip;
         const addr = typeof ip === 'string' ? parseAddr(ip) : null;
         if (!addr) {
           err = `action.redirect_target_ip: ${JSON.stringify(ip)} is not an IP address`;
@@ -231,7 +231,7 @@ function parseAction(
         }
         out.redirectIp = typeof ip === 'string' ? ip : '';
         if (has('redirect_target_value')) {
-          const val = a['redirect_target_value'];
+          const val = a.redirect_target_value;
           if (!nonNegInt(val, 0xffff)) {
             err = `action.redirect_target_value: ${JSON.stringify(val)} must be an integer 0..65535 with an IP route target`;
             break;
@@ -248,7 +248,7 @@ function parseAction(
             err = `action.redirect_target_ip: ${ip} is IPv${addr.family} but the rule is IPv${family}`;
             break;
           }
-          const mode = a['redirect_ip_mode'] ?? 'next-hop';
+          const mode = a.redirect_ip_mode ?? 'next-hop';
           if (mode !== 'next-hop' && mode !== 'ietf') {
             err = `action.redirect_ip_mode: ${JSON.stringify(mode)} is not "next-hop" or "ietf"`;
             break;
@@ -282,7 +282,7 @@ export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
   const warnings: string[] = [];
 
   let family: 4 | 6 | undefined;
-  const fam = json['family'];
+  const fam = json.family;
   if (fam !== undefined) {
     if (fam !== 'ipv4' && fam !== 'ipv6')
       return { ok: false, error: `family: ${JSON.stringify(fam)} is not "ipv4" or "ipv6"` };
@@ -303,10 +303,10 @@ export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
     family = pf;
     prefixes[k] = r.value;
   }
-  if (json['flow_labels'] !== undefined && family === 4) {
+  if (json.flow_labels !== undefined && family === 4) {
     return { ok: false, error: 'flow_labels: the flow label component exists only for IPv6 (RFC 8956 §3.7)' };
   }
-  if (family === undefined) family = json['flow_labels'] !== undefined ? 6 : 4;
+  if (family === undefined) family = json.flow_labels !== undefined ? 6 : 4;
 
   // In an IPv6 rule "icmp" means ICMPv6 (the next header of ICMP types, RFC 8956 §3.3).
   const fam6 = family === 6;
@@ -364,7 +364,7 @@ export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
   }
 
   // Cross-component checks: components that only exist for some protocols.
-  const protos = match['protocols'] as NumMatch | undefined;
+  const protos = match.protocols as NumMatch | undefined;
   const allowed = protocolSet(protos);
   const icmp = family === 4 ? 1 : 58;
   const needs = (field: MatchField, wanted: number[], what: string) => {
@@ -411,7 +411,7 @@ export function parseRule(json: unknown, opts: ParseOptions = {}): ParseResult {
   const action = parseAction(json, family);
   if (!action.ok) return action;
 
-  const comms = json['communities'] ?? [];
+  const comms = json.communities ?? [];
   if (!Array.isArray(comms) || comms.some((c) => typeof c !== 'string' || Number.isNaN(parseCommunity(c)))) {
     return { ok: false, error: 'communities: expected a list of "a:b" strings (16-bit each)' };
   }
@@ -439,9 +439,9 @@ function prefixText(p: FlowPrefix): string {
 /** Back to FastNetMon's JSON shape (what the API shows, and what parseRule reads back). */
 export function ruleToJson(rule: FlowspecRule): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (rule.family === 6 && !rule.destination_prefix && !rule.source_prefix) out['family'] = 'ipv6';
-  if (rule.source_prefix) out['source_prefix'] = prefixText(rule.source_prefix);
-  if (rule.destination_prefix) out['destination_prefix'] = prefixText(rule.destination_prefix);
+  if (rule.family === 6 && !rule.destination_prefix && !rule.source_prefix) out.family = 'ipv6';
+  if (rule.source_prefix) out.source_prefix = prefixText(rule.source_prefix);
+  if (rule.destination_prefix) out.destination_prefix = prefixText(rule.destination_prefix);
   for (const def of FIELDS) {
     const m = rule.match[def.field];
     if (!m) continue;
@@ -454,19 +454,19 @@ export function ruleToJson(rule: FlowspecRule): Record<string, unknown> {
     }
   }
   const a = rule.action;
-  out['action_type'] = a.type;
+  out.action_type = a.type;
   const act: Record<string, unknown> = {};
-  if (a.rate !== undefined) act['rate'] = a.rate;
-  if (a.ratePackets !== undefined) act['rate_packets'] = a.ratePackets;
-  if (a.redirectAs !== undefined) act['redirect_target_as'] = a.redirectAs;
-  if (a.redirectIp !== undefined) act['redirect_target_ip'] = a.redirectIp;
-  if (a.redirectValue !== undefined) act['redirect_target_value'] = a.redirectValue;
-  if (a.redirectIpMode === 'ietf') act['redirect_ip_mode'] = 'ietf';
-  if (a.copy) act['copy'] = true;
-  if (a.dscp !== undefined) act['dscp'] = a.dscp;
-  if (a.sample) act['sample'] = true;
-  if (a.terminal) act['terminal'] = true;
-  if (Object.keys(act).length) out['action'] = act;
-  if (rule.communities.length) out['communities'] = [...rule.communities];
+  if (a.rate !== undefined) act.rate = a.rate;
+  if (a.ratePackets !== undefined) act.rate_packets = a.ratePackets;
+  if (a.redirectAs !== undefined) act.redirect_target_as = a.redirectAs;
+  if (a.redirectIp !== undefined) act.redirect_target_ip = a.redirectIp;
+  if (a.redirectValue !== undefined) act.redirect_target_value = a.redirectValue;
+  if (a.redirectIpMode === 'ietf') act.redirect_ip_mode = 'ietf';
+  if (a.copy) act.copy = true;
+  if (a.dscp !== undefined) act.dscp = a.dscp;
+  if (a.sample) act.sample = true;
+  if (a.terminal) act.terminal = true;
+  if (Object.keys(act).length) out.action = act;
+  if (rule.communities.length) out.communities = [...rule.communities];
   return out;
 }

@@ -76,7 +76,7 @@ function group(hosts: WeightedHost[], family: 4 | 6): Group {
   return { prefix: commonPrefix(hosts, family), hosts, weight: w };
 }
 
-const size = (p: Prefix) => Math.pow(2, bitsOf(p.family) - p.len);
+const size = (p: Prefix) => 2 ** (bitsOf(p.family) - p.len);
 
 /**
  * At most `max` prefixes, each the tightest prefix of the hosts it holds, covering every

@@ -414,7 +414,7 @@ export class HostgroupScope {
     };
     const inputs = g.rules.map((r0) => {
       const rule: Record<string, unknown> = { ...r0, ...action };
-      const dst = String(rule['destination_prefix'] ?? '');
+      const dst = String(rule.destination_prefix ?? '');
       const p = parseAddr(dst.replace(/\/\d+$/, ''));
       return {
         kind: 'flowspec' as const,

@@ -126,7 +126,7 @@ export function textReport(doc: NotifyDocument): string {
       );
     }
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** Legacy args: `<ip> <direction> <pps> ban|unban` (other actions map to attack_details). */

@@ -89,7 +89,7 @@ export function parseV6(s: string): Uint8Array | null {
   if (s.indexOf('.') >= 0) {
     tail4 = parseV4(s.slice(lastColon + 1));
     if (tail4 < 0) return null;
-    s = s.slice(0, lastColon + 1) + '0:0';
+    s = `${s.slice(0, lastColon + 1)}0:0`;
   }
   const dbl = s.indexOf('::');
   if (dbl !== s.lastIndexOf('::')) return null;
@@ -110,7 +110,7 @@ export function parseV6(s: string): Uint8Array | null {
     groups = [...a, ...new Array(8 - a.length - b.length).fill(0), ...b];
   } else {
     const a = parseGroups(s);
-    if (!a || a.length !== 8) return null;
+    if (a?.length !== 8) return null;
     groups = a;
   }
   const out = new Uint8Array(16);

@@ -61,5 +61,5 @@ process.on('exit', (code) => {
     if (t) out.push(`--- output of ${s.label} (last 8000 characters) ---`, t.slice(-8000));
   }
   // Pipes are synchronous on Linux: this reaches the runner before the process ends.
-  if (out.length) process.stderr.write(out.join('\n') + '\n');
+  if (out.length) process.stderr.write(`${out.join('\n')}\n`);
 });

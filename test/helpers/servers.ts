@@ -151,7 +151,7 @@ export async function whisperPoints(
   fromS: number,
   untilS: number,
 ): Promise<[number, number][]> {
-  const file = join(whisperDir, ...metric.split('.')) + '.wsp';
+  const file = `${join(whisperDir, ...metric.split('.'))}.wsp`;
   const { stdout } = await run('whisper-fetch', ['--json', `--from=${fromS}`, `--until=${untilS}`, file]);
   const j = JSON.parse(stdout) as { start: number; step: number; values: (number | null)[] };
   const out: [number, number][] = [];

@@ -50,7 +50,7 @@ export function summarize(c: Config): string {
   lines.push(`state_dir: ${displayPath(c.state_dir)}`);
   lines.push(...integrationLines(c));
   if (c.detection.dry_run) lines.push('dry_run: on (no routes will be announced)');
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export const command: Command = {
@@ -71,7 +71,7 @@ export const command: Command = {
       config = loadConfig(file);
     } catch (e) {
       if (e instanceof ConfigError) {
-        process.stderr.write(e.errors.join('\n') + '\n');
+        process.stderr.write(`${e.errors.join('\n')}\n`);
         process.stderr.write(`${e.errors.length} error${e.errors.length === 1 ? '' : 's'}\n`);
         return 1;
       }

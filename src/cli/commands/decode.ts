@@ -54,7 +54,7 @@ export const command: Command = {
       throw e;
     }
     if (flags.json) {
-      process.stdout.write(JSON.stringify(result) + '\n');
+      process.stdout.write(`${JSON.stringify(result)}\n`);
       return 0;
     }
     const rows = Object.entries(result.per_dst).sort(
@@ -82,7 +82,7 @@ export const command: Command = {
             .join(' '),
       );
     }
-    process.stdout.write(out.join('\n') + '\n');
+    process.stdout.write(`${out.join('\n')}\n`);
     return 0;
   },
 };

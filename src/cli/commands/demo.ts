@@ -64,7 +64,7 @@ export const command: Command = {
       process.stderr.write(`breakwater demo: ${unknown[0] ?? `unexpected argument ${positionals[0]}`}\n`);
       return 2;
     }
-    const phaseMs = Math.max(1, Number(flags['seconds'] ?? 3)) * 1000;
+    const phaseMs = Math.max(1, Number(flags.seconds ?? 3)) * 1000;
     process.env.BREAKWATER_LOG_LEVEL ??= 'warn';
     const { Daemon } = await import('../../daemon.js');
     const { loadConfig } = await import('../../config/index.js');
@@ -138,7 +138,7 @@ actions:
     );
     await daemon.start();
     say(
-      `console: http://127.0.0.1:${apiPort}/ui/ (open it to watch the attacks live${flags['stay'] ? '' : '; --stay keeps it up after the tour'})`,
+      `console: http://127.0.0.1:${apiPort}/ui/ (open it to watch the attacks live${flags.stay ? '' : '; --stay keeps it up after the tour'})`,
     );
     daemon.detector.on('attack_started', (a) =>
       say(
@@ -201,7 +201,7 @@ actions:
       say(
         `router holds ${receiver.routes.size} route(s): ${[...receiver.routes.values()].map((x) => x.prefix).join(', ') || 'none'}`,
       );
-      if (flags['stay']) {
+      if (flags.stay) {
         say(`the daemon stays up: console at http://127.0.0.1:${apiPort}/ui/ — Ctrl-C to stop`);
         await new Promise<void>((r) => {
           process.once('SIGINT', r);
@@ -215,7 +215,7 @@ actions:
       await sleep(300);
       say(`router holds ${receiver.routes.size} route(s) after the stop`);
       await receiver.close();
-      if (!flags['keep']) rmSync(dir, { recursive: true, force: true });
+      if (!flags.keep) rmSync(dir, { recursive: true, force: true });
       else say(`state kept in ${dir}`);
     }
     return 0;

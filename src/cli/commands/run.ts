@@ -31,7 +31,7 @@ stays).
     const { defaultConfig, loadConfig } = await import('../../config/index.js');
     let daemon;
     try {
-      const file = typeof flags['config'] === 'string' ? flags['config'] : undefined;
+      const file = typeof flags.config === 'string' ? flags.config : undefined;
       let cfg = file ? loadConfig(file) : defaultConfig();
       if (flags['dry-run']) cfg = { ...cfg, detection: { ...cfg.detection, dry_run: true } };
       daemon = new Daemon({ ...(file ? { configFile: file } : {}), config: cfg });

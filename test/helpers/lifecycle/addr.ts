@@ -139,7 +139,7 @@ export function subtract(net: string, holes: readonly string[]): string[] {
   if (hit.some((h) => inside(net, h))) return [];
   const bits = bitsOf(prefixAddr(net));
   const len = prefixLen(net);
-  const lo = prefixText((bits.slice(0, len) + '0').padEnd(bits.length, '0'), len + 1);
-  const hi = prefixText((bits.slice(0, len) + '1').padEnd(bits.length, '0'), len + 1);
+  const lo = prefixText(`${bits.slice(0, len)}0`.padEnd(bits.length, '0'), len + 1);
+  const hi = prefixText(`${bits.slice(0, len)}1`.padEnd(bits.length, '0'), len + 1);
   return [...subtract(lo, hit), ...subtract(hi, hit)];
 }

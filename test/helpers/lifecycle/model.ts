@@ -484,7 +484,7 @@ export class LifecycleModel {
     for (const e of [...this.own.values()]) {
       const rule = this.pol.get(e.hostgroup);
       const inside = banned.filter((r) => contains(e.prefix, r.ip));
-      let drop = !rule || !rule.esc || inside.length === 0;
+      let drop = !rule?.esc || inside.length === 0;
       if (!drop) {
         if (inside.some(above)) e.runsBelow = 0;
         else if (++e.runsBelow >= ESC.clearAfter) drop = true;
