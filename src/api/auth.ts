@@ -14,7 +14,7 @@ import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'no
 import { Worker } from 'node:worker_threads';
 import type { ApiUser } from '../config/types.js';
 import { logger } from '../log.js';
-import { addrToString, maskBytes, parseAddr } from '../wire/addr.js';
+import { addrToString, maskBytes, parseAddr, unmapV4 } from '../wire/addr.js';
 
 const log = logger.child({ module: 'api' });
 
@@ -193,7 +193,7 @@ interface SourceState {
  * rotating inside it must not reset the count).
  */
 export function sourceKey(remote: string): string {
-  const h = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+  const h = unmapV4(remote);
   const a = parseAddr(h);
   if (!a || a.family === 4) return h;
   return `${addrToString({ family: 6, bytes: maskBytes(a.bytes, 64) })}/64`;

@@ -32,7 +32,7 @@ import {
   notificationText,
 } from './notify.js';
 import { checkFlowspecNlri, type UpdateIssue } from './update.js';
-import { prefixToString } from '../wire/addr.js';
+import { prefixToString, unmapV4 } from '../wire/addr.js';
 import { silentDropHint } from './sockopt.js';
 
 function isFlowspecKey(k: string): boolean {
@@ -300,9 +300,7 @@ export class Peer implements ConnectionHost {
       ebgp: this.peer.remote_as !== this.peer.local_as,
       localAs: this.peer.local_as,
       nextHopSelf: this.peer.next_hop_self,
-      ...(conn.socket?.localAddress
-        ? { localAddress: conn.socket.localAddress.replace(/^::ffff:/, '') }
-        : {}),
+      ...(conn.socket?.localAddress ? { localAddress: unmapV4(conn.socket.localAddress) } : {}),
     };
   }
 

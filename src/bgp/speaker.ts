@@ -10,7 +10,7 @@ import type { DesiredRoute, PeerStatus, Speaker } from './types.js';
 import { Peer } from './peer.js';
 import type { UpdateMessage } from './update.js';
 import { DesiredSet } from './desired.js';
-import { parseAddr, addrToString } from '../wire/addr.js';
+import { addrToString, parseAddr, unmapV4 } from '../wire/addr.js';
 import { setGtsm, setListenerKey, sessionSecurity } from './sockopt.js';
 import { CEASE_ADMIN_SHUTDOWN, CEASE_OTHER_CONFIG_CHANGE, CEASE_PEER_DECONFIGURED } from './notify.js';
 
@@ -35,7 +35,7 @@ export interface EmbeddedSpeaker extends Speaker {
 }
 
 function canon(a: string): string {
-  const p = parseAddr(a.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1'));
+  const p = parseAddr(unmapV4(a));
   return p ? addrToString(p) : a;
 }
 

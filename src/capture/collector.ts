@@ -16,6 +16,7 @@ import { FlowDecoder, type DecoderCounts } from './decoder.js';
 import type { FlowSink } from './flow.js';
 import type { ExporterStats } from './stats.js';
 import { StateFile } from './state.js';
+import { unmapV4 } from '../wire/addr.js';
 
 export interface CollectorOptions {
   /** Directory for persisted templates and learned rates (none = not persisted). */
@@ -161,12 +162,7 @@ export class Collector {
       st.datagrams++;
       st.bytes += msg.length;
       // Dual-stack sockets report IPv4 exporters as ::ffff:a.b.c.d; key them by the IPv4 text.
-      const a = rinfo.address;
-      dec.decode(
-        msg,
-        a.length > 7 && a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a,
-        Date.now(),
-      );
+      dec.decode(msg, unmapV4(rinfo.address), Date.now());
     });
     return new Promise((resolve, reject) => {
       const onErr = (e: NodeJS.ErrnoException) => {

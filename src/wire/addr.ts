@@ -176,10 +176,19 @@ export function maskBytes(addr: Uint8Array, len: number): Uint8Array {
   return out;
 }
 
+/**
+ * A socket address as text with an IPv4-mapped IPv6 address (RFC 4291 §2.5.5.2,
+ * `::ffff:a.b.c.d`, what dual-stack sockets report for IPv4 peers) reduced to its IPv4
+ * text; anything else unchanged. The one place the daemon unmaps socket addresses.
+ */
+export function unmapV4(text: string): string {
+  return text.length > 7 && text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text;
+}
+
 /** 127.0.0.0/8, ::1, their IPv4-mapped forms, and the name localhost. */
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
-  const h = host.startsWith('::ffff:') ? host.slice(7) : host;
+  const h = unmapV4(host);
   const a = parseAddr(h);
   if (!a) return false;
   if (a.family === 4) return a.bytes[0] === 127;
