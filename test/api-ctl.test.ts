@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { hashPassword, verifyPassword } from '../src/api/auth.js';
-import { runCtl, table } from '../src/api/client.js';
+import { runCtl, table } from '../src/cli/ctl-client.js';
 import { ApiServer } from '../src/api/server.js';
 import { MitigationManager } from '../src/mitigation/manager.js';
 import { attack, FakeJournal, fakeFlowspec, testConfig, zeroRates } from './fixtures/mitigation/helpers.js';

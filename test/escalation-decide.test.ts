@@ -20,7 +20,7 @@ import {
   type OwnEscalation,
 } from '../src/escalation/decide.js';
 import { crossing, rateFnOf, EvidenceStore } from '../src/escalation/rates.js';
-import { hostgroup, pfx, rates } from '../src/escalation/testing.js';
+import { hostgroup, pfx, rates } from './helpers/escalation.js';
 import type { EscalationAction, Hostgroup } from '../src/config/types.js';
 
 const T0 = Date.UTC(2024, 0, 1, 12, 0, 0);

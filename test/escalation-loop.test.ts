@@ -9,7 +9,7 @@ import {
   type EscalationNotice,
   type Scheduler,
 } from '../src/escalation/loop.js';
-import { FakeDetector, FakeManager, hostgroup, rates, testConfig } from '../src/escalation/testing.js';
+import { FakeDetector, FakeManager, hostgroup, rates, testConfig } from './helpers/escalation.js';
 import type { Config } from '../src/config/types.js';
 
 const T0 = Date.UTC(2024, 0, 1, 12, 0, 0);

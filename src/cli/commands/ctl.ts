@@ -1,4 +1,4 @@
-import { CTL_HELP, runCtl } from '../../api/client.js';
+import { CTL_HELP, runCtl } from '../ctl-client.js';
 import type { Command } from '../command.js';
 
 const CONFIG_HELP = `  --config FILE      take the API address from this breakwater.yaml (api.listen or

@@ -4,8 +4,8 @@
  * environment as arguments so it is tested against a real ApiServer.
  */
 import { readFileSync } from 'node:fs';
-import { parseFlags } from '../cli/command.js';
-import { fingerprintOf, httpRequest, type TlsTrust } from './http-client.js';
+import { parseFlags } from './command.js';
+import { fingerprintOf, httpRequest, type TlsTrust } from '../api/http-client.js';
 import { formatDuration } from '../config/values.js';
 import type { TrafficClass, Unit } from '../config/types.js';
 import { thresholdText } from '../detection/layout.js';

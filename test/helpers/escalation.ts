@@ -1,17 +1,21 @@
 /**
  * Test doubles for the escalation loop: an in-memory mitigation manager, a scripted
- * detector and small config builders. Used by test/escalation*.test.ts; the daemon never
- * imports this file. The e2e helpers for real routers are in test/helpers/ (routers.ts,
- * rib-watcher.ts).
+ * detector and small config builders, for test/escalation*.test.ts. The e2e helpers for
+ * real routers are routers.ts and rib-watcher.ts beside this file.
  */
-import type { DesiredRoute } from '../bgp/types.js';
-import type { Config, EscalationAction, Hostgroup, ThresholdSet } from '../config/types.js';
-import type { AttackEvent, AttackRecord, Detector, HostRates } from '../detection/types.js';
-import type { AddResult, Mitigation, MitigationKind, MitigationManagerApi } from '../mitigation/types.js';
-import { parsePrefix } from '../config/values.js';
-import { BUILTIN_DEFAULT_HOSTGROUP } from '../config/defaults.js';
-import type { Prefix } from '../wire/addr.js';
-import { rateFnOf } from './rates.js';
+import type { DesiredRoute } from '../../src/bgp/types.js';
+import type { Config, EscalationAction, Hostgroup, ThresholdSet } from '../../src/config/types.js';
+import type { AttackEvent, AttackRecord, Detector, HostRates } from '../../src/detection/types.js';
+import type {
+  AddResult,
+  Mitigation,
+  MitigationKind,
+  MitigationManagerApi,
+} from '../../src/mitigation/types.js';
+import { parsePrefix } from '../../src/config/values.js';
+import { BUILTIN_DEFAULT_HOSTGROUP } from '../../src/config/defaults.js';
+import type { Prefix } from '../../src/wire/addr.js';
+import { rateFnOf } from '../../src/escalation/rates.js';
 
 /** Parse "a.b.c.d/len" or "x::/len" (config's parsePrefix); throws on bad input. */
 export function pfx(text: string): Prefix {
