@@ -30,7 +30,7 @@ import type { AttackSummary } from '../mitigation/manager.js';
 import type { HistoryAttack } from '../history/types.js';
 import { coveringNetwork, parsePrefix } from '../mitigation/prefixes.js';
 import type { AddResult, Mitigation, MitigationManagerApi } from '../mitigation/types.js';
-import { addrToString, isLoopback, parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
+import { addrBits, addrToString, isLoopback, parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
 import { BasicAuth, roleOf, sourceKey } from './auth.js';
 import { scraped } from './metrics.js';
 
@@ -637,7 +637,7 @@ export class ApiServer {
     const a = parseAddr(ip);
     if (!a) throw new HttpError(400, `'${ip}' is not an IPv4 or IPv6 address`);
     const len = slash < 0 ? null : text.slice(slash + 1);
-    const host = a.family === 4 ? '32' : '128';
+    const host = String(addrBits(a.family));
     if (len !== null && len !== host)
       throw new HttpError(400, `'${text}' is not one host: write ${ip} or ${ip}/${host}`);
     const p = parsePrefix(ip) as Prefix;

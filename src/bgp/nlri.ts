@@ -5,13 +5,13 @@
  */
 import type { Reader } from '../wire/reader.js';
 import type { Writer } from '../wire/writer.js';
-import type { Prefix } from '../wire/addr.js';
+import { addrBits, type Prefix } from '../wire/addr.js';
 import { BgpError, ERR_UPDATE } from './notify.js';
 
 /** Decode consecutive prefixes of one family from r until its end; errors carry `subcode`. */
 export function decodePrefixes(r: Reader, family: 4 | 6, subcode: number, what: string): Prefix[] {
   const out: Prefix[] = [];
-  const max = family === 4 ? 32 : 128;
+  const max = addrBits(family);
   const size = family === 4 ? 4 : 16;
   while (!r.atEnd()) {
     const len = r.u8();

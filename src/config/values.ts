@@ -5,7 +5,15 @@
  * message (no location: the schema adds file:line:col). Used by the schema and by modules
  * that turn community text into wire bytes.
  */
-import { parseV4, parseV6, prefixToString, v4ToString, v6ToString, type Prefix } from '../wire/addr.js';
+import {
+  addrBits,
+  parseV4,
+  parseV6,
+  prefixToString,
+  v4ToString,
+  v6ToString,
+  type Prefix,
+} from '../wire/addr.js';
 
 export class ValueError extends Error {
   override name = 'ValueError';
@@ -106,7 +114,7 @@ export function parsePrefix(text: string): Prefix {
   } catch {
     throw new ValueError(`invalid prefix ${show(text)}: ${show(addrText)} is not an IP address`);
   }
-  const max = addr.family === 4 ? 32 : 128;
+  const max = addrBits(addr.family);
   let len = max;
   if (slash >= 0) {
     const lt = text.slice(slash + 1);

@@ -24,7 +24,7 @@ import { Classifier, classifierOf, type PolicyLookup } from '../config/classifie
 import type { Hostgroup, EscalationAction } from '../config/types.js';
 import type { RateFn } from '../detection/types.js';
 import type { Addr, Prefix } from '../wire/addr.js';
-import { maskBytes, prefixContains, prefixToString } from '../wire/addr.js';
+import { addrBits, maskBytes, prefixContains, prefixToString } from '../wire/addr.js';
 import { crossing, type Crossing } from './rates.js';
 
 /** One active blackhole, as the loop sees it in a run. */
@@ -170,7 +170,7 @@ function compareAddr(a: Addr, b: Addr): number {
 /** The covering prefix of `addr` under `rule`, or null when the length is not usable. */
 export function coveringPrefix(addr: Addr, rule: EscalationAction): Prefix | null {
   const len = addr.family === 4 ? rule.prefix_length.ipv4 : rule.prefix_length.ipv6;
-  const max = addr.family === 4 ? 32 : 128;
+  const max = addrBits(addr.family);
   // A host-length "escalation" would be the blackhole's own route again (same key).
   if (!Number.isInteger(len) || len < 0 || len >= max) return null;
   return { family: addr.family, bytes: maskBytes(addr.bytes, len), len };
@@ -226,7 +226,7 @@ export function hostgroupsInside(
     }
   }
   // Do the inner prefixes fill net? Sum the sizes of the outermost ones.
-  const bits = net.family === 4 ? 32 : 128;
+  const bits = addrBits(net.family);
   let filled = 0n;
   for (const p of inner)
     if (!inner.some((q) => q !== p && q.len < p.len && inside(q, p))) filled += 1n << BigInt(bits - p.len);

@@ -14,7 +14,7 @@
  */
 import { Reader, WireError } from '../wire/reader.js';
 import { Writer } from '../wire/writer.js';
-import { parseAddr, addrToString, prefixToString, type Prefix } from '../wire/addr.js';
+import { addrBits, parseAddr, addrToString, prefixToString, type Prefix } from '../wire/addr.js';
 import type { DesiredRoute } from '../bgp/types.js';
 import { desiredRoute } from '../bgp/route.js';
 import { numTermText, bitTermText, type BitAtom, type NumAtom } from './ops.js';
@@ -129,7 +129,7 @@ export interface DecodedMatch {
 
 function readPrefix(r: Reader, family: 4 | 6): FlowPrefix {
   const len = r.u8();
-  const bits = family === 4 ? 32 : 128;
+  const bits = addrBits(family);
   if (len > bits) throw new WireError(`prefix length ${len} > ${bits}`);
   const bytes = new Uint8Array(bits / 8);
   if (family === 4) {

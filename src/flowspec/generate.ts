@@ -19,7 +19,14 @@
  *    match on the baseline: shorter rules win when the extra component spares nothing.
  */
 import type { FlowSample } from '../capture/flow.js';
-import { prefixToString, maskBytes, addrToString, prefixContains, type Prefix } from '../wire/addr.js';
+import {
+  addrBits,
+  prefixToString,
+  maskBytes,
+  addrToString,
+  prefixContains,
+  type Prefix,
+} from '../wire/addr.js';
 import { describe, describeMatch } from './codec.js';
 import { matchesPacket, packetFromSample, type PacketView } from './match.js';
 import { parseRule, TCP_FLAGS, protocolName, type FlowspecRule } from './rule.js';
@@ -159,7 +166,7 @@ function lengthRange(ps: readonly PacketView[], share: number): [number, number]
 /** Longest source prefix (>= /16 IPv4, >= /32 IPv6, byte steps) holding >= share, or null. */
 function sourcePrefix(ps: readonly PacketView[], family: 4 | 6, share: number): string | null {
   const total = weight(ps);
-  const bits = family === 4 ? 32 : 128;
+  const bits = addrBits(family);
   const min = family === 4 ? 16 : 32;
   for (let len = bits; len >= min; len -= 8) {
     const h = new Map<string, { w: number; b: Uint8Array }>();
@@ -280,7 +287,7 @@ export function generateRules(
       return {
         key: addrToString({ family: p.ipVersion, bytes: p.dst }),
         bytes: p.dst,
-        len: p.ipVersion === 4 ? 32 : 128,
+        len: addrBits(p.ipVersion),
       };
     const d = dests.find((x) => x.family === p.ipVersion && prefixContains(x, p.dst));
     return d ? { key: prefixToString(d), bytes: d.bytes, len: d.len } : null;

@@ -1,5 +1,5 @@
 /** FlowSpec rule parsing, validation (impossible-rule checks) and printing for FastNetMon Advanced's JSON shape; tables/types in model.ts. */
-import { parseAddr, maskBytes, prefixToString } from '../wire/addr.js';
+import { addrBits, parseAddr, maskBytes, prefixToString } from '../wire/addr.js';
 import { parseCommunity } from '../bgp/attrs.js';
 import {
   bitSatisfiable,
@@ -98,7 +98,7 @@ function parsePrefix(
     return { ok: false, error: `${field}: "${text}" is not a prefix (address/length)` };
   const addr = parseAddr(parts[0]!);
   if (!addr) return { ok: false, error: `${field}: "${parts[0]}" is not an IPv4 or IPv6 address` };
-  const bits = addr.family === 4 ? 32 : 128;
+  const bits = addrBits(addr.family);
   if (!/^[0-9]+$/.test(parts[1]!) || Number(parts[1]) > bits) {
     return { ok: false, error: `${field}: prefix length "${parts[1]}" is not in 0..${bits}` };
   }

@@ -152,6 +152,11 @@ export interface Prefix {
   len: number;
 }
 
+/** Bits in an address of the family: a host route's length (/32, /128). */
+export function addrBits(family: 4 | 6): number {
+  return family === 4 ? 32 : 128;
+}
+
 export function prefixToString(p: Prefix): string {
   return `${addrToString({ family: p.family, bytes: p.bytes })}/${p.len}`;
 }
