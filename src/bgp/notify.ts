@@ -114,7 +114,7 @@ export function notificationText(code: number, subcode: number, data: Uint8Array
   if (data.length === 0) return `${words} (${code}/${subcode})`;
   if (code === ERR_CEASE && (subcode === 2 || subcode === 4) && data[0]! + 1 === data.length) {
     const msg = new TextDecoder('utf-8', { fatal: false }).decode(data.subarray(1));
-    return `${words} (${code}/${subcode}): "${msg.replace(/[\x00-\x1f\x7f]/g, '?')}"`;
+    return `${words} (${code}/${subcode}): "${[...msg].map((ch) => (ch < ' ' || ch === '\x7f' ? '?' : ch)).join('')}"`;
   }
   const hex = Buffer.from(data.subarray(0, 64)).toString('hex');
   return `${words} (${code}/${subcode}) data ${hex}${data.length > 64 ? '…' : ''}`;

@@ -293,7 +293,10 @@ export function packAnnouncements(routes: readonly DesiredRoute[], ctx: PackCont
     }
     const k = `${r.family}|${nh ?? ''}|${r.attrs.key}`;
     let g = groups.get(k);
-    if (!g) groups.set(k, (g = { first: r, nh, routes: [] }));
+    if (!g) {
+      g = { first: r, nh, routes: [] };
+      groups.set(k, g);
+    }
     g.routes.push(r);
   }
   const messages: Uint8Array[] = [];
@@ -362,7 +365,10 @@ export function packWithdrawals(routes: readonly DesiredRoute[], ctx: PackContex
   const byFamily = new Map<BgpFamily, DesiredRoute[]>();
   for (const r of routes) {
     let l = byFamily.get(r.family);
-    if (!l) byFamily.set(r.family, (l = []));
+    if (!l) {
+      l = [];
+      byFamily.set(r.family, l);
+    }
     l.push(r);
   }
   const out: Uint8Array[] = [];

@@ -69,7 +69,8 @@ function routeAttributes(r: DesiredRouteInit): RouteAttributes {
   let a = parsed.get(key);
   if (!a) {
     if (parsed.size >= PARSED_MAX) parsed.clear();
-    parsed.set(key, (a = parse(r, key)));
+    a = parse(r, key);
+    parsed.set(key, a);
   }
   return a;
 }

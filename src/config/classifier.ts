@@ -76,7 +76,7 @@ export class Classifier implements PolicyLookup {
     this.hostgroups = cfg.hostgroups;
     for (const h of cfg.hostgroups) if (!this.byName.has(h.name)) this.byName.set(h.name, h);
     const d = cfg.hostgroups.findIndex((h) => h.name === 'default');
-    this.defaultIndex = d >= 0 ? d : 0;
+    this.defaultIndex = Math.max(d, 0);
     this.defaultHostgroup = cfg.hostgroups[this.defaultIndex];
 
     // One entry per distinct prefix: network flag and own hostgroup (-1 none) merged.
@@ -97,7 +97,7 @@ export class Classifier implements PolicyLookup {
       else if (own[e]! < 0) own[e] = hg;
     };
     for (const n of cfg.networks) add(n, -1);
-    cfg.hostgroups.forEach((h, i) => h.prefixes.forEach((p) => add(p, i)));
+    for (const [i, h] of cfg.hostgroups.entries()) for (const p of h.prefixes) add(p, i);
     const n = this.prefix.length;
     this.group = new Int32Array(n);
     this.isNet = Uint8Array.from(net);

@@ -33,14 +33,15 @@ export function parseRange(v: string | number, max: number, what: string): NumRa
     return [num(String(v)), num(String(v))];
   }
   const s = v.replace(/\s+/g, '');
-  let m: RegExpExecArray | null;
-  if ((m = /^(\d+)-(\d+)$/.exec(s))) {
+  let m = /^(\d+)-(\d+)$/.exec(s);
+  if (m) {
     const lo = num(m[1]!);
     const hi = num(m[2]!);
     if (lo > hi) throw new ValueError(`invalid ${what} ${show(v)}: the range is empty (${lo} > ${hi})`);
     return [lo, hi];
   }
-  if ((m = /^(>=|<=|>|<|=)?(\d+)$/.exec(s))) {
+  m = /^(>=|<=|>|<|=)?(\d+)$/.exec(s);
+  if (m) {
     const n = num(m[2]!);
     switch (m[1]) {
       case '>=':

@@ -74,7 +74,9 @@ export function mergeThresholds(base: ThresholdSet, over: ThresholdSetRaw | unde
         const o = over?.[d]?.[c]?.[u];
         const v = o === undefined ? base[d]?.[c]?.[u] : o;
         if (v === null || v === undefined) continue;
-        ((out[d] ??= {})[c] ??= {})[u] = v;
+        out[d] ??= {};
+        out[d][c] ??= {};
+        out[d][c][u] = v;
       }
     }
   }
@@ -236,7 +238,7 @@ export function resolveHostgroups(
     if (cur !== null && chain.includes(cur)) {
       const loop = chain.slice(chain.indexOf(cur));
       if (loop.some((n) => reported.has(n))) continue;
-      loop.forEach((n) => reported.add(n));
+      for (const n of loop) reported.add(n);
       errors.push(byName.get(cur)!.src.at(['parent'], `parent loop ${[...loop, cur].join(' -> ')}`));
     }
   }

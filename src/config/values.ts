@@ -40,8 +40,9 @@ export function parseDuration(v: string | number): number {
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
   let total = 0;
   let pos = 0;
-  let m: RegExpExecArray | null;
-  while (pos < s.length && (m = re.exec(s)) !== null) {
+  while (pos < s.length) {
+    const m = re.exec(s);
+    if (m === null) break;
     total += Number(m[1]) * UNIT_MS[m[2]!]!;
     pos = re.lastIndex;
   }

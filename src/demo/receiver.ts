@@ -65,7 +65,7 @@ export class DemoReceiver extends EventEmitter {
     sock.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       for (;;) {
-        let h;
+        let h: ReturnType<typeof readHeader>;
         try {
           h = readHeader(buf, 0, 65535);
         } catch {

@@ -24,7 +24,7 @@ const KEY_MARKED = 0xffffffff;
 export function sampleKey(rec: FlowRecord, hostIsSource: boolean): number {
   const p = rec.protocol & 255;
   let svc = 0;
-  if (p === 6 || p === 17 || p === 132) svc = rec.srcPort < rec.dstPort ? rec.srcPort : rec.dstPort;
+  if (p === 6 || p === 17 || p === 132) svc = Math.min(rec.srcPort, rec.dstPort);
   else if (p === 1 || p === 58) svc = rec.icmpType & 255;
   return ((hostIsSource ? 1 << 24 : 0) | (p << 16) | (svc & 0xffff)) >>> 0;
 }
@@ -205,7 +205,7 @@ export class SampleArrays {
     if (this.headers) {
       const h = rec.header;
       if (h && h.length > 0) {
-        const n = h.length > HEADER_MAX ? HEADER_MAX : h.length;
+        const n = Math.min(h.length, HEADER_MAX);
         this.headers.set(n === h.length ? h : h.subarray(0, n), e * HEADER_MAX);
         this.hlen![e] = n;
         this.flen![e] = rec.frameLength;

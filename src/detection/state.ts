@@ -219,9 +219,8 @@ export class DetectorState {
     const out: { scope: string; rule: number; action: string; where: string; hits: number }[] = [];
     const add = (scope: string, f: CompiledFilter | null) => {
       if (!f) return;
-      f.rules.forEach((r, i) =>
-        out.push({ scope, rule: i, action: r.action, where: r.where, hits: f.hits[i]! }),
-      );
+      for (const [i, r] of f.rules.entries())
+        out.push({ scope, rule: i, action: r.action, where: r.where, hits: f.hits[i]! });
       if (f.allowList)
         out.push({
           scope,
@@ -232,7 +231,8 @@ export class DetectorState {
         });
     };
     add('capture', this.filter);
-    this.hgFilters?.forEach((f, h) => add(`hostgroup:${this.cfg.hostgroups[h]?.name ?? h}`, f));
+    for (const [h, f] of (this.hgFilters ?? []).entries())
+      add(`hostgroup:${this.cfg.hostgroups[h]?.name ?? h}`, f);
     return out;
   }
 

@@ -283,7 +283,7 @@ export class CounterStore {
     // is near a threshold already, so only traffic that could take it over one matters.
     else if (fl & F_HOT && this.hotBuf[s]! >= 0) fixed = -Infinity;
     const over = (fl & F_HOT) !== 0;
-    if (fixed === fixed) {
+    if (!Number.isNaN(fixed)) {
       this.setLim(s, 0, fixed, fixed, fixed);
       this.setLim(s, 1, fixed, fixed, fixed);
       return;
@@ -306,6 +306,7 @@ export class CounterStore {
         const rem = sum[so + c]! - (bm & (1 << c) ? this.ring[rb + c]! : 0);
         const a = (over ? this.budgetOver[j + u]! : this.budgetWin[j + u]!) - rem;
         const b = over ? Infinity : this.budgetTick[j + u]!;
+        // biome-ignore lint/complexity/useMathMinMax: a NaN budget must yield b, as Math.min would not
         const v = a < b ? a : b;
         hf[o + u] = v >= -Infinity ? down32(v) : Infinity; // no budgets for this hostgroup: never a candidate
       }
@@ -330,7 +331,7 @@ export class CounterStore {
     const bo = s * STRIDE;
     // 1. Drop intervals t0-B .. T-B-1 (at most B of them); the closing interval's position
     //    (t0 % B) is among them, so it is free for acc afterwards.
-    const drops = T - t0 < B ? T - t0 : B;
+    const drops = Math.min(T - t0, B);
     for (let i = 0; i < drops; i++) {
       const pos = (t0 + i) % B; // == (t0 - B + i) % B
       const bi = s * B + pos;

@@ -174,7 +174,7 @@ export class Ticker {
     const hot = this.hot;
     let pos = hot.pos[s]!;
     const thr = c.ban;
-    const n = thr.length < RMAX ? thr.length : RMAX;
+    const n = Math.min(thr.length, RMAX);
     if (n === 0 && pos < 0 && (fl & F_HOT) === 0) return;
     hot.lastEval[s] = T;
     if (this.scratchOver.length < n) this.scratchOver = new Uint8Array(n * 2);

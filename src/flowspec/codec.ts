@@ -65,7 +65,7 @@ function writePrefix(w: Writer, type: number, p: FlowPrefix, family: 4 | 6): voi
 
 function writeNum(w: Writer, terms: readonly (readonly NumAtom[])[]): void {
   const flat: [NumAtom, boolean][] = [];
-  for (const t of terms) t.forEach((a, j) => flat.push([a, j > 0]));
+  for (const t of terms) for (const [j, a] of t.entries()) flat.push([a, j > 0]);
   flat.forEach(([a, and], i) => {
     const len = valueLen(a.value);
     w.u8((i === flat.length - 1 ? E_BIT : 0) | (and ? A_BIT : 0) | LEN_CODE[len] | (a.op & 7));
@@ -75,7 +75,7 @@ function writeNum(w: Writer, terms: readonly (readonly NumAtom[])[]): void {
 
 function writeBit(w: Writer, terms: readonly (readonly BitAtom[])[]): void {
   const flat: [BitAtom, boolean][] = [];
-  for (const t of terms) t.forEach((a, j) => flat.push([a, j > 0]));
+  for (const t of terms) for (const [j, a] of t.entries()) flat.push([a, j > 0]);
   flat.forEach(([a, and], i) => {
     const len = valueLen(a.value);
     w.u8(
@@ -234,17 +234,28 @@ export function encodeActions(a: RuleAction, family: 4 | 6): EncodedActions {
     if (a.redirectAs !== undefined) {
       // RFC 8955 §7.4 (AS-2, 0x8008) and RFC 7674 (IPv4 0x8108, AS-4 0x8208).
       if (a.redirectAs > 0xffff)
-        ext.push(ec(0x8208, (dv) => (dv.setUint32(2, a.redirectAs!), dv.setUint16(6, a.redirectValue!))));
-      else ext.push(ec(0x8008, (dv) => (dv.setUint16(2, a.redirectAs!), dv.setUint32(4, a.redirectValue!))));
+        ext.push(
+          ec(0x8208, (dv) => {
+            dv.setUint32(2, a.redirectAs!);
+            dv.setUint16(6, a.redirectValue!);
+          }),
+        );
+      else
+        ext.push(
+          ec(0x8008, (dv) => {
+            dv.setUint16(2, a.redirectAs!);
+            dv.setUint32(4, a.redirectValue!);
+          }),
+        );
     } else if (a.redirectIp !== undefined) {
       const addr = parseAddr(a.redirectIp)!;
       if (a.redirectValue !== undefined) {
         if (addr.family === 4) {
           ext.push(
-            ec(
-              0x8108,
-              (dv) => (new Uint8Array(dv.buffer).set(addr.bytes, 2), dv.setUint16(6, a.redirectValue!)),
-            ),
+            ec(0x8108, (dv) => {
+              new Uint8Array(dv.buffer).set(addr.bytes, 2);
+              dv.setUint16(6, a.redirectValue!);
+            }),
           );
         } else {
           // RFC 8956 §6: rt-redirect-ipv6, IPv6-address-specific type 0x00 sub-type 0x0d.
@@ -259,10 +270,10 @@ export function encodeActions(a: RuleAction, family: 4 | 6): EncodedActions {
         // local administrator field.
         if (addr.family === 4) {
           ext.push(
-            ec(
-              0x010c,
-              (dv) => (new Uint8Array(dv.buffer).set(addr.bytes, 2), dv.setUint16(6, a.copy ? 1 : 0)),
-            ),
+            ec(0x010c, (dv) => {
+              new Uint8Array(dv.buffer).set(addr.bytes, 2);
+              dv.setUint16(6, a.copy ? 1 : 0);
+            }),
           );
         } else {
           const b = new Uint8Array(20);

@@ -34,7 +34,7 @@ export async function resolveApiFromConfig(
   }
   if (file === undefined || hasApi) return { argv: rest };
   const { ConfigError, loadConfig } = await import('../../config/index.js');
-  let api;
+  let api: ReturnType<typeof loadConfig>['api'];
   try {
     api = loadConfig(file).api;
   } catch (e) {

@@ -43,7 +43,7 @@ export const command: Command = {
       return 1;
     }
     const mirror = flags.mirror === true;
-    let result;
+    let result: ReturnType<typeof decodeFlowCapture> | ReturnType<typeof decodeMirrorCapture>;
     try {
       result = mirror ? decodeMirrorCapture(buf, `mirror:${file}`) : decodeFlowCapture(buf);
     } catch (e) {

@@ -29,7 +29,7 @@ stays).
     }
     const { Daemon } = await import('../../daemon.js');
     const { defaultConfig, loadConfig } = await import('../../config/index.js');
-    let daemon;
+    let daemon: InstanceType<typeof Daemon>;
     try {
       const file = typeof flags.config === 'string' ? flags.config : undefined;
       let cfg = file ? loadConfig(file) : defaultConfig();
