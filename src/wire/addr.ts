@@ -2,7 +2,7 @@
  * Address helpers on numbers and bytes, shared by codecs and the hot path.
  * IPv4 is a uint32 number; IPv6 is 16 bytes. Text forms are canonical: dotted quad and
  * RFC 5952 (lower case, longest run of two or more zero groups compressed, first on ties).
- * Config-time parsing with full validation lives in src/config (ip-address / netmask).
+ * Config-time parsing with full validation lives in src/config (values.ts).
  */
 export function v4ToString(a: number): string {
   return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
