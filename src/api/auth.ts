@@ -19,7 +19,7 @@ import { addrToString, maskBytes, parseAddr, unmapV4 } from '../wire/addr.js';
 const log = logger.child({ module: 'api' });
 
 const KEYLEN = 32;
-export const SCRYPT_DEFAULTS = { N: 16384, r: 8, p: 1 } as const;
+const SCRYPT_DEFAULTS = { N: 16384, r: 8, p: 1 } as const;
 
 export function hashPassword(
   password: string,
@@ -76,7 +76,7 @@ export function verifyPassword(password: string, encoded: string): Promise<boole
 }
 
 /** Decode "Basic base64(user:pass)"; null when absent or malformed. */
-export function parseBasic(header: string | undefined): { user: string; password: string } | null {
+function parseBasic(header: string | undefined): { user: string; password: string } | null {
   if (!header) return null;
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!m) return null;
@@ -93,15 +93,15 @@ const CACHE_MAX = 1000;
  * Failed logins per source address: this many within FAIL_WINDOW_MS block the source for
  * BLOCK_MS (429 with Retry-After), before any scrypt is spent on it.
  */
-export const MAX_FAILURES = 10;
+const MAX_FAILURES = 10;
 const FAIL_WINDOW_MS = 60_000;
-export const BLOCK_MS = 60_000;
+const BLOCK_MS = 60_000;
 const SOURCES_MAX = 65_536;
 /**
  * Checks waiting for the scrypt thread; beyond it a request is refused at once (503), so a
  * flood from many addresses costs one core at most and a queue no longer than ~1 s.
  */
-export const SCRYPT_QUEUE_MAX = 16;
+const SCRYPT_QUEUE_MAX = 16;
 
 export type AuthResult =
   | { ok: true; user: string }

@@ -27,7 +27,7 @@ export function fingerprintOf(pem: Buffer | string): string {
   return new X509Certificate(pem).fingerprint256;
 }
 
-export class RequestError extends Error {
+class RequestError extends Error {
   constructor(
     message: string,
     readonly code?: string,

@@ -39,7 +39,7 @@ export { isLoopback };
 const log = logger.child({ module: 'api' });
 
 /** The manager surface the API uses: the contract plus the operator helpers. */
-export interface ApiManager extends MitigationManagerApi {
+interface ApiManager extends MitigationManagerApi {
   addManualBlackhole(ip: string): Promise<AddResult>;
   addManualBlackholes(ips: readonly string[]): Promise<AddResult[]>;
   removeMany(uuids: readonly string[], reason: string): Promise<boolean[]>;
@@ -97,7 +97,7 @@ const RECENT_FROM_HISTORY = 100;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Connection bounds (docs/security.md). The total is also kept below the fd limit. */
-export const API_LIMITS = {
+const API_LIMITS = {
   maxConnections: 2048,
   maxPerSource: 64,
   /** A connection that has not sent a complete request head by then is dropped. */

@@ -14,7 +14,7 @@ import * as C from './constants.js';
 import { BgpError, ERR_UPDATE, UPD_OPTIONAL_ATTR } from './notify.js';
 import { decodePrefixes, decodeFlowspecList, writePrefix, writeFlowspec } from './nlri.js';
 
-export interface AsPathSegment {
+interface AsPathSegment {
   readonly type: number; // AS_SET 1, AS_SEQUENCE 2, confed 3/4
   readonly asns: readonly number[];
 }
@@ -25,46 +25,46 @@ interface Base {
   readonly code: number;
 }
 
-export interface OriginAttr extends Base {
+interface OriginAttr extends Base {
   readonly kind: 'origin';
   readonly origin: number;
 }
-export interface AsPathAttr extends Base {
+interface AsPathAttr extends Base {
   readonly kind: 'as_path';
   readonly segments: readonly AsPathSegment[];
 }
-export interface NextHopAttr extends Base {
+interface NextHopAttr extends Base {
   readonly kind: 'next_hop';
   readonly nextHop: string;
 }
-export interface MedAttr extends Base {
+interface MedAttr extends Base {
   readonly kind: 'med';
   readonly value: number;
 }
-export interface LocalPrefAttr extends Base {
+interface LocalPrefAttr extends Base {
   readonly kind: 'local_pref';
   readonly value: number;
 }
-export interface AtomicAggregateAttr extends Base {
+interface AtomicAggregateAttr extends Base {
   readonly kind: 'atomic_aggregate';
 }
-export interface AggregatorAttr extends Base {
+interface AggregatorAttr extends Base {
   readonly kind: 'aggregator';
   readonly as: number;
   readonly address: string;
 }
 /** RFC 1997 communities as uint32 (high 16 bits AS). */
-export interface CommunitiesAttr extends Base {
+interface CommunitiesAttr extends Base {
   readonly kind: 'communities';
   readonly communities: readonly number[];
 }
 /** RFC 4360: 8 raw bytes each. */
-export interface ExtCommunitiesAttr extends Base {
+interface ExtCommunitiesAttr extends Base {
   readonly kind: 'ext_communities';
   readonly communities: readonly Uint8Array[];
 }
 /** RFC 8092: [global admin, local data 1, local data 2]. */
-export interface LargeCommunitiesAttr extends Base {
+interface LargeCommunitiesAttr extends Base {
   readonly kind: 'large_communities';
   readonly communities: readonly (readonly [number, number, number])[];
 }
@@ -80,7 +80,7 @@ export interface MpReachAttr extends Base {
   readonly raw?: Uint8Array;
 }
 /** RFC 4760 §4. An empty one is the End-of-RIB marker of its family (RFC 4724 §2). */
-export interface MpUnreachAttr extends Base {
+interface MpUnreachAttr extends Base {
   readonly kind: 'mp_unreach';
   readonly afi: number;
   readonly safi: number;
@@ -88,7 +88,7 @@ export interface MpUnreachAttr extends Base {
   readonly flowspec: readonly Uint8Array[];
   readonly raw?: Uint8Array;
 }
-export interface RawAttr extends Base {
+interface RawAttr extends Base {
   readonly kind: 'raw';
   readonly value: Uint8Array;
 }
@@ -298,7 +298,7 @@ function decodeMpUnreach(flags: number, r: Reader): MpUnreachAttr {
 }
 
 /** Write an attribute's value (no header). */
-export function writeAttributeValue(w: Writer, a: PathAttribute, ctx: AttrContext): void {
+function writeAttributeValue(w: Writer, a: PathAttribute, ctx: AttrContext): void {
   switch (a.kind) {
     case 'origin':
       w.u8(a.origin);

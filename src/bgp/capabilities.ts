@@ -136,20 +136,3 @@ export function negotiate(local: LocalCapabilities, localHoldTime: number, open:
     peerGracefulRestart: p.gracefulRestart !== null,
   };
 }
-
-export function capabilityName(code: number): string {
-  const names: Record<number, string> = {
-    1: 'multiprotocol',
-    2: 'route-refresh',
-    5: 'extended-next-hop',
-    6: 'extended-message',
-    64: 'graceful-restart',
-    65: '4-octet-as',
-    69: 'add-path',
-    70: 'enhanced-route-refresh',
-    71: 'long-lived-gr',
-    73: 'fqdn',
-    128: 'route-refresh-old',
-  };
-  return names[code] ?? `cap-${code}`;
-}

@@ -32,7 +32,7 @@ export interface Capability {
 }
 
 /** An optional parameter: capabilities (type 2, RFC 5492) or anything else kept raw. */
-export type OptionalParameter =
+type OptionalParameter =
   | { readonly kind: 'capabilities'; readonly capabilities: readonly Capability[] }
   | { readonly kind: 'raw'; readonly type: number; readonly value: Uint8Array };
 
@@ -48,11 +48,11 @@ export interface OpenMessage {
   readonly extendedParams?: boolean;
 }
 
-export interface KeepaliveMessage {
+interface KeepaliveMessage {
   readonly type: 'keepalive';
 }
 
-export interface NotificationMessage {
+interface NotificationMessage {
   readonly type: 'notification';
   readonly code: number;
   readonly subcode: number;
@@ -60,7 +60,7 @@ export interface NotificationMessage {
 }
 
 /** RFC 2918; `subtype` is RFC 7313's (0 request, 1 BoRR, 2 EoRR). */
-export interface RouteRefreshMessage {
+interface RouteRefreshMessage {
   readonly type: 'route-refresh';
   readonly afi: number;
   readonly safi: number;

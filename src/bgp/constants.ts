@@ -23,45 +23,33 @@ export const ATTR_LOCAL_PREF = 5;
 export const ATTR_ATOMIC_AGGREGATE = 6;
 export const ATTR_AGGREGATOR = 7;
 export const ATTR_COMMUNITIES = 8;
-export const ATTR_ORIGINATOR_ID = 9;
-export const ATTR_CLUSTER_LIST = 10;
 export const ATTR_MP_REACH = 14;
 export const ATTR_MP_UNREACH = 15;
 export const ATTR_EXT_COMMUNITIES = 16;
-export const ATTR_AS4_PATH = 17;
-export const ATTR_AS4_AGGREGATOR = 18;
 export const ATTR_LARGE_COMMUNITIES = 32;
 
 /** Attribute flag bits, RFC 4271 §4.3. */
 export const FLAG_OPTIONAL = 0x80;
 export const FLAG_TRANSITIVE = 0x40;
-export const FLAG_PARTIAL = 0x20;
 export const FLAG_EXTENDED = 0x10;
 
 export const AFI_IPV4 = 1;
 export const AFI_IPV6 = 2;
 export const SAFI_UNICAST = 1;
-export const SAFI_FLOWSPEC = 133;
+const SAFI_FLOWSPEC = 133;
 
 export const CAP_MULTIPROTOCOL = 1;
 export const CAP_ROUTE_REFRESH = 2;
-export const CAP_EXTENDED_NEXT_HOP = 5;
 export const CAP_EXTENDED_MESSAGE = 6;
 export const CAP_GRACEFUL_RESTART = 64;
 export const CAP_AS4 = 65;
-export const CAP_ADD_PATH = 69;
 export const CAP_ENHANCED_ROUTE_REFRESH = 70;
-export const CAP_LLGR = 71;
-export const CAP_FQDN = 73;
 export const CAP_ROUTE_REFRESH_OLD = 128;
 
 /** RFC 6793 §9: the 2-octet stand-in for a 4-octet AS. */
 export const AS_TRANS = 23456;
 
-export const AS_SET = 1;
 export const AS_SEQUENCE = 2;
-export const AS_CONFED_SEQUENCE = 3;
-export const AS_CONFED_SET = 4;
 
 export interface AfiSafi {
   readonly afi: number;

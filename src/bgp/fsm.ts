@@ -120,7 +120,7 @@ function notification(code: number, subcode: number, data: Uint8Array = new Uint
 }
 
 /** Check a received OPEN against the peer's configuration (RFC 4271 §6.2, RFC 6793 §4). */
-export function validateOpen(cfg: FsmConfig, open: OpenMessage): BgpError | null {
+function validateOpen(cfg: FsmConfig, open: OpenMessage): BgpError | null {
   const caps = parseCapabilities(open);
   const peerAs = caps.as4 ?? open.myAs;
   if (peerAs !== cfg.remoteAs)
@@ -308,6 +308,6 @@ export function step(cfg: FsmConfig, s: FsmState, ev: FsmEvent): StepResult {
 }
 
 /** RFC 4271 §10: KeepaliveTime is one third of the hold time. */
-export function keepaliveMs(holdTime: number): number {
+function keepaliveMs(holdTime: number): number {
   return Math.max(1000, Math.floor((holdTime * 1000) / 3));
 }

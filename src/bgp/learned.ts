@@ -18,7 +18,7 @@ import { AFI_IPV4, AFI_IPV6, SAFI_UNICAST } from './constants.js';
 import type { UpdateMessage } from './update.js';
 
 /** Most learned prefixes kept; more are ignored (and logged once). */
-export const MAX_LEARNED = 10_000;
+const MAX_LEARNED = 10_000;
 
 const covers = (outer: Prefix, inner: Prefix) =>
   outer.family === inner.family && outer.len <= inner.len && prefixContains(outer, inner.bytes);

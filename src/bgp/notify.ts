@@ -28,21 +28,14 @@ export const UPD_MALFORMED_ATTR_LIST = 1;
 export const UPD_UNRECOGNIZED_WELL_KNOWN = 2;
 export const UPD_MISSING_WELL_KNOWN = 3;
 export const UPD_ATTR_FLAGS = 4;
-export const UPD_ATTR_LENGTH = 5;
-export const UPD_INVALID_ORIGIN = 6;
-export const UPD_INVALID_NEXT_HOP = 8;
 export const UPD_OPTIONAL_ATTR = 9;
 export const UPD_INVALID_NETWORK = 10;
-export const UPD_MALFORMED_AS_PATH = 11;
 // Cease subcodes (RFC 4486)
-export const CEASE_MAX_PREFIXES = 1;
 export const CEASE_ADMIN_SHUTDOWN = 2;
 export const CEASE_PEER_DECONFIGURED = 3;
-export const CEASE_ADMIN_RESET = 4;
 export const CEASE_CONNECTION_REJECTED = 5;
 export const CEASE_OTHER_CONFIG_CHANGE = 6;
 export const CEASE_COLLISION = 7;
-export const CEASE_OUT_OF_RESOURCES = 8;
 
 const CODES: Record<number, string> = {
   1: 'Message Header Error',
@@ -98,7 +91,7 @@ const SUBCODES: Record<number, Record<number, string>> = {
 };
 
 /** "Cease / Administrative Shutdown" style words for a code/subcode pair. */
-export function notificationWords(code: number, subcode: number): string {
+function notificationWords(code: number, subcode: number): string {
   const c = CODES[code] ?? `code ${code}`;
   const s = SUBCODES[code]?.[subcode];
   if (s) return `${c} / ${s}`;

@@ -19,7 +19,7 @@ interface Addon {
 }
 
 /** RFC 5082 §3: one hop away, a segment arrives with TTL 255; accept 254 and up. */
-export const GTSM_MIN_TTL = 254;
+const GTSM_MIN_TTL = 254;
 
 // This runs as dist/src/bgp/sockopt.js: the package root is three levels up.
 const ADDON_PATH = path.resolve(

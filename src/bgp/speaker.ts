@@ -40,7 +40,7 @@ function canon(a: string): string {
 }
 
 /** Where to listen: bgp.listen, else (only if a peer is passive) each passive peer's local address on 179. */
-export function listenAddresses(cfg: Config): { address: string; port: number }[] {
+function listenAddresses(cfg: Config): { address: string; port: number }[] {
   if (cfg.bgp.listen) return [{ address: cfg.bgp.listen.address, port: cfg.bgp.listen.port }];
   const out = new Map<string, { address: string; port: number }>();
   for (const p of cfg.bgp.peers) {

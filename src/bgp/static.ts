@@ -7,7 +7,7 @@ import type { DesiredRoute } from './types.js';
 import { parseExtendedCommunity } from '../config/values.js';
 import { desiredRoute } from './route.js';
 
-export function staticRouteToDesired(r: StaticRoute): DesiredRoute {
+function staticRouteToDesired(r: StaticRoute): DesiredRoute {
   // Config validated these already (src/config/values.ts reads them back to the same bytes).
   const ext = r.extended_communities.map(parseExtendedCommunity);
   return desiredRoute({

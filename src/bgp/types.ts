@@ -55,11 +55,6 @@ export interface RouteAttributes {
   readonly problem: string | null;
 }
 
-/** Source of desired routes; the speaker pulls it whenever notified of a change. */
-export interface RouteSource {
-  desiredRoutes(): Iterable<DesiredRoute>;
-}
-
 export type PeerStateName = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
 
 export interface PeerStatus {

@@ -215,17 +215,6 @@ export function endOfRib(m: UpdateMessage): C.AfiSafi | null {
   return null;
 }
 
-/** Number of prefixes/rules announced and withdrawn by an UPDATE (for counters). */
-export function updateCounts(m: UpdateMessage): { announced: number; withdrawn: number } {
-  let announced = m.nlri.length;
-  let withdrawn = m.withdrawn.length;
-  for (const a of m.attributes) {
-    if (a.kind === 'mp_reach') announced += a.nlri.length + a.flowspec.length;
-    else if (a.kind === 'mp_unreach') withdrawn += a.withdrawn.length + a.flowspec.length;
-  }
-  return { announced, withdrawn };
-}
-
 /**
  * RFC 8955 §4.2 / RFC 8956 §3 on a received UPDATE: each FlowSpec NLRI must decode (known
  * component types for its family, strictly increasing type order, prefix lengths within

@@ -31,7 +31,7 @@ import type { Config, Hostgroup } from './types.js';
 
 export type PolicyInput = Pick<Config, 'networks' | 'whitelist' | 'hostgroups'>;
 
-export type HostKind = 'monitored' | 'whitelisted' | 'other';
+type HostKind = 'monitored' | 'whitelisted' | 'other';
 
 export interface HostClass {
   /** 'whitelisted' for any whitelisted address, monitored or not. */

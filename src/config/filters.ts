@@ -61,7 +61,7 @@ export function parseRange(v: string | number, max: number, what: string): NumRa
   throw bad();
 }
 
-export const PROTOCOLS: Readonly<Record<string, number>> = {
+const PROTOCOLS: Readonly<Record<string, number>> = {
   icmp: 1,
   igmp: 2,
   tcp: 6,
@@ -76,7 +76,7 @@ export const PROTOCOLS: Readonly<Record<string, number>> = {
   sctp: 132,
 };
 
-export function parseProtocol(v: string | number): number {
+function parseProtocol(v: string | number): number {
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 255) return v;
   if (typeof v === 'string') {
     const n = PROTOCOLS[v.toLowerCase()];
@@ -88,7 +88,7 @@ export function parseProtocol(v: string | number): number {
   );
 }
 
-export const TCP_FLAGS: Readonly<Record<string, number>> = {
+const TCP_FLAGS: Readonly<Record<string, number>> = {
   fin: 1,
   syn: 2,
   rst: 4,
@@ -128,7 +128,7 @@ const range = (max: number, what: string) =>
   value((v: string | number) => parseRange(v, max, what), 'string|number');
 const prefixOne = value((v: string) => parsePrefix(v));
 
-export const filterRuleSchema = z.strictObject({
+const filterRuleSchema = z.strictObject({
   action: z.enum(['drop', 'keep']),
   match: z
     .strictObject({

@@ -5,9 +5,8 @@
  * monitored or whitelisted (one Classifier per config, over PrefixTable).
  */
 export * from './types.js';
-export { ConfigError, configWarnings, defaultConfig, deepFreeze, loadConfig, parseConfig } from './load.js';
+export { ConfigError, configWarnings, defaultConfig, loadConfig, parseConfig } from './load.js';
 export {
-  formatCommunity,
   formatDuration,
   formatExtendedCommunity,
   parseAsn,
@@ -15,22 +14,16 @@ export {
   parseDuration,
   parseExtendedCommunity,
   parseHostPort,
-  parseIp,
   parseLargeCommunity,
   parsePrefix,
-  tryParsePrefix,
   parseRouterId,
   ValueError,
-  WELL_KNOWN_COMMUNITIES,
 } from './values.js';
 export { BUILTIN_DEFAULT_HOSTGROUP } from './defaults.js';
 export { PrefixTable } from './prefix-table.js';
 export {
   Classifier,
   classifierOf,
-  type HostClass,
-  type HostKind,
   type PolicyInput,
-  type PolicyLookup,
 } from './classifier.js';
-export { ConfigStore, type ConfigListener, type ReloadResult } from './reload.js';
+export { ConfigStore } from './reload.js';

@@ -19,7 +19,7 @@ import { sessionSecurityMissing } from '../bgp/sockopt.js';
 import { openListenerRefusal } from './exposure.js';
 
 /** Order error lines by file, then line and column, so operators read them top-down. */
-export function sortErrors(lines: readonly string[]): string[] {
+function sortErrors(lines: readonly string[]): string[] {
   const key = (l: string) => /^(.*?):(\d+):(\d+): /.exec(l);
   return [...lines].sort((a, b) => {
     const ka = key(a);

@@ -47,7 +47,7 @@ export function readPolicyDir(dir: string): { files: PolicyFile[]; errors: strin
 }
 
 /** Parse one policy file's text. */
-export function parsePolicy(
+function parsePolicy(
   file: string,
   text: string,
 ): { ok: true; policy: PolicyFile } | { ok: false; errors: string[] } {
@@ -66,7 +66,7 @@ export function parsePolicy(
   return { ok: true, policy: { src: y.src, raw: v.value, name } };
 }
 
-export function mergeThresholds(base: ThresholdSet, over: ThresholdSetRaw | undefined): ThresholdSet {
+function mergeThresholds(base: ThresholdSet, over: ThresholdSetRaw | undefined): ThresholdSet {
   const out: Record<string, Record<string, Record<string, number>>> = {};
   for (const d of DIRECTIONS) {
     for (const c of CLASSES) {

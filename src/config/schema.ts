@@ -44,16 +44,16 @@ import { value } from './zvalue.js';
 
 // ---------------------------------------------------------------- value types
 
-export const durationMs = value((v: string | number) => parseDuration(v), 'string|number');
-export const prefix = value((v: string) => parsePrefix(v));
-export const ipText = value((v: string) => parseIp(v).text);
-export const ipv4Text = value((v: string) => parseIp(v, 4).text);
-export const ipv6Text = value((v: string) => parseIp(v, 6).text);
-export const asn = value((v: string | number) => parseAsn(v), 'string|number');
-export const routerId = value((v: string) => parseRouterId(v));
-export const community = value((v: string | number) => formatCommunity(parseCommunity(v)), 'string|number');
-export const largeCommunity = value((v: string) => parseLargeCommunity(v).join(':'));
-export const extCommunity = value((v: string) => formatExtendedCommunity(parseExtendedCommunity(v)));
+const durationMs = value((v: string | number) => parseDuration(v), 'string|number');
+const prefix = value((v: string) => parsePrefix(v));
+const ipText = value((v: string) => parseIp(v).text);
+const ipv4Text = value((v: string) => parseIp(v, 4).text);
+const ipv6Text = value((v: string) => parseIp(v, 6).text);
+const asn = value((v: string | number) => parseAsn(v), 'string|number');
+const routerId = value((v: string) => parseRouterId(v));
+const community = value((v: string | number) => formatCommunity(parseCommunity(v)), 'string|number');
+const largeCommunity = value((v: string) => parseLargeCommunity(v).join(':'));
+const extCommunity = value((v: string) => formatExtendedCommunity(parseExtendedCommunity(v)));
 /** A standard ("a:b", a name) or large ("a:b:c") community, canonical text. */
 const anyCommunity = value(
   (v: string | number) =>
@@ -281,7 +281,7 @@ const classMap = z.strictObject(
     z.ZodOptional<typeof unitMap>
   >,
 );
-export const thresholdSetSchema = z.strictObject(
+const thresholdSetSchema = z.strictObject(
   Object.fromEntries(DIRECTIONS.map((d) => [d, classMap.optional()])) as Record<
     (typeof DIRECTIONS)[number],
     z.ZodOptional<typeof classMap>

@@ -34,7 +34,7 @@ export function displayPath(file: string): string {
 }
 
 /** "bgp.peers[0].remote_as" */
-export function pathText(p: readonly PathSeg[]): string {
+function pathText(p: readonly PathSeg[]): string {
   let out = '';
   for (const s of p) out += typeof s === 'number' ? `[${s}]` : out ? `.${s}` : s;
   return out;
@@ -90,7 +90,7 @@ function misalignment(lines: readonly string[], n: number): string | null {
  * The parser may report a misindented line as a problem with the line before it (its value
  * "became" a multi-line key), so that case points at the line that is actually wrong.
  */
-export function explainYamlError(text: string, e: YAMLError): { line: number; col: number; message: string } {
+function explainYamlError(text: string, e: YAMLError): { line: number; col: number; message: string } {
   const lines = text.split(/\r?\n/);
   const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
   const raw = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');

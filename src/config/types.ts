@@ -23,7 +23,7 @@ export interface NextHops {
   readonly ipv6?: string;
 }
 
-export interface BlackholeAction {
+interface BlackholeAction {
   readonly enabled: boolean;
   readonly communities: readonly string[]; // "65535:666" or well-known names resolved to n:n
   readonly large_communities: readonly string[]; // "a:b:c"
@@ -31,7 +31,7 @@ export interface BlackholeAction {
   readonly next_hop: NextHops;
 }
 
-export interface FlowspecAction {
+interface FlowspecAction {
   readonly enabled: boolean;
   /** discard | rate-limit | redirect | mark | accept */
   readonly action: string;
@@ -71,7 +71,7 @@ export interface EscalationAction {
  * `thresholds.hostgroup`) announces. Attributes left unset follow the host-scope action
  * of the same policy (actions.flowspec / actions.blackhole).
  */
-export interface HostgroupScopeAction {
+interface HostgroupScopeAction {
   readonly flowspec: {
     readonly enabled: boolean;
     /** hostgroup: the hostgroup's prefixes that hold attacked hosts; attacked: the smallest prefixes covering the attacked hosts. */
@@ -314,7 +314,7 @@ export interface FlowFilterRule {
   readonly where: string;
 }
 
-export interface GraphiteConfig {
+interface GraphiteConfig {
   readonly host: string;
   readonly port: number;
   readonly prefix: string;

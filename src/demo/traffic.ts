@@ -30,7 +30,7 @@ export function rng(seed: number): () => number {
 }
 
 /** Ethernet + IPv4 + L4 header bytes (no payload) for one packet. */
-export function packetHeader(p: SynthPacket): Uint8Array {
+function packetHeader(p: SynthPacket): Uint8Array {
   const w = new Writer(64);
   w.bytes([0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2]).u16(0x0800);
   // IPv4 header, RFC 791 §3.1; checksum left 0 (collectors do not verify it).

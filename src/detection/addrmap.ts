@@ -16,7 +16,7 @@
 import type { Classifier } from '../config/classifier.js';
 
 export const NOT_MONITORED = -1;
-export const NO_SLOT = -2;
+const NO_SLOT = -2;
 export const HG_NONE = 0xffff;
 
 /** IPv4 /16 -> /24 -> block table. */

@@ -22,7 +22,7 @@ export const AMPLIFICATION_PORTS: ReadonlyMap<number, AttackType> = new Map<numb
 ]);
 
 /** Share of the traffic a class or port needs to name the attack. */
-export const DOMINANT_SHARE = 0.5;
+const DOMINANT_SHARE = 0.5;
 
 export interface ClassRates {
   readonly pps: number;
@@ -113,8 +113,8 @@ export function classifyAttack(
 }
 
 /** Severity from the ratio of the measured rate to the threshold that fired. */
-export const SEVERITY_MIDDLE = 2;
-export const SEVERITY_HIGH = 5;
+const SEVERITY_MIDDLE = 2;
+const SEVERITY_HIGH = 5;
 
 export function severity(ratio: number): 'low' | 'middle' | 'high' {
   if (ratio >= SEVERITY_HIGH) return 'high';

@@ -6,18 +6,16 @@ import type { Config } from '../config/types.js';
 import { DetectorImpl, type DetectorOptions } from './detector.js';
 
 export * from './types.js';
-export { DetectorImpl, type DetectorOptions, type DetectionStats, type HostgroupAttack } from './detector.js';
-export { unbanDecision, type BanFacts, type UnbanDecision } from './unban.js';
+export { DetectorImpl, type DetectorOptions, type HostgroupAttack } from './detector.js';
+export { unbanDecision } from './unban.js';
 export {
   classifyAttack,
   amplificationOf,
   severity,
   AMPLIFICATION_PORTS,
   type ClassRates,
-  type Classification,
 } from './classify.js';
-export { buildPcap } from './samples.js';
-export { thresholdName, compileThresholds, counterIndex } from './layout.js';
+export { thresholdName, compileThresholds } from './layout.js';
 
 export function createDetector(cfg: Config, opts?: DetectorOptions & { now?: () => number }): DetectorImpl {
   return new DetectorImpl(cfg, opts);

@@ -10,7 +10,7 @@
 import type { Direction, ThresholdSet, TrafficClass, Unit } from '../config/types.js';
 import { CLASSES, DIRECTIONS } from '../config/types.js';
 
-export const NKIND = 15;
+const NKIND = 15;
 export const NC = 2 * NKIND;
 
 export const K_TOTAL_P = 0;
@@ -29,15 +29,15 @@ export const K_FRAG_B = 12;
 export const K_DROP_P = 13;
 export const K_DROP_B = 14;
 
-export const DIR_IN = 0;
-export const DIR_OUT = 1;
+const DIR_IN = 0;
+const DIR_OUT = 1;
 
 /** Counter index of a kind in a direction (0 = incoming, 1 = outgoing). */
 export function ctr(dir: number, kind: number): number {
   return 2 * kind + dir;
 }
 
-export function dirIndex(d: Direction): number {
+function dirIndex(d: Direction): number {
   return d === 'incoming' ? DIR_IN : DIR_OUT;
 }
 

@@ -13,7 +13,7 @@
 import type { FlowRecord, FlowSample } from '../capture/flow.js';
 import { v4ToString, v6WordsToString } from '../wire/addr.js';
 
-export const HEADER_MAX = 128;
+const HEADER_MAX = 128;
 const MARKED = 1 << 20;
 const KEY_MARKED = 0xffffffff;
 
@@ -21,7 +21,7 @@ const KEY_MARKED = 0xffffffff;
  * A record's kind for the baseline ring: direction, protocol and service port (the lower of
  * the two ports, which is the well-known side for nearly all traffic; ICMP type for ICMP).
  */
-export function sampleKey(rec: FlowRecord, hostIsSource: boolean): number {
+function sampleKey(rec: FlowRecord, hostIsSource: boolean): number {
   const p = rec.protocol & 255;
   let svc = 0;
   if (p === 6 || p === 17 || p === 132) svc = Math.min(rec.srcPort, rec.dstPort);

@@ -27,7 +27,7 @@
  */
 import { NC } from './layout.js';
 
-export const KIND_FREE = 0;
+const KIND_FREE = 0;
 export const KIND_V4 = 4;
 export const KIND_V6 = 6;
 export const KIND_HOSTGROUP = 7;
@@ -68,15 +68,15 @@ export const CAND_BIT = 1 << 30;
 export const IN0 = 8;
 export const OUT0 = 24;
 /** Offsets inside a direction's part: the kinds most records touch share its first line. */
-export const R_P = 0;
-export const R_B = 1;
-export const R_F = 2;
-export const R_TCP = 3;
-export const R_UDP = 5;
-export const R_SYN = 7;
-export const R_ICMP = 9;
-export const R_FRAG = 11;
-export const R_DROP = 13;
+const R_P = 0;
+const R_B = 1;
+const R_F = 2;
+const R_TCP = 3;
+const R_UDP = 5;
+const R_SYN = 7;
+const R_ICMP = 9;
+const R_FRAG = 11;
+const R_DROP = 13;
 
 /** Offset inside a direction's part of each counter kind (layout.ts K_* order). */
 const KIND_POS = [

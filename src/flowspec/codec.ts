@@ -32,7 +32,7 @@ import {
 } from './rule.js';
 
 /** RFC 8955 §4.1: the NLRI length field holds at most 0xfff. */
-export const MAX_NLRI_LENGTH = 0xfff;
+const MAX_NLRI_LENGTH = 0xfff;
 
 const E_BIT = 0x80;
 const A_BIT = 0x40;
@@ -201,7 +201,7 @@ export function decodeNlri(nlri: Uint8Array, family: 4 | 6): DecodedMatch {
 // ---------------------------------------------------------------- actions
 
 /** What a rule's actions become on the wire. */
-export interface EncodedActions {
+interface EncodedActions {
   /** 8-byte extended communities (attribute 16). */
   readonly extendedCommunities: Uint8Array[];
   /** 20-byte IPv6-address-specific extended communities (attribute 25, RFC 5701). */
@@ -222,7 +222,7 @@ function ec(type: number, fill: (dv: DataView) => void): Uint8Array {
  * Extended communities in a fixed order: rate (or discard), redirect, marking, traffic-action.
  * (This is also the order ExaBGP emits for `rate-limit; mark; action` and `redirect; mark`.)
  */
-export function encodeActions(a: RuleAction, family: 4 | 6): EncodedActions {
+function encodeActions(a: RuleAction, family: 4 | 6): EncodedActions {
   const ext: Uint8Array[] = [];
   const ext6: Uint8Array[] = [];
   let nextHop: string | undefined;
@@ -298,14 +298,14 @@ export function encodeActions(a: RuleAction, family: 4 | 6): EncodedActions {
   return { extendedCommunities: ext, ipv6ExtendedCommunities: ext6, ...(nextHop ? { nextHop } : {}) };
 }
 
-export interface DecodedActions {
+interface DecodedActions {
   readonly action: RuleAction;
   /** Communities that are not FlowSpec actions (route targets and the like), kept as-is. */
   readonly other: Uint8Array[];
 }
 
 /** Actions from extended communities (what encodeActions writes, plus other senders' forms). */
-export function decodeActions(
+function decodeActions(
   ext: readonly Uint8Array[],
   ext6: readonly Uint8Array[] = [],
   nextHop?: string,
@@ -389,7 +389,7 @@ export interface EncodedRule extends EncodedActions {
   readonly key: string;
 }
 
-export function hex(b: Uint8Array): string {
+function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
@@ -463,7 +463,7 @@ export function describeMatch(m: DecodedMatch): string {
   return parts.join(', ');
 }
 
-export function describeAction(a: RuleAction): string {
+function describeAction(a: RuleAction): string {
   const parts: string[] = [];
   switch (a.type) {
     case 'discard':

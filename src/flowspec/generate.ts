@@ -50,7 +50,7 @@ export interface GenerateOptions {
   readonly destinations?: readonly Prefix[];
 }
 
-export interface ComponentCoverage {
+interface ComponentCoverage {
   /** JSON field name (destination_prefix, protocols, ...). */
   readonly field: string;
   /** Human text of the component. */
@@ -59,7 +59,7 @@ export interface ComponentCoverage {
   readonly coverage: number;
 }
 
-export interface GeneratedRule {
+interface GeneratedRule {
   readonly rule: FlowspecRule;
   /** The rule in FastNetMon's JSON shape. */
   readonly json: Record<string, unknown>;
@@ -394,7 +394,7 @@ export function generateRules(
 }
 
 /** Human-readable explanation of generated rules. */
-export function explain(g: Omit<GeneratedRules, 'explanation'>): string {
+function explain(g: Omit<GeneratedRules, 'explanation'>): string {
   const lines: string[] = [];
   lines.push(
     `${g.rules.length} rule(s) cover ${pct(g.coverage)} of ${g.attackPackets} sampled attack packets (target ${pct(g.target)}); ` +

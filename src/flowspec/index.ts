@@ -15,42 +15,22 @@ export {
   RULE_FIELDS,
   ACTION_FIELDS,
   ruleToJson,
-  FIELDS,
-  TCP_FLAGS,
-  FRAG_FLAGS,
-  PROTOCOLS,
   type FlowspecRule,
-  type RuleAction,
-  type RuleMatch,
-  type FlowPrefix,
-  type ParseResult,
-  type ParseOptions,
-  type ActionType,
 } from './rule.js';
 export {
   encodeRule,
   decodeRule,
   encodeNlri,
   decodeNlri,
-  encodeActions,
-  decodeActions,
   ruleToDesiredRoute,
   describe,
-  describeMatch,
-  describeAction,
   nlriLengthPrefix,
   readLengthPrefixedNlri,
-  MAX_NLRI_LENGTH,
-  type EncodedRule,
-  type DecodedMatch,
 } from './codec.js';
 export { matchesPacket, packetFromSample, type PacketView } from './match.js';
 export {
   generateRules,
-  explain,
-  type GenerateOptions,
   type GeneratedRules,
-  type GeneratedRule,
 } from './generate.js';
 
 export interface StaticFlowspecResult {

@@ -12,7 +12,7 @@ import { parseAddr, prefixContains } from '../wire/addr.js';
 import { evalBit, evalNum, type BitMatch, type NumMatch } from './ops.js';
 import type { FlowPrefix, FlowspecRule } from './rule.js';
 
-export type FragKind = 'none' | 'first' | 'middle' | 'last';
+type FragKind = 'none' | 'first' | 'middle' | 'last';
 
 export interface PacketView {
   readonly ipVersion: 4 | 6;

@@ -2,7 +2,7 @@
 import type { Prefix } from '../wire/addr.js';
 import type { BitMatch, NumMatch } from './ops.js';
 
-export type NumField =
+type NumField =
   | 'protocols'
   | 'ports'
   | 'destination_ports'
@@ -66,7 +66,7 @@ export const FRAG_FLAGS: Readonly<Record<string, number>> = {
   'last-fragment': 0x08,
 };
 
-export const PROTOCOLS: Readonly<Record<string, number>> = {
+const PROTOCOLS: Readonly<Record<string, number>> = {
   icmp: 1,
   igmp: 2,
   ipip: 4,

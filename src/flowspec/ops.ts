@@ -16,9 +16,9 @@
  */
 
 /** Numeric operator bits (RFC 8955 §4.2.1.1). */
-export const OP_LT = 4;
-export const OP_GT = 2;
-export const OP_EQ = 1;
+const OP_LT = 4;
+const OP_GT = 2;
+const OP_EQ = 1;
 
 export interface NumAtom {
   /** lt|gt|eq bits: 1 '=', 2 '>', 3 '>=', 4 '<', 5 '<=', 6 '!=', 0 false, 7 true. */
@@ -37,7 +37,7 @@ export type BitMatch = readonly (readonly BitAtom[])[];
 
 const OP_TEXT = ['false', '=', '>', '>=', '<', '<=', '!=', 'true'];
 
-export function numOpText(op: number): string {
+function numOpText(op: number): string {
   return OP_TEXT[op & 7]!;
 }
 
@@ -181,7 +181,7 @@ function numAtomRank(a: NumAtom): number {
 }
 
 /** Smallest value a term admits within 0..max (or max+1 when none): orders OR-terms. */
-export function termMin(term: readonly NumAtom[], max: number): number {
+function termMin(term: readonly NumAtom[], max: number): number {
   for (const c of candidates(term, max)) if (evalNumTerm(term, c)) return c;
   return max + 1;
 }
@@ -251,7 +251,7 @@ export function canonBit(m: BitMatch): BitAtom[][] {
   return out;
 }
 
-export function evalNumAtom(a: NumAtom, v: number): boolean {
+function evalNumAtom(a: NumAtom, v: number): boolean {
   return (
     ((a.op & OP_LT) !== 0 && v < a.value) ||
     ((a.op & OP_GT) !== 0 && v > a.value) ||
@@ -259,7 +259,7 @@ export function evalNumAtom(a: NumAtom, v: number): boolean {
   );
 }
 
-export function evalNumTerm(t: readonly NumAtom[], v: number): boolean {
+function evalNumTerm(t: readonly NumAtom[], v: number): boolean {
   for (const a of t) if (!evalNumAtom(a, v)) return false;
   return true;
 }
@@ -269,7 +269,7 @@ export function evalNum(m: NumMatch, v: number): boolean {
   return false;
 }
 
-export function evalBitAtom(a: BitAtom, data: number): boolean {
+function evalBitAtom(a: BitAtom, data: number): boolean {
   const r = a.match ? (data & a.value) === a.value : (data & a.value) !== 0;
   return a.not ? !r : r;
 }

@@ -317,7 +317,7 @@ function current(r: AttackRecord): HistoryAttack['current'] {
 const PROTO: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
 
 /** Protocols, top sources and ports of the samples, weighted by packets × sampling rate. */
-export function summarise(samples: readonly FlowSample[]): SampleSummary {
+function summarise(samples: readonly FlowSample[]): SampleSummary {
   const protocols: Record<string, number> = {};
   const src = new Map<string, number>();
   const sp = new Map<number, number>();

@@ -12,7 +12,7 @@ export interface TimelineEntry {
   readonly detail: string;
 }
 
-export interface HistoryMitigation {
+interface HistoryMitigation {
   readonly uuid: string;
   readonly kind: string;
   readonly prefix: string;

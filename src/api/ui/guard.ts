@@ -59,7 +59,7 @@ export class Guard {
   }
 }
 
-export function fromBrowser(req: http.IncomingMessage): boolean {
+function fromBrowser(req: http.IncomingMessage): boolean {
   const h = req.headers;
   return (
     h.origin !== undefined ||

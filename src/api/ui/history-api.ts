@@ -13,7 +13,7 @@ import { parseDuration, parseIp } from '../../config/values.js';
 import type { HistoryAttack, HistoryQuery } from '../../history/types.js';
 import { HttpError } from '../server.js';
 
-export const HISTORY_PARAMS = ['since', 'until', 'ip', 'hostgroup', 'limit'] as const;
+const HISTORY_PARAMS = ['since', 'until', 'ip', 'hostgroup', 'limit'] as const;
 const MAX_LIMIT = 10_000;
 
 export interface HistorySource {

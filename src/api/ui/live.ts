@@ -211,7 +211,7 @@ export class LiveEvents implements ConsoleRoute {
   }
 }
 
-export function mitigationJson(m: Mitigation): Record<string, unknown> {
+function mitigationJson(m: Mitigation): Record<string, unknown> {
   return {
     ...m,
     started_at: new Date(m.started_at).toISOString(),
