@@ -373,17 +373,21 @@ function checkApi(
   return files;
 }
 
+/** Each item's name is used once in capture.<list>; a repeat names the first user. */
+function uniqueNames(items: readonly { name: string }[], list: string, what: string, err: Err): void {
+  const seen = new Map<string, number>();
+  items.forEach((x, i) => {
+    const first = seen.get(x.name);
+    if (first !== undefined)
+      err(['capture', list, i, 'name'], `${what} name "${x.name}" is already used by ${list}[${first}]`);
+    else seen.set(x.name, i);
+  });
+}
+
 function checkCapture(raw: MainRaw, err: Err): void {
-  const names = new Map<string, number>();
+  uniqueNames(raw.capture.listeners, 'listeners', 'listener', err);
   const binds = new Map<string, number>();
   raw.capture.listeners.forEach((l, i) => {
-    const dn = names.get(l.name);
-    if (dn !== undefined)
-      err(
-        ['capture', 'listeners', i, 'name'],
-        `listener name "${l.name}" is already used by listeners[${dn}]`,
-      );
-    else names.set(l.name, i);
     const key = `${l.address}|${l.port}`;
     const db = binds.get(key);
     if (db !== undefined && l.port !== 0)
@@ -393,16 +397,7 @@ function checkCapture(raw: MainRaw, err: Err): void {
       );
     else binds.set(key, i);
   });
-  const exporterNames = new Map<string, number>();
-  raw.capture.exporters.forEach((e, i) => {
-    const dn = exporterNames.get(e.name);
-    if (dn !== undefined)
-      err(
-        ['capture', 'exporters', i, 'name'],
-        `exporter name "${e.name}" is already used by exporters[${dn}]`,
-      );
-    else exporterNames.set(e.name, i);
-  });
+  uniqueNames(raw.capture.exporters, 'exporters', 'exporter', err);
   if (raw.capture.exporters.length === 0) {
     raw.capture.listeners.forEach((l, i) => {
       const why = openListenerRefusal(l.address);

@@ -42,7 +42,15 @@ import { Queries, type DetectionStats } from './queries.js';
 import { reconfigure } from './reconfigure.js';
 import { DetectorState, type DetectorOptions } from './state.js';
 import { Ticker } from './tick.js';
-import type { AttackEvent, AttackRecord, Detector, HostRates, RateFn, TopUnit } from './types.js';
+import type {
+  AttackEvent,
+  AttackRecord,
+  Detector,
+  HostRates,
+  RateFn,
+  TopUnit,
+  TrafficTotals,
+} from './types.js';
 
 export type { DetectorOptions } from './state.js';
 export type { HostgroupAttack } from './attacks.js';
@@ -173,14 +181,7 @@ export class DetectorImpl implements Detector {
     return this.queries.top(n, unit, direction);
   }
 
-  totals(): {
-    in_packets: number;
-    out_packets: number;
-    in_bytes: number;
-    out_bytes: number;
-    in_flows: number;
-    out_flows: number;
-  } {
+  totals(): TrafficTotals {
     return this.queries.totals();
   }
 

@@ -19,7 +19,7 @@ import {
 import { buildHostRates } from './report.js';
 import type { DetectorState } from './state.js';
 import { KIND_V4, KIND_V6 } from './store.js';
-import type { AttackRecord, HostRates, RateFn, TopUnit } from './types.js';
+import type { AttackRecord, HostRates, RateFn, TopUnit, TrafficTotals } from './types.js';
 
 export interface DetectionStats {
   records: number;
@@ -131,14 +131,7 @@ export class Queries {
     return best.map((x) => S.hostRatesOf(x.s));
   }
 
-  totals(): {
-    in_packets: number;
-    out_packets: number;
-    in_bytes: number;
-    out_bytes: number;
-    in_flows: number;
-    out_flows: number;
-  } {
+  totals(): TrafficTotals {
     const S = this.st;
     const t = { in_packets: 0, out_packets: 0, in_bytes: 0, out_bytes: 0, in_flows: 0, out_flows: 0 };
     for (let h = 0; h < S.hgSlot.length; h++) {

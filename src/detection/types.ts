@@ -143,6 +143,16 @@ export type AttackEvent = 'attack_started' | 'attack_updated' | 'attack_finished
 
 export type TopUnit = 'packets' | 'bytes' | 'flows';
 
+/** Per-second totals over all monitored traffic. */
+export interface TrafficTotals {
+  in_packets: number;
+  out_packets: number;
+  in_bytes: number;
+  out_bytes: number;
+  in_flows: number;
+  out_flows: number;
+}
+
 export interface Detector {
   /** The capture side feeds records here. */
   readonly sink: FlowSink;
@@ -155,14 +165,7 @@ export interface Detector {
   /** Top N hosts by unit and direction, highest first. */
   top(n: number, unit: TopUnit, direction: Direction): HostRates[];
   /** Totals over all monitored traffic, per second. */
-  totals(): {
-    in_packets: number;
-    out_packets: number;
-    in_bytes: number;
-    out_bytes: number;
-    in_flows: number;
-    out_flows: number;
-  };
+  totals(): TrafficTotals;
   /** Is the attack on this host still above its ban thresholds right now? */
   stillAttacking(ip: string): boolean;
   on(event: AttackEvent, listener: (rec: AttackRecord) => void): void;
