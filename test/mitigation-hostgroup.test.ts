@@ -216,7 +216,7 @@ function hgAttack(over: Partial<HostgroupAttack> = {}): HostgroupAttack {
   };
 }
 
-function setup(hg: Hostgroup, patch: ConfigPatch = {}) {
+function setup(hg: Hostgroup, patch: ConfigPatch = {}, nowSamples = () => carpetSamples(100)) {
   let now = 1_000_000;
   const journal = new FakeJournal();
   const notifier = new FakeNotifier();
@@ -234,7 +234,7 @@ function setup(hg: Hostgroup, patch: ConfigPatch = {}) {
       notifier,
       flowspec: flowspecAdapter,
       hostgroupAttacking: (name) => attacking.has(name),
-      hostgroupSamples: () => ({ attack: carpetSamples(100), baseline: [] }),
+      hostgroupSamples: () => ({ attack: nowSamples(), baseline: [] }),
       now: () => now,
     });
   return { mgr: mk(), mk, journal, notifier, attacking, advance: (ms: number) => (now += ms) };
@@ -415,6 +415,78 @@ describe('hostgroup-scope mitigation in the manager', () => {
     await mgr2.onHostgroupAttack(hgAttack({ uuid: 'hg-2' }));
     assert.deepEqual(routesOf(mgr2), ['10.1.1.0/24', '10.1.2.0/24']);
     assert.deepEqual(mgr2.audit().problems, []);
+  });
+
+  it('a carpet bomb that widens: the rules are generated again from the samples of now, new ones announced before the old are withdrawn', async () => {
+    const { mgr, attacking, advance, journal } = setup(
+      carpetGroup({ flowspec: { enabled: true, destination: 'attacked', max_prefixes: 4 } }),
+    );
+    attacking.add('carpet');
+    // The attack's first samples hit 10.1.0.0/24 only; by the next sweep it spans the /20.
+    const early = carpetSamples(400).map((x, i) => ({ ...x, dst: `10.1.0.${i % 256}` }));
+    await mgr.onHostgroupAttack(hgAttack({ samples: early }));
+    const before = mgr.list('flowspec');
+    assert.ok(before.length >= 1);
+    const dstOf = (m: Mitigation) => pfx(String(m.rule!.destination_prefix));
+    for (const m of before)
+      assert.ok(dstOf(m).len >= 24, `${m.rule!.destination_prefix} is the early /24 or inside it`);
+    const now = carpetSamples(100);
+    const held = (ms: readonly Mitigation[]) =>
+      now.filter((x) => ms.some((m) => prefixContains(dstOf(m), parseAddr(x.dst)!.bytes))).length;
+    assert.ok(held(before) < now.length / 2, 'the early rules miss most of the attack of now');
+    advance(1000);
+    await mgr.sweep();
+    const after = mgr.list('flowspec');
+    assert.ok(after.length >= 1 && after.length <= 4, `${after.length} rules`);
+    assert.equal(held(after), now.length, 'every host attacked now is inside a rule');
+    for (const m of before)
+      if (!after.some((x) => x.uuid === m.uuid))
+        assert.ok(
+          journal.entries.some((e) => e.op === 'remove' && e.uuid === m.uuid && e.reason === 'replaced'),
+          `old rule ${m.uuid} withdrawn as replaced`,
+        );
+    // Make before break: every add of a new rule is journalled before a remove of an old one.
+    const ops = journal.entries.map((e) => (e.op === 'add' ? `add ${e.m.uuid}` : `remove ${e.uuid}`));
+    const lastAdd = Math.max(
+      ...after.filter((m) => !before.some((b) => b.uuid === m.uuid)).map((m) => ops.indexOf(`add ${m.uuid}`)),
+    );
+    const firstRemove = ops.findIndex((o) => o.startsWith('remove '));
+    assert.ok(firstRemove < 0 || lastAdd < firstRemove, ops.join(', '));
+    assert.equal(mgr.hostgroupBans().length, 1);
+    assert.deepEqual(mgr.audit().problems, []);
+    // Covered now: the next sweeps change nothing.
+    const uuids = after.map((m) => m.uuid).sort();
+    advance(1000);
+    await mgr.sweep();
+    assert.deepEqual(
+      mgr
+        .list('flowspec')
+        .map((m) => m.uuid)
+        .sort(),
+      uuids,
+    );
+  });
+
+  it('a rule an operator deleted is not generated again by the re-cover check', async () => {
+    // Two clusters far apart: two rules, one per cluster.
+    const two = () => carpetSamples(200).map((x, i) => ({ ...x, dst: `10.1.${i % 2 ? 128 : 0}.${i % 200}` }));
+    const { mgr, attacking, advance } = setup(
+      carpetGroup({ flowspec: { enabled: true, destination: 'attacked', max_prefixes: 4 } }),
+      {},
+      two,
+    );
+    attacking.add('carpet');
+    await mgr.onHostgroupAttack(hgAttack({ samples: two() }));
+    const rules = mgr.list('flowspec');
+    assert.equal(rules.length, 2, rules.map((m) => m.rule!.destination_prefix).join(', '));
+    await mgr.remove(rules[0]!.uuid, 'api');
+    advance(1000);
+    await mgr.sweep();
+    assert.deepEqual(
+      mgr.list('flowspec').map((m) => m.uuid),
+      [rules[1]!.uuid],
+    );
+    assert.deepEqual(mgr.audit().problems, []);
   });
 
   it("an operator's delete of the last route ends the hostgroup ban", async () => {

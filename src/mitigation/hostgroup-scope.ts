@@ -37,6 +37,7 @@ import {
   type FlowspecRule,
   type MitigationSet,
 } from './set.js';
+import { parsePrefix } from './prefixes.js';
 import type { AddResult, Mitigation } from './types.js';
 import type { AttackSummary } from './bans.js';
 
@@ -64,6 +65,8 @@ export interface HostgroupBan {
   partial: boolean;
   /** FlowSpec generations tried (a sweep retries while none gave rules, a few times). */
   flowspecTries: number;
+  /** When the rules' destinations were last checked against the attacked hosts. */
+  coverCheckedAt: number;
 }
 
 /** Most rules when a split around the whitelist needs more destinations than max_prefixes. */
@@ -71,6 +74,15 @@ const MAX_SPLIT_RULES = 32;
 
 /** Sweeps that retry FlowSpec generation for a ban without rules. */
 const FLOWSPEC_RETRIES = 10;
+
+/** How often a ban's FlowSpec destinations are checked against the hosts attacked now. */
+const RECOVER_INTERVAL_MS = 1000;
+
+/**
+ * Sampled attack packets to hosts outside every rule's destination, as a share, that make
+ * the rules be generated again (hosts over their own thresholds outside count always).
+ */
+const RECOVER_SHARE = 0.05;
 
 export interface ScopeContext {
   readonly set: MitigationSet;
@@ -171,6 +183,7 @@ export class HostgroupScope {
         );
       held.attack = a;
       held.finished = false;
+      held.coverCheckedAt = this.ctx.now();
       await this.fill(held);
       return;
     }
@@ -235,6 +248,17 @@ export class HostgroupScope {
         // Too few samples at the start: the rules once the attack has some.
         const hg = this.ctx.policyFor(b.hostgroup);
         if (hg?.actions.hostgroup.flowspec.enabled) await this.flowspecRules(b, hg);
+      } else if (
+        attacking &&
+        !b.finished &&
+        b.attack !== null &&
+        b.rules.length > 0 &&
+        now - b.coverCheckedAt >= RECOVER_INTERVAL_MS
+      ) {
+        // A carpet bomb widens as it goes: hosts attacked after the rules were made.
+        b.coverCheckedAt = now;
+        const hg = this.ctx.policyFor(b.hostgroup);
+        if (hg?.actions.hostgroup.flowspec.enabled) await this.recover(b, hg);
       }
       if (policy && policy.ban_status_delay_ms > 0 && now - b.lastStatusAt >= policy.ban_status_delay_ms) {
         b.lastStatusAt = now;
@@ -293,6 +317,7 @@ export class HostgroupScope {
       startedAt,
       partial,
       flowspecTries: 0,
+      coverCheckedAt: startedAt,
     };
     this.bans.set(name, b);
     return b;
@@ -314,7 +339,8 @@ export class HostgroupScope {
 
   private take(b: HostgroupBan, r: AddResult): void {
     if (r.ok && r.mitigation) {
-      if (r.mitigation.cause === b.cause) this.own(b, r.mitigation);
+      // A re-cover's repeat of a rule the ban holds comes back as that mitigation.
+      if (r.mitigation.cause === b.cause && !b.uuids.has(r.mitigation.uuid)) this.own(b, r.mitigation);
     } else log.warn(`hostgroup ${b.hostgroup} (${b.cause}): ${r.error}`);
   }
 
@@ -327,17 +353,70 @@ export class HostgroupScope {
     if (hs.blackhole.enabled) await this.blackholeHosts(b, hg, this.ctx.attackedHosts(b.hostgroup));
   }
 
-  private async flowspecRules(b: HostgroupBan, hg: Hostgroup): Promise<void> {
+  /**
+   * The rules' destinations no longer hold the attack (hosts attacked since they were
+   * made): generate them again from the samples of now, announce the new ones, then
+   * withdraw the old ones the new set does not repeat (make before break: if any new rule
+   * is refused, the old ones stay). Destinations of rules an operator deleted still count
+   * as covered, so a delete is not undone here.
+   */
+  private async recover(b: HostgroupBan, hg: Hostgroup): Promise<void> {
+    const outgoing = b.attack?.direction === 'outgoing';
+    const now = this.ctx.hostgroupSamples(hg.name, outgoing);
+    const dests: Prefix[] = [];
+    for (const r of b.rules) {
+      const d = parsePrefix(String(r.destination_prefix ?? ''));
+      if (typeof d !== 'string') dests.push(d);
+    }
+    const inside = (h: { family: 4 | 6; bytes: Uint8Array }) =>
+      dests.some((d) => d.family === h.family && prefixContains(d, h.bytes));
+    let total = 0;
+    let outside = 0;
+    for (const h of weightedHosts(now?.attack ?? [], outgoing, [])) {
+      total += h.weight;
+      if (!inside(h)) outside += h.weight;
+    }
+    let lone = 0;
+    for (const ip of this.ctx.attackedHosts(hg.name)) {
+      const a = parseAddr(ip);
+      if (a && !inside(a)) lone++;
+    }
+    if (lone === 0 && (total === 0 || outside / total < RECOVER_SHARE)) return;
+    const old = [...b.uuids].filter((u) => this.ctx.set.get(u)?.kind === 'flowspec');
+    log.info(
+      `hostgroup ${hg.name}: the FlowSpec rules no longer hold the attack (${lone} host(s) over their own thresholds and ${total > 0 ? ((outside / total) * 100).toFixed(1) : '0'}% of the sampled packets outside their destinations): generating them again`,
+    );
+    const made = await this.flowspecRules(b, hg, true);
+    if (made === null) return;
+    const keep = new Set(made);
+    const gone = old.filter((u) => !keep.has(u));
+    for (const u of gone) {
+      const rule = this.ctx.set.get(u)?.rule;
+      await this.removeOwned(u, 'replaced');
+      const i = rule ? b.rules.indexOf(rule) : -1;
+      if (i >= 0) b.rules.splice(i, 1);
+    }
+    log.info(
+      `hostgroup ${hg.name}: hostgroup-scope FlowSpec re-covered: ${made.filter((u) => !old.includes(u)).length} rule(s) announced, ${gone.length} withdrawn`,
+    );
+  }
+
+  /**
+   * Generate and announce the ban's rules. `fresh`: from the samples of now (a re-cover),
+   * and the uuids of the rules it holds afterwards, or null when any was refused or none
+   * was made; else the samples of the attack's start.
+   */
+  private async flowspecRules(b: HostgroupBan, hg: Hostgroup, fresh = false): Promise<string[] | null> {
     const fs = this.ctx.flowspec;
     if (!fs?.generateScoped) {
       log.warn(`hostgroup ${hg.name} wants hostgroup-scope FlowSpec but FlowSpec support is not available`);
-      return;
+      return null;
     }
-    b.flowspecTries++;
+    if (!fresh) b.flowspecTries++;
     const a = b.attack;
     const outgoing = a?.direction === 'outgoing';
     // The samples of the attack's start, else (a restored ban, a retry) those of now.
-    let samples: readonly FlowSample[] = a && a.samples.length > 0 ? a.samples : [];
+    let samples: readonly FlowSample[] = !fresh && a && a.samples.length > 0 ? a.samples : [];
     let baseline: readonly FlowSample[] = a ? a.baseline : [];
     if (samples.length === 0) {
       const now = this.ctx.hostgroupSamples(hg.name, outgoing);
@@ -350,7 +429,7 @@ export class HostgroupScope {
       log.warn(
         `hostgroup ${hg.name}: no aggregate samples yet for hostgroup-scope FlowSpec rules; retried on the next sweep`,
       );
-      return;
+      return null;
     }
     const f = hg.actions.hostgroup.flowspec;
     const cfg = this.ctx.cfg();
@@ -389,7 +468,7 @@ export class HostgroupScope {
     }
     if (prefixes.length === 0) {
       log.warn(`hostgroup ${hg.name}: no safe destination prefix for hostgroup-scope FlowSpec rules`);
-      return;
+      return null;
     }
     const coverage = f.coverage ?? hg.actions.flowspec.coverage;
     let g: ReturnType<NonNullable<FlowspecAdapter['generateScoped']>>;
@@ -397,7 +476,7 @@ export class HostgroupScope {
       g = fs.generateScoped(samples, baseline, coverage, prefixes, budget);
     } catch (e) {
       log.error(`hostgroup ${hg.name}: FlowSpec rule generation failed: ${(e as Error).message}`);
-      return;
+      return null;
     }
     log.info(
       `hostgroup ${hg.name}: hostgroup-scope FlowSpec from ${samples.length} aggregate sample(s), destinations ${prefixes.map(prefixToString).join(', ')}:\n${g.explanation}`,
@@ -406,7 +485,7 @@ export class HostgroupScope {
       log.warn(
         `hostgroup ${hg.name}: no hostgroup-scope FlowSpec rule announced: the rules miss the coverage target or match too much of the baseline`,
       );
-      return;
+      return null;
     }
     const action = {
       action_type: f.action ?? hg.actions.flowspec.action,
@@ -428,7 +507,10 @@ export class HostgroupScope {
         rule,
       };
     });
-    for (const r of await this.ctx.set.addMany(inputs)) this.take(b, r);
+    const results = await this.ctx.set.addMany(inputs);
+    for (const r of results) this.take(b, r);
+    if (results.some((r) => !r.ok || r.mitigation?.cause !== b.cause)) return null;
+    return results.map((r) => r.mitigation!.uuid);
   }
 
   private async blackholeHosts(b: HostgroupBan, hg: Hostgroup, ips: Iterable<string>): Promise<void> {

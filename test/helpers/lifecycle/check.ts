@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { logger } from '../../../src/log.js';
 import { contains } from './addr.js';
-import { LifecycleModel } from './model.js';
+import { LifecycleModel, modelStats } from './model.js';
 import { LifecycleSystem } from './system.js';
 import {
   describeStep,
@@ -190,6 +190,7 @@ export async function quietly<T>(fn: () => Promise<T>): Promise<T> {
 /** `count` seeded sequences from `seed`; the first mismatch fails with its seed and the shrunk sequence. */
 export async function runRandomSequences(seed: number, count: number, steps: number): Promise<void> {
   const t0 = performance.now();
+  const recovers0 = modelStats.recovers;
   let total = 0;
   let withHg = 0;
   for (let i = 0; i < count; i++) {
@@ -205,6 +206,8 @@ export async function runRandomSequences(seed: number, count: number, steps: num
     if (seq.some((s) => s.t === 'hg_attack')) withHg++;
   }
   process.stdout.write(
-    `# lifecycle model: ${count} sequences from seed ${seed} (${withHg} with hostgroup-total attacks), ${total} steps, no mismatch, ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    `# lifecycle model: ${count} sequences from seed ${seed} (${withHg} with hostgroup-total attacks, ${modelStats.recovers - recovers0} FlowSpec re-covers), ${total} steps, no mismatch, ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
   );
+  // The world must reach the re-cover case, or the check says nothing about it.
+  if (count >= 500) assert.ok(modelStats.recovers > recovers0, `no FlowSpec re-cover in ${count} sequences`);
 }

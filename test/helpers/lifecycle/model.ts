@@ -107,12 +107,24 @@ interface MHgBan {
   readonly covered: Set<string>;
   /** FlowSpec rules it came to own (an operator's delete does not make it generate again). */
   rules: number;
+  /** Their destinations (a deleted rule's too): what counts as covered by the re-cover check. */
+  dests: string[];
+  /** When the rules' destinations were last checked against the hosts attacked now. */
+  coverCheckedAt: number;
   /** FlowSpec generations tried (while none gave a rule: again on each sweep, 10 at most). */
   tries: number;
 }
 
 /** Sweeps that retry FlowSpec generation for a hostgroup ban without rules (the implementation's bound). */
 const HG_FLOWSPEC_TRIES = 10;
+
+/** How many re-covers changed a ban's rules, over the run (the check's coverage of the case). */
+export const modelStats = { recovers: 0 };
+
+/** Re-cover check (README: hostgroup-scope FlowSpec follows a widening attack): at most once a second. */
+const HG_RECOVER_MS = 1000;
+/** Sampled attack packets outside every rule's destination that make the rules be generated again. */
+const HG_RECOVER_SHARE = 0.05;
 
 interface MBan {
   readonly ip: string;
@@ -426,6 +438,8 @@ export class LifecycleModel {
             finished: false,
             covered: new Set(mine.filter((x) => x.kind === 'blackhole').map((x) => x.prefix)),
             rules: mine.filter((x) => x.kind === 'flowspec').length,
+            dests: mine.filter((x) => x.kind === 'flowspec').map((x) => x.prefix),
+            coverCheckedAt: 0,
             tries: 0,
           };
           hgBans.set(r.hostgroup, b);
@@ -555,6 +569,7 @@ export class LifecycleModel {
     if (held) {
       held.attackSeen = true;
       held.finished = false;
+      held.coverCheckedAt = this.now;
       this.hgFill(held);
       return;
     }
@@ -571,6 +586,8 @@ export class LifecycleModel {
       finished: false,
       covered: new Set(),
       rules: 0,
+      dests: [],
+      coverCheckedAt: this.now,
       tries: 0,
     };
     this.hgBans.set(name, b);
@@ -626,8 +643,8 @@ export class LifecycleModel {
     return best;
   }
 
-  private hgFlowspec(b: MHgBan): void {
-    b.tries++;
+  private hgFlowspec(b: MHgBan, recover = false): void {
+    if (!recover) b.tries++;
     const name = b.hostgroup;
     const p = this.pol.get(name)!;
     const sampled = HG_SAMPLES[name]!;
@@ -676,12 +693,23 @@ export class LifecycleModel {
       covered += w;
     }
     if (covered / total < HG_COVERAGE) return; // the rules miss the coverage target: none announced
+    // A re-cover announces the rules it does not hold yet; if all fit, the old rules the new
+    // set does not repeat are withdrawn (make before break), else the old ones stay.
+    let refused = false;
+    const before = [...b.dests];
     for (const d of rules) {
       const fam = d.includes(':') ? 'ipv6-flowspec' : 'ipv4-flowspec';
       const view = `${fam} dst=${d}`;
-      if (this.routes.some((r) => r.view === view))
-        throw new Error(`the model's world repeats the FlowSpec rule ${view}`);
-      if (this.count('flowspec') >= MAX_FLOWSPEC) continue;
+      const same = this.routes.find((r) => r.view === view);
+      if (recover && same) {
+        if (same.hg !== b) refused = true; // another cause holds it: not the ban's
+        continue;
+      }
+      if (same) throw new Error(`the model's world repeats the FlowSpec rule ${view}`);
+      if (this.count('flowspec') >= MAX_FLOWSPEC) {
+        refused = true;
+        continue;
+      }
       this.routes.push({
         kind: 'flowspec',
         ip: prefixAddr(d),
@@ -693,7 +721,29 @@ export class LifecycleModel {
         at: this.now,
       });
       b.rules++;
+      b.dests.push(d);
     }
+    if (!recover || refused) return;
+    const keep = new Set(rules);
+    const gone = this.routes.filter((r) => r.hg === b && r.kind === 'flowspec' && !keep.has(r.prefix));
+    if (gone.length > 0 || rules.some((d) => !before.includes(d))) modelStats.recovers++;
+    this.routes = this.routes.filter((r) => !gone.includes(r));
+    for (const r of gone) {
+      const i = b.dests.indexOf(r.prefix);
+      if (i >= 0) b.dests.splice(i, 1);
+      b.rules--;
+    }
+  }
+
+  /** Do the rules' destinations still hold the attack? Else generate them again. */
+  private hgRecover(b: MHgBan): void {
+    const inside = (ip: string) => b.dests.some((d) => contains(d, ip));
+    const sampled = HG_SAMPLES[b.hostgroup]!;
+    const total = sampled.reduce((s, [, w]) => s + w, 0);
+    const outside = sampled.filter(([ip]) => !inside(ip)).reduce((s, [, w]) => s + w, 0);
+    const lone = this.attackedHosts(b.hostgroup).filter((ip) => !inside(ip)).length;
+    if (lone === 0 && (total === 0 || outside / total < HG_RECOVER_SHARE)) return;
+    this.hgFlowspec(b, true);
   }
 
   /** The covering prefix of each host (once per prefix), made safe, within the caps. */
@@ -756,6 +806,10 @@ export class LifecycleModel {
         this.hgWants(b.hostgroup, 'flowspec')
       )
         this.hgFlowspec(b);
+      else if (this.hgHolds(b) && b.rules > 0 && this.now - b.coverCheckedAt >= HG_RECOVER_MS) {
+        b.coverCheckedAt = this.now;
+        if (this.hgWants(b.hostgroup, 'flowspec')) this.hgRecover(b);
+      }
       if (p.statusDelayMs > 0 && this.now - b.lastStatusAt >= p.statusDelayMs) {
         b.lastStatusAt = this.now;
         this.notify('attack_status', `hg:${b.hostgroup}`, b.hostgroup);
