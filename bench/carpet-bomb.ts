@@ -169,7 +169,10 @@ async function run(kind: 'perhost' | 'hostgroup', n: number, k: number): Promise
       );
       await waitFor(
         `GoBGP holding ${n} /32`,
-        async () => (last = await gobgp.countRoutes('ipv4-unicast')) >= n,
+        async () => {
+          last = await gobgp.countRoutes('ipv4-unicast');
+          return last >= n;
+        },
         300_000,
         100,
       )

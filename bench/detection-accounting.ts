@@ -41,7 +41,10 @@ function run(c: Case): void {
   const dst6 = new Uint8Array(N * 16);
   const src6 = new Uint8Array(N * 16);
   let seed = 12345;
-  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+  const rnd = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 4294967296;
+  };
   for (let i = 0; i < N; i++) {
     const h = Math.floor(rnd() * c.hosts);
     dst4[i] = (0x0a140000 + h) >>> 0; // 10.20.x.y

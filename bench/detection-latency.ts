@@ -37,14 +37,10 @@ function plan(file: string): Plan {
   const payloads = capturePayloads(readFileSync(join(ROOT, 'test/fixtures/flows', file)));
   let cur = 0;
   const sink = {
-    onFlow: (r: FlowRecord) =>
-      void (
-        r.ipVersion === 4 &&
-        r.dst4 === VICTIM &&
-        r.protocol === 6 &&
-        (r.tcpFlags & 0x12) === 0x02 &&
-        (cur += r.packets)
-      ),
+    onFlow: (r: FlowRecord) => {
+      if (r.ipVersion === 4 && r.dst4 === VICTIM && r.protocol === 6 && (r.tcpFlags & 0x12) === 0x02)
+        cur += r.packets;
+    },
   };
   const dec = new FlowDecoder(sink, { defaultSamplingRate: 1, samplingOverrides: {} });
   const attackPackets = payloads.map((p) => {
