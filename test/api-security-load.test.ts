@@ -159,7 +159,12 @@ describe('API floods leave mitigation fast', { timeout: 240_000 }, () => {
         }
         inflight++;
         sent++;
-        done.push(get(agent, basic('ops', `guess-${sent}`)).then((s) => void (statuses.push(s), inflight--)));
+        done.push(
+          get(agent, basic('ops', `guess-${sent}`)).then((s) => {
+            statuses.push(s);
+            inflight--;
+          }),
+        );
       }
     }, 10);
     await new Promise((r) => setTimeout(r, 3000));

@@ -299,7 +299,7 @@ describe('API without users (loopback only)', () => {
     assert.equal(list[0]!.uuid, uuid);
     assert.deepEqual(list[0]!.announce, rule);
     assert.equal(
-      (await call(ctx, 'GET', '/blackhole')).json.values instanceof Array &&
+      Array.isArray((await call(ctx, 'GET', '/blackhole')).json.values) &&
         ((await call(ctx, 'GET', '/blackhole')).json.values as unknown[]).length,
       0,
     );

@@ -81,7 +81,8 @@ test('mirror/encap.pcap: per destination and IP protocol (IPv6 fragments keep th
     {
       onFlow(r: FlowRecord) {
         const k = `${r.ipVersion === 4 ? v4ToString(r.dst4) : v6ToString(r.dst6)}/${r.protocol}`;
-        const t = (got[k] ??= { packets: 0, bytes: 0 });
+        got[k] ??= { packets: 0, bytes: 0 };
+        const t = got[k];
         t.packets += r.packets;
         t.bytes += r.bytes;
       },

@@ -159,15 +159,15 @@ function reference(cfg: PolicyInput) {
   const hgOf = (p: Prefix): number => {
     let best = -1;
     let len = -1;
-    cfg.hostgroups.forEach((g, i) =>
-      g.prefixes.forEach((q) => {
+    for (const [i, g] of cfg.hostgroups.entries()) {
+      for (const q of g.prefixes) {
         if (q.len > len && covers(q, p)) {
           best = i;
           len = q.len;
         }
-      }),
-    );
-    return best >= 0 ? best : 0;
+      }
+    }
+    return Math.max(best, 0);
   };
   const monitored = (h: Prefix) =>
     cfg.networks.some((n) => covers(n, h)) ||

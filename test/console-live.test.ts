@@ -63,7 +63,9 @@ test('events: snapshot, immediate changes, coalesced updates on the tick', () =>
   const attackData = () =>
     written.filter((w) => w.startsWith('event: attack')).map((w) => JSON.parse(w.split('\ndata: ')[1]!));
   assert.deepEqual(events(), ['snapshot']);
-  const emit = (r: HistoryAttack) => attackListeners.forEach((l) => l(r));
+  const emit = (r: HistoryAttack) => {
+    for (const l of attackListeners) l(r);
+  };
 
   emit(rec('a1', 'detected', 100));
   assert.deepEqual(events(), ['snapshot', 'attack'], 'a detection is pushed at once');

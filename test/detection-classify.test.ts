@@ -182,11 +182,10 @@ describe('unban decision', () => {
     );
     // Without the option the attack state is not consulted.
     let asked = false;
-    const r = unbanDecision(
-      61_000,
-      { ...auto, unbanOnlyIfAttackFinished: false },
-      () => ((asked = true), true),
-    );
+    const r = unbanDecision(61_000, { ...auto, unbanOnlyIfAttackFinished: false }, () => {
+      asked = true;
+      return true;
+    });
     assert.equal(r.unban, true);
     assert.equal(asked, false);
   });

@@ -36,7 +36,11 @@ function manualScheduler() {
   const scheduler: Scheduler = (expr, fn, onOverlap) => {
     const job = { expr, fn, onOverlap, stopped: false };
     fired.push(job);
-    return { stop: () => void (job.stopped = true) };
+    return {
+      stop: () => {
+        job.stopped = true;
+      },
+    };
   };
   return { scheduler, jobs: fired };
 }

@@ -150,7 +150,11 @@ test('redis down: the ban goes ahead, the failure is counted, the record is writ
       dir: rdir,
       output: () => '',
       stop: () =>
-        new Promise<void>((r) => (p.exitCode !== null ? r() : (p.once('exit', () => r()), p.kill()))),
+        new Promise<void>((r) => {
+          if (p.exitCode !== null) return r();
+          p.once('exit', () => r());
+          p.kill();
+        }),
     };
     const info = await waitFor(
       'the record once Redis is up',

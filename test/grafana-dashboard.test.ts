@@ -59,6 +59,7 @@ test('the Grafana dashboard imports, parses and queries only series the daemon e
       `${p.title}: grid position`,
     );
     if (p.type === 'row') continue;
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own ${datasource} variable, literally
     assert.equal(p.datasource?.uid, '${datasource}', `${p.title}: uses the datasource variable`);
     assert.ok(p.targets && p.targets.length > 0, `${p.title}: has queries`);
   }

@@ -58,7 +58,12 @@ test('communityText: well-known communities by name (RFC 1997, 7999, 8326, ...),
 test('the announce and withdraw log lines name the communities', async () => {
   const lines: string[] = [];
   const t = new winston.transports.Stream({
-    stream: new Writable({ write: (c: Buffer, _e, done) => (lines.push(String(c)), done()) }),
+    stream: new Writable({
+      write: (c: Buffer, _e, done) => {
+        lines.push(String(c));
+        done();
+      },
+    }),
   });
   logger.add(t);
   try {

@@ -137,8 +137,7 @@ describe('journal', () => {
         );
         child.stdout.on('data', (d: Buffer) => {
           buf += d.toString();
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
+          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
             const line = buf.slice(0, nl);
             buf = buf.slice(nl + 1);
             const m = /^ack (\d+)(?: del (\d+))? compactions (\d+)$/.exec(line);

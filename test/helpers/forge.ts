@@ -201,7 +201,11 @@ export function sendFrom(from: string, port: number, data: Uint8Array): Promise<
     const s = dgram.createSocket('udp4');
     s.once('error', reject);
     s.bind({ address: from, port: 0 }, () =>
-      s.send(data, port, '127.0.0.1', (e) => (s.close(), e ? reject(e) : resolve())),
+      s.send(data, port, '127.0.0.1', (e) => {
+        s.close();
+        if (e) reject(e);
+        else resolve();
+      }),
     );
   });
 }

@@ -46,7 +46,12 @@ export function startSlowloris(port: number, perSource: number, sources: readonl
     async stop() {
       await Promise.all(
         children.map((c) =>
-          c.exitCode !== null ? undefined : new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))),
+          c.exitCode !== null
+            ? undefined
+            : new Promise((r) => {
+                c.once('exit', r);
+                c.kill('SIGTERM');
+              }),
         ),
       );
       return report.trim().replace(/\n/g, '; ');

@@ -26,7 +26,10 @@ const containsMemo = new Map<string, boolean>();
 export function contains(net: string, ip: string): boolean {
   const k = `${net}|${ip}`;
   let v = containsMemo.get(k);
-  if (v === undefined) containsMemo.set(k, (v = containsSlow(net, ip)));
+  if (v === undefined) {
+    v = containsSlow(net, ip);
+    containsMemo.set(k, v);
+  }
   return v;
 }
 
@@ -63,7 +66,10 @@ const sortKeys = new Map<string, string>();
 
 export function sortKey(ip: string): string {
   let k = sortKeys.get(ip);
-  if (k === undefined) sortKeys.set(ip, (k = sortKeySlow(ip)));
+  if (k === undefined) {
+    k = sortKeySlow(ip);
+    sortKeys.set(ip, k);
+  }
   return k;
 }
 

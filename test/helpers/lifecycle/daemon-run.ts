@@ -304,7 +304,8 @@ policies: ./policies
     // Nothing more arrives once everything settled.
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(notifications(s1, s2), expectedNotifications(model));
-    const kinds = steps.reduce<Record<string, number>>((a, s) => ((a[s.t] = (a[s.t] ?? 0) + 1), a), {});
+    const kinds: Record<string, number> = {};
+    for (const s of steps) kinds[s.t] = (kinds[s.t] ?? 0) + 1;
     process.stdout.write(
       `# lifecycle against the daemon: ${steps.length} steps ${JSON.stringify(kinds)}, ${model.log.length} notification(s), all matched\n`,
     );

@@ -216,35 +216,44 @@ export class LifecycleModel {
   apply(s: Step): void {
     switch (s.t) {
       case 'attack':
-        return this.attack(HOSTS[s.host]!.ip, HOSTS[s.host]!.hostgroup);
+        this.attack(HOSTS[s.host]!.ip, HOSTS[s.host]!.hostgroup);
+        return;
       case 'update':
         return; // a fresher record changes no route and no notification
       case 'finish':
-        return this.finish(HOSTS[s.host]!.ip);
+        this.finish(HOSTS[s.host]!.ip);
+        return;
       case 'tick':
         this.now += s.ms;
-        return this.sweep();
+        this.sweep();
+        return;
       case 'esc':
-        return this.escalationRun();
+        this.escalationRun();
+        return;
       case 'emergency':
         if (s.on) this.emergency.add(HOSTS[s.host]!.ip);
         else this.emergency.delete(HOSTS[s.host]!.ip);
         return;
       case 'manual_add':
-        return this.manualAdd(HOSTS[s.host]!.ip, HOSTS[s.host]!.hostgroup);
+        this.manualAdd(HOSTS[s.host]!.ip, HOSTS[s.host]!.hostgroup);
+        return;
       case 'manual_del':
-        return this.manualDel(s.pick);
+        this.manualDel(s.pick);
+        return;
       case 'reload':
         this.pol.set(s.hostgroup, s.pol);
         return;
       case 'restart':
-        return this.restart();
+        this.restart();
+        return;
       case 'flap':
         return;
       case 'hg_attack':
-        return this.hgAttack(s.hostgroup);
+        this.hgAttack(s.hostgroup);
+        return;
       case 'hg_finish':
-        return this.hgFinish(s.hostgroup);
+        this.hgFinish(s.hostgroup);
+        return;
     }
   }
 

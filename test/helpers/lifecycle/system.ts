@@ -234,7 +234,11 @@ export class LifecycleSystem {
     };
     this.mgr = new MitigationManager({
       cfg: this.cfg,
-      journal: { append: async (e: JournalEntry) => void (this.disk += encodeLine(e)) },
+      journal: {
+        append: async (e: JournalEntry) => {
+          this.disk += encodeLine(e);
+        },
+      },
       notifier,
       flowspec: flowspecAdapter,
       stillAttacking: (ip) => (this.active.get(ip)?.length ?? 0) > 0,
@@ -275,7 +279,10 @@ export class LifecycleSystem {
 
   private hostRates(ip: string): HostRates {
     let r = this.rates.get(ip);
-    if (!r) this.rates.set(ip, (r = zeroRates(ip)));
+    if (!r) {
+      r = zeroRates(ip);
+      this.rates.set(ip, r);
+    }
     return r;
   }
 
@@ -301,7 +308,10 @@ export class LifecycleSystem {
         const h = HOSTS[s.host]!;
         const uuid = `atk-${++this.counter}`;
         let base = BASE_RECORDS.get(h.ip);
-        if (!base) BASE_RECORDS.set(h.ip, (base = attack(h.ip, 'base', h.hostgroup)));
+        if (!base) {
+          base = attack(h.ip, 'base', h.hostgroup);
+          BASE_RECORDS.set(h.ip, base);
+        }
         const rec: AttackRecord = {
           ...base,
           uuid,
