@@ -1,17 +1,16 @@
 // The console: hash routes, one Server-Sent Events stream per view, the overview page.
 import { IN_OUT, RateChart } from './charts.js';
 import { ago, api, fmtRate, fmtTime, getSession, h, link, notice, table } from './dom.js';
+import type { Attack, Exporter, LiveEvent, Now, One, Peer, Traffic } from './answers.js';
 import { attackPage, historyPage, hostgroupsPage, hostPage, mitigationsPage } from './pages.js';
 
 export interface Page {
   readonly el: HTMLElement;
   /** The SSE stream this view listens to (default /events). */
   readonly stream?: string;
-  onEvent?(name: string, data: any): void;
+  onEvent?(...[name, data]: LiveEvent): void;
   destroy?(): void;
 }
-
-export type Attack = Record<string, any> & { uuid: string; ip: string; active: boolean };
 
 const EVENTS = ['snapshot', 'tick', 'attack', 'mitigation', 'host'] as const;
 
@@ -58,7 +57,8 @@ function route(): void {
     };
     for (const ev of EVENTS) {
       es.addEventListener(ev, (e) => {
-        if (current === page) page.onEvent!(ev, JSON.parse((e as MessageEvent).data));
+        // The daemon names each event's data (answers.ts); the stream is its word for it.
+        if (current === page) page.onEvent!(...([ev, JSON.parse((e as MessageEvent).data)] as LiveEvent));
       });
     }
   }
@@ -113,8 +113,8 @@ function overviewPage(): Page {
       `${a.threshold.name} ${a.threshold.value}`,
       a.active ? 'under attack' : 'finished, still mitigated',
       a.mitigations
-        .filter((m: any) => m.ended_at === null)
-        .map((m: any) => m.kind)
+        .filter((m) => m.ended_at === null)
+        .map((m) => m.kind)
         .join(', ') || 'none',
       ago(a.started_at),
     ]);
@@ -160,7 +160,7 @@ function overviewPage(): Page {
       ),
       link('#/mitigations', 'manage…'),
     );
-  const renderPeers = (list: any[]) =>
+  const renderPeers = (list: Peer[]) =>
     peers.replaceChildren(
       h('h2', { id: 'h-peers' }, 'BGP peers'),
       table(
@@ -177,7 +177,7 @@ function overviewPage(): Page {
         'no peers configured',
       ),
     );
-  const renderExporters = (list: any[]) =>
+  const renderExporters = (list: Exporter[]) =>
     exporters.replaceChildren(
       h('h2', { id: 'h-exporters' }, 'Exporters'),
       table(
@@ -208,7 +208,7 @@ function overviewPage(): Page {
         'no flow received yet',
       ),
     );
-  const renderNow = (d: any) => {
+  const renderNow = (d: Now) => {
     now.replaceChildren(
       h(
         'div',
@@ -229,7 +229,7 @@ function overviewPage(): Page {
     );
   };
   const reload24 = async () => {
-    const r = await api('GET', '/traffic?resolution=1m');
+    const r = await api<One<Traffic>>('GET', '/traffic?resolution=1m');
     charts.pps24.set(r.object.t, [r.object.in_pps, r.object.out_pps]);
     charts.bps24.set(r.object.t, [r.object.in_bps, r.object.out_bps]);
   };

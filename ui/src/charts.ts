@@ -99,7 +99,7 @@ export class RateChart {
     const last = this.data[0]!.at(-1);
     if (last !== undefined && t <= last) return;
     this.data[0]!.push(t);
-    values.forEach((v, i) => this.data[i + 1]!.push(v));
+    for (const [i, v] of values.entries()) this.data[i + 1]!.push(v);
     const w = this.spec.windowS ?? 0;
     if (w > 0) {
       const cut = this.data[0]!.findIndex((x) => x >= t - w);

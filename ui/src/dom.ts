@@ -102,7 +102,7 @@ export class ApiError extends Error {
 }
 
 /** Call the daemon's API; state-changing calls carry the CSRF token. Throws ApiError with error_text. */
-export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (method !== 'GET') headers['x-csrf-token'] = (await getSession()).csrf_token;
   if (body !== undefined) headers['content-type'] = 'application/json';

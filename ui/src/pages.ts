@@ -1,5 +1,6 @@
 // Attack, host, mitigations, hostgroups and history pages.
 import type { Page } from './app.js';
+import type { Attack, AttackFull, Hostgroup, HostRates, List, Mitigation, One, Traffic } from './answers.js';
 import { IN_OUT, RateChart } from './charts.js';
 import { ApiError, api, fmtRate, fmtTime, getSession, h, link, notice, table } from './dom.js';
 
@@ -45,9 +46,9 @@ function dl(pairs: [string, unknown][]): HTMLDListElement {
 export function attackPage(uuid: string): Page {
   const el = h('div', { class: 'attack' }, h('h1', {}, 'Attack'), h('p', { class: 'muted' }, 'loading…'));
   const load = async () => {
-    let a: any;
+    let a: AttackFull;
     try {
-      a = (await api('GET', `/attacks/${encodeURIComponent(uuid)}`)).object;
+      a = (await api<One<AttackFull>>('GET', `/attacks/${encodeURIComponent(uuid)}`)).object;
     } catch (e) {
       el.replaceChildren(h('h1', {}, 'Attack'), h('p', { class: 'error' }, (e as Error).message));
       return;
@@ -89,7 +90,7 @@ export function attackPage(uuid: string): Page {
       h(
         'ol',
         { class: 'timeline', id: 'timeline' },
-        a.timeline.map((e: any) =>
+        a.timeline.map((e) =>
           h(
             'li',
             { 'data-event': e.event },
@@ -104,7 +105,7 @@ export function attackPage(uuid: string): Page {
       h('h2', {}, 'Mitigations'),
       table(
         ['kind', 'prefix / rule', 'started', 'ended', ''],
-        a.mitigations.map((m: any) => [
+        a.mitigations.map((m) => [
           m.kind,
           m.rule ? JSON.stringify(m.rule) : m.prefix,
           fmtTime(m.started_at),
@@ -118,7 +119,7 @@ export function attackPage(uuid: string): Page {
         ? h(
             'ul',
             { id: 'flowspec-rules' },
-            a.flow_spec_rules.map((r: any) => h('li', {}, h('code', {}, JSON.stringify(r)))),
+            a.flow_spec_rules.map((r) => h('li', {}, h('code', {}, JSON.stringify(r)))),
           )
         : h('p', { class: 'muted' }, 'none generated'),
       a.flowspec_explanation
@@ -129,12 +130,12 @@ export function attackPage(uuid: string): Page {
         [
           'protocols',
           Object.entries(a.samples.protocols)
-            .map(([k, v]) => `${k} ${fmtRate(v as number, 'pkts')}`)
+            .map(([k, v]) => `${k} ${fmtRate(v, 'pkts')}`)
             .join(', ') || '–',
         ],
-        ['top sources', a.samples.top_sources.map((s: any) => s.ip).join(', ') || '–'],
-        ['top source ports', a.samples.top_source_ports.map((s: any) => s.port).join(', ') || '–'],
-        ['top destination ports', a.samples.top_destination_ports.map((s: any) => s.port).join(', ') || '–'],
+        ['top sources', a.samples.top_sources.map((s) => s.ip).join(', ') || '–'],
+        ['top source ports', a.samples.top_source_ports.map((s) => s.port).join(', ') || '–'],
+        ['top destination ports', a.samples.top_destination_ports.map((s) => s.port).join(', ') || '–'],
       ]),
       h(
         'div',
@@ -153,7 +154,7 @@ export function attackPage(uuid: string): Page {
             'exporter',
           ],
           d &&
-            a.packet_dump_detailed.map((p: any) => [
+            a.packet_dump_detailed.map((p) => [
               p.source_ip,
               p.destination_ip,
               p.protocol,
@@ -225,15 +226,17 @@ export function hostPage(ip: string): Page {
   );
   const loadSide = async () => {
     const [hg, list] = await Promise.all([
-      api('GET', '/hostgroup'),
-      api('GET', `/attacks?ip=${encodeURIComponent(ip)}&limit=100`),
+      api<List<Hostgroup>>('GET', '/hostgroup'),
+      api<List<Attack>>('GET', `/attacks?ip=${encodeURIComponent(ip)}&limit=100`),
     ]);
     const hgName = (
-      await api('GET', `/single_host_counters/${encodeURIComponent(ip)}`).catch(() => ({
-        object: { hostgroup: 'default' },
-      }))
+      await api<One<{ hostgroup: string }>>('GET', `/single_host_counters/${encodeURIComponent(ip)}`).catch(
+        () => ({
+          object: { hostgroup: 'default' },
+        }),
+      )
     ).object.hostgroup;
-    const g = hg.values.find((x: any) => x.name === hgName);
+    const g = hg.values.find((x) => x.name === hgName);
     const ban = g?.thresholds?.ban ?? {};
     const lines: { label: string; value: number }[] = [];
     if (ban.incoming?.total?.pps) lines.push({ label: 'ban incoming', value: ban.incoming.total.pps });
@@ -265,20 +268,20 @@ export function hostPage(ip: string): Page {
       h('h2', {}, 'Attacks on this host'),
       table(
         ['started', 'type', 'direction', 'peak', 'finished', 'mitigations'],
-        list.values.map((a: any) => [
+        list.values.map((a) => [
           link(`#/attack/${a.uuid}`, fmtTime(a.started_at)),
           a.attack_type,
           a.attack_direction,
           fmtRate(a.peak_attack_power, 'pps'),
           a.finished_at ? fmtTime(a.finished_at) : 'running',
-          a.mitigations.map((m: any) => `${m.kind}${m.ended_at ? '' : ' (active)'}`).join(', '),
+          a.mitigations.map((m) => `${m.kind}${m.ended_at ? '' : ' (active)'}`).join(', '),
         ]),
         'no attack recorded',
       ),
     );
   };
   void loadSide().catch((e) => notice((e as Error).message, 'error'));
-  const renderClasses = (r: any) => {
+  const renderClasses = (r: HostRates | null | undefined) => {
     if (!r) return klass.replaceChildren(h('p', { class: 'muted' }, 'no traffic seen for this host'));
     klass.replaceChildren(
       h('h2', {}, 'Rates per class, now'),
@@ -327,7 +330,7 @@ export function hostPage(ip: string): Page {
 // ---------------------------------------------------------------- mitigations
 
 export function mitigationsPage(): Page {
-  let all: any[] = [];
+  let all: Mitigation[] = [];
   const filter = h('input', {
     type: 'search',
     id: 'mit-filter',
@@ -387,7 +390,10 @@ export function mitigationsPage(): Page {
     e.preventDefault();
     try {
       if (what === 'blackhole') {
-        const r = await api('PUT', `/blackhole/${encodeURIComponent(ipInput.value.trim())}`);
+        const r = await api<{ ip: string; dry_run: boolean }>(
+          'PUT',
+          `/blackhole/${encodeURIComponent(ipInput.value.trim())}`,
+        );
         notice(`blackhole ${r.ip} added${r.dry_run ? ' (dry run: not announced)' : ''}`);
         ipInput.value = '';
       } else {
@@ -455,7 +461,7 @@ export function hostgroupsPage(): Page {
   const traffic = h('div', { class: 'grid2', id: 'hostgroup-traffic' });
   const loadTraffic = async (names: string[]) => {
     for (const name of names) {
-      const s = (await api('GET', `/traffic?hostgroup=${encodeURIComponent(name)}`)).object;
+      const s = (await api<One<Traffic>>('GET', `/traffic?hostgroup=${encodeURIComponent(name)}`)).object;
       const c = new RateChart({
         title: `${name}: packets per second, last 15 minutes`,
         unit: 'pps',
@@ -467,27 +473,31 @@ export function hostgroupsPage(): Page {
       traffic.append(c.el);
     }
   };
-  void Promise.all([api('GET', '/hostgroup'), api('GET', '/escalation')]).then(
+  void Promise.all([
+    api<List<Hostgroup>>('GET', '/hostgroup'),
+    api<List<unknown>>('GET', '/escalation'),
+  ]).then(
     ([hg, esc]) => {
-      void loadTraffic(hg.values.map((g: any) => g.name)).catch((e) => notice((e as Error).message, 'error'));
+      void loadTraffic(hg.values.map((g) => g.name)).catch((e) => notice((e as Error).message, 'error'));
       el.replaceChildren(
         h('h1', {}, 'Hostgroups'),
         table(
           ['name', 'inherits', 'policy file', 'networks', 'ban thresholds', 'ban time', 'actions'],
-          hg.values.map((g: any) => [
+          hg.values.map((g) => [
             g.name,
             g.parent ?? '–',
             g.file ?? 'built in',
             g.networks.join(', ') || 'everything else',
             h('code', {}, JSON.stringify(g.thresholds?.ban ?? {})),
             `${g.ban_time} s${g.unban_only_if_attack_finished ? ', until the attack ends' : ''}`,
-            ['blackhole', 'flowspec', 'escalation'].filter((k) => g[k]).join(', ') || 'notify only',
+            (['blackhole', 'flowspec', 'escalation'] as const).filter((k) => g[k]).join(', ') ||
+              'notify only',
           ]),
         ),
         h('h2', {}, 'Escalations'),
         table(
           ['entry'],
-          esc.values.map((e: any) => [h('code', {}, JSON.stringify(e))]),
+          esc.values.map((e) => [h('code', {}, JSON.stringify(e))]),
           'no escalation',
         ),
         h('h2', {}, 'Traffic per hostgroup'),
@@ -528,11 +538,11 @@ export function historyPage(): Page {
     }
     if (![...q.keys()].length) q.set('limit', '100');
     try {
-      const r = await api('GET', `/attacks?${q}`);
+      const r = await api<List<Attack>>('GET', `/attacks?${q}`);
       out.replaceChildren(
         table(
           ['started', 'victim', 'type', 'direction', 'hostgroup', 'peak', 'finished', 'mitigations'],
-          r.values.map((a: any) => [
+          r.values.map((a) => [
             link(`#/attack/${a.uuid}`, fmtTime(a.started_at)),
             link(`#/host/${encodeURIComponent(a.ip)}`, a.ip),
             a.attack_type,
@@ -540,7 +550,7 @@ export function historyPage(): Page {
             a.hostgroup,
             fmtRate(a.peak_attack_power, 'pps'),
             a.finished_at ? fmtTime(a.finished_at) : 'running',
-            a.mitigations.map((m: any) => m.kind).join(', '),
+            a.mitigations.map((m) => m.kind).join(', '),
           ]),
           'no attack matches',
         ),
