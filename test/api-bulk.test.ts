@@ -9,6 +9,7 @@ import { ApiServer } from '../src/api/server.js';
 import { MitigationManager } from '../src/mitigation/manager.js';
 import type { JournalEntry } from '../src/mitigation/journal.js';
 import { fakeFlowspec, hostgroup, testConfig } from './fixtures/mitigation/helpers.js';
+import type { ListAnswer } from './helpers/answers.js';
 
 /** A journal that resolves appends on the next tick and records how many arrived together. */
 class BatchingJournal {
@@ -51,7 +52,7 @@ describe('API: bulk blackholes', () => {
       method,
       ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
     });
-    return { status: res.status, json: (await res.json()) as any };
+    return { status: res.status, json: (await res.json()) as ListAnswer };
   };
 
   it('PUT a list: answers each item in order; refusals do not sink the others; the adds share one journal batch', async () => {
@@ -69,7 +70,7 @@ describe('API: bulk blackholes', () => {
     const v = r.json.values;
     assert.equal(v.length, 8);
     assert.deepEqual(
-      v.map((x: any) => x.success),
+      v.map((x) => x.success),
       [true, false, false, false, true, false, true, true],
     );
     assert.equal(v[0].ip, '203.0.113.1/32');
@@ -86,7 +87,7 @@ describe('API: bulk blackholes', () => {
   it('PUT over the cap: the ones that fit are added, the rest refused with the reason', async () => {
     const r = await call('PUT', '/blackhole', ['203.0.113.3', '203.0.113.4', '203.0.113.5']);
     assert.deepEqual(
-      r.json.values.map((x: any) => x.success),
+      r.json.values.map((x) => x.success),
       [true, true, false],
     );
     assert.match(r.json.values[2].error_text, /max_blackholes \(5\) reached/);
@@ -96,7 +97,7 @@ describe('API: bulk blackholes', () => {
     const uuids = mgr.list('blackhole').map((m) => m.uuid);
     const r = await call('DELETE', '/blackhole', [uuids[0], 'no-such', uuids[1], 7]);
     assert.deepEqual(
-      r.json.values.map((x: any) => x.success),
+      r.json.values.map((x) => x.success),
       [true, false, true, false],
     );
     assert.equal(mgr.list('blackhole').length, uuids.length - 2);
@@ -107,7 +108,7 @@ describe('API: bulk blackholes', () => {
     const before = mgr.list('blackhole').length;
     const r = await call('DELETE', '/blackhole', [m!.uuid, m!.uuid]);
     assert.deepEqual(
-      r.json.values.map((x: any) => x.success),
+      r.json.values.map((x) => x.success),
       [true, false],
     );
     assert.equal(mgr.list('blackhole').length, before - 1);
@@ -118,7 +119,7 @@ describe('API: bulk blackholes', () => {
       '/blackhole',
       Array.from({ length: free + 1 }, (_, i) => `203.0.113.${50 + i}`),
     );
-    assert.equal(add.json.values.filter((x: any) => x.success).length, free);
+    assert.equal(add.json.values.filter((x) => x.success).length, free);
   });
 
   it('refuses a body that is not a list, and one over 16 MiB with 413', async () => {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashPassword } from '../src/api/auth.js';
 import { fingerprintOf, httpRequest } from '../src/api/http-client.js';
+import type { ItemAnswer, ListAnswer } from './helpers/answers.js';
 import { BIN, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { haveOpenssl, selfSignedCert } from './helpers/tls.js';
 import { readFileSync } from 'node:fs';
@@ -68,13 +69,13 @@ describe('API security on a real daemon', { timeout: 120_000 }, () => {
       timeoutMs: 10_000,
       trust: { ca },
     });
-    let json: any = r.text;
+    let json: unknown = r.text;
     try {
       json = JSON.parse(r.text);
     } catch {
       /* metrics */
     }
-    return { status: r.status, json, text: r.text };
+    return { status: r.status, json: json as ListAnswer & ItemAnswer, text: r.text };
   };
 
   before(async () => {

@@ -39,7 +39,7 @@ describe('console guard: roles and CSRF', () => {
 
   const req = async (method: string, path: string, headers: Record<string, string>) => {
     const r = await fetch(base + path, { method, headers });
-    return { status: r.status, json: (await r.json()) as Record<string, any> };
+    return { status: r.status, json: (await r.json()) as Record<string, string> };
   };
 
   it('a session tells the user, the role and a token bound to the user', async () => {
