@@ -26,10 +26,22 @@ import {
   type DaemonHandle,
 } from './helpers/daemon.js';
 import { haveBinary, startGobgp, waitFor, type Router } from './helpers/routers.js';
+import type {
+  HistoryAttackAnswer,
+  ListAnswer,
+  MitigationAnswer,
+  ObjectAnswer,
+  TrafficAnswer,
+} from './helpers/answers.js';
 
-// Page-side code runs in the browser; the test's own lib has no DOM types.
-declare const document: any;
-declare function getComputedStyle(e: any): any;
+// Page-side code runs in the browser; the test's own lib has no DOM types: the little it uses.
+interface PageElement {
+  readonly textContent: string | null;
+  readonly parentElement: PageElement | null;
+  getAttribute(name: string): string | null;
+}
+declare const document: { readonly body: PageElement; querySelector(selector: string): PageElement | null };
+declare function getComputedStyle(e: PageElement): { readonly display: string };
 
 const CHROMIUM = '/usr/bin/chromium';
 const BW = '127.0.0.181';
@@ -132,12 +144,12 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
   try {
     d = await startDaemon(dir, config(dir, sflow, bgpPort), { 'default.yaml': POLICY });
     const daemon = d;
-    const api = async (method: string, path: string) => {
+    const api = async <T = unknown>(method: string, path: string) => {
       const r = await fetch(`http://127.0.0.1:${daemon.apiPort}${path}`, {
         method,
         headers: basic('admin', 'admin-pw'),
       });
-      return { status: r.status, json: (await r.json()) as any };
+      return { status: r.status, json: (await r.json()) as T };
     };
     await router.waitEstablished(BW, 20_000);
     const base = () => `http://127.0.0.1:${daemon.apiPort}`;
@@ -191,7 +203,7 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     const renderedAt = Number(first.renderedAt);
     assert.match(first.text, /203\.0\.113\.10.*syn_flood.*incoming/);
     await replaying;
-    const attack = (await api('GET', `/attacks/${uuid}`)).json.object;
+    const attack = (await api<ObjectAnswer<HistoryAttackAnswer>>('GET', `/attacks/${uuid}`)).json.object;
     const detectedAt = Date.parse(attack.started_at);
     const sseLatency = renderedAt - detectedAt;
     assert.ok(sseLatency >= 0 && sseLatency < 2000, `detection to screen took ${sseLatency} ms`);
@@ -232,7 +244,7 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     await admin.screenshot({ path: join(SHOTS, 'attack.png'), fullPage: true });
 
     // 4. The admin withdraws the attack's blackhole: the route leaves GoBGP.
-    const bh = attack.mitigations.find((m: any) => m.kind === 'blackhole');
+    const bh = attack.mitigations.find((m) => m.kind === 'blackhole')!;
     await clickLive(admin, `button.withdraw[data-uuid="${bh.uuid}"]`);
     await waitFor(
       'the ban withdrawn at GoBGP',
@@ -265,9 +277,9 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
       { timeout: 5_000 },
     );
     await admin.screenshot({ path: join(SHOTS, 'mitigations.png'), fullPage: true });
-    const manualUuid = (await api('GET', '/blackhole')).json.values.find(
-      (v: any) => v.ip === '203.0.113.77/32',
-    ).uuid;
+    const manualUuid = (await api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values.find(
+      (v) => v.ip === '203.0.113.77/32',
+    )!.uuid;
     await clickLive(admin, `button.withdraw[data-uuid="${manualUuid}"]`);
     await waitFor(
       'the manual blackhole withdrawn at GoBGP',
@@ -290,9 +302,9 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     );
     await clickLive(admin, '#add-flowspec button[type="submit"]');
     await waitFor('the manual FlowSpec rule at GoBGP', async () => (await flows()).length === 1, 10_000);
-    const fsUuid = (await api('GET', '/flowspec')).json.values.find(
-      (v: any) => v.announce.destination_prefix === '203.0.113.80/32',
-    ).uuid;
+    const fsUuid = (await api<ListAnswer<MitigationAnswer>>('GET', '/flowspec')).json.values.find(
+      (v) => v.announce!.destination_prefix === '203.0.113.80/32',
+    )!.uuid;
     await admin.waitForSelector(`button.withdraw[data-uuid="${fsUuid}"]`, { timeout: 5_000 });
     await clickLive(admin, `button.withdraw[data-uuid="${fsUuid}"]`);
     await waitFor(
@@ -304,7 +316,7 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     // 6. CSRF: the same browser, without the token, is refused.
     const noToken = await admin.evaluate(async () => {
       const r = await fetch('/blackhole/203.0.113.78', { method: 'PUT' });
-      return { status: r.status, body: (await r.json()) as any };
+      return { status: r.status, body: (await r.json()) as { error_text: string } };
     });
     assert.equal(noToken.status, 403);
     assert.match(noToken.body.error_text, /CSRF token missing/);
@@ -325,14 +337,14 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
       true,
     );
     const asViewer = await viewer.evaluate(async () => {
-      const s: any = await (await fetch('/ui/session')).json();
-      const list: any = await (await fetch('/blackhole')).json();
-      const uuid = list.values.find((v: any) => v.ip === '203.0.113.79/32').uuid;
+      const s = (await (await fetch('/ui/session')).json()) as { role: string; csrf_token: string };
+      const list = (await (await fetch('/blackhole')).json()) as { values: { ip: string; uuid: string }[] };
+      const uuid = list.values.find((v) => v.ip === '203.0.113.79/32')!.uuid;
       const r = await fetch(`/blackhole/${uuid}`, {
         method: 'DELETE',
         headers: { 'x-csrf-token': s.csrf_token },
       });
-      return { role: s.role, status: r.status, body: (await r.json()) as any, uuid };
+      return { role: s.role, status: r.status, body: (await r.json()) as { error_text: string }, uuid };
     });
     const viewerTried = asViewer.uuid;
     assert.equal(asViewer.role, 'read');
@@ -351,13 +363,14 @@ test('the console: live attack over SSE, attack page, admin withdraw at GoBGP, r
     await admin.goto(`${base()}/ui/#/hostgroups`, { waitUntil: 'domcontentloaded' });
     await admin.waitForSelector('table ::-p-text(default)', { timeout: 5_000 });
     await admin.waitForSelector('#hostgroup-traffic figure', { timeout: 5_000 });
-    const hgTraffic = (await api('GET', '/traffic?hostgroup=default')).json.object;
+    const hgTraffic = (await api<ObjectAnswer<TrafficAnswer>>('GET', '/traffic?hostgroup=default')).json
+      .object;
     assert.ok(
       hgTraffic.t.length > 0 && Math.max(...hgTraffic.in_pps) > 20_000,
       "the attack is in the default hostgroup's traffic",
     );
     assert.equal((await api('GET', '/traffic?hostgroup=nosuch')).status, 404);
-    const total = (await api('GET', '/traffic?resolution=1s')).json.object;
+    const total = (await api<ObjectAnswer<TrafficAnswer>>('GET', '/traffic?resolution=1s')).json.object;
     assert.ok(Math.max(...total.in_pps) > 20_000, 'and in the totals');
     await admin.screenshot({ path: join(SHOTS, 'hostgroups.png'), fullPage: true });
 

@@ -18,6 +18,7 @@ import { freePort, recordingScript, startDaemon, tempDir, type DaemonHandle } fr
 import { nf9Flood, v4 } from './helpers/netflow9.js';
 import { prefixContains } from '../src/wire/addr.js';
 import { tryParsePrefix } from '../src/config/values.js';
+import type { LiveAttackAnswer, ListAnswer, MitigationAnswer } from './helpers/answers.js';
 
 const pfx = (s: string) => {
   const p = tryParsePrefix(s);
@@ -127,7 +128,7 @@ test('carpet bomb under a hostgroup FlowSpec policy: a handful of rules at GoBGP
       );
     }
     assert.equal((await router.getRoutes('ipv4-unicast')).length, 0, 'no host blackhole');
-    const listed = (await d.api('GET', '/flowspec')).json.values.filter((v: any) =>
+    const listed = (await d.api<ListAnswer<MitigationAnswer>>('GET', '/flowspec')).json.values.filter((v) =>
       String(v.cause).startsWith('hostgroup carpet attack '),
     );
     assert.equal(listed.length, rules.length);
@@ -145,14 +146,14 @@ test('carpet bomb under a hostgroup FlowSpec policy: a handful of rules at GoBGP
       'no host ban',
     );
     // GET /attacks lists the hostgroup attack once, with its rules, and no host attack.
-    const attacks = (await d.api('GET', '/attacks')).json.values as any[];
+    const attacks = (await d.api<ListAnswer<LiveAttackAnswer>>('GET', '/attacks')).json.values;
     const hgAttacks = attacks.filter((a) => a.scope === 'hostgroup');
     assert.equal(hgAttacks.length, 1, JSON.stringify(attacks.map((a) => [a.scope, a.ip, a.hostgroup])));
     assert.equal(hgAttacks[0].hostgroup, 'carpet');
     assert.equal(hgAttacks[0].ip, null);
     assert.equal(hgAttacks[0].active, true);
     assert.equal(hgAttacks[0].banned, true);
-    assert.deepEqual([...hgAttacks[0].mitigations].sort(), listed.map((v: any) => v.uuid).sort());
+    assert.deepEqual([...hgAttacks[0].mitigations].sort(), listed.map((v) => v.uuid).sort());
     assert.equal(hgAttacks[0].flow_spec_rules.length, rules.length);
     assert.equal(hgAttacks[0].attack_details.attack_direction, 'incoming');
     assert.ok(!Number.isNaN(Date.parse(hgAttacks[0].started_at)));
@@ -169,12 +170,12 @@ test('carpet bomb under a hostgroup FlowSpec policy: a handful of rules at GoBGP
       async () => (await router.getRoutes('ipv4-flowspec')).length === rules.length,
       20000,
     );
-    const after = (await d.api('GET', '/flowspec')).json.values.filter((v: any) =>
+    const after = (await d.api<ListAnswer<MitigationAnswer>>('GET', '/flowspec')).json.values.filter((v) =>
       String(v.cause).startsWith('hostgroup carpet attack '),
     );
     assert.deepEqual(
-      after.map((v: any) => v.uuid).sort(),
-      listed.map((v: any) => v.uuid).sort(),
+      after.map((v) => v.uuid).sort(),
+      listed.map((v) => v.uuid).sort(),
       'the same rules (uuids kept)',
     );
 
@@ -265,7 +266,9 @@ test('carpet bomb under a hostgroup blackhole policy: the covering /24s at GoBGP
       assert.equal(r.nextHop, '192.0.2.1');
       assert.ok(r.communities.includes('65535:666'));
     }
-    const bh = (await d.api('GET', '/blackhole')).json.values.map((v: any) => v.ip).sort();
+    const bh = (await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values
+      .map((v) => v.ip)
+      .sort();
     assert.deepEqual(bh, got);
     await waitFor(
       'ban notification',

@@ -34,6 +34,7 @@ import {
   tempDir,
   type DaemonHandle,
 } from './helpers/daemon.js';
+import type { ListAnswer, MitigationAnswer } from './helpers/answers.js';
 
 const BW = '127.0.0.71';
 const GOBGP = '127.0.0.72';
@@ -174,7 +175,9 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
       assert.equal(r.nextHop, '192.0.2.1');
       assert.deepEqual(r.communities, ['65535:666']);
     }
-    const banned = (await d.api('GET', '/blackhole')).json.values.find((v: any) => v.ip === HOST);
+    const banned = (await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values.find(
+      (v) => v.ip === HOST,
+    );
     assert.ok(banned, 'the ban is listed');
     assert.deepEqual(
       (await d.api('GET', '/escalation')).json.values,
@@ -222,14 +225,14 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     assert.ok(esc[0].trigger.value > 50000, JSON.stringify(esc[0].trigger));
     const uuid: string = esc[0].uuid;
     // /blackhole lists host bans only (FastNetMon's scripts read each entry as one host)
-    const bans = (await d.api('GET', '/blackhole')).json.values;
+    const bans = (await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values;
     assert.equal(
-      bans.find((v: any) => v.uuid === uuid),
+      bans.find((v) => v.uuid === uuid),
       undefined,
       JSON.stringify(bans),
     );
     assert.ok(
-      bans.some((v: any) => v.ip === HOST),
+      bans.some((v) => v.ip === HOST),
       JSON.stringify(bans),
     );
     const escalate = rec.calls().find((c) => c.stdin?.action === 'escalate');

@@ -15,6 +15,7 @@ import {
   tempDir,
   type DaemonHandle,
 } from './helpers/daemon.js';
+import type { LiveAttackAnswer, ListAnswer } from './helpers/answers.js';
 
 test('hostgroup total over its threshold: hostgroup-scope notification, no host ban', {
   timeout: 60_000,
@@ -58,7 +59,7 @@ actions:
     assert.equal(rec.calls().filter((c) => c.stdin?.alert_scope === 'host').length, 0, 'no host-scope ban');
     assert.deepEqual((await d.api('GET', '/blackhole')).json.values, []);
     // GET /attacks shows it while it lasts: scope hostgroup, no address, notified but not mitigated.
-    const attacks = (await d.api('GET', '/attacks')).json.values as any[];
+    const attacks = (await d.api<ListAnswer<LiveAttackAnswer>>('GET', '/attacks')).json.values;
     const hg = attacks.filter((a) => a.scope === 'hostgroup');
     if (hg.length) {
       assert.equal(hg.length, 1);

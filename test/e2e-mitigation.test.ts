@@ -18,6 +18,7 @@ import {
   tempDir,
   type DaemonHandle,
 } from './helpers/daemon.js';
+import type { ListAnswer, MitigationAnswer } from './helpers/answers.js';
 
 const BW = '127.0.0.61';
 const ROUTER = '127.0.0.62';
@@ -92,10 +93,10 @@ test('SYN flood from NetFlow v9 is blackholed on GoBGP, notified, listed, and wi
       ['203.0.113.10/32'],
     );
 
-    const bh = await d.api('GET', '/blackhole');
+    const bh = await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole');
     assert.equal(bh.status, 200);
     assert.equal(bh.json.success, true);
-    const ban = bh.json.values.find((v: any) => v.ip === '203.0.113.10/32');
+    const ban = bh.json.values.find((v) => v.ip === '203.0.113.10/32');
     assert.ok(ban?.uuid, JSON.stringify(bh.json));
 
     const ban1 = await waitFor(
@@ -120,8 +121,8 @@ test('SYN flood from NetFlow v9 is blackholed on GoBGP, notified, listed, and wi
       async () => rec.calls().find((c) => c.stdin?.action === 'unban'),
       10000,
     );
-    const after = await d.api('GET', '/blackhole');
-    assert.equal(after.json.values.filter((v: any) => v.ip === '203.0.113.10/32').length, 0);
+    const after = await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole');
+    assert.equal(after.json.values.filter((v) => v.ip === '203.0.113.10/32').length, 0);
   } finally {
     await d?.kill();
     await router.stop();
@@ -151,8 +152,8 @@ test('kill -9 during an active ban: the ban is restored and re-announced after r
     await router.waitEstablished('127.0.0.64', 20000);
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${nf}`);
     await waitFor('route on GoBGP', () => gobgpRoute(router, '203.0.113.10/32'), 15000);
-    const before = (await d.api('GET', '/blackhole')).json.values.filter(
-      (v: any) => v.ip === '203.0.113.10/32',
+    const before = (await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values.filter(
+      (v) => v.ip === '203.0.113.10/32',
     );
     assert.equal(before.length, 1);
 
@@ -165,8 +166,8 @@ test('kill -9 during an active ban: the ban is restored and re-announced after r
     );
     await d.restart();
     await waitFor('route re-announced', () => gobgpRoute(router, '203.0.113.10/32'), 20000);
-    const after = (await d.api('GET', '/blackhole')).json.values.filter(
-      (v: any) => v.ip === '203.0.113.10/32',
+    const after = (await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values.filter(
+      (v) => v.ip === '203.0.113.10/32',
     );
     assert.equal(after.length, 1, 'one ban, not two');
     assert.equal(after[0].uuid, before[0].uuid, 'the same ban (uuid kept)');

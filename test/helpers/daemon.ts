@@ -128,7 +128,7 @@ export async function startDaemon(
     },
     proc: launch(),
     output: () => out,
-    async api(method, path, body) {
+    async api<T>(method: string, path: string, body?: unknown) {
       if (!apiPort) throw new Error(`the daemon has not logged its API port:\n${out.slice(-3000)}`);
       const res = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
         method,
@@ -140,13 +140,13 @@ export async function startDaemon(
           : {}),
       });
       const text = await res.text();
-      let json: any = text;
+      let json: unknown = text;
       try {
         json = JSON.parse(text);
       } catch {
         /* metrics are text */
       }
-      return { status: res.status, json };
+      return { status: res.status, json: json as T };
     },
     async waitLog(re, timeoutMs = 20000) {
       const until = Date.now() + timeoutMs;

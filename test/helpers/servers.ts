@@ -10,6 +10,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
+import type { LiveAttackAnswer, ListAnswer } from './answers.js';
 import { freePort, tempDir, type DaemonHandle } from './daemon.js';
 import { waitFor } from './routers.js';
 
@@ -161,10 +162,15 @@ export async function whisperPoints(
   return out;
 }
 
+/** influxd's /query answer (InfluxQL 1.x): one result per statement, its series' rows. */
+export interface InfluxAnswer {
+  readonly results: { readonly series?: { readonly values?: unknown[][] }[] }[];
+}
+
 /** influxd (v1) with its own meta/data dirs; optional auth with an admin user. */
 export async function startInflux(
   opts: { auth?: { user: string; password: string } } = {},
-): Promise<Server & { query(q: string, db?: string): Promise<any> }> {
+): Promise<Server & { query(q: string, db?: string): Promise<InfluxAnswer> }> {
   const bin = await requireBinary('influxd', 'influxdb');
   const dir = tempDir('influx');
   const [http, rpc] = [await freePort('tcp'), await freePort('tcp')];
@@ -193,14 +199,14 @@ bind-address = "127.0.0.1:${rpc}"
   const auth = opts.auth
     ? { authorization: `Basic ${Buffer.from(`${opts.auth.user}:${opts.auth.password}`).toString('base64')}` }
     : undefined;
-  const query = async (q: string, db?: string): Promise<any> => {
+  const query = async (q: string, db?: string): Promise<InfluxAnswer> => {
     const u = new URL(`http://127.0.0.1:${http}/query`);
     if (db) u.searchParams.set('db', db);
     u.searchParams.set('q', q);
     const res = await fetch(u, { method: 'POST', ...(auth ? { headers: auth } : {}) });
     const j = await res.json();
     if (!res.ok) throw new Error(`influx query ${q}: HTTP ${res.status} ${JSON.stringify(j)}`);
-    return j;
+    return j as InfluxAnswer;
   };
   // The HTTP port answers a moment before the meta store is ready.
   for (let i = 0; ; i++) {
@@ -268,7 +274,7 @@ export async function assertDetectsWhileDown(
   minErrors = 1,
 ): Promise<void> {
   const attacks = await waitFor('the attack in the API', async () => {
-    const r = await d.api('GET', '/attacks');
+    const r = await d.api<ListAnswer<LiveAttackAnswer>>('GET', '/attacks');
     return r.json.values?.length ? r.json.values : null;
   });
   assert.equal(attacks[0].ip, ip);

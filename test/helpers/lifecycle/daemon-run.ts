@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { makePacket, rng as trafficRng, sflowDatagram, type SflowAgent } from '../../../src/demo/traffic.js';
 import { freePort, recordingScript, startDaemon, tempDir, type DaemonHandle } from '../daemon.js';
+import type { LiveAttackAnswer, ListAnswer, MitigationAnswer } from '../answers.js';
 import { LifecycleModel } from './model.js';
 import {
   COMMUNITIES,
@@ -200,7 +201,7 @@ policies: ./policies
     }
   };
   const activeAttacks = async (ip: string) =>
-    ((await d!.api('GET', '/attacks')).json.values as any[]).filter((a) => a.ip === ip);
+    (await d!.api<ListAnswer<LiveAttackAnswer>>('GET', '/attacks')).json.values.filter((a) => a.ip === ip);
   const burst = async (ip: string) => {
     // ~700k pps for 400 ms at 1:1000: far over the 20k pps ban threshold.
     for (let i = 0; i < 8; i++) {
@@ -254,14 +255,14 @@ policies: ./policies
         }
         case 'manual_del': {
           const all = [
-            ...((await d.api('GET', '/blackhole')).json.values as any[]),
-            ...((await d.api('GET', '/flowspec')).json.values as any[]),
+            ...(await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values,
+            ...(await d.api<ListAnswer<MitigationAnswer>>('GET', '/flowspec')).json.values,
           ];
           if (all.length) {
             const list = all.map((m) => ({
-              uuid: m.uuid as string,
-              kind: (m.kind ?? 'flowspec') as string,
-              prefix: (m.ip ?? '') as string,
+              uuid: m.uuid,
+              kind: m.kind ?? 'flowspec',
+              prefix: m.ip ?? '',
             }));
             const order = LifecycleModel.pickOrder(list);
             const victim = list[order[s.pick % order.length]!]!;
