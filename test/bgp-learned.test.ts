@@ -21,6 +21,7 @@ import { logger } from '../src/log.js';
 import { summarize } from '../src/cli/commands/check.js';
 import type { UpdateMessage } from '../src/bgp/update.js';
 import { prefixToString } from '../src/wire/addr.js';
+import type { HostgroupAnswer, ListAnswer, LiveAttackAnswer, ObjectAnswer } from './helpers/answers.js';
 
 const run = promisify(execFile);
 const BW = '127.0.0.221';
@@ -157,8 +158,9 @@ actions: { blackhole: { enabled: true, communities: ["65535:666"], next_hop: { i
   );
   let s: ReturnType<typeof sflowStream> | null = null;
   const customers = async (): Promise<string[]> =>
-    (await d.api('GET', '/hostgroup')).json.values.find((h: { name: string }) => h.name === 'customers')
-      .networks;
+    (await d.api<ListAnswer<HostgroupAnswer>>('GET', '/hostgroup')).json.values.find(
+      (h) => h.name === 'customers',
+    )!.networks;
   try {
     await router.waitEstablished(BW, 30000);
     await gobgp('global', 'rib', 'add', '198.18.1.0/24', 'community', '65001:100', '-a', 'ipv4');
@@ -180,7 +182,7 @@ actions: { blackhole: { enabled: true, communities: ["65535:666"], next_hop: { i
       20000,
     );
     assert.deepEqual(bh.communities, ['65535:666']);
-    const attacks = (await d.api('GET', '/attacks')).json.values;
+    const attacks = (await d.api<ListAnswer<LiveAttackAnswer>>('GET', '/attacks')).json.values;
     assert.equal(attacks[0].hostgroup, 'customers');
     s.stop();
     // Withdrawn: no longer monitored.
@@ -190,7 +192,7 @@ actions: { blackhole: { enabled: true, communities: ["65535:666"], next_hop: { i
       async () => !(await customers()).includes('198.18.1.0/24'),
       20000,
     );
-    const host = await d.api('GET', '/single_host_counters/198.18.1.7');
+    const host = await d.api<ObjectAnswer<unknown>>('GET', '/single_host_counters/198.18.1.7');
     assert.notEqual(host.json.success, true, JSON.stringify(host.json));
     // Learned again, then the session goes down: removed with it.
     await gobgp('global', 'rib', 'add', '198.18.1.0/24', 'community', '65001:100', '-a', 'ipv4');

@@ -21,6 +21,7 @@ import {
   type DaemonHandle,
 } from './helpers/daemon.js';
 import { ipfix, nf5, nf9, sendFrom, U64_MAX, writeTemplateState } from './helpers/forge.js';
+import type { ListAnswer, ObjectAnswer } from './helpers/answers.js';
 
 const POLICY = (script: string) => `name: default
 thresholds: { ban: { incoming: { total: { pps: 20000, flows: null } } } }
@@ -69,9 +70,13 @@ test('forged flows: a flood from an unlisted source bans nothing and leaves no s
     ]);
     await new Promise((r) => setTimeout(r, 1200));
     assert.deepEqual(rec.calls(), [], 'no ban');
-    assert.equal((await d.api('GET', '/single_host_counters/203.0.113.10')).json.object.in_packets, 0);
+    assert.equal(
+      (await d.api<ObjectAnswer<{ in_packets: number }>>('GET', '/single_host_counters/203.0.113.10')).json
+        .object.in_packets,
+      0,
+    );
     assert.deepEqual(
-      (await d.api('GET', '/host_counters/packets/incoming')).json.values ?? [],
+      (await d.api<ListAnswer<unknown>>('GET', '/host_counters/packets/incoming')).json.values ?? [],
       [],
       'no host state',
     );
@@ -113,7 +118,7 @@ test('forged flows: a flood from an unlisted source bans nothing and leaves no s
       'poisoned records counted',
       async () =>
         metric(
-          (await d!.api('GET', '/metrics')).json,
+          (await d!.api<string>('GET', '/metrics')).json,
           'breakwater_capture_events_total',
           'event="record_out_of_bounds"',
         ) >= 3,
@@ -124,8 +129,13 @@ test('forged flows: a flood from an unlisted source bans nothing and leaves no s
     // Within one window (1 s) nothing of it is left anywhere.
     await new Promise((r) => setTimeout(r, 1100));
     for (const ip of ['203.0.113.20', '203.0.113.30', '203.0.113.40'])
-      assert.equal((await d.api('GET', `/single_host_counters/${ip}`)).json.object.in_packets, 0, ip);
-    const totals = (await d.api('GET', '/total_traffic_counters')).json.values as {
+      assert.equal(
+        (await d.api<ObjectAnswer<{ in_packets: number }>>('GET', `/single_host_counters/${ip}`)).json.object
+          .in_packets,
+        0,
+        ip,
+      );
+    const totals = (await d.api<ListAnswer<unknown>>('GET', '/total_traffic_counters')).json.values as {
       counter_name: string;
       value: number;
       unit: string;

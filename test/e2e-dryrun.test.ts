@@ -16,6 +16,7 @@ import {
   tempDir,
   type DaemonHandle,
 } from './helpers/daemon.js';
+import type { ListAnswer, MitigationAnswer } from './helpers/answers.js';
 
 const BW = '127.0.0.101';
 const ROUTER = '127.0.0.102';
@@ -67,7 +68,7 @@ actions:
     );
     assert.equal(ban.stdin.ip, '203.0.113.10');
     await d.waitLog(/would announce/);
-    const listed = (await d.api('GET', '/blackhole')).json.values;
+    const listed = (await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values;
     assert.equal(listed.length, 1);
     assert.equal(listed[0].dry_run, true);
     await new Promise((r) => setTimeout(r, 1000));

@@ -35,6 +35,7 @@ import {
   type DaemonHandle,
 } from './helpers/daemon.js';
 import type { ListAnswer, MitigationAnswer } from './helpers/answers.js';
+import type { EscalationView } from '../src/escalation/view.js';
 
 const BW = '127.0.0.71';
 const GOBGP = '127.0.0.72';
@@ -180,7 +181,7 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     );
     assert.ok(banned, 'the ban is listed');
     assert.deepEqual(
-      (await d.api('GET', '/escalation')).json.values,
+      (await d.api<ListAnswer<EscalationView>>('GET', '/escalation')).json.values,
       [],
       'not escalated below the emergency thresholds',
     );
@@ -216,13 +217,13 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
       (at24 - at32 + 86_400_000) % 86_400_000 > 0 && (at24 - at32 + 86_400_000) % 86_400_000 < 60_000,
       `BIRD received the /32 at ${at32}, the /24 at ${at24}`,
     );
-    const esc = (await d.api('GET', '/escalation')).json.values;
+    const esc = (await d.api<ListAnswer<EscalationView>>('GET', '/escalation')).json.values;
     assert.equal(esc.length, 1, JSON.stringify(esc));
     assert.equal(esc[0].prefix, NET);
     assert.deepEqual(esc[0].hosts, ['203.0.113.10']);
     assert.equal(esc[0].next_hop, '192.0.2.66');
-    assert.equal(esc[0].trigger.source, 'current');
-    assert.ok(esc[0].trigger.value > 50000, JSON.stringify(esc[0].trigger));
+    assert.equal(esc[0].trigger!.source, 'current');
+    assert.ok(esc[0].trigger!.value > 50000, JSON.stringify(esc[0].trigger));
     const uuid: string = esc[0].uuid;
     // /blackhole lists host bans only (FastNetMon's scripts read each entry as one host)
     const bans = (await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values;
@@ -250,7 +251,7 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     await both((r) => has(NET)(r) && has(HOST)(r), 20000, 'the /32 and /24 back after the restart');
     const tBack = Date.now();
     await snap('3. back after the restart');
-    const after = (await d.api('GET', '/escalation')).json.values;
+    const after = (await d.api<ListAnswer<EscalationView>>('GET', '/escalation')).json.values;
     assert.equal(after.length, 1, JSON.stringify(after));
     assert.equal(after[0].uuid, uuid, 'the same escalation (uuid kept)');
     assert.equal(after[0].since, esc[0].since, 'hold counts from the first escalation, not the restart');
@@ -260,7 +261,10 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     // The restarted loop keeps it on current rates (its ban-time evidence died with the
     // process): at least one run sees the host above again.
     await d.waitLog(/--- restart ---[\s\S]*keep 203\.0\.113\.0\/24: above the emergency thresholds/, 10000);
-    assert.equal((await d.api('GET', '/escalation')).json.values[0]?.state, 'above');
+    assert.equal(
+      (await d.api<ListAnswer<EscalationView>>('GET', '/escalation')).json.values[0]?.state,
+      'above',
+    );
 
     // 4. The attack stops: withdrawn only after clear_after runs below, hold having passed.
     await high.stop();
@@ -289,7 +293,7 @@ test('escalation with real GoBGP and BIRD: /32 first, then the /24; kept across 
     }
     assert.match(d.output(), /keep 203\.0\.113\.0\/24: below the emergency thresholds.*runs_below=1/);
     assert.match(d.output(), /deescalate 203\.0\.113\.0\/24/);
-    assert.deepEqual((await d.api('GET', '/escalation')).json.values, []);
+    assert.deepEqual((await d.api<ListAnswer<EscalationView>>('GET', '/escalation')).json.values, []);
     const de = await waitForCall(rec, 'deescalate');
     assert.equal(de.stdin.prefix, NET);
     assert.equal(de.stdin.attack_details.escalation.uuid, uuid);

@@ -15,7 +15,7 @@ import {
   tempDir,
   type DaemonHandle,
 } from './helpers/daemon.js';
-import type { LiveAttackAnswer, ListAnswer } from './helpers/answers.js';
+import type { ListAnswer, LiveAttackAnswer, MitigationAnswer } from './helpers/answers.js';
 
 test('hostgroup total over its threshold: hostgroup-scope notification, no host ban', {
   timeout: 60_000,
@@ -57,7 +57,7 @@ actions:
     assert.equal(call.stdin.attack_details.attack_detection_threshold_value, 30000);
     assert.ok(call.stdin.attack_details.current_value > 30000);
     assert.equal(rec.calls().filter((c) => c.stdin?.alert_scope === 'host').length, 0, 'no host-scope ban');
-    assert.deepEqual((await d.api('GET', '/blackhole')).json.values, []);
+    assert.deepEqual((await d.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values, []);
     // GET /attacks shows it while it lasts: scope hostgroup, no address, notified but not mitigated.
     const attacks = (await d.api<ListAnswer<LiveAttackAnswer>>('GET', '/attacks')).json.values;
     const hg = attacks.filter((a) => a.scope === 'hostgroup');

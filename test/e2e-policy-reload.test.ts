@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { freePort, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { waitFor } from './helpers/routers.js';
 import { sflowStream, udpTo, type Stream } from './helpers/traffic.js';
+import type { ListAnswer, ObjectAnswer } from './helpers/answers.js';
 
 const policy = (name: string, prefixes: string[], community: string) => `name: ${name}
 prefixes: [${prefixes.join(', ')}]
@@ -40,7 +41,7 @@ policies: ./policies
     // Traffic to .5 only: detection counts it (its hostgroup is the slot's); .6 has no counters.
     s = sflowStream(sflow, '127.0.0.1', 5, 10, () => udpTo('203.0.113.5'));
     const counted = async (ip: string) => {
-      const r = await h.api('GET', `/single_host_counters/${ip}`);
+      const r = await h.api<ObjectAnswer<unknown>>('GET', `/single_host_counters/${ip}`);
       assert.equal(r.status, 200);
       return r.json.object as { hostgroup: string; in_packets: number };
     };
@@ -53,7 +54,7 @@ policies: ./policies
     const blackhole = async (ip: string) => {
       const r = await h.api('PUT', `/blackhole/${ip}`);
       assert.equal(r.status, 200, JSON.stringify(r.json));
-      const all = (await h.api('GET', '/blackhole')).json.values as {
+      const all = (await h.api<ListAnswer<unknown>>('GET', '/blackhole')).json.values as {
         ip: string;
         hostgroup: string;
         communities: string[];

@@ -10,6 +10,7 @@ import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, freePort, replay, startDaemon, tempDir } from './helpers/daemon.js';
 import { waitFor } from './helpers/routers.js';
+import type { HistoryAttackAnswer, ListAnswer, LiveAttackAnswer, ObjectAnswer } from './helpers/answers.js';
 
 const VICTIM = '203.0.113.10';
 
@@ -46,7 +47,7 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     const listed = await waitFor(
       'the attack in GET /attacks?ip=',
       async () => {
-        const r = await d.api('GET', `/attacks?ip=${VICTIM}`);
+        const r = await d.api<ListAnswer<HistoryAttackAnswer>>('GET', `/attacks?ip=${VICTIM}`);
         return r.status === 200 && r.json.values.length === 1 && r.json.values[0].mitigations.length === 1
           ? r.json.values[0]
           : undefined;
@@ -65,7 +66,7 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     const full = await waitFor(
       'unbanned on the timeline',
       async () => {
-        const r = await d.api('GET', `/attacks/${uuid}`);
+        const r = await d.api<ObjectAnswer<HistoryAttackAnswer>>('GET', `/attacks/${uuid}`);
         return r.json.object?.timeline.some((e: { event: string }) => e.event === 'unbanned')
           ? r.json.object
           : undefined;
@@ -86,11 +87,24 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     assert.equal(full.mitigations[0].end_reason !== null, true);
 
     // Filters.
-    assert.deepEqual((await d.api('GET', '/attacks?hostgroup=nosuch')).json.values, []);
-    assert.deepEqual((await d.api('GET', '/attacks?ip=203.0.113.99')).json.values, []);
-    assert.equal((await d.api('GET', '/attacks?until=2000-01-01T00:00:00Z')).json.values.length, 0);
-    assert.equal((await d.api('GET', '/attacks?since=10m&limit=1')).json.values[0].uuid, uuid);
-    const bad = await d.api('GET', '/attacks?limit=0');
+    assert.deepEqual(
+      (await d.api<ListAnswer<HistoryAttackAnswer>>('GET', '/attacks?hostgroup=nosuch')).json.values,
+      [],
+    );
+    assert.deepEqual(
+      (await d.api<ListAnswer<HistoryAttackAnswer>>('GET', '/attacks?ip=203.0.113.99')).json.values,
+      [],
+    );
+    assert.equal(
+      (await d.api<ListAnswer<HistoryAttackAnswer>>('GET', '/attacks?until=2000-01-01T00:00:00Z')).json.values
+        .length,
+      0,
+    );
+    assert.equal(
+      (await d.api<ListAnswer<HistoryAttackAnswer>>('GET', '/attacks?since=10m&limit=1')).json.values[0].uuid,
+      uuid,
+    );
+    const bad = await d.api<ListAnswer<HistoryAttackAnswer>>('GET', '/attacks?limit=0');
     assert.equal(bad.status, 400);
     assert.match(bad.json.error_text, /^limit must be an integer/);
     assert.equal((await d.api('GET', '/attacks/00000000-0000-4000-8000-000000000000')).status, 404);
@@ -101,13 +115,13 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     const seg = readdirSync(hdir).sort().at(-1)!;
     appendFileSync(join(hdir, seg), '0000beef {"uuid":"torn');
     await d.restart();
-    const after = await d.api('GET', `/attacks?ip=${VICTIM}`);
+    const after = await d.api<ListAnswer<HistoryAttackAnswer>>('GET', `/attacks?ip=${VICTIM}`);
     assert.deepEqual(
       after.json.values.map((v: { uuid: string }) => v.uuid),
       [uuid],
     );
     // Plain GET /attacks (ctl attacks) lists it too, from the history, in the live shape.
-    const plain = (await d.api('GET', '/attacks')).json.values as {
+    const plain = (await d.api<ListAnswer<LiveAttackAnswer>>('GET', '/attacks')).json.values as {
       uuid: string;
       active: boolean;
       started_at: string;
@@ -116,7 +130,7 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     assert.ok(fromHistory, `GET /attacks after the restart: ${JSON.stringify(plain)}`);
     assert.equal(fromHistory.active, false);
     assert.match(fromHistory.started_at, /^\d{4}-\d\d-\d\dT/);
-    const again = (await d.api('GET', `/attacks/${uuid}`)).json.object;
+    const again = (await d.api<ObjectAnswer<HistoryAttackAnswer>>('GET', `/attacks/${uuid}`)).json.object;
     assert.deepEqual(again.timeline, full.timeline);
     const metrics = (await d.api('GET', '/metrics')).json as string;
     assert.match(metrics, /^breakwater_history_torn_tails 1$/m);
@@ -127,7 +141,7 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     const second = await waitFor(
       'the second attack',
       async () => {
-        const r = await d.api('GET', `/attacks?ip=${VICTIM}`);
+        const r = await d.api<ListAnswer<HistoryAttackAnswer>>('GET', `/attacks?ip=${VICTIM}`);
         return r.json.values.length === 2 ? r.json.values[0] : undefined;
       },
       15_000,
@@ -136,14 +150,15 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     await new Promise((r) => setTimeout(r, 300));
     await d.kill('SIGKILL');
     await d.restart();
-    const last = await d.api('GET', `/attacks?ip=${VICTIM}`);
+    const last = await d.api<ListAnswer<HistoryAttackAnswer>>('GET', `/attacks?ip=${VICTIM}`);
     assert.deepEqual(
       last.json.values.map((v: { uuid: string }) => v.uuid),
       [second.uuid, uuid],
     );
-    const closed = (await d.api('GET', `/attacks/${second.uuid}`)).json.object;
+    const closed = (await d.api<ObjectAnswer<HistoryAttackAnswer>>('GET', `/attacks/${second.uuid}`)).json
+      .object;
     assert.equal(closed.active, false);
-    assert.match(closed.timeline.at(-1).detail, /daemon stopped during the attack/);
+    assert.match(closed.timeline.at(-1)!.detail, /daemon stopped during the attack/);
     // GET /attacks without parameters is still the live list (the manager's).
     assert.equal((await d.api('GET', '/attacks')).status, 200);
   } finally {

@@ -1,4 +1,6 @@
 // The daemon's JSON answers as the tests read them (FastNetMon's envelope: success and
+import type { AttackDetails } from '../../src/detection/types.js';
+import type { NotifyDocument } from '../../src/mitigation/notify.js';
 // error_text, then values, object or one item's fields); only the fields tests read.
 
 /** One mitigation, or one item of a bulk PUT/DELETE answer (refused items carry error_text). */
@@ -29,6 +31,7 @@ export interface MitigationAnswer {
   /** Blackholes: the prefix ("203.0.113.5/32") and kind. */
   readonly ip?: string;
   readonly kind?: string;
+  readonly dry_run: boolean;
   /** FlowSpec: the rule as announced. */
   readonly announce?: { readonly destination_prefix: string };
 }
@@ -74,3 +77,14 @@ export interface TrafficAnswer {
   readonly t: number[];
   readonly in_pps: number[];
 }
+
+/** A notify script's stdin (src/mitigation/notify.ts NotifyDocument), attack_details as the tests read them. */
+export type NotifyStdin = Omit<NotifyDocument, 'attack_details'> & {
+  readonly attack_details: NotifyDetails;
+};
+export type NotifyDetails = AttackDetails & {
+  /** Hostgroup documents: the rate that crossed the threshold. */
+  readonly current_value: number;
+  /** Escalation documents. */
+  readonly escalation: { readonly uuid: string };
+};

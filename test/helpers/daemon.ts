@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { keepForFailure, reapOnExit } from './quiet-logs.js';
+import type { NotifyStdin } from './answers.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(ROOT, 'dist/src/cli/main.js');
@@ -26,7 +27,7 @@ export interface DaemonHandle {
   readonly apiPort: number;
   proc: ChildProcess;
   output(): string;
-  api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }>;
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }>;
   waitLog(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Start again on the same config and state (after a kill). */
   restart(): Promise<void>;
@@ -68,7 +69,10 @@ export function tempDir(prefix: string): string {
 }
 
 /** A notify script that records each call's arguments and stdin under dir/calls/. */
-export function recordingScript(dir: string): { script: string; calls(): { args: string[]; stdin: any }[] } {
+export function recordingScript(dir: string): {
+  script: string;
+  calls(): { args: string[]; stdin: NotifyStdin }[];
+} {
   const calls = join(dir, 'calls');
   mkdirSync(calls, { recursive: true });
   const script = join(dir, 'notify.sh');
@@ -92,7 +96,11 @@ export function recordingScript(dir: string): { script: string; calls(): { args:
           } catch {
             /* text mode */
           }
-          return { args: readFileSync(join(calls, f), 'utf8').split('\n').filter(Boolean), stdin };
+          // A script's stdin is the daemon's JSON document (text only if the daemon broke it).
+          return {
+            args: readFileSync(join(calls, f), 'utf8').split('\n').filter(Boolean),
+            stdin: stdin as NotifyStdin,
+          };
         });
     },
   };
