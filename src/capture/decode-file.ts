@@ -69,10 +69,10 @@ export class PerDstSink implements FlowSink {
       t = this.v6.get(k);
       if (!t) this.v6.set(k, (t = this.blank()));
     }
-    if (!r.reverse) {
-      this.records++;
-      if (t.flows !== undefined) t.flows++;
-    }
+    // Per destination a record counts one flow, its responder direction too (RFC 5103); the
+    // records counter counts records as sent (what records_without_ip is derived from).
+    if (!r.reverse) this.records++;
+    if (t.flows !== undefined) t.flows++;
     t.packets += r.packets;
     t.bytes += r.bytes;
     if (t.ip_bytes !== undefined) t.ip_bytes += r.packetLength;

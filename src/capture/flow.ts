@@ -50,7 +50,8 @@ export interface FlowRecord {
   frameLength: number;
   /**
    * True for the responder half of a bidirectional record (IE 231/232, RFC 5103 reverse
-   * counters): the same flow seen the other way, so it is not a new flow record.
+   * counters): the same flow seen the other way, so it is not a new flow record. It still
+   * carries the record's `flows` (one flow for the responder host, sampling applied).
    */
   reverse: boolean;
 }

@@ -377,9 +377,11 @@ export function emitRecord(
   d.sink.onFlow(rec);
   if (tpl.biflow && (acc.respB > 0 || acc.respP > 0)) {
     // Responder direction (Cisco ASA NSEL, RFC 5103): dst -> src with the responder counters.
+    // It is the same flow seen from the responder, so its host counts that flow too (the
+    // forward direction's flow count, sampling applied); `reverse` tells record counters
+    // that no new record arrived.
     swapDirection(rec);
     rec.reverse = true;
-    rec.flows = 0;
     rec.packets = (acc.respP > 0 ? acc.respP : 0) * rate;
     rec.bytes = (acc.respB > 0 ? acc.respB : 0) * rate;
     d.sink.onFlow(rec);
