@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { capturePayloads } from '../src/capture/replay.js';
+import { capturePayloads } from '../src/capture/input/replay.js';
 import { FlowDecoder } from '../src/capture/decoder.js';
 import type { FlowRecord } from '../src/capture/flow.js';
 

@@ -9,7 +9,7 @@ import { Writer } from '../src/wire/writer.js';
 import { parseV4, parseV6, v4ToString, v6ToString } from '../src/wire/addr.js';
 import { readFileSync } from 'node:fs';
 import { FlowDecoder, capturePayloads, type FlowRecord, type FlowSink } from '../src/capture/index.js';
-import { codegen } from '../src/capture/codegen.js';
+import { codegen } from '../src/capture/formats/codegen.js';
 
 interface Snap {
   exporter: string;

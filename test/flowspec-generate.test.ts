@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { readPcap } from '../src/capture/pcap.js';
-import { MirrorDecoder } from '../src/capture/mirror.js';
+import { readPcap } from '../src/capture/formats/pcap.js';
+import { MirrorDecoder } from '../src/capture/input/mirror.js';
 import type { FlowRecord, FlowSample } from '../src/capture/flow.js';
 import { v4ToString, v6ToString } from '../src/wire/addr.js';
 import {

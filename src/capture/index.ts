@@ -1,11 +1,24 @@
-/** Public surface of the capture room (see each module's header for the wire formats). */
+/**
+ * Public surface of the capture room. Three rooms and the place they meet:
+ *
+ * - input/ (collector.ts UDP listeners, mirror-live.ts live port mirror, mirror.ts frames to
+ *   records, decode-file.ts whole-file decoding, replay.ts): where bytes come from. Each
+ *   hands datagrams to a FlowDecoder, or frames to a MirrorDecoder.
+ * - formats/ (context.ts names the room's files): wire codecs, pure functions over bytes and
+ *   a narrow DecodeContext; pcap/pcapng reading.
+ * - exporter/ (exporter.ts names the room's files): per-exporter and per-domain state,
+ *   sampling rates, the template store and its persistence, admission and record bounds.
+ * - decoder.ts (FlowDecoder) owns one exporter room and calls the formats; flow.ts is the one
+ *   record shape every source produces and detection consumes; limits.ts caps what the wire
+ *   may make us do; filter.ts compiles capture filters for detection.
+ */
 export { newFlowRecord, type FlowRecord, type FlowSink, type FlowSample } from './flow.js';
 export { LIMITS } from './limits.js';
 export { FlowDecoder, type DecoderOptions, type DecoderState } from './decoder.js';
-export type { ExporterStats, FlowFormat } from './stats.js';
-export { parseFrame, LINKTYPE } from './packet.js';
-export { MirrorDecoder, type MirrorStats } from './mirror.js';
-export { MirrorCapture, type MirrorCaptureOptions, type MirrorCaptureStats } from './mirror-live.js';
+export type { ExporterStats, FlowFormat } from './exporter/stats.js';
+export { parseFrame, LINKTYPE } from './formats/packet.js';
+export { MirrorDecoder, type MirrorStats } from './input/mirror.js';
+export { MirrorCapture, type MirrorCaptureOptions, type MirrorCaptureStats } from './input/mirror-live.js';
 export {
   readPcap,
   forEachPacket,
@@ -15,9 +28,20 @@ export {
   type PcapPacket,
   type PcapReadResult,
   type UdpDatagram,
-} from './pcap.js';
-export { Collector, type CollectorOptions, type CollectorStats, type ListenerStats } from './collector.js';
-export { StateFile, STATE_FILE } from './state.js';
+} from './formats/pcap.js';
+export {
+  Collector,
+  type CollectorOptions,
+  type CollectorStats,
+  type ListenerStats,
+} from './input/collector.js';
+export { StateFile, STATE_FILE } from './exporter/state-file.js';
+export {
+  MemoryTemplateStore,
+  FileTemplateStore,
+  type TemplateStore,
+  type PutResult,
+} from './exporter/templates.js';
 export {
   decodeFlowCapture,
   decodeMirrorCapture,
@@ -25,5 +49,11 @@ export {
   type DstTotals,
   type FlowFileResult,
   type MirrorFileResult,
-} from './decode-file.js';
-export { replay, capturePayloads, isLoopback, type ReplayOptions, type ReplayResult } from './replay.js';
+} from './input/decode-file.js';
+export {
+  replay,
+  capturePayloads,
+  isLoopback,
+  type ReplayOptions,
+  type ReplayResult,
+} from './input/replay.js';

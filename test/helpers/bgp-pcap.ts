@@ -3,8 +3,8 @@
  * cooked or null link types) and split each direction into BGP messages.
  */
 import { readFileSync } from 'node:fs';
-import { forEachPacket } from '../../src/capture/pcap.js';
-import { ETH_IPV4, ETH_IPV6, LINKTYPE } from '../../src/capture/packet.js';
+import { forEachPacket } from '../../src/capture/formats/pcap.js';
+import { ETH_IPV4, ETH_IPV6, LINKTYPE } from '../../src/capture/formats/packet.js';
 
 export interface TcpDirection {
   /** "src:sport>dst:dport" */

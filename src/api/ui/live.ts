@@ -15,7 +15,7 @@
  */
 import type http from 'node:http';
 import type { PeerStatus } from '../../bgp/types.js';
-import type { ExporterStats } from '../../capture/stats.js';
+import type { ExporterStats } from '../../capture/index.js';
 import type { HostRates } from '../../detection/types.js';
 import type { HistoryAttack } from '../../history/types.js';
 import type { TrafficHistory, TrafficSeries } from '../../history/traffic.js';

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parseFlags, type Command } from '../command.js';
-import { decodeFlowCapture, decodeMirrorCapture, type DstTotals } from '../../capture/decode-file.js';
-import { PcapFormatError } from '../../capture/pcap.js';
+import {
+  decodeFlowCapture,
+  decodeMirrorCapture,
+  PcapFormatError,
+  type DstTotals,
+} from '../../capture/index.js';
 
 const help = `Usage: breakwater decode FILE.pcap [--json] [--mirror]
 

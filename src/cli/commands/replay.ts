@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseFlags, type Command } from '../command.js';
-import { capturePayloads, isLoopback, replay } from '../../capture/replay.js';
+import { capturePayloads, isLoopback, replay } from '../../capture/index.js';
 
 const help = `Usage: breakwater replay FILE.pcap --to HOST:PORT [--rate DGRAMS_PER_S] [--loop N] [--duration S] [--from ADDR]
 

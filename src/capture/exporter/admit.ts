@@ -13,11 +13,11 @@
  * - max_records_per_second per exporter: records beyond it in one second are dropped and
  *   counted.
  */
-import type { CaptureExporter } from '../config/types.js';
-import { PrefixTable } from '../config/prefix-table.js';
-import { parseAddr } from '../wire/addr.js';
-import type { FlowRecord, FlowSink } from './flow.js';
-import { LIMITS } from './limits.js';
+import type { CaptureExporter } from '../../config/types.js';
+import { PrefixTable } from '../../config/prefix-table.js';
+import { parseAddr } from '../../wire/addr.js';
+import type { FlowRecord, FlowSink } from '../flow.js';
+import { LIMITS } from '../limits.js';
 
 /** What the decoder applies to one exporter (resolved once, when the exporter is created). */
 export interface ExporterPolicy {

@@ -4,9 +4,29 @@
  * number, its offset in the record (fixed-length templates) and its length. Unknown and
  * enterprise fields cost nothing per record: they are skipped by the record length.
  */
-import { LIMITS } from './limits.js';
+import { LIMITS } from '../limits.js';
+import type { FlowRecord, FlowSink } from '../flow.js';
 import { u16, u32 } from './bytes.js';
-import type { FastDecode } from './codegen.js';
+
+/**
+ * Per-record sampling for one observation domain (a record's sampler id or interval): the
+ * exporter room answers it (exporter/rates.ts), bound to the domain of the set being decoded.
+ */
+export interface RecordRates {
+  forRecord(samplerId: number, recordInterval: number): number;
+}
+
+/** A compiled fixed-length data template (codegen.ts): returns the records decoded. */
+export type FastDecode = (
+  b: Uint8Array,
+  p: number,
+  end: number,
+  rec: FlowRecord,
+  sink: FlowSink,
+  rate: number,
+  rates: RecordRates,
+  maxN: number,
+) => number;
 
 /** Roles: what a field means to normalisation (0 = skipped). */
 export enum Role {

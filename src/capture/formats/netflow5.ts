@@ -6,16 +6,16 @@
  * srcport, dstport, pad1, tcp_flags, prot, tos, src_as, dst_as, src_mask, dst_mask, pad2.
  * flow_sequence counts flows, so the next datagram should carry sequence + count.
  */
-import { WireError } from '../wire/reader.js';
-import type { ExporterState, FlowDecoder } from './decoder.js';
-import { checkSeq } from './decoder.js';
-import { LIMITS } from './limits.js';
+import { WireError } from '../../wire/reader.js';
+import { checkSeq, type ExporterState } from '../exporter/exporter.js';
+import type { DecodeContext } from './context.js';
+import { LIMITS } from '../limits.js';
 import { u32 } from './bytes.js';
 
 const HDR = 24;
 const REC = 48;
 
-export function decodeNetflow5(d: FlowDecoder, ex: ExporterState, b: Uint8Array, timeMs: number): void {
+export function decodeNetflow5(c: DecodeContext, ex: ExporterState, b: Uint8Array, timeMs: number): void {
   if (b.length < HDR) throw new WireError('NetFlow v5 header truncated');
   const count = (b[2]! << 8) | b[3]!;
   if (count > LIMITS.NF5_MAX_RECORDS)
@@ -27,10 +27,10 @@ export function decodeNetflow5(d: FlowDecoder, ex: ExporterState, b: Uint8Array,
   checkSeq(st, ex.seq.get(engine) ?? -1, seq);
   ex.seq.set(engine, (seq + count) >>> 0);
   const interval = ((b[22]! << 8) | b[23]!) & 0x3fff;
-  const rate = ex.override || (interval > 0 ? d.checkRate(interval) : 0) || d.defaultRate;
+  const rate = ex.override || (interval > 0 ? c.rates.check(interval) : 0) || c.rates.defaultRate;
   if (interval > 0) st.sampling[`nf5/${engine}`] = interval;
-  const rec = d.rec;
-  const sink = d.sink;
+  const rec = c.rec;
+  const sink = c.sink;
   rec.exporter = ex.address;
   rec.timeMs = timeMs;
   rec.ipVersion = 4;

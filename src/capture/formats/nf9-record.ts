@@ -1,107 +1,16 @@
 /**
  * One NetFlow v9 / IPFIX record on the generic (not compiled) path: its fields applied by
- * role into a shared accumulator, then normalised into the decoder's FlowRecord (time
- * encodings, sampling, biflow directions). Set and template parsing live in netflow9.ts;
+ * role into the decoder's accumulator (record-acc.ts), then normalised into the decoder's
+ * FlowRecord (time encodings, sampling, biflow directions). Set and template parsing live in netflow9.ts;
  * the compiled fixed-length fast path in codegen.ts follows the same precedences.
  */
-import type { DomainState, ExporterState, FlowDecoder } from './decoder.js';
-import { Role, readUint, VARLEN, type Template } from './template.js';
-import type { FlowRecord } from './flow.js';
+import { Role, readUint, VARLEN, type RecordRates, type Template } from './template.js';
+import type { FlowRecord } from '../flow.js';
+import type { RecordAcc, RecordOut } from './record-acc.js';
 import { u16, u32 } from './bytes.js';
 import { clearL4, LINKTYPE, parseFrame } from './packet.js';
 
-/**
- * Per-record values gathered by applyField before normalisation (one shared instance, reset
- * before every record; -1 means "not in this record"). The reset values are listed once, in
- * reset(), which the constructor also runs so the object's shape is fixed from the start.
- */
-class RecordAcc {
-  bytes!: number;
-  pkts!: number;
-  outBytes!: number;
-  outPkts!: number;
-  initB!: number;
-  respB!: number;
-  initP!: number;
-  respP!: number;
-  flows!: number;
-  first!: number;
-  last!: number;
-  startMs!: number;
-  endMs!: number;
-  startDelta!: number;
-  endDelta!: number;
-  durMs!: number;
-  sid!: number;
-  interval!: number;
-  rndInterval!: number;
-  pktInterval!: number;
-  pktSpace!: number;
-  sampSize!: number;
-  sampPop!: number;
-  fwd!: number;
-  fragFlags!: number;
-  fragOff!: number;
-  icmp!: number;
-  addr!: number;
-  secOff!: number;
-  secLen!: number;
-  secLink!: number;
-  secOctets!: number;
-  secShift!: number;
-  frameSize!: number;
-  ipTotal!: number;
-  /** 4 or 6 when an address was seen (in `addr`). PSAMP packet section (RFC 5477 §8.2): where it
-   * lies in the datagram (a reference and two numbers, nothing copied), its link type and sizes. */
-  secBuf!: Uint8Array | null;
-
-  constructor() {
-    this.reset();
-  }
-
-  reset(): void {
-    this.bytes = -1;
-    this.pkts = -1;
-    this.outBytes = -1;
-    this.outPkts = -1;
-    this.initB = -1;
-    this.respB = -1;
-    this.initP = -1;
-    this.respP = -1;
-    this.flows = 0;
-    this.first = -1;
-    this.last = -1;
-    this.startMs = -1;
-    this.endMs = -1;
-    this.startDelta = -1;
-    this.endDelta = -1;
-    this.durMs = -1;
-    this.sid = -1;
-    this.interval = 0;
-    this.rndInterval = 0;
-    this.pktInterval = 0;
-    this.pktSpace = -1;
-    this.sampSize = 0;
-    this.sampPop = 0;
-    this.fwd = -1;
-    this.fragFlags = 0;
-    this.fragOff = 0;
-    this.icmp = -1;
-    this.addr = 0;
-    this.secOff = 0;
-    this.secLen = -1;
-    this.secLink = 0;
-    this.secOctets = -1;
-    this.secShift = 0;
-    this.frameSize = -1;
-    this.ipTotal = -1;
-    this.secBuf = null;
-  }
-}
-
-export const acc = new RecordAcc();
-
-export function resetAcc(rec: FlowRecord): void {
+export function resetAcc(acc: RecordAcc, rec: FlowRecord): void {
   acc.reset();
   rec.src4 = 0;
   rec.dst4 = 0;
@@ -116,7 +25,14 @@ function ntpMs(b: Uint8Array, o: number): number {
   return u32(b, o) * 1000 + u32(b, o + 4) / 4294967.296;
 }
 
-function applyField(rec: FlowRecord, role: number, b: Uint8Array, o: number, len: number): void {
+function applyField(
+  acc: RecordAcc,
+  rec: FlowRecord,
+  role: number,
+  b: Uint8Array,
+  o: number,
+  len: number,
+): void {
   switch (role) {
     case Role.Bytes:
       acc.bytes = readUint(b, o, len);
@@ -291,10 +207,10 @@ function applyField(rec: FlowRecord, role: number, b: Uint8Array, o: number, len
 }
 
 /** Apply a fixed-length record at `p` through the template's plan of [role, offset, length]. */
-export function applyPlan(rec: FlowRecord, tpl: Template, b: Uint8Array, p: number): void {
+export function applyPlan(acc: RecordAcc, rec: FlowRecord, tpl: Template, b: Uint8Array, p: number): void {
   const plan = tpl.plan;
   const np = plan.length;
-  for (let k = 0; k < np; k += 3) applyField(rec, plan[k]!, b, p + plan[k + 1]!, plan[k + 2]!);
+  for (let k = 0; k < np; k += 3) applyField(acc, rec, plan[k]!, b, p + plan[k + 1]!, plan[k + 2]!);
 }
 
 /**
@@ -302,7 +218,14 @@ export function applyPlan(rec: FlowRecord, tpl: Template, b: Uint8Array, p: numb
  * variable-length fields (RFC 7011 §7). Returns the offset after the record, or -1 when a
  * field overruns `end`. Allocation-free: values land in `acc` and `rec`.
  */
-export function walkRecord(rec: FlowRecord, tpl: Template, b: Uint8Array, p: number, end: number): number {
+export function walkRecord(
+  acc: RecordAcc,
+  rec: FlowRecord,
+  tpl: Template,
+  b: Uint8Array,
+  p: number,
+  end: number,
+): number {
   const roles = tpl.roles;
   const lens = tpl.lens;
   const nf = roles.length;
@@ -319,23 +242,21 @@ export function walkRecord(rec: FlowRecord, tpl: Template, b: Uint8Array, p: num
     }
     if (p + len > end) return -1;
     const role = roles[i]!;
-    if (role !== Role.Skip) applyField(rec, role, b, p, len);
+    if (role !== Role.Skip) applyField(acc, rec, role, b, p, len);
     p += len;
   }
   return p;
 }
 
-export function emitRecord(
-  d: FlowDecoder,
-  ex: ExporterState,
-  dom: DomainState,
-  tpl: Template,
-  setRate: number,
-): void {
-  const rec = d.rec;
+/**
+ * Normalise the record gathered in `o.acc`/`o.rec` and hand it to the sink (twice for a
+ * biflow record). `rates` answers per-record sampling for the set's domain.
+ */
+export function emitRecord(o: RecordOut, rates: RecordRates, tpl: Template, setRate: number): void {
+  const rec = o.rec;
+  const acc = o.acc;
   let rate = setRate;
-  if (tpl.perRecordRate)
-    rate = d.rateFor(ex, dom, acc.sid, acc.interval > 0 ? acc.interval : acc.rndInterval);
+  if (tpl.perRecordRate) rate = rates.forRecord(acc.sid, acc.interval > 0 ? acc.interval : acc.rndInterval);
   rec.samplingRate = rate;
   // Duration: whichever time encoding the template carries (RFC 3954 FIRST/LAST_SWITCHED are
   // sysUptime ms and may wrap, RFC 7011 absolute seconds/ms/NTP, deltas, or a duration).
@@ -367,14 +288,14 @@ export function emitRecord(
   let pkts = acc.pkts;
   if (bytes < 0) bytes = acc.outBytes >= 0 ? acc.outBytes : acc.initB >= 0 ? acc.initB : 0;
   if (pkts < 0) pkts = acc.outPkts >= 0 ? acc.outPkts : acc.initP >= 0 ? acc.initP : 0;
-  if (tpl.section && acc.secLen > 0 && noAddress(rec)) {
-    emitSection(d, bytes, pkts, rate);
+  if (tpl.section && acc.secLen > 0 && noAddress(acc, rec)) {
+    emitSection(o, bytes, pkts, rate);
     return;
   }
   if (acc.addr === 0) return; // no IP addresses (e.g. a layer-2 template): counted, not emitted
   rec.packets = pkts * rate;
   rec.bytes = bytes * rate;
-  d.sink.onFlow(rec);
+  o.sink.onFlow(rec);
   if (tpl.biflow && (acc.respB > 0 || acc.respP > 0)) {
     // Responder direction (Cisco ASA NSEL, RFC 5103): dst -> src with the responder counters.
     // It is the same flow seen from the responder, so its host counts that flow too (the
@@ -384,14 +305,14 @@ export function emitRecord(
     rec.reverse = true;
     rec.packets = (acc.respP > 0 ? acc.respP : 0) * rate;
     rec.bytes = (acc.respB > 0 ? acc.respB : 0) * rate;
-    d.sink.onFlow(rec);
+    o.sink.onFlow(rec);
     swapDirection(rec);
     rec.reverse = false;
   }
 }
 
 /** No address field, or only zero ones (exporters zero-fill the fields of a packet report). */
-function noAddress(rec: FlowRecord): boolean {
+function noAddress(acc: RecordAcc, rec: FlowRecord): boolean {
   if (acc.addr === 0) return true;
   if ((rec.src4 | rec.dst4) !== 0) return false;
   const s = rec.src6;
@@ -415,8 +336,9 @@ function noAddress(rec: FlowRecord): boolean {
  * Both are scaled by the sampling rate as for any record. A section without an IP header
  * (ARP, ...) is counted as a record without IP, like a layer-2 template.
  */
-function emitSection(d: FlowDecoder, bytes: number, pkts: number, rate: number): void {
-  const rec = d.rec;
+function emitSection(o: RecordOut, bytes: number, pkts: number, rate: number): void {
+  const rec = o.rec;
+  const acc = o.acc;
   const b = acc.secBuf!;
   let len = acc.secLen;
   if (acc.secOctets >= 0 && acc.secOctets < len) len = acc.secOctets;
@@ -440,7 +362,7 @@ function emitSection(d: FlowDecoder, bytes: number, pkts: number, rate: number):
     const est = rec.packetLength + 14;
     rec.frameLength = acc.frameSize > 0 ? acc.frameSize : len > est ? len : est;
   }
-  d.sink.onFlow(rec);
+  o.sink.onFlow(rec);
   if (l2) {
     rec.setHeader(null, 0, 0);
     rec.headerLinkType = 0;
@@ -465,7 +387,7 @@ function swapDirection(rec: FlowRecord): void {
 }
 
 /** Sampling rate an options record taught (RFC 7270 §4.1-4.6 / RFC 7012 §5.2), 0 for none. */
-export function optionsRate(): number {
+export function optionsRate(acc: RecordAcc): number {
   if (acc.interval > 0) return acc.interval;
   if (acc.rndInterval > 0) return acc.rndInterval;
   if (acc.pktInterval > 0 && acc.pktSpace >= 0) return (acc.pktInterval + acc.pktSpace) / acc.pktInterval;

@@ -8,15 +8,15 @@
  * reports double the usable size), so a smaller grant is logged as a warning with the fix.
  */
 import dgram from 'node:dgram';
-import type { CaptureListener } from '../config/types.js';
-import { openListenerRefusal } from '../config/exposure.js';
-import type { AdmitOptions } from './admit.js';
-import { logger, type Logger } from '../log.js';
-import { FlowDecoder, type DecoderCounts } from './decoder.js';
-import type { FlowSink } from './flow.js';
-import type { ExporterStats } from './stats.js';
-import { StateFile } from './state.js';
-import { unmapV4 } from '../wire/addr.js';
+import type { CaptureListener } from '../../config/types.js';
+import { openListenerRefusal } from '../../config/exposure.js';
+import type { AdmitOptions } from '../exporter/admit.js';
+import { logger, type Logger } from '../../log.js';
+import { FlowDecoder, type DecoderCounts } from '../decoder.js';
+import type { FlowSink } from '../flow.js';
+import type { ExporterStats } from '../exporter/stats.js';
+import { FileTemplateStore } from '../exporter/templates.js';
+import { unmapV4 } from '../../wire/addr.js';
 
 export interface CollectorOptions {
   /** Directory for persisted templates and learned rates (none = not persisted). */
@@ -67,7 +67,8 @@ interface Bound {
 
 export class Collector {
   readonly decoder: FlowDecoder;
-  private readonly state: StateFile | null;
+  /** Templates and learned rates persisted in the state dir (none: kept in memory only). */
+  private readonly state: FileTemplateStore | null;
   private readonly log: Logger;
   private bound: Bound[] = [];
   private templatesRestored = 0;
@@ -83,15 +84,16 @@ export class Collector {
     private readonly opts: CollectorOptions = {},
   ) {
     this.log = opts.log ?? logger.child({ module: 'capture' });
-    this.state = opts.stateDir ? new StateFile(opts.stateDir, opts.persistDebounceMs ?? 1000) : null;
-    const state = this.state;
+    const state = opts.stateDir ? new FileTemplateStore(opts.stateDir, opts.persistDebounceMs ?? 1000) : null;
+    this.state = state;
     this.decoder = new FlowDecoder(sink, {
       defaultSamplingRate: opts.defaultSamplingRate ?? 1,
       samplingOverrides: opts.samplingOverrides ?? {},
       ...(opts.admit ? { admit: opts.admit } : {}),
+      ...(state ? { templates: state } : {}),
       onUnknownSource: (a) => this.noteUnknown(a),
-      ...(state ? { onStateChange: () => state.schedule(() => this.decoder.exportStateChunks()) } : {}),
     });
+    state?.source(() => this.decoder.exportStateChunks());
   }
 
   /** Rate-limited: one line per UNKNOWN_LOG_MS naming the first few sources seen since the last. */
@@ -219,9 +221,7 @@ export class Collector {
 
   /** Write the template state now (tests, benchmarks); resolves when it is on disk. */
   async saveState(): Promise<void> {
-    if (!this.state) return;
-    this.state.schedule(() => this.decoder.exportStateChunks());
-    await this.state.flush();
+    await this.state?.save();
   }
 
   stats(): CollectorStats {

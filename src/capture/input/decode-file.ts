@@ -3,12 +3,12 @@
  * (UDP payloads on any port, format detected by version) or a pcap of mirrored frames,
  * summed per destination address (canonical text).
  */
-import { v4ToString, v6ToString } from '../wire/addr.js';
-import { FlowDecoder, type DecoderOptions } from './decoder.js';
-import type { FlowRecord, FlowSink } from './flow.js';
+import { v4ToString, v6ToString } from '../../wire/addr.js';
+import { FlowDecoder, type DecoderOptions } from '../decoder.js';
+import type { FlowRecord, FlowSink } from '../flow.js';
 import { MirrorDecoder, type MirrorStats } from './mirror.js';
-import { forEachPacket, udpPayload } from './pcap.js';
-import type { ExporterStats } from './stats.js';
+import { forEachPacket, udpPayload } from '../formats/pcap.js';
+import type { ExporterStats } from '../exporter/stats.js';
 
 export interface DstTotals {
   /** Flow records (NetFlow/IPFIX) or flow samples (sFlow); absent for mirror captures. */

@@ -14,27 +14,27 @@
  * rate (frame_length includes the FCS the agent counted), addresses/ports from the innermost
  * IP header of the sampled packet (or the sampled_ipv4/ipv6 record when there is no header).
  */
-import { WireError } from '../wire/reader.js';
-import { v4ToString, v6ToString } from '../wire/addr.js';
-import type { ExporterState, FlowDecoder } from './decoder.js';
-import { checkSeq } from './decoder.js';
-import { LIMITS } from './limits.js';
+import { WireError } from '../../wire/reader.js';
+import { v4ToString, v6ToString } from '../../wire/addr.js';
+import { checkSeq, type ExporterState } from '../exporter/exporter.js';
+import type { DecodeContext } from './context.js';
+import { LIMITS } from '../limits.js';
 import { u32 } from './bytes.js';
 import { clearL3, parseEthernet, parseIpv4, parseIpv6 } from './packet.js';
-import type { FlowRecord } from './flow.js';
+import type { FlowRecord } from '../flow.js';
 
-export function decodeSflow(d: FlowDecoder, ex: ExporterState, b: Uint8Array, timeMs: number): void {
+export function decodeSflow(c: DecodeContext, ex: ExporterState, b: Uint8Array, timeMs: number): void {
   const end = b.length;
   if (end < 28) throw new WireError('sFlow header truncated');
   const atype = u32(b, 4);
   let p = 8;
   if (atype === 1) {
     const a = u32(b, 8);
-    if (a !== ex.agent4) setAgent4(d, ex, a);
+    if (a !== ex.agent4) setAgent4(c, ex, a);
     p += 4;
   } else if (atype === 2) {
     if (end < 40) throw new WireError('sFlow header truncated');
-    if (!sameAgent6(ex.agent6, b, 8)) setAgent6(d, ex, b.slice(8, 24));
+    if (!sameAgent6(ex.agent6, b, 8)) setAgent6(c, ex, b.slice(8, 24));
     p += 16;
   } else throw new WireError(`sFlow agent address type ${atype}`);
   const subAgent = u32(b, p);
@@ -46,7 +46,7 @@ export function decodeSflow(d: FlowDecoder, ex: ExporterState, b: Uint8Array, ti
   ex.seq.set(subAgent, (seq + 1) >>> 0);
   if (nSamples > LIMITS.SFLOW_MAX_SAMPLES)
     throw new WireError(`sFlow ${nSamples} samples > ${LIMITS.SFLOW_MAX_SAMPLES}`);
-  const rec = d.rec;
+  const rec = c.rec;
   rec.exporter = ex.agentText;
   rec.timeMs = timeMs;
   rec.durationMs = 0;
@@ -60,29 +60,29 @@ export function decodeSflow(d: FlowDecoder, ex: ExporterState, b: Uint8Array, ti
     const body = p + 8;
     if (len > end - body) throw new WireError(`sFlow sample length ${len} exceeds datagram`);
     const sEnd = body + len;
-    if (fmt === 1 || fmt === 3) flowSample(d, ex, b, body, sEnd, fmt === 3);
+    if (fmt === 1 || fmt === 3) flowSample(c, ex, b, body, sEnd, fmt === 3);
     else if (fmt === 2 || fmt === 4) st.counterSamples++;
     p = sEnd;
   }
 }
 
-function setAgent4(d: FlowDecoder, ex: ExporterState, a: number): void {
+function setAgent4(c: DecodeContext, ex: ExporterState, a: number): void {
   ex.agent4 = a;
   ex.agent6 = null;
-  internAgent(d, ex, v4ToString(a));
+  internAgent(c, ex, v4ToString(a));
 }
 
-function setAgent6(d: FlowDecoder, ex: ExporterState, a: Uint8Array): void {
+function setAgent6(c: DecodeContext, ex: ExporterState, a: Uint8Array): void {
   ex.agent4 = -1;
   ex.agent6 = a;
-  internAgent(d, ex, v6ToString(a));
+  internAgent(c, ex, v6ToString(a));
 }
 
-function internAgent(d: FlowDecoder, ex: ExporterState, text: string): void {
+function internAgent(c: DecodeContext, ex: ExporterState, text: string): void {
   ex.agentText = text;
   ex.sflowRate = 0;
   ex.seq.clear();
-  ex.agentOverride = d.overrideFor(text) || ex.override;
+  ex.agentOverride = c.rates.overrideFor(text) || ex.override;
   if (ex.stats.agents.length < 16 && !ex.stats.agents.includes(text)) ex.stats.agents.push(text);
 }
 
@@ -93,7 +93,7 @@ function sameAgent6(a: Uint8Array | null, b: Uint8Array, o: number): boolean {
 }
 
 function flowSample(
-  d: FlowDecoder,
+  c: DecodeContext,
   ex: ExporterState,
   b: Uint8Array,
   p: number,
@@ -102,7 +102,7 @@ function flowSample(
 ): void {
   let rate: number;
   let nRec: number;
-  const rec = d.rec;
+  const rec = c.rec;
   if (expanded) {
     if (p + 44 > end) throw new WireError('sFlow expanded flow sample truncated');
     rate = u32(b, p + 12);
@@ -121,7 +121,7 @@ function flowSample(
   }
   if (nRec > LIMITS.SFLOW_MAX_RECORDS)
     throw new WireError(`sFlow ${nRec} flow records > ${LIMITS.SFLOW_MAX_RECORDS}`);
-  rate = ex.agentOverride || d.checkRate(rate) || d.defaultRate;
+  rate = ex.agentOverride || c.rates.check(rate) || c.rates.defaultRate;
   // sFlow carries its rate in every sample: the stats show the one in use (per agent),
   // written only when it changes so the per-sample path stays a compare.
   if (rate !== ex.sflowRate) {
@@ -189,7 +189,7 @@ function flowSample(
   rec.samplingRate = rate;
   rec.packets = rate;
   rec.bytes = rec.frameLength * rate;
-  d.sink.onFlow(rec);
+  c.sink.onFlow(rec);
 }
 
 /** sampled_ipv4 / sampled_ipv6: length, protocol, src, dst, src_port, dst_port, tcp_flags, tos/priority. */

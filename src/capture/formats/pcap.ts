@@ -8,9 +8,9 @@
  * several sections and interfaces. Every length is checked; a corrupt record ends the file
  * with an error count instead of an exception.
  */
-import { LIMITS } from './limits.js';
+import { LIMITS } from '../limits.js';
 import { LINKTYPE } from './packet.js';
-import { v4ToString, v6ToString, v4FromBytes } from '../wire/addr.js';
+import { v4ToString, v6ToString, v4FromBytes } from '../../wire/addr.js';
 
 export interface PcapPacket {
   /** Capture time, ms since epoch (fractional). */

@@ -14,10 +14,10 @@
  * maintained Debian package with no build step — so it is the path used.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { logger, type Logger } from '../log.js';
-import type { FlowSink } from './flow.js';
+import { logger, type Logger } from '../../log.js';
+import type { FlowSink } from '../flow.js';
 import { MirrorDecoder, type MirrorStats } from './mirror.js';
-import { PcapStream } from './pcap.js';
+import { PcapStream } from '../formats/pcap.js';
 
 export interface MirrorCaptureOptions {
   /** tcpdump binary (default "tcpdump"). */

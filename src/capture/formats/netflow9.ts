@@ -13,42 +13,38 @@
  *   a withdrawal; template id 2 (or 3) withdraws all templates (or options templates) (§8.1).
  * Sets end with padding shorter than the smallest record (§3.3.1).
  */
-import { WireError } from '../wire/reader.js';
-import type { DomainState, ExporterState, FlowDecoder } from './decoder.js';
-import { checkSeq } from './decoder.js';
-import { LIMITS } from './limits.js';
-import type { Template, TemplateSpec } from './template.js';
+import { WireError } from '../../wire/reader.js';
+import { checkSeq, type DomainState, type ExporterState } from '../exporter/exporter.js';
+import { LIMITS } from '../limits.js';
+import type { DecodeContext } from './context.js';
+import type { Template } from './template.js';
 import { u16, u32 } from './bytes.js';
-import { acc, applyPlan, emitRecord, optionsRate, resetAcc, walkRecord } from './nf9-record.js';
+import { applyPlan, emitRecord, optionsRate, resetAcc, walkRecord } from './nf9-record.js';
 import { compileFast } from './codegen.js';
 
-/** Options data records of the message walkSets last walked (for IPFIX sequence numbers). */
-const setCounts = { options: 0 };
-
-export function decodeNetflow9(d: FlowDecoder, ex: ExporterState, b: Uint8Array, timeMs: number): void {
+export function decodeNetflow9(c: DecodeContext, ex: ExporterState, b: Uint8Array, timeMs: number): void {
   if (b.length < 20) throw new WireError('NetFlow v9 header truncated');
-  d.hdrUptime = u32(b, 4);
-  d.hdrSecs = u32(b, 8);
+  const uptime = u32(b, 4);
+  const secs = u32(b, 8);
   const seq = u32(b, 12);
   const sourceId = u32(b, 16);
   const dom = ex.domain(false, sourceId, true);
   if (!dom) throw new WireError('too many source ids');
   checkSeq(ex.stats, dom.nextSeq, seq);
   dom.nextSeq = (seq + 1) >>> 0;
-  walkSets(d, ex, dom, false, b, 20, b.length, timeMs);
+  walkSets(c, ex, dom, b, 20, b.length, timeMs, uptime, secs);
 }
 
-export function decodeIpfix(d: FlowDecoder, ex: ExporterState, b: Uint8Array, timeMs: number): void {
+export function decodeIpfix(c: DecodeContext, ex: ExporterState, b: Uint8Array, timeMs: number): void {
   if (b.length < 16) throw new WireError('IPFIX header truncated');
   const len = u16(b, 2);
   if (len < 16 || len > b.length) throw new WireError(`IPFIX length ${len} vs datagram ${b.length}`);
-  d.hdrUptime = 0;
-  d.hdrSecs = u32(b, 4);
+  const exportSecs = u32(b, 4);
   const seq = u32(b, 8);
   const domainId = u32(b, 12);
   const dom = ex.domain(true, domainId, true);
   if (!dom) throw new WireError('too many observation domains');
-  const n = walkSets(d, ex, dom, true, b, 16, len, timeMs);
+  const n = walkSets(c, ex, dom, b, 16, len, timeMs, 0, exportSecs);
   if (n < 0) {
     // Some data waited for its template: this message's record count is unknown.
     dom.lastSeq = -1;
@@ -66,26 +62,29 @@ export function decodeIpfix(d: FlowDecoder, ex: ExporterState, b: Uint8Array, ti
     else if (seq !== rfc) checkSeq(ex.stats, dom.postSeq ? post : rfc, seq);
   }
   dom.lastSeq = seq;
-  dom.nextSeq = (seq + n + setCounts.options) >>> 0;
+  dom.nextSeq = (seq + n + c.optionsRecords) >>> 0;
 }
 
 /**
- * Returns flow data records decoded (options data records go to setCounts.options), or -1
- * when some could not be counted (held data).
+ * Returns flow data records decoded (options data records go to c.optionsRecords), or -1
+ * when some could not be counted (held data). `uptime`/`secs` are the message header's,
+ * kept with data held for its template.
  */
 function walkSets(
-  d: FlowDecoder,
+  c: DecodeContext,
   ex: ExporterState,
   dom: DomainState,
-  ipfix: boolean,
   b: Uint8Array,
   p: number,
   end: number,
   timeMs: number,
+  uptime: number,
+  secs: number,
 ): number {
+  const ipfix = dom.ipfix;
   let records = 0;
   let counted = true;
-  setCounts.options = 0;
+  c.optionsRecords = 0;
   const tplSet = ipfix ? 2 : 0;
   const optSet = ipfix ? 3 : 1;
   while (p + 4 <= end) {
@@ -95,18 +94,18 @@ function walkSets(
       throw new WireError(`set ${id} length ${len} at ${p} exceeds message end ${end}`);
     const body = p + 4;
     const setEnd = p + len;
-    if (id === tplSet) templateSet(d, ex, dom, ipfix, b, body, setEnd);
+    if (id === tplSet) templateSet(c, ex, dom, b, body, setEnd);
     else if (id === optSet) {
-      if (ipfix) ipfixOptionsTemplateSet(d, ex, dom, b, body, setEnd);
-      else v9OptionsTemplateSet(d, ex, dom, b, body, setEnd);
+      if (ipfix) ipfixOptionsTemplateSet(c, ex, dom, b, body, setEnd);
+      else v9OptionsTemplateSet(c, ex, dom, b, body, setEnd);
     } else if (id >= 256) {
       const tpl = dom.templates.get(id);
       if (tpl) {
-        const k = decodeDataSet(d, ex, dom, tpl, b, body, setEnd, timeMs);
-        if (tpl.options) setCounts.options += k;
+        const k = decodeDataSet(c, ex, dom, tpl, b, body, setEnd, timeMs);
+        if (tpl.options) c.optionsRecords += k;
         else records += k;
       } else {
-        d.hold(ex, ipfix, dom.domain, id, b.subarray(body, setEnd), timeMs);
+        c.templates.hold(ex, dom, id, b.subarray(body, setEnd), timeMs, uptime, secs);
         counted = false;
       }
     }
@@ -117,14 +116,14 @@ function walkSets(
 }
 
 function templateSet(
-  d: FlowDecoder,
+  c: DecodeContext,
   ex: ExporterState,
   dom: DomainState,
-  ipfix: boolean,
   b: Uint8Array,
   p: number,
   end: number,
 ): void {
+  const ipfix = dom.ipfix;
   while (p + 4 <= end) {
     const id = u16(b, p);
     const count = u16(b, p + 2);
@@ -134,7 +133,7 @@ function templateSet(
         if (id === 0) return; // zero padding
         throw new WireError(`NetFlow v9 template ${id} with no fields`);
       }
-      d.withdrawTemplate(ex, dom, id, false, id === 2);
+      c.templates.withdraw(ex, dom, id, false, id === 2);
       continue;
     }
     if (id < 256) throw new WireError(`template id ${id} < 256`);
@@ -142,7 +141,7 @@ function templateSet(
       throw new WireError(`template ${id}: ${count} fields > ${LIMITS.MAX_TEMPLATE_FIELDS}`);
     const fields: number[] = [];
     p = readFieldSpecs(b, p, end, count, ipfix, fields);
-    d.addTemplate(ex, ipfix, dom, { id, options: false, scopeCount: 0, fields });
+    c.templates.add(ex, dom, { id, options: false, scopeCount: 0, fields });
   }
 }
 
@@ -174,7 +173,7 @@ function readFieldSpecs(
 
 /** RFC 3954 §6.1: template id, option scope length, option length (bytes), scope fields, option fields. */
 function v9OptionsTemplateSet(
-  d: FlowDecoder,
+  c: DecodeContext,
   ex: ExporterState,
   dom: DomainState,
   b: Uint8Array,
@@ -194,13 +193,13 @@ function v9OptionsTemplateSet(
     if (count > LIMITS.MAX_TEMPLATE_FIELDS) throw new WireError(`options template ${id}: ${count} fields`);
     const fields: number[] = [];
     p = readFieldSpecs(b, p, end, count, false, fields);
-    d.addTemplate(ex, false, dom, { id, options: true, scopeCount: scopeLen / 4, fields });
+    c.templates.add(ex, dom, { id, options: true, scopeCount: scopeLen / 4, fields });
   }
 }
 
 /** RFC 7011 §3.4.2.2: template id, field count, scope field count, field specifiers. */
 function ipfixOptionsTemplateSet(
-  d: FlowDecoder,
+  c: DecodeContext,
   ex: ExporterState,
   dom: DomainState,
   b: Uint8Array,
@@ -212,7 +211,7 @@ function ipfixOptionsTemplateSet(
     const count = u16(b, p + 2);
     if (count === 0) {
       p += 4;
-      d.withdrawTemplate(ex, dom, id, true, id === 3);
+      c.templates.withdraw(ex, dom, id, true, id === 3);
       continue;
     }
     if (p + 6 > end) return; // padding
@@ -223,7 +222,7 @@ function ipfixOptionsTemplateSet(
       throw new WireError(`options template ${id}: ${count} fields, ${scopeCount} scope`);
     const fields: number[] = [];
     p = readFieldSpecs(b, p, end, count, true, fields);
-    d.addTemplate(ex, true, dom, { id, options: true, scopeCount, fields });
+    c.templates.add(ex, dom, { id, options: true, scopeCount, fields });
   }
 }
 
@@ -233,7 +232,7 @@ function ipfixOptionsTemplateSet(
  * data goes to the sink.
  */
 export function decodeDataSet(
-  d: FlowDecoder,
+  c: DecodeContext,
   ex: ExporterState,
   dom: DomainState,
   tpl: Template,
@@ -242,8 +241,9 @@ export function decodeDataSet(
   end: number,
   timeMs: number,
 ): number {
-  if (tpl.options) return optionsData(d, ex, dom, tpl, b, p, end);
-  const rec = d.rec;
+  if (tpl.options) return optionsData(c, ex, dom, tpl, b, p, end);
+  const rec = c.rec;
+  const acc = c.acc;
   const st = ex.stats;
   rec.exporter = ex.address;
   rec.timeMs = timeMs;
@@ -251,11 +251,12 @@ export function decodeDataSet(
   rec.headerLinkType = 0;
   rec.frameLength = 0;
   rec.packetLength = 0;
-  const setRate = tpl.perRecordRate ? 0 : d.rateFor(ex, dom, -1, 0);
+  const setRate = tpl.perRecordRate ? 0 : c.rates.forSet(ex, dom);
+  const rates = c.rates.forDomain(ex, dom);
   let n = 0;
   if (tpl.fast === undefined) tpl.fast = compileFast(tpl);
   if (tpl.fast) {
-    n = tpl.fast(b, p, end, rec, d.sink, setRate, d, ex, dom, LIMITS.MAX_RECORDS_PER_SET);
+    n = tpl.fast(b, p, end, rec, c.sink, setRate, rates, LIMITS.MAX_RECORDS_PER_SET);
     st.records += n;
     return n;
   }
@@ -263,11 +264,11 @@ export function decodeDataSet(
     const rl = tpl.fixedLen;
     while (p + rl <= end) {
       if (n >= LIMITS.MAX_RECORDS_PER_SET) break;
-      resetAcc(rec);
-      applyPlan(rec, tpl, b, p);
+      resetAcc(acc, rec);
+      applyPlan(acc, rec, tpl, b, p);
       n++;
       st.records++;
-      emitRecord(d, ex, dom, tpl, setRate);
+      emitRecord(c, rates, tpl, setRate);
       p += rl;
     }
     return n;
@@ -275,8 +276,8 @@ export function decodeDataSet(
   // Variable-length template: walk every field to find the next one.
   while (end - p >= tpl.minLen) {
     if (n >= LIMITS.MAX_RECORDS_PER_SET) break;
-    resetAcc(rec);
-    const next = walkRecord(rec, tpl, b, p, end);
+    resetAcc(acc, rec);
+    const next = walkRecord(acc, rec, tpl, b, p, end);
     if (next < 0) {
       // A short tail is padding (§3.3.1); anything longer is a broken record.
       if (end - p < 4) break;
@@ -285,14 +286,14 @@ export function decodeDataSet(
     p = next;
     n++;
     st.records++;
-    emitRecord(d, ex, dom, tpl, setRate);
+    emitRecord(c, rates, tpl, setRate);
   }
   return n;
 }
 
 /** Options data records: learn sampling (IE 34, 50, 305/306, 309/310) per sampler id (48/302). */
 function optionsData(
-  d: FlowDecoder,
+  c: DecodeContext,
   ex: ExporterState,
   dom: DomainState,
   tpl: Template,
@@ -300,11 +301,12 @@ function optionsData(
   p: number,
   end: number,
 ): number {
-  const rec = d.rec;
+  const rec = c.rec;
+  const acc = c.acc;
   let n = 0;
   while (end - p >= tpl.minLen && n < LIMITS.MAX_RECORDS_PER_SET) {
-    resetAcc(rec);
-    const next = walkRecord(rec, tpl, b, p, end);
+    resetAcc(acc, rec);
+    const next = walkRecord(acc, rec, tpl, b, p, end);
     if (next < 0) {
       if (end - p < 4) break;
       throw new WireError(`options record of template ${tpl.id} overruns its set`);
@@ -312,10 +314,8 @@ function optionsData(
     p = next;
     n++;
     ex.stats.optionsRecords++;
-    const rate = optionsRate();
-    if (rate > 0) d.learnRate(ex, dom, acc.sid, rate);
+    const rate = optionsRate(acc);
+    if (rate > 0) c.rates.learn(ex, dom, acc.sid, rate);
   }
   return n;
 }
-
-export type { TemplateSpec };

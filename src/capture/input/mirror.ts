@@ -4,8 +4,8 @@
  * included, as a SPAN port delivers it). Addresses, ports, flags and the fragment flag come
  * from the innermost IP header (see packet.ts). Never throws; frames without IP are counted.
  */
-import { newFlowRecord, type FlowSink, type ReusableFlowRecord } from './flow.js';
-import { parseFrame } from './packet.js';
+import { newFlowRecord, type FlowSink, type ReusableFlowRecord } from '../flow.js';
+import { parseFrame } from '../formats/packet.js';
 
 export interface MirrorStats {
   source: string;

@@ -17,8 +17,8 @@
  * Truncated headers (sFlow/mirror snaplen) never throw: parsing stops at the last complete
  * header and whatever was filled stays.
  */
-import type { FlowRecord } from './flow.js';
-import { LIMITS } from './limits.js';
+import type { FlowRecord } from '../flow.js';
+import { LIMITS } from '../limits.js';
 import { u32 } from './bytes.js';
 
 /** pcap link types understood by parseFrame. */

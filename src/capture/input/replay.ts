@@ -4,8 +4,8 @@
  * at a real network.
  */
 import dgram from 'node:dgram';
-import { isLoopback } from '../wire/addr.js';
-import { forEachPacket, udpPayload } from './pcap.js';
+import { isLoopback } from '../../wire/addr.js';
+import { forEachPacket, udpPayload } from '../formats/pcap.js';
 
 export interface ReplayOptions {
   host: string;
