@@ -5,7 +5,7 @@
  *   records, decode-file.ts whole-file decoding, replay.ts): where bytes come from. Each
  *   hands datagrams to a FlowDecoder, or frames to a MirrorDecoder.
  * - formats/ (context.ts names the room's files): wire codecs, pure functions over bytes and
- *   a narrow DecodeContext; pcap/pcapng reading.
+ *   a narrow DecodeContext; pcap/pcapng read and write.
  * - exporter/ (exporter.ts names the room's files): per-exporter and per-domain state,
  *   sampling rates, the template store and its persistence, admission and record bounds.
  * - decoder.ts (FlowDecoder) owns one exporter room and calls the formats; flow.ts is the one
@@ -42,6 +42,7 @@ export {
   type TemplateStore,
   type PutResult,
 } from './exporter/templates.js';
+export { buildPcap, type PcapEntry } from './formats/pcap-write.js';
 export {
   decodeFlowCapture,
   decodeMirrorCapture,

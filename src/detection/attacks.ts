@@ -27,7 +27,7 @@ import {
   type CompiledThreshold,
 } from './layout.js';
 import { buildDetails, packetDump } from './report.js';
-import { buildPcap, type PcapEntry } from './samples.js';
+import { buildPcap, type PcapEntry } from '../capture/index.js';
 import { F_ATTACK, type DetectorState } from './state.js';
 import { KIND_V6 } from './store.js';
 import type { AttackEvent, AttackRecord } from './types.js';
