@@ -139,7 +139,7 @@ export function compileFilter(rules: readonly FlowFilterRule[] | undefined): Com
   return { keep, rules, hits, allowList };
 }
 
-/** Tests turn compilation off to compare both paths (as capture/codegen.ts does). */
+/** Tests turn compilation off to compare both paths (as capture/formats/codegen.ts does). */
 export const codegen = { enabled: true };
 
 function inRanges(v: number, rs: readonly NumRange[]): boolean {

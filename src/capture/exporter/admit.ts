@@ -134,6 +134,7 @@ export class RecordGuard implements FlowSink {
 
   onFlow(rec: FlowRecord): void {
     const d = rec.durationMs;
+    // biome-ignore lint/complexity/useMathMinMax: a NaN duration must take the minimum (Math.max gives NaN)
     const ms = d > this.minDurationMs ? d : this.minDurationMs;
     // The common case: within the bound, no records/s limit. Written so that NaN fails it.
     if (rec.packets <= this.maxP * ms && rec.bytes <= this.maxB * ms) {

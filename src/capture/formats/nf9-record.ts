@@ -286,8 +286,8 @@ export function emitRecord(o: RecordOut, rates: RecordRates, tpl: Template, setR
   rec.reverse = false;
   let bytes = acc.bytes;
   let pkts = acc.pkts;
-  if (bytes < 0) bytes = acc.outBytes >= 0 ? acc.outBytes : acc.initB >= 0 ? acc.initB : 0;
-  if (pkts < 0) pkts = acc.outPkts >= 0 ? acc.outPkts : acc.initP >= 0 ? acc.initP : 0;
+  if (bytes < 0) bytes = acc.outBytes >= 0 ? acc.outBytes : Math.max(acc.initB, 0);
+  if (pkts < 0) pkts = acc.outPkts >= 0 ? acc.outPkts : Math.max(acc.initP, 0);
   if (tpl.section && acc.secLen > 0 && noAddress(acc, rec)) {
     emitSection(o, bytes, pkts, rate);
     return;
@@ -303,8 +303,8 @@ export function emitRecord(o: RecordOut, rates: RecordRates, tpl: Template, setR
     // that no new record arrived.
     swapDirection(rec);
     rec.reverse = true;
-    rec.packets = (acc.respP > 0 ? acc.respP : 0) * rate;
-    rec.bytes = (acc.respB > 0 ? acc.respB : 0) * rate;
+    rec.packets = Math.max(acc.respP, 0) * rate;
+    rec.bytes = Math.max(acc.respB, 0) * rate;
     o.sink.onFlow(rec);
     swapDirection(rec);
     rec.reverse = false;
@@ -360,7 +360,7 @@ function emitSection(o: RecordOut, bytes: number, pkts: number, rate: number): v
     rec.setHeader(b, acc.secOff, len);
     rec.headerLinkType = LINKTYPE.ETHERNET;
     const est = rec.packetLength + 14;
-    rec.frameLength = acc.frameSize > 0 ? acc.frameSize : len > est ? len : est;
+    rec.frameLength = acc.frameSize > 0 ? acc.frameSize : Math.max(len, est);
   }
   o.sink.onFlow(rec);
   if (l2) {

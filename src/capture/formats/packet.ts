@@ -425,19 +425,24 @@ function parseGre(b: Uint8Array, q: number, end: number, rec: FlowRecord, depth:
   if (p > end) return;
   switch (proto) {
     case ETH_IPV4:
-      return tryInner(b, p, end, rec, depth, 4);
+      tryInner(b, p, end, rec, depth, 4);
+      return;
     case ETH_IPV6:
-      return tryInner(b, p, end, rec, depth, 6);
+      tryInner(b, p, end, rec, depth, 6);
+      return;
     case 0x6558: // transparent Ethernet bridging
-      return tryInner(b, p, end, rec, depth, 'eth');
+      tryInner(b, p, end, rec, depth, 'eth');
+      return;
     case 0x8847:
     case 0x8848:
-      return tryInner(b, p, end, rec, depth, 'mpls');
+      tryInner(b, p, end, rec, depth, 'mpls');
+      return;
     case 0x880b:
-      return tryInner(b, p, end, rec, depth, 'pppaddr');
+      tryInner(b, p, end, rec, depth, 'pppaddr');
+      return;
     case 0x88be: // ERSPAN type II: 8-byte header, then the mirrored Ethernet frame
-      if (flags & 0x1000) return tryInner(b, p + 8, end, rec, depth, 'eth');
-      return tryInner(b, p, end, rec, depth, 'eth');
+      tryInner(b, flags & 0x1000 ? p + 8 : p, end, rec, depth, 'eth');
+      return;
     default:
       return;
   }

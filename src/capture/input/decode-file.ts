@@ -63,11 +63,17 @@ export class PerDstSink implements FlowSink {
     let t: DstTotals | undefined;
     if (r.ipVersion === 4) {
       t = this.v4.get(r.dst4);
-      if (!t) this.v4.set(r.dst4, (t = this.blank()));
+      if (!t) {
+        t = this.blank();
+        this.v4.set(r.dst4, t);
+      }
     } else {
       const k = v6ToString(r.dst6);
       t = this.v6.get(k);
-      if (!t) this.v6.set(k, (t = this.blank()));
+      if (!t) {
+        t = this.blank();
+        this.v6.set(k, t);
+      }
     }
     // Per destination a record counts one flow, its responder direction too (RFC 5103); the
     // records counter counts records as sent (what records_without_ip is derived from).
