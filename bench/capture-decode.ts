@@ -2,7 +2,9 @@
  * Decode + normalise + a trivial per-host counter update, from in-memory fixture bytes,
  * on one core. Prints NetFlow v9 records/s (goal 20M/s), IPFIX and v5 records/s, sFlow
  * samples/s (goal 10M/s) and mirror frames/s.
- *   node dist/bench/capture-decode.js [seconds per case, default 2]
+ * Each format's figures come from its own arm: --format nf9|ipfix|nf5|sflow|mirror runs only
+ * that one (the generated and generic NetFlow v9/IPFIX paths: bench/capture-nf9-paths.ts).
+ *   node dist/bench/capture-decode.js [seconds per case, default 2] [--format F]
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -15,7 +17,12 @@ import {
 } from '../src/capture/index.js';
 
 const root = new URL('../../test/fixtures/', import.meta.url);
-const secs = Number(process.argv[2] ?? 2);
+const argv = process.argv.slice(2);
+const fi = argv.indexOf('--format');
+const only = fi >= 0 ? argv.splice(fi, 2)[1] : undefined;
+const secs = Number(argv[0] ?? 2);
+/** Whether a case of this format runs (all without --format). */
+const arm = (name: string) => only === undefined || name.endsWith(`.${only}`) || name === only;
 
 /** Per-host counters as a detection core would keep them: typed arrays indexed by host. */
 class HostCounters implements FlowSink {
@@ -74,14 +81,24 @@ function runMirror(name: string): number {
   return rate;
 }
 
-console.log(`capture decode benchmark (one core, ${secs} s per case, node ${process.version})`);
-const nf9 = runFlows('udp_dns_amp.nf9', 'records');
-runFlows('syn_flood.nf9', 'records');
-runFlows('udp_dns_amp.ipfix', 'records');
-runFlows('syn_flood.nf5', 'records');
-const sf = runFlows('syn_flood.sflow', 'samples');
-runFlows('udp6_flood.sflow', 'samples');
-runMirror('background');
 console.log(
-  `NetFlow v9: ${(nf9 / 1e6).toFixed(2)}M records/s (goal 20M/s); sFlow: ${(sf / 1e6).toFixed(2)}M samples/s (goal 10M/s)`,
+  `capture decode benchmark (one core, ${secs} s per case, node ${process.version})${only ? `, --format ${only}` : ''}`,
 );
+const rates: Record<string, number> = {};
+for (const [name, unit] of [
+  ['udp_dns_amp.nf9', 'records'],
+  ['syn_flood.nf9', 'records'],
+  ['udp_dns_amp.ipfix', 'records'],
+  ['syn_flood.nf5', 'records'],
+  ['syn_flood.sflow', 'samples'],
+  ['udp6_flood.sflow', 'samples'],
+] as const) {
+  if (arm(name)) rates[name] = runFlows(name, unit);
+}
+if (arm('mirror')) runMirror('background');
+const nf9 = rates['udp_dns_amp.nf9'];
+const sf = rates['syn_flood.sflow'];
+if (nf9 !== undefined && sf !== undefined)
+  console.log(
+    `NetFlow v9: ${(nf9 / 1e6).toFixed(2)}M records/s (goal 20M/s); sFlow: ${(sf / 1e6).toFixed(2)}M samples/s (goal 10M/s)`,
+  );

@@ -54,6 +54,14 @@ export const BENCHMARKS: readonly Benchmark[] = [
     summary: (o) => lines(o, /^NetFlow v9: /)[0] ?? lastLine(o),
   },
   {
+    name: 'capture-nf9-paths',
+    script: 'capture-nf9-paths',
+    summary: (o) =>
+      lines(o, / generated /)
+        .map((l) => compact(l.replace(/M records\/s/g, 'M')))
+        .join('; ') || lastLine(o),
+  },
+  {
     name: 'capture-filter',
     script: 'capture-filter',
     summary: (o) =>

@@ -1,4 +1,11 @@
 /**
+ * The input room (capture/input/): where bytes come from. collector.ts (this file) listens
+ * for exporter datagrams over UDP, mirror-live.ts reads a live port mirror from a capture
+ * process, mirror.ts turns mirrored frames into records, decode-file.ts decodes whole pcap
+ * files (`breakwater decode`, tests), replay.ts sends a capture's datagrams again. Datagrams
+ * go to a FlowDecoder (capture/decoder.ts, which calls the formats room and keeps the
+ * exporter room); frames go to a MirrorDecoder; both deliver FlowRecords to a FlowSink.
+ *
  * UDP collectors: one socket per configured listener (IPv4 or IPv6), all feeding one
  * FlowDecoder, so templates, learned rates and statistics are per exporter whatever port
  * it sends to. The format is detected by version on every port (a listener's `type` is
