@@ -12,49 +12,13 @@
  *   record shape every source produces and detection consumes; limits.ts caps what the wire
  *   may make us do; filter.ts compiles capture filters for detection.
  */
-export { newFlowRecord, type FlowRecord, type FlowSink, type FlowSample } from './flow.js';
-export { LIMITS } from './limits.js';
-export { FlowDecoder, type DecoderOptions, type DecoderState } from './decoder.js';
-export type { ExporterStats, FlowFormat } from './exporter/stats.js';
-export { parseFrame, LINKTYPE } from './formats/packet.js';
-export { MirrorDecoder, type MirrorStats } from './input/mirror.js';
-export { MirrorCapture, type MirrorCaptureOptions, type MirrorCaptureStats } from './input/mirror-live.js';
-export {
-  readPcap,
-  forEachPacket,
-  PcapStream,
-  PcapFormatError,
-  udpPayload,
-  type PcapPacket,
-  type PcapReadResult,
-  type UdpDatagram,
-} from './formats/pcap.js';
-export {
-  Collector,
-  type CollectorOptions,
-  type CollectorStats,
-  type ListenerStats,
-} from './input/collector.js';
-export { StateFile, STATE_FILE } from './exporter/state-file.js';
-export {
-  MemoryTemplateStore,
-  FileTemplateStore,
-  type TemplateStore,
-  type PutResult,
-} from './exporter/templates.js';
+export { type FlowRecord, type FlowSink } from './flow.js';
+export { FlowDecoder } from './decoder.js';
+export type { ExporterStats } from './exporter/stats.js';
+export { MirrorDecoder } from './input/mirror.js';
+export { MirrorCapture } from './input/mirror-live.js';
+export { readPcap, forEachPacket, PcapStream, PcapFormatError, udpPayload } from './formats/pcap.js';
+export { Collector } from './input/collector.js';
 export { buildPcap, type PcapEntry } from './formats/pcap-write.js';
-export {
-  decodeFlowCapture,
-  decodeMirrorCapture,
-  PerDstSink,
-  type DstTotals,
-  type FlowFileResult,
-  type MirrorFileResult,
-} from './input/decode-file.js';
-export {
-  replay,
-  capturePayloads,
-  isLoopback,
-  type ReplayOptions,
-  type ReplayResult,
-} from './input/replay.js';
+export { decodeFlowCapture, decodeMirrorCapture, type DstTotals } from './input/decode-file.js';
+export { replay, capturePayloads, isLoopback } from './input/replay.js';

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-export const STATE_FILE = 'capture-templates.json';
+const STATE_FILE = 'capture-templates.json';
 
 /** Bytes gathered before a write (each write is an await: the event loop runs in between). */
 const BATCH_BYTES = 256 * 1024;
@@ -96,7 +96,7 @@ export class StateFile {
 }
 
 /** Write chunks to path atomically (temp file, fsync, rename), yielding between batches. */
-export async function writeAtomicChunks(path: string, chunks: Iterable<string>): Promise<void> {
+async function writeAtomicChunks(path: string, chunks: Iterable<string>): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w', 0o644);

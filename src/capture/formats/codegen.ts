@@ -12,7 +12,7 @@
  * computed from the template; no byte of wire data reaches the source text.
  *
  * Where code generation is refused (node --disallow-code-generation-from-strings, a CSP-like
- * policy), compileFast answers null once and every template takes the generic path: same
+ * policy), compileFast answers null and every template takes the generic path: same
  * records, no internal errors counted.
  */
 import { Role, readUint, type FastDecode, type Template } from './template.js';
@@ -20,8 +20,18 @@ import { Role, readUint, type FastDecode, type Template } from './template.js';
 /** Tests turn compilation off to compare the compiled and the generic path. */
 export const codegen = { enabled: true };
 
-/** Code generation was refused by the runtime (checked on first use). */
-let refused = false;
+/**
+ * Whether the runtime compiles code from strings (asked once, at load): without it every
+ * template takes the generic path. A property of the process, not of any decoder.
+ */
+const canGenerate = ((): boolean => {
+  try {
+    return new Function('return true')() as boolean;
+  } catch (e) {
+    if (e instanceof EvalError) return false;
+    throw e;
+  }
+})();
 
 interface Field {
   off: number;
@@ -47,7 +57,7 @@ function rd(f: Field): string {
 /** Returns a compiled decoder, or null when the template needs the generic path. */
 export function compileFast(t: Template): FastDecode | null {
   // Packet-section templates (PSAMP) parse a raw frame per record: the generic path does it.
-  if (!codegen.enabled || refused || t.options || t.fixedLen <= 0 || t.biflow || t.section) return null;
+  if (!codegen.enabled || !canGenerate || t.options || t.fixedLen <= 0 || t.biflow || t.section) return null;
   const by = new Map<number, Field>();
   for (let k = 0; k < t.plan.length; k += 3) {
     // The last occurrence wins, as in the generic path.
@@ -173,13 +183,5 @@ return function decodeTemplate${t.id}(b, p, end, rec, sink, rate, rates, maxN) {
   }
   return n;
 };`;
-  try {
-    return new Function('readUint', src)(readUint) as FastDecode;
-  } catch (e) {
-    // EvalError: the runtime disallows code generation from strings. The generic path
-    // decodes the same records; anything else is a bug in the generator.
-    if (!(e instanceof EvalError)) throw e;
-    refused = true;
-    return null;
-  }
+  return new Function('readUint', src)(readUint) as FastDecode;
 }

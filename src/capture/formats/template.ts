@@ -93,7 +93,7 @@ export enum Role {
 const PEN_REVERSE = 29305;
 
 /** Role of an IANA IE (NetFlow v9 field types 1-127 share these numbers). */
-export function roleOf(ie: number, pen: number, len: number): Role {
+function roleOf(ie: number, pen: number, len: number): Role {
   if (pen === PEN_REVERSE) {
     if (ie === 1) return Role.RespBytes;
     if (ie === 2) return Role.RespPackets;

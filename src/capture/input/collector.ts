@@ -39,7 +39,7 @@ export interface CollectorOptions {
   log?: Logger;
 }
 
-export interface ListenerStats {
+interface ListenerStats {
   name: string;
   address: string;
   port: number;

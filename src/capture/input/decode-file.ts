@@ -53,7 +53,7 @@ export interface MirrorFileResult {
 }
 
 /** Sums FlowRecords per destination; keys are built once per destination, not per record. */
-export class PerDstSink implements FlowSink {
+class PerDstSink implements FlowSink {
   private readonly v4 = new Map<number, DstTotals>();
   private readonly v6 = new Map<string, DstTotals>();
   records = 0;
