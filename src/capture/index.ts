@@ -12,7 +12,7 @@
  *   record shape every source produces and detection consumes; limits.ts caps what the wire
  *   may make us do; filter.ts compiles capture filters for detection.
  */
-export { type FlowRecord, type FlowSink } from './flow.js';
+export type { FlowRecord, FlowSink } from './flow.js';
 export { FlowDecoder } from './decoder.js';
 export type { ExporterStats } from './exporter/stats.js';
 export { MirrorDecoder } from './input/mirror.js';
