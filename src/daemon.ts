@@ -21,10 +21,9 @@ import type { DesiredRoute } from './bgp/types.js';
 import { staticFlowspecToDesired } from './flowspec/index.js';
 import { MitigationManager } from './mitigation/manager.js';
 import { Journal } from './mitigation/journal.js';
-import { Notifier, hostgroupAttackDetails, hostgroupDocument } from './mitigation/notify.js';
+import { hostgroupAlertDocument, Notifier, notifyVia } from './notify/index.js';
 import { flowspecAdapter } from './mitigation/flowspec-adapter.js';
 import { EscalationLoop } from './escalation/loop.js';
-import { notifyVia } from './escalation/notify.js';
 import { ApiServer } from './api/server.js';
 import { createMetrics, type ExporterStats as ExporterMetrics } from './api/metrics.js';
 import { DEFAULT_HISTORY } from './config/defaults.js';
@@ -447,9 +446,7 @@ export class Daemon {
       return;
     }
     const hg = classifierOf(this.config).hostgroupByName(a.hostgroup);
-    if (!hg) return;
-    const details = { attack_uuid: a.uuid, ...hostgroupAttackDetails(a) };
-    this.notifier.notify(hostgroupDocument(action, a.hostgroup, details), hg.actions.notify);
+    if (hg) this.notifier.notify(hostgroupAlertDocument(action, a), hg.actions.notify);
   }
 
   /** Clean stop: stop intake, withdraw routes (unless graceful restart), close the journal. */

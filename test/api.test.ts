@@ -8,7 +8,7 @@ import { hashPassword, parseHash, verifyPassword } from '../src/api/auth.js';
 import { createMetrics } from '../src/api/metrics.js';
 import { ApiServer, isLoopback } from '../src/api/server.js';
 import { MitigationManager } from '../src/mitigation/manager.js';
-import { Notifier } from '../src/mitigation/notify.js';
+import { Notifier } from '../src/notify/index.js';
 import {
   attack,
   FakeJournal,

@@ -434,7 +434,7 @@ test('dry-run keeps a real (adopted) escalation it would withdraw; leaving dry-r
 });
 
 test('notify adapter: FastNetMon-shaped document with the crossing, counters and escalation fields', async () => {
-  const { escalationDocument, notifyVia } = await import('../src/escalation/notify.js');
+  const { escalationDocument, notifyVia } = await import('../src/notify/index.js');
   const s = setup();
   s.manager.ban('203.0.113.5', 'web', T0);
   s.detector.set(
@@ -590,7 +590,7 @@ test('an escalation covering another hostgroup is logged (warn) and notified wit
       assert.match(String(line.message), /; it covers hosts of hostgroup web too$/);
       assert.deepEqual(line.hostgroups, ['default', 'web']);
       assert.deepEqual(s.notices[0]!.hostgroups, ['default', 'web']);
-      const { escalationDocument } = await import('../src/escalation/notify.js');
+      const { escalationDocument } = await import('../src/notify/index.js');
       assert.deepEqual(
         (escalationDocument(s.notices[0]!).attack_details as { escalation: { hostgroups: string[] } })
           .escalation.hostgroups,

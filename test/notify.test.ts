@@ -13,7 +13,7 @@ import {
   Notifier,
   textReport,
   type NotifyDocument,
-} from '../src/mitigation/notify.js';
+} from '../src/notify/index.js';
 import { attack } from './fixtures/mitigation/helpers.js';
 
 const script = (name: string) =>

@@ -12,7 +12,7 @@ import { graphiteLines, GraphiteTransport } from './graphite.js';
 import { influxLines, InfluxTransport } from './influx.js';
 import { takeSnapshot, type SeriesSource, type Snapshot } from './series.js';
 import { redisBatch, redisCommands, RedisTransport } from './redis.js';
-import type { NotifyDocument } from '../mitigation/notify.js';
+import type { NotifyDocument } from '../notify/index.js';
 
 const log = logger.child({ module: 'export' });
 

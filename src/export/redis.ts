@@ -6,7 +6,7 @@
  * that is down never holds up a ban.
  */
 import type { RedisConfig } from '../config/types.js';
-import type { NotifyDocument } from '../mitigation/notify.js';
+import type { NotifyDocument } from '../notify/index.js';
 import { RejectedError, type Batch, type Transport } from './queue.js';
 import { RedisClient, RedisError } from './resp.js';
 

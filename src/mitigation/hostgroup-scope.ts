@@ -20,16 +20,15 @@
 import type { Config, Hostgroup } from '../config/types.js';
 import type { FlowSample } from '../capture/flow.js';
 import type { HostgroupAttack } from '../detection/index.js';
-import { packetDump } from '../detection/report.js';
 import { logger } from '../log.js';
 import { parseAddr, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
 import { coveringPrefixes, coveringPrefixOf, safeCover, type WeightedHost } from './cover.js';
 import {
   hostgroupAttackDetails,
-  hostgroupDocument,
+  hostgroupBanDocument,
   type NotifyActionName,
   type NotifyDocument,
-} from './notify.js';
+} from '../notify/index.js';
 import {
   hostText,
   HOSTGROUP_CAUSE,
@@ -567,16 +566,7 @@ export class HostgroupScope {
   }
 
   private notify(action: NotifyActionName, b: HostgroupBan): void {
-    const a = b.attack;
-    const details: Record<string, unknown> = {
-      attack_uuid: b.attackUuid,
-      attack_detection_source: 'automatic',
-      ...(a ? hostgroupAttackDetails(a) : {}),
-      mitigations: [...b.uuids],
-    };
-    const dump =
-      (action === 'ban' || action === 'partial_block') && a ? packetDump(a.samples.slice(0, 100)) : [];
-    this.ctx.notify(hostgroupDocument(action, b.hostgroup, details, [...b.rules], dump), b.hostgroup);
+    this.ctx.notify(hostgroupBanDocument(action, b), b.hostgroup);
   }
 }
 

@@ -25,7 +25,14 @@ import {
   type Ban,
   type TrackedAttack,
 } from './bans.js';
-import { freshDetails, type NotifierApi, type NotifyActionName, type NotifyDocument } from './notify.js';
+import {
+  deliver,
+  freshDetails,
+  hostBanDocument,
+  type NotifierApi,
+  type NotifyActionName,
+  type NotifyDocument,
+} from '../notify/index.js';
 import { hostLength, parsePrefix } from './prefixes.js';
 import {
   hostText,
@@ -148,11 +155,7 @@ export class MitigationManager implements MitigationManagerApi {
       policyFor: (name) => this.policy.hostgroupByName(name),
       now: this.now,
       flowspec: opts.flowspec,
-      notify: (doc, hg) => {
-        this.opts.onNotify?.(doc);
-        const na = this.policy.hostgroupByName(hg)?.actions.notify;
-        if (this.opts.notifier && na && (na.script || na.webhook)) this.opts.notifier.notify(doc, na);
-      },
+      notify: (doc, hg) => this.deliver(this.policy.hostgroupByName(hg), doc),
       hostgroupAttacking: (name) => this.opts.hostgroupAttacking?.(name) ?? false,
       hostgroupSamples: (name, out) => this.opts.hostgroupSamples?.(name, out) ?? null,
       attackedHosts: (name) => this.attackedHosts(name),
@@ -704,22 +707,22 @@ export class MitigationManager implements MitigationManagerApi {
     b: Ban,
     details: AttackDetails | Readonly<Record<string, unknown>> | (() => Record<string, unknown>),
   ): void {
-    const n = this.opts.notifier;
-    const na = this.policyFor(b.hostgroup, b.ip)?.actions.notify;
-    const toNotifier = !!n && !!na && (!!na.script || !!na.webhook);
-    const toListener = !!this.opts.onNotify && (this.opts.notifyWanted?.() ?? true);
-    if (!toNotifier && !toListener) return;
-    const doc: NotifyDocument = {
-      action,
-      alert_scope: 'host',
-      ip: b.ip,
-      attack_details: typeof details === 'function' ? details() : details,
-      packet_dump_detailed:
-        (action === 'ban' || action === 'partial_block') && b.rec ? b.rec.packet_dump_detailed : [],
-      flow_spec_rules: [...b.rules],
-    };
-    if (toListener) this.opts.onNotify!(doc);
-    if (toNotifier) n!.notify(doc, na!);
+    this.deliver(this.policyFor(b.hostgroup, b.ip), () =>
+      hostBanDocument(action, b, typeof details === 'function' ? details() : details),
+    );
+  }
+
+  /** A host or hostgroup-scope notice to the hostgroup's script / webhook and the export. */
+  private deliver(hg: Hostgroup | undefined, doc: NotifyDocument | (() => NotifyDocument)): void {
+    deliver(
+      {
+        notifier: this.opts.notifier,
+        action: hg?.actions.notify,
+        listener: this.opts.onNotify,
+        listening: this.opts.notifyWanted,
+      },
+      doc,
+    );
   }
 
   private finishBan(b: Ban, reason: string): void {

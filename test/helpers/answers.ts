@@ -1,6 +1,6 @@
 // The daemon's JSON answers as the tests read them (FastNetMon's envelope: success and
 import type { AttackDetails } from '../../src/detection/types.js';
-import type { NotifyDocument } from '../../src/mitigation/notify.js';
+import type { NotifyDocument } from '../../src/notify/index.js';
 // error_text, then values, object or one item's fields); only the fields tests read.
 
 /** One mitigation, or one item of a bulk PUT/DELETE answer (refused items carry error_text). */

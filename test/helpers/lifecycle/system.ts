@@ -21,12 +21,12 @@ import {
 import type { BgpFamily, Config } from '../../../src/config/types.js';
 import type { HostRates, RateFn } from '../../../src/detection/types.js';
 import { EscalationLoop } from '../../../src/escalation/loop.js';
-import { escalationDocument } from '../../../src/escalation/notify.js';
+import { escalationDocument } from '../../../src/notify/index.js';
 import { decodeNlri } from '../../../src/flowspec/codec.js';
 import { flowspecAdapter } from '../../../src/mitigation/flowspec-adapter.js';
 import { applyText, encodeLine, type JournalEntry } from '../../../src/mitigation/journal.js';
 import { MitigationManager } from '../../../src/mitigation/manager.js';
-import type { NotifierApi } from '../../../src/mitigation/notify.js';
+import type { NotifierApi } from '../../../src/notify/index.js';
 import type { Mitigation } from '../../../src/mitigation/types.js';
 import { addrToString, prefixToString } from '../../../src/wire/addr.js';
 import { attack, hostgroup, sample, testConfig, zeroRates } from '../../fixtures/mitigation/helpers.js';

@@ -1,5 +1,5 @@
 /**
- * Notify scripts and webhooks.
+ * Notify scripts and webhooks: the runner that delivers a document (documents.ts builds them).
  *
  * JSON mode follows FastNetMon Advanced: the document goes on the script's stdin with the
  * fields action, alert_scope, ip, attack_details{…}, packet_dump_detailed[] and
@@ -15,95 +15,10 @@ import { execa } from 'execa';
 import http from 'node:http';
 import https from 'node:https';
 import type { NotifyAction } from '../config/types.js';
-import type { AttackDetails, HostRates, PacketDumpEntry } from '../detection/types.js';
-import type { HostgroupAttack } from '../detection/attacks.js';
 import { logger } from '../log.js';
+import type { NotifyDocument } from './documents.js';
 
 const log = logger.child({ module: 'notify' });
-
-export type NotifyActionName =
-  | 'ban'
-  | 'unban'
-  | 'attack_status'
-  | 'partial_block'
-  | 'partial_unblock'
-  | 'escalate'
-  | 'deescalate'
-  | 'escalation_refused';
-
-export interface NotifyDocument {
-  readonly action: NotifyActionName;
-  readonly alert_scope: 'host' | 'hostgroup';
-  readonly ip?: string;
-  readonly hostgroup_name?: string;
-  /** Escalations: the announced prefix. */
-  readonly prefix?: string;
-  readonly attack_details: AttackDetails | Readonly<Record<string, unknown>>;
-  readonly packet_dump_detailed: readonly PacketDumpEntry[];
-  readonly flow_spec_rules: readonly Readonly<Record<string, unknown>>[];
-}
-
-/** Refresh the rate fields of attack_details from the host's current counters. */
-export function freshDetails(
-  details: AttackDetails | Record<string, unknown>,
-  r: HostRates | null,
-): Record<string, unknown> {
-  const d: Record<string, unknown> = { ...details };
-  if (!r) return d;
-  const set = (dir: 'incoming' | 'outgoing', p: 'in' | 'out') => {
-    const g = (k: string) => (r as unknown as Record<string, number>)[`${p}_${k}`] ?? 0;
-    d[`total_${dir}_traffic`] = g('bytes');
-    d[`total_${dir}_pps`] = g('packets');
-    d[`total_${dir}_flows`] = g('flows');
-    d[`${dir}_syn_tcp_traffic`] = g('tcp_syn_bytes');
-    d[`${dir}_syn_tcp_pps`] = g('tcp_syn_packets');
-    d[`${dir}_tcp_traffic`] = g('tcp_bytes');
-    d[`${dir}_tcp_pps`] = g('tcp_packets');
-    d[`${dir}_udp_traffic`] = g('udp_bytes');
-    d[`${dir}_udp_pps`] = g('udp_packets');
-    d[`${dir}_icmp_traffic`] = g('icmp_bytes');
-    d[`${dir}_icmp_pps`] = g('icmp_packets');
-    d[`${dir}_ip_fragmented_traffic`] = g('fragmented_bytes');
-    d[`${dir}_ip_fragmented_pps`] = g('fragmented_packets');
-  };
-  set('incoming', 'in');
-  set('outgoing', 'out');
-  return d;
-}
-
-/**
- * A hostgroup-scope document (FastNetMon Advanced's notify for hostgroup-level
- * thresholds): alert_scope "hostgroup", hostgroup_name instead of ip.
- */
-/** A hostgroup attack's fields in a notify document's attack_details (one shape for every hostgroup notice). */
-export function hostgroupAttackDetails(a: HostgroupAttack): Record<string, unknown> {
-  return {
-    attack_direction: a.direction,
-    attack_detection_threshold_class: a.cls,
-    attack_detection_threshold_unit: a.unit,
-    attack_detection_threshold_value: a.threshold,
-    current_value: a.value,
-    peak_value: a.peak,
-    start_time: new Date(a.startedAt).toISOString(),
-  };
-}
-
-export function hostgroupDocument(
-  action: NotifyActionName,
-  hostgroup: string,
-  details: Readonly<Record<string, unknown>>,
-  flowSpecRules: readonly Readonly<Record<string, unknown>>[] = [],
-  packetDump: readonly PacketDumpEntry[] = [],
-): NotifyDocument {
-  return {
-    action,
-    alert_scope: 'hostgroup',
-    hostgroup_name: hostgroup,
-    attack_details: { host_group: hostgroup, ...details },
-    packet_dump_detailed: packetDump,
-    flow_spec_rules: flowSpecRules,
-  };
-}
 
 /** The text report legacy scripts get on stdin (FastNetMon community's layout, roughly). */
 export function textReport(doc: NotifyDocument): string {
