@@ -17,6 +17,7 @@ import {
   testConfig,
   zeroRates,
 } from './fixtures/mitigation/helpers.js';
+import { causeText, parseCause } from '../src/mitigation/cause.js';
 
 const rates: HostRates[] = [
   zeroRates('203.0.113.10', 'default', { in_packets: 900, in_bytes: 90_000, in_flows: 9 }),
@@ -180,13 +181,13 @@ describe('API without users (loopback only)', () => {
     assert.match(uuid, /^[0-9a-f-]{36}$/);
     const m = ctx.mgr.get(uuid)!;
     assert.equal(m.hostgroup, 'web');
-    assert.equal(m.cause, 'manual');
+    assert.equal(causeText(m.cause), 'manual');
     assert.deepEqual(m.communities, ['65535:666']);
     const esc = await ctx.mgr.add({
       kind: 'escalation',
       prefix: '203.0.113.0/25',
       ip: '203.0.113.5',
-      cause: 'escalation of 203.0.113.5',
+      cause: parseCause('escalation of 203.0.113.5'),
       hostgroup: 'web',
       expires_at: null,
       communities: ['65535:666'],
@@ -221,7 +222,7 @@ describe('API without users (loopback only)', () => {
       kind: 'escalation',
       prefix: '203.0.113.0/25',
       ip: '203.0.113.10',
-      cause: 'escalation of 203.0.113.10',
+      cause: parseCause('escalation of 203.0.113.10'),
       hostgroup: 'default',
       expires_at: null,
       communities: ['65535:666'],

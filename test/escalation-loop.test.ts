@@ -11,6 +11,7 @@ import {
 } from '../src/escalation/loop.js';
 import { FakeDetector, FakeManager, hostgroup, rates, testConfig } from './helpers/escalation.js';
 import type { Config } from '../src/config/types.js';
+import { causeText, parseCause } from '../src/mitigation/cause.js';
 
 const T0 = Date.UTC(2024, 0, 1, 12, 0, 0);
 
@@ -112,7 +113,7 @@ test('escalates through the manager, notifies with the counters, lists it; one r
   const m = esc[0]!;
   assert.equal(m.prefix, '203.0.113.0/24');
   assert.equal(m.ip, '203.0.113.5');
-  assert.equal(m.cause, 'escalation of 203.0.113.5');
+  assert.equal(causeText(m.cause), 'escalation of 203.0.113.5');
   assert.equal(m.next_hop, '192.0.2.1');
   assert.deepEqual(m.communities, ['65535:666']);
   assert.equal(m.expires_at, null);
@@ -218,7 +219,7 @@ test('restart: escalations restored by the manager are adopted, kept, and withdr
     prefix: '203.0.113.0/24',
     ip: '203.0.113.5',
     hostgroup: 'web',
-    cause: 'escalation of 203.0.113.5',
+    cause: parseCause('escalation of 203.0.113.5'),
     started_at: T0 - 20_000,
     next_hop: '192.0.2.1',
     communities: ['65535:666'],
@@ -472,7 +473,7 @@ test('after a restart, runs before detection has filled one window do not count 
     prefix: '203.0.113.0/24',
     ip: '203.0.113.5',
     hostgroup: 'web',
-    cause: 'escalation of 203.0.113.5',
+    cause: parseCause('escalation of 203.0.113.5'),
     started_at: T0 - 50_000,
     next_hop: '192.0.2.1',
     communities: ['65535:666'],

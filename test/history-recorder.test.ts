@@ -12,6 +12,7 @@ import { AttackRecorder } from '../src/history/recorder.js';
 import type { Mitigation } from '../src/mitigation/types.js';
 import { attack } from './fixtures/mitigation/helpers.js';
 import { tempDir } from './helpers/daemon.js';
+import { parseCause } from '../src/mitigation/cause.js';
 
 function mitigation(
   kind: Mitigation['kind'],
@@ -25,7 +26,7 @@ function mitigation(
     kind,
     prefix,
     ip,
-    cause,
+    cause: parseCause(cause),
     hostgroup: 'default',
     started_at: 1000,
     expires_at: null,

@@ -12,6 +12,7 @@ import { logger } from '../src/log.js';
 import { MitigationManager } from '../src/mitigation/manager.js';
 import { crossingText } from '../src/escalation/rates.js';
 import { FakeJournal, fakeFlowspec, testConfig } from './fixtures/mitigation/helpers.js';
+import { parseCause } from '../src/mitigation/cause.js';
 
 test('thresholds and rates carry their unit: udp + mbps 100 is "udp 100 Mbps", FastNetMon names stay for JSON', () => {
   assert.equal(thresholdText('udp', 'mbps', 100), 'udp 100 Mbps');
@@ -73,7 +74,7 @@ test('the announce and withdraw log lines name the communities', async () => {
       kind: 'blackhole',
       prefix: '203.0.113.7/32',
       ip: '203.0.113.7',
-      cause: 'manual',
+      cause: parseCause('manual'),
       hostgroup: 'default',
       expires_at: null,
       communities: ['65535:666', '65535:65281', '64500:1'],

@@ -29,6 +29,7 @@ import {
   testConfig,
   type ConfigPatch,
 } from './fixtures/mitigation/helpers.js';
+import { causeText } from '../src/mitigation/cause.js';
 
 const P = (ps: Prefix[]) => ps.map(prefixToString);
 const host = (ip: string, weight = 1): WeightedHost => {
@@ -257,7 +258,7 @@ describe('hostgroup-scope mitigation in the manager', () => {
     assert.ok(fs.length >= 1 && fs.length <= 4, `${fs.length} rules`);
     for (const m of fs) {
       assert.equal(m.rule!.destination_prefix, '10.1.0.0/16');
-      assert.equal(m.cause, 'hostgroup carpet attack hg-1');
+      assert.equal(causeText(m.cause), 'hostgroup carpet attack hg-1');
       assert.equal(m.hostgroup, 'carpet');
     }
     assert.equal(mgr.desiredRoutes().length, fs.length);

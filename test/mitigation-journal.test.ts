@@ -7,6 +7,9 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { decodeLine, encodeLine, Journal } from '../src/mitigation/journal.js';
 import type { Mitigation } from '../src/mitigation/types.js';
+import { causeText, parseCause } from '../src/mitigation/cause.js';
+import { MitigationManager } from '../src/mitigation/manager.js';
+import { hostgroup, testConfig } from './fixtures/mitigation/helpers.js';
 
 const WRITER = fileURLToPath(new URL('../../test/fixtures/mitigation/journal-writer.mjs', import.meta.url));
 const JOURNAL_MODULE = new URL('../src/mitigation/journal.js', import.meta.url).href;
@@ -21,7 +24,7 @@ function mk(i: number, expires_at: number | null = null): Mitigation {
     kind: 'blackhole',
     prefix: `203.0.113.${i}/32`,
     ip: `203.0.113.${i}`,
-    cause: 'test',
+    cause: parseCause('test'),
     hostgroup: 'default',
     started_at: i,
     expires_at,
@@ -68,6 +71,50 @@ describe('journal', () => {
     const again = await Journal.open(dir);
     assert.equal(again.journal.active().length, 7);
     await again.journal.close();
+  });
+
+  it('a journal written before causes were typed (text causes) restores to typed causes, and reads back the same bytes', async () => {
+    // Lines exactly as the earlier encodeLine wrote them (sealLine of the entry, cause as text).
+    const old = await fsp.readFile(
+      fileURLToPath(new URL('../../test/fixtures/mitigation/journal-v1.journal', import.meta.url)),
+      'utf8',
+    );
+    const dir = await tmp();
+    await fsp.writeFile(join(dir, 'mitigations.journal'), old);
+    const { journal, replay } = await Journal.open(dir);
+    assert.equal(replay.corrupt_lines, 0);
+    const byUuid = new Map(replay.mitigations.map((m) => [m.uuid, m]));
+    assert.deepEqual([...byUuid.keys()].sort(), ['m-attack', 'm-escalation', 'm-hostgroup', 'm-manual']);
+    assert.deepEqual(byUuid.get('m-attack')!.cause, {
+      kind: 'attack',
+      uuid: '6f1c2b9e-0d4a-4e8f-9b1a-3c2d1e0f9a8b',
+    });
+    assert.equal(byUuid.get('m-attack')!.expires_at, 4102444800001);
+    assert.deepEqual(byUuid.get('m-hostgroup')!.cause, { kind: 'hostgroup', name: 'carpet', uuid: 'hg-9' });
+    assert.deepEqual(byUuid.get('m-manual')!.cause, { kind: 'manual' });
+    assert.deepEqual(byUuid.get('m-escalation')!.cause, { kind: 'escalation', host: '203.0.113.5' });
+    // The text the API shows is the text on disk.
+    assert.equal(causeText(byUuid.get('m-hostgroup')!.cause), 'hostgroup carpet attack hg-9');
+    await journal.close();
+    // Open compacted it: the snapshot holds the untouched records byte for byte as the old code wrote them.
+    const snapshot = (await fsp.readFile(join(dir, 'mitigations.snapshot'), 'utf8')).split('\n');
+    for (const uuid of ['m-hostgroup', 'm-manual', 'm-escalation']) {
+      const line = old.split('\n').find((l) => l.includes(`"uuid":"${uuid}"`))!;
+      assert.ok(snapshot.includes(line), `${uuid} rewritten as it was`);
+    }
+    // The restored records become their bans again: the attack's host ban, the hostgroup's ban.
+    const mgr = new MitigationManager({
+      cfg: testConfig({ hostgroups: [hostgroup('default', []), hostgroup('carpet', ['203.0.113.0/24'])] }),
+      now: () => 3000,
+    });
+    await mgr.restore(replay.mitigations);
+    assert.equal(mgr.list().length, 4);
+    assert.equal(mgr.audit().owned, 1, 'the attack blackhole is owned by its host ban');
+    assert.deepEqual(
+      mgr.hostgroupBans().map((b) => [b.hostgroup, b.attackUuid, [...b.uuids]]),
+      [['carpet', 'hg-9', ['m-hostgroup']]],
+    );
+    assert.deepEqual(mgr.audit().problems, []);
   });
 
   it('an old journal next to a newer snapshot (crash between the renames) gives the same state', async () => {

@@ -13,6 +13,7 @@ import {
   zeroRates,
   type ConfigPatch,
 } from './fixtures/mitigation/helpers.js';
+import { causeText, parseCause } from '../src/mitigation/cause.js';
 
 function setup(patch: ConfigPatch = {}, extra: Partial<ManagerOptions> = {}) {
   let now = 1_000_000;
@@ -59,7 +60,7 @@ describe('mitigation manager: policy actions', () => {
     assert.equal(prefixToString(r.prefix!), '203.0.113.10/32');
     const [m] = mgr.list('blackhole');
     assert.equal(r.owner, m!.uuid);
-    assert.equal(m!.cause, 'attack a-203.0.113.10');
+    assert.equal(causeText(m!.cause), 'attack a-203.0.113.10');
     assert.equal(m!.expires_at, 1_000_000 + hg.actions.ban_time_ms);
     assert.equal(journal.entries.length, 1);
     assert.equal(journal.entries[0]!.op, 'add');
@@ -158,7 +159,7 @@ describe('mitigation manager: safety', () => {
     kind,
     prefix,
     ip: prefix.split('/')[0]!,
-    cause: 'manual',
+    cause: parseCause('manual'),
     hostgroup: 'default',
     expires_at: null,
     communities: [],
@@ -455,7 +456,7 @@ describe('mitigation manager: unban', () => {
       kind: 'blackhole',
       prefix,
       ip: prefix.split('/')[0]!,
-      cause: 'manual',
+      cause: parseCause('manual'),
       hostgroup: 'default',
       started_at: 1,
       expires_at,
@@ -490,7 +491,7 @@ describe('mitigation manager: unban', () => {
       kind: 'blackhole',
       prefix: '203.0.113.10/32',
       ip: '203.0.113.10',
-      cause: 'attack old-uuid',
+      cause: parseCause('attack old-uuid'),
       hostgroup: 'default',
       started_at: 1,
       expires_at: now() + 60_000,

@@ -26,6 +26,7 @@ import type { Config } from '../config/types.js';
 import type { Detector, HostRates, TopUnit } from '../detection/types.js';
 import type { HostgroupAttack } from '../detection/attacks.js';
 import { logger } from '../log.js';
+import { causeText } from '../mitigation/cause.js';
 import type { AttackSummary } from '../mitigation/manager.js';
 import type { HistoryAttack } from '../history/types.js';
 import { coveringNetwork, parsePrefix } from '../mitigation/prefixes.js';
@@ -750,7 +751,7 @@ function fdBudget(): number {
 
 function details(m: Mitigation): Record<string, unknown> {
   return {
-    cause: m.cause,
+    cause: causeText(m.cause),
     hostgroup: m.hostgroup,
     started_at: isoTime(m.started_at),
     expires_at: isoTime(m.expires_at),

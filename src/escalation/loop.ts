@@ -8,12 +8,12 @@
  * keeps escalations). If an operator removes one, the loop forgets it and does not
  * re-escalate that prefix until no blackholed host is left inside it.
  */
-import { HOSTGROUP_CAUSE } from '../mitigation/set.js';
 import type { Registry } from 'prom-client';
 import { communityText, tryParsePrefix } from '../config/values.js';
 import { classifierOf } from '../config/classifier.js';
 import type { Config } from '../config/types.js';
 import type { Detector, HostRates, AttackRecord } from '../detection/types.js';
+import { escalationCause } from '../mitigation/cause.js';
 import type { MitigationManagerApi } from '../mitigation/types.js';
 import { logger as rootLogger, type Logger } from '../log.js';
 import { addrToString, parseAddr, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
@@ -264,7 +264,7 @@ export class EscalationLoop {
     const peaks = new Map<string, HostRates>();
     for (const b of blackholes) {
       // A hostgroup-scope blackhole is already a covering prefix, not a host to widen.
-      if (b.cause.startsWith(HOSTGROUP_CAUSE)) continue;
+      if (b.cause.kind === 'hostgroup') continue;
       const addr = parseAddr(b.ip);
       const ip = addr ? addrToString(addr) : null;
       if (!ip || !addr) {
@@ -462,7 +462,7 @@ export class EscalationLoop {
             kind: 'escalation',
             prefix: d.prefix,
             ip: d.host,
-            cause: `escalation of ${d.host}`,
+            cause: escalationCause(d.host),
             hostgroup: d.hostgroup,
             expires_at: null,
             next_hop: attrs.next_hop,

@@ -10,6 +10,7 @@
 import { generateRules } from '../flowspec/index.js';
 import type { AttackRecord, AttackEvent } from '../detection/types.js';
 import type { FlowSample } from '../capture/flow.js';
+import { causeText } from '../mitigation/cause.js';
 import type { Mitigation } from '../mitigation/types.js';
 import type { AttackHistory } from './store.js';
 import type { HistoryAttack, SampleSummary, TimelineEntry, TimelineEvent } from './types.js';
@@ -174,7 +175,12 @@ export class AttackRecorder {
       if (!rec) return;
       rec.mitigations.push(mitigationOf(m));
       rec.updated_at = at;
-      this.event(rec, at, 'escalated', `${m.prefix} announced (${m.cause})${m.dry_run ? ', dry run' : ''}`);
+      this.event(
+        rec,
+        at,
+        'escalated',
+        `${m.prefix} announced (${causeText(m.cause)})${m.dry_run ? ', dry run' : ''}`,
+      );
       this.commit(rec, true);
       return;
     }
@@ -280,7 +286,7 @@ export class AttackRecorder {
 }
 
 function attackOf(m: Mitigation): string | null {
-  return m.cause.startsWith('attack ') ? m.cause.slice(7) : null;
+  return m.cause.kind === 'attack' ? m.cause.uuid : null;
 }
 
 function mitigationOf(m: Mitigation) {

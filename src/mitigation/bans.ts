@@ -10,14 +10,15 @@
  * entries behind that unbanned every second and blocked every later ban of the host.
  */
 import type { AttackDetails, AttackRecord } from '../detection/types.js';
+import type { AttackCause } from './cause.js';
 import type { FlowspecRule } from './set.js';
 
 export interface Ban {
   readonly ip: string;
   /** The hostgroup whose policy placed it; later actions read that policy from the current config. */
   readonly hostgroup: string;
-  /** "attack <uuid>" of the attack that placed it (the cause of its mitigations). */
-  readonly cause: string;
+  /** The attack that placed it (the cause of its mitigations). */
+  readonly cause: AttackCause;
   /** The freshest record of a linked attack; null for a ban restored from the journal not seen again yet. */
   rec: AttackRecord | null;
   /** Attacks linked to this ban (the one that placed it and any re-detection while it holds). */
@@ -77,7 +78,7 @@ export function attackSummary(t: TrackedAttack): AttackSummary {
 
 /** The attack_details of a ban's notifications: its freshest record, or what a restored ban knows. */
 export function banDetails(b: Ban): AttackDetails | Readonly<Record<string, unknown>> {
-  return b.rec ? b.rec.details : { attack_uuid: b.cause.replace(/^attack /, ''), host_group: b.hostgroup };
+  return b.rec ? b.rec.details : { attack_uuid: b.cause.uuid, host_group: b.hostgroup };
 }
 
 /** Bounded list of finished attacks, newest first. */

@@ -12,9 +12,9 @@
  *
  * One ban per hostgroup, like one per host: it ends at its expiry (extended while the
  * hostgroup attack goes on with unban_only_if_attack_finished), or when an operator
- * withdraws its last route. Its mitigations carry the cause "hostgroup <name> attack
- * <uuid>", which is how a restart finds them again (restore) and how the escalation loop
- * and the host-ban bookkeeping know to leave them alone. The manager holds its lock
+ * withdraws its last route. Its mitigations carry the cause { kind: 'hostgroup', name,
+ * uuid } (cause.ts), which is how a restart finds them again (restore) and how the
+ * escalation loop and the host-ban bookkeeping know to leave them alone. The manager holds its lock
  * around every call here.
  */
 import type { Config, Hostgroup } from '../config/types.js';
@@ -29,13 +29,8 @@ import {
   type NotifyActionName,
   type NotifyDocument,
 } from '../notify/index.js';
-import {
-  hostText,
-  HOSTGROUP_CAUSE,
-  type FlowspecAdapter,
-  type FlowspecRule,
-  type MitigationSet,
-} from './set.js';
+import { causeText, hostgroupCause, sameCause, type HostgroupCause } from './cause.js';
+import { hostText, type FlowspecAdapter, type FlowspecRule, type MitigationSet } from './set.js';
 import { parsePrefix } from './prefixes.js';
 import type { AddResult, Mitigation } from './types.js';
 import type { AttackSummary } from './bans.js';
@@ -47,8 +42,7 @@ const MAX_BLACKHOLE_PIECES = 16;
 
 export interface HostgroupBan {
   readonly hostgroup: string;
-  /** "hostgroup <name> attack <uuid>". */
-  readonly cause: string;
+  readonly cause: HostgroupCause;
   readonly attackUuid: string;
   /** The hostgroup attack (null: restored from the journal, not seen again yet). */
   attack: HostgroupAttack | null;
@@ -97,16 +91,6 @@ export interface ScopeContext {
   attackedHosts(name: string): Iterable<string>;
 }
 
-export function hostgroupCause(name: string, attackUuid: string): string {
-  return `${HOSTGROUP_CAUSE}${name} attack ${attackUuid}`;
-}
-
-/** "hostgroup web attack <uuid>" -> { name, uuid }, or null. */
-export function parseHostgroupCause(cause: string): { name: string; uuid: string } | null {
-  const m = /^hostgroup (\S+) attack (\S+)$/.exec(cause);
-  return m ? { name: m[1]!, uuid: m[2]! } : null;
-}
-
 export class HostgroupScope {
   private readonly bans = new Map<string, HostgroupBan>();
   private readonly ownerOf = new Map<string, HostgroupBan>();
@@ -146,8 +130,8 @@ export class HostgroupScope {
   /** Journal-restored mitigations of hostgroup cause become their hostgroup's ban again. */
   restore(ms: Iterable<Mitigation>): void {
     for (const m of ms) {
-      const c = parseHostgroupCause(m.cause);
-      if (!c || this.ownerOf.has(m.uuid)) continue;
+      const c = m.cause;
+      if (c.kind !== 'hostgroup' || this.ownerOf.has(m.uuid)) continue;
       let b = this.bans.get(c.name);
       if (!b) {
         if (!this.ctx.policyFor(c.name))
@@ -178,7 +162,7 @@ export class HostgroupScope {
         );
       else
         log.info(
-          `hostgroup ${a.hostgroup}: attack ${a.uuid} joins the hostgroup-scope ban held (${held.cause})`,
+          `hostgroup ${a.hostgroup}: attack ${a.uuid} joins the hostgroup-scope ban held (${causeText(held.cause)})`,
         );
       held.attack = a;
       held.finished = false;
@@ -339,8 +323,9 @@ export class HostgroupScope {
   private take(b: HostgroupBan, r: AddResult): void {
     if (r.ok && r.mitigation) {
       // A re-cover's repeat of a rule the ban holds comes back as that mitigation.
-      if (r.mitigation.cause === b.cause && !b.uuids.has(r.mitigation.uuid)) this.own(b, r.mitigation);
-    } else log.warn(`hostgroup ${b.hostgroup} (${b.cause}): ${r.error}`);
+      if (sameCause(r.mitigation.cause, b.cause) && !b.uuids.has(r.mitigation.uuid))
+        this.own(b, r.mitigation);
+    } else log.warn(`hostgroup ${b.hostgroup} (${causeText(b.cause)}): ${r.error}`);
   }
 
   /** What the policy wants and the ban does not hold yet: FlowSpec rules, covering prefixes. */
@@ -508,7 +493,7 @@ export class HostgroupScope {
     });
     const results = await this.ctx.set.addMany(inputs);
     for (const r of results) this.take(b, r);
-    if (results.some((r) => !r.ok || r.mitigation?.cause !== b.cause)) return null;
+    if (results.some((r) => !r.ok || !r.mitigation || !sameCause(r.mitigation.cause, b.cause))) return null;
     return results.map((r) => r.mitigation!.uuid);
   }
 
@@ -561,7 +546,7 @@ export class HostgroupScope {
   private finish(b: HostgroupBan, reason: string): void {
     this.bans.delete(b.hostgroup);
     for (const u of b.uuids) this.ownerOf.delete(u);
-    log.info(`unban hostgroup ${b.hostgroup} (${b.cause}, ${reason})`);
+    log.info(`unban hostgroup ${b.hostgroup} (${causeText(b.cause)}, ${reason})`);
     this.notify(b.partial ? 'partial_unblock' : 'unban', b);
   }
 

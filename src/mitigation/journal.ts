@@ -14,10 +14,14 @@
  * snapshot, fsyncs the directory, then replaces the journal with an empty one the same
  * way. Replay is idempotent (adds keyed by uuid), so a crash between the two renames,
  * which leaves an old journal next to a new snapshot, still yields the right state.
+ *
+ * A mitigation's cause is typed in memory (cause.ts) and written as its text, the format
+ * every earlier version wrote and reads: a journal survives an upgrade and a downgrade.
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { causeText, parseCause, type MitigationCause } from './cause.js';
 import type { Mitigation } from './types.js';
 import { logger } from '../log.js';
 
@@ -67,18 +71,26 @@ export function openLine(line: string): unknown {
 }
 
 export function encodeLine(entry: JournalEntry | { op: 'snapshot'; at: number; count: number }): string {
-  return sealLine(entry);
+  if (entry.op !== 'add') return sealLine(entry);
+  // The cause as text, in its place among the keys (the line reads as it always did).
+  return sealLine({ ...entry, m: { ...entry.m, cause: causeText(entry.m.cause) } });
+}
+
+/** A cause as a line holds it: its text (any version); anything else is kept as an unknown cause. */
+function causeOnDisk(v: unknown): MitigationCause {
+  return typeof v === 'string' ? parseCause(v) : { kind: 'other', text: String(v) };
 }
 
 /** Decode one line (without its newline); null when corrupt. */
 export function decodeLine(line: string): JournalEntry | { op: 'snapshot' } | null {
-  const v = openLine(line) as { op?: unknown } | undefined;
-  if (
-    v &&
-    typeof v === 'object' &&
-    (v.op === 'add' || v.op === 'remove' || v.op === 'update' || v.op === 'snapshot')
-  )
-    return v as JournalEntry;
+  const v = openLine(line) as { op?: unknown; m?: unknown } | undefined;
+  if (!v || typeof v !== 'object') return null;
+  if (v.op === 'add') {
+    const m = v.m as (Omit<Mitigation, 'cause'> & { cause?: unknown }) | undefined;
+    if (!m || typeof m !== 'object') return v as JournalEntry;
+    return { op: 'add', m: { ...m, cause: causeOnDisk(m.cause) } };
+  }
+  if (v.op === 'remove' || v.op === 'update' || v.op === 'snapshot') return v as JournalEntry;
   return null;
 }
 

@@ -33,6 +33,7 @@ import {
   type NotifyActionName,
   type NotifyDocument,
 } from '../notify/index.js';
+import { attackCause, causeText, MANUAL, sameCause } from './cause.js';
 import { hostLength, parsePrefix } from './prefixes.js';
 import {
   hostText,
@@ -206,7 +207,7 @@ export class MitigationManager implements MitigationManagerApi {
       for (const m of this.set.values()) {
         if (
           (m.kind !== 'blackhole' && m.kind !== 'flowspec') ||
-          !m.cause.startsWith('attack ') ||
+          m.cause.kind !== 'attack' ||
           this.ownerOf.has(m.uuid)
         )
           continue;
@@ -359,7 +360,7 @@ export class MitigationManager implements MitigationManagerApi {
       kind: 'blackhole',
       prefix: prefixToString(p),
       ip: hostText(p),
-      cause: 'manual',
+      cause: MANUAL,
       hostgroup: hg?.name ?? 'default',
       expires_at: null,
       next_hop: bh ? (p.family === 4 ? bh.next_hop.ipv4 : bh.next_hop.ipv6) : undefined,
@@ -378,7 +379,7 @@ export class MitigationManager implements MitigationManagerApi {
       kind: 'flowspec',
       prefix: prefixToString(parsed.destination),
       ip: hostText(parsed.destination),
-      cause: 'manual',
+      cause: MANUAL,
       hostgroup: hg?.name ?? 'default',
       expires_at: null,
       communities: [],
@@ -563,7 +564,7 @@ export class MitigationManager implements MitigationManagerApi {
         const r = results[k++]!;
         if (r.ok && r.mitigation) {
           // An existing mitigation of another cause (a manual ban) is left to its owner.
-          if (r.mitigation.cause === b.cause) this.own(b, r.mitigation);
+          if (sameCause(r.mitigation.cause, b.cause)) this.own(b, r.mitigation);
         } else log.warn(`attack ${rec.uuid} on ${b.ip}: ${r.error}`);
       }
       this.notify(b.partial ? 'partial_block' : 'ban', b, rec.details);
@@ -590,7 +591,7 @@ export class MitigationManager implements MitigationManagerApi {
         );
       } else
         linkedLines.info(
-          `attack ${rec.uuid} on ${ipText}: the host is already banned (${held.cause}); linked to that ban`,
+          `attack ${rec.uuid} on ${ipText}: the host is already banned (${causeText(held.cause)}); linked to that ban`,
           ipText,
         );
       this.link(held, t);
@@ -622,7 +623,7 @@ export class MitigationManager implements MitigationManagerApi {
     const policy = hg.actions;
     const now = this.now();
     const expiresAt = now + policy.ban_time_ms;
-    const cause = `attack ${rec.uuid}`;
+    const cause = attackCause(rec.uuid);
     const b: Ban = {
       ip: ipText,
       hostgroup: hg.name,
@@ -736,7 +737,7 @@ export class MitigationManager implements MitigationManagerApi {
       t.lastBan = last;
       if (t.finishedAt !== null) this.retire(t);
     }
-    unbanLines.info(`unban ${b.ip} (${b.cause}, ${reason})`, b.ip);
+    unbanLines.info(`unban ${b.ip} (${causeText(b.cause)}, ${reason})`, b.ip);
     this.notify(b.partial ? 'partial_unblock' : 'unban', b, () =>
       freshDetails(banDetails(b), this.opts.hostRates?.(b.ip) ?? null),
     );

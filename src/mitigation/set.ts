@@ -14,6 +14,7 @@ import type { Config } from '../config/types.js';
 import { communityText, parseExtendedCommunity } from '../config/values.js';
 import { logger, TurnLines } from '../log.js';
 import { parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
+import { causeText } from './cause.js';
 import type { JournalEntry } from './journal.js';
 import { hostLength, parsePrefix, safetyError } from './prefixes.js';
 import type { AddResult, Mitigation, MitigationKind } from './types.js';
@@ -23,9 +24,6 @@ const log = logger.child({ module: 'mitigation' });
 const LINES_PER_TURN = 32;
 
 export type FlowspecRule = Readonly<Record<string, unknown>>;
-
-/** The cause of hostgroup-scope mitigations: "hostgroup <name> attack <uuid>". */
-export const HOSTGROUP_CAUSE = 'hostgroup ';
 
 /** What the manager needs from src/flowspec; the daemon passes an adapter over it. */
 export interface FlowspecAdapter {
@@ -313,11 +311,7 @@ export class MitigationSet {
       const p = parsePrefix(input.prefix);
       if (typeof p === 'string') return this.refuse('invalid', p);
       // A blackhole is one host, except a hostgroup-scope one (the covering prefix of attacked hosts).
-      if (
-        input.kind === 'blackhole' &&
-        p.len !== hostLength(p.family) &&
-        !input.cause.startsWith(HOSTGROUP_CAUSE)
-      ) {
+      if (input.kind === 'blackhole' && p.len !== hostLength(p.family) && input.cause.kind !== 'hostgroup') {
         return this.refuse(
           'invalid',
           `a blackhole is one host (/${hostLength(p.family)}), not ${input.prefix}`,
@@ -389,11 +383,11 @@ export class MitigationSet {
     this.insert(m);
     this.announceLines.info(
       m.dry_run
-        ? `dry-run: would announce ${describe(m)} (${m.cause})`
-        : `announce ${describe(m)} (${m.cause})`,
+        ? `dry-run: would announce ${describe(m)} (${causeText(m.cause)})`
+        : `announce ${describe(m)} (${causeText(m.cause)})`,
       m.prefix,
     );
-    this.events.emit('added', m, m.cause);
+    this.events.emit('added', m, causeText(m.cause));
     if (!m.dry_run) {
       this.routeChanged(this.routeOf(m) ?? null, null);
       this.changed();

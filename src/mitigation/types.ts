@@ -4,6 +4,7 @@
  * loop all change it only through this surface.
  */
 import type { DesiredRoute } from '../bgp/types.js';
+import type { MitigationCause } from './cause.js';
 
 export type MitigationKind = 'blackhole' | 'flowspec' | 'escalation';
 
@@ -14,8 +15,8 @@ export interface Mitigation {
   readonly prefix: string;
   /** The host this is about (ip without length); for escalations, the host that triggered it. */
   readonly ip: string;
-  /** "attack <uuid>", "manual", "escalation of <host>", "static". */
-  readonly cause: string;
+  /** Who placed it (cause.ts; the API shows causeText). */
+  readonly cause: MitigationCause;
   readonly hostgroup: string;
   /** ms since epoch. */
   readonly started_at: number;

@@ -16,6 +16,7 @@ import { parsePrefix } from '../../src/config/values.js';
 import { BUILTIN_DEFAULT_HOSTGROUP } from '../../src/config/defaults.js';
 import type { Prefix } from '../../src/wire/addr.js';
 import { rateFnOf } from '../../src/escalation/rates.js';
+import { parseCause } from '../../src/mitigation/cause.js';
 
 /** Parse "a.b.c.d/len" or "x::/len" (config's parsePrefix); throws on bad input. */
 export function pfx(text: string): Prefix {
@@ -168,7 +169,7 @@ export class FakeManager implements MitigationManagerApi {
   put(m: Partial<Mitigation> & Pick<Mitigation, 'kind' | 'prefix' | 'ip'>): Mitigation {
     const full: Mitigation = {
       uuid: m.uuid ?? `m-${++this.seq}`,
-      cause: 'manual',
+      cause: parseCause('manual'),
       hostgroup: 'default',
       started_at: this.clock(),
       expires_at: null,
@@ -190,7 +191,7 @@ export class FakeManager implements MitigationManagerApi {
       ip,
       hostgroup,
       started_at: at,
-      cause: 'attack test',
+      cause: parseCause('attack test'),
     });
   }
 

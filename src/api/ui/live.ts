@@ -19,6 +19,7 @@ import type { ExporterStats } from '../../capture/index.js';
 import type { HostRates } from '../../detection/types.js';
 import type { HistoryAttack } from '../../history/types.js';
 import type { TrafficHistory, TrafficSeries } from '../../history/traffic.js';
+import { causeText } from '../../mitigation/cause.js';
 import type { Mitigation } from '../../mitigation/types.js';
 import { parseIp } from '../../config/values.js';
 import { HttpError, send } from '../server.js';
@@ -214,6 +215,7 @@ export class LiveEvents implements ConsoleRoute {
 function mitigationJson(m: Mitigation): Record<string, unknown> {
   return {
     ...m,
+    cause: causeText(m.cause),
     started_at: new Date(m.started_at).toISOString(),
     expires_at: m.expires_at === null ? null : new Date(m.expires_at).toISOString(),
   };

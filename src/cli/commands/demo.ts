@@ -10,6 +10,7 @@ import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags, type Command } from '../command.js';
+import { causeText } from '../../mitigation/cause.js';
 import { thresholdText } from '../../detection/layout.js';
 
 const help = `Usage: breakwater demo [--keep] [--seconds N] [--stay]
@@ -147,7 +148,7 @@ actions:
     );
     daemon.manager.on('added', (m) =>
       say(
-        `announce: ${m.kind} ${m.kind === 'flowspec' ? JSON.stringify(m.rule) : m.prefix} (cause: ${m.cause})`,
+        `announce: ${m.kind} ${m.kind === 'flowspec' ? JSON.stringify(m.rule) : m.prefix} (cause: ${causeText(m.cause)})`,
       ),
     );
     daemon.manager.on('removed', (m, reason) => say(`withdraw: ${m.kind} ${m.prefix} (${reason})`));

@@ -18,6 +18,7 @@ import {
   WHITELIST,
   type Step,
 } from './world.js';
+import { causeText } from '../../../src/mitigation/cause.js';
 
 export interface Failure {
   readonly step: number;
@@ -111,16 +112,16 @@ function auditProblem(sys: LifecycleSystem, model: LifecycleModel): string | nul
 /** Every mitigation has an owner (a host ban, a hostgroup ban, the operator, the escalation loop) and the caps hold. */
 function ownerProblem(sys: LifecycleSystem): string | null {
   const list = sys.mgr.list();
-  const byCause = (p: string) => list.filter((m) => m.cause.startsWith(p)).length;
+  const byCause = (p: string) => list.filter((m) => causeText(m.cause).startsWith(p)).length;
   const owned = sys.mgr.audit().owned;
   if (byCause('attack ') !== owned)
     return `${byCause('attack ')} mitigation(s) of an attack cause, ${owned} owned by a host ban`;
   const hgOwned = sys.mgr.hostgroupBans().reduce((s, b) => s + b.uuids.size, 0);
   if (byCause('hostgroup ') !== hgOwned)
     return `${byCause('hostgroup ')} mitigation(s) of a hostgroup cause, ${hgOwned} owned by a hostgroup ban`;
-  const other = list.filter((m) => !/^(attack |hostgroup |manual$|escalation of )/.test(m.cause));
+  const other = list.filter((m) => !/^(attack |hostgroup |manual$|escalation of )/.test(causeText(m.cause)));
   if (other.length)
-    return `mitigations of no known owner: ${other.map((m) => `${m.prefix} (${m.cause})`).join(', ')}`;
+    return `mitigations of no known owner: ${other.map((m) => `${m.prefix} (${causeText(m.cause)})`).join(', ')}`;
   const c = sys.mgr.counts();
   if (c.blackhole > MAX_BLACKHOLES || c.flowspec > MAX_FLOWSPEC)
     return `caps exceeded: ${c.blackhole} blackhole(s), ${c.flowspec} FlowSpec rule(s)`;
