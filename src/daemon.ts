@@ -14,7 +14,8 @@ import { classifierOf, ConfigStore, defaultConfig, loadConfig } from './config/i
 import { configureLogging, logger } from './log.js';
 import { Collector, MirrorCapture } from './capture/index.js';
 import { createDetector } from './detection/index.js';
-import type { AttackRecord, DetectorImpl, HostgroupAttack } from './detection/index.js';
+import type { DetectorImpl, HostgroupAttack } from './detection/index.js';
+import { saveAttackPcap } from './detection/attack-pcap.js';
 import { rateText } from './detection/layout.js';
 import { createSpeaker, staticRoutesToDesired, type EmbeddedSpeaker } from './bgp/index.js';
 import type { DesiredRoute } from './bgp/types.js';
@@ -25,7 +26,8 @@ import { hostgroupAlertDocument, Notifier, notifyVia } from './notify/index.js';
 import { flowspecAdapter } from './mitigation/flowspec-adapter.js';
 import { EscalationLoop } from './escalation/loop.js';
 import { ApiServer } from './api/server.js';
-import { createMetrics, type ExporterStats as ExporterMetrics } from './api/metrics.js';
+import { createMetrics } from './api/metrics.js';
+import { captureEvents, captureRows, type CaptureSources } from './api/capture-metrics.js';
 import { DEFAULT_HISTORY } from './config/defaults.js';
 import { AttackHistory } from './history/store.js';
 import { AttackRecorder } from './history/recorder.js';
@@ -149,7 +151,7 @@ export class Daemon {
     this.detector.on('attack_started', (rec) => {
       this.attacksStarted++;
       void this.manager.onAttack(rec);
-      this.saveAttackPcap(rec);
+      void saveAttackPcap(this.config.state_dir, rec);
     });
     this.detector.on('attack_updated', (rec) => this.manager.onAttackUpdate(rec));
     this.detector.on('attack_finished', (rec) => this.manager.onAttackFinished(rec));
@@ -170,9 +172,16 @@ export class Daemon {
       coverage: (hg) => classifierOf(this.config).hostgroupByName(hg)?.actions.flowspec.coverage,
     });
 
+    const capture: CaptureSources = {
+      exporters: () => this.collector.stats().exporters,
+      counts: () => this.collector.decoder.counts(),
+      mirror: () => this.mirror?.stats() ?? null,
+      config: () => this.config.capture,
+      bucketsSaturated: () => this.detector.bucketsSaturated,
+    };
     const metrics = createMetrics({
-      captureStats: () => this.captureStats(),
-      captureEvents: () => this.captureEvents(),
+      captureStats: () => captureRows(capture),
+      captureEvents: () => captureEvents(capture),
       detector: this.detector,
       mitigations: () => this.manager.list(),
       refused: () => this.manager.refused,
@@ -345,12 +354,6 @@ export class Daemon {
     throw new Error(`cannot lock state dir ${dir}`);
   }
 
-  /**
-   * Capture statistics in the metrics' shape (one row per exporter). The sampling rate is
-   * the operator's override for the exporter, else the rate learned from its data (sFlow
-   * samples, NetFlow/IPFIX options or headers; the first if there are several), else the
-   * configured default.
-   */
   private saturationTimer: NodeJS.Timeout | null = null;
 
   /**
@@ -368,68 +371,6 @@ export class Daemon {
       seen = n;
     }, 10_000);
     this.saturationTimer.unref();
-  }
-
-  /** Capture-wide counts for /metrics (breakwater_capture_events_total and the unknown-source series). */
-  private captureEvents(): Record<string, number> {
-    const c = this.collector.decoder.counts();
-    return {
-      unknown_source: c.unknownSource,
-      refused_exporter: c.refusedExporter,
-      evicted_exporter: c.evictedExporter,
-      template_refused: c.templateRefused,
-      bad_sampling_rate: c.badSamplingRate,
-      record_out_of_bounds: c.recordOutOfBounds,
-      record_rate_limited: c.recordRateLimited,
-      internal_error: c.internalError,
-      bucket_saturated: this.detector.bucketsSaturated,
-    };
-  }
-
-  private captureStats(): ExporterMetrics[] {
-    const rows: ExporterMetrics[] = [];
-    const cap = this.config.capture;
-    if (this.mirror) {
-      const m = this.mirror.stats();
-      rows.push({
-        exporter: m.source,
-        protocol: 'mirror',
-        datagrams: m.frames,
-        records: m.ipFrames,
-        malformed: m.malformed,
-        dropped: Math.max(0, m.kernelDropped),
-        sampling_rate: 1,
-        last_seen_ms: m.lastSeenMs,
-      });
-    }
-    return rows.concat(
-      this.collector.stats().exporters.map((e) => ({
-        exporter: e.exporter,
-        protocol: e.formats.join('+') || 'unknown',
-        datagrams: e.datagrams,
-        records: e.records,
-        malformed: e.malformed,
-        dropped: e.pendingDropped + e.outOfBounds + e.rateLimited,
-        sampling_rate:
-          cap.sampling_overrides[e.exporter] ?? Object.values(e.sampling)[0] ?? cap.default_sampling_rate,
-        last_seen_ms: e.lastSeenMs,
-      })),
-    );
-  }
-
-  /** The attack's own packet headers (mirror, sFlow) as its fingerprint: state_dir/attacks/<uuid>.pcap. */
-  private saveAttackPcap(rec: AttackRecord): void {
-    if (!rec.pcap) return;
-    const dir = join(this.config.state_dir, 'attacks');
-    mkdir(dir, { recursive: true })
-      .then(() => writeFile(join(dir, `${rec.uuid}.pcap`), rec.pcap!))
-      .then(
-        () =>
-          log.info(
-            `attack ${rec.uuid} on ${rec.ip}: ${rec.samples.length} sample(s) written to ${join(dir, `${rec.uuid}.pcap`)}`,
-          ),
-        (e: Error) => log.warn(`attack ${rec.uuid}: cannot write its pcap: ${e.message}`),
-      );
   }
 
   private hostgroupAlert(action: 'ban' | 'unban', a: HostgroupAttack): void {

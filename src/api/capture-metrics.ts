@@ -1,0 +1,76 @@
+/**
+ * Capture statistics in the metrics' shape (metrics.ts ExporterStats rows and the
+ * breakwater_capture_events_total counts), from the collector, the live mirror and the
+ * detector's saturation count. Pure over what the sources report; the daemon wires them.
+ */
+import type { Collector, MirrorCapture } from '../capture/index.js';
+import type { CaptureConfig } from '../config/types.js';
+import type { ExporterStats } from './metrics.js';
+
+type CollectorStats = ReturnType<Collector['stats']>;
+type MirrorCaptureStats = ReturnType<MirrorCapture['stats']>;
+
+export interface CaptureSources {
+  /** The collector's per-exporter statistics. */
+  readonly exporters: () => CollectorStats['exporters'];
+  /** The decoder-wide refusal and drop counts. */
+  readonly counts: () => CollectorStats['counts'];
+  /** The live mirror, when one runs. */
+  readonly mirror: () => MirrorCaptureStats | null;
+  /** The current capture config (sampling overrides and default). */
+  readonly config: () => CaptureConfig;
+  /** Detection counter buckets saturated at 2^32-1 (detection/store.ts). */
+  readonly bucketsSaturated: () => number;
+}
+
+/**
+ * One row per exporter. The sampling rate is the operator's override for the exporter,
+ * else the rate learned from its data (sFlow samples, NetFlow/IPFIX options or headers;
+ * the first if there are several), else the configured default.
+ */
+export function captureRows(src: CaptureSources): ExporterStats[] {
+  const rows: ExporterStats[] = [];
+  const cap = src.config();
+  const m = src.mirror();
+  if (m) {
+    rows.push({
+      exporter: m.source,
+      protocol: 'mirror',
+      datagrams: m.frames,
+      records: m.ipFrames,
+      malformed: m.malformed,
+      dropped: Math.max(0, m.kernelDropped),
+      sampling_rate: 1,
+      last_seen_ms: m.lastSeenMs,
+    });
+  }
+  return rows.concat(
+    src.exporters().map((e) => ({
+      exporter: e.exporter,
+      protocol: e.formats.join('+') || 'unknown',
+      datagrams: e.datagrams,
+      records: e.records,
+      malformed: e.malformed,
+      dropped: e.pendingDropped + e.outOfBounds + e.rateLimited,
+      sampling_rate:
+        cap.sampling_overrides[e.exporter] ?? Object.values(e.sampling)[0] ?? cap.default_sampling_rate,
+      last_seen_ms: e.lastSeenMs,
+    })),
+  );
+}
+
+/** Capture-wide counts for /metrics (breakwater_capture_events_total and the unknown-source series). */
+export function captureEvents(src: CaptureSources): Record<string, number> {
+  const c = src.counts();
+  return {
+    unknown_source: c.unknownSource,
+    refused_exporter: c.refusedExporter,
+    evicted_exporter: c.evictedExporter,
+    template_refused: c.templateRefused,
+    bad_sampling_rate: c.badSamplingRate,
+    record_out_of_bounds: c.recordOutOfBounds,
+    record_rate_limited: c.recordRateLimited,
+    internal_error: c.internalError,
+    bucket_saturated: src.bucketsSaturated(),
+  };
+}
