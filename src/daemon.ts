@@ -1,10 +1,14 @@
 /**
  * The daemon: wires capture -> detection -> mitigation -> BGP speaker, the escalation loop
- * and the HTTP API, and owns the process lifecycle (signals, reload, clean stop).
+ * and the HTTP API, and owns the process lifecycle (signals, reload, clean stop). It holds
+ * no logic of its own: each part lives in its room, and `parts` below is the one list of
+ * them (src/lifecycle.ts), started in order, reconfigured in order, stopped in reverse.
  *
  * Order matters for safety: the journal is replayed and restored mitigations are in the
  * manager's set before the speaker starts, so the first UPDATE a router sees already holds
- * the full desired table (no withdraw-then-reannounce flap after a restart).
+ * the full desired table (no withdraw-then-reannounce flap after a restart). At a stop the
+ * API and intake go first, the speaker (withdrawals, unless graceful restart) and the
+ * journal (flushed, closed) last.
  */
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +16,7 @@ import { prefixToString } from './wire/addr.js';
 import type { Config } from './config/types.js';
 import { classifierOf, ConfigStore, defaultConfig, loadConfig } from './config/index.js';
 import { configureLogging, logger } from './log.js';
+import { type Component, reconfigureAll, startAll, stopAll } from './lifecycle.js';
 import { Collector, MirrorCapture } from './capture/index.js';
 import { createDetector } from './detection/index.js';
 import type { DetectorImpl, HostgroupAttack } from './detection/index.js';
@@ -21,9 +26,9 @@ import { createSpeaker, staticRoutesToDesired, type EmbeddedSpeaker } from './bg
 import type { DesiredRoute } from './bgp/types.js';
 import { staticFlowspecToDesired } from './flowspec/index.js';
 import { MitigationManager } from './mitigation/manager.js';
-import { Journal } from './mitigation/journal.js';
-import { hostgroupAlertDocument, Notifier, notifyVia } from './notify/index.js';
+import { Journal, type ReplayResult } from './mitigation/journal.js';
 import { flowspecAdapter } from './mitigation/flowspec-adapter.js';
+import { hostgroupAlertDocument, Notifier, notifyVia } from './notify/index.js';
 import { EscalationLoop } from './escalation/loop.js';
 import { ApiServer } from './api/server.js';
 import { createMetrics } from './api/metrics.js';
@@ -112,6 +117,85 @@ export class Daemon {
     } else this.staticRoutes = routes;
   }
 
+  /**
+   * The running parts in start order; stopped in reverse (lifecycle.ts). Each tolerates a
+   * part not built (a start that failed early) and a stop before its start.
+   */
+  private readonly parts: readonly Component[] = [
+    // Opened (replayed) by build(); closed last, after every change is flushed.
+    { name: 'journal', start: () => undefined, stop: () => this.journal?.close() },
+    { name: 'attack history', start: () => undefined, stop: () => this.history?.close() },
+    {
+      name: 'bgp speaker',
+      // Routes first, then sessions: a peer that comes up gets the whole table at once.
+      start: () => {
+        this.speaker.sync(this.desiredRoutes());
+        return this.speaker.start();
+      },
+      stop: () => this.speaker?.stop(),
+      reconfigure: (cfg) =>
+        void this.speaker
+          .reconfigure(cfg)
+          .catch((e: Error) => log.error(`BGP reconfigure failed: ${e.message}`)),
+    },
+    {
+      name: 'collector',
+      start: () => this.collector.start(),
+      stop: () => this.collector?.stop(),
+      reconfigure: (cfg) => {
+        this.collector.setSampling(cfg.capture.default_sampling_rate, cfg.capture.sampling_overrides);
+        this.collector.setAdmission({
+          exporters: cfg.capture.exporters,
+          maxLinkBps: cfg.capture.max_link_bps,
+        });
+      },
+    },
+    {
+      name: 'mirror capture',
+      start: async () => {
+        if (!this.mirror) return;
+        await this.mirror.start();
+        log.info(`reading mirrored frames from ${this.config.capture.mirror_interface} through tcpdump`);
+      },
+      stop: () => this.mirror?.stop(),
+    },
+    {
+      name: 'detection',
+      start: () => this.detector.start(),
+      stop: () => this.detector?.stop(),
+      reconfigure: (cfg) => this.detector.reconfigure(cfg),
+    },
+    { name: 'saturation watch', start: () => this.watchSaturation(), stop: () => this.unwatchSaturation() },
+    { name: 'traffic history', start: () => this.traffic.start(), stop: () => this.traffic?.stop() },
+    {
+      name: 'mitigation',
+      start: () => this.manager.start(),
+      stop: () => this.manager?.stop(),
+      reconfigure: (cfg) => this.manager.reconfigure(cfg),
+    },
+    {
+      name: 'escalation',
+      start: () => this.escalation.start(), // adopts the restored escalations first
+      stop: () => this.escalation?.stop(),
+      reconfigure: (cfg) => this.escalation.reconfigure(cfg),
+    },
+    {
+      name: 'exports',
+      start: () => this.exports.configure(this.config),
+      stop: () => this.exports?.stop(),
+      reconfigure: (cfg) => this.exports.configure(cfg),
+    },
+    {
+      name: 'api',
+      start: () => this.api?.listen(),
+      stop: async () => {
+        this.live?.close();
+        await this.api?.close();
+      },
+      reconfigure: (cfg) => this.api?.reconfigure(cfg),
+    },
+  ];
+
   async start(): Promise<void> {
     const cfg = this.config;
     configureLogging(cfg.logging);
@@ -120,7 +204,19 @@ export class Daemon {
     log.info(
       `starting: config ${cfg.file}, state in ${cfg.state_dir}, ${cfg.hostgroups.length} hostgroup(s), ${cfg.networks.length} network(s)${cfg.detection.dry_run ? ', DRY RUN (nothing is announced)' : ''}`,
     );
+    await this.build(cfg);
+    await startAll(this.parts);
+    this.store.subscribe((next) => {
+      const prev = this.config;
+      this.learned.reconfigure(next.networks_from_bgp);
+      this.effective = withLearned(next, this.learned.list());
+      this.applyConfig(this.effective, prev);
+    });
+    log.info('ready');
+  }
 
+  /** Every part built and wired (nothing listens or runs yet); the journal replayed into the manager. */
+  private async build(cfg: Config): Promise<void> {
     this.detector = createDetector(cfg);
     this.notifier = new Notifier({
       concurrency: cfg.mitigation.notify_concurrency,
@@ -130,9 +226,83 @@ export class Daemon {
     this.journal = journal;
     for (const p of replay.problems) log.error(`journal: ${p}`);
     this.speaker = createSpeaker(cfg);
+    await this.buildMitigation(cfg, replay);
+    this.computeStatic(cfg);
+    this.wireDetection();
+    const hist = cfg.history ?? DEFAULT_HISTORY;
+    this.history = await AttackHistory.open({
+      dir: join(cfg.state_dir, 'history'),
+      maxBytes: hist.max_bytes,
+      maxAgeMs: hist.max_age_ms,
+    });
+    this.recorder = new AttackRecorder(this.history, {
+      detector: this.detector,
+      manager: this.manager,
+      coverage: (hg) => classifierOf(this.config).hostgroupByName(hg)?.actions.flowspec.coverage,
+    });
+    const metrics = this.buildMetrics();
+    this.exports = new Exports({
+      hostgroups: () => this.config.hostgroups.map((h) => h.name),
+      hostgroupRates: (n) => this.detector.hostgroupRates(n),
+      top: (n, unit, dir) => this.detector.top(n, unit, dir),
+      activeAttacks: () => this.detector.activeAttacks(),
+      hostRates: (ip) => this.detector.hostRates(ip),
+      attacksStarted: () => this.attacksStarted,
+    });
+    registerExportMetrics(metrics, () => this.exports.stats());
+    this.escalation = new EscalationLoop({
+      config: cfg,
+      manager: this.manager,
+      detector: this.detector,
+      registry: metrics,
+      notify: notifyVia(this.notifier, () => this.config),
+    });
+
+    // From here on `config` is this one (plus learned networks): a reload's subscriber still sees it as the previous one.
+    this.effective = cfg;
+    this.learned = new LearnedNetworks(cfg.networks_from_bgp, () => this.learnedChanged(), log);
+    this.speaker.onUpdate((peer, m) => this.learned.update(peer, m));
+    this.speaker.on('down', (peer) => this.learned.down(peer));
+
+    this.collector = new Collector(cfg.capture.listeners, this.detector.sink, {
+      stateDir: cfg.state_dir,
+      receiveBufferBytes: cfg.capture.receive_buffer_bytes,
+      defaultSamplingRate: cfg.capture.default_sampling_rate,
+      samplingOverrides: cfg.capture.sampling_overrides,
+      admit: { exporters: cfg.capture.exporters, maxLinkBps: cfg.capture.max_link_bps },
+    });
+    if (cfg.capture.mirror_interface)
+      this.mirror = new MirrorCapture(cfg.capture.mirror_interface, this.detector.sink);
+    this.traffic = new TrafficHistory(() => this.detector.totals());
+    this.hostgroupTraffic = new HostgroupTraffic(
+      () => this.config.hostgroups.map((h) => h.name),
+      (name) => this.detector.hostgroupRates(name),
+    );
+    this.traffic.onPoint((t) => this.hostgroupTraffic.sample(t));
+
+    if (cfg.api.enabled) {
+      this.api = new ApiServer({
+        config: () => this.config,
+        manager: this.manager,
+        detector: this.detector,
+        bgpStatus: () => this.speaker.status(),
+        reload: async () => {
+          const r = this.reload();
+          if (!r.ok) throw new Error(r.errors.join('; '));
+        },
+        escalations: () => this.escalation.list(),
+        metrics,
+        hook: this.consoleHook(),
+        history: (q) => this.history.query(q),
+      });
+    }
+  }
+
+  /** The mitigation manager over the journal, with the replayed mitigations restored. */
+  private async buildMitigation(cfg: Config, replay: ReplayResult): Promise<void> {
     this.manager = new MitigationManager({
       cfg,
-      journal,
+      journal: this.journal,
       notifier: this.notifier,
       flowspec: flowspecAdapter,
       stillAttacking: (ip) => this.detector.stillAttacking(ip),
@@ -146,8 +316,10 @@ export class Daemon {
       notifyWanted: () => this.exports?.wantsNotify() ?? false,
     });
     await this.manager.restore(replay.mitigations);
-    this.computeStatic(cfg);
+  }
 
+  /** Detection's events to mitigation (and the attack's pcap to the state dir). */
+  private wireDetection(): void {
     this.detector.on('attack_started', (rec) => {
       this.attacksStarted++;
       void this.manager.onAttack(rec);
@@ -158,20 +330,11 @@ export class Daemon {
     // Hostgroup-total thresholds alert with alert_scope "hostgroup"; they never ban a host.
     // With actions.hostgroup the manager mitigates the hostgroup (and notifies ban / unban
     // with the ban's life, not the attack's).
-    this.detector.onHostgroup('attack_started', (a) => this.hostgroupAlert('ban', a));
-    this.detector.onHostgroup('attack_finished', (a) => this.hostgroupAlert('unban', a));
-    const hist = cfg.history ?? DEFAULT_HISTORY;
-    this.history = await AttackHistory.open({
-      dir: join(cfg.state_dir, 'history'),
-      maxBytes: hist.max_bytes,
-      maxAgeMs: hist.max_age_ms,
-    });
-    this.recorder = new AttackRecorder(this.history, {
-      detector: this.detector,
-      manager: this.manager,
-      coverage: (hg) => classifierOf(this.config).hostgroupByName(hg)?.actions.flowspec.coverage,
-    });
+    this.detector.onHostgroup('attack_started', (a) => this.hostgroupAttack('ban', a));
+    this.detector.onHostgroup('attack_finished', (a) => this.hostgroupAttack('unban', a));
+  }
 
+  private buildMetrics(): ReturnType<typeof createMetrics> {
     const capture: CaptureSources = {
       exporters: () => this.collector.stats().exporters,
       counts: () => this.collector.decoder.counts(),
@@ -196,82 +359,7 @@ export class Daemon {
       () => this.history.stats,
       () => this.recorder.counts(),
     );
-    this.exports = new Exports({
-      hostgroups: () => this.config.hostgroups.map((h) => h.name),
-      hostgroupRates: (n) => this.detector.hostgroupRates(n),
-      top: (n, unit, dir) => this.detector.top(n, unit, dir),
-      activeAttacks: () => this.detector.activeAttacks(),
-      hostRates: (ip) => this.detector.hostRates(ip),
-      attacksStarted: () => this.attacksStarted,
-    });
-    registerExportMetrics(metrics, () => this.exports.stats());
-    this.escalation = new EscalationLoop({
-      config: cfg,
-      manager: this.manager,
-      detector: this.detector,
-      registry: metrics,
-      notify: notifyVia(this.notifier, () => this.config),
-    });
-
-    // From here on `config` is this one (plus learned networks): a reload's subscriber still sees it as the previous one.
-    this.effective = cfg;
-    this.learned = new LearnedNetworks(cfg.networks_from_bgp, () => this.learnedChanged(), log);
-    this.speaker.onUpdate((peer, m) => this.learned.update(peer, m));
-    this.speaker.on('down', (peer) => this.learned.down(peer));
-    // Routes first, then sessions: a peer that comes up gets the whole table at once.
-    this.speaker.sync(this.desiredRoutes());
-    await this.speaker.start();
-
-    this.collector = new Collector(cfg.capture.listeners, this.detector.sink, {
-      stateDir: cfg.state_dir,
-      receiveBufferBytes: cfg.capture.receive_buffer_bytes,
-      defaultSamplingRate: cfg.capture.default_sampling_rate,
-      samplingOverrides: cfg.capture.sampling_overrides,
-      admit: { exporters: cfg.capture.exporters, maxLinkBps: cfg.capture.max_link_bps },
-    });
-    await this.collector.start();
-    if (cfg.capture.mirror_interface) {
-      this.mirror = new MirrorCapture(cfg.capture.mirror_interface, this.detector.sink);
-      await this.mirror.start();
-      log.info(`reading mirrored frames from ${cfg.capture.mirror_interface} through tcpdump`);
-    }
-    this.detector.start();
-    this.watchSaturation();
-    this.traffic = new TrafficHistory(() => this.detector.totals());
-    this.hostgroupTraffic = new HostgroupTraffic(
-      () => this.config.hostgroups.map((h) => h.name),
-      (name) => this.detector.hostgroupRates(name),
-    );
-    this.traffic.onPoint((t) => this.hostgroupTraffic.sample(t));
-    this.traffic.start();
-    this.manager.start();
-    this.escalation.start(); // adopts the restored escalations first
-    this.exports.configure(cfg);
-
-    if (cfg.api.enabled) {
-      this.api = new ApiServer({
-        config: () => this.config,
-        manager: this.manager,
-        detector: this.detector,
-        bgpStatus: () => this.speaker.status(),
-        reload: async () => {
-          const r = this.reload();
-          if (!r.ok) throw new Error(r.errors.join('; '));
-        },
-        escalations: () => this.escalation.list(),
-        metrics,
-        hook: this.consoleHook(),
-        history: (q) => this.history.query(q),
-      });
-      await this.api.listen();
-    }
-    this.store.subscribe((next) => {
-      const prev = this.config;
-      this.learned.reconfigure(next.networks_from_bgp);
-      this.effective = withLearned(next, this.learned.list());
-      this.applyConfig(this.effective, prev);
-    });
-    log.info('ready');
+    return metrics;
   }
 
   /** The console on the API listener: static files, live events, attack history. */
@@ -316,14 +404,7 @@ export class Daemon {
     if (cfg.api.host !== prev.api.host || cfg.api.port !== prev.api.port)
       log.warn('api listen address changed: it takes effect at the next restart');
     if (cfg.state_dir !== prev.state_dir) log.warn('state_dir changed: it takes effect at the next restart');
-    this.speaker.reconfigure(cfg).catch((e: Error) => log.error(`BGP reconfigure failed: ${e.message}`));
-    this.api?.reconfigure(cfg);
-    this.detector.reconfigure(cfg);
-    this.manager.reconfigure(cfg);
-    this.escalation.reconfigure(cfg);
-    this.exports.configure(cfg);
-    this.collector.setSampling(cfg.capture.default_sampling_rate, cfg.capture.sampling_overrides);
-    this.collector.setAdmission({ exporters: cfg.capture.exporters, maxLinkBps: cfg.capture.max_link_bps });
+    reconfigureAll(this.parts, cfg);
     this.computeStatic(cfg);
     this.speaker.sync(this.desiredRoutes());
   }
@@ -373,7 +454,16 @@ export class Daemon {
     this.saturationTimer.unref();
   }
 
-  private hostgroupAlert(action: 'ban' | 'unban', a: HostgroupAttack): void {
+  private unwatchSaturation(): void {
+    if (this.saturationTimer) clearInterval(this.saturationTimer);
+    this.saturationTimer = null;
+  }
+
+  /**
+   * A hostgroup-total attack started ('ban') or ended ('unban'): to the manager when its
+   * hostgroup is mitigated as one (or a hostgroup-scope ban holds), else only its alert.
+   */
+  private hostgroupAttack(action: 'ban' | 'unban', a: HostgroupAttack): void {
     const what = `${a.direction} ${a.cls} ${rateText(a.value, a.unit)} (threshold ${rateText(a.threshold, a.unit)}, peak ${rateText(a.peak, a.unit)})`;
     if (action === 'ban')
       log.warn(`hostgroup ${a.hostgroup}: total traffic over its hostgroup threshold: ${what}`);
@@ -390,24 +480,12 @@ export class Daemon {
     if (hg) this.notifier.notify(hostgroupAlertDocument(action, a), hg.actions.notify);
   }
 
-  /** Clean stop: stop intake, withdraw routes (unless graceful restart), close the journal. */
+  /** Clean stop: every part in reverse start order (API and intake first, routes withdrawn unless graceful restart, the journal last). */
   stop(reason = 'stop requested'): Promise<void> {
     this.stopping ??= (async () => {
       log.info(`stopping: ${reason}`);
-      this.live?.close();
-      await this.api?.close();
-      this.traffic?.stop();
-      await this.escalation?.stop();
-      await this.collector?.stop();
-      await this.mirror?.stop();
-      this.detector?.stop();
-      if (this.saturationTimer) clearInterval(this.saturationTimer);
-      this.exports?.stop();
       if (this.learnedTimer) clearTimeout(this.learnedTimer);
-      this.manager?.stop();
-      await this.history?.close();
-      await this.speaker?.stop();
-      await this.journal?.close();
+      await stopAll(this.parts, log);
       if (this.pidFile) await unlink(this.pidFile).catch(() => undefined);
       log.info('stopped');
     })();
