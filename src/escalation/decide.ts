@@ -86,7 +86,7 @@ export interface EscalationAttrs {
 }
 
 /** 'manager' is set by the shell when the mitigation manager refuses the add. */
-export type RefuseReason =
+type RefuseReason =
   | 'whitelist'
   | 'outside_networks'
   | 'max_prefixes'
@@ -96,7 +96,7 @@ export type RefuseReason =
   | 'crosses_hostgroups'
   | 'manager';
 
-export type DeescalateReason =
+type DeescalateReason =
   | 'unbanned'
   | 'below_thresholds'
   | 'disabled'
@@ -168,7 +168,7 @@ function compareAddr(a: Addr, b: Addr): number {
 }
 
 /** The covering prefix of `addr` under `rule`, or null when the length is not usable. */
-export function coveringPrefix(addr: Addr, rule: EscalationAction): Prefix | null {
+function coveringPrefix(addr: Addr, rule: EscalationAction): Prefix | null {
   const len = addr.family === 4 ? rule.prefix_length.ipv4 : rule.prefix_length.ipv6;
   const max = addrBits(addr.family);
   // A host-length "escalation" would be the blackhole's own route again (same key).
@@ -176,7 +176,7 @@ export function coveringPrefix(addr: Addr, rule: EscalationAction): Prefix | nul
   return { family: addr.family, bytes: maskBytes(addr.bytes, len), len };
 }
 
-export function attrsFor(family: 4 | 6, rule: EscalationAction): EscalationAttrs {
+function attrsFor(family: 4 | 6, rule: EscalationAction): EscalationAttrs {
   return {
     next_hop: family === 4 ? rule.next_hop.ipv4 : rule.next_hop.ipv6,
     communities: rule.communities,
@@ -294,7 +294,10 @@ export function decide(input: DecideInput): Decision[] {
     insideOf.set(e, []);
     const shape = `${e.net.family}/${e.net.len}`;
     let m = byShape.get(shape);
-    if (!m) byShape.set(shape, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      byShape.set(shape, m);
+    }
     const k = bytesKey(e.net.bytes);
     const list = m.get(k);
     if (list) list.push(e);

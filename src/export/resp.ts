@@ -150,8 +150,9 @@ export class RedisClient {
     const s = this.sock;
     if (!s) return Promise.reject(new Error('not connected'));
     if (cmds.length === 0) return Promise.resolve([]);
+    // One pending reply per command, in order (RESP answers in the order it was asked).
     const out = cmds.map(
-      (c) => new Promise<Reply>((resolve, reject) => this.pending.push({ resolve, reject })),
+      () => new Promise<Reply>((resolve, reject) => this.pending.push({ resolve, reject })),
     );
     s.setTimeout(this.timeoutMs);
     s.write(cmds.map(encodeCommand).join(''));

@@ -52,7 +52,7 @@ const STEM: Record<TrafficClass, string> = {
 };
 const CLASSES: readonly TrafficClass[] = ['total', 'tcp', 'tcp_syn', 'udp', 'icmp', 'fragmented'];
 
-export function rateRows(r: HostRates): RateRow[] {
+function rateRows(r: HostRates): RateRow[] {
   const out: RateRow[] = [];
   const o = r as unknown as Record<string, number>;
   for (const direction of ['incoming', 'outgoing'] as const) {

@@ -32,7 +32,7 @@ function withBit(b: Uint8Array, i: number): Uint8Array {
 }
 
 /** The two halves of a prefix (len + 1). */
-export function halves(p: Prefix): [Prefix, Prefix] {
+function halves(p: Prefix): [Prefix, Prefix] {
   const len = p.len + 1;
   return [
     { family: p.family, bytes: maskBytes(p.bytes, len), len },
@@ -53,7 +53,7 @@ export function subtractPrefixes(p: Prefix, holes: readonly Prefix[]): Prefix[] 
 }
 
 /** The longest prefix holding every host (all of one family, at least one). */
-export function commonPrefix(hosts: readonly { bytes: Uint8Array }[], family: 4 | 6): Prefix {
+function commonPrefix(hosts: readonly { bytes: Uint8Array }[], family: 4 | 6): Prefix {
   const first = hosts[0]!.bytes;
   const max = bitsOf(family);
   let len = 0;
@@ -96,9 +96,9 @@ export function coveringPrefixes(
   for (const h of hosts) {
     const w = sorted.find((p) => p.family === h.family && prefixContains(p, h.bytes));
     if (!w) continue;
-    let l = byWithin.get(w);
-    if (!l) byWithin.set(w, (l = []));
-    l.push(h);
+    const l = byWithin.get(w);
+    if (l) l.push(h);
+    else byWithin.set(w, [h]);
   }
   let groups = [...byWithin.entries()].map(([w, l]) => group(l, w.family));
   groups.sort((a, b) => b.weight - a.weight || cmp(a.prefix, b.prefix));
@@ -113,10 +113,8 @@ export function coveringPrefixes(
     let bestSplit: [Group, Group] | null = null;
     groups.forEach((g, i) => {
       if (g.prefix.len >= bitsOf(g.prefix.family)) return;
-      const split = g.hosts.reduce<[WeightedHost[], WeightedHost[]]>(
-        (acc, h) => (acc[bit(h.bytes, g.prefix.len)]!.push(h), acc),
-        [[], []],
-      );
+      const split: [WeightedHost[], WeightedHost[]] = [[], []];
+      for (const h of g.hosts) split[bit(h.bytes, g.prefix.len)]!.push(h);
       // The tight prefix's next bit differs between its hosts, so both sides are non-empty.
       const a = group(split[0], g.prefix.family);
       const b = group(split[1], g.prefix.family);

@@ -63,7 +63,7 @@ const keptLines = new TurnLines(
   (n, a, b) => `${n} more ban(s) kept while their attacks go on (${a} .. ${b})`,
 );
 
-export { unicastRoute, type FlowspecAdapter, type FlowspecRule, type JournalSink } from './set.js';
+export type { FlowspecAdapter, FlowspecRule } from './set.js';
 export type { AttackSummary } from './bans.js';
 
 export interface ManagerOptions {
@@ -299,7 +299,7 @@ export class MitigationManager implements MitigationManagerApi {
         this.addQueue = [];
         try {
           const results = await this.set.addMany(batch.map((b) => b.input));
-          batch.forEach((b, i) => b.resolve(results[i]!));
+          for (const [i, b] of batch.entries()) b.resolve(results[i]!);
         } catch (e) {
           for (const b of batch) b.reject(e as Error);
         }
@@ -319,7 +319,7 @@ export class MitigationManager implements MitigationManagerApi {
           const done = await this.set.batch(() =>
             Promise.all(batch.map((b) => this.removeUnlocked(b.uuid, b.reason))),
           );
-          batch.forEach((b, i) => b.resolve(done[i]!));
+          for (const [i, b] of batch.entries()) b.resolve(done[i]!);
         } catch (e) {
           for (const b of batch) b.reject(e as Error);
         }
@@ -445,9 +445,9 @@ export class MitigationManager implements MitigationManagerApi {
   onAttack(rec: AttackRecord): Promise<void> {
     if (!this.tracked.has(rec.uuid)) {
       this.tracked.set(rec.uuid, { rec, ban: null, finishedAt: null, lastBan: null });
-      let set = this.hostAttacks.get(rec.ip);
-      if (!set) this.hostAttacks.set(rec.ip, (set = new Set()));
-      set.add(rec.uuid);
+      const set = this.hostAttacks.get(rec.ip);
+      if (set) set.add(rec.uuid);
+      else this.hostAttacks.set(rec.ip, new Set([rec.uuid]));
     }
     // Attacks queue and are banned together when the lock comes free: a carpet bomb's
     // thousands of attack_started in one tick share one journal fsync instead of one each.

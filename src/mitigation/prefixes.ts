@@ -29,7 +29,7 @@ export function coveringNetwork(networks: readonly Prefix[], p: Prefix): Prefix 
 }
 
 /** A whitelisted prefix that overlaps p (so announcing p would hit a whitelisted address). */
-export function whitelistHit(whitelist: readonly Prefix[], p: Prefix): Prefix | undefined {
+function whitelistHit(whitelist: readonly Prefix[], p: Prefix): Prefix | undefined {
   return whitelist.find((w) => prefixesOverlap(w, p));
 }
 

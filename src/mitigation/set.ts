@@ -499,7 +499,7 @@ function describe(m: Mitigation): string {
 }
 
 /** Unicast route of a blackhole/escalation, with the attributes stored at announcement. */
-export function unicastRoute(m: Mitigation): DesiredRoute | undefined {
+function unicastRoute(m: Mitigation): DesiredRoute | undefined {
   const p = parsePrefix(m.prefix);
   if (typeof p === 'string') return undefined;
   return desiredRoute({

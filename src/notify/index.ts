@@ -19,19 +19,10 @@ export {
   hostgroupAttackDetails,
   hostgroupBanDocument,
   hostgroupDocument,
-  type HostBanNotice,
-  type HostgroupBanNotice,
   type NotifyActionName,
   type NotifyDocument,
 } from './documents.js';
-export {
-  legacyArgs,
-  Notifier,
-  textReport,
-  type NotifierApi,
-  type NotifierOptions,
-  type NotifyOutcome,
-} from './notifier.js';
+export { legacyArgs, Notifier, textReport, type NotifierApi } from './notifier.js';
 
 /** Where one document goes. */
 export interface NotifyTargets {
