@@ -9,7 +9,7 @@
  * refusing would leave the whole carpet bomb through. The pieces are the minimal CIDR
  * cover of prefix minus holes, so nothing whitelisted is ever covered.
  */
-import { maskBytes, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
+import { addrBits, maskBytes, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
 import { prefixCovers, prefixesOverlap } from './prefixes.js';
 
 /** An attacked address and how much of the attack it took (sampled packets, say). */
@@ -19,7 +19,7 @@ export interface WeightedHost {
   readonly weight: number;
 }
 
-const bitsOf = (f: 4 | 6) => (f === 4 ? 32 : 128);
+const bitsOf = addrBits;
 
 function bit(b: Uint8Array, i: number): number {
   return (b[i >> 3]! >> (7 - (i & 7))) & 1;

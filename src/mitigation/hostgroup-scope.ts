@@ -21,7 +21,7 @@ import type { Config, Hostgroup } from '../config/types.js';
 import type { FlowSample } from '../capture/flow.js';
 import type { HostgroupAttack } from '../detection/index.js';
 import { logger } from '../log.js';
-import { parseAddr, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
+import { addrToString, parseAddr, prefixContains, prefixToString, type Prefix } from '../wire/addr.js';
 import { coveringPrefixes, coveringPrefixOf, safeCover, type WeightedHost } from './cover.js';
 import {
   hostgroupAttackDetails,
@@ -30,7 +30,7 @@ import {
   type NotifyDocument,
 } from '../notify/index.js';
 import { causeText, hostgroupCause, sameCause, type HostgroupCause } from './cause.js';
-import { hostText, type FlowspecAdapter, type FlowspecRule, type MitigationSet } from './set.js';
+import type { FlowspecAdapter, FlowspecRule, MitigationSet } from './set.js';
 import { parsePrefix } from './prefixes.js';
 import type { AddResult, Mitigation } from './types.js';
 import type { AttackSummary } from './bans.js';
@@ -482,7 +482,7 @@ export class HostgroupScope {
       return {
         kind: 'flowspec' as const,
         prefix: dst,
-        ip: p ? hostText({ family: p.family, bytes: p.bytes, len: p.family === 4 ? 32 : 128 }) : dst,
+        ip: p ? addrToString(p) : dst,
         cause: b.cause,
         hostgroup: hg.name,
         expires_at: b.expiresAt,

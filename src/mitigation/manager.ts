@@ -16,7 +16,7 @@ import { classifierOf, type Classifier } from '../config/classifier.js';
 import type { Config, Hostgroup, PolicyActions } from '../config/types.js';
 import type { AttackDetails, AttackRecord, HostRates } from '../detection/types.js';
 import { logger, TurnLines } from '../log.js';
-import { prefixToString, type Prefix } from '../wire/addr.js';
+import { addrBits, addrToString, prefixToString, type Prefix } from '../wire/addr.js';
 import {
   attackSummary,
   banDetails,
@@ -34,9 +34,8 @@ import {
   type NotifyDocument,
 } from '../notify/index.js';
 import { attackCause, causeText, MANUAL, sameCause } from './cause.js';
-import { hostLength, parsePrefix } from './prefixes.js';
+import { parsePrefix } from './prefixes.js';
 import {
-  hostText,
   MitigationSet,
   type FlowspecAdapter,
   type FlowspecRule,
@@ -347,11 +346,11 @@ export class MitigationManager implements MitigationManagerApi {
   addManualBlackhole(ipText: string): Promise<AddResult> {
     const p = parsePrefix(ipText);
     if (typeof p === 'string') return Promise.resolve(this.set.refuse('invalid', p));
-    if (p.len !== hostLength(p.family))
+    if (p.len !== addrBits(p.family))
       return Promise.resolve(
         this.set.refuse(
           'invalid',
-          `a blackhole is one host (/${hostLength(p.family)}), not ${prefixToString(p)}`,
+          `a blackhole is one host (/${addrBits(p.family)}), not ${prefixToString(p)}`,
         ),
       );
     const hg = this.policy.hostgroupFor(p);
@@ -359,7 +358,7 @@ export class MitigationManager implements MitigationManagerApi {
     return this.add({
       kind: 'blackhole',
       prefix: prefixToString(p),
-      ip: hostText(p),
+      ip: addrToString(p),
       cause: MANUAL,
       hostgroup: hg?.name ?? 'default',
       expires_at: null,
@@ -378,7 +377,7 @@ export class MitigationManager implements MitigationManagerApi {
     return this.add({
       kind: 'flowspec',
       prefix: prefixToString(parsed.destination),
-      ip: hostText(parsed.destination),
+      ip: addrToString(parsed.destination),
       cause: MANUAL,
       hostgroup: hg?.name ?? 'default',
       expires_at: null,
@@ -581,8 +580,8 @@ export class MitigationManager implements MitigationManagerApi {
       this.dropUnbanned(t);
       return null;
     }
-    const hostPrefix: Prefix = { family: p.family, bytes: p.bytes, len: hostLength(p.family) };
-    const ipText = hostText(hostPrefix);
+    const hostPrefix: Prefix = { family: p.family, bytes: p.bytes, len: addrBits(p.family) };
+    const ipText = addrToString(hostPrefix);
     const held = this.bans.get(ipText);
     if (held) {
       if (held.rec === null) {

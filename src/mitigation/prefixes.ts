@@ -41,7 +41,3 @@ export function safetyError(cfg: Pick<Config, 'networks' | 'whitelist'>, p: Pref
   if (w) return `${text} overlaps whitelisted ${prefixToString(w)}`;
   return null;
 }
-
-export function hostLength(family: 4 | 6): number {
-  return family === 4 ? 32 : 128;
-}

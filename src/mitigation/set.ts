@@ -13,10 +13,10 @@ import type { FlowSample } from '../capture/flow.js';
 import type { Config } from '../config/types.js';
 import { communityText, parseExtendedCommunity } from '../config/values.js';
 import { logger, TurnLines } from '../log.js';
-import { parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
+import { addrBits, parseAddr, prefixToString, type Prefix } from '../wire/addr.js';
 import { causeText } from './cause.js';
 import type { JournalEntry } from './journal.js';
-import { hostLength, parsePrefix, safetyError } from './prefixes.js';
+import { parsePrefix, safetyError } from './prefixes.js';
 import type { AddResult, Mitigation, MitigationKind } from './types.js';
 
 const log = logger.child({ module: 'mitigation' });
@@ -311,10 +311,10 @@ export class MitigationSet {
       const p = parsePrefix(input.prefix);
       if (typeof p === 'string') return this.refuse('invalid', p);
       // A blackhole is one host, except a hostgroup-scope one (the covering prefix of attacked hosts).
-      if (input.kind === 'blackhole' && p.len !== hostLength(p.family) && input.cause.kind !== 'hostgroup') {
+      if (input.kind === 'blackhole' && p.len !== addrBits(p.family) && input.cause.kind !== 'hostgroup') {
         return this.refuse(
           'invalid',
-          `a blackhole is one host (/${hostLength(p.family)}), not ${input.prefix}`,
+          `a blackhole is one host (/${addrBits(p.family)}), not ${input.prefix}`,
         );
       }
       prefix = p;
@@ -481,11 +481,6 @@ export class MitigationSet {
 
 function flowspecIdentity(r: DesiredRoute): string {
   return `flowspec ${r.family} ${r.key}`;
-}
-
-/** "203.0.113.5" for 203.0.113.5/32. */
-export function hostText(p: Prefix): string {
-  return prefixToString(p).replace(/\/\d+$/, '');
 }
 
 function describe(m: Mitigation): string {
