@@ -25,6 +25,7 @@ import { classifierOf } from '../config/classifier.js';
 import type { Config } from '../config/types.js';
 import type { Detector, HostRates, TopUnit } from '../detection/types.js';
 import type { HostgroupAttack } from '../detection/attacks.js';
+import { buildHostRates } from '../detection/index.js';
 import { logger } from '../log.js';
 import { causeText } from '../mitigation/cause.js';
 import type { AttackSummary } from '../mitigation/manager.js';
@@ -496,7 +497,10 @@ export class ApiServer {
         const r = this.deps.detector?.hostRates(ip) ?? null;
         return {
           success: true,
-          object: r ?? zeroRates(ip, classifierOf(this.deps.config()).hostgroupFor(p)?.name ?? 'default'),
+          // A monitored host without traffic: the same shape as one with, all zero.
+          object:
+            r ??
+            buildHostRates(ip, classifierOf(this.deps.config()).hostgroupFor(p)?.name ?? 'default', () => 0),
         };
       }
       case 'host_counters': {
@@ -770,32 +774,6 @@ function isoTime(ms: number | null): string | null {
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
-}
-
-function zeroRates(ip: string, hostgroup: string): Record<string, unknown> {
-  const o: Record<string, unknown> = { ip, hostgroup };
-  for (const d of ['in', 'out']) {
-    for (const k of [
-      'packets',
-      'bytes',
-      'flows',
-      'tcp_packets',
-      'tcp_bytes',
-      'tcp_syn_packets',
-      'tcp_syn_bytes',
-      'udp_packets',
-      'udp_bytes',
-      'icmp_packets',
-      'icmp_bytes',
-      'fragmented_packets',
-      'fragmented_bytes',
-      'dropped_packets',
-      'dropped_bytes',
-    ]) {
-      o[`${d}_${k}`] = 0;
-    }
-  }
-  return o;
 }
 
 export function send(res: http.ServerResponse, status: number, body: unknown): void {

@@ -8,6 +8,7 @@ import { DetectorImpl, type DetectorOptions } from './detector.js';
 export * from './types.js';
 export { DetectorImpl, type DetectorOptions, type HostgroupAttack } from './detector.js';
 export { unbanDecision } from './unban.js';
+export { buildHostRates } from './report.js';
 export {
   classifyAttack,
   amplificationOf,
