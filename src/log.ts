@@ -156,9 +156,12 @@ export class TurnLines {
     private readonly summary: (more: number, first: string, last: string) => string,
   ) {}
 
-  /** Log `line` at info, or count it (`short` names it in the summary). */
-  info(line: string, short: string): void {
-    if (++this.n <= this.perTurn) this.log.info(line);
+  /**
+   * Log `line` at info, or count it (`short` names it in the summary). A function is called
+   * only when the line is written: past the turn's budget a bulk change builds no text.
+   */
+  info(line: string | (() => string), short: string): void {
+    if (++this.n <= this.perTurn) this.log.info(typeof line === 'string' ? line : line());
     else {
       if (this.first === '') this.first = short;
       this.last = short;

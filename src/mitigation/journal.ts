@@ -54,7 +54,8 @@ export interface ReplayResult {
 /** One checksummed line, `<crc32 hex> <json>\n` (also the attack history's record format). */
 export function sealLine(value: unknown): string {
   const json = JSON.stringify(value);
-  const sum = crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0');
+  // zlib.crc32 of a string is the CRC of its UTF-8 bytes: no Buffer per line.
+  const sum = crc32(json).toString(16).padStart(8, '0');
   return `${sum} ${json}\n`;
 }
 
@@ -62,7 +63,7 @@ export function sealLine(value: unknown): string {
 export function openLine(line: string): unknown {
   if (line.length < 10 || line[8] !== ' ') return undefined;
   const json = line.slice(9);
-  if (crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0') !== line.slice(0, 8)) return undefined;
+  if (crc32(json).toString(16).padStart(8, '0') !== line.slice(0, 8)) return undefined;
   try {
     return JSON.parse(json);
   } catch {
@@ -174,8 +175,13 @@ export class Journal {
   private fh: fsp.FileHandle | null = null;
   private readonly state = new Map<string, Mitigation>();
   private lines = 0;
-  private pending: { line: string; entry: JournalEntry; resolve: () => void; reject: (e: Error) => void }[] =
-    [];
+  /** Appends waiting for the next write: each is one or more lines that share one promise. */
+  private pending: {
+    lines: string;
+    entries: readonly JournalEntry[];
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }[] = [];
   private flushing: Promise<void> | null = null;
   private compacting: Promise<void> | null = null;
   private readonly compactMinLines: number;
@@ -233,9 +239,20 @@ export class Journal {
 
   /** Persist one change; resolves after it is on disk (fdatasync). */
   append(entry: JournalEntry): Promise<void> {
+    return this.appendMany([entry]);
+  }
+
+  /**
+   * Persist many changes with one promise (a bulk API call, a sweep): they are written and
+   * fsync'd together, so they are on disk together or refused together.
+   */
+  appendMany(entries: readonly JournalEntry[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('state journal is closed'));
+    if (entries.length === 0) return Promise.resolve();
+    let lines = '';
+    for (const e of entries) lines += encodeLine(e);
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ line: encodeLine(entry), entry, resolve, reject });
+      this.pending.push({ lines, entries, resolve, reject });
       if (!this.flushing) this.flushing = this.flushLoop();
     });
   }
@@ -254,7 +271,7 @@ export class Journal {
         try {
           const fh = this.fh;
           if (!fh) throw new Error('state journal is not open');
-          await fh.write(batch.map((b) => b.line).join(''));
+          await fh.write(batch.length === 1 ? batch[0]!.lines : batch.map((b) => b.lines).join(''));
           await fh.datasync();
           this.stats.fsyncs++;
         } catch (e) {
@@ -263,9 +280,9 @@ export class Journal {
           continue;
         }
         for (const b of batch) {
-          this.applyEntry(b.entry);
-          this.stats.appends++;
-          this.lines++;
+          for (const e of b.entries) this.applyEntry(e);
+          this.stats.appends += b.entries.length;
+          this.lines += b.entries.length;
           b.resolve();
         }
         if (this.lines > Math.max(this.compactMinLines, 4 * this.state.size)) await this.runCompaction();

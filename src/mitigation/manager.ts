@@ -119,16 +119,16 @@ export class MitigationManager implements MitigationManagerApi {
   private readonly ownerOf = new Map<string, Ban>();
   private readonly recent = new RecentAttacks(RECENT_ATTACKS);
   private chain: Promise<unknown> = Promise.resolve();
+  /** Adds waiting for the lock; each entry is one caller's list (a bulk PUT is one entry). */
   private addQueue: {
-    input: MitigationInput;
-    resolve: (r: AddResult) => void;
+    inputs: readonly MitigationInput[];
+    resolve: (r: AddResult[]) => void;
     reject: (e: Error) => void;
   }[] = [];
   private banQueue: { uuid: string; resolve: () => void; reject: (e: Error) => void }[] = [];
   private removeQueue: {
-    uuid: string;
-    reason: string;
-    resolve: (ok: boolean) => void;
+    items: readonly { uuid: string; reason: string }[];
+    resolve: (ok: boolean[]) => void;
     reject: (e: Error) => void;
   }[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -290,15 +290,25 @@ export class MitigationManager implements MitigationManagerApi {
    * for 32 in a row.
    */
   add(input: MitigationInput): Promise<AddResult> {
-    return new Promise<AddResult>((resolve, reject) => {
-      this.addQueue.push({ input, resolve, reject });
+    return this.addAll([input]).then((r) => r[0]!);
+  }
+
+  /** Many adds as one queue entry (answered in order); they share the batch's journal write. */
+  private addAll(inputs: readonly MitigationInput[]): Promise<AddResult[]> {
+    return new Promise<AddResult[]>((resolve, reject) => {
+      this.addQueue.push({ inputs, resolve, reject });
       if (this.addQueue.length > 1) return;
       void this.locked(async () => {
         const batch = this.addQueue;
         this.addQueue = [];
         try {
-          const results = await this.set.addMany(batch.map((b) => b.input));
-          for (const [i, b] of batch.entries()) b.resolve(results[i]!);
+          const all = batch.length === 1 ? batch[0]!.inputs : batch.flatMap((b) => b.inputs);
+          const results = await this.set.addMany(all);
+          let k = 0;
+          for (const b of batch) {
+            b.resolve(results.slice(k, k + b.inputs.length));
+            k += b.inputs.length;
+          }
         } catch (e) {
           for (const b of batch) b.reject(e as Error);
         }
@@ -308,17 +318,29 @@ export class MitigationManager implements MitigationManagerApi {
 
   /** Withdrawals queue up like adds and share a journal fsync. */
   remove(uuid: string, reason: string): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      this.removeQueue.push({ uuid, reason, resolve, reject });
+    return this.removeAll([{ uuid, reason }]).then((r) => r[0]!);
+  }
+
+  /** Withdraw many at once: their journal lines share one fsync. */
+  removeMany(uuids: readonly string[], reason: string): Promise<boolean[]> {
+    return this.removeAll(uuids.map((uuid) => ({ uuid, reason })));
+  }
+
+  private removeAll(items: readonly { uuid: string; reason: string }[]): Promise<boolean[]> {
+    return new Promise<boolean[]>((resolve, reject) => {
+      this.removeQueue.push({ items, resolve, reject });
       if (this.removeQueue.length > 1) return;
       void this.locked(async () => {
         const batch = this.removeQueue;
         this.removeQueue = [];
         try {
-          const done = await this.set.batch(() =>
-            Promise.all(batch.map((b) => this.removeUnlocked(b.uuid, b.reason))),
-          );
-          for (const [i, b] of batch.entries()) b.resolve(done[i]!);
+          const all = batch.length === 1 ? batch[0]!.items : batch.flatMap((b) => b.items);
+          const done = await this.set.batch(() => this.removeManyUnlocked(all));
+          let k = 0;
+          for (const b of batch) {
+            b.resolve(done.slice(k, k + b.items.length));
+            k += b.items.length;
+          }
         } catch (e) {
           for (const b of batch) b.reject(e as Error);
         }
@@ -326,14 +348,26 @@ export class MitigationManager implements MitigationManagerApi {
     });
   }
 
-  /** Withdraw many at once: their journal lines share one fsync. */
-  removeMany(uuids: readonly string[], reason: string): Promise<boolean[]> {
-    return Promise.all(uuids.map((u) => this.remove(u, reason)));
-  }
-
   /** PUT /blackhole with a list: each host as addManualBlackhole, answered item by item. */
   addManualBlackholes(ips: readonly string[]): Promise<AddResult[]> {
-    return Promise.all(ips.map((ip) => this.addManualBlackhole(ip)));
+    const results: (AddResult | null)[] = new Array(ips.length).fill(null);
+    const inputs: MitigationInput[] = [];
+    const at: number[] = [];
+    ips.forEach((ip, i) => {
+      const r = this.manualBlackholeInput(ip);
+      if ('ok' in r) results[i] = r;
+      else {
+        inputs.push(r);
+        at.push(i);
+      }
+    });
+    if (inputs.length === 0) return Promise.resolve(results as AddResult[]);
+    return this.addAll(inputs).then((added) => {
+      at.forEach((i, k) => {
+        results[i] = added[k]!;
+      });
+      return results as AddResult[];
+    });
   }
 
   desiredRoutes(): DesiredRoute[] {
@@ -344,19 +378,24 @@ export class MitigationManager implements MitigationManagerApi {
 
   /** PUT /blackhole/<ip>: a manual blackhole with the host's hostgroup attributes, no expiry. */
   addManualBlackhole(ipText: string): Promise<AddResult> {
+    const r = this.manualBlackholeInput(ipText);
+    return 'ok' in r ? Promise.resolve(r) : this.add(r);
+  }
+
+  /** What a manual blackhole of one host adds, or its refusal (the address parsed once). */
+  private manualBlackholeInput(ipText: string): MitigationInput | AddResult {
     const p = parsePrefix(ipText);
-    if (typeof p === 'string') return Promise.resolve(this.set.refuse('invalid', p));
+    if (typeof p === 'string') return this.set.refuse('invalid', p);
     if (p.len !== addrBits(p.family))
-      return Promise.resolve(
-        this.set.refuse(
-          'invalid',
-          `a blackhole is one host (/${addrBits(p.family)}), not ${prefixToString(p)}`,
-        ),
+      return this.set.refuse(
+        'invalid',
+        `a blackhole is one host (/${addrBits(p.family)}), not ${prefixToString(p)}`,
       );
     const hg = this.policy.hostgroupFor(p);
     const bh = hg?.actions.blackhole;
-    return this.add({
+    return {
       kind: 'blackhole',
+      parsed: p,
       prefix: prefixToString(p),
       ip: addrToString(p),
       cause: MANUAL,
@@ -366,7 +405,7 @@ export class MitigationManager implements MitigationManagerApi {
       communities: bh?.communities ?? [],
       large_communities: bh?.large_communities ?? [],
       extended_communities: bh?.extended_communities ?? [],
-    });
+    };
   }
 
   /** PUT /flowspec: a manual rule in FastNetMon's JSON shape, no expiry. */
@@ -526,16 +565,24 @@ export class MitigationManager implements MitigationManagerApi {
   }
 
   private async removeUnlocked(uuid: string, reason: string): Promise<boolean> {
-    if (!(await this.set.remove(uuid, reason))) return false;
-    this.scope.removed(uuid, reason);
-    const b = this.ownerOf.get(uuid);
-    this.ownerOf.delete(uuid);
-    if (b) {
-      b.uuids.delete(uuid);
-      // The operator withdrew the last route of an attack's ban: that ban is over.
-      if (b.uuids.size === 0 && reason !== 'expired') this.finishBan(b, reason);
-    }
-    return true;
+    return (await this.removeManyUnlocked([{ uuid, reason }]))[0]!;
+  }
+
+  /** Withdraw many (one journal write), then each one's ban bookkeeping. */
+  private async removeManyUnlocked(items: readonly { uuid: string; reason: string }[]): Promise<boolean[]> {
+    const gone = await this.set.removeMany(items);
+    return items.map(({ uuid, reason }, i) => {
+      if (!gone[i]) return false;
+      this.scope.removed(uuid, reason);
+      const b = this.ownerOf.get(uuid);
+      this.ownerOf.delete(uuid);
+      if (b) {
+        b.uuids.delete(uuid);
+        // The operator withdrew the last route of an attack's ban: that ban is over.
+        if (b.uuids.size === 0 && reason !== 'expired') this.finishBan(b, reason);
+      }
+      return true;
+    });
   }
 
   private ban(attackUuid: string): Promise<void> {
@@ -764,7 +811,7 @@ export class MitigationManager implements MitigationManagerApi {
             b.ip,
           );
         } else {
-          for (const u of [...b.uuids]) await this.removeUnlocked(u, 'expired');
+          await this.removeManyUnlocked([...b.uuids].map((uuid) => ({ uuid, reason: 'expired' })));
           this.finishBan(b, 'expired');
           // ban_time ran out while the attack goes on (unban_only_if_attack_finished off):
           // the host is banned again at once from the attack's latest record, as a new

@@ -51,10 +51,16 @@ export interface FlowspecAdapter {
 
 export interface JournalSink {
   append(entry: JournalEntry): Promise<void>;
+  /** Many entries with one write and one fsync (optional: append() each otherwise). */
+  appendMany?(entries: readonly JournalEntry[]): Promise<void>;
 }
 
 /** What add() takes: a mitigation without the fields the set assigns. */
-export type MitigationInput = Omit<Mitigation, 'uuid' | 'started_at' | 'dry_run'> & { uuid?: string };
+export type MitigationInput = Omit<Mitigation, 'uuid' | 'started_at' | 'dry_run'> & {
+  uuid?: string;
+  /** `prefix` already parsed by the caller (a bulk add parses each address once); not stored. */
+  parsed?: Prefix;
+};
 
 export type RefusalReason = 'outside_networks' | 'whitelisted' | 'cap' | 'invalid' | 'journal';
 
@@ -265,7 +271,7 @@ export class MitigationSet {
    */
   async addMany(inputs: readonly MitigationInput[]): Promise<AddResult[]> {
     const results: AddResult[] = new Array(inputs.length);
-    const staged: { i: number; m: Mitigation; route: DesiredRoute | undefined; id: string }[] = [];
+    const staged: (Staged & { readonly i: number })[] = [];
     const reserved = new Map<string, Mitigation>();
     const extra: Record<MitigationKind, number> = { blackhole: 0, flowspec: 0, escalation: 0 };
     inputs.forEach((input, i) => {
@@ -278,18 +284,22 @@ export class MitigationSet {
       }
     });
     if (staged.length === 0) return results;
-    const written = await Promise.allSettled(staged.map((x) => this.journalAppend({ op: 'add', m: x.m })));
+    // One journal write for the batch: on disk together, or refused together.
+    let failed: string | null = null;
+    await this.journalAppendMany(staged.map((x) => ({ op: 'add', m: x.m }) as const)).catch((e: Error) => {
+      failed = e.message;
+    });
+    if (failed !== null) {
+      const msg: string = failed;
+      log.error(
+        `${staged.length} mitigation(s) refused (${describe(staged[0]!.m)}${staged.length > 1 ? ', …' : ''}): ${msg}`,
+      );
+      for (const x of staged)
+        results[x.i] = this.refuse('journal', `could not persist the mitigation: ${msg}`);
+      return results;
+    }
     await this.batch(async () => {
-      staged.forEach((x, k) => {
-        const w = written[k]!;
-        if (w.status === 'rejected') {
-          const msg = (w.reason as Error).message;
-          log.error(`${describe(x.m)} refused: ${msg}`);
-          results[x.i] = this.refuse('journal', `could not persist the mitigation: ${msg}`);
-          return;
-        }
-        results[x.i] = { ok: true, mitigation: this.commit(x.m, x.route) };
-      });
+      for (const x of staged) results[x.i] = { ok: true, mitigation: this.commit(x) };
     });
     return results;
   }
@@ -299,7 +309,7 @@ export class MitigationSet {
     input: MitigationInput,
     reserved: ReadonlyMap<string, Mitigation>,
     extra: Readonly<Record<MitigationKind, number>>,
-  ): AddResult | { m: Mitigation; route: DesiredRoute | undefined; id: string } {
+  ): AddResult | Staged {
     let prefix: Prefix;
     let rule: FlowspecRule | undefined;
     if (input.kind === 'flowspec') {
@@ -308,7 +318,7 @@ export class MitigationSet {
       prefix = parsed.destination;
       rule = parsed.rule;
     } else {
-      const p = parsePrefix(input.prefix);
+      const p = input.parsed ?? parsePrefix(input.prefix);
       if (typeof p === 'string') return this.refuse('invalid', p);
       // A blackhole is one host, except a hostgroup-scope one (the covering prefix of attacked hosts).
       if (input.kind === 'blackhole' && p.len !== addrBits(p.family) && input.cause.kind !== 'hostgroup') {
@@ -374,17 +384,20 @@ export class MitigationSet {
       ...(rule ? { rule } : {}),
       dry_run: this.cfg().detection.dry_run,
     };
-    return { m, route, id };
+    return { m, route, id, unicast: route ? undefined : unicastRoute(m, prefix) };
   }
 
   /** Into the set, once journalled: log, events, the speaker. */
-  private commit(m: Mitigation, route: DesiredRoute | undefined): Mitigation {
-    if (route) this.fsRoutes.set(m.uuid, this.flowspecRoute(m) as DesiredRoute);
+  private commit(x: Staged): Mitigation {
+    const m = x.m;
+    if (x.route) this.fsRoutes.set(m.uuid, this.flowspecRoute(m) as DesiredRoute);
+    else this.unicastRoutes.set(m, x.unicast);
     this.insert(m);
     this.announceLines.info(
-      m.dry_run
-        ? `dry-run: would announce ${describe(m)} (${causeText(m.cause)})`
-        : `announce ${describe(m)} (${causeText(m.cause)})`,
+      () =>
+        m.dry_run
+          ? `dry-run: would announce ${describe(m)} (${causeText(m.cause)})`
+          : `announce ${describe(m)} (${causeText(m.cause)})`,
       m.prefix,
     );
     this.events.emit('added', m, causeText(m.cause));
@@ -397,16 +410,43 @@ export class MitigationSet {
 
   /** Journal, then out of the set; the removed mitigation, or null when there was none. */
   async remove(uuid: string, reason: string): Promise<Mitigation | null> {
-    const m = this.set.get(uuid);
-    // Removals of a batch run side by side: the second of two for one uuid finds it going.
-    if (!m || this.removing.has(uuid)) return null;
-    this.removing.add(uuid);
+    return (await this.removeMany([{ uuid, reason }]))[0]!;
+  }
+
+  /**
+   * Many withdrawals with one journal write: each answered in order with the mitigation it
+   * removed, or null when there was none (unknown, or already going: the second of two for
+   * one uuid, in this batch or one running beside it).
+   */
+  async removeMany(items: readonly { uuid: string; reason: string }[]): Promise<(Mitigation | null)[]> {
+    const found: (Mitigation | null)[] = items.map(({ uuid }) => {
+      const m = this.set.get(uuid);
+      if (!m || this.removing.has(uuid)) return null;
+      this.removing.add(uuid);
+      return m;
+    });
+    const at = this.now();
+    const entries: JournalEntry[] = [];
+    items.forEach(({ uuid, reason }, i) => {
+      if (found[i]) entries.push({ op: 'remove', uuid, reason, at });
+    });
     // The journal write comes first so a restart cannot bring back a withdrawn route; if
-    // it fails the route is still withdrawn (the operator asked), and the error is logged.
-    await this.journalAppend({ op: 'remove', uuid, reason, at: this.now() }).catch((e: Error) =>
-      log.error(`withdrawal of ${describe(m)} not persisted: ${e.message}`),
+    // it fails the routes are still withdrawn (the operator asked), and the error is logged.
+    await this.journalAppendMany(entries).catch((e: Error) =>
+      log.error(`withdrawal of ${entries.length} mitigation(s) not persisted: ${e.message}`),
     );
-    this.removing.delete(uuid);
+    return items.map(({ reason }, i) => {
+      const m = found[i];
+      if (!m) return null;
+      this.removing.delete(m.uuid);
+      this.drop(m, reason);
+      return m;
+    });
+  }
+
+  /** Out of the set and its indexes (journalled already): log, events, the speaker. */
+  private drop(m: Mitigation, reason: string): void {
+    const uuid = m.uuid;
     const id = this.identity(m);
     if (this.byIdentity.get(id) === uuid) this.byIdentity.delete(id);
     this.counts[m.kind]--;
@@ -414,7 +454,7 @@ export class MitigationSet {
     this.set.delete(uuid);
     this.fsRoutes.delete(uuid);
     this.withdrawLines.info(
-      `${m.dry_run ? 'dry-run: would withdraw' : 'withdraw'} ${describe(m)} (${reason})`,
+      () => `${m.dry_run ? 'dry-run: would withdraw' : 'withdraw'} ${describe(m)} (${reason})`,
       m.prefix,
     );
     this.events.emit('removed', m, reason);
@@ -422,7 +462,6 @@ export class MitigationSet {
       this.routeChanged(null, route ?? null);
       this.changed();
     }
-    return m;
   }
 
   /** A new expiry for these mitigations (journal first). */
@@ -453,6 +492,13 @@ export class MitigationSet {
     if (this.opts.journal) await this.opts.journal.append(e);
   }
 
+  private async journalAppendMany(es: readonly JournalEntry[]): Promise<void> {
+    const j = this.opts.journal;
+    if (!j || es.length === 0) return;
+    if (j.appendMany) await j.appendMany(es);
+    else await Promise.all(es.map((e) => j.append(e)));
+  }
+
   private routeChanged(put: DesiredRoute | null, remove: DesiredRoute | null): void {
     if (!this.opts.onRoutes || (!put && !remove)) return;
     if (this.batchDepth > 0) {
@@ -479,6 +525,16 @@ export class MitigationSet {
   }
 }
 
+/** An add that passed every check, waiting for its journal line. */
+interface Staged {
+  readonly m: Mitigation;
+  /** A FlowSpec rule's route (its identity); undefined for unicast. */
+  readonly route: DesiredRoute | undefined;
+  /** A blackhole's or escalation's route, built from the prefix parsed in prepare. */
+  readonly unicast?: DesiredRoute | undefined;
+  readonly id: string;
+}
+
 function flowspecIdentity(r: DesiredRoute): string {
   return `flowspec ${r.family} ${r.key}`;
 }
@@ -493,9 +549,12 @@ function describe(m: Mitigation): string {
   return `${m.kind} ${m.prefix} ${attrs.join(' ')}`;
 }
 
-/** Unicast route of a blackhole/escalation, with the attributes stored at announcement. */
-function unicastRoute(m: Mitigation): DesiredRoute | undefined {
-  const p = parsePrefix(m.prefix);
+/**
+ * Unicast route of a blackhole/escalation, with the attributes stored at announcement
+ * (`parsed`: its prefix when the caller has it parsed already).
+ */
+function unicastRoute(m: Mitigation, parsed?: Prefix): DesiredRoute | undefined {
+  const p = parsed ?? parsePrefix(m.prefix);
   if (typeof p === 'string') return undefined;
   return desiredRoute({
     key: m.prefix,
