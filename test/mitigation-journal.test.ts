@@ -117,6 +117,55 @@ describe('journal', () => {
     assert.deepEqual(mgr.audit().problems, []);
   });
 
+  it('a bulk add and a bulk withdrawal are one journal write each, and replay to the same set', async () => {
+    const dir = await tmp();
+    const { journal } = await Journal.open(dir, { compactMinLines: 100_000 });
+    const cfg = testConfig({ hostgroups: [hostgroup('default', [])] });
+    const mgr = new MitigationManager({ cfg, journal });
+    const ips = Array.from({ length: 150 }, (_, i) => `203.0.113.${i + 1}`);
+    const fsyncs = journal.stats.fsyncs;
+    const added = await mgr.addManualBlackholes([...ips, 'not-an-address', ips[0]!]);
+    assert.equal(journal.stats.fsyncs - fsyncs, 1, 'one fsync for the whole list');
+    assert.deepEqual(
+      added.map((r) => r.ok),
+      [...ips.map(() => true), false, true],
+    );
+    assert.equal(
+      added[151]!.mitigation!.uuid,
+      added[0]!.mitigation!.uuid,
+      'a repeated address is the same ban',
+    );
+    assert.equal((await Journal.replay(dir)).mitigations.length, 150);
+    const uuids = added.slice(0, 150).map((r) => r.mitigation!.uuid);
+    const removed = await mgr.removeMany([...uuids, 'no-such-uuid', uuids[3]!], 'test');
+    assert.equal(journal.stats.fsyncs - fsyncs, 2, 'one more fsync for the withdrawal');
+    assert.deepEqual(removed, [...uuids.map(() => true), false, false]);
+    assert.equal((await Journal.replay(dir)).mitigations.length, 0);
+    assert.equal(mgr.list().length, 0);
+    await journal.close();
+  });
+
+  it('a bulk add whose journal write fails refuses every item and announces none', async () => {
+    const failing = {
+      append: () => Promise.reject(new Error('disk full')),
+      appendMany: () => Promise.reject(new Error('disk full')),
+    };
+    const mgr = new MitigationManager({
+      cfg: testConfig({ hostgroups: [hostgroup('default', [])] }),
+      journal: failing,
+    });
+    const r = await mgr.addManualBlackholes(['203.0.113.1', '203.0.113.2']);
+    assert.deepEqual(
+      r.map((x) => [x.ok, /could not persist the mitigation: disk full/.test(x.error ?? '')]),
+      [
+        [false, true],
+        [false, true],
+      ],
+    );
+    assert.equal(mgr.list().length, 0);
+    assert.deepEqual(mgr.desiredRoutes(), []);
+  });
+
   it('an old journal next to a newer snapshot (crash between the renames) gives the same state', async () => {
     const dir = await tmp();
     const { journal } = await Journal.open(dir, { compactMinLines: 1000 });
