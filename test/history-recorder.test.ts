@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AttackHistory } from '../src/history/store.js';
 import { AttackRecorder } from '../src/history/recorder.js';
@@ -137,4 +138,60 @@ test('an attack left active by a stopped daemon is closed at the next start', as
   assert.match(r.timeline.at(-1)!.detail, /daemon stopped during the attack/);
   assert.deepEqual(rec2.counts().active.size, 0);
   await store2.close();
+});
+
+test('periodic snapshots past the per-second budget are deferred, counted and written at the next chance', async () => {
+  const dir = join(tempDir('rec'), 'history');
+  let now = 50_000;
+  const store = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12, now: () => now });
+  const det = new EventEmitter();
+  const mgr = new EventEmitter();
+  const rec = new AttackRecorder(store, {
+    detector: det as never,
+    manager: mgr as never,
+    now: () => now,
+    persistEveryMs: 1_000,
+    updateLinesPerS: 2,
+  });
+  const attacks = [0, 1, 2, 3].map((i) => ({
+    ...attack(`203.0.113.${20 + i}`, `3333333${i}-3333-4333-8333-333333333333`),
+    startedAt: now,
+  }));
+  for (const a of attacks) det.emit('attack_started', a);
+  await store.flush();
+  // Lines on disk: one per start so far, then one per snapshot written.
+  const lines = () =>
+    readdirSync(dir)
+      .map((f) => readFileSync(join(dir, f), 'utf8'))
+      .join('')
+      .split('\n')
+      .filter(Boolean).length;
+  const written = () => lines() - attacks.length;
+  assert.equal(written(), 0);
+
+  now += 1_500; // every attack is due a snapshot; the budget allows two this second
+  for (const a of attacks)
+    det.emit('attack_updated', { ...a, details: { ...a.details, peak_attack_power: 99_999 } });
+  await store.flush();
+  assert.equal(written(), 2, 'two snapshots written');
+  assert.equal(rec.deferredUpdates, 2, 'two deferred and counted');
+  assert.equal(rec.counts().deferredUpdates, 2);
+  // The live record still answers with the newest figures.
+  for (const a of attacks) assert.equal(rec.get(a.uuid)!.timeline.at(-1)!.event, 'updated');
+
+  now += 1_000; // next second: the two deferred ones are written at their next update
+  for (const a of attacks.slice(2)) det.emit('attack_updated', a);
+  await store.flush();
+  assert.equal(written(), 4);
+
+  // An end is always written, whatever the budget.
+  now += 10;
+  for (const a of attacks) det.emit('attack_updated', a);
+  for (const a of attacks) det.emit('attack_finished', a);
+  await store.flush();
+  assert.equal(written(), 8, 'the four ends are written past the budget');
+  await store.close();
+  const again = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12, now: () => now });
+  for (const a of attacks) assert.equal(again.get(a.uuid)!.timeline.at(-1)!.event, 'finished');
+  await again.close();
 });

@@ -55,6 +55,8 @@ export interface EscalationLoopDeps {
   readonly settleMs?: number;
 }
 
+/** Blackholes looked at per event-loop turn in a run. */
+const RUN_SLICE = 4096;
 const EVIDENCE_RETAIN_MS = 120_000;
 
 function parsePrefixText(text: string): Prefix | null {
@@ -262,7 +264,11 @@ export class EscalationLoop {
     const banned: BannedHost[] = [];
     const liveBans = new Set<string>();
     const peaks = new Map<string, HostRates>();
+    let k = 0;
     for (const b of blackholes) {
+      // 100k blackholes take a few hundred ms to look at: give the API and the BGP
+      // keepalives a turn between slices (the decisions below see one consistent list).
+      if (++k % RUN_SLICE === 0) await new Promise((r) => setImmediate(r));
       // A hostgroup-scope blackhole is already a covering prefix, not a host to widen.
       if (b.cause.kind === 'hostgroup') continue;
       const addr = parseAddr(b.ip);

@@ -29,6 +29,8 @@ export interface AttackCounts {
   readonly active: ReadonlyMap<string, number>;
   /** Attacks detected since start by "type/direction". */
   readonly detected: ReadonlyMap<string, number>;
+  /** Periodic attack snapshots not written because of the per-second budget. */
+  readonly deferredUpdates: number;
 }
 
 export function registerHistoryMetrics(
@@ -58,5 +60,13 @@ export function registerHistoryMetrics(
     'Attacks detected since start by type and direction',
     ['type', 'direction'],
     () => rows(attacks().detected),
+  );
+  scraped(
+    [reg],
+    'counter',
+    'breakwater_history_deferred_updates_total',
+    'Periodic attack snapshots not written to the history because more than 500 a second were due (written at the next change or the end)',
+    [],
+    () => [[{}, attacks().deferredUpdates]],
   );
 }

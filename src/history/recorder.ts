@@ -24,11 +24,21 @@ export interface RecorderSources {
   readonly coverage?: (hostgroup: string) => number | undefined;
   readonly now?: () => number;
   readonly persistEveryMs?: number;
+  /** Periodic snapshots written per second across all attacks (default 500). */
+  readonly updateLinesPerS?: number;
 }
 
 const PACKET_DUMP_MAX = 50;
 const TOP = 5;
 const TIMELINE_MAX = 200;
+/**
+ * Periodic snapshots (attack_updated) written per second across all attacks. Detection sends
+ * up to 2,000 updates a second when tens of thousands of hosts are attacked; sealing each
+ * ~2 KB record took a third of the daemon's CPU in a 65,536-host carpet bomb. A skipped
+ * snapshot is only deferred: the live record answers the API, and the next update or the
+ * attack's end writes it. Starts, bans, unbans and ends are always written.
+ */
+const UPDATE_LINES_PER_S = 500;
 
 export class AttackRecorder {
   private readonly live = new Map<string, HistoryAttack>();
@@ -39,6 +49,11 @@ export class AttackRecorder {
   private readonly listeners: ((rec: HistoryAttack) => void)[] = [];
   private readonly now: () => number;
   private readonly persistEveryMs: number;
+  private updateSecond = 0;
+  private updateLines = 0;
+  private readonly updateLinesPerS: number;
+  /** Periodic snapshots deferred by the per-second budget (breakwater_history_deferred_updates_total). */
+  deferredUpdates = 0;
 
   constructor(
     private readonly store: AttackHistory,
@@ -46,6 +61,7 @@ export class AttackRecorder {
   ) {
     this.now = src.now ?? Date.now;
     this.persistEveryMs = src.persistEveryMs ?? 10_000;
+    this.updateLinesPerS = src.updateLinesPerS ?? UPDATE_LINES_PER_S;
     this.closeStale();
     src.detector.on('attack_started', (r) => this.started(r));
     src.detector.on('attack_updated', (r) => this.updated(r, false));
@@ -76,14 +92,14 @@ export class AttackRecorder {
   }
 
   /** Attacks in progress and detected since start, by "type/direction" (metrics). */
-  counts(): { active: Map<string, number>; detected: Map<string, number> } {
+  counts(): { active: Map<string, number>; detected: Map<string, number>; deferredUpdates: number } {
     const active = new Map<string, number>();
     for (const r of this.live.values()) {
       if (!r.active || !r.attack_details) continue;
       const k = `${r.attack_details.attack_type}/${r.attack_details.attack_direction}`;
       active.set(k, (active.get(k) ?? 0) + 1);
     }
-    return { active, detected: new Map(this.detectedBy) };
+    return { active, detected: new Map(this.detectedBy), deferredUpdates: this.deferredUpdates };
   }
 
   /** Called with the record after every change. */
@@ -273,7 +289,7 @@ export class AttackRecorder {
 
   private commit(rec: HistoryAttack, now: boolean): void {
     const at = this.now();
-    if (now || at - (this.lastPersist.get(rec.uuid) ?? 0) >= this.persistEveryMs) {
+    if (now || (at - (this.lastPersist.get(rec.uuid) ?? 0) >= this.persistEveryMs && this.updateLine(at))) {
       this.lastPersist.set(rec.uuid, at);
       // The store indexes this same object (no copy) and seals it when it writes (changes
       // in one turn coalesce into one line); the in-memory record only ever moves forward. A copy per change doubled every live
@@ -282,6 +298,21 @@ export class AttackRecorder {
       if (!this.live.has(rec.uuid)) this.lastPersist.delete(rec.uuid);
     }
     for (const l of this.listeners) l(rec);
+  }
+
+  /** One periodic snapshot within this second's budget, or false (deferred, counted). */
+  private updateLine(at: number): boolean {
+    const sec = Math.floor(at / 1000);
+    if (sec !== this.updateSecond) {
+      this.updateSecond = sec;
+      this.updateLines = 0;
+    }
+    if (this.updateLines >= this.updateLinesPerS) {
+      this.deferredUpdates++;
+      return false;
+    }
+    this.updateLines++;
+    return true;
   }
 }
 
