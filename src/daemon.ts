@@ -353,6 +353,7 @@ export class Daemon {
       journalStats: () => this.journal.stats,
       filterHits: () => this.detector.filterHits(),
       hotBuffers: () => this.detector.detectionStats(),
+      detectionLoad: () => this.detector.detectionStats(),
     });
     registerHistoryMetrics(
       metrics,

@@ -773,6 +773,47 @@ describe('attack lifecycle', () => {
     assert.equal(det.detectionStats().hot_hosts, 0);
   });
 
+  it('a tick starts attacks within its budget; the rest start in the next ticks, counted, each once', () => {
+    let now = T0;
+    const det = createDetector(
+      makeConfig({
+        networks: ['10.1.0.0/16'],
+        hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }],
+      }),
+      { now: () => now, startBudgetMs: 0 }, // 0: one start per tick, whatever the machine
+    );
+    const started: string[] = [];
+    det.on('attack_started', (r: AttackRecord) => started.push(r.ip));
+    const hosts = ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4', '10.1.0.5'];
+    const perTick: number[] = [];
+    for (let t = 0; t < 12; t++) {
+      for (const dst of hosts)
+        det.sink.onFlow(
+          rec({
+            src: '192.0.2.1',
+            dst,
+            protocol: 17,
+            srcPort: 53,
+            dstPort: 4000,
+            packets: 5000,
+            bytes: 500_000,
+            timeMs: now,
+          }),
+        );
+      now += 100;
+      const before = started.length;
+      det.tick(now);
+      perTick.push(started.length - before);
+    }
+    // The 1 s window passes 10,000 pps at the third tick: from then on one start per tick
+    // until all five are started.
+    assert.deepEqual(perTick.slice(0, 8), [0, 0, 1, 1, 1, 1, 1, 0]);
+    assert.deepEqual([...started].sort(), hosts);
+    assert.equal(det.detectionStats().starts_deferred, 4 + 3 + 2 + 1);
+    // A deferred host's attack is not ended meanwhile: all five stay active.
+    assert.equal(det.detectionStats().attacks_active, 5);
+  });
+
   it('65,536 hot hosts stay under detection.hot_sample_bytes; the refusals are counted and in /metrics', async () => {
     const cap = 4 * 2 ** 20;
     let now = T0;
@@ -809,8 +850,27 @@ describe('attack lifecycle', () => {
       now += 100;
       det.tick(now);
     }
+    // A tick starts attacks for 40 ms; the rest stay over and start in the next ticks.
+    for (let t = 12; t < 200 && started.length < N; t++) {
+      for (const dst of hosts)
+        det.sink.onFlow(
+          rec({
+            src: '192.0.2.1',
+            dst,
+            protocol: 17,
+            srcPort: 53,
+            dstPort: 4000,
+            packets: 5000,
+            bytes: 500_000,
+            timeMs: now,
+          }),
+        );
+      now += 100;
+      det.tick(now);
+    }
     const st = det.detectionStats();
     assert.equal(started.length, N, 'every host detected, with or without a buffer');
+    assert.equal(new Set(started.map((r) => r.ip)).size, N, 'each host once');
     assert.equal(st.hot_hosts, N);
     assert.ok(most > 100 && most < 1024, `${most} buffers in 4 MiB`);
     assert.equal(st.hot_buffers, most);

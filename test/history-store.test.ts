@@ -255,3 +255,56 @@ test('GET /attacks parameters: ISO, epoch ms and durations; errors name the para
   bad('from=1', /^unknown parameter 'from'/);
   bad('since=2026-01-31T12:00:00Z&until=2026-01-31T11:00:00Z', /since is after until/);
 });
+
+test('a backlog is written at most linesPerWrite per flush, oldest change first, each record once in its newest state', async () => {
+  const dir = join(tempDir('hist'), 'history');
+  const now = 1_000_000;
+  const h = await AttackHistory.open({
+    dir,
+    maxBytes: 1 << 30,
+    maxAgeMs: 1e12,
+    now: () => now,
+    flushMs: 20,
+    linesPerWrite: 50,
+  });
+  const recs = Array.from({ length: 120 }, (_, i) => attack(uuidOf(i), `10.0.0.${i}`, 'g', now, null, now));
+  for (const r of recs) h.put(r);
+  // The first record changes again before it is written: one line, its newest state.
+  recs[0]!.timeline.push({ at: now, event: 'banned', detail: 'x' });
+  h.put(recs[0]!);
+  await new Promise((r) => setTimeout(r, 35)); // one flush due, not three
+  assert.equal(h.stats.written_lines, 50);
+  assert.equal(h.stats.pending, 70);
+  const onDisk = () =>
+    readdirSync(dir)
+      .sort()
+      .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean))
+      .map((l) => JSON.parse(l.slice(l.indexOf('{'))) as HistoryAttack);
+  // Oldest change first: record 0 was put again last, so it is not in the first batch.
+  assert.deepEqual(
+    onDisk().map((r) => r.uuid),
+    recs.slice(1, 51).map((r) => r.uuid),
+  );
+  // The rest drains on later flushes without another put.
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(h.stats.pending, 0);
+  const all = onDisk();
+  assert.equal(all.length, 120, 'each record written once');
+  assert.deepEqual(
+    all.at(-1)!.timeline.map((e) => e.event),
+    ['detected', 'banned'],
+  );
+  await h.close();
+});
+
+test('flush and close write the whole backlog at once', async () => {
+  const dir = join(tempDir('hist'), 'history');
+  const h = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12, linesPerWrite: 10 });
+  const now = Date.now();
+  for (let i = 0; i < 95; i++) h.put(attack(uuidOf(i), `10.0.1.${i}`, 'g', now, null, now));
+  await h.close();
+  assert.equal(h.stats.written_lines, 95);
+  const again = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12 });
+  assert.equal(again.query({}).length, 95);
+  await again.close();
+});

@@ -41,6 +41,8 @@ export interface MetricsSources {
     readonly hot_buffer_bytes: number;
     readonly hot_buffers_refused: number;
   };
+  /** Detection under load (detection/tick.ts): attack starts deferred to a later tick, ticks run late. */
+  detectionLoad?: () => { readonly starts_deferred: number; readonly ticks_late: number };
   /** Flow filter hits per rule (docs/integrations.md). */
   filterHits?: () => readonly { scope: string; rule: number; action: string; hits: number }[];
   /** How many top hosts per unit and direction (default 10). */
@@ -212,6 +214,23 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
     'Hosts that got hot while detection.hot_sample_bytes was reached: detected all the same, samples from the baseline ring instead.',
     'hot_buffers_refused',
   );
+
+  for (const [key, name, help] of [
+    [
+      'starts_deferred',
+      'breakwater_detection_starts_deferred_total',
+      'Attack starts moved to the next tick because the tick had spent its 40 ms start budget (a carpet bomb)',
+    ],
+    [
+      'ticks_late',
+      'breakwater_detection_ticks_late_total',
+      'Detection ticks run late because the main thread was busy (more than two due at once)',
+    ],
+  ] as const)
+    scraped(reg, 'counter', name, help, [], () => {
+      const d = safe(src.detectionLoad, null);
+      return d ? [[{}, d[key]]] : [];
+    });
 
   const totals = (
     name: string,

@@ -58,6 +58,8 @@ export interface AttackState {
   rec: MutableAttackRecord;
   /** Ticks in a row below every ban threshold. */
   below: number;
+  /** The tick of its last evaluation (ticks between evaluations count when staggered, tick.ts). */
+  lastT: number;
   fired: CompiledThreshold;
   cls: Classification;
   network: string;
@@ -229,6 +231,7 @@ export class Attacks {
     this.bySlot.set(s, {
       rec,
       below: 0,
+      lastT: -1,
       fired,
       cls,
       network,

@@ -95,6 +95,7 @@ export class DetectorImpl implements Detector {
       this.now,
       opts.updateIntervalMs ?? 1000,
       Math.max(1, opts.finishTicks ?? st.B),
+      opts.startBudgetMs,
     );
     this.queries = new Queries(st, this.hot, this.attacks);
     st.applyHostgroups(cfg);

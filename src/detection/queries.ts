@@ -33,6 +33,10 @@ export interface DetectionStats {
   ipv6_evictions: number;
   /** New IPv6 hosts not tracked because the table was full of active hosts. */
   ipv6_overflow: number;
+  /** Attack starts moved to a later tick by the tick's start budget. */
+  starts_deferred: number;
+  /** Ticks the timer ran late (after catching up two in a row). */
+  ticks_late: number;
   hot_hosts: number;
   /** Hot hosts with a sample buffer; bytes allocated for those buffers (at most detection.hot_sample_bytes). */
   hot_buffers: number;

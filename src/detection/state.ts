@@ -39,6 +39,8 @@ export interface DetectorOptions {
   finishTicks?: number;
   /** Initial slot capacity (grows by doubling). */
   initialSlots?: number;
+  /** Milliseconds of a tick spent starting attacks, past its first start (default 40; tick.ts). */
+  startBudgetMs?: number;
 }
 
 /** A hostgroup's thresholds, compiled to counter indexes. */
@@ -92,7 +94,18 @@ export class DetectorState {
   unsupported: string[] = [];
   /** Exporter names by the id kept in samples (0: unknown / too many). */
   readonly exporters: string[] = [''];
-  readonly stats = { records: 0, unmonitored: 0, filtered: 0, ticks: 0, ipv6_evictions: 0, ipv6_overflow: 0 };
+  readonly stats = {
+    records: 0,
+    unmonitored: 0,
+    filtered: 0,
+    ticks: 0,
+    ipv6_evictions: 0,
+    ipv6_overflow: 0,
+    /** Attack starts moved to a later tick by the tick's start budget (tick.ts). */
+    starts_deferred: 0,
+    /** Ticks run late, after a timer callback that was already catching up (tick.ts). */
+    ticks_late: 0,
+  };
   /** capture.filters (every record), and each hostgroup's filters by hostgroup index (null: none anywhere). */
   filter: CompiledFilter | null = null;
   hgFilters: (CompiledFilter | null)[] | null = null;

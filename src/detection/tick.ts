@@ -13,7 +13,25 @@
  * keeps: history, escalation evidence, the console) took more of the main thread than the
  * records themselves, so the socket overflowed and attacks flapped. Past the budget each
  * attack's interval stretches to active / UPDATES_PER_SECOND seconds (65,536: ~33 s) and at
- * most a tick's share goes out per tick. Starts and ends are never deferred.
+ * most a tick's share goes out per tick. Ends are never deferred.
+ *
+ * Starts have a time budget: a tick spends at most START_BUDGET_MS starting attacks (an
+ * attack start builds its record, samples and details and runs every listener: manager,
+ * history, escalation evidence, ~60-100 us). When a carpet bomb makes 65,536 hosts cross in
+ * the same tick, starting them all at once held the main thread for seconds: the socket
+ * overflowed, the rates seen fell, and attacks ended and started again. A host past the
+ * budget stays over its threshold and is started by the next tick (counted in
+ * starts_deferred), so a wide attack is started at tens of thousands a second while
+ * datagrams keep being read. For the same reason one timer callback runs at most
+ * MAX_CATCHUP ticks: the rest are caught up by the next callbacks, after the socket was read.
+ *
+ * A host under attack is checked on every tick while there are at most
+ * STAGGER_ATTACKS_ABOVE attacks. Past that, each attacked host is checked once a window, on
+ * its own tick of the window (slot % B), like a cooling hot host: 65,536 attacked hosts
+ * checked ten times a second were most of the main thread, for decisions (the attack's end,
+ * its peak) that need no 100 ms resolution. Its end then needs one check below every
+ * threshold plus `finishTicks` more ticks below: 1-2 s after its traffic fell instead of 1 s.
+ * Starts are never staggered: a host not yet attacked is checked on every tick.
  */
 import type { Attacks } from './attacks.js';
 import { RMAX, type HotHosts } from './hot.js';
@@ -24,6 +42,12 @@ import { ACC_POS, F_HOT, F_WHITELISTED, KIND_HOSTGROUP, KIND_V4, KIND_V6, STRIDE
 
 /** attack_updated events per second across all attacks (see the header). */
 export const UPDATES_PER_SECOND = 2000;
+/** Milliseconds of a tick spent starting attacks (see the header). */
+const START_BUDGET_MS = 40;
+/** Ticks run per timer callback (see the header). */
+const MAX_CATCHUP = 2;
+/** Past this many active attacks, each attacked host is checked once a window (see the header). */
+const STAGGER_ATTACKS_ABOVE = 1024;
 
 export class Ticker {
   private readonly st: DetectorState;
@@ -39,6 +63,11 @@ export class Ticker {
   /** attack_updated events left in this tick, and each attack's interval (ms) this tick. */
   private updatesLeft = 0;
   private updateEvery = 0;
+  private readonly startBudgetMs: number;
+  /** performance.now() past which this tick starts no more attacks; -1: none started yet. */
+  private startsUntil = -1;
+  /** This tick checks attacked hosts once a window, not every tick (see the header). */
+  private staggerAttacks = false;
   /** Set by a reconfigure: the next tick checks every host with recent traffic. */
   reevalAll = false;
 
@@ -50,7 +79,9 @@ export class Ticker {
     now: () => number,
     updateMs: number,
     finishTicks: number,
+    startBudgetMs = START_BUDGET_MS,
   ) {
+    this.startBudgetMs = startBudgetMs;
     this.st = st;
     this.ingest = ingest;
     this.hot = hot;
@@ -64,7 +95,7 @@ export class Ticker {
   start(): void {
     if (this.timer) return;
     this.lastTickAt = this.now();
-    this.timer = setInterval(() => this.advance(this.now()), this.st.tickMs);
+    this.timer = setInterval(() => this.advance(this.now(), MAX_CATCHUP), this.st.tickMs);
     this.timer.unref?.();
   }
 
@@ -73,14 +104,21 @@ export class Ticker {
     this.timer = null;
   }
 
-  /** Run every tick due by `now` (catching up at most one window plus one tick). */
-  advance(now: number): void {
+  /**
+   * Run the ticks due by `now`, at most `max` of them (the timer's bound; tests and replays
+   * run them all), catching up at most one window plus one tick.
+   */
+  advance(now: number, max = Infinity): void {
     const { tickMs, B } = this.st;
     let n = Math.floor((now - this.lastTickAt) / tickMs);
     if (n <= 0) return;
     if (n > B + 1) {
       this.lastTickAt = now - (B + 1) * tickMs;
       n = B + 1;
+    }
+    if (n > max) {
+      this.st.stats.ticks_late += n - max;
+      n = max;
     }
     for (let i = 0; i < n; i++) this.tick(this.lastTickAt + tickMs);
   }
@@ -96,6 +134,8 @@ export class Ticker {
     S.stats.ticks++;
     const perTick = Math.max(1, Math.round((UPDATES_PER_SECOND * S.tickMs) / 1000));
     this.updatesLeft = perTick;
+    this.startsUntil = -1;
+    this.staggerAttacks = this.attacks.bySlot.size > STAGGER_ATTACKS_ABOVE;
     this.updateEvery = Math.max(this.updateMs, (this.attacks.bySlot.size / UPDATES_PER_SECOND) * 1000);
     if (S.alpha > 0) this.smoothAll(T);
     // Threshold checks: candidates (hosts whose traffic in T may have brought them near a
@@ -131,7 +171,9 @@ export class Ticker {
     for (let i = 0; i < hot.len; i++) {
       const s = L[i]!;
       if (hot.lastEval[s] === T) continue;
-      if ((st.flags[s]! & (F_OVER | F_ATTACK)) === 0 && s % stagger !== phase) continue;
+      const f = st.flags[s]!;
+      if (s % stagger !== phase && (f & (F_OVER | F_ATTACK)) === 0) continue;
+      if (s % stagger !== phase && this.staggerAttacks && f & F_ATTACK) continue;
       const before = hot.len;
       this.evaluate(s, T, now);
       if (hot.len < before) i--; // released: the last hot slot moved into position i
@@ -169,6 +211,8 @@ export class Ticker {
     if (k !== KIND_V4 && k !== KIND_V6) return;
     const fl = st.flags[s]!;
     if (fl & F_WHITELISTED) return; // never banned
+    // Many attacks: an attacked host with traffic (a candidate) waits for its tick of the window.
+    if (fl & F_ATTACK && this.staggerAttacks && s % S.B !== T % S.B) return;
     const c = S.compiled[st.hg(s)];
     if (!c) return;
     const hot = this.hot;
@@ -225,6 +269,15 @@ export class Ticker {
         }
       }
       if (best >= 0) {
+        // Past the tick's start budget: still over (F_OVER keeps it evaluated every tick),
+        // started by a later tick. The clock is read only when there is an attack to start;
+        // a tick always starts one, so a budget of 0 starts one per tick.
+        const clock = performance.now();
+        if (this.startsUntil < 0) this.startsUntil = clock + this.startBudgetMs;
+        else if (clock > this.startsUntil) {
+          S.stats.starts_deferred++;
+          return;
+        }
         this.attacks.start(s, thr[best]!, now, c.name);
         return;
       }
@@ -234,8 +287,11 @@ export class Ticker {
     }
     const power = S.rate(s, ctr(a.fired.direction === 'incoming' ? 0 : 1, K_TOTAL_P));
     if (power > a.peakPower) a.peakPower = power;
+    // Ticks since its last check count as below only when that check was below too.
+    // (On every tick that is below++, as before.)
     if (anyOver) a.below = 0;
-    else a.below++;
+    else a.below += a.below > 0 && a.lastT >= 0 ? T - a.lastT : 1;
+    a.lastT = T;
     if (a.below >= this.finishTicks) {
       this.attacks.refresh(s, a);
       this.attacks.end(s, a);

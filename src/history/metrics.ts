@@ -22,6 +22,11 @@ const SERIES: readonly [keyof HistoryStats, string, string][] = [
     'History segments deleted to stay within history.max_bytes / max_age',
   ],
   ['write_errors', 'breakwater_history_write_errors', 'History records that could not be written'],
+  [
+    'pending',
+    'breakwater_history_pending',
+    'Attack records changed and not yet written (at most 2,000 lines a second are written)',
+  ],
 ];
 
 export interface AttackCounts {
