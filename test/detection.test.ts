@@ -814,6 +814,50 @@ describe('attack lifecycle', () => {
     assert.equal(det.detectionStats().attacks_active, 5);
   });
 
+  it('past 1,024 attacks an attacked host is checked once a window: its end comes 1-2 s after its traffic stops', () => {
+    const endAfter = (n: number): number => {
+      let now = T0;
+      const det = createDetector(
+        makeConfig({
+          networks: ['10.1.0.0/16'],
+          hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }],
+        }),
+        { now: () => now, startBudgetMs: 1e9 },
+      );
+      const hosts = Array.from({ length: n }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+      const finished = new Map<string, number>();
+      let t = 0;
+      det.on('attack_finished', (r: AttackRecord) => finished.set(r.ip, t));
+      const quiet = hosts[7]!; // its traffic stops at tick 30
+      for (t = 0; t < 80; t++) {
+        for (const dst of hosts)
+          if (dst !== quiet || t < 30)
+            det.sink.onFlow(
+              rec({
+                src: '192.0.2.1',
+                dst,
+                protocol: 17,
+                srcPort: 53,
+                dstPort: 4000,
+                packets: 5000,
+                bytes: 500_000,
+                timeMs: now,
+              }),
+            );
+        now += 100;
+        det.tick(now);
+      }
+      assert.equal(det.detectionStats().attacks_active, n - 1, 'the others stay attacked');
+      assert.equal(finished.size, 1);
+      return finished.get(quiet)! - 30;
+    };
+    const few = endAfter(100);
+    const many = endAfter(1100);
+    // Every tick: the window is below once the last traffic left it, then a window more.
+    assert.ok(few >= 10 && few <= 21, `${few} ticks with 100 attacks`);
+    assert.ok(many >= few && many <= few + 10, `${many} ticks with 1,100 attacks (${few} with 100)`);
+  });
+
   it('65,536 hot hosts stay under detection.hot_sample_bytes; the refusals are counted and in /metrics', async () => {
     const cap = 4 * 2 ** 20;
     let now = T0;
