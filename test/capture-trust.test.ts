@@ -296,3 +296,34 @@ test('check and run refuse a non-loopback flow listener without capture.exporter
   assert.equal(c.capture.max_link_bps, 400e9);
   parseConfig('/etc/bw.yaml', 'capture:\n  listeners: [{ name: nf, address: "::1", port: 2055 }]\n');
 });
+
+test('detection: a hostgroup total past 2^32-1 bytes in one interval stays exact (a carpet bomb of 944 Gbps), and leaves with its window', () => {
+  let now = NOW;
+  const det = createDetector(
+    makeConfig({
+      networks: ['10.1.0.0/16'],
+      hostgroups: [
+        { name: 'default' },
+        { name: 'carpet', prefixes: ['10.1.0.0/16'], hostgroupTotal: { incoming: { total: { mbps: 1e9 } } } },
+      ],
+    }),
+    { now: () => now },
+  );
+  // 64 hosts at 1.8 GB each in one 100 ms interval: every host's bucket is exact, their
+  // hostgroup's is 115.2 GB, 27 times 2^32.
+  const per = 1.8e9;
+  for (let i = 0; i < 64; i++)
+    det.sink.onFlow(
+      rec({ timeMs: now, src: '192.0.2.1', dst: `10.1.0.${i}`, protocol: 6, packets: 3e7, bytes: per }),
+    );
+  now += 100;
+  det.tick(now);
+  assert.equal(det.hostRates('10.1.0.5')!.in_bytes, per, 'a host: exact');
+  assert.equal(det.hostgroupRates('carpet')!.in_bytes, 64 * per, 'the hostgroup: exact past 2^32-1');
+  assert.equal(det.bucketsSaturated, 0);
+  for (let i = 0; i < 11; i++) {
+    now += 100;
+    det.tick(now);
+  }
+  assert.equal(det.hostgroupRates('carpet')!.in_bytes, 0, 'gone with its window');
+});

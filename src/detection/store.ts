@@ -6,8 +6,11 @@
  *  - acc:  the slot's open interval t0 (float: long flows are spread fractionally);
  *  - ring: B integer buckets holding the B completed intervals t0-B .. t0-1, at position
  *          interval % B. When acc is closed its integer part goes in and the fraction is
- *          carried into the next interval, so window sums stay exact integers; a bucket
- *          saturates at 2^32-1 and the excess is dropped and counted (`saturated`);
+ *          carried into the next interval, so window sums stay exact integers; a host's
+ *          bucket saturates at 2^32-1 and the excess is dropped and counted (`saturated`).
+ *          A hostgroup total's bucket does not: past 2^32-1 (4.3 GB in 100 ms, 343 Gbps,
+ *          which a carpet bomb of a /16 reaches) it holds the marker 2^32-1 and its exact
+ *          value sits in `big` (a handful of hostgroup buckets, never the per-host arrays);
  *  - sum:  the sum of those B completed buckets;
  *  - smooth (only with smoothing): EWMA of the per-second window rate.
  *
@@ -109,6 +112,8 @@ export class CounterStore {
   live = 0;
   /** Buckets that saturated at 2^32-1 (the excess dropped, see rotate). */
   saturated = 0;
+  /** Hostgroup-total buckets past 2^32-1, by ring index: their exact values (see the header). */
+  private readonly big = new Map<number, number>();
   /** The per-slot blocks, as doubles, 32-bit words, float32 and 16-bit halves (same memory). */
   hb!: Float64Array;
   hw!: Uint32Array;
@@ -223,6 +228,8 @@ export class CounterStore {
     const B = this.B;
     this.hb.fill(0, s * STRIDE, s * STRIDE + STRIDE);
     this.sum.fill(0, s * NC, s * NC + NC);
+    if (this.kind[s] === KIND_HOSTGROUP)
+      for (let i = s * NC * B; i < (s + 1) * NC * B; i++) if (this.ring[i] === MAXU32) this.big.delete(i);
     this.ring.fill(0, s * NC * B, (s + 1) * NC * B);
     if (this.smooth) this.smooth.fill(0, s * NC, s * NC + NC);
     this.bmask.fill(0, s * B, s * B + B);
@@ -303,7 +310,7 @@ export class CounterStore {
       for (let u = 0; u < 3; u++) {
         // Counters 0..5: total packets, bytes, flows in each direction (layout.ts).
         const c = 2 * u + dir;
-        const rem = sum[so + c]! - (bm & (1 << c) ? this.ring[rb + c]! : 0);
+        const rem = sum[so + c]! - (bm & (1 << c) ? this.bucket(rb + c) : 0);
         const a = (over ? this.budgetOver[j + u]! : this.budgetWin[j + u]!) - rem;
         const b = over ? Infinity : this.budgetTick[j + u]!;
         // biome-ignore lint/complexity/useMathMinMax: a NaN budget must yield b, as Math.min would not
@@ -342,7 +349,8 @@ export class CounterStore {
         const low = m & -m;
         const c = 31 - Math.clz32(low);
         m ^= low;
-        sum[so + c] -= ring[rb + c]!;
+        sum[so + c] -= this.bucket(rb + c);
+        if (ring[rb + c] === MAXU32) this.big.delete(rb + c);
         ring[rb + c] = 0;
       }
       bmask[bi] = 0;
@@ -366,7 +374,11 @@ export class CounterStore {
           // stopped (one forged record drained for minutes). Saturation is counted instead.
           let iv: number;
           let rem: number;
-          if (v >= MAXU32) {
+          if (v >= MAXU32 && this.kind[s] === KIND_HOSTGROUP) {
+            iv = Math.floor(v);
+            rem = v - iv;
+            this.big.set(rb + c, iv);
+          } else if (v >= MAXU32) {
             iv = MAXU32;
             rem = 0;
             this.saturated++;
@@ -377,7 +389,7 @@ export class CounterStore {
           hb[ai] = rem;
           if (rem > 0) carry |= low;
           if (iv !== 0) {
-            ring[rb + c] = iv;
+            ring[rb + c] = iv < MAXU32 ? iv : MAXU32;
             sum[so + c] += iv;
             nm |= low;
           }
@@ -413,8 +425,14 @@ export class CounterStore {
     return (
       this.hb[s * STRIDE + ACC_POS[c]!]! +
       this.sum[s * NC + c]! -
-      this.ring[(s * this.B + (T % this.B)) * NC + c]!
+      this.bucket((s * this.B + (T % this.B)) * NC + c)
     );
+  }
+
+  /** A ring bucket's value: the marker 2^32-1 of a hostgroup bucket stands for its exact value in `big`. */
+  private bucket(i: number): number {
+    const v = this.ring[i]!;
+    return v === MAXU32 ? (this.big.get(i) ?? v) : v;
   }
 
   /** Counter c's completed buckets (the window that ended with t0 - 1). */
