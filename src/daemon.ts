@@ -352,6 +352,7 @@ export class Daemon {
       notifyOutcomes: () => this.notifier.outcomes,
       journalStats: () => this.journal.stats,
       filterHits: () => this.detector.filterHits(),
+      listenerStats: () => this.collector.stats().listeners,
       hotBuffers: () => this.detector.detectionStats(),
       detectionLoad: () => this.detector.detectionStats(),
     });

@@ -20,6 +20,7 @@ import {
   type FlowRecord,
 } from '../src/capture/index.js';
 import type { CaptureListener } from '../src/config/types.js';
+import { parseProcNetUdp, socketKey } from '../src/capture/input/socket-drops.js';
 
 const root = new URL('../../test/fixtures/', import.meta.url);
 const payloads = (name: string) => capturePayloads(readFileSync(new URL(`flows/${name}.pcap`, root)));
@@ -186,4 +187,64 @@ test('live mirror: tcpdump pcap stream decoded frame by frame (tcpdump -r as the
   assert.equal(st.bytes, truth.totals.bytes);
   assert.equal(sink.records, truth.totals.frames - 1); // all but the ARP frame
   assert.deepEqual([...sink.exporters], ['mirror:file']);
+});
+
+test('socket drops: /proc/net/udp rows parsed by address and port (IPv4 words byte-swapped on little-endian, IPv6)', () => {
+  const text = [
+    '   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops',
+    '  812: 0100007F:0807 00000000:0000 07 00000000:00001F40 00:00000000 00000000     0        0 93311 2 0000000000000000 17',
+    '  900: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 93312 2 0000000000000000 0',
+    'garbage line',
+  ].join('\n');
+  const le = parseProcNetUdp(text, true);
+  assert.deepEqual(le.get(socketKey('127.0.0.1', 2055)!), { drops: 17, rxQueue: 8000 });
+  assert.deepEqual(le.get(socketKey('0.0.0.0', 68)!), { drops: 0, rxQueue: 0 });
+  assert.equal(le.size, 2, 'the header and a garbage line are skipped');
+  // The same bytes printed by a big-endian kernel: 7F000001.
+  const be = parseProcNetUdp(text.replace('0100007F', '7F000001'), false);
+  assert.equal(be.get(socketKey('127.0.0.1', 2055)!)?.drops, 17);
+  const v6 = [
+    '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops',
+    '  100: 00000000000000000000000001000000:A1B2 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 5',
+  ].join('\n');
+  assert.equal(parseProcNetUdp(v6, true).get(socketKey('::1', 0xa1b2)!)?.drops, 5);
+});
+
+test('socket drops: datagrams the kernel dropped while the daemon did not read are counted per listener', async (t) => {
+  if (!existsSync('/proc/net/udp')) {
+    // Not Linux: the counters are absent (null), not zero.
+    assert.fail('this test needs /proc/net/udp (Linux)');
+  }
+  const c = new Collector(
+    [{ name: 'tiny', type: 'netflow', address: '127.0.0.1', port: 0 }],
+    countingSink(),
+    {
+      receiveBufferBytes: 4096,
+      log: quietLog,
+    },
+  );
+  await c.start();
+  t.after(() => c.stop());
+  const port = c.ports()[0]!;
+  assert.equal(c.stats().listeners[0]!.kernelDrops, 0);
+  // A child process sends 2,000 datagrams while this event loop is blocked in spawnSync:
+  // nothing reads the socket, its small buffer overflows.
+  const r = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const s=require('dgram').createSocket('udp4');let n=0;const b=Buffer.alloc(1000);` +
+        `(function go(){for(let i=0;i<200;i++)s.send(b,${port},'127.0.0.1');if(++n<10)setImmediate(go);else setTimeout(()=>s.close(),200)})()`,
+    ],
+    { timeout: 20_000 },
+  );
+  assert.equal(r.status, 0, String(r.stderr));
+  const l = c.stats().listeners[0]!;
+  assert.ok((l.kernelDrops ?? 0) > 0, `kernel drops counted (${l.kernelDrops})`);
+  assert.ok(l.rxQueueBytes !== null && l.rxQueueBytes > 0, 'the queue is full until it is read');
+  // Once read, what arrived is decoded and counted as datagrams; drops + read = sent.
+  for (let i = 0; i < 40 && c.stats().listeners[0]!.rxQueueBytes !== 0; i++)
+    await new Promise((r) => setTimeout(r, 50));
+  const after = c.stats().listeners[0]!;
+  assert.equal(after.datagrams + after.kernelDrops!, 2000);
 });

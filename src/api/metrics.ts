@@ -27,6 +27,12 @@ export interface ExporterStats {
 
 export interface MetricsSources {
   captureStats?: () => readonly ExporterStats[];
+  /** Per UDP listener: kernel drops and receive-queue bytes (null where /proc/net/udp cannot be read). */
+  listenerStats?: () => readonly {
+    readonly name: string;
+    readonly kernelDrops: number | null;
+    readonly rxQueueBytes: number | null;
+  }[];
   /** Capture-wide refusal and drop counts (unknown_source, refused_exporter, evicted_exporter, ...). */
   captureEvents?: () => Readonly<Record<string, number>>;
   detector?: Pick<Detector, 'totals' | 'top'> | null;
@@ -124,6 +130,28 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
         if (v !== undefined) yield [{ exporter: e.exporter, protocol: e.protocol }, v] as const;
       }
     });
+  // What the kernel dropped before the daemon read it (capture/input/socket-drops.ts).
+  for (const [type, name, help, pick] of [
+    [
+      'counter',
+      'breakwater_capture_socket_drops_total',
+      'Datagrams the kernel dropped per UDP listener because its receive buffer was full (the daemon did not read fast enough; see capture.receive_buffer_bytes and net.core.rmem_max).',
+      (l: { kernelDrops: number | null }) => l.kernelDrops,
+    ],
+    [
+      'gauge',
+      'breakwater_capture_socket_receive_queue_bytes',
+      'Bytes waiting in a UDP listener receive queue at scrape time.',
+      (l: { rxQueueBytes: number | null }) => l.rxQueueBytes,
+    ],
+  ] as const)
+    scraped(reg, type, name, help, ['listener'], function* () {
+      for (const l of safe(src.listenerStats, [])) {
+        const v = pick(l);
+        if (v !== null) yield [{ listener: l.name }, v] as const;
+      }
+    });
+
   perExporter(
     'counter',
     'breakwater_capture_datagrams_total',

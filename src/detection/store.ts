@@ -389,7 +389,7 @@ export class CounterStore {
           hb[ai] = rem;
           if (rem > 0) carry |= low;
           if (iv !== 0) {
-            ring[rb + c] = iv < MAXU32 ? iv : MAXU32;
+            ring[rb + c] = Math.min(iv, MAXU32);
             sum[so + c] += iv;
             nm |= low;
           }

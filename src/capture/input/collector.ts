@@ -24,6 +24,7 @@ import type { FlowSink } from '../flow.js';
 import type { ExporterStats } from '../exporter/stats.js';
 import { FileTemplateStore } from '../exporter/templates.js';
 import { unmapV4 } from '../../wire/addr.js';
+import { readProcNetUdp, socketKey } from './socket-drops.js';
 
 export interface CollectorOptions {
   /** Directory for persisted templates and learned rates (none = not persisted). */
@@ -47,6 +48,10 @@ interface ListenerStats {
   bytes: number;
   /** Receive buffer the OS granted (bytes as reported by getsockopt). */
   receiveBuffer: number;
+  /** Datagrams the kernel dropped on this socket, its receive buffer full (null: not readable here). */
+  kernelDrops: number | null;
+  /** Bytes waiting in the socket's receive queue at the last read (null: not readable here). */
+  rxQueueBytes: number | null;
 }
 
 export interface CollectorStats {
@@ -84,6 +89,8 @@ export class Collector {
   private readonly unknownAddrs = new Set<string>();
   private outOfBoundsLogged = 0;
   private outOfBoundsTimer: NodeJS.Timeout | null = null;
+  /** Kernel drops per listener at the last log line (socket-drops.ts). */
+  private readonly dropsLogged = new Map<string, number>();
 
   constructor(
     private readonly listeners: readonly CaptureListener[],
@@ -127,6 +134,33 @@ export class Collector {
     this.outOfBoundsLogged = n;
   }
 
+  /** Read every listener's kernel counters (socket-drops.ts); null where they cannot be read. */
+  private refreshKernelCounters(): void {
+    if (this.bound.length === 0) return;
+    const rows = readProcNetUdp();
+    for (const b of this.bound) {
+      const k = socketKey(b.st.address, b.st.port);
+      const r = rows && k ? rows.get(k) : undefined;
+      b.st.kernelDrops = r ? r.drops : null;
+      b.st.rxQueueBytes = r ? r.rxQueue : null;
+    }
+  }
+
+  /** Datagrams the kernel dropped since the last line, per listener, at most every 10 s. */
+  private logKernelDrops(): void {
+    this.refreshKernelCounters();
+    for (const b of this.bound) {
+      const n = b.st.kernelDrops;
+      if (n === null) continue;
+      const before = this.dropsLogged.get(b.st.name) ?? 0;
+      if (n <= before) continue;
+      this.dropsLogged.set(b.st.name, n);
+      this.log.warn(
+        `listener '${b.st.name}' ${b.st.address}:${b.st.port}: the kernel dropped ${n - before} datagram(s) since the last report (${n} in all): its ${b.st.receiveBuffer}-byte receive buffer was full, the daemon did not read fast enough; counted in breakwater_capture_socket_drops_total`,
+      );
+    }
+  }
+
   /** Load saved templates, then bind every listener. Rejects (one line) when a bind fails. */
   async start(): Promise<void> {
     // The rule `breakwater check` applies too (config/exposure.ts), for configs built in code.
@@ -136,7 +170,10 @@ export class Collector {
         if (why) throw new Error(`capture listener '${l.name}': ${why}`);
       }
     }
-    this.outOfBoundsTimer = setInterval(() => this.logOutOfBounds(), UNKNOWN_LOG_MS);
+    this.outOfBoundsTimer = setInterval(() => {
+      this.logOutOfBounds();
+      this.logKernelDrops();
+    }, UNKNOWN_LOG_MS);
     this.outOfBoundsTimer.unref();
     if (this.state) {
       const saved = this.state.load();
@@ -165,6 +202,8 @@ export class Collector {
       datagrams: 0,
       bytes: 0,
       receiveBuffer: 0,
+      kernelDrops: null,
+      rxQueueBytes: null,
     };
     const dec = this.decoder;
     sock.on('message', (msg, rinfo) => {
@@ -232,6 +271,7 @@ export class Collector {
   }
 
   stats(): CollectorStats {
+    this.refreshKernelCounters();
     return {
       listeners: this.bound.map((b) => ({ ...b.st })),
       exporters: this.decoder.stats(),
