@@ -88,6 +88,27 @@ actions:
     flowspec: { enabled: true, destination: attacked, max_prefixes: 4 }
 `;
 
+/** What the daemon counted of its own load: kernel drops, attack starts, deferred starts, late ticks. */
+async function loadCounters(
+  apiPort: number,
+): Promise<{ socketDrops: number; started: number; deferred: number; late: number }> {
+  const text = await fetch(`http://127.0.0.1:${apiPort}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
+  const sum = (name: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(name))
+      .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return {
+    socketDrops: sum('breakwater_capture_socket_drops_total'),
+    started: sum('breakwater_attacks_detected_total'),
+    deferred: sum('breakwater_detection_starts_deferred_total'),
+    late: sum('breakwater_detection_ticks_late_total'),
+  };
+}
+
 /** API latency sampler: GET /total_traffic_counters and /bgp, one at a time, every 50 ms. */
 function apiSampler(port: number): { stop(): number[] } {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -195,10 +216,12 @@ async function run(kind: 'perhost' | 'hostgroup', n: number, k: number): Promise
       const held = Date.now() - t0;
       rss = Math.max(rss, peakRss(pid));
       const lat = api.stop();
+      const load = await loadCounters(d.apiPort);
       process.stdout.write(
         `carpet bomb, per-host blackhole: ${n} hosts x ${PPS} pps (NetFlow v9, a record per host every ${INTERVAL} ms), threshold 20000 pps\n` +
           `  GoBGP holds all ${n} /32: ${(held / 1000).toFixed(2)} s after the first datagram (${flood.datagrams} datagrams sent)\n` +
-          `  daemon peak RSS: ${(rss / 2 ** 20).toFixed(0)} MiB; API during the attack: p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, max ${Math.max(...lat).toFixed(1)} ms over ${lat.length} requests\n`,
+          `  daemon peak RSS: ${(rss / 2 ** 20).toFixed(0)} MiB; API during the attack: p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, max ${Math.max(...lat).toFixed(1)} ms over ${lat.length} requests\n` +
+          `  datagrams the kernel dropped (socket buffer full): ${load.socketDrops}; attacks started: ${load.started}; starts deferred to a later tick: ${load.deferred}; ticks late: ${load.late}\n`,
       );
     } else {
       const rules = await waitFor(

@@ -271,6 +271,8 @@ export class Daemon {
       samplingOverrides: cfg.capture.sampling_overrides,
       admit: { exporters: cfg.capture.exporters, maxLinkBps: cfg.capture.max_link_bps },
     });
+    // Attacks do not end on rates known to be short of what arrived (detection/tick.ts).
+    this.detector.setLossProbe(() => this.collector.losingDatagrams());
     if (cfg.capture.mirror_interface)
       this.mirror = new MirrorCapture(cfg.capture.mirror_interface, this.detector.sink);
     this.traffic = new TrafficHistory(() => this.detector.totals());
@@ -445,7 +447,14 @@ export class Daemon {
    */
   private watchSaturation(): void {
     let seen = 0;
+    let held = 0;
     this.saturationTimer = setInterval(() => {
+      const h = this.detector.detectionStats().ends_held;
+      if (h !== held)
+        log.warn(
+          'the capture is losing datagrams (kernel drops, breakwater_capture_socket_drops_total): attacks below their thresholds are not ended until it stops (breakwater_detection_ends_held_total)',
+        );
+      held = h;
       const n = this.detector.bucketsSaturated;
       if (n === seen) return;
       log.warn(

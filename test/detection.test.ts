@@ -814,6 +814,44 @@ describe('attack lifecycle', () => {
     assert.equal(det.detectionStats().attacks_active, 5);
   });
 
+  it('an attack does not end while the capture is losing datagrams; it ends at the first tick without loss', () => {
+    let now = T0;
+    const det = createDetector(
+      makeConfig({
+        networks: ['10.1.0.0/16'],
+        hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }],
+      }),
+      { now: () => now },
+    );
+    let losing = false;
+    det.setLossProbe(() => losing);
+    const finished: number[] = [];
+    let t = 0;
+    det.on('attack_finished', () => finished.push(t));
+    for (t = 0; t < 60; t++) {
+      if (t < 20)
+        det.sink.onFlow(
+          rec({
+            src: '192.0.2.1',
+            dst: '10.1.0.9',
+            protocol: 17,
+            srcPort: 53,
+            dstPort: 4000,
+            packets: 5000,
+            bytes: 500_000,
+            timeMs: now,
+          }),
+        );
+      if (t === 20) losing = true; // the traffic "stops" while datagrams are being lost
+      if (t === 45) losing = false;
+      now += 100;
+      det.tick(now);
+    }
+    assert.deepEqual(finished, [45], 'held from the usual end (~tick 40) until the loss stopped');
+    assert.ok(det.detectionStats().ends_held > 0);
+    assert.equal(det.detectionStats().attacks_active, 0);
+  });
+
   it('past 1,024 attacks an attacked host is checked once a window: its end comes 1-2 s after its traffic stops', () => {
     const endAfter = (n: number): number => {
       let now = T0;

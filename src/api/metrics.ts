@@ -48,7 +48,11 @@ export interface MetricsSources {
     readonly hot_buffers_refused: number;
   };
   /** Detection under load (detection/tick.ts): attack starts deferred to a later tick, ticks run late. */
-  detectionLoad?: () => { readonly starts_deferred: number; readonly ticks_late: number };
+  detectionLoad?: () => {
+    readonly starts_deferred: number;
+    readonly ticks_late: number;
+    readonly ends_held: number;
+  };
   /** Flow filter hits per rule (docs/integrations.md). */
   filterHits?: () => readonly { scope: string; rule: number; action: string; hits: number }[];
   /** How many top hosts per unit and direction (default 10). */
@@ -253,6 +257,11 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
       'ticks_late',
       'breakwater_detection_ticks_late_total',
       'Detection ticks run late because the main thread was busy (more than two due at once)',
+    ],
+    [
+      'ends_held',
+      'breakwater_detection_ends_held_total',
+      'Attack checks that would have ended an attack but did not because the capture was losing datagrams (kernel drops in the last 3 s)',
     ],
   ] as const)
     scraped(reg, 'counter', name, help, [], () => {

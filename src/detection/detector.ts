@@ -115,6 +115,14 @@ export class DetectorImpl implements Detector {
     this.ticker.tick(now);
   }
 
+  /**
+   * While `probe` answers true (the capture is losing datagrams), attacks do not end: their
+   * rates are too low by what was lost (tick.ts).
+   */
+  setLossProbe(probe: (() => boolean) | null): void {
+    this.ticker.lossProbe = probe;
+  }
+
   start(): void {
     this.ticker.start();
   }

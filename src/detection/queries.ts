@@ -37,6 +37,8 @@ export interface DetectionStats {
   starts_deferred: number;
   /** Ticks the timer ran late (after catching up two in a row). */
   ticks_late: number;
+  /** Attack ends held back (tick by tick) while the capture was losing datagrams. */
+  ends_held: number;
   hot_hosts: number;
   /** Hot hosts with a sample buffer; bytes allocated for those buffers (at most detection.hot_sample_bytes). */
   hot_buffers: number;

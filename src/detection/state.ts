@@ -105,6 +105,8 @@ export class DetectorState {
     starts_deferred: 0,
     /** Ticks run late, after a timer callback that was already catching up (tick.ts). */
     ticks_late: 0,
+    /** Attack ends held back because the capture was losing datagrams (tick.ts). */
+    ends_held: 0,
   };
   /** capture.filters (every record), and each hostgroup's filters by hostgroup index (null: none anywhere). */
   filter: CompiledFilter | null = null;

@@ -32,6 +32,13 @@
  * its peak) that need no 100 ms resolution. Its end then needs one check below every
  * threshold plus `finishTicks` more ticks below: 1-2 s after its traffic fell instead of 1 s.
  * Starts are never staggered: a host not yet attacked is checked on every tick.
+ *
+ * An attack does not end while the capture is losing datagrams (`lossProbe`: the kernel
+ * dropped some on a listener in the last seconds). Its rates are then too low by what was
+ * lost, so "below every threshold" is not evidence that the attack stopped: under a
+ * 65,536-host carpet bomb that lost 60 % of its datagrams, attacks ended and started again
+ * six times each, and every restart cost what a start costs. The end waits (counted in
+ * ends_held) and comes at the first tick without loss.
  */
 import type { Attacks } from './attacks.js';
 import { RMAX, type HotHosts } from './hot.js';
@@ -68,6 +75,9 @@ export class Ticker {
   private startsUntil = -1;
   /** This tick checks attacked hosts once a window, not every tick (see the header). */
   private staggerAttacks = false;
+  /** True while the capture is losing datagrams (see the header); asked once per tick. */
+  lossProbe: (() => boolean) | null = null;
+  private lossy = false;
   /** Set by a reconfigure: the next tick checks every host with recent traffic. */
   reevalAll = false;
 
@@ -136,6 +146,7 @@ export class Ticker {
     this.updatesLeft = perTick;
     this.startsUntil = -1;
     this.staggerAttacks = this.attacks.bySlot.size > STAGGER_ATTACKS_ABOVE;
+    this.lossy = this.attacks.bySlot.size > 0 && this.lossProbe !== null && this.lossProbe();
     this.updateEvery = Math.max(this.updateMs, (this.attacks.bySlot.size / UPDATES_PER_SECOND) * 1000);
     if (S.alpha > 0) this.smoothAll(T);
     // Threshold checks: candidates (hosts whose traffic in T may have brought them near a
@@ -292,7 +303,9 @@ export class Ticker {
     if (anyOver) a.below = 0;
     else a.below += a.below > 0 && a.lastT >= 0 ? T - a.lastT : 1;
     a.lastT = T;
-    if (a.below >= this.finishTicks) {
+    if (a.below >= this.finishTicks && this.lossy) {
+      S.stats.ends_held++;
+    } else if (a.below >= this.finishTicks) {
       this.attacks.refresh(s, a);
       this.attacks.end(s, a);
       return;

@@ -67,6 +67,10 @@ export interface CollectorStats {
   counts: DecoderCounts;
 }
 
+/** Kernel drops are read this often; a drop within LOSS_HOLD_MS makes losingDatagrams() true. */
+const LOSS_POLL_MS = 500;
+const LOSS_HOLD_MS = 3000;
+
 /** Least interval between two log lines about unknown sources, and addresses named per line. */
 const UNKNOWN_LOG_MS = 10_000;
 const UNKNOWN_LOG_ADDRS = 8;
@@ -91,6 +95,10 @@ export class Collector {
   private outOfBoundsTimer: NodeJS.Timeout | null = null;
   /** Kernel drops per listener at the last log line (socket-drops.ts). */
   private readonly dropsLogged = new Map<string, number>();
+  /** Sum of kernel drops at the last poll, and when it last grew (ms). */
+  private dropsSeen = 0;
+  private lastLossAt = -Infinity;
+  private lossTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly listeners: readonly CaptureListener[],
@@ -138,12 +146,24 @@ export class Collector {
   private refreshKernelCounters(): void {
     if (this.bound.length === 0) return;
     const rows = readProcNetUdp();
+    let sum = 0;
     for (const b of this.bound) {
       const k = socketKey(b.st.address, b.st.port);
       const r = rows && k ? rows.get(k) : undefined;
       b.st.kernelDrops = r ? r.drops : null;
       b.st.rxQueueBytes = r ? r.rxQueue : null;
+      sum += r ? r.drops : 0;
     }
+    if (sum > this.dropsSeen) this.lastLossAt = Date.now();
+    this.dropsSeen = sum;
+  }
+
+  /**
+   * Did the kernel drop datagrams on some listener in the last 3 s (read every 500 ms)?
+   * Detection then holds attack ends: the rates it sees are too low by what was lost.
+   */
+  losingDatagrams(now = Date.now()): boolean {
+    return now - this.lastLossAt < LOSS_HOLD_MS;
   }
 
   /** Datagrams the kernel dropped since the last line, per listener, at most every 10 s. */
@@ -175,6 +195,8 @@ export class Collector {
       this.logKernelDrops();
     }, UNKNOWN_LOG_MS);
     this.outOfBoundsTimer.unref();
+    this.lossTimer = setInterval(() => this.refreshKernelCounters(), LOSS_POLL_MS);
+    this.lossTimer.unref();
     if (this.state) {
       const saved = this.state.load();
       if (this.state.lastError) this.log.warn(this.state.lastError);
@@ -252,6 +274,8 @@ export class Collector {
     await Promise.all(b.map((x) => new Promise<void>((r) => x.sock.close(() => r()))));
     if (this.outOfBoundsTimer) clearInterval(this.outOfBoundsTimer);
     this.outOfBoundsTimer = null;
+    if (this.lossTimer) clearInterval(this.lossTimer);
+    this.lossTimer = null;
     await this.state?.flush();
   }
 
