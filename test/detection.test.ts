@@ -497,6 +497,23 @@ describe('hostgroups', () => {
   });
 });
 
+/** One UDP record of 5,000 packets (50,000 pps over a 100 ms tick) to each host. */
+function overEach(det: ReturnType<typeof createDetector>, hosts: readonly string[], now: number): void {
+  for (const dst of hosts)
+    det.sink.onFlow(
+      rec({
+        src: '192.0.2.1',
+        dst,
+        protocol: 17,
+        srcPort: 53,
+        dstPort: 4000,
+        packets: 5000,
+        bytes: 500_000,
+        timeMs: now,
+      }),
+    );
+}
+
 describe('attack lifecycle', () => {
   it('updates of many attacks stay within the budget per tick, and every attack gets its turn', () => {
     // 6,000 hosts under attack: one update each per second would be 6,000/s; the budget
@@ -787,19 +804,7 @@ describe('attack lifecycle', () => {
     const hosts = ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4', '10.1.0.5'];
     const perTick: number[] = [];
     for (let t = 0; t < 12; t++) {
-      for (const dst of hosts)
-        det.sink.onFlow(
-          rec({
-            src: '192.0.2.1',
-            dst,
-            protocol: 17,
-            srcPort: 53,
-            dstPort: 4000,
-            packets: 5000,
-            bytes: 500_000,
-            timeMs: now,
-          }),
-        );
+      overEach(det, hosts, now);
       now += 100;
       const before = started.length;
       det.tick(now);
@@ -829,19 +834,7 @@ describe('attack lifecycle', () => {
     let t = 0;
     det.on('attack_finished', () => finished.push(t));
     for (t = 0; t < 60; t++) {
-      if (t < 20)
-        det.sink.onFlow(
-          rec({
-            src: '192.0.2.1',
-            dst: '10.1.0.9',
-            protocol: 17,
-            srcPort: 53,
-            dstPort: 4000,
-            packets: 5000,
-            bytes: 500_000,
-            timeMs: now,
-          }),
-        );
+      if (t < 20) overEach(det, ['10.1.0.9'], now);
       if (t === 20) losing = true; // the traffic "stops" while datagrams are being lost
       if (t === 45) losing = false;
       now += 100;
@@ -868,20 +861,7 @@ describe('attack lifecycle', () => {
       det.on('attack_finished', (r: AttackRecord) => finished.set(r.ip, t));
       const quiet = hosts[7]!; // its traffic stops at tick 30
       for (t = 0; t < 80; t++) {
-        for (const dst of hosts)
-          if (dst !== quiet || t < 30)
-            det.sink.onFlow(
-              rec({
-                src: '192.0.2.1',
-                dst,
-                protocol: 17,
-                srcPort: 53,
-                dstPort: 4000,
-                packets: 5000,
-                bytes: 500_000,
-                timeMs: now,
-              }),
-            );
+        overEach(det, t < 30 ? hosts : hosts.filter((h) => h !== quiet), now);
         now += 100;
         det.tick(now);
       }
@@ -934,19 +914,7 @@ describe('attack lifecycle', () => {
     }
     // A tick starts attacks for 40 ms; the rest stay over and start in the next ticks.
     for (let t = 12; t < 200 && started.length < N; t++) {
-      for (const dst of hosts)
-        det.sink.onFlow(
-          rec({
-            src: '192.0.2.1',
-            dst,
-            protocol: 17,
-            srcPort: 53,
-            dstPort: 4000,
-            packets: 5000,
-            bytes: 500_000,
-            timeMs: now,
-          }),
-        );
+      overEach(det, hosts, now);
       now += 100;
       det.tick(now);
     }

@@ -37,18 +37,27 @@ function mitigation(
   };
 }
 
-test('a ban, an escalation and their ends land on the attack timeline, in the store and across a reopen', async () => {
+/** A store in a fresh dir and a recorder on it, fed by two emitters standing for detector and manager. */
+async function recorderOn(
+  clock: () => number,
+  opts: { persistEveryMs: number; updateLinesPerS?: number },
+): Promise<{ dir: string; store: AttackHistory; det: EventEmitter; mgr: EventEmitter; rec: AttackRecorder }> {
   const dir = join(tempDir('rec'), 'history');
-  let now = 10_000;
-  const store = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12, now: () => now });
+  const store = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12, now: clock });
   const det = new EventEmitter();
   const mgr = new EventEmitter();
   const rec = new AttackRecorder(store, {
     detector: det as never,
     manager: mgr as never,
-    now: () => now,
-    persistEveryMs: 5_000,
+    now: clock,
+    ...opts,
   });
+  return { dir, store, det, mgr, rec };
+}
+
+test('a ban, an escalation and their ends land on the attack timeline, in the store and across a reopen', async () => {
+  let now = 10_000;
+  const { dir, store, det, mgr, rec } = await recorderOn(() => now, { persistEveryMs: 5_000 });
   const changes: string[] = [];
   rec.onChange((r) => changes.push(r.timeline.at(-1)!.event));
 
@@ -141,18 +150,8 @@ test('an attack left active by a stopped daemon is closed at the next start', as
 });
 
 test('periodic snapshots past the per-second budget are deferred, counted and written at the next chance', async () => {
-  const dir = join(tempDir('rec'), 'history');
   let now = 50_000;
-  const store = await AttackHistory.open({ dir, maxBytes: 1 << 30, maxAgeMs: 1e12, now: () => now });
-  const det = new EventEmitter();
-  const mgr = new EventEmitter();
-  const rec = new AttackRecorder(store, {
-    detector: det as never,
-    manager: mgr as never,
-    now: () => now,
-    persistEveryMs: 1_000,
-    updateLinesPerS: 2,
-  });
+  const { dir, store, det, rec } = await recorderOn(() => now, { persistEveryMs: 1_000, updateLinesPerS: 2 });
   const attacks = [0, 1, 2, 3].map((i) => ({
     ...attack(`203.0.113.${20 + i}`, `3333333${i}-3333-4333-8333-333333333333`),
     startedAt: now,
