@@ -497,6 +497,12 @@ describe('hostgroups', () => {
   });
 });
 
+/** 10.1.0.0/16 monitored, a host banned over 10,000 pps incoming. */
+const TEN_K_IN_10_1 = makeConfig({
+  networks: ['10.1.0.0/16'],
+  hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }],
+});
+
 /** One UDP record of 5,000 packets (50,000 pps over a 100 ms tick) to each host. */
 function overEach(det: ReturnType<typeof createDetector>, hosts: readonly string[], now: number): void {
   for (const dst of hosts)
@@ -793,10 +799,7 @@ describe('attack lifecycle', () => {
   it('a tick starts attacks within its budget; the rest start in the next ticks, counted, each once', () => {
     let now = T0;
     const det = createDetector(
-      makeConfig({
-        networks: ['10.1.0.0/16'],
-        hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }],
-      }),
+      TEN_K_IN_10_1,
       { now: () => now, startBudgetMs: 0 }, // 0: one start per tick, whatever the machine
     );
     const started: string[] = [];
@@ -821,13 +824,7 @@ describe('attack lifecycle', () => {
 
   it('an attack does not end while the capture is losing datagrams; it ends at the first tick without loss', () => {
     let now = T0;
-    const det = createDetector(
-      makeConfig({
-        networks: ['10.1.0.0/16'],
-        hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }],
-      }),
-      { now: () => now },
-    );
+    const det = createDetector(TEN_K_IN_10_1, { now: () => now });
     let losing = false;
     det.setLossProbe(() => losing);
     const finished: number[] = [];
@@ -848,13 +845,7 @@ describe('attack lifecycle', () => {
   it('past 1,024 attacks an attacked host is checked once a window: its end comes 1-2 s after its traffic stops', () => {
     const endAfter = (n: number): number => {
       let now = T0;
-      const det = createDetector(
-        makeConfig({
-          networks: ['10.1.0.0/16'],
-          hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 10_000 } } } }],
-        }),
-        { now: () => now, startBudgetMs: 1e9 },
-      );
+      const det = createDetector(TEN_K_IN_10_1, { now: () => now, startBudgetMs: 1e9 });
       const hosts = Array.from({ length: n }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
       const finished = new Map<string, number>();
       let t = 0;
