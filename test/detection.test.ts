@@ -842,6 +842,23 @@ describe('attack lifecycle', () => {
     assert.equal(det.detectionStats().attacks_active, 0);
   });
 
+  it('a capture that loses datagrams all the time holds an attack end for at most a minute', () => {
+    let now = T0;
+    const det = createDetector(TEN_K_IN_10_1, { now: () => now });
+    det.setLossProbe(() => true);
+    const finished: number[] = [];
+    let t = 0;
+    det.on('attack_finished', () => finished.push(t));
+    for (t = 0; t < 700; t++) {
+      if (t < 20) overEach(det, ['10.1.0.9'], now);
+      now += 100;
+      det.tick(now);
+    }
+    assert.equal(finished.length, 1);
+    // Due about a second after the traffic stopped (~tick 30-40), held 600 ticks more.
+    assert.ok(finished[0]! >= 620 && finished[0]! <= 650, `ended at tick ${finished[0]}`);
+  });
+
   it('past 1,024 attacks an attacked host is checked once a window: its end comes 1-2 s after its traffic stops', () => {
     const endAfter = (n: number): number => {
       let now = T0;

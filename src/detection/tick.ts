@@ -38,7 +38,9 @@
  * lost, so "below every threshold" is not evidence that the attack stopped: under a
  * 65,536-host carpet bomb that lost 60 % of its datagrams, attacks ended and started again
  * six times each, and every restart cost what a start costs. The end waits (counted in
- * ends_held) and comes at the first tick without loss.
+ * ends_held) and comes at the first tick without loss, or after END_HOLD_MS below every
+ * threshold all the same: a collector that loses datagrams all the time must not keep every
+ * attack (and the bans that wait for their end) open for ever.
  */
 import type { Attacks } from './attacks.js';
 import { RMAX, type HotHosts } from './hot.js';
@@ -53,6 +55,8 @@ export const UPDATES_PER_SECOND = 2000;
 const START_BUDGET_MS = 40;
 /** Ticks run per timer callback (see the header). */
 const MAX_CATCHUP = 2;
+/** Longest an attack's end is held while the capture loses datagrams (see the header). */
+const END_HOLD_MS = 60_000;
 /** Past this many active attacks, each attacked host is checked once a window (see the header). */
 const STAGGER_ATTACKS_ABOVE = 1024;
 
@@ -78,6 +82,7 @@ export class Ticker {
   /** True while the capture is losing datagrams (see the header); asked once per tick. */
   lossProbe: (() => boolean) | null = null;
   private lossy = false;
+  private readonly maxHoldTicks: number;
   /** Set by a reconfigure: the next tick checks every host with recent traffic. */
   reevalAll = false;
 
@@ -92,6 +97,7 @@ export class Ticker {
     startBudgetMs = START_BUDGET_MS,
   ) {
     this.startBudgetMs = startBudgetMs;
+    this.maxHoldTicks = Math.ceil(END_HOLD_MS / st.tickMs);
     this.st = st;
     this.ingest = ingest;
     this.hot = hot;
@@ -303,7 +309,7 @@ export class Ticker {
     if (anyOver) a.below = 0;
     else a.below += a.below > 0 && a.lastT >= 0 ? T - a.lastT : 1;
     a.lastT = T;
-    if (a.below >= this.finishTicks && this.lossy) {
+    if (a.below >= this.finishTicks && this.lossy && a.below < this.finishTicks + this.maxHoldTicks) {
       S.stats.ends_held++;
     } else if (a.below >= this.finishTicks) {
       this.attacks.refresh(s, a);
