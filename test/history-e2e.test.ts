@@ -135,6 +135,13 @@ test('attacks are kept in the history across a restart, a damaged file and kill 
     const metrics = (await d.api('GET', '/metrics')).json as string;
     assert.match(metrics, /^breakwater_history_torn_tails 1$/m);
     assert.match(metrics, /^breakwater_history_attacks 1$/m);
+    assert.match(metrics, /^breakwater_history_pending 0$/m);
+    // The daemon's own load, in the same scrape: the flow listener's kernel drops (none at
+    // this rate), and detection's deferred starts and held ends.
+    assert.match(metrics, /^breakwater_capture_socket_drops_total\{listener="[^"]+"\} 0$/m);
+    assert.match(metrics, /^breakwater_capture_socket_receive_queue_bytes\{listener="[^"]+"\} \d+$/m);
+    assert.match(metrics, /^breakwater_detection_starts_deferred_total 0$/m);
+    assert.match(metrics, /^breakwater_detection_ends_held_total 0$/m);
 
     // A second attack, then kill -9: the record is on disk, closed at the next start.
     await replay(join(FIXTURES, 'flows/syn_flood.nf9.pcap'), `127.0.0.1:${collector}`);
