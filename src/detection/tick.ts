@@ -75,8 +75,8 @@ export class Ticker {
   private updatesLeft = 0;
   private updateEvery = 0;
   private readonly startBudgetMs: number;
-  /** performance.now() past which this tick starts no more attacks; -1: none started yet. */
-  private startsUntil = -1;
+  /** Milliseconds this tick has spent in attack starts. */
+  private startsSpent = 0;
   /** This tick checks attacked hosts once a window, not every tick (see the header). */
   private staggerAttacks = false;
   /** True while the capture is losing datagrams (see the header); asked once per tick. */
@@ -150,7 +150,7 @@ export class Ticker {
     S.stats.ticks++;
     const perTick = Math.max(1, Math.round((UPDATES_PER_SECOND * S.tickMs) / 1000));
     this.updatesLeft = perTick;
-    this.startsUntil = -1;
+    this.startsSpent = 0;
     this.staggerAttacks = this.attacks.bySlot.size > STAGGER_ATTACKS_ABOVE;
     this.lossy = this.attacks.bySlot.size > 0 && this.lossProbe !== null && this.lossProbe();
     this.updateEvery = Math.max(this.updateMs, (this.attacks.bySlot.size / UPDATES_PER_SECOND) * 1000);
@@ -287,15 +287,17 @@ export class Ticker {
       }
       if (best >= 0) {
         // Past the tick's start budget: still over (F_OVER keeps it evaluated every tick),
-        // started by a later tick. The clock is read only when there is an attack to start;
-        // a tick always starts one, so a budget of 0 starts one per tick.
-        const clock = performance.now();
-        if (this.startsUntil < 0) this.startsUntil = clock + this.startBudgetMs;
-        else if (clock > this.startsUntil) {
+        // started by a later tick. The budget counts the time spent in starts only (not the
+        // checks of other hosts between them); a tick always starts one, so a budget of 0
+        // starts one per tick.
+        if (this.startsSpent > this.startBudgetMs) {
           S.stats.starts_deferred++;
           return;
         }
+        const t0 = performance.now();
         this.attacks.start(s, thr[best]!, now, c.name);
+        this.startsSpent += performance.now() - t0;
+        if (this.startBudgetMs === 0) this.startsSpent = 1;
         return;
       }
       // Cooled down: a window below the warm level since the slot was last warm or over.
