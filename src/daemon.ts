@@ -11,13 +11,14 @@
  * journal (flushed, closed) last.
  */
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { prefixToString } from './wire/addr.js';
 import type { Config } from './config/types.js';
 import { classifierOf, ConfigStore, defaultConfig, loadConfig } from './config/index.js';
 import { configureLogging, logger } from './log.js';
 import { type Component, reconfigureAll, startAll, stopAll } from './lifecycle.js';
-import { Collector, MirrorCapture } from './capture/index.js';
+import { Collector, MirrorCapture, resolveWorkers } from './capture/index.js';
 import { createDetector } from './detection/index.js';
 import type { DetectorImpl, HostgroupAttack } from './detection/index.js';
 import { saveAttackPcap } from './detection/attack-pcap.js';
@@ -32,7 +33,12 @@ import { hostgroupAlertDocument, Notifier, notifyVia } from './notify/index.js';
 import { EscalationLoop } from './escalation/loop.js';
 import { ApiServer } from './api/server.js';
 import { createMetrics } from './api/metrics.js';
-import { captureEvents, captureRows, type CaptureSources } from './api/capture-metrics.js';
+import {
+  captureEvents,
+  captureRows,
+  registerWorkerMetrics,
+  type CaptureSources,
+} from './api/capture-metrics.js';
 import { DEFAULT_HISTORY } from './config/defaults.js';
 import { AttackHistory } from './history/store.js';
 import { AttackRecorder } from './history/recorder.js';
@@ -270,6 +276,7 @@ export class Daemon {
       defaultSamplingRate: cfg.capture.default_sampling_rate,
       samplingOverrides: cfg.capture.sampling_overrides,
       admit: { exporters: cfg.capture.exporters, maxLinkBps: cfg.capture.max_link_bps },
+      workers: resolveWorkers(cfg.capture.workers, cfg.capture.listeners.length, availableParallelism()),
     });
     // Attacks do not end on rates known to be short of what arrived (detection/tick.ts).
     this.detector.setLossProbe(() => this.collector.losingDatagrams());
@@ -339,7 +346,7 @@ export class Daemon {
   private buildMetrics(): ReturnType<typeof createMetrics> {
     const capture: CaptureSources = {
       exporters: () => this.collector.stats().exporters,
-      counts: () => this.collector.decoder.counts(),
+      counts: () => this.collector.counts(),
       mirror: () => this.mirror?.stats() ?? null,
       config: () => this.config.capture,
       bucketsSaturated: () => this.detector.bucketsSaturated,
@@ -358,6 +365,7 @@ export class Daemon {
       hotBuffers: () => this.detector.detectionStats(),
       detectionLoad: () => this.detector.detectionStats(),
     });
+    registerWorkerMetrics(metrics, () => this.collector.stats().workers);
     registerHistoryMetrics(
       metrics,
       () => this.history.stats,

@@ -19,6 +19,7 @@ export { MirrorDecoder } from './input/mirror.js';
 export { MirrorCapture } from './input/mirror-live.js';
 export { readPcap, forEachPacket, PcapStream, PcapFormatError, udpPayload } from './formats/pcap.js';
 export { Collector } from './input/collector.js';
+export { resolveWorkers } from './input/workers.js';
 export { buildPcap, type PcapEntry } from './formats/pcap-write.js';
 export { decodeFlowCapture, decodeMirrorCapture, type DstTotals } from './input/decode-file.js';
 export { replay, capturePayloads, isLoopback } from './input/replay.js';

@@ -201,6 +201,7 @@ function build(
       })),
       max_link_bps: raw.capture.max_link_bps,
       receive_buffer_bytes: raw.capture.receive_buffer_bytes,
+      workers: raw.capture.workers,
       default_sampling_rate: raw.capture.default_sampling_rate,
       sampling_overrides: overrides,
       ...(raw.capture.mirror_interface !== undefined

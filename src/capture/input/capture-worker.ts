@@ -1,0 +1,142 @@
+/**
+ * A decode worker (worker_threads entry; capture.workers > 0). It owns the sockets of the
+ * listeners given to it: receives, decodes with its own FlowDecoder and writes each record
+ * to its ring (record-ring.ts), one commit per datagram. Detection, mitigation, BGP and the
+ * API stay on the main thread; nothing here blocks it.
+ *
+ * What the main thread must know travels as rare messages: the bound ports, statistics
+ * every STATS_MS, log lines (the main thread's logger has the operator's settings), and the
+ * decoder state (templates, learned sampling) when it changes, which the main thread keeps
+ * as the union of all workers', persists in the state dir and hands to every other worker,
+ * so an exporter sending to two listeners is decoded by both with what either learned.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { CaptureListener } from '../../config/types.js';
+import type { AdmitOptions } from '../exporter/admit.js';
+import type { ExporterStats } from '../exporter/stats.js';
+import { FlowDecoder, type DecoderCounts, type DecoderState } from '../decoder.js';
+import { bindListener, type BoundListener, type ListenerStats } from './listen.js';
+import { RingWriter } from './record-ring.js';
+
+export interface CaptureWorkerData {
+  index: number;
+  listeners: CaptureListener[];
+  ring: SharedArrayBuffer;
+  receiveBufferBytes: number;
+  defaultSamplingRate: number;
+  samplingOverrides: Record<string, number>;
+  admit: AdmitOptions | null;
+  /** Templates and rates known at start (the state dir's, or what other workers learned). */
+  state: DecoderState | null;
+}
+
+export interface WorkerStatsMessage {
+  type: 'stats';
+  listeners: ListenerStats[];
+  exporters: ExporterStats[];
+  counts: DecoderCounts;
+  pendingSets: number;
+  lastOutOfBounds: string;
+}
+
+/** Worker → main thread. */
+export type FromWorker =
+  | { type: 'bound'; listeners: ListenerStats[] }
+  | { type: 'bind-error'; message: string }
+  | { type: 'log'; level: 'info' | 'warn'; message: string }
+  | { type: 'unknown-source'; address: string }
+  | { type: 'state'; state: DecoderState }
+  | WorkerStatsMessage;
+
+/** Main thread → worker. */
+export type ToWorker =
+  | { type: 'sampling'; defaultRate: number; overrides: Record<string, number> }
+  | { type: 'admission'; admit: AdmitOptions }
+  | { type: 'state'; state: DecoderState }
+  | { type: 'stats' }
+  | { type: 'stop' };
+
+const STATS_MS = 500;
+/** Template bursts (an exporter's restart) become one state message. */
+const STATE_DEBOUNCE_MS = 50;
+
+function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): void {
+  const post = (m: FromWorker) => port.postMessage(m);
+  const writer = new RingWriter(data.ring);
+  let stateTimer: NodeJS.Timeout | null = null;
+  let importing = false;
+  const decoder = new FlowDecoder(writer, {
+    defaultSamplingRate: data.defaultSamplingRate,
+    samplingOverrides: data.samplingOverrides,
+    ...(data.admit ? { admit: data.admit } : {}),
+    onUnknownSource: (address) => post({ type: 'unknown-source', address }),
+    onStateChange: () => {
+      // What another worker taught us is not news to send back.
+      if (importing || stateTimer) return;
+      stateTimer = setTimeout(() => {
+        stateTimer = null;
+        post({ type: 'state', state: decoder.exportState() });
+      }, STATE_DEBOUNCE_MS);
+    },
+  });
+  const learn = (state: DecoderState) => {
+    importing = true;
+    try {
+      decoder.importState(state);
+    } finally {
+      importing = false;
+    }
+  };
+  if (data.state) learn(data.state);
+  const log = {
+    info: (message: string) => post({ type: 'log', level: 'info', message }),
+    warn: (message: string) => post({ type: 'log', level: 'warn', message }),
+  };
+  const bound: BoundListener[] = [];
+  const stats = (): WorkerStatsMessage => {
+    writer.commit();
+    return {
+      type: 'stats',
+      listeners: bound.map((b) => ({ ...b.st })),
+      exporters: decoder.stats(),
+      counts: decoder.counts(),
+      pendingSets: decoder.pendingSets,
+      lastOutOfBounds: decoder.lastOutOfBounds,
+    };
+  };
+  const timer = setInterval(() => post(stats()), STATS_MS);
+  port.on('message', (m: ToWorker) => {
+    if (m.type === 'sampling') decoder.setSampling(m.defaultRate, m.overrides);
+    else if (m.type === 'admission') decoder.setAdmission(m.admit);
+    else if (m.type === 'state') learn(m.state);
+    else if (m.type === 'stats') post(stats());
+    else if (m.type === 'stop') {
+      clearInterval(timer);
+      if (stateTimer) clearTimeout(stateTimer);
+      void Promise.all(bound.map((b) => new Promise<void>((r) => b.sock!.close(() => r())))).then(() => {
+        post(stats());
+        post({ type: 'state', state: decoder.exportState() });
+        port.close();
+      });
+    }
+  });
+  void (async () => {
+    try {
+      for (const l of data.listeners)
+        bound.push(
+          await bindListener(l, data.receiveBufferBytes, log, (msg, source) => {
+            decoder.decode(msg, source, Date.now());
+            writer.commit();
+          }),
+        );
+      post({ type: 'bound', listeners: bound.map((b) => ({ ...b.st })) });
+    } catch (e) {
+      for (const b of bound) b.sock!.close();
+      clearInterval(timer);
+      post({ type: 'bind-error', message: (e as Error).message });
+      port.close();
+    }
+  })();
+}
+
+if (parentPort) run(parentPort, workerData as CaptureWorkerData);
