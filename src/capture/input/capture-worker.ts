@@ -26,8 +26,8 @@ export interface CaptureWorkerData {
   defaultSamplingRate: number;
   samplingOverrides: Record<string, number>;
   admit: AdmitOptions | null;
-  /** Templates and rates known at start (the state dir's, or what other workers learned). */
-  state: DecoderState | null;
+  /** Templates and rates known at start (the state dir's as saved, or what other workers learned). */
+  state: unknown;
 }
 
 export interface WorkerStatsMessage {
@@ -65,21 +65,29 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
   const writer = new RingWriter(data.ring);
   let stateTimer: NodeJS.Timeout | null = null;
   let importing = false;
+  /** Exporters whose templates or rates changed since the last state message (null: all). */
+  let dirty: Set<string> | null = new Set();
   const decoder = new FlowDecoder(writer, {
     defaultSamplingRate: data.defaultSamplingRate,
     samplingOverrides: data.samplingOverrides,
     ...(data.admit ? { admit: data.admit } : {}),
     onUnknownSource: (address) => post({ type: 'unknown-source', address }),
-    onStateChange: () => {
+    onStateChange: (exporter) => {
       // What another worker taught us is not news to send back.
-      if (importing || stateTimer) return;
+      if (importing) return;
+      if (exporter === null) dirty = null;
+      else dirty?.add(exporter);
+      if (stateTimer) return;
       stateTimer = setTimeout(() => {
         stateTimer = null;
-        post({ type: 'state', state: decoder.exportState() });
+        // Only what changed: with 64,000 templates held, a new one must not cost a copy of all.
+        const state = dirty ? decoder.exportStateOf(dirty) : decoder.exportState();
+        dirty = new Set();
+        post({ type: 'state', state });
       }, STATE_DEBOUNCE_MS);
     },
   });
-  const learn = (state: DecoderState) => {
+  const learn = (state: unknown) => {
     importing = true;
     try {
       decoder.importState(state);
@@ -115,7 +123,6 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
       if (stateTimer) clearTimeout(stateTimer);
       void Promise.all(bound.map((b) => new Promise<void>((r) => b.sock!.close(() => r())))).then(() => {
         post(stats());
-        post({ type: 'state', state: decoder.exportState() });
         port.close();
       });
     }

@@ -221,21 +221,22 @@ export class Collector {
     this.outOfBoundsTimer.unref();
     this.lossTimer = setInterval(() => this.refreshKernelCounters(), LOSS_POLL_MS);
     this.lossTimer.unref();
-    if (this.state) {
-      const saved = this.state.load();
-      if (this.state.lastError) this.log.warn(this.state.lastError);
-      if (saved) {
-        this.templatesRestored = this.decoder.importState(saved);
-        this.log.info(`restored ${this.templatesRestored} templates from ${this.state.path}`);
-      }
+    const saved = this.state ? this.state.load() : null;
+    if (this.state?.lastError) this.log.warn(this.state.lastError);
+    // Workers start (and import the saved state on their own threads) while this one does.
+    const up = this.pool?.start(saved);
+    up?.catch(() => {});
+    if (saved) {
+      this.templatesRestored = this.decoder.importState(saved);
+      this.log.info(`restored ${this.templatesRestored} templates from ${this.state!.path}`);
     }
     try {
       if (this.pool) {
-        const up = await this.pool.start();
+        const listening = await up!;
         this.bound = this.listeners.map((cfg, i) => ({
           cfg,
           sock: null,
-          st: up[i] ?? newListenerStats(cfg),
+          st: listening[i] ?? newListenerStats(cfg),
         }));
         this.log.info(
           `decoding on ${this.pool.size} worker thread(s) (capture.workers ${this.opts.workers}, ${this.listeners.length} listener(s): one thread per listener at most)`,
@@ -285,7 +286,7 @@ export class Collector {
 
   /** Refused, evicted and dropped counts over every decoder. */
   counts(): DecoderCounts {
-    return this.pool ? this.pool.counts() : this.decoder.counts();
+    return this.pool ? this.pool.counts(this.decoder.counts()) : this.decoder.counts();
   }
 
   /**

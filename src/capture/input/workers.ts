@@ -33,7 +33,7 @@ export interface WorkerPoolOptions {
   defaultSamplingRate: number;
   samplingOverrides: Readonly<Record<string, number>>;
   admit: AdmitOptions | null;
-  /** Templates and rates to give a (re)started worker. */
+  /** Templates and rates to give a restarted worker (at the first start: start()'s argument). */
   state: () => DecoderState | null;
   /** A worker learned templates or rates. */
   onState: (state: DecoderState) => void;
@@ -125,10 +125,10 @@ export class DecodeWorkers {
   }
 
   /** Start every worker; resolves with the bound listeners, rejects (one line) when a bind fails. */
-  async start(): Promise<ListenerStats[]> {
+  async start(saved: unknown = null): Promise<ListenerStats[]> {
     this.running = true;
     try {
-      const bound = await Promise.all(this.slots.map((s) => this.spawn(s)));
+      const bound = await Promise.all(this.slots.map((s) => this.spawn(s, saved)));
       for (const s of this.slots) void this.pump(s);
       // Back in listener order (listener i is in worker i mod N).
       const n = this.slots.length;
@@ -142,7 +142,8 @@ export class DecodeWorkers {
     }
   }
 
-  private spawn(s: Slot): Promise<ListenerStats[]> {
+  /** Start a worker with `state` (the saved file's content at the first start; else what the pool knows). */
+  private spawn(s: Slot, state: unknown = this.opts.state()): Promise<ListenerStats[]> {
     const o = this.opts;
     const data: CaptureWorkerData = {
       index: s.index,
@@ -152,7 +153,7 @@ export class DecodeWorkers {
       defaultSamplingRate: o.defaultSamplingRate,
       samplingOverrides: { ...o.samplingOverrides },
       admit: o.admit,
-      state: o.state(),
+      state,
     };
     const w = new Worker(this.url, { workerData: data, name: `capture-${s.index}` });
     s.worker = w;
@@ -335,8 +336,9 @@ export class DecodeWorkers {
     return mergeExporters(this.reports().map((r) => r.exporters));
   }
 
-  counts(): DecoderCounts {
-    const sum: Record<string, number> = {};
+  /** Summed over the workers' reports, from `zero` (the main thread's own, all 0 in worker mode). */
+  counts(zero: DecoderCounts): DecoderCounts {
+    const sum: Record<string, number> = { ...zero };
     for (const r of this.reports()) for (const [k, v] of Object.entries(r.counts)) sum[k] = (sum[k] ?? 0) + v;
     return sum as unknown as DecoderCounts;
   }
