@@ -195,9 +195,13 @@ async function main(): Promise<void> {
   console.log('| receiver | offered/s | sent | received | ring drops (records) | lost | records/s |');
   console.log('|---|---|---|---|---|---|---|');
   let base = 41000 + Math.floor(Math.random() * 2000) * 4;
+  const next = () => {
+    base += 200;
+    return base;
+  };
   for (const rate of rates) {
-    if (!process.env.BENCH_SKIP_PLAIN) console.log(row(await plainRun(rate, (base += 200))));
-    for (const w of workerCounts) console.log(row(await daemonRun(w, rate, (base += 200))));
+    if (!process.env.BENCH_SKIP_PLAIN) console.log(row(await plainRun(rate, next())));
+    for (const w of workerCounts) console.log(row(await daemonRun(w, rate, next())));
   }
   rmSync(work, { recursive: true, force: true });
 }
