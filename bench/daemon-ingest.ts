@@ -6,6 +6,10 @@
  * fixed rates, for capture.workers 0, 1 and 2, and the cheapest Node receiver (a socket
  * that only counts) in the same run for the ceiling.
  *
+ * Per run it also prints the CPU time per datagram of the daemon's main thread and of its
+ * busiest other thread (/proc/<pid>/task/<tid>/stat): what each thread costs whatever else
+ * the machine is doing, so 1 / cost is that thread's ceiling.
+ *
  * Lost = datagrams sent but not received by the daemon (kernel drops on a full socket
  * buffer) plus records dropped on a full worker ring, as a share of what was sent. Figures
  * come from the daemon's own /metrics after the run.
@@ -15,7 +19,7 @@
  * the rate split over them), BENCH_NODE_ARGS (e.g. --cpu-prof), BENCH_SKIP_PLAIN=1.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,7 +74,40 @@ async function metrics(api: number): Promise<Map<string, number>> {
   return sums;
 }
 
+/** CPU ticks (utime + stime) per thread of `pid`, from /proc/<pid>/task/<tid>/stat. */
+function threadTicks(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), Number(f[11]) + Number(f[12]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU time per datagram of the main thread and of the busiest other thread (a decode
+ * worker when there is one): what bounds each thread whatever else the machine runs, so a
+ * thread's ceiling is 1 / its cost per datagram.
+ */
+function cpuPerDatagram(pid: number, t0: Map<number, number>, t1: Map<number, number>, datagrams: number) {
+  const tick = 1e6 / 100; // µs per clock tick (CLK_TCK 100 on Linux)
+  let main = 0;
+  let other = 0;
+  for (const [tid, v] of t1) {
+    const d = (v - (t0.get(tid) ?? 0)) * tick;
+    if (tid === pid) main = d;
+    else other = Math.max(other, d);
+  }
+  return { main: datagrams ? main / datagrams : 0, other: datagrams ? other / datagrams : 0 };
+}
+
 interface Row {
+  cpu?: { main: number; other: number };
   receiver: string;
   rate: number;
   sent: number;
@@ -81,7 +118,7 @@ interface Row {
 
 function row(r: Row): string {
   const lost = r.sent ? (100 * (r.sent - r.received + r.ringDropped / RECORDS_PER_DATAGRAM)) / r.sent : 0;
-  return `| ${r.receiver} | ${r.rate.toLocaleString('en')} | ${r.sent.toLocaleString('en')} | ${r.received.toLocaleString('en')} | ${r.ringDropped.toLocaleString('en')} | ${Math.max(0, lost).toFixed(3)} % | ${r.records ? `${(r.records / seconds / 1e6).toFixed(2)} M` : '-'} |`;
+  return `| ${r.receiver} | ${r.rate.toLocaleString('en')} | ${r.sent.toLocaleString('en')} | ${r.received.toLocaleString('en')} | ${r.ringDropped.toLocaleString('en')} | ${Math.max(0, lost).toFixed(3)} % | ${r.records ? `${(r.records / seconds / 1e6).toFixed(2)} M` : '-'} | ${r.cpu ? `${r.cpu.main.toFixed(2)} / ${r.cpu.other.toFixed(2)}` : '-'} |`;
 }
 
 async function daemonRun(workers: number, rate: number, base: number): Promise<Row> {
@@ -139,15 +176,19 @@ async function daemonRun(workers: number, rate: number, base: number): Promise<R
     await send(ports, 20_000);
     await sleep(1500);
     const m0 = await metrics(api);
+    const t0 = threadTicks(d.pid!);
     const sent = await send(ports, rate);
+    const t1 = threadTicks(d.pid!);
     await sleep(1500);
     const m1 = await metrics(api);
     const diff = (k: string) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
+    const received = diff('breakwater_capture_datagrams_total');
     return {
+      cpu: cpuPerDatagram(d.pid!, t0, t1, received),
       receiver: `breakwater run, workers ${workers}`,
       rate,
       sent,
-      received: diff('breakwater_capture_datagrams_total'),
+      received,
       ringDropped: diff('breakwater_capture_ring_dropped_total'),
       records: diff('breakwater_capture_records_total') - diff('breakwater_capture_ring_dropped_total'),
     };
@@ -192,8 +233,10 @@ async function main(): Promise<void> {
   console.log(
     `# whole-daemon ingest, ${seconds} s per rate, ${listeners} listener(s), udp_dns_amp.nf9 (30 records/datagram), net.core.rmem_max ${rmem}`,
   );
-  console.log('| receiver | offered/s | sent | received | ring drops (records) | lost | records/s |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log(
+    '| receiver | offered/s | sent | received | ring drops (records) | lost | records/s | CPU µs per datagram: main / busiest other thread |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|');
   let base = 41000 + Math.floor(Math.random() * 2000) * 4;
   const next = () => {
     base += 200;

@@ -73,6 +73,7 @@ export interface WorkerStats extends RingCounts {
 /** Records per drain before yielding to timers and I/O (detection's tick must run). */
 const DRAIN_BATCH = 8192;
 const WAIT_MS = 1000;
+const POLL_MS = 1;
 const STOP_MS = 2000;
 
 interface Slot {
@@ -229,6 +230,10 @@ export class DecodeWorkers {
     while (this.running && s.reader === r) {
       const n = r.drain(this.sink, DRAIN_BATCH);
       if (n === DRAIN_BATCH) await new Promise<void>((res) => setImmediate(res));
+      // Traffic flowing: read again in a millisecond, a batch of datagrams at once, and the
+      // worker never has to wake this thread (a futex call per datagram at 100k/s).
+      else if (n > 0) await new Promise<void>((res) => setTimeout(res, POLL_MS));
+      // Idle: sleep until the worker commits (one wake when traffic resumes).
       else await r.wait(WAIT_MS);
     }
   }
