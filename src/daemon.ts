@@ -18,7 +18,13 @@ import type { Config } from './config/types.js';
 import { classifierOf, ConfigStore, defaultConfig, loadConfig } from './config/index.js';
 import { configureLogging, logger } from './log.js';
 import { type Component, reconfigureAll, startAll, stopAll } from './lifecycle.js';
-import { Collector, MirrorCapture, resolveWorkers } from './capture/index.js';
+import {
+  Collector,
+  MirrorCapture,
+  MirrorThread,
+  resolveWorkers,
+  type MirrorSource,
+} from './capture/index.js';
 import { createDetector } from './detection/index.js';
 import type { DetectorImpl, HostgroupAttack } from './detection/index.js';
 import { saveAttackPcap } from './detection/attack-pcap.js';
@@ -69,7 +75,7 @@ export class Daemon {
   notifier!: Notifier;
   escalation!: EscalationLoop;
   api: ApiServer | null = null;
-  mirror: MirrorCapture | null = null;
+  mirror: MirrorSource | null = null;
   history!: AttackHistory;
   recorder!: AttackRecorder;
   exports!: Exports;
@@ -280,8 +286,15 @@ export class Daemon {
     });
     // Attacks do not end on rates known to be short of what arrived (detection/tick.ts).
     this.detector.setLossProbe(() => this.collector.losingDatagrams());
-    if (cfg.capture.mirror_interface)
-      this.mirror = new MirrorCapture(cfg.capture.mirror_interface, this.detector.sink);
+    if (cfg.capture.mirror_interface) {
+      const iface = cfg.capture.mirror_interface;
+      const filter = cfg.capture.mirror_filter ? { filter: cfg.capture.mirror_filter } : {};
+      // With decode workers, tcpdump's stream is parsed on a worker thread too (mirror-thread.ts).
+      this.mirror =
+        resolveWorkers(cfg.capture.workers, 1, availableParallelism()) > 0
+          ? new MirrorThread(iface, this.detector.sink, logger.child({ module: 'capture' }), filter)
+          : new MirrorCapture(iface, this.detector.sink, filter);
+    }
     this.traffic = new TrafficHistory(() => this.detector.totals());
     this.hostgroupTraffic = new HostgroupTraffic(
       () => this.config.hostgroups.map((h) => h.name),
@@ -365,7 +378,11 @@ export class Daemon {
       hotBuffers: () => this.detector.detectionStats(),
       detectionLoad: () => this.detector.detectionStats(),
     });
-    registerWorkerMetrics(metrics, () => this.collector.stats().workers);
+    registerWorkerMetrics(metrics, () => {
+      const w = this.collector.stats().workers;
+      const m = this.mirror instanceof MirrorThread ? this.mirror : null;
+      return m ? [...w, { index: 'mirror', restarts: m.restarts, listeners: [], ...m.ring() }] : w;
+    });
     registerHistoryMetrics(
       metrics,
       () => this.history.stats,
@@ -409,9 +426,11 @@ export class Daemon {
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
     if (
       !same(cfg.capture.listeners, prev.capture.listeners) ||
-      cfg.capture.mirror_interface !== prev.capture.mirror_interface
+      cfg.capture.mirror_interface !== prev.capture.mirror_interface ||
+      cfg.capture.mirror_filter !== prev.capture.mirror_filter ||
+      cfg.capture.workers !== prev.capture.workers
     ) {
-      log.warn('capture listeners changed: they take effect at the next restart');
+      log.warn('capture listeners, mirror or workers changed: they take effect at the next restart');
     }
     if (cfg.api.host !== prev.api.host || cfg.api.port !== prev.api.port)
       log.warn('api listen address changed: it takes effect at the next restart');

@@ -8,7 +8,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Collector, capturePayloads, replay, type FlowRecord } from '../src/capture/index.js';
+import { spawnSync } from 'node:child_process';
+import {
+  Collector,
+  MirrorCapture,
+  MirrorThread,
+  capturePayloads,
+  replay,
+  type FlowRecord,
+} from '../src/capture/index.js';
 import { newFlowRecord } from '../src/capture/flow.js';
 import { createRing, RingReader, RingWriter } from '../src/capture/input/record-ring.js';
 import { resolveWorkers } from '../src/capture/input/workers.js';
@@ -179,6 +187,37 @@ test('decode workers: a worker that dies is started again with the templates it 
   } finally {
     await c.stop();
   }
+});
+
+test('decode workers: the live mirror on a worker thread delivers the same records as on the main thread', async () => {
+  const which = spawnSync(
+    'sh',
+    ['-c', 'command -v tcpdump || ls /usr/sbin/tcpdump /usr/bin/tcpdump 2>/dev/null'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const bin = which.stdout.trim().split('\n')[0];
+  assert.ok(bin, 'tcpdump is required (Debian package tcpdump)');
+  const file = new URL('mirror/encap.pcap', root).pathname;
+  const opts = { tcpdump: bin, sourceArgs: ['-r', file] };
+  const main: string[] = [];
+  const m0 = new MirrorCapture('file', { onFlow: (r) => main.push(text(r)) }, { ...opts, log: quietLog });
+  await m0.start();
+  await m0.done();
+  const threaded: string[] = [];
+  const m1 = new MirrorThread('file', { onFlow: (r) => threaded.push(text(r)) }, quietLog, opts);
+  await m1.start();
+  await m1.done();
+  const st1 = m1.stats();
+  await m1.stop();
+  assert.ok(main.length > 10, `${main.length} frames`);
+  assert.deepEqual(threaded, main);
+  assert.deepEqual(
+    { ...st1, lastSeenMs: 0, running: false },
+    { ...m0.stats(), lastSeenMs: 0, running: false },
+  );
+  assert.equal(m1.ring().dropped, 0);
 });
 
 /** A random record, as a decoder would fill it. */

@@ -17,6 +17,7 @@ export { FlowDecoder } from './decoder.js';
 export type { ExporterStats } from './exporter/stats.js';
 export { MirrorDecoder } from './input/mirror.js';
 export { MirrorCapture } from './input/mirror-live.js';
+export { MirrorThread, type MirrorSource } from './input/mirror-thread.js';
 export { readPcap, forEachPacket, PcapStream, PcapFormatError, udpPayload } from './formats/pcap.js';
 export { Collector } from './input/collector.js';
 export { resolveWorkers } from './input/workers.js';

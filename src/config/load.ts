@@ -207,6 +207,7 @@ function build(
       ...(raw.capture.mirror_interface !== undefined
         ? { mirror_interface: raw.capture.mirror_interface }
         : {}),
+      ...(raw.capture.mirror_filter !== undefined ? { mirror_filter: raw.capture.mirror_filter } : {}),
     },
     detection: {
       tick_ms: raw.detection.tick,

@@ -160,6 +160,7 @@ export const mainSchema = z.strictObject({
       default_sampling_rate: positive.default(DEFAULT_CAPTURE.default_sampling_rate),
       sampling_overrides: z.record(z.string(), positive).default({}),
       mirror_interface: z.string().min(1).optional(),
+      mirror_filter: z.string().min(1).optional(),
       filters: filtersSchema.optional(),
     })
     .prefault({}),

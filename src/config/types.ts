@@ -163,6 +163,8 @@ export interface CaptureConfig {
   readonly sampling_overrides: Readonly<Record<string, number>>;
   /** Optional live port-mirror interface (read through tcpdump). */
   readonly mirror_interface?: string;
+  /** BPF filter for the mirror's tcpdump (e.g. 'not port 22'); none = every frame. */
+  readonly mirror_filter?: string;
 }
 
 export interface DetectionConfig {

@@ -370,3 +370,21 @@ export class RingReader extends RingView {
     Atomics.notify(this.ctl, C_SEQ);
   }
 }
+
+/** Records per drain before yielding to timers and I/O (detection's tick must run). */
+const DRAIN_BATCH = 8192;
+const WAIT_MS = 1000;
+const POLL_MS = 1;
+
+/** Drain `r` into `sink` while `live()`: the main thread's loop over one worker's ring. */
+export async function pumpRing(r: RingReader, sink: FlowSink, live: () => boolean): Promise<void> {
+  while (live()) {
+    const n = r.drain(sink, DRAIN_BATCH);
+    if (n === DRAIN_BATCH) await new Promise<void>((res) => setImmediate(res));
+    // Traffic flowing: read again in a millisecond, a batch of datagrams at once, and the
+    // worker never has to wake this thread (a futex call per datagram at 100k/s).
+    else if (n > 0) await new Promise<void>((res) => setTimeout(res, POLL_MS));
+    // Idle: sleep until the worker commits (one wake when traffic resumes).
+    else await r.wait(WAIT_MS);
+  }
+}

@@ -24,7 +24,7 @@ import type { DecoderCounts, DecoderState } from '../decoder.js';
 import type { FlowSink } from '../flow.js';
 import type { CaptureWorkerData, FromWorker, ToWorker, WorkerStatsMessage } from './capture-worker.js';
 import type { ListenerStats } from './listen.js';
-import { createRing, RingReader, type RingCounts } from './record-ring.js';
+import { createRing, pumpRing, RingReader, type RingCounts } from './record-ring.js';
 
 export interface WorkerPoolOptions {
   workers: number;
@@ -65,15 +65,13 @@ export function resolveWorkers(
 
 /** Per worker, for /metrics. */
 export interface WorkerStats extends RingCounts {
-  index: number;
+  /** The worker's number, or 'mirror' for the live mirror's thread. */
+  index: number | 'mirror';
   restarts: number;
   listeners: string[];
 }
 
-/** Records per drain before yielding to timers and I/O (detection's tick must run). */
 const DRAIN_BATCH = 8192;
-const WAIT_MS = 1000;
-const POLL_MS = 1;
 const STOP_MS = 2000;
 
 interface Slot {
@@ -225,17 +223,9 @@ export class DecodeWorkers {
   }
 
   /** Drain one worker's ring into the sink for as long as the pool runs (and that ring is current). */
-  private async pump(s: Slot): Promise<void> {
+  private pump(s: Slot): Promise<void> {
     const r = s.reader;
-    while (this.running && s.reader === r) {
-      const n = r.drain(this.sink, DRAIN_BATCH);
-      if (n === DRAIN_BATCH) await new Promise<void>((res) => setImmediate(res));
-      // Traffic flowing: read again in a millisecond, a batch of datagrams at once, and the
-      // worker never has to wake this thread (a futex call per datagram at 100k/s).
-      else if (n > 0) await new Promise<void>((res) => setTimeout(res, POLL_MS));
-      // Idle: sleep until the worker commits (one wake when traffic resumes).
-      else await r.wait(WAIT_MS);
-    }
+    return pumpRing(r, this.sink, () => this.running && s.reader === r);
   }
 
   private post(s: Slot, m: ToWorker): void {
