@@ -16,16 +16,14 @@
  *
  *   node dist/bench/daemon-ingest.js [seconds per rate, default 3] [rates...]
  * Environment: BENCH_WORKERS="0 1 2" (the worker counts to run), BENCH_LISTENERS=1 (listeners,
- * the rate split over them), BENCH_NODE_ARGS (e.g. --cpu-prof), BENCH_SKIP_PLAIN=1.
+ * the rate split over them), BREAKWATER_NODE_ARGS (e.g. --cpu-prof), BENCH_SKIP_PLAIN=1.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startDaemon, tempDir } from '../test/helpers/daemon.js';
+import { buildC, cpuPerUnit, metricSums, ROOT, runSender, sleep, threadTicks } from './daemon-load.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'dist/src/cli/main.js');
 const PCAP = join(ROOT, 'test/fixtures/flows/udp_dns_amp.nf9.pcap');
 const RECORDS_PER_DATAGRAM = 30;
 
@@ -34,76 +32,18 @@ const seconds = args[0] || 3;
 const rates = args.length > 1 ? args.slice(1) : [100_000, 150_000, 200_000];
 const workerCounts = (process.env.BENCH_WORKERS ?? '0 1 2').split(/\s+/).filter(Boolean).map(Number);
 const listeners = Number(process.env.BENCH_LISTENERS ?? 1);
-const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
-const work = mkdtempSync(join(tmpdir(), 'bw-ingest-'));
-const replayer = join(work, 'replay');
-execFileSync('gcc', ['-O2', '-o', replayer, join(ROOT, 'bench/udp-replay.c')]);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const work = tempDir('ingest');
+const replayer = buildC('udp-replay', work);
 
 /** Send at `rate` for `seconds` to each port (the rate split evenly); resolves with datagrams sent. */
-function send(ports: number[], rate: number): Promise<number> {
-  return Promise.all(
-    ports.map(
-      (p) =>
-        new Promise<number>((resolve, reject) => {
-          const c = spawn(replayer, [
-            PCAP,
-            String(Math.round(rate / ports.length)),
-            String(seconds),
-            String(p),
-          ]);
-          let out = '';
-          c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-          c.on('error', reject);
-          c.on('exit', () => resolve(Number(out.trim().split(/\s+/)[0]) || 0));
-        }),
+async function send(ports: number[], rate: number): Promise<number> {
+  const n = await Promise.all(
+    ports.map((p) =>
+      runSender(replayer, [PCAP, String(Math.round(rate / ports.length)), String(seconds), String(p)]),
     ),
-  ).then((n) => n.reduce((a, b) => a + b, 0));
-}
-
-async function metrics(api: number): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${api}/metrics`)).text();
-  const sums = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const m = /^([a-z_]+)(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
-    if (m) sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + Number(m[2]));
-  }
-  return sums;
-}
-
-/** CPU ticks (utime + stime) per thread of `pid`, from /proc/<pid>/task/<tid>/stat. */
-function threadTicks(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), Number(f[11]) + Number(f[12]));
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return out;
-}
-
-/**
- * CPU time per datagram of the main thread and of the busiest other thread (a decode
- * worker when there is one): what bounds each thread whatever else the machine runs, so a
- * thread's ceiling is 1 / its cost per datagram.
- */
-function cpuPerDatagram(pid: number, t0: Map<number, number>, t1: Map<number, number>, datagrams: number) {
-  const tick = 1e6 / 100; // µs per clock tick (CLK_TCK 100 on Linux)
-  let main = 0;
-  let other = 0;
-  for (const [tid, v] of t1) {
-    const d = (v - (t0.get(tid) ?? 0)) * tick;
-    if (tid === pid) main = d;
-    else other = Math.max(other, d);
-  }
-  return { main: datagrams ? main / datagrams : 0, other: datagrams ? other / datagrams : 0 };
+  );
+  return n.reduce((a, b) => a + b, 0);
 }
 
 interface Row {
@@ -122,12 +62,11 @@ function row(r: Row): string {
 }
 
 async function daemonRun(workers: number, rate: number, base: number): Promise<Row> {
-  const dir = join(work, `w${workers}-${rate}`);
-  mkdirSync(join(dir, 'policies'), { recursive: true });
+  const dir = tempDir(`ingest-w${workers}`);
   const ports = Array.from({ length: listeners }, (_, i) => base + i);
-  const api = base + 100;
-  writeFileSync(
-    join(dir, 'breakwater.yaml'),
+  // BREAKWATER_NODE_ARGS (e.g. --cpu-prof) reaches the daemon through startDaemon.
+  const d = await startDaemon(
+    dir,
     [
       'networks: [203.0.113.0/24]',
       'capture:',
@@ -135,56 +74,39 @@ async function daemonRun(workers: number, rate: number, base: number): Promise<R
       '  receive_buffer_bytes: 33554432',
       '  listeners:',
       ...ports.map((p, i) => `    - { name: l${i}, type: netflow, address: 127.0.0.1, port: ${p} }`),
-      `api: { listen: "127.0.0.1:${api}" }`,
+      'api: { listen: "127.0.0.1:0" }',
       `state_dir: ${join(dir, 'state')}`,
       'policies: ./policies',
-      'logging: { level: warn }',
+      'logging: { level: info }',
     ].join('\n'),
-  );
-  writeFileSync(
-    join(dir, 'policies/default.yaml'),
-    [
-      'name: default',
-      'thresholds:',
-      '  ban:',
-      // Far above what the capture carries: every record is counted and checked, nothing is banned.
-      '    incoming: { total: { pps: 1000000000000, mbps: null, flows: null } }',
-      'actions:',
-      '  ban_time: 10m',
-      '  blackhole: { enabled: false }',
-    ].join('\n'),
-  );
-  const d: ChildProcess = spawn(
-    process.execPath,
-    [...nodeArgs, CLI, 'run', '--config', join(dir, 'breakwater.yaml')],
     {
-      cwd: dir,
-      stdio: ['ignore', 'ignore', 'inherit'],
+      'default.yaml': [
+        'name: default',
+        'thresholds:',
+        '  ban:',
+        // Far above what the capture carries: every record is counted and checked, nothing is banned.
+        '    incoming: { total: { pps: 1000000000000, mbps: null, flows: null } }',
+        'actions:',
+        '  ban_time: 10m',
+        '  blackhole: { enabled: false }',
+      ].join('\n'),
     },
   );
   try {
-    for (let i = 0; ; i++) {
-      try {
-        await metrics(api);
-        break;
-      } catch {
-        if (i > 100) throw new Error('daemon did not start');
-        await sleep(100);
-      }
-    }
     // Warm-up: templates learned, the hot path compiled.
     await send(ports, 20_000);
     await sleep(1500);
-    const m0 = await metrics(api);
-    const t0 = threadTicks(d.pid!);
+    const m0 = await metricSums(d.apiPort);
+    const pid = d.proc.pid!;
+    const t0 = threadTicks(pid);
     const sent = await send(ports, rate);
-    const t1 = threadTicks(d.pid!);
+    const t1 = threadTicks(pid);
     await sleep(1500);
-    const m1 = await metrics(api);
+    const m1 = await metricSums(d.apiPort);
     const diff = (k: string) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
     const received = diff('breakwater_capture_datagrams_total');
     return {
-      cpu: cpuPerDatagram(d.pid!, t0, t1, received),
+      cpu: cpuPerUnit(pid, t0, t1, received),
       receiver: `breakwater run, workers ${workers}`,
       rate,
       sent,
@@ -193,8 +115,8 @@ async function daemonRun(workers: number, rate: number, base: number): Promise<R
       records: diff('breakwater_capture_records_total') - diff('breakwater_capture_ring_dropped_total'),
     };
   } finally {
-    d.kill('SIGTERM');
-    await new Promise((r) => d.once('exit', r));
+    await d.kill();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
