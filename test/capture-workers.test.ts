@@ -284,6 +284,7 @@ test('record ring: random records through a small ring come out equal, in order;
       const before = w.counts().dropped;
       w.onFlow(rec);
       w.commit();
+      w.flushCounts();
       if (w.counts().dropped === before) sent.push(text(rec) + rec.timeMs);
       else dropped++;
       // The reader falls behind at random, so the ring fills, wraps and drains in pieces.

@@ -103,6 +103,7 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
   const bound: BoundListener[] = [];
   const stats = (): WorkerStatsMessage => {
     writer.commit();
+    writer.flushCounts();
     return {
       type: 'stats',
       listeners: bound.map((b) => ({ ...b.st })),

@@ -172,9 +172,13 @@ function runWorker(port: NonNullable<typeof parentPort>, data: MirrorWorkerData)
     debug: () => {},
   } as unknown as Logger;
   const cap = new MirrorCapture(data.iface, writer, { ...data.opts, afterChunk: () => writer.commit(), log });
-  const timer = setInterval(() => post({ type: 'stats', stats: cap.stats() }), STATS_MS);
+  const timer = setInterval(() => {
+    writer.flushCounts();
+    post({ type: 'stats', stats: cap.stats() });
+  }, STATS_MS);
   const finish = () => {
     writer.commit();
+    writer.flushCounts();
     post({ type: 'stats', stats: cap.stats() });
   };
   port.on('message', (m) => {

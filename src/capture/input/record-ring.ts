@@ -138,6 +138,10 @@ class RingView {
 export class RingWriter extends RingView implements FlowSink {
   /** Local write position, published by commit(). */
   private w = 0;
+  /** The write position last published, and the read position last seen. */
+  private published = 0;
+  private r = 0;
+  private commits = 0;
   private dropped = 0;
   private written = 0;
   private high = 0;
@@ -149,16 +153,23 @@ export class RingWriter extends RingView implements FlowSink {
   constructor(sab: SharedArrayBuffer) {
     super(sab);
     this.w = Atomics.load(this.ctl, C_WRITE) >>> 0;
+    this.published = this.w;
+    this.r = Atomics.load(this.ctl, C_READ) >>> 0;
   }
 
   /** Room for `len` bytes at the write position (writing a WRAP first when needed); -1 when full. */
   private reserve(len: number): number {
-    const r = Atomics.load(this.ctl, C_READ) >>> 0;
-    const used = (this.w - r) >>> 0;
     let off = this.w & this.mask;
     const tail = this.capacity - off;
     const need = tail < len ? tail + len : len;
-    if (used + need > this.capacity) return -1;
+    // The reader's position is read from shared memory only when the last one seen leaves
+    // too little room: one atomic load per ring's worth, not one per record.
+    let used = (this.w - this.r) >>> 0;
+    if (used + need > this.capacity) {
+      this.r = Atomics.load(this.ctl, C_READ) >>> 0;
+      used = (this.w - this.r) >>> 0;
+      if (used + need > this.capacity) return -1;
+    }
     if (tail < len) {
       // The reader sees WRAP in the length slot and continues at offset 0.
       this.u32[(off >>> 2) + U_LEN] = WRAP;
@@ -247,12 +258,24 @@ export class RingWriter extends RingView implements FlowSink {
   /** Publish what was written since the last commit (once per datagram) and wake the reader. */
   commit(): void {
     const ctl = this.ctl;
-    if (Atomics.load(ctl, C_WRITE) >>> 0 !== this.w) {
+    if (this.published !== this.w) {
+      this.published = this.w;
       Atomics.store(ctl, C_WRITE, this.w | 0);
-      Atomics.add(ctl, C_SEQ, 1);
-      if (Atomics.load(ctl, C_WAITING) !== 0) Atomics.notify(ctl, C_SEQ);
+      // The reader sets WAITING before it checks for records and sleeps on SEQ (wait()):
+      // with sequentially consistent atomics either it sees this write or we see its flag.
+      if (Atomics.load(ctl, C_WAITING) !== 0) {
+        Atomics.add(ctl, C_SEQ, 1);
+        Atomics.notify(ctl, C_SEQ);
+      }
     }
-    // Counters are the worker's own; the main thread only reads them.
+    // Counters are the worker's own and only read for metrics: published every 64 commits
+    // (and by flushCounts()).
+    if ((++this.commits & 63) === 0) this.flushCounts();
+  }
+
+  /** Publish the written, dropped and high-water counters now. */
+  flushCounts(): void {
+    const ctl = this.ctl;
     Atomics.store(ctl, C_WRITTEN, this.written | 0);
     Atomics.store(ctl, C_DROPPED, this.dropped | 0);
     Atomics.store(ctl, C_HIGH, this.high | 0);
