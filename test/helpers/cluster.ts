@@ -46,6 +46,8 @@ export interface Rig {
   leader(timeoutMs?: number): Promise<number>;
   /** Prefixes GoBGP holds from one controller (its Adj-RIB-In, ipv4 unicast). */
   adjIn(i: number): Promise<number>;
+  /** UPDATE messages and withdrawn prefixes GoBGP has received from one controller. */
+  received(i: number): Promise<{ updates: number; withdrawn: number }>;
   /** `ban` lines the notify script wrote, by host. */
   bans(): Map<string, number>;
   stop(): Promise<void>;
@@ -163,6 +165,14 @@ export async function startRig(): Promise<Rig> {
       ).stdout.trim();
       if (!out || out === 'null') return 0;
       return Object.keys(JSON.parse(out) as object).length;
+    },
+    async received(i) {
+      const out = await run('gobgp', ['--target', `unix://${sock}`, 'neighbor', CONTROLLERS[i]!, '-j']);
+      const j = JSON.parse(out.stdout) as {
+        state: { messages?: { received?: { update?: number; withdraw_prefix?: number } } };
+      };
+      const r = j.state.messages?.received;
+      return { updates: r?.update ?? 0, withdrawn: r?.withdraw_prefix ?? 0 };
     },
     bans() {
       const m = new Map<string, number>();

@@ -33,6 +33,8 @@ export interface NatsCluster {
   kill(i: number): Promise<void>;
   /** Start node i again on its store and wait until it serves JetStream. */
   start(i: number): Promise<void>;
+  /** Index of the node leading a stream's RAFT group (KV bucket X is stream KV_X), or -1. */
+  streamLeader(stream: string): Promise<number>;
   /** Wait until JetStream has a meta leader seen from node i (default: any live node). */
   ready(i?: number): Promise<void>;
   stop(): Promise<void>;
@@ -105,6 +107,19 @@ export async function startNatsCluster(addresses: readonly string[]): Promise<Na
         30_000,
         100,
       );
+    },
+    async streamLeader(stream) {
+      for (const s of specs.filter(alive)) {
+        const res = await fetch(`http://${s.address}:${s.monitorPort}/jsz?accounts=true&streams=true`);
+        const j = (await res.json()) as {
+          account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
+        };
+        for (const a of j.account_details ?? [])
+          for (const d of a.stream_detail ?? [])
+            if (d.name === stream && d.cluster?.leader)
+              return specs.findIndex((x) => x.name === d.cluster!.leader);
+      }
+      return -1;
     },
     async kill(i) {
       const s = specs[i]!;
