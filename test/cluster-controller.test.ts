@@ -150,6 +150,9 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
       15_000,
     );
     leader = await rig.leader();
+    t.diagnostic(
+      `NATS node ${rig.nats.nodes[victim]!.name} (the bucket's RAFT leader) killed; ${NAMES[leader]} leads`,
+    );
     assert.equal(
       (await rig.ctl[leader]!.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values.length,
       TOTAL,

@@ -36,6 +36,7 @@ export function decodeValue(bytes: Uint8Array): Mitigation | null {
   } catch {
     return null;
   }
+  if (!j || typeof j !== 'object') return null;
   const m = (j as { v?: unknown; m?: Partial<Mitigation> }).m;
   if ((j as { v?: unknown }).v !== 1 || !m || typeof m !== 'object') return null;
   const kinds = ['blackhole', 'flowspec', 'escalation'];

@@ -15,7 +15,7 @@ import { logger } from '../log.js';
 
 const log = logger.child({ module: 'cluster' });
 
-export const LEADER_KEY = 'leader';
+const LEADER_KEY = 'leader';
 
 export type LeaseState =
   | {

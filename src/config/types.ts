@@ -362,7 +362,7 @@ export interface IntegrationsConfig {
 }
 
 /** The roles a cluster node can run; only the controller is built (issue 17). */
-export type ClusterRole = 'controller';
+type ClusterRole = 'controller';
 
 export interface ClusterConfig {
   /** nats://host:port of the bus's servers (any one reachable is enough). */

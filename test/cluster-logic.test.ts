@@ -1,0 +1,364 @@
+/**
+ * Issue 17, the controller's pure logic: the lease decision (cluster/lease.ts step) and
+ * the desired bucket's keys, values, batches and view (cluster/desired.ts), in fixed
+ * sequences and in random runs against small reference models: a simulated KV with a TTL
+ * and delayed, lost answers for the lease (never two leaders, one again once the bus is
+ * well), and a reference bucket for the views (duplicates, re-reads and outages converge
+ * on the bucket's content).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FOLLOWER, step, type LeaseEvent, type LeaseState } from '../src/cluster/lease.js';
+import {
+  decodeValue,
+  DesiredView,
+  encodeValue,
+  keyOf,
+  opsFor,
+  type BucketOp,
+} from '../src/cluster/desired.js';
+import type { JournalEntry } from '../src/mitigation/journal.js';
+import type { Mitigation } from '../src/mitigation/types.js';
+
+const LEASE = 3000;
+
+/** A seeded PRNG (mulberry32): a failing run is replayed from its seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function run(s: LeaseState, events: LeaseEvent[]): { state: LeaseState; actions: (string | null)[] } {
+  const actions: (string | null)[] = [];
+  for (const e of events) {
+    const r = step(s, e, LEASE, 'a');
+    s = r.state;
+    actions.push(r.action);
+  }
+  return { state: s, actions };
+}
+
+test('lease: a follower takes the free key, renews every lease/3, and keeps it while renewals succeed', () => {
+  const r = run(FOLLOWER, [
+    { kind: 'tick', now: 0 },
+    { kind: 'won', op: 'create', revision: 7, sentAt: 0 },
+    { kind: 'tick', now: 500 },
+    { kind: 'tick', now: 1000 },
+    { kind: 'won', op: 'update', revision: 8, sentAt: 1000 },
+    { kind: 'tick', now: 2000 },
+    { kind: 'won', op: 'update', revision: 9, sentAt: 2000 },
+  ]);
+  assert.deepEqual(r.actions, ['create', null, null, 'update', null, 'update', null]);
+  assert.deepEqual(r.state, { role: 'leader', revision: 9, renewedAt: 2000, pending: null });
+});
+
+test('lease: a leader that cannot renew steps down at 5/6 of the lease, even with a renewal in flight', () => {
+  const lead: LeaseState = { role: 'leader', revision: 3, renewedAt: 0, pending: null };
+  const r = run(lead, [
+    { kind: 'tick', now: 1000 },
+    { kind: 'failed', op: 'update' },
+    { kind: 'tick', now: 1500 },
+    { kind: 'tick', now: 2499 },
+    { kind: 'tick', now: 2500 },
+  ]);
+  assert.deepEqual(r.actions, ['update', null, 'update', null, null]);
+  assert.equal(r.state.role, 'follower');
+  // The late answer to the renewal sent as leader does not make it lead again.
+  const late = step(r.state, { kind: 'won', op: 'update', revision: 4, sentAt: 1500 }, LEASE, 'a');
+  assert.equal(late.state.role, 'follower');
+});
+
+test('lease: refused renewal or another name under the key means follower; a deleted key is tried at once', () => {
+  const lead: LeaseState = { role: 'leader', revision: 3, renewedAt: 0, pending: 'update' };
+  assert.equal(step(lead, { kind: 'lost', op: 'update' }, LEASE, 'a').state.role, 'follower');
+  const seen = step(lead, { kind: 'seen', leader: 'b', now: 100 }, LEASE, 'a').state;
+  assert.deepEqual(seen, { ...FOLLOWER, leader: 'b', triedAt: 100 });
+  // Its own name seen: nothing changes.
+  assert.equal(step(lead, { kind: 'seen', leader: 'a', now: 100 }, LEASE, 'a').state, lead);
+  const f = step(seen, { kind: 'seen', leader: null, now: 200 }, LEASE, 'a');
+  assert.equal(f.action, 'create');
+  // One request at a time: no second create while the first is out.
+  assert.equal(step(f.state, { kind: 'tick', now: 5000 }, LEASE, 'a').action, null);
+  assert.equal(step(f.state, { kind: 'lost', op: 'create' }, LEASE, 'a').state.role, 'follower');
+});
+
+/**
+ * Several nodes electing over a simulated KV: the key expires lease ms after it was last
+ * written (no event, as JetStream 2.9 expires messages silently), requests arrive and
+ * answer after random delays or get lost, and nodes are cut off for random spells.
+ */
+function simulate(seed: number, nodes = 3, steps = 4000): { leaderTime: number; changes: number } {
+  const r = rng(seed);
+  const names = Array.from({ length: nodes }, (_, i) => `n${i}`);
+  const states: LeaseState[] = names.map(() => FOLLOWER);
+  let key: { value: string; rev: number; writtenAt: number } | null = null;
+  let seq = 0;
+  type Msg = { at: number; run: () => void };
+  let queue: Msg[] = [];
+  const cutUntil = names.map(() => 0);
+  let now = 0;
+  let leaderTime = 0;
+  let changes = 0;
+  const expire = () => {
+    if (key && now >= key.writtenAt + LEASE) key = null;
+  };
+  const feed = (i: number, e: LeaseEvent) => {
+    const before = states[i]!.role;
+    const { state, action } = step(states[i]!, e, LEASE, names[i]!);
+    states[i] = state;
+    if (state.role !== before) changes++;
+    if (!action) return;
+    const sentAt = now;
+    const lost = now < cutUntil[i]! || r() < 0.05;
+    const arrive = now + r() * 600;
+    const answer = arrive + r() * 600;
+    if (lost) {
+      queue.push({ at: answer, run: () => feed(i, { kind: 'failed', op: action }) });
+      return;
+    }
+    const rev = action === 'update' ? (states[i] as { revision: number }).revision : 0;
+    queue.push({
+      at: arrive,
+      run: () => {
+        expire();
+        let ok: number | null = null;
+        if (action === 'create' && !key) ok = ++seq;
+        if (action === 'update' && key && key.rev === rev) ok = ++seq;
+        if (ok !== null) {
+          key = { value: names[i]!, rev: ok, writtenAt: now };
+          // The watch tells every node, a little later.
+          for (let k = 0; k < nodes; k++)
+            queue.push({ at: now + r() * 300, run: () => feed(k, { kind: 'seen', leader: names[i]!, now }) });
+        }
+        const got = ok;
+        queue.push({
+          at: answer,
+          run: () =>
+            feed(
+              i,
+              got === null
+                ? { kind: 'lost', op: action }
+                : { kind: 'won', op: action, revision: got, sentAt },
+            ),
+        });
+      },
+    });
+  };
+  for (let s = 0; s < steps; s++) {
+    const next = now + 50 + r() * 450;
+    // Messages due before the next tick, in time order.
+    for (;;) {
+      queue.sort((a, b) => a.at - b.at);
+      const m = queue[0];
+      if (!m || m.at > next) break;
+      queue = queue.slice(1);
+      now = m.at;
+      m.run();
+      check();
+    }
+    now = next;
+    if (r() < 0.01) cutUntil[Math.floor(r() * nodes)] = now + r() * 3 * LEASE;
+    // The last fifth of the run has no outages: someone must lead there.
+    if (s > steps * 0.8) cutUntil.fill(0);
+    for (let i = 0; i < nodes; i++) feed(i, { kind: 'tick', now });
+    check();
+    if (states.some((x) => x.role === 'leader')) leaderTime++;
+  }
+  function check() {
+    expire();
+    const leading = names.filter((_, i) => states[i]!.role === 'leader');
+    assert.ok(leading.length <= 1, `seed ${seed} at ${now}: two leaders ${leading}`);
+    // A node that thinks it leads holds the key on the server, unexpired.
+    if (leading.length === 1)
+      assert.equal(key?.value, leading[0], `seed ${seed} at ${now}: ${leading[0]} leads without the key`);
+  }
+  // Once the bus is well, a leader within two leases, kept to the end.
+  const tail = states.filter((x) => x.role === 'leader').length;
+  assert.equal(tail, 1, `seed ${seed}: ${tail} leaders at the end`);
+  return { leaderTime: leaderTime / steps, changes };
+}
+
+test('lease, random runs against a simulated KV: never two leaders, never one without the key, one at the end', () => {
+  let sum = 0;
+  for (let seed = 1; seed <= 60; seed++) sum += simulate(seed, 2 + (seed % 3)).leaderTime;
+  // Outages are short and rare: a leader most of the time.
+  assert.ok(sum / 60 > 0.7, `led ${((sum / 60) * 100).toFixed(0)}% of the time`);
+});
+
+// ---------------------------------------------------------------- desired bucket
+
+let uuidN = 0;
+function mit(over: Partial<Mitigation> = {}): Mitigation {
+  const n = ++uuidN;
+  return {
+    uuid: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+    kind: 'blackhole',
+    prefix: `10.240.${n >> 8}.${n & 255}/32`,
+    ip: `10.240.${n >> 8}.${n & 255}`,
+    cause: { kind: 'manual' },
+    hostgroup: 'default',
+    started_at: 1000 + n,
+    expires_at: null,
+    communities: ['65535:666'],
+    large_communities: [],
+    dry_run: false,
+    ...over,
+  } as Mitigation;
+}
+
+test('desired: keys are uuids (others hashed, stably), values round-trip, foreign values are refused', () => {
+  const m = mit();
+  assert.equal(keyOf(m.uuid), m.uuid);
+  assert.match(keyOf('a b/c'), /^h-[0-9a-f]{40}$/);
+  assert.equal(keyOf('a b/c'), keyOf('a b/c'));
+  assert.notEqual(keyOf('a b/c'), keyOf('a b/d'));
+  assert.deepEqual(decodeValue(encodeValue(m)), m);
+  const te = new TextEncoder();
+  for (const bad of ['', 'null', '{"v":2,"m":{}}', '{"v":1,"m":{"uuid":1}}', '{"v":1}', 'x'])
+    assert.equal(decodeValue(te.encode(bad)), null, bad);
+});
+
+test("desired: a batch is one operation per key, each key's last change winning", () => {
+  const a = mit();
+  const b = mit();
+  const c = mit();
+  const cur = new Map([[c.uuid, c]]);
+  const ops = opsFor(
+    [
+      { op: 'add', m: a },
+      { op: 'add', m: b },
+      { op: 'remove', uuid: a.uuid, reason: 'x', at: 1 },
+      { op: 'update', uuid: b.uuid, expires_at: 99, at: 1 },
+      { op: 'update', uuid: c.uuid, expires_at: 77, at: 1 },
+      { op: 'update', uuid: 'unknown', expires_at: 5, at: 1 },
+    ],
+    (u) => cur.get(u),
+  );
+  assert.deepEqual(ops, [
+    { op: 'del', key: a.uuid },
+    { op: 'put', key: b.uuid, m: { ...b, expires_at: 99 } },
+    { op: 'put', key: c.uuid, m: { ...c, expires_at: 77 } },
+  ]);
+});
+
+test('desired: the view ignores duplicates and stale revisions; a re-read drops what was deleted meanwhile', () => {
+  const v = new DesiredView();
+  const a = mit();
+  const b = mit();
+  assert.deepEqual(v.apply('a', 1, a), { key: 'a', before: null, after: a });
+  assert.equal(v.apply('a', 1, a), null);
+  assert.ok(v.apply('b', 2, b));
+  assert.deepEqual(v.apply('a', 3, null), { key: 'a', before: a, after: null });
+  assert.equal(v.apply('a', 1, a), null, 'a late put does not bring a deleted key back');
+  assert.equal(v.size, 1);
+  // The leader's own delete (the server gives no revision) and the watch's DEL after it.
+  assert.ok(v.apply('b', v.revision('b'), null, true));
+  assert.equal(v.apply('b', 4, null), null);
+  assert.equal(v.size, 0);
+  const c = mit();
+  v.apply('c', 5, c);
+  const d = mit();
+  v.apply('d', 9, d); // written after the re-read below started
+  const changes = v.replace(new Map([['e', { rev: 6, m: b }]]), 7);
+  assert.deepEqual(
+    changes.map((x) => [x.key, x.before?.uuid ?? null, x.after?.uuid ?? null]),
+    [
+      ['e', null, b.uuid],
+      ['c', c.uuid, null],
+    ],
+  );
+  assert.deepEqual(
+    v
+      .mitigations()
+      .map((m) => m.uuid)
+      .sort(),
+    [b.uuid, d.uuid].sort(),
+  );
+});
+
+test('desired, random runs against a reference bucket: views converge through duplicates, re-reads and outages', () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const r = rng(seed);
+    const bucket = new Map<string, { rev: number; m: Mitigation }>();
+    let seq = 0;
+    const log: { key: string; rev: number; m: Mitigation | null }[] = [];
+    const apply = (o: BucketOp): number => {
+      seq++;
+      if (o.op === 'put') bucket.set(o.key, { rev: seq, m: o.m });
+      else bucket.delete(o.key);
+      log.push({ key: o.key, rev: seq, m: o.op === 'put' ? o.m : null });
+      return seq;
+    };
+    const leader = new DesiredView(); // applies its own writes, then the watch
+    const follower = new DesiredView(); // the watch only, with outages and re-reads
+    let delivered = { leader: 0, follower: 0 };
+    let down = false;
+    for (let step = 0; step < 300; step++) {
+      // One manager batch: adds, removals and updates of what is there.
+      const entries: JournalEntry[] = [];
+      const live = [...bucket.values()].map((v) => v.m);
+      for (let k = Math.floor(r() * 8); k > 0; k--) {
+        const x = r();
+        if (x < 0.5 || live.length === 0) entries.push({ op: 'add', m: mit() });
+        else if (x < 0.8)
+          entries.push({ op: 'remove', uuid: live[Math.floor(r() * live.length)]!.uuid, reason: 'r', at: 0 });
+        else
+          entries.push({
+            op: 'update',
+            uuid: live[Math.floor(r() * live.length)]!.uuid,
+            expires_at: step,
+            at: 0,
+          });
+      }
+      for (const o of opsFor(entries, (u) => bucket.get(keyOf(u))?.m)) {
+        const rev = apply(o);
+        if (o.op === 'put') leader.apply(o.key, rev, o.m);
+        else leader.apply(o.key, leader.revision(o.key), null, true);
+      }
+      // The watch: delivered in order, some entries twice, none while the bus is down.
+      if (r() < 0.05) down = !down;
+      const deliver = (v: DesiredView, from: number) => {
+        let i = from;
+        for (; i < log.length && r() < 0.9; i++) {
+          const e = log[i]!;
+          v.apply(e.key, e.rev, e.m);
+          if (r() < 0.1) v.apply(e.key, e.rev, e.m);
+        }
+        return i;
+      };
+      delivered.leader = deliver(leader, delivered.leader);
+      // While the bus is down the follower hears nothing and keeps what it had; the
+      // resumed watch (an ordered consumer) goes on from where it stopped.
+      if (!down) delivered.follower = deliver(follower, delivered.follower);
+      // A watch started again: a full read up to now, then the log after it.
+      if (!down && r() < 0.03) {
+        follower.replace(new Map(bucket), seq);
+        delivered.follower = log.length;
+      }
+    }
+    for (const e of log.slice(delivered.follower)) follower.apply(e.key, e.rev, e.m);
+    for (const e of log.slice(delivered.leader)) leader.apply(e.key, e.rev, e.m);
+    const want = [...bucket.values()].map((v) => v.m.uuid + v.m.expires_at).sort();
+    for (const [name, v] of [
+      ['leader', leader],
+      ['follower', follower],
+    ] as const) {
+      assert.deepEqual(
+        v
+          .mitigations()
+          .map((m) => m.uuid + m.expires_at)
+          .sort(),
+        want,
+        `seed ${seed}: ${name}`,
+      );
+      assert.equal(v.size, bucket.size, `seed ${seed}: ${name} size`);
+    }
+    delivered = { leader: 0, follower: 0 };
+  }
+});
