@@ -45,6 +45,14 @@ function run(s: LeaseState, events: LeaseEvent[]): { state: LeaseState; actions:
 }
 
 test('lease: a follower takes the free key, renews every lease/3, and keeps it while renewals succeed', () => {
+  // Refused, it asks again lease/6 later (an expired key sends no event).
+  const wait = run(FOLLOWER, [
+    { kind: 'tick', now: 0 },
+    { kind: 'lost', op: 'create' },
+    { kind: 'tick', now: 499 },
+    { kind: 'tick', now: 500 },
+  ]);
+  assert.deepEqual(wait.actions, ['create', null, null, 'create']);
   const r = run(FOLLOWER, [
     { kind: 'tick', now: 0 },
     { kind: 'won', op: 'create', revision: 7, sentAt: 0 },

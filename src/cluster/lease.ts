@@ -8,7 +8,9 @@
  * both write the desired bucket.
  *
  * `step` is the whole decision, pure (tested against a model in cluster-logic.test.ts);
- * LeaseRunner does the I/O: a tick every lease/6, one request in flight at a time.
+ * LeaseRunner does the I/O: a tick every lease/6, one request in flight at a time. A
+ * follower tries create() at every tick: the key's expiry sends no watch event (JetStream
+ * 2.9 drops an expired message silently), so asking is the only way to learn it is free.
  */
 import type { KV } from 'nats';
 import { logger } from '../log.js';
@@ -24,7 +26,7 @@ export type LeaseState =
       readonly leader: string | null;
       /** The request in flight, if any: an answer counts only for the request it answers. */
       readonly pending: 'create' | null;
-      /** When the last create() was sent (a follower tries every lease/3). */
+      /** When the last create() was sent (a follower tries every lease/6). */
       readonly triedAt: number;
     }
   | {
@@ -64,6 +66,9 @@ export function step(
   self: string,
 ): { state: LeaseState; action: LeaseAction } {
   const renewEvery = leaseMs / 3;
+  // A follower asks twice as often as the leader renews: a lapsed lease is taken within
+  // lease/6 of lapsing, at one small request a second per follower for a 3 s lease.
+  const retryEvery = leaseMs / 6;
   const deadline = (leaseMs * 5) / 6;
   if (s.role === 'leader') {
     switch (e.kind) {
@@ -92,7 +97,7 @@ export function step(
   }
   switch (e.kind) {
     case 'tick':
-      if (!s.pending && e.now - s.triedAt >= renewEvery)
+      if (!s.pending && e.now - s.triedAt >= retryEvery)
         return { state: { ...s, pending: 'create', triedAt: e.now }, action: 'create' };
       return { state: s, action: null };
     case 'won':
