@@ -113,6 +113,9 @@ function simulate(seed: number, nodes = 3, steps = 4000): { leaderTime: number; 
   let now = 0;
   let leaderTime = 0;
   let changes = 0;
+  let calm = false;
+  let noLeaderSince = 0;
+  let longestGap = 0;
   const expire = () => {
     if (key && now >= key.writtenAt + LEASE) key = null;
   };
@@ -123,7 +126,8 @@ function simulate(seed: number, nodes = 3, steps = 4000): { leaderTime: number; 
     if (state.role !== before) changes++;
     if (!action) return;
     const sentAt = now;
-    const lost = now < cutUntil[i]! || r() < 0.05;
+    // The last fifth of the run is a well bus: no outage, no lost request.
+    const lost = now < cutUntil[i]! || (!calm && r() < 0.05);
     const arrive = now + r() * 600;
     const answer = arrive + r() * 600;
     if (lost) {
@@ -159,7 +163,8 @@ function simulate(seed: number, nodes = 3, steps = 4000): { leaderTime: number; 
     });
   };
   for (let s = 0; s < steps; s++) {
-    const next = now + 50 + r() * 450;
+    // Ticks as LeaseRunner's (every lease/12), give or take a busy event loop.
+    const next = now + 50 + r() * 250;
     // Messages due before the next tick, in time order.
     for (;;) {
       queue.sort((a, b) => a.at - b.at);
@@ -172,11 +177,14 @@ function simulate(seed: number, nodes = 3, steps = 4000): { leaderTime: number; 
     }
     now = next;
     if (r() < 0.01) cutUntil[Math.floor(r() * nodes)] = now + r() * 3 * LEASE;
-    // The last fifth of the run has no outages: someone must lead there.
-    if (s > steps * 0.8) cutUntil.fill(0);
+    calm = s > steps * 0.8;
+    if (calm) cutUntil.fill(0);
     for (let i = 0; i < nodes; i++) feed(i, { kind: 'tick', now });
     check();
-    if (states.some((x) => x.role === 'leader')) leaderTime++;
+    if (states.some((x) => x.role === 'leader')) {
+      leaderTime++;
+      noLeaderSince = now;
+    } else if (s > steps * 0.85) longestGap = Math.max(longestGap, now - noLeaderSince);
   }
   function check() {
     expire();
@@ -187,16 +195,20 @@ function simulate(seed: number, nodes = 3, steps = 4000): { leaderTime: number; 
       assert.equal(key?.value, leading[0], `seed ${seed} at ${now}: ${leading[0]} leads without the key`);
   }
   // Once the bus is well, a leader within two leases, kept to the end.
-  const tail = states.filter((x) => x.role === 'leader').length;
-  assert.equal(tail, 1, `seed ${seed}: ${tail} leaders at the end`);
+  // On a well bus a leader can still step down (a renewal answered late), but a leaderless
+  // spell lasts at most the rest of its lease, a retry and a round trip.
+  assert.ok(
+    longestGap < 2 * LEASE,
+    `seed ${seed}: ${Math.round(longestGap)} ms without a leader on a well bus`,
+  );
   return { leaderTime: leaderTime / steps, changes };
 }
 
-test('lease, random runs against a simulated KV: never two leaders, never one without the key, one at the end', () => {
+test('lease, random runs against a simulated KV: never two leaders, never one without the key, short leaderless spells on a well bus', () => {
   let sum = 0;
-  for (let seed = 1; seed <= 60; seed++) sum += simulate(seed, 2 + (seed % 3)).leaderTime;
+  for (let seed = 1; seed <= 100; seed++) sum += simulate(seed, 2 + (seed % 3)).leaderTime;
   // Outages are short and rare: a leader most of the time.
-  assert.ok(sum / 60 > 0.7, `led ${((sum / 60) * 100).toFixed(0)}% of the time`);
+  assert.ok(sum / 100 > 0.7, `led ${((sum / 100) * 100).toFixed(0)}% of the time`);
 });
 
 // ---------------------------------------------------------------- desired bucket

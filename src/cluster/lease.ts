@@ -8,7 +8,7 @@
  * both write the desired bucket.
  *
  * `step` is the whole decision, pure (tested against a model in cluster-logic.test.ts);
- * LeaseRunner does the I/O: a tick every lease/6, one request in flight at a time. A
+ * LeaseRunner does the I/O: a tick every lease/12, one request in flight at a time. A
  * follower tries create() at every tick: the key's expiry sends no watch event (JetStream
  * 2.9 drops an expired message silently), so asking is the only way to learn it is free.
  */
@@ -170,7 +170,8 @@ export class LeaseRunner {
       }
     })().catch((e: Error) => log.warn(`lease watch ended: ${e.message}`));
     this.tick();
-    this.timer = setInterval(() => this.tick(), Math.max(50, Math.floor(this.leaseMs / 6)));
+    // lease/12: a renewal goes out at most lease/12 late, leaving it half the lease to come back.
+    this.timer = setInterval(() => this.tick(), Math.max(25, Math.floor(this.leaseMs / 12)));
   }
 
   private tick(): void {
