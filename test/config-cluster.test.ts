@@ -5,7 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { ConfigError, parseConfig } from '../src/config/index.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig, parseConfig } from '../src/config/index.js';
+import { haveBinary } from './helpers/routers.js';
 
 const FILE = '/nonexistent/bw.yaml';
 
@@ -101,5 +104,40 @@ test('each mistake is one located line', () => {
     const errs = errorsOf(text);
     assert.equal(errs.length, 1, `${text}: ${errs.join(' | ')}`);
     assert.match(errs[0]!, re);
+  }
+});
+
+const EXAMPLES = fileURLToPath(new URL('../../examples/cluster/', import.meta.url));
+const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+test('the README cluster example: both controller configs check, and the three nats-server configs are valid', async () => {
+  for (const [i, port] of [
+    [1, 10007],
+    [2, 10008],
+  ] as const) {
+    const c = loadConfig(`${EXAMPLES}c${i}.yaml`);
+    assert.deepEqual(c.cluster, {
+      nats: ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4223', 'nats://127.0.0.1:4224'],
+      roles: ['controller'],
+      node: `c${i}`,
+      lease_ms: 3000,
+    });
+    assert.equal(c.api.port, port);
+    const r = spawnSync(process.execPath, [MAIN, 'check', '--config', `${EXAMPLES}c${i}.yaml`], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^cluster: node c${i}, roles \\[controller\\], lease 3000 ms, NATS nats://127\\.0\\.0\\.1:4222, `,
+        'm',
+      ),
+    );
+  }
+  if (!(await haveBinary('nats-server'))) return;
+  for (const i of [1, 2, 3]) {
+    const r = spawnSync('nats-server', ['-t', '-c', `${EXAMPLES}nats-${i}.conf`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
   }
 });
