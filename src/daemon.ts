@@ -30,7 +30,7 @@ import { Journal, type ReplayResult } from './mitigation/journal.js';
 import { flowspecAdapter } from './mitigation/flowspec-adapter.js';
 import { hostgroupAlertDocument, Notifier, notifyVia } from './notify/index.js';
 import { EscalationLoop } from './escalation/loop.js';
-import { ApiServer } from './api/server.js';
+import { ApiServer, type ApiDeps } from './api/server.js';
 import { createMetrics } from './api/metrics.js';
 import { captureEvents, captureRows, type CaptureSources } from './api/capture-metrics.js';
 import { DEFAULT_HISTORY } from './config/defaults.js';
@@ -300,7 +300,7 @@ export class Daemon {
     if (cfg.api.enabled) {
       this.api = new ApiServer({
         config: () => this.config,
-        manager: this.manager,
+        manager: this.apiManager(),
         detector: this.detector,
         bgpStatus: () => this.speaker.status(),
         reload: async () => {
@@ -335,6 +335,30 @@ export class Daemon {
         await this.manager.forget();
       },
     });
+  }
+
+  /**
+   * The manager as the API sees it. A follower's own manager is idle, so its lists come
+   * from the cluster's bucket (read-only: its changes are refused with 409 before this).
+   */
+  private apiManager(): ApiDeps['manager'] {
+    const m = this.manager;
+    const c = this.cluster;
+    if (!c) return m;
+    return {
+      list: (kind) => (c.isLeader() ? m.list(kind) : c.mitigations(kind)),
+      get: (uuid) => (c.isLeader() ? m.get(uuid) : c.mitigation(uuid)),
+      add: (x) => m.add(x),
+      remove: (uuid, reason) => m.remove(uuid, reason),
+      removeMany: (uuids, reason) => m.removeMany(uuids, reason),
+      addManualBlackhole: (ip) => m.addManualBlackhole(ip),
+      addManualBlackholes: (ips) => m.addManualBlackholes(ips),
+      addManualFlowspec: (rule) => m.addManualFlowspec(rule),
+      desiredRoutes: () => m.desiredRoutes(),
+      on: (event, l) => m.on(event, l),
+      attacks: () => m.attacks(),
+      hostgroupAttacks: (live) => m.hostgroupAttacks(live),
+    };
   }
 
   /** The API's extra routes: GET /cluster and a follower's 409 first, then the console. */

@@ -98,6 +98,9 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
       (await rig.ctl[follower]!.api<ClusterStatusAnswer>('GET', '/cluster')).json.object.desired,
       TOTAL,
     );
+    // A follower lists the cluster's bans (from the bucket), read-only.
+    const fl = await rig.ctl[follower]!.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole');
+    assert.equal(fl.json.values.length, TOTAL);
 
     for (let trial = 1; trial <= 3; trial++) {
       leader = await rig.leader();

@@ -76,7 +76,8 @@ test('lease: a leader that cannot renew steps down at 5/6 of the lease, even wit
     { kind: 'tick', now: 2500 },
   ]);
   assert.deepEqual(r.actions, ['update', null, 'update', null, null]);
-  assert.equal(r.state.role, 'follower');
+  // A follower now that knows its own last revision: it may take it over a lease later.
+  assert.deepEqual(r.state, { ...FOLLOWER, leader: 'a', seenRev: 3, seenAt: 2500, triedAt: 2500 });
   // The late answer to the renewal sent as leader does not make it lead again.
   const late = step(r.state, { kind: 'won', op: 'update', revision: 4, sentAt: 1500 }, LEASE, 'a');
   assert.equal(late.state.role, 'follower');
@@ -85,15 +86,45 @@ test('lease: a leader that cannot renew steps down at 5/6 of the lease, even wit
 test('lease: refused renewal or another name under the key means follower; a deleted key is tried at once', () => {
   const lead: LeaseState = { role: 'leader', revision: 3, renewedAt: 0, pending: 'update' };
   assert.equal(step(lead, { kind: 'lost', op: 'update' }, LEASE, 'a').state.role, 'follower');
-  const seen = step(lead, { kind: 'seen', leader: 'b', now: 100 }, LEASE, 'a').state;
-  assert.deepEqual(seen, { ...FOLLOWER, leader: 'b', triedAt: 100 });
+  const seen = step(lead, { kind: 'seen', leader: 'b', revision: 4, now: 100 }, LEASE, 'a').state;
+  assert.deepEqual(seen, { ...FOLLOWER, leader: 'b', seenRev: 4, seenAt: 100, triedAt: 100 });
   // Its own name seen: nothing changes.
-  assert.equal(step(lead, { kind: 'seen', leader: 'a', now: 100 }, LEASE, 'a').state, lead);
-  const f = step(seen, { kind: 'seen', leader: null, now: 200 }, LEASE, 'a');
+  assert.equal(step(lead, { kind: 'seen', leader: 'a', revision: 3, now: 100 }, LEASE, 'a').state, lead);
+  const f = step(seen, { kind: 'seen', leader: null, revision: 5, now: 200 }, LEASE, 'a');
   assert.equal(f.action, 'create');
   // One request at a time: no second create while the first is out.
   assert.equal(step(f.state, { kind: 'tick', now: 5000 }, LEASE, 'a').action, null);
   assert.equal(step(f.state, { kind: 'lost', op: 'create' }, LEASE, 'a').state.role, 'follower');
+});
+
+test('lease: a holder not renewed for a whole lease (as seen here) is taken over by compare-and-set', () => {
+  let s: LeaseState = FOLLOWER;
+  const ev = (e: LeaseEvent) => {
+    const r = step(s, e, LEASE, 'a');
+    s = r.state;
+    return r.action;
+  };
+  assert.equal(ev({ kind: 'seen', leader: 'b', revision: 10, now: 0 }), null);
+  // While b renews (new revisions), nothing is tried, not even a create.
+  assert.equal(ev({ kind: 'tick', now: 2000 }), null);
+  assert.equal(ev({ kind: 'seen', leader: 'b', revision: 11, now: 2500 }), null);
+  assert.equal(ev({ kind: 'tick', now: 5499 }), null);
+  assert.equal(ev({ kind: 'tick', now: 5500 }), 'takeover');
+  assert.deepEqual(s, {
+    role: 'follower',
+    leader: 'b',
+    seenRev: 11,
+    seenAt: 2500,
+    pending: 'takeover',
+    triedAt: 5500,
+  });
+  // b renewed after all (a revision not seen yet): start over with a create.
+  assert.equal(ev({ kind: 'lost', op: 'takeover' }), 'create');
+  assert.equal(ev({ kind: 'lost', op: 'create' }), null);
+  assert.equal(ev({ kind: 'seen', leader: 'b', revision: 12, now: 5600 }), null);
+  assert.equal(ev({ kind: 'tick', now: 8600 }), 'takeover');
+  assert.equal(ev({ kind: 'won', op: 'takeover', revision: 13, sentAt: 8600 }), null);
+  assert.deepEqual(s, { role: 'leader', revision: 13, renewedAt: 8600, pending: null });
 });
 
 /**
@@ -110,6 +141,7 @@ function simulate(seed: number, nodes = 3, steps = 4000): { leaderTime: number; 
   type Msg = { at: number; run: () => void };
   let queue: Msg[] = [];
   const cutUntil = names.map(() => 0);
+  const watchAt = names.map(() => 0);
   let now = 0;
   let leaderTime = 0;
   let changes = 0;
@@ -134,19 +166,26 @@ function simulate(seed: number, nodes = 3, steps = 4000): { leaderTime: number; 
       queue.push({ at: answer, run: () => feed(i, { kind: 'failed', op: action }) });
       return;
     }
-    const rev = action === 'update' ? (states[i] as { revision: number }).revision : 0;
+    const st = states[i]!;
+    const rev = st.role === 'leader' ? st.revision : st.seenRev;
     queue.push({
       at: arrive,
       run: () => {
         expire();
         let ok: number | null = null;
         if (action === 'create' && !key) ok = ++seq;
-        if (action === 'update' && key && key.rev === rev) ok = ++seq;
+        if (action !== 'create' && key && key.rev === rev) ok = ++seq;
         if (ok !== null) {
           key = { value: names[i]!, rev: ok, writtenAt: now };
-          // The watch tells every node, a little later.
-          for (let k = 0; k < nodes; k++)
-            queue.push({ at: now + r() * 300, run: () => feed(k, { kind: 'seen', leader: names[i]!, now }) });
+          // The watch tells every node, a little later, in order.
+          const got = ok;
+          for (let k = 0; k < nodes; k++) {
+            watchAt[k] = Math.max(watchAt[k]!, now + r() * 300);
+            queue.push({
+              at: watchAt[k]!,
+              run: () => feed(k, { kind: 'seen', leader: names[i]!, revision: got, now }),
+            });
+          }
         }
         const got = ok;
         queue.push({

@@ -14,10 +14,10 @@ import type { DesiredRoute } from '../bgp/types.js';
 import type { ClusterConfig } from '../config/types.js';
 import { logger } from '../log.js';
 import type { JournalSink } from '../mitigation/manager.js';
-import type { Mitigation } from '../mitigation/types.js';
+import type { Mitigation, MitigationKind } from '../mitigation/types.js';
 import { DesiredBucket } from './bucket.js';
 import { Bus } from './bus.js';
-import { DESIRED_BUCKET, type Change } from './desired.js';
+import { DESIRED_BUCKET, keyOf, type Change } from './desired.js';
 import { LeaseRunner } from './lease.js';
 
 const log = logger.child({ module: 'cluster' });
@@ -73,7 +73,7 @@ export class ClusterController {
 
   /** May the manager change mitigations here (its journal sink writes the bucket)? */
   isLeader(): boolean {
-    return this.roleNow !== 'follower';
+    return this.roleNow !== 'follower' && this.lease?.holds() === true;
   }
 
   get busConnected(): boolean {
@@ -91,6 +91,16 @@ export class ClusterController {
       await this.bucket.sink().appendMany!(entries);
     };
     return { append: (e) => appendMany([e]), appendMany };
+  }
+
+  /** The bucket's mitigations as this node knows them (what a follower's API lists). */
+  mitigations(kind?: MitigationKind): Mitigation[] {
+    const all = this.bucket?.view.mitigations() ?? [];
+    return kind ? all.filter((m) => m.kind === kind) : all;
+  }
+
+  mitigation(uuid: string): Mitigation | undefined {
+    return this.bucket?.view.get(keyOf(uuid));
   }
 
   /** Every route the bucket asks for, as this node knows it (the speaker's full set). */

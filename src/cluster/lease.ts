@@ -24,8 +24,11 @@ export type LeaseState =
       readonly role: 'follower';
       /** The leader this node last saw in the bucket (null: none, or not known). */
       readonly leader: string | null;
+      /** The key's revision as last seen (0: none seen), and when this node first saw it. */
+      readonly seenRev: number;
+      readonly seenAt: number;
       /** The request in flight, if any: an answer counts only for the request it answers. */
-      readonly pending: 'create' | null;
+      readonly pending: 'create' | 'takeover' | null;
       /** When the last create() was sent (a follower tries every lease/6). */
       readonly triedAt: number;
     }
@@ -37,27 +40,44 @@ export type LeaseState =
       readonly pending: 'update' | null;
     };
 
+/**
+ * create: take a free key. update: the leader renews its own revision. takeover: a
+ * follower replaces a revision nobody renewed for a whole lease (compare-and-set on it).
+ */
+type Op = 'create' | 'update' | 'takeover';
+export type LeaseAction = Op | null;
+
 export type LeaseEvent =
   | { readonly kind: 'tick'; readonly now: number }
-  /** create() or update() answered with the key's new revision; `sentAt` when it was sent. */
+  /** A request answered with the key's new revision; `sentAt` when it was sent. */
   | { readonly kind: 'won'; readonly op: Op; readonly revision: number; readonly sentAt: number }
-  /** create()/update() refused: the key is someone else's (or moved on). */
+  /** Refused: the key is someone else's (or moved on, or gone). */
   | { readonly kind: 'lost'; readonly op: Op }
   /** A request failed for another reason (bus down, timeout): nothing is known. */
   | { readonly kind: 'failed'; readonly op: Op }
-  /** The watch saw the key: its holder, or null when it was deleted or purged. */
-  | { readonly kind: 'seen'; readonly leader: string | null; readonly now: number };
-
-type Op = 'create' | 'update';
-export type LeaseAction = Op | null;
+  /** The watch saw the key: its holder and revision, or null when it was deleted or purged. */
+  | { readonly kind: 'seen'; readonly leader: string | null; readonly revision: number; readonly now: number };
 
 type Follower = Extract<LeaseState, { role: 'follower' }>;
-export const FOLLOWER: Follower = { role: 'follower', leader: null, pending: null, triedAt: -Infinity };
+export const FOLLOWER: Follower = {
+  role: 'follower',
+  leader: null,
+  seenRev: 0,
+  seenAt: 0,
+  pending: null,
+  triedAt: -Infinity,
+};
 
 /**
  * The next state and the request to send. Ticks drive it; a request's answer comes back
  * as won/lost/failed. Only one request is in flight (`pending`): a slow bus cannot pile
  * renewals up, and a late answer is still matched to the one request sent.
+ *
+ * Safety: the leader stops at 5/6 of the lease after it sent its last successful renewal;
+ * a follower replaces that renewal only a whole lease after it saw it, which is after the
+ * server stored it, so after the leader sent it. The key's TTL is the backstop for a
+ * cluster where no follower was watching; the takeover does not wait for the server to
+ * expire it (JetStream expires on a timer of its own, seconds late under load).
  */
 export function step(
   s: LeaseState,
@@ -66,8 +86,7 @@ export function step(
   self: string,
 ): { state: LeaseState; action: LeaseAction } {
   const renewEvery = leaseMs / 3;
-  // A follower asks twice as often as the leader renews: a lapsed lease is taken within
-  // lease/6 of lapsing, at one small request a second per follower for a 3 s lease.
+  // A follower asks for a free key twice as often as the leader renews.
   const retryEvery = leaseMs / 6;
   const deadline = (leaseMs * 5) / 6;
   if (s.role === 'leader') {
@@ -75,7 +94,11 @@ export function step(
       case 'tick':
         // Checked even while a renewal is in flight: a bus that does not answer must not
         // keep this node leading past its lease.
-        if (e.now - s.renewedAt >= deadline) return { state: { ...FOLLOWER, triedAt: e.now }, action: null };
+        if (e.now - s.renewedAt >= deadline)
+          return {
+            state: { ...FOLLOWER, leader: self, seenRev: s.revision, seenAt: e.now, triedAt: e.now },
+            action: null,
+          };
         if (!s.pending && e.now - s.renewedAt >= renewEvery)
           return { state: { ...s, pending: 'update' }, action: 'update' };
         return { state: s, action: null };
@@ -91,13 +114,23 @@ export function step(
       case 'seen':
         // Someone else's name under the key: it is theirs (our lease lapsed on the server).
         if (e.leader !== null && e.leader !== self)
-          return { state: { ...FOLLOWER, leader: e.leader, triedAt: e.now }, action: null };
+          return {
+            state: { ...FOLLOWER, leader: e.leader, seenRev: e.revision, seenAt: e.now, triedAt: e.now },
+            action: null,
+          };
         return { state: s, action: null };
     }
   }
   switch (e.kind) {
     case 'tick':
-      if (!s.pending && e.now - s.triedAt >= retryEvery)
+      if (s.pending) return { state: s, action: null };
+      // A holder that has not renewed for a whole lease (as this node saw it) is gone.
+      if (s.seenRev > 0) {
+        if (e.now - s.seenAt >= leaseMs)
+          return { state: { ...s, pending: 'takeover', triedAt: e.now }, action: 'takeover' };
+        return { state: s, action: null };
+      }
+      if (e.now - s.triedAt >= retryEvery)
         return { state: { ...s, pending: 'create', triedAt: e.now }, action: 'create' };
       return { state: s, action: null };
     case 'won':
@@ -109,14 +142,24 @@ export function step(
         action: null,
       };
     case 'lost':
+      if (e.op !== s.pending) return { state: s, action: null };
+      // The revision moved on (a renewal this node has not seen yet) or the key expired:
+      // start over from a free-key attempt; the watch says who holds it.
+      if (e.op === 'takeover')
+        return { state: { ...s, seenRev: 0, leader: null, pending: 'create' }, action: 'create' };
+      return { state: { ...s, pending: null }, action: null };
     case 'failed':
       if (e.op !== s.pending) return { state: s, action: null };
       return { state: { ...s, pending: null }, action: null };
     case 'seen':
       // A deleted key is free now: try at once rather than at the next tick.
-      if (e.leader === null && !s.pending)
-        return { state: { ...s, leader: null, pending: 'create', triedAt: e.now }, action: 'create' };
-      return { state: { ...s, leader: e.leader }, action: null };
+      if (e.leader === null) {
+        const free = { ...s, leader: null, seenRev: 0 };
+        if (s.pending) return { state: free, action: null };
+        return { state: { ...free, pending: 'create', triedAt: e.now }, action: 'create' };
+      }
+      if (e.revision === s.seenRev) return { state: { ...s, leader: e.leader }, action: null };
+      return { state: { ...s, leader: e.leader, seenRev: e.revision, seenAt: e.now }, action: null };
   }
 }
 
@@ -155,6 +198,15 @@ export class LeaseRunner {
     return this.state.role;
   }
 
+  /**
+   * Does this node hold a lease that has not lapsed right now? Asked at each write, not
+   * only at ticks: an event loop stalled past the deadline must not write as leader.
+   */
+  holds(): boolean {
+    const s = this.state;
+    return s.role === 'leader' && this.now() - s.renewedAt < (this.leaseMs * 5) / 6;
+  }
+
   /** The node holding the lease as far as this node knows. */
   get leader(): string | null {
     return this.state.role === 'leader' ? this.node : this.leaderName;
@@ -166,7 +218,7 @@ export class LeaseRunner {
     void (async () => {
       for await (const e of w) {
         const name = e.operation === 'PUT' ? e.string() : null;
-        this.feed({ kind: 'seen', leader: name, now: this.now() });
+        this.feed({ kind: 'seen', leader: name, revision: e.revision, now: this.now() });
       }
     })().catch((e: Error) => log.warn(`lease watch ended: ${e.message}`));
     this.tick();
@@ -208,10 +260,11 @@ export class LeaseRunner {
   private async send(op: Op): Promise<void> {
     const sentAt = this.now();
     try {
+      const s = this.state;
       const rev =
         op === 'create'
           ? await this.kv.create(LEADER_KEY, this.node)
-          : await this.kv.update(LEADER_KEY, this.node, (this.state as { revision: number }).revision);
+          : await this.kv.update(LEADER_KEY, this.node, s.role === 'leader' ? s.revision : s.seenRev);
       this.feed({ kind: 'won', op, revision: rev, sentAt });
     } catch (e) {
       if (isConflict(e)) this.feed({ kind: 'lost', op });
