@@ -78,6 +78,7 @@ async function main(): Promise<void> {
       `${HOSTS} bans + ${ATTACKED.length} attack bans: at GoBGP from both controllers ${Date.now() - t0} ms after the PUT (${spread} ms after its answer)`,
     );
     const takeovers: number[] = [];
+    const restores: number[] = [];
     let lost = 0;
     let listedShort = 0;
     for (let trial = 1; trial <= TRIALS; trial++) {
@@ -92,6 +93,9 @@ async function main(): Promise<void> {
         (await rig.ctl[next]!.api<{ values: unknown[] }>('GET', '/blackhole')).json.values ?? []
       ).length;
       if (listed !== TOTAL) listedShort++;
+      // The new leader's own account: the bucket read and the manager restored, in ms.
+      const restored = [...rig.ctl[next]!.output().matchAll(/in the bucket in (\d+) ms/g)].pop()?.[1];
+      restores.push(Number(restored ?? Number.NaN));
       await rig.ctl[leader]!.restart();
       await until(
         'the restarted controller announces all',
@@ -101,12 +105,12 @@ async function main(): Promise<void> {
       const low = await rib.stop();
       lost += Math.max(0, TOTAL - low);
       console.log(
-        `trial ${trial}: killed ${NAMES[leader]}, ${NAMES[next]} leads after ${took} ms, lists ${listed}, GoBGP lowest ${low}/${TOTAL}`,
+        `trial ${trial}: killed ${NAMES[leader]}, ${NAMES[next]} leads after ${took} ms (read and restore ${restores[restores.length - 1]} ms), lists ${listed}, GoBGP lowest ${low}/${TOTAL}`,
       );
     }
     const dup = [...rig.bans().values()].reduce((a, n) => a + (n - 1), 0);
     console.log(
-      `summary: ${TRIALS} trials, ${TOTAL} routes: routes lost at GoBGP ${lost}; takeover median ${median(takeovers)} ms, max ${Math.max(...takeovers)} ms; new leader listing short ${listedShort}; duplicate ban notifications ${dup}`,
+      `summary: ${TRIALS} trials, ${TOTAL} routes: routes lost at GoBGP ${lost}; takeover median ${median(takeovers)} ms, max ${Math.max(...takeovers)} ms (read and restore median ${median(restores)} ms); new leader listing short ${listedShort}; duplicate ban notifications ${dup}`,
     );
   } finally {
     for (const s of streams) s.stop();
