@@ -147,6 +147,12 @@ export const BENCHMARKS: readonly Benchmark[] = [
         .join('; ') || lastLine(o),
   },
   {
+    name: 'cluster-failover',
+    script: 'cluster-failover',
+    needs: ['gobgpd', 'nats-server'],
+    summary: (o) => (lines(o, /^summary: /)[0] ?? lastLine(o)).replace(/^summary: /, ''),
+  },
+  {
     name: 'carpet-bomb',
     script: 'carpet-bomb',
     needs: ['gobgpd'],

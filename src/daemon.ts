@@ -32,12 +32,12 @@ import { rateText } from './detection/layout.js';
 import { createSpeaker, staticRoutesToDesired, type EmbeddedSpeaker } from './bgp/index.js';
 import type { DesiredRoute } from './bgp/types.js';
 import { staticFlowspecToDesired } from './flowspec/index.js';
-import { MitigationManager } from './mitigation/manager.js';
+import { MitigationManager, mitigationRoute } from './mitigation/manager.js';
 import { Journal, type ReplayResult } from './mitigation/journal.js';
 import { flowspecAdapter } from './mitigation/flowspec-adapter.js';
 import { hostgroupAlertDocument, Notifier, notifyVia } from './notify/index.js';
 import { EscalationLoop } from './escalation/loop.js';
-import { ApiServer } from './api/server.js';
+import { ApiServer, type ApiDeps } from './api/server.js';
 import { createMetrics } from './api/metrics.js';
 import {
   captureEvents,
@@ -55,6 +55,8 @@ import { LearnedNetworks, withLearned } from './bgp/learned.js';
 import { Assets } from './api/ui/assets.js';
 import { LiveEvents } from './api/ui/live.js';
 import { HostgroupTraffic, TrafficHistory } from './history/traffic.js';
+import { ClusterController } from './cluster/controller.js';
+import { clusterApiHook, registerClusterMetrics } from './cluster/api.js';
 
 const log = logger.child({ module: 'daemon' });
 
@@ -90,6 +92,8 @@ export class Daemon {
   private staticRoutes: DesiredRoute[] = [];
   private stopping: Promise<void> | null = null;
   private pidFile: string | null = null;
+  /** cfg.cluster: this node is a controller; the desired bucket feeds the speaker. */
+  cluster: ClusterController | null = null;
 
   constructor(opts: DaemonOptions = {}) {
     const load = (file?: string) => (file ? loadConfig(file) : defaultConfig());
@@ -111,9 +115,14 @@ export class Daemon {
     }, 100);
   }
 
-  /** Every route the speaker should hold: static config plus active mitigations. */
+  /** Every route the speaker should hold: static config plus active mitigations (in a cluster, the bucket's). */
   desiredRoutes(): DesiredRoute[] {
-    return [...this.staticRoutes, ...this.manager.desiredRoutes()];
+    return [...this.staticRoutes, ...(this.cluster?.desiredRoutes() ?? this.manager.desiredRoutes())];
+  }
+
+  /** Only a cluster's leader changes mitigations; a single daemon always does. */
+  private mitigating(): boolean {
+    return this.cluster?.isLeader() ?? true;
   }
 
   private computeStatic(cfg: Config): void {
@@ -137,6 +146,8 @@ export class Daemon {
     // Opened (replayed) by build(); closed last, after every change is flushed.
     { name: 'journal', start: () => undefined, stop: () => this.journal?.close() },
     { name: 'attack history', start: () => undefined, stop: () => this.history?.close() },
+    // The bucket is loaded before the speaker starts, as the journal is: no empty first table.
+    { name: 'cluster bus', start: () => this.cluster?.start(), stop: () => this.cluster?.stop() },
     {
       name: 'bgp speaker',
       // Routes first, then sessions: a peer that comes up gets the whole table at once.
@@ -181,13 +192,14 @@ export class Daemon {
     { name: 'traffic history', start: () => this.traffic.start(), stop: () => this.traffic?.stop() },
     {
       name: 'mitigation',
-      start: () => this.manager.start(),
+      // In a cluster the manager runs on the leader only (started when it takes over).
+      start: () => (this.cluster ? undefined : this.manager.start()),
       stop: () => this.manager?.stop(),
       reconfigure: (cfg) => this.manager.reconfigure(cfg),
     },
     {
       name: 'escalation',
-      start: () => this.escalation.start(), // adopts the restored escalations first
+      start: () => (this.cluster ? undefined : this.escalation.start()), // adopts the restored escalations first
       stop: () => this.escalation?.stop(),
       reconfigure: (cfg) => this.escalation.reconfigure(cfg),
     },
@@ -206,6 +218,8 @@ export class Daemon {
       },
       reconfigure: (cfg) => this.api?.reconfigure(cfg),
     },
+    // Last in, first out: a stopping leader hands over before its API and speaker go.
+    { name: 'cluster election', start: () => this.cluster?.elect(), stop: () => this.cluster?.resign() },
   ];
 
   async start(): Promise<void> {
@@ -238,6 +252,7 @@ export class Daemon {
     this.journal = journal;
     for (const p of replay.problems) log.error(`journal: ${p}`);
     this.speaker = createSpeaker(cfg);
+    if (cfg.cluster) this.cluster = this.buildCluster(cfg);
     await this.buildMitigation(cfg, replay);
     this.computeStatic(cfg);
     this.wireDetection();
@@ -305,7 +320,7 @@ export class Daemon {
     if (cfg.api.enabled) {
       this.api = new ApiServer({
         config: () => this.config,
-        manager: this.manager,
+        manager: this.apiManager(),
         detector: this.detector,
         bgpStatus: () => this.speaker.status(),
         reload: async () => {
@@ -314,17 +329,72 @@ export class Daemon {
         },
         escalations: () => this.escalation.list(),
         metrics,
-        hook: this.consoleHook(),
+        hook: this.apiHook(),
         history: (q) => this.history.query(q),
       });
     }
+  }
+
+  /**
+   * A cluster controller: the bucket's routes go to the speaker; leading restores the
+   * manager from the bucket (restore() notifies no one) and starts its loops; following
+   * stops them and forgets the set (the bucket, not this node, holds it now).
+   */
+  private buildCluster(cfg: Config): ClusterController {
+    return new ClusterController(cfg.cluster!, {
+      routeOf: (m) => mitigationRoute(m, flowspecAdapter),
+      announce: (put, remove) => this.speaker.update(put, remove),
+      lead: async (records) => {
+        await this.manager.restore(records.filter((m) => !this.manager.get(m.uuid)));
+        this.manager.start();
+        this.escalation.start();
+      },
+      follow: async () => {
+        await this.escalation.stop();
+        this.manager.stop();
+        await this.manager.forget();
+      },
+    });
+  }
+
+  /**
+   * The manager as the API sees it. A follower's own manager is idle, so its lists come
+   * from the cluster's bucket (read-only: its changes are refused with 409 before this).
+   */
+  private apiManager(): ApiDeps['manager'] {
+    const m = this.manager;
+    const c = this.cluster;
+    if (!c) return m;
+    return {
+      list: (kind) => (c.isLeader() ? m.list(kind) : c.mitigations(kind)),
+      get: (uuid) => (c.isLeader() ? m.get(uuid) : c.mitigation(uuid)),
+      add: (x) => m.add(x),
+      remove: (uuid, reason) => m.remove(uuid, reason),
+      removeMany: (uuids, reason) => m.removeMany(uuids, reason),
+      addManualBlackhole: (ip) => m.addManualBlackhole(ip),
+      addManualBlackholes: (ips) => m.addManualBlackholes(ips),
+      addManualFlowspec: (rule) => m.addManualFlowspec(rule),
+      desiredRoutes: () => m.desiredRoutes(),
+      on: (event, l) => m.on(event, l),
+      attacks: () => m.attacks(),
+      hostgroupAttacks: (live) => m.hostgroupAttacks(live),
+    };
+  }
+
+  /** The API's extra routes: GET /cluster and a follower's 409 first, then the console. */
+  private apiHook(): NonNullable<ConstructorParameters<typeof ApiServer>[0]['hook']> {
+    const ui = this.consoleHook();
+    if (!this.cluster) return ui;
+    const cluster = clusterApiHook(this.cluster);
+    return async (req, res, ctx) => (await cluster(req, res, ctx)) || ui(req, res, ctx);
   }
 
   /** The mitigation manager over the journal, with the replayed mitigations restored. */
   private async buildMitigation(cfg: Config, replay: ReplayResult): Promise<void> {
     this.manager = new MitigationManager({
       cfg,
-      journal: this.journal,
+      // In a cluster the bucket is the journal: a batch is in it before it is announced.
+      journal: this.cluster ? this.cluster.sink() : this.journal,
       notifier: this.notifier,
       flowspec: flowspecAdapter,
       stillAttacking: (ip) => this.detector.stillAttacking(ip),
@@ -333,10 +403,20 @@ export class Daemon {
       hostgroupSamples: (name, out) => this.detector.hostgroupSamples(name, out),
       // One key per change (the whole set only at start and reload): a change costs the
       // same with 10 mitigations active or 100,000.
-      onRoutes: (put, remove) => this.speaker.update(put ? [put] : [], remove ? [remove] : []),
+      // In a cluster the speaker takes the bucket's routes (every controller the same).
+      onRoutes: (put, remove) => {
+        if (!this.cluster) this.speaker.update(put ? [put] : [], remove ? [remove] : []);
+      },
       onNotify: (doc) => this.exports?.onNotify(doc),
       notifyWanted: () => this.exports?.wantsNotify() ?? false,
     });
+    if (this.cluster) {
+      if (replay.mitigations.length)
+        log.warn(
+          `cluster: ${replay.mitigations.length} mitigation(s) in ${cfg.state_dir}'s journal are left alone: a controller takes the cluster's bucket`,
+        );
+      return;
+    }
     await this.manager.restore(replay.mitigations);
   }
 
@@ -344,11 +424,11 @@ export class Daemon {
   private wireDetection(): void {
     this.detector.on('attack_started', (rec) => {
       this.attacksStarted++;
-      void this.manager.onAttack(rec);
+      if (this.mitigating()) void this.manager.onAttack(rec);
       void saveAttackPcap(this.config.state_dir, rec);
     });
-    this.detector.on('attack_updated', (rec) => this.manager.onAttackUpdate(rec));
-    this.detector.on('attack_finished', (rec) => this.manager.onAttackFinished(rec));
+    this.detector.on('attack_updated', (rec) => this.mitigating() && this.manager.onAttackUpdate(rec));
+    this.detector.on('attack_finished', (rec) => this.mitigating() && this.manager.onAttackFinished(rec));
     // Hostgroup-total thresholds alert with alert_scope "hostgroup"; they never ban a host.
     // With actions.hostgroup the manager mitigates the hostgroup (and notifies ban / unban
     // with the ban's life, not the attack's).
@@ -383,6 +463,7 @@ export class Daemon {
       const m = this.mirror instanceof MirrorThread ? this.mirror : null;
       return m ? [...w, { index: 'mirror', restarts: m.restarts, listeners: [], ...m.ring() }] : w;
     });
+    if (this.cluster) registerClusterMetrics(metrics, this.cluster);
     registerHistoryMetrics(
       metrics,
       () => this.history.stats,
@@ -502,6 +583,7 @@ export class Daemon {
    * hostgroup is mitigated as one (or a hostgroup-scope ban holds), else only its alert.
    */
   private hostgroupAttack(action: 'ban' | 'unban', a: HostgroupAttack): void {
+    if (!this.mitigating()) return;
     const what = `${a.direction} ${a.cls} ${rateText(a.value, a.unit)} (threshold ${rateText(a.threshold, a.unit)}, peak ${rateText(a.peak, a.unit)})`;
     if (action === 'ban')
       log.warn(`hostgroup ${a.hostgroup}: total traffic over its hostgroup threshold: ${what}`);

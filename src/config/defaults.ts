@@ -76,6 +76,9 @@ export const DEFAULT_MITIGATION: MitigationConfig = {
 export const DEFAULT_ESCALATION: EscalationConfig = { schedule: '*/10 * * * * *' };
 
 /** 64 MiB and 30 days of attack history. */
+/** cluster (issue 17): the leader lease. */
+export const DEFAULT_CLUSTER = { lease_ms: 3000 } as const;
+
 export const DEFAULT_HISTORY: HistoryConfig = {
   max_bytes: 64 * 1024 * 1024,
   max_age_ms: 30 * 24 * 3600 * 1000,

@@ -17,6 +17,7 @@ import { resolveFilters } from './filters.js';
 import { parseIp, parsePrefix } from './values.js';
 import { sessionSecurityMissing } from '../bgp/sockopt.js';
 import { openListenerRefusal } from './exposure.js';
+import { buildCluster } from './cluster.js';
 
 /** Order error lines by file, then line and column, so operators read them top-down. */
 function sortErrors(lines: readonly string[]): string[] {
@@ -178,6 +179,7 @@ function build(
     if (r.ok) hostgroups = r.hostgroups;
   }
   const integrations = buildIntegrations(raw, src, hostgroups, err);
+  const cluster = raw.cluster ? buildCluster(raw.cluster, baseDir, err) : undefined;
   if (errors.length) return { ok: false, errors };
 
   const overrides: Record<string, number> = {};
@@ -254,6 +256,7 @@ function build(
     policies_dir: policiesDir,
     hostgroups,
     ...integrations,
+    ...(cluster ? { cluster } : {}),
   };
   return { ok: true, config: deepFreeze(config) };
 }

@@ -41,6 +41,7 @@ import {
 } from './values.js';
 import type { PathSeg, YamlSource } from './source.js';
 import { value } from './zvalue.js';
+import { clusterSchema } from './cluster.js';
 
 // ---------------------------------------------------------------- value types
 
@@ -267,6 +268,7 @@ export const mainSchema = z.strictObject({
       within: z.array(prefix).min(1),
     })
     .optional(),
+  cluster: clusterSchema.optional(),
 });
 export type MainRaw = z.output<typeof mainSchema>;
 

@@ -361,4 +361,22 @@ export interface IntegrationsConfig {
   readonly networks_from_bgp?: NetworksFromBgpConfig;
   /** capture.filters, applied to every record before it is counted. */
   readonly filters?: readonly FlowFilterRule[];
+  /** Absent: today's single process; present: a cluster node on NATS (src/cluster/). */
+  readonly cluster?: ClusterConfig;
+}
+
+/** The roles a cluster node can run; only the controller is built (issue 17). */
+type ClusterRole = 'controller';
+
+export interface ClusterConfig {
+  /** nats://host:port of the bus's servers (any one reachable is enough). */
+  readonly nats: readonly string[];
+  readonly roles: readonly ClusterRole[];
+  /** This node's name in the lease and the API (default: the host name). */
+  readonly node: string;
+  /** The leader's lease: renewed every lease_ms/3, another takes over once it lapses. */
+  readonly lease_ms: number;
+  readonly credentials?: { readonly user: string; readonly password: string } | { readonly token: string };
+  /** Absolute paths. */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 }

@@ -127,6 +127,12 @@ export class HostgroupScope {
     return this.ownerOf.has(uuid);
   }
 
+  /** Drop every hostgroup ban from memory (the set forgets their mitigations too). */
+  forget(): void {
+    this.bans.clear();
+    this.ownerOf.clear();
+  }
+
   /** Journal-restored mitigations of hostgroup cause become their hostgroup's ban again. */
   restore(ms: Iterable<Mitigation>): void {
     for (const m of ms) {

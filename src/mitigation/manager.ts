@@ -62,7 +62,8 @@ const keptLines = new TurnLines(
   (n, a, b) => `${n} more ban(s) kept while their attacks go on (${a} .. ${b})`,
 );
 
-export type { FlowspecAdapter, FlowspecRule } from './set.js';
+export type { FlowspecAdapter, FlowspecRule, JournalSink } from './set.js';
+export { mitigationRoute } from './set.js';
 export type { AttackSummary } from './bans.js';
 
 export interface ManagerOptions {
@@ -237,6 +238,24 @@ export class MitigationManager implements MitigationManagerApi {
       }
       this.scope.restore(this.set.values());
       return r;
+    });
+  }
+
+  /**
+   * Forget every mitigation and ban without withdrawing, journalling or notifying: a
+   * deposed cluster leader hands them to the new leader, which restores them from the
+   * cluster's bucket (src/cluster/). Call stop() first; restore() may follow.
+   */
+  forget(): Promise<number> {
+    return this.locked(async () => {
+      const n = this.set.list().length;
+      this.set.forget();
+      this.scope.forget();
+      this.bans.clear();
+      this.tracked.clear();
+      this.hostAttacks.clear();
+      this.ownerOf.clear();
+      return n;
     });
   }
 

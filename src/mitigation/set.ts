@@ -205,6 +205,19 @@ export class MitigationSet {
     this.events.on(event, listener);
   }
 
+  /**
+   * Forget every mitigation without a journal line, an event or a route change: another
+   * node now owns them (a deposed cluster leader, src/cluster/). Refusal counts stay.
+   */
+  forget(): void {
+    this.set.clear();
+    this.fsRoutes.clear();
+    this.byIdentity.clear();
+    this.removing.clear();
+    this.heldRoutes = [];
+    for (const k of Object.keys(this.counts) as MitigationKind[]) this.counts[k] = 0;
+  }
+
   /** The route a mitigation is announced as (undefined: none can be built). */
   routeOf(m: Mitigation): DesiredRoute | undefined {
     if (m.kind === 'flowspec') return this.fsRoutes.get(m.uuid);
@@ -547,6 +560,22 @@ function describe(m: Mitigation): string {
     ...m.large_communities.map((c) => `large-community ${c}`),
   ];
   return `${m.kind} ${m.prefix} ${attrs.join(' ')}`;
+}
+
+/**
+ * The route a mitigation record is announced as, built as the set builds it: a cluster
+ * controller announces the leader's records with it, so every controller sends the same
+ * route for the same record. undefined: dry-run, or none can be built.
+ */
+export function mitigationRoute(m: Mitigation, flowspec: FlowspecAdapter | null): DesiredRoute | undefined {
+  if (m.dry_run) return undefined;
+  if (m.kind !== 'flowspec') return unicastRoute(m);
+  if (!flowspec || !m.rule) return undefined;
+  try {
+    return flowspec.toRoute(m.rule, m.uuid);
+  } catch {
+    return undefined; // the leader refused it when it was added; nothing to guess at
+  }
 }
 
 /**

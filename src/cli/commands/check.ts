@@ -49,6 +49,10 @@ export function summarize(c: Config): string {
     );
   lines.push(`state_dir: ${displayPath(c.state_dir)}`);
   lines.push(...integrationLines(c));
+  if (c.cluster)
+    lines.push(
+      `cluster: node ${c.cluster.node}, roles [${c.cluster.roles.join(', ')}], lease ${c.cluster.lease_ms} ms, NATS ${c.cluster.nats.join(', ')}${c.cluster.credentials ? ` (${'token' in c.cluster.credentials ? 'token' : 'user and password'})` : ''}${c.cluster.tls ? ' tls' : ''}`,
+    );
   if (c.detection.dry_run) lines.push('dry_run: on (no routes will be announced)');
   return `${lines.join('\n')}\n`;
 }

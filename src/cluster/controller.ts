@@ -1,0 +1,240 @@
+/**
+ * The controller role (issue 17): every controller watches the desired bucket and feeds
+ * its own BGP speaker the same routes; the one holding the leader lease runs the
+ * mitigation manager and the escalation loop, whose changes go to the bucket (the
+ * cluster's journal). A new leader reads the bucket whole and restores its manager from
+ * it without notifying (the old leader already told the scripts and webhooks); a deposed
+ * one stops its loops and forgets its set, leaving the routes to the bucket.
+ *
+ * The daemon gives it typed hooks (routes of a record, the speaker's feed, lead/follow)
+ * and nothing of its internals; the controller gives back a journal sink for the manager,
+ * the routes to announce, its status, an API hook and metrics.
+ */
+import type { DesiredRoute } from '../bgp/types.js';
+import type { ClusterConfig } from '../config/types.js';
+import { logger } from '../log.js';
+import type { JournalSink } from '../mitigation/manager.js';
+import type { Mitigation, MitigationKind } from '../mitigation/types.js';
+import { DesiredBucket } from './bucket.js';
+import { Bus } from './bus.js';
+import { DESIRED_BUCKET, keyOf, type Change } from './desired.js';
+import { LeaseRunner } from './lease.js';
+
+const log = logger.child({ module: 'cluster' });
+
+const LEADER_BUCKET = 'bw_leader';
+
+export type ControllerRole = 'leader' | 'taking-over' | 'follower';
+
+export interface ControllerHooks {
+  /** The route a record is announced as (the manager's own builder); undefined: none. */
+  routeOf(m: Mitigation): DesiredRoute | undefined;
+  /** The speaker's feed: routes wanted now, routes no longer wanted. */
+  announce(put: readonly DesiredRoute[], remove: readonly DesiredRoute[]): void;
+  /** This node leads: restore the manager from these records (no notifications), start its loops. */
+  lead(records: readonly Mitigation[]): Promise<void>;
+  /** This node no longer leads: stop the loops, forget the manager's set (no withdrawal, no notification). */
+  follow(): Promise<void>;
+}
+
+export interface ClusterStatus {
+  readonly node: string;
+  readonly leader: string | null;
+  readonly role: ControllerRole;
+  readonly nats: boolean;
+  readonly desired: number;
+  readonly takeovers: number;
+}
+
+export class ClusterController {
+  private readonly bus: Bus;
+  private bucket: DesiredBucket | null = null;
+  private lease: LeaseRunner | null = null;
+  private roleNow: ControllerRole = 'follower';
+  /** Role changes, one at a time: a takeover finishes (or is undone) before the next. */
+  private chain: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private opened: Promise<void> | null = null;
+  private electing = false;
+  /** Routes announced per key, to withdraw exactly what a record's change replaces. */
+  private readonly routes = new Map<string, DesiredRoute>();
+  readonly stats = { takeovers: 0, last_takeover_ms: 0, stepdowns: 0 };
+
+  constructor(
+    readonly cfg: ClusterConfig,
+    private readonly hooks: ControllerHooks,
+  ) {
+    this.bus = new Bus(cfg);
+  }
+
+  get role(): ControllerRole {
+    return this.roleNow;
+  }
+
+  /** May the manager change mitigations here (its journal sink writes the bucket)? */
+  isLeader(): boolean {
+    return this.roleNow !== 'follower' && this.lease?.holds() === true;
+  }
+
+  get busConnected(): boolean {
+    return this.bus.state.connected;
+  }
+
+  get desiredCount(): number {
+    return this.bucket?.view.size ?? 0;
+  }
+
+  /** The manager's journal: the bucket, written only while this node leads. */
+  sink(): JournalSink {
+    const appendMany = async (entries: Parameters<NonNullable<JournalSink['appendMany']>>[0]) => {
+      if (!this.bucket) throw new Error('the cluster bus is not connected yet');
+      await this.bucket.sink().appendMany!(entries);
+    };
+    return { append: (e) => appendMany([e]), appendMany };
+  }
+
+  /** The bucket's mitigations as this node knows them (what a follower's API lists). */
+  mitigations(kind?: MitigationKind): Mitigation[] {
+    const all = this.bucket?.view.mitigations() ?? [];
+    return kind ? all.filter((m) => m.kind === kind) : all;
+  }
+
+  mitigation(uuid: string): Mitigation | undefined {
+    return this.bucket?.view.get(keyOf(uuid));
+  }
+
+  /** Every route the bucket asks for, as this node knows it (the speaker's full set). */
+  desiredRoutes(): DesiredRoute[] {
+    return [...this.routes.values()];
+  }
+
+  status(): ClusterStatus {
+    return {
+      node: this.cfg.node,
+      leader: this.lease?.leader ?? null,
+      role: this.roleNow,
+      nats: this.bus.state.connected,
+      desired: this.desiredCount,
+      takeovers: this.stats.takeovers,
+    };
+  }
+
+  /**
+   * Connect and load the bucket into the view; resolves once it is loaded or after
+   * `waitMs` (NATS unreachable: the routes come when it is back, nothing is withdrawn).
+   */
+  async start(waitMs = 5000): Promise<void> {
+    let loaded: () => void = () => undefined;
+    const ready = new Promise<void>((r) => (loaded = r));
+    this.opened = (async () => {
+      await this.bus.connect(() => this.stopped);
+      const kv = await this.bus.bucket(DESIRED_BUCKET, 0);
+      this.bucket = new DesiredBucket(
+        kv,
+        (c) => this.changed(c),
+        () => this.isLeader(),
+      );
+      await this.bucket.start(waitMs);
+      loaded();
+    })();
+    this.opened.catch((e: Error) => {
+      if (!this.stopped) log.error(`cluster: ${e.message}`);
+    });
+    const t = setTimeout(() => {
+      log.warn(`cluster: the desired bucket is not loaded after ${waitMs} ms: starting with what is known`);
+      loaded();
+    }, waitMs);
+    await ready;
+    clearTimeout(t);
+  }
+
+  /** Join the election (once the bucket is open: a leader must be able to read it). */
+  elect(): void {
+    if (this.electing || this.stopped) return;
+    this.electing = true;
+    void this.opened
+      ?.then(async () => {
+        if (this.stopped) return;
+        const kv = await this.bus.bucket(LEADER_BUCKET, this.cfg.lease_ms);
+        if (this.stopped) return;
+        this.lease = new LeaseRunner(kv, this.cfg.node, this.cfg.lease_ms, {
+          onLead: () => this.queue(() => this.takeOver()),
+          onFollow: () => this.queue(() => this.stepDown()),
+        });
+        await this.lease.start();
+      })
+      .catch((e: Error) => log.error(`cluster: election not started: ${e.message}`));
+  }
+
+  private queue(fn: () => Promise<void>): void {
+    this.chain = this.chain.then(fn).catch((e: Error) => {
+      log.error(`cluster: ${e.message}`);
+    });
+  }
+
+  private async takeOver(): Promise<void> {
+    if (this.lease?.role !== 'leader' || !this.bucket) return;
+    const t0 = performance.now();
+    this.roleNow = 'taking-over';
+    // A full read, not the watch's view: the watch may lag the old leader's last writes.
+    let records: Mitigation[] | null = null;
+    while (records === null && this.lease.role === 'leader' && !this.stopped) {
+      records = await this.bucket.readAll().catch((e: Error) => {
+        log.warn(`cluster: reading the desired bucket to take over failed: ${e.message}; retrying`);
+        return null;
+      });
+    }
+    if (records === null || this.lease.role !== 'leader') {
+      this.roleNow = 'follower';
+      return;
+    }
+    await this.hooks.lead(records);
+    this.roleNow = 'leader';
+    this.stats.takeovers++;
+    this.stats.last_takeover_ms = Math.round(performance.now() - t0);
+    log.info(
+      `cluster: ${this.cfg.node} leads: manager restored from ${records.length} mitigation(s) in the bucket in ${this.stats.last_takeover_ms} ms (no notifications sent)`,
+    );
+  }
+
+  private async stepDown(): Promise<void> {
+    if (this.roleNow === 'follower') return;
+    this.roleNow = 'follower';
+    this.stats.stepdowns++;
+    await this.hooks.follow();
+    log.warn(`cluster: ${this.cfg.node} follows now: escalation and mitigation changes stopped here`);
+  }
+
+  /** The bucket changed: the speaker gets exactly the routes that differ. */
+  private changed(changes: readonly Change[]): void {
+    const put: DesiredRoute[] = [];
+    const remove: DesiredRoute[] = [];
+    for (const c of changes) {
+      const old = this.routes.get(c.key);
+      const next = c.after ? this.hooks.routeOf(c.after) : undefined;
+      if (old && (!next || old.owner !== next.owner || old.key !== next.key || old.family !== next.family))
+        remove.push(old);
+      if (next) {
+        this.routes.set(c.key, next);
+        put.push(next);
+      } else this.routes.delete(c.key);
+    }
+    if (put.length || remove.length) this.hooks.announce(put, remove);
+  }
+
+  /** Leave the election: a leader releases the lease at once, so another takes over now. */
+  async resign(): Promise<void> {
+    const l = this.lease;
+    this.lease = null;
+    await l?.stop();
+    await this.chain;
+  }
+
+  /** Stop watching and disconnect (after resign(); the speaker keeps its routes till its own stop). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.resign();
+    this.bucket?.stop();
+    await this.bus.close();
+  }
+}

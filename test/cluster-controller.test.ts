@@ -1,0 +1,185 @@
+/**
+ * Issue 17, the controller role with real processes: a 3-node NATS JetStream cluster, two
+ * `breakwater run` controllers (127.0.0.241, .242) and one GoBGP (127.0.0.240) peering
+ * with both. 1,000 bans through the leader's API (and 3 attack-driven ones, which notify)
+ * reach GoBGP from both controllers; kill -9 of the leader, three times: GoBGP holds every
+ * route throughout, a new leader within 5 s lists every ban, and no `ban` is notified
+ * twice. Then kill -9 of one NATS node: nothing lost, nothing withdrawn or re-announced.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { haveBinary } from './helpers/routers.js';
+import { hosts, NAMES, startRig, type ClusterStatusAnswer, type Rig } from './helpers/cluster.js';
+import { sflowStream, udpTo, type Stream } from './helpers/traffic.js';
+import type { ListAnswer, MitigationAnswer } from './helpers/answers.js';
+
+const BANS = 1000;
+const ATTACKED = ['10.240.200.1', '10.240.200.2', '10.240.200.3'];
+const TOTAL = BANS + ATTACKED.length;
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  ms: number,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => null);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** GoBGP's destination count, polled every 50 ms until stop(): its lowest value. */
+function watchRib(rig: Rig): { stop(): Promise<number> } {
+  let low = Infinity;
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      low = Math.min(low, await rig.gobgp.countRoutes('ipv4-unicast'));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return {
+    async stop() {
+      on = false;
+      await loop;
+      return low;
+    },
+  };
+}
+
+test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and of a NATS node', {
+  timeout: 300_000,
+}, async (t) => {
+  if (!(await haveBinary('gobgpd')) || !(await haveBinary('nats-server')))
+    return t.skip('gobgpd or nats-server not installed');
+  const rig = await startRig();
+  const streams: Stream[] = [];
+  try {
+    let leader = await rig.leader();
+    const follower = 1 - leader;
+    // A follower refuses changes and names the leader.
+    const refused = await rig.ctl[follower]!.api('PUT', '/blackhole/10.240.9.9');
+    assert.equal(refused.status, 409);
+    const cs = await rig.ctl[follower]!.api<ClusterStatusAnswer>('GET', '/cluster');
+    assert.deepEqual(
+      { ...cs.json.object, desired: 0 },
+      {
+        node: NAMES[follower],
+        leader: NAMES[leader],
+        role: 'follower',
+        nats: true,
+        desired: 0,
+        takeovers: 0,
+      },
+    );
+
+    // Attacks seen by both controllers' collectors (30,000 pps each, ban at 20,000): only
+    // the leader bans, and its notify script says `ban` once per host.
+    for (const port of rig.sflow)
+      for (const ip of ATTACKED) streams.push(sflowStream(port, '127.0.0.1', 10, 300, () => udpTo(ip)));
+    await until('3 attack bans notified', async () => rig.bans().size === ATTACKED.length, 20_000);
+
+    const put = await rig.ctl[leader]!.api<ListAnswer<{ success: boolean }>>(
+      'PUT',
+      '/blackhole',
+      hosts(BANS),
+    );
+    assert.equal(put.status, 200);
+    assert.equal(put.json.values.filter((v) => v.success).length, BANS);
+    await until(
+      `GoBGP holds ${TOTAL} from each controller`,
+      async () => (await rig.adjIn(0)) === TOTAL && (await rig.adjIn(1)) === TOTAL,
+      20_000,
+    );
+    assert.equal(
+      (await rig.ctl[follower]!.api<ClusterStatusAnswer>('GET', '/cluster')).json.object.desired,
+      TOTAL,
+    );
+    // A follower lists the cluster's bans (from the bucket), read-only.
+    const fl = await rig.ctl[follower]!.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole');
+    assert.equal(fl.json.values.length, TOTAL);
+
+    for (let trial = 1; trial <= 3; trial++) {
+      leader = await rig.leader();
+      const rib = watchRib(rig);
+      const t0 = Date.now();
+      await rig.ctl[leader]!.kill('SIGKILL');
+      const next = await rig.leader(10_000);
+      const took = Date.now() - t0;
+      assert.notEqual(next, leader);
+      assert.ok(took < 5000, `trial ${trial}: new leader after ${took} ms`);
+      const listed = await rig.ctl[next]!.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole');
+      assert.equal(listed.json.values.length, TOTAL, `trial ${trial}: the new leader's manager`);
+      // The killed controller comes back as a follower and announces the bucket again.
+      await rig.ctl[leader]!.restart();
+      await until(
+        `trial ${trial}: the restarted controller announces all`,
+        async () => (await rig.adjIn(leader)) === TOTAL,
+        20_000,
+      );
+      const low = await rib.stop();
+      assert.equal(low, TOTAL, `trial ${trial}: GoBGP's RIB went down to ${low}`);
+      t.diagnostic(
+        `trial ${trial}: ${NAMES[leader]} killed, ${NAMES[next]} leads after ${took} ms; GoBGP lowest ${low}`,
+      );
+    }
+    // Every attack ban notified once: the takeovers restored them without a word.
+    assert.deepEqual(
+      [...rig.bans()].sort(),
+      ATTACKED.map((ip) => [ip, 1]),
+    );
+
+    // kill -9 of one NATS node: the controllers on it reconnect to another, JetStream
+    // keeps the buckets (3 replicas), and the routers see no UPDATE at all.
+    // The node leading the desired bucket's RAFT group: the bucket must elect another.
+    const victim = await rig.nats.streamLeader('KV_bw_mitigations');
+    assert.ok(victim >= 0, 'the bucket has a leader');
+    const before = [await rig.received(0), await rig.received(1)];
+    const rib = watchRib(rig);
+    await rig.nats.kill(victim);
+    await new Promise((r) => setTimeout(r, 8000)); // longer than the 3 s lease
+    await until(
+      'both controllers on the bus again',
+      async () => {
+        for (const c of rig.ctl) {
+          const s = (await c.api<ClusterStatusAnswer>('GET', '/cluster')).json.object;
+          if (!s.nats || s.desired !== TOTAL) return false;
+        }
+        return true;
+      },
+      15_000,
+    );
+    leader = await rig.leader();
+    t.diagnostic(
+      `NATS node ${rig.nats.nodes[victim]!.name} (the bucket's RAFT leader) killed; ${NAMES[leader]} leads`,
+    );
+    assert.equal(
+      (await rig.ctl[leader]!.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values.length,
+      TOTAL,
+    );
+    assert.equal(await rib.stop(), TOTAL);
+    assert.deepEqual(
+      [await rig.received(0), await rig.received(1)],
+      before,
+      'UPDATEs GoBGP received across the NATS kill',
+    );
+    // And the cluster still takes changes.
+    const one = await rig.ctl[leader]!.api('PUT', '/blackhole/10.240.250.1');
+    assert.equal(one.status, 200);
+    await until(
+      'the new ban at GoBGP from both',
+      async () => (await rig.adjIn(0)) === TOTAL + 1 && (await rig.adjIn(1)) === TOTAL + 1,
+      15_000,
+    );
+    const metrics = (await rig.ctl[1 - leader]!.api<string>('GET', '/metrics')).json;
+    assert.match(metrics, /^breakwater_cluster_leader 0$/m);
+    assert.match(metrics, new RegExp(`^breakwater_cluster_desired_routes ${TOTAL + 1}$`, 'm'));
+    assert.match(metrics, /^breakwater_cluster_bus_connected 1$/m);
+  } finally {
+    for (const s of streams) s.stop();
+    await rig.stop();
+  }
+});
