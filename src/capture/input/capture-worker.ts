@@ -15,7 +15,8 @@ import type { CaptureListener } from '../../config/types.js';
 import type { AdmitOptions } from '../exporter/admit.js';
 import type { ExporterStats } from '../exporter/stats.js';
 import { FlowDecoder, type DecoderCounts, type DecoderState } from '../decoder.js';
-import { bindListener, type BoundListener, type ListenerStats } from './listen.js';
+import { BatchSocket, batchSocketSupport } from './batch-socket.js';
+import { bindListener, newListenerStats, type BoundListener, type ListenerStats } from './listen.js';
 import { RingWriter } from './record-ring.js';
 
 export interface CaptureWorkerData {
@@ -41,7 +42,7 @@ export interface WorkerStatsMessage {
 
 /** Worker → main thread. */
 export type FromWorker =
-  | { type: 'bound'; listeners: ListenerStats[] }
+  | { type: 'bound'; listeners: ListenerStats[]; receive: string; fds: number[] }
   | { type: 'bind-error'; message: string }
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   | { type: 'unknown-source'; address: string }
@@ -101,6 +102,9 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
     warn: (message: string) => post({ type: 'log', level: 'warn', message }),
   };
   const bound: BoundListener[] = [];
+  /** The one listener read in batches (udpbatch addon), when this worker has one. */
+  let batch: BatchSocket | null = null;
+  let stopped = false;
   const stats = (): WorkerStatsMessage => {
     writer.commit();
     writer.flushCounts();
@@ -120,14 +124,57 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
     else if (m.type === 'state') learn(m.state);
     else if (m.type === 'stats') post(stats());
     else if (m.type === 'stop') {
+      stopped = true;
       clearInterval(timer);
       if (stateTimer) clearTimeout(stateTimer);
-      void Promise.all(bound.map((b) => new Promise<void>((r) => b.sock!.close(() => r())))).then(() => {
+      batch?.close();
+      const socks = bound.filter((b) => b.sock);
+      void Promise.all(socks.map((b) => new Promise<void>((r) => b.sock!.close(() => r())))).then(() => {
         post(stats());
         port.close();
       });
     }
   });
+  const support = batchSocketSupport();
+  if (data.listeners.length === 1 && support.available) {
+    // One listener, batched: recvmmsg into one buffer, decoded in place (batch-socket.ts).
+    const l = data.listeners[0]!;
+    try {
+      const sock = BatchSocket.open(l, data.receiveBufferBytes);
+      batch = sock;
+      const st = { ...newListenerStats(l), port: sock.port, receiveBuffer: sock.receiveBuffer };
+      bound.push({ cfg: l, sock: null, st });
+      if (st.receiveBuffer < data.receiveBufferBytes)
+        log.warn(
+          `listener '${l.name}' ${l.address}:${st.port}: asked for a ${data.receiveBufferBytes}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${data.receiveBufferBytes})`,
+        );
+      log.info(
+        `listening for flows on ${l.address.includes(':') ? `[${l.address}]` : l.address}:${st.port} (${l.name}, ${l.type})`,
+      );
+      const onMessage = (msg: Uint8Array, source: string) => {
+        st.datagrams++;
+        st.bytes += msg.length;
+        decoder.decode(msg, source, Date.now());
+      };
+      const loop = () => {
+        if (stopped) return;
+        // Up to 16 batches per turn, then the event loop (messages: stats, state, stop).
+        for (let i = 0; i < 16; i++) {
+          const n = sock.receive(i === 0 ? 20 : 0, onMessage);
+          writer.commit();
+          if (n === 0) break;
+        }
+        setImmediate(loop);
+      };
+      setImmediate(loop);
+      post({ type: 'bound', listeners: [{ ...st }], receive: 'recvmmsg (udpbatch addon)', fds: [sock.fd] });
+    } catch (e) {
+      clearInterval(timer);
+      post({ type: 'bind-error', message: (e as Error).message });
+      port.close();
+    }
+    return;
+  }
   void (async () => {
     try {
       for (const l of data.listeners)
@@ -137,7 +184,15 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
             writer.commit();
           }),
         );
-      post({ type: 'bound', listeners: bound.map((b) => ({ ...b.st })) });
+      post({
+        type: 'bound',
+        listeners: bound.map((b) => ({ ...b.st })),
+        receive:
+          data.listeners.length > 1
+            ? "Node's dgram (more than one listener on this worker)"
+            : `Node's dgram (${support.error ?? 'batched receive unavailable'})`,
+        fds: [],
+      });
     } catch (e) {
       for (const b of bound) b.sock!.close();
       clearInterval(timer);

@@ -24,6 +24,7 @@ import type { DecoderCounts, DecoderState } from '../decoder.js';
 import type { FlowSink } from '../flow.js';
 import type { CaptureWorkerData, FromWorker, ToWorker, WorkerStatsMessage } from './capture-worker.js';
 import type { ListenerStats } from './listen.js';
+import { closeBatchFd } from './batch-socket.js';
 import { createRing, pumpRing, RingReader, type RingCounts } from './record-ring.js';
 
 export interface WorkerPoolOptions {
@@ -81,6 +82,8 @@ interface Slot {
   reader: RingReader;
   last: WorkerStatsMessage | null;
   restarts: number;
+  /** Descriptors of its batch sockets: closed here if it dies without closing them. */
+  fds: number[];
   /** Ring counters and decoder statistics of earlier incarnations. */
   carried: RingCounts;
   retired: WorkerStatsMessage[];
@@ -113,6 +116,7 @@ export class DecodeWorkers {
         reader: new RingReader(createRing(opts.ringBytes)),
         last: null,
         restarts: 0,
+        fds: [],
         carried: zeroRing(0),
         retired: [],
       });
@@ -161,6 +165,10 @@ export class DecodeWorkers {
       w.on('message', (m: FromWorker) => {
         if (m.type === 'bound') {
           up = true;
+          s.fds = m.fds;
+          o.log.info(
+            `decode worker ${s.index} (${s.listeners.map((l) => l.name).join(', ')}) receives through ${m.receive}`,
+          );
           // A restarted worker binds the ports its listeners got (port 0 is resolved once).
           s.listeners = s.listeners.map((l, i) => ({ ...l, port: m.listeners[i]?.port ?? l.port }));
           resolve(m.listeners);
@@ -174,6 +182,9 @@ export class DecodeWorkers {
       w.on('exit', (code) => {
         if (s.worker !== w) return;
         s.worker = null;
+        // A worker stopped by stop() closed its sockets; one that died did not.
+        if (this.running) for (const fd of s.fds) closeBatchFd(fd);
+        s.fds = [];
         if (!up) {
           reject(new Error(`decode worker ${s.index} exited (code ${code}) before binding its listeners`));
           return;
