@@ -39,7 +39,10 @@ export interface CollectorOptions {
   admit?: AdmitOptions;
   /** Decode worker threads (0: receive and decode on the main thread). */
   workers?: number;
-  /** Record ring per worker, bytes (default 16 MiB: ~100k records, a second of a large burst). */
+  /**
+   * Record ring per worker, bytes (default 64 MiB: ~700k IPv4 records, a quarter second at
+   * 3M records/s, what a main thread busy with a tick or a collection must be able to miss).
+   */
   ringBytes?: number;
   log?: Logger;
 }
@@ -114,7 +117,7 @@ export class Collector {
       workers > 0 && listeners.length > 0
         ? new DecodeWorkers(listeners, sink, {
             workers,
-            ringBytes: opts.ringBytes ?? 16 * 1024 * 1024,
+            ringBytes: opts.ringBytes ?? 64 * 1024 * 1024,
             receiveBufferBytes: opts.receiveBufferBytes ?? 32 * 1024 * 1024,
             defaultSamplingRate: opts.defaultSamplingRate ?? 1,
             samplingOverrides: opts.samplingOverrides ?? {},

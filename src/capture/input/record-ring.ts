@@ -10,8 +10,8 @@
  *
  * Layout: a control block of Int32 slots (positions, counters, the wake-up word), then the
  * data area, a power of two. Positions are byte counters that wrap at 2^32 (used = w - r,
- * unsigned), offsets are position & mask. A record is a fixed 128-byte block, 8-aligned,
- * followed by its raw header bytes padded to 8; a record that does not fit before the end
+ * unsigned), offsets are position & mask. A record is a fixed 96-byte block (128 with IPv6
+ * addresses), 8-aligned, followed by its raw header bytes padded to 8; a record that does not fit before the end
  * of the area leaves a WRAP word and starts again at offset 0. Exporter names travel in
  * the ring too (kind NAME, before the first record that uses the id), so a record never
  * arrives before the name it refers to.
@@ -41,6 +41,8 @@ const WRAP = 0xffff_ffff;
 
 /** Fixed part of a record, bytes (8-aligned). */
 const FIXED = 128;
+/** An IPv4 record stops before the IPv6 addresses. */
+const FIXED_V4 = 96;
 /**
  * u32 slots from the record start. The length comes first: a WRAP word must fit in the
  * last 8 bytes of the area.
@@ -208,7 +210,9 @@ export class RingWriter extends RingView implements FlowSink {
     const id = this.nameId(rec.exporter);
     const hdr = rec.header;
     const hlen = hdr && hdr.length <= MAX_HEADER ? hdr.length : 0;
-    const len = FIXED + ((hlen + 7) & ~7);
+    const v6 = rec.ipVersion === 6;
+    const fixed = v6 ? FIXED : FIXED_V4;
+    const len = fixed + ((hlen + 7) & ~7);
     const off = id < 0 ? -1 : this.reserve(len);
     if (off < 0) {
       this.dropped++;
@@ -232,7 +236,7 @@ export class RingWriter extends RingView implements FlowSink {
     u32[b + U_PKTLEN] = rec.packetLength;
     u32[b + U_MISC] =
       KIND_RECORD |
-      (rec.ipVersion === 6 ? 0x10 : 0) |
+      (v6 ? 0x10 : 0) |
       (rec.fragment ? 0x20 : 0) |
       (rec.dropped ? 0x40 : 0) |
       (rec.reverse ? 0x80 : 0) |
@@ -243,14 +247,14 @@ export class RingWriter extends RingView implements FlowSink {
     u32[b + U_ICMP] = (((rec.icmpType + 1) & 0xffff) << 16) | ((rec.icmpCode + 1) & 0xffff);
     u32[b + U_LINK] = rec.headerLinkType;
     u32[b + U_HDRLEN] = hlen;
-    if (rec.ipVersion === 6) {
+    if (v6) {
       this.u8.set(rec.src6, off + B_SRC6);
       this.u8.set(rec.dst6, off + B_DST6);
     } else {
       u32[b + U_SRC4] = rec.src4;
       u32[b + U_DST4] = rec.dst4;
     }
-    if (hlen) this.u8.set(hdr!, off + FIXED);
+    if (hlen) this.u8.set(hdr!, off + fixed);
     this.w = (this.w + len) >>> 0;
     this.written++;
   }
@@ -356,7 +360,7 @@ export class RingReader extends RingView {
         rec.src4 = u32[b + U_SRC4]!;
         rec.dst4 = u32[b + U_DST4]!;
       }
-      if (misc & 0x100) rec.setHeader(u8, off + FIXED, u32[b + U_HDRLEN]!);
+      if (misc & 0x100) rec.setHeader(u8, off + (v6 ? FIXED : FIXED_V4), u32[b + U_HDRLEN]!);
       else rec.setHeader(null, 0, 0);
       r = (r + len) >>> 0;
       n++;
