@@ -15,6 +15,7 @@
 //       datagram i is data[i*slot, i*slot+lens[i]); addrs[i*20]: family (4|6), addrs[i*20+2..4]: port
 //       (big-endian), addrs[i*20+4..20]: address (IPv4 in the first 4 bytes). A datagram longer
 //       than `slot` is truncated: lens[i] is then -(its real length).
+//   wait(fds Int32Array, timeoutMs) -> whether any is readable (poll(2) over several sockets)
 //   close(fd)
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -196,6 +197,31 @@ static napi_value js_recv(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value js_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  size_t bytes = 0;
+  int32_t timeout;
+  int32_t *fds = argc >= 2 ? typed_data(env, argv[0], &bytes) : NULL;
+  if (!fds || !get_i32(env, argv[1], &timeout)) {
+    napi_throw_type_error(env, NULL, "wait(fds, timeoutMs)");
+    return NULL;
+  }
+  struct pollfd p[MAX_BATCH];
+  size_t n = bytes / 4;
+  if (n > MAX_BATCH) n = MAX_BATCH;
+  for (size_t i = 0; i < n; i++) {
+    p[i].fd = fds[i];
+    p[i].events = POLLIN;
+    p[i].revents = 0;
+  }
+  int r = poll(p, n, timeout);
+  napi_value out;
+  napi_get_boolean(env, r > 0, &out);
+  return out;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -209,9 +235,10 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
       {"recv", NULL, js_recv, NULL, NULL, NULL, napi_default, NULL},
+      {"wait", NULL, js_wait, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 3, d);
+  napi_define_properties(env, exports, 4, d);
   return exports;
 }
 

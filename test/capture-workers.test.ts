@@ -121,8 +121,8 @@ async function collect(workers: number): Promise<{ records: string[]; totals: st
 test('decode workers: 0, 1 and 2 workers deliver the same records, field for field, and the same totals', async () => {
   const base = await collect(0);
   assert.ok(base.records.length > 5000, `${base.records.length} records`);
-  // Workers 1: both listeners on one worker, through dgram; workers 2: one each, batched
-  // (recvmmsg addon) and, with the addon disabled as where it did not build, through dgram.
+  // Workers 1: both listeners on one worker; workers 2: one each; batched (recvmmsg addon)
+  // and, with the addon disabled as where it did not build, through dgram.
   for (const [w, native] of [
     [1, true],
     [2, true],
@@ -312,13 +312,16 @@ test('record ring: random records through a small ring come out equal, in order;
   }
 });
 
-test('capture.workers: auto is the environment, else 0 below 4 cores and cores - 2 above, never more than listeners', () => {
-  assert.equal(resolveWorkers('auto', 3, 2, {}), 0);
+test('capture.workers: auto is the environment, else cores - 2 and at least 1, never more than listeners', () => {
+  assert.equal(resolveWorkers('auto', 3, 2, {}), 1);
+  assert.equal(resolveWorkers('auto', 3, 1, {}), 1);
+  assert.equal(resolveWorkers('auto', 0, 8, {}), 0);
   assert.equal(resolveWorkers('auto', 3, 8, {}), 3);
   assert.equal(resolveWorkers('auto', 8, 8, {}), 6);
   assert.equal(resolveWorkers('auto', 3, 2, { BREAKWATER_CAPTURE_WORKERS: '2' }), 2);
   assert.equal(resolveWorkers('auto', 1, 2, { BREAKWATER_CAPTURE_WORKERS: '2' }), 1);
-  assert.equal(resolveWorkers('auto', 3, 2, { BREAKWATER_CAPTURE_WORKERS: 'x' }), 0);
+  assert.equal(resolveWorkers('auto', 3, 2, { BREAKWATER_CAPTURE_WORKERS: 'x' }), 1);
+  assert.equal(resolveWorkers('auto', 3, 2, { BREAKWATER_CAPTURE_WORKERS: '0' }), 0);
   assert.equal(resolveWorkers(0, 3, 16, { BREAKWATER_CAPTURE_WORKERS: '2' }), 0);
   assert.equal(resolveWorkers(2, 3, 2, {}), 2);
 });

@@ -25,6 +25,7 @@ interface UdpBatchAddon {
     max: number,
     timeoutMs: number,
   ): number;
+  wait(fds: Int32Array, timeoutMs: number): boolean;
   close(fd: number): void;
 }
 
@@ -147,5 +148,12 @@ export class BatchSocket {
   close(): void {
     if (this.fd >= 0) this.a.close(this.fd);
     this.fd = -1;
+  }
+
+  /** Wait up to `timeoutMs` until one of `socks` has a datagram waiting; true when one has. */
+  static waitAny(socks: readonly BatchSocket[], timeoutMs: number): boolean {
+    const a = load();
+    if (!a || socks.length === 0) return false;
+    return a.wait(Int32Array.from(socks.filter((s) => s.fd >= 0).map((s) => s.fd)), timeoutMs);
   }
 }

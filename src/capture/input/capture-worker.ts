@@ -102,8 +102,8 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
     warn: (message: string) => post({ type: 'log', level: 'warn', message }),
   };
   const bound: BoundListener[] = [];
-  /** The one listener read in batches (udpbatch addon), when this worker has one. */
-  let batch: BatchSocket | null = null;
+  /** The listeners read in batches (udpbatch addon), when it is built. */
+  let batch: BatchSocket[] = [];
   let stopped = false;
   const stats = (): WorkerStatsMessage => {
     writer.commit();
@@ -127,7 +127,7 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
       stopped = true;
       clearInterval(timer);
       if (stateTimer) clearTimeout(stateTimer);
-      batch?.close();
+      for (const x of batch) x.close();
       const socks = bound.filter((b) => b.sock);
       void Promise.all(socks.map((b) => new Promise<void>((r) => b.sock!.close(() => r())))).then(() => {
         post(stats());
@@ -136,43 +136,57 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
     }
   });
   const support = batchSocketSupport();
-  if (data.listeners.length === 1 && support.available) {
-    // One listener, batched: recvmmsg into one buffer, decoded in place (batch-socket.ts).
-    const l = data.listeners[0]!;
+  if (support.available) {
+    // Batched: recvmmsg into one buffer per socket, decoded in place (batch-socket.ts).
+    const socks: BatchSocket[] = [];
     try {
-      const sock = BatchSocket.open(l, data.receiveBufferBytes);
-      batch = sock;
-      const st = { ...newListenerStats(l), port: sock.port, receiveBuffer: sock.receiveBuffer };
-      bound.push({ cfg: l, sock: null, st });
-      if (st.receiveBuffer < data.receiveBufferBytes)
-        log.warn(
-          `listener '${l.name}' ${l.address}:${st.port}: asked for a ${data.receiveBufferBytes}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${data.receiveBufferBytes})`,
+      for (const l of data.listeners) {
+        const sock = BatchSocket.open(l, data.receiveBufferBytes);
+        socks.push(sock);
+        const st = { ...newListenerStats(l), port: sock.port, receiveBuffer: sock.receiveBuffer };
+        bound.push({ cfg: l, sock: null, st });
+        if (st.receiveBuffer < data.receiveBufferBytes)
+          log.warn(
+            `listener '${l.name}' ${l.address}:${st.port}: asked for a ${data.receiveBufferBytes}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${data.receiveBufferBytes})`,
+          );
+        log.info(
+          `listening for flows on ${l.address.includes(':') ? `[${l.address}]` : l.address}:${st.port} (${l.name}, ${l.type})`,
         );
-      log.info(
-        `listening for flows on ${l.address.includes(':') ? `[${l.address}]` : l.address}:${st.port} (${l.name}, ${l.type})`,
-      );
-      const onMessage = (msg: Uint8Array, source: string) => {
-        st.datagrams++;
-        st.bytes += msg.length;
-        decoder.decode(msg, source, Date.now());
-      };
-      const loop = () => {
-        if (stopped) return;
-        // Up to 16 batches per turn, then the event loop (messages: stats, state, stop).
-        for (let i = 0; i < 16; i++) {
-          const n = sock.receive(i === 0 ? 20 : 0, onMessage);
-          writer.commit();
-          if (n === 0) break;
-        }
-        setImmediate(loop);
-      };
-      setImmediate(loop);
-      post({ type: 'bound', listeners: [{ ...st }], receive: 'recvmmsg (udpbatch addon)', fds: [sock.fd] });
+      }
     } catch (e) {
+      for (const x of socks) x.close();
       clearInterval(timer);
       post({ type: 'bind-error', message: (e as Error).message });
       port.close();
+      return;
     }
+    batch = socks;
+    const handlers = bound.map(({ st }) => (msg: Uint8Array, source: string) => {
+      st.datagrams++;
+      st.bytes += msg.length;
+      decoder.decode(msg, source, Date.now());
+    });
+    const loop = () => {
+      if (stopped) return;
+      // Up to 16 rounds over the sockets per turn, then the event loop (stats, state, stop).
+      for (let i = 0; i < 16; i++) {
+        let n = 0;
+        for (let k = 0; k < socks.length; k++) n += socks[k]!.receive(0, handlers[k]!);
+        writer.commit();
+        if (n > 0) continue;
+        // Nothing waiting: sleep in poll(2) a little (a thread of its own), then yield.
+        if (i === 0) BatchSocket.waitAny(socks, 20);
+        break;
+      }
+      setImmediate(loop);
+    };
+    setImmediate(loop);
+    post({
+      type: 'bound',
+      listeners: bound.map((x) => ({ ...x.st })),
+      receive: 'recvmmsg (udpbatch addon)',
+      fds: socks.map((x) => x.fd),
+    });
     return;
   }
   void (async () => {
@@ -187,10 +201,7 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
       post({
         type: 'bound',
         listeners: bound.map((b) => ({ ...b.st })),
-        receive:
-          data.listeners.length > 1
-            ? "Node's dgram (more than one listener on this worker)"
-            : `Node's dgram (${support.error ?? 'batched receive unavailable'})`,
+        receive: `Node's dgram (${support.error ?? 'batched receive unavailable'})`,
         fds: [],
       });
     } catch (e) {

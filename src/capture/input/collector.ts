@@ -242,7 +242,7 @@ export class Collector {
           st: listening[i] ?? newListenerStats(cfg),
         }));
         this.log.info(
-          `decoding on ${this.pool.size} worker thread(s) (capture.workers ${this.opts.workers}, ${this.listeners.length} listener(s): one thread per listener at most)`,
+          `decoding ${this.listeners.length} listener(s) on ${this.pool.size} worker thread(s) (capture.workers; a listener is read by one thread)`,
         );
       } else
         for (const l of this.listeners)

@@ -44,9 +44,10 @@ export interface WorkerPoolOptions {
 
 /**
  * capture.workers to a thread count: a number is taken as given; 'auto' is
- * BREAKWATER_CAPTURE_WORKERS when set, else 0 below 4 cores (two threads on two cores
- * competing with BGP and the API lose more than they save, bench/RESULTS.md) and cores - 2
- * above; never more than one per listener.
+ * BREAKWATER_CAPTURE_WORKERS when set, else cores - 2 and at least 1 (the main thread and
+ * one more core for BGP, the API and the kernel's share; measured in bench/RESULTS.md: one
+ * worker on two cores takes more than the main thread alone); never more than one per
+ * listener.
  */
 export function resolveWorkers(
   setting: number | 'auto',
@@ -59,7 +60,7 @@ export function resolveWorkers(
   else {
     const e = env.BREAKWATER_CAPTURE_WORKERS;
     const v = e === undefined || e === '' ? Number.NaN : Number(e);
-    n = Number.isInteger(v) && v >= 0 ? v : cores < 4 ? 0 : cores - 2;
+    n = Number.isInteger(v) && v >= 0 ? v : Math.max(1, cores - 2);
   }
   return Math.max(0, Math.min(n, listeners));
 }
