@@ -7,38 +7,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import {
-  Collector,
-  MirrorCapture,
-  MirrorThread,
-  capturePayloads,
-  replay,
-  type FlowRecord,
-} from '../src/capture/index.js';
+import { Collector, MirrorCapture, MirrorThread, replay, type FlowRecord } from '../src/capture/index.js';
 import { newFlowRecord } from '../src/capture/flow.js';
 import { createRing, RingReader, RingWriter } from '../src/capture/input/record-ring.js';
 import { resolveWorkers } from '../src/capture/input/workers.js';
 import type { CaptureListener } from '../src/config/types.js';
+import { fixtures, flowPayloads, quietLog, until } from './helpers/capture.js';
 
-const root = new URL('../../test/fixtures/', import.meta.url);
-const payloads = (name: string) => capturePayloads(readFileSync(new URL(`flows/${name}.pcap`, root)));
-const quietLog = {
-  info() {},
-  warn() {},
-  error() {},
-  debug() {},
-} as unknown as import('../src/log.js').Logger;
-
-async function until(cond: () => boolean, ms = 8000): Promise<boolean> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
+const root = fixtures;
+const payloads = flowPayloads;
 
 /** Every field a sink can read, receive time excepted (it is the clock's). */
 function text(r: FlowRecord): string {

@@ -8,10 +8,8 @@
  * Where the addon did not build (no compiler), batchSocketSupport() says why and the
  * workers read through dgram as the main thread does: slower, never unavailable.
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CaptureListener } from '../../config/types.js';
+import { loadNative } from '../../native.js';
 import { v4ToString, v6ToString } from '../../wire/addr.js';
 
 interface UdpBatchAddon {
@@ -29,30 +27,14 @@ interface UdpBatchAddon {
   close(fd: number): void;
 }
 
-// This runs as dist/src/capture/input/batch-socket.js: the package root is four levels up.
-const ADDON_PATH = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../../..',
-  'native/build/Release/udpbatch.node',
-);
-
-let addon: UdpBatchAddon | null | undefined;
 let loadError = '';
+let ADDON_PATH = '';
 
 function load(): UdpBatchAddon | null {
-  if (addon !== undefined) return addon;
-  if (process.env.BREAKWATER_DISABLE_NATIVE === '1') {
-    addon = null;
-    loadError = 'disabled by BREAKWATER_DISABLE_NATIVE=1';
-    return addon;
-  }
-  try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as UdpBatchAddon;
-  } catch (e) {
-    addon = null;
-    loadError = (e as Error).message.split('\n')[0] ?? 'not loadable';
-  }
-  return addon;
+  const n = loadNative<UdpBatchAddon>('udpbatch');
+  loadError = n.error;
+  ADDON_PATH = n.path;
+  return n.addon;
 }
 
 /** Whether batched receive is available, and why not. */
