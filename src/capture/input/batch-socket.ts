@@ -13,7 +13,13 @@ import { loadNative } from '../../native.js';
 import { v4ToString, v6ToString } from '../../wire/addr.js';
 
 interface UdpBatchAddon {
-  open(family: 4 | 6, address: string, port: number, rcvbuf: number): [number, number, number];
+  open(
+    family: 4 | 6,
+    address: string,
+    port: number,
+    rcvbuf: number,
+    reuseport: number,
+  ): [number, number, number];
   recv(
     fd: number,
     data: Uint8Array,
@@ -74,13 +80,23 @@ export class BatchSocket {
     this.fd = fd;
   }
 
-  /** Bind `cfg`; throws one line (as the dgram path does) when it cannot. */
-  static open(cfg: CaptureListener, rcvbuf: number): BatchSocket {
+  /**
+   * Bind `cfg`; throws one line (as the dgram path does) when it cannot. With `share`
+   * (SO_REUSEPORT) the port is shared with the other workers' sockets for it: only this
+   * process's user can join, and the kernel keeps each exporter on one socket.
+   */
+  static open(cfg: CaptureListener, rcvbuf: number, share = false): BatchSocket {
     const a = load();
     if (!a) throw new Error(`batched receive unavailable: ${loadError}`);
     const v6 = cfg.address.includes(':');
     try {
-      const [fd, port, granted] = a.open(v6 ? 6 : 4, cfg.address, cfg.port, Math.min(rcvbuf, 0x7fffffff));
+      const [fd, port, granted] = a.open(
+        v6 ? 6 : 4,
+        cfg.address,
+        cfg.port,
+        Math.min(rcvbuf, 0x7fffffff),
+        share ? 1 : 0,
+      );
       return new BatchSocket(a, fd, port, granted);
     } catch (e) {
       const m = (e as Error).message.replace(/^bind: /, '');
