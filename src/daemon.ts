@@ -328,6 +328,12 @@ export class Daemon {
         await this.manager.restore(records.filter((m) => !this.manager.get(m.uuid)));
         this.manager.start();
         this.escalation.start();
+        // Attacks this node saw while it followed (their attack_started was not acted on):
+        // a host the old leader banned continues its restored ban without a notification,
+        // one it had not banned yet is banned now.
+        for (const rec of this.detector.activeAttacks()) void this.manager.onAttack(rec);
+        for (const a of this.detector.hostgroupAttacks())
+          if (this.manager.mitigatesHostgroup(a.hostgroup)) void this.manager.onHostgroupAttack(a);
       },
       follow: async () => {
         await this.escalation.stop();

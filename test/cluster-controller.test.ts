@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { haveBinary } from './helpers/routers.js';
+import { freePort, startDaemon, tempDir } from './helpers/daemon.js';
 import { hosts, NAMES, startRig, type ClusterStatusAnswer, type Rig } from './helpers/cluster.js';
 import { sflowStream, udpTo, type Stream } from './helpers/traffic.js';
 import type { ListAnswer, MitigationAnswer } from './helpers/answers.js';
@@ -178,8 +179,63 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
     assert.match(metrics, /^breakwater_cluster_leader 0$/m);
     assert.match(metrics, new RegExp(`^breakwater_cluster_desired_routes ${TOTAL + 1}$`, 'm'));
     assert.match(metrics, /^breakwater_cluster_bus_connected 1$/m);
+
+    // A clean stop of the leader hands over at once: it deletes its lease key.
+    const rib2 = watchRib(rig);
+    const s0 = Date.now();
+    const stopping = rig.ctl[leader]!.kill('SIGTERM');
+    const after = await rig.leader(10_000);
+    const handover = Date.now() - s0;
+    assert.equal(await stopping, 0);
+    assert.notEqual(after, leader);
+    assert.ok(handover < 2000, `handover after SIGTERM took ${handover} ms`);
+    assert.equal(await rib2.stop(), TOTAL + 1);
+    t.diagnostic(`SIGTERM of ${NAMES[leader]}: ${NAMES[after]} leads after ${handover} ms`);
   } finally {
     for (const s of streams) s.stop();
     await rig.stop();
+  }
+});
+
+test('a controller whose NATS is unreachable starts, changes nothing, says so, and stops cleanly', {
+  timeout: 60_000,
+}, async () => {
+  const dir = tempDir('cluster-nobus');
+  const port = await freePort('tcp', '127.0.0.246');
+  const t0 = Date.now();
+  const d = await startDaemon(
+    dir,
+    `
+networks: [10.240.0.0/16]
+capture: { listeners: [] }
+api: { listen: "127.0.0.1:0" }
+cluster: { nats: ["nats://127.0.0.246:${port}"], node: lonely, lease_ms: 1000 }
+state_dir: ${dir}/state
+`,
+    {},
+  );
+  try {
+    // Ready after the wait for the bucket (5 s), not blocked on the bus.
+    assert.ok(Date.now() - t0 < 15_000);
+    await d.waitLog(/cannot reach NATS/);
+    const s = await d.api<ClusterStatusAnswer>('GET', '/cluster');
+    assert.deepEqual(s.json.object, {
+      node: 'lonely',
+      leader: null,
+      role: 'follower',
+      nats: false,
+      desired: 0,
+      takeovers: 0,
+    });
+    const put = await d.api('PUT', '/blackhole/10.240.1.1');
+    assert.equal(put.status, 409);
+    assert.match(
+      await d.api<string>('GET', '/metrics').then((r) => r.json),
+      /^breakwater_cluster_bus_connected 0$/m,
+    );
+  } finally {
+    const s0 = Date.now();
+    assert.equal(await d.kill('SIGTERM'), 0);
+    assert.ok(Date.now() - s0 < 5000, `stop took ${Date.now() - s0} ms`);
   }
 });

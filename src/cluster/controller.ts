@@ -31,7 +31,10 @@ export interface ControllerHooks {
   routeOf(m: Mitigation): DesiredRoute | undefined;
   /** The speaker's feed: routes wanted now, routes no longer wanted. */
   announce(put: readonly DesiredRoute[], remove: readonly DesiredRoute[]): void;
-  /** This node leads: restore the manager from these records (no notifications), start its loops. */
+  /**
+   * This node leads: restore the manager from these records (no notifications), start its
+   * loops, and hand it the attacks detected meanwhile (a restored ban continues, silently).
+   */
   lead(records: readonly Mitigation[]): Promise<void>;
   /** This node no longer leads: stop the loops, forget the manager's set (no withdrawal, no notification). */
   follow(): Promise<void>;
@@ -71,8 +74,19 @@ export class ClusterController {
     return this.roleNow;
   }
 
-  /** May the manager change mitigations here (its journal sink writes the bucket)? */
+  /**
+   * Does this node lead, its manager restored (detection events, the API's changes)? Not
+   * while it takes over: an attack banned before the restore would be banned twice.
+   */
   isLeader(): boolean {
+    return this.roleNow === 'leader' && this.lease?.holds() === true;
+  }
+
+  /**
+   * May the manager's journal write the bucket? From the start of a takeover (a restore
+   * writes the removal of what expired meanwhile), while the lease holds.
+   */
+  private mayWrite(): boolean {
     return this.roleNow !== 'follower' && this.lease?.holds() === true;
   }
 
@@ -132,7 +146,7 @@ export class ClusterController {
       this.bucket = new DesiredBucket(
         kv,
         (c) => this.changed(c),
-        () => this.isLeader(),
+        () => this.mayWrite(),
       );
       await this.bucket.start(waitMs);
       loaded();

@@ -56,7 +56,12 @@ export type LeaseEvent =
   /** A request failed for another reason (bus down, timeout): nothing is known. */
   | { readonly kind: 'failed'; readonly op: Op }
   /** The watch saw the key: its holder and revision, or null when it was deleted or purged. */
-  | { readonly kind: 'seen'; readonly leader: string | null; readonly revision: number; readonly now: number };
+  | {
+      readonly kind: 'seen';
+      readonly leader: string | null;
+      readonly revision: number;
+      readonly now: number;
+    };
 
 type Follower = Extract<LeaseState, { role: 'follower' }>;
 export const FOLLOWER: Follower = {
