@@ -17,6 +17,7 @@ import type { ListAnswer, MitigationAnswer } from './helpers/answers.js';
 const BANS = 1000;
 const ATTACKED = ['10.240.200.1', '10.240.200.2', '10.240.200.3'];
 const TOTAL = BANS + ATTACKED.length;
+const LATE = '10.240.200.9';
 
 async function until<T>(
   what: string,
@@ -133,6 +134,22 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
       ATTACKED.map((ip) => [ip, 1]),
     );
 
+    // An attack that starts while no controller leads: the follower sees it but does not
+    // act; once it leads it bans it (once), from the attacks it saw while following.
+    leader = await rig.leader();
+    await rig.ctl[leader]!.kill('SIGKILL');
+    for (const port of rig.sflow) streams.push(sflowStream(port, '127.0.0.1', 10, 300, () => udpTo(LATE)));
+    const late = await rig.leader(10_000);
+    await until('the late attack banned', async () => rig.bans().get(LATE) === 1, 20_000);
+    await rig.ctl[leader]!.restart();
+    const total = TOTAL + 1;
+    await until(
+      'the late ban at GoBGP from both',
+      async () => (await rig.adjIn(0)) === total && (await rig.adjIn(1)) === total,
+      20_000,
+    );
+    t.diagnostic(`an attack started with no leader: banned by ${NAMES[late]} after its takeover`);
+
     // kill -9 of one NATS node: the controllers on it reconnect to another, JetStream
     // keeps the buckets (3 replicas), and the routers see no UPDATE at all.
     // The node leading the desired bucket's RAFT group: the bucket must elect another.
@@ -147,7 +164,7 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
       async () => {
         for (const c of rig.ctl) {
           const s = (await c.api<ClusterStatusAnswer>('GET', '/cluster')).json.object;
-          if (!s.nats || s.desired !== TOTAL) return false;
+          if (!s.nats || s.desired !== total) return false;
         }
         return true;
       },
@@ -159,9 +176,9 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
     );
     assert.equal(
       (await rig.ctl[leader]!.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values.length,
-      TOTAL,
+      total,
     );
-    assert.equal(await rib.stop(), TOTAL);
+    assert.equal(await rib.stop(), total);
     assert.deepEqual(
       [await rig.received(0), await rig.received(1)],
       before,
@@ -172,12 +189,12 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
     assert.equal(one.status, 200);
     await until(
       'the new ban at GoBGP from both',
-      async () => (await rig.adjIn(0)) === TOTAL + 1 && (await rig.adjIn(1)) === TOTAL + 1,
+      async () => (await rig.adjIn(0)) === total + 1 && (await rig.adjIn(1)) === total + 1,
       15_000,
     );
     const metrics = (await rig.ctl[1 - leader]!.api<string>('GET', '/metrics')).json;
     assert.match(metrics, /^breakwater_cluster_leader 0$/m);
-    assert.match(metrics, new RegExp(`^breakwater_cluster_desired_routes ${TOTAL + 1}$`, 'm'));
+    assert.match(metrics, new RegExp(`^breakwater_cluster_desired_routes ${total + 1}$`, 'm'));
     assert.match(metrics, /^breakwater_cluster_bus_connected 1$/m);
 
     // A clean stop of the leader hands over at once: it deletes its lease key.
@@ -189,8 +206,13 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
     assert.equal(await stopping, 0);
     assert.notEqual(after, leader);
     assert.ok(handover < 2000, `handover after SIGTERM took ${handover} ms`);
-    assert.equal(await rib2.stop(), TOTAL + 1);
+    assert.equal(await rib2.stop(), total + 1);
     t.diagnostic(`SIGTERM of ${NAMES[leader]}: ${NAMES[after]} leads after ${handover} ms`);
+    // Five takeovers later, still one `ban` per attacked host.
+    assert.deepEqual(
+      [...rig.bans()].sort(),
+      [...ATTACKED, LATE].sort().map((ip) => [ip, 1]),
+    );
   } finally {
     for (const s of streams) s.stop();
     await rig.stop();
