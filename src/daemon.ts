@@ -368,7 +368,7 @@ export class Daemon {
   }
 
   /** The API's extra routes: GET /cluster and a follower's 409 first, then the console. */
-  private apiHook(): NonNullable<ConstructorParameters<typeof ApiServer>[0]['hook']> {
+  private apiHook(): NonNullable<ApiDeps['hook']> {
     const ui = this.consoleHook();
     if (!this.cluster) return ui;
     const cluster = clusterApiHook(this.cluster);
@@ -495,6 +495,7 @@ export class Daemon {
     if (cfg.api.host !== prev.api.host || cfg.api.port !== prev.api.port)
       log.warn('api listen address changed: it takes effect at the next restart');
     if (cfg.state_dir !== prev.state_dir) log.warn('state_dir changed: it takes effect at the next restart');
+    if (!same(cfg.cluster, prev.cluster)) log.warn('cluster changed: it takes effect at the next restart');
     reconfigureAll(this.parts, cfg);
     this.computeStatic(cfg);
     this.speaker.sync(this.desiredRoutes());
