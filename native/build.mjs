@@ -1,7 +1,9 @@
-// Builds native/bgpsock.node (TCP MD5 and GTSM for BGP sessions) with node-gyp against the
+// Builds native/build/Release/bgpsock.node (TCP MD5 and GTSM for BGP sessions) and
+// udpbatch.node (batched UDP receive for decode workers) with node-gyp against the
 // installed Node's headers (--nodedir: nothing is downloaded). Run by `npm ci` (install
-// script). A failed build never fails the install: the daemon runs without the addon and
-// refuses only peers that ask for `password` or `ttl_security`.
+// script). A failed build never fails the install: the daemon runs without the addons,
+// refuses only peers that ask for `password` or `ttl_security`, and decode workers read
+// their sockets through Node's dgram.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,7 +14,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const prefix = path.dirname(path.dirname(process.execPath));
 const warn = (msg) =>
   console.warn(
-    `breakwater: native addon not built (${msg}); BGP peers with password or ttl_security will be refused. Needs g++, make, python3 and ${prefix}/include/node/node_api.h`,
+    `breakwater: native addons not built (${msg}); BGP peers with password or ttl_security will be refused and decode workers receive through Node's dgram. Needs g++, make, python3 and ${prefix}/include/node/node_api.h`,
   );
 
 function findGyp() {
@@ -53,6 +55,6 @@ if (process.env.BREAKWATER_SKIP_NATIVE === '1') {
       stdio: 'inherit',
     });
     if (r.status !== 0) warn(`node-gyp exited with ${r.status ?? r.signal}`);
-    else console.log('breakwater: native addon built (native/build/Release/bgpsock.node)');
+    else console.log('breakwater: native addons built (native/build/Release/bgpsock.node, udpbatch.node)');
   }
 }

@@ -11,13 +11,20 @@
  * journal (flushed, closed) last.
  */
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { prefixToString } from './wire/addr.js';
 import type { Config } from './config/types.js';
 import { classifierOf, ConfigStore, defaultConfig, loadConfig } from './config/index.js';
 import { configureLogging, logger } from './log.js';
 import { type Component, reconfigureAll, startAll, stopAll } from './lifecycle.js';
-import { Collector, MirrorCapture } from './capture/index.js';
+import {
+  Collector,
+  MirrorCapture,
+  MirrorThread,
+  resolveWorkers,
+  type MirrorSource,
+} from './capture/index.js';
 import { createDetector } from './detection/index.js';
 import type { DetectorImpl, HostgroupAttack } from './detection/index.js';
 import { saveAttackPcap } from './detection/attack-pcap.js';
@@ -32,7 +39,12 @@ import { hostgroupAlertDocument, Notifier, notifyVia } from './notify/index.js';
 import { EscalationLoop } from './escalation/loop.js';
 import { ApiServer, type ApiDeps } from './api/server.js';
 import { createMetrics } from './api/metrics.js';
-import { captureEvents, captureRows, type CaptureSources } from './api/capture-metrics.js';
+import {
+  captureEvents,
+  captureRows,
+  registerWorkerMetrics,
+  type CaptureSources,
+} from './api/capture-metrics.js';
 import { DEFAULT_HISTORY } from './config/defaults.js';
 import { AttackHistory } from './history/store.js';
 import { AttackRecorder } from './history/recorder.js';
@@ -65,7 +77,7 @@ export class Daemon {
   notifier!: Notifier;
   escalation!: EscalationLoop;
   api: ApiServer | null = null;
-  mirror: MirrorCapture | null = null;
+  mirror: MirrorSource | null = null;
   history!: AttackHistory;
   recorder!: AttackRecorder;
   exports!: Exports;
@@ -285,11 +297,19 @@ export class Daemon {
       defaultSamplingRate: cfg.capture.default_sampling_rate,
       samplingOverrides: cfg.capture.sampling_overrides,
       admit: { exporters: cfg.capture.exporters, maxLinkBps: cfg.capture.max_link_bps },
+      workers: resolveWorkers(cfg.capture.workers, cfg.capture.listeners.length, availableParallelism()),
     });
     // Attacks do not end on rates known to be short of what arrived (detection/tick.ts).
     this.detector.setLossProbe(() => this.collector.losingDatagrams());
-    if (cfg.capture.mirror_interface)
-      this.mirror = new MirrorCapture(cfg.capture.mirror_interface, this.detector.sink);
+    if (cfg.capture.mirror_interface) {
+      const iface = cfg.capture.mirror_interface;
+      const filter = cfg.capture.mirror_filter ? { filter: cfg.capture.mirror_filter } : {};
+      // With decode workers, tcpdump's stream is parsed on a worker thread too (mirror-thread.ts).
+      this.mirror =
+        resolveWorkers(cfg.capture.workers, 1, availableParallelism()) > 0
+          ? new MirrorThread(iface, this.detector.sink, logger.child({ module: 'capture' }), filter)
+          : new MirrorCapture(iface, this.detector.sink, filter);
+    }
     this.traffic = new TrafficHistory(() => this.detector.totals());
     this.hostgroupTraffic = new HostgroupTraffic(
       () => this.config.hostgroups.map((h) => h.name),
@@ -425,7 +445,7 @@ export class Daemon {
   private buildMetrics(): ReturnType<typeof createMetrics> {
     const capture: CaptureSources = {
       exporters: () => this.collector.stats().exporters,
-      counts: () => this.collector.decoder.counts(),
+      counts: () => this.collector.counts(),
       mirror: () => this.mirror?.stats() ?? null,
       config: () => this.config.capture,
       bucketsSaturated: () => this.detector.bucketsSaturated,
@@ -443,6 +463,11 @@ export class Daemon {
       listenerStats: () => this.collector.stats().listeners,
       hotBuffers: () => this.detector.detectionStats(),
       detectionLoad: () => this.detector.detectionStats(),
+    });
+    registerWorkerMetrics(metrics, () => {
+      const w = this.collector.stats().workers;
+      const m = this.mirror instanceof MirrorThread ? this.mirror : null;
+      return m ? [...w, { index: 'mirror', restarts: m.restarts, listeners: [], ...m.ring() }] : w;
     });
     if (this.cluster) registerClusterMetrics(metrics, this.cluster);
     registerHistoryMetrics(
@@ -488,9 +513,11 @@ export class Daemon {
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
     if (
       !same(cfg.capture.listeners, prev.capture.listeners) ||
-      cfg.capture.mirror_interface !== prev.capture.mirror_interface
+      cfg.capture.mirror_interface !== prev.capture.mirror_interface ||
+      cfg.capture.mirror_filter !== prev.capture.mirror_filter ||
+      cfg.capture.workers !== prev.capture.workers
     ) {
-      log.warn('capture listeners changed: they take effect at the next restart');
+      log.warn('capture listeners, mirror or workers changed: they take effect at the next restart');
     }
     if (cfg.api.host !== prev.api.host || cfg.api.port !== prev.api.port)
       log.warn('api listen address changed: it takes effect at the next restart');

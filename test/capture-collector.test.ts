@@ -21,7 +21,10 @@ import {
 } from '../src/capture/index.js';
 import type { CaptureListener } from '../src/config/types.js';
 import { parseProcNetUdp, socketKey } from '../src/capture/input/socket-drops.js';
+import { resolveWorkers } from '../src/capture/input/workers.js';
 
+/** `npm run test:workers` runs this suite with decode workers (BREAKWATER_CAPTURE_WORKERS). */
+const envWorkers = (listeners: number) => resolveWorkers('auto', listeners, 2);
 const root = new URL('../../test/fixtures/', import.meta.url);
 const payloads = (name: string) => capturePayloads(readFileSync(new URL(`flows/${name}.pcap`, root)));
 const quietLog = {
@@ -59,7 +62,11 @@ test('collector: any format on any port, IPv4 and IPv6 listeners, garbage counte
     { name: 'v6', type: 'sflow', address: '::1', port: 0 },
   ];
   const sink = countingSink();
-  const c = new Collector(listeners, sink, { receiveBufferBytes: 4 * 1024 * 1024, log: quietLog });
+  const c = new Collector(listeners, sink, {
+    receiveBufferBytes: 4 * 1024 * 1024,
+    workers: envWorkers(listeners.length),
+    log: quietLog,
+  });
   await c.start();
   try {
     const [p4, p6] = c.ports();
@@ -74,6 +81,8 @@ test('collector: any format on any port, IPv4 and IPv6 listeners, garbage counte
     await until(
       () => sink.records >= 1870 + 1923 && c.stats().exporters.reduce((a, e) => a + e.malformed, 0) >= 3,
     );
+    // Decode workers report every 500 ms: ask for figures up to now.
+    await c.refresh();
     const st = c.stats();
     const v4 = st.exporters.find((e) => e.exporter === '127.0.0.1')!;
     const v6 = st.exporters.find((e) => e.exporter === '::1')!;
@@ -113,7 +122,12 @@ test('collector: templates and rates persist in the state dir; a restart decodes
     assert.ok(withTpl.length >= 1 && dataOnly.length > 10);
     const l: CaptureListener[] = [{ name: 'nf', type: 'auto', address: '127.0.0.1', port: 0 }];
     const s1 = countingSink();
-    const c1 = new Collector(l, s1, { stateDir: dir, persistDebounceMs: 50, log: quietLog });
+    const c1 = new Collector(l, s1, {
+      stateDir: dir,
+      persistDebounceMs: 50,
+      workers: envWorkers(l.length),
+      log: quietLog,
+    });
     await c1.start();
     await replay(withTpl, { host: '127.0.0.1', port: c1.ports()[0]!, rate: 1000 });
     await until(() => c1.stats().exporters[0]?.templates === 5);
@@ -121,13 +135,14 @@ test('collector: templates and rates persist in the state dir; a restart decodes
     assert.ok(existsSync(join(dir, 'capture-templates.json')));
 
     const s2 = countingSink();
-    const c2 = new Collector(l, s2, { stateDir: dir, log: quietLog });
+    const c2 = new Collector(l, s2, { stateDir: dir, workers: envWorkers(l.length), log: quietLog });
     await c2.start();
     try {
       assert.equal(c2.stats().templatesRestored, 5);
       await replay(dataOnly, { host: '127.0.0.1', port: c2.ports()[0]!, rate: 5000 });
       const want = 1870 - s1.records;
       await until(() => s2.records >= want);
+      await c2.refresh();
       const e = c2.stats().exporters[0]!;
       assert.equal(e.unknownTemplate, 0);
       assert.equal(s2.records, want);
@@ -220,6 +235,8 @@ test('socket drops: datagrams the kernel dropped while the daemon did not read a
     countingSink(),
     {
       receiveBufferBytes: 4096,
+      // The main thread's own socket: this test blocks that thread so the kernel drops.
+      workers: 0,
       log: quietLog,
     },
   );

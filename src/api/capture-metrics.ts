@@ -3,9 +3,11 @@
  * breakwater_capture_events_total counts), from the collector, the live mirror and the
  * detector's saturation count. Pure over what the sources report; the daemon wires them.
  */
+import type { Registry } from 'prom-client';
 import type { Collector, MirrorCapture } from '../capture/index.js';
+import type { WorkerStats } from '../capture/input/workers.js';
 import type { CaptureConfig } from '../config/types.js';
-import type { ExporterStats } from './metrics.js';
+import { scraped, type ExporterStats } from './metrics.js';
 
 type CollectorStats = ReturnType<Collector['stats']>;
 type MirrorCaptureStats = ReturnType<MirrorCapture['stats']>;
@@ -73,4 +75,56 @@ export function captureEvents(src: CaptureSources): Record<string, number> {
     internal_error: c.internalError,
     bucket_saturated: src.bucketsSaturated(),
   };
+}
+
+/** Decode workers and their record rings (capture/input/workers.ts), for /metrics. */
+export function registerWorkerMetrics(reg: Registry, workers: () => readonly WorkerStats[]): void {
+  const per = (type: 'gauge' | 'counter', name: string, help: string, pick: (w: WorkerStats) => number) =>
+    scraped([reg], type, name, help, ['worker'], () =>
+      workers().map((w) => [{ worker: String(w.index) }, pick(w)] as const),
+    );
+  scraped(
+    [reg],
+    'gauge',
+    'breakwater_capture_workers',
+    'Decode worker threads running (0: flows are received and decoded on the main thread).',
+    [],
+    () => [[{}, workers().length]],
+  );
+  per(
+    'counter',
+    'breakwater_capture_ring_records_total',
+    'Flow records a decode worker passed to detection.',
+    (w) => w.written,
+  );
+  per(
+    'counter',
+    'breakwater_capture_ring_dropped_total',
+    "Flow records dropped because a decode worker's ring to detection was full (detection did not keep up).",
+    (w) => w.dropped,
+  );
+  per(
+    'gauge',
+    'breakwater_capture_ring_queue_bytes',
+    'Bytes of records waiting in a decode worker ring.',
+    (w) => w.queuedBytes,
+  );
+  per(
+    'gauge',
+    'breakwater_capture_ring_high_water_bytes',
+    'Most bytes ever waiting in a decode worker ring.',
+    (w) => w.highWaterBytes,
+  );
+  per(
+    'gauge',
+    'breakwater_capture_ring_capacity_bytes',
+    'Size of a decode worker ring.',
+    (w) => w.capacityBytes,
+  );
+  per(
+    'counter',
+    'breakwater_capture_worker_restarts_total',
+    'Decode workers started again after they died (their datagrams meanwhile are lost).',
+    (w) => w.restarts,
+  );
 }

@@ -44,8 +44,11 @@ export interface DecoderOptions {
   defaultSamplingRate?: number;
   /** Per exporter address (UDP source or sFlow agent): always wins. */
   samplingOverrides?: Readonly<Record<string, number>>;
-  /** Called when templates or learned rates change (besides the store's own persistence). */
-  onStateChange?: () => void;
+  /**
+   * Called when templates or learned rates change (besides the store's own persistence),
+   * with the exporter whose state changed (null: any).
+   */
+  onStateChange?: (exporter: string | null) => void;
   /** Where templates live (default: in memory; the collector passes a FileTemplateStore). */
   templates?: TemplateStore;
   /** capture.exporters (allowlist, per-exporter bounds) and the default record bound. */
@@ -82,7 +85,7 @@ export class FlowDecoder {
   private readonly ctx: DecodeContext;
   private readonly pending: Pending[] = [];
   private pendingBytes = 0;
-  private readonly onStateChange: (() => void) | undefined;
+  private readonly onStateChange: ((exporter: string | null) => void) | undefined;
   private templateRefused = 0;
   private internalErrors = 0;
   /** Message of the last internal error (see ExporterStats.internalErrors). */
@@ -92,14 +95,14 @@ export class FlowDecoder {
     this.guard = new RecordGuard(sink);
     this.onStateChange = opts.onStateChange;
     this.store = opts.templates ?? new MemoryTemplateStore();
-    this.rates = new SamplingRates(opts.defaultSamplingRate ?? 1, opts.samplingOverrides ?? {}, () =>
-      this.changed(),
+    this.rates = new SamplingRates(opts.defaultSamplingRate ?? 1, opts.samplingOverrides ?? {}, (ex) =>
+      this.changed(ex),
     );
     this.table = new ExporterTable(opts.admit, this.rates, (ex) => this.forget(ex), opts.onUnknownSource);
     const host: TemplateHost = {
       add: (ex, dom, spec) => this.addTemplate(ex, dom, spec),
       withdraw: (ex, dom, id, options, all) => {
-        if (this.store.withdraw(ex, dom, id, options, all)) this.changed();
+        if (this.store.withdraw(ex, dom, id, options, all)) this.changed(ex);
       },
       hold: (ex, dom, id, set, timeMs, uptime, secs) => this.hold(ex, dom, id, set, timeMs, uptime, secs),
     };
@@ -123,9 +126,9 @@ export class FlowDecoder {
     return this.table.refused;
   }
 
-  private changed(): void {
+  private changed(ex: ExporterState | null = null): void {
     this.store.changed();
-    this.onStateChange?.();
+    this.onStateChange?.(ex ? ex.address : null);
   }
 
   setSampling(defaultRate: number, overrides: Readonly<Record<string, number>>): void {
@@ -168,7 +171,7 @@ export class FlowDecoder {
       this.pending.splice(i, 1);
       this.pendingBytes -= p.data.length;
     }
-    if (ex.templateCount > 0) this.changed();
+    if (ex.templateCount > 0) this.changed(ex);
   }
 
   /**
@@ -227,7 +230,7 @@ export class FlowDecoder {
       this.templateRefused++;
       return;
     }
-    this.changed();
+    this.changed(ex);
     if (this.pending.length) this.flushPending(ex, dom, this.store.get(dom, spec.id)!);
   }
 
@@ -310,6 +313,16 @@ export class FlowDecoder {
   /** Persisted form of templates and learned rates (exporter/persist.ts). */
   exportState(): DecoderState {
     return exportState(this.table.map);
+  }
+
+  /** exportState() of some exporters only (a decode worker's news: what changed). */
+  exportStateOf(addresses: Iterable<string>): DecoderState {
+    const m = new Map<string, ExporterState>();
+    for (const a of addresses) {
+      const ex = this.table.map.get(a);
+      if (ex) m.set(a, ex);
+    }
+    return exportState(m);
   }
 
   /** The same JSON as exportState(), one exporter per chunk (for the chunked state writer). */

@@ -26,6 +26,7 @@ export const DEFAULT_CAPTURE: CaptureConfig = {
   exporters: [],
   max_link_bps: 400e9,
   receive_buffer_bytes: 8 * 1024 * 1024,
+  workers: 'auto',
   default_sampling_rate: 1,
   sampling_overrides: {},
 };

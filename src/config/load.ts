@@ -203,11 +203,13 @@ function build(
       })),
       max_link_bps: raw.capture.max_link_bps,
       receive_buffer_bytes: raw.capture.receive_buffer_bytes,
+      workers: raw.capture.workers,
       default_sampling_rate: raw.capture.default_sampling_rate,
       sampling_overrides: overrides,
       ...(raw.capture.mirror_interface !== undefined
         ? { mirror_interface: raw.capture.mirror_interface }
         : {}),
+      ...(raw.capture.mirror_filter !== undefined ? { mirror_filter: raw.capture.mirror_filter } : {}),
     },
     detection: {
       tick_ms: raw.detection.tick,

@@ -157,9 +157,11 @@ export const mainSchema = z.strictObject({
       exporters: z.array(exporterSchema).default([]),
       max_link_bps: z.number().min(1e6).default(DEFAULT_CAPTURE.max_link_bps),
       receive_buffer_bytes: count.default(DEFAULT_CAPTURE.receive_buffer_bytes),
+      workers: z.union([z.literal('auto'), count.max(64)]).default(DEFAULT_CAPTURE.workers),
       default_sampling_rate: positive.default(DEFAULT_CAPTURE.default_sampling_rate),
       sampling_overrides: z.record(z.string(), positive).default({}),
       mirror_interface: z.string().min(1).optional(),
+      mirror_filter: z.string().min(1).optional(),
       filters: filtersSchema.optional(),
     })
     .prefault({}),

@@ -155,12 +155,16 @@ export interface CaptureConfig {
   /** Default record bound in bits per second (a record may not carry more in its duration). */
   readonly max_link_bps: number;
   readonly receive_buffer_bytes: number;
+  /** Decode worker threads: a count (0 = decode on the main thread) or 'auto' (capture/input/workers.ts resolveWorkers). */
+  readonly workers: number | 'auto';
   /** Sampling rate used for an exporter until one is learned. */
   readonly default_sampling_rate: number;
   /** Operator overrides per exporter address (text): always win over learned rates. */
   readonly sampling_overrides: Readonly<Record<string, number>>;
   /** Optional live port-mirror interface (read through tcpdump). */
   readonly mirror_interface?: string;
+  /** BPF filter for the mirror's tcpdump (e.g. 'not port 22'); none = every frame. */
+  readonly mirror_filter?: string;
 }
 
 export interface DetectionConfig {

@@ -123,6 +123,7 @@ export function testConfig(o: {
       exporters: [],
       max_link_bps: 400e9,
       receive_buffer_bytes: 0,
+      workers: 0,
       default_sampling_rate: 1,
       sampling_overrides: {},
     },

@@ -36,7 +36,7 @@ export class SamplingRates implements RateResolver {
     defaultRate: number,
     overrides: Readonly<Record<string, number>>,
     /** A learned rate changed (persistence hooks in here). */
-    private readonly onChange: () => void,
+    private readonly onChange: (ex: ExporterState) => void,
   ) {
     this.defaultRate = sane(defaultRate) || 1;
     this.overrides = overrides;
@@ -112,6 +112,6 @@ export class SamplingRates implements RateResolver {
       dom.rate = r;
       ex.stats.sampling[`${fmt}/${dom.domain}/*`] = r;
     }
-    this.onChange();
+    this.onChange(ex);
   }
 }

@@ -6,24 +6,24 @@
  * go to a FlowDecoder (capture/decoder.ts, which calls the formats room and keeps the
  * exporter room); frames go to a MirrorDecoder; both deliver FlowRecords to a FlowSink.
  *
- * UDP collectors: one socket per configured listener (IPv4 or IPv6), all feeding one
- * FlowDecoder, so templates, learned rates and statistics are per exporter whatever port
- * it sends to. The format is detected by version on every port (a listener's `type` is
- * informational). Bad input never throws out of the socket handler: the decoder counts it.
- *
- * A large receive buffer is requested per socket; Linux caps it at net.core.rmem_max (and
- * reports double the usable size), so a smaller grant is logged as a warning with the fix.
+ * UDP collectors: one socket per configured listener (IPv4 or IPv6, bound by listen.ts),
+ * all feeding one FlowDecoder, so templates, learned rates and statistics are per exporter
+ * whatever port it sends to. With capture.workers > 0 the sockets and their decoding move
+ * to worker threads (workers.ts); this class still owns the listeners' kernel counters,
+ * the state dir and the log lines, and answers for the workers. The format is detected by
+ * version on every port (a listener's `type` is informational). Bad input never throws out
+ * of the socket handler: the decoder counts it.
  */
-import dgram from 'node:dgram';
 import type { CaptureListener } from '../../config/types.js';
 import { openListenerRefusal } from '../../config/exposure.js';
 import type { AdmitOptions } from '../exporter/admit.js';
 import { logger, type Logger } from '../../log.js';
-import { FlowDecoder, type DecoderCounts } from '../decoder.js';
+import { FlowDecoder, type DecoderCounts, type DecoderState } from '../decoder.js';
 import type { FlowSink } from '../flow.js';
 import type { ExporterStats } from '../exporter/stats.js';
 import { FileTemplateStore } from '../exporter/templates.js';
-import { unmapV4 } from '../../wire/addr.js';
+import { bindListener, newListenerStats, type BoundListener, type ListenerStats } from './listen.js';
+import { DecodeWorkers, type WorkerStats } from './workers.js';
 import { readProcNetUdp, socketKey } from './socket-drops.js';
 
 export interface CollectorOptions {
@@ -37,21 +37,14 @@ export interface CollectorOptions {
   persistDebounceMs?: number;
   /** capture.exporters and the default record bound (none: every source, loopback listeners only). */
   admit?: AdmitOptions;
+  /** Decode worker threads (0: receive and decode on the main thread). */
+  workers?: number;
+  /**
+   * Record ring per worker, bytes (default 64 MiB: ~700k IPv4 records, a quarter second at
+   * 3M records/s, what a main thread busy with a tick or a collection must be able to miss).
+   */
+  ringBytes?: number;
   log?: Logger;
-}
-
-interface ListenerStats {
-  name: string;
-  address: string;
-  port: number;
-  datagrams: number;
-  bytes: number;
-  /** Receive buffer the OS granted (bytes as reported by getsockopt). */
-  receiveBuffer: number;
-  /** Datagrams the kernel dropped on this socket, its receive buffer full (null: not readable here). */
-  kernelDrops: number | null;
-  /** Bytes waiting in the socket's receive queue at the last read (null: not readable here). */
-  rxQueueBytes: number | null;
 }
 
 export interface CollectorStats {
@@ -65,6 +58,8 @@ export interface CollectorStats {
   stateError: string | null;
   /** Refused, evicted and dropped counts (decoder-wide). */
   counts: DecoderCounts;
+  /** Decode workers and their rings (empty when decoding on the main thread). */
+  workers: WorkerStats[];
 }
 
 /** Kernel drops are read this often; a drop within LOSS_HOLD_MS makes losingDatagrams() true. */
@@ -75,18 +70,18 @@ const LOSS_HOLD_MS = 3000;
 const UNKNOWN_LOG_MS = 10_000;
 const UNKNOWN_LOG_ADDRS = 8;
 
-interface Bound {
-  cfg: CaptureListener;
-  sock: dgram.Socket;
-  st: ListenerStats;
-}
-
 export class Collector {
+  /**
+   * Decodes every datagram on the main thread; with decode workers it receives none and
+   * holds the union of what the workers learned (persisted, given to a restarted worker).
+   */
   readonly decoder: FlowDecoder;
+  /** The decode workers (capture.workers > 0), else null. */
+  private readonly pool: DecodeWorkers | null;
   /** Templates and learned rates persisted in the state dir (none: kept in memory only). */
   private readonly state: FileTemplateStore | null;
   private readonly log: Logger;
-  private bound: Bound[] = [];
+  private bound: BoundListener[] = [];
   private templatesRestored = 0;
   private unknownLoggedAt = -Infinity;
   private unknownSince = 0;
@@ -97,6 +92,7 @@ export class Collector {
   private readonly dropsLogged = new Map<string, number>();
   /** Sum of kernel drops at the last poll, and when it last grew (ms). */
   private dropsSeen = 0;
+  private ringDropsSeen = 0;
   private lastLossAt = -Infinity;
   private lossTimer: NodeJS.Timeout | null = null;
 
@@ -116,6 +112,33 @@ export class Collector {
       onUnknownSource: (a) => this.noteUnknown(a),
     });
     state?.source(() => this.decoder.exportStateChunks());
+    const workers = opts.workers ?? 0;
+    this.pool =
+      workers > 0 && listeners.length > 0
+        ? new DecodeWorkers(listeners, sink, {
+            workers,
+            ringBytes: opts.ringBytes ?? 64 * 1024 * 1024,
+            receiveBufferBytes: opts.receiveBufferBytes ?? 32 * 1024 * 1024,
+            defaultSamplingRate: opts.defaultSamplingRate ?? 1,
+            samplingOverrides: opts.samplingOverrides ?? {},
+            admit: opts.admit ?? null,
+            state: () => this.decoder.exportState(),
+            onState: (s) => this.learned(s),
+            onUnknownSource: (a) => this.noteUnknown(a),
+            log: this.log,
+          })
+        : null;
+  }
+
+  /** Decode worker threads running (0: the main thread decodes). */
+  get workerCount(): number {
+    return this.pool?.size ?? 0;
+  }
+
+  /** What a worker learned: kept in the union decoder, persisted with the rest. */
+  private learned(s: DecoderState): void {
+    this.decoder.importState(s);
+    this.state?.changed();
   }
 
   /** Rate-limited: one line per UNKNOWN_LOG_MS naming the first few sources seen since the last. */
@@ -134,10 +157,10 @@ export class Collector {
 
   /** Records the bound dropped, logged at most every 10 s with the last one. */
   private logOutOfBounds(): void {
-    const n = this.decoder.counts().recordOutOfBounds;
+    const n = this.counts().recordOutOfBounds;
     if (n === this.outOfBoundsLogged) return;
     this.log.warn(
-      `dropped ${n - this.outOfBoundsLogged} flow record(s) claiming more than their exporter's links could carry (last: ${this.decoder.lastOutOfBounds}); see capture.max_link_bps`,
+      `dropped ${n - this.outOfBoundsLogged} flow record(s) claiming more than their exporter's links could carry (last: ${this.pool ? this.pool.lastOutOfBounds() : this.decoder.lastOutOfBounds}); see capture.max_link_bps`,
     );
     this.outOfBoundsLogged = n;
   }
@@ -156,6 +179,10 @@ export class Collector {
     }
     if (sum > this.dropsSeen) this.lastLossAt = Date.now();
     this.dropsSeen = sum;
+    // Records a full ring dropped are lost the same way.
+    const ring = this.pool?.ringDropped() ?? 0;
+    if (ring > this.ringDropsSeen) this.lastLossAt = Date.now();
+    this.ringDropsSeen = ring;
   }
 
   /**
@@ -197,81 +224,45 @@ export class Collector {
     this.outOfBoundsTimer.unref();
     this.lossTimer = setInterval(() => this.refreshKernelCounters(), LOSS_POLL_MS);
     this.lossTimer.unref();
-    if (this.state) {
-      const saved = this.state.load();
-      if (this.state.lastError) this.log.warn(this.state.lastError);
-      if (saved) {
-        this.templatesRestored = this.decoder.importState(saved);
-        this.log.info(`restored ${this.templatesRestored} templates from ${this.state.path}`);
-      }
+    const saved = this.state ? this.state.load() : null;
+    if (this.state?.lastError) this.log.warn(this.state.lastError);
+    // Workers start (and import the saved state on their own threads) while this one does.
+    const up = this.pool?.start(saved);
+    up?.catch(() => {});
+    if (saved) {
+      this.templatesRestored = this.decoder.importState(saved);
+      this.log.info(`restored ${this.templatesRestored} templates from ${this.state!.path}`);
     }
     try {
-      for (const l of this.listeners) this.bound.push(await this.bind(l));
+      if (this.pool) {
+        const listening = await up!;
+        this.bound = this.listeners.map((cfg, i) => ({
+          cfg,
+          sock: null,
+          st: listening[i] ?? newListenerStats(cfg),
+        }));
+        this.log.info(
+          `decoding ${this.listeners.length} listener(s) on ${this.pool.size} worker thread(s) (capture.workers; a listener is read by one thread)`,
+        );
+      } else
+        for (const l of this.listeners)
+          this.bound.push(
+            await bindListener(l, this.opts.receiveBufferBytes ?? 32 * 1024 * 1024, this.log, (msg, src) =>
+              this.decoder.decode(msg, src, Date.now()),
+            ),
+          );
     } catch (e) {
       await this.stop();
       throw e;
     }
   }
 
-  private bind(cfg: CaptureListener): Promise<Bound> {
-    const want = this.opts.receiveBufferBytes ?? 32 * 1024 * 1024;
-    const v6 = cfg.address.includes(':');
-    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', recvBufferSize: want, reuseAddr: false });
-    const st: ListenerStats = {
-      name: cfg.name,
-      address: cfg.address,
-      port: cfg.port,
-      datagrams: 0,
-      bytes: 0,
-      receiveBuffer: 0,
-      kernelDrops: null,
-      rxQueueBytes: null,
-    };
-    const dec = this.decoder;
-    sock.on('message', (msg, rinfo) => {
-      st.datagrams++;
-      st.bytes += msg.length;
-      // Dual-stack sockets report IPv4 exporters as ::ffff:a.b.c.d; key them by the IPv4 text.
-      dec.decode(msg, unmapV4(rinfo.address), Date.now());
-    });
-    return new Promise((resolve, reject) => {
-      const onErr = (e: NodeJS.ErrnoException) => {
-        sock.close();
-        reject(
-          new Error(
-            `capture listener '${cfg.name}': cannot bind ${v6 ? `[${cfg.address}]` : cfg.address}:${cfg.port}: ${e.code ?? e.message}`,
-          ),
-        );
-      };
-      sock.once('error', onErr);
-      sock.bind({ address: cfg.address, port: cfg.port, exclusive: true }, () => {
-        sock.off('error', onErr);
-        sock.on('error', (e) => this.log.warn(`listener '${cfg.name}': ${e.message}`));
-        try {
-          st.receiveBuffer = sock.getRecvBufferSize();
-        } catch {
-          st.receiveBuffer = 0;
-        }
-        const addr = sock.address();
-        st.port = addr.port;
-        if (st.receiveBuffer < want) {
-          this.log.warn(
-            `listener '${cfg.name}' ${cfg.address}:${addr.port}: asked for a ${want}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${want})`,
-          );
-        }
-        this.log.info(
-          `listening for flows on ${v6 ? `[${addr.address}]` : addr.address}:${addr.port} (${cfg.name}, ${cfg.type})`,
-        );
-        resolve({ cfg, sock, st });
-      });
-    });
-  }
-
   /** Close every socket and write the state now. */
   async stop(): Promise<void> {
     const b = this.bound;
     this.bound = [];
-    await Promise.all(b.map((x) => new Promise<void>((r) => x.sock.close(() => r()))));
+    await Promise.all(b.map((x) => new Promise<void>((r) => (x.sock ? x.sock.close(() => r()) : r()))));
+    await this.pool?.stop();
     if (this.outOfBoundsTimer) clearInterval(this.outOfBoundsTimer);
     this.outOfBoundsTimer = null;
     if (this.lossTimer) clearInterval(this.lossTimer);
@@ -282,11 +273,13 @@ export class Collector {
   /** Apply new sampling settings (config reload). */
   setSampling(defaultRate: number, overrides: Readonly<Record<string, number>>): void {
     this.decoder.setSampling(defaultRate, overrides);
+    this.pool?.setSampling(defaultRate, overrides);
   }
 
   /** Apply new capture.exporters and bounds (config reload). */
   setAdmission(admit: AdmitOptions): void {
     this.decoder.setAdmission(admit);
+    this.pool?.setAdmission(admit);
   }
 
   /** Write the template state now (tests, benchmarks); resolves when it is on disk. */
@@ -294,17 +287,50 @@ export class Collector {
     await this.state?.save();
   }
 
+  /** Refused, evicted and dropped counts over every decoder. */
+  counts(): DecoderCounts {
+    return this.pool ? this.pool.counts(this.decoder.counts()) : this.decoder.counts();
+  }
+
+  /**
+   * Statistics now. With decode workers they are the workers' latest reports (every 500 ms);
+   * `await refresh()` first for figures up to this moment.
+   */
   stats(): CollectorStats {
+    if (this.pool) {
+      const live = this.pool.listenerStats();
+      for (const b of this.bound) {
+        const l = live.find((x) => x.name === b.st.name);
+        if (l)
+          Object.assign(b.st, {
+            datagrams: l.datagrams,
+            bytes: l.bytes,
+            receiveBuffer: l.receiveBuffer,
+            port: l.port,
+          });
+      }
+    }
     this.refreshKernelCounters();
     return {
       listeners: this.bound.map((b) => ({ ...b.st })),
-      exporters: this.decoder.stats(),
-      pendingSets: this.decoder.pendingSets,
+      exporters: this.pool ? this.pool.exporters() : this.decoder.stats(),
+      pendingSets: this.pool ? this.pool.pendingSets() : this.decoder.pendingSets,
       templatesRestored: this.templatesRestored,
       stateWrites: this.state?.writes ?? 0,
       stateError: this.state?.lastError ?? null,
-      counts: this.decoder.counts(),
+      counts: this.counts(),
+      workers: this.pool?.workerStats() ?? [],
     };
+  }
+
+  /** Ask the decode workers for statistics up to now (nothing to do without workers). */
+  async refresh(): Promise<void> {
+    await this.pool?.refresh();
+  }
+
+  /** End decode worker `i` as a crash would; it is started again (tests, drills). */
+  async crashWorker(i: number): Promise<void> {
+    await this.pool?.crash(i);
   }
 
   /** Bound ports in listener order (useful when a listener asked for port 0). */

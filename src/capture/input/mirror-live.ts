@@ -31,6 +31,8 @@ export interface MirrorCaptureOptions {
   /** Replace the capture arguments (tests: ['-r', 'file.pcap']); -w - -U -n are always added. */
   sourceArgs?: string[];
   samplingRate?: number;
+  /** Called after each chunk of tcpdump's output is decoded (a worker commits its ring here). */
+  afterChunk?: () => void;
   log?: Logger;
 }
 
@@ -76,6 +78,7 @@ export class MirrorCapture {
     child.stdout!.on('data', (chunk: Buffer) => {
       try {
         this.stream.push(chunk);
+        this.opts.afterChunk?.();
       } catch (e) {
         // The byte stream is out of step: stop rather than decode garbage.
         this.log.error(`mirror ${this.iface}: ${(e as Error).message}; stopping tcpdump`);
