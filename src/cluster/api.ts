@@ -64,6 +64,14 @@ export function registerClusterMetrics(reg: Registry, c: ClusterController): voi
   scraped(
     r,
     'counter',
+    'breakwater_cluster_bus_disconnects_total',
+    'Times the NATS connection was lost (the last desired set stays announced meanwhile).',
+    [],
+    () => [[{}, c.busDisconnects]],
+  );
+  scraped(
+    r,
+    'counter',
     'breakwater_cluster_takeovers_total',
     'Times this controller became leader and restored the manager from the bucket.',
     [],

@@ -94,6 +94,10 @@ export class ClusterController {
     return this.bus.state.connected;
   }
 
+  get busDisconnects(): number {
+    return this.bus.state.disconnects;
+  }
+
   get desiredCount(): number {
     return this.bucket?.view.size ?? 0;
   }
@@ -187,18 +191,22 @@ export class ClusterController {
   }
 
   private async takeOver(): Promise<void> {
-    if (this.lease?.role !== 'leader' || !this.bucket) return;
+    // This election's runner: resign() may drop it from `this.lease` meanwhile.
+    const lease = this.lease;
+    if (lease?.role !== 'leader' || !this.bucket) return;
     const t0 = performance.now();
     this.roleNow = 'taking-over';
-    // A full read, not the watch's view: the watch may lag the old leader's last writes.
+    // The bucket as it is now (readAll checks the watch has caught up with the old
+    // leader's last writes, else reads it whole).
     let records: Mitigation[] | null = null;
-    while (records === null && this.lease.role === 'leader' && !this.stopped) {
-      records = await this.bucket.readAll().catch((e: Error) => {
+    while (records === null && lease.role === 'leader' && !this.stopped) {
+      records = await this.bucket.readAll().catch(async (e: Error) => {
         log.warn(`cluster: reading the desired bucket to take over failed: ${e.message}; retrying`);
+        await new Promise((r) => setTimeout(r, 250));
         return null;
       });
     }
-    if (records === null || this.lease.role !== 'leader') {
+    if (records === null || lease.role !== 'leader') {
       this.roleNow = 'follower';
       return;
     }
