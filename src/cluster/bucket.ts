@@ -98,7 +98,7 @@ export class DesiredBucket {
         }
       }
     } catch (err) {
-      log.warn(`cluster: watch of the desired bucket failed: ${(err as Error).message}`);
+      log.warn(`watch of the desired bucket failed: ${(err as Error).message}`);
     }
     if (this.stopped) return;
     // Ended without stop(): read it all again (a resumed watch must not miss a delete).
@@ -110,9 +110,7 @@ export class DesiredBucket {
     const m = decodeValue(e.value);
     if (!m) {
       this.stats.bad_values++;
-      log.error(
-        `cluster: desired bucket key ${e.key} (revision ${e.revision}) is not a mitigation record; ignored`,
-      );
+      log.error(`desired bucket key ${e.key} (revision ${e.revision}) is not a mitigation record; ignored`);
     }
     return m;
   }

@@ -156,10 +156,10 @@ export class ClusterController {
       loaded();
     })();
     this.opened.catch((e: Error) => {
-      if (!this.stopped) log.error(`cluster: ${e.message}`);
+      if (!this.stopped) log.error(`${e.message}`);
     });
     const t = setTimeout(() => {
-      log.warn(`cluster: the desired bucket is not loaded after ${waitMs} ms: starting with what is known`);
+      log.warn(`the desired bucket is not loaded after ${waitMs} ms: starting with what is known`);
       loaded();
     }, waitMs);
     await ready;
@@ -181,12 +181,12 @@ export class ClusterController {
         });
         await this.lease.start();
       })
-      .catch((e: Error) => log.error(`cluster: election not started: ${e.message}`));
+      .catch((e: Error) => log.error(`election not started: ${e.message}`));
   }
 
   private queue(fn: () => Promise<void>): void {
     this.chain = this.chain.then(fn).catch((e: Error) => {
-      log.error(`cluster: ${e.message}`);
+      log.error(`${e.message}`);
     });
   }
 
@@ -201,7 +201,7 @@ export class ClusterController {
     let records: Mitigation[] | null = null;
     while (records === null && lease.role === 'leader' && !this.stopped) {
       records = await this.bucket.readAll().catch(async (e: Error) => {
-        log.warn(`cluster: reading the desired bucket to take over failed: ${e.message}; retrying`);
+        log.warn(`reading the desired bucket to take over failed: ${e.message}; retrying`);
         await new Promise((r) => setTimeout(r, 250));
         return null;
       });
@@ -215,7 +215,7 @@ export class ClusterController {
     this.stats.takeovers++;
     this.stats.last_takeover_ms = Math.round(performance.now() - t0);
     log.info(
-      `cluster: ${this.cfg.node} leads: manager restored from ${records.length} mitigation(s) in the bucket in ${this.stats.last_takeover_ms} ms (no notifications sent)`,
+      `${this.cfg.node} leads: manager restored from ${records.length} mitigation(s) in the bucket in ${this.stats.last_takeover_ms} ms (no notifications sent)`,
     );
   }
 
@@ -224,7 +224,8 @@ export class ClusterController {
     this.roleNow = 'follower';
     this.stats.stepdowns++;
     await this.hooks.follow();
-    log.warn(`cluster: ${this.cfg.node} follows now: escalation and mitigation changes stopped here`);
+    const say = this.stopped ? log.info.bind(log) : log.warn.bind(log);
+    say(`${this.cfg.node} follows now: escalation and mitigation changes stopped here`);
   }
 
   /** The bucket changed: the speaker gets exactly the routes that differ. */

@@ -237,7 +237,7 @@ export class LeaseRunner {
         this.feed({ kind: 'seen', leader: name, revision: e.revision, now: this.now() });
       }
     })()
-      .catch((e: Error) => log.warn(`cluster: lease watch ended: ${e.message}`))
+      .catch((e: Error) => log.warn(`lease watch ended: ${e.message}`))
       .then(() => this.rewatch());
   }
 
@@ -265,13 +265,13 @@ export class LeaseRunner {
     }
     if (before.role !== state.role) {
       if (state.role === 'leader') {
-        log.info(`cluster: ${this.node} holds the leader lease (revision ${state.revision})`);
+        log.info(`${this.node} holds the leader lease (revision ${state.revision})`);
         this.events.onLead();
       } else {
         log.warn(
           e.kind === 'tick'
-            ? `cluster: ${this.node} could not renew the leader lease for ${Math.round((this.leaseMs * 5) / 6)} ms: stepping down`
-            : `cluster: ${this.node} lost the leader lease${state.role === 'follower' && state.leader ? ` to ${state.leader}` : ''}`,
+            ? `${this.node} could not renew the leader lease for ${Math.round((this.leaseMs * 5) / 6)} ms: stepping down`
+            : `${this.node} lost the leader lease${state.role === 'follower' && state.leader ? ` to ${state.leader}` : ''}`,
         );
         this.events.onFollow();
       }
@@ -291,7 +291,7 @@ export class LeaseRunner {
     } catch (e) {
       if (isConflict(e)) this.feed({ kind: 'lost', op });
       else {
-        log.debug(`cluster: lease ${op} failed: ${(e as Error).message}`);
+        log.debug(`lease ${op} failed: ${(e as Error).message}`);
         this.feed({ kind: 'failed', op });
       }
     }
