@@ -4,7 +4,10 @@
  * with both. 1,000 bans through the leader's API (and 3 attack-driven ones, which notify)
  * reach GoBGP from both controllers; kill -9 of the leader, three times: GoBGP holds every
  * route throughout, a new leader within 5 s lists every ban, and no `ban` is notified
- * twice. Then kill -9 of one NATS node: nothing lost, nothing withdrawn or re-announced.
+ * twice; an attack that starts while nobody leads is banned once by the new leader. Then
+ * kill -9 of the NATS node leading the bucket, then of all three: nothing lost, nothing
+ * withdrawn or re-announced at GoBGP, a leader again once the bus is back; and a SIGTERM of
+ * the leader hands over at once. A second test: a controller with no reachable bus.
  */
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -216,6 +219,42 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
       assert.equal(lint.status, 0, `promtool check metrics:\n${lint.stdout}${lint.stderr}`);
     }
 
+    // The whole bus down (all three NATS nodes killed): the leader steps down, nobody
+    // leads, and both controllers keep announcing everything; the bus back on its stores,
+    // a leader again with the whole set, and the routers saw nothing of it.
+    await rig.nats.start(victim);
+    const quiet = [await rig.received(0), await rig.received(1)];
+    const rib3 = watchRib(rig);
+    await Promise.all([0, 1, 2].map((i) => rig.nats.kill(i)));
+    await until(
+      'no leader, both off the bus, both still holding the set',
+      async () => {
+        for (const c of rig.ctl) {
+          const s = (await c.api<ClusterStatusAnswer>('GET', '/cluster')).json.object;
+          if (s.nats || s.role !== 'follower' || s.desired !== total + 1) return false;
+        }
+        return true;
+      },
+      15_000,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    await rig.nats.start(0, 1, 2);
+    leader = await rig.leader(30_000);
+    assert.equal(
+      (await rig.ctl[leader]!.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values.length,
+      total + 1,
+    );
+    assert.equal(await rib3.stop(), total + 1);
+    assert.deepEqual([await rig.received(0), await rig.received(1)], quiet, 'UPDATEs across the bus outage');
+    t.diagnostic(`all of NATS killed and started again: ${NAMES[leader]} leads, nothing withdrawn`);
+    // The watches came back too: a change reaches both controllers' sessions.
+    assert.equal((await rig.ctl[leader]!.api('PUT', '/blackhole/10.240.250.2')).status, 200);
+    await until(
+      'a ban after the outage at GoBGP from both',
+      async () => (await rig.adjIn(0)) === total + 2 && (await rig.adjIn(1)) === total + 2,
+      20_000,
+    );
+
     // A clean stop of the leader hands over at once: it deletes its lease key.
     const rib2 = watchRib(rig);
     const s0 = Date.now();
@@ -231,7 +270,7 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
     const handover = Date.now() - s0;
     assert.equal(await stopping, 0);
     assert.ok(handover < 2000, `handover after SIGTERM took ${handover} ms`);
-    assert.equal(await rib2.stop(), total + 1);
+    assert.equal(await rib2.stop(), total + 2);
     t.diagnostic(`SIGTERM of ${NAMES[leader]}: ${NAMES[after]} leads after ${handover} ms`);
     // Five takeovers later, still one `ban` per attacked host.
     assert.deepEqual(
