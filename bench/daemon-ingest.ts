@@ -21,8 +21,17 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, tempDir } from '../test/helpers/daemon.js';
-import { buildC, cpuPerUnit, metricSums, ROOT, runSender, sleep, threadTicks } from './daemon-load.js';
+import { tempDir } from '../test/helpers/daemon.js';
+import {
+  buildC,
+  cpuPerUnit,
+  loadDaemon,
+  metricSums,
+  ROOT,
+  runSender,
+  sleep,
+  threadTicks,
+} from './daemon-load.js';
 
 const PCAP = join(ROOT, 'test/fixtures/flows/udp_dns_amp.nf9.pcap');
 const RECORDS_PER_DATAGRAM = 30;
@@ -64,34 +73,13 @@ function row(r: Row): string {
 async function daemonRun(workers: number, rate: number, base: number): Promise<Row> {
   const dir = tempDir(`ingest-w${workers}`);
   const ports = Array.from({ length: listeners }, (_, i) => base + i);
-  // BREAKWATER_NODE_ARGS (e.g. --cpu-prof) reaches the daemon through startDaemon.
-  const d = await startDaemon(
-    dir,
-    [
-      'networks: [203.0.113.0/24]',
-      'capture:',
-      `  workers: ${workers}`,
-      '  receive_buffer_bytes: 33554432',
-      '  listeners:',
-      ...ports.map((p, i) => `    - { name: l${i}, type: netflow, address: 127.0.0.1, port: ${p} }`),
-      'api: { listen: "127.0.0.1:0" }',
-      `state_dir: ${join(dir, 'state')}`,
-      'policies: ./policies',
-      'logging: { level: info }',
-    ].join('\n'),
-    {
-      'default.yaml': [
-        'name: default',
-        'thresholds:',
-        '  ban:',
-        // Far above what the capture carries: every record is counted and checked, nothing is banned.
-        '    incoming: { total: { pps: 1000000000000, mbps: null, flows: null } }',
-        'actions:',
-        '  ban_time: 10m',
-        '  blackhole: { enabled: false }',
-      ].join('\n'),
-    },
-  );
+  // BREAKWATER_NODE_ARGS (e.g. --cpu-prof) reaches the daemon through the test helpers' startDaemon.
+  const d = await loadDaemon(dir, '203.0.113.0/24', [
+    `workers: ${workers}`,
+    'receive_buffer_bytes: 33554432',
+    'listeners:',
+    ...ports.map((p, i) => `  - { name: l${i}, type: netflow, address: 127.0.0.1, port: ${p} }`),
+  ]);
   try {
     // Warm-up: templates learned, the hot path compiled.
     await send(ports, 20_000);

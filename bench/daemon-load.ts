@@ -7,6 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDaemon, type DaemonHandle } from '../test/helpers/daemon.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -78,3 +79,34 @@ export function runSender(bin: string, args: string[]): Promise<number> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `breakwater run` in `dir` with detection live over `networks` and a ban threshold no
+ * benchmark reaches (every record is counted and checked, nothing is banned), the API on
+ * an ephemeral port; `capture` is the capture section's lines (indented two spaces).
+ */
+export function loadDaemon(dir: string, networks: string, capture: string[]): Promise<DaemonHandle> {
+  return startDaemon(
+    dir,
+    [
+      `networks: [${networks}]`,
+      'capture:',
+      ...capture.map((l) => `  ${l}`),
+      'api: { listen: "127.0.0.1:0" }',
+      `state_dir: ${join(dir, 'state')}`,
+      'policies: ./policies',
+      'logging: { level: info }',
+    ].join('\n'),
+    {
+      'default.yaml': [
+        'name: default',
+        'thresholds:',
+        '  ban:',
+        '    incoming: { total: { pps: 1000000000000, mbps: null, flows: null } }',
+        'actions:',
+        '  ban_time: 10m',
+        '  blackhole: { enabled: false }',
+      ].join('\n'),
+    },
+  );
+}

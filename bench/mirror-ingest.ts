@@ -14,9 +14,8 @@
  */
 import dgram from 'node:dgram';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { startDaemon, tempDir } from '../test/helpers/daemon.js';
-import { buildC, cpuPerUnit, metricSums, runSender, sleep, threadTicks } from './daemon-load.js';
+import { tempDir } from '../test/helpers/daemon.js';
+import { buildC, cpuPerUnit, loadDaemon, metricSums, runSender, sleep, threadTicks } from './daemon-load.js';
 
 const args = process.argv.slice(2).map(Number);
 const seconds = args[0] || 3;
@@ -31,32 +30,12 @@ async function run(workers: number, rate: number, port: number): Promise<string>
   const sink = dgram.createSocket({ type: 'udp4', recvBufferSize: 4096 });
   await new Promise<void>((r) => sink.bind(port, '127.0.0.1', () => r()));
   const dir = tempDir(`mirror-w${workers}`);
-  const d = await startDaemon(
-    dir,
-    [
-      'networks: [127.0.0.0/8]',
-      'capture:',
-      `  workers: ${workers}`,
-      '  listeners: []',
-      '  mirror_interface: lo',
-      `  mirror_filter: "udp and dst port ${port}"`,
-      'api: { listen: "127.0.0.1:0" }',
-      `state_dir: ${join(dir, 'state')}`,
-      'policies: ./policies',
-      'logging: { level: info }',
-    ].join('\n'),
-    {
-      'default.yaml': [
-        'name: default',
-        'thresholds:',
-        '  ban:',
-        '    incoming: { total: { pps: 1000000000000, mbps: null, flows: null } }',
-        'actions:',
-        '  ban_time: 10m',
-        '  blackhole: { enabled: false }',
-      ].join('\n'),
-    },
-  );
+  const d = await loadDaemon(dir, '127.0.0.0/8', [
+    `workers: ${workers}`,
+    'listeners: []',
+    'mirror_interface: lo',
+    `mirror_filter: "udp and dst port ${port}"`,
+  ]);
   try {
     await sleep(1000); // tcpdump is up
     await runSender(sender, ['20000', '1', String(port)]);

@@ -76,6 +76,24 @@ export const BENCHMARKS: readonly Benchmark[] = [
     summary: (o) => lines(o, /^collector: highest rate|^collector \/ plain/).join('; ') || lastLine(o),
   },
   {
+    name: 'daemon-ingest',
+    script: 'daemon-ingest',
+    needs: ['gcc'],
+    summary: (o) =>
+      lines(o, /^\| breakwater run/)
+        .map((l) => compact(l.split('|').slice(1, 3).concat(l.split('|').slice(6, 7)).join(' ')))
+        .join('; ') || lastLine(o),
+  },
+  {
+    name: 'mirror-ingest',
+    script: 'mirror-ingest',
+    needs: ['gcc', 'tcpdump'],
+    summary: (o) =>
+      lines(o, /^\| breakwater run/)
+        .map((l) => compact(l.split('|').slice(1, 3).concat(l.split('|').slice(6, 7)).join(' ')))
+        .join('; ') || lastLine(o),
+  },
+  {
     name: 'detection-accounting',
     script: 'detection-accounting',
     summary: (o) =>
@@ -236,7 +254,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
 ];
 
 /** bench/*.ts that are helpers of a benchmark, not benchmarks. */
-export const HELPERS: readonly string[] = ['bgp-exabgp-feed', 'bgp-speaker', 'run-all'];
+export const HELPERS: readonly string[] = ['bgp-exabgp-feed', 'bgp-speaker', 'daemon-load', 'run-all'];
 
 function installed(need: string): boolean {
   if (need.startsWith('/')) return existsSync(need);

@@ -10,7 +10,9 @@
 // thread of its own, and the short timeout lets it answer its messages (stats, stop).
 //
 // Exports:
-//   open(family 4|6, address, port, rcvbuf) -> [fd, boundPort, grantedRcvbuf]   (throws "bind: EADDRINUSE" etc.)
+//   open(family 4|6, address, port, rcvbuf, reuseport) -> [fd, boundPort, grantedRcvbuf]   (throws "bind: EADDRINUSE" etc.)
+//       reuseport 1: SO_REUSEPORT, so several workers' sockets share the port and the kernel
+//       spreads exporters over them by a hash of the 4-tuple (an exporter stays on one).
 //   recv(fd, data Uint8Array, lens Int32Array, addrs Uint8Array, slot, max, timeoutMs) -> count
 //       datagram i is data[i*slot, i*slot+lens[i]); addrs[i*20]: family (4|6), addrs[i*20+2..4]: port
 //       (big-endian), addrs[i*20+4..20]: address (IPv4 in the first 4 bytes). A datagram longer
@@ -49,20 +51,29 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
 static int get_i32(napi_env env, napi_value v, int32_t *out) { return napi_get_value_int32(env, v, out) == napi_ok; }
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t family = 4, port = 0, rcvbuf = 0;
+  int32_t family = 4, port = 0, rcvbuf = 0, reuse = 0;
   char addr[64];
   size_t alen = 0;
   if (argc < 4 || !get_i32(env, argv[0], &family) || !get_i32(env, argv[2], &port) || !get_i32(env, argv[3], &rcvbuf) ||
       napi_get_value_string_utf8(env, argv[1], addr, sizeof addr, &alen) != napi_ok) {
-    napi_throw_type_error(env, NULL, "open(family, address, port, rcvbuf)");
+    napi_throw_type_error(env, NULL, "open(family, address, port, rcvbuf, reuseport)");
     return NULL;
   }
+  if (argc >= 5) get_i32(env, argv[4], &reuse);
   int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket", errno);
   if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (reuse) {
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+      int e = errno;
+      close(fd);
+      return throw_errno(env, "SO_REUSEPORT", e);
+    }
+  }
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   socklen_t sl;

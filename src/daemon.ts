@@ -19,6 +19,7 @@ import { classifierOf, ConfigStore, defaultConfig, loadConfig } from './config/i
 import { configureLogging, logger } from './log.js';
 import { type Component, reconfigureAll, startAll, stopAll } from './lifecycle.js';
 import {
+  batchSocketSupport,
   Collector,
   MirrorCapture,
   MirrorThread,
@@ -297,7 +298,13 @@ export class Daemon {
       defaultSamplingRate: cfg.capture.default_sampling_rate,
       samplingOverrides: cfg.capture.sampling_overrides,
       admit: { exporters: cfg.capture.exporters, maxLinkBps: cfg.capture.max_link_bps },
-      workers: resolveWorkers(cfg.capture.workers, cfg.capture.listeners.length, availableParallelism()),
+      workers: resolveWorkers(
+        cfg.capture.workers,
+        cfg.capture.listeners.length,
+        availableParallelism(),
+        process.env,
+        batchSocketSupport().available,
+      ),
     });
     // Attacks do not end on rates known to be short of what arrived (detection/tick.ts).
     this.detector.setLossProbe(() => this.collector.losingDatagrams());
@@ -467,7 +474,7 @@ export class Daemon {
     registerWorkerMetrics(metrics, () => {
       const w = this.collector.stats().workers;
       const m = this.mirror instanceof MirrorThread ? this.mirror : null;
-      return m ? [...w, { index: 'mirror', restarts: m.restarts, listeners: [], ...m.ring() }] : w;
+      return m ? [...w, { index: 'mirror', up: true, restarts: m.restarts, listeners: [], ...m.ring() }] : w;
     });
     if (this.cluster) registerClusterMetrics(metrics, this.cluster);
     registerHistoryMetrics(

@@ -11,36 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import {
-  Collector,
-  MirrorCapture,
-  capturePayloads,
-  replay,
-  isLoopback,
-  type FlowRecord,
-} from '../src/capture/index.js';
+import { Collector, MirrorCapture, replay, isLoopback, type FlowRecord } from '../src/capture/index.js';
 import type { CaptureListener } from '../src/config/types.js';
+import { fixtures, flowPayloads, quietLog, until } from './helpers/capture.js';
 import { parseProcNetUdp, socketKey } from '../src/capture/input/socket-drops.js';
 import { resolveWorkers } from '../src/capture/input/workers.js';
 
 /** `npm run test:workers` runs this suite with decode workers (BREAKWATER_CAPTURE_WORKERS). */
 const envWorkers = (listeners: number) => resolveWorkers('auto', listeners, 2);
-const root = new URL('../../test/fixtures/', import.meta.url);
-const payloads = (name: string) => capturePayloads(readFileSync(new URL(`flows/${name}.pcap`, root)));
-const quietLog = {
-  info() {},
-  warn() {},
-  error() {},
-  debug() {},
-} as unknown as import('../src/log.js').Logger;
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const root = fixtures;
+const payloads = flowPayloads;
 
 function countingSink() {
   const s = {

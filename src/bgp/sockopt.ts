@@ -6,9 +6,7 @@
  * refused by the config check (never run unauthenticated).
  */
 import net from 'node:net';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { loadNative } from '../native.js';
 
 interface Addon {
   setMd5(fd: number, peer: string, key: string): void;
@@ -21,31 +19,14 @@ interface Addon {
 /** RFC 5082 §3: one hop away, a segment arrives with TTL 255; accept 254 and up. */
 const GTSM_MIN_TTL = 254;
 
-// This runs as dist/src/bgp/sockopt.js: the package root is three levels up.
-const ADDON_PATH = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../..',
-  'native/build/Release/bgpsock.node',
-);
-
-let addon: Addon | null | undefined;
 let loadError = '';
+let ADDON_PATH = '';
 
 function load(): Addon | null {
-  if (addon !== undefined) return addon;
-  if (process.env.BREAKWATER_DISABLE_NATIVE === '1') {
-    // What a machine without a compiler sees (tests of the refusal).
-    addon = null;
-    loadError = 'disabled by BREAKWATER_DISABLE_NATIVE=1';
-    return addon;
-  }
-  try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
-  } catch (e) {
-    addon = null;
-    loadError = (e as Error).message.split('\n')[0] ?? 'not loadable';
-  }
-  return addon;
+  const n = loadNative<Addon>('bgpsock');
+  loadError = n.error;
+  ADDON_PATH = n.path;
+  return n.addon;
 }
 
 /** Whether the addon is loaded, and why not. */

@@ -21,6 +21,7 @@ export { MirrorThread, type MirrorSource } from './input/mirror-thread.js';
 export { readPcap, forEachPacket, PcapStream, PcapFormatError, udpPayload } from './formats/pcap.js';
 export { Collector } from './input/collector.js';
 export { resolveWorkers } from './input/workers.js';
+export { batchSocketSupport } from './input/batch-socket.js';
 export { buildPcap, type PcapEntry } from './formats/pcap-write.js';
 export { decodeFlowCapture, decodeMirrorCapture, type DstTotals } from './input/decode-file.js';
 export { replay, capturePayloads, isLoopback } from './input/replay.js';

@@ -8,14 +8,18 @@
  * Where the addon did not build (no compiler), batchSocketSupport() says why and the
  * workers read through dgram as the main thread does: slower, never unavailable.
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CaptureListener } from '../../config/types.js';
+import { loadNative } from '../../native.js';
 import { v4ToString, v6ToString } from '../../wire/addr.js';
 
 interface UdpBatchAddon {
-  open(family: 4 | 6, address: string, port: number, rcvbuf: number): [number, number, number];
+  open(
+    family: 4 | 6,
+    address: string,
+    port: number,
+    rcvbuf: number,
+    reuseport: number,
+  ): [number, number, number];
   recv(
     fd: number,
     data: Uint8Array,
@@ -29,30 +33,14 @@ interface UdpBatchAddon {
   close(fd: number): void;
 }
 
-// This runs as dist/src/capture/input/batch-socket.js: the package root is four levels up.
-const ADDON_PATH = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../../..',
-  'native/build/Release/udpbatch.node',
-);
-
-let addon: UdpBatchAddon | null | undefined;
 let loadError = '';
+let ADDON_PATH = '';
 
 function load(): UdpBatchAddon | null {
-  if (addon !== undefined) return addon;
-  if (process.env.BREAKWATER_DISABLE_NATIVE === '1') {
-    addon = null;
-    loadError = 'disabled by BREAKWATER_DISABLE_NATIVE=1';
-    return addon;
-  }
-  try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as UdpBatchAddon;
-  } catch (e) {
-    addon = null;
-    loadError = (e as Error).message.split('\n')[0] ?? 'not loadable';
-  }
-  return addon;
+  const n = loadNative<UdpBatchAddon>('udpbatch');
+  loadError = n.error;
+  ADDON_PATH = n.path;
+  return n.addon;
 }
 
 /** Whether batched receive is available, and why not. */
@@ -92,13 +80,23 @@ export class BatchSocket {
     this.fd = fd;
   }
 
-  /** Bind `cfg`; throws one line (as the dgram path does) when it cannot. */
-  static open(cfg: CaptureListener, rcvbuf: number): BatchSocket {
+  /**
+   * Bind `cfg`; throws one line (as the dgram path does) when it cannot. With `share`
+   * (SO_REUSEPORT) the port is shared with the other workers' sockets for it: only this
+   * process's user can join, and the kernel keeps each exporter on one socket.
+   */
+  static open(cfg: CaptureListener, rcvbuf: number, share = false): BatchSocket {
     const a = load();
     if (!a) throw new Error(`batched receive unavailable: ${loadError}`);
     const v6 = cfg.address.includes(':');
     try {
-      const [fd, port, granted] = a.open(v6 ? 6 : 4, cfg.address, cfg.port, Math.min(rcvbuf, 0x7fffffff));
+      const [fd, port, granted] = a.open(
+        v6 ? 6 : 4,
+        cfg.address,
+        cfg.port,
+        Math.min(rcvbuf, 0x7fffffff),
+        share ? 1 : 0,
+      );
       return new BatchSocket(a, fd, port, granted);
     } catch (e) {
       const m = (e as Error).message.replace(/^bind: /, '');

@@ -27,6 +27,8 @@ export interface CaptureWorkerData {
   defaultSamplingRate: number;
   samplingOverrides: Record<string, number>;
   admit: AdmitOptions | null;
+  /** Every worker holds every listener, sharing its port (SO_REUSEPORT; batched receive only). */
+  share: boolean;
   /** Templates and rates known at start (the state dir's as saved, or what other workers learned). */
   state: unknown;
 }
@@ -141,7 +143,7 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
     const socks: BatchSocket[] = [];
     try {
       for (const l of data.listeners) {
-        const sock = BatchSocket.open(l, data.receiveBufferBytes);
+        const sock = BatchSocket.open(l, data.receiveBufferBytes, data.share);
         socks.push(sock);
         const st = { ...newListenerStats(l), port: sock.port, receiveBuffer: sock.receiveBuffer };
         bound.push({ cfg: l, sock: null, st });

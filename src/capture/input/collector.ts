@@ -23,6 +23,7 @@ import type { FlowSink } from '../flow.js';
 import type { ExporterStats } from '../exporter/stats.js';
 import { FileTemplateStore } from '../exporter/templates.js';
 import { bindListener, newListenerStats, type BoundListener, type ListenerStats } from './listen.js';
+import { batchSocketSupport } from './batch-socket.js';
 import { DecodeWorkers, type WorkerStats } from './workers.js';
 import { readProcNetUdp, socketKey } from './socket-drops.js';
 
@@ -125,6 +126,7 @@ export class Collector {
             state: () => this.decoder.exportState(),
             onState: (s) => this.learned(s),
             onUnknownSource: (a) => this.noteUnknown(a),
+            shareable: batchSocketSupport().available,
             log: this.log,
           })
         : null;
@@ -242,7 +244,9 @@ export class Collector {
           st: listening[i] ?? newListenerStats(cfg),
         }));
         this.log.info(
-          `decoding ${this.listeners.length} listener(s) on ${this.pool.size} worker thread(s) (capture.workers; a listener is read by one thread)`,
+          this.pool.share
+            ? `decoding ${this.listeners.length} listener(s) on ${this.pool.size} worker threads sharing each port (SO_REUSEPORT: the kernel keeps an exporter on one worker)`
+            : `decoding ${this.listeners.length} listener(s) on ${this.pool.size} worker thread(s) (capture.workers; a listener is read by one thread)`,
         );
       } else
         for (const l of this.listeners)

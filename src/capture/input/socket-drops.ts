@@ -49,7 +49,10 @@ export function parseProcNetUdp(text: string, little = endianness() === 'LE'): M
     const drops = Number(f[f.length - 1]);
     const rxQueue = Number.parseInt(queues[1] ?? '', 16);
     if (!Number.isFinite(drops) || !Number.isFinite(rxQueue)) continue;
-    out.set(key(net.toLowerCase(), Number.parseInt(portHex, 16)), { drops, rxQueue });
+    // Decode workers sharing a port (SO_REUSEPORT) each have a row: a listener's counts are their sum.
+    const k = key(net.toLowerCase(), Number.parseInt(portHex, 16));
+    const had = out.get(k);
+    out.set(k, had ? { drops: had.drops + drops, rxQueue: had.rxQueue + rxQueue } : { drops, rxQueue });
   }
   return out;
 }

@@ -3,12 +3,15 @@
  * sockets of some listeners (capture-worker.ts), each with its record ring drained on the
  * main thread into detection's sink.
  *
- * Receive path: Node 20's dgram has no SO_REUSEPORT (reusePort came in Node 23) and the
- * cluster module shares a socket between processes, not threads, so a port can only be read
- * by one thread. Each listener's socket therefore lives in one worker (listener i in worker
- * i mod N) and the main thread never touches a datagram: receive and decode leave it, the
- * per-host accounting stays. A box with one listener uses one worker; more listeners
- * (ports, or addresses) spread over more.
+ * Receive path: the main thread never touches a datagram: receive and decode leave it, the
+ * per-host accounting stays. With no more workers than listeners, each listener's socket
+ * lives in one worker (listener i in worker i mod N). With more workers than listeners and
+ * the udpbatch addon built, every worker binds every listener with SO_REUSEPORT and the
+ * kernel spreads exporters over the workers by a hash of the 4-tuple, so one exporter stays
+ * on one worker (its templates and sequence numbers in one decoder) while a single port's
+ * many exporters use every worker. Node 20's dgram has no SO_REUSEPORT (reusePort came in
+ * Node 23), and the cluster module shares a socket between processes, not threads: without
+ * the addon a port is read by one thread.
  *
  * A worker that dies is started again at once with what the pool knows (templates and
  * rates); its records still in the ring are delivered first, its counters are kept, and the
@@ -39,6 +42,8 @@ export interface WorkerPoolOptions {
   /** A worker learned templates or rates. */
   onState: (state: DecoderState) => void;
   onUnknownSource: (address: string) => void;
+  /** Workers may share a port (SO_REUSEPORT through the udpbatch addon). */
+  shareable: boolean;
   log: Logger;
 }
 
@@ -47,13 +52,14 @@ export interface WorkerPoolOptions {
  * BREAKWATER_CAPTURE_WORKERS when set, else cores - 2 and at least 1 (the main thread and
  * one more core for BGP, the API and the kernel's share; measured in bench/RESULTS.md: one
  * worker on two cores takes more than the main thread alone); never more than one per
- * listener.
+ * listener unless workers can share a port (`shareable`), and none without a listener.
  */
 export function resolveWorkers(
   setting: number | 'auto',
   listeners: number,
   cores: number,
   env: Readonly<Record<string, string | undefined>> = process.env,
+  shareable = false,
 ): number {
   let n: number;
   if (setting !== 'auto') n = setting;
@@ -62,13 +68,16 @@ export function resolveWorkers(
     const v = e === undefined || e === '' ? Number.NaN : Number(e);
     n = Number.isInteger(v) && v >= 0 ? v : Math.max(1, cores - 2);
   }
-  return Math.max(0, Math.min(n, listeners));
+  if (listeners === 0) return 0;
+  return Math.max(0, shareable ? n : Math.min(n, listeners));
 }
 
 /** Per worker, for /metrics. */
 export interface WorkerStats extends RingCounts {
   /** The worker's number, or 'mirror' for the live mirror's thread. */
   index: number | 'mirror';
+  /** Its sockets are bound and it decodes (false while it starts again). */
+  up: boolean;
   restarts: number;
   listeners: string[];
 }
@@ -83,6 +92,7 @@ interface Slot {
   reader: RingReader;
   last: WorkerStatsMessage | null;
   restarts: number;
+  up: boolean;
   /** Descriptors of its batch sockets: closed here if it dies without closing them. */
   fds: number[];
   /** Ring counters and decoder statistics of earlier incarnations. */
@@ -102,21 +112,27 @@ export class DecodeWorkers {
   private readonly slots: Slot[] = [];
   private running = false;
   private readonly url = new URL('./capture-worker.js', import.meta.url);
+  /** Every worker holds every listener on a shared port. */
+  readonly share: boolean;
+  private listeners: CaptureListener[];
 
   constructor(
     listeners: readonly CaptureListener[],
     private readonly sink: FlowSink,
     private readonly opts: WorkerPoolOptions,
   ) {
-    const n = Math.max(1, Math.min(opts.workers, listeners.length));
+    this.share = opts.shareable && opts.workers > listeners.length;
+    const n = this.share ? opts.workers : Math.max(1, Math.min(opts.workers, listeners.length));
+    this.listeners = [...listeners];
     for (let i = 0; i < n; i++) {
       this.slots.push({
         index: i,
-        listeners: listeners.filter((_, j) => j % n === i),
+        listeners: this.share ? [...listeners] : listeners.filter((_, j) => j % n === i),
         worker: null,
         reader: new RingReader(createRing(opts.ringBytes)),
         last: null,
         restarts: 0,
+        up: false,
         fds: [],
         carried: zeroRing(0),
         retired: [],
@@ -132,6 +148,15 @@ export class DecodeWorkers {
   async start(saved: unknown = null): Promise<ListenerStats[]> {
     this.running = true;
     try {
+      if (this.share) {
+        // The first worker resolves port 0; the others join the ports it got.
+        const first = await this.spawn(this.slots[0]!, saved);
+        this.listeners = this.listeners.map((l, i) => ({ ...l, port: first[i]?.port ?? l.port }));
+        for (const s of this.slots.slice(1)) s.listeners = [...this.listeners];
+        await Promise.all(this.slots.slice(1).map((s) => this.spawn(s, saved)));
+        for (const s of this.slots) void this.pump(s);
+        return first;
+      }
       const bound = await Promise.all(this.slots.map((s) => this.spawn(s, saved)));
       for (const s of this.slots) void this.pump(s);
       // Back in listener order (listener i is in worker i mod N).
@@ -152,6 +177,7 @@ export class DecodeWorkers {
     const data: CaptureWorkerData = {
       index: s.index,
       listeners: s.listeners,
+      share: this.share,
       ring: s.reader.buffer,
       receiveBufferBytes: o.receiveBufferBytes,
       defaultSamplingRate: o.defaultSamplingRate,
@@ -166,6 +192,7 @@ export class DecodeWorkers {
       w.on('message', (m: FromWorker) => {
         if (m.type === 'bound') {
           up = true;
+          s.up = true;
           s.fds = m.fds;
           o.log.info(
             `decode worker ${s.index} (${s.listeners.map((l) => l.name).join(', ')}) receives through ${m.receive}`,
@@ -183,6 +210,7 @@ export class DecodeWorkers {
       w.on('exit', (code) => {
         if (s.worker !== w) return;
         s.worker = null;
+        s.up = false;
         // A worker stopped by stop() closed its sockets; one that died did not.
         if (this.running) for (const fd of s.fds) closeBatchFd(fd);
         s.fds = [];
@@ -283,6 +311,7 @@ export class DecodeWorkers {
       const c = s.reader.counts();
       return {
         index: s.index,
+        up: s.up,
         restarts: s.restarts,
         listeners: s.listeners.map((l) => l.name),
         written: s.carried.written + c.written,
@@ -335,8 +364,20 @@ export class DecodeWorkers {
     );
   }
 
+  /** Per listener, summed over the workers that read it (all of them on a shared port). */
   listenerStats(): ListenerStats[] {
-    return this.slots.flatMap((s) => s.last?.listeners ?? []);
+    const by = new Map<string, ListenerStats>();
+    for (const s of this.slots)
+      for (const l of s.last?.listeners ?? []) {
+        const m = by.get(l.name);
+        if (!m) by.set(l.name, { ...l });
+        else {
+          m.datagrams += l.datagrams;
+          m.bytes += l.bytes;
+          m.receiveBuffer = Math.max(m.receiveBuffer, l.receiveBuffer);
+        }
+      }
+    return [...by.values()];
   }
 
   exporters(): ExporterStats[] {
