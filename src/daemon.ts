@@ -57,7 +57,7 @@ import { Assets } from './api/ui/assets.js';
 import { LiveEvents } from './api/ui/live.js';
 import { HostgroupTraffic, TrafficHistory } from './history/traffic.js';
 import { ClusterController } from './cluster/controller.js';
-import { clusterApiHook, registerClusterMetrics } from './cluster/api.js';
+import { clusterApiHook, followerLists, registerClusterMetrics } from './cluster/api.js';
 
 const log = logger.child({ module: 'daemon' });
 
@@ -370,28 +370,9 @@ export class Daemon {
     });
   }
 
-  /**
-   * The manager as the API sees it. A follower's own manager is idle, so its lists come
-   * from the cluster's bucket (read-only: its changes are refused with 409 before this).
-   */
+  /** The manager as the API sees it (in a cluster, a follower lists the bucket's set). */
   private apiManager(): ApiDeps['manager'] {
-    const m = this.manager;
-    const c = this.cluster;
-    if (!c) return m;
-    return {
-      list: (kind) => (c.isLeader() ? m.list(kind) : c.mitigations(kind)),
-      get: (uuid) => (c.isLeader() ? m.get(uuid) : c.mitigation(uuid)),
-      add: (x) => m.add(x),
-      remove: (uuid, reason) => m.remove(uuid, reason),
-      removeMany: (uuids, reason) => m.removeMany(uuids, reason),
-      addManualBlackhole: (ip) => m.addManualBlackhole(ip),
-      addManualBlackholes: (ips) => m.addManualBlackholes(ips),
-      addManualFlowspec: (rule) => m.addManualFlowspec(rule),
-      desiredRoutes: () => m.desiredRoutes(),
-      on: (event, l) => m.on(event, l),
-      attacks: () => m.attacks(),
-      hostgroupAttacks: (live) => m.hostgroupAttacks(live),
-    };
+    return this.cluster ? followerLists(this.manager, this.cluster) : this.manager;
   }
 
   /** The API's extra routes: GET /cluster and a follower's 409 first, then the console. */
