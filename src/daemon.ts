@@ -364,6 +364,7 @@ export class Daemon {
       },
       follow: async () => {
         await this.escalation.stop();
+        this.escalation.forget();
         this.manager.stop();
         await this.manager.forget();
       },
