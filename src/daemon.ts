@@ -351,6 +351,7 @@ export class Daemon {
     return new ClusterController(cfg.cluster!, {
       routeOf: (m) => mitigationRoute(m, flowspecAdapter),
       announce: (put, remove) => this.speaker.update(put, remove),
+      bgpStatus: () => this.speaker.status(),
       lead: async (records) => {
         await this.manager.restore(records.filter((m) => !this.manager.get(m.uuid)));
         this.manager.start();

@@ -10,7 +10,7 @@
  * and nothing of its internals; the controller gives back a journal sink for the manager,
  * the routes to announce, its status, an API hook and metrics.
  */
-import type { DesiredRoute } from '../bgp/types.js';
+import type { DesiredRoute, PeerStatus } from '../bgp/types.js';
 import type { ClusterConfig } from '../config/types.js';
 import { logger } from '../log.js';
 import type { JournalSink } from '../mitigation/manager.js';
@@ -19,6 +19,7 @@ import { DesiredBucket } from './bucket.js';
 import { Bus } from './bus.js';
 import { DESIRED_BUCKET, keyOf, type Change } from './desired.js';
 import { LeaseRunner } from './lease.js';
+import { NODES_BUCKET, NODES_TTL_MS, NodeBoard, nodeReport, type NodeView } from './nodes.js';
 
 const log = logger.child({ module: 'cluster' });
 
@@ -36,6 +37,8 @@ export interface ControllerHooks {
    * loops, and hand it the attacks detected meanwhile (a restored ban continues, silently).
    */
   lead(records: readonly Mitigation[]): Promise<void>;
+  /** This node's BGP sessions, for the other controllers' GET /cluster. */
+  bgpStatus(): readonly PeerStatus[];
   /** This node no longer leads: stop the loops, forget the manager's set (no withdrawal, no notification). */
   follow(): Promise<void>;
 }
@@ -47,12 +50,15 @@ export interface ClusterStatus {
   readonly nats: boolean;
   readonly desired: number;
   readonly takeovers: number;
+  /** Every controller heard of on the bus (this one first), with its BGP sessions. */
+  readonly controllers: readonly NodeView[];
 }
 
 export class ClusterController {
   private readonly bus: Bus;
   private bucket: DesiredBucket | null = null;
   private lease: LeaseRunner | null = null;
+  private nodes: NodeBoard | null = null;
   private roleNow: ControllerRole = 'follower';
   /** Role changes, one at a time: a takeover finishes (or is undone) before the next. */
   private chain: Promise<void> = Promise.resolve();
@@ -134,6 +140,7 @@ export class ClusterController {
       nats: this.bus.state.connected,
       desired: this.desiredCount,
       takeovers: this.stats.takeovers,
+      controllers: this.nodes?.list() ?? [],
     };
   }
 
@@ -154,6 +161,8 @@ export class ClusterController {
       );
       await this.bucket.start(waitMs);
       loaded();
+      // Apart from the election's chain: a slow third bucket must not hold up a takeover.
+      void this.startNodes().catch((e: Error) => log.warn(`node board not started: ${e.message}`));
     })();
     this.opened.catch((e: Error) => {
       if (!this.stopped) log.error(`${e.message}`);
@@ -164,6 +173,15 @@ export class ClusterController {
     }, waitMs);
     await ready;
     clearTimeout(t);
+  }
+
+  private async startNodes(): Promise<void> {
+    const kv = await this.bus.bucket(NODES_BUCKET, NODES_TTL_MS);
+    if (this.stopped) return;
+    this.nodes = new NodeBoard(kv, () =>
+      nodeReport(this.cfg.node, this.roleNow, this.desiredCount, this.hooks.bgpStatus()),
+    );
+    await this.nodes.start();
   }
 
   /** Join the election (once the bucket is open: a leader must be able to read it). */
@@ -257,6 +275,7 @@ export class ClusterController {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.resign();
+    await this.nodes?.stop();
     this.bucket?.stop();
     await this.bus.close();
   }
