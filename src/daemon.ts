@@ -57,7 +57,7 @@ import { Assets } from './api/ui/assets.js';
 import { LiveEvents } from './api/ui/live.js';
 import { HostgroupTraffic, TrafficHistory } from './history/traffic.js';
 import { ClusterController } from './cluster/controller.js';
-import { clusterApiHook, registerClusterMetrics } from './cluster/api.js';
+import { clusterApiHook, followerLists, registerClusterMetrics } from './cluster/api.js';
 
 const log = logger.child({ module: 'daemon' });
 
@@ -351,45 +351,34 @@ export class Daemon {
     return new ClusterController(cfg.cluster!, {
       routeOf: (m) => mitigationRoute(m, flowspecAdapter),
       announce: (put, remove) => this.speaker.update(put, remove),
+      bgpStatus: () => this.speaker.status(),
       lead: async (records) => {
         await this.manager.restore(records.filter((m) => !this.manager.get(m.uuid)));
         this.manager.start();
         this.escalation.start();
+        // Attacks this node saw while it followed (their attack_started was not acted on):
+        // a host the old leader banned continues its restored ban without a notification,
+        // one it had not banned yet is banned now.
+        for (const rec of this.detector.activeAttacks()) void this.manager.onAttack(rec);
+        for (const a of this.detector.hostgroupAttacks())
+          if (this.manager.mitigatesHostgroup(a.hostgroup)) void this.manager.onHostgroupAttack(a);
       },
       follow: async () => {
         await this.escalation.stop();
+        this.escalation.forget();
         this.manager.stop();
         await this.manager.forget();
       },
     });
   }
 
-  /**
-   * The manager as the API sees it. A follower's own manager is idle, so its lists come
-   * from the cluster's bucket (read-only: its changes are refused with 409 before this).
-   */
+  /** The manager as the API sees it (in a cluster, a follower lists the bucket's set). */
   private apiManager(): ApiDeps['manager'] {
-    const m = this.manager;
-    const c = this.cluster;
-    if (!c) return m;
-    return {
-      list: (kind) => (c.isLeader() ? m.list(kind) : c.mitigations(kind)),
-      get: (uuid) => (c.isLeader() ? m.get(uuid) : c.mitigation(uuid)),
-      add: (x) => m.add(x),
-      remove: (uuid, reason) => m.remove(uuid, reason),
-      removeMany: (uuids, reason) => m.removeMany(uuids, reason),
-      addManualBlackhole: (ip) => m.addManualBlackhole(ip),
-      addManualBlackholes: (ips) => m.addManualBlackholes(ips),
-      addManualFlowspec: (rule) => m.addManualFlowspec(rule),
-      desiredRoutes: () => m.desiredRoutes(),
-      on: (event, l) => m.on(event, l),
-      attacks: () => m.attacks(),
-      hostgroupAttacks: (live) => m.hostgroupAttacks(live),
-    };
+    return this.cluster ? followerLists(this.manager, this.cluster) : this.manager;
   }
 
   /** The API's extra routes: GET /cluster and a follower's 409 first, then the console. */
-  private apiHook(): NonNullable<ConstructorParameters<typeof ApiServer>[0]['hook']> {
+  private apiHook(): NonNullable<ApiDeps['hook']> {
     const ui = this.consoleHook();
     if (!this.cluster) return ui;
     const cluster = clusterApiHook(this.cluster);
@@ -523,6 +512,7 @@ export class Daemon {
     if (cfg.api.host !== prev.api.host || cfg.api.port !== prev.api.port)
       log.warn('api listen address changed: it takes effect at the next restart');
     if (cfg.state_dir !== prev.state_dir) log.warn('state_dir changed: it takes effect at the next restart');
+    if (!same(cfg.cluster, prev.cluster)) log.warn('cluster changed: it takes effect at the next restart');
     reconfigureAll(this.parts, cfg);
     this.computeStatic(cfg);
     this.speaker.sync(this.desiredRoutes());

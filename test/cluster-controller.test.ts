@@ -4,11 +4,16 @@
  * with both. 1,000 bans through the leader's API (and 3 attack-driven ones, which notify)
  * reach GoBGP from both controllers; kill -9 of the leader, three times: GoBGP holds every
  * route throughout, a new leader within 5 s lists every ban, and no `ban` is notified
- * twice. Then kill -9 of one NATS node: nothing lost, nothing withdrawn or re-announced.
+ * twice; an attack that starts while nobody leads is banned once by the new leader. Then
+ * kill -9 of the NATS node leading the bucket, then of all three: nothing lost, nothing
+ * withdrawn or re-announced at GoBGP, a leader again once the bus is back; and a SIGTERM of
+ * the leader hands over at once. A second test: a controller with no reachable bus.
  */
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { haveBinary } from './helpers/routers.js';
+import { freePort, startDaemon, tempDir } from './helpers/daemon.js';
 import { hosts, NAMES, startRig, type ClusterStatusAnswer, type Rig } from './helpers/cluster.js';
 import { sflowStream, udpTo, type Stream } from './helpers/traffic.js';
 import type { ListAnswer, MitigationAnswer } from './helpers/answers.js';
@@ -16,6 +21,7 @@ import type { ListAnswer, MitigationAnswer } from './helpers/answers.js';
 const BANS = 1000;
 const ATTACKED = ['10.240.200.1', '10.240.200.2', '10.240.200.3'];
 const TOTAL = BANS + ATTACKED.length;
+const LATE = '10.240.200.9';
 
 async function until<T>(
   what: string,
@@ -35,20 +41,32 @@ async function until<T>(
 function watchRib(rig: Rig): { stop(): Promise<number> } {
   let low = Infinity;
   let on = true;
+  let failed: unknown = null;
   const loop = (async () => {
     while (on) {
-      low = Math.min(low, await rig.gobgp.countRoutes('ipv4-unicast'));
+      try {
+        low = Math.min(low, await rig.gobgp.countRoutes('ipv4-unicast'));
+      } catch (e) {
+        // A failed test stops GoBGP under a poll still running: only an error while
+        // watching counts.
+        if (on) failed = e;
+        return;
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
+  watching.add(() => (on = false));
   return {
     async stop() {
       on = false;
       await loop;
+      if (failed) throw failed;
       return low;
     },
   };
 }
+/** Polls to end when a test fails before it stops them. */
+const watching = new Set<() => void>();
 
 test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and of a NATS node', {
   timeout: 300_000,
@@ -64,8 +82,9 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
     const refused = await rig.ctl[follower]!.api('PUT', '/blackhole/10.240.9.9');
     assert.equal(refused.status, 409);
     const cs = await rig.ctl[follower]!.api<ClusterStatusAnswer>('GET', '/cluster');
+    const { controllers: _c, ...own } = cs.json.object;
     assert.deepEqual(
-      { ...cs.json.object, desired: 0 },
+      { ...own, desired: 0 },
       {
         node: NAMES[follower],
         leader: NAMES[leader],
@@ -74,6 +93,23 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
         desired: 0,
         takeovers: 0,
       },
+    );
+    // Any node shows every controller's BGP sessions (from the bus).
+    await until(
+      'both controllers and their GoBGP sessions in GET /cluster',
+      async () => {
+        const all = (await rig.ctl[follower]!.api<ClusterStatusAnswer>('GET', '/cluster')).json.object
+          .controllers;
+        const seen = all.map((c) => `${c.node} ${c.role} ${c.bgp.map((p) => `${p.name}=${p.state}`).join()}`);
+        return (
+          JSON.stringify(seen) ===
+          JSON.stringify([
+            `${NAMES[follower]} follower gobgp=Established`,
+            `${NAMES[leader]} leader gobgp=Established`,
+          ])
+        );
+      },
+      10_000,
     );
 
     // Attacks seen by both controllers' collectors (30,000 pps each, ban at 20,000): only
@@ -132,6 +168,22 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
       ATTACKED.map((ip) => [ip, 1]),
     );
 
+    // An attack that starts while no controller leads: the follower sees it but does not
+    // act; once it leads it bans it (once), from the attacks it saw while following.
+    leader = await rig.leader();
+    await rig.ctl[leader]!.kill('SIGKILL');
+    for (const port of rig.sflow) streams.push(sflowStream(port, '127.0.0.1', 10, 300, () => udpTo(LATE)));
+    const late = await rig.leader(10_000);
+    await until('the late attack banned', async () => rig.bans().get(LATE) === 1, 20_000);
+    await rig.ctl[leader]!.restart();
+    const total = TOTAL + 1;
+    await until(
+      'the late ban at GoBGP from both',
+      async () => (await rig.adjIn(0)) === total && (await rig.adjIn(1)) === total,
+      20_000,
+    );
+    t.diagnostic(`an attack started with no leader: banned by ${NAMES[late]} after its takeover`);
+
     // kill -9 of one NATS node: the controllers on it reconnect to another, JetStream
     // keeps the buckets (3 replicas), and the routers see no UPDATE at all.
     // The node leading the desired bucket's RAFT group: the bucket must elect another.
@@ -146,7 +198,7 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
       async () => {
         for (const c of rig.ctl) {
           const s = (await c.api<ClusterStatusAnswer>('GET', '/cluster')).json.object;
-          if (!s.nats || s.desired !== TOTAL) return false;
+          if (!s.nats || s.desired !== total) return false;
         }
         return true;
       },
@@ -158,9 +210,9 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
     );
     assert.equal(
       (await rig.ctl[leader]!.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values.length,
-      TOTAL,
+      total,
     );
-    assert.equal(await rib.stop(), TOTAL);
+    assert.equal(await rib.stop(), total);
     assert.deepEqual(
       [await rig.received(0), await rig.received(1)],
       before,
@@ -171,15 +223,125 @@ test('two controllers: 1,000 bans survive kill -9 of the leader (3 trials) and o
     assert.equal(one.status, 200);
     await until(
       'the new ban at GoBGP from both',
-      async () => (await rig.adjIn(0)) === TOTAL + 1 && (await rig.adjIn(1)) === TOTAL + 1,
+      async () => (await rig.adjIn(0)) === total + 1 && (await rig.adjIn(1)) === total + 1,
       15_000,
     );
     const metrics = (await rig.ctl[1 - leader]!.api<string>('GET', '/metrics')).json;
     assert.match(metrics, /^breakwater_cluster_leader 0$/m);
-    assert.match(metrics, new RegExp(`^breakwater_cluster_desired_routes ${TOTAL + 1}$`, 'm'));
+    assert.match(metrics, new RegExp(`^breakwater_cluster_desired_routes ${total + 1}$`, 'm'));
     assert.match(metrics, /^breakwater_cluster_bus_connected 1$/m);
+    assert.match(metrics, /^breakwater_cluster_bus_disconnects_total \d+$/m);
+    assert.match(metrics, /^breakwater_cluster_takeovers_total \d+$/m);
+    if (await haveBinary('promtool')) {
+      const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+      assert.equal(lint.status, 0, `promtool check metrics:\n${lint.stdout}${lint.stderr}`);
+    }
+
+    // The whole bus down (all three NATS nodes killed): the leader steps down, nobody
+    // leads, and both controllers keep announcing everything; the bus back on its stores,
+    // a leader again with the whole set, and the routers saw nothing of it.
+    await rig.nats.start(victim);
+    const quiet = [await rig.received(0), await rig.received(1)];
+    const rib3 = watchRib(rig);
+    await Promise.all([0, 1, 2].map((i) => rig.nats.kill(i)));
+    await until(
+      'no leader, both off the bus, both still holding the set',
+      async () => {
+        for (const c of rig.ctl) {
+          const s = (await c.api<ClusterStatusAnswer>('GET', '/cluster')).json.object;
+          if (s.nats || s.role !== 'follower' || s.desired !== total + 1) return false;
+        }
+        return true;
+      },
+      15_000,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    await rig.nats.start(0, 1, 2);
+    leader = await rig.leader(30_000);
+    assert.equal(
+      (await rig.ctl[leader]!.api<ListAnswer<MitigationAnswer>>('GET', '/blackhole')).json.values.length,
+      total + 1,
+    );
+    assert.equal(await rib3.stop(), total + 1);
+    assert.deepEqual([await rig.received(0), await rig.received(1)], quiet, 'UPDATEs across the bus outage');
+    t.diagnostic(`all of NATS killed and started again: ${NAMES[leader]} leads, nothing withdrawn`);
+    // The watches came back too: a change reaches both controllers' sessions.
+    assert.equal((await rig.ctl[leader]!.api('PUT', '/blackhole/10.240.250.2')).status, 200);
+    await until(
+      'a ban after the outage at GoBGP from both',
+      async () => (await rig.adjIn(0)) === total + 2 && (await rig.adjIn(1)) === total + 2,
+      20_000,
+    );
+
+    // A clean stop of the leader hands over at once: it deletes its lease key.
+    const rib2 = watchRib(rig);
+    const s0 = Date.now();
+    const stopping = rig.ctl[leader]!.kill('SIGTERM');
+    // The stopping one answers as leader until its API closes: ask the other.
+    const after = 1 - leader;
+    await until(
+      'the other controller leads',
+      async () =>
+        (await rig.ctl[after]!.api<ClusterStatusAnswer>('GET', '/cluster')).json.object.role === 'leader',
+      10_000,
+    );
+    const handover = Date.now() - s0;
+    assert.equal(await stopping, 0);
+    assert.ok(handover < 2000, `handover after SIGTERM took ${handover} ms`);
+    assert.equal(await rib2.stop(), total + 2);
+    t.diagnostic(`SIGTERM of ${NAMES[leader]}: ${NAMES[after]} leads after ${handover} ms`);
+    // Five takeovers later, still one `ban` per attacked host.
+    assert.deepEqual(
+      [...rig.bans()].sort(),
+      [...ATTACKED, LATE].sort().map((ip) => [ip, 1]),
+    );
   } finally {
     for (const s of streams) s.stop();
+    for (const w of watching) w();
     await rig.stop();
+  }
+});
+
+test('a controller whose NATS is unreachable starts, changes nothing, says so, and stops cleanly', {
+  timeout: 60_000,
+}, async () => {
+  const dir = tempDir('cluster-nobus');
+  const port = await freePort('tcp', '127.0.0.246');
+  const t0 = Date.now();
+  const d = await startDaemon(
+    dir,
+    `
+networks: [10.240.0.0/16]
+capture: { listeners: [] }
+api: { listen: "127.0.0.1:0" }
+cluster: { nats: ["nats://127.0.0.246:${port}"], node: lonely, lease_ms: 1000 }
+state_dir: ${dir}/state
+`,
+    {},
+  );
+  try {
+    // Ready after the wait for the bucket (5 s), not blocked on the bus.
+    assert.ok(Date.now() - t0 < 15_000);
+    await d.waitLog(/cannot reach NATS/);
+    const s = await d.api<ClusterStatusAnswer>('GET', '/cluster');
+    assert.deepEqual(s.json.object, {
+      node: 'lonely',
+      leader: null,
+      role: 'follower',
+      nats: false,
+      desired: 0,
+      takeovers: 0,
+      controllers: [],
+    });
+    const put = await d.api('PUT', '/blackhole/10.240.1.1');
+    assert.equal(put.status, 409);
+    assert.match(
+      await d.api<string>('GET', '/metrics').then((r) => r.json),
+      /^breakwater_cluster_bus_connected 0$/m,
+    );
+  } finally {
+    const s0 = Date.now();
+    assert.equal(await d.kill('SIGTERM'), 0);
+    assert.ok(Date.now() - s0 < 5000, `stop took ${Date.now() - s0} ms`);
   }
 });

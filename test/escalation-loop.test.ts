@@ -613,3 +613,21 @@ test('an escalation covering another hostgroup is logged (warn) and notified wit
     }
   }
 });
+
+test('forget (a deposed cluster leader): nothing withdrawn; leading again, a prefix the other leader withdrew escalates anew', async () => {
+  const s = setup();
+  s.manager.ban('203.0.113.5', 'web', T0 - 5_000);
+  s.detector.set(rates('203.0.113.5', 'web', { in_packets: 250_000, in_udp_packets: 250_000 }));
+  s.at(T0);
+  await s.loop.runOnce();
+  const [m] = s.manager.list('escalation');
+  assert.ok(m);
+  s.loop.forget();
+  assert.deepEqual(s.loop.list(), []);
+  assert.equal(s.manager.list('escalation').length, 1, 'forget withdraws nothing');
+  // The other leader's loop withdrew it; this node leads again and the attack goes on.
+  await s.manager.remove(m.uuid, 'withdrawn by the other leader');
+  await s.loop.runOnce();
+  assert.equal(s.manager.list('escalation').length, 1, 'escalated again');
+  assert.ok(!s.lines.some((l) => /removed outside the loop/.test(String(l.message))));
+});

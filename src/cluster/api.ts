@@ -6,7 +6,7 @@
  */
 import type http from 'node:http';
 import type { Registry } from 'prom-client';
-import type { ApiHook } from '../api/server.js';
+import type { ApiDeps, ApiHook } from '../api/server.js';
 import { scraped } from '../api/metrics.js';
 import { send } from '../api/server.js';
 import type { ClusterController } from './controller.js';
@@ -40,6 +40,27 @@ export function clusterApiHook(c: ClusterController): ApiHook {
   };
 }
 
+/**
+ * The manager as a controller's API sees it: a follower's own manager is idle, so its
+ * lists come from the cluster's bucket (read-only: its changes got 409 before this).
+ */
+export function followerLists(m: ApiDeps['manager'], c: ClusterController): ApiDeps['manager'] {
+  return {
+    list: (kind) => (c.isLeader() ? m.list(kind) : c.mitigations(kind)),
+    get: (uuid) => (c.isLeader() ? m.get(uuid) : c.mitigation(uuid)),
+    add: (x) => m.add(x),
+    remove: (uuid, reason) => m.remove(uuid, reason),
+    removeMany: (uuids, reason) => m.removeMany(uuids, reason),
+    addManualBlackhole: (ip) => m.addManualBlackhole(ip),
+    addManualBlackholes: (ips) => m.addManualBlackholes(ips),
+    addManualFlowspec: (rule) => m.addManualFlowspec(rule),
+    desiredRoutes: () => m.desiredRoutes(),
+    on: (event, l) => m.on(event, l),
+    attacks: () => m.attacks(),
+    hostgroupAttacks: (live) => m.hostgroupAttacks(live),
+  };
+}
+
 export function registerClusterMetrics(reg: Registry, c: ClusterController): void {
   const r = [reg];
   scraped(
@@ -61,6 +82,14 @@ export function registerClusterMetrics(reg: Registry, c: ClusterController): voi
   scraped(r, 'gauge', 'breakwater_cluster_bus_connected', '1 while connected to a NATS server.', [], () => [
     [{}, c.busConnected ? 1 : 0],
   ]);
+  scraped(
+    r,
+    'counter',
+    'breakwater_cluster_bus_disconnects_total',
+    'Times the NATS connection was lost (the last desired set stays announced meanwhile).',
+    [],
+    () => [[{}, c.busDisconnects]],
+  );
   scraped(
     r,
     'counter',

@@ -18,6 +18,32 @@ const log = logger.child({ module: 'cluster' });
 
 /** A watch that ended (not by stop()) is started again after this, with a full re-read. */
 const REWATCH_MS = 1000;
+/**
+ * Writes of one batch in flight at once: a bulk ban of 100,000 hosts is a stream of acked
+ * publishes, not 100,000 requests racing the client's timeout.
+ */
+const IN_FLIGHT = 512;
+
+/** Promise.allSettled over fn(item), at most IN_FLIGHT at a time, results in item order. */
+async function settleAll<T, R>(
+  items: readonly T[],
+  fn: (x: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  const out: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { status: 'fulfilled', value: await fn(items[i]!) };
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, items.length) }, worker));
+  return out;
+}
 
 export class DesiredBucket {
   readonly view = new DesiredView();
@@ -72,7 +98,7 @@ export class DesiredBucket {
         }
       }
     } catch (err) {
-      log.warn(`cluster: watch of the desired bucket failed: ${(err as Error).message}`);
+      log.warn(`watch of the desired bucket failed: ${(err as Error).message}`);
     }
     if (this.stopped) return;
     // Ended without stop(): read it all again (a resumed watch must not miss a delete).
@@ -84,9 +110,7 @@ export class DesiredBucket {
     const m = decodeValue(e.value);
     if (!m) {
       this.stats.bad_values++;
-      log.error(
-        `cluster: desired bucket key ${e.key} (revision ${e.revision}) is not a mitigation record; ignored`,
-      );
+      log.error(`desired bucket key ${e.key} (revision ${e.revision}) is not a mitigation record; ignored`);
     }
     return m;
   }
@@ -103,10 +127,15 @@ export class DesiredBucket {
   }
 
   /**
-   * Everything the bucket holds now, read through a watch of its own (one consumer, not a
-   * request per key), and put into the view: what a new leader restores its manager from.
+   * Everything the bucket holds now: the view when it is known to be whole, else read
+   * through a watch of its own (one consumer, not a request per key) into the view. What a
+   * new leader restores its manager from.
    */
   async readAll(timeoutMs = 10_000): Promise<Mitigation[]> {
+    // The watch has applied every revision the bucket's stream holds: the view is whole,
+    // and one stream-info request replaces reading every key again.
+    const last = (await this.kv.status()).streamInfo.state.last_seq;
+    if (this.view.lastRevision >= last) return this.view.mitigations();
     const snapshot = new Map<string, { rev: number; m: Mitigation }>();
     let upTo = 0;
     let done: () => void = () => undefined;
@@ -151,9 +180,12 @@ export class DesiredBucket {
     if (!this.mayWrite())
       throw new Error('this controller is not the cluster leader: the leader changes mitigations');
     const ops = opsFor(entries, (uuid) => this.view.get(keyOf(uuid)));
-    const results = await Promise.allSettled(
-      ops.map((o) => (o.op === 'put' ? this.kv.put(o.key, encodeValue(o.m)) : this.kv.delete(o.key))),
-    );
+    // A put answers with its revision; a delete with none (0: the view keeps its own).
+    const results = await settleAll(ops, async (o): Promise<number> => {
+      if (o.op === 'put') return this.kv.put(o.key, encodeValue(o.m));
+      await this.kv.delete(o.key);
+      return 0;
+    });
     this.stats.writes += ops.length;
     const failed = results.filter((r) => r.status === 'rejected');
     // Applied locally at once (the watch brings the same revisions back, no change then):
@@ -164,7 +196,7 @@ export class DesiredBucket {
       if (r.status !== 'fulfilled') return;
       const c =
         o.op === 'put'
-          ? this.view.apply(o.key, r.value as number, o.m)
+          ? this.view.apply(o.key, r.value, o.m)
           : this.view.apply(o.key, this.view.revision(o.key), null, true);
       if (c) changes.push(c);
     });
@@ -175,7 +207,7 @@ export class DesiredBucket {
     // The manager refuses the whole batch on a journal error: take back the adds of it
     // that did reach the bucket, or the other controllers would announce them.
     const undo = ops.filter((o, i) => o.op === 'put' && results[i]!.status === 'fulfilled');
-    await Promise.allSettled(undo.map((o) => this.kv.delete(o.key)));
+    await settleAll(undo, (o) => this.kv.delete(o.key));
     const undone: Change[] = [];
     for (const o of undo) {
       const c = this.view.apply(o.key, this.view.revision(o.key), null, true);

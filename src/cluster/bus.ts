@@ -54,13 +54,12 @@ export class Bus {
         const nc = await connect(opts);
         this.nc = nc;
         this.state.connected = true;
-        log.info(`cluster: connected to NATS at ${nc.getServer()}`);
+        log.info(`connected to NATS at ${nc.getServer()}`);
         void this.watchStatus(nc);
         return nc;
       } catch (e) {
         if (stopped()) throw e;
-        if (!warned)
-          log.warn(`cluster: cannot reach NATS (${c.nats.join(', ')}): ${(e as Error).message}; retrying`);
+        if (!warned) log.warn(`cannot reach NATS (${c.nats.join(', ')}): ${(e as Error).message}; retrying`);
         warned = true;
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -72,13 +71,11 @@ export class Bus {
       if (s.type === 'disconnect') {
         this.state.connected = false;
         this.state.disconnects++;
-        log.warn(
-          `cluster: lost NATS server ${String(s.data)}: announcing the last desired set until it is back`,
-        );
+        log.warn(`lost NATS server ${String(s.data)}: announcing the last desired set until it is back`);
       } else if (s.type === 'reconnect') {
         this.state.connected = true;
         this.state.reconnects++;
-        log.info(`cluster: reconnected to NATS at ${String(s.data)}`);
+        log.info(`reconnected to NATS at ${String(s.data)}`);
       }
     }
   }
@@ -92,7 +89,7 @@ export class Bus {
         return await this.nc.jetstream().views.kv(name, { history: 1, replicas, ttl: ttlMs });
       } catch (e) {
         // Right after a cluster starts, JetStream may have no meta leader yet.
-        log.warn(`cluster: cannot open bucket ${name}: ${(e as Error).message}; retrying`);
+        log.warn(`cannot open bucket ${name}: ${(e as Error).message}; retrying`);
         if (this.nc.isClosed()) throw e;
         await new Promise((r) => setTimeout(r, 500));
       }

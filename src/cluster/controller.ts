@@ -10,7 +10,7 @@
  * and nothing of its internals; the controller gives back a journal sink for the manager,
  * the routes to announce, its status, an API hook and metrics.
  */
-import type { DesiredRoute } from '../bgp/types.js';
+import type { DesiredRoute, PeerStatus } from '../bgp/types.js';
 import type { ClusterConfig } from '../config/types.js';
 import { logger } from '../log.js';
 import type { JournalSink } from '../mitigation/manager.js';
@@ -19,6 +19,7 @@ import { DesiredBucket } from './bucket.js';
 import { Bus } from './bus.js';
 import { DESIRED_BUCKET, keyOf, type Change } from './desired.js';
 import { LeaseRunner } from './lease.js';
+import { NODES_BUCKET, NODES_TTL_MS, NodeBoard, nodeReport, type NodeView } from './nodes.js';
 
 const log = logger.child({ module: 'cluster' });
 
@@ -31,8 +32,13 @@ export interface ControllerHooks {
   routeOf(m: Mitigation): DesiredRoute | undefined;
   /** The speaker's feed: routes wanted now, routes no longer wanted. */
   announce(put: readonly DesiredRoute[], remove: readonly DesiredRoute[]): void;
-  /** This node leads: restore the manager from these records (no notifications), start its loops. */
+  /**
+   * This node leads: restore the manager from these records (no notifications), start its
+   * loops, and hand it the attacks detected meanwhile (a restored ban continues, silently).
+   */
   lead(records: readonly Mitigation[]): Promise<void>;
+  /** This node's BGP sessions, for the other controllers' GET /cluster. */
+  bgpStatus(): readonly PeerStatus[];
   /** This node no longer leads: stop the loops, forget the manager's set (no withdrawal, no notification). */
   follow(): Promise<void>;
 }
@@ -44,12 +50,15 @@ export interface ClusterStatus {
   readonly nats: boolean;
   readonly desired: number;
   readonly takeovers: number;
+  /** Every controller heard of on the bus (this one first), with its BGP sessions. */
+  readonly controllers: readonly NodeView[];
 }
 
 export class ClusterController {
   private readonly bus: Bus;
   private bucket: DesiredBucket | null = null;
   private lease: LeaseRunner | null = null;
+  private nodes: NodeBoard | null = null;
   private roleNow: ControllerRole = 'follower';
   /** Role changes, one at a time: a takeover finishes (or is undone) before the next. */
   private chain: Promise<void> = Promise.resolve();
@@ -71,13 +80,28 @@ export class ClusterController {
     return this.roleNow;
   }
 
-  /** May the manager change mitigations here (its journal sink writes the bucket)? */
+  /**
+   * Does this node lead, its manager restored (detection events, the API's changes)? Not
+   * while it takes over: an attack banned before the restore would be banned twice.
+   */
   isLeader(): boolean {
+    return this.roleNow === 'leader' && this.lease?.holds() === true;
+  }
+
+  /**
+   * May the manager's journal write the bucket? From the start of a takeover (a restore
+   * writes the removal of what expired meanwhile), while the lease holds.
+   */
+  private mayWrite(): boolean {
     return this.roleNow !== 'follower' && this.lease?.holds() === true;
   }
 
   get busConnected(): boolean {
     return this.bus.state.connected;
+  }
+
+  get busDisconnects(): number {
+    return this.bus.state.disconnects;
   }
 
   get desiredCount(): number {
@@ -116,6 +140,7 @@ export class ClusterController {
       nats: this.bus.state.connected,
       desired: this.desiredCount,
       takeovers: this.stats.takeovers,
+      controllers: this.nodes?.list() ?? [],
     };
   }
 
@@ -132,20 +157,31 @@ export class ClusterController {
       this.bucket = new DesiredBucket(
         kv,
         (c) => this.changed(c),
-        () => this.isLeader(),
+        () => this.mayWrite(),
       );
       await this.bucket.start(waitMs);
       loaded();
+      // Apart from the election's chain: a slow third bucket must not hold up a takeover.
+      void this.startNodes().catch((e: Error) => log.warn(`node board not started: ${e.message}`));
     })();
     this.opened.catch((e: Error) => {
-      if (!this.stopped) log.error(`cluster: ${e.message}`);
+      if (!this.stopped) log.error(`${e.message}`);
     });
     const t = setTimeout(() => {
-      log.warn(`cluster: the desired bucket is not loaded after ${waitMs} ms: starting with what is known`);
+      log.warn(`the desired bucket is not loaded after ${waitMs} ms: starting with what is known`);
       loaded();
     }, waitMs);
     await ready;
     clearTimeout(t);
+  }
+
+  private async startNodes(): Promise<void> {
+    const kv = await this.bus.bucket(NODES_BUCKET, NODES_TTL_MS);
+    if (this.stopped) return;
+    this.nodes = new NodeBoard(kv, () =>
+      nodeReport(this.cfg.node, this.roleNow, this.desiredCount, this.hooks.bgpStatus()),
+    );
+    await this.nodes.start();
   }
 
   /** Join the election (once the bucket is open: a leader must be able to read it). */
@@ -163,28 +199,32 @@ export class ClusterController {
         });
         await this.lease.start();
       })
-      .catch((e: Error) => log.error(`cluster: election not started: ${e.message}`));
+      .catch((e: Error) => log.error(`election not started: ${e.message}`));
   }
 
   private queue(fn: () => Promise<void>): void {
     this.chain = this.chain.then(fn).catch((e: Error) => {
-      log.error(`cluster: ${e.message}`);
+      log.error(`${e.message}`);
     });
   }
 
   private async takeOver(): Promise<void> {
-    if (this.lease?.role !== 'leader' || !this.bucket) return;
+    // This election's runner: resign() may drop it from `this.lease` meanwhile.
+    const lease = this.lease;
+    if (lease?.role !== 'leader' || !this.bucket) return;
     const t0 = performance.now();
     this.roleNow = 'taking-over';
-    // A full read, not the watch's view: the watch may lag the old leader's last writes.
+    // The bucket as it is now (readAll checks the watch has caught up with the old
+    // leader's last writes, else reads it whole).
     let records: Mitigation[] | null = null;
-    while (records === null && this.lease.role === 'leader' && !this.stopped) {
-      records = await this.bucket.readAll().catch((e: Error) => {
-        log.warn(`cluster: reading the desired bucket to take over failed: ${e.message}; retrying`);
+    while (records === null && lease.role === 'leader' && !this.stopped) {
+      records = await this.bucket.readAll().catch(async (e: Error) => {
+        log.warn(`reading the desired bucket to take over failed: ${e.message}; retrying`);
+        await new Promise((r) => setTimeout(r, 250));
         return null;
       });
     }
-    if (records === null || this.lease.role !== 'leader') {
+    if (records === null || lease.role !== 'leader') {
       this.roleNow = 'follower';
       return;
     }
@@ -193,7 +233,7 @@ export class ClusterController {
     this.stats.takeovers++;
     this.stats.last_takeover_ms = Math.round(performance.now() - t0);
     log.info(
-      `cluster: ${this.cfg.node} leads: manager restored from ${records.length} mitigation(s) in the bucket in ${this.stats.last_takeover_ms} ms (no notifications sent)`,
+      `${this.cfg.node} leads: manager restored from ${records.length} mitigation(s) in the bucket in ${this.stats.last_takeover_ms} ms (no notifications sent)`,
     );
   }
 
@@ -202,7 +242,8 @@ export class ClusterController {
     this.roleNow = 'follower';
     this.stats.stepdowns++;
     await this.hooks.follow();
-    log.warn(`cluster: ${this.cfg.node} follows now: escalation and mitigation changes stopped here`);
+    const say = this.stopped ? log.info.bind(log) : log.warn.bind(log);
+    say(`${this.cfg.node} follows now: escalation and mitigation changes stopped here`);
   }
 
   /** The bucket changed: the speaker gets exactly the routes that differ. */
@@ -234,6 +275,7 @@ export class ClusterController {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.resign();
+    await this.nodes?.stop();
     this.bucket?.stop();
     await this.bus.close();
   }

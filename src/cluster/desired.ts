@@ -100,6 +100,12 @@ export interface Change {
 export class DesiredView {
   private readonly keys = new Map<string, { rev: number; m: Mitigation | null }>();
   private live = 0;
+  /** The highest revision applied: equal to the stream's last sequence, the view is whole. */
+  private seen = 0;
+
+  get lastRevision(): number {
+    return this.seen;
+  }
 
   get size(): number {
     return this.live;
@@ -126,6 +132,7 @@ export class DesiredView {
    */
   apply(key: string, rev: number, m: Mitigation | null, force = false): Change | null {
     const had = this.keys.get(key);
+    if (rev > this.seen) this.seen = rev;
     if (had && !force && rev <= had.rev) return null;
     const before = had?.m ?? null;
     this.keys.set(key, { rev: Math.max(rev, had?.rev ?? 0), m });
@@ -141,6 +148,7 @@ export class DesiredView {
    */
   replace(snapshot: ReadonlyMap<string, { rev: number; m: Mitigation }>, upTo: number): Change[] {
     const out: Change[] = [];
+    if (upTo > this.seen) this.seen = upTo;
     for (const [key, v] of snapshot) {
       const c = this.apply(key, v.rev, v.m);
       if (c) out.push(c);

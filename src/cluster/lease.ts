@@ -218,6 +218,17 @@ export class LeaseRunner {
   }
 
   async start(): Promise<void> {
+    await this.watchKey();
+    this.tick();
+    // lease/12: a renewal goes out at most lease/12 late, leaving it half the lease to come back.
+    this.timer = setInterval(() => this.tick(), Math.max(25, Math.floor(this.leaseMs / 12)));
+  }
+
+  /**
+   * Watch the key (its current value first). A watch that ends is started again: without
+   * it a follower sees no renewals and would wait for the server's expiry to take over.
+   */
+  private async watchKey(): Promise<void> {
     const w = await this.kv.watch({ key: LEADER_KEY });
     this.watchStop = () => w.stop();
     void (async () => {
@@ -225,10 +236,16 @@ export class LeaseRunner {
         const name = e.operation === 'PUT' ? e.string() : null;
         this.feed({ kind: 'seen', leader: name, revision: e.revision, now: this.now() });
       }
-    })().catch((e: Error) => log.warn(`lease watch ended: ${e.message}`));
-    this.tick();
-    // lease/12: a renewal goes out at most lease/12 late, leaving it half the lease to come back.
-    this.timer = setInterval(() => this.tick(), Math.max(25, Math.floor(this.leaseMs / 12)));
+    })()
+      .catch((e: Error) => log.warn(`lease watch ended: ${e.message}`))
+      .then(() => this.rewatch());
+  }
+
+  private rewatch(): void {
+    if (this.stopped) return;
+    setTimeout(() => {
+      if (!this.stopped) this.watchKey().catch(() => this.rewatch());
+    }, 1000).unref();
   }
 
   private tick(): void {
@@ -248,13 +265,13 @@ export class LeaseRunner {
     }
     if (before.role !== state.role) {
       if (state.role === 'leader') {
-        log.info(`cluster: ${this.node} holds the leader lease (revision ${state.revision})`);
+        log.info(`${this.node} holds the leader lease (revision ${state.revision})`);
         this.events.onLead();
       } else {
         log.warn(
           e.kind === 'tick'
-            ? `cluster: ${this.node} could not renew the leader lease for ${Math.round((this.leaseMs * 5) / 6)} ms: stepping down`
-            : `cluster: ${this.node} lost the leader lease${state.role === 'follower' && state.leader ? ` to ${state.leader}` : ''}`,
+            ? `${this.node} could not renew the leader lease for ${Math.round((this.leaseMs * 5) / 6)} ms: stepping down`
+            : `${this.node} lost the leader lease${state.role === 'follower' && state.leader ? ` to ${state.leader}` : ''}`,
         );
         this.events.onFollow();
       }
@@ -274,7 +291,7 @@ export class LeaseRunner {
     } catch (e) {
       if (isConflict(e)) this.feed({ kind: 'lost', op });
       else {
-        log.debug(`cluster: lease ${op} failed: ${(e as Error).message}`);
+        log.debug(`lease ${op} failed: ${(e as Error).message}`);
         this.feed({ kind: 'failed', op });
       }
     }

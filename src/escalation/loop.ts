@@ -192,6 +192,19 @@ export class EscalationLoop {
     if (this.running) await this.running.catch(() => undefined);
   }
 
+  /**
+   * Drop every escalation this loop owns, and the prefixes it suppressed, without
+   * withdrawing anything: a deposed cluster leader (src/cluster/) hands them to the new
+   * leader's loop, which adopts them from its manager. Call stop() first; start() adopts
+   * afresh, so one that the other leader withdrew meanwhile is not taken for an operator's.
+   */
+  forget(): void {
+    this.own.clear();
+    this.suppressed.clear();
+    this.latched.clear();
+    this.m.active.set(0);
+  }
+
   /** Apply a reloaded config; a changed schedule restarts the job. */
   reconfigure(cfg: Config): void {
     const old = this.cfg.escalation.schedule;

@@ -30,6 +30,7 @@ export interface ClusterStatusAnswer {
     nats: boolean;
     desired: number;
     takeovers: number;
+    controllers: { node: string; role: string; stale: boolean; bgp: { name: string; state: string }[] }[];
   };
 }
 

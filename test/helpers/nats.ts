@@ -7,6 +7,7 @@
  *   const bus = await startNatsCluster(['127.0.0.243', '127.0.0.244', '127.0.0.245']);
  *   bus.urls               // ["nats://127.0.0.243:PORT", ...]
  *   await bus.kill(0);     // kill -9 one node
+ *   await bus.start(0);    // back on its store
  *   await bus.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,8 +32,8 @@ export interface NatsCluster {
   readonly dir: string;
   /** kill -9 node i (its store is kept for start()). */
   kill(i: number): Promise<void>;
-  /** Start node i again on its store and wait until it serves JetStream. */
-  start(i: number): Promise<void>;
+  /** Start nodes again on their stores and wait until JetStream has a meta leader (a quorum). */
+  start(...nodes: number[]): Promise<void>;
   /** Index of the node leading a stream's RAFT group (KV bucket X is stream KV_X), or -1. */
   streamLeader(stream: string): Promise<number>;
   /** Wait until JetStream has a meta leader seen from node i (default: any live node). */
@@ -130,9 +131,9 @@ export async function startNatsCluster(addresses: readonly string[]): Promise<Na
         p.kill('SIGKILL');
       });
     },
-    async start(i) {
-      launch(specs[i]!);
-      await cluster.ready(i);
+    async start(...nodes) {
+      for (const i of nodes) launch(specs[i]!);
+      await cluster.ready();
     },
     async stop() {
       await Promise.all(specs.map((_, i) => cluster.kill(i)));
