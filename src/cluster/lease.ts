@@ -310,6 +310,15 @@ export class LeaseRunner {
     this.stopped = true;
     if (s.role !== 'leader') return;
     this.events.onFollow();
-    await this.kv.delete(LEADER_KEY, { previousSeq: s.revision }).catch(() => undefined);
+    try {
+      await this.kv.delete(LEADER_KEY, { previousSeq: s.revision });
+    } catch (e) {
+      // A renewal in flight moved the revision past the one this node last saw: if the key
+      // is still ours, delete it at its current revision (else the others wait a lease).
+      if (!isConflict(e)) return;
+      const cur = await this.kv.get(LEADER_KEY).catch(() => null);
+      if (cur && cur.operation === 'PUT' && cur.string() === this.node)
+        await this.kv.delete(LEADER_KEY, { previousSeq: cur.revision }).catch(() => undefined);
+    }
   }
 }
