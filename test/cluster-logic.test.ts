@@ -19,20 +19,10 @@ import {
 } from '../src/cluster/desired.js';
 import type { JournalEntry } from '../src/mitigation/journal.js';
 import type { Mitigation } from '../src/mitigation/types.js';
+// A seeded PRNG (mulberry32): a failing run is replayed from its seed.
+import { rng } from '../src/demo/traffic.js';
 
 const LEASE = 3000;
-
-/** A seeded PRNG (mulberry32): a failing run is replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function run(s: LeaseState, events: LeaseEvent[]): { state: LeaseState; actions: (string | null)[] } {
   const actions: (string | null)[] = [];
