@@ -19,21 +19,13 @@ interface Addon {
 /** RFC 5082 §3: one hop away, a segment arrives with TTL 255; accept 254 and up. */
 const GTSM_MIN_TTL = 254;
 
-let loadError = '';
-let ADDON_PATH = '';
-
-function load(): Addon | null {
-  const n = loadNative<Addon>('bgpsock');
-  loadError = n.error;
-  ADDON_PATH = n.path;
-  return n.addon;
-}
+const native = () => loadNative<Addon>('bgpsock');
+const load = (): Addon | null => native().addon;
 
 /** Whether the addon is loaded, and why not. */
 export function sessionSecurity(): { available: boolean; path: string; error?: string } {
-  return load()
-    ? { available: true, path: ADDON_PATH }
-    : { available: false, path: ADDON_PATH, error: loadError };
+  const n = native();
+  return n.addon ? { available: true, path: n.path } : { available: false, path: n.path, error: n.error };
 }
 
 /** Why a peer cannot be run as configured (null when it can). */
@@ -46,12 +38,12 @@ export function sessionSecurityMissing(p: {
     p.ttl_security ? 'ttl_security (GTSM)' : '',
   ].filter(Boolean);
   if (wants.length === 0 || load()) return null;
-  return `${wants.join(' and ')} needs the native addon, which is not available (${loadError}); build it with \`node native/build.mjs\` (needs g++, make, python3 and Node's headers)`;
+  return `${wants.join(' and ')} needs the native addon, which is not available (${native().error}); build it with \`node native/build.mjs\` (needs g++, make, python3 and Node's headers)`;
 }
 
 function need(): Addon {
   const a = load();
-  if (!a) throw new Error(`BGP session security unavailable: ${loadError}`);
+  if (!a) throw new Error(`BGP session security unavailable: ${native().error}`);
   return a;
 }
 

@@ -10,6 +10,7 @@
  */
 import type { CaptureListener } from '../../config/types.js';
 import { loadNative } from '../../native.js';
+import { bindError } from './listen.js';
 import { v4ToString, v6ToString } from '../../wire/addr.js';
 
 interface UdpBatchAddon {
@@ -33,19 +34,13 @@ interface UdpBatchAddon {
   close(fd: number): void;
 }
 
-let loadError = '';
-let ADDON_PATH = '';
-
-function load(): UdpBatchAddon | null {
-  const n = loadNative<UdpBatchAddon>('udpbatch');
-  loadError = n.error;
-  ADDON_PATH = n.path;
-  return n.addon;
-}
+const native = () => loadNative<UdpBatchAddon>('udpbatch');
+const load = (): UdpBatchAddon | null => native().addon;
 
 /** Whether batched receive is available, and why not. */
 export function batchSocketSupport(): { available: boolean; error?: string } {
-  return load() ? { available: true } : { available: false, error: `${ADDON_PATH}: ${loadError}` };
+  const n = native();
+  return n.addon ? { available: true } : { available: false, error: `${n.path}: ${n.error}` };
 }
 
 /**
@@ -87,11 +82,10 @@ export class BatchSocket {
    */
   static open(cfg: CaptureListener, rcvbuf: number, share = false): BatchSocket {
     const a = load();
-    if (!a) throw new Error(`batched receive unavailable: ${loadError}`);
-    const v6 = cfg.address.includes(':');
+    if (!a) throw new Error(`batched receive unavailable: ${native().error}`);
     try {
       const [fd, port, granted] = a.open(
-        v6 ? 6 : 4,
+        cfg.address.includes(':') ? 6 : 4,
         cfg.address,
         cfg.port,
         Math.min(rcvbuf, 0x7fffffff),
@@ -99,10 +93,7 @@ export class BatchSocket {
       );
       return new BatchSocket(a, fd, port, granted);
     } catch (e) {
-      const m = (e as Error).message.replace(/^bind: /, '');
-      throw new Error(
-        `capture listener '${cfg.name}': cannot bind ${v6 ? `[${cfg.address}]` : cfg.address}:${cfg.port}: ${m}`,
-      );
+      throw bindError(cfg, (e as Error).message.replace(/^bind: /, ''));
     }
   }
 

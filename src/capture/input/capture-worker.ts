@@ -16,7 +16,13 @@ import type { AdmitOptions } from '../exporter/admit.js';
 import type { ExporterStats } from '../exporter/stats.js';
 import { FlowDecoder, type DecoderCounts, type DecoderState } from '../decoder.js';
 import { BatchSocket, batchSocketSupport } from './batch-socket.js';
-import { bindListener, newListenerStats, type BoundListener, type ListenerStats } from './listen.js';
+import {
+  bindListener,
+  logBound,
+  newListenerStats,
+  type BoundListener,
+  type ListenerStats,
+} from './listen.js';
 import { RingWriter } from './record-ring.js';
 
 export interface CaptureWorkerData {
@@ -147,13 +153,7 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
         socks.push(sock);
         const st = { ...newListenerStats(l), port: sock.port, receiveBuffer: sock.receiveBuffer };
         bound.push({ cfg: l, sock: null, st });
-        if (st.receiveBuffer < data.receiveBufferBytes)
-          log.warn(
-            `listener '${l.name}' ${l.address}:${st.port}: asked for a ${data.receiveBufferBytes}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${data.receiveBufferBytes})`,
-          );
-        log.info(
-          `listening for flows on ${l.address.includes(':') ? `[${l.address}]` : l.address}:${st.port} (${l.name}, ${l.type})`,
-        );
+        logBound(l, st, data.receiveBufferBytes, log);
       }
     } catch (e) {
       for (const x of socks) x.close();
@@ -163,16 +163,19 @@ function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): voi
       return;
     }
     batch = socks;
+    // One clock read per round of batches, not per datagram (they arrived together).
+    let now = 0;
     const handlers = bound.map(({ st }) => (msg: Uint8Array, source: string) => {
       st.datagrams++;
       st.bytes += msg.length;
-      decoder.decode(msg, source, Date.now());
+      decoder.decode(msg, source, now);
     });
     const loop = () => {
       if (stopped) return;
       // Up to 16 rounds over the sockets per turn, then the event loop (stats, state, stop).
       for (let i = 0; i < 16; i++) {
         let n = 0;
+        now = Date.now();
         for (let k = 0; k < socks.length; k++) n += socks[k]!.receive(0, handlers[k]!);
         writer.commit();
         if (n > 0) continue;

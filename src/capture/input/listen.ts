@@ -48,6 +48,22 @@ export function newListenerStats(cfg: CaptureListener): ListenerStats {
   };
 }
 
+/** The one-line error of a listener that cannot be bound (dgram or batch-socket.ts). */
+export function bindError(cfg: CaptureListener, reason: string): Error {
+  const a = cfg.address.includes(':') ? `[${cfg.address}]` : cfg.address;
+  return new Error(`capture listener '${cfg.name}': cannot bind ${a}:${cfg.port}: ${reason}`);
+}
+
+/** A bound listener's log lines: where it listens, and a receive buffer smaller than asked. */
+export function logBound(cfg: CaptureListener, st: ListenerStats, wantBuffer: number, log: ListenLog): void {
+  if (st.receiveBuffer < wantBuffer)
+    log.warn(
+      `listener '${cfg.name}' ${cfg.address}:${st.port}: asked for a ${wantBuffer}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${wantBuffer})`,
+    );
+  const a = cfg.address.includes(':') ? `[${cfg.address}]` : cfg.address;
+  log.info(`listening for flows on ${a}:${st.port} (${cfg.name}, ${cfg.type})`);
+}
+
 /**
  * Bind `cfg` with a `wantBuffer`-byte receive buffer; every datagram goes to onMessage with
  * its source as canonical text. Rejects with one line when the bind fails.
@@ -74,11 +90,7 @@ export function bindListener(
   return new Promise((resolve, reject) => {
     const onErr = (e: NodeJS.ErrnoException) => {
       sock.close();
-      reject(
-        new Error(
-          `capture listener '${cfg.name}': cannot bind ${v6 ? `[${cfg.address}]` : cfg.address}:${cfg.port}: ${e.code ?? e.message}`,
-        ),
-      );
+      reject(bindError(cfg, e.code ?? e.message));
     };
     sock.once('error', onErr);
     sock.bind({ address: cfg.address, port: cfg.port, exclusive: true }, () => {
@@ -89,16 +101,8 @@ export function bindListener(
       } catch {
         st.receiveBuffer = 0;
       }
-      const addr = sock.address();
-      st.port = addr.port;
-      if (st.receiveBuffer < wantBuffer) {
-        log.warn(
-          `listener '${cfg.name}' ${cfg.address}:${addr.port}: asked for a ${wantBuffer}-byte receive buffer, the OS gave ${st.receiveBuffer}; bursts may be lost (raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=${wantBuffer})`,
-        );
-      }
-      log.info(
-        `listening for flows on ${v6 ? `[${addr.address}]` : addr.address}:${addr.port} (${cfg.name}, ${cfg.type})`,
-      );
+      st.port = sock.address().port;
+      logBound(cfg, st, wantBuffer, log);
       resolve({ cfg, sock, st });
     });
   });

@@ -90,7 +90,7 @@ export class MirrorThread implements MirrorSource {
         else if (m.type === 'stats') this.last = m.stats;
         else if (m.type === 'done') {
           // tcpdump ended (the end of a -r file, or it was stopped): deliver the rest.
-          while (r.drain(this.sink, 8192) > 0);
+          r.drainAll(this.sink);
           this.markDone();
         }
       });
@@ -107,7 +107,7 @@ export class MirrorThread implements MirrorSource {
           );
         if (!this.running) return;
         this.restarts++;
-        while (r.drain(this.sink, 8192) > 0);
+        r.drainAll(this.sink);
         this.reader = new RingReader(createRing(this.ringBytes));
         r.close();
         this.log.error(
@@ -136,7 +136,7 @@ export class MirrorThread implements MirrorSource {
       await gone;
       clearTimeout(t);
     }
-    while (this.reader.drain(this.sink, 8192) > 0);
+    this.reader.drainAll(this.sink);
     this.reader.close();
   }
 

@@ -370,6 +370,11 @@ export class RingReader extends RingView {
     return n;
   }
 
+  /** Deliver everything published so far (a worker ended or stops: nothing more comes). */
+  drainAll(sink: FlowSink): void {
+    while (this.drain(sink, DRAIN_BATCH) > 0);
+  }
+
   /** Is anything published and not yet read? */
   pending(): boolean {
     return Atomics.load(this.ctl, C_WRITE) >>> 0 !== Atomics.load(this.ctl, C_READ) >>> 0;

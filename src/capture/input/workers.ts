@@ -82,7 +82,6 @@ export interface WorkerStats extends RingCounts {
   listeners: string[];
 }
 
-const DRAIN_BATCH = 8192;
 const STOP_MS = 2000;
 
 interface Slot {
@@ -235,7 +234,7 @@ export class DecodeWorkers {
 
   /** A worker died: deliver what it committed, keep its counters, start a new one on a new ring. */
   private restart(s: Slot, code: number): void {
-    while (s.reader.drain(this.sink, DRAIN_BATCH) > 0);
+    s.reader.drainAll(this.sink);
     const c = s.reader.counts();
     s.carried = {
       written: s.carried.written + c.written,
@@ -296,7 +295,7 @@ export class DecodeWorkers {
       }),
     );
     for (const s of this.slots) {
-      while (s.reader.drain(this.sink, DRAIN_BATCH) > 0);
+      s.reader.drainAll(this.sink);
       s.reader.close();
     }
   }
