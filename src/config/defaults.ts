@@ -40,6 +40,7 @@ export const DEFAULT_DETECTION: DetectionConfig = {
   exclude_whitelisted_sources: false,
   samples_per_host: 100,
   hot_sample_bytes: 32 * 2 ** 20,
+  shards: 'auto',
   dry_run: false,
 };
 

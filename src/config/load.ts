@@ -220,6 +220,7 @@ function build(
       exclude_whitelisted_sources: raw.detection.exclude_whitelisted_sources,
       samples_per_host: raw.detection.samples_per_host,
       hot_sample_bytes: raw.detection.hot_sample_bytes,
+      shards: raw.detection.shards,
       dry_run: raw.dry_run ?? raw.detection.dry_run ?? false,
     },
     api: {

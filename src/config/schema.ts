@@ -175,6 +175,7 @@ export const mainSchema = z.strictObject({
       exclude_whitelisted_sources: z.boolean().default(DEFAULT_DETECTION.exclude_whitelisted_sources),
       samples_per_host: count.default(DEFAULT_DETECTION.samples_per_host),
       hot_sample_bytes: count.default(DEFAULT_DETECTION.hot_sample_bytes),
+      shards: z.union([z.literal('auto'), count.max(64)]).default(DEFAULT_DETECTION.shards),
       dry_run: z.boolean().optional(),
     })
     .prefault({}),

@@ -170,6 +170,11 @@ export interface CaptureConfig {
 export interface DetectionConfig {
   readonly tick_ms: number;
   readonly window_ms: number;
+  /**
+   * Detection shards: per-host accounting on this many worker threads, hosts split by IPv4
+   * /24 or IPv6 /64 (0 = on the main thread), or 'auto' (detection/shards/pool.ts resolveShards).
+   */
+  readonly shards: number | 'auto';
   /** 0 disables; otherwise the EWMA time constant in ms (FastNetMon-like smoothing). */
   readonly smoothing_ms: number;
   readonly ipv6_max_hosts: number;

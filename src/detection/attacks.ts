@@ -323,6 +323,9 @@ export class Attacks {
   /** Hostgroup-total thresholds: checked on each hostgroup's total slot on every tick. */
   evaluateHostgroups(now: number): void {
     const st = this.st;
+    // A detection shard has a part of each hostgroup's traffic: its totals are checked on
+    // the main thread, summed over the shards (shards/pool.ts).
+    if (st.shard.count > 0) return;
     for (let h = 0; h < st.compiled.length; h++) {
       const c = st.compiled[h]!;
       if (c.total.length === 0) continue;

@@ -41,6 +41,7 @@ import { Ingest } from './ingest.js';
 import { Queries, type DetectionStats } from './queries.js';
 import { reconfigure } from './reconfigure.js';
 import { DetectorState, type DetectorOptions } from './state.js';
+import { CAND_BIT, H_MASK, IN0, OUT0, STRIDE } from './store.js';
 import { Ticker } from './tick.js';
 import type {
   AttackEvent,
@@ -53,6 +54,9 @@ import type {
 } from './types.js';
 
 export type { DetectorOptions } from './state.js';
+
+/** Doubles of a hostgroup's accumulators per interval: both directions (store.ts IN0..OUT0+16). */
+const HG_PART = OUT0 + 16 - IN0;
 export type { HostgroupAttack } from './attacks.js';
 export type { DetectionStats } from './queries.js';
 
@@ -216,6 +220,43 @@ export class DetectorImpl implements Detector {
   /** The hot-buffer cost per hot host (samples with headers). */
   bytesPerHotHost(): number {
     return this.queries.bytesPerHotHost();
+  }
+
+  /**
+   * Sharded detection (detection.shards): `cb` gets, at the end of every tick, this
+   * engine's hostgroup-total accumulators of the interval that closed (HG_PART doubles per
+   * hostgroup, in config order) and their changed-counter masks. The main thread adds every
+   * shard's into one engine without hosts (addHostgroupInterval), whose hostgroup totals,
+   * limits and events are then those of all traffic.
+   */
+  onHostgroupInterval(cb: (acc: Float64Array, mask: Uint32Array) => void): void {
+    const st = this.st;
+    this.ticker.intervalClosed = () => {
+      const n = st.hgSlot.length;
+      const acc = new Float64Array(n * HG_PART);
+      const mask = new Uint32Array(n);
+      const { hb, hw } = st.store;
+      for (let h = 0; h < n; h++) {
+        const s = st.hgSlot[h]!;
+        acc.set(hb.subarray(s * STRIDE + IN0, s * STRIDE + IN0 + HG_PART), h * HG_PART);
+        mask[h] = hw[2 * s * STRIDE + H_MASK]! & ~CAND_BIT;
+      }
+      cb(acc, mask);
+    };
+  }
+
+  /** Add a shard's hostgroup accumulators (onHostgroupInterval) to the open interval. */
+  addHostgroupInterval(acc: Float64Array, mask: Uint32Array): void {
+    const st = this.st;
+    const n = Math.min(st.hgSlot.length, mask.length);
+    const { hb, hw } = st.store;
+    for (let h = 0; h < n; h++) {
+      const s = st.hgSlot[h]!;
+      st.store.rotate(s, st.curTick);
+      const o = s * STRIDE + IN0;
+      for (let j = 0; j < HG_PART; j++) hb[o + j] = hb[o + j]! + acc[h * HG_PART + j]!;
+      hw[2 * s * STRIDE + H_MASK] = hw[2 * s * STRIDE + H_MASK]! | mask[h]!;
+    }
   }
 
   /** Length of the window actually used (a whole number of ticks). */

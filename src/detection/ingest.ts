@@ -14,6 +14,7 @@
  * Also here: slot allocation for new addresses and IPv6 eviction (the hot path allocates).
  */
 import type { FlowRecord, FlowSink } from '../capture/flow.js';
+import { shardOf4, shardOf6 } from '../capture/input/shard-router.js';
 import { hash6, NOT_MONITORED, type V4Index, type V6Index } from './addrmap.js';
 import type { HotHosts } from './hot.js';
 import {
@@ -82,8 +83,13 @@ export class Ingest implements FlowSink {
   private exporterIds = new Map<string, number>();
   private lastExp = '';
   private lastExpId = 0;
+  /** detection.shards: this engine's shard and the shard count (0: not sharded). */
+  private readonly shard: number;
+  private readonly shards: number;
 
   constructor(st: DetectorState, hot: HotHosts) {
+    this.shard = st.shard.index;
+    this.shards = st.shard.count;
     this.st = st;
     this.hot = hot;
     this.store = st.store;
@@ -97,12 +103,28 @@ export class Ingest implements FlowSink {
   }
 
   onFlow(rec: FlowRecord): void {
-    this.stats.records++;
     const st = this.st;
+    // A detection shard (detection.shards) counts the sides whose address it owns; the
+    // destination's shard owns the record itself (records, filtered, unmonitored).
+    let mineIn = true;
+    let mineOut = true;
+    const n = this.shards;
+    if (n !== 0) {
+      const me = this.shard;
+      if (rec.ipVersion === 4) {
+        mineIn = shardOf4(rec.dst4, n) === me;
+        mineOut = shardOf4(rec.src4, n) === me;
+      } else {
+        mineIn = shardOf6(rec.dst6, n) === me;
+        mineOut = shardOf6(rec.src6, n) === me;
+      }
+      if (!mineIn && !mineOut) return;
+    }
+    if (mineIn) this.stats.records++;
     // capture.filters (src/capture/filter.ts): one compiled predicate, before anything else.
     const flt = st.filter;
     if (flt !== null && !flt.keep(rec)) {
-      this.stats.filtered++;
+      if (mineIn) this.stats.filtered++;
       return;
     }
     let pk = rec.packets;
@@ -128,8 +150,8 @@ export class Ingest implements FlowSink {
     let sIn: number;
     let sOut: number;
     if (rec.ipVersion === 4) {
-      sIn = this.slot4(rec.dst4);
-      sOut = this.slot4(rec.src4);
+      sIn = mineIn ? this.slot4(rec.dst4) : -1;
+      sOut = mineOut ? this.slot4(rec.src4) : -1;
       if (st.excludeWl) {
         if (sIn >= 0 && st.policy.whitelisted4(rec.src4)) sIn = -1;
         if (sOut >= 0 && st.policy.whitelisted4(rec.dst4)) sOut = -1;
@@ -140,12 +162,12 @@ export class Ingest implements FlowSink {
       // The /16 filter on the first two bytes before anything else: most sources of
       // incoming traffic (and destinations of outgoing) are remote and stop here.
       const touch = st.policy.touch6;
-      if (touch[(d[0]! << 8) | d[1]!] === 0) sIn = -1;
+      if (!mineIn || touch[(d[0]! << 8) | d[1]!] === 0) sIn = -1;
       else {
         const v = d === this.vk0 ? this.vv0 : d === this.vk1 ? this.vv1 : this.view(d);
         sIn = this.slot6(v.getInt32(0), v.getInt32(4), v.getInt32(8), v.getInt32(12));
       }
-      if (touch[(s[0]! << 8) | s[1]!] === 0) sOut = -1;
+      if (!mineOut || touch[(s[0]! << 8) | s[1]!] === 0) sOut = -1;
       else {
         const v = s === this.vk0 ? this.vv0 : s === this.vk1 ? this.vv1 : this.view(s);
         sOut = this.slot6(v.getInt32(0), v.getInt32(4), v.getInt32(8), v.getInt32(12));
@@ -156,7 +178,7 @@ export class Ingest implements FlowSink {
       }
     }
     if (sIn < 0 && sOut < 0) {
-      this.stats.unmonitored++;
+      if (mineIn && (mineOut || !this.sourceMonitored(rec))) this.stats.unmonitored++;
       return;
     }
     // A hostgroup's filters decide whether the record counts towards its hosts.
@@ -171,7 +193,7 @@ export class Ingest implements FlowSink {
         if (f && !f.keep(rec)) sOut = -1;
       }
       if (sIn < 0 && sOut < 0) {
-        this.stats.filtered++;
+        if (mineIn) this.stats.filtered++;
         return;
       }
     }
@@ -284,6 +306,14 @@ export class Ingest implements FlowSink {
       return;
     }
     for (let d = 0; d < 2; d++) st.setLim(s, d, pb[hg * 2 + d]!, bb[hg * 2 + d]!, Infinity);
+  }
+
+  /** Sharded: is the record's source a monitored host (counted by its own shard)? */
+  private sourceMonitored(rec: FlowRecord): boolean {
+    const p = this.st.policy;
+    if (rec.ipVersion === 4) return p.group4(rec.src4) >= 0;
+    const a = rec.src6;
+    return p.group6(rd(a, 0), rd(a, 4), rd(a, 8), rd(a, 12)) >= 0;
   }
 
   private view(b: Uint8Array): DataView<ArrayBufferLike> {

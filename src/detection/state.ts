@@ -41,6 +41,8 @@ export interface DetectorOptions {
   initialSlots?: number;
   /** Milliseconds of a tick spent starting attacks, past its first start (default 40; tick.ts). */
   startBudgetMs?: number;
+  /** One detection shard of `count` (detection.shards): only hosts of this shard are counted. */
+  shard?: { index: number; count: number };
 }
 
 /** A hostgroup's thresholds, compiled to counter indexes. */
@@ -114,8 +116,12 @@ export class DetectorState {
   /** Called when the store grows its slot capacity (per-slot arrays elsewhere follow). */
   private readonly growHooks: ((cap: number) => void)[] = [];
 
+  /** Which hosts this engine counts (count 0: all; see ingest.ts). */
+  readonly shard: { index: number; count: number };
+
   constructor(cfg: Config, opts: DetectorOptions) {
     this.cfg = cfg;
+    this.shard = opts.shard ?? { index: 0, count: 0 };
     const d = cfg.detection;
     this.tickMs = Math.max(1, d.tick_ms);
     this.B = Math.max(1, Math.round(d.window_ms / this.tickMs));

@@ -83,6 +83,8 @@ export class Ticker {
   lossProbe: (() => boolean) | null = null;
   private lossy = false;
   private readonly maxHoldTicks: number;
+  /** A detection shard's hook: its hostgroup totals of the interval closing now (detector.ts). */
+  intervalClosed: (() => void) | null = null;
   /** Set by a reconfigure: the next tick checks every host with recent traffic. */
   reevalAll = false;
 
@@ -197,6 +199,7 @@ export class Ticker {
     }
     this.attacks.evaluateHostgroups(now);
     this.attacks.logDetected();
+    this.intervalClosed?.();
     // Hostgroup totals move to the next interval now: the hot path adds to them unrotated.
     for (let h = 0; h < S.hgSlot.length; h++) st.rotate(S.hgSlot[h]!, T + 1);
     if (T % Math.max(1, Math.round(1000 / S.tickMs)) === 0 && S.v6.size > 0)

@@ -130,6 +130,7 @@ export function testConfig(o: {
     detection: {
       tick_ms: 100,
       window_ms: 1000,
+      shards: 0,
       smoothing_ms: 0,
       ipv6_max_hosts: 1000,
       ipv6_idle_ms: 60_000,

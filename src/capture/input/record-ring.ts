@@ -32,6 +32,11 @@ const C_DROPPED = 4;
 const C_WRITTEN = 5;
 /** Highest bytes in use seen by the writer (queue depth high-water mark). */
 const C_HIGH = 6;
+/**
+ * Bumped by a new reader of a ring that outlives its reader (a restarted detection shard):
+ * the writer then sends its exporter names again, which the new reader never saw.
+ */
+const C_NAMES = 7;
 const CONTROL_SLOTS = 8;
 const CONTROL_BYTES = CONTROL_SLOTS * 4;
 
@@ -151,12 +156,20 @@ export class RingWriter extends RingView implements FlowSink {
   private lastName = '';
   private lastId = -1;
   private readonly enc = new TextEncoder();
+  private namesEpoch: number;
 
   constructor(sab: SharedArrayBuffer) {
     super(sab);
-    this.w = Atomics.load(this.ctl, C_WRITE) >>> 0;
+    const ctl = this.ctl;
+    this.w = Atomics.load(ctl, C_WRITE) >>> 0;
     this.published = this.w;
-    this.r = Atomics.load(this.ctl, C_READ) >>> 0;
+    this.r = Atomics.load(ctl, C_READ) >>> 0;
+    // A ring outliving its writer (a restarted decode worker writing to detection shards):
+    // the counters go on from where the last one left them.
+    this.written = Atomics.load(ctl, C_WRITTEN) >>> 0;
+    this.dropped = Atomics.load(ctl, C_DROPPED) >>> 0;
+    this.high = Atomics.load(ctl, C_HIGH) >>> 0;
+    this.namesEpoch = Atomics.load(ctl, C_NAMES);
   }
 
   /** Room for `len` bytes at the write position (writing a WRAP first when needed); -1 when full. */
@@ -262,6 +275,13 @@ export class RingWriter extends RingView implements FlowSink {
   /** Publish what was written since the last commit (once per datagram) and wake the reader. */
   commit(): void {
     const ctl = this.ctl;
+    const epoch = Atomics.load(ctl, C_NAMES);
+    if (epoch !== this.namesEpoch) {
+      this.namesEpoch = epoch;
+      this.names.clear();
+      this.lastName = '';
+      this.lastId = -1;
+    }
     if (this.published !== this.w) {
       this.published = this.w;
       Atomics.store(ctl, C_WRITE, this.w | 0);
@@ -373,6 +393,15 @@ export class RingReader extends RingView {
   /** Deliver everything published so far (a worker ended or stops: nothing more comes). */
   drainAll(sink: FlowSink): void {
     while (this.drain(sink, DRAIN_BATCH) > 0);
+  }
+
+  /**
+   * A new reader of a ring written before it existed (a restarted detection shard): the
+   * writer sends its exporter names again from its next commit; records already in the ring
+   * name none this reader knows (their exporter reads as '').
+   */
+  forgetNames(): void {
+    Atomics.add(this.ctl, C_NAMES, 1);
   }
 
   /** Is anything published and not yet read? */
