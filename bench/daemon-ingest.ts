@@ -15,7 +15,8 @@
  * come from the daemon's own /metrics after the run.
  *
  *   node dist/bench/daemon-ingest.js [seconds per rate, default 3] [rates...]
- * Environment: BENCH_WORKERS="0 1 2" (the worker counts to run), BENCH_LISTENERS=1 (listeners,
+ * Environment: BENCH_WORKERS="0 1 2" (the worker counts to run), BENCH_SHARDS="0" (the
+ * detection.shards counts, each run with every worker count), BENCH_LISTENERS=1 (listeners,
  * the rate split over them), BREAKWATER_NODE_ARGS (e.g. --cpu-prof), BENCH_SKIP_PLAIN=1.
  */
 import { spawn } from 'node:child_process';
@@ -41,6 +42,7 @@ const seconds = args[0] || 3;
 const rates = args.length > 1 ? args.slice(1) : [100_000, 150_000, 200_000];
 const workerCounts = (process.env.BENCH_WORKERS ?? '0 1 2').split(/\s+/).filter(Boolean).map(Number);
 const listeners = Number(process.env.BENCH_LISTENERS ?? 1);
+const shardCounts = (process.env.BENCH_SHARDS ?? '0').split(/\s+/).filter(Boolean).map(Number);
 
 const work = tempDir('ingest');
 const replayer = buildC('udp-replay', work);
@@ -70,8 +72,10 @@ function row(r: Row): string {
   return `| ${r.receiver} | ${r.rate.toLocaleString('en')} | ${r.sent.toLocaleString('en')} | ${r.received.toLocaleString('en')} | ${r.ringDropped.toLocaleString('en')} | ${Math.max(0, lost).toFixed(3)} % | ${r.records ? `${(r.records / seconds / 1e6).toFixed(2)} M` : '-'} | ${r.cpu ? `${r.cpu.main.toFixed(2)} / ${r.cpu.other.toFixed(2)}` : '-'} |`;
 }
 
-async function daemonRun(workers: number, rate: number, base: number): Promise<Row> {
+async function daemonRun(workers: number, shards: number, rate: number, base: number): Promise<Row> {
   const dir = tempDir(`ingest-w${workers}`);
+  // detection.shards is 'auto' in the bench's config: the daemon reads the count from here.
+  process.env.BREAKWATER_DETECTION_SHARDS = String(shards);
   const ports = Array.from({ length: listeners }, (_, i) => base + i);
   // BREAKWATER_NODE_ARGS (e.g. --cpu-prof) reaches the daemon through the test helpers' startDaemon.
   const d = await loadDaemon(dir, '203.0.113.0/24', [
@@ -93,14 +97,18 @@ async function daemonRun(workers: number, rate: number, base: number): Promise<R
     const m1 = await metricSums(d.apiPort);
     const diff = (k: string) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
     const received = diff('breakwater_capture_datagrams_total');
+    // With decode workers their rings are the shards' (counted in both families): once.
+    const dropped = diff(
+      workers > 0 ? 'breakwater_capture_ring_dropped_total' : 'breakwater_detection_shard_ring_dropped_total',
+    );
     return {
       cpu: cpuPerUnit(pid, t0, t1, received),
-      receiver: `breakwater run, workers ${workers}`,
+      receiver: `breakwater run, workers ${workers}, shards ${shards}`,
       rate,
       sent,
       received,
-      ringDropped: diff('breakwater_capture_ring_dropped_total'),
-      records: diff('breakwater_capture_records_total') - diff('breakwater_capture_ring_dropped_total'),
+      ringDropped: dropped,
+      records: diff('breakwater_capture_records_total') - dropped,
     };
   } finally {
     await d.kill();
@@ -154,7 +162,8 @@ async function main(): Promise<void> {
   };
   for (const rate of rates) {
     if (!process.env.BENCH_SKIP_PLAIN) console.log(row(await plainRun(rate, next())));
-    for (const w of workerCounts) console.log(row(await daemonRun(w, rate, next())));
+    for (const sh of shardCounts)
+      for (const w of workerCounts) console.log(row(await daemonRun(w, sh, rate, next())));
   }
   rmSync(work, { recursive: true, force: true });
 }

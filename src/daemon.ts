@@ -27,7 +27,8 @@ import {
   type MirrorSource,
 } from './capture/index.js';
 import { createDetector } from './detection/index.js';
-import type { DetectorImpl, HostgroupAttack } from './detection/index.js';
+import type { DetectionEngine, HostgroupAttack } from './detection/index.js';
+import { resolveShards, ShardedDetector } from './detection/shards/pool.js';
 import { saveAttackPcap } from './detection/attack-pcap.js';
 import { rateText } from './detection/layout.js';
 import { createSpeaker, staticRoutesToDesired, type EmbeddedSpeaker } from './bgp/index.js';
@@ -43,6 +44,7 @@ import { createMetrics } from './api/metrics.js';
 import {
   captureEvents,
   captureRows,
+  registerShardMetrics,
   registerWorkerMetrics,
   type CaptureSources,
 } from './api/capture-metrics.js';
@@ -60,6 +62,8 @@ import { ClusterController } from './cluster/controller.js';
 import { clusterApiHook, followerLists, registerClusterMetrics } from './cluster/api.js';
 
 const log = logger.child({ module: 'daemon' });
+/** A decode worker's ring to each detection shard (its 64 MiB single ring, split). */
+const SHARD_RING_BYTES = 32 * 1024 * 1024;
 
 export interface DaemonOptions {
   /** Config file; undefined = built-in defaults. */
@@ -70,7 +74,9 @@ export interface DaemonOptions {
 
 export class Daemon {
   readonly store: ConfigStore;
-  detector!: DetectorImpl;
+  detector!: DetectionEngine;
+  /** The sharded engine (detection.shards > 0), also `detector`; else null. */
+  shards: ShardedDetector | null = null;
   collector!: Collector;
   speaker!: EmbeddedSpeaker;
   manager!: MitigationManager;
@@ -244,7 +250,14 @@ export class Daemon {
 
   /** Every part built and wired (nothing listens or runs yet); the journal replayed into the manager. */
   private async build(cfg: Config): Promise<void> {
-    this.detector = createDetector(cfg);
+    const shards = resolveShards(cfg.detection.shards);
+    this.shards =
+      shards > 0 ? new ShardedDetector(cfg, { shards, log: logger.child({ module: 'detection' }) }) : null;
+    this.detector = this.shards ?? createDetector(cfg);
+    if (this.shards)
+      log.info(
+        `detection on ${shards} shard thread(s) (detection.shards; hosts split by IPv4 /24, IPv6 /64)`,
+      );
     this.notifier = new Notifier({
       concurrency: cfg.mitigation.notify_concurrency,
       webhookRetries: cfg.mitigation.webhook_retries,
@@ -301,10 +314,12 @@ export class Daemon {
       workers: resolveWorkers(
         cfg.capture.workers,
         cfg.capture.listeners.length,
-        availableParallelism(),
+        // The cores detection shards take are not there for decode workers.
+        availableParallelism() - shards,
         process.env,
         batchSocketSupport().available,
       ),
+      ...(this.shards ? { shardRings: () => this.shards!.producer(SHARD_RING_BYTES) } : {}),
     });
     // Attacks do not end on rates known to be short of what arrived (detection/tick.ts).
     this.detector.setLossProbe(() => this.collector.losingDatagrams());
@@ -459,6 +474,10 @@ export class Daemon {
       const m = this.mirror instanceof MirrorThread ? this.mirror : null;
       return m ? [...w, { index: 'mirror', up: true, restarts: m.restarts, listeners: [], ...m.ring() }] : w;
     });
+    if (this.shards) {
+      const sh = this.shards;
+      registerShardMetrics(metrics, () => sh.shardStats());
+    }
     if (this.cluster) registerClusterMetrics(metrics, this.cluster);
     registerHistoryMetrics(
       metrics,

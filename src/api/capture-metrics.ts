@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { Collector, MirrorCapture } from '../capture/index.js';
 import type { WorkerStats } from '../capture/input/workers.js';
 import type { CaptureConfig } from '../config/types.js';
+import type { ShardStats } from '../detection/shards/pool.js';
 import { scraped, type ExporterStats } from './metrics.js';
 
 type CollectorStats = ReturnType<Collector['stats']>;
@@ -126,5 +127,63 @@ export function registerWorkerMetrics(reg: Registry, workers: () => readonly Wor
     'breakwater_capture_worker_restarts_total',
     'Decode workers started again after they died (their datagrams meanwhile are lost).',
     (w) => w.restarts,
+  );
+}
+
+/** Detection shards and their record rings (detection/shards/pool.ts), for /metrics. */
+export function registerShardMetrics(reg: Registry, shards: () => readonly ShardStats[]): void {
+  const per = (type: 'gauge' | 'counter', name: string, help: string, pick: (s: ShardStats) => number) =>
+    scraped([reg], type, name, help, ['shard'], () =>
+      shards().map((s) => [{ shard: String(s.shard) }, pick(s)] as const),
+    );
+  scraped(
+    [reg],
+    'gauge',
+    'breakwater_detection_shards',
+    'Detection shard threads (detection.shards; 0 or absent: hosts are counted on the main thread).',
+    [],
+    () => [[{}, shards().length]],
+  );
+  per(
+    'gauge',
+    'breakwater_detection_shard_up',
+    'A detection shard thread is running (1) or starting again (0).',
+    (s) => (s.up ? 1 : 0),
+  );
+  per(
+    'counter',
+    'breakwater_detection_shard_records_total',
+    "Flow records written to a detection shard's rings (by every producer).",
+    (s) => s.written,
+  );
+  per(
+    'counter',
+    'breakwater_detection_shard_ring_dropped_total',
+    "Flow records dropped because a detection shard's ring was full (the shard did not keep up).",
+    (s) => s.dropped,
+  );
+  per(
+    'gauge',
+    'breakwater_detection_shard_queue_bytes',
+    "Bytes of records waiting in a detection shard's rings.",
+    (s) => s.queuedBytes,
+  );
+  per(
+    'gauge',
+    'breakwater_detection_shard_high_water_bytes',
+    "Most bytes ever waiting in one of a detection shard's rings.",
+    (s) => s.highWaterBytes,
+  );
+  per(
+    'counter',
+    'breakwater_detection_shard_restarts_total',
+    'Detection shards started again after they died (their host counters and attacks in progress were lost and rebuilt).',
+    (s) => s.restarts,
+  );
+  per(
+    'counter',
+    'breakwater_detection_shard_query_timeouts_total',
+    'Queries (a host rates, top, statistics) a detection shard did not answer in time (answered as unknown).',
+    (s) => s.queryTimeouts,
   );
 }

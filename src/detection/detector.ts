@@ -55,6 +55,38 @@ import type {
 
 export type { DetectorOptions } from './state.js';
 
+/**
+ * What the daemon and the API use of a detection engine: the single engine (DetectorImpl)
+ * and the sharded one (shards/pool.ts ShardedDetector) both are one.
+ */
+export type DetectionEngine = Pick<
+  DetectorImpl,
+  | 'sink'
+  | 'start'
+  | 'on'
+  | 'onHostgroup'
+  | 'setLossProbe'
+  | 'reconfigure'
+  | 'hostRates'
+  | 'rateFn'
+  | 'top'
+  | 'totals'
+  | 'stillAttacking'
+  | 'overEmergency'
+  | 'hostgroupOf'
+  | 'activeAttacks'
+  | 'hostgroupRates'
+  | 'hostgroupAttacks'
+  | 'hostgroupAttacking'
+  | 'hostgroupSamples'
+  | 'detectionStats'
+  | 'filterHits'
+  | 'bytesPerHost'
+  | 'bytesPerHotHost'
+  | 'bucketsSaturated'
+  | 'windowMs'
+> & { stop(): void | Promise<void> };
+
 /** Doubles of a hostgroup's accumulators per interval: both directions (store.ts IN0..OUT0+16). */
 const HG_PART = OUT0 + 16 - IN0;
 export type { HostgroupAttack } from './attacks.js';

@@ -6,7 +6,12 @@ import type { Config } from '../config/types.js';
 import { DetectorImpl, type DetectorOptions } from './detector.js';
 
 export * from './types.js';
-export { DetectorImpl, type DetectorOptions, type HostgroupAttack } from './detector.js';
+export {
+  DetectorImpl,
+  type DetectionEngine,
+  type DetectorOptions,
+  type HostgroupAttack,
+} from './detector.js';
 export { unbanDecision } from './unban.js';
 export { buildHostRates } from './report.js';
 export {

@@ -122,7 +122,7 @@ export class Ingest implements FlowSink {
     }
     if (mineIn) this.stats.records++;
     // capture.filters (src/capture/filter.ts): one compiled predicate, before anything else.
-    const flt = st.filter;
+    const flt = mineIn ? st.filter : st.filterUncounted;
     if (flt !== null && !flt.keep(rec)) {
       if (mineIn) this.stats.filtered++;
       return;

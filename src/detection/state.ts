@@ -112,6 +112,7 @@ export class DetectorState {
   };
   /** capture.filters (every record), and each hostgroup's filters by hostgroup index (null: none anywhere). */
   filter: CompiledFilter | null = null;
+  filterUncounted: CompiledFilter | null = null;
   hgFilters: (CompiledFilter | null)[] | null = null;
   /** Called when the store grows its slot capacity (per-slot arrays elsewhere follow). */
   private readonly growHooks: ((cap: number) => void)[] = [];
@@ -231,6 +232,9 @@ export class DetectorState {
     }
     // Flow filters: compiled once per (re)load; their hit counters start again at 0.
     this.filter = compileFilter(cfg.filters);
+    // A shard's copy of a record it does not own (the source's side): the same verdict,
+    // hits not counted, since the owner counted them (ingest.ts).
+    this.filterUncounted = this.shard.count > 0 ? compileFilter(cfg.filters) : null;
     const hf = cfg.hostgroups.map((h) => compileFilter(h.filters));
     this.hgFilters = hf.some((f) => f !== null) ? hf : null;
   }

@@ -24,11 +24,13 @@ import {
   type ListenerStats,
 } from './listen.js';
 import { RingWriter } from './record-ring.js';
+import { ShardRouter } from './shard-router.js';
 
 export interface CaptureWorkerData {
   index: number;
   listeners: CaptureListener[];
-  ring: SharedArrayBuffer;
+  /** One ring (the main thread drains it), or one per detection shard (records routed by destination). */
+  rings: SharedArrayBuffer[];
   receiveBufferBytes: number;
   defaultSamplingRate: number;
   samplingOverrides: Record<string, number>;
@@ -71,7 +73,10 @@ const STATE_DEBOUNCE_MS = 50;
 
 function run(port: NonNullable<typeof parentPort>, data: CaptureWorkerData): void {
   const post = (m: FromWorker) => port.postMessage(m);
-  const writer = new RingWriter(data.ring);
+  const writer =
+    data.rings.length === 1
+      ? new RingWriter(data.rings[0]!)
+      : new ShardRouter(data.rings.map((r) => new RingWriter(r)));
   let stateTimer: NodeJS.Timeout | null = null;
   let importing = false;
   /** Exporters whose templates or rates changed since the last state message (null: all). */

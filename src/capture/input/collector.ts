@@ -45,6 +45,11 @@ export interface CollectorOptions {
    * 3M records/s, what a main thread busy with a tick or a collection must be able to miss).
    */
   ringBytes?: number;
+  /**
+   * Sharded detection: each decode worker writes its records to these rings, one per shard
+   * (called once per worker; workers.ts), and the sink gets nothing from the workers.
+   */
+  shardRings?: () => SharedArrayBuffer[];
   log?: Logger;
 }
 
@@ -127,6 +132,7 @@ export class Collector {
             onState: (s) => this.learned(s),
             onUnknownSource: (a) => this.noteUnknown(a),
             shareable: batchSocketSupport().available,
+            ...(opts.shardRings ? { shardRings: opts.shardRings } : {}),
             log: this.log,
           })
         : null;

@@ -103,6 +103,20 @@ export interface RingCounts {
   capacityBytes: number;
 }
 
+/** Several rings' counters as one (a worker writing to one ring per detection shard). */
+export function sumCounts(cs: readonly RingCounts[]): RingCounts {
+  if (cs.length === 1) return cs[0]!;
+  const c = { written: 0, dropped: 0, queuedBytes: 0, highWaterBytes: 0, capacityBytes: 0 };
+  for (const k of cs) {
+    c.written += k.written;
+    c.dropped += k.dropped;
+    c.queuedBytes += k.queuedBytes;
+    c.highWaterBytes = Math.max(c.highWaterBytes, k.highWaterBytes);
+    c.capacityBytes += k.capacityBytes;
+  }
+  return c;
+}
+
 /** A ring's shared memory: created by the main thread, passed to the worker in workerData. */
 export function createRing(capacityBytes: number): SharedArrayBuffer {
   let cap = 1 << 16;

@@ -28,7 +28,7 @@ import type { FlowSink } from '../flow.js';
 import type { CaptureWorkerData, FromWorker, ToWorker, WorkerStatsMessage } from './capture-worker.js';
 import type { ListenerStats } from './listen.js';
 import { closeBatchFd } from './batch-socket.js';
-import { createRing, pumpRing, RingReader, type RingCounts } from './record-ring.js';
+import { createRing, pumpRing, RingReader, sumCounts, type RingCounts } from './record-ring.js';
 
 export interface WorkerPoolOptions {
   workers: number;
@@ -44,6 +44,12 @@ export interface WorkerPoolOptions {
   onUnknownSource: (address: string) => void;
   /** Workers may share a port (SO_REUSEPORT through the udpbatch addon). */
   shareable: boolean;
+  /**
+   * Sharded detection (detection/shards/pool.ts): a worker's rings, one per detection shard,
+   * which the shards read; records are routed to them by destination and never pass through
+   * the main thread (the sink is then unused). The rings outlive a worker's restart.
+   */
+  shardRings?: () => SharedArrayBuffer[];
   log: Logger;
 }
 
@@ -88,7 +94,10 @@ interface Slot {
   index: number;
   listeners: CaptureListener[];
   worker: Worker | null;
-  reader: RingReader;
+  /** The ring the main thread drains, or null when the worker writes to detection shards. */
+  reader: RingReader | null;
+  /** What the worker writes to: [reader's ring], or one ring per detection shard. */
+  rings: SharedArrayBuffer[];
   last: WorkerStatsMessage | null;
   restarts: number;
   up: boolean;
@@ -124,11 +133,13 @@ export class DecodeWorkers {
     const n = this.share ? opts.workers : Math.max(1, Math.min(opts.workers, listeners.length));
     this.listeners = [...listeners];
     for (let i = 0; i < n; i++) {
+      const reader = opts.shardRings ? null : new RingReader(createRing(opts.ringBytes));
       this.slots.push({
         index: i,
         listeners: this.share ? [...listeners] : listeners.filter((_, j) => j % n === i),
         worker: null,
-        reader: new RingReader(createRing(opts.ringBytes)),
+        reader,
+        rings: reader ? [reader.buffer] : opts.shardRings!(),
         last: null,
         restarts: 0,
         up: false,
@@ -177,7 +188,7 @@ export class DecodeWorkers {
       index: s.index,
       listeners: s.listeners,
       share: this.share,
-      ring: s.reader.buffer,
+      rings: s.rings,
       receiveBufferBytes: o.receiveBufferBytes,
       defaultSamplingRate: o.defaultSamplingRate,
       samplingOverrides: { ...o.samplingOverrides },
@@ -234,21 +245,10 @@ export class DecodeWorkers {
 
   /** A worker died: deliver what it committed, keep its counters, start a new one on a new ring. */
   private restart(s: Slot, code: number): void {
-    s.reader.drainAll(this.sink);
-    const c = s.reader.counts();
-    s.carried = {
-      written: s.carried.written + c.written,
-      dropped: s.carried.dropped + c.dropped,
-      queuedBytes: 0,
-      highWaterBytes: Math.max(s.carried.highWaterBytes, c.highWaterBytes),
-      capacityBytes: c.capacityBytes,
-    };
+    if (s.reader) this.retireRing(s, s.reader);
     if (s.last) s.retired.push(s.last);
     s.last = null;
     s.restarts++;
-    const old = s.reader;
-    s.reader = new RingReader(createRing(this.opts.ringBytes));
-    old.close();
     this.opts.log.error(
       `decode worker ${s.index} (${s.listeners.map((l) => l.name).join(', ')}) exited with code ${code}; starting it again with the templates known (restart ${s.restarts}, counted in breakwater_capture_worker_restarts_total); datagrams sent to its listeners until it is back are lost`,
     );
@@ -261,9 +261,26 @@ export class DecodeWorkers {
     );
   }
 
+  /** A dead worker's ring: deliver what it committed, keep its counters, give the slot a new ring. */
+  private retireRing(s: Slot, old: RingReader): void {
+    old.drainAll(this.sink);
+    const c = old.counts();
+    s.carried = {
+      written: s.carried.written + c.written,
+      dropped: s.carried.dropped + c.dropped,
+      queuedBytes: 0,
+      highWaterBytes: Math.max(s.carried.highWaterBytes, c.highWaterBytes),
+      capacityBytes: c.capacityBytes,
+    };
+    s.reader = new RingReader(createRing(this.opts.ringBytes));
+    s.rings = [s.reader.buffer];
+    old.close();
+  }
+
   /** Drain one worker's ring into the sink for as long as the pool runs (and that ring is current). */
-  private pump(s: Slot): Promise<void> {
+  private async pump(s: Slot): Promise<void> {
     const r = s.reader;
+    if (!r) return; // the detection shards read its rings
     return pumpRing(r, this.sink, () => this.running && s.reader === r);
   }
 
@@ -295,8 +312,8 @@ export class DecodeWorkers {
       }),
     );
     for (const s of this.slots) {
-      s.reader.drainAll(this.sink);
-      s.reader.close();
+      s.reader?.drainAll(this.sink);
+      s.reader?.close();
     }
   }
 
@@ -307,7 +324,7 @@ export class DecodeWorkers {
 
   workerStats(): WorkerStats[] {
     return this.slots.map((s) => {
-      const c = s.reader.counts();
+      const c = sumCounts(s.rings.map((r) => new RingReader(r).counts()));
       return {
         index: s.index,
         up: s.up,

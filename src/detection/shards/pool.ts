@@ -25,13 +25,24 @@
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import { createRing, RingReader, RingWriter, type RingCounts } from '../../capture/input/record-ring.js';
+import {
+  createRing,
+  RingReader,
+  RingWriter,
+  sumCounts,
+  type RingCounts,
+} from '../../capture/input/record-ring.js';
 import { ShardRouter, shardOf4, shardOf6 } from '../../capture/input/shard-router.js';
 import type { FlowSample, FlowSink } from '../../capture/flow.js';
 import { parseIp } from '../../config/values.js';
 import type { Config, Direction, TrafficClass, Unit } from '../../config/types.js';
 import type { Logger } from '../../log.js';
-import { DetectorImpl, type DetectorOptions, type HostgroupAttack } from '../detector.js';
+import {
+  type DetectionEngine,
+  DetectorImpl,
+  type DetectorOptions,
+  type HostgroupAttack,
+} from '../detector.js';
 import type { DetectionStats } from '../queries.js';
 import type { AttackEvent, AttackRecord, HostRates, RateFn, TopUnit, TrafficTotals } from '../types.js';
 import {
@@ -104,7 +115,7 @@ type Listener = (rec: AttackRecord) => void;
 /** A query without its id (distributes over the union). */
 type QueryBody = ShardQuery extends infer Q ? (Q extends ShardQuery ? Omit<Q, 'id'> : never) : never;
 
-export class ShardedDetector {
+export class ShardedDetector implements DetectionEngine {
   readonly sink: FlowSink;
   readonly shards: number;
   private readonly url = new URL('./shard-worker.js', import.meta.url);
@@ -131,7 +142,7 @@ export class ShardedDetector {
     this.shards = Math.max(1, opts.shards);
     this.ringBytes = opts.ringBytes ?? 16 << 20;
     this.hg = new DetectorImpl(cfg, { ...opts.detector, ...(opts.now ? { now: opts.now } : {}) });
-    const main = this.producer(4 << 20);
+    const main = this.producer();
     const router = new ShardRouter(main.map((r) => new RingWriter(r)));
     // The main thread's producers (single-thread capture, replays) hand records one by one
     // and never commit: publish each at once.
@@ -473,15 +484,7 @@ export class ShardedDetector {
   /** Per shard: its rings' counters summed over the producers, liveness, restarts. */
   shardStats(): ShardStats[] {
     return this.list.map((s) => {
-      const c = { written: 0, dropped: 0, queuedBytes: 0, highWaterBytes: 0, capacityBytes: 0 };
-      for (const p of this.rings) {
-        const k = new RingReader(p[s.index]!).counts();
-        c.written += k.written;
-        c.dropped += k.dropped;
-        c.queuedBytes += k.queuedBytes;
-        c.highWaterBytes = Math.max(c.highWaterBytes, k.highWaterBytes);
-        c.capacityBytes += k.capacityBytes;
-      }
+      const c = sumCounts(this.rings.map((p) => new RingReader(p[s.index]!).counts()));
       return { shard: s.index, up: s.up, restarts: s.restarts, queryTimeouts: s.timeouts, ...c };
     });
   }
