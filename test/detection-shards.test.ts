@@ -172,6 +172,19 @@ describe('sharded detection equals the single engine', () => {
             assert.equal(sh.stillAttacking(ip), ref.stillAttacking(ip), `${where}: still attacking ${ip}`);
             assert.equal(sh.overEmergency(ip), ref.overEmergency(ip), `${where}: emergency ${ip}`);
           }
+          // Rates as the escalation loop reads them, one host at a time and many in one query.
+          const many = sh.rateFns(victims);
+          for (const ip of victims)
+            for (const [d, c, u] of [
+              ['incoming', 'total', 'pps'],
+              ['incoming', 'tcp_syn', 'mbps'],
+              ['outgoing', 'udp', 'pps'],
+              ['incoming', 'total', 'flows'],
+            ] as const) {
+              const want = ref.rateFn(ip)?.(d, c, u) ?? null;
+              assert.equal(sh.rateFn(ip)?.(d, c, u) ?? null, want, `${where}: rateFn ${ip} ${d} ${c} ${u}`);
+              assert.equal(many.get(ip)?.(d, c, u) ?? null, want, `${where}: rateFns ${ip} ${d} ${c} ${u}`);
+            }
           if (t % 10 === 9) {
             for (const ip of hosts)
               assert.deepEqual(sh.hostRates(ip), ref.hostRates(ip), `${where}: rates of ${ip}`);

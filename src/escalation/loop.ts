@@ -12,7 +12,7 @@ import type { Registry } from 'prom-client';
 import { communityText, tryParsePrefix } from '../config/values.js';
 import { classifierOf } from '../config/classifier.js';
 import type { Config } from '../config/types.js';
-import type { Detector, HostRates, AttackRecord } from '../detection/types.js';
+import type { Detector, HostRates, AttackRecord, RateFn } from '../detection/types.js';
 import { escalationCause } from '../mitigation/cause.js';
 import type { MitigationManagerApi } from '../mitigation/types.js';
 import { logger as rootLogger, type Logger } from '../log.js';
@@ -39,7 +39,12 @@ export interface EscalationLoopDeps {
   readonly config: Config;
   readonly manager: MitigationManagerApi;
   /** Rates and attack events; null runs on current-less input (no escalation triggers). */
-  readonly detector: Pick<Detector, 'rateFn' | 'hostRates' | 'on'> | null;
+  readonly detector:
+    | (Pick<Detector, 'rateFn' | 'hostRates' | 'on'> & {
+        /** Many hosts' rates in one go (sharded detection: one query per shard, not per host). */
+        rateFns?: (ips: readonly string[]) => Map<string, RateFn | null>;
+      })
+    | null;
   readonly notify?: Notify;
   readonly now?: () => number;
   readonly log?: Logger;
@@ -278,10 +283,17 @@ export class EscalationLoop {
     const liveBans = new Set<string>();
     const peaks = new Map<string, HostRates>();
     let k = 0;
+    const many = this.detector?.rateFns;
+    let current: Map<string, RateFn | null> | null = null;
     for (const b of blackholes) {
       // 100k blackholes take a few hundred ms to look at: give the API and the BGP
       // keepalives a turn between slices (the decisions below see one consistent list).
       if (++k % RUN_SLICE === 0) await new Promise((r) => setImmediate(r));
+      if (many && (k - 1) % RUN_SLICE === 0)
+        current = many.call(
+          this.detector,
+          blackholes.slice(k - 1, k - 1 + RUN_SLICE).map((x) => x.ip),
+        );
       // A hostgroup-scope blackhole is already a covering prefix, not a host to widen.
       if (b.cause.kind === 'hostgroup') continue;
       const addr = parseAddr(b.ip);
@@ -305,7 +317,7 @@ export class EscalationLoop {
         addr,
         hostgroup: b.hostgroup,
         banned_at: b.started_at,
-        current: this.detector?.rateFn(ip) ?? null,
+        current: current ? (current.get(b.ip) ?? null) : (this.detector?.rateFn(ip) ?? null),
         banPeak: peak ? rateFnOf(peak) : null,
       });
     }

@@ -49,7 +49,7 @@ import {
   C_LOSS,
   C_REPLY,
   CONTROL_BYTES,
-  RATE_KEYS,
+  rateKey,
   type ShardQuery,
   type ShardTick,
   type ShardWorkerData,
@@ -369,10 +369,28 @@ export class ShardedDetector implements DetectionEngine {
 
   rateFn(ip: string): RateFn | null {
     const r = this.ask<number[] | null>(ip, 'rates');
-    if (!r) return null;
-    const at = new Map<string, number>();
-    for (const [i, [d, c, u]] of RATE_KEYS.entries()) at.set(`${d}|${c}|${u}`, r[i]!);
-    return (d: Direction, cls: TrafficClass, unit: Unit) => at.get(`${d}|${cls}|${unit}`) ?? 0;
+    return r ? rateFnOver(r) : null;
+  }
+
+  /** Many hosts' rates with one query per shard (the escalation loop over 100k blackholes). */
+  rateFns(ips: readonly string[]): Map<string, RateFn | null> {
+    const by = new Map<Shard, string[]>();
+    for (const ip of ips) {
+      const s = this.shardOf(ip);
+      if (!s) continue;
+      const l = by.get(s);
+      if (l) l.push(ip);
+      else by.set(s, [ip]);
+    }
+    const out = new Map<string, RateFn | null>();
+    for (const [s, list] of by) {
+      const r = this.call<(ArrayLike<number> | null)[]>(s, { op: 'ratesMany', ips: list });
+      for (const [i, ip] of list.entries()) {
+        const v = r?.[i];
+        out.set(ip, v ? rateFnOver(v) : null);
+      }
+    }
+    return out;
   }
 
   stillAttacking(ip: string): boolean {
@@ -488,6 +506,11 @@ export class ShardedDetector implements DetectionEngine {
       return { shard: s.index, up: s.up, restarts: s.restarts, queryTimeouts: s.timeouts, ...c };
     });
   }
+}
+
+/** A RateFn over one 'rates' answer (RATE_KEYS order). */
+function rateFnOver(r: ArrayLike<number>): RateFn {
+  return (d: Direction, cls: TrafficClass, unit: Unit) => r[rateKey(d, cls, unit)] ?? 0;
 }
 
 interface ShardReport {

@@ -62,6 +62,7 @@ export interface ShardTick {
 
 export type ShardQuery =
   | { id: number; op: 'hostRates' | 'rates' | 'still' | 'emergency'; ip: string }
+  | { id: number; op: 'ratesMany'; ips: string[] }
   | { id: number; op: 'top'; n: number; unit: TopUnit; direction: Direction }
   | { id: number; op: 'stats' }
   | { id: number; op: 'hgSamples'; name: string; outgoing: boolean }
@@ -84,31 +85,24 @@ function run(data: ShardWorkerData): void {
   for (const ev of ['attack_started', 'attack_updated', 'attack_finished'] as const)
     det.on(ev, (rec) => events.push({ event: ev, rec }));
   let tick: ShardTick | null = null;
-  det.onHostgroupInterval((acc, mask) => {
-    tick = { type: 'tick', events, acc, mask };
-    events = [];
-  });
   const takeTick = (): ShardTick | null => {
     const t = tick;
     tick = null;
     return t;
   };
+  det.onHostgroupInterval((acc, mask) => {
+    tick = { type: 'tick', events, acc, mask };
+    events = [];
+    // At once, at the end of each tick: an attack started now is banned without waiting
+    // here, and no tick's events are held back by the next one.
+    if (!data.manual) parentPort!.postMessage(takeTick());
+  });
   let live = true;
   const readers = data.rings.map((r) => new RingReader(r));
   if (data.restarted) for (const r of readers) r.forgetNames();
   for (const r of readers) void pumpRing(r, det.sink, () => live);
-  let timer: NodeJS.Timeout | null = null;
-  if (!data.manual) {
-    // The engine's own timer, then one message for what the tick(s) produced.
-    det.start();
-    timer = setInterval(
-      () => {
-        const t = takeTick();
-        if (t) parentPort!.postMessage(t);
-      },
-      Math.max(1, Math.floor(data.cfg.detection.tick_ms / 4)),
-    );
-  }
+  // The engine's own timer (tests tick by hand: the 'tick' query).
+  if (!data.manual) det.start();
   const answer = (q: ShardQuery): unknown => {
     switch (q.op) {
       case 'hostRates':
@@ -117,6 +111,11 @@ function run(data: ShardWorkerData): void {
         const f = det.rateFn(q.ip);
         return f ? RATE_KEYS.map(([d, c, u]) => f(d, c, u)) : null;
       }
+      case 'ratesMany':
+        return q.ips.map((ip) => {
+          const f = det.rateFn(ip);
+          return f ? Float64Array.from(RATE_KEYS, ([d, c, u]) => f(d, c, u)) : null;
+        });
       case 'still':
         return det.stillAttacking(q.ip);
       case 'emergency':
@@ -146,7 +145,6 @@ function run(data: ShardWorkerData): void {
       case 'stop':
         live = false;
         det.stop();
-        if (timer) clearInterval(timer);
         for (const r of readers) {
           r.drainAll(det.sink);
           r.close();
@@ -170,9 +168,14 @@ function run(data: ShardWorkerData): void {
 }
 
 /** The (direction, class, unit) a RateFn answers for, in the order of a 'rates' reply. */
-export const RATE_KEYS: readonly [Direction, TrafficClass, Unit][] = DIRECTIONS.flatMap((d) =>
+const RATE_KEYS: readonly [Direction, TrafficClass, Unit][] = DIRECTIONS.flatMap((d) =>
   CLASSES.flatMap((c) => UNITS.map((u) => [d, c, u] as [Direction, TrafficClass, Unit])),
 );
+
+/** Position of (direction, class, unit) in a 'rates' reply. */
+export function rateKey(d: Direction, cls: TrafficClass, unit: Unit): number {
+  return (DIRECTIONS.indexOf(d) * CLASSES.length + CLASSES.indexOf(cls)) * UNITS.length + UNITS.indexOf(unit);
+}
 
 if (parentPort && (workerData as { kind?: string } | null)?.kind === 'detection-shard')
   run((workerData as { data: ShardWorkerData }).data);
