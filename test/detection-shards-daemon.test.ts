@@ -61,13 +61,20 @@ actions:
       assert.equal(ban.stdin.attack_details.attack_type, 'syn_flood');
       assert.ok(ban.stdin.attack_details.total_incoming_pps > 20000);
       assert.ok(ban.stdin.packet_dump_detailed.length > 0, 'samples from the shard');
-      const metrics = String((await d.api<string>('GET', '/metrics')).json);
-      assert.match(metrics, /^breakwater_detection_shards 2$/m);
-      const recs = [
-        ...metrics.matchAll(/^breakwater_detection_shard_records_total\{shard="(\d)"\} (\d+)$/gm),
+      // A worker publishes its ring counters with its statistics, every 500 ms.
+      const rows = (text: string) => [
+        ...text.matchAll(/^breakwater_detection_shard_records_total\{shard="(\d)"\} (\d+)$/gm),
       ];
-      assert.equal(recs.length, 2, 'a row per shard');
-      assert.ok(recs.reduce((a, m) => a + Number(m[2]), 0) > 0, 'records reached the shards');
+      const metrics = await waitFor(
+        'records counted on the shards',
+        async () => {
+          const text = String((await d.api<string>('GET', '/metrics')).json);
+          return rows(text).reduce((a, m) => a + Number(m[2]), 0) > 0 ? text : undefined;
+        },
+        5000,
+      );
+      assert.match(metrics, /^breakwater_detection_shards 2$/m);
+      assert.equal(rows(metrics).length, 2, 'a row per shard');
       assert.match(metrics, /^breakwater_detection_shard_ring_dropped_total\{shard="0"\} 0$/m);
       assert.match(metrics, /^breakwater_capture_workers 1$/m);
       const attacks = await d.api<{ values: { ip?: string }[] }>('GET', '/attacks');

@@ -1026,3 +1026,82 @@ describe('top', () => {
 });
 
 export type { DetectorImpl };
+
+describe('early start between ticks', () => {
+  const flood = { src: '192.0.2.1', dst: '203.0.113.10', protocol: 6, tcpFlags: 0x02, dstPort: 80 } as const;
+
+  it('starts as soon as the window so far is over, with the rates of that window', () => {
+    const { det, tick, feed, events } = setup();
+    // 60k pps: 6,000 packets per 100 ms interval against the 20k pps default.
+    for (let i = 0; i < 3; i++) {
+      feed({ ...flood, packets: 6000, bytes: 6000 * 60 });
+      det.early();
+      tick();
+    }
+    assert.equal(events.length, 0, 'window 18,000 pps after three intervals: not yet');
+    feed({ ...flood, packets: 1000, bytes: 1000 * 60 });
+    det.early();
+    assert.equal(events.length, 0, '19,000 so far: below, no start');
+    feed({ ...flood, packets: 2000, bytes: 2000 * 60 });
+    det.early();
+    assert.deepEqual(
+      events.map((e) => e.ev),
+      ['attack_started'],
+      '21,000 so far, mid-interval: started before the tick',
+    );
+    const d = events[0]!.rec.details;
+    assert.equal(d.attack_detection_threshold_value, 20000);
+    assert.ok(
+      d.total_incoming_pps > 20000 && d.total_incoming_pps <= 21000,
+      `record rates ${d.total_incoming_pps}`,
+    );
+    assert.equal(det.detectionStats().starts_early, 1);
+    tick();
+    feed({ ...flood, packets: 6000, bytes: 6000 * 60 });
+    det.early();
+    tick();
+    assert.deepEqual(
+      events.map((e) => e.ev),
+      ['attack_started'],
+      'the tick carries on with the same attack: no second start',
+    );
+    assert.equal(det.activeAttacks().length, 1);
+  });
+
+  it('holds ticks_required: the open interval counts as one, earlier ones must be over', () => {
+    const spec = {
+      hostgroups: [{ name: 'default', ban: { incoming: { total: { pps: 20000 } } }, ticks_required: 2 }],
+    };
+    const { det, tick, feed, events } = setup(spec);
+    for (let i = 0; i < 3; i++) {
+      feed({ ...flood, packets: 6000 });
+      tick();
+    }
+    feed({ ...flood, packets: 3000 });
+    det.early();
+    assert.equal(events.length, 0, 'over so far, but no closed tick over yet: two are required');
+    tick(); // window 21,000: over once
+    assert.equal(events.length, 0);
+    feed({ ...flood, packets: 1 });
+    det.early();
+    assert.deepEqual(
+      events.map((e) => e.ev),
+      ['attack_started'],
+      'over on the last tick and in the open interval',
+    );
+  });
+
+  it('does not start early with smoothing (rates move on ticks)', () => {
+    const { det, tick, feed, events } = setup({ detection: { smoothing_ms: 2000 } });
+    for (let i = 0; i < 20; i++) {
+      feed({ ...flood, packets: 9000 });
+      det.early();
+      assert.equal(det.detectionStats().starts_early, 0);
+      tick();
+    }
+    assert.ok(
+      events.some((e) => e.ev === 'attack_started'),
+      'the tick starts it',
+    );
+  });
+});

@@ -50,6 +50,7 @@ export interface MetricsSources {
   /** Detection under load (detection/tick.ts): attack starts deferred to a later tick, ticks run late. */
   detectionLoad?: () => {
     readonly starts_deferred: number;
+    readonly starts_early: number;
     readonly ticks_late: number;
     readonly ends_held: number;
   };
@@ -252,6 +253,11 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
       'starts_deferred',
       'breakwater_detection_starts_deferred_total',
       'Attack starts moved to the next tick because the tick had spent its 40 ms start budget (a carpet bomb)',
+    ],
+    [
+      'starts_early',
+      'breakwater_detection_starts_early_total',
+      'Attacks started between two ticks, as soon as the window so far was over a ban threshold',
     ],
     [
       'ticks_late',

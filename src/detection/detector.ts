@@ -151,6 +151,11 @@ export class DetectorImpl implements Detector {
     this.ticker.tick(now);
   }
 
+  /** Between ticks: start attacks already over a threshold (tick.ts early(); start() runs it every 10 ms). */
+  early(now: number = this.now()): void {
+    this.ticker.early(now);
+  }
+
   /**
    * While `probe` answers true (the capture is losing datagrams), attacks do not end: their
    * rates are too low by what was lost (tick.ts).

@@ -35,6 +35,8 @@ export interface DetectionStats {
   ipv6_overflow: number;
   /** Attack starts moved to a later tick by the tick's start budget. */
   starts_deferred: number;
+  /** Attacks started between ticks (the window so far already over a threshold). */
+  starts_early: number;
   /** Ticks the timer ran late (after catching up two in a row). */
   ticks_late: number;
   /** Attack ends held back (tick by tick) while the capture was losing datagrams. */

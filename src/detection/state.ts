@@ -105,6 +105,8 @@ export class DetectorState {
     ipv6_overflow: 0,
     /** Attack starts moved to a later tick by the tick's start budget (tick.ts). */
     starts_deferred: 0,
+    /** Attacks started between ticks, as soon as the window so far was over (tick.ts early()). */
+    starts_early: 0,
     /** Ticks run late, after a timer callback that was already catching up (tick.ts). */
     ticks_late: 0,
     /** Attack ends held back because the capture was losing datagrams (tick.ts). */

@@ -82,8 +82,23 @@ function run(data: ShardWorkerData): void {
   const ctl = new Int32Array(data.control);
   det.setLossProbe(() => Atomics.load(ctl, C_LOSS) !== 0);
   let events: ShardEvent[] = [];
+  // Events between ticks (an early start, tick.ts early()) go out at once too; those of a
+  // tick leave with it (below), so the flush then finds none.
+  let flushing = false;
+  const flush = () => {
+    flushing = false;
+    if (events.length === 0 || data.manual) return;
+    parentPort!.postMessage({ type: 'tick', events, acc: new Float64Array(0), mask: new Uint32Array(0) });
+    events = [];
+  };
   for (const ev of ['attack_started', 'attack_updated', 'attack_finished'] as const)
-    det.on(ev, (rec) => events.push({ event: ev, rec }));
+    det.on(ev, (rec) => {
+      events.push({ event: ev, rec });
+      if (!flushing) {
+        flushing = true;
+        setImmediate(flush);
+      }
+    });
   let tick: ShardTick | null = null;
   const takeTick = (): ShardTick | null => {
     const t = tick;
