@@ -472,7 +472,7 @@ export class Daemon {
     registerWorkerMetrics(metrics, () => {
       const w = this.collector.stats().workers;
       const m = this.mirror instanceof MirrorThread ? this.mirror : null;
-      return m ? [...w, { index: 'mirror', up: true, restarts: m.restarts, listeners: [], ...m.ring() }] : w;
+      return m ? [...w, m.workerStats()] : w;
     });
     if (this.shards) {
       const sh = this.shards;

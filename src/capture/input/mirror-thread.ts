@@ -10,9 +10,11 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
+import { stopWorker } from '../../threads.js';
 import type { FlowSink } from '../flow.js';
 import { MirrorCapture, type MirrorCaptureOptions, type MirrorCaptureStats } from './mirror-live.js';
 import { createRing, pumpRing, RingReader, RingWriter, type RingCounts } from './record-ring.js';
+import type { WorkerStats } from './workers.js';
 
 type MirrorWorkerOptions = Omit<MirrorCaptureOptions, 'log' | 'afterChunk'>;
 
@@ -129,13 +131,7 @@ export class MirrorThread implements MirrorSource {
   async stop(): Promise<void> {
     this.running = false;
     const w = this.worker;
-    if (w) {
-      const gone = new Promise<void>((r) => w.once('exit', () => r()));
-      w.postMessage('stop');
-      const t = setTimeout(() => void w.terminate(), 5000);
-      await gone;
-      clearTimeout(t);
-    }
+    if (w) await stopWorker(w, () => w.postMessage('stop'), 5000);
     this.reader.drainAll(this.sink);
     this.reader.close();
   }
@@ -155,6 +151,17 @@ export class MirrorThread implements MirrorSource {
         streamErrors: 0,
       }
     );
+  }
+
+  /** Its row among the decode workers' in /metrics (worker="mirror"). */
+  workerStats(): WorkerStats {
+    return {
+      index: 'mirror',
+      up: this.worker !== null,
+      restarts: this.restarts,
+      listeners: [],
+      ...this.ring(),
+    };
   }
 
   ring(): RingCounts {

@@ -27,6 +27,7 @@ import type { DecoderCounts, DecoderState } from '../decoder.js';
 import type { FlowSink } from '../flow.js';
 import type { CaptureWorkerData, FromWorker, ToWorker, WorkerStatsMessage } from './capture-worker.js';
 import type { ListenerStats } from './listen.js';
+import { stopWorker } from '../../threads.js';
 import { closeBatchFd } from './batch-socket.js';
 import { createRing, pumpRing, RingReader, sumCounts, type RingCounts } from './record-ring.js';
 
@@ -303,11 +304,7 @@ export class DecodeWorkers {
       this.slots.map(async (s) => {
         const w = s.worker;
         if (!w) return;
-        const gone = new Promise<void>((r) => w.once('exit', () => r()));
-        this.post(s, { type: 'stop' });
-        const t = setTimeout(() => void w.terminate(), STOP_MS);
-        await gone;
-        clearTimeout(t);
+        await stopWorker(w, () => this.post(s, { type: 'stop' }), STOP_MS);
         s.worker = null;
       }),
     );

@@ -37,6 +37,7 @@ import type { FlowSample, FlowSink } from '../../capture/flow.js';
 import { parseIp } from '../../config/values.js';
 import type { Config, Direction, TrafficClass, Unit } from '../../config/types.js';
 import type { Logger } from '../../log.js';
+import { stopWorker } from '../../threads.js';
 import {
   type DetectionEngine,
   DetectorImpl,
@@ -322,13 +323,7 @@ export class ShardedDetector implements DetectionEngine {
     await Promise.all(
       this.list.map(async (s) => {
         const w = s.worker;
-        if (!w) return;
-        const gone = new Promise<void>((r) => w.once('exit', () => r()));
-        s.port?.postMessage({ op: 'stop', id: -1 });
-        const t = setTimeout(() => void w.terminate(), STOP_MS);
-        t.unref();
-        await gone;
-        clearTimeout(t);
+        if (w) await stopWorker(w, () => s.port?.postMessage({ op: 'stop', id: -1 }), STOP_MS);
       }),
     );
   }
