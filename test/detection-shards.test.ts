@@ -109,7 +109,7 @@ function summary(e: { ev: string; rec: AttackRecord }): Ev {
 
 describe('sharded detection equals the single engine', () => {
   for (const shards of [1, 3]) {
-    it(`${shards} shard(s): 5 random runs of 40 ticks, attacks, rates and totals after every tick`, () => {
+    it(`${shards} shard(s): 5 random runs of 40 ticks and a reload, attacks, rates and totals after every tick`, () => {
       for (let run = 0; run < 5; run++) {
         const seed = 1000 * shards + run;
         const r = rng(seed);
@@ -133,6 +133,21 @@ describe('sharded detection equals the single engine', () => {
         );
         const hosts = new Set<string>(victims);
         for (let t = 0; t < 40; t++) {
+          if (t === 20) {
+            // A reload halfway: lower limits, counters kept, on both sides.
+            const next = makeConfig({
+              ...SPEC,
+              hostgroups: SPEC.hostgroups!.map((h) => ({
+                ...h,
+                ban:
+                  h.name === 'web'
+                    ? { incoming: { tcp_syn: { pps: 1500 } } }
+                    : { incoming: { total: { pps: 3500 } } },
+              })),
+            });
+            ref.reconfigure(next);
+            sh.reconfigure(next);
+          }
           const n = 200 + ((r() * 200) | 0);
           for (let i = 0; i < n; i++) {
             const v6 = r() < 0.1;

@@ -195,7 +195,7 @@ export class ShardedDetector implements DetectionEngine {
     const data: ShardWorkerData = {
       index: s.index,
       count: this.shards,
-      cfg: this.cfg,
+      cfg: shardConfig(this.cfg, this.shards),
       opts: this.opts.detector ?? {},
       rings: this.rings.map((r) => r[s.index]!),
       control: s.control,
@@ -355,7 +355,7 @@ export class ShardedDetector implements DetectionEngine {
   reconfigure(cfg: Config): void {
     this.cfg = cfg;
     this.hg.reconfigure(cfg);
-    for (const s of this.list) this.call(s, { op: 'reconfigure', cfg }, 5000);
+    for (const s of this.list) this.call(s, { op: 'reconfigure', cfg: shardConfig(cfg, this.shards) }, 5000);
   }
 
   hostRates(ip: string): HostRates | null {
@@ -501,6 +501,22 @@ export class ShardedDetector implements DetectionEngine {
       return { shard: s.index, up: s.up, restarts: s.restarts, queryTimeouts: s.timeouts, ...c };
     });
   }
+}
+
+/**
+ * A shard's config: the memory bounds (detection.ipv6_max_hosts, hot_sample_bytes) shared
+ * out, so N shards hold what one engine would (a shard whose /64s fill up first evicts first).
+ */
+function shardConfig(cfg: Config, n: number): Config {
+  const d = cfg.detection;
+  return {
+    ...cfg,
+    detection: {
+      ...d,
+      ipv6_max_hosts: Math.max(1, Math.ceil(d.ipv6_max_hosts / n)),
+      hot_sample_bytes: Math.ceil(d.hot_sample_bytes / n),
+    },
+  };
 }
 
 /** A RateFn over one 'rates' answer (RATE_KEYS order). */
