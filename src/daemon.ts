@@ -409,6 +409,9 @@ export class Daemon {
       notifier: this.notifier,
       flowspec: flowspecAdapter,
       stillAttacking: (ip) => this.detector.stillAttacking(ip),
+      ...(this.shards
+        ? { stillAttackingMany: (ips: readonly string[]) => this.shards!.stillAttackingMany(ips) }
+        : {}),
       hostRates: (ip) => this.detector.hostRates(ip),
       hostgroupAttacking: (name) => this.detector.hostgroupAttacking(name),
       hostgroupSamples: (name, out) => this.detector.hostgroupSamples(name, out),

@@ -187,6 +187,9 @@ describe('sharded detection equals the single engine', () => {
             assert.equal(sh.stillAttacking(ip), ref.stillAttacking(ip), `${where}: still attacking ${ip}`);
             assert.equal(sh.overEmergency(ip), ref.overEmergency(ip), `${where}: emergency ${ip}`);
           }
+          const still = sh.stillAttackingMany(victims);
+          for (const ip of victims)
+            assert.equal(still.get(ip), ref.stillAttacking(ip), `${where}: still (many) ${ip}`);
           // Rates as the escalation loop reads them, one host at a time and many in one query.
           const many = sh.rateFns(victims);
           for (const ip of victims)

@@ -73,6 +73,8 @@ export interface ManagerOptions {
   flowspec?: FlowspecAdapter | null;
   /** Detector.stillAttacking. */
   stillAttacking?: (ip: string) => boolean;
+  /** The same for many hosts at once (sharded detection: one query per shard, not per ban). */
+  stillAttackingMany?: (ips: readonly string[]) => Map<string, boolean>;
   /** Detector.hostRates, for fresh counters in attack_status notifications. */
   hostRates?: (ip: string) => HostRates | null;
   /** Called after every change of the desired set. */
@@ -818,10 +820,23 @@ export class MitigationManager implements MitigationManagerApi {
 
   private async sweepUnlocked(): Promise<void> {
     const now = this.now();
-    for (const b of [...this.bans.values()]) {
+    const bans = [...this.bans.values()];
+    const many = this.opts.stillAttackingMany;
+    let still: Map<string, boolean> | null = null;
+    if (many) {
+      const expired = bans.filter((b) => b.expiresAt <= now).map((b) => b.ip);
+      if (expired.length > 0) {
+        try {
+          still = many(expired);
+        } catch {
+          still = null;
+        }
+      }
+    }
+    for (const b of bans) {
       const policy = this.policyFor(b.hostgroup, b.ip)?.actions;
       if (b.expiresAt <= now) {
-        const attacking = this.stillAttacking(b.ip);
+        const attacking = still?.get(b.ip) ?? this.stillAttacking(b.ip);
         if (attacking && (policy?.unban_only_if_attack_finished ?? true)) {
           b.expiresAt = now + (policy?.ban_time_ms ?? 0);
           await this.set.extend(b.uuids, b.expiresAt);

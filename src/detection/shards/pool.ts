@@ -369,6 +369,21 @@ export class ShardedDetector implements DetectionEngine {
 
   /** Many hosts' rates with one query per shard (the escalation loop over 100k blackholes). */
   rateFns(ips: readonly string[]): Map<string, RateFn | null> {
+    const out = new Map<string, RateFn | null>();
+    for (const [ip, v] of this.many<ArrayLike<number> | null>('ratesMany', ips))
+      out.set(ip, v ? rateFnOver(v) : null);
+    return out;
+  }
+
+  /** stillAttacking of many hosts, one query per shard (the unban sweep when many bans expire). */
+  stillAttackingMany(ips: readonly string[]): Map<string, boolean> {
+    const out = new Map<string, boolean>();
+    for (const [ip, v] of this.many<boolean>('stillMany', ips)) out.set(ip, v === true);
+    return out;
+  }
+
+  /** One query per shard over its hosts among `ips`; a shard that does not answer gives undefined. */
+  private many<T>(op: 'ratesMany' | 'stillMany', ips: readonly string[]): [string, T | undefined][] {
     const by = new Map<Shard, string[]>();
     for (const ip of ips) {
       const s = this.shardOf(ip);
@@ -377,13 +392,10 @@ export class ShardedDetector implements DetectionEngine {
       if (l) l.push(ip);
       else by.set(s, [ip]);
     }
-    const out = new Map<string, RateFn | null>();
+    const out: [string, T | undefined][] = [];
     for (const [s, list] of by) {
-      const r = this.call<(ArrayLike<number> | null)[]>(s, { op: 'ratesMany', ips: list });
-      for (const [i, ip] of list.entries()) {
-        const v = r?.[i];
-        out.set(ip, v ? rateFnOver(v) : null);
-      }
+      const r = this.call<T[]>(s, { op, ips: list });
+      for (const [i, ip] of list.entries()) out.push([ip, r?.[i]]);
     }
     return out;
   }

@@ -62,7 +62,7 @@ export interface ShardTick {
 
 export type ShardQuery =
   | { id: number; op: 'hostRates' | 'rates' | 'still' | 'emergency'; ip: string }
-  | { id: number; op: 'ratesMany'; ips: string[] }
+  | { id: number; op: 'ratesMany' | 'stillMany'; ips: string[] }
   | { id: number; op: 'top'; n: number; unit: TopUnit; direction: Direction }
   | { id: number; op: 'stats' }
   | { id: number; op: 'hgSamples'; name: string; outgoing: boolean }
@@ -133,6 +133,8 @@ function run(data: ShardWorkerData): void {
         });
       case 'still':
         return det.stillAttacking(q.ip);
+      case 'stillMany':
+        return q.ips.map((ip) => det.stillAttacking(ip));
       case 'emergency':
         return det.overEmergency(q.ip);
       case 'top':
