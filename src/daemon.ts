@@ -329,7 +329,14 @@ export class Daemon {
       // With decode workers, tcpdump's stream is parsed on a worker thread too (mirror-thread.ts).
       this.mirror =
         resolveWorkers(cfg.capture.workers, 1, availableParallelism()) > 0
-          ? new MirrorThread(iface, this.detector.sink, logger.child({ module: 'capture' }), filter)
+          ? new MirrorThread(
+              iface,
+              this.detector.sink,
+              logger.child({ module: 'capture' }),
+              filter,
+              undefined,
+              this.shards?.producer(SHARD_RING_BYTES) ?? null,
+            )
           : new MirrorCapture(iface, this.detector.sink, filter);
     }
     this.traffic = new TrafficHistory(() => this.detector.totals());

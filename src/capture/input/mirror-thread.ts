@@ -13,7 +13,8 @@ import type { Logger } from '../../log.js';
 import { stopWorker } from '../../threads.js';
 import type { FlowSink } from '../flow.js';
 import { MirrorCapture, type MirrorCaptureOptions, type MirrorCaptureStats } from './mirror-live.js';
-import { createRing, pumpRing, RingReader, RingWriter, type RingCounts } from './record-ring.js';
+import { createRing, pumpRing, RingReader, RingWriter, sumCounts, type RingCounts } from './record-ring.js';
+import { ShardRouter } from './shard-router.js';
 import type { WorkerStats } from './workers.js';
 
 type MirrorWorkerOptions = Omit<MirrorCaptureOptions, 'log' | 'afterChunk'>;
@@ -21,7 +22,8 @@ type MirrorWorkerOptions = Omit<MirrorCaptureOptions, 'log' | 'afterChunk'>;
 interface MirrorWorkerData {
   kind: 'mirror';
   iface: string;
-  ring: SharedArrayBuffer;
+  /** The ring the main thread drains, or one per detection shard (records routed by destination). */
+  rings: SharedArrayBuffer[];
   opts: MirrorWorkerOptions;
 }
 
@@ -53,6 +55,8 @@ export class MirrorThread implements MirrorSource {
     private readonly log: Logger,
     private readonly opts: MirrorWorkerOptions = {},
     private readonly ringBytes = 16 * 1024 * 1024,
+    /** Sharded detection: the thread writes to these rings (one per shard), which the shards read. */
+    private readonly shardRings: SharedArrayBuffer[] | null = null,
   ) {
     this.reader = new RingReader(createRing(ringBytes));
     this.resetDone();
@@ -74,7 +78,7 @@ export class MirrorThread implements MirrorSource {
     const data: MirrorWorkerData = {
       kind: 'mirror',
       iface: this.iface,
-      ring: this.reader.buffer,
+      rings: this.shardRings ?? [this.reader.buffer],
       opts: this.opts,
     };
     const w = new Worker(new URL(import.meta.url), { workerData: data, name: `mirror-${this.iface}` });
@@ -85,14 +89,16 @@ export class MirrorThread implements MirrorSource {
       w.on('message', (m: FromMirror) => {
         if (m.type === 'started') {
           up = true;
-          void pumpRing(r, this.sink, () => this.reader === r && (this.running || r.pending()));
+          if (!this.shardRings)
+            void pumpRing(r, this.sink, () => this.reader === r && (this.running || r.pending()));
           resolve();
         } else if (m.type === 'error') reject(new Error(m.message));
         else if (m.type === 'log') this.log[m.level](m.message);
         else if (m.type === 'stats') this.last = m.stats;
         else if (m.type === 'done') {
-          // tcpdump ended (the end of a -r file, or it was stopped): deliver the rest.
-          r.drainAll(this.sink);
+          // tcpdump ended (the end of a -r file, or it was stopped): deliver the rest
+          // (detection shards read theirs themselves).
+          if (!this.shardRings) r.drainAll(this.sink);
           this.markDone();
         }
       });
@@ -109,9 +115,12 @@ export class MirrorThread implements MirrorSource {
           );
         if (!this.running) return;
         this.restarts++;
-        r.drainAll(this.sink);
-        this.reader = new RingReader(createRing(this.ringBytes));
-        r.close();
+        // Shard rings outlive the thread; its own ring is drained and replaced.
+        if (!this.shardRings) {
+          r.drainAll(this.sink);
+          this.reader = new RingReader(createRing(this.ringBytes));
+          r.close();
+        }
         this.log.error(
           `mirror ${this.iface}: its worker exited with code ${code}; starting it again (restart ${this.restarts}); frames until then are lost`,
         );
@@ -165,13 +174,18 @@ export class MirrorThread implements MirrorSource {
   }
 
   ring(): RingCounts {
-    return this.reader.counts();
+    return this.shardRings
+      ? sumCounts(this.shardRings.map((r) => new RingReader(r).counts()))
+      : this.reader.counts();
   }
 }
 
 function runWorker(port: NonNullable<typeof parentPort>, data: MirrorWorkerData): void {
   const post = (m: FromMirror) => port.postMessage(m);
-  const writer = new RingWriter(data.ring);
+  const writer =
+    data.rings.length === 1
+      ? new RingWriter(data.rings[0]!)
+      : new ShardRouter(data.rings.map((r) => new RingWriter(r)));
   const log = {
     info: (message: string) => post({ type: 'log', level: 'info', message }),
     warn: (message: string) => post({ type: 'log', level: 'warn', message }),
