@@ -83,6 +83,8 @@ export class Ticker {
   private readonly startBudgetMs: number;
   /** Milliseconds this tick has spent in attack starts. */
   private startsSpent = 0;
+  /** Milliseconds early starts (early()) spent in the open interval. */
+  private earlySpent = 0;
   /** This tick checks attacked hosts once a window, not every tick (see the header). */
   private staggerAttacks = false;
   /** True while the capture is losing datagrams (see the header); asked once per tick. */
@@ -156,8 +158,15 @@ export class Ticker {
     S.curTick = T + 1;
     try {
       let started = 0;
-      for (let i = 0; i < n && started < EARLY_MAX_STARTS; i++)
-        if (this.earlyStart(ing.cand[i]!, T, now)) started++;
+      for (let i = 0; i < n && started < EARLY_MAX_STARTS; i++) {
+        // Early starts of one interval get half the tick's start budget (a /20 bombed at once
+        // must not hold the main thread between ticks either): past it, the tick starts them.
+        if (this.earlySpent > this.startBudgetMs / 2) break;
+        const t0 = performance.now();
+        if (!this.earlyStart(ing.cand[i]!, T, now)) continue;
+        started++;
+        this.earlySpent += this.startBudgetMs === 0 ? 1 : performance.now() - t0;
+      }
     } finally {
       S.curTick = T;
     }
@@ -224,6 +233,7 @@ export class Ticker {
     const perTick = Math.max(1, Math.round((UPDATES_PER_SECOND * S.tickMs) / 1000));
     this.updatesLeft = perTick;
     this.startsSpent = 0;
+    this.earlySpent = 0;
     this.staggerAttacks = this.attacks.bySlot.size > STAGGER_ATTACKS_ABOVE;
     this.lossy = this.attacks.bySlot.size > 0 && this.lossProbe !== null && this.lossProbe();
     this.updateEvery = Math.max(this.updateMs, (this.attacks.bySlot.size / UPDATES_PER_SECOND) * 1000);
