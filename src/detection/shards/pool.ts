@@ -59,6 +59,8 @@ import {
 /** Longest a query waits for a shard's answer (a tick in progress, a carpet bomb's starts). */
 const QUERY_MS = 250;
 const STOP_MS = 2000;
+/** Attack events given to the listeners per event-loop turn (deliver()). */
+const EVENTS_PER_TURN = 64;
 /** Statistics are asked of every shard at most this often (a metrics scrape asks several times). */
 const STATS_MS = 100;
 
@@ -134,6 +136,10 @@ export class ShardedDetector implements DetectionEngine {
   private statsAt = -Infinity;
   private statsCache: ShardReport[] = [];
   private readonly ringBytes: number;
+  /** Shard events not yet given to the listeners (deliver()), in arrival order. */
+  private pending: (ShardTick['events'][number] & { shard: number })[] = [];
+  private pendingAt = 0;
+  private delivering = false;
 
   constructor(
     cfg: Config,
@@ -227,6 +233,9 @@ export class ShardedDetector implements DetectionEngine {
 
   private restart(s: Shard, code: number): void {
     s.restarts++;
+    // Its events not yet delivered are of the state that is gone.
+    this.pending = this.pending.slice(this.pendingAt).filter((e) => e.shard !== s.index);
+    this.pendingAt = 0;
     let lost = 0;
     for (const [uuid, a] of this.active)
       if (a.shard === s.index) {
@@ -240,7 +249,24 @@ export class ShardedDetector implements DetectionEngine {
   }
 
   private onTick(shard: number, t: ShardTick): void {
-    for (const { event, rec } of t.events) {
+    this.hg.addHostgroupInterval(t.acc, t.mask);
+    for (const e of t.events) this.pending.push({ ...e, shard });
+    if (this.opts.manual) this.deliver(Infinity);
+    else if (!this.delivering && this.pending.length > 0) {
+      this.delivering = true;
+      setImmediate(() => this.deliver(EVENTS_PER_TURN));
+    }
+  }
+
+  /**
+   * Hand at most `max` events to the listeners (manager, history, escalation evidence), the
+   * rest on the next turns: a carpet bomb's tick brings hundreds of starts in one message,
+   * and their listeners must not hold the API and BGP for all of them at once.
+   */
+  private deliver(max: number): void {
+    let n = 0;
+    while (this.pendingAt < this.pending.length && n++ < max) {
+      const { event, rec, shard } = this.pending[this.pendingAt++]!;
       if (event === 'attack_finished') this.active.delete(rec.uuid);
       else this.active.set(rec.uuid, { rec, shard });
       for (const l of this.listeners.get(event) ?? []) {
@@ -251,7 +277,13 @@ export class ShardedDetector implements DetectionEngine {
         }
       }
     }
-    this.hg.addHostgroupInterval(t.acc, t.mask);
+    if (this.pendingAt < this.pending.length) {
+      setImmediate(() => this.deliver(max));
+      return;
+    }
+    this.pending = [];
+    this.pendingAt = 0;
+    this.delivering = false;
   }
 
   private pushLoss(): void {
