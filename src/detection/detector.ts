@@ -19,6 +19,8 @@
  *   store.ts       typed-array counter store (accumulators, window rings, candidate limits)
  *   addrmap.ts     IPv4/IPv6 slot indexes caching the config room's policy lookup
  *                  (config/classifier.ts: monitored, hostgroup, whitelisted)
+ *   shards/        detection.shards: the same engine on worker threads, one per shard of the
+ *                  hosts (pool.ts ShardedDetector on the main thread, shard-worker.ts)
  *   samples.ts     sample rings (baseline and hot) and pcap; layout.ts counter layout and
  *                  threshold compilation; report.ts FastNetMon-style details; classify.ts
  *                  attack type; unban.ts unban decision
@@ -31,7 +33,8 @@
  * threshold, or under attack). A host gets hot when its window rate or its last tick's rate
  * reaches `warmFraction` of a ban threshold; from then on it also fills a larger sample
  * buffer (with packet headers), so when a threshold is crossed the attack record has its
- * samples at once.
+ * samples at once. Between ticks (every 10 ms) a hot candidate already over a threshold in
+ * the window so far is started at once (tick.ts early()).
  */
 import type { FlowRecord, FlowSink } from '../capture/flow.js';
 import type { Config, Direction } from '../config/types.js';
