@@ -78,20 +78,30 @@ export function captureEvents(src: CaptureSources): Record<string, number> {
   };
 }
 
+/**
+ * One thread pool's metrics: a gauge of its size, and `per(...)` for a family with one row
+ * per thread, labelled `label` (decode workers, detection shards).
+ */
+function threadMetrics<T>(
+  reg: Registry,
+  rows: () => readonly T[],
+  label: string,
+  id: (t: T) => string,
+  size: { name: string; help: string },
+) {
+  scraped([reg], 'gauge', size.name, size.help, [], () => [[{}, rows().length]]);
+  return (type: 'gauge' | 'counter', name: string, help: string, pick: (t: T) => number) =>
+    scraped([reg], type, name, help, [label], () =>
+      rows().map((t) => [{ [label]: id(t) }, pick(t)] as const),
+    );
+}
+
 /** Decode workers and their record rings (capture/input/workers.ts), for /metrics. */
 export function registerWorkerMetrics(reg: Registry, workers: () => readonly WorkerStats[]): void {
-  const per = (type: 'gauge' | 'counter', name: string, help: string, pick: (w: WorkerStats) => number) =>
-    scraped([reg], type, name, help, ['worker'], () =>
-      workers().map((w) => [{ worker: String(w.index) }, pick(w)] as const),
-    );
-  scraped(
-    [reg],
-    'gauge',
-    'breakwater_capture_workers',
-    'Decode worker threads running (0: flows are received and decoded on the main thread).',
-    [],
-    () => [[{}, workers().length]],
-  );
+  const per = threadMetrics(reg, workers, 'worker', (w) => String(w.index), {
+    name: 'breakwater_capture_workers',
+    help: 'Decode worker threads running (0: flows are received and decoded on the main thread).',
+  });
   per(
     'counter',
     'breakwater_capture_ring_records_total',
@@ -132,18 +142,10 @@ export function registerWorkerMetrics(reg: Registry, workers: () => readonly Wor
 
 /** Detection shards and their record rings (detection/shards/pool.ts), for /metrics. */
 export function registerShardMetrics(reg: Registry, shards: () => readonly ShardStats[]): void {
-  const per = (type: 'gauge' | 'counter', name: string, help: string, pick: (s: ShardStats) => number) =>
-    scraped([reg], type, name, help, ['shard'], () =>
-      shards().map((s) => [{ shard: String(s.shard) }, pick(s)] as const),
-    );
-  scraped(
-    [reg],
-    'gauge',
-    'breakwater_detection_shards',
-    'Detection shard threads (detection.shards; 0 or absent: hosts are counted on the main thread).',
-    [],
-    () => [[{}, shards().length]],
-  );
+  const per = threadMetrics(reg, shards, 'shard', (s) => String(s.shard), {
+    name: 'breakwater_detection_shards',
+    help: 'Detection shard threads (detection.shards; 0 or absent: hosts are counted on the main thread).',
+  });
   per(
     'gauge',
     'breakwater_detection_shard_up',
