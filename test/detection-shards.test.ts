@@ -278,5 +278,8 @@ describe('sharded detection equals the single engine', () => {
     sh.tick(now);
     assert.deepEqual(started, [victim, victim]);
     assert.ok(sh.hostRates(victim)!.in_packets > 0);
+    assert.equal(sh.stillAttacking(victim), true);
+    assert.equal(sh.stillAttacking('10.0.5.0/24'), false, 'a prefix is no host: never held as attacked');
+    assert.equal(sh.stillAttackingMany(['10.0.5.0/24']).size, 0);
   });
 });

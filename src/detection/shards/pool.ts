@@ -410,7 +410,7 @@ export class ShardedDetector implements DetectionEngine {
   /** stillAttacking of many hosts, one query per shard (the unban sweep when many bans expire). */
   stillAttackingMany(ips: readonly string[]): Map<string, boolean> {
     const out = new Map<string, boolean>();
-    for (const [ip, v] of this.many<boolean>('stillMany', ips)) out.set(ip, v === true);
+    for (const [ip, v] of this.many<boolean>('stillMany', ips)) out.set(ip, v ?? true);
     return out;
   }
 
@@ -432,8 +432,15 @@ export class ShardedDetector implements DetectionEngine {
     return out;
   }
 
+  /**
+   * Unknown (its shard is starting again, or did not answer in time) counts as still
+   * attacking: the caller is the unban check, and a ban is kept one more ban_time rather
+   * than lifted in the middle of an attack nobody could see.
+   */
   stillAttacking(ip: string): boolean {
-    return this.ask<boolean>(ip, 'still') ?? false;
+    const s = this.shardOf(ip);
+    if (!s) return false; // not a host address: nothing counts it
+    return this.call<boolean>(s, { op: 'still', ip }) ?? true;
   }
 
   overEmergency(ip: string): boolean {
