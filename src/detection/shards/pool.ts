@@ -59,6 +59,9 @@ import {
 /** Longest a query waits for a shard's answer (a tick in progress, a carpet bomb's starts). */
 const QUERY_MS = 250;
 const STOP_MS = 2000;
+/** A shard that dies within RESTART_STORM_MS of its start is started again after RESTART_DELAY_MS. */
+const RESTART_STORM_MS = 5000;
+const RESTART_DELAY_MS = 1000;
 /** Attack events given to the listeners per event-loop turn (deliver()). */
 const EVENTS_PER_TURN = 64;
 /** Statistics are asked of every shard at most this often (a metrics scrape asks several times). */
@@ -112,6 +115,7 @@ interface Shard {
   restarts: number;
   seq: number;
   timeouts: number;
+  startedAt: number;
 }
 
 type Listener = (rec: AttackRecord) => void;
@@ -171,6 +175,7 @@ export class ShardedDetector implements DetectionEngine {
         restarts: 0,
         seq: 0,
         timeouts: 0,
+        startedAt: 0,
       });
     }
   }
@@ -217,6 +222,7 @@ export class ShardedDetector implements DetectionEngine {
     s.worker = w;
     s.port = port1;
     s.up = true;
+    s.startedAt = Date.now();
     w.on('message', (m: ShardTick) => {
       if (m.type === 'tick') this.onTick(s.index, m);
     });
@@ -242,10 +248,16 @@ export class ShardedDetector implements DetectionEngine {
         this.active.delete(uuid);
         lost++;
       }
+    // One that dies again soon after its start waits a second first (no restart storm).
+    const wait = Date.now() - s.startedAt < RESTART_STORM_MS ? RESTART_DELAY_MS : 0;
     this.opts.log.error(
-      `detection shard ${s.index} exited with code ${code}; its host counters and ${lost} attack(s) in progress are lost and rebuilt from the next window (restart ${s.restarts}, counted in breakwater_detection_shard_restarts_total); bans already made stay`,
+      `detection shard ${s.index} exited with code ${code}; its host counters and ${lost} attack(s) in progress are lost and rebuilt from the next window (restart ${s.restarts}${wait ? `, in ${wait} ms` : ''}, counted in breakwater_detection_shard_restarts_total); bans already made stay`,
     );
-    this.spawn(s, true);
+    if (wait === 0) this.spawn(s, true);
+    else
+      setTimeout(() => {
+        if (this.running && !s.worker) this.spawn(s, true);
+      }, wait).unref();
   }
 
   private onTick(shard: number, t: ShardTick): void {
