@@ -314,3 +314,52 @@ test('capture.workers: auto is the environment, else cores - 2 and at least 1, n
   assert.equal(resolveWorkers(0, 3, 16, { BREAKWATER_CAPTURE_WORKERS: '2' }), 0);
   assert.equal(resolveWorkers(2, 3, 2, {}), 2);
 });
+
+test('decode workers writing to detection shards: a worker that dies goes on with the same shard rings', async () => {
+  const listeners: CaptureListener[] = [{ name: 'a', type: 'auto', address: '127.0.0.1', port: 0 }];
+  const rings = [createRing(1 << 22), createRing(1 << 22)];
+  let viaMain = 0;
+  const c = new Collector(
+    listeners,
+    { onFlow: () => viaMain++ },
+    { workers: 1, shardRings: () => rings, log: quietLog },
+  );
+  await c.start();
+  // The test reads the rings as the shards would.
+  const readers = rings.map((r) => new RingReader(r));
+  const got = { records: 0, unnamed: 0 };
+  const sink = {
+    onFlow: (f: FlowRecord) => {
+      got.records++;
+      if (f.exporter === '') got.unnamed++;
+    },
+  };
+  const drain = () => {
+    for (const r of readers) r.drainAll(sink);
+    return got.records;
+  };
+  try {
+    const p = payloads('syn_flood.nf9');
+    const first = p.findIndex((d) => d.length > 0);
+    await replay(p.slice(0, first + 1), { host: '127.0.0.1', port: c.ports()[0]!, rate: 1000 });
+    assert.ok(await until(() => c.stats().exporters.some((e) => e.templates > 0)));
+    await c.refresh();
+    const writtenBefore = c.stats().workers[0]!.written;
+    const before = drain();
+    await c.crashWorker(0);
+    assert.ok(await until(() => c.stats().workers[0]!.restarts === 1 && c.stats().workers[0]!.up, 10_000));
+    await replay(p.slice(first + 1), { host: '127.0.0.1', port: c.ports()[0]!, rate: 20000 });
+    assert.ok(
+      await until(() => drain() - before >= 1800),
+      `${got.records - before} records after the restart`,
+    );
+    await c.refresh();
+    const st = c.stats().workers[0]!;
+    assert.ok(st.written >= writtenBefore + 1800, `ring counters go on: ${writtenBefore} -> ${st.written}`);
+    assert.equal(st.written, got.records, 'every record written to a shard ring was read from one');
+    assert.equal(got.unnamed, 0, 'the restarted worker named its exporter again before its records');
+    assert.equal(viaMain, 0, 'nothing passed through the main thread');
+  } finally {
+    await c.stop();
+  }
+});
