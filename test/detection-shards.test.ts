@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { createRing, RingReader, RingWriter } from '../src/capture/input/record-ring.js';
-import { ShardRouter, shardOf4, shardOf6, shardsOf } from '../src/capture/input/shard-router.js';
+import { dstShard, ShardRouter, shardOf4, shardOf6, srcShard } from '../src/capture/input/shard-router.js';
 import type { FlowRecord } from '../src/capture/flow.js';
 import { rng } from '../src/demo/traffic.js';
 import { createDetector, type AttackRecord, type HostgroupAttack } from '../src/detection/index.js';
@@ -76,7 +76,7 @@ describe('shard key and router', () => {
     const sent: [number, number][] = [];
     for (let i = 0; i < 500; i++) {
       const x = rec({ src: `10.0.${(r() * 256) | 0}.1`, dst: `10.1.${(r() * 256) | 0}.2`, packets: i + 1 });
-      sent.push(shardsOf(x, 3));
+      sent.push([dstShard(x, 3), srcShard(x, 3)]);
       router.onFlow(x);
     }
     router.commit();

@@ -14,7 +14,7 @@
  * Also here: slot allocation for new addresses and IPv6 eviction (the hot path allocates).
  */
 import type { FlowRecord, FlowSink } from '../capture/flow.js';
-import { shardOf4, shardOf6 } from '../capture/input/shard-router.js';
+import { dstShard, srcShard } from '../capture/input/shard-router.js';
 import { hash6, NOT_MONITORED, type V4Index, type V6Index } from './addrmap.js';
 import type { HotHosts } from './hot.js';
 import {
@@ -110,14 +110,8 @@ export class Ingest implements FlowSink {
     let mineOut = true;
     const n = this.shards;
     if (n !== 0) {
-      const me = this.shard;
-      if (rec.ipVersion === 4) {
-        mineIn = shardOf4(rec.dst4, n) === me;
-        mineOut = shardOf4(rec.src4, n) === me;
-      } else {
-        mineIn = shardOf6(rec.dst6, n) === me;
-        mineOut = shardOf6(rec.src6, n) === me;
-      }
+      mineIn = dstShard(rec, n) === this.shard;
+      mineOut = srcShard(rec, n) === this.shard;
       if (!mineIn && !mineOut) return;
     }
     if (mineIn) this.stats.records++;

@@ -13,7 +13,15 @@ import type { Logger } from '../../log.js';
 import { stopWorker } from '../../threads.js';
 import type { FlowSink } from '../flow.js';
 import { MirrorCapture, type MirrorCaptureOptions, type MirrorCaptureStats } from './mirror-live.js';
-import { createRing, pumpRing, RingReader, RingWriter, sumCounts, type RingCounts } from './record-ring.js';
+import {
+  createRing,
+  pumpRing,
+  RingReader,
+  RingWriter,
+  ringCounts,
+  sumCounts,
+  type RingCounts,
+} from './record-ring.js';
 import { ShardRouter } from './shard-router.js';
 import type { WorkerStats } from './workers.js';
 
@@ -174,9 +182,7 @@ export class MirrorThread implements MirrorSource {
   }
 
   ring(): RingCounts {
-    return this.shardRings
-      ? sumCounts(this.shardRings.map((r) => new RingReader(r).counts()))
-      : this.reader.counts();
+    return this.shardRings ? sumCounts(this.shardRings.map(ringCounts)) : this.reader.counts();
   }
 }
 

@@ -143,16 +143,22 @@ class RingView {
   }
 
   counts(): RingCounts {
-    const w = Atomics.load(this.ctl, C_WRITE) >>> 0;
-    const r = Atomics.load(this.ctl, C_READ) >>> 0;
-    return {
-      written: Atomics.load(this.ctl, C_WRITTEN) >>> 0,
-      dropped: Atomics.load(this.ctl, C_DROPPED) >>> 0,
-      queuedBytes: (w - r) >>> 0,
-      highWaterBytes: Atomics.load(this.ctl, C_HIGH) >>> 0,
-      capacityBytes: this.capacity,
-    };
+    return ringCounts(this.buffer);
   }
+}
+
+/** A ring's counters from its control block alone (metrics read rings they do not drain). */
+export function ringCounts(sab: SharedArrayBuffer): RingCounts {
+  const ctl = new Int32Array(sab, 0, CONTROL_SLOTS);
+  const w = Atomics.load(ctl, C_WRITE) >>> 0;
+  const r = Atomics.load(ctl, C_READ) >>> 0;
+  return {
+    written: Atomics.load(ctl, C_WRITTEN) >>> 0,
+    dropped: Atomics.load(ctl, C_DROPPED) >>> 0,
+    queuedBytes: (w - r) >>> 0,
+    highWaterBytes: Atomics.load(ctl, C_HIGH) >>> 0,
+    capacityBytes: sab.byteLength - CONTROL_BYTES,
+  };
 }
 
 /** The worker's side: a FlowSink that writes records; commit() publishes them. */

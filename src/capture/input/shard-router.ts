@@ -26,10 +26,14 @@ export function shardOf6(a: Uint8Array, n: number): number {
   return (Math.imul(w0 ^ Math.imul(w1, GOLDEN), GOLDEN) >>> 0) % n;
 }
 
-/** The shard of a record's destination (its owner for counting) and of its source. */
-export function shardsOf(rec: FlowRecord, n: number): [number, number] {
-  if (rec.ipVersion === 4) return [shardOf4(rec.dst4, n), shardOf4(rec.src4, n)];
-  return [shardOf6(rec.dst6, n), shardOf6(rec.src6, n)];
+/** The shard of a record's destination: it counts the incoming side and owns the record. */
+export function dstShard(rec: FlowRecord, n: number): number {
+  return rec.ipVersion === 4 ? shardOf4(rec.dst4, n) : shardOf6(rec.dst6, n);
+}
+
+/** The shard of a record's source: it counts the outgoing side. */
+export function srcShard(rec: FlowRecord, n: number): number {
+  return rec.ipVersion === 4 ? shardOf4(rec.src4, n) : shardOf6(rec.src6, n);
 }
 
 /** A FlowSink writing each record to its shards' rings; commit() publishes all of them. */
@@ -46,15 +50,8 @@ export class ShardRouter implements FlowSink {
       this.writers[0]!.onFlow(rec);
       return;
     }
-    let d: number;
-    let s: number;
-    if (rec.ipVersion === 4) {
-      d = shardOf4(rec.dst4, n);
-      s = shardOf4(rec.src4, n);
-    } else {
-      d = shardOf6(rec.dst6, n);
-      s = shardOf6(rec.src6, n);
-    }
+    const d = dstShard(rec, n);
+    const s = srcShard(rec, n);
     this.writers[d]!.onFlow(rec);
     if (s !== d) this.writers[s]!.onFlow(rec);
   }

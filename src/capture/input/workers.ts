@@ -29,7 +29,7 @@ import type { CaptureWorkerData, FromWorker, ToWorker, WorkerStatsMessage } from
 import type { ListenerStats } from './listen.js';
 import { stopWorker } from '../../threads.js';
 import { closeBatchFd } from './batch-socket.js';
-import { createRing, pumpRing, RingReader, sumCounts, type RingCounts } from './record-ring.js';
+import { createRing, pumpRing, RingReader, ringCounts, sumCounts, type RingCounts } from './record-ring.js';
 
 export interface WorkerPoolOptions {
   workers: number;
@@ -321,7 +321,7 @@ export class DecodeWorkers {
 
   workerStats(): WorkerStats[] {
     return this.slots.map((s) => {
-      const c = sumCounts(s.rings.map((r) => new RingReader(r).counts()));
+      const c = sumCounts(s.rings.map(ringCounts));
       return {
         index: s.index,
         up: s.up,

@@ -27,7 +27,7 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import {
   createRing,
-  RingReader,
+  ringCounts,
   RingWriter,
   sumCounts,
   type RingCounts,
@@ -345,7 +345,7 @@ export class ShardedDetector implements DetectionEngine {
     }
   }
 
-  private ask<T>(ip: string, op: 'hostRates' | 'rates' | 'still' | 'emergency'): T | undefined {
+  private ask<T>(ip: string, op: 'hostRates' | 'emergency'): T | undefined {
     const s = this.shardOf(ip);
     return s ? this.call<T>(s, { op, ip }) : undefined;
   }
@@ -407,8 +407,7 @@ export class ShardedDetector implements DetectionEngine {
   }
 
   rateFn(ip: string): RateFn | null {
-    const r = this.ask<number[] | null>(ip, 'rates');
-    return r ? rateFnOver(r) : null;
+    return this.rateFns([ip]).get(ip) ?? null;
   }
 
   /** Many hosts' rates with one query per shard (the escalation loop over 100k blackholes). */
@@ -450,9 +449,8 @@ export class ShardedDetector implements DetectionEngine {
    * than lifted in the middle of an attack nobody could see.
    */
   stillAttacking(ip: string): boolean {
-    const s = this.shardOf(ip);
-    if (!s) return false; // not a host address: nothing counts it
-    return this.call<boolean>(s, { op: 'still', ip }) ?? true;
+    // Not a host address (no shard): nothing counts it, never held.
+    return this.stillAttackingMany([ip]).get(ip) ?? false;
   }
 
   overEmergency(ip: string): boolean {
@@ -560,7 +558,7 @@ export class ShardedDetector implements DetectionEngine {
   /** Per shard: its rings' counters summed over the producers, liveness, restarts. */
   shardStats(): ShardStats[] {
     return this.list.map((s) => {
-      const c = sumCounts(this.rings.map((p) => new RingReader(p[s.index]!).counts()));
+      const c = sumCounts(this.rings.map((p) => ringCounts(p[s.index]!)));
       return { shard: s.index, up: s.up, restarts: s.restarts, queryTimeouts: s.timeouts, ...c };
     });
   }
@@ -582,7 +580,7 @@ function shardConfig(cfg: Config, n: number): Config {
   };
 }
 
-/** A RateFn over one 'rates' answer (RATE_KEYS order). */
+/** A RateFn over one host's 'ratesMany' answer (RATE_KEYS order). */
 function rateFnOver(r: ArrayLike<number>): RateFn {
   return (d: Direction, cls: TrafficClass, unit: Unit) => r[rateKey(d, cls, unit)] ?? 0;
 }

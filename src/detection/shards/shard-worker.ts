@@ -61,7 +61,7 @@ export interface ShardTick {
 }
 
 export type ShardQuery =
-  | { id: number; op: 'hostRates' | 'rates' | 'still' | 'emergency'; ip: string }
+  | { id: number; op: 'hostRates' | 'emergency'; ip: string }
   | { id: number; op: 'ratesMany' | 'stillMany'; ips: string[] }
   | { id: number; op: 'top'; n: number; unit: TopUnit; direction: Direction }
   | { id: number; op: 'stats' }
@@ -122,17 +122,11 @@ function run(data: ShardWorkerData): void {
     switch (q.op) {
       case 'hostRates':
         return det.hostRates(q.ip);
-      case 'rates': {
-        const f = det.rateFn(q.ip);
-        return f ? RATE_KEYS.map(([d, c, u]) => f(d, c, u)) : null;
-      }
       case 'ratesMany':
         return q.ips.map((ip) => {
           const f = det.rateFn(ip);
           return f ? Float64Array.from(RATE_KEYS, ([d, c, u]) => f(d, c, u)) : null;
         });
-      case 'still':
-        return det.stillAttacking(q.ip);
       case 'stillMany':
         return q.ips.map((ip) => det.stillAttacking(ip));
       case 'emergency':
@@ -184,12 +178,12 @@ function run(data: ShardWorkerData): void {
   });
 }
 
-/** The (direction, class, unit) a RateFn answers for, in the order of a 'rates' reply. */
+/** The (direction, class, unit) a RateFn answers for, in the order of a 'ratesMany' answer. */
 const RATE_KEYS: readonly [Direction, TrafficClass, Unit][] = DIRECTIONS.flatMap((d) =>
   CLASSES.flatMap((c) => UNITS.map((u) => [d, c, u] as [Direction, TrafficClass, Unit])),
 );
 
-/** Position of (direction, class, unit) in a 'rates' reply. */
+/** Position of (direction, class, unit) in a 'ratesMany' answer. */
 export function rateKey(d: Direction, cls: TrafficClass, unit: Unit): number {
   return (DIRECTIONS.indexOf(d) * CLASSES.length + CLASSES.indexOf(cls)) * UNITS.length + UNITS.indexOf(unit);
 }
